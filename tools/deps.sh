@@ -1,0 +1,40 @@
+#!/bin/sh
+# tools/deps.sh - install the Debian 12 packages cbcore needs, idempotently.
+#   tools/deps.sh                     install what is missing (apt-get)
+#   tools/deps.sh --check-or-install  the same, silent when all are present
+#   tools/deps.sh --list              print the package list
+set -eu
+
+PKGS="build-essential pkg-config librabbitmq-dev libnats-dev libjansson-dev liblmdb-dev \
+lmdb-utils libevent-dev libssl-dev libcmocka-dev nats-server rabbitmq-server amqp-tools \
+python3 python3-jsonschema curl clang-format cppcheck"
+
+if [ "${1:-}" = "--list" ]; then
+    echo $PKGS
+    exit 0
+fi
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "cbcore: installing missing Debian packages:$missing" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+        echo "cbcore: need root (or sudo) to install:$missing" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The package starts a system rabbitmq-server; cbcore runs private nodes instead.
+if [ -x /usr/sbin/rabbitmqctl ] && echo "$missing" | grep -q rabbitmq-server; then
+    $SUDO /usr/sbin/rabbitmqctl stop >/dev/null 2>&1 || true
+fi
