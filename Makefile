@@ -21,9 +21,11 @@ LIB     := $(BUILD)/libcb.a
 TOOL_SRC := $(wildcard tools/*.c)
 BINS     := $(BUILD)/bin/cb
 
-UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c tests/it_*.c tests/helper_*.c))
+TEST_SUPPORT := $(BUILD)/obj/tests/cb_test.o
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 
+.SECONDARY:
 .PHONY: all test unit integration asan fuzz format format-check lint deps demo clean help
 
 all: deps-check $(BINS) $(UNIT_TESTS)
@@ -54,11 +56,11 @@ $(LIB): $(LIB_OBJ)
 
 $(BUILD)/bin/cb: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs $(TESTPKG))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(LIB) $(LDLIBS) $(shell pkg-config --libs $(TESTPKG))
 
 $(BUILD)/obj/tests/%.o: CFLAGS += -Itests $(shell pkg-config --cflags $(TESTPKG) 2>/dev/null)
 

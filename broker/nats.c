@@ -141,7 +141,7 @@ struct nb {
     cb_map reqs; /* token -> req_op, loop only */
     uint64_t next_token;
     ep *eps;
-    bool closing;
+    atomic_bool closing; /* read by client threads to keep shutdown quiet */
 };
 
 /* ---- status translation ---------------------------------------------- */
@@ -520,7 +520,8 @@ static void api_job_done(cb_mail *mail, int cancelled)
 
     if (j->kind == J_SUBSCRIBE && !cancelled) {
         if (j->st != CB_OK) {
-            CB_LOG_WRN(MOD, "subscribe %s: %s", e->subject, j->err);
+            if (!e->b->closing)
+                CB_LOG_WRN(MOD, "subscribe %s: %s", e->subject, j->err);
             if (e->kind == EP_READER && !e->closed && !e->finished)
                 reader_finish(e, j->st);
         } else if (e->closed || e->b->closing) {
@@ -1063,8 +1064,42 @@ static void disconnected_cb(natsConnection *nc, void *closure)
 {
     nb *b = closure;
     (void)nc;
-    if (atomic_exchange(&b->connected, false))
+    if (atomic_exchange(&b->connected, false) && !atomic_load(&b->closing))
         CB_LOG_WRN(MOD, "disconnected from %s; reconnecting", b->server_url);
+}
+
+/* Publishes written before a disconnect may never be answered: send them again
+ * with the same de-duplication id (the stream stores each once). Any thread. */
+static int resend_pending(nb *b)
+{
+    natsMsgList list = {0};
+    jsPubOptions po;
+    int n = 0;
+
+    if (js_PublishAsyncGetPendingList(&list, b->js) != NATS_OK)
+        return 0;
+    jsPubOptions_Init(&po);
+    po.MaxWait = b->base.opts.op_timeout_ms;
+    for (int i = 0; i < list.Count; i++) {
+        natsMsg *msg = list.Msgs[i];
+        uintptr_t key = (uintptr_t)msg;
+        list.Msgs[i] = NULL;
+        natsStatus s = js_PublishMsgAsync(b->js, &msg, &po);
+        if (s == NATS_OK) {
+            n++;
+            continue;
+        }
+        pthread_mutex_lock(&b->pub_mu);
+        pub_op *op = cb_map_take(&b->pubs, key);
+        pthread_mutex_unlock(&b->pub_mu);
+        natsMsg_Destroy(msg);
+        if (op) {
+            op->st = from_nats(s);
+            cb_mailbox_post(b->mb, &op->mail);
+        }
+    }
+    natsMsgList_Destroy(&list);
+    return n;
 }
 
 static void reconnected_cb(natsConnection *nc, void *closure)
@@ -1074,7 +1109,8 @@ static void reconnected_cb(natsConnection *nc, void *closure)
     natsConnection_GetConnectedUrl(nc, url, sizeof url);
     atomic_store(&b->connected, true);
     atomic_fetch_add(&b->reconnects, 1);
-    CB_LOG_INF(MOD, "reconnected to %s", url);
+    CB_LOG_INF(MOD, "reconnected to %s; re-sending %d unconfirmed publishes", url,
+               resend_pending(b));
 }
 
 static void setup_streams_work(cb_offload_job *job);
@@ -1162,11 +1198,13 @@ static void nats_close(cb_broker *cb)
     /* Reader/subscription/consumer handles the user did not close. */
     while (b->eps)
         close_ep(b->eps);
-    /* Stop the helper first: its stop jobs unsubscribe while the connection is up. */
-    cb_offload_destroy(b->off);
-    b->off = NULL;
+    /* Close the connection before joining the helper: a JetStream API call in
+     * progress there waits for a reply only this (now busy) loop could read;
+     * with the connection closed it fails at once instead. */
     if (b->nc)
         natsConnection_Close(b->nc); /* ends message threads; completes subscriptions */
+    cb_offload_destroy(b->off);
+    b->off = NULL;
     if (b->inbox_sub)
         natsSubscription_Destroy(b->inbox_sub);
     /* Settle what the threads handed over, then fail what is still pending. */

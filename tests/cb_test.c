@@ -1,0 +1,60 @@
+/* tests/cb_test.c - loop helpers shared by the tests. */
+#include "cb_test.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "cb_time.h"
+
+static void guard_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg; /* only wakes the loop at the deadline */
+}
+
+bool cb_test_run_until(struct event_base *base, cb_test_pred *pred, void *arg, long timeout_ms)
+{
+    int64_t deadline = cb_time_mono_ns() + (int64_t)timeout_ms * 1000000;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct event *guard = evtimer_new(base, guard_cb, NULL);
+    bool ok = true;
+
+    evtimer_add(guard, &tv);
+    while (!pred(arg)) {
+        if (cb_time_mono_ns() >= deadline) {
+            ok = false;
+            break;
+        }
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    event_free(guard);
+    return ok;
+}
+
+struct event_base *cb_test_base(void)
+{
+    if (cb_broker_global_init() != CB_OK)
+        return NULL;
+    return event_base_new();
+}
+
+const char *cb_test_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "%s not set: skipping\n", name);
+        skip();
+    }
+    return v;
+}
+
+void cb_test_unique(char *buf, size_t size, const char *prefix)
+{
+    static unsigned counter;
+    snprintf(buf, size, "%s%ld%lld%u", prefix, (long)getpid(),
+             (long long)(cb_time_now_ns() / 1000 % 1000000000), ++counter);
+}

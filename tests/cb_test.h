@@ -1,0 +1,27 @@
+/* tests/cb_test.h - what every cbcore test includes: cmocka and the helpers
+ * to run a libevent loop until something happened or a deadline passed. */
+#ifndef CB_TEST_H
+#define CB_TEST_H
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+
+struct event_base;
+
+typedef bool cb_test_pred(void *arg);
+
+/* Run `base` until pred(arg) is true (returns true) or timeout_ms passed
+ * (returns false). Never sleeps: it waits on the loop's own events. */
+bool cb_test_run_until(struct event_base *base, cb_test_pred *pred, void *arg, long timeout_ms);
+/* A fresh event_base with pthread locking enabled. */
+struct event_base *cb_test_base(void);
+/* The value of environment variable `name`, or skip the test when unset. */
+const char *cb_test_env(const char *name);
+/* A fresh unique name with prefix (for subjects/ids); static buffer per call site. */
+void cb_test_unique(char *buf, size_t size, const char *prefix);
+
+#endif /* CB_TEST_H */

@@ -1,0 +1,155 @@
+#!/bin/bash
+# tests/harness/brokers.sh - start and stop private nats-server and
+# rabbitmq-server instances on loopback, free ports, temp dirs.
+# Source it, then:
+#   cb_nats_start DIR      sets CB_NATS_URL, CB_NATS_PID, CB_NATS_MON
+#   cb_nats_stop / cb_nats_restart
+#   cb_rabbit_start DIR    sets CB_AMQP_URL and the node's environment
+#   cb_rabbit_stop
+#   cb_brokers_stop_all    (install with: trap cb_brokers_stop_all EXIT)
+
+cb_free_port() {
+    python3 - <<'PY'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+# Wait until `cmd` succeeds, at most $1 seconds (polling, bounded).
+cb_wait_for() {
+    local secs=$1
+    shift
+    local end=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        if [ $SECONDS -ge $end ]; then return 1; fi
+        sleep 0.05
+    done
+}
+
+cb_port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+cb_nats_launch() {
+    nats-server -js -sd "$CB_NATS_DIR/data" -p "$CB_NATS_PORT" -a 127.0.0.1 \
+        -m "$CB_NATS_MON" >>"$CB_NATS_DIR/server.log" 2>&1 &
+    CB_NATS_PID=$!
+    echo "$CB_NATS_PID" >"$CB_NATS_DIR/pid"
+    cb_wait_for 10 curl -sf "http://127.0.0.1:$CB_NATS_MON/healthz?js-enabled-only=true" || {
+        echo "nats-server did not become ready; log:" >&2
+        tail -20 "$CB_NATS_DIR/server.log" >&2
+        return 1
+    }
+}
+
+cb_nats_start() {
+    CB_NATS_DIR=$1
+    mkdir -p "$CB_NATS_DIR/data"
+    CB_NATS_PORT=$(cb_free_port)
+    CB_NATS_MON=$(cb_free_port)
+    CB_NATS_URL="nats://127.0.0.1:$CB_NATS_PORT"
+    export CB_NATS_URL CB_NATS_DIR CB_NATS_PORT CB_NATS_MON
+    cb_nats_launch
+    export CB_NATS_PID
+}
+
+# Stop the server (SIGTERM, or the signal given), whoever started it.
+cb_nats_stop() {
+    local sig=${1:-TERM} pid
+    [ -n "${CB_NATS_DIR:-}" ] && [ -f "$CB_NATS_DIR/pid" ] || return 0
+    pid=$(cat "$CB_NATS_DIR/pid")
+    kill "-$sig" "$pid" 2>/dev/null
+    cb_wait_for 20 cb_not_running "$pid"
+    rm -f "$CB_NATS_DIR/pid"
+}
+
+cb_not_running() {
+    ! kill -0 "$1" 2>/dev/null
+}
+
+# Kill the server hard and start it again on the same port and data dir.
+cb_nats_restart() {
+    cb_nats_stop KILL
+    cb_nats_launch
+}
+
+cb_rabbit_env() {
+    local d=$CB_RABBIT_DIR
+    export HOME="$d/home" RABBITMQ_NODENAME="$CB_RABBIT_NODE" \
+        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$CB_RABBIT_PORT" \
+        RABBITMQ_DIST_PORT="$CB_RABBIT_DIST" ERL_EPMD_PORT="$CB_RABBIT_EPMD" \
+        RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" RABBITMQ_CONFIG_FILE="$d/rabbitmq" \
+        RABBITMQ_PID_FILE="$d/rabbit.pid"
+}
+
+cb_rabbit_start() {
+    CB_RABBIT_DIR=$1
+    mkdir -p "$CB_RABBIT_DIR/home" "$CB_RABBIT_DIR/mnesia" "$CB_RABBIT_DIR/log"
+    CB_RABBIT_PORT=$(cb_free_port)
+    CB_RABBIT_DIST=$(cb_free_port)
+    CB_RABBIT_EPMD=$(cb_free_port)
+    CB_RABBIT_NODE="cbtest$CB_RABBIT_PORT@localhost"
+    echo '[].' >"$CB_RABBIT_DIR/enabled_plugins"
+    cat >"$CB_RABBIT_DIR/rabbitmq.conf" <<CONF
+loopback_users = none
+log.console = false
+log.file.level = warning
+CONF
+    CB_AMQP_URL="amqp://guest:guest@127.0.0.1:$CB_RABBIT_PORT/"
+    export CB_AMQP_URL CB_RABBIT_DIR CB_RABBIT_PORT CB_RABBIT_DIST CB_RABBIT_EPMD CB_RABBIT_NODE
+    cb_rabbit_launch
+}
+
+cb_rabbit_launch() {
+    (
+        cb_rabbit_env
+        exec /usr/lib/rabbitmq/bin/rabbitmq-server >>"$CB_RABBIT_DIR/server.out" 2>&1
+    ) &
+    CB_RABBIT_PID=$!
+    export CB_RABBIT_PID
+    cb_wait_for 60 cb_port_open "$CB_RABBIT_PORT" || {
+        echo "rabbitmq-server did not become ready; log:" >&2
+        tail -30 "$CB_RABBIT_DIR/server.out" >&2
+        return 1
+    }
+}
+
+cb_rabbit_ctl() {
+    (cb_rabbit_env && /usr/lib/rabbitmq/bin/rabbitmqctl -n "$CB_RABBIT_NODE" "$@")
+}
+
+cb_rabbit_stop() {
+    [ -n "${CB_RABBIT_DIR:-}" ] && [ -f "$CB_RABBIT_DIR/rabbit.pid" ] || return 0
+    local pid
+    pid=$(cat "$CB_RABBIT_DIR/rabbit.pid")
+    cb_rabbit_ctl stop "$CB_RABBIT_DIR/rabbit.pid" >/dev/null 2>&1 || kill "$pid" 2>/dev/null
+    cb_wait_for 30 cb_not_running "$pid" || kill -9 "$pid" 2>/dev/null
+    rm -f "$CB_RABBIT_DIR/rabbit.pid"
+}
+
+cb_rabbit_restart() {
+    cb_rabbit_stop
+    cb_rabbit_launch
+}
+
+cb_rabbit_kill_epmd() {
+    # epmd outlives the node; end the one serving our private port.
+    local p
+    for p in $(pgrep -x epmd 2>/dev/null); do
+        if tr '\0' ' ' <"/proc/$p/environ" 2>/dev/null | grep -q "ERL_EPMD_PORT=$CB_RABBIT_EPMD"; then
+            kill "$p" 2>/dev/null
+        fi
+    done
+}
+
+cb_brokers_stop_all() {
+    cb_nats_stop
+    if [ -n "${CB_RABBIT_DIR:-}" ]; then
+        cb_rabbit_stop
+        cb_rabbit_kill_epmd
+    fi
+}

@@ -1,0 +1,69 @@
+#!/bin/bash
+# tests/run.sh BUILD [unit|integration|all] - run the test suites.
+# Unit tests need nothing. Integration tests start a private nats-server and
+# rabbitmq-server (tests/harness/brokers.sh), run every tests/it_* binary once
+# per driver, and always stop the servers. Prints "N passed, N failed" last.
+set -u
+BUILD=${1:-build}
+WHAT=${2:-all}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+. tests/harness/brokers.sh
+
+passed=0
+failed=0
+failures=()
+
+run_one() { # name command...
+    local name=$1
+    shift
+    echo "=== $name"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+    fi
+}
+
+if [ "$WHAT" = unit ] || [ "$WHAT" = all ]; then
+    for t in "$BUILD"/tests/test_*; do
+        [ -x "$t" ] || continue
+        run_one "$(basename "$t")" "$t"
+    done
+fi
+
+if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
+    TMP=$(mktemp -d /tmp/cbtest.XXXXXX)
+    trap 'cb_brokers_stop_all; rm -rf "$TMP"' EXIT
+    trap 'exit 130' INT TERM
+    run_one "schemas agree with python3-jsonschema" \
+        /usr/bin/python3 tests/schema_agree.py "$BUILD/bin/cb" schemas
+    echo "starting nats-server and rabbitmq-server in $TMP"
+    if ! cb_nats_start "$TMP/nats" || ! cb_rabbit_start "$TMP/rabbit"; then
+        echo "could not start the brokers" >&2
+        failed=$((failed + 1))
+        failures+=("broker start")
+    else
+        export CB_TEST_HELPER_WORKER="$ROOT/$BUILD/tests/helper_worker"
+        for driver in nats amqp; do
+            if [ $driver = nats ]; then
+                export CB_TEST_BROKER_URL=$CB_NATS_URL
+                export CB_TEST_RESTART_CMD=". '$ROOT/tests/harness/brokers.sh' && cb_nats_restart"
+            else
+                export CB_TEST_BROKER_URL=$CB_AMQP_URL
+                export CB_TEST_RESTART_CMD=". '$ROOT/tests/harness/brokers.sh' && cb_rabbit_restart"
+            fi
+            export CB_TEST_DRIVER=$driver
+            for t in "$BUILD"/tests/it_*; do
+                [ -x "$t" ] || continue
+                run_one "$(basename "$t") [$driver]" "$t"
+            done
+        done
+    fi
+fi
+
+echo
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
