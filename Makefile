@@ -9,7 +9,7 @@ CC      ?= cc
 MODE_CFLAGS ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP $(MODE_CFLAGS) \
-           -Icommon -Ibroker -Iprojector -Iengine -Iadapters \
+           -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Itools \
            -DCB_SCHEMA_DIR=\"$(CURDIR)/schemas\" \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm

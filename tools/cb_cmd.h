@@ -1,0 +1,10 @@
+/* tools/cb_cmd.h - the subcommands of the cb tool, one file each. Each takes
+ * the arguments after its name (argv[0] is the command) and returns the
+ * process exit code: 0 ok, 1 failure, 2 usage error. */
+#ifndef CB_CMD_H
+#define CB_CMD_H
+
+int cb_cmd_validate(int argc, char **argv);
+int cb_cmd_bench(int argc, char **argv);
+
+#endif /* CB_CMD_H */
