@@ -1,0 +1,73 @@
+/* common/cb_event.h - the CloudEvents 1.0 JSON codec for cbcore events.
+ * Decoding checks the envelope (required attributes, specversion, known type,
+ * RFC 3339 time, tenant/job names, object data); the rules for each type's
+ * `data` live in schemas/event.json (cb_schema_validate). Pure: no I/O. */
+#ifndef CB_EVENT_H
+#define CB_EVENT_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cb_status.h"
+
+#define CB_NAME_MAX 128 /* job ids, tenants, step names: [A-Za-z0-9_-]{1,128} */
+
+typedef enum cb_event_type {
+    CB_EV_UNKNOWN = -1,
+    CB_EV_JOB_SUBMITTED = 0,
+    CB_EV_JOB_REJECTED,
+    CB_EV_JOB_STARTED,
+    CB_EV_TASKS_DISPATCHED,
+    CB_EV_TASK_STARTED,
+    CB_EV_TASK_SUCCEEDED,
+    CB_EV_TASK_FAILED,
+    CB_EV_TASK_RETRY_SCHEDULED,
+    CB_EV_TASK_TIMED_OUT,
+    CB_EV_JOB_SUSPENDED,
+    CB_EV_JOB_RESUMED,
+    CB_EV_JOB_CANCEL_REQUESTED,
+    CB_EV_JOB_CANCELLED,
+    CB_EV_JOB_SUCCEEDED,
+    CB_EV_JOB_FAILED,
+    CB_EV_SLA_VIOLATED,
+    CB_EV__COUNT
+} cb_event_type;
+
+typedef struct cb_event {
+    cb_event_type type;
+    char *id;      /* deterministic, also the broker de-duplication id */
+    char *source;  /* e.g. "cbcore/engine" */
+    char *subject; /* CloudEvents subject: the job id, or "<job>/<task>" */
+    int64_t time_ns;
+    char tenant[CB_NAME_MAX + 1];
+    char job[CB_NAME_MAX + 1];
+    json_t *data; /* owned reference; always an object */
+} cb_event;
+
+/* "cb.job.submitted" for CB_EV_JOB_SUBMITTED. Static; "?" if out of range. */
+const char *cb_event_type_name(cb_event_type t);
+/* CB_EV_UNKNOWN if `s` names no event type. */
+cb_event_type cb_event_type_parse(const char *s);
+/* 1 if `s` is a valid name ([A-Za-z0-9_-], 1..128 characters). */
+int cb_name_valid(const char *s);
+
+/* Fill `ev`: copies the strings, steals `data` (even on failure; NULL means
+ * an empty object). Release with cb_event_cleanup(). Errors: CB_EINVAL (bad
+ * tenant/job/type, empty id), CB_ENOMEM. */
+CB_NODISCARD cb_status cb_event_init(cb_event *ev, cb_event_type type, const char *tenant,
+                                     const char *job, const char *id, const char *source,
+                                     int64_t time_ns, json_t *data);
+void cb_event_cleanup(cb_event *ev); /* accepts a zeroed or cleaned event */
+
+/* Decode one event. On CB_OK ev owns its fields (cb_event_cleanup). On failure
+ * ev is zeroed and err (if not NULL) holds a reason naming the attribute.
+ * Errors: CB_EINVAL (not JSON), CB_ESCHEMA (bad envelope), CB_ENOMEM. */
+CB_NODISCARD cb_status cb_event_decode(const void *buf, size_t len, cb_event *ev, char *err,
+                                       size_t errlen);
+/* Encode as compact JSON with the attributes in a fixed order. On CB_OK *out
+ * is owned (release with free()) and *len is its length. Errors: CB_ENOMEM. */
+CB_NODISCARD cb_status cb_event_encode(const cb_event *ev, char **out, size_t *len);
+/* "cb.evt.<tenant>.<job>" into buf. Returns 0, or -1 if it does not fit. */
+int cb_event_log_subject(const cb_event *ev, char *buf, size_t size);
+
+#endif /* CB_EVENT_H */

@@ -1,0 +1,273 @@
+/* tests/test_common.c - the small shared modules: map, dedup, time, mailbox,
+ * offload, and the broker's subject rules. */
+#include "cb_test.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker_int.h"
+#include "cb_alloc.h"
+#include "cb_dedup.h"
+#include "cb_mailbox.h"
+#include "cb_map.h"
+#include "cb_offload.h"
+#include "cb_time.h"
+
+static void test_map_put_get_take_many(void **state)
+{
+    cb_map m;
+    (void)state;
+    cb_map_init(&m);
+    for (uintptr_t k = 1; k <= 10000; k++)
+        assert_int_equal(cb_map_put(&m, k * 7919, (void *)k), CB_OK);
+    assert_int_equal(m.len, 10000);
+    /* Take every other key: the remaining ones are still found (backward shift). */
+    for (uintptr_t k = 1; k <= 10000; k += 2)
+        assert_ptr_equal(cb_map_take(&m, k * 7919), (void *)k);
+    for (uintptr_t k = 1; k <= 10000; k++)
+        assert_ptr_equal(cb_map_get(&m, k * 7919), (k % 2) ? NULL : (void *)k);
+    assert_int_equal(m.len, 5000);
+    assert_null(cb_map_take(&m, 3));
+    assert_int_equal(cb_map_put(&m, 1, NULL), CB_EINVAL);
+    assert_int_equal(cb_map_put(&m, 2 * 7919, (void *)9), CB_OK); /* replace */
+    assert_ptr_equal(cb_map_get(&m, 2 * 7919), (void *)9);
+    assert_int_equal(m.len, 5000);
+    cb_map_cleanup(&m);
+}
+
+static void test_map_put_fails_cleanly_without_memory(void **state)
+{
+    cb_map m;
+    (void)state;
+    cb_map_init(&m);
+    cb_alloc_fail_after(0);
+    assert_int_equal(cb_map_put(&m, 1, (void *)1), CB_ENOMEM);
+    cb_alloc_fail_after(-1);
+    assert_null(cb_map_get(&m, 1));
+    cb_map_cleanup(&m);
+}
+
+static void test_dedup_remembers_the_most_recent(void **state)
+{
+    cb_dedup *d;
+    char id[32];
+    (void)state;
+    assert_int_equal(cb_dedup_create(0, &d), CB_EINVAL);
+    assert_int_equal(cb_dedup_create(100, &d), CB_OK);
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof id, "job/%d", i);
+        assert_int_equal(cb_dedup_check(d, id, strlen(id)), 0);
+    }
+    assert_int_equal(cb_dedup_check(d, "job/5", 5), 1);
+    assert_int_equal(cb_dedup_check(d, "job/new", 7), 0); /* evicts job/0 */
+    assert_int_equal(cb_dedup_check(d, "job/0", 5), 0);
+    assert_int_equal(cb_dedup_check(d, "job/99", 6), 1);
+    cb_dedup_destroy(d);
+    assert_true(cb_hash64("a", 1) != cb_hash64("b", 1));
+}
+
+static void test_time_parse_and_format(void **state)
+{
+    int64_t ns;
+    char buf[40];
+    (void)state;
+    assert_int_equal(cb_time_parse("1970-01-01T00:00:00Z", &ns), 0);
+    assert_true(ns == 0);
+    assert_int_equal(cb_time_parse("2026-11-27T04:02:22.5+01:00", &ns), 0);
+    assert_string_equal(cb_time_format(ns, buf, sizeof buf), "2026-11-27T03:02:22.500000Z");
+    assert_int_equal(cb_time_parse("2026-11-27T04:02:22", &ns), -1); /* no offset */
+    assert_int_equal(cb_time_parse("2026-11-27 04:02:22Z", &ns), 0);
+    assert_int_equal(cb_time_parse("2026-13-27T04:02:22Z", &ns), -1);
+    assert_int_equal(cb_time_parse("2026-11-27T04:02:22.Z", &ns), -1);
+    assert_int_equal(cb_time_parse("2026-11-27T04:02:22Zjunk", &ns), -1);
+    assert_int_equal(cb_time_parse("", &ns), -1);
+}
+
+static void test_subjects(void **state)
+{
+    (void)state;
+    assert_true(cb__subject_valid("cb.evt.acme.j-1", 0));
+    assert_false(cb__subject_valid("cb.evt..j", 0));
+    assert_false(cb__subject_valid("cb.evt.a b", 0));
+    assert_false(cb__subject_valid("cb.evt.*", 0));
+    assert_true(cb__subject_valid("cb.evt.*", 1));
+    assert_true(cb__subject_valid("cb.>", 1));
+    assert_false(cb__subject_valid("cb.>.x", 1));
+    assert_false(cb__subject_valid("", 1));
+    assert_true(cb__subject_match("cb.evt.*.j1", "cb.evt.acme.j1"));
+    assert_false(cb__subject_match("cb.evt.*.j1", "cb.evt.acme.j2"));
+    assert_true(cb__subject_match("cb.evt.>", "cb.evt.acme.j1"));
+    assert_false(cb__subject_match("cb.evt.>", "cb.evt"));
+    assert_false(cb__subject_match("cb.evt.*", "cb.evt.acme.j1"));
+    assert_true(cb__subject_match("cb.evt.acme.j1", "cb.evt.acme.j1"));
+    assert_false(cb__subject_match("cb.evt.acme.j1", "cb.evt.acme.j10"));
+    assert_false(cb__subject_match("cb.evt.acme.j10", "cb.evt.acme.j1"));
+}
+
+/* ---- mailbox and offload across threads ------------------------------ */
+
+typedef struct counter_mail {
+    cb_mail mail;
+    int *ran, *cancelled;
+    int value;
+    int *last;
+    int *in_order;
+} counter_mail;
+
+static void counter_fn(cb_mail *m, int cancelled)
+{
+    counter_mail *c = (counter_mail *)m;
+    if (cancelled) {
+        (*c->cancelled)++;
+    } else {
+        (*c->ran)++;
+        if (c->value != *c->last + 1)
+            *c->in_order = 0;
+        *c->last = c->value;
+    }
+    free(c);
+}
+
+typedef struct producer {
+    cb_mailbox *mb;
+    int n, *ran, *cancelled, *last, *in_order;
+} producer;
+
+static void *produce(void *arg)
+{
+    producer *p = arg;
+    for (int i = 1; i <= p->n; i++) {
+        counter_mail *c = calloc(1, sizeof *c);
+        c->mail.fn = counter_fn;
+        c->ran = p->ran;
+        c->cancelled = p->cancelled;
+        c->last = p->last;
+        c->in_order = p->in_order;
+        c->value = i;
+        cb_mailbox_post_wait(p->mb, &c->mail);
+    }
+    return NULL;
+}
+
+typedef struct until_n {
+    int *ran;
+    int n;
+} until_n;
+
+static bool ran_n(void *arg)
+{
+    until_n *u = arg;
+    return *u->ran >= u->n;
+}
+
+static void test_mailbox_delivers_in_order_with_backpressure(void **state)
+{
+    struct event_base *base = cb_test_base();
+    cb_mailbox *mb;
+    int ran = 0, cancelled = 0, last = 0, in_order = 1;
+    producer p = {NULL, 50000, &ran, &cancelled, &last, &in_order};
+    until_n u = {&ran, 50000};
+    pthread_t t;
+    (void)state;
+
+    assert_int_equal(cb_mailbox_create(base, 64, &mb), CB_OK);
+    p.mb = mb;
+    assert_int_equal(pthread_create(&t, NULL, produce, &p), 0);
+    assert_true(cb_test_run_until(base, ran_n, &u, 30000));
+    pthread_join(t, NULL);
+    assert_int_equal(ran, 50000);
+    assert_true(in_order);
+    assert_int_equal(cancelled, 0);
+    cb_mailbox_close(mb);
+    event_base_free(base);
+}
+
+static void test_mailbox_cancels_after_close(void **state)
+{
+    struct event_base *base = cb_test_base();
+    cb_mailbox *mb;
+    int ran = 0, cancelled = 0, last = 0, in_order = 1;
+    (void)state;
+
+    assert_int_equal(cb_mailbox_create(base, 0, &mb), CB_OK);
+    cb_mailbox_ref(mb); /* a producer still holding it */
+    for (int i = 1; i <= 3; i++) {
+        counter_mail *c = calloc(1, sizeof *c);
+        *c = (counter_mail){{NULL, counter_fn}, &ran, &cancelled, i, &last, &in_order};
+        cb_mailbox_post(mb, &c->mail);
+    }
+    cb_mailbox_close(mb); /* queued mails are cancelled */
+    assert_int_equal(cancelled, 3);
+    counter_mail *c = calloc(1, sizeof *c);
+    *c = (counter_mail){{NULL, counter_fn}, &ran, &cancelled, 4, &last, &in_order};
+    cb_mailbox_post(mb, &c->mail); /* after close: cancelled at once */
+    assert_int_equal(cancelled, 4);
+    assert_int_equal(ran, 0);
+    cb_mailbox_unref(mb);
+    event_base_free(base);
+}
+
+typedef struct sq_job {
+    cb_offload_job job;
+    int in, out;
+    int *done;
+} sq_job;
+
+static void sq_work(cb_offload_job *j)
+{
+    sq_job *s = (sq_job *)j;
+    s->out = s->in * s->in;
+}
+
+static void sq_done(cb_mail *m, int cancelled)
+{
+    sq_job *s = (sq_job *)m;
+    if (!cancelled && s->out == s->in * s->in)
+        (*s->done)++;
+    free(s);
+}
+
+static bool done_10(void *arg)
+{
+    return *(int *)arg == 10;
+}
+
+static void test_offload_runs_jobs_and_reports_on_the_loop(void **state)
+{
+    struct event_base *base = cb_test_base();
+    cb_mailbox *mb;
+    cb_offload *o;
+    int done = 0;
+    (void)state;
+    assert_int_equal(cb_mailbox_create(base, 0, &mb), CB_OK);
+    assert_int_equal(cb_offload_create(mb, &o), CB_OK);
+    for (int i = 0; i < 10; i++) {
+        sq_job *j = calloc(1, sizeof *j);
+        j->job.mail.fn = sq_done;
+        j->job.work = sq_work;
+        j->in = i;
+        j->done = &done;
+        cb_offload_submit(o, &j->job);
+    }
+    assert_true(cb_test_run_until(base, done_10, &done, 10000));
+    cb_offload_destroy(o);
+    cb_mailbox_close(mb);
+    event_base_free(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map_put_get_take_many),
+        cmocka_unit_test(test_map_put_fails_cleanly_without_memory),
+        cmocka_unit_test(test_dedup_remembers_the_most_recent),
+        cmocka_unit_test(test_time_parse_and_format),
+        cmocka_unit_test(test_subjects),
+        cmocka_unit_test(test_mailbox_delivers_in_order_with_backpressure),
+        cmocka_unit_test(test_mailbox_cancels_after_close),
+        cmocka_unit_test(test_offload_runs_jobs_and_reports_on_the_loop),
+    };
+    return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+}

@@ -1,0 +1,158 @@
+/* tests/test_event.c - the CloudEvents codec. */
+#include "cb_test.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_alloc.h"
+#include "cb_event.h"
+
+static const char *good =
+    "{\"specversion\":\"1.0\",\"id\":\"acme/j1/3/1/succeeded\",\"source\":\"cbcore/adapter\","
+    "\"type\":\"cb.task.succeeded\",\"subject\":\"j1/3\",\"time\":\"2026-11-27T04:02:22.123456Z\","
+    "\"cbtenant\":\"acme\",\"cbjob\":\"j1\",\"datacontenttype\":\"application/json\","
+    "\"data\":{\"task\":3,\"attempt\":1,\"output\":10}}";
+
+static void test_decode_good_event(void **state)
+{
+    cb_event ev;
+    char err[128];
+    (void)state;
+    assert_int_equal(cb_event_decode(good, strlen(good), &ev, err, sizeof err), CB_OK);
+    assert_int_equal(ev.type, CB_EV_TASK_SUCCEEDED);
+    assert_string_equal(ev.id, "acme/j1/3/1/succeeded");
+    assert_string_equal(ev.tenant, "acme");
+    assert_string_equal(ev.job, "j1");
+    assert_string_equal(ev.subject, "j1/3");
+    assert_true(ev.time_ns == 1795752142123456000LL);
+    assert_int_equal(json_integer_value(json_object_get(ev.data, "output")), 10);
+    cb_event_cleanup(&ev);
+}
+
+static void test_encode_then_decode_is_identity(void **state)
+{
+    cb_event ev, back;
+    char *s1, *s2;
+    size_t n1, n2;
+    (void)state;
+    assert_int_equal(cb_event_decode(good, strlen(good), &ev, NULL, 0), CB_OK);
+    assert_int_equal(cb_event_encode(&ev, &s1, &n1), CB_OK);
+    /* Same attribute order and values as the input, which is canonical. */
+    assert_string_equal(s1, good);
+    assert_int_equal(cb_event_decode(s1, n1, &back, NULL, 0), CB_OK);
+    assert_int_equal(cb_event_encode(&back, &s2, &n2), CB_OK);
+    assert_string_equal(s1, s2);
+    free(s1);
+    free(s2);
+    cb_event_cleanup(&ev);
+    cb_event_cleanup(&back);
+}
+
+static void expect_bad(const char *json, cb_status want, const char *needle)
+{
+    cb_event ev;
+    char err[256] = "";
+    assert_int_equal(cb_event_decode(json, strlen(json), &ev, err, sizeof err), want);
+    assert_non_null(strstr(err, needle));
+    assert_int_equal(ev.type, CB_EV_UNKNOWN);
+    assert_null(ev.data);
+}
+
+static char *with(const char *from, const char *to)
+{
+    const char *p = strstr(good, from);
+    size_t n = strlen(good) - strlen(from) + strlen(to) + 1;
+    char *s = malloc(n);
+    assert_non_null(p);
+    snprintf(s, n, "%.*s%s%s", (int)(p - good), good, to, p + strlen(from));
+    return s;
+}
+
+static void test_decode_rejects_each_envelope_mistake(void **state)
+{
+    static const struct {
+        const char *from, *to, *needle;
+    } cases[] = {
+        {"\"specversion\":\"1.0\"", "\"specversion\":\"0.3\"", "/specversion"},
+        {"\"cb.task.succeeded\"", "\"cb.task.exploded\"", "/type"},
+        {"\"id\":\"acme/j1/3/1/succeeded\"", "\"id\":\"\"", "/id"},
+        {"\"time\":\"2026-11-27T04:02:22.123456Z\"", "\"time\":\"yesterday\"", "/time"},
+        {"\"cbtenant\":\"acme\"", "\"cbtenant\":\"ac me\"", "/cbtenant"},
+        {"\"cbjob\":\"j1\"", "\"cbjob\":\"j.1\"", "/cbjob"},
+        {"\"application/json\"", "\"text/plain\"", "/datacontenttype"},
+        {"\"data\":{\"task\":3,\"attempt\":1,\"output\":10}", "\"data\":[1]", "/data"},
+        {"\"source\":\"cbcore/adapter\",", "", "/source"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *s = with(cases[i].from, cases[i].to);
+        expect_bad(s, CB_ESCHEMA, cases[i].needle);
+        free(s);
+    }
+    expect_bad("{\"specversion\":", CB_EINVAL, "invalid JSON");
+    expect_bad("[1,2]", CB_ESCHEMA, "expected an object");
+    expect_bad("{\"a\":1,\"a\":2}", CB_EINVAL, "duplicate");
+}
+
+static void test_init_validates_names_and_steals_data(void **state)
+{
+    cb_event ev;
+    char subj[64];
+    (void)state;
+    assert_int_equal(cb_event_init(&ev, CB_EV_JOB_STARTED, "acme", "j1", "acme/j1/started",
+                                   "cbcore/engine", 0, json_pack("{s:i}", "tasks", 4)),
+                     CB_OK);
+    assert_int_equal(cb_event_log_subject(&ev, subj, sizeof subj), 0);
+    assert_string_equal(subj, "cb.evt.acme.j1");
+    assert_int_equal(cb_event_log_subject(&ev, subj, 5), -1);
+    cb_event_cleanup(&ev);
+    /* bad tenant: data is still consumed (no leak under ASan) */
+    assert_int_equal(cb_event_init(&ev, CB_EV_JOB_STARTED, "a.b", "j1", "x", NULL, 0,
+                                   json_pack("{s:i}", "tasks", 4)),
+                     CB_EINVAL);
+    assert_int_equal(cb_event_init(&ev, CB_EV__COUNT, "a", "j1", "x", NULL, 0, NULL), CB_EINVAL);
+}
+
+static void test_init_survives_allocation_failures(void **state)
+{
+    (void)state;
+    for (long n = 0; n < 4; n++) {
+        cb_event ev;
+        cb_alloc_fail_after(n);
+        cb_status s = cb_event_init(&ev, CB_EV_JOB_STARTED, "acme", "j1", "id", "src", 0, NULL);
+        cb_alloc_fail_after(-1);
+        assert_true(s == CB_OK || s == CB_ENOMEM);
+        cb_event_cleanup(&ev);
+    }
+}
+
+static void test_type_names_round_trip(void **state)
+{
+    (void)state;
+    for (int t = 0; t < CB_EV__COUNT; t++)
+        assert_int_equal(cb_event_type_parse(cb_event_type_name((cb_event_type)t)), t);
+    assert_int_equal(cb_event_type_parse("cb.job"), CB_EV_UNKNOWN);
+    assert_int_equal(cb_event_type_parse(NULL), CB_EV_UNKNOWN);
+    assert_true(cb_name_valid("a-Z_9"));
+    assert_false(cb_name_valid(""));
+    char long_name[130];
+    memset(long_name, 'a', 129);
+    long_name[129] = '\0';
+    assert_false(cb_name_valid(long_name));
+    long_name[128] = '\0';
+    assert_true(cb_name_valid(long_name));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_good_event),
+        cmocka_unit_test(test_encode_then_decode_is_identity),
+        cmocka_unit_test(test_decode_rejects_each_envelope_mistake),
+        cmocka_unit_test(test_init_validates_names_and_steals_data),
+        cmocka_unit_test(test_init_survives_allocation_failures),
+        cmocka_unit_test(test_type_names_round_trip),
+    };
+    return cmocka_run_group_tests_name("event", tests, NULL, NULL);
+}
