@@ -313,8 +313,8 @@ static bool pub_send(ab *b, pub_op *p)
     if (p->kind == CB__PUB_WORK && !ensure_work_queue(b, p->subject))
         return false;
     memset(&props, 0, sizeof props);
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
-                   AMQP_BASIC_HEADERS_FLAG;
+    props._flags =
+        AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_HEADERS_FLAG;
     props.content_type = bytes_of("application/json");
     props.delivery_mode = p->kind == CB__PUB_EPHEMERAL ? 1 : 2; /* 2 = persistent */
     hdr[0].key = bytes_of("x-cb-time");
@@ -352,8 +352,7 @@ static bool pub_send(ab *b, pub_op *p)
 /* Queue a publish (copies everything) in submission order. The caller sets
  * request fields on *out, then calls pub_kick(). */
 static cb_status pub_new(ab *b, cb__pub_kind kind, const char *subject, const char *msg_id,
-                         const void *data, size_t len, cb_publish_cb *cb, void *ctx,
-                         pub_op **out)
+                         const void *data, size_t len, cb_publish_cb *cb, void *ctx, pub_op **out)
 {
     pub_op *p = cb_calloc(1, sizeof *p);
     if (!p)
@@ -495,7 +494,8 @@ static bool rpc_ok(connect_job *j, const char *what)
         return true;
     if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
         snprintf(j->err, sizeof j->err, "%s: %s", what, amqp_error_string2(r.library_error));
-    else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD || r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+    else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD ||
+             r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
         amqp_channel_close_t *c = r.reply.decoded;
         snprintf(j->err, sizeof j->err, "%s: server said %u %.*s", what, c->reply_code,
                  (int)c->reply_text.len, (const char *)c->reply_text.bytes);
@@ -517,8 +517,10 @@ static void connect_work(cb_offload_job *job)
         {"cb.events", "cb.evt.#"},     {"cb.done", "cb.done.#"}, {"cb.submit", "cb.submit.#"},
         {"cb.submit", "cb.enqueue.#"}, {"cb.ctl", "cb.ctl.#"},
     };
-    static const char *const queues[][2] = {
-        {"cb.events", "stream"}, {"cb.done", "stream"}, {"cb.submit", "quorum"}, {"cb.ctl", "quorum"}};
+    static const char *const queues[][2] = {{"cb.events", "stream"},
+                                            {"cb.done", "stream"},
+                                            {"cb.submit", "quorum"},
+                                            {"cb.ctl", "quorum"}};
 
     j->conn = amqp_new_connection();
     if (!j->conn || !(sock = amqp_tcp_socket_new(j->conn))) {
@@ -687,7 +689,8 @@ static void open_ep_channel(ab *b, aep *e)
         if (!send_ok(b, amqp_send_method(b->conn, e->ch, AMQP_QUEUE_DECLARE_METHOD, &qd), "q") ||
             !send_ok(b, amqp_send_method(b->conn, e->ch, AMQP_QUEUE_BIND_METHOD, &qb), "bind"))
             return;
-        qos.prefetch_count = (uint16_t)(e->copts.max_inflight > 65535 ? 65535 : e->copts.max_inflight);
+        qos.prefetch_count =
+            (uint16_t)(e->copts.max_inflight > 65535 ? 65535 : e->copts.max_inflight);
         send_ok(b, amqp_send_method(b->conn, e->ch, AMQP_BASIC_QOS_METHOD, &qos), "qos");
         consume(b, e, e->queue, false, amqp_empty_table);
         break;
@@ -893,8 +896,8 @@ static void handle_channel_close(ab *b, amqp_channel_t ch, amqp_channel_close_t 
     send_ok(b, amqp_send_method(b->conn, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok), "close-ok");
     if (ch == PUB_CHANNEL) {
         char why[256];
-        snprintf(why, sizeof why, "publish channel closed by the server: %u %.*s",
-                 cc->reply_code, (int)cc->reply_text.len, (const char *)cc->reply_text.bytes);
+        snprintf(why, sizeof why, "publish channel closed by the server: %u %.*s", cc->reply_code,
+                 (int)cc->reply_text.len, (const char *)cc->reply_text.bytes);
         conn_lost(b, why); /* reconnect; pending publishes are re-sent */
         return;
     }
@@ -1276,8 +1279,8 @@ static void amqp_reader_close(cb_reader *r)
     close_ep((aep *)r);
 }
 
-static cb_status amqp_subscribe(cb_broker *cb, const char *pattern, int64_t since_ns,
-                                cb_msg_cb *fn, void *ctx, cb_sub **out)
+static cb_status amqp_subscribe(cb_broker *cb, const char *pattern, int64_t since_ns, cb_msg_cb *fn,
+                                void *ctx, cb_sub **out)
 {
     ab *b = (ab *)cb;
     bool kept = strncmp(pattern, "cb.done.", 8) == 0;
@@ -1401,7 +1404,8 @@ static void amqp_work_nak(cb_work *cw, int64_t delay_ms)
     struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000};
     /* RabbitMQ has no delayed requeue: keep holding the command (it stays
      * leased to us, and is requeued if we die) and give it back later. */
-    if (delay_ms > 0 && work_live(w) && (w->nak_timer = evtimer_new(w->e->b->evb, nak_timer_cb, w))) {
+    if (delay_ms > 0 && work_live(w) &&
+        (w->nak_timer = evtimer_new(w->e->b->evb, nak_timer_cb, w))) {
         evtimer_add(w->nak_timer, &tv);
         /* w stays on the list; the user must not touch it again */
         return;

@@ -63,8 +63,8 @@ void cb__broker_base_cleanup(cb_broker *b)
 
 static int token_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 int cb__subject_valid(const char *s, int allow_wild)
@@ -161,8 +161,8 @@ static cb_status check_publish(cb_broker *b, const char *subject, const char *pr
     return CB_OK;
 }
 
-cb_status cb_broker_append(cb_broker *b, const char *subject, const char *msg_id,
-                           const void *data, size_t len, cb_publish_cb *cb, void *ctx)
+cb_status cb_broker_append(cb_broker *b, const char *subject, const char *msg_id, const void *data,
+                           size_t len, cb_publish_cb *cb, void *ctx)
 {
     cb_status s = check_publish(b, subject, "cb.evt.", data, len);
     if (s != CB_OK)
@@ -184,8 +184,8 @@ cb_status cb_broker_put(cb_broker *b, const char *subject, const char *msg_id, c
     return b->vt->publish(b, CB__PUB_WORK, subject, msg_id, data, len, cb, ctx);
 }
 
-cb_status cb_broker_notify(cb_broker *b, const char *subject, const char *msg_id,
-                           const void *data, size_t len, cb_publish_cb *cb, void *ctx)
+cb_status cb_broker_notify(cb_broker *b, const char *subject, const char *msg_id, const void *data,
+                           size_t len, cb_publish_cb *cb, void *ctx)
 {
     cb_status s = check_publish(b, subject, NULL, data, len);
     int kept = strncmp(subject, "cb.done.", 8) == 0;

@@ -39,12 +39,12 @@ typedef struct cb_broker_opts {
     /* "nats://host:port[,nats://host2:port]" or "amqp://user:pass@host:port[/vhost]".
      * Borrowed during cb_broker_open only. */
     const char *url;
-    const char *name;          /* connection name shown in logs and health; may be NULL */
-    int replicas;              /* replicas for streams/queues this driver creates; default 1 */
-    int64_t op_timeout_ms;     /* how long an operation may wait for a (re)connect and its
-                                * confirm before failing with CB_ETIMEDOUT; default 10000 */
-    size_t max_msg_bytes;      /* larger payloads fail with CB_ETOOBIG; default 1 MiB */
-    int64_t dedup_window_ms;   /* how long a de-duplication id is remembered; default 120000 */
+    const char *name;           /* connection name shown in logs and health; may be NULL */
+    int replicas;               /* replicas for streams/queues this driver creates; default 1 */
+    int64_t op_timeout_ms;      /* how long an operation may wait for a (re)connect and its
+                                 * confirm before failing with CB_ETIMEDOUT; default 10000 */
+    size_t max_msg_bytes;       /* larger payloads fail with CB_ETOOBIG; default 1 MiB */
+    int64_t dedup_window_ms;    /* how long a de-duplication id is remembered; default 120000 */
     int64_t connect_timeout_ms; /* for cb_broker_open; default 5000 */
 } cb_broker_opts;
 
@@ -83,8 +83,7 @@ typedef void cb_publish_cb(cb_status s, uint64_t seq, int duplicate, void *ctx);
  * append waits up to op_timeout_ms and is re-sent with the same id.
  * Errors: CB_EINVAL, CB_ETOOBIG, CB_ENOMEM, CB_ECLOSED. */
 CB_NODISCARD cb_status cb_broker_append(cb_broker *b, const char *subject, const char *msg_id,
-                                        const void *data, size_t len, cb_publish_cb *cb,
-                                        void *ctx);
+                                        const void *data, size_t len, cb_publish_cb *cb, void *ctx);
 /* Put a command on a work queue (cb.invoke.<backend>, cb.enqueue.<tenant>).
  * Same contract as cb_broker_append. */
 CB_NODISCARD cb_status cb_broker_put(cb_broker *b, const char *subject, const char *msg_id,
@@ -93,8 +92,7 @@ CB_NODISCARD cb_status cb_broker_put(cb_broker *b, const char *subject, const ch
  * late subscriber still gets it) and confirmed like an append; any other subject
  * (cb.progress.*) is not persisted and `cb` may be NULL. */
 CB_NODISCARD cb_status cb_broker_notify(cb_broker *b, const char *subject, const char *msg_id,
-                                        const void *data, size_t len, cb_publish_cb *cb,
-                                        void *ctx);
+                                        const void *data, size_t len, cb_publish_cb *cb, void *ctx);
 
 /* ---- messages delivered to callbacks --------------------------------- */
 
@@ -103,10 +101,10 @@ typedef struct cb_broker_msg {
     const char *subject;
     const void *data;
     size_t len;
-    uint64_t seq;         /* log position (stream sequence / offset); 0 if none */
-    int64_t time_ns;      /* broker timestamp, 0 if none */
-    const char *msg_id;   /* de-duplication id if known, else NULL */
-    uint64_t deliveries;  /* work queues: 1 on first delivery */
+    uint64_t seq;        /* log position (stream sequence / offset); 0 if none */
+    int64_t time_ns;     /* broker timestamp, 0 if none */
+    const char *msg_id;  /* de-duplication id if known, else NULL */
+    uint64_t deliveries; /* work queues: 1 on first delivery */
 } cb_broker_msg;
 
 /* ---- reading the log ------------------------------------------------- */
@@ -142,10 +140,10 @@ void cb_reader_close(cb_reader *r); /* accepts NULL; no callback after it return
 /* ---- consuming a work queue ------------------------------------------ */
 
 typedef struct cb_consume_opts {
-    int max_inflight;  /* most unfinished commands held by this consumer; default 64 */
-    int64_t lease_ms;  /* redelivered to another consumer if not acked/progressed in
-                        * this time (NATS); RabbitMQ redelivers when the connection
-                        * dies (see docs/broker.md); default 30000 */
+    int max_inflight; /* most unfinished commands held by this consumer; default 64 */
+    int64_t lease_ms; /* redelivered to another consumer if not acked/progressed in
+                       * this time (NATS); RabbitMQ redelivers when the connection
+                       * dies (see docs/broker.md); default 30000 */
 } cb_consume_opts;
 
 void cb_consume_opts_init(cb_consume_opts *o);

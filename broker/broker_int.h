@@ -31,8 +31,7 @@ typedef struct cb__broker_vt {
     void (*work_progress)(cb_work *w);
     cb_status (*subscribe)(cb_broker *b, const char *pattern, int64_t since_ns, cb_msg_cb *cb,
                            void *ctx, cb_sub **out);
-    cb_status (*serve)(cb_broker *b, const char *pattern, cb_serve_cb *cb, void *ctx,
-                       cb_sub **out);
+    cb_status (*serve)(cb_broker *b, const char *pattern, cb_serve_cb *cb, void *ctx, cb_sub **out);
     void (*sub_close)(cb_sub *s);
     cb_status (*request)(cb_broker *b, const char *subject, const void *data, size_t len,
                          int64_t timeout_ms, cb_reply_cb *cb, void *ctx);

@@ -71,8 +71,8 @@ struct ep {
     ep_kind kind;
     atomic_int refs;
     nb *b;
-    bool closed;   /* loop only: no more user callbacks */
-    bool finished; /* loop only: a reader delivered its final callback */
+    bool closed;           /* loop only: no more user callbacks */
+    bool finished;         /* loop only: a reader delivered its final callback */
     natsSubscription *sub; /* set on the loop once subscribed */
     ep *prev, *next;       /* the broker's list of open endpoints (loop only) */
     void *ctx;
@@ -663,8 +663,8 @@ static void nats_work_ack(cb_work *cw)
 static void nats_work_nak(cb_work *cw, int64_t delay_ms)
 {
     work *w = (work *)cw;
-    natsStatus s = delay_ms > 0 ? natsMsg_NakWithDelay(w->msg, delay_ms, NULL)
-                                : natsMsg_Nak(w->msg, NULL);
+    natsStatus s =
+        delay_ms > 0 ? natsMsg_NakWithDelay(w->msg, delay_ms, NULL) : natsMsg_Nak(w->msg, NULL);
     if (s != NATS_OK)
         CB_LOG_WRN(MOD, "nak %s: %s", w->e->subject, natsStatus_GetText(s));
     work_end(w);
@@ -715,8 +715,8 @@ static void pub_ack_cb(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, 
 }
 
 static cb_status nats_publish(cb_broker *cb, cb__pub_kind kind, const char *subject,
-                              const char *msg_id, const void *data, size_t len,
-                              cb_publish_cb *fn, void *ctx)
+                              const char *msg_id, const void *data, size_t len, cb_publish_cb *fn,
+                              void *ctx)
 {
     nb *b = (nb *)cb;
     natsMsg *msg = NULL;
@@ -832,8 +832,8 @@ static void nats_reader_close(cb_reader *r)
     close_ep((ep *)r);
 }
 
-static cb_status nats_subscribe(cb_broker *cb, const char *pattern, int64_t since_ns,
-                                cb_msg_cb *fn, void *ctx, cb_sub **out)
+static cb_status nats_subscribe(cb_broker *cb, const char *pattern, int64_t since_ns, cb_msg_cb *fn,
+                                void *ctx, cb_sub **out)
 {
     nb *b = (nb *)cb;
     bool kept = strncmp(pattern, "cb.done.", 8) == 0;
@@ -962,8 +962,7 @@ static void reply_mail_fn(cb_mail *mail, int cancelled)
         if (natsMsg_IsNoResponders(rm->msg))
             req_finish(r, CB_ENORESP, NULL, 0);
         else
-            req_finish(r, CB_OK, natsMsg_GetData(rm->msg),
-                       (size_t)natsMsg_GetDataLength(rm->msg));
+            req_finish(r, CB_OK, natsMsg_GetData(rm->msg), (size_t)natsMsg_GetDataLength(rm->msg));
     }
     natsMsg_Destroy(rm->msg);
     cb_free(rm);
@@ -1158,8 +1157,8 @@ static void setup_streams_work(cb_offload_job *job)
         jsStreamInfo_Destroy(si);
         if (s != NATS_OK) {
             j->st = s == NATS_TIMEOUT ? CB_ETIMEDOUT : CB_EBROKER;
-            snprintf(j->err, sizeof j->err, "stream %s: %s (jetstream error %d)",
-                     streams[i].name, natsStatus_GetText(s), (int)jerr);
+            snprintf(j->err, sizeof j->err, "stream %s: %s (jetstream error %d)", streams[i].name,
+                     natsStatus_GetText(s), (int)jerr);
             return;
         }
     }
@@ -1231,8 +1230,8 @@ static json_t *nats_health(cb_broker *cb)
     int r = (int)b->base.opts.replicas;
     return json_pack(
         "{s:s, s:b, s:I, s:s, s:{s:s, s:s, s:i, s:s}}", "driver", "nats", "connected",
-        atomic_load(&b->connected), "reconnects", (json_int_t)atomic_load(&b->reconnects),
-        "server", b->server_url, "durability", "storage", "file", "fsync",
+        atomic_load(&b->connected), "reconnects", (json_int_t)atomic_load(&b->reconnects), "server",
+        b->server_url, "durability", "storage", "file", "fsync",
         "none before acknowledging (nats-server 2.9 has no sync_interval)", "replicas", r, "note",
         r >= 3 ? "an acknowledged event is on a quorum of replicas"
                : "an acknowledged event survives a killed server process, not a power loss of "

@@ -8,12 +8,10 @@
 #include "cb_time.h"
 
 static const char *const type_names[CB_EV__COUNT] = {
-    "cb.job.submitted",    "cb.job.rejected",         "cb.job.started",
-    "cb.tasks.dispatched", "cb.task.started",         "cb.task.succeeded",
-    "cb.task.failed",      "cb.task.retry_scheduled", "cb.task.timed_out",
-    "cb.job.suspended",    "cb.job.resumed",          "cb.job.cancel_requested",
-    "cb.job.cancelled",    "cb.job.succeeded",        "cb.job.failed",
-    "cb.sla.violated",
+    "cb.job.submitted",  "cb.job.rejected",   "cb.job.started", "cb.tasks.dispatched",
+    "cb.task.started",   "cb.task.succeeded", "cb.task.failed", "cb.task.retry_scheduled",
+    "cb.task.timed_out", "cb.job.suspended",  "cb.job.resumed", "cb.job.cancel_requested",
+    "cb.job.cancelled",  "cb.job.succeeded",  "cb.job.failed",  "cb.sla.violated",
 };
 
 const char *cb_event_type_name(cb_event_type t)
@@ -62,8 +60,8 @@ cb_status cb_event_init(cb_event *ev, cb_event_type type, const char *tenant, co
         data = json_object();
     if (!data)
         return CB_ENOMEM;
-    if (type < 0 || type >= CB_EV__COUNT || !cb_name_valid(tenant) || !cb_name_valid(job) ||
-        !id || !*id || !json_is_object(data)) {
+    if (type < 0 || type >= CB_EV__COUNT || !cb_name_valid(tenant) || !cb_name_valid(job) || !id ||
+        !*id || !json_is_object(data)) {
         json_decref(data);
         return CB_EINVAL;
     }
@@ -182,11 +180,11 @@ out:
 cb_status cb_event_encode(const cb_event *ev, char **out, size_t *len)
 {
     char ts[40];
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0",
-                          "id", ev->id, "source", ev->source, "type",
-                          cb_event_type_name(ev->type), "subject", ev->subject, "time",
-                          cb_time_format(ev->time_ns, ts, sizeof ts), "cbtenant", ev->tenant,
-                          "cbjob", ev->job, "datacontenttype", "application/json");
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id",
+                  ev->id, "source", ev->source, "type", cb_event_type_name(ev->type), "subject",
+                  ev->subject, "time", cb_time_format(ev->time_ns, ts, sizeof ts), "cbtenant",
+                  ev->tenant, "cbjob", ev->job, "datacontenttype", "application/json");
     char *s;
     if (!o)
         return CB_ENOMEM;

@@ -6,10 +6,10 @@
 
 typedef enum cb_log_level {
     CB_LOG_DEBUG = 0,
-    CB_LOG_INFO  = 1,
-    CB_LOG_WARN  = 2,
+    CB_LOG_INFO = 1,
+    CB_LOG_WARN = 2,
     CB_LOG_ERROR = 3,
-    CB_LOG_OFF   = 4,
+    CB_LOG_OFF = 4,
 } cb_log_level;
 
 /* Lines below `lvl` are dropped. The default is CB_LOG_INFO, or the value of
@@ -24,9 +24,9 @@ void cb_log(cb_log_level lvl, const char *mod, const char *fmt, ...)
 void cb_log_job(cb_log_level lvl, const char *mod, const char *tenant, const char *job,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-#define CB_LOG_DBG(mod, ...)  cb_log(CB_LOG_DEBUG, mod, __VA_ARGS__)
-#define CB_LOG_INF(mod, ...)  cb_log(CB_LOG_INFO, mod, __VA_ARGS__)
-#define CB_LOG_WRN(mod, ...)  cb_log(CB_LOG_WARN, mod, __VA_ARGS__)
-#define CB_LOG_ERR(mod, ...)  cb_log(CB_LOG_ERROR, mod, __VA_ARGS__)
+#define CB_LOG_DBG(mod, ...) cb_log(CB_LOG_DEBUG, mod, __VA_ARGS__)
+#define CB_LOG_INF(mod, ...) cb_log(CB_LOG_INFO, mod, __VA_ARGS__)
+#define CB_LOG_WRN(mod, ...) cb_log(CB_LOG_WARN, mod, __VA_ARGS__)
+#define CB_LOG_ERR(mod, ...) cb_log(CB_LOG_ERROR, mod, __VA_ARGS__)
 
 #endif /* CB_LOG_H */

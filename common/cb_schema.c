@@ -38,13 +38,45 @@ typedef struct run {
     size_t path_len;
 } run;
 
-static const char *const known_keywords[] = {
-    "$schema", "$id", "$defs", "$ref", "$comment", "title", "description", "default",
-    "examples", "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "minLength", "maxLength", "pattern", "format", "items", "minItems",
-    "maxItems", "uniqueItems", "properties", "required", "additionalProperties",
-    "propertyNames", "minProperties", "maxProperties", "dependentSchemas", "allOf", "anyOf",
-    "oneOf", "not", "if", "then", "else", NULL};
+static const char *const known_keywords[] = {"$schema",
+                                             "$id",
+                                             "$defs",
+                                             "$ref",
+                                             "$comment",
+                                             "title",
+                                             "description",
+                                             "default",
+                                             "examples",
+                                             "type",
+                                             "enum",
+                                             "const",
+                                             "minimum",
+                                             "maximum",
+                                             "exclusiveMinimum",
+                                             "exclusiveMaximum",
+                                             "minLength",
+                                             "maxLength",
+                                             "pattern",
+                                             "format",
+                                             "items",
+                                             "minItems",
+                                             "maxItems",
+                                             "uniqueItems",
+                                             "properties",
+                                             "required",
+                                             "additionalProperties",
+                                             "propertyNames",
+                                             "minProperties",
+                                             "maxProperties",
+                                             "dependentSchemas",
+                                             "allOf",
+                                             "anyOf",
+                                             "oneOf",
+                                             "not",
+                                             "if",
+                                             "then",
+                                             "else",
+                                             NULL};
 
 const char *cb_schema_default_dir(void)
 {
@@ -81,8 +113,8 @@ void cb_schema_free(cb_schema *s)
 }
 
 /* Walk a schema: refuse unknown keywords, compile patterns. */
-static cb_status check_schema(cb_schema *s, json_t *sch, const char *file, char *err,
-                              size_t errlen, int depth)
+static cb_status check_schema(cb_schema *s, json_t *sch, const char *file, char *err, size_t errlen,
+                              int depth)
 {
     const char *key;
     json_t *val;
@@ -411,8 +443,8 @@ static bool check_type(run *r, const json_t *t, const json_t *inst)
     }
     size_t i;
     json_t *x;
-    json_array_foreach(t, i, x) if (json_is_string(x) && is_type(inst, json_string_value(x)))
-        return true;
+    json_array_foreach(t, i,
+                       x) if (json_is_string(x) && is_type(inst, json_string_value(x))) return true;
     fail(r, "unexpected type %s", type_name(inst));
     return false;
 }

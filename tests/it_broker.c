@@ -109,9 +109,9 @@ static void append_one(appender *a, long i)
     int n = snprintf(body, sizeof body, "{\"i\":%ld}", i);
     snprintf(id, sizeof id, "%s/%ld", a->job, i);
     a->inflight++;
-    assert_int_equal(cb_broker_append(a->f->b, a->subject, id, body, (size_t)n, appended_cb,
-                                      &a->slots[i]),
-                     CB_OK);
+    assert_int_equal(
+        cb_broker_append(a->f->b, a->subject, id, body, (size_t)n, appended_cb, &a->slots[i]),
+        CB_OK);
 }
 
 static void append_next(appender *a)
@@ -612,8 +612,7 @@ static void test_rejects_bad_arguments(void **state)
                      CB_EINVAL);
     assert_int_equal(cb_broker_append(f->b, "cb.invoke.x", "id", "{}", 2, confirm_cb, &c),
                      CB_EINVAL);
-    assert_int_equal(cb_broker_put(f->b, "cb.evt.t1.j", "id", "{}", 2, confirm_cb, &c),
-                     CB_EINVAL);
+    assert_int_equal(cb_broker_put(f->b, "cb.evt.t1.j", "id", "{}", 2, confirm_cb, &c), CB_EINVAL);
     cb_read_opts_init(&o);
     o.filter = "cb.done.>";
     assert_int_equal(cb_broker_read(f->b, &o, read_cb, NULL, &rd), CB_EINVAL);
@@ -720,10 +719,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_consumers_share_10k_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_killed_without_ack_is_redelivered, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_done_is_kept_for_a_late_subscriber, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_progress_reaches_a_live_subscriber, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_done_is_kept_for_a_late_subscriber, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_reaches_a_live_subscriber, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_without_responder_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_restart_loses_no_confirmed_event, setup,

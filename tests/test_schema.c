@@ -109,10 +109,11 @@ static void test_each_keyword_accepts_and_rejects(void **state)
 {
     fixture *f = *state;
     check(f, "{\"n\":\"ab\"}", NULL);
-    check(f, "{\"n\":\"ab\",\"i\":10,\"x\":0.5,\"s\":\"abc\",\"a\":[1,2],\"e\":1,"
-             "\"c\":{\"k\":1},\"t\":\"2026-01-01T00:00:00+01:00\",\"o\":{\"k1\":true},"
-             "\"one\":1,\"any\":null,\"no\":1,\"cond\":{\"k\":\"a\",\"a\":1},"
-             "\"dep\":{\"p\":1,\"q\":2},\"local\":0}",
+    check(f,
+          "{\"n\":\"ab\",\"i\":10,\"x\":0.5,\"s\":\"abc\",\"a\":[1,2],\"e\":1,"
+          "\"c\":{\"k\":1},\"t\":\"2026-01-01T00:00:00+01:00\",\"o\":{\"k1\":true},"
+          "\"one\":1,\"any\":null,\"no\":1,\"cond\":{\"k\":\"a\",\"a\":1},"
+          "\"dep\":{\"p\":1,\"q\":2},\"local\":0}",
           NULL);
     check(f, "{}", "/: missing required property \"n\"");
     check(f, "{\"n\":\"ABC\"}", "/n: must match pattern ^[a-z]{1,4}$");
@@ -172,7 +173,8 @@ static void test_unknown_ref_and_unknown_keyword(void **state)
     assert_int_equal(cb_schema_validate(f->s, "nope.json", inst, 1, NULL), CB_ENOTFOUND);
     json_decref(inst);
     assert_non_null(mkdtemp(dir));
-    write_file(dir, "x.json", "{\"$id\":\"x.json\",\"type\":\"object\",\"unevaluatedProperties\":false}");
+    write_file(dir, "x.json",
+               "{\"$id\":\"x.json\",\"type\":\"object\",\"unevaluatedProperties\":false}");
     assert_int_equal(cb_schema_load_dir(dir, &s, err, sizeof err), CB_EINVAL);
     assert_non_null(strstr(err, "unsupported keyword \"unevaluatedProperties\""));
     write_file(dir, "x.json", "{\"pattern\":\"(\"}");
@@ -190,9 +192,9 @@ static void test_project_schemas_load_and_judge_a_job(void **state)
     cb_schema *s = NULL;
     char err[256];
     json_t *errors = NULL;
-    json_t *job = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[i,i]}}", "tenant", "acme", "kind",
-                            "map", "function", "backend", "local", "name", "add7", "input",
-                            "items", 1, 2);
+    json_t *job =
+        json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[i,i]}}", "tenant", "acme", "kind", "map",
+                  "function", "backend", "local", "name", "add7", "input", "items", 1, 2);
     (void)state;
     assert_int_equal(cb_schema_load_dir(cb_schema_default_dir(), &s, err, sizeof err), CB_OK);
     assert_int_equal(cb_schema_validate(s, "job.json", job, 5, NULL), CB_OK);

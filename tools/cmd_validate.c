@@ -69,8 +69,8 @@ int cb_cmd_validate(int argc, char **argv)
         inst = json_load_file(argv[i], JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
         if (!inst) {
             char msg[300];
-            snprintf(msg, sizeof msg, "invalid JSON at line %d column %d: %s", je.line,
-                     je.column, je.text);
+            snprintf(msg, sizeof msg, "invalid JSON at line %d column %d: %s", je.line, je.column,
+                     je.text);
             errors = json_pack("[s]", msg);
             st = CB_ESCHEMA;
         } else {
@@ -83,8 +83,8 @@ int cb_cmd_validate(int argc, char **argv)
             return 2;
         }
         if (as_json) {
-            json_t *o = json_pack("{s:s, s:s, s:b, s:O}", "file", argv[i], "schema", which,
-                                  "valid", st == CB_OK, "errors", errors ? errors : json_array());
+            json_t *o = json_pack("{s:s, s:s, s:b, s:O}", "file", argv[i], "schema", which, "valid",
+                                  st == CB_OK, "errors", errors ? errors : json_array());
             char *line = json_dumps(o, JSON_COMPACT);
             printf("%s\n", line);
             free(line);
