@@ -10,7 +10,7 @@ MODE_CFLAGS ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP $(MODE_CFLAGS) \
            -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Itools \
-           -DCB_SCHEMA_DIR=\"$(CURDIR)/schemas\" \
+           -DCB_SCHEMA_DIR=\"$(CURDIR)/schemas\" -DCB_TOOLS_DIR=\"$(CURDIR)/tools\" \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
@@ -88,7 +88,8 @@ format-check:
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr --suppress=missingIncludeSystem -Icommon -Ibroker \
+		--inline-suppr --suppress=missingIncludeSystem --include=/usr/include/jansson.h \
+		-Icommon -Ibroker -Itools -Itests \
 		$(shell git ls-files '*.c')
 
 clean:

@@ -1,14 +1,14 @@
 #!/bin/bash
 # tests/run.sh BUILD [unit|integration|all] - run the test suites.
 # Unit tests need nothing. Integration tests start a private nats-server and
-# rabbitmq-server (tests/harness/brokers.sh), run every tests/it_* binary once
+# rabbitmq-server (tools/brokers.sh), run every tests/it_* binary once
 # per driver, and always stop the servers. Prints "N passed, N failed" last.
 set -u
 BUILD=${1:-build}
 WHAT=${2:-all}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
-. tests/harness/brokers.sh
+. tools/brokers.sh
 
 passed=0
 failed=0
@@ -49,10 +49,10 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
         for driver in nats amqp; do
             if [ $driver = nats ]; then
                 export CB_TEST_BROKER_URL=$CB_NATS_URL
-                export CB_TEST_RESTART_CMD=". '$ROOT/tests/harness/brokers.sh' && cb_nats_restart"
+                export CB_TEST_RESTART_CMD=". '$ROOT/tools/brokers.sh' && cb_nats_restart"
             else
                 export CB_TEST_BROKER_URL=$CB_AMQP_URL
-                export CB_TEST_RESTART_CMD=". '$ROOT/tests/harness/brokers.sh' && cb_rabbit_restart"
+                export CB_TEST_RESTART_CMD=". '$ROOT/tools/brokers.sh' && cb_rabbit_restart"
             fi
             export CB_TEST_DRIVER=$driver
             for t in "$BUILD"/tests/it_*; do

@@ -57,12 +57,15 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     char err[256];
     snprintf(f->dir, sizeof f->dir, "/tmp/cbschema.XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!mkdtemp(f->dir)) {
+        free(f);
         return -1;
+    }
     write_file(f->dir, "defs.json", k_defs);
     write_file(f->dir, "main.json", k_main);
     if (cb_schema_load_dir(f->dir, &f->s, err, sizeof err) != CB_OK) {
         fprintf(stderr, "load: %s\n", err);
+        free(f);
         return -1;
     }
     *state = f;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/harness/brokers.sh - start and stop private nats-server and
+# tools/brokers.sh - start and stop private nats-server and
 # rabbitmq-server instances on loopback, free ports, temp dirs.
 # Source it, then:
 #   cb_nats_start DIR      sets CB_NATS_URL, CB_NATS_PID, CB_NATS_MON
@@ -153,3 +153,40 @@ cb_brokers_stop_all() {
         cb_rabbit_kill_epmd
     fi
 }
+
+# As a command (used by `cb bench` and the dev tools):
+#   tools/brokers.sh start nats|amqp DIR   prints the URL; the server keeps running
+#   tools/brokers.sh stop nats|amqp DIR
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -u
+    what=${1:-}
+    driver=${2:-}
+    dir=${3:-}
+    if [ -z "$dir" ]; then
+        echo "usage: $0 start|stop nats|amqp DIR" >&2
+        exit 2
+    fi
+    case "$what $driver" in
+    "start nats")
+        cb_nats_start "$dir/nats" >&2 || exit 1
+        declare -p CB_NATS_DIR CB_NATS_PORT CB_NATS_MON CB_NATS_URL >"$dir/nats.env"
+        echo "$CB_NATS_URL"
+        ;;
+    "stop nats")
+        . "$dir/nats.env" && cb_nats_stop
+        ;;
+    "start amqp")
+        cb_rabbit_start "$dir/rabbit" >&2 || exit 1
+        declare -p CB_RABBIT_DIR CB_RABBIT_PORT CB_RABBIT_DIST CB_RABBIT_EPMD CB_RABBIT_NODE \
+            CB_AMQP_URL >"$dir/amqp.env"
+        echo "$CB_AMQP_URL"
+        ;;
+    "stop amqp")
+        . "$dir/amqp.env" && cb_rabbit_stop && cb_rabbit_kill_epmd
+        ;;
+    *)
+        echo "usage: $0 start|stop nats|amqp DIR" >&2
+        exit 2
+        ;;
+    esac
+fi

@@ -1,0 +1,31 @@
+/* tools/bench.h - shared parts of `cb bench`: a private broker for a run,
+ * statistics, and the machine description. Each workload is a file. */
+#ifndef CB_BENCH_H
+#define CB_BENCH_H
+#include <jansson.h>
+
+#include "cb_status.h"
+
+typedef struct cb_bench_env {
+    char driver[8];    /* "nats" | "amqp" */
+    char url[512];     /* the broker used */
+    char tmpdir[256];  /* private broker's data, when we started one */
+    int own_broker;    /* 1 if we started it (and must stop it) */
+} cb_bench_env;
+
+/* Use `url` if not NULL, else start a private server for `driver` with
+ * tools/brokers.sh in a temp dir. Errors: CB_EINVAL, CB_ECONN. */
+CB_NODISCARD cb_status cb_bench_broker_up(const char *driver, const char *url, cb_bench_env *env);
+/* Stop the private server, remove its data. */
+void cb_bench_broker_down(cb_bench_env *env);
+
+/* Median of v[0..n) (sorts v). */
+double cb_bench_median(double *v, int n);
+/* {"cores": N, "os": "..."} new reference. */
+json_t *cb_bench_machine(void);
+
+/* Workloads: fill *report (new reference) with the workload's figures. */
+CB_NODISCARD cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs,
+                                       json_t **report);
+
+#endif /* CB_BENCH_H */
