@@ -21,9 +21,10 @@ LIB     := $(BUILD)/libcb.a
 TOOL_SRC := $(wildcard tools/*.c)
 BINS     := $(BUILD)/bin/cb
 
-UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c tests/it_*.c tests/helper_*.c))
+UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c tests/it_*.c tests/helper_*.c)) \
+               $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
 TEST_SUPPORT := $(BUILD)/obj/tests/cb_test.o
-FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 60
 
 .SECONDARY:
 .PHONY: all test unit integration asan fuzz format format-check lint deps demo clean help
@@ -62,6 +63,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(LIB) $(LDLIBS) $(shell pkg-config --libs $(TESTPKG))
 
+# Each fuzz harness also builds as a plain program replaying its seeds (make test).
+$(BUILD)/tests/replay_%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tests/fuzz/replay_main.o $(LIB) $(LDLIBS)
+
 $(BUILD)/obj/tests/%.o: CFLAGS += -Itests $(shell pkg-config --cflags $(TESTPKG) 2>/dev/null)
 
 test: all
@@ -77,8 +83,8 @@ asan:
 	$(MAKE) BUILD=build/asan MODE_CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 		LDFLAGS="-fsanitize=address,undefined" test
 
-fuzz: deps-check $(LIB)
-	tests/fuzz/run.sh $(BUILD)
+fuzz: deps-check
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

@@ -31,6 +31,10 @@ if [ "$WHAT" = unit ] || [ "$WHAT" = all ]; then
         [ -x "$t" ] || continue
         run_one "$(basename "$t")" "$t"
     done
+    for t in "$BUILD"/tests/replay_*; do
+        [ -x "$t" ] || continue
+        run_one "$(basename "$t") (fuzz seeds)" "$t" schemas/examples/*/*.json
+    done
 fi
 
 if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
