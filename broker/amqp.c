@@ -39,7 +39,7 @@
 #define FRAME_MAX      131072
 #define TICK_MS        50
 #define READ_PREFETCH  2000
-#define READ_IDLE_MS   250 /* no delivery for this long: caught up (see docs/broker.md) */
+#define READ_IDLE_MS   250 /* live readers: no delivery for this long after the end: caught up */
 #define DEDUP_IDS      262144
 #define REPLY_TO       "amq.rabbitmq.reply-to"
 #define MAX_BACKOFF_MS 2000
@@ -104,6 +104,11 @@ struct aep {
     int64_t last_offset; /* -1: nothing delivered yet */
     int64_t last_activity_ns;
     bool caught_up_sent;
+    /* The end of the log at start: the reader appends an end marker (subject
+     * cb.evt.~end, never delivered) and has caught up when it reads it back.
+     * A stream's message count lags its confirms, so it cannot tell. */
+    char marker_id[64];
+    bool reached_end;
     uint64_t unacked_tag, unacked;
     cb_dedup *dedup;
     int64_t since_ns;
@@ -774,7 +779,52 @@ static void reader_finish(aep *e, cb_status s)
     e->read_cb(NULL, s, e->ctx);
 }
 
+static void reader_caught_up(aep *e)
+{
+    e->reached_end = true;
+    e->caught_up_sent = true;
+    if (e->ropts.stop_at_end)
+        reader_finish(e, CB_OK);
+    else
+        e->read_cb(NULL, CB_OK, e->ctx);
+}
+
+static void marker_cb(cb_status s, uint64_t seq, int dup, void *ctx)
+{
+    aep *e = ctx;
+    (void)seq;
+    (void)dup;
+    e->users--;
+    if (s != CB_OK && !e->closed && !e->finished && !e->reached_end)
+        reader_finish(e, s); /* without its marker the reader cannot know the end */
+    ep_maybe_free(e);
+}
+
+/* Append the reader's end marker (see aep.marker_id). */
+static cb_status reader_mark_end(ab *b, aep *e)
+{
+    static const char body[] = "{}";
+    pub_op *p;
+    cb_status st;
+    snprintf(e->marker_id, sizeof e->marker_id, "~end/%llx/%p",
+             (unsigned long long)cb_time_now_ns(), (void *)e);
+    st = pub_new(b, CB__PUB_LOG, "cb.evt.~end", e->marker_id, body, sizeof body - 1, marker_cb, e,
+                 &p);
+    if (st != CB_OK)
+        return st;
+    e->users++;
+    pub_kick(b, p);
+    return CB_OK;
+}
+
+static void deliver_stream_msg(ab *b, aep *e, inbound *in);
+
 static void deliver_stream(ab *b, aep *e, inbound *in)
+{
+    deliver_stream_msg(b, e, in);
+}
+
+static void deliver_stream_msg(ab *b, aep *e, inbound *in)
 {
     cb_broker_msg m;
     bool dup = false;
@@ -788,6 +838,12 @@ static void deliver_stream(ab *b, aep *e, inbound *in)
         if (in->offset <= e->last_offset)
             return; /* already delivered before a reconnect */
         e->last_offset = in->offset;
+    }
+    if (in->rkey && strncmp(in->rkey, "cb.evt.~", 8) == 0) { /* a reader's end marker */
+        if (e->kind == EP_READER && !e->reached_end && !e->finished && in->msg_id &&
+            strcmp(in->msg_id, e->marker_id) == 0)
+            reader_caught_up(e);
+        return;
     }
     if (e->pattern[0] && !cb__subject_match(e->pattern, in->rkey ? in->rkey : ""))
         return;
@@ -1197,7 +1253,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         next = e->next;
         if ((e->kind == EP_READER || e->kind == EP_KEPT_SUB) && e->ch && b->state == ST_UP) {
             reader_ack(b, e);
-            if (e->kind == EP_READER && !e->finished && !e->caught_up_sent &&
+            /* After its marker, a live reader is caught up again when idle. */
+            if (e->kind == EP_READER && !e->finished && !e->caught_up_sent && e->reached_end &&
                 now - e->last_activity_ns >= (int64_t)READ_IDLE_MS * 1000000) {
                 e->caught_up_sent = true;
                 if (e->ropts.stop_at_end)
@@ -1270,6 +1327,12 @@ static cb_status amqp_read(cb_broker *cb, const cb_read_opts *o, cb_read_cb *fn,
         return CB_ENOMEM;
     }
     open_ep_channel(b, e);
+    /* Reading only new events: at the end from the start (reported on the
+     * first tick, never from inside this call). Otherwise mark the end. */
+    if (o->from == CB_READ_NEW)
+        e->reached_end = true;
+    else if (reader_mark_end(b, e) != CB_OK)
+        e->reached_end = true; /* no marker: fall back to idle detection */
     *out = &e->h.r;
     return CB_OK;
 }

@@ -142,6 +142,9 @@ struct nb {
     uint64_t next_token;
     ep *eps;
     atomic_bool closing; /* read by client threads to keep shutdown quiet */
+    /* js_PublishAsyncGetPendingList crashes before the first async publish
+     * (its pending map does not exist yet): only call it after one. */
+    atomic_bool published;
 };
 
 /* ---- status translation ---------------------------------------------- */
@@ -525,7 +528,10 @@ static void api_job_done(cb_mail *mail, int cancelled)
             if (e->kind == EP_READER && !e->closed && !e->finished)
                 reader_finish(e, j->st);
         } else if (e->closed || e->b->closing) {
-            submit_stop(e, j->sub);
+            if (e->b->off)
+                submit_stop(e, j->sub);
+            else /* closing: the connection is closed, destroying cannot block */
+                natsSubscription_Destroy(j->sub);
         } else {
             e->sub = j->sub;
         }
@@ -697,6 +703,7 @@ static void pub_ack_cb(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, 
     pthread_mutex_lock(&b->pub_mu);
     op = cb_map_take(&b->pubs, (uintptr_t)msg);
     pthread_mutex_unlock(&b->pub_mu);
+    natsMsg_Destroy(msg); /* the handler owns the published message */
     if (!op)
         return;
     if (pae) {
@@ -765,6 +772,7 @@ static cb_status nats_publish(cb_broker *cb, cb__pub_kind kind, const char *subj
     jsPubOptions_Init(&po);
     po.MsgId = msg_id;
     po.MaxWait = b->base.opts.op_timeout_ms;
+    atomic_store(&b->published, true);
     s = js_PublishMsgAsync(b->js, &msg, &po);
     if (s != NATS_OK) {
         pthread_mutex_lock(&b->pub_mu);
@@ -1075,7 +1083,7 @@ static int resend_pending(nb *b)
     jsPubOptions po;
     int n = 0;
 
-    if (js_PublishAsyncGetPendingList(&list, b->js) != NATS_OK)
+    if (!atomic_load(&b->published) || js_PublishAsyncGetPendingList(&list, b->js) != NATS_OK)
         return 0;
     jsPubOptions_Init(&po);
     po.MaxWait = b->base.opts.op_timeout_ms;
@@ -1216,6 +1224,11 @@ static void nats_close(cb_broker *cb)
     cb_map_cleanup(&pubs);
     cb_map_each(&b->reqs, drop_req, NULL);
     cb_map_cleanup(&b->reqs);
+    {
+        natsMsgList pending = {0}; /* never answered: the library leaves them to us */
+        if (atomic_load(&b->published) && js_PublishAsyncGetPendingList(&pending, b->js) == NATS_OK)
+            natsMsgList_Destroy(&pending);
+    }
     jsCtx_Destroy(b->js);
     natsConnection_Destroy(b->nc);
     cb_mailbox_close(b->mb);

@@ -699,9 +699,14 @@ static void test_broker_restart_loses_no_confirmed_event(void **state)
     r.seen = calloc((size_t)a.total, 1);
     cb_read_opts_init(&o);
     read_job(f, a.subject, &o, &r, 0);
+    long missing = 0, first_missing = -1;
     for (long i = 0; i < a.total; i++)
-        if (a.confirmed_mask[i])
-            assert_int_equal(r.seen[i], 1);
+        if (a.confirmed_mask[i] && !r.seen[i] && missing++ == 0)
+            first_missing = i;
+    if (missing)
+        fprintf(stderr, "read %ld events; %ld confirmed ones missing, the first is #%ld\n", r.count,
+                missing, first_missing);
+    assert_int_equal(missing, 0);
     assert_int_equal(r.seen_dups, 0);
     free(r.seen);
     free(a.confirmed_mask);

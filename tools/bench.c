@@ -47,8 +47,8 @@ void cb_bench_broker_down(cb_bench_env *env)
     char cmd[1024];
     if (!env->own_broker)
         return;
-    snprintf(cmd, sizeof cmd, "%s/brokers.sh stop %s %s >/dev/null 2>&1; rm -rf %s",
-             CB_TOOLS_DIR, env->driver, env->tmpdir, env->tmpdir);
+    snprintf(cmd, sizeof cmd, "%s/brokers.sh stop %s %s >/dev/null 2>&1; rm -rf %s", CB_TOOLS_DIR,
+             env->driver, env->tmpdir, env->tmpdir);
     if (system(cmd) != 0)
         fprintf(stderr, "cb bench: could not clean up %s\n", env->tmpdir);
     env->own_broker = 0;

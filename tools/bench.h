@@ -7,10 +7,10 @@
 #include "cb_status.h"
 
 typedef struct cb_bench_env {
-    char driver[8];    /* "nats" | "amqp" */
-    char url[512];     /* the broker used */
-    char tmpdir[256];  /* private broker's data, when we started one */
-    int own_broker;    /* 1 if we started it (and must stop it) */
+    char driver[8];   /* "nats" | "amqp" */
+    char url[512];    /* the broker used */
+    char tmpdir[256]; /* private broker's data, when we started one */
+    int own_broker;   /* 1 if we started it (and must stop it) */
 } cb_bench_env;
 
 /* Use `url` if not NULL, else start a private server for `driver` with
@@ -25,7 +25,6 @@ double cb_bench_median(double *v, int n);
 json_t *cb_bench_machine(void);
 
 /* Workloads: fill *report (new reference) with the workload's figures. */
-CB_NODISCARD cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs,
-                                       json_t **report);
+CB_NODISCARD cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs, json_t **report);
 
 #endif /* CB_BENCH_H */

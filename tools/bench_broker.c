@@ -209,12 +209,12 @@ cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs, json_t **re
             cb_broker_close(b);
         }
         event_base_free(base);
-        *report = json_pack("{s:s, s:s, s:I, s:i, s:o, s:o, s:f, s:f, s:f, s:o}", "workload",
-                            "broker", "broker", env->driver, "n", (json_int_t)n, "runs", runs,
-                            "machine", cb_bench_machine(), "server",
-                            health ? health : json_null(), "append_per_s",
-                            cb_bench_median(ap, runs), "read_per_s", cb_bench_median(rd, runs),
-                            "workqueue_per_s", cb_bench_median(wq, runs), "per_run", per_run);
+        *report =
+            json_pack("{s:s, s:s, s:I, s:i, s:o, s:o, s:f, s:f, s:f, s:o}", "workload", "broker",
+                      "broker", env->driver, "n", (json_int_t)n, "runs", runs, "machine",
+                      cb_bench_machine(), "server", health ? health : json_null(), "append_per_s",
+                      cb_bench_median(ap, runs), "read_per_s", cb_bench_median(rd, runs),
+                      "workqueue_per_s", cb_bench_median(wq, runs), "per_run", per_run);
         per_run = NULL;
         if (!*report)
             st = CB_ENOMEM;

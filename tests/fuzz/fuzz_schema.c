@@ -19,7 +19,7 @@ static void free_schemas(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const refs[] = {"job.json", "event.json", "invoke.json",
+    static const char *const refs[] = {"job.json",  "event.json", "invoke.json",
                                        "done.json", "reply.json", "ctl.json"};
     json_error_t je;
     json_t *inst;
