@@ -83,8 +83,9 @@ int cb_cmd_validate(int argc, char **argv)
             return 2;
         }
         if (as_json) {
-            json_t *o = json_pack("{s:s, s:s, s:b, s:O}", "file", argv[i], "schema", which, "valid",
-                                  st == CB_OK, "errors", errors ? errors : json_array());
+            json_t *o =
+                json_pack("{s:s, s:s, s:b, s:o}", "file", argv[i], "schema", which, "valid",
+                          st == CB_OK, "errors", errors ? json_incref(errors) : json_array());
             char *line = json_dumps(o, JSON_COMPACT);
             printf("%s\n", line);
             free(line);
