@@ -1,0 +1,528 @@
+/* projector/fold.c - job and task state machines (see fold.h). */
+#include "fold.h"
+
+#include <string.h>
+
+#include "cb_alloc.h"
+#include "cb_time.h"
+
+static const char *const job_names[] = {"absent",    "submitted", "running",   "suspended",
+                                        "succeeded", "failed",    "cancelled", "rejected"};
+static const char *const task_names[] = {"pending", "dispatched", "running",   "succeeded",
+                                         "failed",  "timed_out",  "retry_wait"};
+
+const char *cb_job_status_name(cb_job_status s)
+{
+    return (unsigned)s < sizeof job_names / sizeof job_names[0] ? job_names[s] : "?";
+}
+
+const char *cb_task_status_name(cb_task_status s)
+{
+    return (unsigned)s < sizeof task_names / sizeof task_names[0] ? task_names[s] : "?";
+}
+
+static int parse_name(const char *s, const char *const *names, int n)
+{
+    for (int i = 0; s && i < n; i++)
+        if (!strcmp(s, names[i]))
+            return i;
+    return -1;
+}
+
+bool cb_job_terminal(cb_job_status s)
+{
+    return s == CB_JOB_SUCCEEDED || s == CB_JOB_FAILED || s == CB_JOB_CANCELLED ||
+           s == CB_JOB_REJECTED;
+}
+
+void cb_job_state_cleanup(cb_job_state *j)
+{
+    json_decref(j->spec);
+    json_decref(j->result);
+    cb_free(j->digest);
+    cb_free(j->error);
+    memset(j, 0, sizeof *j);
+}
+
+void cb_task_state_cleanup(cb_task_state *t)
+{
+    json_decref(t->output);
+    cb_free(t->error);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- task counters --------------------------------------------------- */
+
+static uint32_t *counter_for(cb_job_state *j, cb_task_status s)
+{
+    switch (s) {
+    case CB_TASK_DISPATCHED:
+    case CB_TASK_RUNNING:
+        return &j->inflight;
+    case CB_TASK_SUCCEEDED:
+        return &j->succeeded;
+    case CB_TASK_FAILED:
+    case CB_TASK_TIMED_OUT:
+        return &j->failed;
+    case CB_TASK_RETRY_WAIT:
+        return &j->waiting;
+    case CB_TASK_PENDING:
+        break;
+    }
+    return NULL;
+}
+
+/* Move a task to `to`, keeping the job's counters in step. */
+static void task_move(cb_job_state *j, cb_task_state *t, cb_task_status to, int64_t now)
+{
+    uint32_t *from_c = counter_for(j, t->status), *to_c = counter_for(j, to);
+    if (from_c && *from_c > 0)
+        (*from_c)--;
+    if (to_c)
+        (*to_c)++;
+    t->status = to;
+    t->updated_ns = now;
+}
+
+/* ---- data accessors -------------------------------------------------- */
+
+static int get_index(const json_t *data, const char *key, uint32_t *out)
+{
+    json_t *v = json_object_get(data, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+static cb_status set_str(char **dst, const char *src)
+{
+    char *copy = src ? cb_strdup(src) : NULL;
+    if (src && !copy)
+        return CB_ENOMEM;
+    cb_free(*dst);
+    *dst = copy;
+    return CB_OK;
+}
+
+/* ---- per event type -------------------------------------------------- */
+
+typedef struct fold_ctx {
+    cb_job_state *j;
+    const cb_fold_tasks *tasks;
+    const cb_event *ev;
+    const json_t *data;
+    int64_t now;
+} fold_ctx;
+
+/* Returns 1 applied, 0 ignored, or a negative cb_status. */
+typedef int fold_fn(fold_ctx *c);
+
+static int fold_submitted(fold_ctx *c)
+{
+    json_t *spec = json_object_get(c->data, "job");
+    if (c->j->status != CB_JOB_ABSENT)
+        return 0; /* a repeat of the submission */
+    if (!json_is_object(spec))
+        return CB_EINVAL;
+    if (set_str(&c->j->digest, json_string_value(json_object_get(c->data, "digest"))) != CB_OK)
+        return CB_ENOMEM;
+    c->j->spec = json_incref(spec);
+    c->j->status = CB_JOB_SUBMITTED;
+    c->j->submitted_ns = c->now;
+    return 1;
+}
+
+static int fold_rejected(fold_ctx *c)
+{
+    json_t *errors = json_object_get(c->data, "errors");
+    char *joined;
+    size_t i, len = 0;
+    json_t *e;
+
+    if (c->j->status != CB_JOB_ABSENT && c->j->status != CB_JOB_SUBMITTED)
+        return 0;
+    json_array_foreach(errors, i, e) len += strlen(json_string_value(e) ?: "") + 2;
+    if (!(joined = cb_calloc(1, len + 1)))
+        return CB_ENOMEM;
+    json_array_foreach(errors, i, e)
+    {
+        if (i)
+            strcat(joined, "; ");
+        strcat(joined, json_string_value(e) ?: "");
+    }
+    cb_free(c->j->error);
+    c->j->error = joined;
+    c->j->status = CB_JOB_REJECTED;
+    c->j->finished_ns = c->now;
+    return 1;
+}
+
+static int fold_started(fold_ctx *c)
+{
+    uint32_t total;
+    cb_job_state *j = c->j;
+    bool suspended_before_start = j->status == CB_JOB_SUSPENDED && j->suspended_from == CB_JOB_SUBMITTED;
+    if (j->status != CB_JOB_SUBMITTED && !suspended_before_start)
+        return 0;
+    if (get_index(c->data, "tasks", &total))
+        return CB_EINVAL;
+    j->total = total;
+    j->started_ns = c->now;
+    if (suspended_before_start)
+        j->suspended_from = CB_JOB_RUNNING;
+    else
+        j->status = CB_JOB_RUNNING;
+    return 1;
+}
+
+static bool job_accepts_tasks(const cb_job_state *j)
+{
+    return j->status == CB_JOB_RUNNING || j->status == CB_JOB_SUSPENDED;
+}
+
+static int fold_dispatched(fold_ctx *c)
+{
+    json_t *list = json_object_get(c->data, "tasks"), *item;
+    size_t i;
+    int any = 0;
+
+    if (!json_is_array(list))
+        return CB_EINVAL;
+    if (!job_accepts_tasks(c->j) || c->j->cancel_requested)
+        return 0;
+    json_array_foreach(list, i, item)
+    {
+        uint32_t idx, attempt;
+        cb_task_state *t;
+        if (get_index(item, "task", &idx) || get_index(item, "attempt", &attempt) ||
+            idx >= c->j->total)
+            continue;
+        if (!(t = c->tasks->get(c->tasks->arg, idx)))
+            return CB_ENOMEM;
+        if ((t->status == CB_TASK_PENDING && attempt == 1) ||
+            (t->status == CB_TASK_RETRY_WAIT && attempt == t->attempt)) {
+            t->attempt = attempt;
+            t->due_ns = 0;
+            task_move(c->j, t, CB_TASK_DISPATCHED, c->now);
+            any = 1;
+        }
+    }
+    return any;
+}
+
+/* The task an event names, if the job can take task events. */
+static int task_of(fold_ctx *c, cb_task_state **t, uint32_t *attempt)
+{
+    uint32_t idx;
+    if (get_index(c->data, "task", &idx) || get_index(c->data, "attempt", attempt))
+        return CB_EINVAL;
+    if (!job_accepts_tasks(c->j) || idx >= c->j->total)
+        return 0;
+    if (!(*t = c->tasks->get(c->tasks->arg, idx)))
+        return CB_ENOMEM;
+    return 1;
+}
+
+static int fold_task_started(fold_ctx *c)
+{
+    cb_task_state *t;
+    uint32_t attempt;
+    int r = task_of(c, &t, &attempt);
+    if (r <= 0)
+        return r;
+    if (t->status != CB_TASK_DISPATCHED || attempt != t->attempt)
+        return 0;
+    task_move(c->j, t, CB_TASK_RUNNING, c->now);
+    return 1;
+}
+
+static int fold_task_succeeded(fold_ctx *c)
+{
+    cb_task_state *t;
+    uint32_t attempt;
+    json_t *output = json_object_get(c->data, "output");
+    int r = task_of(c, &t, &attempt);
+    if (r <= 0)
+        return r;
+    if (!output)
+        return CB_EINVAL;
+    /* The first success wins, also a late one from an earlier attempt: the
+     * function did produce that output. */
+    if (t->status == CB_TASK_PENDING || t->status == CB_TASK_SUCCEEDED || attempt > t->attempt)
+        return 0;
+    json_decref(t->output);
+    t->output = json_incref(output);
+    t->due_ns = 0;
+    task_move(c->j, t, CB_TASK_SUCCEEDED, c->now);
+    return 1;
+}
+
+static int fold_task_failed(fold_ctx *c, cb_task_status to)
+{
+    cb_task_state *t;
+    uint32_t attempt;
+    int r = task_of(c, &t, &attempt);
+    if (r <= 0)
+        return r;
+    if ((t->status != CB_TASK_DISPATCHED && t->status != CB_TASK_RUNNING) ||
+        attempt != t->attempt)
+        return 0; /* a late report of an attempt already settled */
+    if (set_str(&t->error, to == CB_TASK_TIMED_OUT
+                               ? "timed out"
+                               : json_string_value(json_object_get(c->data, "error"))) != CB_OK)
+        return CB_ENOMEM;
+    if (to == CB_TASK_TIMED_OUT)
+        c->j->timeouts++;
+    task_move(c->j, t, to, c->now);
+    return 1;
+}
+
+static int fold_failed(fold_ctx *c)
+{
+    return fold_task_failed(c, CB_TASK_FAILED);
+}
+
+static int fold_timed_out(fold_ctx *c)
+{
+    return fold_task_failed(c, CB_TASK_TIMED_OUT);
+}
+
+static int fold_retry(fold_ctx *c)
+{
+    cb_task_state *t;
+    uint32_t attempt;
+    int64_t at;
+    int r = task_of(c, &t, &attempt);
+    if (r <= 0)
+        return r;
+    if (cb_time_parse(json_string_value(json_object_get(c->data, "at")) ?: "", &at) != 0)
+        return CB_EINVAL;
+    if ((t->status != CB_TASK_FAILED && t->status != CB_TASK_TIMED_OUT) ||
+        attempt != t->attempt + 1)
+        return 0;
+    t->attempt = attempt;
+    t->due_ns = at;
+    c->j->retries++;
+    task_move(c->j, t, CB_TASK_RETRY_WAIT, c->now);
+    return 1;
+}
+
+static int fold_suspended(fold_ctx *c)
+{
+    if (c->j->status != CB_JOB_RUNNING && c->j->status != CB_JOB_SUBMITTED)
+        return 0;
+    c->j->suspended_from = c->j->status;
+    c->j->status = CB_JOB_SUSPENDED;
+    return 1;
+}
+
+static int fold_resumed(fold_ctx *c)
+{
+    if (c->j->status != CB_JOB_SUSPENDED)
+        return 0;
+    c->j->status = c->j->suspended_from;
+    c->j->suspended_from = CB_JOB_ABSENT;
+    return 1;
+}
+
+static int fold_cancel_requested(fold_ctx *c)
+{
+    if (cb_job_terminal(c->j->status) || c->j->cancel_requested)
+        return 0;
+    c->j->cancel_requested = true;
+    return 1;
+}
+
+/* cancelled, succeeded, failed: the end of a job that had not ended. */
+static int fold_end(fold_ctx *c, cb_job_status to)
+{
+    if (cb_job_terminal(c->j->status))
+        return 0;
+    if (to == CB_JOB_SUCCEEDED) {
+        json_t *result = json_object_get(c->data, "result");
+        json_decref(c->j->result);
+        c->j->result = json_incref(result);
+    } else if (to == CB_JOB_FAILED) {
+        if (set_str(&c->j->error, json_string_value(json_object_get(c->data, "error"))) != CB_OK)
+            return CB_ENOMEM;
+    }
+    c->j->status = to;
+    c->j->suspended_from = CB_JOB_ABSENT;
+    c->j->finished_ns = c->now;
+    return 1;
+}
+
+static int fold_cancelled(fold_ctx *c)
+{
+    return fold_end(c, CB_JOB_CANCELLED);
+}
+
+static int fold_job_succeeded(fold_ctx *c)
+{
+    return fold_end(c, CB_JOB_SUCCEEDED);
+}
+
+static int fold_job_failed(fold_ctx *c)
+{
+    return fold_end(c, CB_JOB_FAILED);
+}
+
+static int fold_sla(fold_ctx *c)
+{
+    c->j->sla_violations++;
+    return 1;
+}
+
+static fold_fn *const fold_table[CB_EV__COUNT] = {
+    [CB_EV_JOB_SUBMITTED] = fold_submitted,
+    [CB_EV_JOB_REJECTED] = fold_rejected,
+    [CB_EV_JOB_STARTED] = fold_started,
+    [CB_EV_TASKS_DISPATCHED] = fold_dispatched,
+    [CB_EV_TASK_STARTED] = fold_task_started,
+    [CB_EV_TASK_SUCCEEDED] = fold_task_succeeded,
+    [CB_EV_TASK_FAILED] = fold_failed,
+    [CB_EV_TASK_RETRY_SCHEDULED] = fold_retry,
+    [CB_EV_TASK_TIMED_OUT] = fold_timed_out,
+    [CB_EV_JOB_SUSPENDED] = fold_suspended,
+    [CB_EV_JOB_RESUMED] = fold_resumed,
+    [CB_EV_JOB_CANCEL_REQUESTED] = fold_cancel_requested,
+    [CB_EV_JOB_CANCELLED] = fold_cancelled,
+    [CB_EV_JOB_SUCCEEDED] = fold_job_succeeded,
+    [CB_EV_JOB_FAILED] = fold_job_failed,
+    [CB_EV_SLA_VIOLATED] = fold_sla,
+};
+
+cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_event *ev,
+                        uint64_t seq, int *applied)
+{
+    fold_ctx c = {job, tasks, ev, ev->data, ev->time_ns};
+    int r;
+    bool was_absent = job->status == CB_JOB_ABSENT;
+
+    *applied = 0;
+    if (ev->type < 0 || ev->type >= CB_EV__COUNT)
+        return CB_EINVAL;
+    if (was_absent && ev->type != CB_EV_JOB_SUBMITTED && ev->type != CB_EV_JOB_REJECTED)
+        return CB_OK; /* nothing to apply to */
+    r = fold_table[ev->type](&c);
+    if (r < 0 && r != CB_EINVAL)
+        return (cb_status)r;
+    if (r == 1) {
+        job->applied++;
+        job->updated_ns = ev->time_ns;
+        if (seq)
+            job->last_seq = seq;
+        *applied = 1;
+    } else if (!(was_absent && job->status == CB_JOB_ABSENT)) {
+        job->ignored++;
+    }
+    return r == CB_EINVAL ? CB_EINVAL : CB_OK;
+}
+
+/* ---- canonical JSON -------------------------------------------------- */
+
+static json_t *time_or_null(int64_t ns)
+{
+    char buf[40];
+    return ns ? json_string(cb_time_format(ns, buf, sizeof buf)) : json_null();
+}
+
+json_t *cb_job_state_to_json(const cb_job_state *j)
+{
+    return json_pack(
+        "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
+        "s:{s:o, s:o, s:o, s:o}, s:I, s:O?, s:s?, s:O?, s:s?}",
+        "status", cb_job_status_name(j->status), "suspended_from",
+        cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested, "tasks",
+        "total", (json_int_t)j->total, "inflight", (json_int_t)j->inflight, "succeeded",
+        (json_int_t)j->succeeded, "failed", (json_int_t)j->failed, "waiting",
+        (json_int_t)j->waiting, "retries", (json_int_t)j->retries, "timeouts",
+        (json_int_t)j->timeouts, "sla_violations", (json_int_t)j->sla_violations, "events",
+        "applied", (json_int_t)j->applied, "ignored", (json_int_t)j->ignored, "times",
+        "submitted", time_or_null(j->submitted_ns), "started", time_or_null(j->started_ns),
+        "finished", time_or_null(j->finished_ns), "updated", time_or_null(j->updated_ns),
+        "last_seq", (json_int_t)j->last_seq, "spec", j->spec, "digest", j->digest, "result",
+        j->result, "error", j->error);
+}
+
+json_t *cb_task_state_to_json(const cb_task_state *t)
+{
+    return json_pack("{s:s, s:I, s:o, s:o, s:O?, s:s?}", "status",
+                     cb_task_status_name(t->status), "attempt", (json_int_t)t->attempt,
+                     "updated", time_or_null(t->updated_ns), "due", time_or_null(t->due_ns),
+                     "output", t->output, "error", t->error);
+}
+
+static int64_t time_of(const json_t *v)
+{
+    int64_t ns = 0;
+    if (json_is_string(v))
+        cb_time_parse(json_string_value(v), &ns);
+    return ns;
+}
+
+static uint32_t u32_of(const json_t *o, const char *k)
+{
+    return (uint32_t)json_integer_value(json_object_get(o, k));
+}
+
+cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
+{
+    json_t *tasks = json_object_get(o, "tasks"), *times = json_object_get(o, "times");
+    json_t *events = json_object_get(o, "events");
+    int st = parse_name(json_string_value(json_object_get(o, "status")), job_names, 8);
+    int sf = parse_name(json_string_value(json_object_get(o, "suspended_from")), job_names, 8);
+    const char *digest = json_string_value(json_object_get(o, "digest"));
+    const char *error = json_string_value(json_object_get(o, "error"));
+
+    memset(out, 0, sizeof *out);
+    if (st < 0 || sf < 0 || !json_is_object(tasks) || !json_is_object(times))
+        return CB_EINVAL;
+    out->status = (cb_job_status)st;
+    out->suspended_from = (cb_job_status)sf;
+    out->cancel_requested = json_is_true(json_object_get(o, "cancel_requested"));
+    out->total = u32_of(tasks, "total");
+    out->inflight = u32_of(tasks, "inflight");
+    out->succeeded = u32_of(tasks, "succeeded");
+    out->failed = u32_of(tasks, "failed");
+    out->waiting = u32_of(tasks, "waiting");
+    out->retries = u32_of(tasks, "retries");
+    out->timeouts = u32_of(tasks, "timeouts");
+    out->sla_violations = u32_of(tasks, "sla_violations");
+    out->applied = (uint64_t)json_integer_value(json_object_get(events, "applied"));
+    out->ignored = (uint64_t)json_integer_value(json_object_get(events, "ignored"));
+    out->submitted_ns = time_of(json_object_get(times, "submitted"));
+    out->started_ns = time_of(json_object_get(times, "started"));
+    out->finished_ns = time_of(json_object_get(times, "finished"));
+    out->updated_ns = time_of(json_object_get(times, "updated"));
+    out->last_seq = (uint64_t)json_integer_value(json_object_get(o, "last_seq"));
+    out->spec = json_incref(json_object_get(o, "spec"));
+    out->result = json_incref(json_object_get(o, "result"));
+    if ((digest && !(out->digest = cb_strdup(digest))) ||
+        (error && !(out->error = cb_strdup(error)))) {
+        cb_job_state_cleanup(out);
+        return CB_ENOMEM;
+    }
+    return CB_OK;
+}
+
+cb_status cb_task_state_from_json(const json_t *o, cb_task_state *out)
+{
+    int st = parse_name(json_string_value(json_object_get(o, "status")), task_names, 7);
+    const char *error = json_string_value(json_object_get(o, "error"));
+
+    memset(out, 0, sizeof *out);
+    if (st < 0)
+        return CB_EINVAL;
+    out->status = (cb_task_status)st;
+    out->attempt = u32_of(o, "attempt");
+    out->updated_ns = time_of(json_object_get(o, "updated"));
+    out->due_ns = time_of(json_object_get(o, "due"));
+    out->output = json_incref(json_object_get(o, "output"));
+    if (error && !(out->error = cb_strdup(error))) {
+        cb_task_state_cleanup(out);
+        return CB_ENOMEM;
+    }
+    return CB_OK;
+}

@@ -1,0 +1,104 @@
+/* projector/fold.h - the pure fold: state' = fold(state, event).
+ *
+ * No I/O, no clock, no randomness: time comes from the event, so folding the
+ * same log always gives the same state (the live projector and `cb replay`
+ * share this code). An event that repeats one already applied, or that does
+ * not apply to the entity's current state, is ignored (and counted) and
+ * leaves the state untouched.
+ *
+ * Entities: one cb_job_state per job, one cb_task_state per task that has
+ * left PENDING (a task never dispatched needs no record). The caller owns the
+ * records and gives the fold access to a job's tasks through cb_fold_tasks.
+ * Not thread-safe per record; distinct jobs may be folded concurrently. */
+#ifndef CB_FOLD_H
+#define CB_FOLD_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cb_event.h"
+#include "cb_status.h"
+
+typedef enum cb_job_status {
+    CB_JOB_ABSENT = 0,
+    CB_JOB_SUBMITTED,
+    CB_JOB_RUNNING,
+    CB_JOB_SUSPENDED,
+    CB_JOB_SUCCEEDED,
+    CB_JOB_FAILED,
+    CB_JOB_CANCELLED,
+    CB_JOB_REJECTED,
+} cb_job_status;
+
+typedef enum cb_task_status {
+    CB_TASK_PENDING = 0,
+    CB_TASK_DISPATCHED,
+    CB_TASK_RUNNING,
+    CB_TASK_SUCCEEDED,
+    CB_TASK_FAILED,
+    CB_TASK_TIMED_OUT,
+    CB_TASK_RETRY_WAIT,
+} cb_task_status;
+
+typedef struct cb_job_state {
+    cb_job_status status;
+    cb_job_status suspended_from; /* status to return to on resume */
+    bool cancel_requested;
+    uint32_t total;     /* tasks, from cb.job.started */
+    uint32_t inflight;  /* tasks DISPATCHED or RUNNING */
+    uint32_t succeeded; /* tasks SUCCEEDED */
+    uint32_t failed;    /* tasks FAILED or TIMED_OUT, awaiting the engine's decision */
+    uint32_t waiting;   /* tasks RETRY_WAIT */
+    uint32_t retries, timeouts, sla_violations;
+    uint64_t applied, ignored; /* events applied to / ignored for this job */
+    int64_t submitted_ns, started_ns, finished_ns, updated_ns;
+    uint64_t last_seq; /* log position of the last event applied, 0 if unknown */
+    json_t *spec;      /* owned: the job descriptor from cb.job.submitted */
+    char *digest;      /* owned */
+    json_t *result;    /* owned: from cb.job.succeeded */
+    char *error;       /* owned: why it failed or was rejected */
+} cb_job_state;
+
+typedef struct cb_task_state {
+    cb_task_status status;
+    uint32_t attempt; /* 1-based; the attempt dispatched, running or scheduled */
+    int64_t updated_ns;
+    int64_t due_ns;  /* RETRY_WAIT: when the retry is due */
+    json_t *output;  /* owned: SUCCEEDED */
+    char *error;     /* owned: last failure */
+} cb_task_state;
+
+/* The caller's task records of the job being folded. get() returns the
+ * mutable record of task `index` (a PENDING one if it had none), or NULL
+ * when out of memory. Records stay valid for the whole cb_fold_apply call. */
+typedef struct cb_fold_tasks {
+    cb_task_state *(*get)(void *arg, uint32_t index);
+    void *arg;
+} cb_fold_tasks;
+
+/* Fold `ev` (at log position `seq`, 0 if unknown) into `job` and its tasks.
+ * *applied = 1 if the state changed, 0 if the event was ignored. The job's
+ * applied/ignored counters count either way (an ignored event for an ABSENT
+ * job leaves it ABSENT and uncounted). Errors: CB_ENOMEM (state may be
+ * partially updated: abort the batch), CB_EINVAL (data fields missing where
+ * the schema requires them: the event is ignored, *applied = 0). */
+CB_NODISCARD cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks,
+                                     const cb_event *ev, uint64_t seq, int *applied);
+
+/* Is the job finished (no more events change it except counters)? */
+bool cb_job_terminal(cb_job_status s);
+const char *cb_job_status_name(cb_job_status s);
+const char *cb_task_status_name(cb_task_status s);
+
+void cb_job_state_cleanup(cb_job_state *j);   /* frees owned fields, zeroes */
+void cb_task_state_cleanup(cb_task_state *t); /* frees owned fields, zeroes */
+
+/* Canonical JSON (sorted keys) of a record: the stored form, the digest input
+ * and what `cb inspect` prints. New reference, NULL on ENOMEM. */
+json_t *cb_job_state_to_json(const cb_job_state *j);
+json_t *cb_task_state_to_json(const cb_task_state *t);
+/* Parse the stored form. On CB_OK *out owns its fields. Errors: CB_EINVAL. */
+CB_NODISCARD cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out);
+CB_NODISCARD cb_status cb_task_state_from_json(const json_t *o, cb_task_state *out);
+
+#endif /* CB_FOLD_H */

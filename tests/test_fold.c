@@ -1,0 +1,448 @@
+/* tests/test_fold.c - the pure fold: every transition, duplicates, late and
+ * out-of-order events, and the canonical JSON. Table-driven. */
+#include "cb_test.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_event.h"
+#include "fold.h"
+
+#define MAX_TASKS 8
+
+typedef struct world {
+    cb_job_state job;
+    cb_task_state tasks[MAX_TASKS];
+    cb_fold_tasks access;
+    int64_t clock;
+} world;
+
+static cb_task_state *get_task(void *arg, uint32_t idx)
+{
+    world *w = arg;
+    return idx < MAX_TASKS ? &w->tasks[idx] : NULL;
+}
+
+static void world_init(world *w)
+{
+    memset(w, 0, sizeof *w);
+    w->access.get = get_task;
+    w->access.arg = w;
+    w->clock = 1795752142000000000LL;
+}
+
+static void world_cleanup(world *w)
+{
+    cb_job_state_cleanup(&w->job);
+    for (int i = 0; i < MAX_TASKS; i++)
+        cb_task_state_cleanup(&w->tasks[i]);
+}
+
+/* Fold one event given as type + data JSON; returns `applied`. */
+static int apply(world *w, cb_event_type type, const char *data_json)
+{
+    cb_event ev;
+    json_error_t je;
+    json_t *data = json_loads(data_json, 0, &je);
+    int applied = -1;
+    assert_non_null(data);
+    w->clock += 1000000; /* events carry their own time: 1 ms apart */
+    assert_int_equal(cb_event_init(&ev, type, "acme", "j1", "id", "test", w->clock, data), CB_OK);
+    assert_int_equal(cb_fold_apply(&w->job, &w->access, &ev, 0, &applied), CB_OK);
+    cb_event_cleanup(&ev);
+    return applied;
+}
+
+static void start_job(world *w, int tasks)
+{
+    char buf[64];
+    assert_int_equal(apply(w, CB_EV_JOB_SUBMITTED,
+                           "{\"job\":{\"tenant\":\"acme\",\"kind\":\"map\"},\"digest\":\"d\"}"),
+                     1);
+    snprintf(buf, sizeof buf, "{\"tasks\":%d}", tasks);
+    assert_int_equal(apply(w, CB_EV_JOB_STARTED, buf), 1);
+}
+
+static int dispatch(world *w, int task, int attempt)
+{
+    char buf[96];
+    snprintf(buf, sizeof buf, "{\"tasks\":[{\"task\":%d,\"attempt\":%d}]}", task, attempt);
+    return apply(w, CB_EV_TASKS_DISPATCHED, buf);
+}
+
+static int task_event(world *w, cb_event_type type, int task, int attempt)
+{
+    char buf[160];
+    switch (type) {
+    case CB_EV_TASK_SUCCEEDED:
+        snprintf(buf, sizeof buf, "{\"task\":%d,\"attempt\":%d,\"output\":%d}", task, attempt,
+                 task * 10 + attempt);
+        break;
+    case CB_EV_TASK_FAILED:
+        snprintf(buf, sizeof buf, "{\"task\":%d,\"attempt\":%d,\"error\":\"boom %d\"}", task,
+                 attempt, attempt);
+        break;
+    case CB_EV_TASK_RETRY_SCHEDULED:
+        snprintf(buf, sizeof buf,
+                 "{\"task\":%d,\"attempt\":%d,\"at\":\"2026-11-27T05:00:00Z\"}", task, attempt);
+        break;
+    default:
+        snprintf(buf, sizeof buf, "{\"task\":%d,\"attempt\":%d}", task, attempt);
+        break;
+    }
+    return apply(w, type, buf);
+}
+
+static void test_happy_path_counts(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 3);
+    assert_int_equal(w.job.status, CB_JOB_RUNNING);
+    assert_int_equal(w.job.total, 3);
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"tasks\":[{\"task\":0,\"attempt\":1},{\"task\":1,\"attempt\":1},"
+                           "{\"task\":2,\"attempt\":1}]}"),
+                     1);
+    assert_int_equal(w.job.inflight, 3);
+    assert_int_equal(task_event(&w, CB_EV_TASK_STARTED, 0, 1), 1);
+    assert_int_equal(w.tasks[0].status, CB_TASK_RUNNING);
+    /* out of order: 2, then 0, then 1 */
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 2, 1), 1);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1), 1);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 1, 1), 1);
+    assert_int_equal(w.job.succeeded, 3);
+    assert_int_equal(w.job.inflight, 0);
+    assert_int_equal(json_integer_value(w.tasks[2].output), 21);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUCCEEDED, "{\"result\":[10,11,12]}"), 1);
+    assert_int_equal(w.job.status, CB_JOB_SUCCEEDED);
+    assert_true(w.job.finished_ns > w.job.started_ns);
+    assert_int_equal(w.job.applied, 8);
+    assert_int_equal(w.job.ignored, 0);
+    world_cleanup(&w);
+}
+
+static void test_duplicates_are_ignored_and_counted(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 2);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUBMITTED, "{\"job\":{},\"digest\":\"x\"}"), 0);
+    assert_string_equal(w.job.digest, "d"); /* untouched */
+    assert_int_equal(apply(&w, CB_EV_JOB_STARTED, "{\"tasks\":5}"), 0);
+    assert_int_equal(w.job.total, 2);
+    assert_int_equal(dispatch(&w, 0, 1), 1);
+    assert_int_equal(dispatch(&w, 0, 1), 0);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1), 1);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1), 0);
+    assert_int_equal(w.job.succeeded, 1);
+    assert_int_equal(w.job.inflight, 0);
+    assert_int_equal(w.job.ignored, 4);
+    world_cleanup(&w);
+}
+
+static void test_events_before_submission_leave_job_absent(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    assert_int_equal(apply(&w, CB_EV_JOB_STARTED, "{\"tasks\":3}"), 0);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1), 0);
+    assert_int_equal(w.job.status, CB_JOB_ABSENT);
+    assert_int_equal(w.job.ignored, 0);
+    world_cleanup(&w);
+}
+
+static void test_retry_cycle_and_late_reports(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 1);
+    assert_int_equal(dispatch(&w, 0, 1), 1);
+    assert_int_equal(task_event(&w, CB_EV_TASK_FAILED, 0, 1), 1);
+    assert_int_equal(w.job.failed, 1);
+    assert_string_equal(w.tasks[0].error, "boom 1");
+    /* retry must name the next attempt */
+    assert_int_equal(task_event(&w, CB_EV_TASK_RETRY_SCHEDULED, 0, 3), 0);
+    assert_int_equal(task_event(&w, CB_EV_TASK_RETRY_SCHEDULED, 0, 2), 1);
+    assert_int_equal(w.tasks[0].status, CB_TASK_RETRY_WAIT);
+    assert_true(w.tasks[0].due_ns > 0);
+    assert_int_equal(w.job.failed, 0);
+    assert_int_equal(w.job.waiting, 1);
+    assert_int_equal(w.job.retries, 1);
+    /* attempt 1 cannot be dispatched again; attempt 2 can */
+    assert_int_equal(dispatch(&w, 0, 1), 0);
+    assert_int_equal(dispatch(&w, 0, 2), 1);
+    /* a late failure of attempt 1 is ignored */
+    assert_int_equal(task_event(&w, CB_EV_TASK_FAILED, 0, 1), 0);
+    assert_int_equal(w.tasks[0].status, CB_TASK_DISPATCHED);
+    /* a late success of attempt 1 wins: the function did produce it */
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1), 1);
+    assert_int_equal(json_integer_value(w.tasks[0].output), 1);
+    /* and attempt 2's own success is then a repeat */
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 2), 0);
+    assert_int_equal(w.job.succeeded, 1);
+    assert_int_equal(w.job.inflight, 0);
+    world_cleanup(&w);
+}
+
+static void test_timeout_then_retry(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 1);
+    assert_int_equal(dispatch(&w, 0, 1), 1);
+    assert_int_equal(task_event(&w, CB_EV_TASK_TIMED_OUT, 0, 1), 1);
+    assert_int_equal(w.tasks[0].status, CB_TASK_TIMED_OUT);
+    assert_int_equal(w.job.timeouts, 1);
+    assert_int_equal(task_event(&w, CB_EV_TASK_TIMED_OUT, 0, 1), 0);
+    assert_int_equal(task_event(&w, CB_EV_TASK_RETRY_SCHEDULED, 0, 2), 1);
+    world_cleanup(&w);
+}
+
+static void test_suspend_resume_cancel(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 3);
+    assert_int_equal(dispatch(&w, 0, 1), 1);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUSPENDED, "{}"), 1);
+    assert_int_equal(w.job.status, CB_JOB_SUSPENDED);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUSPENDED, "{}"), 0);
+    /* results of running tasks still count while suspended */
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1), 1);
+    assert_int_equal(apply(&w, CB_EV_JOB_RESUMED, "{}"), 1);
+    assert_int_equal(w.job.status, CB_JOB_RUNNING);
+    assert_int_equal(apply(&w, CB_EV_JOB_RESUMED, "{}"), 0);
+    assert_int_equal(dispatch(&w, 1, 1), 1);
+    assert_int_equal(apply(&w, CB_EV_JOB_CANCEL_REQUESTED, "{\"reason\":\"user\"}"), 1);
+    assert_true(w.job.cancel_requested);
+    assert_int_equal(dispatch(&w, 2, 1), 0); /* no new dispatch after cancel */
+    assert_int_equal(apply(&w, CB_EV_JOB_CANCELLED, "{}"), 1);
+    assert_int_equal(w.job.status, CB_JOB_CANCELLED);
+    /* running tasks' results are ignored once cancelled */
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 1, 1), 0);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUCCEEDED, "{\"result\":1}"), 0);
+    assert_int_equal(w.job.status, CB_JOB_CANCELLED);
+    world_cleanup(&w);
+}
+
+static void test_suspend_before_start(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUBMITTED, "{\"job\":{},\"digest\":\"d\"}"), 1);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUSPENDED, "{}"), 1);
+    assert_int_equal(apply(&w, CB_EV_JOB_STARTED, "{\"tasks\":2}"), 1);
+    assert_int_equal(w.job.status, CB_JOB_SUSPENDED);
+    assert_int_equal(apply(&w, CB_EV_JOB_RESUMED, "{}"), 1);
+    assert_int_equal(w.job.status, CB_JOB_RUNNING);
+    assert_int_equal(w.job.total, 2);
+    world_cleanup(&w);
+}
+
+static void test_rejected_and_failed(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    assert_int_equal(apply(&w, CB_EV_JOB_REJECTED, "{\"errors\":[\"/kind: bad\",\"/x: worse\"]}"),
+                     1);
+    assert_int_equal(w.job.status, CB_JOB_REJECTED);
+    assert_string_equal(w.job.error, "/kind: bad; /x: worse");
+    assert_int_equal(apply(&w, CB_EV_JOB_SUBMITTED, "{\"job\":{},\"digest\":\"d\"}"), 0);
+    world_cleanup(&w);
+
+    world_init(&w);
+    start_job(&w, 1);
+    assert_int_equal(apply(&w, CB_EV_JOB_FAILED, "{\"error\":\"task 0 failed 4 times\"}"), 1);
+    assert_int_equal(w.job.status, CB_JOB_FAILED);
+    assert_string_equal(w.job.error, "task 0 failed 4 times");
+    assert_int_equal(apply(&w, CB_EV_JOB_CANCELLED, "{}"), 0);
+    world_cleanup(&w);
+}
+
+/* Every task event against every task state: the resulting state. */
+static void test_task_transition_table(void **state)
+{
+    static const struct {
+        cb_task_status from;
+        cb_event_type ev;
+        int attempt; /* the event's attempt; the task is at attempt 1 (2 for RETRY_WAIT) */
+        cb_task_status to;
+    } rows[] = {
+        {CB_TASK_PENDING, CB_EV_TASK_STARTED, 1, CB_TASK_PENDING},
+        {CB_TASK_PENDING, CB_EV_TASK_SUCCEEDED, 1, CB_TASK_PENDING},
+        {CB_TASK_PENDING, CB_EV_TASK_FAILED, 1, CB_TASK_PENDING},
+        {CB_TASK_DISPATCHED, CB_EV_TASK_STARTED, 1, CB_TASK_RUNNING},
+        {CB_TASK_DISPATCHED, CB_EV_TASK_STARTED, 2, CB_TASK_DISPATCHED},
+        {CB_TASK_DISPATCHED, CB_EV_TASK_SUCCEEDED, 1, CB_TASK_SUCCEEDED},
+        {CB_TASK_DISPATCHED, CB_EV_TASK_SUCCEEDED, 2, CB_TASK_DISPATCHED},
+        {CB_TASK_DISPATCHED, CB_EV_TASK_FAILED, 1, CB_TASK_FAILED},
+        {CB_TASK_DISPATCHED, CB_EV_TASK_TIMED_OUT, 1, CB_TASK_TIMED_OUT},
+        {CB_TASK_DISPATCHED, CB_EV_TASK_RETRY_SCHEDULED, 2, CB_TASK_DISPATCHED},
+        {CB_TASK_RUNNING, CB_EV_TASK_STARTED, 1, CB_TASK_RUNNING},
+        {CB_TASK_RUNNING, CB_EV_TASK_SUCCEEDED, 1, CB_TASK_SUCCEEDED},
+        {CB_TASK_RUNNING, CB_EV_TASK_FAILED, 1, CB_TASK_FAILED},
+        {CB_TASK_RUNNING, CB_EV_TASK_TIMED_OUT, 1, CB_TASK_TIMED_OUT},
+        {CB_TASK_SUCCEEDED, CB_EV_TASK_SUCCEEDED, 1, CB_TASK_SUCCEEDED},
+        {CB_TASK_SUCCEEDED, CB_EV_TASK_FAILED, 1, CB_TASK_SUCCEEDED},
+        {CB_TASK_SUCCEEDED, CB_EV_TASK_TIMED_OUT, 1, CB_TASK_SUCCEEDED},
+        {CB_TASK_SUCCEEDED, CB_EV_TASK_RETRY_SCHEDULED, 2, CB_TASK_SUCCEEDED},
+        {CB_TASK_FAILED, CB_EV_TASK_RETRY_SCHEDULED, 2, CB_TASK_RETRY_WAIT},
+        {CB_TASK_FAILED, CB_EV_TASK_RETRY_SCHEDULED, 1, CB_TASK_FAILED},
+        {CB_TASK_FAILED, CB_EV_TASK_SUCCEEDED, 1, CB_TASK_SUCCEEDED},
+        {CB_TASK_FAILED, CB_EV_TASK_FAILED, 1, CB_TASK_FAILED},
+        {CB_TASK_TIMED_OUT, CB_EV_TASK_SUCCEEDED, 1, CB_TASK_SUCCEEDED},
+        {CB_TASK_TIMED_OUT, CB_EV_TASK_RETRY_SCHEDULED, 2, CB_TASK_RETRY_WAIT},
+        {CB_TASK_RETRY_WAIT, CB_EV_TASK_STARTED, 2, CB_TASK_RETRY_WAIT},
+        {CB_TASK_RETRY_WAIT, CB_EV_TASK_SUCCEEDED, 1, CB_TASK_SUCCEEDED},
+        {CB_TASK_RETRY_WAIT, CB_EV_TASK_FAILED, 2, CB_TASK_RETRY_WAIT},
+        {CB_TASK_RETRY_WAIT, CB_EV_TASK_RETRY_SCHEDULED, 3, CB_TASK_RETRY_WAIT},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        world w;
+        world_init(&w);
+        start_job(&w, 1);
+        /* drive the task to `from` */
+        switch (rows[i].from) {
+        case CB_TASK_PENDING:
+            break;
+        case CB_TASK_RETRY_WAIT:
+            dispatch(&w, 0, 1);
+            task_event(&w, CB_EV_TASK_FAILED, 0, 1);
+            task_event(&w, CB_EV_TASK_RETRY_SCHEDULED, 0, 2);
+            break;
+        default:
+            dispatch(&w, 0, 1);
+            if (rows[i].from == CB_TASK_RUNNING)
+                task_event(&w, CB_EV_TASK_STARTED, 0, 1);
+            else if (rows[i].from == CB_TASK_SUCCEEDED)
+                task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1);
+            else if (rows[i].from == CB_TASK_FAILED)
+                task_event(&w, CB_EV_TASK_FAILED, 0, 1);
+            else if (rows[i].from == CB_TASK_TIMED_OUT)
+                task_event(&w, CB_EV_TASK_TIMED_OUT, 0, 1);
+            break;
+        }
+        assert_int_equal(w.tasks[0].status, rows[i].from);
+        task_event(&w, rows[i].ev, 0, rows[i].attempt);
+        if (w.tasks[0].status != rows[i].to)
+            fprintf(stderr, "row %zu: %s + %s(attempt %d) -> %s, expected %s\n", i,
+                    cb_task_status_name(rows[i].from), cb_event_type_name(rows[i].ev),
+                    rows[i].attempt, cb_task_status_name(w.tasks[0].status),
+                    cb_task_status_name(rows[i].to));
+        assert_int_equal(w.tasks[0].status, rows[i].to);
+        /* counters always add up */
+        assert_int_equal(w.job.inflight + w.job.succeeded + w.job.failed + w.job.waiting,
+                         w.tasks[0].status == CB_TASK_PENDING ? 0 : 1);
+        world_cleanup(&w);
+    }
+}
+
+static void test_out_of_range_task_is_ignored(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 2);
+    assert_int_equal(dispatch(&w, 2, 1), 0);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 5, 1), 0);
+    assert_int_equal(w.job.succeeded, 0);
+    world_cleanup(&w);
+}
+
+static void test_missing_data_field_is_einval_and_ignored(void **state)
+{
+    world w;
+    cb_event ev;
+    int applied = 7;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 1);
+    assert_int_equal(cb_event_init(&ev, CB_EV_TASK_SUCCEEDED, "acme", "j1", "id", "t", 1,
+                                   json_pack("{s:i}", "task", 0)),
+                     CB_OK);
+    assert_int_equal(cb_fold_apply(&w.job, &w.access, &ev, 9, &applied), CB_EINVAL);
+    assert_int_equal(applied, 0);
+    assert_int_equal(w.job.last_seq, 0);
+    cb_event_cleanup(&ev);
+    world_cleanup(&w);
+}
+
+static char *fold_script_to_json(void)
+{
+    world w;
+    json_t *o = json_object();
+    char *s;
+    world_init(&w);
+    start_job(&w, 2);
+    dispatch(&w, 0, 1);
+    dispatch(&w, 1, 1);
+    task_event(&w, CB_EV_TASK_FAILED, 1, 1);
+    task_event(&w, CB_EV_TASK_RETRY_SCHEDULED, 1, 2);
+    task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1);
+    json_object_set_new(o, "job", cb_job_state_to_json(&w.job));
+    json_object_set_new(o, "t0", cb_task_state_to_json(&w.tasks[0]));
+    json_object_set_new(o, "t1", cb_task_state_to_json(&w.tasks[1]));
+    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    world_cleanup(&w);
+    return s;
+}
+
+static void test_fold_is_deterministic_and_json_round_trips(void **state)
+{
+    char *a = fold_script_to_json(), *b = fold_script_to_json();
+    json_error_t je;
+    json_t *o;
+    cb_job_state j;
+    cb_task_state t;
+    (void)state;
+    assert_string_equal(a, b);
+    o = json_loads(a, 0, &je);
+    assert_int_equal(cb_job_state_from_json(json_object_get(o, "job"), &j), CB_OK);
+    assert_int_equal(cb_task_state_from_json(json_object_get(o, "t1"), &t), CB_OK);
+    json_t *j2 = cb_job_state_to_json(&j), *t2 = cb_task_state_to_json(&t);
+    assert_true(json_equal(j2, json_object_get(o, "job")));
+    assert_true(json_equal(t2, json_object_get(o, "t1")));
+    assert_int_equal(j.waiting, 1);
+    assert_int_equal(t.status, CB_TASK_RETRY_WAIT);
+    assert_int_equal(t.attempt, 2);
+    json_decref(j2);
+    json_decref(t2);
+    cb_job_state_cleanup(&j);
+    cb_task_state_cleanup(&t);
+    assert_int_equal(cb_job_state_from_json(json_object_get(o, "t0"), &j), CB_EINVAL);
+    json_decref(o);
+    free(a);
+    free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_happy_path_counts),
+        cmocka_unit_test(test_duplicates_are_ignored_and_counted),
+        cmocka_unit_test(test_events_before_submission_leave_job_absent),
+        cmocka_unit_test(test_retry_cycle_and_late_reports),
+        cmocka_unit_test(test_timeout_then_retry),
+        cmocka_unit_test(test_suspend_resume_cancel),
+        cmocka_unit_test(test_suspend_before_start),
+        cmocka_unit_test(test_rejected_and_failed),
+        cmocka_unit_test(test_task_transition_table),
+        cmocka_unit_test(test_out_of_range_task_is_ignored),
+        cmocka_unit_test(test_missing_data_field_is_einval_and_ignored),
+        cmocka_unit_test(test_fold_is_deterministic_and_json_round_trips),
+    };
+    return cmocka_run_group_tests_name("fold", tests, NULL, NULL);
+}
