@@ -162,7 +162,8 @@ static int fold_started(fold_ctx *c)
 {
     uint32_t total;
     cb_job_state *j = c->j;
-    bool suspended_before_start = j->status == CB_JOB_SUSPENDED && j->suspended_from == CB_JOB_SUBMITTED;
+    bool suspended_before_start =
+        j->status == CB_JOB_SUSPENDED && j->suspended_from == CB_JOB_SUBMITTED;
     if (j->status != CB_JOB_SUBMITTED && !suspended_before_start)
         return 0;
     if (get_index(c->data, "tasks", &total))
@@ -265,8 +266,7 @@ static int fold_task_failed(fold_ctx *c, cb_task_status to)
     int r = task_of(c, &t, &attempt);
     if (r <= 0)
         return r;
-    if ((t->status != CB_TASK_DISPATCHED && t->status != CB_TASK_RUNNING) ||
-        attempt != t->attempt)
+    if ((t->status != CB_TASK_DISPATCHED && t->status != CB_TASK_RUNNING) || attempt != t->attempt)
         return 0; /* a late report of an attempt already settled */
     if (set_str(&t->error, to == CB_TASK_TIMED_OUT
                                ? "timed out"
@@ -375,22 +375,14 @@ static int fold_sla(fold_ctx *c)
 }
 
 static fold_fn *const fold_table[CB_EV__COUNT] = {
-    [CB_EV_JOB_SUBMITTED] = fold_submitted,
-    [CB_EV_JOB_REJECTED] = fold_rejected,
-    [CB_EV_JOB_STARTED] = fold_started,
-    [CB_EV_TASKS_DISPATCHED] = fold_dispatched,
-    [CB_EV_TASK_STARTED] = fold_task_started,
-    [CB_EV_TASK_SUCCEEDED] = fold_task_succeeded,
-    [CB_EV_TASK_FAILED] = fold_failed,
-    [CB_EV_TASK_RETRY_SCHEDULED] = fold_retry,
-    [CB_EV_TASK_TIMED_OUT] = fold_timed_out,
-    [CB_EV_JOB_SUSPENDED] = fold_suspended,
-    [CB_EV_JOB_RESUMED] = fold_resumed,
-    [CB_EV_JOB_CANCEL_REQUESTED] = fold_cancel_requested,
-    [CB_EV_JOB_CANCELLED] = fold_cancelled,
-    [CB_EV_JOB_SUCCEEDED] = fold_job_succeeded,
-    [CB_EV_JOB_FAILED] = fold_job_failed,
-    [CB_EV_SLA_VIOLATED] = fold_sla,
+    [CB_EV_JOB_SUBMITTED] = fold_submitted,   [CB_EV_JOB_REJECTED] = fold_rejected,
+    [CB_EV_JOB_STARTED] = fold_started,       [CB_EV_TASKS_DISPATCHED] = fold_dispatched,
+    [CB_EV_TASK_STARTED] = fold_task_started, [CB_EV_TASK_SUCCEEDED] = fold_task_succeeded,
+    [CB_EV_TASK_FAILED] = fold_failed,        [CB_EV_TASK_RETRY_SCHEDULED] = fold_retry,
+    [CB_EV_TASK_TIMED_OUT] = fold_timed_out,  [CB_EV_JOB_SUSPENDED] = fold_suspended,
+    [CB_EV_JOB_RESUMED] = fold_resumed,       [CB_EV_JOB_CANCEL_REQUESTED] = fold_cancel_requested,
+    [CB_EV_JOB_CANCELLED] = fold_cancelled,   [CB_EV_JOB_SUCCEEDED] = fold_job_succeeded,
+    [CB_EV_JOB_FAILED] = fold_job_failed,     [CB_EV_SLA_VIOLATED] = fold_sla,
 };
 
 cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_event *ev,
@@ -430,28 +422,27 @@ static json_t *time_or_null(int64_t ns)
 
 json_t *cb_job_state_to_json(const cb_job_state *j)
 {
-    return json_pack(
-        "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
-        "s:{s:o, s:o, s:o, s:o}, s:I, s:O?, s:s?, s:O?, s:s?}",
-        "status", cb_job_status_name(j->status), "suspended_from",
-        cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested, "tasks",
-        "total", (json_int_t)j->total, "inflight", (json_int_t)j->inflight, "succeeded",
-        (json_int_t)j->succeeded, "failed", (json_int_t)j->failed, "waiting",
-        (json_int_t)j->waiting, "retries", (json_int_t)j->retries, "timeouts",
-        (json_int_t)j->timeouts, "sla_violations", (json_int_t)j->sla_violations, "events",
-        "applied", (json_int_t)j->applied, "ignored", (json_int_t)j->ignored, "times",
-        "submitted", time_or_null(j->submitted_ns), "started", time_or_null(j->started_ns),
-        "finished", time_or_null(j->finished_ns), "updated", time_or_null(j->updated_ns),
-        "last_seq", (json_int_t)j->last_seq, "spec", j->spec, "digest", j->digest, "result",
-        j->result, "error", j->error);
+    return json_pack("{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
+                     "s:{s:o, s:o, s:o, s:o}, s:I, s:O?, s:s?, s:O?, s:s?}",
+                     "status", cb_job_status_name(j->status), "suspended_from",
+                     cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested,
+                     "tasks", "total", (json_int_t)j->total, "inflight", (json_int_t)j->inflight,
+                     "succeeded", (json_int_t)j->succeeded, "failed", (json_int_t)j->failed,
+                     "waiting", (json_int_t)j->waiting, "retries", (json_int_t)j->retries,
+                     "timeouts", (json_int_t)j->timeouts, "sla_violations",
+                     (json_int_t)j->sla_violations, "events", "applied", (json_int_t)j->applied,
+                     "ignored", (json_int_t)j->ignored, "times", "submitted",
+                     time_or_null(j->submitted_ns), "started", time_or_null(j->started_ns),
+                     "finished", time_or_null(j->finished_ns), "updated",
+                     time_or_null(j->updated_ns), "last_seq", (json_int_t)j->last_seq, "spec",
+                     j->spec, "digest", j->digest, "result", j->result, "error", j->error);
 }
 
 json_t *cb_task_state_to_json(const cb_task_state *t)
 {
-    return json_pack("{s:s, s:I, s:o, s:o, s:O?, s:s?}", "status",
-                     cb_task_status_name(t->status), "attempt", (json_int_t)t->attempt,
-                     "updated", time_or_null(t->updated_ns), "due", time_or_null(t->due_ns),
-                     "output", t->output, "error", t->error);
+    return json_pack("{s:s, s:I, s:o, s:o, s:O?, s:s?}", "status", cb_task_status_name(t->status),
+                     "attempt", (json_int_t)t->attempt, "updated", time_or_null(t->updated_ns),
+                     "due", time_or_null(t->due_ns), "output", t->output, "error", t->error);
 }
 
 static int64_t time_of(const json_t *v)

@@ -63,9 +63,9 @@ typedef struct cb_task_state {
     cb_task_status status;
     uint32_t attempt; /* 1-based; the attempt dispatched, running or scheduled */
     int64_t updated_ns;
-    int64_t due_ns;  /* RETRY_WAIT: when the retry is due */
-    json_t *output;  /* owned: SUCCEEDED */
-    char *error;     /* owned: last failure */
+    int64_t due_ns; /* RETRY_WAIT: when the retry is due */
+    json_t *output; /* owned: SUCCEEDED */
+    char *error;    /* owned: last failure */
 } cb_task_state;
 
 /* The caller's task records of the job being folded. get() returns the

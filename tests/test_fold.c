@@ -85,8 +85,8 @@ static int task_event(world *w, cb_event_type type, int task, int attempt)
                  attempt, attempt);
         break;
     case CB_EV_TASK_RETRY_SCHEDULED:
-        snprintf(buf, sizeof buf,
-                 "{\"task\":%d,\"attempt\":%d,\"at\":\"2026-11-27T05:00:00Z\"}", task, attempt);
+        snprintf(buf, sizeof buf, "{\"task\":%d,\"attempt\":%d,\"at\":\"2026-11-27T05:00:00Z\"}",
+                 task, attempt);
         break;
     default:
         snprintf(buf, sizeof buf, "{\"task\":%d,\"attempt\":%d}", task, attempt);

@@ -1,0 +1,181 @@
+/* projector/store.c - LMDB environment, named databases, transactions. */
+#include "store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cb_alloc.h"
+#include "cb_log.h"
+
+#define MOD "store"
+
+static const char *const db_names[CB_DB__COUNT] = {"jobs", "tasks", "active", "meta"};
+
+struct cb_store {
+    MDB_env *env;
+    MDB_dbi dbi[CB_DB__COUNT];
+    unsigned flags;
+};
+
+struct cb_txn {
+    cb_store *st;
+    MDB_txn *txn;
+};
+
+static cb_status from_mdb(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return CB_OK;
+    case MDB_NOTFOUND:
+        return CB_ENOTFOUND;
+    case ENOMEM:
+        return CB_ENOMEM;
+    case EINVAL:
+        return CB_EINVAL;
+    default:
+        return CB_EIO;
+    }
+}
+
+cb_status cb_store_open(const char *dir, size_t map_bytes, unsigned flags, cb_store **out)
+{
+    cb_store *st = cb_calloc(1, sizeof *st);
+    MDB_txn *txn = NULL;
+    unsigned env_flags = MDB_NOTLS; /* readers may live in any thread */
+    int rc;
+
+    if (!st)
+        return CB_ENOMEM;
+    st->flags = flags;
+    if (!(flags & CB_STORE_RDONLY) && mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        CB_LOG_ERR(MOD, "create %s: %s", dir, strerror(errno));
+        cb_free(st);
+        return CB_EIO;
+    }
+    if (flags & CB_STORE_RDONLY)
+        env_flags |= MDB_RDONLY;
+    if (flags & CB_STORE_NOSYNC)
+        env_flags |= MDB_NOSYNC;
+    if ((rc = mdb_env_create(&st->env)) != 0)
+        goto out_fail;
+    if ((rc = mdb_env_set_maxdbs(st->env, CB_DB__COUNT)) != 0 ||
+        (rc = mdb_env_set_mapsize(st->env, map_bytes ? map_bytes : (size_t)8 << 30)) != 0 ||
+        (rc = mdb_env_set_maxreaders(st->env, 256)) != 0 ||
+        (rc = mdb_env_open(st->env, dir, env_flags, 0644)) != 0)
+        goto out_close_env;
+    if ((rc = mdb_txn_begin(st->env, NULL, flags & CB_STORE_RDONLY ? MDB_RDONLY : 0, &txn)) != 0)
+        goto out_close_env;
+    for (int i = 0; i < CB_DB__COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], flags & CB_STORE_RDONLY ? 0 : MDB_CREATE,
+                          &st->dbi[i]);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            goto out_close_env;
+        }
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        goto out_close_env;
+    *out = st;
+    return CB_OK;
+
+out_close_env:
+    mdb_env_close(st->env);
+out_fail:
+    if (rc != ENOENT && rc != MDB_NOTFOUND)
+        CB_LOG_ERR(MOD, "open %s: %s", dir, mdb_strerror(rc));
+    cb_free(st);
+    return rc == ENOENT || rc == MDB_NOTFOUND ? CB_ENOTFOUND : from_mdb(rc);
+}
+
+void cb_store_close(cb_store *st)
+{
+    if (!st)
+        return;
+    mdb_env_close(st->env);
+    cb_free(st);
+}
+
+cb_status cb_store_begin(cb_store *st, int rdonly, cb_txn **out)
+{
+    cb_txn *t = cb_calloc(1, sizeof *t);
+    int rc;
+    if (!t)
+        return CB_ENOMEM;
+    t->st = st;
+    rc = mdb_txn_begin(st->env, NULL, rdonly ? MDB_RDONLY : 0, &t->txn);
+    if (rc != 0) {
+        cb_free(t);
+        return from_mdb(rc);
+    }
+    *out = t;
+    return CB_OK;
+}
+
+cb_status cb_store_commit(cb_txn *t)
+{
+    int rc = mdb_txn_commit(t->txn);
+    if (rc != 0)
+        CB_LOG_ERR(MOD, "commit: %s", mdb_strerror(rc));
+    cb_free(t);
+    return from_mdb(rc);
+}
+
+void cb_store_abort(cb_txn *t)
+{
+    if (!t)
+        return;
+    mdb_txn_abort(t->txn);
+    cb_free(t);
+}
+
+cb_status cb_store_get(cb_txn *t, cb_db db, const void *key, size_t klen, const void **val,
+                       size_t *vlen)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(t->txn, t->st->dbi[db], &k, &v);
+    if (rc != 0)
+        return from_mdb(rc);
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return CB_OK;
+}
+
+cb_status cb_store_put(cb_txn *t, cb_db db, const void *key, size_t klen, const void *val,
+                       size_t vlen)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    int rc = mdb_put(t->txn, t->st->dbi[db], &k, &v, 0);
+    if (rc != 0)
+        CB_LOG_ERR(MOD, "put into %s: %s", db_names[db], mdb_strerror(rc));
+    return from_mdb(rc);
+}
+
+cb_status cb_store_del(cb_txn *t, cb_db db, const void *key, size_t klen)
+{
+    MDB_val k = {klen, (void *)key};
+    int rc = mdb_del(t->txn, t->st->dbi[db], &k, NULL);
+    return rc == MDB_NOTFOUND ? CB_OK : from_mdb(rc);
+}
+
+cb_status cb_store_scan(cb_txn *t, cb_db db, const void *prefix, size_t plen,
+                        cb_store_scan_fn *fn, void *arg)
+{
+    MDB_cursor *c;
+    MDB_val k = {plen, (void *)prefix}, v;
+    int rc = mdb_cursor_open(t->txn, t->st->dbi[db], &c);
+    if (rc != 0)
+        return from_mdb(rc);
+    rc = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == 0) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        if (fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg) != 0)
+            break;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? CB_OK : from_mdb(rc);
+}

@@ -1,0 +1,247 @@
+/* tests/test_store.c - the LMDB store and batched folding: records survive
+ * reopening, applied_seq commits with the state, aborts leave nothing, the
+ * digest is a function of the state only, and differences are found. */
+#define _GNU_SOURCE
+#include "cb_test.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "cb_time.h"
+#include "store.h"
+
+typedef struct fixture {
+    char dir[64];
+    char dir2[64];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/cbstore.XXXXXX");
+    snprintf(f->dir2, sizeof f->dir2, "/tmp/cbstore2.XXXXXX");
+    if (!mkdtemp(f->dir) || !mkdtemp(f->dir2)) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", f->dir, f->dir2);
+    int rc = system(cmd);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+/* A small log: job j<n> of 3 tasks run to success, as raw event JSON. */
+static char *event_json(const char *job, const char *type, const char *data, int n)
+{
+    char *s = NULL;
+    char ts[40];
+    int64_t t = 1795752142000000000LL + (int64_t)n * 1000000;
+    if (asprintf(&s,
+                 "{\"specversion\":\"1.0\",\"id\":\"acme/%s/%d\",\"source\":\"test\","
+                 "\"type\":\"%s\",\"subject\":\"%s\",\"time\":\"%s\",\"cbtenant\":\"acme\","
+                 "\"cbjob\":\"%s\",\"datacontenttype\":\"application/json\",\"data\":%s}",
+                 job, n, type, job, cb_time_format(t, ts, sizeof ts), job, data) < 0)
+        return NULL;
+    return s;
+}
+
+static void fold_log(cb_store *st, const char *job, int upto, int batch_size, int *seq)
+{
+    static const char *const script[][2] = {
+        {"cb.job.submitted", "{\"job\":{\"tenant\":\"acme\"},\"digest\":\"d\"}"},
+        {"cb.job.started", "{\"tasks\":3}"},
+        {"cb.tasks.dispatched",
+         "{\"tasks\":[{\"task\":0,\"attempt\":1},{\"task\":1,\"attempt\":1},"
+         "{\"task\":2,\"attempt\":1}]}"},
+        {"cb.task.succeeded", "{\"task\":1,\"attempt\":1,\"output\":\"b\"}"},
+        {"cb.task.failed", "{\"task\":0,\"attempt\":1,\"error\":\"x\"}"},
+        {"cb.task.succeeded", "{\"task\":1,\"attempt\":1,\"output\":\"b\"}"}, /* dup */
+        {"cb.task.succeeded", "{\"task\":2,\"attempt\":1,\"output\":\"c\"}"},
+        {"cb.task.retry_scheduled", "{\"task\":0,\"attempt\":2,\"at\":\"2026-11-27T05:00:00Z\"}"},
+        {"cb.tasks.dispatched", "{\"tasks\":[{\"task\":0,\"attempt\":2}]}"},
+        {"cb.task.succeeded", "{\"task\":0,\"attempt\":2,\"output\":\"a\"}"},
+        {"cb.job.succeeded", "{\"result\":[\"a\",\"b\",\"c\"]}"},
+    };
+    int n = (int)(sizeof script / sizeof script[0]);
+    cb_batch *b = NULL;
+    if (upto > n)
+        upto = n;
+    for (int i = 0; i < upto; i++) {
+        if (!b)
+            assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+        char *ev = event_json(job, script[i][0], script[i][1], i);
+        assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), (uint64_t)++*seq), CB_OK);
+        free(ev);
+        if ((i + 1) % batch_size == 0 || i + 1 == upto) {
+            assert_int_equal(cb_batch_commit(b, (uint64_t)*seq), CB_OK);
+            b = NULL;
+        }
+    }
+}
+
+static void test_fold_commit_reopen(void **state)
+{
+    fixture *f = *state;
+    cb_store *st;
+    cb_job_state j;
+    cb_task_state t;
+    uint64_t applied;
+    int seq = 0;
+
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    fold_log(st, "j1", 100, 4, &seq);
+    cb_store_close(st);
+
+    assert_int_equal(cb_store_open(f->dir, 0, CB_STORE_RDONLY, &st), CB_OK);
+    assert_int_equal(cb_view_applied_seq(st, &applied), CB_OK);
+    assert_int_equal(applied, 11);
+    assert_int_equal(cb_view_job(st, "acme/j1", &j), CB_OK);
+    assert_int_equal(j.status, CB_JOB_SUCCEEDED);
+    assert_int_equal(j.succeeded, 3);
+    assert_int_equal(j.retries, 1);
+    assert_int_equal(j.ignored, 1);
+    assert_int_equal(j.last_seq, 11);
+    cb_job_state_cleanup(&j);
+    assert_int_equal(cb_view_task(st, "acme/j1", 0, &t), CB_OK);
+    assert_int_equal(t.status, CB_TASK_SUCCEEDED);
+    assert_int_equal(t.attempt, 2);
+    assert_string_equal(json_string_value(t.output), "a");
+    cb_task_state_cleanup(&t);
+    assert_int_equal(cb_view_task(st, "acme/j1", 7, &t), CB_OK); /* no record: pending */
+    assert_int_equal(t.status, CB_TASK_PENDING);
+    assert_int_equal(cb_view_job(st, "acme/nope", &j), CB_ENOTFOUND);
+    cb_store_close(st);
+}
+
+static void test_abort_leaves_nothing(void **state)
+{
+    fixture *f = *state;
+    cb_store *st;
+    cb_batch *b;
+    cb_job_state j;
+    uint64_t applied = 9;
+    char *ev = event_json("j2", "cb.job.submitted", "{\"job\":{},\"digest\":\"d\"}", 0);
+
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), 1), CB_OK);
+    cb_batch_abort(b);
+    assert_int_equal(cb_view_job(st, "acme/j2", &j), CB_ENOTFOUND);
+    assert_int_equal(cb_view_applied_seq(st, &applied), CB_OK);
+    assert_int_equal(applied, 0);
+    cb_store_close(st);
+    free(ev);
+}
+
+static void test_bad_entries_are_skipped_and_counted(void **state)
+{
+    fixture *f = *state;
+    cb_store *st;
+    cb_batch *b;
+    char *missing = event_json("j3", "cb.job.started", "{}", 1);
+
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, "not json", 8, 1), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, "{\"specversion\":\"2\"}", 19, 2), CB_OK);
+    char *sub = event_json("j3", "cb.job.submitted", "{\"job\":{},\"digest\":\"d\"}", 0);
+    assert_int_equal(cb_batch_apply_raw(b, sub, strlen(sub), 3), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, missing, strlen(missing), 4), CB_OK);
+    const cb_batch_stats *s = cb_batch_stats_get(b);
+    assert_int_equal(s->events, 4);
+    assert_int_equal(s->invalid, 3);
+    assert_int_equal(s->applied, 1);
+    json_t *changed = cb_batch_changed_jobs(b);
+    assert_int_equal(json_array_size(changed), 1);
+    assert_string_equal(json_string_value(json_array_get(changed, 0)), "acme/j3");
+    json_decref(changed);
+    assert_int_equal(cb_batch_commit(b, 4), CB_OK);
+    cb_store_close(st);
+    free(missing);
+    free(sub);
+}
+
+static void test_digest_depends_on_state_not_batching(void **state)
+{
+    fixture *f = *state;
+    cb_store *a, *b;
+    char da[65], db[65], diff[512];
+    uint64_t na, nb;
+    int seq_a = 0, seq_b = 0;
+
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &a), CB_OK);
+    assert_int_equal(cb_store_open(f->dir2, 0, 0, &b), CB_OK);
+    fold_log(a, "j1", 100, 1, &seq_a);  /* one event per transaction */
+    fold_log(b, "j1", 100, 50, &seq_b); /* all in one */
+    assert_int_equal(cb_view_digest(a, da, &na), CB_OK);
+    assert_int_equal(cb_view_digest(b, db, &nb), CB_OK);
+    assert_string_equal(da, db);
+    assert_int_equal(na, nb);
+    assert_int_equal(na, 4); /* 1 job + 3 tasks; no active entry once succeeded */
+    assert_int_equal(cb_view_first_difference(a, b, diff, sizeof diff), CB_OK);
+    assert_string_equal(diff, "");
+
+    /* One more event in b only: digests differ and the difference is named. */
+    fold_log(b, "j9", 1, 1, &seq_b);
+    assert_int_equal(cb_view_digest(b, db, NULL), CB_OK);
+    assert_string_not_equal(da, db);
+    assert_int_equal(cb_view_first_difference(a, b, diff, sizeof diff), CB_OK);
+    assert_non_null(strstr(diff, "acme/j9"));
+    cb_store_close(a);
+    cb_store_close(b);
+}
+
+static void test_partial_job_is_active(void **state)
+{
+    fixture *f = *state;
+    cb_store *st;
+    cb_txn *t;
+    const void *v;
+    size_t n;
+    int seq = 0;
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    fold_log(st, "j5", 5, 2, &seq);
+    assert_int_equal(cb_store_begin(st, 1, &t), CB_OK);
+    assert_int_equal(cb_store_get(t, CB_DB_ACTIVE, "acme/j5", 7, &v, &n), CB_OK);
+    cb_store_abort(t);
+    fold_log(st, "j5", 100, 100, &seq); /* replays the first five (ignored) then ends */
+    assert_int_equal(cb_store_begin(st, 1, &t), CB_OK);
+    assert_int_equal(cb_store_get(t, CB_DB_ACTIVE, "acme/j5", 7, &v, &n), CB_ENOTFOUND);
+    cb_store_abort(t);
+    cb_store_close(st);
+}
+
+static void test_open_rdonly_missing_dir(void **state)
+{
+    cb_store *st;
+    (void)state;
+    assert_int_equal(cb_store_open("/tmp/cb-no-such-store-dir", 0, CB_STORE_RDONLY, &st),
+                     CB_ENOTFOUND);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fold_commit_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_entries_are_skipped_and_counted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_partial_job_is_active, setup, teardown),
+        cmocka_unit_test(test_open_rdonly_missing_dir),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
