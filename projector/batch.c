@@ -12,8 +12,8 @@
 #include "cb_log.h"
 #include "cb_map.h"
 
-#define MOD         "projector"
-#define JOB_KEY_MAX (2 * CB_NAME_MAX + 2)
+#define MOD          "projector"
+#define JOB_KEY_MAX  (2 * CB_NAME_MAX + 2)
 #define TASK_KEY_MAX (JOB_KEY_MAX + 5)
 
 typedef struct job_entry {
@@ -22,7 +22,7 @@ typedef struct job_entry {
     char key[JOB_KEY_MAX];
     size_t klen;
     cb_job_state js;
-    cb_map tasks; /* index -> cb_task_state* (loaded or created) */
+    cb_map tasks;       /* index -> cb_task_state* (loaded or created) */
     cb_map dirty_tasks; /* index -> (void *)1 */
     bool dirty;
     cb_batch *b;
@@ -174,9 +174,9 @@ cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *app
         return s;
     b->stats.events++;
     if (s == CB_EINVAL) {
-        b->stats.invalid++;
-        cb_log_job(CB_LOG_WARN, MOD, ev->tenant, ev->job, "event %s (%s) lacks required data",
-                   ev->id, cb_event_type_name(ev->type));
+        if (++b->stats.invalid <= 3)
+            cb_log_job(CB_LOG_WARN, MOD, ev->tenant, ev->job, "event %s (%s) lacks required data",
+                       ev->id, cb_event_type_name(ev->type));
     } else if (*applied) {
         b->stats.applied++;
     } else {
@@ -203,8 +203,9 @@ cb_status cb_batch_apply_raw(cb_batch *b, const void *data, size_t len, uint64_t
         return s;
     if (s != CB_OK) {
         b->stats.events++;
-        b->stats.invalid++;
-        CB_LOG_WRN(MOD, "skipping log entry %llu: %s", (unsigned long long)seq, err);
+        /* A flood of garbage must not flood the log: the first few per batch. */
+        if (++b->stats.invalid <= 3)
+            CB_LOG_WRN(MOD, "skipping log entry %llu: %s", (unsigned long long)seq, err);
         if (seq)
             b->last_seq = seq;
         return CB_OK;

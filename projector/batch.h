@@ -30,11 +30,9 @@ CB_NODISCARD cb_status cb_batch_begin(cb_store *st, cb_batch **out);
 /* Decode and fold one log message at position seq (0: unknown). A message
  * that does not decode, or whose data breaks the rules, is counted invalid,
  * logged, and skipped: CB_OK. Errors: CB_ENOMEM, CB_EIO (abort the batch). */
-CB_NODISCARD cb_status cb_batch_apply_raw(cb_batch *b, const void *data, size_t len,
-                                          uint64_t seq);
+CB_NODISCARD cb_status cb_batch_apply_raw(cb_batch *b, const void *data, size_t len, uint64_t seq);
 /* Fold a decoded event. *applied as in cb_fold_apply. */
-CB_NODISCARD cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq,
-                                      int *applied);
+CB_NODISCARD cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *applied);
 const cb_batch_stats *cb_batch_stats_get(const cb_batch *b);
 /* The "tenant/job" keys changed in this batch, as a new JSON array. */
 json_t *cb_batch_changed_jobs(const cb_batch *b);
@@ -57,8 +55,7 @@ CB_NODISCARD cb_status cb_view_task(cb_store *st, const char *key, uint32_t inde
 CB_NODISCARD cb_status cb_view_digest(cb_store *st, char hex[65], uint64_t *entities);
 /* First entity that differs between a and b, as "db key: a-value | b-value"
  * (or "" when equal), into out. */
-CB_NODISCARD cb_status cb_view_first_difference(cb_store *a, cb_store *b, char *out,
-                                                size_t size);
+CB_NODISCARD cb_status cb_view_first_difference(cb_store *a, cb_store *b, char *out, size_t size);
 
 /* "tenant/job" into buf. Returns 0, -1 if it does not fit. */
 int cb_job_key(const char *tenant, const char *job, char *buf, size_t size);

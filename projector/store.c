@@ -69,8 +69,7 @@ cb_status cb_store_open(const char *dir, size_t map_bytes, unsigned flags, cb_st
     if ((rc = mdb_txn_begin(st->env, NULL, flags & CB_STORE_RDONLY ? MDB_RDONLY : 0, &txn)) != 0)
         goto out_close_env;
     for (int i = 0; i < CB_DB__COUNT; i++) {
-        rc = mdb_dbi_open(txn, db_names[i], flags & CB_STORE_RDONLY ? 0 : MDB_CREATE,
-                          &st->dbi[i]);
+        rc = mdb_dbi_open(txn, db_names[i], flags & CB_STORE_RDONLY ? 0 : MDB_CREATE, &st->dbi[i]);
         if (rc != 0) {
             mdb_txn_abort(txn);
             goto out_close_env;
@@ -160,8 +159,8 @@ cb_status cb_store_del(cb_txn *t, cb_db db, const void *key, size_t klen)
     return rc == MDB_NOTFOUND ? CB_OK : from_mdb(rc);
 }
 
-cb_status cb_store_scan(cb_txn *t, cb_db db, const void *prefix, size_t plen,
-                        cb_store_scan_fn *fn, void *arg)
+cb_status cb_store_scan(cb_txn *t, cb_db db, const void *prefix, size_t plen, cb_store_scan_fn *fn,
+                        void *arg)
 {
     MDB_cursor *c;
     MDB_val k = {plen, (void *)prefix}, v;

@@ -49,8 +49,7 @@ CB_NODISCARD cb_status cb_store_del(cb_txn *t, cb_db db, const void *key, size_t
 /* Call fn for each entry whose key starts with prefix (all if plen is 0), in
  * key order. fn returns 0 to go on, non-zero to stop. Key and value are
  * borrowed for the call. */
-typedef int cb_store_scan_fn(const void *key, size_t klen, const void *val, size_t vlen,
-                             void *arg);
+typedef int cb_store_scan_fn(const void *key, size_t klen, const void *val, size_t vlen, void *arg);
 CB_NODISCARD cb_status cb_store_scan(cb_txn *t, cb_db db, const void *prefix, size_t plen,
                                      cb_store_scan_fn *fn, void *arg);
 

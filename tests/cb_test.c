@@ -35,6 +35,18 @@ bool cb_test_run_until(struct event_base *base, cb_test_pred *pred, void *arg, l
     return ok;
 }
 
+bool cb_test_poll_until(struct event_base *base, cb_test_pred *pred, void *arg, long timeout_ms,
+                        long interval_ms)
+{
+    struct timeval tv = {interval_ms / 1000, (interval_ms % 1000) * 1000};
+    struct event *tick = event_new(base, -1, EV_PERSIST, guard_cb, NULL);
+    bool ok;
+    event_add(tick, &tv);
+    ok = cb_test_run_until(base, pred, arg, timeout_ms);
+    event_free(tick);
+    return ok;
+}
+
 struct event_base *cb_test_base(void)
 {
     if (cb_broker_global_init() != CB_OK)

@@ -17,6 +17,10 @@ typedef bool cb_test_pred(void *arg);
 /* Run `base` until pred(arg) is true (returns true) or timeout_ms passed
  * (returns false). Never sleeps: it waits on the loop's own events. */
 bool cb_test_run_until(struct event_base *base, cb_test_pred *pred, void *arg, long timeout_ms);
+/* Like cb_test_run_until, for a condition no loop event announces (another
+ * process's progress): also wakes every interval_ms to check it. */
+bool cb_test_poll_until(struct event_base *base, cb_test_pred *pred, void *arg, long timeout_ms,
+                        long interval_ms);
 /* A fresh event_base with pthread locking enabled. */
 struct event_base *cb_test_base(void);
 /* The value of environment variable `name`, or skip the test when unset. */

@@ -50,6 +50,7 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
         failures+=("broker start")
     else
         export CB_TEST_HELPER_WORKER="$ROOT/$BUILD/tests/helper_worker"
+        export CB_TEST_PROJECTOR="$ROOT/$BUILD/bin/cb-projector"
         for driver in nats amqp; do
             if [ $driver = nats ]; then
                 export CB_TEST_BROKER_URL=$CB_NATS_URL

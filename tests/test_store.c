@@ -62,9 +62,8 @@ static void fold_log(cb_store *st, const char *job, int upto, int batch_size, in
     static const char *const script[][2] = {
         {"cb.job.submitted", "{\"job\":{\"tenant\":\"acme\"},\"digest\":\"d\"}"},
         {"cb.job.started", "{\"tasks\":3}"},
-        {"cb.tasks.dispatched",
-         "{\"tasks\":[{\"task\":0,\"attempt\":1},{\"task\":1,\"attempt\":1},"
-         "{\"task\":2,\"attempt\":1}]}"},
+        {"cb.tasks.dispatched", "{\"tasks\":[{\"task\":0,\"attempt\":1},{\"task\":1,\"attempt\":1},"
+                                "{\"task\":2,\"attempt\":1}]}"},
         {"cb.task.succeeded", "{\"task\":1,\"attempt\":1,\"output\":\"b\"}"},
         {"cb.task.failed", "{\"task\":0,\"attempt\":1,\"error\":\"x\"}"},
         {"cb.task.succeeded", "{\"task\":1,\"attempt\":1,\"output\":\"b\"}"}, /* dup */
@@ -82,7 +81,7 @@ static void fold_log(cb_store *st, const char *job, int upto, int batch_size, in
         if (!b)
             assert_int_equal(cb_batch_begin(st, &b), CB_OK);
         char *ev = event_json(job, script[i][0], script[i][1], i);
-        assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), (uint64_t)++*seq), CB_OK);
+        assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), (uint64_t)++ * seq), CB_OK);
         free(ev);
         if ((i + 1) % batch_size == 0 || i + 1 == upto) {
             assert_int_equal(cb_batch_commit(b, (uint64_t)*seq), CB_OK);
@@ -236,10 +235,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fold_commit_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_entries_are_skipped_and_counted, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_entries_are_skipped_and_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_job_is_active, setup, teardown),
         cmocka_unit_test(test_open_rdonly_missing_dir),
     };

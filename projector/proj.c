@@ -1,0 +1,227 @@
+/* projector/proj.c - log reader -> batches -> commits -> announcements. */
+#include "proj.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "cb_alloc.h"
+#include "cb_log.h"
+
+#define MOD "projector"
+#define RETRY_READ_MS 1000
+
+struct cb_proj {
+    struct event_base *base;
+    cb_broker *b;
+    cb_store *st;
+    cb_proj_opts o;
+    cb_reader *reader;
+    cb_batch *batch;
+    uint64_t batch_seq; /* last position in the open batch */
+    struct event *flush_timer, *retry_timer;
+    cb_proj_stats stats;
+    int caught_up;
+    int failed; /* a commit failed: stop folding until restarted */
+};
+
+void cb_proj_opts_init(cb_proj_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->batch_max = 2000;
+    o->batch_ms = 20;
+    o->announce = 1;
+}
+
+const cb_proj_stats *cb_proj_stats_get(const cb_proj *p)
+{
+    return &p->stats;
+}
+
+static void announce(cb_proj *p, json_t *jobs)
+{
+    json_t *msg = json_pack("{s:I, s:o}", "seq", (json_int_t)p->stats.applied_seq, "jobs", jobs);
+    char *s = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    if (s) {
+        cb_status st = cb_broker_notify(p->b, CB_PROJ_CHANGED, NULL, s, strlen(s), NULL, NULL);
+        if (st != CB_OK)
+            CB_LOG_DBG(MOD, "announce: %s", cb_strerror(st)); /* the long loop covers it */
+    }
+    free(s);
+    json_decref(msg);
+}
+
+/* Commit the open batch. Returns 0, or -1 when the commit failed. */
+static int flush(cb_proj *p)
+{
+    const cb_batch_stats *bs;
+    json_t *jobs;
+    cb_status s;
+
+    evtimer_del(p->flush_timer);
+    if (!p->batch)
+        return 0;
+    bs = cb_batch_stats_get(p->batch);
+    p->stats.events += bs->events;
+    p->stats.applied += bs->applied;
+    p->stats.ignored += bs->ignored;
+    p->stats.invalid += bs->invalid;
+    jobs = p->o.announce ? cb_batch_changed_jobs(p->batch) : NULL;
+    s = cb_batch_commit(p->batch, p->batch_seq);
+    p->batch = NULL;
+    if (s != CB_OK) {
+        /* Nothing of the batch is stored; restarting re-reads it. */
+        CB_LOG_ERR(MOD, "commit up to %llu failed: %s; folding stops",
+                   (unsigned long long)p->batch_seq, cb_strerror(s));
+        json_decref(jobs);
+        p->failed = 1;
+        return -1;
+    }
+    p->stats.commits++;
+    if (p->batch_seq)
+        p->stats.applied_seq = p->batch_seq;
+    if (jobs && json_array_size(jobs))
+        announce(p, jobs);
+    else
+        json_decref(jobs);
+    if (p->o.on_commit)
+        p->o.on_commit(p->stats.applied_seq, p->caught_up, p->o.ctx);
+    return 0;
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush(arg);
+}
+
+static void start_reading(cb_proj *p);
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_reading(arg);
+}
+
+static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    cb_proj *p = ctx;
+    struct timeval tv = {p->o.batch_ms / 1000, (p->o.batch_ms % 1000) * 1000};
+
+    if (p->failed)
+        return;
+    if (!m) {
+        if (s == CB_OK) { /* caught up with the log: commit now */
+            int had_batch = p->batch != NULL;
+            p->caught_up = 1;
+            if (flush(p) == 0 && !had_batch && p->o.on_commit)
+                p->o.on_commit(p->stats.applied_seq, 1, p->o.ctx); /* nothing new to commit */
+            return;
+        }
+        CB_LOG_WRN(MOD, "reading the log failed: %s; retrying", cb_strerror(s));
+        flush(p);
+        cb_reader_close(p->reader);
+        p->reader = NULL;
+        struct timeval rt = {RETRY_READ_MS / 1000, 0};
+        evtimer_add(p->retry_timer, &rt);
+        return;
+    }
+    if (m->seq && m->seq <= p->stats.applied_seq)
+        return; /* already folded (a resumed read can repeat the edge) */
+    if (!p->batch) {
+        cb_status bs = cb_batch_begin(p->st, &p->batch);
+        if (bs != CB_OK) {
+            CB_LOG_ERR(MOD, "begin a batch: %s; folding stops", cb_strerror(bs));
+            p->failed = 1;
+            return;
+        }
+        evtimer_add(p->flush_timer, &tv);
+    }
+    s = cb_batch_apply_raw(p->batch, m->data, m->len, m->seq);
+    if (s != CB_OK) {
+        CB_LOG_ERR(MOD, "folding entry %llu: %s; folding stops", (unsigned long long)m->seq,
+                   cb_strerror(s));
+        cb_batch_abort(p->batch);
+        p->batch = NULL;
+        p->failed = 1;
+        return;
+    }
+    if (m->seq)
+        p->batch_seq = m->seq;
+    if (cb_batch_stats_get(p->batch)->events >= p->o.batch_max)
+        flush(p);
+}
+
+static void start_reading(cb_proj *p)
+{
+    cb_read_opts ro;
+    cb_status s;
+
+    cb_read_opts_init(&ro);
+    if (p->stats.applied_seq) {
+        ro.from = CB_READ_SEQ;
+        ro.seq = p->stats.applied_seq + 1;
+    }
+    s = cb_broker_read(p->b, &ro, read_cb, p, &p->reader);
+    if (s != CB_OK) {
+        struct timeval rt = {RETRY_READ_MS / 1000, 0};
+        CB_LOG_WRN(MOD, "cannot read the log: %s; retrying", cb_strerror(s));
+        p->reader = NULL;
+        evtimer_add(p->retry_timer, &rt);
+    }
+}
+
+cb_status cb_proj_start(struct event_base *base, cb_broker *b, cb_store *st,
+                        const cb_proj_opts *o, cb_proj **out)
+{
+    cb_proj *p = cb_calloc(1, sizeof *p);
+    cb_status s;
+
+    if (!p)
+        return CB_ENOMEM;
+    p->base = base;
+    p->b = b;
+    p->st = st;
+    if (o)
+        p->o = *o;
+    else
+        cb_proj_opts_init(&p->o);
+    if (!p->o.batch_max)
+        p->o.batch_max = 2000;
+    if (p->o.batch_ms <= 0)
+        p->o.batch_ms = 20;
+    if ((s = cb_view_applied_seq(st, &p->stats.applied_seq)) != CB_OK) {
+        cb_free(p);
+        return s;
+    }
+    p->flush_timer = evtimer_new(base, flush_cb, p);
+    p->retry_timer = evtimer_new(base, retry_cb, p);
+    if (!p->flush_timer || !p->retry_timer) {
+        cb_proj_stop(p);
+        return CB_ENOMEM;
+    }
+    CB_LOG_INF(MOD, "folding the log from position %llu",
+               (unsigned long long)p->stats.applied_seq + 1);
+    start_reading(p);
+    *out = p;
+    return CB_OK;
+}
+
+void cb_proj_stop(cb_proj *p)
+{
+    if (!p)
+        return;
+    if (!p->failed)
+        flush(p);
+    cb_batch_abort(p->batch);
+    cb_reader_close(p->reader);
+    if (p->flush_timer)
+        event_free(p->flush_timer);
+    if (p->retry_timer)
+        event_free(p->retry_timer);
+    cb_free(p);
+}

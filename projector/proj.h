@@ -1,0 +1,42 @@
+/* projector/proj.h - the projector: reads the event log from applied_seq + 1,
+ * folds it into the store in batches (bounded by count and time), and after
+ * each commit announces the changed jobs on CB_PROJ_CHANGED (not persisted:
+ * a lost announcement only delays a controller, whose long loop re-reads the
+ * store). Runs on the caller's libevent loop; not thread-safe. */
+#ifndef CB_PROJ_H
+#define CB_PROJ_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker.h"
+#include "cb_status.h"
+#include "store.h"
+
+#define CB_PROJ_CHANGED "cb.proj.changed" /* {"seq": N, "jobs": ["tenant/job", ...]} */
+
+struct event_base;
+typedef struct cb_proj cb_proj;
+
+typedef struct cb_proj_opts {
+    size_t batch_max; /* events per transaction; default 2000 */
+    int batch_ms;     /* longest an applied event waits for its commit; default 20 */
+    int announce;     /* publish CB_PROJ_CHANGED after commits; default 1 */
+    /* Called after each commit with the new applied_seq (tests, tools). */
+    void (*on_commit)(uint64_t applied_seq, int caught_up, void *ctx);
+    void *ctx;
+} cb_proj_opts;
+
+typedef struct cb_proj_stats {
+    uint64_t applied_seq, events, applied, ignored, invalid, commits;
+} cb_proj_stats;
+
+void cb_proj_opts_init(cb_proj_opts *o);
+/* Start folding. `b` and `st` are borrowed and must outlive the projector.
+ * On CB_OK *out is owned: cb_proj_stop(). Errors: CB_EIO, CB_ENOMEM, broker errors. */
+CB_NODISCARD cb_status cb_proj_start(struct event_base *base, cb_broker *b, cb_store *st,
+                                     const cb_proj_opts *o, cb_proj **out);
+/* Commit what is folded, stop reading, free. Accepts NULL. */
+void cb_proj_stop(cb_proj *p);
+const cb_proj_stats *cb_proj_stats_get(const cb_proj *p);
+
+#endif /* CB_PROJ_H */

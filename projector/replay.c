@@ -1,0 +1,115 @@
+/* projector/replay.c - a fresh store from the log. */
+#include "replay.h"
+
+#include <event2/event.h>
+#include <string.h>
+
+#include "batch.h"
+#include "cb_log.h"
+#include "cb_time.h"
+#include "store.h"
+
+#define MOD "replay"
+#define BATCH 5000
+
+typedef struct rebuild {
+    cb_store *st;
+    cb_batch *batch;
+    uint64_t until, last_seq;
+    cb_proj_stats stats;
+    cb_status status;
+    int done;
+} rebuild;
+
+static cb_status commit(rebuild *r)
+{
+    const cb_batch_stats *bs;
+    cb_status s;
+    if (!r->batch)
+        return CB_OK;
+    bs = cb_batch_stats_get(r->batch);
+    r->stats.events += bs->events;
+    r->stats.applied += bs->applied;
+    r->stats.ignored += bs->ignored;
+    r->stats.invalid += bs->invalid;
+    s = cb_batch_commit(r->batch, r->last_seq);
+    r->batch = NULL;
+    if (s == CB_OK) {
+        r->stats.commits++;
+        r->stats.applied_seq = r->last_seq;
+    }
+    return s;
+}
+
+static void finish(rebuild *r, cb_status s)
+{
+    cb_status c = commit(r);
+    r->status = s != CB_OK ? s : c;
+    r->done = 1;
+}
+
+static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    rebuild *r = ctx;
+    if (r->done)
+        return;
+    if (!m) {
+        finish(r, s);
+        return;
+    }
+    if (r->until && m->seq > r->until) {
+        finish(r, CB_OK);
+        return;
+    }
+    if (!r->batch && (s = cb_batch_begin(r->st, &r->batch)) != CB_OK) {
+        finish(r, s);
+        return;
+    }
+    if ((s = cb_batch_apply_raw(r->batch, m->data, m->len, m->seq)) != CB_OK) {
+        cb_batch_abort(r->batch);
+        r->batch = NULL;
+        finish(r, s);
+        return;
+    }
+    r->last_seq = m->seq ? m->seq : r->last_seq;
+    if (cb_batch_stats_get(r->batch)->events >= BATCH && (s = commit(r)) != CB_OK)
+        finish(r, s);
+}
+
+cb_status cb_replay_rebuild(struct event_base *base, cb_broker *b, const char *dir,
+                            uint64_t until_seq, int64_t timeout_ms, cb_proj_stats *stats)
+{
+    rebuild r;
+    cb_read_opts ro;
+    cb_reader *rd = NULL;
+    uint64_t existing = 0;
+    int64_t deadline = cb_time_mono_ns() + timeout_ms * 1000000;
+    cb_status s;
+
+    memset(&r, 0, sizeof r);
+    r.until = until_seq;
+    if ((s = cb_store_open(dir, 0, CB_STORE_NOSYNC, &r.st)) != CB_OK)
+        return s;
+    if ((s = cb_view_applied_seq(r.st, &existing)) != CB_OK || existing) {
+        CB_LOG_ERR(MOD, "%s already holds a store; rebuild into a fresh directory", dir);
+        cb_store_close(r.st);
+        return s != CB_OK ? s : CB_EINVAL;
+    }
+    cb_read_opts_init(&ro);
+    ro.stop_at_end = 1;
+    if ((s = cb_broker_read(b, &ro, read_cb, &r, &rd)) != CB_OK) {
+        cb_store_close(r.st);
+        return s;
+    }
+    while (!r.done && cb_time_mono_ns() < deadline)
+        event_base_loop(base, EVLOOP_ONCE);
+    cb_reader_close(rd);
+    if (!r.done) {
+        cb_batch_abort(r.batch);
+        r.status = CB_ETIMEDOUT;
+    }
+    cb_store_close(r.st); /* NOSYNC: closing the environment flushes it */
+    if (stats)
+        *stats = r.stats;
+    return r.status;
+}

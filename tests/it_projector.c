@@ -1,0 +1,308 @@
+/* tests/it_projector.c - the projector against a real broker (run once per
+ * driver): folding a log, and kill -9 of cb-projector while it folds
+ * 200,000 events, after which the state equals a clean rebuild and no event
+ * was applied twice. Needs CB_TEST_BROKER_URL and CB_TEST_PROJECTOR. */
+#define _GNU_SOURCE
+#include "cb_test.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "broker.h"
+#include "cb_event.h"
+#include "cb_time.h"
+#include "proj.h"
+#include "replay.h"
+#include "store.h"
+
+extern char **environ;
+
+#define TASKS_PER_JOB 100
+#define EVENTS_PER_JOB (TASKS_PER_JOB + 4) /* submitted, started, dispatched, N succeeded, done */
+
+typedef struct fixture {
+    struct event_base *base;
+    cb_broker *b;
+    const char *url;
+    char dir[64];
+    char tenant[32];
+    long confirmed, failed, inflight;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    cb_broker_opts o;
+    f->url = getenv("CB_TEST_BROKER_URL");
+    if (!f->url) {
+        free(f);
+        return -1;
+    }
+    f->base = cb_test_base();
+    cb_broker_opts_init(&o);
+    o.url = f->url;
+    o.op_timeout_ms = 60000;
+    if (cb_broker_open(f->base, &o, &f->b) != CB_OK) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->dir, sizeof f->dir, "/tmp/cbproj.XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    cb_test_unique(f->tenant, sizeof f->tenant, "t");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[128];
+    cb_broker_close(f->b);
+    event_base_free(f->base);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    int rc = system(cmd);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+static void appended(cb_status s, uint64_t seq, int dup, void *ctx)
+{
+    fixture *f = ctx;
+    (void)seq;
+    (void)dup;
+    f->inflight--;
+    if (s == CB_OK)
+        f->confirmed++;
+    else
+        f->failed++;
+}
+
+static bool drained(void *arg)
+{
+    return ((fixture *)arg)->inflight == 0;
+}
+
+static bool below_window(void *arg)
+{
+    return ((fixture *)arg)->inflight < 4096;
+}
+
+static void append_event(fixture *f, const char *job, cb_event_type type, int n, json_t *data)
+{
+    cb_event ev;
+    char id[160], subject[200], *s;
+    size_t len;
+    snprintf(id, sizeof id, "%s/%s/%d", f->tenant, job, n);
+    assert_int_equal(cb_event_init(&ev, type, f->tenant, job, id, "it_projector",
+                                   1795752142000000000LL + (int64_t)n * 1000, data),
+                     CB_OK);
+    assert_int_equal(cb_event_encode(&ev, &s, &len), CB_OK);
+    assert_int_equal(cb_event_log_subject(&ev, subject, sizeof subject), 0);
+    if (!below_window(f))
+        assert_true(cb_test_run_until(f->base, below_window, f, 60000));
+    f->inflight++;
+    assert_int_equal(cb_broker_append(f->b, subject, id, s, len, appended, f), CB_OK);
+    free(s);
+    cb_event_cleanup(&ev);
+}
+
+/* The whole life of one job: EVENTS_PER_JOB events. */
+static void append_job(fixture *f, int j)
+{
+    char job[32];
+    json_t *tasks = json_array();
+    int n = 0;
+    snprintf(job, sizeof job, "job%d", j);
+    append_event(f, job, CB_EV_JOB_SUBMITTED, n++,
+                 json_pack("{s:{s:s, s:s}, s:s}", "job", "tenant", f->tenant, "kind", "map",
+                           "digest", "0000"));
+    append_event(f, job, CB_EV_JOB_STARTED, n++, json_pack("{s:i}", "tasks", TASKS_PER_JOB));
+    for (int t = 0; t < TASKS_PER_JOB; t++)
+        json_array_append_new(tasks, json_pack("{s:i, s:i}", "task", t, "attempt", 1));
+    append_event(f, job, CB_EV_TASKS_DISPATCHED, n++, json_pack("{s:o}", "tasks", tasks));
+    for (int t = 0; t < TASKS_PER_JOB; t++)
+        append_event(f, job, CB_EV_TASK_SUCCEEDED, n++,
+                     json_pack("{s:i, s:i, s:i}", "task", t, "attempt", 1, "output", t + 7));
+    append_event(f, job, CB_EV_JOB_SUCCEEDED, n++, json_pack("{s:i}", "result", 42));
+}
+
+static void append_jobs(fixture *f, int from, int to)
+{
+    for (int j = from; j < to; j++)
+        append_job(f, j);
+    assert_true(cb_test_run_until(f->base, drained, f, 300000));
+    assert_int_equal(f->failed, 0);
+}
+
+typedef struct waiter {
+    int caught_up;
+    uint64_t seq;
+} waiter;
+
+static void on_commit(uint64_t seq, int caught_up, void *ctx)
+{
+    waiter *w = ctx;
+    w->seq = seq;
+    w->caught_up |= caught_up;
+}
+
+static bool caught_up(void *arg)
+{
+    return ((waiter *)arg)->caught_up;
+}
+
+/* Fold in-process until the projector has caught up with the log. */
+static void fold_until_caught_up(fixture *f, cb_store *st)
+{
+    cb_proj_opts po;
+    cb_proj *p;
+    waiter w = {0};
+    cb_proj_opts_init(&po);
+    po.on_commit = on_commit;
+    po.ctx = &w;
+    assert_int_equal(cb_proj_start(f->base, f->b, st, &po, &p), CB_OK);
+    assert_true(cb_test_run_until(f->base, caught_up, &w, 600000));
+    cb_proj_stop(p);
+}
+
+/* Every job of ours folded exactly once: all its events applied, none ignored. */
+static void check_jobs(fixture *f, cb_store *st, int jobs)
+{
+    for (int j = 0; j < jobs; j++) {
+        char key[96];
+        cb_job_state js;
+        snprintf(key, sizeof key, "%s/job%d", f->tenant, j);
+        assert_int_equal(cb_view_job(st, key, &js), CB_OK);
+        if (js.applied != EVENTS_PER_JOB || js.ignored != 0)
+            fprintf(stderr, "%s: applied %llu ignored %llu\n", key,
+                    (unsigned long long)js.applied, (unsigned long long)js.ignored);
+        assert_int_equal(js.status, CB_JOB_SUCCEEDED);
+        assert_int_equal(js.succeeded, TASKS_PER_JOB);
+        assert_int_equal(js.applied, EVENTS_PER_JOB);
+        assert_int_equal(js.ignored, 0);
+        cb_job_state_cleanup(&js);
+    }
+}
+
+static void test_projector_folds_the_log(void **state)
+{
+    fixture *f = *state;
+    cb_store *st;
+    cb_task_state t;
+    char key[96];
+
+    append_jobs(f, 0, 5);
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    fold_until_caught_up(f, st);
+    check_jobs(f, st, 5);
+    snprintf(key, sizeof key, "%s/job3", f->tenant);
+    assert_int_equal(cb_view_task(st, key, 10, &t), CB_OK);
+    assert_int_equal(t.status, CB_TASK_SUCCEEDED);
+    assert_int_equal(json_integer_value(t.output), 17);
+    cb_task_state_cleanup(&t);
+    cb_store_close(st);
+}
+
+static pid_t start_projector(fixture *f, const char *bin)
+{
+    pid_t pid;
+    const char *argv[] = {bin, "--broker", f->url, "--store", f->dir, NULL};
+    assert_int_equal(posix_spawn(&pid, bin, NULL, NULL, (char *const *)argv, environ), 0);
+    return pid;
+}
+
+static void kill_hard(pid_t pid)
+{
+    int status;
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+}
+
+typedef struct progress {
+    cb_store *st;
+    uint64_t above, step;
+} progress;
+
+static bool applied_moved(void *arg)
+{
+    progress *p = arg;
+    uint64_t seq = 0;
+    return cb_view_applied_seq(p->st, &seq) == CB_OK && seq > p->above + p->step;
+}
+
+static void test_kill9_while_folding_200k_events(void **state)
+{
+    fixture *f = *state;
+    const char *bin = cb_test_env("CB_TEST_PROJECTOR");
+    const int jobs = 2000; /* 2000 x 104 = 208,000 events */
+    cb_store *st;
+    char rebuilt[80], live_digest[65], rebuilt_digest[65], diff[1024];
+    uint64_t live_n, rebuilt_n, seq = 0;
+    cb_proj_stats rs;
+    int kills = 0;
+
+    append_jobs(f, 0, jobs);
+    fprintf(stderr, "appended %ld events\n", f->confirmed);
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    /* Kill -9 the daemon each time it has committed something new, a little
+     * later each round so the kills land at different points of a batch. */
+    for (int round = 0; round < 16; round++) {
+        progress p = {st, 0, 20000 + 3001 * (uint64_t)round}; /* spread over the log */
+        assert_int_equal(cb_view_applied_seq(st, &p.above), CB_OK);
+        pid_t pid = start_projector(f, bin);
+        bool moved = cb_test_poll_until(f->base, applied_moved, &p, 15000, 2);
+        struct timespec ts = {0, (long)(round % 4) * 7000000L};
+        nanosleep(&ts, NULL); /* varies where the kill lands; not a synchronisation */
+        kill_hard(pid);
+        if (!moved)
+            break; /* near the end already */
+        kills++;
+    }
+    assert_true(kills >= 3);
+    assert_int_equal(cb_view_applied_seq(st, &seq), CB_OK);
+    fprintf(stderr, "%d kills; folded up to %llu before the last start\n", kills,
+            (unsigned long long)seq);
+    /* The final run, in-process, to the end of the log. */
+    fold_until_caught_up(f, st);
+    check_jobs(f, st, jobs);
+    assert_int_equal(cb_view_digest(st, live_digest, &live_n), CB_OK);
+
+    /* A clean rebuild of the same log gives the same state. */
+    snprintf(rebuilt, sizeof rebuilt, "%s/rebuilt", f->dir);
+    assert_int_equal(cb_replay_rebuild(f->base, f->b, rebuilt, 0, 600000, &rs), CB_OK);
+    cb_store *rb;
+    assert_int_equal(cb_store_open(rebuilt, 0, CB_STORE_RDONLY, &rb), CB_OK);
+    assert_int_equal(cb_view_digest(rb, rebuilt_digest, &rebuilt_n), CB_OK);
+    assert_int_equal(cb_view_first_difference(st, rb, diff, sizeof diff), CB_OK);
+    if (diff[0])
+        fprintf(stderr, "first difference: %s\n", diff);
+    assert_string_equal(live_digest, rebuilt_digest);
+    assert_int_equal(live_n, rebuilt_n);
+    cb_store_close(rb);
+    cb_store_close(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_projector_folds_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_while_folding_200k_events, setup, teardown),
+    };
+    const char *driver = getenv("CB_TEST_DRIVER");
+    char name[64];
+    if (getenv("CB_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("CB_TEST_FILTER"));
+    snprintf(name, sizeof name, "projector[%s]", driver ? driver : "?");
+    return cmocka_run_group_tests_name(name, tests, NULL, NULL);
+}
