@@ -82,8 +82,9 @@ int main(int argc, char **argv)
     event_free(sigterm);
     {
         const cb_proj_stats *ps = cb_proj_stats_get(p);
-        CB_LOG_INF("projector", "stopped at %llu: %llu events, %llu applied, %llu ignored, "
-                                "%llu invalid, %llu commits",
+        CB_LOG_INF("projector",
+                   "stopped at %llu: %llu events, %llu applied, %llu ignored, "
+                   "%llu invalid, %llu commits",
                    (unsigned long long)ps->applied_seq, (unsigned long long)ps->events,
                    (unsigned long long)ps->applied, (unsigned long long)ps->ignored,
                    (unsigned long long)ps->invalid, (unsigned long long)ps->commits);

@@ -10,7 +10,7 @@
 #include "cb_alloc.h"
 #include "cb_log.h"
 
-#define MOD "projector"
+#define MOD           "projector"
 #define RETRY_READ_MS 1000
 
 struct cb_proj {
@@ -175,8 +175,8 @@ static void start_reading(cb_proj *p)
     }
 }
 
-cb_status cb_proj_start(struct event_base *base, cb_broker *b, cb_store *st,
-                        const cb_proj_opts *o, cb_proj **out)
+cb_status cb_proj_start(struct event_base *base, cb_broker *b, cb_store *st, const cb_proj_opts *o,
+                        cb_proj **out)
 {
     cb_proj *p = cb_calloc(1, sizeof *p);
     cb_status s;

@@ -9,7 +9,7 @@
 #include "cb_time.h"
 #include "store.h"
 
-#define MOD "replay"
+#define MOD   "replay"
 #define BATCH 5000
 
 typedef struct rebuild {

@@ -26,7 +26,7 @@
 
 extern char **environ;
 
-#define TASKS_PER_JOB 100
+#define TASKS_PER_JOB  100
 #define EVENTS_PER_JOB (TASKS_PER_JOB + 4) /* submitted, started, dispatched, N succeeded, done */
 
 typedef struct fixture {
@@ -184,8 +184,8 @@ static void check_jobs(fixture *f, cb_store *st, int jobs)
         snprintf(key, sizeof key, "%s/job%d", f->tenant, j);
         assert_int_equal(cb_view_job(st, key, &js), CB_OK);
         if (js.applied != EVENTS_PER_JOB || js.ignored != 0)
-            fprintf(stderr, "%s: applied %llu ignored %llu\n", key,
-                    (unsigned long long)js.applied, (unsigned long long)js.ignored);
+            fprintf(stderr, "%s: applied %llu ignored %llu\n", key, (unsigned long long)js.applied,
+                    (unsigned long long)js.ignored);
         assert_int_equal(js.status, CB_JOB_SUCCEEDED);
         assert_int_equal(js.succeeded, TASKS_PER_JOB);
         assert_int_equal(js.applied, EVENTS_PER_JOB);
@@ -293,10 +293,88 @@ static void test_kill9_while_folding_200k_events(void **state)
     cb_store_close(st);
 }
 
+/* Run a shell command, return its stdout (malloc'd) and exit status. */
+static char *run(const char *cmd, int *status)
+{
+    FILE *p = popen(cmd, "r");
+    size_t cap = 1 << 20, n = 0;
+    char *buf = calloc(1, cap);
+    assert_non_null(p);
+    while (n + 1 < cap && fgets(buf + n, (int)(cap - n), p))
+        n += strlen(buf + n);
+    *status = pclose(p);
+    return buf;
+}
+
+static void test_replay_and_inspect_commands(void **state)
+{
+    fixture *f = *state;
+    const char *cb = cb_test_env("CB_TEST_CB");
+    cb_store *st;
+    char cmd[1024], first4[32] = "";
+    int status, lines = 0;
+    char *out;
+
+    append_jobs(f, 0, 1);
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    fold_until_caught_up(f, st);
+    cb_store_close(st);
+
+    /* the timeline: one line per event, in order */
+    snprintf(cmd, sizeof cmd, "%s replay --broker '%s' --job %s/job0", cb, f->url, f->tenant);
+    out = run(cmd, &status);
+    assert_int_equal(status, 0);
+    for (char *l = out; (l = strchr(l, '\n')); l++)
+        if (++lines == 3) /* the 4th line, the first success: its position */
+            sscanf(l + 1, "%31s", first4);
+    assert_int_equal(lines, EVENTS_PER_JOB);
+    assert_non_null(strstr(out, "cb.job.submitted"));
+    assert_non_null(strstr(out, "task=99 attempt=1"));
+    free(out);
+
+    /* time travel: the state right after the first task succeeded */
+    snprintf(cmd, sizeof cmd, "%s replay --broker '%s' --job %s/job0 --until %s", cb, f->url,
+             f->tenant, first4);
+    out = run(cmd, &status);
+    assert_int_equal(status, 0);
+    json_error_t je;
+    json_t *o = json_loads(out, 0, &je);
+    assert_non_null(o);
+    json_t *jstate = json_object_get(o, "state");
+    assert_string_equal(json_string_value(json_object_get(jstate, "status")), "running");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(jstate, "tasks"), "succeeded")), 1);
+    json_decref(o);
+    free(out);
+
+    /* the live store equals a rebuild */
+    snprintf(cmd, sizeof cmd, "%s replay --broker '%s' --verify --store %s 2>/dev/null", cb, f->url,
+             f->dir);
+    out = run(cmd, &status);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(out, "verified"));
+    free(out);
+
+    /* inspect reads the store */
+    snprintf(cmd, sizeof cmd, "%s inspect task %s/job0 42 --store %s", cb, f->tenant, f->dir);
+    out = run(cmd, &status);
+    assert_int_equal(status, 0);
+    o = json_loads(out, 0, &je);
+    assert_int_equal(json_integer_value(json_object_get(o, "output")), 49);
+    json_decref(o);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s inspect job %s/nope --store %s 2>/dev/null", cb, f->tenant,
+             f->dir);
+    out = run(cmd, &status);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_projector_folds_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_and_inspect_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_while_folding_200k_events, setup, teardown),
     };
     const char *driver = getenv("CB_TEST_DRIVER");

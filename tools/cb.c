@@ -12,6 +12,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"validate", cb_cmd_validate, "check JSON files against the message schemas"},
+    {"replay", cb_cmd_replay, "a job's timeline or past state from the log; rebuild, verify"},
+    {"inspect", cb_cmd_inspect, "print a job or task from the store as JSON"},
     {"bench", cb_cmd_bench, "run a benchmark and print its figures as JSON"},
 };
 

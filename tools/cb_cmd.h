@@ -6,5 +6,7 @@
 
 int cb_cmd_validate(int argc, char **argv);
 int cb_cmd_bench(int argc, char **argv);
+int cb_cmd_replay(int argc, char **argv);
+int cb_cmd_inspect(int argc, char **argv);
 
 #endif /* CB_CMD_H */

@@ -1,0 +1,324 @@
+/* tools/cmd_replay.c - `cb replay`: what happened to a job, its state at a
+ * point in time, and rebuilding or verifying the store from the log. */
+#define _GNU_SOURCE
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "broker.h"
+#include "cb_alloc.h"
+#include "cb_cmd.h"
+#include "cb_event.h"
+#include "cb_log.h"
+#include "cb_map.h"
+#include "cb_time.h"
+#include "fold.h"
+#include "replay.h"
+#include "store.h"
+
+static const char *usage =
+    "usage: cb replay [--broker URL] --job TENANT/JOB [--json] [--until SEQ|RFC3339-TIME]\n"
+    "       cb replay [--broker URL] --rebuild DIR\n"
+    "       cb replay [--broker URL] --verify --store DIR\n"
+    "--job        the job's timeline from the log: time since its first event, event\n"
+    "             type, task, attempt, detail (--json: the events as JSON lines)\n"
+    "--until      with --job: the job's state as it was at that log position or time\n"
+    "--rebuild    fold the whole log into a fresh store in DIR\n"
+    "--verify     rebuild up to the live store's position and compare digests; prints\n"
+    "             the first differing entity; exit status 1 when they differ\n"
+    "The broker URL defaults to $CB_BROKER_URL.\n";
+
+typedef struct timeline {
+    int json, until_is_time;
+    uint64_t until_seq;
+    int64_t until_ns, first_ns;
+    long events;
+    int done;
+    cb_status status;
+    /* state folding (--until) */
+    cb_job_state job;
+    cb_map tasks;
+} timeline;
+
+static cb_task_state *get_task(void *arg, uint32_t idx)
+{
+    timeline *t = arg;
+    cb_task_state *ts = cb_map_get(&t->tasks, idx);
+    if (!ts && (ts = cb_calloc(1, sizeof *ts)) && cb_map_put(&t->tasks, idx, ts) != CB_OK) {
+        cb_free(ts);
+        ts = NULL;
+    }
+    return ts;
+}
+
+static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
+{
+    json_t *d = ev->data, *v;
+    char detail[200] = "";
+    if (!t->first_ns)
+        t->first_ns = ev->time_ns;
+    if ((v = json_object_get(d, "output"))) {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        snprintf(detail, sizeof detail, "output=%.60s", s ? s : "?");
+        free(s);
+    } else if ((v = json_object_get(d, "error"))) {
+        snprintf(detail, sizeof detail, "error=%.100s", json_string_value(v));
+    } else if (ev->type == CB_EV_TASKS_DISPATCHED) {
+        snprintf(detail, sizeof detail, "%zu tasks",
+                 json_array_size(json_object_get(d, "tasks")));
+    } else if (ev->type == CB_EV_JOB_STARTED) {
+        snprintf(detail, sizeof detail, "%lld tasks",
+                 (long long)json_integer_value(json_object_get(d, "tasks")));
+    } else if ((v = json_object_get(d, "result"))) {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        snprintf(detail, sizeof detail, "result=%.80s", s ? s : "?");
+        free(s);
+    }
+    json_t *task = json_object_get(d, "task"), *attempt = json_object_get(d, "attempt");
+    char ta[48] = "";
+    if (task)
+        snprintf(ta, sizeof ta, "task=%lld attempt=%lld", (long long)json_integer_value(task),
+                 (long long)json_integer_value(attempt));
+    printf("%8llu  +%9.3fs  %-24s %-22s %s\n", (unsigned long long)seq,
+           (double)(ev->time_ns - t->first_ns) / 1e9, cb_event_type_name(ev->type), ta, detail);
+}
+
+static void job_read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    timeline *t = ctx;
+    cb_event ev;
+    char err[256];
+    cb_fold_tasks access = {get_task, t};
+    int applied;
+
+    if (t->done)
+        return;
+    if (!m) {
+        t->done = 1;
+        t->status = s;
+        return;
+    }
+    if (cb_event_decode(m->data, m->len, &ev, err, sizeof err) != CB_OK) {
+        if (!t->until_seq && !t->until_is_time)
+            printf("%8llu  (not an event: %s)\n", (unsigned long long)m->seq, err);
+        return;
+    }
+    if ((t->until_seq && m->seq > t->until_seq) || (t->until_is_time && ev.time_ns > t->until_ns)) {
+        cb_event_cleanup(&ev);
+        t->done = 1;
+        return;
+    }
+    t->events++;
+    if (t->until_seq || t->until_is_time) {
+        if (cb_fold_apply(&t->job, &access, &ev, m->seq, &applied) == CB_ENOMEM)
+            t->status = CB_ENOMEM;
+    } else if (t->json) {
+        printf("%.*s\n", (int)m->len, (const char *)m->data);
+    } else {
+        print_line(t, &ev, m->seq);
+    }
+    cb_event_cleanup(&ev);
+}
+
+static void print_task(uint64_t idx, void *val, void *arg)
+{
+    json_t *tasks = arg;
+    char key[16];
+    snprintf(key, sizeof key, "%llu", (unsigned long long)idx);
+    json_object_set_new(tasks, key, cb_task_state_to_json(val));
+}
+
+static void free_task(uint64_t idx, void *val, void *arg)
+{
+    (void)idx;
+    (void)arg;
+    cb_task_state_cleanup(val);
+    cb_free(val);
+}
+
+static int run_loop_until(struct event_base *base, int *done, int64_t timeout_ms)
+{
+    int64_t deadline = cb_time_mono_ns() + timeout_ms * 1000000;
+    while (!*done && cb_time_mono_ns() < deadline)
+        event_base_loop(base, EVLOOP_ONCE);
+    return *done;
+}
+
+static int replay_job(struct event_base *base, cb_broker *b, const char *key, int json,
+                      const char *until)
+{
+    char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], filter[300];
+    const char *slash = strchr(key, '/');
+    timeline t;
+    cb_read_opts ro;
+    cb_reader *rd = NULL;
+    int rc = 0;
+
+    memset(&t, 0, sizeof t);
+    cb_map_init(&t.tasks);
+    if (!slash || (size_t)(slash - key) > CB_NAME_MAX) {
+        fprintf(stderr, "cb replay: --job takes TENANT/JOB\n");
+        return 2;
+    }
+    snprintf(tenant, sizeof tenant, "%.*s", (int)(slash - key), key);
+    snprintf(job, sizeof job, "%s", slash + 1);
+    if (!cb_name_valid(tenant) || !cb_name_valid(job)) {
+        fprintf(stderr, "cb replay: tenant and job are [A-Za-z0-9_-]{1,128}\n");
+        return 2;
+    }
+    if (until) {
+        if (cb_time_parse(until, &t.until_ns) == 0)
+            t.until_is_time = 1;
+        else if (!(t.until_seq = strtoull(until, NULL, 10))) {
+            fprintf(stderr, "cb replay: --until takes a log position or an RFC 3339 time\n");
+            return 2;
+        }
+    }
+    t.json = json;
+    snprintf(filter, sizeof filter, "cb.evt.%s.%s", tenant, job);
+    cb_read_opts_init(&ro);
+    ro.filter = filter;
+    ro.stop_at_end = 1;
+    if (cb_broker_read(b, &ro, job_read_cb, &t, &rd) != CB_OK ||
+        !run_loop_until(base, &t.done, 600000) || t.status != CB_OK) {
+        fprintf(stderr, "cb replay: reading the log failed: %s\n", cb_strerror(t.status));
+        rc = 1;
+    } else if (t.events == 0) {
+        fprintf(stderr, "cb replay: no events for %s/%s\n", tenant, job);
+        rc = 1;
+    } else if (until) {
+        json_t *o = json_pack("{s:s, s:o, s:o}", "job", key, "state",
+                              cb_job_state_to_json(&t.job), "tasks", json_object());
+        cb_map_each(&t.tasks, print_task, json_object_get(o, "tasks"));
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    }
+    cb_reader_close(rd);
+    cb_map_each(&t.tasks, free_task, NULL);
+    cb_map_cleanup(&t.tasks);
+    cb_job_state_cleanup(&t.job);
+    return rc;
+}
+
+static int rebuild(struct event_base *base, cb_broker *b, const char *dir, uint64_t until)
+{
+    cb_proj_stats st;
+    int64_t t0 = cb_time_mono_ns();
+    cb_status s = cb_replay_rebuild(base, b, dir, until, 3600 * 1000, &st);
+    double secs = (double)(cb_time_mono_ns() - t0) / 1e9;
+    if (s != CB_OK) {
+        fprintf(stderr, "cb replay: rebuild into %s failed: %s\n", dir, cb_strerror(s));
+        return 1;
+    }
+    fprintf(stderr,
+            "rebuilt %s: %llu events up to position %llu (%llu applied, %llu ignored, "
+            "%llu invalid) in %.2fs\n",
+            dir, (unsigned long long)st.events, (unsigned long long)st.applied_seq,
+            (unsigned long long)st.applied, (unsigned long long)st.ignored,
+            (unsigned long long)st.invalid, secs);
+    return 0;
+}
+
+static int verify(struct event_base *base, cb_broker *b, const char *store_dir)
+{
+    cb_store *live = NULL, *fresh = NULL;
+    char tmp[] = "/tmp/cbverify.XXXXXX", a[65], c[65], diff[2048];
+    uint64_t seq = 0;
+    int rc = 1;
+
+    if (cb_store_open(store_dir, 0, CB_STORE_RDONLY, &live) != CB_OK) {
+        fprintf(stderr, "cb replay: no store in %s\n", store_dir);
+        return 1;
+    }
+    if (cb_view_applied_seq(live, &seq) != CB_OK || !mkdtemp(tmp))
+        goto out;
+    if (seq == 0) {
+        fprintf(stderr, "cb replay: the store has folded nothing yet\n");
+        goto out;
+    }
+    if (rebuild(base, b, tmp, seq) != 0 || cb_store_open(tmp, 0, CB_STORE_RDONLY, &fresh) != CB_OK)
+        goto out;
+    if (cb_view_digest(live, a, NULL) != CB_OK || cb_view_digest(fresh, c, NULL) != CB_OK ||
+        cb_view_first_difference(live, fresh, diff, sizeof diff) != CB_OK)
+        goto out;
+    if (!strcmp(a, c) && !diff[0]) {
+        printf("verified: live store equals a rebuild up to position %llu (digest %s)\n",
+               (unsigned long long)seq, a);
+        rc = 0;
+    } else {
+        printf("DIFFERENT at position %llu: live %s, rebuilt %s\nfirst difference: %s\n",
+               (unsigned long long)seq, a, c, diff);
+    }
+out:
+    cb_store_close(fresh);
+    cb_store_close(live);
+    if (tmp[0] && strchr(tmp, 'X') == NULL) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cb replay: could not remove %s\n", tmp);
+    }
+    return rc;
+}
+
+int cb_cmd_replay(int argc, char **argv)
+{
+    const char *url = getenv("CB_BROKER_URL"), *job = NULL, *until = NULL, *rebuild_dir = NULL;
+    const char *store = NULL;
+    int json = 0, do_verify = 0, rc;
+    struct event_base *base;
+    cb_broker_opts o;
+    cb_broker *b = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--broker") && i + 1 < argc)
+            url = argv[++i];
+        else if (!strcmp(argv[i], "--job") && i + 1 < argc)
+            job = argv[++i];
+        else if (!strcmp(argv[i], "--until") && i + 1 < argc)
+            until = argv[++i];
+        else if (!strcmp(argv[i], "--rebuild") && i + 1 < argc)
+            rebuild_dir = argv[++i];
+        else if (!strcmp(argv[i], "--store") && i + 1 < argc)
+            store = argv[++i];
+        else if (!strcmp(argv[i], "--verify"))
+            do_verify = 1;
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else {
+            fputs(usage, strcmp(argv[i], "--help") ? stderr : stdout);
+            return strcmp(argv[i], "--help") ? 2 : 0;
+        }
+    }
+    if (!url || (!job && !rebuild_dir && !do_verify) || (do_verify && !store)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (!getenv("CB_LOG_LEVEL"))
+        cb_log_set_level(CB_LOG_WARN);
+    if (cb_broker_global_init() != CB_OK || !(base = event_base_new()))
+        return 1;
+    cb_broker_opts_init(&o);
+    o.url = url;
+    o.name = "cb-replay";
+    if (cb_broker_open(base, &o, &b) != CB_OK) {
+        fprintf(stderr, "cb replay: cannot connect to %s\n", url);
+        event_base_free(base);
+        return 1;
+    }
+    if (job)
+        rc = replay_job(base, b, job, json, until);
+    else if (rebuild_dir)
+        rc = rebuild(base, b, rebuild_dir, 0);
+    else
+        rc = verify(base, b, store);
+    cb_broker_close(b);
+    event_base_free(base);
+    return rc;
+}
