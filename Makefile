@@ -91,10 +91,10 @@ fuzz: deps-check
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:
-	clang-format -i $(shell git ls-files '*.c' '*.h')
+	clang-format -i $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 format-check:
-	clang-format --dry-run --Werror $(shell git ls-files '*.c' '*.h')
+	clang-format --dry-run --Werror $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

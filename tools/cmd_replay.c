@@ -68,8 +68,7 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
     } else if ((v = json_object_get(d, "error"))) {
         snprintf(detail, sizeof detail, "error=%.100s", json_string_value(v));
     } else if (ev->type == CB_EV_TASKS_DISPATCHED) {
-        snprintf(detail, sizeof detail, "%zu tasks",
-                 json_array_size(json_object_get(d, "tasks")));
+        snprintf(detail, sizeof detail, "%zu tasks", json_array_size(json_object_get(d, "tasks")));
     } else if (ev->type == CB_EV_JOB_STARTED) {
         snprintf(detail, sizeof detail, "%lld tasks",
                  (long long)json_integer_value(json_object_get(d, "tasks")));
@@ -191,8 +190,8 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
         fprintf(stderr, "cb replay: no events for %s/%s\n", tenant, job);
         rc = 1;
     } else if (until) {
-        json_t *o = json_pack("{s:s, s:o, s:o}", "job", key, "state",
-                              cb_job_state_to_json(&t.job), "tasks", json_object());
+        json_t *o = json_pack("{s:s, s:o, s:o}", "job", key, "state", cb_job_state_to_json(&t.job),
+                              "tasks", json_object());
         cb_map_each(&t.tasks, print_task, json_object_get(o, "tasks"));
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", s);
