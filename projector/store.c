@@ -169,7 +169,7 @@ cb_status cb_store_scan(cb_txn *t, cb_db db, const void *prefix, size_t plen, cb
         return from_mdb(rc);
     rc = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
     while (rc == 0) {
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+        if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
             break;
         if (fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg) != 0)
             break;

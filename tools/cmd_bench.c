@@ -13,6 +13,7 @@ static const char *usage =
     "Workloads:\n"
     "  broker   raw confirmed appends, ordered read and work-queue put/get/ack of the\n"
     "           broker through cbcore's driver (the limit the engine works under)\n"
+    "  replay   fold N stored events (--events N) into a fresh LMDB store\n"
     "Without --url a private broker is started in a temp dir and stopped afterwards.\n"
     "Prints one JSON object with the per-run figures and their median.\n";
 
@@ -35,7 +36,7 @@ int cb_cmd_bench(int argc, char **argv)
             driver = argv[++i];
         else if (!strcmp(argv[i], "--url") && i + 1 < argc)
             url = argv[++i];
-        else if (!strcmp(argv[i], "--n") && i + 1 < argc)
+        else if ((!strcmp(argv[i], "--n") || !strcmp(argv[i], "--events")) && i + 1 < argc)
             n = atol(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
@@ -46,7 +47,12 @@ int cb_cmd_bench(int argc, char **argv)
             return 2;
         }
     }
-    if (n <= 0 || runs <= 0 || strcmp(workload, "broker") != 0) {
+    cb_status (*run)(const cb_bench_env *, long, int, json_t **) = NULL;
+    if (!strcmp(workload, "broker"))
+        run = cb_bench_broker;
+    else if (!strcmp(workload, "replay"))
+        run = cb_bench_replay;
+    if (n <= 0 || runs <= 0 || !run) {
         fputs(usage, stderr);
         return 2;
     }
@@ -58,7 +64,7 @@ int cb_cmd_bench(int argc, char **argv)
         fprintf(stderr, "cb bench: no %s broker: %s\n", driver, cb_strerror(st));
         return 1;
     }
-    st = cb_bench_broker(&env, n, runs, &report);
+    st = run(&env, n, runs, &report);
     cb_bench_broker_down(&env);
     if (st != CB_OK) {
         fprintf(stderr, "cb bench %s: %s\n", workload, cb_strerror(st));
