@@ -293,6 +293,48 @@ static void test_kill9_while_folding_200k_events(void **state)
     cb_store_close(st);
 }
 
+/* Anonymous resident memory (heap, not LMDB's mapped file) of a process, kB. */
+static long rss_anon_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static void test_projector_memory_stays_bounded(void **state)
+{
+    fixture *f = *state;
+    const char *bin = cb_test_env("CB_TEST_PROJECTOR");
+    cb_store *st;
+    long early, late;
+
+    /* The log holds the 208,000 events of the kill test (same broker) and more. */
+    append_jobs(f, 0, 100);
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    pid_t pid = start_projector(f, bin);
+    progress p = {st, 0, 40000};
+    assert_true(cb_test_poll_until(f->base, applied_moved, &p, 60000, 5));
+    early = rss_anon_kb(pid);
+    p.step = 200000;
+    assert_true(cb_test_poll_until(f->base, applied_moved, &p, 120000, 5));
+    late = rss_anon_kb(pid);
+    kill_hard(pid);
+    cb_store_close(st);
+    fprintf(stderr, "cb-projector anonymous RSS: %ld kB after 40k events, %ld kB after 200k\n",
+            early, late);
+    assert_true(early > 0 && late > 0);
+    /* 160,000 more events may not cost more than 8 MB: nothing grows per event. */
+    assert_true(late - early < 8 * 1024);
+}
+
 /* Run a shell command, return its stdout (malloc'd) and exit status. */
 static char *run(const char *cmd, int *status)
 {
@@ -376,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_projector_folds_the_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_and_inspect_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_while_folding_200k_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_projector_memory_stays_bounded, setup, teardown),
     };
     const char *driver = getenv("CB_TEST_DRIVER");
     char name[64];
