@@ -39,8 +39,8 @@
 #define FRAME_MAX      131072
 #define TICK_MS        50
 #define READ_PREFETCH  2000
-#define READ_IDLE_MS   250 /* live readers: no delivery for this long after the end: caught up */
-#define DEDUP_IDS      262144
+#define READ_IDLE_MS   250   /* live readers: no delivery for this long after the end: caught up */
+#define DEDUP_IDS      65536 /* per reader; ~2.5 MB when full (docs/broker.md) */
 #define REPLY_TO       "amq.rabbitmq.reply-to"
 #define MAX_BACKOFF_MS 2000
 
