@@ -1,0 +1,76 @@
+/* engine/flow.h - translate a job descriptor (already schema-valid) into a
+ * flow: the tasks the engine runs and how they depend on each other.
+ *
+ *   call        one task, its input the job's input
+ *   map         ceil(items / chunksize) tasks; task t covers items
+ *               [t*chunksize, min(items, (t+1)*chunksize)); `range` inputs are
+ *               never materialised (items are computed from start/step)
+ *   map_reduce  the map tasks, then one reduce task (index = map tasks) that
+ *               depends on all of them and gets their outputs in item order
+ *   dag         one task per step, in the order of the steps' names; a step
+ *               depends on its `depends` and, implicitly, on the steps its
+ *               `input_from`, `foreach` and `when` name. Cycles and names of
+ *               steps that do not exist are rejected with the path.
+ *
+ * Pure: no I/O, no clock. A cb_flow borrows nothing: it keeps its own
+ * reference to the descriptor. Not thread-safe per flow; flows are
+ * independent. */
+#ifndef CB_FLOW_H
+#define CB_FLOW_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cb_status.h"
+
+typedef enum cb_flow_kind {
+    CB_FLOW_CALL = 0,
+    CB_FLOW_MAP,
+    CB_FLOW_MAP_REDUCE,
+    CB_FLOW_DAG,
+} cb_flow_kind;
+
+typedef struct cb_flow_step {
+    const char *name;   /* borrowed from the flow's descriptor */
+    const json_t *spec; /* borrowed: the step's object */
+    uint32_t *deps;     /* step indices this step waits for (sorted, unique) */
+    size_t ndeps;
+    int32_t foreach; /* step index whose output it fans out over, or -1 */
+} cb_flow_step;
+
+typedef struct cb_flow {
+    cb_flow_kind kind;
+    json_t *spec; /* owned reference to the descriptor */
+    /* map / map_reduce */
+    uint64_t items;
+    uint32_t chunksize;
+    uint32_t map_tasks;
+    const json_t *item_array; /* borrowed from spec when the input is `items` */
+    int64_t range_start, range_step;
+    /* dag */
+    cb_flow_step *steps; /* owned; steps[i] is task i */
+    size_t nsteps;
+    uint32_t *order; /* owned: a topological order of the steps */
+    /* all kinds */
+    uint32_t tasks; /* static task count (foreach children come at run time) */
+} cb_flow;
+
+/* Build the flow of `spec` (a schema-valid job descriptor; a reference is
+ * taken). max_tasks bounds the static task count (0: 10,000,000). On failure
+ * err gets "/path: reason". Errors: CB_EINVAL (cycle, unknown step, too many
+ * tasks), CB_ENOMEM. */
+CB_NODISCARD cb_status cb_flow_build(const json_t *spec, uint32_t max_tasks, cb_flow *out,
+                                     char *err, size_t errlen);
+void cb_flow_cleanup(cb_flow *f); /* accepts a zeroed flow */
+
+/* The input items of map task `task` as a new JSON array (NULL on ENOMEM or
+ * an index out of range). */
+json_t *cb_flow_map_items(const cb_flow *f, uint32_t task);
+/* Item `i` of a map input as a new reference (NULL if out of range). */
+json_t *cb_flow_item(const cb_flow *f, uint64_t i);
+/* The index of the reduce task of a map_reduce flow. */
+uint32_t cb_flow_reduce_task(const cb_flow *f);
+/* The step index named `name` in a dag flow, or -1. */
+int32_t cb_flow_step_index(const cb_flow *f, const char *name);
+
+#endif /* CB_FLOW_H */

@@ -1,0 +1,210 @@
+/* tests/test_flow.c - job descriptor -> flow: task counts, chunking, ranges,
+ * reduce, DAG order, and the rejections (cycles, unknown steps, limits). */
+#include "cb_test.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow.h"
+
+static json_t *parse(const char *s)
+{
+    json_error_t je;
+    json_t *o = json_loads(s, 0, &je);
+    assert_non_null(o);
+    return o;
+}
+
+static void build_ok(const char *json, cb_flow *f)
+{
+    char err[256] = "";
+    json_t *spec = parse(json);
+    cb_status s = cb_flow_build(spec, 0, f, err, sizeof err);
+    if (s != CB_OK)
+        fprintf(stderr, "unexpected: %s\n", err);
+    assert_int_equal(s, CB_OK);
+    json_decref(spec); /* the flow keeps its own reference */
+}
+
+static void build_fails(const char *json, uint32_t max, const char *message)
+{
+    char err[256] = "";
+    cb_flow f;
+    json_t *spec = parse(json);
+    assert_int_equal(cb_flow_build(spec, max, &f, err, sizeof err), CB_EINVAL);
+    if (strcmp(err, message) != 0)
+        fprintf(stderr, "got: %s\n", err);
+    assert_string_equal(err, message);
+    json_decref(spec);
+}
+
+static char *items_json(const cb_flow *f, uint32_t task)
+{
+    json_t *a = cb_flow_map_items(f, task);
+    char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return s;
+}
+
+static void expect_items(const cb_flow *f, uint32_t task, const char *want)
+{
+    char *s = items_json(f, task);
+    assert_non_null(s);
+    assert_string_equal(s, want);
+    free(s);
+}
+
+static void test_call_is_one_task(void **state)
+{
+    cb_flow f;
+    (void)state;
+    build_ok("{\"kind\":\"call\",\"input\":7}", &f);
+    assert_int_equal(f.kind, CB_FLOW_CALL);
+    assert_int_equal(f.tasks, 1);
+    cb_flow_cleanup(&f);
+}
+
+static void test_map_chunks_items(void **state)
+{
+    cb_flow f;
+    (void)state;
+    build_ok("{\"kind\":\"map\",\"chunksize\":3,\"input\":{\"items\":[1,2,3,4,5,6,7,8,9,10]}}", &f);
+    assert_int_equal(f.items, 10);
+    assert_int_equal(f.map_tasks, 4);
+    assert_int_equal(f.tasks, 4);
+    expect_items(&f, 0, "[1,2,3]");
+    expect_items(&f, 3, "[10]");
+    assert_null(cb_flow_map_items(&f, 4));
+    cb_flow_cleanup(&f);
+
+    build_ok("{\"kind\":\"map\",\"input\":{\"items\":[]}}", &f);
+    assert_int_equal(f.tasks, 0); /* nothing to do: the job succeeds with [] */
+    cb_flow_cleanup(&f);
+}
+
+static void test_ranges_are_not_materialised(void **state)
+{
+    cb_flow f;
+    (void)state;
+    build_ok("{\"kind\":\"map\",\"chunksize\":100,\"input\":{\"range\":{\"start\":0,"
+             "\"stop\":1000000}}}",
+             &f);
+    assert_int_equal(f.items, 1000000);
+    assert_int_equal(f.map_tasks, 10000);
+    assert_null(f.item_array);
+    json_t *last = cb_flow_item(&f, 999999);
+    assert_int_equal(json_integer_value(last), 999999);
+    json_decref(last);
+    cb_flow_cleanup(&f);
+
+    build_ok("{\"kind\":\"map\",\"chunksize\":2,\"input\":{\"range\":{\"start\":10,\"stop\":3,"
+             "\"step\":-3}}}",
+             &f);
+    assert_int_equal(f.items, 3); /* 10, 7, 4 */
+    expect_items(&f, 0, "[10,7]");
+    expect_items(&f, 1, "[4]");
+    cb_flow_cleanup(&f);
+
+    build_ok("{\"kind\":\"map\",\"input\":{\"range\":{\"start\":5,\"stop\":5}}}", &f);
+    assert_int_equal(f.items, 0);
+    cb_flow_cleanup(&f);
+
+    build_ok("{\"kind\":\"map\",\"input\":{\"range\":{\"start\":-9223372036854775807,"
+             "\"stop\":9223372036854775807,\"step\":4611686018427387904}}}",
+             &f);
+    assert_int_equal(f.items, 4); /* no overflow at the extremes */
+    cb_flow_cleanup(&f);
+}
+
+static void test_map_reduce_adds_the_reduce_task(void **state)
+{
+    cb_flow f;
+    (void)state;
+    build_ok("{\"kind\":\"map_reduce\",\"input\":{\"items\":[1,2,3,4]},\"reduce\":{}}", &f);
+    assert_int_equal(f.map_tasks, 4);
+    assert_int_equal(f.tasks, 5);
+    assert_int_equal(cb_flow_reduce_task(&f), 4);
+    cb_flow_cleanup(&f);
+}
+
+static void test_task_limit(void **state)
+{
+    (void)state;
+    build_fails("{\"kind\":\"map\",\"input\":{\"range\":{\"start\":0,\"stop\":1001}}}", 1000,
+                "/input: 1001 tasks, more than the limit of 1000");
+    build_fails("{\"kind\":\"map\",\"input\":{\"objects\":{\"urls\":[\"s3://b/k\"]}}}", 0,
+                "/input: object inputs are not supported by this engine yet");
+}
+
+static void test_dag_diamond_order_and_implicit_deps(void **state)
+{
+    cb_flow f;
+    int pos[4];
+    (void)state;
+    build_ok("{\"kind\":\"dag\",\"tasks\":{"
+             "\"D\":{\"input_from\":[\"B\",\"C\"]},"
+             "\"B\":{\"input_from\":\"A\"},"
+             "\"C\":{\"depends\":[\"A\"],\"when\":{\"step\":\"A\",\"op\":\"truthy\"}},"
+             "\"A\":{\"input\":1}}}",
+             &f);
+    assert_int_equal(f.tasks, 4);
+    /* task indices follow the names */
+    assert_int_equal(cb_flow_step_index(&f, "A"), 0);
+    assert_int_equal(cb_flow_step_index(&f, "D"), 3);
+    assert_int_equal(cb_flow_step_index(&f, "E"), -1);
+    assert_int_equal(f.steps[3].ndeps, 2);
+    assert_int_equal(f.steps[2].ndeps, 1); /* depends + when on the same step: once */
+    for (int i = 0; i < 4; i++)
+        pos[f.order[i]] = i;
+    assert_true(pos[0] < pos[1] && pos[0] < pos[2]);
+    assert_true(pos[1] < pos[3] && pos[2] < pos[3]);
+    cb_flow_cleanup(&f);
+}
+
+static void test_dag_foreach(void **state)
+{
+    cb_flow f;
+    (void)state;
+    build_ok("{\"kind\":\"dag\",\"tasks\":{\"list\":{\"input\":[1,2]},"
+             "\"each\":{\"foreach\":\"list\"}}}",
+             &f);
+    int32_t each = cb_flow_step_index(&f, "each");
+    assert_int_equal(f.steps[each].foreach, cb_flow_step_index(&f, "list"));
+    assert_int_equal(f.steps[each].ndeps, 1);
+    cb_flow_cleanup(&f);
+}
+
+static void test_dag_rejections(void **state)
+{
+    (void)state;
+    build_fails("{\"kind\":\"dag\",\"tasks\":{\"A\":{\"depends\":[\"B\"]},"
+                "\"B\":{\"depends\":[\"C\"]},\"C\":{\"depends\":[\"A\"]}}}",
+                0, "/tasks/A: the steps' dependencies form a cycle");
+    build_fails("{\"kind\":\"dag\",\"tasks\":{\"A\":{},\"B\":{\"depends\":[\"X\"]}}}", 0,
+                "/tasks/B/depends: no step named \"X\"");
+    build_fails("{\"kind\":\"dag\",\"tasks\":{\"A\":{\"input_from\":\"A\"}}}", 0,
+                "/tasks/A/input_from: a step cannot depend on itself");
+    build_fails("{\"kind\":\"dag\",\"tasks\":{\"A\":{\"foreach\":\"nope\"}}}", 0,
+                "/tasks/A/foreach: no step named \"nope\"");
+    build_fails("{\"kind\":\"dag\",\"tasks\":{\"A\":{},\"B\":{\"when\":{\"step\":\"Z\"}}}}", 0,
+                "/tasks/B/when/step: no step named \"Z\"");
+    build_fails("{\"kind\":\"dag\",\"tasks\":{\"A\":{\"depends\":[\"B\"]},\"B\":{\"depends\":"
+                "[\"A\"]},\"C\":{}}}",
+                0, "/tasks/A: the steps' dependencies form a cycle");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_call_is_one_task),
+        cmocka_unit_test(test_map_chunks_items),
+        cmocka_unit_test(test_ranges_are_not_materialised),
+        cmocka_unit_test(test_map_reduce_adds_the_reduce_task),
+        cmocka_unit_test(test_task_limit),
+        cmocka_unit_test(test_dag_diamond_order_and_implicit_deps),
+        cmocka_unit_test(test_dag_foreach),
+        cmocka_unit_test(test_dag_rejections),
+    };
+    return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
+}
