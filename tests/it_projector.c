@@ -353,6 +353,12 @@ static void test_projector_memory_stays_bounded(void **state)
     cb_store *st;
     long early, late;
 
+#ifdef __SANITIZE_ADDRESS__
+    /* ASan keeps freed memory in quarantine: RSS says nothing about leaks
+     * there (LeakSanitizer checks those). Measured in the plain build. */
+    fprintf(stderr, "memory figures are not meaningful under AddressSanitizer: skipped\n");
+    skip();
+#endif
     /* The log holds the 208,000 events of the kill test (same broker) and more. */
     append_jobs(f, 0, 100);
     assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
