@@ -1,0 +1,135 @@
+/* broker/nats_int.h - what the NATS driver's files (nats.c, nats_ep.c) share.
+ * The only other includer of nats.h besides them: none. */
+#ifndef CB_NATS_INT_H
+#define CB_NATS_INT_H
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "broker_int.h"
+#include "cb_mailbox.h"
+#include "cb_map.h"
+#include "cb_offload.h"
+
+#define MOD              "nats"
+#define FETCH_BATCH_MAX  256
+#define FETCH_EXPIRES_MS 500
+#define READ_HIGH_WATER  8192 /* mails queued before message threads wait */
+
+typedef enum ep_kind { EP_READER, EP_SUB, EP_KEPT_SUB, EP_SERVE, EP_CONSUMER } ep_kind;
+
+typedef struct nb nb;
+typedef struct ep ep;
+typedef struct work work;
+
+/* A reader, subscription, service or consumer. Referenced by its user handle
+ * (until closed), by its NATS subscription (until its on-complete callback or
+ * its stop job), and by each mail in flight. Freed at zero. */
+struct ep {
+    union {
+        struct cb_reader r;
+        struct cb_sub s;
+        struct cb_consumer c;
+    } h;
+    ep_kind kind;
+    atomic_int refs;
+    nb *b;
+    bool closed;           /* loop only: no more user callbacks */
+    bool finished;         /* loop only: a reader delivered its final callback */
+    natsSubscription *sub; /* set on the loop once subscribed */
+    ep *prev, *next;       /* the broker's list of open endpoints (loop only) */
+    void *ctx;
+    cb_read_cb *read_cb;
+    cb_msg_cb *msg_cb;
+    cb_serve_cb *serve_cb;
+    cb_work_cb *work_cb;
+    /* creation parameters, used by the subscribe job */
+    char subject[256];
+    cb_read_opts ropts;
+    cb_consume_opts copts;
+    char durable[256];
+    /* consumers */
+    pthread_t fetcher;
+    bool fetcher_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inflight; /* guarded by mu */
+    bool stop;    /* guarded by mu */
+    work *works;  /* outstanding, loop only */
+};
+
+struct work {
+    struct cb_work head;
+    ep *e;
+    natsMsg *msg;
+    work *prev, *next;
+};
+
+typedef struct pub_op {
+    cb_mail mail;
+    cb_publish_cb *cb;
+    void *ctx;
+    cb_status st;
+    uint64_t seq;
+    int dup;
+} pub_op;
+
+typedef struct req_op {
+    nb *b;
+    uint64_t token;
+    cb_reply_cb *cb;
+    void *ctx;
+    struct event *timer;
+} req_op;
+
+typedef struct request {
+    struct cb_request head;
+    natsMsg *msg;
+} request;
+
+struct nb {
+    cb_broker base;
+    struct event_base *evb;
+    natsConnection *nc;
+    jsCtx *js;
+    cb_mailbox *mb;
+    cb_offload *off;
+    pthread_mutex_t pub_mu;
+    cb_map pubs; /* (uintptr_t)natsMsg* -> pub_op, guarded by pub_mu */
+    atomic_bool connected;
+    atomic_ulong reconnects;
+    char server_url[256];
+    natsSubscription *inbox_sub;
+    char inbox[128];
+    cb_map reqs; /* token -> req_op, loop only */
+    uint64_t next_token;
+    ep *eps;
+    atomic_bool closing; /* read by client threads to keep shutdown quiet */
+    /* js_PublishAsyncGetPendingList crashes before the first async publish
+     * (its pending map does not exist yet): only call it after one. */
+    atomic_bool published;
+};
+
+/* nats.c: natsStatus to cb_status */
+cb_status cb__nats_status(natsStatus s);
+
+/* nats_ep.c: the endpoint operations of the vtable */
+cb_status cb__nats_read(cb_broker *cb, const cb_read_opts *o, cb_read_cb *fn, void *ctx,
+                        cb_reader **out);
+void cb__nats_reader_close(cb_reader *r);
+cb_status cb__nats_subscribe(cb_broker *cb, const char *pattern, int64_t since_ns, cb_msg_cb *fn,
+                             void *ctx, cb_sub **out);
+cb_status cb__nats_serve(cb_broker *cb, const char *pattern, cb_serve_cb *fn, void *ctx,
+                         cb_sub **out);
+void cb__nats_sub_close(cb_sub *s);
+cb_status cb__nats_consume(cb_broker *cb, const char *subject, const cb_consume_opts *o,
+                           cb_work_cb *fn, void *ctx, cb_consumer **out);
+void cb__nats_consumer_close(cb_consumer *c);
+void cb__nats_work_ack(cb_work *cw);
+void cb__nats_work_nak(cb_work *cw, int64_t delay_ms);
+void cb__nats_work_progress(cb_work *cw);
+/* Close an endpoint the user did not (used when the broker closes). */
+void cb__nats_close_ep(ep *e);
+
+#endif /* CB_NATS_INT_H */
