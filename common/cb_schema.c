@@ -222,7 +222,8 @@ cb_status cb_schema_load_dir(const char *dir, cb_schema **out, char *err, size_t
         st = CB_ENOMEM;
     if (st != CB_OK)
         goto out_free_names;
-    qsort(names, n, sizeof *names, by_name);
+    if (n > 1)
+        qsort(names, n, sizeof *names, by_name);
     cb_map_init(&s->regexes);
     s->docs = cb_calloc(n ? n : 1, sizeof *s->docs);
     if (!s->docs) {

@@ -191,7 +191,8 @@ static cb_status collect_deps(cb_flow *f, char *err, size_t errlen)
             st = add_dep(f, s, i, v, "when/step", err, errlen);
         if (st != CB_OK)
             return st;
-        qsort(s->deps, s->ndeps, sizeof *s->deps, cmp_u32);
+        if (s->ndeps > 1)
+            qsort(s->deps, s->ndeps, sizeof *s->deps, cmp_u32);
     }
     return CB_OK;
 }
