@@ -260,16 +260,29 @@ static void write_task(uint64_t idx, void *val, void *arg)
                     cb_task_state_to_json(t));
 }
 
+/* The job's deadline (submission + timeout_ms), 0 if none: stored in
+ * `active` so the long loop finds late jobs without reading every job. */
+static int64_t job_deadline(const cb_job_state *js)
+{
+    json_t *t = json_object_get(js->spec, "timeout_ms");
+    if (!json_is_integer(t) || !js->submitted_ns)
+        return 0;
+    return js->submitted_ns + json_integer_value(t) * 1000000;
+}
+
 static cb_status write_entry(cb_batch *b, job_entry *e)
 {
     write_ctx w = {e, CB_OK};
     cb_status s = put_json(b->txn, CB_DB_JOBS, e->key, e->klen, cb_job_state_to_json(&e->js));
     if (s != CB_OK)
         return s;
-    if (cb_job_terminal(e->js.status))
+    if (cb_job_terminal(e->js.status)) {
         s = cb_store_del(b->txn, CB_DB_ACTIVE, e->key, e->klen);
-    else
-        s = cb_store_put(b->txn, CB_DB_ACTIVE, e->key, e->klen, "", 0);
+    } else {
+        char when[32];
+        int n = snprintf(when, sizeof when, "%lld", (long long)job_deadline(&e->js));
+        s = cb_store_put(b->txn, CB_DB_ACTIVE, e->key, e->klen, when, (size_t)n);
+    }
     if (s != CB_OK)
         return s;
     cb_map_each(&e->dirty_tasks, write_task, &w);

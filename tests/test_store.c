@@ -214,12 +214,40 @@ static void test_partial_job_is_active(void **state)
     fold_log(st, "j5", 5, 2, &seq);
     assert_int_equal(cb_store_begin(st, 1, &t), CB_OK);
     assert_int_equal(cb_store_get(t, CB_DB_ACTIVE, "acme/j5", 7, &v, &n), CB_OK);
+    /* no timeout_ms in its descriptor: no deadline */
+    assert_int_equal(n, 1);
+    assert_memory_equal(v, "0", 1);
     cb_store_abort(t);
     fold_log(st, "j5", 100, 100, &seq); /* replays the first five (ignored) then ends */
     assert_int_equal(cb_store_begin(st, 1, &t), CB_OK);
     assert_int_equal(cb_store_get(t, CB_DB_ACTIVE, "acme/j5", 7, &v, &n), CB_ENOTFOUND);
     cb_store_abort(t);
     cb_store_close(st);
+}
+
+static void test_active_holds_the_job_deadline(void **state)
+{
+    fixture *f = *state;
+    cb_store *st;
+    cb_batch *b;
+    cb_txn *t;
+    const void *v;
+    size_t n;
+    char buf[32];
+    /* submitted at n = 0: 1795752142000000000 ns; timeout 60 s */
+    char *ev = event_json("j6", "cb.job.submitted",
+                          "{\"job\":{\"timeout_ms\":60000},\"digest\":\"d\"}", 0);
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), 1), CB_OK);
+    assert_int_equal(cb_batch_commit(b, 1), CB_OK);
+    assert_int_equal(cb_store_begin(st, 1, &t), CB_OK);
+    assert_int_equal(cb_store_get(t, CB_DB_ACTIVE, "acme/j6", 7, &v, &n), CB_OK);
+    snprintf(buf, sizeof buf, "%.*s", (int)n, (const char *)v);
+    assert_string_equal(buf, "1795752202000000000");
+    cb_store_abort(t);
+    cb_store_close(st);
+    free(ev);
 }
 
 static void test_open_rdonly_missing_dir(void **state)
@@ -238,6 +266,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_entries_are_skipped_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_job_is_active, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_active_holds_the_job_deadline, setup, teardown),
         cmocka_unit_test(test_open_rdonly_missing_dir),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
