@@ -14,7 +14,7 @@
 #include "flow.h"
 #include "fold.h"
 #include "policy.h"
-#include "sched.h"
+#include "scheduler.h"
 
 #define MAXT 64
 

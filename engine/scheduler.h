@@ -1,4 +1,4 @@
-/* engine/sched.h - the pure scheduler: given a job's flow, policy, projected
+/* engine/scheduler.h - the pure scheduler: given a job's flow, policy, projected
  * state, the backend's free capacity and the time, say what to do next.
  * The controller turns the plan into events (job.started, tasks.dispatched,
  * task.retry_scheduled, task.timed_out, job.succeeded/failed/cancelled) and
@@ -8,8 +8,8 @@
  *
  * Pure: no I/O, no clock (time is an argument), no randomness. This version
  * plans call, map and map_reduce flows; DAG flows get CB_EUNSUPP. */
-#ifndef CB_SCHED_H
-#define CB_SCHED_H
+#ifndef CB_SCHEDULER_H
+#define CB_SCHEDULER_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,4 +67,4 @@ typedef struct cb_sched_plan {
 CB_NODISCARD cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out);
 void cb_sched_plan_cleanup(cb_sched_plan *p);
 
-#endif /* CB_SCHED_H */
+#endif /* CB_SCHEDULER_H */

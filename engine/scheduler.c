@@ -1,5 +1,5 @@
-/* engine/sched.c - one job's next step (see sched.h). */
-#include "sched.h"
+/* engine/scheduler.c - one job's next step (see scheduler.h). */
+#include "scheduler.h"
 
 #include <stdio.h>
 #include <string.h>
