@@ -473,12 +473,19 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (b->state == ST_DOWN && now >= b->next_connect_ns)
         start_connect(b);
-    /* Publishes past their deadline fail. */
+    /* Publishes past their deadline fail, and say so once per tick. */
+    size_t expired = 0;
     for (pub_op *p = b->pubs_head, *next; p; p = next) {
         next = p->next;
-        if (now >= p->deadline_ns)
+        if (now >= p->deadline_ns) {
             cb__amqp_pub_finish(b, p, CB_ETIMEDOUT);
+            expired++;
+        }
     }
+    if (expired)
+        CB_LOG_WRN(MOD, "%zu publishes not confirmed within %lld ms (%s): failed", expired,
+                   (long long)b->base.opts.op_timeout_ms,
+                   b->state == ST_UP ? "connected" : "disconnected");
     cb__amqp_expire_requests(b, now);
     for (aep *e = b->eps, *next; e; e = next) {
         next = e->next;

@@ -303,6 +303,8 @@ typedef struct wq {
     fixture *f;
     long total;
     long confirmed;
+    long refused; /* puts answered with an error */
+    cb_status last_error;
     long acked[2];
     unsigned char *delivered; /* per command: times delivered */
     long dup_deliveries;
@@ -320,8 +322,12 @@ static void put_cb(cb_status s, uint64_t seq, int dup, void *ctx)
     wq *q = ctx;
     (void)seq;
     (void)dup;
-    if (s == CB_OK)
+    if (s == CB_OK) {
         q->confirmed++;
+    } else {
+        q->refused++;
+        q->last_error = s;
+    }
 }
 
 static void work_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
@@ -342,7 +348,7 @@ static void work_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
 static bool wq_all_put(void *arg)
 {
     wq *q = arg;
-    return q->confirmed == q->total;
+    return q->confirmed + q->refused == q->total;
 }
 
 static bool wq_all_acked(void *arg)
@@ -359,7 +365,13 @@ static void put_commands(fixture *f, wq *q, const char *subject, long n)
         snprintf(id, sizeof id, "%s/%ld", subject, i);
         assert_int_equal(cb_broker_put(f->b, subject, id, body, (size_t)len, put_cb, q), CB_OK);
     }
-    assert_true(cb_test_run_until(f->base, wq_all_put, q, 120000));
+    bool answered = cb_test_run_until(f->base, wq_all_put, q, 120000);
+    if (!answered || q->refused)
+        fprintf(stderr, "puts: %ld confirmed, %ld refused (last: %s), %ld unanswered of %ld\n",
+                q->confirmed, q->refused, cb_strerror(q->last_error),
+                q->total - q->confirmed - q->refused, q->total);
+    assert_true(answered);
+    assert_int_equal(q->confirmed, q->total);
 }
 
 static void test_two_consumers_share_10k_each_once(void **state)
