@@ -11,15 +11,17 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP $(MODE_CFLAGS) \
            -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Itools \
            -DCB_SCHEMA_DIR=\"$(CURDIR)/schemas\" -DCB_TOOLS_DIR=\"$(CURDIR)/tools\" \
+           -DCB_RUNTIME_DIR=\"$(CURDIR)/adapters/runtimes\" \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
-LIB_SRC := $(wildcard common/*.c broker/*.c projector/fold.c projector/store.c projector/batch.c projector/proj.c projector/replay.c engine/flow.c engine/policy.c engine/scheduler.c)
+LIB_SRC := $(wildcard common/*.c broker/*.c projector/fold.c projector/store.c projector/batch.c projector/proj.c projector/replay.c engine/flow.c engine/policy.c engine/scheduler.c) \
+           $(filter-out adapters/main.c,$(wildcard adapters/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libcb.a
 
 TOOL_SRC := $(wildcard tools/*.c)
-BINS     := $(BUILD)/bin/cb $(BUILD)/bin/cb-projector
+BINS     := $(BUILD)/bin/cb $(BUILD)/bin/cb-projector $(BUILD)/bin/cb-adapter
 
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c tests/it_*.c tests/helper_*.c)) \
                $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -63,6 +65,10 @@ $(BUILD)/bin/cb-projector: $(BUILD)/obj/projector/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+$(BUILD)/bin/cb-adapter: $(BUILD)/obj/adapters/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(LIB) $(LDLIBS) $(shell pkg-config --libs $(TESTPKG))
@@ -72,7 +78,7 @@ $(BUILD)/tests/replay_%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/rep
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tests/fuzz/replay_main.o $(LIB) $(LDLIBS)
 
-$(BUILD)/obj/tests/%.o: CFLAGS += -Itests $(shell pkg-config --cflags $(TESTPKG) 2>/dev/null)
+$(BUILD)/obj/tests/%.o: CFLAGS += -Itests -DCB_TESTS_DIR=\"$(CURDIR)/tests\" $(shell pkg-config --cflags $(TESTPKG) 2>/dev/null)
 
 test: all
 	tests/run.sh $(BUILD)

@@ -1,0 +1,140 @@
+/* adapters/main.c - cb-adapter: the adapter worker daemon for one backend. */
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "cb_log.h"
+#include "cb_schema.h"
+#include "registry.h"
+#include "worker.h"
+
+static const char *usage =
+    "usage: cb-adapter --broker URL [--backend NAME] [--config FILE] [--concurrency N]\n"
+    "                  [--lease-ms MS] [--grace-ms MS] [--id NAME]\n"
+    "Runs the invocations of cb.invoke.NAME (default: local) on that backend and\n"
+    "records their outcome in the event log. FILE is the backends configuration\n"
+    "(docs/adapters.md); without it the local backend has only its built-ins.\n"
+    "SIGTERM/SIGINT: stop taking work, let running invocations finish (grace),\n"
+    "give back the rest, exit.\n";
+
+typedef struct app {
+    struct event_base *base;
+    cb_worker *w;
+    int64_t grace_ms;
+    int stopping;
+} app;
+
+static void stopped(void *ctx)
+{
+    app *a = ctx;
+    event_base_loopbreak(a->base);
+}
+
+static void stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    app *a = arg;
+    (void)what;
+    if (a->stopping++) {
+        CB_LOG_WRN("adapter", "signal %d again: stopping now", (int)sig);
+        event_base_loopbreak(a->base);
+        return;
+    }
+    CB_LOG_INF("adapter", "signal %d: stopping (grace %lld ms)", (int)sig, (long long)a->grace_ms);
+    cb_worker_stop(a->w, a->grace_ms, stopped, a);
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = getenv("CB_BROKER_URL"), *config = getenv("CB_CONFIG");
+    cb_worker_opts wo;
+    cb_broker_opts bo;
+    cb_registry *reg = NULL;
+    cb_schema *schema = NULL;
+    cb_broker *b = NULL;
+    struct event *sigint = NULL, *sigterm = NULL;
+    app a = {.grace_ms = 10000};
+    char err[512] = "";
+    cb_status s;
+    int rc = 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    cb_worker_opts_init(&wo);
+    cb_broker_opts_init(&bo);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(arg, "--broker") && val)
+            url = argv[++i];
+        else if (!strcmp(arg, "--backend") && val)
+            wo.backend = argv[++i];
+        else if (!strcmp(arg, "--config") && val)
+            config = argv[++i];
+        else if (!strcmp(arg, "--concurrency") && val)
+            wo.concurrency = atoi(argv[++i]);
+        else if (!strcmp(arg, "--lease-ms") && val)
+            wo.lease_ms = atol(argv[++i]);
+        else if (!strcmp(arg, "--grace-ms") && val)
+            a.grace_ms = atol(argv[++i]);
+        else if (!strcmp(arg, "--id") && val)
+            wo.id = argv[++i];
+        else {
+            int help = !strcmp(arg, "--help");
+            fputs(usage, help ? stdout : stderr);
+            return help ? 0 : 2;
+        }
+    }
+    if (!url) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if ((s = cb_registry_load(config && *config ? config : NULL, &reg, err, sizeof err)) != CB_OK) {
+        CB_LOG_ERR("adapter", "configuration: %s", *err ? err : cb_strerror(s));
+        return 1;
+    }
+    if ((s = cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err)) != CB_OK) {
+        CB_LOG_ERR("adapter", "schemas: %s", *err ? err : cb_strerror(s));
+        goto out;
+    }
+    if (cb_broker_global_init() != CB_OK || !(a.base = event_base_new()))
+        goto out;
+    bo.url = url;
+    bo.name = "cb-adapter";
+    if ((s = cb_broker_open(a.base, &bo, &b)) != CB_OK) {
+        CB_LOG_ERR("adapter", "cannot connect to %s: %s", url, cb_strerror(s));
+        goto out;
+    }
+    if ((s = cb_worker_start(a.base, b, reg, schema, &wo, &a.w, err, sizeof err)) != CB_OK) {
+        CB_LOG_ERR("adapter", "cannot start: %s", *err ? err : cb_strerror(s));
+        goto out;
+    }
+    CB_LOG_INF("adapter", "serving cb.invoke.%s (concurrency %d)", wo.backend, wo.concurrency);
+    sigint = evsignal_new(a.base, SIGINT, stop_cb, &a);
+    sigterm = evsignal_new(a.base, SIGTERM, stop_cb, &a);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    event_base_dispatch(a.base);
+    {
+        const cb_worker_stats *ws = cb_worker_stats_get(a.w);
+        CB_LOG_INF("adapter",
+                   "stopped: %llu received, %llu succeeded, %llu failed, %llu throttled, "
+                   "%llu invalid, %llu redelivered",
+                   (unsigned long long)ws->received, (unsigned long long)ws->succeeded,
+                   (unsigned long long)ws->failed, (unsigned long long)ws->throttled,
+                   (unsigned long long)ws->invalid, (unsigned long long)ws->redelivered);
+    }
+    rc = 0;
+out:
+    if (sigint)
+        event_free(sigint);
+    if (sigterm)
+        event_free(sigterm);
+    cb_worker_free(a.w);
+    cb_broker_close(b);
+    if (a.base)
+        event_base_free(a.base);
+    cb_schema_free(schema);
+    cb_registry_free(reg);
+    return rc;
+}

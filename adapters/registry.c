@@ -1,0 +1,247 @@
+/* adapters/registry.c - the backends configuration file (see registry.h). */
+#include "registry.h"
+
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_alloc.h"
+
+static const char *const builtin_names[] = {"noop", "echo", "sleep_ms", "fail_n_times"};
+#define NBUILTIN (sizeof builtin_names / sizeof builtin_names[0])
+
+typedef struct fn_entry {
+    cb_fn_conf conf;
+    char **argv; /* owned strings */
+    char *cwd;
+    json_t *env; /* owned when the registry adds variables */
+} fn_entry;
+
+struct cb_registry {
+    json_t *root; /* owned: the file, or {"backends":{"local":{}}} */
+    fn_entry *fns;
+    size_t nfns;
+    cb_fn_conf builtins[NBUILTIN];
+};
+
+const char *cb_registry_runtime_dir(void)
+{
+    const char *env = getenv("CB_RUNTIME_DIR");
+#ifdef CB_RUNTIME_DIR
+    return env && *env ? env : CB_RUNTIME_DIR;
+#else
+    return env && *env ? env : "adapters/runtimes";
+#endif
+}
+
+static char *join_path(const char *dir, const char *p)
+{
+    size_t n;
+    char *out;
+    if (p[0] == '/' || !dir)
+        return cb_strdup(p);
+    n = strlen(dir) + strlen(p) + 2;
+    if ((out = cb_malloc(n)))
+        snprintf(out, n, "%s/%s", dir, p);
+    return out;
+}
+
+static cb_status fail(char *err, size_t errlen, cb_status s, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static cb_status fail(char *err, size_t errlen, cb_status s, const char *fmt, ...)
+{
+    va_list ap;
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* Fill one configured function from its object. */
+static cb_status parse_fn(const char *name, const json_t *o, const char *dir, fn_entry *e,
+                          char *err, size_t errlen)
+{
+    const json_t *cmd = json_object_get(o, "command");
+    const char *runtime = json_string_value(json_object_get(o, "runtime"));
+    const char *mode = json_string_value(json_object_get(o, "mode"));
+    const char *cwd = json_string_value(json_object_get(o, "cwd"));
+    const json_t *env = json_object_get(o, "env");
+    size_t n = 0;
+
+    if (!json_is_object(o))
+        return fail(err, errlen, CB_EINVAL, "/backends/local/functions/%s: not an object", name);
+    e->conf.name = name;
+    e->conf.kind = CB_FN_COMMAND;
+    if (runtime && !strcmp(runtime, "python")) {
+        const char *module = json_string_value(json_object_get(o, "module"));
+        const char *handler = json_string_value(json_object_get(o, "handler"));
+        char script[4096];
+        if (!module)
+            return fail(err, errlen, CB_EINVAL, "/backends/local/functions/%s: %s", name,
+                        "a python function needs \"module\"");
+        snprintf(script, sizeof script, "%s/python_runtime.py", cb_registry_runtime_dir());
+        if (!(e->argv = cb_calloc(6, sizeof *e->argv)) || !(e->argv[0] = cb_strdup("python3")) ||
+            !(e->argv[1] = cb_strdup("-u")) || !(e->argv[2] = cb_strdup(script)) ||
+            !(e->argv[3] = join_path(dir, module)) ||
+            !(e->argv[4] = cb_strdup(handler ? handler : name)))
+            return CB_ENOMEM;
+        n = 5;
+    } else if (json_is_array(cmd) && json_array_size(cmd) > 0) {
+        n = json_array_size(cmd);
+        if (!(e->argv = cb_calloc(n + 1, sizeof *e->argv)))
+            return CB_ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+            const char *a = json_string_value(json_array_get(cmd, i));
+            if (!a)
+                return fail(err, errlen, CB_EINVAL, "/backends/local/functions/%s/command: %s",
+                            name, "every element must be a string");
+            if (!(e->argv[i] = cb_strdup(a)))
+                return CB_ENOMEM;
+        }
+    } else {
+        return fail(err, errlen, CB_EINVAL, "/backends/local/functions/%s: %s", name,
+                    "needs \"command\" (an array) or \"runtime\": \"python\"");
+    }
+    if (mode && strcmp(mode, "warm") && strcmp(mode, "cold"))
+        return fail(err, errlen, CB_EINVAL, "/backends/local/functions/%s/mode: %s", name,
+                    "must be \"warm\" or \"cold\"");
+    /* Python functions are warm unless told otherwise; other programs cold. */
+    e->conf.warm = mode ? !strcmp(mode, "warm") : runtime != NULL;
+    e->conf.pool = (int)json_integer_value(json_object_get(o, "pool"));
+    if (e->conf.pool <= 0)
+        e->conf.pool = 2;
+    e->conf.timeout_ms = json_integer_value(json_object_get(o, "timeout_ms"));
+    if (env && !json_is_object(env))
+        return fail(err, errlen, CB_EINVAL, "/backends/local/functions/%s/env: %s", name,
+                    "must be an object of strings");
+    e->conf.env = env;
+    if (runtime && !e->conf.warm) { /* the Python runtime's cold mode */
+        if (!(e->env = env ? json_deep_copy(env) : json_object()) ||
+            json_object_set_new(e->env, "CB_COLD", json_string("1")))
+            return CB_ENOMEM;
+        e->conf.env = e->env;
+    }
+    if (cwd && !(e->cwd = join_path(dir, cwd)))
+        return CB_ENOMEM;
+    e->conf.cwd = e->cwd;
+    e->conf.argv = (const char *const *)e->argv;
+    return CB_OK;
+}
+
+cb_status cb_registry_load(const char *path, cb_registry **out, char *err, size_t errlen)
+{
+    cb_registry *r = cb_calloc(1, sizeof *r);
+    json_error_t je;
+    const json_t *fns;
+    char *dircopy = NULL;
+    const char *dir = NULL;
+    cb_status s = CB_OK;
+
+    if (!r)
+        return CB_ENOMEM;
+    for (size_t i = 0; i < NBUILTIN; i++) {
+        r->builtins[i].name = builtin_names[i];
+        r->builtins[i].kind = CB_FN_BUILTIN;
+    }
+    if (!path) {
+        r->root = json_pack("{s:{s:{}}}", "backends", "local");
+    } else if (!(r->root = json_load_file(path, 0, &je))) {
+        s = fail(err, errlen, CB_EINVAL, "%s: %s", path, je.text);
+        if (strstr(je.text, "unable to open"))
+            s = CB_ENOTFOUND;
+        goto out;
+    }
+    if (!r->root) {
+        s = CB_ENOMEM;
+        goto out;
+    }
+    if (!json_is_object(json_object_get(r->root, "backends"))) {
+        s = fail(err, errlen, CB_EINVAL, "%s: %s", path ? path : "config",
+                 "needs an object \"backends\"");
+        goto out;
+    }
+    if (path) {
+        if (!(dircopy = cb_strdup(path))) {
+            s = CB_ENOMEM;
+            goto out;
+        }
+        dir = dirname(dircopy);
+    }
+    fns = json_object_get(cb_registry_backend(r, "local"), "functions");
+    if (fns && !json_is_object(fns)) {
+        s = fail(err, errlen, CB_EINVAL, "/backends/local/functions: must be an object");
+        goto out;
+    }
+    if (fns && json_object_size(fns) > 0) {
+        const char *name;
+        json_t *o;
+        if (!(r->fns = cb_calloc(json_object_size(fns), sizeof *r->fns))) {
+            s = CB_ENOMEM;
+            goto out;
+        }
+        json_object_foreach((json_t *)fns, name, o)
+        {
+            if ((s = parse_fn(name, o, dir, &r->fns[r->nfns++], err, errlen)) != CB_OK)
+                goto out;
+        }
+    }
+out:
+    free(dircopy);
+    if (s != CB_OK) {
+        cb_registry_free(r);
+        return s;
+    }
+    *out = r;
+    return CB_OK;
+}
+
+void cb_registry_free(cb_registry *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nfns; i++) {
+        for (size_t k = 0; r->fns[i].argv && r->fns[i].argv[k]; k++)
+            free(r->fns[i].argv[k]);
+        free(r->fns[i].argv);
+        free(r->fns[i].cwd);
+        json_decref(r->fns[i].env);
+    }
+    free(r->fns);
+    json_decref(r->root);
+    free(r);
+}
+
+const json_t *cb_registry_backend(const cb_registry *r, const char *backend)
+{
+    return json_object_get(json_object_get(r->root, "backends"), backend);
+}
+
+int cb_registry_has_backend(const cb_registry *r, const char *backend)
+{
+    return !strcmp(backend, "local") || cb_registry_backend(r, backend) != NULL;
+}
+
+void cb_registry_limits(const cb_registry *r, const char *backend, cb_backend_limits *out)
+{
+    const json_t *b = cb_registry_backend(r, backend);
+    json_int_t mc = json_integer_value(json_object_get(b, "max_concurrency"));
+    out->max_concurrency = mc > 0 && mc < UINT32_MAX ? (uint32_t)mc : 0;
+    out->rate_per_s = json_number_value(json_object_get(b, "rate_per_s"));
+    if (out->rate_per_s < 0)
+        out->rate_per_s = 0;
+}
+
+const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name)
+{
+    for (size_t i = 0; i < r->nfns; i++)
+        if (!strcmp(r->fns[i].conf.name, name))
+            return &r->fns[i].conf;
+    for (size_t i = 0; i < NBUILTIN; i++)
+        if (!strcmp(r->builtins[i].name, name))
+            return &r->builtins[i];
+    return NULL;
+}

@@ -1,0 +1,62 @@
+/* adapters/registry.h - the backends configuration file that the adapter
+ * workers and the engine share: which backends exist, their traffic limits,
+ * and (for the local backend) which functions are registered.
+ *
+ *   {"backends": {
+ *      "local": {"max_concurrency": 64, "rate_per_s": 0,
+ *                "functions": {
+ *                   "add7": {"runtime": "python", "module": "fns/demo.py",
+ *                            "handler": "add7", "mode": "warm", "pool": 2},
+ *                   "wc":   {"command": ["wc", "-c"], "mode": "cold",
+ *                            "timeout_ms": 5000, "env": {"LC_ALL": "C"}}}}}}
+ *
+ * Relative paths (module, cwd) are relative to the file's directory. The local
+ * backend always has the built-in functions noop, echo, sleep_ms and
+ * fail_n_times. Immutable after loading: readable from any thread. */
+#ifndef CB_REGISTRY_H
+#define CB_REGISTRY_H
+#include <jansson.h>
+#include <stdint.h>
+
+#include "cb_status.h"
+
+typedef enum cb_fn_kind {
+    CB_FN_BUILTIN = 0,
+    CB_FN_COMMAND, /* any executable; warm ones speak the line protocol */
+} cb_fn_kind;
+
+typedef struct cb_fn_conf {
+    const char *name;
+    cb_fn_kind kind;
+    const char *const *argv; /* NULL-terminated; NULL for built-ins */
+    int warm;                /* 1: a pool of long-lived runtimes (line protocol) */
+    int pool;                /* warm runtimes kept; default 2 */
+    int64_t timeout_ms;      /* per invocation, 0: the job's or the backend's */
+    const json_t *env;       /* extra environment, or NULL */
+    const char *cwd;         /* or NULL */
+} cb_fn_conf;
+
+typedef struct cb_backend_limits {
+    uint32_t max_concurrency; /* invocations in flight on the account; 0: unlimited */
+    double rate_per_s;        /* invocations started per second; 0: unlimited */
+} cb_backend_limits;
+
+typedef struct cb_registry cb_registry;
+
+/* Load `path` (NULL: only the local backend with its built-ins). On failure
+ * err says where. Errors: CB_ENOTFOUND, CB_EINVAL, CB_ENOMEM. */
+CB_NODISCARD cb_status cb_registry_load(const char *path, cb_registry **out, char *err,
+                                        size_t errlen);
+void cb_registry_free(cb_registry *r); /* accepts NULL */
+
+/* 1 if `backend` is configured (local always is). */
+int cb_registry_has_backend(const cb_registry *r, const char *backend);
+/* The backend's object in the file (borrowed), or NULL. */
+const json_t *cb_registry_backend(const cb_registry *r, const char *backend);
+void cb_registry_limits(const cb_registry *r, const char *backend, cb_backend_limits *out);
+/* A local function (built-in or configured), or NULL. Borrowed. */
+const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name);
+/* The directory holding the bundled runtimes (python_runtime.py). */
+const char *cb_registry_runtime_dir(void);
+
+#endif /* CB_REGISTRY_H */

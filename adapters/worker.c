@@ -1,0 +1,420 @@
+/* adapters/worker.c - the adapter worker (see worker.h). */
+#include "worker.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cb_alloc.h"
+#include "cb_log.h"
+#include "cb_time.h"
+#include "emit.h"
+
+#define MAX_ERROR  4096
+#define MAX_STDERR 8192
+
+typedef struct run run;
+
+struct cb_worker {
+    struct event_base *base;
+    cb_broker *b;
+    const cb_schema *schema;
+    const cb_backend_ops *ops;
+    void *be;
+    cb_consumer *consumer;
+    char id[128], source[192], subject[160];
+    int64_t lease_ms;
+    run *runs; /* every run not yet settled */
+    cb_worker_stats stats;
+    int stopping, hard;
+    struct event *grace;
+    void (*stop_done)(void *ctx);
+    void *stop_ctx;
+};
+
+struct run {
+    cb_worker *w; /* NULL once orphaned by cb_worker_free */
+    cb_work *work;
+    json_t *cmd;
+    const char *tenant, *job; /* borrowed from cmd */
+    uint32_t task, attempt;
+    int64_t t0;
+    struct event *progress;
+    int appending;
+    run *prev, *next;
+};
+
+void cb_worker_opts_init(cb_worker_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->backend = "local";
+    o->concurrency = 64;
+    o->lease_ms = 30000;
+}
+
+const cb_worker_stats *cb_worker_stats_get(const cb_worker *w)
+{
+    return &w->stats;
+}
+
+static void maybe_stopped(cb_worker *w);
+
+static void run_unlink(run *r)
+{
+    cb_worker *w = r->w;
+    if (!w)
+        return;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->runs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    w->stats.running--;
+}
+
+static void run_free(run *r)
+{
+    if (r->progress)
+        event_free(r->progress);
+    json_decref(r->cmd);
+    free(r);
+}
+
+/* The run is settled (acked or given back): forget it. */
+static void run_end(run *r)
+{
+    cb_worker *w = r->w;
+    run_unlink(r);
+    run_free(r);
+    if (w)
+        maybe_stopped(w);
+}
+
+static void progress_cb(evutil_socket_t fd, short what, void *arg)
+{
+    run *r = arg;
+    (void)fd;
+    (void)what;
+    if (r->work)
+        cb_work_progress(r->work);
+}
+
+static void event_id(const run *r, const char *what, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s/%u/%u/%s", r->tenant, r->job, r->task, r->attempt, what);
+}
+
+/* ---- recording the outcome ------------------------------------------------- */
+
+static void outcome_confirmed(cb_status s, uint64_t seq, int duplicate, void *ctx)
+{
+    run *r = ctx;
+    (void)seq;
+    (void)duplicate;
+    if (!r->w) { /* the worker is gone; its consumer gave the command back */
+        run_free(r);
+        return;
+    }
+    if (s == CB_OK) {
+        cb_work_ack(r->work);
+    } else {
+        cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job,
+                   "task %u attempt %u: outcome not confirmed (%s); the command runs again",
+                   r->task, r->attempt, cb_strerror(s));
+        cb_work_nak(r->work, 1000);
+    }
+    r->work = NULL;
+    run_end(r);
+}
+
+static json_t *task_data(const run *r)
+{
+    json_t *d =
+        json_pack("{s:i, s:i}", "task", (json_int_t)r->task, "attempt", (json_int_t)r->attempt);
+    const json_t *step = json_object_get(r->cmd, "step");
+    if (d && step)
+        json_object_set(d, "step", (json_t *)step);
+    return d;
+}
+
+static cb_status append_failed(run *r, const char *reason, const char *error, const char *tail)
+{
+    char id[512];
+    json_t *d = task_data(r);
+    if (!d)
+        return CB_ENOMEM;
+    json_object_set_new(d, "error", json_stringn(error, strnlen(error, MAX_ERROR - 1)));
+    json_object_set_new(d, "reason", json_string(reason));
+    json_object_set_new(d, "duration_ms", json_integer((cb_time_mono_ns() - r->t0) / 1000000));
+    if (tail) {
+        size_t n = strlen(tail);
+        const char *from = n > MAX_STDERR - 1 ? tail + n - (MAX_STDERR - 1) : tail;
+        json_t *js = json_string(from);
+        if (!js) /* not UTF-8: keep it readable rather than drop it */
+            js = json_string("(stderr is not valid UTF-8)");
+        json_object_set_new(d, "stderr", js);
+    }
+    event_id(r, "failed", id, sizeof id);
+    r->w->stats.failed++;
+    return cb_emit(r->w->b, CB_EV_TASK_FAILED, r->tenant, r->job, id, r->w->source, d,
+                   outcome_confirmed, r);
+}
+
+static void invoked(const cb_inv_result *res, void *ctx)
+{
+    run *r = ctx;
+    cb_worker *w = r->w;
+    char id[512];
+    cb_status s;
+
+    if (!w) { /* the worker is being freed: nothing to record */
+        run_free(r);
+        return;
+    }
+    if (r->progress)
+        evtimer_del(r->progress);
+    if (w->hard || res->reason == CB_FAIL_THROTTLED) {
+        /* Stopping past the grace period, or the backend asked to slow down:
+         * give the command back; this attempt did not happen. */
+        int64_t delay = res->reason == CB_FAIL_THROTTLED
+                            ? (res->retry_after_ms > 0 ? res->retry_after_ms : 1000)
+                            : 0;
+        if (res->reason == CB_FAIL_THROTTLED)
+            w->stats.throttled++;
+        cb_work_nak(r->work, delay);
+        r->work = NULL;
+        run_end(r);
+        return;
+    }
+    r->appending = 1;
+    if (res->reason == CB_FAIL_NONE) {
+        json_t *d = task_data(r);
+        if (d) {
+            json_object_set(d, "output", res->outputs);
+            json_object_set_new(d, "duration_ms",
+                                json_integer((cb_time_mono_ns() - r->t0) / 1000000));
+        }
+        event_id(r, "succeeded", id, sizeof id);
+        s = d ? cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->tenant, r->job, id, w->source, d,
+                        outcome_confirmed, r)
+              : CB_ENOMEM;
+        if (s == CB_OK) {
+            w->stats.succeeded++;
+            return;
+        }
+        if (s == CB_ETOOBIG)
+            s = append_failed(r, "oversize_output",
+                              "the output is larger than the broker's message limit", NULL);
+    } else {
+        s = append_failed(r, cb_fail_reason_name(res->reason), res->error, res->stderr_tail);
+    }
+    if (s != CB_OK) {
+        cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job,
+                   "task %u attempt %u: cannot record the outcome (%s); given back", r->task,
+                   r->attempt, cb_strerror(s));
+        cb_work_nak(r->work, 1000);
+        r->work = NULL;
+        run_end(r);
+    }
+}
+
+/* ---- taking commands ------------------------------------------------------- */
+
+static void drop_invalid(cb_worker *w, cb_work *work, const char *why)
+{
+    w->stats.invalid++;
+    CB_LOG_ERR("worker", "invalid invocation command dropped: %s", why);
+    cb_work_ack(work);
+}
+
+static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
+{
+    cb_worker *w = ctx;
+    json_error_t je;
+    json_t *cmd, *errors = NULL;
+    const json_t *fn;
+    cb_invocation inv;
+    run *r;
+    cb_status s;
+    char id[512];
+
+    w->stats.received++;
+    if (m->deliveries > 1)
+        w->stats.redelivered++;
+    if (w->stopping) {
+        cb_work_nak(work, 0);
+        return;
+    }
+    if (!(cmd = json_loadb(m->data, m->len, 0, &je))) {
+        char why[256];
+        snprintf(why, sizeof why, "not JSON: %s (byte %d)", je.text, je.position);
+        drop_invalid(w, work, why);
+        return;
+    }
+    if ((s = cb_schema_validate(w->schema, "invoke.json", cmd, 4, &errors)) != CB_OK) {
+        const char *first = json_string_value(json_array_get(errors, 0));
+        drop_invalid(w, work, first ? first : cb_strerror(s));
+        json_decref(errors);
+        json_decref(cmd);
+        return;
+    }
+    json_decref(errors);
+    if (!(r = cb_calloc(1, sizeof *r))) {
+        json_decref(cmd);
+        cb_work_nak(work, 1000);
+        return;
+    }
+    r->w = w;
+    r->work = work;
+    r->cmd = cmd;
+    r->tenant = json_string_value(json_object_get(cmd, "tenant"));
+    r->job = json_string_value(json_object_get(cmd, "job_id"));
+    r->task = (uint32_t)json_integer_value(json_object_get(cmd, "task"));
+    r->attempt = (uint32_t)json_integer_value(json_object_get(cmd, "attempt"));
+    r->t0 = cb_time_mono_ns();
+    r->next = w->runs;
+    if (w->runs)
+        w->runs->prev = r;
+    w->runs = r;
+    w->stats.running++;
+    if ((r->progress = event_new(w->base, -1, EV_PERSIST, progress_cb, r))) {
+        int64_t every = w->lease_ms / 3 > 0 ? w->lease_ms / 3 : 1;
+        struct timeval tv = {(time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000};
+        evtimer_add(r->progress, &tv);
+    }
+
+    event_id(r, "started", id, sizeof id);
+    s = cb_emit(w->b, CB_EV_TASK_STARTED, r->tenant, r->job, id, w->source,
+                json_pack("{s:i, s:i, s:s}", "task", (json_int_t)r->task, "attempt",
+                          (json_int_t)r->attempt, "worker", w->id),
+                NULL, NULL);
+    if (s != CB_OK)
+        cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job, "cannot record task.started: %s",
+                   cb_strerror(s));
+
+    fn = json_object_get(cmd, "function");
+    memset(&inv, 0, sizeof inv);
+    inv.tenant = r->tenant;
+    inv.job = r->job;
+    inv.task = r->task;
+    inv.attempt = r->attempt;
+    inv.function = json_string_value(json_object_get(fn, "name"));
+    inv.spec = fn;
+    inv.items = json_object_get(cmd, "items");
+    inv.timeout_ms = json_integer_value(json_object_get(fn, "timeout_ms"));
+    if ((s = w->ops->invoke(w->be, &inv, invoked, r)) != CB_OK) {
+        cb_inv_result res = {.reason = CB_FAIL_BACKEND, .error = cb_strerror(s)};
+        invoked(&res, r);
+    }
+}
+
+cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_registry *reg,
+                          const cb_schema *schema, const cb_worker_opts *o, cb_worker **out,
+                          char *err, size_t errlen)
+{
+    cb_worker *w;
+    cb_consume_opts co;
+    cb_status s;
+    char host[64] = "host";
+
+    if (!base || !b || !reg || !schema || !o || !o->backend || !out)
+        return CB_EINVAL;
+    if (!(w = cb_calloc(1, sizeof *w)))
+        return CB_ENOMEM;
+    w->base = base;
+    w->b = b;
+    w->schema = schema;
+    w->lease_ms = o->lease_ms > 0 ? o->lease_ms : 30000;
+    if (!(w->ops = cb_backend_find(o->backend))) {
+        snprintf(err, errlen, "no backend named \"%s\" in this build", o->backend);
+        free(w);
+        return CB_ENOTFOUND;
+    }
+    gethostname(host, sizeof host - 1);
+    if (o->id)
+        snprintf(w->id, sizeof w->id, "%s", o->id);
+    else
+        snprintf(w->id, sizeof w->id, "%s-%d", host, (int)getpid());
+    snprintf(w->source, sizeof w->source, "cbcore/adapter/%s/%s", o->backend, w->id);
+    snprintf(w->subject, sizeof w->subject, "cb.invoke.%s", o->backend);
+    if ((s = w->ops->create(base, reg, &w->be, err, errlen)) != CB_OK) {
+        free(w);
+        return s;
+    }
+    cb_consume_opts_init(&co);
+    co.max_inflight = o->concurrency > 0 ? o->concurrency : 64;
+    co.lease_ms = w->lease_ms;
+    if ((s = cb_broker_consume(b, w->subject, &co, work_cb, w, &w->consumer)) != CB_OK) {
+        snprintf(err, errlen, "cannot consume %s: %s", w->subject, cb_strerror(s));
+        w->ops->destroy(w->be);
+        free(w);
+        return s;
+    }
+    *out = w;
+    return CB_OK;
+}
+
+static void maybe_stopped(cb_worker *w)
+{
+    void (*done)(void *) = w->stop_done;
+    if (!w->stopping || w->runs || !done)
+        return;
+    w->stop_done = NULL;
+    cb_consumer_close(w->consumer);
+    w->consumer = NULL;
+    if (w->grace)
+        evtimer_del(w->grace);
+    done(w->stop_ctx);
+}
+
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    cb_worker *w = arg;
+    (void)fd;
+    (void)what;
+    CB_LOG_WRN("worker", "grace period over: giving back %d running invocations", w->stats.running);
+    w->hard = 1;
+    /* Ends every invocation now; `invoked` gives their commands back. */
+    w->ops->destroy(w->be);
+    w->be = NULL;
+    maybe_stopped(w);
+}
+
+void cb_worker_stop(cb_worker *w, int64_t grace_ms, void (*done)(void *ctx), void *ctx)
+{
+    struct timeval tv = {(time_t)(grace_ms / 1000), (suseconds_t)(grace_ms % 1000) * 1000};
+    w->stopping = 1;
+    w->stop_done = done;
+    w->stop_ctx = ctx;
+    if ((w->grace = evtimer_new(w->base, grace_cb, w)))
+        evtimer_add(w->grace, &tv);
+    maybe_stopped(w);
+}
+
+void cb_worker_free(cb_worker *w)
+{
+    if (!w)
+        return;
+    /* Orphan every run: callbacks still due (backend results, append
+     * confirms) free them without touching the worker or their command. */
+    for (run *r = w->runs; r; r = r->next) {
+        r->w = NULL;
+        r->work = NULL;
+    }
+    for (run *r = w->runs, *next; r; r = next) {
+        next = r->next;
+        if (!r->appending && !w->be)
+            run_free(r); /* no callback will come for it */
+    }
+    w->runs = NULL;
+    cb_consumer_close(w->consumer);
+    if (w->be)
+        w->ops->destroy(w->be); /* calls `invoked` for each: they free themselves */
+    if (w->grace)
+        event_free(w->grace);
+    free(w);
+}

@@ -1,0 +1,55 @@
+/* adapters/worker.h - the adapter worker: a competing consumer of
+ * cb.invoke.<backend> that runs each invocation on its backend and records
+ * the outcome in the log.
+ *
+ * Per command: append cb.task.started, invoke, append cb.task.succeeded or
+ * cb.task.failed (ids "<tenant>/<job>/<task>/<attempt>/<what>", so a repeat
+ * is absorbed), and ack the command only once that append is confirmed; if
+ * it is not, the command is given back and runs again (at least once; the
+ * fold applies one outcome per attempt). While an invocation runs its lease
+ * is extended, so it is not redelivered. Throttling answers give the command
+ * back after the backend's delay without recording a failure.
+ *
+ * Threading: the caller's loop; not thread-safe. */
+#ifndef CB_WORKER_H
+#define CB_WORKER_H
+#include <stdint.h>
+
+#include "broker.h"
+#include "cb_schema.h"
+#include "cb_status.h"
+#include "registry.h"
+
+struct event_base;
+typedef struct cb_worker cb_worker;
+
+typedef struct cb_worker_opts {
+    const char *backend; /* "local", ... */
+    const char *id;      /* this worker's name in events; default "<host>-<pid>" */
+    int concurrency;     /* invocations at once; default 64 */
+    int64_t lease_ms;    /* default 30000 */
+} cb_worker_opts;
+
+typedef struct cb_worker_stats {
+    uint64_t received, succeeded, failed, throttled, invalid, redelivered;
+    int running;
+} cb_worker_stats;
+
+void cb_worker_opts_init(cb_worker_opts *o);
+/* Start consuming. `b`, `reg` and `schema` are borrowed and outlive the
+ * worker. On failure err says why. On CB_OK *out is owned: cb_worker_free().
+ * Errors: CB_ENOTFOUND (no such backend), broker errors. */
+CB_NODISCARD cb_status cb_worker_start(struct event_base *base, cb_broker *b,
+                                       const cb_registry *reg, const cb_schema *schema,
+                                       const cb_worker_opts *o, cb_worker **out, char *err,
+                                       size_t errlen);
+/* Graceful stop: take no new command (those delivered now are given back at
+ * once), let running invocations finish for up to grace_ms, then give back
+ * the rest and call done(ctx) on the loop. Call once. */
+void cb_worker_stop(cb_worker *w, int64_t grace_ms, void (*done)(void *ctx), void *ctx);
+const cb_worker_stats *cb_worker_stats_get(const cb_worker *w);
+/* Close the consumer (unfinished commands are given back), stop the backend,
+ * free. Accepts NULL. */
+void cb_worker_free(cb_worker *w);
+
+#endif /* CB_WORKER_H */

@@ -1,0 +1,296 @@
+/* tests/test_local.c - the local backend and its process driver, without a
+ * broker: built-ins, cold programs, warm Python runtimes, and every way a
+ * function can fail (error, exit status, crash, timeout, garbage, oversize). */
+#include "cb_test.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "registry.h"
+
+#define FIXTURES CB_TESTS_DIR "/fixtures"
+
+typedef struct outcome {
+    int done;
+    cb_fail_reason reason;
+    json_t *outputs;
+    char error[2048];
+    char tail[8192];
+} outcome;
+
+typedef struct fixture {
+    struct event_base *base;
+    cb_registry *reg;
+    const cb_backend_ops *ops;
+    void *be;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    char err[256] = "";
+    f->base = cb_test_base();
+    if (cb_registry_load(FIXTURES "/functions.json", &f->reg, err, sizeof err) != CB_OK) {
+        fprintf(stderr, "registry: %s\n", err);
+        return -1;
+    }
+    f->ops = cb_backend_find("local");
+    if (!f->ops || f->ops->create(f->base, f->reg, &f->be, err, sizeof err) != CB_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    f->ops->destroy(f->be);
+    cb_registry_free(f->reg);
+    event_base_free(f->base);
+    free(f);
+    return 0;
+}
+
+static void done_cb(const cb_inv_result *r, void *ctx)
+{
+    outcome *o = ctx;
+    o->done++;
+    o->reason = r->reason;
+    o->outputs = json_incref(r->outputs);
+    snprintf(o->error, sizeof o->error, "%s", r->error ? r->error : "");
+    snprintf(o->tail, sizeof o->tail, "%s", r->stderr_tail ? r->stderr_tail : "");
+}
+
+static bool is_done(void *arg)
+{
+    return ((outcome *)arg)->done > 0;
+}
+
+/* Invoke `fn` on the items of `items_json` and wait for the outcome. */
+static void run(fixture *f, const char *fn, const char *items_json, uint32_t attempt,
+                int64_t timeout_ms, outcome *o)
+{
+    json_t *items = json_loads(items_json, 0, NULL);
+    cb_invocation inv = {.tenant = "t",
+                         .job = "j",
+                         .task = 0,
+                         .attempt = attempt,
+                         .function = fn,
+                         .items = items,
+                         .timeout_ms = timeout_ms};
+    memset(o, 0, sizeof *o);
+    assert_non_null(items);
+    assert_int_equal(f->ops->invoke(f->be, &inv, done_cb, o), CB_OK);
+    assert_int_equal(o->done, 0); /* never called back from inside invoke */
+    assert_true(cb_test_run_until(f->base, is_done, o, 20000));
+    assert_int_equal(o->done, 1);
+    json_decref(items);
+}
+
+static void assert_outputs(const outcome *o, const char *want)
+{
+    json_t *w = json_loads(want, 0, NULL);
+    char *got = json_dumps(o->outputs, JSON_COMPACT);
+    if (!json_equal(w, o->outputs))
+        fail_msg("outputs %s, want %s (error: %s)", got ? got : "NULL", want, o->error);
+    free(got);
+    json_decref(w);
+}
+
+static void cleanup(outcome *o)
+{
+    json_decref(o->outputs);
+    o->outputs = NULL;
+}
+
+static void test_builtins(void **state)
+{
+    fixture *f = *state;
+    outcome o;
+    run(f, "noop", "[1, 2, 3]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_NONE);
+    assert_outputs(&o, "[null, null, null]");
+    cleanup(&o);
+    run(f, "echo", "[{\"a\": 1}, \"b\"]", 1, 0, &o);
+    assert_outputs(&o, "[{\"a\": 1}, \"b\"]");
+    cleanup(&o);
+    run(f, "sleep_ms", "[20, {\"ms\": 10}]", 1, 0, &o);
+    assert_outputs(&o, "[20, {\"ms\": 10}]");
+    cleanup(&o);
+    /* fail_n_times fails attempts 1..n, then succeeds */
+    run(f, "fail_n_times", "[2]", 2, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_EXIT);
+    assert_non_null(strstr(o.error, "planned failure 2 of 2"));
+    cleanup(&o);
+    run(f, "fail_n_times", "[2]", 3, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_NONE);
+    assert_outputs(&o, "[2]");
+    cleanup(&o);
+    run(f, "no_such_function", "[1]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_BACKEND);
+    assert_non_null(strstr(o.error, "no local function named \"no_such_function\""));
+    cleanup(&o);
+}
+
+static void test_python_warm_add7_and_sum(void **state)
+{
+    fixture *f = *state;
+    outcome o;
+    run(f, "add7", "[1, 2, 3, 4]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_NONE);
+    assert_outputs(&o, "[8, 9, 10, 11]");
+    cleanup(&o);
+    /* the runtime is warm: a second invocation is served by it again */
+    run(f, "add7", "[35]", 1, 0, &o);
+    assert_outputs(&o, "[42]");
+    cleanup(&o);
+    run(f, "sum", "[[8, 9, 10, 11]]", 1, 0, &o);
+    assert_outputs(&o, "[38]");
+    cleanup(&o);
+}
+
+static void test_python_cold(void **state)
+{
+    fixture *f = *state;
+    outcome o;
+    run(f, "add7_cold", "[1, 2]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_NONE);
+    assert_outputs(&o, "[8, 9]");
+    cleanup(&o);
+}
+
+static void test_python_exception_is_the_reason(void **state)
+{
+    fixture *f = *state;
+    outcome o;
+    run(f, "boom", "[5]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_EXIT);
+    assert_string_equal(o.error, "ValueError: cannot take 5");
+    assert_non_null(strstr(o.tail, "Traceback"));
+    cleanup(&o);
+    /* the runtime survived the exception */
+    run(f, "boom", "[6]", 1, 0, &o);
+    assert_string_equal(o.error, "ValueError: cannot take 6");
+    cleanup(&o);
+}
+
+static void test_runtime_killed_mid_invocation_then_replaced(void **state)
+{
+    fixture *f = *state;
+    outcome o;
+    char marker[] = "/tmp/cb-test-marker-XXXXXX";
+    int fd = mkstemp(marker);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(marker);
+    setenv("CB_TEST_MARKER", marker, 1);
+    run(f, "die_once", "[7]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_SIGNAL);
+    assert_non_null(strstr(o.error, "killed by signal 9"));
+    cleanup(&o);
+    run(f, "die_once", "[7]", 2, 0, &o); /* a fresh runtime serves the retry */
+    assert_int_equal(o.reason, CB_FAIL_NONE);
+    assert_outputs(&o, "[7]");
+    cleanup(&o);
+    unlink(marker);
+}
+
+static void test_cold_programs(void **state)
+{
+    fixture *f = *state;
+    outcome o;
+    run(f, "cat", "[{\"k\": [1, 2]}, 3]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_NONE);
+    assert_outputs(&o, "[{\"k\": [1, 2]}, 3]");
+    cleanup(&o);
+    run(f, "env", "[0]", 1, 0, &o);
+    assert_outputs(&o, "[\"hello\"]");
+    cleanup(&o);
+    run(f, "exit3", "[0]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_EXIT);
+    assert_non_null(strstr(o.error, "exit status 3"));
+    assert_non_null(strstr(o.error, "boom on stderr"));
+    assert_non_null(strstr(o.tail, "boom on stderr"));
+    cleanup(&o);
+    run(f, "notjson", "[0]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_INVALID_OUTPUT);
+    assert_non_null(strstr(o.error, "output is not JSON"));
+    cleanup(&o);
+    run(f, "nosuchprogram", "[0]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_BACKEND);
+    assert_non_null(strstr(o.error, "cannot start /nonexistent/program"));
+    cleanup(&o);
+}
+
+static void test_timeout_kills_the_child(void **state)
+{
+    fixture *f = *state;
+    outcome o;
+    run(f, "slow", "[0]", 1, 0, &o); /* the function's own timeout: 300 ms */
+    assert_int_equal(o.reason, CB_FAIL_TIMEOUT);
+    assert_non_null(strstr(o.error, "did not finish within 300 ms"));
+    cleanup(&o);
+    run(f, "sleep_ms", "[5000]", 1, 100, &o); /* the job's timeout for a built-in */
+    assert_int_equal(o.reason, CB_FAIL_TIMEOUT);
+    cleanup(&o);
+}
+
+static void test_oversize_output_fails_cleanly(void **state)
+{
+    fixture *f = *state;
+    outcome o;
+    run(f, "garbage", "[0]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_OVERSIZE);
+    cleanup(&o);
+    run(f, "py_garbage", "[0]", 1, 0, &o);
+    assert_int_equal(o.reason, CB_FAIL_OVERSIZE);
+    cleanup(&o);
+    /* and the backend still works */
+    run(f, "add7", "[1]", 1, 0, &o);
+    assert_outputs(&o, "[8]");
+    cleanup(&o);
+}
+
+static void test_registry_errors_name_the_place(void **state)
+{
+    cb_registry *r = NULL;
+    char err[256] = "", path[] = "/tmp/cb-reg-XXXXXX";
+    int fd = mkstemp(path);
+    const char *bad = "{\"backends\": {\"local\": {\"functions\": {\"f\": {\"mode\": \"hot\", "
+                      "\"command\": [\"x\"]}}}}}";
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    assert_int_equal(cb_registry_load(path, &r, err, sizeof err), CB_EINVAL);
+    assert_string_equal(err, "/backends/local/functions/f/mode: must be \"warm\" or \"cold\"");
+    unlink(path);
+    assert_int_equal(cb_registry_load("/nonexistent.json", &r, err, sizeof err), CB_ENOTFOUND);
+    assert_int_equal(cb_registry_load(NULL, &r, err, sizeof err), CB_OK);
+    assert_non_null(cb_registry_local_fn(r, "noop"));
+    assert_null(cb_registry_local_fn(r, "add7"));
+    assert_true(cb_registry_has_backend(r, "local"));
+    assert_false(cb_registry_has_backend(r, "lambda"));
+    cb_registry_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_builtins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_python_warm_add7_and_sum, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_python_cold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_python_exception_is_the_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_killed_mid_invocation_then_replaced, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cold_programs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_kills_the_child, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversize_output_fails_cleanly, setup, teardown),
+        cmocka_unit_test(test_registry_errors_name_the_place),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
