@@ -15,13 +15,13 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
-LIB_SRC := $(wildcard common/*.c broker/*.c projector/fold.c projector/store.c projector/batch.c projector/proj.c projector/replay.c engine/flow.c engine/policy.c engine/scheduler.c) \
+LIB_SRC := $(wildcard common/*.c broker/*.c projector/fold.c projector/store.c projector/batch.c projector/proj.c projector/replay.c engine/flow.c engine/policy.c engine/scheduler.c engine/intake.c engine/control.c engine/service.c) \
            $(filter-out adapters/main.c,$(wildcard adapters/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libcb.a
 
 TOOL_SRC := $(wildcard tools/*.c)
-BINS     := $(BUILD)/bin/cb $(BUILD)/bin/cb-projector $(BUILD)/bin/cb-adapter
+BINS     := $(BUILD)/bin/cb $(BUILD)/bin/cb-projector $(BUILD)/bin/cb-adapter $(BUILD)/bin/cb-engine
 
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c tests/it_*.c tests/helper_*.c)) \
                $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -62,6 +62,10 @@ $(BUILD)/bin/cb: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
 
 $(BUILD)/bin/cb-projector: $(BUILD)/obj/projector/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bin/cb-engine: $(BUILD)/obj/engine/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 

@@ -486,6 +486,20 @@ static cb_status local_create(struct event_base *base, const cb_registry *reg, v
         return CB_ENOMEM;
     be->base = base;
     be->reg = reg;
+    /* Warm means warm from the start: the first invocation should not pay
+     * for an interpreter's start-up. A runtime that cannot start is logged
+     * here and reported by the invocations that need it. */
+    for (size_t i = 0; i < cb_registry_local_count(reg); i++) {
+        const cb_fn_conf *fn = cb_registry_local_at(reg, i);
+        pool *pl = fn->warm ? pool_of(be, fn) : NULL;
+        while (pl && pl->nrts < fn->pool) {
+            char why[512];
+            if (!runtime_start(be, pl, why, sizeof why)) {
+                CB_LOG_WRN("local", "%s", why);
+                break;
+            }
+        }
+    }
     *out = be;
     return CB_OK;
 }

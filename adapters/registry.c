@@ -245,3 +245,13 @@ const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name)
             return &r->builtins[i];
     return NULL;
 }
+
+size_t cb_registry_local_count(const cb_registry *r)
+{
+    return r->nfns;
+}
+
+const cb_fn_conf *cb_registry_local_at(const cb_registry *r, size_t i)
+{
+    return i < r->nfns ? &r->fns[i].conf : NULL;
+}

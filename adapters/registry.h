@@ -16,6 +16,7 @@
 #ifndef CB_REGISTRY_H
 #define CB_REGISTRY_H
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cb_status.h"
@@ -56,6 +57,9 @@ const json_t *cb_registry_backend(const cb_registry *r, const char *backend);
 void cb_registry_limits(const cb_registry *r, const char *backend, cb_backend_limits *out);
 /* A local function (built-in or configured), or NULL. Borrowed. */
 const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name);
+/* The configured (non built-in) local functions: i in [0, count). */
+size_t cb_registry_local_count(const cb_registry *r);
+const cb_fn_conf *cb_registry_local_at(const cb_registry *r, size_t i);
 /* The directory holding the bundled runtimes (python_runtime.py). */
 const char *cb_registry_runtime_dir(void);
 

@@ -408,6 +408,83 @@ cb_status cb_view_task(cb_store *st, const char *key, uint32_t index, cb_task_st
     return s;
 }
 
+typedef struct tasks_ctx {
+    cb_view_task_fn *fn;
+    void *arg;
+    size_t plen;
+    cb_status s;
+} tasks_ctx;
+
+static int each_task(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    tasks_ctx *c = arg;
+    const unsigned char *k = key;
+    cb_task_state ts;
+    json_t *o;
+    int stop;
+    if (klen != c->plen + 4)
+        return 0; /* another job whose key extends this one's: not ours */
+    if (!(o = json_loadb(val, vlen, 0, NULL)) || cb_task_state_from_json(o, &ts) != CB_OK) {
+        json_decref(o);
+        c->s = CB_EIO;
+        return 1;
+    }
+    json_decref(o);
+    stop = c->fn((uint32_t)k[c->plen] << 24 | (uint32_t)k[c->plen + 1] << 16 |
+                     (uint32_t)k[c->plen + 2] << 8 | k[c->plen + 3],
+                 &ts, c->arg);
+    cb_task_state_cleanup(&ts);
+    return stop;
+}
+
+cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, void *arg)
+{
+    unsigned char prefix[JOB_KEY_MAX + 1];
+    size_t n = strlen(key);
+    tasks_ctx c = {fn, arg, n + 1, CB_OK};
+    cb_txn *t;
+    cb_status s;
+    if (n >= JOB_KEY_MAX)
+        return CB_EINVAL;
+    memcpy(prefix, key, n);
+    prefix[n] = '\0';
+    if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
+        return s;
+    s = cb_store_scan(t, CB_DB_TASKS, prefix, n + 1, each_task, &c);
+    cb_store_abort(t);
+    return s != CB_OK ? s : c.s;
+}
+
+typedef struct active_ctx {
+    cb_view_active_fn *fn;
+    void *arg;
+} active_ctx;
+
+static int each_active(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    active_ctx *c = arg;
+    char k[JOB_KEY_MAX], v[32];
+    if (klen >= sizeof k || vlen >= sizeof v)
+        return 0;
+    memcpy(k, key, klen);
+    k[klen] = '\0';
+    memcpy(v, val, vlen);
+    v[vlen] = '\0';
+    return c->fn(k, strtoll(v, NULL, 10), c->arg);
+}
+
+cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg)
+{
+    active_ctx c = {fn, arg};
+    cb_txn *t;
+    cb_status s = cb_store_begin(st, 1, &t);
+    if (s != CB_OK)
+        return s;
+    s = cb_store_scan(t, CB_DB_ACTIVE, NULL, 0, each_active, &c);
+    cb_store_abort(t);
+    return s;
+}
+
 static int hash_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
     EVP_MD_CTX *md = ((void **)arg)[0];

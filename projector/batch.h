@@ -49,6 +49,15 @@ CB_NODISCARD cb_status cb_view_applied_seq(cb_store *st, uint64_t *seq);
 CB_NODISCARD cb_status cb_view_job(cb_store *st, const char *key, cb_job_state *out);
 CB_NODISCARD cb_status cb_view_task(cb_store *st, const char *key, uint32_t index,
                                     cb_task_state *out);
+/* The task records of job "tenant/job" in index order: fn(index, task, arg)
+ * for each (the record is borrowed for the call); fn returns non-zero to
+ * stop. Tasks never dispatched have no record. One read transaction. */
+typedef int cb_view_task_fn(uint32_t index, const cb_task_state *t, void *arg);
+CB_NODISCARD cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn,
+                                         void *arg);
+/* The jobs not yet finished: fn("tenant/job", deadline_ns or 0, arg). */
+typedef int cb_view_active_fn(const char *key, int64_t deadline_ns, void *arg);
+CB_NODISCARD cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg);
 /* SHA-256 (hex, 65 bytes with NUL) over the jobs, tasks and active databases
  * in key order: equal digests mean equal entity state. `entities` (if not
  * NULL) gets the number of entries hashed. */

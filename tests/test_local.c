@@ -182,12 +182,7 @@ static void test_runtime_killed_mid_invocation_then_replaced(void **state)
 {
     fixture *f = *state;
     outcome o;
-    char marker[] = "/tmp/cb-test-marker-XXXXXX";
-    int fd = mkstemp(marker);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(marker);
-    setenv("CB_TEST_MARKER", marker, 1);
+    const char *marker = getenv("CB_TEST_MARKER"); /* set before the runtimes start */
     run(f, "die_once", "[7]", 1, 0, &o);
     assert_int_equal(o.reason, CB_FAIL_SIGNAL);
     assert_non_null(strstr(o.error, "killed by signal 9"));
@@ -280,6 +275,13 @@ static void test_registry_errors_name_the_place(void **state)
 
 int main(void)
 {
+    static char marker[] = "/tmp/cb-test-marker-XXXXXX";
+    int fd = mkstemp(marker);
+    if (fd < 0)
+        return 1;
+    close(fd);
+    unlink(marker);
+    setenv("CB_TEST_MARKER", marker, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_builtins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_python_warm_add7_and_sum, setup, teardown),

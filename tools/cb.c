@@ -11,6 +11,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"submit", cb_cmd_submit, "submit a job; --wait prints its done message"},
+    {"cancel", cb_cmd_lifecycle, "cancel a job: no new tasks, running results ignored"},
+    {"suspend", cb_cmd_lifecycle, "suspend a job: no new tasks until resumed"},
+    {"resume", cb_cmd_lifecycle, "resume a suspended job"},
     {"validate", cb_cmd_validate, "check JSON files against the message schemas"},
     {"replay", cb_cmd_replay, "a job's timeline or past state from the log; rebuild, verify"},
     {"inspect", cb_cmd_inspect, "print a job or task from the store as JSON"},

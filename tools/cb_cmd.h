@@ -8,5 +8,7 @@ int cb_cmd_validate(int argc, char **argv);
 int cb_cmd_bench(int argc, char **argv);
 int cb_cmd_replay(int argc, char **argv);
 int cb_cmd_inspect(int argc, char **argv);
+int cb_cmd_submit(int argc, char **argv);
+int cb_cmd_lifecycle(int argc, char **argv); /* cancel, suspend, resume */
 
 #endif /* CB_CMD_H */

@@ -1,0 +1,16 @@
+/* common/cb_digest.h - content digests: SHA-256 (OpenSSL) in lowercase hex.
+ * The digest of a JSON value is taken over its canonical text (compact,
+ * keys sorted), so two equal documents have the same digest whatever their
+ * key order or spacing. Pure, thread-safe. */
+#ifndef CB_DIGEST_H
+#define CB_DIGEST_H
+#include <jansson.h>
+#include <stddef.h>
+
+#include "cb_status.h"
+
+/* hex gets 64 characters and a NUL. Errors: CB_ENOMEM. */
+CB_NODISCARD cb_status cb_digest_hex(const void *data, size_t len, char hex[65]);
+CB_NODISCARD cb_status cb_digest_json(const json_t *v, char hex[65]);
+
+#endif /* CB_DIGEST_H */

@@ -1,0 +1,881 @@
+/* engine/control.c - the controllers (see control.h). */
+#include "control.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "cb_alloc.h"
+#include "cb_dedup.h"
+#include "cb_log.h"
+#include "cb_map.h"
+#include "cb_time.h"
+#include "emit.h"
+#include "flow.h"
+#include "fold.h"
+#include "proj.h"
+#include "scheduler.h"
+
+#define SOURCE         "cbcore/engine"
+#define KEY_MAX        (2 * CB_NAME_MAX + 2)
+#define DISPATCH_CHUNK 10000 /* tasks per cb.tasks.dispatched (schema: <= 100000) */
+
+typedef struct backend_state {
+    char name[40];
+    cb_backend_limits lim;
+    double tokens;
+    int64_t refilled_ns;
+    struct backend_state *next;
+} backend_state;
+
+typedef struct cjob {
+    char key[KEY_MAX], tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1];
+    uint64_t hash;
+    cb_flow flow;
+    cb_policy policy;
+    int have_flow, recovered, dirty, ending;
+    backend_state *backend;
+    int priority;
+    int64_t deadline_ns, submitted_ns;
+    uint32_t inflight; /* in flight as the controller last saw them */
+    int pending;       /* appends and puts not yet confirmed */
+    uint64_t expect;   /* events the projection must have counted before the next plan */
+    int64_t await_until_ns;
+    int64_t progress_ns;
+    struct event *wake;
+    int64_t wake_at_ns; /* monotonic */
+    struct cb_control *c;
+} cjob;
+
+struct cb_control {
+    struct event_base *base;
+    cb_broker *b;
+    cb_store *st;
+    const cb_registry *reg;
+    cb_control_opts o;
+    cb_map jobs; /* hash of key -> cjob */
+    backend_state *backends;
+    cb_sub *changed;
+    struct event *tick, *reconcile;
+    cb_control_stats stats;
+    int stopped; /* freed by the caller: the last outstanding op frees it */
+    size_t nops;
+};
+
+/* One confirmation the controller waits for. */
+typedef struct op {
+    cb_control *c;
+    char key[KEY_MAX];
+    int kind;         /* OP_EVENT, OP_DISPATCH, OP_PUT, OP_DONE */
+    json_t *invokes;  /* OP_DISPATCH: commands to put once confirmed */
+    json_t *terminal; /* OP_DONE: {type, data} to append once confirmed */
+    char backend[40];
+} op;
+
+enum { OP_EVENT = 0, OP_DISPATCH, OP_PUT, OP_DONE };
+
+void cb_control_opts_init(cb_control_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->reconcile_ms = 1000;
+    o->await_ms = 2000;
+    o->progress_ms = 200;
+    o->inline_result_max = 256 * 1024;
+    cb_policy_defaults_init(&o->policy);
+}
+
+const cb_control_stats *cb_control_stats_get(const cb_control *c)
+{
+    return &c->stats;
+}
+
+static struct timeval tv_ms(int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+/* ---- the job table --------------------------------------------------------- */
+
+static cjob *job_get(cb_control *c, const char *key)
+{
+    uint64_t h = cb_hash64(key, strlen(key));
+    cjob *j = cb_map_get(&c->jobs, h);
+    return j && !strcmp(j->key, key) ? j : NULL;
+}
+
+static void visit_cb(evutil_socket_t fd, short what, void *arg);
+
+static cjob *job_add(cb_control *c, const char *key)
+{
+    const char *slash = strchr(key, '/');
+    cjob *j;
+    if (!slash || strlen(key) >= KEY_MAX || (size_t)(slash - key) > CB_NAME_MAX)
+        return NULL;
+    if (!(j = cb_calloc(1, sizeof *j)))
+        return NULL;
+    snprintf(j->key, sizeof j->key, "%s", key);
+    snprintf(j->tenant, sizeof j->tenant, "%.*s", (int)(slash - key), key);
+    snprintf(j->job, sizeof j->job, "%s", slash + 1);
+    j->hash = cb_hash64(key, strlen(key));
+    j->c = c;
+    if (!(j->wake = evtimer_new(c->base, visit_cb, j)) ||
+        cb_map_put(&c->jobs, j->hash, j) != CB_OK) {
+        if (j->wake)
+            event_free(j->wake);
+        free(j);
+        return NULL;
+    }
+    c->stats.jobs++;
+    return j;
+}
+
+static void job_free(cjob *j)
+{
+    if (j->have_flow)
+        cb_flow_cleanup(&j->flow);
+    event_free(j->wake);
+    free(j);
+}
+
+static void job_forget(cb_control *c, cjob *j)
+{
+    cb_map_take(&c->jobs, j->hash);
+    c->stats.jobs--;
+    job_free(j);
+}
+
+/* Visit `j` after delay_ms (0: on the next loop turn). An earlier request wins. */
+static void job_wake(cjob *j, int64_t delay_ms)
+{
+    struct timeval tv = tv_ms(delay_ms);
+    int64_t at = cb_time_mono_ns() + delay_ms * 1000000;
+    if (evtimer_pending(j->wake, NULL) && j->wake_at_ns <= at)
+        return;
+    j->wake_at_ns = at;
+    evtimer_add(j->wake, &tv);
+}
+
+void cb_control_touch(cb_control *c, const char *key)
+{
+    cjob *j = job_get(c, key);
+    if (!j && !(j = job_add(c, key)))
+        return;
+    job_wake(j, 0);
+}
+
+/* ---- traffic shaping --------------------------------------------------------- */
+
+static backend_state *backend_of(cb_control *c, const char *name)
+{
+    backend_state *bs;
+    for (bs = c->backends; bs; bs = bs->next)
+        if (!strcmp(bs->name, name))
+            return bs;
+    if (!(bs = cb_calloc(1, sizeof *bs)))
+        return NULL;
+    snprintf(bs->name, sizeof bs->name, "%s", name);
+    cb_registry_limits(c->reg, name, &bs->lim);
+    bs->tokens = bs->lim.rate_per_s; /* a one-second burst */
+    bs->next = c->backends;
+    c->backends = bs;
+    return bs;
+}
+
+typedef struct sum_ctx {
+    backend_state *bs;
+    uint64_t inflight;
+} sum_ctx;
+
+static void sum_inflight(uint64_t k, void *val, void *arg)
+{
+    cjob *j = val;
+    sum_ctx *s = arg;
+    (void)k;
+    if (j->backend == s->bs)
+        s->inflight += j->inflight;
+}
+
+/* Invocations `j` may start now; *retry_ms says when tokens come back. */
+static uint32_t capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms)
+{
+    backend_state *bs = j->backend;
+    uint64_t cap = UINT32_MAX;
+    *retry_ms = 0;
+    if (!bs)
+        return UINT32_MAX;
+    if (bs->lim.max_concurrency) {
+        sum_ctx s = {bs, 0};
+        cb_map_each(&c->jobs, sum_inflight, &s);
+        s.inflight -= j->inflight; /* the job's own in-flight tasks count in the plan */
+        cap = s.inflight >= bs->lim.max_concurrency ? 0 : bs->lim.max_concurrency - s.inflight;
+        /* the scheduler compares capacity with new dispatches only */
+        cap = cap > j->inflight ? cap - j->inflight : 0;
+    }
+    if (bs->lim.rate_per_s > 0) {
+        double rate = bs->lim.rate_per_s;
+        bs->tokens += rate * (double)(now - bs->refilled_ns) / 1e9;
+        bs->refilled_ns = now;
+        if (bs->tokens > rate)
+            bs->tokens = rate;
+        if ((uint64_t)bs->tokens < cap)
+            cap = (uint64_t)bs->tokens;
+        if (cap == 0)
+            *retry_ms = (int64_t)(1000.0 / rate) + 1;
+    }
+    return (uint32_t)cap;
+}
+
+/* ---- loading a job ------------------------------------------------------- */
+
+typedef struct tasks_buf {
+    uint32_t *index;
+    cb_task_state *tasks;
+    size_t n, cap;
+    int oom;
+} tasks_buf;
+
+static int take_task(uint32_t index, const cb_task_state *t, void *arg)
+{
+    tasks_buf *tb = arg;
+    if (tb->n == tb->cap) {
+        size_t cap = tb->cap ? tb->cap * 2 : 64;
+        uint32_t *ix = cb_realloc(tb->index, cap * sizeof *ix);
+        cb_task_state *ts = ix ? cb_realloc(tb->tasks, cap * sizeof *ts) : NULL;
+        if (ix)
+            tb->index = ix;
+        if (!ts) {
+            tb->oom = 1;
+            return 1;
+        }
+        tb->tasks = ts;
+        tb->cap = cap;
+    }
+    tb->index[tb->n] = index;
+    tb->tasks[tb->n] = *t;
+    tb->tasks[tb->n].output = json_incref(t->output);
+    tb->tasks[tb->n].error = t->error ? cb_strdup(t->error) : NULL;
+    tb->n++;
+    return 0;
+}
+
+static void tasks_buf_cleanup(tasks_buf *tb)
+{
+    for (size_t i = 0; i < tb->n; i++)
+        cb_task_state_cleanup(&tb->tasks[i]);
+    free(tb->index);
+    free(tb->tasks);
+}
+
+static const cb_task_state *task_at(const tasks_buf *tb, uint32_t index)
+{
+    size_t lo = 0, hi = tb->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (tb->index[mid] < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < tb->n && tb->index[lo] == index ? &tb->tasks[lo] : NULL;
+}
+
+static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
+{
+    char err[256];
+    cb_status s;
+    const json_t *fn;
+    if (j->have_flow)
+        return CB_OK;
+    if ((s = cb_flow_build(js->spec, 0, &j->flow, err, sizeof err)) != CB_OK) {
+        cb_log_job(CB_LOG_ERROR, "control", j->tenant, j->job, "cannot plan: %s", err);
+        return s;
+    }
+    cb_policy_from_spec(js->spec, js->spec, &c->o.policy, &j->policy);
+    fn = json_object_get(js->spec, "function");
+    j->backend = backend_of(c, json_string_value(json_object_get(fn, "backend")) ?: "local");
+    j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));
+    j->submitted_ns = js->submitted_ns;
+    if (j->policy.job_timeout_ms > 0)
+        j->deadline_ns = js->submitted_ns + j->policy.job_timeout_ms * 1000000;
+    j->have_flow = 1;
+    return CB_OK;
+}
+
+/* ---- appending ------------------------------------------------------------- */
+
+static void control_release(cb_control *c);
+
+static void op_free(op *o)
+{
+    cb_control *c = o->c;
+    json_decref(o->invokes);
+    json_decref(o->terminal);
+    free(o);
+    if (--c->nops == 0 && c->stopped)
+        control_release(c);
+}
+
+static void put_invokes(cb_control *c, cjob *j, json_t *invokes, const char *backend);
+static cb_status emit_terminal(cb_control *c, cjob *j, json_t *terminal);
+
+static void op_done(cb_status s, uint64_t seq, int duplicate, void *ctx)
+{
+    op *o = ctx;
+    cb_control *c = o->c;
+    cjob *j = c->stopped ? NULL : job_get(c, o->key);
+    (void)seq;
+    if (!j) {
+        op_free(o);
+        return;
+    }
+    j->pending--;
+    if (s != CB_OK) {
+        c->stats.errors++;
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "%s not confirmed: %s",
+                   o->kind == OP_PUT    ? "an invocation command"
+                   : o->kind == OP_DONE ? "the done message"
+                                        : "an event",
+                   cb_strerror(s));
+        if (o->kind == OP_PUT)
+            j->recovered = 0; /* re-send the commands of dispatched tasks */
+        j->ending = 0;
+        job_wake(j, 500);
+        op_free(o);
+        return;
+    }
+    if (o->kind != OP_PUT && o->kind != OP_DONE && !duplicate)
+        j->expect++;
+    if (o->kind == OP_DISPATCH && o->invokes)
+        put_invokes(c, j, o->invokes, o->backend);
+    if (o->kind == OP_DONE) {
+        c->stats.done++;
+        if (emit_terminal(c, j, o->terminal) != CB_OK)
+            job_wake(j, 500);
+    }
+    if (j->pending == 0)
+        job_wake(j, 0); /* the projection may already have it */
+    op_free(o);
+}
+
+static op *op_new(cb_control *c, cjob *j, int kind)
+{
+    op *o = cb_calloc(1, sizeof *o);
+    if (o) {
+        c->nops++;
+        o->c = c;
+        o->kind = kind;
+        snprintf(o->key, sizeof o->key, "%s", j->key);
+    }
+    return o;
+}
+
+/* Append one event of the plan; the id is "<tenant>/<job>/<what>". */
+static cb_status emit(cb_control *c, cjob *j, cb_event_type type, const char *what, json_t *data,
+                      op *o)
+{
+    char id[512];
+    cb_status s;
+    if (!o && !(o = op_new(c, j, OP_EVENT))) {
+        json_decref(data);
+        return CB_ENOMEM;
+    }
+    snprintf(id, sizeof id, "%s/%s/%s", j->tenant, j->job, what);
+    if ((s = cb_emit(c->b, type, j->tenant, j->job, id, SOURCE, data, op_done, o)) != CB_OK) {
+        op_free(o);
+        c->stats.errors++;
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "cannot append %s: %s",
+                   cb_event_type_name(type), cb_strerror(s));
+        return s;
+    }
+    j->pending++;
+    c->stats.events++;
+    return CB_OK;
+}
+
+static void put_invokes(cb_control *c, cjob *j, json_t *invokes, const char *backend)
+{
+    char subject[64];
+    size_t i;
+    json_t *cmd;
+    snprintf(subject, sizeof subject, "cb.invoke.%s", backend);
+    json_array_foreach(invokes, i, cmd)
+    {
+        char id[512], *text = json_dumps(cmd, JSON_COMPACT);
+        op *o = text ? op_new(c, j, OP_PUT) : NULL;
+        cb_status s = CB_ENOMEM;
+        snprintf(id, sizeof id, "%s/%s/%d/%d", j->tenant, j->job,
+                 (int)json_integer_value(json_object_get(cmd, "task")),
+                 (int)json_integer_value(json_object_get(cmd, "attempt")));
+        if (o && (s = cb_broker_put(c->b, subject, id, text, strlen(text), op_done, o)) == CB_OK) {
+            j->pending++;
+            c->stats.invokes++;
+        } else {
+            if (o)
+                op_free(o);
+            c->stats.errors++;
+            j->recovered = 0;
+            cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job,
+                       "cannot put the invocation of task %s: %s", id, cb_strerror(s));
+        }
+        free(text);
+    }
+}
+
+/* ---- what an invocation carries -------------------------------------------- */
+
+/* The outputs of the map tasks, in item order (each task's output is the
+ * array of its items' outputs). NULL if one is missing. */
+static json_t *map_outputs(const cjob *j, const tasks_buf *tb)
+{
+    json_t *all = json_array();
+    for (uint32_t t = 0; all && t < j->flow.map_tasks; t++) {
+        const cb_task_state *ts = task_at(tb, t);
+        if (!ts || ts->status != CB_TASK_SUCCEEDED || !json_is_array(ts->output)) {
+            json_decref(all);
+            return NULL;
+        }
+        json_array_extend(all, ts->output);
+    }
+    return all;
+}
+
+static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const tasks_buf *tb, uint32_t task,
+                          uint32_t attempt)
+{
+    const json_t *spec = js->spec, *fn = json_object_get(spec, "function");
+    json_t *items = NULL, *cmd;
+    int64_t first = -1;
+    if (j->flow.kind == CB_FLOW_CALL) {
+        const json_t *in = json_object_get(spec, "input");
+        items = json_pack("[O]", in ? in : json_null());
+    } else if (j->flow.kind == CB_FLOW_MAP_REDUCE && task == cb_flow_reduce_task(&j->flow)) {
+        json_t *outs = map_outputs(j, tb);
+        fn = json_object_get(json_object_get(spec, "reduce"), "function");
+        items = outs ? json_pack("[o]", outs) : NULL;
+    } else {
+        items = cb_flow_map_items(&j->flow, task);
+        first = (int64_t)task * j->flow.chunksize;
+    }
+    if (!items)
+        return NULL;
+    cmd =
+        json_pack("{s:s, s:s, s:i, s:i, s:O, s:o}", "job_id", j->job, "tenant", j->tenant, "task",
+                  (json_int_t)task, "attempt", (json_int_t)attempt, "function", fn, "items", items);
+    if (cmd && first >= 0)
+        json_object_set_new(cmd, "first_item", json_integer(first));
+    return cmd;
+}
+
+/* ---- the end of a job ------------------------------------------------------ */
+
+static json_t *job_result(const cjob *j, const tasks_buf *tb)
+{
+    const cb_task_state *ts;
+    switch (j->flow.kind) {
+    case CB_FLOW_CALL:
+        ts = task_at(tb, 0);
+        return ts ? json_incref(json_array_get(ts->output, 0)) : NULL;
+    case CB_FLOW_MAP:
+        return map_outputs(j, tb);
+    case CB_FLOW_MAP_REDUCE:
+        ts = task_at(tb, cb_flow_reduce_task(&j->flow));
+        return ts ? json_incref(json_array_get(ts->output, 0)) : NULL;
+    default:
+        return NULL;
+    }
+}
+
+static json_t *timing(int64_t ns)
+{
+    char buf[40];
+    return ns ? json_string(cb_time_format(ns, buf, sizeof buf)) : NULL;
+}
+
+static cb_status emit_terminal(cb_control *c, cjob *j, json_t *terminal)
+{
+    cb_event_type type = (cb_event_type)json_integer_value(json_object_get(terminal, "type"));
+    json_t *data = json_incref(json_object_get(terminal, "data"));
+    return emit(c, j, type, cb_event_type_name(type) + 3, data, NULL);
+}
+
+/* Publish the done message, then (op_done) append the terminal event. */
+static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const tasks_buf *tb,
+                    const cb_sched_plan *p, int64_t now)
+{
+    static const char *const status[] = {
+        [CB_END_SUCCEED] = "succeeded", [CB_END_FAIL] = "failed", [CB_END_CANCEL] = "cancelled"};
+    json_t *done, *data, *result = NULL, *timings;
+    cb_event_type type;
+    char subject[320], id[320], *text;
+    op *o;
+    cb_status s;
+
+    done = json_pack("{s:s, s:s, s:s}", "job_id", j->job, "tenant", j->tenant, "status",
+                     status[p->end]);
+    if (!done)
+        return;
+    if (p->end == CB_END_SUCCEED) {
+        char *rtext;
+        type = CB_EV_JOB_SUCCEEDED;
+        result = job_result(j, tb);
+        rtext = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        if (rtext && strlen(rtext) <= c->o.inline_result_max) {
+            json_object_set(done, "result", result);
+            data = json_pack("{s:O}", "result", result);
+        } else {
+            /* too large to inline: the outputs stay in the task records */
+            char ref[300];
+            snprintf(ref, sizeof ref, "cb://%s/%s/result", j->tenant, j->job);
+            json_object_set_new(done, "result_ref", json_string(ref));
+            data = json_pack("{s:s}", "result_ref", ref);
+        }
+        free(rtext);
+    } else if (p->end == CB_END_FAIL) {
+        type = CB_EV_JOB_FAILED;
+        json_object_set_new(done, "error", json_string(p->error[0] ? p->error : "failed"));
+        data = json_pack("{s:s}", "error", p->error[0] ? p->error : "failed");
+    } else {
+        type = CB_EV_JOB_CANCELLED;
+        data = json_object();
+    }
+    json_decref(result);
+    {
+        json_int_t lost = 0;
+        for (size_t i = 0; i < tb->n; i++)
+            if (tb->tasks[i].status == CB_TASK_FAILED || tb->tasks[i].status == CB_TASK_TIMED_OUT)
+                lost++;
+        json_object_set_new(done, "counts",
+                            json_pack("{s:i, s:i, s:i, s:i}", "total", (json_int_t)js->total,
+                                      "succeeded", (json_int_t)js->succeeded, "failed", lost,
+                                      "retries", (json_int_t)js->retries));
+    }
+    timings = json_object();
+    if (timings) {
+        json_object_set_new(timings, "submitted", timing(js->submitted_ns));
+        if (js->started_ns)
+            json_object_set_new(timings, "started", timing(js->started_ns));
+        json_object_set_new(timings, "finished", timing(now));
+        json_object_set_new(timings, "makespan_ms",
+                            json_real((double)(now - js->submitted_ns) / 1e6));
+        json_object_set_new(done, "timings", timings);
+    }
+    o = op_new(c, j, OP_DONE);
+    text = json_dumps(done, JSON_COMPACT);
+    json_decref(done);
+    if (!o || !text || !data) {
+        free(text);
+        json_decref(data);
+        if (o)
+            op_free(o);
+        return;
+    }
+    o->terminal = json_pack("{s:i, s:o}", "type", (json_int_t)type, "data", data);
+    snprintf(subject, sizeof subject, "cb.done.%s.%s", j->tenant, j->job);
+    snprintf(id, sizeof id, "%s/%s/done", j->tenant, j->job);
+    s = cb_broker_notify(c->b, subject, id, text, strlen(text), op_done, o);
+    free(text);
+    if (s != CB_OK) {
+        c->stats.errors++;
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "cannot publish done: %s",
+                   cb_strerror(s));
+        op_free(o);
+        job_wake(j, 500);
+        return;
+    }
+    cb_log_job(CB_LOG_INFO, "control", j->tenant, j->job, "job %s", status[p->end]);
+    j->ending = 1;
+    j->pending++;
+}
+
+/* ---- a visit ----------------------------------------------------------------- */
+
+static void progress(cb_control *c, cjob *j, const cb_job_state *js, int64_t now, int force)
+{
+    char subject[320], *text;
+    json_t *m;
+    if (!force && now - j->progress_ns < c->o.progress_ms * 1000000)
+        return;
+    j->progress_ns = now;
+    snprintf(subject, sizeof subject, "cb.progress.%s.%s", j->tenant, j->job);
+    m = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i}", "job_id", j->job, "tenant", j->tenant,
+                  "status", cb_job_status_name(js->status), "total", (json_int_t)js->total,
+                  "succeeded", (json_int_t)js->succeeded, "failed", (json_int_t)js->failed,
+                  "running", (json_int_t)js->inflight, "retries", (json_int_t)js->retries);
+    if (m && (text = json_dumps(m, JSON_COMPACT))) {
+        if (cb_broker_notify(c->b, subject, NULL, text, strlen(text), NULL, NULL) != CB_OK)
+            c->stats.errors++;
+        free(text);
+    }
+    json_decref(m);
+}
+
+/* After a restart: the commands of tasks dispatched before may not have been
+ * put (or were taken by an adapter that died): put them again, same ids. */
+static void recover(cb_control *c, cjob *j, const cb_job_state *js, const tasks_buf *tb)
+{
+    json_t *invokes = json_array();
+    for (size_t i = 0; invokes && i < tb->n; i++)
+        if (tb->tasks[i].status == CB_TASK_DISPATCHED) {
+            json_t *cmd = invoke_cmd(j, js, tb, tb->index[i], tb->tasks[i].attempt);
+            if (cmd)
+                json_array_append_new(invokes, cmd);
+        }
+    if (invokes && json_array_size(invokes) > 0) {
+        cb_log_job(CB_LOG_INFO, "control", j->tenant, j->job,
+                   "re-sending %zu invocation commands of dispatched tasks",
+                   json_array_size(invokes));
+        put_invokes(c, j, invokes, j->backend ? j->backend->name : "local");
+    }
+    json_decref(invokes);
+    j->recovered = 1;
+}
+
+static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const tasks_buf *tb,
+                       const cb_sched_plan *p, int64_t now)
+{
+    char what[256], at[40];
+    j->expect = js->applied + js->ignored;
+    j->await_until_ns = now + c->o.await_ms * 1000000;
+    if (p->start)
+        emit(c, j, CB_EV_JOB_STARTED, "started",
+             json_pack("{s:i}", "tasks", (json_int_t)j->flow.tasks), NULL);
+    for (size_t i = 0; i < p->ntimeout; i++) {
+        snprintf(what, sizeof what, "%u/%u/timed_out", p->timeout[i].task, p->timeout[i].attempt);
+        emit(c, j, CB_EV_TASK_TIMED_OUT, what,
+             json_pack("{s:i, s:i}", "task", (json_int_t)p->timeout[i].task, "attempt",
+                       (json_int_t)p->timeout[i].attempt),
+             NULL);
+    }
+    for (size_t i = 0; i < p->nretry; i++) {
+        int64_t delay = p->retry[i].at_ns > now ? (p->retry[i].at_ns - now) / 1000000 : 0;
+        snprintf(what, sizeof what, "%u/%u/retry", p->retry[i].task, p->retry[i].attempt);
+        emit(c, j, CB_EV_TASK_RETRY_SCHEDULED, what,
+             json_pack("{s:i, s:i, s:s, s:i}", "task", (json_int_t)p->retry[i].task, "attempt",
+                       (json_int_t)p->retry[i].attempt, "at",
+                       cb_time_format(p->retry[i].at_ns, at, sizeof at), "delay_ms",
+                       (json_int_t)delay),
+             NULL);
+    }
+    for (size_t from = 0; from < p->ndispatch; from += DISPATCH_CHUNK) {
+        size_t n = p->ndispatch - from < DISPATCH_CHUNK ? p->ndispatch - from : DISPATCH_CHUNK;
+        json_t *tasks = json_array(), *invokes = json_array();
+        const char *backend = j->backend ? j->backend->name : "local";
+        op *o = op_new(c, j, OP_DISPATCH);
+        if (!tasks || !invokes || !o) {
+            json_decref(tasks);
+            json_decref(invokes);
+            if (o)
+                op_free(o);
+            break;
+        }
+        for (size_t i = from; i < from + n; i++) {
+            const cb_task_ref *r = &p->dispatch[i];
+            json_t *cmd = invoke_cmd(j, js, tb, r->task, r->attempt);
+            json_array_append_new(tasks, json_pack("{s:i, s:i}", "task", (json_int_t)r->task,
+                                                   "attempt", (json_int_t)r->attempt));
+            if (cmd)
+                json_array_append_new(invokes, cmd);
+        }
+        o->invokes = invokes;
+        snprintf(o->backend, sizeof o->backend, "%s", backend);
+        snprintf(what, sizeof what, "dispatch/%u.%u+%zu", p->dispatch[from].task,
+                 p->dispatch[from].attempt, n);
+        if (emit(c, j, CB_EV_TASKS_DISPATCHED, what,
+                 json_pack("{s:s, s:o}", "backend", backend, "tasks", tasks), o) == CB_OK) {
+            c->stats.dispatched += n;
+            j->inflight += (uint32_t)n;
+        }
+    }
+    if (p->end != CB_END_NONE)
+        end_job(c, j, js, tb, p, now);
+}
+
+static void visit(cb_control *c, cjob *j)
+{
+    cb_job_state js;
+    tasks_buf tb = {0};
+    cb_sched_in in;
+    cb_sched_plan p;
+    int64_t now = cb_time_now_ns(), retry_ms = 0;
+    cb_status s;
+
+    c->stats.visits++;
+    memset(&js, 0, sizeof js);
+    if ((s = cb_view_job(c->st, j->key, &js)) != CB_OK) {
+        if (s == CB_ENOTFOUND && j->pending == 0)
+            job_forget(c, j); /* not projected yet: the announcement brings it back */
+        return;
+    }
+    if (cb_job_terminal(js.status) || js.status == CB_JOB_ABSENT) {
+        if (j->pending == 0) {
+            cb_job_state_cleanup(&js);
+            job_forget(c, j);
+            return;
+        }
+        goto out;
+    }
+    if (j->pending > 0 || j->ending)
+        goto out; /* the confirmations re-visit */
+    if (js.applied + js.ignored < j->expect && now < j->await_until_ns) {
+        job_wake(j, (j->await_until_ns - now) / 1000000 + 1);
+        goto out; /* the projection has not caught up with what we appended */
+    }
+    if (job_load_flow(c, j, &js) != CB_OK)
+        goto out;
+    if ((s = cb_view_job_tasks(c->st, j->key, take_task, &tb)) != CB_OK || tb.oom) {
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "cannot read tasks: %s",
+                   cb_strerror(s == CB_OK ? CB_ENOMEM : s));
+        job_wake(j, 1000);
+        goto out;
+    }
+    j->inflight = js.inflight;
+    if (!j->recovered)
+        recover(c, j, &js, &tb);
+    memset(&in, 0, sizeof in);
+    in.flow = &j->flow;
+    in.policy = &j->policy;
+    in.job = &js;
+    in.index = tb.index;
+    in.tasks = tb.tasks;
+    in.ntasks = tb.n;
+    in.capacity = capacity(c, j, now, &retry_ms);
+    in.now_ns = now;
+    in.job_key = j->key;
+    if ((s = cb_sched_plan_job(&in, &p)) != CB_OK) {
+        cb_log_job(CB_LOG_ERROR, "control", j->tenant, j->job, "scheduler: %s", cb_strerror(s));
+        job_wake(j, 1000);
+        goto out;
+    }
+    c->stats.plans++;
+    if (j->backend && j->backend->lim.rate_per_s > 0)
+        j->backend->tokens -= (double)p.ndispatch;
+    progress(c, j, &js, now, p.end != CB_END_NONE);
+    apply_plan(c, j, &js, &tb, &p, now);
+    if (p.wake_ns > now)
+        job_wake(j, (p.wake_ns - now) / 1000000 + 1);
+    if (retry_ms > 0)
+        job_wake(j, retry_ms);
+    cb_sched_plan_cleanup(&p);
+out:
+    tasks_buf_cleanup(&tb);
+    cb_job_state_cleanup(&js);
+}
+
+static void visit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    cjob *j = arg;
+    (void)fd;
+    (void)what;
+    visit(j->c, j);
+}
+
+/* ---- the loops ----------------------------------------------------------------- */
+
+static void changed_cb(const cb_broker_msg *m, void *ctx)
+{
+    cb_control *c = ctx;
+    json_t *o = json_loadb(m->data, m->len, 0, NULL);
+    size_t i;
+    json_t *k;
+    json_array_foreach(json_object_get(o, "jobs"), i, k)
+    {
+        if (json_is_string(k))
+            cb_control_touch(c, json_string_value(k));
+    }
+    json_decref(o);
+}
+
+static int touch_active(const char *key, int64_t deadline_ns, void *arg)
+{
+    (void)deadline_ns;
+    cb_control_touch(arg, key);
+    return 0;
+}
+
+static void reconcile_cb(evutil_socket_t fd, short what, void *arg)
+{
+    cb_control *c = arg;
+    cb_status s;
+    (void)fd;
+    (void)what;
+    if ((s = cb_view_active(c->st, touch_active, c)) != CB_OK)
+        CB_LOG_WRN("control", "cannot list active jobs: %s", cb_strerror(s));
+}
+
+cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
+                           const cb_registry *reg, const cb_control_opts *o, cb_control **out)
+{
+    cb_control *c = cb_calloc(1, sizeof *c);
+    struct timeval tv;
+    cb_status s;
+    if (!c)
+        return CB_ENOMEM;
+    c->base = base;
+    c->b = b;
+    c->st = st;
+    c->reg = reg;
+    if (o)
+        c->o = *o;
+    else
+        cb_control_opts_init(&c->o);
+    cb_map_init(&c->jobs);
+    if (!(c->reconcile = event_new(base, -1, EV_PERSIST, reconcile_cb, c))) {
+        free(c);
+        return CB_ENOMEM;
+    }
+    if ((s = cb_broker_subscribe(b, CB_PROJ_CHANGED, 0, changed_cb, c, &c->changed)) != CB_OK) {
+        event_free(c->reconcile);
+        free(c);
+        return s;
+    }
+    tv = tv_ms(c->o.reconcile_ms);
+    evtimer_add(c->reconcile, &tv);
+    reconcile_cb(-1, 0, c); /* the first pass now: recover what a previous run left */
+    *out = c;
+    return CB_OK;
+}
+
+static void stop_job(uint64_t k, void *val, void *arg)
+{
+    cjob *j = val;
+    (void)k;
+    (void)arg;
+    evtimer_del(j->wake);
+}
+
+static void free_job(uint64_t k, void *val, void *arg)
+{
+    (void)k;
+    (void)arg;
+    job_free(val);
+}
+
+static void control_release(cb_control *c)
+{
+    cb_map_each(&c->jobs, free_job, NULL);
+    cb_map_cleanup(&c->jobs);
+    while (c->backends) {
+        backend_state *bs = c->backends;
+        c->backends = bs->next;
+        free(bs);
+    }
+    free(c);
+}
+
+void cb_control_free(cb_control *c)
+{
+    if (!c)
+        return;
+    cb_sub_close(c->changed);
+    c->changed = NULL;
+    event_free(c->reconcile);
+    c->reconcile = NULL;
+    /* Job timers stop now; confirmations still due find c->stopped. */
+    c->stopped = 1;
+    cb_map_each(&c->jobs, stop_job, NULL);
+    if (c->nops == 0)
+        control_release(c);
+}

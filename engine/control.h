@@ -1,0 +1,61 @@
+/* engine/control.h - the controllers: drive every active job to its end.
+ *
+ * Short loop: the projector's announcements (cb.proj.changed) mark jobs
+ * dirty; dirty jobs are visited on the next loop turn, in order of priority,
+ * then deadline, then submission. Long loop: every reconcile_ms all active
+ * jobs of the store are visited (lost announcements, expired leases, due
+ * retries, timeouts). A visit reads the job and its tasks from the store,
+ * asks the scheduler (scheduler.h) for a plan and appends the plan as events
+ * with deterministic ids; only when cb.tasks.dispatched is confirmed are the
+ * invocation commands put on cb.invoke.<backend>. After appending, a job is
+ * not planned again until the projection has folded those events (or
+ * await_ms passed), so it never decides twice on stale state.
+ *
+ * On a terminal plan the done message (cb.done.<tenant>.<job>) is published
+ * first and the terminal event appended once it is confirmed: a crash in
+ * between re-plans the same end and repeats both (same ids).
+ *
+ * Traffic shaping: per backend, max_concurrency (invocations in flight over
+ * all jobs) and rate_per_s (token bucket) from the registry.
+ *
+ * Threading: the caller's loop; not thread-safe. */
+#ifndef CB_CONTROL_H
+#define CB_CONTROL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker.h"
+#include "cb_status.h"
+#include "policy.h"
+#include "registry.h"
+#include "store.h"
+
+struct event_base;
+typedef struct cb_control cb_control;
+
+typedef struct cb_control_opts {
+    int64_t reconcile_ms;      /* long loop period; default 1000 */
+    int64_t await_ms;          /* longest wait for the projection; default 2000 */
+    int64_t progress_ms;       /* least time between progress messages of a job; default 200 */
+    size_t inline_result_max;  /* larger results are referenced, not inlined; default 256 KiB */
+    cb_policy_defaults policy; /* for what descriptors leave out */
+} cb_control_opts;
+
+typedef struct cb_control_stats {
+    uint64_t visits, plans, events, dispatched, invokes, done, errors;
+    size_t jobs; /* in memory now */
+} cb_control_stats;
+
+void cb_control_opts_init(cb_control_opts *o);
+/* Start both loops. b, st and reg are borrowed and outlive the controller.
+ * On CB_OK *out is owned: cb_control_free(). */
+CB_NODISCARD cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
+                                        const cb_registry *reg, const cb_control_opts *o,
+                                        cb_control **out);
+/* Visit job "tenant/job" soon (after a submission or a lifecycle command). */
+void cb_control_touch(cb_control *c, const char *key);
+const cb_control_stats *cb_control_stats_get(const cb_control *c);
+/* Stop the loops and free; appends still in flight complete without it. */
+void cb_control_free(cb_control *c);
+
+#endif /* CB_CONTROL_H */

@@ -1,0 +1,126 @@
+/* engine/intake.c - the verdict on one job submission (see intake.h). */
+#include "intake.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cb_digest.h"
+#include "flow.h"
+
+static cb_status reject(cb_intake *out, cb_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static cb_status reject(cb_intake *out, cb_status s, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!out->errors && !(out->errors = json_array()))
+        return CB_ENOMEM;
+    json_array_append_new(out->errors, json_string(msg));
+    return s;
+}
+
+/* Is the function object at `path` runnable here? */
+static void check_function(const cb_intake_cfg *cfg, const json_t *fn, const char *path,
+                           cb_intake *out)
+{
+    const char *backend = json_string_value(json_object_get(fn, "backend"));
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    if (!backend || !name)
+        return; /* the schema said so already */
+    if (!cb_registry_has_backend(cfg->reg, backend))
+        reject(out, CB_ESCHEMA, "%s/backend: unknown backend \"%s\" (not configured)", path,
+               backend);
+    else if (!strcmp(backend, "local") && !cb_registry_local_fn(cfg->reg, name))
+        reject(out, CB_ESCHEMA, "%s/name: no local function named \"%s\"", path, name);
+}
+
+static void check_functions(const cb_intake_cfg *cfg, const json_t *job, cb_intake *out)
+{
+    const json_t *tasks = json_object_get(job, "tasks");
+    const char *step;
+    json_t *spec;
+    if (json_object_get(job, "function"))
+        check_function(cfg, json_object_get(job, "function"), "/function", out);
+    if (json_object_get(json_object_get(job, "reduce"), "function"))
+        check_function(cfg, json_object_get(json_object_get(job, "reduce"), "function"),
+                       "/reduce/function", out);
+    json_object_foreach((json_t *)tasks, step, spec)
+    {
+        char path[CB_NAME_MAX + 32];
+        snprintf(path, sizeof path, "/tasks/%s/function", step);
+        if (json_object_get(spec, "function"))
+            check_function(cfg, json_object_get(spec, "function"), path, out);
+    }
+}
+
+cb_status cb_intake_check(const cb_intake_cfg *cfg, const char *tenant, const void *data,
+                          size_t len, const char *fresh_id, cb_intake *out)
+{
+    json_error_t je;
+    json_t *job, *errors = NULL;
+    const char *id, *jt;
+    char err[512];
+    cb_flow flow;
+    cb_status s;
+
+    memset(out, 0, sizeof *out);
+    if (cfg->max_bytes && len > cfg->max_bytes)
+        return reject(out, CB_ETOOBIG, "/: the job is %zu bytes, over the limit of %zu", len,
+                      cfg->max_bytes);
+    if (!(job = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je)))
+        return reject(out, CB_EINVAL, "/: not JSON: %s (line %d, column %d)", je.text, je.line,
+                      je.column);
+    out->job = job;
+    /* What the reply and the done message can name, even for a bad job. */
+    id = json_string_value(json_object_get(job, "job_id"));
+    if (id && cb_name_valid(id))
+        snprintf(out->job_id, sizeof out->job_id, "%s", id);
+    snprintf(out->tenant, sizeof out->tenant, "%s", tenant);
+    if (!json_is_object(job))
+        return reject(out, CB_ESCHEMA, "/: a job must be a JSON object");
+    if ((s = cb_schema_validate(cfg->schema, "job.json", job, 16, &errors)) != CB_OK) {
+        if (s == CB_ENOMEM || !errors)
+            return CB_ENOMEM;
+        out->errors = errors;
+        return CB_ESCHEMA;
+    }
+    json_decref(errors);
+    jt = json_string_value(json_object_get(job, "tenant"));
+    if (strcmp(jt, tenant))
+        return reject(out, CB_ESCHEMA,
+                      "/tenant: \"%s\" does not match the tenant of the subject (\"%s\")", jt,
+                      tenant);
+    if (!id) {
+        if (json_object_set_new(job, "job_id", json_string(fresh_id)))
+            return CB_ENOMEM;
+        snprintf(out->job_id, sizeof out->job_id, "%s", fresh_id);
+    }
+    check_functions(cfg, job, out);
+    if (out->errors)
+        return CB_ESCHEMA;
+    memset(&flow, 0, sizeof flow);
+    if ((s = cb_flow_build(job, cfg->max_tasks, &flow, err, sizeof err)) != CB_OK) {
+        if (s == CB_ENOMEM)
+            return s;
+        return reject(out, s == CB_EUNSUPP ? CB_EUNSUPP : CB_ESCHEMA, "%s", err);
+    }
+    if (flow.kind == CB_FLOW_DAG) {
+        cb_flow_cleanup(&flow);
+        return reject(out, CB_EUNSUPP, "/kind: dag jobs are not run by this engine version yet");
+    }
+    cb_flow_cleanup(&flow);
+    if ((s = cb_digest_json(job, out->digest)) != CB_OK)
+        return s;
+    return CB_OK;
+}
+
+void cb_intake_cleanup(cb_intake *in)
+{
+    json_decref(in->job);
+    json_decref(in->errors);
+    memset(in, 0, sizeof *in);
+}

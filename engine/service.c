@@ -1,0 +1,413 @@
+/* engine/service.c - submissions and lifecycle commands (see service.h). */
+#include "service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "batch.h"
+#include "cb_alloc.h"
+#include "cb_dedup.h"
+#include "cb_log.h"
+#include "cb_map.h"
+#include "emit.h"
+#include "fold.h"
+
+#define SOURCE     "cbcore/engine"
+#define RECENT_MAX 100000 /* submissions remembered until the projection has them */
+
+typedef struct pend pend;
+
+struct cb_service {
+    struct event_base *base;
+    cb_broker *b;
+    cb_store *st;
+    cb_control *ctl;
+    cb_intake_cfg cfg;
+    cb_sub *submit, *cmds;
+    cb_map recent; /* hash of "tenant/job" -> digest (65 bytes, owned) */
+    pend *pends;   /* answers waiting for a confirmation */
+    cb_service_stats stats;
+};
+
+/* One answer waiting for its event's confirmation. */
+struct pend {
+    cb_service *s; /* NULL once the service is gone */
+    cb_request *req;
+    char key[2 * CB_NAME_MAX + 2], job[CB_NAME_MAX + 1];
+    char digest[65];
+    pend *prev, *next;
+};
+
+const cb_service_stats *cb_service_stats_get(const cb_service *s)
+{
+    return &s->stats;
+}
+
+static void answer(cb_request *req, const char *job_id, int accepted, json_t *errors)
+{
+    json_t *r = json_pack("{s:s?, s:b, s:o}", "job_id", job_id, "accepted", accepted, "errors",
+                          errors ? json_incref(errors) : json_array());
+    char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    if (!text || cb_request_respond(req, text, strlen(text)) != CB_OK)
+        CB_LOG_WRN("service", "could not answer a request about %s", job_id ? job_id : "a job");
+    if (!text)
+        cb_request_drop(req);
+    free(text);
+    json_decref(r);
+}
+
+static void answer_error(cb_request *req, const char *job_id, const char *msg)
+{
+    json_t *errors = json_pack("[s]", msg);
+    answer(req, job_id, 0, errors);
+    json_decref(errors);
+}
+
+/* ---- pending answers --------------------------------------------------------- */
+
+static pend *pend_new(cb_service *s, cb_request *req, const char *key, const char *job)
+{
+    pend *p = cb_calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->s = s;
+    p->req = req;
+    snprintf(p->key, sizeof p->key, "%s", key);
+    snprintf(p->job, sizeof p->job, "%s", job);
+    p->next = s->pends;
+    if (s->pends)
+        s->pends->prev = p;
+    s->pends = p;
+    return p;
+}
+
+static void pend_free(pend *p)
+{
+    if (p->s) {
+        if (p->prev)
+            p->prev->next = p->next;
+        else
+            p->s->pends = p->next;
+        if (p->next)
+            p->next->prev = p->prev;
+    }
+    free(p);
+}
+
+static void free_digest(uint64_t k, void *val, void *arg)
+{
+    (void)k;
+    (void)arg;
+    free(val);
+}
+
+static void remember(cb_service *s, const char *key, const char *digest)
+{
+    uint64_t h = cb_hash64(key, strlen(key));
+    char *d;
+    if (s->recent.len >= RECENT_MAX) { /* the projection has long caught up with these */
+        cb_map_each(&s->recent, free_digest, NULL);
+        cb_map_cleanup(&s->recent);
+        cb_map_init(&s->recent);
+    }
+    if (!(d = cb_strdup(digest)))
+        return;
+    free(cb_map_take(&s->recent, h));
+    if (cb_map_put(&s->recent, h, d) != CB_OK)
+        free(d);
+}
+
+/* ---- submissions ---------------------------------------------------------------- */
+
+static void submitted_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
+{
+    pend *p = ctx;
+    cb_service *s = p->s;
+    (void)seq;
+    (void)duplicate;
+    if (!s) {
+        pend_free(p);
+        return;
+    }
+    if (st == CB_OK) {
+        s->stats.accepted++;
+        remember(s, p->key, p->digest);
+        answer(p->req, p->job, 1, NULL);
+        cb_control_touch(s->ctl, p->key);
+    } else {
+        char msg[256];
+        snprintf(msg, sizeof msg, "/: the job could not be stored (%s); submit it again",
+                 cb_strerror(st));
+        CB_LOG_WRN("service", "job %s not stored: %s", p->key, cb_strerror(st));
+        answer_error(p->req, p->job, msg);
+    }
+    pend_free(p);
+}
+
+static void fresh_id(char *buf, size_t size)
+{
+    unsigned char r[12];
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        memset(r, 0, sizeof r);
+    snprintf(buf, size, "j-");
+    for (i = 0; i < sizeof r && 2 + 2 * i + 2 < size; i++) {
+        buf[2 + 2 * i] = hex[r[i] >> 4];
+        buf[3 + 2 * i] = hex[r[i] & 15];
+    }
+    buf[2 + 2 * i] = '\0';
+}
+
+/* Record and announce a rejection of a job id not used before. */
+static void record_rejection(cb_service *s, const cb_intake *in)
+{
+    char key[2 * CB_NAME_MAX + 2], subject[320], id[320], *text;
+    cb_job_state js;
+    json_t *done;
+    cb_status st;
+
+    if (!in->job_id[0] || cb_job_key(in->tenant, in->job_id, key, sizeof key) != 0)
+        return;
+    memset(&js, 0, sizeof js);
+    if (cb_view_job(s->st, key, &js) == CB_OK) { /* never overwrite another job's verdict */
+        cb_job_state_cleanup(&js);
+        return;
+    }
+    if (cb_map_get(&s->recent, cb_hash64(key, strlen(key))))
+        return;
+    snprintf(id, sizeof id, "%s/%s/rejected", in->tenant, in->job_id);
+    st = cb_emit(s->b, CB_EV_JOB_REJECTED, in->tenant, in->job_id, id, SOURCE,
+                 json_pack("{s:O}", "errors", in->errors), NULL, NULL);
+    if (st != CB_OK)
+        CB_LOG_WRN("service", "cannot record the rejection of %s: %s", key, cb_strerror(st));
+    done = json_pack("{s:s, s:s, s:s, s:O}", "job_id", in->job_id, "tenant", in->tenant, "status",
+                     "rejected", "errors", in->errors);
+    if (done && (text = json_dumps(done, JSON_COMPACT))) {
+        snprintf(subject, sizeof subject, "cb.done.%s.%s", in->tenant, in->job_id);
+        snprintf(id, sizeof id, "%s/%s/done", in->tenant, in->job_id);
+        if (cb_broker_notify(s->b, subject, id, text, strlen(text), NULL, NULL) != CB_OK)
+            CB_LOG_WRN("service", "cannot announce the rejection of %s", key);
+        free(text);
+    }
+    json_decref(done);
+}
+
+static void submit_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
+{
+    cb_service *s = ctx;
+    const char *tenant = m->subject + strlen("cb.submit.");
+    char id[CB_NAME_MAX + 1], key[2 * CB_NAME_MAX + 2], evid[320];
+    const char *known = NULL;
+    cb_job_state js;
+    cb_intake in;
+    cb_status st;
+    pend *p;
+
+    s->stats.submitted++;
+    if (!cb_name_valid(tenant)) {
+        s->stats.rejected++;
+        answer_error(req, NULL, "/tenant: the subject's tenant is not a valid name");
+        return;
+    }
+    fresh_id(id, sizeof id);
+    st = cb_intake_check(&s->cfg, tenant, m->data, m->len, id, &in);
+    if (st != CB_OK) {
+        const char *first = json_string_value(json_array_get(in.errors, 0));
+        s->stats.rejected++;
+        cb_log_job(CB_LOG_WARN, "service", tenant, in.job_id[0] ? in.job_id : NULL,
+                   "job rejected: %s%s", first ? first : cb_strerror(st),
+                   json_array_size(in.errors) > 1 ? " (and more)" : "");
+        if (in.errors) {
+            answer(req, in.job_id[0] ? in.job_id : NULL, 0, in.errors);
+            record_rejection(s, &in);
+        } else {
+            answer_error(req, NULL, cb_strerror(st));
+        }
+        cb_intake_cleanup(&in);
+        return;
+    }
+    if (cb_job_key(in.tenant, in.job_id, key, sizeof key) != 0) {
+        answer_error(req, in.job_id, "/job_id: too long");
+        cb_intake_cleanup(&in);
+        return;
+    }
+    /* Idempotency: the projection knows older jobs, `recent` the newest. */
+    memset(&js, 0, sizeof js);
+    if (cb_view_job(s->st, key, &js) == CB_OK)
+        known = js.digest ? js.digest : "";
+    else
+        known = cb_map_get(&s->recent, cb_hash64(key, strlen(key)));
+    if (known) {
+        if (!strcmp(known, in.digest) && js.status != CB_JOB_REJECTED) {
+            s->stats.repeated++;
+            answer(req, in.job_id, 1, NULL);
+        } else {
+            char msg[400];
+            s->stats.rejected++;
+            snprintf(msg, sizeof msg,
+                     js.status == CB_JOB_REJECTED
+                         ? "/job_id: job \"%s\" was rejected before; submit with a new job_id"
+                         : "/job_id: job \"%s\" exists with a different body (conflict)",
+                     in.job_id);
+            cb_log_job(CB_LOG_WARN, "service", in.tenant, in.job_id, "%s", msg);
+            answer_error(req, in.job_id, msg);
+        }
+        cb_job_state_cleanup(&js);
+        cb_intake_cleanup(&in);
+        return;
+    }
+    if (!(p = pend_new(s, req, key, in.job_id))) {
+        answer_error(req, in.job_id, "/: the engine is out of memory; submit again");
+        cb_intake_cleanup(&in);
+        return;
+    }
+    memcpy(p->digest, in.digest, sizeof p->digest);
+    snprintf(evid, sizeof evid, "%s/%s/submitted", in.tenant, in.job_id);
+    st = cb_emit(s->b, CB_EV_JOB_SUBMITTED, in.tenant, in.job_id, evid, SOURCE,
+                 json_pack("{s:O, s:s}", "job", in.job, "digest", in.digest), submitted_cb, p);
+    if (st != CB_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "/: the job could not be stored (%s)", cb_strerror(st));
+        answer_error(req, in.job_id, msg);
+        pend_free(p);
+    } else {
+        cb_log_job(CB_LOG_INFO, "service", in.tenant, in.job_id, "job submitted");
+    }
+    cb_intake_cleanup(&in);
+}
+
+/* ---- lifecycle commands ------------------------------------------------------- */
+
+static void command_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
+{
+    pend *p = ctx;
+    (void)seq;
+    (void)duplicate;
+    if (!p->s) {
+        pend_free(p);
+        return;
+    }
+    if (st == CB_OK) {
+        answer(p->req, p->job, 1, NULL);
+        cb_control_touch(p->s->ctl, p->key);
+    } else {
+        answer_error(p->req, p->job, cb_strerror(st));
+    }
+    pend_free(p);
+}
+
+static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
+{
+    cb_service *s = ctx;
+    char tenant[CB_NAME_MAX + 1] = "", key[2 * CB_NAME_MAX + 2], evid[400], msg[400];
+    const char *rest = m->subject + strlen("cb.ctl."), *dot = strchr(rest, '.'), *job, *cmd;
+    json_t *o = NULL, *errors = NULL;
+    cb_event_type type;
+    cb_job_state js;
+    pend *p;
+    cb_status st;
+
+    s->stats.commands++;
+    memset(&js, 0, sizeof js);
+    if (!dot || (size_t)(dot - rest) > CB_NAME_MAX) {
+        answer_error(req, NULL, "/: the subject must be cb.ctl.<tenant>.<job_id>");
+        goto refused;
+    }
+    snprintf(tenant, sizeof tenant, "%.*s", (int)(dot - rest), rest);
+    job = dot + 1;
+    if (!cb_name_valid(tenant) || !cb_name_valid(job)) {
+        answer_error(req, NULL, "/: the subject must be cb.ctl.<tenant>.<job_id>");
+        goto refused;
+    }
+    if (!(o = json_loadb(m->data, m->len, 0, NULL))) {
+        answer_error(req, job, "/: not JSON");
+        goto refused;
+    }
+    if (cb_schema_validate(s->cfg.schema, "ctl.json", o, 8, &errors) != CB_OK) {
+        answer(req, job, 0, errors);
+        goto refused;
+    }
+    cb_job_key(tenant, job, key, sizeof key);
+    if (cb_view_job(s->st, key, &js) != CB_OK) {
+        snprintf(msg, sizeof msg, "/: no job \"%s\" for tenant \"%s\"", job, tenant);
+        answer_error(req, job, msg);
+        goto refused;
+    }
+    if (cb_job_terminal(js.status)) {
+        snprintf(msg, sizeof msg, "/: job \"%s\" has already %s", job,
+                 cb_job_status_name(js.status));
+        answer_error(req, job, msg);
+        goto refused;
+    }
+    cmd = json_string_value(json_object_get(o, "command"));
+    if (!strcmp(cmd, "cancel")) {
+        type = CB_EV_JOB_CANCEL_REQUESTED;
+        snprintf(evid, sizeof evid, "%s/%s/cancel", tenant, job);
+    } else {
+        /* suspend and resume may alternate: the id carries the job's state */
+        type = !strcmp(cmd, "suspend") ? CB_EV_JOB_SUSPENDED : CB_EV_JOB_RESUMED;
+        snprintf(evid, sizeof evid, "%s/%s/%s/%llu", tenant, job, cmd,
+                 (unsigned long long)js.applied);
+    }
+    if (!(p = pend_new(s, req, key, job))) {
+        answer_error(req, job, "out of memory");
+        goto refused;
+    }
+    st = cb_emit(s->b, type, tenant, job, evid, SOURCE,
+                 json_pack("{s:s}", "reason",
+                           json_string_value(json_object_get(o, "reason")) ?: "requested"),
+                 command_cb, p);
+    if (st != CB_OK) {
+        answer_error(req, job, cb_strerror(st));
+        pend_free(p);
+        goto refused;
+    }
+    cb_log_job(CB_LOG_INFO, "service", tenant, job, "%s requested", cmd);
+    goto out;
+refused:
+    s->stats.refused++;
+out:
+    json_decref(errors);
+    json_decref(o);
+    cb_job_state_cleanup(&js);
+}
+
+cb_status cb_service_start(struct event_base *base, cb_broker *b, cb_store *st, cb_control *ctl,
+                           const cb_intake_cfg *cfg, cb_service **out)
+{
+    cb_service *s = cb_calloc(1, sizeof *s);
+    cb_status rc;
+    if (!s)
+        return CB_ENOMEM;
+    s->base = base;
+    s->b = b;
+    s->st = st;
+    s->ctl = ctl;
+    s->cfg = *cfg;
+    cb_map_init(&s->recent);
+    if ((rc = cb_broker_serve(b, "cb.submit.*", submit_cb, s, &s->submit)) != CB_OK ||
+        (rc = cb_broker_serve(b, "cb.ctl.*.*", ctl_cb, s, &s->cmds)) != CB_OK) {
+        cb_service_free(s);
+        return rc;
+    }
+    *out = s;
+    return CB_OK;
+}
+
+void cb_service_free(cb_service *s)
+{
+    if (!s)
+        return;
+    cb_sub_close(s->submit);
+    cb_sub_close(s->cmds);
+    for (pend *p = s->pends; p; p = p->next) { /* their callbacks free them */
+        p->s = NULL;
+        p->req = NULL;
+    }
+    cb_map_each(&s->recent, free_digest, NULL);
+    cb_map_cleanup(&s->recent);
+    free(s);
+}

@@ -1,0 +1,263 @@
+/* tools/cmd_submit.c - `cb submit` and the lifecycle commands `cb cancel`,
+ * `cb suspend`, `cb resume`: requests to the engine over the broker. `--wait`
+ * listens on the job's completion topic (cb.done.<tenant>.<job>); nothing
+ * here ever polls. */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "cb_cmd.h"
+#include "cb_event.h"
+#include "cb_log.h"
+
+typedef struct req_state {
+    struct event_base *base;
+    cb_broker *b;
+    cb_sub *sub;
+    const char *tenant;
+    char job[CB_NAME_MAX + 1];
+    int wait, json, rc, finished;
+} req_state;
+
+static void done_cb(const cb_broker_msg *m, void *ctx)
+{
+    req_state *st = ctx;
+    json_t *d = json_loadb(m->data, m->len, 0, NULL);
+    const char *status = json_string_value(json_object_get(d, "status"));
+    printf("%.*s\n", (int)m->len, (const char *)m->data);
+    fflush(stdout);
+    st->rc = status && !strcmp(status, "succeeded") ? 0 : 1;
+    st->finished = 1;
+    json_decref(d);
+    event_base_loopbreak(st->base);
+}
+
+static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
+{
+    req_state *st = ctx;
+    json_t *r = s == CB_OK ? json_loadb(data, len, 0, NULL) : NULL;
+    const char *id = json_string_value(json_object_get(r, "job_id"));
+    size_t i;
+    json_t *e;
+
+    if (s != CB_OK) {
+        fprintf(stderr, "cb: no answer from the engine (%s)%s\n", cb_strerror(s),
+                s == CB_ENORESP ? ": is cb-engine running? (cb up)" : "");
+        st->rc = 1;
+    } else if (!json_is_true(json_object_get(r, "accepted"))) {
+        if (st->json)
+            printf("%.*s\n", (int)len, (const char *)data);
+        json_array_foreach(json_object_get(r, "errors"), i, e)
+            fprintf(stderr, "cb: rejected: %s\n", json_string_value(e));
+        st->rc = 1;
+    } else {
+        if (id)
+            snprintf(st->job, sizeof st->job, "%s", id);
+        if (st->json && !st->wait)
+            printf("%.*s\n", (int)len, (const char *)data);
+        else if (!st->json)
+            printf("%s\n", st->job);
+        fflush(stdout);
+        st->rc = 0;
+        if (st->wait && id) {
+            char subject[320];
+            snprintf(subject, sizeof subject, "cb.done.%s.%s", st->tenant, st->job);
+            if (cb_broker_subscribe(st->b, subject, 0, done_cb, st, &st->sub) == CB_OK) {
+                json_decref(r);
+                return; /* the done message ends the loop */
+            }
+            fprintf(stderr, "cb: cannot listen on %s\n", subject);
+            st->rc = 1;
+        }
+    }
+    st->finished = 1;
+    json_decref(r);
+    event_base_loopbreak(st->base);
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    size_t cap = 65536, n = 0;
+    char *buf = f ? malloc(cap) : NULL;
+    if (!buf) {
+        if (f && f != stdin)
+            fclose(f);
+        return NULL;
+    }
+    for (;;) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+    }
+    if (f != stdin)
+        fclose(f);
+    *len = n;
+    return buf;
+}
+
+static int connect_broker(req_state *st, const char *url, const char *name)
+{
+    cb_broker_opts o;
+    cb_status s;
+    if (!getenv("CB_LOG_LEVEL"))
+        cb_log_set_level(CB_LOG_ERROR);
+    if (cb_broker_global_init() != CB_OK || !(st->base = event_base_new()))
+        return -1;
+    cb_broker_opts_init(&o);
+    o.url = url;
+    o.name = name;
+    if ((s = cb_broker_open(st->base, &o, &st->b)) != CB_OK) {
+        fprintf(stderr, "cb: cannot connect to %s: %s\n", url, cb_strerror(s));
+        return -1;
+    }
+    return 0;
+}
+
+static int run_request(req_state *st, const char *subject, const void *data, size_t len,
+                       long timeout_s)
+{
+    struct timeval limit = {timeout_s, 0};
+    cb_status s = cb_broker_request(st->b, subject, data, len, 30000, reply_cb, st);
+    if (s != CB_OK) {
+        fprintf(stderr, "cb: cannot send the request: %s\n", cb_strerror(s));
+        return 1;
+    }
+    if (timeout_s > 0)
+        event_base_loopexit(st->base, &limit);
+    event_base_dispatch(st->base);
+    if (!st->finished) {
+        fprintf(stderr, "cb: job %s not finished within %ld s\n", st->job, timeout_s);
+        st->rc = 1;
+    }
+    return st->rc;
+}
+
+static void close_all(req_state *st)
+{
+    cb_sub_close(st->sub);
+    cb_broker_close(st->b);
+    if (st->base)
+        event_base_free(st->base);
+}
+
+int cb_cmd_submit(int argc, char **argv)
+{
+    const char *url = getenv("CB_BROKER_URL"), *file = NULL;
+    req_state st = {.rc = 1};
+    long timeout_s = 0;
+    char *data, subject[200];
+    size_t len;
+    json_t *job;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--broker") && i + 1 < argc)
+            url = argv[++i];
+        else if (!strcmp(argv[i], "--wait"))
+            st.wait = 1;
+        else if (!strcmp(argv[i], "--json"))
+            st.json = 1;
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            timeout_s = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--help")) {
+            printf("usage: cb submit FILE|- [--broker URL] [--wait [--timeout S]] [--json]\n"
+                   "Submits the job in FILE (- for stdin) on cb.submit.<tenant> and prints\n"
+                   "its id once the engine has stored it. --wait then waits for the job's\n"
+                   "done message and prints it as one JSON line (exit 0 when it\n"
+                   "succeeded). The broker URL defaults to $CB_BROKER_URL.\n");
+            return 0;
+        } else if (!file && (argv[i][0] != '-' || !strcmp(argv[i], "-")))
+            file = argv[i];
+        else {
+            fprintf(stderr, "cb submit: unknown argument '%s' (cb submit --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!file || !url) {
+        fprintf(stderr, "cb submit: %s\n",
+                !file ? "which job file? (cb submit FILE|-)"
+                      : "no broker: give --broker URL or set "
+                        "CB_BROKER_URL (cb up prints it)");
+        return 2;
+    }
+    if (!(data = read_all(file, &len))) {
+        fprintf(stderr, "cb submit: cannot read %s\n", file);
+        return 1;
+    }
+    job = json_loadb(data, len, 0, NULL);
+    st.tenant = json_string_value(json_object_get(job, "tenant"));
+    if (!st.tenant || !cb_name_valid(st.tenant)) {
+        fprintf(stderr, "cb submit: %s: %s\n", file,
+                job ? "the job needs a valid \"tenant\"" : "not JSON");
+        json_decref(job);
+        free(data);
+        return 1;
+    }
+    snprintf(subject, sizeof subject, "cb.submit.%s", st.tenant);
+    if (connect_broker(&st, url, "cb submit") == 0)
+        run_request(&st, subject, data, len, timeout_s);
+    close_all(&st);
+    json_decref(job);
+    free(data);
+    return st.rc;
+}
+
+/* cb cancel|suspend|resume TENANT/JOB */
+int cb_cmd_lifecycle(int argc, char **argv)
+{
+    const char *url = getenv("CB_BROKER_URL"), *target = NULL, *reason = NULL, *slash;
+    req_state st = {.rc = 1};
+    char subject[320], tenant[CB_NAME_MAX + 1], *text;
+    json_t *cmd;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--broker") && i + 1 < argc)
+            url = argv[++i];
+        else if (!strcmp(argv[i], "--reason") && i + 1 < argc)
+            reason = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            st.json = 1;
+        else if (!strcmp(argv[i], "--help")) {
+            printf("usage: cb %s TENANT/JOB [--reason TEXT] [--broker URL] [--json]\n", argv[0]);
+            return 0;
+        } else if (!target && argv[i][0] != '-')
+            target = argv[i];
+        else {
+            fprintf(stderr, "cb %s: unknown argument '%s'\n", argv[0], argv[i]);
+            return 2;
+        }
+    }
+    if (!target || !(slash = strchr(target, '/')) || (size_t)(slash - target) > CB_NAME_MAX ||
+        !url) {
+        fprintf(stderr, "cb %s: %s\n", argv[0],
+                !url ? "no broker: give --broker URL or set CB_BROKER_URL"
+                     : "name the job as TENANT/JOB");
+        return 2;
+    }
+    snprintf(tenant, sizeof tenant, "%.*s", (int)(slash - target), target);
+    snprintf(st.job, sizeof st.job, "%s", slash + 1);
+    if (!cb_name_valid(tenant) || !cb_name_valid(st.job)) {
+        fprintf(stderr, "cb %s: '%s' is not TENANT/JOB\n", argv[0], target);
+        return 2;
+    }
+    st.tenant = tenant;
+    snprintf(subject, sizeof subject, "cb.ctl.%s.%s", tenant, st.job);
+    cmd = json_pack("{s:s, s:s?}", "command", argv[0], "reason", reason);
+    text = cmd ? json_dumps(cmd, JSON_COMPACT) : NULL;
+    if (text && connect_broker(&st, url, "cb ctl") == 0)
+        run_request(&st, subject, text, strlen(text), 0);
+    close_all(&st);
+    free(text);
+    json_decref(cmd);
+    return st.rc;
+}
