@@ -25,7 +25,7 @@ BINS     := $(BUILD)/bin/cb $(BUILD)/bin/cb-projector $(BUILD)/bin/cb-adapter $(
 
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c tests/it_*.c tests/helper_*.c)) \
                $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
-TEST_SUPPORT := $(BUILD)/obj/tests/cb_test.o
+TEST_SUPPORT := $(BUILD)/obj/tests/cb_test.o $(BUILD)/obj/tests/cb_stack.o
 FUZZ_SECONDS ?= 60
 
 .SECONDARY:

@@ -35,7 +35,7 @@ typedef struct cjob {
     uint64_t hash;
     cb_flow flow;
     cb_policy policy;
-    int have_flow, recovered, dirty, ending;
+    int have_flow, recovered, dirty, ending, held;
     backend_state *backend;
     int priority;
     int64_t deadline_ns, submitted_ns;
@@ -163,6 +163,15 @@ void cb_control_touch(cb_control *c, const char *key)
     cjob *j = job_get(c, key);
     if (!j && !(j = job_add(c, key)))
         return;
+    job_wake(j, 0);
+}
+
+void cb_control_hold(cb_control *c, const char *key, int held)
+{
+    cjob *j = job_get(c, key);
+    if (!j && !(j = job_add(c, key)))
+        return;
+    j->held = held;
     job_wake(j, 0);
 }
 
@@ -563,7 +572,7 @@ static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const tasks_
         json_object_set_new(done, "timings", timings);
     }
     o = op_new(c, j, OP_DONE);
-    text = json_dumps(done, JSON_COMPACT);
+    text = json_dumps(done, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(done);
     if (!o || !text || !data) {
         free(text);
@@ -741,7 +750,7 @@ static void visit(cb_control *c, cjob *j)
     in.index = tb.index;
     in.tasks = tb.tasks;
     in.ntasks = tb.n;
-    in.capacity = capacity(c, j, now, &retry_ms);
+    in.capacity = j->held ? 0 : capacity(c, j, now, &retry_ms);
     in.now_ns = now;
     in.job_key = j->key;
     if ((s = cb_sched_plan_job(&in, &p)) != CB_OK) {

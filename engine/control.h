@@ -54,6 +54,10 @@ CB_NODISCARD cb_status cb_control_start(struct event_base *base, cb_broker *b, c
                                         cb_control **out);
 /* Visit job "tenant/job" soon (after a submission or a lifecycle command). */
 void cb_control_touch(cb_control *c, const char *key);
+/* Dispatch nothing for the job from now on (held = 1) or again (0): the
+ * service holds a job before it appends cb.job.suspended, so no dispatch
+ * follows the suspension in the log even before the projection has it. */
+void cb_control_hold(cb_control *c, const char *key, int held);
 const cb_control_stats *cb_control_stats_get(const cb_control *c);
 /* Stop the loops and free; appends still in flight complete without it. */
 void cb_control_free(cb_control *c);

@@ -37,6 +37,7 @@ struct pend {
     cb_request *req;
     char key[2 * CB_NAME_MAX + 2], job[CB_NAME_MAX + 1];
     char digest[65];
+    int resume; /* lift the controller's hold once confirmed */
     pend *prev, *next;
 };
 
@@ -161,6 +162,16 @@ static void fresh_id(char *buf, size_t size)
     buf[2 + 2 * i] = '\0';
 }
 
+static void announced(cb_status st, uint64_t seq, int duplicate, void *ctx)
+{
+    (void)seq;
+    (void)duplicate;
+    (void)ctx;
+    if (st != CB_OK)
+        CB_LOG_WRN("service", "a rejection's done message was not confirmed: %s",
+                   cb_strerror(st));
+}
+
 /* Record and announce a rejection of a job id not used before. */
 static void record_rejection(cb_service *s, const cb_intake *in)
 {
@@ -188,7 +199,7 @@ static void record_rejection(cb_service *s, const cb_intake *in)
     if (done && (text = json_dumps(done, JSON_COMPACT))) {
         snprintf(subject, sizeof subject, "cb.done.%s.%s", in->tenant, in->job_id);
         snprintf(id, sizeof id, "%s/%s/done", in->tenant, in->job_id);
-        if (cb_broker_notify(s->b, subject, id, text, strlen(text), NULL, NULL) != CB_OK)
+        if (cb_broker_notify(s->b, subject, id, text, strlen(text), announced, NULL) != CB_OK)
             CB_LOG_WRN("service", "cannot announce the rejection of %s", key);
         free(text);
     }
@@ -292,6 +303,8 @@ static void command_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
     }
     if (st == CB_OK) {
         answer(p->req, p->job, 1, NULL);
+        if (p->resume)
+            cb_control_hold(p->s->ctl, p->key, 0);
         cb_control_touch(p->s->ctl, p->key);
     } else {
         answer_error(p->req, p->job, cb_strerror(st));
@@ -343,6 +356,11 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         goto refused;
     }
     cmd = json_string_value(json_object_get(o, "command"));
+    if (js.cancel_requested && strcmp(cmd, "cancel")) {
+        snprintf(msg, sizeof msg, "/: job \"%s\" is being cancelled", job);
+        answer_error(req, job, msg);
+        goto refused;
+    }
     if (!strcmp(cmd, "cancel")) {
         type = CB_EV_JOB_CANCEL_REQUESTED;
         snprintf(evid, sizeof evid, "%s/%s/cancel", tenant, job);
@@ -356,6 +374,9 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         answer_error(req, job, "out of memory");
         goto refused;
     }
+    if (type == CB_EV_JOB_SUSPENDED)
+        cb_control_hold(s->ctl, key, 1);
+    p->resume = type == CB_EV_JOB_RESUMED;
     st = cb_emit(s->b, type, tenant, job, evid, SOURCE,
                  json_pack("{s:s}", "reason",
                            json_string_value(json_object_get(o, "reason")) ?: "requested"),

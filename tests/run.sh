@@ -52,6 +52,7 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
         export CB_TEST_HELPER_WORKER="$ROOT/$BUILD/tests/helper_worker"
         export CB_TEST_PROJECTOR="$ROOT/$BUILD/bin/cb-projector"
         export CB_TEST_CB="$ROOT/$BUILD/bin/cb"
+        export CB_TEST_BIN="$ROOT/$BUILD/bin"
         for driver in nats amqp; do
             if [ $driver = nats ]; then
                 export CB_TEST_BROKER_URL=$CB_NATS_URL

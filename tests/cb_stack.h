@@ -1,0 +1,32 @@
+/* tests/cb_stack.h - the real daemons for end-to-end tests: cb-projector,
+ * cb-engine and N cb-adapter processes against a broker URL, each with its
+ * log in a temporary directory (printed when a test fails). Children are
+ * driven from the test's libevent loop (adapters/proc.h). */
+#ifndef CB_STACK_H
+#define CB_STACK_H
+#include <jansson.h>
+#include <stdbool.h>
+
+struct event_base;
+typedef struct cb_stack cb_stack;
+
+#define CB_STACK_MAX_ADAPTERS 4
+
+/* Start the projector, the engine and `adapters` workers of the local
+ * backend. extra_adapter_args (may be NULL) go to every adapter, e.g.
+ * "--lease-ms 2000". Binaries are taken from $CB_TEST_BIN. NULL on failure. */
+cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config,
+                         int adapters, const char *extra_adapter_args);
+/* Daemon names: "projector", "engine", "adapter0", "adapter1", ... */
+/* Send `sig` and wait (bounded) for the process to end. true if it ended. */
+bool cb_stack_kill(cb_stack *s, const char *name, int sig);
+/* Start it again (after cb_stack_kill). */
+bool cb_stack_restart(cb_stack *s, const char *name);
+/* The path of a daemon's log. */
+const char *cb_stack_log(cb_stack *s, const char *name);
+/* Print the end of every log to stderr (for a failing test). */
+void cb_stack_dump(cb_stack *s);
+/* SIGTERM everything, wait, remove the directory. Accepts NULL. */
+void cb_stack_stop(cb_stack *s);
+
+#endif /* CB_STACK_H */

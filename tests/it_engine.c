@@ -1,0 +1,803 @@
+/* tests/it_engine.c - end to end against a real broker (run once per driver):
+ * cb-projector, cb-engine and two cb-adapter workers as real processes; jobs
+ * submitted as a client in any language would (a request on cb.submit.<t>),
+ * outcomes read from the completion topic cb.done.<t>.<job> and from the
+ * event log. Needs CB_TEST_BROKER_URL and CB_TEST_BIN. */
+#include "cb_test.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "cb_event.h"
+#include "cb_stack.h"
+
+#define CONFIG   CB_TESTS_DIR "/fixtures/functions.json"
+#define WAIT_MS  90000 /* the first job waits for the projector to catch up with the log */
+
+typedef struct fixture {
+    struct event_base *base;
+    cb_broker *b;
+    cb_stack *stack;
+    const char *url;
+} fixture;
+
+static fixture F;
+
+/* ---- a client ----------------------------------------------------------------- */
+
+typedef struct call {
+    int replied, done_count;
+    cb_status status;
+    json_t *reply, *done;
+    cb_sub *sub;
+    char tenant[64], job[160];
+} call;
+
+static void done_cb(const cb_broker_msg *m, void *ctx)
+{
+    call *c = ctx;
+    json_decref(c->done);
+    c->done = json_loadb(m->data, m->len, 0, NULL);
+    c->done_count++;
+}
+
+static void listen_done(call *c)
+{
+    char subject[300];
+    snprintf(subject, sizeof subject, "cb.done.%s.%s", c->tenant, c->job);
+    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, done_cb, c, &c->sub), CB_OK);
+}
+
+static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
+{
+    call *c = ctx;
+    c->status = s;
+    c->replied = 1;
+    if (s == CB_OK)
+        c->reply = json_loadb(data, len, 0, NULL);
+    const char *id = json_string_value(json_object_get(c->reply, "job_id"));
+    if (id && c->tenant[0] && !c->sub) { /* a submission: listen for its end */
+        snprintf(c->job, sizeof c->job, "%s", id);
+        listen_done(c);
+    }
+}
+
+static bool replied(void *arg)
+{
+    return ((call *)arg)->replied;
+}
+
+static bool has_done(void *arg)
+{
+    return ((call *)arg)->done_count > 0;
+}
+
+static void call_cleanup(call *c)
+{
+    cb_sub_close(c->sub);
+    json_decref(c->reply);
+    json_decref(c->done);
+    memset(c, 0, sizeof *c);
+}
+
+/* Submit `text` (a job for tenant `tenant`) and wait for the engine's answer.
+ * The engine may still be starting: "no responders" is retried. */
+static void submit_raw(call *c, const char *tenant, const char *text)
+{
+    char subject[200];
+    snprintf(c->tenant, sizeof c->tenant, "%s", tenant);
+    snprintf(subject, sizeof subject, "cb.submit.%s", tenant);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        c->replied = 0;
+        assert_int_equal(
+            cb_broker_request(F.b, subject, text, strlen(text), 30000, reply_cb, c), CB_OK);
+        assert_true(cb_test_run_until(F.base, replied, c, 40000));
+        if (c->status != CB_ENORESP && c->status != CB_ETIMEDOUT)
+            break;
+        struct timeval tv = {0, 200000}; /* wait on the loop for the engine to come up */
+        event_base_loopexit(F.base, &tv);
+        event_base_dispatch(F.base);
+    }
+    assert_int_equal(c->status, CB_OK);
+    assert_non_null(c->reply);
+}
+
+/* A job from a JSON template; "%T" in it is replaced by the tenant. */
+static void submit(call *c, const char *tenant, json_t *job)
+{
+    char *text;
+    json_object_set_new(job, "tenant", json_string(tenant));
+    text = json_dumps(job, JSON_COMPACT);
+    json_decref(job);
+    submit_raw(c, tenant, text);
+    free(text);
+}
+
+static void expect_accepted(const call *c)
+{
+    if (!json_is_true(json_object_get(c->reply, "accepted"))) {
+        char *r = json_dumps(c->reply, JSON_COMPACT);
+        cb_stack_dump(F.stack);
+        fail_msg("not accepted: %s", r);
+    }
+}
+
+static void wait_done(call *c, long timeout_ms)
+{
+    if (!cb_test_run_until(F.base, has_done, c, timeout_ms)) {
+        cb_stack_dump(F.stack);
+        fail_msg("no done message for %s/%s within %ld ms", c->tenant, c->job, timeout_ms);
+    }
+}
+
+static const char *done_status(const call *c)
+{
+    return json_string_value(json_object_get(c->done, "status"));
+}
+
+static void expect_status(const call *c, const char *want)
+{
+    if (!done_status(c) || strcmp(done_status(c), want)) {
+        char *d = json_dumps(c->done, JSON_COMPACT);
+        cb_stack_dump(F.stack);
+        fail_msg("status %s, want %s: %s", done_status(c) ? done_status(c) : "?", want, d);
+    }
+}
+
+static json_int_t count(const call *c, const char *name)
+{
+    return json_integer_value(json_object_get(json_object_get(c->done, "counts"), name));
+}
+
+static json_t *job_of(const char *fmt)
+{
+    json_error_t je;
+    json_t *j = json_loads(fmt, 0, &je);
+    if (!j)
+        fail_msg("bad test job: %s", je.text);
+    return j;
+}
+
+/* ---- reading the log of one job ------------------------------------------------ */
+
+typedef struct log_scan {
+    int done;
+    cb_status status;
+    json_t *events; /* array of decoded events (type, data) */
+} log_scan;
+
+static void log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    log_scan *ls = ctx;
+    if (!m) {
+        ls->status = s;
+        ls->done = 1;
+        return;
+    }
+    json_array_append_new(ls->events, json_loadb(m->data, m->len, 0, NULL));
+}
+
+static bool scanned(void *arg)
+{
+    return ((log_scan *)arg)->done;
+}
+
+static json_t *read_job_log(const char *tenant, const char *job)
+{
+    char filter[300];
+    cb_read_opts o;
+    cb_reader *r = NULL;
+    log_scan ls = {0, CB_OK, json_array()};
+    snprintf(filter, sizeof filter, "cb.evt.%s.%s", tenant, job);
+    cb_read_opts_init(&o);
+    o.filter = filter;
+    o.stop_at_end = 1;
+    assert_int_equal(cb_broker_read(F.b, &o, log_cb, &ls, &r), CB_OK);
+    assert_true(cb_test_run_until(F.base, scanned, &ls, 120000));
+    cb_reader_close(r);
+    assert_int_equal(ls.status, CB_OK);
+    return ls.events;
+}
+
+static size_t count_type(const json_t *events, const char *type)
+{
+    size_t i, n = 0;
+    json_t *e;
+    json_array_foreach(events, i, e)
+    {
+        if (!strcmp(json_string_value(json_object_get(e, "type")) ?: "", type))
+            n++;
+    }
+    return n;
+}
+
+/* ---- setup ------------------------------------------------------------------------ */
+
+static int group_setup(void **state)
+{
+    cb_broker_opts o;
+    (void)state;
+    F.url = getenv("CB_TEST_BROKER_URL");
+    if (!F.url || !getenv("CB_TEST_BIN"))
+        return -1;
+    {
+        /* die_once kills its runtime the first time in this run (a marker file) */
+        static char marker[] = "/tmp/cb-die-once-XXXXXX";
+        int fd = mkstemp(marker);
+        if (fd < 0)
+            return -1;
+        close(fd);
+        unlink(marker);
+        setenv("CB_TEST_MARKER", marker, 1);
+    }
+    F.base = cb_test_base();
+    cb_broker_opts_init(&o);
+    o.url = F.url;
+    o.op_timeout_ms = 60000;
+    if (cb_broker_open(F.base, &o, &F.b) != CB_OK)
+        return -1;
+    /* the victim of the kill test holds its invocations on a short lease */
+    F.stack = cb_stack_start(F.base, F.url, CONFIG, 2, "--lease-ms 3000");
+    return F.stack ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    cb_stack_stop(F.stack);
+    cb_broker_close(F.b);
+    event_base_free(F.base);
+    return 0;
+}
+
+static void tenant_name(char *buf, size_t size)
+{
+    cb_test_unique(buf, size, "e");
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+static void test_map_reduce_python_add7_sum(void **state)
+{
+    call c = {0};
+    char t[32];
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"map_reduce\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"add7\"}, \"input\": {\"items\": [2, 3, 4, 5]}, \"reduce\": {\"function\": "
+                  "{\"backend\": \"local\", \"name\": \"sum\"}}}"));
+    expect_accepted(&c);
+    assert_int_equal(json_array_size(json_object_get(c.reply, "errors")), 0);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(c.done, "result")), 42);
+    assert_int_equal(count(&c, "total"), 5);
+    assert_int_equal(count(&c, "succeeded"), 5);
+    assert_non_null(json_object_get(json_object_get(c.done, "timings"), "makespan_ms"));
+    call_cleanup(&c);
+}
+
+static void test_call_and_map_over_a_range_keep_item_order(void **state)
+{
+    call c = {0}, m = {0};
+    char t[32];
+    json_t *result;
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"echo\"}, \"input\": {\"x\": [1, \"two\"]}}"));
+    expect_accepted(&c);
+    submit(&m, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"echo\"}, \"input\": {\"range\": {\"start\": 5, \"stop\": 2005, \"step\": "
+                  "2}}, \"chunksize\": 7, \"parallelism\": 50}"));
+    expect_accepted(&m);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    {
+        json_t *want = json_loads("{\"x\": [1, \"two\"]}", 0, NULL);
+        assert_true(json_equal(json_object_get(c.done, "result"), want));
+        json_decref(want);
+    }
+    wait_done(&m, WAIT_MS);
+    expect_status(&m, "succeeded");
+    result = json_object_get(m.done, "result");
+    assert_int_equal(json_array_size(result), 1000);
+    for (size_t i = 0; i < 1000; i++)
+        assert_int_equal(json_integer_value(json_array_get(result, i)), 5 + 2 * (json_int_t)i);
+    assert_int_equal(count(&m, "total"), 143); /* ceil(1000 / 7) invocations */
+    call_cleanup(&c);
+    call_cleanup(&m);
+}
+
+static void test_failures_are_retried_then_succeed(void **state)
+{
+    call c = {0};
+    char t[32];
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"fail_n_times\"}, \"input\": {\"items\": [{\"n\": 2}, {\"n\": 0}]}, "
+                  "\"retry\": {\"limit\": 2, \"backoff_ms\": 50}}"));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    assert_int_equal(count(&c, "retries"), 2);
+    assert_int_equal(json_array_size(json_object_get(c.done, "result")), 2);
+    call_cleanup(&c);
+}
+
+static void test_retries_exhausted_fail_the_job_with_the_reason(void **state)
+{
+    call c = {0};
+    char t[32];
+    const char *err;
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"boom\"}, \"input\": 3, \"retry\": {\"limit\": 1, \"backoff_ms\": 10}}"));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "failed");
+    err = json_string_value(json_object_get(c.done, "error"));
+    assert_non_null(err);
+    if (!strstr(err, "ValueError: cannot take 3"))
+        fail_msg("error without the exception: %s", err);
+    assert_int_equal(count(&c, "retries"), 1);
+    call_cleanup(&c);
+}
+
+static void test_runtime_killed_mid_invocation_is_retried(void **state)
+{
+    call c = {0};
+    char t[32];
+    (void)state;
+    tenant_name(t, sizeof t);
+    /* die_once kills its Python runtime on the first call of the whole run */
+    submit(&c, t,
+           job_of("{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"die_once\"}, \"input\": 9, \"retry\": {\"limit\": 2, \"backoff_ms\": 10}}"));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(c.done, "result")), 9);
+    json_t *events = read_job_log(t, c.job);
+    assert_int_equal(count_type(events, "cb.task.failed"), 1); /* the run's first die_once */
+    {
+        size_t i;
+        json_t *e;
+        json_array_foreach(events, i, e)
+        {
+            if (!strcmp(json_string_value(json_object_get(e, "type")), "cb.task.failed")) {
+                json_t *d = json_object_get(e, "data");
+                assert_string_equal(json_string_value(json_object_get(d, "reason")), "signal");
+                assert_non_null(strstr(json_string_value(json_object_get(d, "error")),
+                                       "killed by signal 9"));
+            }
+        }
+        assert_int_equal(count(&c, "retries"), 1);
+    }
+    json_decref(events);
+    call_cleanup(&c);
+}
+
+static void test_timeout_kills_the_function_and_fails_the_job(void **state)
+{
+    call c = {0};
+    char t[32];
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"slow\"}, \"input\": 0}"));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "failed");
+    assert_non_null(strstr(json_string_value(json_object_get(c.done, "error")),
+                           "did not finish within 300 ms"));
+    call_cleanup(&c);
+}
+
+static void test_bad_jobs_are_rejected_with_reasons_and_a_done_message(void **state)
+{
+    call c = {0};
+    char t[32], text[512];
+    const char *e0;
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(text, sizeof text,
+             "{\"job_id\": \"bad1\", \"tenant\": \"%s\", \"kind\": \"map\", \"function\": "
+             "{\"backend\": \"local\", \"name\": \"nope\"}, \"input\": {\"items\": [1]}}",
+             t);
+    submit_raw(&c, t, text);
+    assert_false(json_is_true(json_object_get(c.reply, "accepted")));
+    assert_string_equal(json_string_value(json_object_get(c.reply, "job_id")), "bad1");
+    e0 = json_string_value(json_array_get(json_object_get(c.reply, "errors"), 0));
+    assert_string_equal(e0, "/function/name: no local function named \"nope\"");
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "rejected");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(c.done, "errors"), 0)), e0);
+    call_cleanup(&c);
+
+    submit_raw(&c, t, "{\"kind\": \"map\", \"tenant\": ");
+    assert_false(json_is_true(json_object_get(c.reply, "accepted")));
+    e0 = json_string_value(json_array_get(json_object_get(c.reply, "errors"), 0));
+    assert_non_null(e0);
+    assert_true(!strncmp(e0, "/: not JSON", 11));
+    call_cleanup(&c);
+
+    snprintf(text, sizeof text,
+             "{\"tenant\": \"%s\", \"kind\": \"map\", \"function\": {\"backend\": \"lambda\", "
+             "\"name\": \"f\"}, \"input\": {\"items\": [1]}, \"parallelism\": 0}",
+             t);
+    submit_raw(&c, t, text);
+    assert_false(json_is_true(json_object_get(c.reply, "accepted")));
+    {
+        char *errs = json_dumps(json_object_get(c.reply, "errors"), 0);
+        assert_non_null(strstr(errs, "/parallelism"));
+        free(errs);
+    }
+    call_cleanup(&c);
+
+    snprintf(text, sizeof text,
+             "{\"tenant\": \"%s\", \"kind\": \"dag\", \"tasks\": {\"a\": {\"function\": "
+             "{\"backend\": \"local\", \"name\": \"echo\"}, \"depends\": [\"b\"]}, \"b\": "
+             "{\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, \"depends\": "
+             "[\"a\"]}}}",
+             t);
+    submit_raw(&c, t, text);
+    assert_false(json_is_true(json_object_get(c.reply, "accepted")));
+    assert_non_null(strstr(json_string_value(json_array_get(json_object_get(c.reply, "errors"), 0)),
+                           "cycle"));
+    call_cleanup(&c);
+
+    /* a tenant that differs from the subject's */
+    submit_raw(&c, t,
+               "{\"tenant\": \"someone-else\", \"kind\": \"call\", \"function\": {\"backend\": "
+               "\"local\", \"name\": \"echo\"}, \"input\": 1}");
+    assert_false(json_is_true(json_object_get(c.reply, "accepted")));
+    assert_non_null(strstr(json_string_value(json_array_get(json_object_get(c.reply, "errors"), 0)),
+                           "/tenant"));
+    call_cleanup(&c);
+
+    /* and the engine still works */
+    submit(&c, t,
+           job_of("{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"echo\"}, \"input\": 1}"));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    call_cleanup(&c);
+}
+
+static void test_same_job_id_is_idempotent_and_a_different_body_conflicts(void **state)
+{
+    call a = {0}, b = {0}, x = {0};
+    char t[32], text[512];
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(text, sizeof text,
+             "{\"job_id\": \"once\", \"tenant\": \"%s\", \"kind\": \"call\", \"function\": "
+             "{\"backend\": \"local\", \"name\": \"echo\"}, \"input\": 1}",
+             t);
+    submit_raw(&a, t, text);
+    expect_accepted(&a);
+    submit_raw(&b, t, text); /* at once: before the projection has it */
+    expect_accepted(&b);
+    assert_string_equal(json_string_value(json_object_get(b.reply, "job_id")), "once");
+    wait_done(&a, WAIT_MS);
+    expect_status(&a, "succeeded");
+    submit_raw(&x, t, text); /* after it finished */
+    expect_accepted(&x);
+    call_cleanup(&x);
+    snprintf(text, sizeof text,
+             "{\"job_id\": \"once\", \"tenant\": \"%s\", \"kind\": \"call\", \"function\": "
+             "{\"backend\": \"local\", \"name\": \"echo\"}, \"input\": 2}",
+             t);
+    submit_raw(&x, t, text);
+    assert_false(json_is_true(json_object_get(x.reply, "accepted")));
+    assert_non_null(strstr(json_string_value(json_array_get(json_object_get(x.reply, "errors"), 0)),
+                           "conflict"));
+    json_t *events = read_job_log(t, "once");
+    assert_int_equal(count_type(events, "cb.job.submitted"), 1);
+    assert_int_equal(count_type(events, "cb.task.succeeded"), 1);
+    json_decref(events);
+    call_cleanup(&a);
+    call_cleanup(&b);
+    call_cleanup(&x);
+}
+
+static void ctl(const char *tenant, const char *job, const char *command, call *c)
+{
+    char subject[300], text[100];
+    snprintf(subject, sizeof subject, "cb.ctl.%s.%s", tenant, job);
+    snprintf(text, sizeof text, "{\"command\": \"%s\"}", command);
+    c->replied = 0;
+    assert_int_equal(cb_broker_request(F.b, subject, text, strlen(text), 30000, reply_cb, c),
+                     CB_OK);
+    assert_true(cb_test_run_until(F.base, replied, c, 40000));
+    assert_int_equal(c->status, CB_OK);
+}
+
+typedef struct started_watch {
+    int n;
+} started_watch;
+
+static void progress_cb(const cb_broker_msg *m, void *ctx)
+{
+    started_watch *w = ctx;
+    json_t *p = json_loadb(m->data, m->len, 0, NULL);
+    if (json_integer_value(json_object_get(p, "running")) > 0 ||
+        json_integer_value(json_object_get(p, "succeeded")) > 0)
+        w->n++;
+    json_decref(p);
+}
+
+static bool running(void *arg)
+{
+    return ((started_watch *)arg)->n > 0;
+}
+
+static void test_cancel_ends_a_running_job(void **state)
+{
+    call c = {0}, k = {0};
+    char t[32], subject[300];
+    started_watch w = {0};
+    cb_sub *ps = NULL;
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
+    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"sleep_ms\"}, \"input\": {\"items\": [400, 400, 400, 400, 400, 400, 400, "
+                  "400, 400, 400, 400, 400]}, \"parallelism\": 1}"));
+    expect_accepted(&c);
+    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
+    ctl(t, c.job, "cancel", &k);
+    if (!json_is_true(json_object_get(k.reply, "accepted")))
+        fail_msg("cancel refused: %s", json_dumps(k.reply, JSON_COMPACT));
+    wait_done(&c, 30000);
+    expect_status(&c, "cancelled");
+    assert_true(count(&c, "succeeded") < 12);
+    call_cleanup(&k);
+    /* a command for a finished job is refused with the reason */
+    ctl(t, c.job, "resume", &k);
+    assert_false(json_is_true(json_object_get(k.reply, "accepted")));
+    assert_non_null(strstr(json_string_value(json_array_get(json_object_get(k.reply, "errors"), 0)),
+                           "cancel")); /* "already cancelled", or "being cancelled" */
+    cb_sub_close(ps);
+    call_cleanup(&k);
+    call_cleanup(&c);
+}
+
+static void test_suspend_stops_dispatch_until_resumed(void **state)
+{
+    call c = {0}, k = {0};
+    char t[32], subject[300];
+    started_watch w = {0};
+    cb_sub *ps = NULL;
+    json_t *events, *e;
+    size_t i;
+    int suspended = 0, resumed = 0, dispatched_while_suspended = 0;
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
+    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"sleep_ms\"}, \"input\": {\"items\": [300, 300, 300, 300, 300, 300]}, "
+                  "\"parallelism\": 1}"));
+    expect_accepted(&c);
+    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
+    ctl(t, c.job, "suspend", &k);
+    assert_true(json_is_true(json_object_get(k.reply, "accepted")));
+    call_cleanup(&k);
+    ctl(t, c.job, "resume", &k);
+    assert_true(json_is_true(json_object_get(k.reply, "accepted")));
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    events = read_job_log(t, c.job);
+    json_array_foreach(events, i, e)
+    {
+        const char *type = json_string_value(json_object_get(e, "type"));
+        if (!strcmp(type, "cb.job.suspended"))
+            suspended = 1;
+        else if (!strcmp(type, "cb.job.resumed"))
+            resumed = 1;
+        else if (!strcmp(type, "cb.tasks.dispatched") && suspended && !resumed)
+            dispatched_while_suspended = 1;
+    }
+    assert_true(suspended && resumed);
+    assert_false(dispatched_while_suspended);
+    json_decref(events);
+    cb_sub_close(ps);
+    call_cleanup(&k);
+    call_cleanup(&c);
+}
+
+static void test_late_subscriber_gets_the_done_message(void **state)
+{
+    call c = {0}, late = {0};
+    char t[32];
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"echo\"}, \"input\": \"hello\"}"));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    snprintf(late.tenant, sizeof late.tenant, "%s", t);
+    snprintf(late.job, sizeof late.job, "%s", c.job);
+    listen_done(&late);
+    wait_done(&late, 30000);
+    expect_status(&late, "succeeded");
+    assert_string_equal(json_string_value(json_object_get(late.done, "result")), "hello");
+    call_cleanup(&c);
+    call_cleanup(&late);
+}
+
+/* 10,000 invocations through the 2 workers: every task completes exactly once. */
+static void test_ten_thousand_invocations_complete_exactly_once(void **state)
+{
+    call c = {0};
+    char t[32];
+    json_t *events, *e, *result;
+    size_t i;
+    unsigned char *seen = calloc(10000, 1);
+    size_t succeeded = 0;
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"echo\"}, \"input\": {\"range\": {\"start\": 0, \"stop\": 10000}}, "
+                  "\"parallelism\": 1000}"));
+    expect_accepted(&c);
+    wait_done(&c, 300000);
+    expect_status(&c, "succeeded");
+    result = json_object_get(c.done, "result");
+    assert_int_equal(json_array_size(result), 10000);
+    for (i = 0; i < 10000; i++)
+        assert_int_equal(json_integer_value(json_array_get(result, i)), (json_int_t)i);
+    events = read_job_log(t, c.job);
+    json_array_foreach(events, i, e)
+    {
+        if (!strcmp(json_string_value(json_object_get(e, "type")), "cb.task.succeeded")) {
+            json_int_t task = json_integer_value(json_object_get(json_object_get(e, "data"), "task"));
+            assert_true(task >= 0 && task < 10000);
+            assert_int_equal(seen[task], 0); /* a second completion would be a duplicate */
+            seen[task] = 1;
+            succeeded++;
+        }
+    }
+    assert_int_equal(succeeded, 10000);
+    free(seen);
+    json_decref(events);
+    call_cleanup(&c);
+}
+
+typedef struct victim_watch {
+    char tenant[64];
+    int started_on_victim;
+} victim_watch;
+
+static void victim_log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    victim_watch *v = ctx;
+    json_t *e;
+    (void)s;
+    if (!m || !(e = json_loadb(m->data, m->len, 0, NULL)))
+        return;
+    if (!strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.task.started") &&
+        !strcmp(json_string_value(json_object_get(json_object_get(e, "data"), "worker")) ?: "",
+                "adapter0"))
+        v->started_on_victim++;
+    json_decref(e);
+}
+
+static bool victim_busy(void *arg)
+{
+    return ((victim_watch *)arg)->started_on_victim >= 3;
+}
+
+/* A worker killed with -9 holding invocations: they are redelivered to the
+ * other worker and the job completes, each task once in its state. */
+static void test_worker_killed_mid_batch_work_moves_to_the_other(void **state)
+{
+    call c = {0};
+    char t[32], filter[200];
+    victim_watch v = {0};
+    cb_read_opts o;
+    cb_reader *r = NULL;
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(filter, sizeof filter, "cb.evt.%s.>", t);
+    cb_read_opts_init(&o);
+    o.from = CB_READ_NEW;
+    o.filter = filter;
+    assert_int_equal(cb_broker_read(F.b, &o, victim_log_cb, &v, &r), CB_OK);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"sleep_ms\"}, \"input\": {\"items\": [1500, 1500, 1500, 1500, 1500, 1500, "
+                  "1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, "
+                  "1500, 1500]}, \"parallelism\": 20}"));
+    expect_accepted(&c);
+    if (!cb_test_run_until(F.base, victim_busy, &v, WAIT_MS)) {
+        cb_stack_dump(F.stack);
+        fail_msg("adapter0 never started 3 invocations (%d)", v.started_on_victim);
+    }
+    assert_true(cb_stack_kill(F.stack, "adapter0", SIGKILL));
+    wait_done(&c, 120000);
+    expect_status(&c, "succeeded");
+    assert_int_equal(count(&c, "succeeded"), 20);
+    assert_int_equal(json_array_size(json_object_get(c.done, "result")), 20);
+    cb_reader_close(r);
+    assert_true(cb_stack_restart(F.stack, "adapter0"));
+    call_cleanup(&c);
+}
+
+/* The engine killed with -9 mid-job and restarted: the job completes, no
+ * task runs to success twice in the state. */
+static void test_engine_killed_and_restarted_finishes_the_job(void **state)
+{
+    call c = {0};
+    char t[32];
+    started_watch w = {0};
+    char subject[300];
+    cb_sub *ps = NULL;
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
+    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"sleep_ms\"}, \"input\": {\"items\": [200, 200, 200, 200, 200, 200, 200, "
+                  "200, 200, 200]}, \"parallelism\": 2}"));
+    expect_accepted(&c);
+    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
+    assert_true(cb_stack_kill(F.stack, "engine", SIGKILL));
+    assert_true(cb_stack_restart(F.stack, "engine"));
+    wait_done(&c, 120000);
+    expect_status(&c, "succeeded");
+    assert_int_equal(count(&c, "succeeded"), 10);
+    assert_int_equal(json_array_size(json_object_get(c.done, "result")), 10);
+    cb_sub_close(ps);
+    call_cleanup(&c);
+}
+
+int main(void)
+{
+    const char *driver = getenv("CB_TEST_DRIVER");
+    char name[64];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map_reduce_python_add7_sum),
+        cmocka_unit_test(test_call_and_map_over_a_range_keep_item_order),
+        cmocka_unit_test(test_failures_are_retried_then_succeed),
+        cmocka_unit_test(test_retries_exhausted_fail_the_job_with_the_reason),
+        cmocka_unit_test(test_runtime_killed_mid_invocation_is_retried),
+        cmocka_unit_test(test_timeout_kills_the_function_and_fails_the_job),
+        cmocka_unit_test(test_bad_jobs_are_rejected_with_reasons_and_a_done_message),
+        cmocka_unit_test(test_same_job_id_is_idempotent_and_a_different_body_conflicts),
+        cmocka_unit_test(test_cancel_ends_a_running_job),
+        cmocka_unit_test(test_suspend_stops_dispatch_until_resumed),
+        cmocka_unit_test(test_late_subscriber_gets_the_done_message),
+        cmocka_unit_test(test_ten_thousand_invocations_complete_exactly_once),
+        cmocka_unit_test(test_worker_killed_mid_batch_work_moves_to_the_other),
+        cmocka_unit_test(test_engine_killed_and_restarted_finishes_the_job),
+    };
+    if (getenv("CB_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("CB_TEST_FILTER"));
+    snprintf(name, sizeof name, "engine[%s]", driver ? driver : "?");
+    return cmocka_run_group_tests_name(name, tests, group_setup, group_teardown);
+}
