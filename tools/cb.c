@@ -11,10 +11,16 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"up", cb_cmd_up, "start the dev stack (nats-server, projector, engine, adapter)"},
+    {"down", cb_cmd_down, "stop a stack started with cb up --detach"},
     {"submit", cb_cmd_submit, "submit a job; --wait prints its done message"},
     {"cancel", cb_cmd_lifecycle, "cancel a job: no new tasks, running results ignored"},
     {"suspend", cb_cmd_lifecycle, "suspend a job: no new tasks until resumed"},
     {"resume", cb_cmd_lifecycle, "resume a suspended job"},
+    {"watch", cb_cmd_watch, "live progress of a job until it ends"},
+    {"status", cb_cmd_status, "a job's state"},
+    {"result", cb_cmd_status, "a job's result as JSON"},
+    {"jobs", cb_cmd_jobs, "list the jobs and their state"},
     {"validate", cb_cmd_validate, "check JSON files against the message schemas"},
     {"replay", cb_cmd_replay, "a job's timeline or past state from the log; rebuild, verify"},
     {"inspect", cb_cmd_inspect, "print a job or task from the store as JSON"},

@@ -10,5 +10,10 @@ int cb_cmd_replay(int argc, char **argv);
 int cb_cmd_inspect(int argc, char **argv);
 int cb_cmd_submit(int argc, char **argv);
 int cb_cmd_lifecycle(int argc, char **argv); /* cancel, suspend, resume */
+int cb_cmd_up(int argc, char **argv);
+int cb_cmd_down(int argc, char **argv);
+int cb_cmd_watch(int argc, char **argv);
+int cb_cmd_status(int argc, char **argv); /* status, result */
+int cb_cmd_jobs(int argc, char **argv);
 
 #endif /* CB_CMD_H */

@@ -11,6 +11,7 @@
 #include "cb_cmd.h"
 #include "cb_event.h"
 #include "cb_log.h"
+#include "cli.h"
 
 typedef struct req_state {
     struct event_base *base;
@@ -153,7 +154,7 @@ static void close_all(req_state *st)
 
 int cb_cmd_submit(int argc, char **argv)
 {
-    const char *url = getenv("CB_BROKER_URL"), *file = NULL;
+    const char *url = NULL, *file = NULL;
     req_state st = {.rc = 1};
     long timeout_s = 0;
     char *data, subject[200];
@@ -183,11 +184,12 @@ int cb_cmd_submit(int argc, char **argv)
             return 2;
         }
     }
+    url = cb_cli_broker_url(url);
     if (!file || !url) {
         fprintf(stderr, "cb submit: %s\n",
                 !file ? "which job file? (cb submit FILE|-)"
                       : "no broker: give --broker URL or set "
-                        "CB_BROKER_URL (cb up prints it)");
+                        "CB_BROKER_URL (or run cb up here)");
         return 2;
     }
     if (!(data = read_all(file, &len))) {
@@ -215,7 +217,7 @@ int cb_cmd_submit(int argc, char **argv)
 /* cb cancel|suspend|resume TENANT/JOB */
 int cb_cmd_lifecycle(int argc, char **argv)
 {
-    const char *url = getenv("CB_BROKER_URL"), *target = NULL, *reason = NULL, *slash;
+    const char *url = NULL, *target = NULL, *reason = NULL, *slash;
     req_state st = {.rc = 1};
     char subject[320], tenant[CB_NAME_MAX + 1], *text;
     json_t *cmd;
@@ -237,6 +239,7 @@ int cb_cmd_lifecycle(int argc, char **argv)
             return 2;
         }
     }
+    url = cb_cli_broker_url(url);
     if (!target || !(slash = strchr(target, '/')) || (size_t)(slash - target) > CB_NAME_MAX ||
         !url) {
         fprintf(stderr, "cb %s: %s\n", argv[0],

@@ -1,0 +1,15 @@
+/* tools/cli.h - what the cb client commands share: where the broker and the
+ * store are when the command line does not say. */
+#ifndef CB_CLI_H
+#define CB_CLI_H
+#include <stddef.h>
+
+/* `given`, else $CB_BROKER_URL, else the URL `cb up` wrote to $CB_DIR/url
+ * (default ./.cb/url), else NULL. Borrowed (static storage). */
+const char *cb_cli_broker_url(const char *given);
+/* `given`, else $CB_STORE, else $CB_DIR/store (default ./.cb/store). */
+const char *cb_cli_store_dir(const char *given);
+/* Split "TENANT/JOB" into its names. Returns 0, or -1 if it is not that. */
+int cb_cli_job_ref(const char *ref, char *tenant, char *job, size_t size);
+
+#endif /* CB_CLI_H */

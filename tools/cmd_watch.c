@@ -1,0 +1,317 @@
+/* tools/cmd_watch.c - `cb watch` (live progress from cb.progress.* and the
+ * done topic: a bar on a terminal, plain lines otherwise), and the store
+ * readers `cb status`, `cb result`, `cb jobs`. */
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "broker.h"
+#include "cb_cmd.h"
+#include "cb_event.h"
+#include "cb_log.h"
+#include "cb_time.h"
+#include "cli.h"
+#include "fold.h"
+#include "store.h"
+
+typedef struct watch {
+    struct event_base *base;
+    int tty, json, rc, finished;
+    int64_t first_ns, last_line_ns;
+    json_int_t first_done;
+    char ref[300];
+} watch;
+
+static void bar(watch *w, json_int_t done, json_int_t total, json_int_t failed, int final)
+{
+    int64_t now = cb_time_mono_ns();
+    double secs = (double)(now - w->first_ns) / 1e9, rate = 0;
+    char eta[32] = "";
+    if (secs > 0.2 && done > w->first_done)
+        rate = (double)(done - w->first_done) / secs;
+    if (rate > 0 && total > done)
+        snprintf(eta, sizeof eta, "  ETA %.0fs", (double)(total - done) / rate);
+    if (w->tty) {
+        int width = 30, fill = total > 0 ? (int)(width * done / total) : 0;
+        char b[64];
+        for (int i = 0; i < width; i++)
+            b[i] = i < fill ? '#' : '.';
+        b[width] = '\0';
+        fprintf(stderr, "\r%s [%s] %3d%% %lld/%lld  failed %lld  %.0f/s%s   ", w->ref, b,
+                total > 0 ? (int)(100 * done / total) : 0, (long long)done, (long long)total,
+                (long long)failed, rate, eta);
+        if (final)
+            fputc('\n', stderr);
+    } else if (final || now - w->last_line_ns > 1000000000LL) {
+        fprintf(stderr, "%s %lld/%lld done, %lld failed, %.0f/s%s\n", w->ref, (long long)done,
+                (long long)total, (long long)failed, rate, eta);
+        w->last_line_ns = now;
+    }
+    fflush(stderr);
+}
+
+static void progress_cb(const cb_broker_msg *m, void *ctx)
+{
+    watch *w = ctx;
+    json_t *p = json_loadb(m->data, m->len, 0, NULL);
+    json_int_t done = json_integer_value(json_object_get(p, "succeeded"));
+    if (!p || w->finished) {
+        json_decref(p);
+        return;
+    }
+    if (!w->first_ns) {
+        w->first_ns = cb_time_mono_ns();
+        w->first_done = done;
+    }
+    bar(w, done, json_integer_value(json_object_get(p, "total")),
+        json_integer_value(json_object_get(p, "failed")), 0);
+    json_decref(p);
+}
+
+static void done_cb(const cb_broker_msg *m, void *ctx)
+{
+    watch *w = ctx;
+    json_t *d = json_loadb(m->data, m->len, 0, NULL), *counts = json_object_get(d, "counts");
+    const char *status = json_string_value(json_object_get(d, "status"));
+    double ms = json_number_value(json_object_get(json_object_get(d, "timings"), "makespan_ms"));
+    json_int_t total = json_integer_value(json_object_get(counts, "total"));
+    json_int_t ok = json_integer_value(json_object_get(counts, "succeeded"));
+    if (!w->first_ns)
+        w->first_ns = cb_time_mono_ns();
+    bar(w, ok, total, json_integer_value(json_object_get(counts, "failed")), 1);
+    if (w->json)
+        printf("%.*s\n", (int)m->len, (const char *)m->data);
+    else
+        printf("%s %s: %lld/%lld tasks in %.2f s (%.0f tasks/s)%s%s\n", w->ref,
+               status ? status : "?", (long long)ok, (long long)total, ms / 1000,
+               ms > 0 ? (double)ok * 1000 / ms : 0.0, json_object_get(d, "error") ? ": " : "",
+               json_string_value(json_object_get(d, "error")) ?: "");
+    fflush(stdout);
+    w->rc = status && !strcmp(status, "succeeded") ? 0 : 1;
+    w->finished = 1;
+    json_decref(d);
+    event_base_loopbreak(w->base);
+}
+
+int cb_cmd_watch(int argc, char **argv)
+{
+    const char *url = NULL, *ref = NULL;
+    char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], subject[320];
+    watch w = {.rc = 1};
+    cb_broker_opts o;
+    cb_broker *b = NULL;
+    cb_sub *ps = NULL, *ds = NULL;
+    cb_status s;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--broker") && i + 1 < argc)
+            url = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            w.json = 1;
+        else if (!strcmp(argv[i], "--help")) {
+            printf("usage: cb watch TENANT/JOB [--broker URL] [--json]\n"
+                   "Shows the job's progress (a bar on a terminal, a line a second\n"
+                   "otherwise) until its done message, then a summary line (--json: the\n"
+                   "done message). Exit 0 when the job succeeded.\n");
+            return 0;
+        } else if (!ref && argv[i][0] != '-')
+            ref = argv[i];
+        else {
+            fprintf(stderr, "cb watch: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!ref || cb_cli_job_ref(ref, tenant, job, sizeof tenant) != 0) {
+        fprintf(stderr, "cb watch: name the job as TENANT/JOB\n");
+        return 2;
+    }
+    if (!(url = cb_cli_broker_url(url))) {
+        fprintf(stderr, "cb watch: no broker: give --broker URL or set CB_BROKER_URL\n");
+        return 2;
+    }
+    snprintf(w.ref, sizeof w.ref, "%s", ref);
+    w.tty = isatty(2);
+    if (!getenv("CB_LOG_LEVEL"))
+        cb_log_set_level(CB_LOG_ERROR);
+    if (cb_broker_global_init() != CB_OK || !(w.base = event_base_new()))
+        return 1;
+    cb_broker_opts_init(&o);
+    o.url = url;
+    o.name = "cb watch";
+    if ((s = cb_broker_open(w.base, &o, &b)) != CB_OK) {
+        fprintf(stderr, "cb watch: cannot connect to %s: %s\n", url, cb_strerror(s));
+        event_base_free(w.base);
+        return 1;
+    }
+    snprintf(subject, sizeof subject, "cb.progress.%s.%s", tenant, job);
+    if ((s = cb_broker_subscribe(b, subject, 0, progress_cb, &w, &ps)) == CB_OK) {
+        snprintf(subject, sizeof subject, "cb.done.%s.%s", tenant, job);
+        s = cb_broker_subscribe(b, subject, 0, done_cb, &w, &ds);
+    }
+    if (s == CB_OK)
+        event_base_dispatch(w.base);
+    else
+        fprintf(stderr, "cb watch: cannot subscribe: %s\n", cb_strerror(s));
+    cb_sub_close(ps);
+    cb_sub_close(ds);
+    cb_broker_close(b);
+    event_base_free(w.base);
+    return w.rc;
+}
+
+/* ---- from the store ------------------------------------------------------- */
+
+static cb_store *open_store(const char *cmd, const char *dir)
+{
+    cb_store *st = NULL;
+    cb_status s = cb_store_open(dir, 0, CB_STORE_RDONLY, &st);
+    if (s != CB_OK)
+        fprintf(stderr, "cb %s: cannot open the store %s: %s\n", cmd, dir, cb_strerror(s));
+    return st;
+}
+
+typedef struct outs {
+    json_t *all;
+} outs;
+
+static int add_outputs(uint32_t index, const cb_task_state *t, void *arg)
+{
+    outs *o = arg;
+    (void)index;
+    if (t->status == CB_TASK_SUCCEEDED && json_is_array(t->output))
+        json_array_extend(o->all, t->output);
+    return 0;
+}
+
+/* cb status|result TENANT/JOB */
+int cb_cmd_status(int argc, char **argv)
+{
+    const char *dir = NULL, *ref = NULL;
+    int json = 0, rc = 1, result = !strcmp(argv[0], "result");
+    cb_store *st;
+    cb_job_state j;
+    cb_status s;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--store") && i + 1 < argc)
+            dir = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--help")) {
+            printf("usage: cb %s TENANT/JOB [--store DIR]%s\n%s", argv[0],
+                   result ? "" : " [--json]",
+                   result ? "Prints the job's result as JSON (exit 1 if it has none).\n"
+                          : "Prints the job's state (--json: its full record).\n");
+            return 0;
+        } else if (!ref && argv[i][0] != '-')
+            ref = argv[i];
+        else {
+            fprintf(stderr, "cb %s: unknown argument '%s'\n", argv[0], argv[i]);
+            return 2;
+        }
+    }
+    if (!ref || !strchr(ref, '/')) {
+        fprintf(stderr, "cb %s: name the job as TENANT/JOB\n", argv[0]);
+        return 2;
+    }
+    if (!(st = open_store(argv[0], cb_cli_store_dir(dir))))
+        return 1;
+    if ((s = cb_view_job(st, ref, &j)) != CB_OK) {
+        fprintf(stderr, "cb %s: %s: %s\n", argv[0], ref,
+                s == CB_ENOTFOUND ? "no such job (yet)" : cb_strerror(s));
+        cb_store_close(st);
+        return 1;
+    }
+    if (result) {
+        json_t *r = json_incref(j.result);
+        const json_t *kind = json_object_get(j.spec, "kind");
+        if (!r && j.status == CB_JOB_SUCCEEDED && !strcmp(json_string_value(kind) ?: "", "map")) {
+            outs o = {json_array()}; /* too large to inline: assemble it from the tasks */
+            if (cb_view_job_tasks(st, ref, add_outputs, &o) == CB_OK)
+                r = o.all;
+            else
+                json_decref(o.all);
+        }
+        if (r) {
+            char *text = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
+            printf("%s\n", text ? text : "null");
+            free(text);
+            rc = 0;
+        } else {
+            fprintf(stderr, "cb result: %s has no result: it is %s%s%s\n", ref,
+                    cb_job_status_name(j.status), j.error ? ": " : "", j.error ? j.error : "");
+        }
+        json_decref(r);
+    } else if (json) {
+        json_t *o = cb_job_state_to_json(&j);
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        printf("%s\n", text ? text : "{}");
+        free(text);
+        json_decref(o);
+        rc = 0;
+    } else {
+        printf("%s %s: %u/%u tasks succeeded, %u running, %u failed, %u retries%s%s\n", ref,
+               cb_job_status_name(j.status), j.succeeded, j.total, j.inflight, j.failed,
+               j.retries, j.error ? "; " : "", j.error ? j.error : "");
+        rc = 0;
+    }
+    cb_job_state_cleanup(&j);
+    cb_store_close(st);
+    return rc;
+}
+
+static int list_job(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    json_t *o = json_loadb(val, vlen, 0, NULL);
+    cb_job_state j;
+    int *json = arg;
+    if (o && cb_job_state_from_json(o, &j) == CB_OK) {
+        if (*json) {
+            char *text = json_dumps(o, JSON_COMPACT);
+            printf("%s\n", text ? text : "{}");
+            free(text);
+        } else {
+            printf("%-50.*s %-10s %u/%u\n", (int)klen, (const char *)key,
+                   cb_job_status_name(j.status), j.succeeded, j.total);
+        }
+        cb_job_state_cleanup(&j);
+    }
+    json_decref(o);
+    return 0;
+}
+
+int cb_cmd_jobs(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int json = 0;
+    cb_store *st;
+    cb_txn *t;
+    cb_status s;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--store") && i + 1 < argc)
+            dir = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else {
+            int help = !strcmp(argv[i], "--help");
+            fprintf(help ? stdout : stderr,
+                    "usage: cb jobs [--store DIR] [--json]\nLists the jobs with their state "
+                    "(--json: one record per line).\n");
+            return help ? 0 : 2;
+        }
+    }
+    if (!(st = open_store("jobs", cb_cli_store_dir(dir))))
+        return 1;
+    if ((s = cb_store_begin(st, 1, &t)) == CB_OK) {
+        s = cb_store_scan(t, CB_DB_JOBS, NULL, 0, list_job, &json);
+        cb_store_abort(t);
+    }
+    cb_store_close(st);
+    if (s != CB_OK)
+        fprintf(stderr, "cb jobs: %s\n", cb_strerror(s));
+    return s == CB_OK ? 0 : 1;
+}
