@@ -88,7 +88,7 @@ cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *c
              config, url, store);
     add(s, "engine", args);
     for (int i = 0; i < adapters; i++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "adapter%d", i);
         snprintf(args, sizeof args, "'%s/cb-adapter' --config '%s' --id %s --broker '%s' %s", bin,
                  config, name, url, extra ? extra : "");

@@ -26,6 +26,7 @@ json_t *cb_bench_machine(void);
 
 /* Workloads: fill *report (new reference) with the workload's figures. */
 CB_NODISCARD cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs, json_t **report);
+CB_NODISCARD cb_status cb_bench_adapter(const cb_bench_env *env, long n, int runs, json_t **report);
 CB_NODISCARD cb_status cb_bench_replay(const cb_bench_env *env, long n, int runs, json_t **report);
 
 #endif /* CB_BENCH_H */

@@ -13,6 +13,8 @@ static const char *usage =
     "Workloads:\n"
     "  broker   raw confirmed appends, ordered read and work-queue put/get/ack of the\n"
     "           broker through cbcore's driver (the limit the engine works under)\n"
+    "  adapter  invocations/s through one cb-adapter (--backend local): the built-in\n"
+    "           noop and a warm Python noop\n"
     "  replay   fold N stored events (--events N) into a fresh LMDB store\n"
     "Without --url a private broker is started in a temp dir and stopped afterwards.\n"
     "Prints one JSON object with the per-run figures and their median.\n";
@@ -40,6 +42,8 @@ int cb_cmd_bench(int argc, char **argv)
             n = atol(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--backend") && i + 1 < argc && !strcmp(argv[i + 1], "local"))
+            i++; /* the adapter workload's backend: local is the one measured here */
         else if (!strcmp(argv[i], "--json"))
             ; /* JSON is the only output format */
         else {
@@ -50,6 +54,8 @@ int cb_cmd_bench(int argc, char **argv)
     cb_status (*run)(const cb_bench_env *, long, int, json_t **) = NULL;
     if (!strcmp(workload, "broker"))
         run = cb_bench_broker;
+    else if (!strcmp(workload, "adapter"))
+        run = cb_bench_adapter;
     else if (!strcmp(workload, "replay"))
         run = cb_bench_replay;
     if (n <= 0 || runs <= 0 || !run) {

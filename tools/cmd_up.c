@@ -379,7 +379,7 @@ int cb_cmd_up(int argc, char **argv)
                  u->bin, u->url, u->dir, *abs_config ? " --config '" : "", abs_config,
                  *abs_config ? "'" : "", u->dir);
         for (int i = 0; i < adapters; i++) {
-            char name[16];
+            char name[24];
             snprintf(name, sizeof name, "adapter%d", i);
             d = add(u, name);
             snprintf(d->cmd, sizeof d->cmd,
