@@ -189,6 +189,7 @@ static void rt_line(cb_proc *p, const char *line, size_t len, void *ctx)
         fail_fmt(v, CB_FAIL_INVALID_OUTPUT, NULL, "%s returned %zu outputs for %zu items", v->name,
                  json_array_size(outs), json_array_size(v->items));
     } else {
+        json_decref(v->outputs);
         v->outputs = json_incref((json_t *)outs);
         finish(v, CB_FAIL_NONE, NULL, NULL);
     }

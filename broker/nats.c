@@ -319,6 +319,30 @@ static void disconnected_cb(natsConnection *nc, void *closure)
         CB_LOG_WRN(MOD, "disconnected from %s; reconnecting", b->server_url);
 }
 
+static void closed_cb(natsConnection *nc, void *closure)
+{
+    nb *b = closure;
+    (void)nc;
+    pthread_mutex_lock(&b->close_mu);
+    b->closed_seen = true;
+    pthread_cond_signal(&b->close_cv);
+    pthread_mutex_unlock(&b->close_mu);
+}
+
+/* After natsConnection_Close: wait (at most 5 s) until the library has run
+ * its last callback for the connection, so none runs on freed memory. */
+static void wait_closed(nb *b)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&b->close_mu);
+    while (!b->closed_seen)
+        if (pthread_cond_timedwait(&b->close_cv, &b->close_mu, &until) != 0)
+            break;
+    pthread_mutex_unlock(&b->close_mu);
+}
+
 /* Publishes written before a disconnect may never be answered: send them again
  * with the same de-duplication id (the stream stores each once). Any thread. */
 static int resend_pending(nb *b)
@@ -452,8 +476,10 @@ static void nats_close(cb_broker *cb)
     /* Close the connection before joining the helper: a JetStream API call in
      * progress there waits for a reply only this (now busy) loop could read;
      * with the connection closed it fails at once instead. */
-    if (b->nc)
+    if (b->nc) {
         natsConnection_Close(b->nc); /* ends message threads; completes subscriptions */
+        wait_closed(b);
+    }
     cb_offload_destroy(b->off);
     b->off = NULL;
     if (b->inbox_sub)
@@ -477,6 +503,8 @@ static void nats_close(cb_broker *cb)
     natsConnection_Destroy(b->nc);
     cb_mailbox_close(b->mb);
     pthread_mutex_destroy(&b->pub_mu);
+    pthread_mutex_destroy(&b->close_mu);
+    pthread_cond_destroy(&b->close_cv);
     cb__broker_base_cleanup(&b->base);
     cb_free(b);
 }
@@ -514,6 +542,8 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
         goto out_free_b;
     b->evb = base;
     pthread_mutex_init(&b->pub_mu, NULL);
+    pthread_mutex_init(&b->close_mu, NULL);
+    pthread_cond_init(&b->close_cv, NULL);
     cb_map_init(&b->pubs);
     cb_map_init(&b->reqs);
     if (cb_mailbox_create(base, READ_HIGH_WATER, &b->mb) != CB_OK)
@@ -544,6 +574,8 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
         s = natsOptions_SetDisconnectedCB(no, disconnected_cb, b);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(no, reconnected_cb, b);
+    if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(no, closed_cb, b);
     if (s == NATS_OK)
         s = natsOptions_SetEventLoop(no, base, natsLibevent_Attach, natsLibevent_Read,
                                      natsLibevent_Write, natsLibevent_Detach);
@@ -600,6 +632,7 @@ out_close_nc:
         b->off = NULL;
     }
     natsConnection_Close(b->nc);
+    wait_closed(b);
     jsCtx_Destroy(b->js);
     natsConnection_Destroy(b->nc);
 out_free_opts:
@@ -613,6 +646,8 @@ out_close_mb:
 out_free_base:
     cb__broker_base_cleanup(&b->base);
     pthread_mutex_destroy(&b->pub_mu);
+    pthread_mutex_destroy(&b->close_mu);
+    pthread_cond_destroy(&b->close_cv);
 out_free_b:
     cb_free(b);
     return st;

@@ -109,6 +109,11 @@ struct nb {
     /* js_PublishAsyncGetPendingList crashes before the first async publish
      * (its pending map does not exist yet): only call it after one. */
     atomic_bool published;
+    /* The library runs connection callbacks on its own thread, also after
+     * natsConnection_Close returns: close waits for the last one (closed). */
+    pthread_mutex_t close_mu;
+    pthread_cond_t close_cv;
+    bool closed_seen;
 };
 
 /* nats.c: natsStatus to cb_status */

@@ -175,6 +175,12 @@ void cb_control_hold(cb_control *c, const char *key, int held)
     job_wake(j, 0);
 }
 
+int cb_control_ending(cb_control *c, const char *key)
+{
+    cjob *j = job_get(c, key);
+    return j && j->ending;
+}
+
 /* ---- traffic shaping --------------------------------------------------------- */
 
 static backend_state *backend_of(cb_control *c, const char *name)

@@ -349,6 +349,11 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         answer_error(req, job, msg);
         goto refused;
     }
+    if (!cb_job_terminal(js.status) && cb_control_ending(s->ctl, key)) {
+        snprintf(msg, sizeof msg, "/: job \"%s\" is finishing", job);
+        answer_error(req, job, msg);
+        goto refused;
+    }
     if (cb_job_terminal(js.status)) {
         snprintf(msg, sizeof msg, "/: job \"%s\" has already %s", job,
                  cb_job_status_name(js.status));

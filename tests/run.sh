@@ -62,7 +62,7 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
                 export CB_TEST_RESTART_CMD=". '$ROOT/tools/brokers.sh' && cb_rabbit_restart"
             fi
             export CB_TEST_DRIVER=$driver
-            for t in "$BUILD"/tests/it_*; do
+            for t in "$BUILD"/tests/it_* tests/it_*.sh; do
                 [ -x "$t" ] || continue
                 run_one "$(basename "$t") [$driver]" "$t"
             done

@@ -20,6 +20,7 @@ typedef struct req_state {
     const char *tenant;
     char job[CB_NAME_MAX + 1];
     int wait, json, rc, finished;
+    const char *verdict; /* "rejected" (a job) or "refused" (a command) */
 } req_state;
 
 static void done_cb(const cb_broker_msg *m, void *ctx)
@@ -51,7 +52,8 @@ static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
         if (st->json)
             printf("%.*s\n", (int)len, (const char *)data);
         json_array_foreach(json_object_get(r, "errors"), i, e)
-            fprintf(stderr, "cb: rejected: %s\n", json_string_value(e));
+            fprintf(stderr, "cb: %s: %s\n", st->verdict ? st->verdict : "rejected",
+                    json_string_value(e));
         st->rc = 1;
     } else {
         if (id)
@@ -254,8 +256,11 @@ int cb_cmd_lifecycle(int argc, char **argv)
         return 2;
     }
     st.tenant = tenant;
+    st.verdict = "refused";
     snprintf(subject, sizeof subject, "cb.ctl.%s.%s", tenant, st.job);
-    cmd = json_pack("{s:s, s:s?}", "command", argv[0], "reason", reason);
+    cmd = json_pack("{s:s}", "command", argv[0]);
+    if (cmd && reason)
+        json_object_set_new(cmd, "reason", json_string(reason));
     text = cmd ? json_dumps(cmd, JSON_COMPACT) : NULL;
     if (text && connect_broker(&st, url, "cb ctl") == 0)
         run_request(&st, subject, text, strlen(text), 0);

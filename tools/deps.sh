@@ -7,7 +7,7 @@ set -eu
 
 PKGS="build-essential pkg-config librabbitmq-dev libnats-dev libjansson-dev liblmdb-dev \
 lmdb-utils libevent-dev libssl-dev libcmocka-dev nats-server rabbitmq-server amqp-tools \
-python3 python3-jsonschema curl clang-format cppcheck"
+python3 python3-jsonschema python3-pika nodejs npm curl bsdutils clang-format cppcheck"
 
 if [ "${1:-}" = "--list" ]; then
     echo $PKGS

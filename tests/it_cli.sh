@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# tests/it_cli.sh - the front door against a real broker (run once per
+# driver by tests/run.sh): `cb up --detach` on the given broker, the client
+# commands, `cb watch` under a pseudo-terminal reaching 100%, and the example
+# clients in other languages (Node.js over NATS, Python over RabbitMQ).
+# Needs CB_TEST_BROKER_URL, CB_TEST_DRIVER, CB_TEST_BIN.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CB="$CB_TEST_BIN/cb"
+URL=$CB_TEST_BROKER_URL
+DIR=$(mktemp -d /tmp/cbcli.XXXXXX)
+export CB_DIR="$DIR/.cb" CB_LOG_LEVEL=error
+unset CB_BROKER_URL
+fails=0
+T="cli$$"
+
+stop() {
+    "$CB" down --dir "$CB_DIR" >/dev/null 2>&1
+    [ "$fails" -eq 0 ] && rm -rf "$DIR"
+}
+trap stop EXIT
+
+check() { # check NAME COMMAND...: run, report
+    local name=$1
+    shift
+    if "$@"; then
+        echo "ok   $name"
+    else
+        echo "FAIL $name"
+        fails=$((fails + 1))
+    fi
+}
+
+job() { # job FILE JSON-with-TENANT
+    sed "s/TENANT/$T/g" >"$DIR/$1"
+}
+
+# -- the stack on the test broker
+if ! "$CB" up --detach --dir "$CB_DIR" --broker "$URL" \
+    --config "$ROOT/tests/fixtures/functions.json" >"$DIR/up.out" 2>&1; then
+    echo "FAIL cb up"; cat "$DIR/up.out"; tail -20 "$CB_DIR"/logs/*.log; exit 1
+fi
+check "cb up prints the broker" grep -q "export CB_BROKER_URL=$URL" "$DIR/up.out"
+check "cb up writes the url" grep -qx "$URL" "$CB_DIR/url"
+
+# -- submit --wait: the done line, the result
+job mr.json <<'J'
+{"tenant": "TENANT", "kind": "map_reduce", "function": {"backend": "local", "name": "add7"},
+ "input": {"items": [2, 3, 4, 5]}, "reduce": {"function": {"backend": "local", "name": "sum"}}}
+J
+"$CB" submit --wait --timeout 120 "$DIR/mr.json" >"$DIR/mr.out" 2>"$DIR/mr.err"
+rc=$?
+check "submit --wait exits 0" test $rc -eq 0
+check "submit --wait prints the id then the done line" \
+    /usr/bin/python3 -c 'import json,sys; l=open(sys.argv[1]).read().split("\n"); d=json.loads(l[1]); assert d["status"]=="succeeded" and d["result"]==42 and d["job_id"]==l[0], l' "$DIR/mr.out"
+id=$(head -n 1 "$DIR/mr.out")
+check "cb result" test "$("$CB" result "$T/$id")" = 42
+check "cb status" bash -c "'$CB' status '$T/$id' | grep -q 'succeeded: 5/5 tasks succeeded'"
+check "cb jobs lists it" bash -c "'$CB' jobs | grep -q '$T/$id *succeeded *5/5'"
+
+# -- a rejected job: one clear line per reason, exit 1
+job bad.json <<'J'
+{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "nope"}, "input": {"items": [1]}}
+J
+"$CB" submit "$DIR/bad.json" >/dev/null 2>"$DIR/bad.err"
+check "a rejected job exits 1" test $? -eq 1
+check "the reason names the path" grep -q 'rejected: /function/name: no local function named "nope"' "$DIR/bad.err"
+"$CB" submit /nonexistent.json 2>"$DIR/nofile.err"
+check "a missing file is one line" test "$(wc -l <"$DIR/nofile.err")" -eq 1
+
+# -- lifecycle on a finished job: refused with the reason
+"$CB" cancel "$T/$id" 2>"$DIR/cancel.err"
+check "cancel of a finished job exits 1" test $? -eq 1
+check "and says why" grep -q "already succeeded" "$DIR/cancel.err"
+
+# -- cb watch under a pseudo-terminal: the bar reaches 100%
+job many.json <<'J'
+{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"},
+ "input": {"items": [20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20]},
+ "parallelism": 4}
+J
+wid=$("$CB" submit "$DIR/many.json")
+script -q -e -c "'$CB' watch '$T/$wid'" /dev/null >"$DIR/watch.out" 2>&1
+check "cb watch (pty) exits 0" test $? -eq 0
+check "cb watch (pty) draws the bar at 100%" grep -q "\[##############################\] 100% 20/20" "$DIR/watch.out"
+check "cb watch prints the summary" grep -q "succeeded: 20/20 tasks" "$DIR/watch.out"
+"$CB" watch "$T/$wid" >"$DIR/watch2.out" 2>&1
+check "cb watch of a finished job (no tty) ends at once" grep -q "20/20 done" "$DIR/watch2.out"
+
+# -- clients in other languages, on their broker
+job ex.json <<'J'
+{"tenant": "TENANT", "kind": "map_reduce", "function": {"backend": "local", "name": "add7"},
+ "input": {"items": [2, 3, 4, 5]}, "reduce": {"function": {"backend": "local", "name": "sum"}}}
+J
+if [ "$CB_TEST_DRIVER" = nats ]; then
+    if [ ! -d "$ROOT/examples/node/node_modules/nats" ]; then
+        (cd "$ROOT/examples/node" && npm ci --no-audit --no-fund >/dev/null 2>&1)
+    fi
+    node "$ROOT/examples/node/submit.js" "$DIR/ex.json" "$URL" >"$DIR/node.out" 2>"$DIR/node.err"
+    check "Node.js example exits 0" test $? -eq 0
+    check "Node.js example gets result 42" \
+        /usr/bin/python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read()); assert d["status"]=="succeeded" and d["result"]==42, d' "$DIR/node.out"
+else
+    /usr/bin/python3 "$ROOT/examples/python/submit_amqp.py" "$DIR/ex.json" "$URL" >"$DIR/py.out" 2>"$DIR/py.err"
+    check "Python (pika) example exits 0" test $? -eq 0
+    check "Python (pika) example gets result 42" \
+        /usr/bin/python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read()); assert d["status"]=="succeeded" and d["result"]==42, d' "$DIR/py.out"
+fi
+CB_BROKER_URL=$URL "$ROOT/examples/shell/submit.sh" "$DIR/ex.json" >"$DIR/sh.out" 2>"$DIR/sh.err"
+check "shell example prints the result" grep -qx 42 "$DIR/sh.out"
+
+if [ "$fails" -ne 0 ]; then
+    echo "$fails checks failed; files kept in $DIR"
+    for f in "$DIR"/*.err "$DIR"/*.out; do echo "--- $f"; tail -5 "$f"; done
+    tail -n 5 "$CB_DIR"/logs/*.log
+    exit 1
+fi
+echo "all checks passed"
