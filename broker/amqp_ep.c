@@ -66,8 +66,14 @@ static void stream_offset_arg(aep *e, amqp_table_entry_t *en)
         en->value.value.bytes = cb__amqp_bytes("first");
         break;
     case CB_READ_SEQ: /* positions are offsets + 1, so that 0 means "none" */
+        /* Start earlier and only record the ids before the position, so the
+         * de-duplication set holds what a read from the first event would
+         * hold there: a projector resuming after a crash drops the same
+         * repeats as a rebuild does (docs/broker.md). */
+        e->warm_until = e->ropts.seq > 0 ? (int64_t)e->ropts.seq - 1 : 0;
         en->value.kind = AMQP_FIELD_KIND_I64;
-        en->value.value.i64 = (int64_t)e->ropts.seq - 1;
+        en->value.value.i64 =
+            e->warm_until > DEDUP_WARM_OFFSETS ? e->warm_until - DEDUP_WARM_OFFSETS : 0;
         break;
     case CB_READ_TIME: /* second granularity; refined by x-cb-time on delivery */
         en->value.kind = AMQP_FIELD_KIND_TIMESTAMP;
@@ -289,7 +295,7 @@ static void deliver_stream_msg(ab *b, aep *e, inbound *in)
         return;
     if (in->msg_id && e->dedup)
         dup = cb_dedup_check(e->dedup, in->msg_id, strlen(in->msg_id)) == 1;
-    if (dup)
+    if (dup || (in->offset >= 0 && in->offset < e->warm_until))
         return;
     memset(&m, 0, sizeof m);
     m.subject = in->rkey ? in->rkey : "";

@@ -12,16 +12,17 @@
 #include "cb_map.h"
 #include "cb_offload.h"
 
-#define MOD            "amqp"
-#define EXCHANGE       "cb"
-#define PUB_CHANNEL    1
-#define FRAME_MAX      131072
-#define TICK_MS        50
-#define READ_PREFETCH  2000
-#define READ_IDLE_MS   250   /* live readers: no delivery for this long after the end: caught up */
-#define DEDUP_IDS      65536 /* per reader; ~2.5 MB when full (docs/broker.md) */
-#define REPLY_TO       "amq.rabbitmq.reply-to"
-#define MAX_BACKOFF_MS 2000
+#define MOD                "amqp"
+#define EXCHANGE           "cb"
+#define PUB_CHANNEL        1
+#define FRAME_MAX          131072
+#define TICK_MS            50
+#define READ_PREFETCH      2000
+#define READ_IDLE_MS       250 /* live readers: no delivery for this long after the end: caught up */
+#define DEDUP_IDS          65536           /* per reader; ~2.5 MB when full (docs/broker.md) */
+#define DEDUP_WARM_OFFSETS (2 * DEDUP_IDS) /* read before a start position (CB_READ_SEQ) */
+#define REPLY_TO           "amq.rabbitmq.reply-to"
+#define MAX_BACKOFF_MS     2000
 
 typedef enum conn_state { ST_DOWN, ST_CONNECTING, ST_UP } conn_state;
 typedef enum ep_kind { EP_READER, EP_SUB, EP_KEPT_SUB, EP_SERVE, EP_CONSUMER } ep_kind;
@@ -81,6 +82,7 @@ struct aep {
     /* readers */
     cb_read_opts ropts;
     int64_t last_offset; /* -1: nothing delivered yet */
+    int64_t warm_until;  /* offsets below only fill the de-duplication set */
     int64_t last_activity_ns;
     bool caught_up_sent;
     /* The end of the log at start: the reader appends an end marker (subject

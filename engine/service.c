@@ -168,8 +168,7 @@ static void announced(cb_status st, uint64_t seq, int duplicate, void *ctx)
     (void)duplicate;
     (void)ctx;
     if (st != CB_OK)
-        CB_LOG_WRN("service", "a rejection's done message was not confirmed: %s",
-                   cb_strerror(st));
+        CB_LOG_WRN("service", "a rejection's done message was not confirmed: %s", cb_strerror(st));
 }
 
 /* Record and announce a rejection of a job id not used before. */

@@ -66,8 +66,8 @@ static void add(cb_stack *s, const char *name, const char *args)
     snprintf(d->cmd, sizeof d->cmd, "exec %s 2>>'%s/%s.log' >&2", args, s->dir, name);
 }
 
-cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config,
-                         int adapters, const char *extra)
+cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config, int adapters,
+                         const char *extra)
 {
     const char *bin = getenv("CB_TEST_BIN");
     cb_stack *s;

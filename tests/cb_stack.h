@@ -15,8 +15,8 @@ typedef struct cb_stack cb_stack;
 /* Start the projector, the engine and `adapters` workers of the local
  * backend. extra_adapter_args (may be NULL) go to every adapter, e.g.
  * "--lease-ms 2000". Binaries are taken from $CB_TEST_BIN. NULL on failure. */
-cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config,
-                         int adapters, const char *extra_adapter_args);
+cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config, int adapters,
+                         const char *extra_adapter_args);
 /* Daemon names: "projector", "engine", "adapter0", "adapter1", ... */
 /* Send `sig` and wait (bounded) for the process to end. true if it ended. */
 bool cb_stack_kill(cb_stack *s, const char *name, int sig);

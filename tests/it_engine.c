@@ -17,8 +17,8 @@
 #include "cb_event.h"
 #include "cb_stack.h"
 
-#define CONFIG   CB_TESTS_DIR "/fixtures/functions.json"
-#define WAIT_MS  90000 /* the first job waits for the projector to catch up with the log */
+#define CONFIG  CB_TESTS_DIR "/fixtures/functions.json"
+#define WAIT_MS 90000 /* the first job waits for the projector to catch up with the log */
 
 typedef struct fixture {
     struct event_base *base;
@@ -95,8 +95,8 @@ static void submit_raw(call *c, const char *tenant, const char *text)
     snprintf(subject, sizeof subject, "cb.submit.%s", tenant);
     for (int attempt = 0; attempt < 100; attempt++) {
         c->replied = 0;
-        assert_int_equal(
-            cb_broker_request(F.b, subject, text, strlen(text), 30000, reply_cb, c), CB_OK);
+        assert_int_equal(cb_broker_request(F.b, subject, text, strlen(text), 30000, reply_cb, c),
+                         CB_OK);
         assert_true(cb_test_run_until(F.base, replied, c, 40000));
         if (c->status != CB_ENORESP && c->status != CB_ETIMEDOUT)
             break;
@@ -381,8 +381,8 @@ static void test_runtime_killed_mid_invocation_is_retried(void **state)
             if (!strcmp(json_string_value(json_object_get(e, "type")), "cb.task.failed")) {
                 json_t *d = json_object_get(e, "data");
                 assert_string_equal(json_string_value(json_object_get(d, "reason")), "signal");
-                assert_non_null(strstr(json_string_value(json_object_get(d, "error")),
-                                       "killed by signal 9"));
+                assert_non_null(
+                    strstr(json_string_value(json_object_get(d, "error")), "killed by signal 9"));
             }
         }
         assert_int_equal(count(&c, "retries"), 1);
@@ -426,8 +426,8 @@ static void test_bad_jobs_are_rejected_with_reasons_and_a_done_message(void **st
     assert_string_equal(e0, "/function/name: no local function named \"nope\"");
     wait_done(&c, WAIT_MS);
     expect_status(&c, "rejected");
-    assert_string_equal(
-        json_string_value(json_array_get(json_object_get(c.done, "errors"), 0)), e0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(c.done, "errors"), 0)),
+                        e0);
     call_cleanup(&c);
 
     submit_raw(&c, t, "{\"kind\": \"map\", \"tenant\": ");
@@ -458,8 +458,8 @@ static void test_bad_jobs_are_rejected_with_reasons_and_a_done_message(void **st
              t);
     submit_raw(&c, t, text);
     assert_false(json_is_true(json_object_get(c.reply, "accepted")));
-    assert_non_null(strstr(json_string_value(json_array_get(json_object_get(c.reply, "errors"), 0)),
-                           "cycle"));
+    assert_non_null(
+        strstr(json_string_value(json_array_get(json_object_get(c.reply, "errors"), 0)), "cycle"));
     call_cleanup(&c);
 
     /* a tenant that differs from the subject's */
@@ -674,7 +674,8 @@ static void test_ten_thousand_invocations_complete_exactly_once(void **state)
     json_array_foreach(events, i, e)
     {
         if (!strcmp(json_string_value(json_object_get(e, "type")), "cb.task.succeeded")) {
-            json_int_t task = json_integer_value(json_object_get(json_object_get(e, "data"), "task"));
+            json_int_t task =
+                json_integer_value(json_object_get(json_object_get(e, "data"), "task"));
             assert_true(task >= 0 && task < 10000);
             assert_int_equal(seen[task], 0); /* a second completion would be a duplicate */
             seen[task] = 1;

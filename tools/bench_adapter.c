@@ -117,8 +117,8 @@ static cb_status one_run(const cb_bench_env *env, const char *fn, const char *co
     cb_proc *adapter = NULL;
     cb_proc_opts po = {0};
     char filter[128], exe[600], self[512];
-    const char *argv[] = {exe, "--broker", env->url, "--config", config, "--concurrency", "64",
-                          NULL};
+    const char *argv[] = {exe,    "--broker",      env->url, "--config",
+                          config, "--concurrency", "64",     NULL};
     cb_status st;
     ssize_t len;
 
@@ -241,8 +241,7 @@ cb_status cb_bench_adapter(const cb_bench_env *env, long n, int runs, json_t **r
         return st;
     }
     *report = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:o, s:o}", "workload", "adapter",
-                        "backend", "local", "broker", env->driver, "n", (json_int_t)n, "runs",
-                        runs, "concurrency", 64, "machine", cb_bench_machine(), "functions",
-                        figures);
+                        "backend", "local", "broker", env->driver, "n", (json_int_t)n, "runs", runs,
+                        "concurrency", 64, "machine", cb_bench_machine(), "functions", figures);
     return *report ? CB_OK : CB_ENOMEM;
 }

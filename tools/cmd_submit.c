@@ -51,9 +51,8 @@ static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
     } else if (!json_is_true(json_object_get(r, "accepted"))) {
         if (st->json)
             printf("%.*s\n", (int)len, (const char *)data);
-        json_array_foreach(json_object_get(r, "errors"), i, e)
-            fprintf(stderr, "cb: %s: %s\n", st->verdict ? st->verdict : "rejected",
-                    json_string_value(e));
+        json_array_foreach(json_object_get(r, "errors"), i, e) fprintf(
+            stderr, "cb: %s: %s\n", st->verdict ? st->verdict : "rejected", json_string_value(e));
         st->rc = 1;
     } else {
         if (id)

@@ -369,9 +369,10 @@ int cb_cmd_up(int argc, char **argv)
         goto out;
     {
         daemon_t *d = add(u, "projector");
-        snprintf(d->cmd, sizeof d->cmd,
-                 "exec '%s/cb-projector' --broker '%s' --store '%s/store' 2>>'%s/logs/projector.log'",
-                 u->bin, u->url, u->dir, u->dir);
+        snprintf(
+            d->cmd, sizeof d->cmd,
+            "exec '%s/cb-projector' --broker '%s' --store '%s/store' 2>>'%s/logs/projector.log'",
+            u->bin, u->url, u->dir, u->dir);
         d = add(u, "engine");
         snprintf(d->cmd, sizeof d->cmd,
                  "exec '%s/cb-engine' --broker '%s' --store '%s/store'%s%s%s "

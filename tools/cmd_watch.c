@@ -255,8 +255,8 @@ int cb_cmd_status(int argc, char **argv)
         rc = 0;
     } else {
         printf("%s %s: %u/%u tasks succeeded, %u running, %u failed, %u retries%s%s\n", ref,
-               cb_job_status_name(j.status), j.succeeded, j.total, j.inflight, j.failed,
-               j.retries, j.error ? "; " : "", j.error ? j.error : "");
+               cb_job_status_name(j.status), j.succeeded, j.total, j.inflight, j.failed, j.retries,
+               j.error ? "; " : "", j.error ? j.error : "");
         rc = 0;
     }
     cb_job_state_cleanup(&j);
