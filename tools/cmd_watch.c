@@ -165,6 +165,50 @@ int cb_cmd_watch(int argc, char **argv)
 
 /* ---- from the store ------------------------------------------------------- */
 
+typedef struct done_wait {
+    struct event_base *base;
+    json_t *done;
+} done_wait;
+
+static void got_done(const cb_broker_msg *m, void *ctx)
+{
+    done_wait *w = ctx;
+    if (!w->done)
+        w->done = json_loadb(m->data, m->len, 0, NULL);
+    event_base_loopbreak(w->base);
+}
+
+/* The job's done message from the broker (kept, so also after the fact),
+ * waiting at most timeout_s. NULL if none came. */
+static json_t *wait_done(const char *url, const char *ref, long timeout_s)
+{
+    char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], subject[320];
+    done_wait w = {0};
+    cb_broker_opts o;
+    cb_broker *b = NULL;
+    cb_sub *sub = NULL;
+    struct timeval limit = {timeout_s, 0};
+    if (!url || cb_cli_job_ref(ref, tenant, job, sizeof tenant) != 0)
+        return NULL;
+    if (!getenv("CB_LOG_LEVEL"))
+        cb_log_set_level(CB_LOG_ERROR);
+    if (cb_broker_global_init() != CB_OK || !(w.base = event_base_new()))
+        return NULL;
+    cb_broker_opts_init(&o);
+    o.url = url;
+    o.name = "cb result";
+    snprintf(subject, sizeof subject, "cb.done.%s.%s", tenant, job);
+    if (cb_broker_open(w.base, &o, &b) == CB_OK &&
+        cb_broker_subscribe(b, subject, 0, got_done, &w, &sub) == CB_OK) {
+        event_base_loopexit(w.base, &limit);
+        event_base_dispatch(w.base);
+    }
+    cb_sub_close(sub);
+    cb_broker_close(b);
+    event_base_free(w.base);
+    return w.done;
+}
+
 static cb_store *open_store(const char *cmd, const char *dir)
 {
     cb_store *st = NULL;
@@ -190,8 +234,9 @@ static int add_outputs(uint32_t index, const cb_task_state *t, void *arg)
 /* cb status|result TENANT/JOB */
 int cb_cmd_status(int argc, char **argv)
 {
-    const char *dir = NULL, *ref = NULL;
+    const char *dir = NULL, *ref = NULL, *url = NULL;
     int json = 0, rc = 1, result = !strcmp(argv[0], "result");
+    long timeout_s = 60;
     cb_store *st;
     cb_job_state j;
     cb_status s;
@@ -199,13 +244,19 @@ int cb_cmd_status(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--store") && i + 1 < argc)
             dir = argv[++i];
+        else if (!strcmp(argv[i], "--broker") && i + 1 < argc)
+            url = argv[++i];
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            timeout_s = atol(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (!strcmp(argv[i], "--help")) {
             printf("usage: cb %s TENANT/JOB [--store DIR]%s\n%s", argv[0],
-                   result ? "" : " [--json]",
-                   result ? "Prints the job's result as JSON (exit 1 if it has none).\n"
-                          : "Prints the job's state (--json: its full record).\n");
+                   result ? " [--broker URL] [--timeout S]" : " [--json]",
+                   result ? "Prints the job's result as JSON (exit 1 if it has none). A job\n"
+                            "not finished in the store is waited for on its done topic\n"
+                            "(at most S seconds, default 60).\n"
+                          : "Prints the job's state in the store (--json: its full record).\n");
             return 0;
         } else if (!ref && argv[i][0] != '-')
             ref = argv[i];
@@ -227,9 +278,17 @@ int cb_cmd_status(int argc, char **argv)
         return 1;
     }
     if (result) {
-        json_t *r = json_incref(j.result);
-        const json_t *kind = json_object_get(j.spec, "kind");
-        if (!r && j.status == CB_JOB_SUCCEEDED && !strcmp(json_string_value(kind) ?: "", "map")) {
+        json_t *r = json_incref(j.result), *done = NULL;
+        const char *kind = json_string_value(json_object_get(j.spec, "kind")) ?: "";
+        int succeeded = j.status == CB_JOB_SUCCEEDED;
+        if (!r && !cb_job_terminal(j.status)) {
+            /* Not over in the store (yet): the done message says how it ended. */
+            done = wait_done(cb_cli_broker_url(url), ref, timeout_s);
+            r = json_incref(json_object_get(done, "result"));
+            succeeded = !strcmp(json_string_value(json_object_get(done, "status")) ?: "",
+                                "succeeded");
+        }
+        if (!r && succeeded && !strcmp(kind, "map")) {
             outs o = {json_array()}; /* too large to inline: assemble it from the tasks */
             if (cb_view_job_tasks(st, ref, add_outputs, &o) == CB_OK)
                 r = o.all;
@@ -241,11 +300,17 @@ int cb_cmd_status(int argc, char **argv)
             printf("%s\n", text ? text : "null");
             free(text);
             rc = 0;
+        } else if (done) {
+            fprintf(stderr, "cb result: %s has no result: it %s%s%s\n", ref,
+                    json_string_value(json_object_get(done, "status")) ?: "?",
+                    json_object_get(done, "error") ? ": " : "",
+                    json_string_value(json_object_get(done, "error")) ?: "");
         } else {
             fprintf(stderr, "cb result: %s has no result: it is %s%s%s\n", ref,
                     cb_job_status_name(j.status), j.error ? ": " : "", j.error ? j.error : "");
         }
         json_decref(r);
+        json_decref(done);
     } else if (json) {
         json_t *o = cb_job_state_to_json(&j);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
