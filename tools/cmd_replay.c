@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "cb_alloc.h"
 #include "cb_cmd.h"
+#include "cli.h"
 #include "cb_event.h"
 #include "cb_log.h"
 #include "cb_map.h"
@@ -268,7 +269,7 @@ out:
 
 int cb_cmd_replay(int argc, char **argv)
 {
-    const char *url = getenv("CB_BROKER_URL"), *job = NULL, *until = NULL, *rebuild_dir = NULL;
+    const char *url = NULL, *job = NULL, *until = NULL, *rebuild_dir = NULL;
     const char *store = NULL;
     int json = 0, do_verify = 0, rc;
     struct event_base *base;
@@ -295,6 +296,7 @@ int cb_cmd_replay(int argc, char **argv)
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
+    url = cb_cli_broker_url(url);
     if (!url || (!job && !rebuild_dir && !do_verify) || (do_verify && !store)) {
         fputs(usage, stderr);
         return 2;
