@@ -36,6 +36,7 @@ typedef struct cjob {
     cb_flow flow;
     cb_policy policy;
     int have_flow, recovered, dirty, ending, held;
+    const char *end_status; /* static: what the done message says */
     backend_state *backend;
     int priority;
     int64_t deadline_ns, submitted_ns;
@@ -175,10 +176,10 @@ void cb_control_hold(cb_control *c, const char *key, int held)
     job_wake(j, 0);
 }
 
-int cb_control_ending(cb_control *c, const char *key)
+const char *cb_control_ending(cb_control *c, const char *key)
 {
     cjob *j = job_get(c, key);
-    return j && j->ending;
+    return j && j->ending ? j->end_status : NULL;
 }
 
 /* ---- traffic shaping --------------------------------------------------------- */
@@ -602,6 +603,7 @@ static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const tasks_
     }
     cb_log_job(CB_LOG_INFO, "control", j->tenant, j->job, "job %s", status[p->end]);
     j->ending = 1;
+    j->end_status = status[p->end];
     j->pending++;
 }
 

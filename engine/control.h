@@ -58,9 +58,10 @@ void cb_control_touch(cb_control *c, const char *key);
  * service holds a job before it appends cb.job.suspended, so no dispatch
  * follows the suspension in the log even before the projection has it. */
 void cb_control_hold(cb_control *c, const char *key, int held);
-/* 1 if the job's end is decided (its done message is out or on the way)
- * even if the projection does not show it yet. */
-int cb_control_ending(cb_control *c, const char *key);
+/* The job's end when it is decided (its done message is out or on the way)
+ * but the projection may not show it yet: "succeeded", "failed",
+ * "cancelled"; else NULL. Static string. */
+const char *cb_control_ending(cb_control *c, const char *key);
 const cb_control_stats *cb_control_stats_get(const cb_control *c);
 /* Stop the loops and free; appends still in flight complete without it. */
 void cb_control_free(cb_control *c);

@@ -349,7 +349,8 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         goto refused;
     }
     if (!cb_job_terminal(js.status) && cb_control_ending(s->ctl, key)) {
-        snprintf(msg, sizeof msg, "/: job \"%s\" is finishing", job);
+        snprintf(msg, sizeof msg, "/: job \"%s\" has already %s", job,
+                 cb_control_ending(s->ctl, key));
         answer_error(req, job, msg);
         goto refused;
     }
