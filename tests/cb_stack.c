@@ -16,7 +16,7 @@ typedef struct daemon_t {
     char cmd[2048]; /* a shell command line; output to the log */
     char log[512];
     cb_proc *proc;
-    int running;
+    int running, wstatus;
 } daemon_t;
 
 struct cb_stack {
@@ -30,8 +30,8 @@ static void on_exit_cb(cb_proc *p, int wstatus, cb_status s, void *ctx)
 {
     daemon_t *d = ctx;
     (void)p;
-    (void)wstatus;
     (void)s;
+    d->wstatus = wstatus;
     d->running = 0;
 }
 
@@ -115,6 +115,12 @@ bool cb_stack_kill(cb_stack *s, const char *name, int sig)
     if (d->running)
         cb_proc_kill(d->proc, sig);
     return cb_test_run_until(s->base, ended, d, 20000);
+}
+
+int cb_stack_exit_status(cb_stack *s, const char *name)
+{
+    daemon_t *d = find(s, name);
+    return !d || d->running ? -1 : d->wstatus;
 }
 
 bool cb_stack_restart(cb_stack *s, const char *name)

@@ -20,6 +20,8 @@ cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *c
 /* Daemon names: "projector", "engine", "adapter0", "adapter1", ... */
 /* Send `sig` and wait (bounded) for the process to end. true if it ended. */
 bool cb_stack_kill(cb_stack *s, const char *name, int sig);
+/* The exit status of a daemon that ended (as from waitpid), -1 if running. */
+int cb_stack_exit_status(cb_stack *s, const char *name);
 /* Start it again (after cb_stack_kill). */
 bool cb_stack_restart(cb_stack *s, const char *name);
 /* The path of a daemon's log. */

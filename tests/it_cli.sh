@@ -90,6 +90,21 @@ check "cb watch prints the summary" grep -q "succeeded: 20/20 tasks" "$DIR/watch
 "$CB" watch "$T/$wid" >"$DIR/watch2.out" 2>&1
 check "cb watch of a finished job (no tty) ends at once" grep -q "20/20 done" "$DIR/watch2.out"
 
+# -- supervision: the engine killed with -9 is restarted and serves again
+epid=$(pgrep -f "cb-engine --broker $URL --store $CB_DIR/store" | head -n 1)
+check "the engine runs under cb up" test -n "$epid"
+kill -9 "$epid" 2>/dev/null
+for _ in $(seq 1 100); do # bounded: 10 s for the supervisor to notice
+    grep -q "engine exited (killed by signal 9" "$CB_DIR/logs/up.log" && break
+    sleep 0.1
+done
+check "cb up logs the engine's death and the restart" grep -q "engine exited (killed by signal 9 (Killed)); restarting in" "$CB_DIR/logs/up.log"
+for _ in $(seq 1 60); do # the restarted engine answers again (no responders until then)
+    "$CB" submit --wait --timeout 60 "$DIR/mr.json" >"$DIR/again.out" 2>"$DIR/again.err" && break
+    sleep 0.5
+done
+check "a job runs after the restart" grep -q '"result":42' "$DIR/again.out"
+
 # -- clients in other languages, on their broker
 job ex.json <<'J'
 {"tenant": "TENANT", "kind": "map_reduce", "function": {"backend": "local", "name": "add7"},

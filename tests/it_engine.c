@@ -691,6 +691,7 @@ static void test_ten_thousand_invocations_complete_exactly_once(void **state)
 typedef struct victim_watch {
     char tenant[64];
     int started_on_victim;
+    unsigned char by[64]; /* task -> 1: started on adapter0, 2: on adapter1 */
 } victim_watch;
 
 static void victim_log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
@@ -700,10 +701,16 @@ static void victim_log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     (void)s;
     if (!m || !(e = json_loadb(m->data, m->len, 0, NULL)))
         return;
-    if (!strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.task.started") &&
-        !strcmp(json_string_value(json_object_get(json_object_get(e, "data"), "worker")) ?: "",
-                "adapter0"))
-        v->started_on_victim++;
+    if (!strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.task.started")) {
+        json_t *d = json_object_get(e, "data");
+        const char *worker = json_string_value(json_object_get(d, "worker")) ?: "";
+        json_int_t task = json_integer_value(json_object_get(d, "task"));
+        int on_victim = !strcmp(worker, "adapter0");
+        if (on_victim)
+            v->started_on_victim++;
+        if (task >= 0 && task < 64)
+            v->by[task] |= on_victim ? 1 : 2;
+    }
     json_decref(e);
 }
 
@@ -743,6 +750,46 @@ static void test_worker_killed_mid_batch_work_moves_to_the_other(void **state)
     expect_status(&c, "succeeded");
     assert_int_equal(count(&c, "succeeded"), 20);
     assert_int_equal(json_array_size(json_object_get(c.done, "result")), 20);
+    cb_reader_close(r);
+    assert_true(cb_stack_restart(F.stack, "adapter0"));
+    call_cleanup(&c);
+}
+
+static bool victim_started(void *arg)
+{
+    return ((victim_watch *)arg)->started_on_victim >= 1;
+}
+
+/* SIGTERM to a worker running invocations: it takes no more, finishes what
+ * it runs within the grace period, exits 0; the job completes. */
+static void test_worker_sigterm_finishes_running_work(void **state)
+{
+    call c = {0};
+    char t[32], filter[200];
+    victim_watch v = {0};
+    cb_read_opts o;
+    cb_reader *r = NULL;
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(filter, sizeof filter, "cb.evt.%s.>", t);
+    cb_read_opts_init(&o);
+    o.from = CB_READ_NEW;
+    o.filter = filter;
+    assert_int_equal(cb_broker_read(F.b, &o, victim_log_cb, &v, &r), CB_OK);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"sleep_ms\"}, \"input\": {\"items\": [1000, 1000, 1000, 1000, 1000, 1000, "
+                  "1000, 1000]}, \"parallelism\": 8}"));
+    expect_accepted(&c);
+    assert_true(cb_test_run_until(F.base, victim_started, &v, WAIT_MS));
+    assert_true(cb_stack_kill(F.stack, "adapter0", SIGTERM)); /* ended within 20 s */
+    assert_int_equal(cb_stack_exit_status(F.stack, "adapter0"), 0);
+    wait_done(&c, 120000);
+    expect_status(&c, "succeeded");
+    assert_int_equal(count(&c, "succeeded"), 8);
+    for (int task = 0; task < 8; task++) /* what adapter0 started, it finished */
+        if (v.by[task] == 3)
+            fail_msg("task %d started on adapter0 was run again on adapter1", task);
     cb_reader_close(r);
     assert_true(cb_stack_restart(F.stack, "adapter0"));
     call_cleanup(&c);
@@ -795,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_late_subscriber_gets_the_done_message),
         cmocka_unit_test(test_ten_thousand_invocations_complete_exactly_once),
         cmocka_unit_test(test_worker_killed_mid_batch_work_moves_to_the_other),
+        cmocka_unit_test(test_worker_sigterm_finishes_running_work),
         cmocka_unit_test(test_engine_killed_and_restarted_finishes_the_job),
     };
     if (getenv("CB_TEST_FILTER"))

@@ -276,6 +276,8 @@ static int detach(const char *dir)
     if (!freopen("/dev/null", "r", stdin) || !freopen(logp, "a", stdout) ||
         !freopen(logp, "a", stderr))
         _exit(1);
+    setvbuf(stderr, NULL, _IONBF, 0); /* the log is read while we run */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(path, sizeof path, "%s/up.pid", dir);
     FILE *f = fopen(path, "w");
     if (f) {

@@ -285,8 +285,8 @@ int cb_cmd_status(int argc, char **argv)
             /* Not over in the store (yet): the done message says how it ended. */
             done = wait_done(cb_cli_broker_url(url), ref, timeout_s);
             r = json_incref(json_object_get(done, "result"));
-            succeeded = !strcmp(json_string_value(json_object_get(done, "status")) ?: "",
-                                "succeeded");
+            succeeded =
+                !strcmp(json_string_value(json_object_get(done, "status")) ?: "", "succeeded");
         }
         if (!r && succeeded && !strcmp(kind, "map")) {
             outs o = {json_array()}; /* too large to inline: assemble it from the tasks */
