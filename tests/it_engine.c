@@ -714,9 +714,36 @@ static void victim_log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     json_decref(e);
 }
 
+typedef struct victim_wait {
+    victim_watch *v;
+    int want;
+} victim_wait;
+
 static bool victim_busy(void *arg)
 {
-    return ((victim_watch *)arg)->started_on_victim >= 3;
+    victim_wait *w = arg;
+    return w->v->started_on_victim >= w->want;
+}
+
+/* Submit `job` (for a fresh tenant) while watching which worker starts which
+ * task, and wait until adapter0 has started `want` invocations. */
+static void run_on_victim(const char *job, int want, call *c, victim_watch *v, cb_reader **r)
+{
+    char t[32], filter[200];
+    cb_read_opts o;
+    victim_wait w = {v, want};
+    tenant_name(t, sizeof t);
+    snprintf(filter, sizeof filter, "cb.evt.%s.>", t);
+    cb_read_opts_init(&o);
+    o.from = CB_READ_NEW;
+    o.filter = filter;
+    assert_int_equal(cb_broker_read(F.b, &o, victim_log_cb, v, r), CB_OK);
+    submit(c, t, job_of(job));
+    expect_accepted(c);
+    if (!cb_test_run_until(F.base, victim_busy, &w, WAIT_MS)) {
+        cb_stack_dump(F.stack);
+        fail_msg("adapter0 started %d invocations, not %d", v->started_on_victim, want);
+    }
 }
 
 /* A worker killed with -9 holding invocations: they are redelivered to the
@@ -724,27 +751,14 @@ static bool victim_busy(void *arg)
 static void test_worker_killed_mid_batch_work_moves_to_the_other(void **state)
 {
     call c = {0};
-    char t[32], filter[200];
     victim_watch v = {0};
-    cb_read_opts o;
     cb_reader *r = NULL;
     (void)state;
-    tenant_name(t, sizeof t);
-    snprintf(filter, sizeof filter, "cb.evt.%s.>", t);
-    cb_read_opts_init(&o);
-    o.from = CB_READ_NEW;
-    o.filter = filter;
-    assert_int_equal(cb_broker_read(F.b, &o, victim_log_cb, &v, &r), CB_OK);
-    submit(&c, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+    run_on_victim("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
                   "\"sleep_ms\"}, \"input\": {\"items\": [1500, 1500, 1500, 1500, 1500, 1500, "
                   "1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, "
-                  "1500, 1500]}, \"parallelism\": 20}"));
-    expect_accepted(&c);
-    if (!cb_test_run_until(F.base, victim_busy, &v, WAIT_MS)) {
-        cb_stack_dump(F.stack);
-        fail_msg("adapter0 never started 3 invocations (%d)", v.started_on_victim);
-    }
+                  "1500, 1500]}, \"parallelism\": 20}",
+                  3, &c, &v, &r);
     assert_true(cb_stack_kill(F.stack, "adapter0", SIGKILL));
     wait_done(&c, 120000);
     expect_status(&c, "succeeded");
@@ -755,35 +769,23 @@ static void test_worker_killed_mid_batch_work_moves_to_the_other(void **state)
     call_cleanup(&c);
 }
 
-static bool victim_started(void *arg)
-{
-    return ((victim_watch *)arg)->started_on_victim >= 1;
-}
-
 /* SIGTERM to a worker running invocations: it takes no more, finishes what
- * it runs within the grace period, exits 0; the job completes. */
+ * it runs within the grace period, exits 0; the job completes. (adapter0
+ * alone holds the work: adapter1 is stopped first and started again after.) */
 static void test_worker_sigterm_finishes_running_work(void **state)
 {
     call c = {0};
-    char t[32], filter[200];
     victim_watch v = {0};
-    cb_read_opts o;
     cb_reader *r = NULL;
     (void)state;
-    tenant_name(t, sizeof t);
-    snprintf(filter, sizeof filter, "cb.evt.%s.>", t);
-    cb_read_opts_init(&o);
-    o.from = CB_READ_NEW;
-    o.filter = filter;
-    assert_int_equal(cb_broker_read(F.b, &o, victim_log_cb, &v, &r), CB_OK);
-    submit(&c, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+    assert_true(cb_stack_kill(F.stack, "adapter1", SIGTERM));
+    run_on_victim("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
                   "\"sleep_ms\"}, \"input\": {\"items\": [1000, 1000, 1000, 1000, 1000, 1000, "
-                  "1000, 1000]}, \"parallelism\": 8}"));
-    expect_accepted(&c);
-    assert_true(cb_test_run_until(F.base, victim_started, &v, WAIT_MS));
+                  "1000, 1000]}, \"parallelism\": 8}",
+                  1, &c, &v, &r);
     assert_true(cb_stack_kill(F.stack, "adapter0", SIGTERM)); /* ended within 20 s */
     assert_int_equal(cb_stack_exit_status(F.stack, "adapter0"), 0);
+    assert_true(cb_stack_restart(F.stack, "adapter1")); /* takes what adapter0 gave back */
     wait_done(&c, 120000);
     expect_status(&c, "succeeded");
     assert_int_equal(count(&c, "succeeded"), 8);
