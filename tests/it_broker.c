@@ -374,6 +374,31 @@ static void put_commands(fixture *f, wq *q, const char *subject, long n)
     assert_int_equal(q->confirmed, q->total);
 }
 
+/* Create the work queue and see one command through it. RabbitMQ 3.10 may
+ * crash the connection (541 INTERNAL_ERROR, `noproc` in the server log) when
+ * a brand-new quorum queue is consumed before its Raft member runs; the
+ * driver then reconnects and everything is delivered at least once, not
+ * exactly once (docs/broker.md). The exactly-once checks below are about
+ * the steady state, so the queue is made ready first. */
+static void queue_ready(fixture *f, const char *subject)
+{
+    wq warm = {.f = f, .total = 1};
+    wq_member m = {&warm, 0};
+    cb_consume_opts co;
+    cb_consumer *c = NULL;
+    warm.delivered = calloc(1, 1);
+    cb_consume_opts_init(&co);
+    assert_int_equal(cb_broker_consume(f->b, subject, &co, work_cb, &m, &c), CB_OK);
+    {
+        char id[160];
+        snprintf(id, sizeof id, "%s/warm-up", subject); /* not an id the test puts */
+        assert_int_equal(cb_broker_put(f->b, subject, id, "{\"i\":0}", 7, put_cb, &warm), CB_OK);
+    }
+    assert_true(cb_test_run_until(f->base, wq_all_acked, &warm, 60000));
+    cb_consumer_close(c);
+    free(warm.delivered);
+}
+
 static void test_two_consumers_share_10k_each_once(void **state)
 {
     fixture *f = *state;
@@ -393,6 +418,7 @@ static void test_two_consumers_share_10k_each_once(void **state)
     o.name = "it_broker_2";
     assert_int_equal(cb_broker_open(f->base, &o, &b2), CB_OK);
 
+    queue_ready(f, subject);
     cb_consume_opts_init(&co);
     co.max_inflight = 64;
     assert_int_equal(cb_broker_consume(f->b, subject, &co, work_cb, &m1, &c1), CB_OK);
