@@ -43,6 +43,7 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
     trap 'exit 130' INT TERM
     run_one "schemas agree with python3-jsonschema" \
         /usr/bin/python3 tests/schema_agree.py "$BUILD/bin/cb" schemas
+    run_one "docker-compose.yml parses" /usr/bin/python3 tests/check_compose.py docker-compose.yml
     echo "starting nats-server and rabbitmq-server in $TMP"
     if ! cb_nats_start "$TMP/nats" || ! cb_rabbit_start "$TMP/rabbit"; then
         echo "could not start the brokers" >&2
