@@ -334,7 +334,7 @@ static void op_free(op *o)
         control_release(c);
 }
 
-static void put_invokes(cb_control *c, cjob *j, json_t *invokes, const char *backend);
+static void put_invokes(cb_control *c, cjob *j, json_t *invokes);
 static cb_status emit_terminal(cb_control *c, cjob *j, json_t *terminal);
 
 static void op_done(cb_status s, uint64_t seq, int duplicate, void *ctx)
@@ -365,7 +365,7 @@ static void op_done(cb_status s, uint64_t seq, int duplicate, void *ctx)
     if (o->kind != OP_PUT && o->kind != OP_DONE && !duplicate)
         j->expect++;
     if (o->kind == OP_DISPATCH && o->invokes)
-        put_invokes(c, j, o->invokes, o->backend);
+        put_invokes(c, j, o->invokes);
     if (o->kind == OP_DONE) {
         c->stats.done++;
         if (emit_terminal(c, j, o->terminal) != CB_OK)
@@ -411,14 +411,17 @@ static cb_status emit(cb_control *c, cjob *j, cb_event_type type, const char *wh
     return CB_OK;
 }
 
-static void put_invokes(cb_control *c, cjob *j, json_t *invokes, const char *backend)
+/* Put each command on the queue of its function's backend. */
+static void put_invokes(cb_control *c, cjob *j, json_t *invokes)
 {
     char subject[64];
     size_t i;
     json_t *cmd;
-    snprintf(subject, sizeof subject, "cb.invoke.%s", backend);
     json_array_foreach(invokes, i, cmd)
     {
+        snprintf(subject, sizeof subject, "cb.invoke.%s",
+                 json_string_value(json_object_get(json_object_get(cmd, "function"), "backend"))
+                     ?: "local");
         char id[512], *text = json_dumps(cmd, JSON_COMPACT);
         op *o = text ? op_new(c, j, OP_PUT) : NULL;
         cb_status s = CB_ENOMEM;
@@ -458,13 +461,39 @@ static json_t *map_outputs(const cjob *j, const tasks_buf *tb)
     return all;
 }
 
+/* A DAG step's output (the first of its items' outputs), or null. Borrowed. */
+static json_t *step_output(const cjob *j, const tasks_buf *tb, const char *name)
+{
+    int32_t idx = cb_flow_step_index(&j->flow, name);
+    const cb_task_state *ts = idx >= 0 ? task_at(tb, (uint32_t)idx) : NULL;
+    json_t *o = ts ? json_array_get(ts->output, 0) : NULL;
+    return o ? o : json_null();
+}
+
 static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const tasks_buf *tb, uint32_t task,
                           uint32_t attempt)
 {
     const json_t *spec = js->spec, *fn = json_object_get(spec, "function");
     json_t *items = NULL, *cmd;
     int64_t first = -1;
-    if (j->flow.kind == CB_FLOW_CALL) {
+    if (j->flow.kind == CB_FLOW_DAG) {
+        const cb_flow_step *st = &j->flow.steps[task];
+        const json_t *from = json_object_get(st->spec, "input_from");
+        fn = json_object_get(st->spec, "function");
+        if (json_is_string(from)) { /* the output of one step */
+            items = json_pack("[O]", step_output(j, tb, json_string_value(from)));
+        } else if (json_is_array(from)) { /* the outputs of several, in that order */
+            json_t *outs = json_array();
+            size_t i;
+            json_t *name;
+            json_array_foreach(from, i, name)
+                json_array_append(outs, step_output(j, tb, json_string_value(name)));
+            items = json_pack("[o]", outs);
+        } else {
+            const json_t *in = json_object_get(st->spec, "input");
+            items = json_pack("[O]", in ? in : json_null());
+        }
+    } else if (j->flow.kind == CB_FLOW_CALL) {
         const json_t *in = json_object_get(spec, "input");
         items = json_pack("[O]", in ? in : json_null());
     } else if (j->flow.kind == CB_FLOW_MAP_REDUCE && task == cb_flow_reduce_task(&j->flow)) {
@@ -482,6 +511,8 @@ static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const tasks_buf
                   (json_int_t)task, "attempt", (json_int_t)attempt, "function", fn, "items", items);
     if (cmd && first >= 0)
         json_object_set_new(cmd, "first_item", json_integer(first));
+    if (cmd && j->flow.kind == CB_FLOW_DAG)
+        json_object_set_new(cmd, "step", json_string(j->flow.steps[task].name));
     return cmd;
 }
 
@@ -499,9 +530,22 @@ static json_t *job_result(const cjob *j, const tasks_buf *tb)
     case CB_FLOW_MAP_REDUCE:
         ts = task_at(tb, cb_flow_reduce_task(&j->flow));
         return ts ? json_incref(json_array_get(ts->output, 0)) : NULL;
-    default:
-        return NULL;
+    case CB_FLOW_DAG: { /* the outputs of the steps nothing depends on */
+        json_t *r = json_object();
+        for (size_t i = 0; r && i < j->flow.nsteps; i++) {
+            bool sink = true;
+            for (size_t k = 0; sink && k < j->flow.nsteps; k++)
+                for (size_t d = 0; d < j->flow.steps[k].ndeps; d++)
+                    if (j->flow.steps[k].deps[d] == i)
+                        sink = false;
+            if (sink)
+                json_object_set(r, j->flow.steps[i].name,
+                                step_output(j, tb, j->flow.steps[i].name));
+        }
+        return r;
     }
+    }
+    return NULL;
 }
 
 static json_t *timing(int64_t ns)
@@ -644,7 +688,7 @@ static void recover(cb_control *c, cjob *j, const cb_job_state *js, const tasks_
         cb_log_job(CB_LOG_INFO, "control", j->tenant, j->job,
                    "re-sending %zu invocation commands of dispatched tasks",
                    json_array_size(invokes));
-        put_invokes(c, j, invokes, j->backend ? j->backend->name : "local");
+        put_invokes(c, j, invokes);
     }
     json_decref(invokes);
     j->recovered = 1;
@@ -700,8 +744,10 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const tas
         snprintf(o->backend, sizeof o->backend, "%s", backend);
         snprintf(what, sizeof what, "dispatch/%u.%u+%zu", p->dispatch[from].task,
                  p->dispatch[from].attempt, n);
-        if (emit(c, j, CB_EV_TASKS_DISPATCHED, what,
-                 json_pack("{s:s, s:o}", "backend", backend, "tasks", tasks), o) == CB_OK) {
+        json_t *data = j->flow.kind == CB_FLOW_DAG /* a DAG's steps have their own backends */
+                           ? json_pack("{s:o}", "tasks", tasks)
+                           : json_pack("{s:s, s:o}", "backend", backend, "tasks", tasks);
+        if (emit(c, j, CB_EV_TASKS_DISPATCHED, what, data, o) == CB_OK) {
             c->stats.dispatched += n;
             j->inflight += (uint32_t)n;
         }

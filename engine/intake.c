@@ -7,6 +7,7 @@
 
 #include "cb_digest.h"
 #include "flow.h"
+#include "scheduler.h"
 
 static cb_status reject(cb_intake *out, cb_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -108,9 +109,9 @@ cb_status cb_intake_check(const cb_intake_cfg *cfg, const char *tenant, const vo
             return s;
         return reject(out, s == CB_EUNSUPP ? CB_EUNSUPP : CB_ESCHEMA, "%s", err);
     }
-    if (flow.kind == CB_FLOW_DAG) {
+    if (!cb_sched_dag_runnable(&flow, err, sizeof err)) {
         cb_flow_cleanup(&flow);
-        return reject(out, CB_EUNSUPP, "/kind: dag jobs are not run by this engine version yet");
+        return reject(out, CB_EUNSUPP, "%s", err);
     }
     cb_flow_cleanup(&flow);
     if ((s = cb_digest_json(job, out->digest)) != CB_OK)

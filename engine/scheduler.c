@@ -100,6 +100,55 @@ static cb_status scan_tasks(const cb_sched_in *in, cb_sched_plan *p, scan *s, cb
     return CB_OK;
 }
 
+/* A DAG step's record status, PENDING when it has none. */
+static cb_task_status step_status(const cb_sched_in *in, uint32_t idx)
+{
+    size_t lo = 0, hi = in->ntasks;
+    while (lo < hi) { /* records are in ascending index order */
+        size_t mid = (lo + hi) / 2;
+        if (in->index[mid] < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < in->ntasks && in->index[lo] == idx ? in->tasks[lo].status : CB_TASK_PENDING;
+}
+
+bool cb_sched_dag_runnable(const cb_flow *f, char *err, size_t errlen)
+{
+    for (size_t i = 0; f->kind == CB_FLOW_DAG && i < f->nsteps; i++) {
+        const char *what = f->steps[i].foreach >= 0                            ? "foreach"
+                           : json_object_get(f->steps[i].spec, "when") != NULL ? "when"
+                                                                               : NULL;
+        if (what) {
+            snprintf(err, errlen, "/tasks/%s/%s: not run by this engine version yet",
+                     f->steps[i].name, what);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* DAG steps whose dependencies all succeeded and that never ran, in
+ * topological order, up to `room`. */
+static cb_status dag_ready(const cb_sched_in *in, cb_sched_plan *out, uint64_t room)
+{
+    const cb_flow *f = in->flow;
+    for (size_t k = 0; k < f->nsteps && room > 0; k++) {
+        uint32_t idx = f->order[k];
+        bool ready = step_status(in, idx) == CB_TASK_PENDING;
+        for (size_t d = 0; ready && d < f->steps[idx].ndeps; d++)
+            ready = step_status(in, f->steps[idx].deps[d]) == CB_TASK_SUCCEEDED;
+        if (ready) {
+            cb_status st = push_ref(&out->dispatch, &out->ndispatch, idx, 1);
+            if (st != CB_OK)
+                return st;
+            room--;
+        }
+    }
+    return CB_OK;
+}
+
 cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
 {
     const cb_job_state *j = in->job;
@@ -111,8 +160,10 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
     cb_status st;
 
     memset(out, 0, sizeof *out);
-    if (f->kind == CB_FLOW_DAG)
+    if (!cb_sched_dag_runnable(f, out->error, sizeof out->error)) {
+        out->error[0] = '\0';
         return CB_EUNSUPP;
+    }
     if (j->status == CB_JOB_ABSENT || cb_job_terminal(j->status))
         return CB_OK;
     if (j->cancel_requested) {
@@ -137,7 +188,9 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
         goto out_fail;
 
     uint64_t map_total = f->kind == CB_FLOW_MAP_REDUCE ? f->map_tasks : f->tasks;
-    if (cb_policy_too_many_failures(pol, s.lost, f->tasks)) {
+    /* In a DAG a lost step blocks what depends on it: no failure is tolerated. */
+    if ((f->kind == CB_FLOW_DAG && s.lost > 0) ||
+        cb_policy_too_many_failures(pol, s.lost, f->tasks)) {
         out->end = CB_END_FAIL;
         snprintf(out->error, sizeof out->error, "%llu of %u tasks failed; task %u: %.160s",
                  (unsigned long long)s.lost, f->tasks, s.first_lost,
@@ -170,6 +223,11 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
     for (size_t i = 0; i < ndue && room > 0; i++, room--)
         if ((st = push_ref(&out->dispatch, &out->ndispatch, due[i].task, due[i].attempt)) != CB_OK)
             goto out_fail;
+    if (f->kind == CB_FLOW_DAG) {
+        if ((st = dag_ready(in, out, room)) != CB_OK)
+            goto out_fail;
+        goto out_ok;
+    }
     for (uint32_t t = s.next_new; t < map_total && room > 0; t++, room--)
         if ((st = push_ref(&out->dispatch, &out->ndispatch, t, 1)) != CB_OK)
             goto out_fail;

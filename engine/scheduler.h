@@ -6,8 +6,10 @@
  * A plan is therefore idempotent over the same state: asking twice gives the
  * same plan, and its events are de-duplicated by their ids.
  *
- * Pure: no I/O, no clock (time is an argument), no randomness. This version
- * plans call, map and map_reduce flows; DAG flows get CB_EUNSUPP. */
+ * Pure: no I/O, no clock (time is an argument), no randomness. DAG steps
+ * run once all their dependencies succeeded, in topological order; a step
+ * that is lost fails the job (unless tolerated). DAGs with `when` or
+ * `foreach` steps are not planned yet (CB_EUNSUPP). */
 #ifndef CB_SCHEDULER_H
 #define CB_SCHEDULER_H
 #include <stdbool.h>
@@ -61,6 +63,9 @@ typedef struct cb_sched_plan {
     char error[256]; /* why, for CB_END_FAIL */
     int64_t wake_ns; /* look again at this time even without events; 0: no need */
 } cb_sched_plan;
+
+/* Whether this version can plan the flow; if not, err says which step. */
+bool cb_sched_dag_runnable(const cb_flow *f, char *err, size_t errlen);
 
 /* Plan the next step of one job. On CB_OK *out owns its arrays: release with
  * cb_sched_plan_cleanup(). Errors: CB_EUNSUPP (dag), CB_ENOMEM. */

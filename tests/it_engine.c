@@ -318,6 +318,43 @@ static void test_call_and_map_over_a_range_keep_item_order(void **state)
     call_cleanup(&m);
 }
 
+static void test_dag_passes_outputs_along_its_edges(void **state)
+{
+    call c = {0}, w = {0};
+    char t[32];
+    json_t *want;
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(
+        &c, t,
+        job_of("{\"kind\": \"dag\", \"tasks\": {"
+               "\"a\": {\"function\": {\"backend\": \"local\", \"name\": \"add7\"}, \"input\": 1},"
+               "\"b\": {\"function\": {\"backend\": \"local\", \"name\": \"add7\"}, "
+               "\"input_from\": \"a\"},"
+               "\"c\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
+               "\"input_from\": [\"a\", \"b\"]}}}"));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    want = json_loads("{\"c\": [8, 15]}", 0, NULL); /* the sink's output: a=8, b=a+7 */
+    if (!json_equal(json_object_get(c.done, "result"), want))
+        fail_msg("result %s", json_dumps(json_object_get(c.done, "result"), JSON_COMPACT));
+    json_decref(want);
+    assert_int_equal(count(&c, "total"), 3);
+    /* not yet: conditional steps */
+    submit(
+        &w, t,
+        job_of("{\"kind\": \"dag\", \"tasks\": {"
+               "\"a\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, \"input\": 1},"
+               "\"b\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
+               "\"when\": {\"step\": \"a\", \"op\": \"truthy\"}}}}"));
+    assert_false(json_is_true(json_object_get(w.reply, "accepted")));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(w.reply, "errors"), 0)),
+                        "/tasks/b/when: not run by this engine version yet");
+    call_cleanup(&c);
+    call_cleanup(&w);
+}
+
 static void test_failures_are_retried_then_succeed(void **state)
 {
     call c = {0};
@@ -833,6 +870,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_reduce_python_add7_sum),
         cmocka_unit_test(test_call_and_map_over_a_range_keep_item_order),
+        cmocka_unit_test(test_dag_passes_outputs_along_its_edges),
         cmocka_unit_test(test_failures_are_retried_then_succeed),
         cmocka_unit_test(test_retries_exhausted_fail_the_job_with_the_reason),
         cmocka_unit_test(test_runtime_killed_mid_invocation_is_retried),

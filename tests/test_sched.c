@@ -350,14 +350,71 @@ static void test_plan_is_idempotent(void **state)
     sim_cleanup(&s);
 }
 
-static void test_dag_not_planned_yet(void **state)
+/* a -> b, a -> c, (b, c) -> d: a first, then b and c together, d last. */
+static void test_dag_runs_steps_after_their_dependencies(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"dag\",\"tasks\":{"
+                 "\"a\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"}},"
+                 "\"b\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"},\"input_from\":\"a\"},"
+                 "\"c\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"},\"depends\":[\"a\"]},"
+                 "\"d\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"},"
+                 "\"input_from\":[\"b\",\"c\"]}}}");
+    /* step by step, checking what each plan dispatches */
+    cb_sched_plan p;
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_true(p.start);
+    cb_sched_plan_cleanup(&p);
+    fold(&s, CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", 4));
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 1);
+    assert_int_equal(p.dispatch[0].task, 0); /* a */
+    cb_sched_plan_cleanup(&p);
+    fold(&s, CB_EV_TASKS_DISPATCHED,
+         json_pack("{s:[{s:i,s:i}]}", "tasks", "task", 0, "attempt", 1));
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 0); /* nothing else is ready while a runs */
+    cb_sched_plan_cleanup(&p);
+    run_function(&s, 0, 1);
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 2); /* b and c */
+    assert_int_equal(p.dispatch[0].task + p.dispatch[1].task, 1 + 2);
+    cb_sched_plan_cleanup(&p);
+    run(&s); /* the rest */
+    assert_int_equal(s.end, CB_END_SUCCEED);
+    for (int t = 0; t < 4; t++)
+        assert_int_equal(s.dispatches[t], 1);
+    sim_cleanup(&s);
+}
+
+static void test_dag_lost_step_fails_the_job(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s,
+             "{\"kind\":\"dag\",\"tolerated_failures\":5,\"tasks\":{"
+             "\"a\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"}},"
+             "\"b\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"},\"depends\":[\"a\"]}}}");
+    s.fail_first[0] = -1;
+    run(&s);
+    assert_int_equal(s.end, CB_END_FAIL);
+    assert_int_equal(s.dispatches[1], 0); /* b never ran */
+    sim_cleanup(&s);
+}
+
+static void test_dag_when_and_foreach_not_planned_yet(void **state)
 {
     sim s;
     cb_sched_plan p;
+    char err[200];
     (void)state;
     sim_init(&s, "{\"kind\":\"dag\",\"tasks\":{\"A\":{\"function\":{\"backend\":\"local\","
-                 "\"name\":\"f\"}}}}");
+                 "\"name\":\"f\"}},\"B\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"},"
+                 "\"foreach\":\"A\"}}}");
     assert_int_equal(plan(&s, &p), CB_EUNSUPP);
+    assert_false(cb_sched_dag_runnable(&s.flow, err, sizeof err));
+    assert_string_equal(err, "/tasks/B/foreach: not run by this engine version yet");
     sim_cleanup(&s);
 }
 
@@ -375,7 +432,9 @@ int main(void)
         cmocka_unit_test(test_cancel_and_suspend),
         cmocka_unit_test(test_job_timeout),
         cmocka_unit_test(test_plan_is_idempotent),
-        cmocka_unit_test(test_dag_not_planned_yet),
+        cmocka_unit_test(test_dag_runs_steps_after_their_dependencies),
+        cmocka_unit_test(test_dag_lost_step_fails_the_job),
+        cmocka_unit_test(test_dag_when_and_foreach_not_planned_yet),
     };
     return cmocka_run_group_tests_name("sched", tests, NULL, NULL);
 }
