@@ -36,6 +36,12 @@ job() { # job FILE JSON-with-TENANT
     sed "s/TENANT/$T/g" >"$DIR/$1"
 }
 
+# -- the README's examples are valid jobs
+check "cb validate examples/jobs" "$CB" validate "$ROOT"/examples/jobs/*.json
+"$CB" validate --schema job.json "$ROOT/tests/fixtures/functions.json" >"$DIR/val.out" 2>&1
+check "cb validate refuses a non-job (exit 1)" test $? -eq 1
+check "and names the path and the rule" grep -q '/: missing required property "kind"' "$DIR/val.out"
+
 # -- the stack on the test broker
 if ! "$CB" up --detach --dir "$CB_DIR" --broker "$URL" \
     --config "$ROOT/tests/fixtures/functions.json" >"$DIR/up.out" 2>&1; then
