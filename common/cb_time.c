@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -96,6 +97,9 @@ int cb_time_parse(const char *s, int64_t *ns)
         return -1;
     }
     if (*p != '\0')
+        return -1;
+    /* nanoseconds since 1970 in 64 bits: the years 1678 to 2262 */
+    if (secs < INT64_MIN / 1000000000 + 1 || secs > INT64_MAX / 1000000000 - 1)
         return -1;
     *ns = secs * 1000000000 + frac;
     return 0;

@@ -80,6 +80,9 @@ static void test_time_parse_and_format(void **state)
     assert_int_equal(cb_time_parse("2026-11-27T04:02:22", &ns), -1); /* no offset */
     assert_int_equal(cb_time_parse("2026-11-27 04:02:22Z", &ns), 0);
     assert_int_equal(cb_time_parse("2026-13-27T04:02:22Z", &ns), -1);
+    /* beyond what 64-bit nanoseconds hold (found by the fuzzer: UBSan overflow) */
+    assert_int_equal(cb_time_parse("9999-12-31T23:59:59Z", &ns), -1);
+    assert_int_equal(cb_time_parse("2262-01-01T00:00:00Z", &ns), 0);
     assert_int_equal(cb_time_parse("2026-11-27T04:02:22.Z", &ns), -1);
     assert_int_equal(cb_time_parse("2026-11-27T04:02:22Zjunk", &ns), -1);
     assert_int_equal(cb_time_parse("", &ns), -1);

@@ -7,13 +7,18 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 out=build/fuzz
 mkdir -p "$out"
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -Icommon -DCB_SCHEMA_DIR=\"$PWD/schemas\""
-libs="$(pkg-config --libs jansson) -lpthread"
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icommon -Iengine -Iprojector -Iadapters -DCB_SCHEMA_DIR=\"$PWD/schemas\""
+libs="$(pkg-config --libs jansson openssl) -lpthread -lm"
+# the intake harness also needs the engine's pure parts and the registry
+intake_srcs="engine/intake.c engine/flow.c engine/policy.c engine/scheduler.c projector/fold.c \
+adapters/registry.c common/cb_digest.c common/cb_dedup.c"
 for h in tests/fuzz/fuzz_*.c; do
     name=$(basename "$h" .c)
     # shellcheck disable=SC2086
+    extra=""
+    [ "$name" = fuzz_intake ] && extra=$intake_srcs
     clang $flags -o "$out/$name" "$h" common/cb_event.c common/cb_schema.c common/cb_time.c \
-        common/cb_alloc.c common/cb_map.c $libs
+        common/cb_alloc.c common/cb_map.c common/cb_status.c common/cb_log.c $extra $libs
     mkdir -p "$out/$name.corpus"
     cp schemas/examples/*/*.json "$out/$name.corpus/"
     echo "== $name for ${secs}s"
