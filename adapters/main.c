@@ -89,14 +89,8 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if ((s = cb_registry_load(config && *config ? config : NULL, &reg, err, sizeof err)) != CB_OK) {
-        CB_LOG_ERR("adapter", "configuration: %s", *err ? err : cb_strerror(s));
+    if (cb_registry_daemon_load(config, "adapter", &reg, &schema) != 0)
         return 1;
-    }
-    if ((s = cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err)) != CB_OK) {
-        CB_LOG_ERR("adapter", "schemas: %s", *err ? err : cb_strerror(s));
-        goto out;
-    }
     if (cb_broker_global_init() != CB_OK || !(a.base = event_base_new()))
         goto out;
     bo.url = url;

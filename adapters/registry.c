@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_log.h"
+#include "cb_schema.h"
 
 static const char *const builtin_names[] = {"noop", "echo", "sleep_ms", "fail_n_times"};
 #define NBUILTIN (sizeof builtin_names / sizeof builtin_names[0])
@@ -254,4 +256,22 @@ size_t cb_registry_local_count(const cb_registry *r)
 const cb_fn_conf *cb_registry_local_at(const cb_registry *r, size_t i)
 {
     return i < r->nfns ? &r->fns[i].conf : NULL;
+}
+
+int cb_registry_daemon_load(const char *path, const char *mod, cb_registry **reg,
+                            cb_schema **schema)
+{
+    char err[512] = "";
+    cb_status s;
+    if ((s = cb_registry_load(path && *path ? path : NULL, reg, err, sizeof err)) != CB_OK) {
+        cb_log(CB_LOG_ERROR, mod, "configuration: %s", *err ? err : cb_strerror(s));
+        return -1;
+    }
+    if ((s = cb_schema_load_dir(cb_schema_default_dir(), schema, err, sizeof err)) != CB_OK) {
+        cb_log(CB_LOG_ERROR, mod, "schemas: %s", *err ? err : cb_strerror(s));
+        cb_registry_free(*reg);
+        *reg = NULL;
+        return -1;
+    }
+    return 0;
 }

@@ -21,6 +21,8 @@
 
 #include "cb_status.h"
 
+struct cb_schema;
+
 typedef enum cb_fn_kind {
     CB_FN_BUILTIN = 0,
     CB_FN_COMMAND, /* any executable; warm ones speak the line protocol */
@@ -60,6 +62,11 @@ const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name);
 /* The configured (non built-in) local functions: i in [0, count). */
 size_t cb_registry_local_count(const cb_registry *r);
 const cb_fn_conf *cb_registry_local_at(const cb_registry *r, size_t i);
+/* What a daemon needs at start: the configuration (`path`, or NULL for the
+ * built-ins only) and the message schemas. Logs the reason under `mod` and
+ * returns non-zero on failure (nothing to free then). */
+int cb_registry_daemon_load(const char *path, const char *mod, cb_registry **reg,
+                            struct cb_schema **schema);
 /* The directory holding the bundled runtimes (python_runtime.py). */
 const char *cb_registry_runtime_dir(void);
 

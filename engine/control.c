@@ -35,7 +35,7 @@ typedef struct cjob {
     uint64_t hash;
     cb_flow flow;
     cb_policy policy;
-    int have_flow, recovered, dirty, ending, held;
+    int have_flow, recovered, ending, held;
     const char *end_status; /* static: what the done message says */
     backend_state *backend;
     int priority;
@@ -72,7 +72,6 @@ typedef struct op {
     int kind;         /* OP_EVENT, OP_DISPATCH, OP_PUT, OP_DONE */
     json_t *invokes;  /* OP_DISPATCH: commands to put once confirmed */
     json_t *terminal; /* OP_DONE: {type, data} to append once confirmed */
-    char backend[40];
 } op;
 
 enum { OP_EVENT = 0, OP_DISPATCH, OP_PUT, OP_DONE };
@@ -741,7 +740,6 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const tas
                 json_array_append_new(invokes, cmd);
         }
         o->invokes = invokes;
-        snprintf(o->backend, sizeof o->backend, "%s", backend);
         snprintf(what, sizeof what, "dispatch/%u.%u+%zu", p->dispatch[from].task,
                  p->dispatch[from].attempt, n);
         json_t *data = j->flow.kind == CB_FLOW_DAG /* a DAG's steps have their own backends */

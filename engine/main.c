@@ -42,7 +42,6 @@ int main(int argc, char **argv)
     cb_broker *b = NULL;
     cb_control *ctl = NULL;
     cb_service *svc = NULL;
-    char err[512] = "";
     cb_status s;
     int rc = 1;
 
@@ -71,14 +70,8 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if ((s = cb_registry_load(config && *config ? config : NULL, &reg, err, sizeof err)) != CB_OK) {
-        CB_LOG_ERR("engine", "configuration: %s", *err ? err : cb_strerror(s));
+    if (cb_registry_daemon_load(config, "engine", &reg, &schema) != 0)
         return 1;
-    }
-    if ((s = cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err)) != CB_OK) {
-        CB_LOG_ERR("engine", "schemas: %s", *err ? err : cb_strerror(s));
-        goto out;
-    }
     if ((s = cb_store_open(dir, 0, 0, &st)) != CB_OK) {
         CB_LOG_ERR("engine", "cannot open store %s: %s", dir, cb_strerror(s));
         goto out;

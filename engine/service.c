@@ -20,7 +20,6 @@
 typedef struct pend pend;
 
 struct cb_service {
-    struct event_base *base;
     cb_broker *b;
     cb_store *st;
     cb_control *ctl;
@@ -408,7 +407,7 @@ cb_status cb_service_start(struct event_base *base, cb_broker *b, cb_store *st, 
     cb_status rc;
     if (!s)
         return CB_ENOMEM;
-    s->base = base;
+    (void)base;
     s->b = b;
     s->st = st;
     s->ctl = ctl;
