@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "broker.h"
 #include "cb_event.h"
+#include "cb_log.h"
 
 static const char *cb_dir(void)
 {
@@ -53,4 +57,33 @@ int cb_cli_job_ref(const char *ref, char *tenant, char *job, size_t size)
     snprintf(tenant, size, "%.*s", (int)(slash - ref), ref);
     snprintf(job, size, "%s", slash + 1);
     return cb_name_valid(tenant) && cb_name_valid(job) ? 0 : -1;
+}
+
+int cb_cli_connect(const char *url, const char *name, struct event_base **base, cb_broker **b)
+{
+    cb_broker_opts o;
+    cb_status s;
+    *base = NULL;
+    *b = NULL;
+    if (!getenv("CB_LOG_LEVEL"))
+        cb_log_set_level(CB_LOG_ERROR);
+    if (cb_broker_global_init() != CB_OK || !(*base = event_base_new()))
+        return -1;
+    cb_broker_opts_init(&o);
+    o.url = url;
+    o.name = name;
+    if ((s = cb_broker_open(*base, &o, b)) != CB_OK) {
+        fprintf(stderr, "cb: cannot connect to %s: %s\n", url, cb_strerror(s));
+        event_base_free(*base);
+        *base = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void cb_cli_disconnect(struct event_base *base, cb_broker *b)
+{
+    cb_broker_close(b);
+    if (base)
+        event_base_free(base);
 }

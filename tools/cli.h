@@ -9,6 +9,17 @@
 const char *cb_cli_broker_url(const char *given);
 /* `given`, else $CB_STORE, else $CB_DIR/store (default ./.cb/store). */
 const char *cb_cli_store_dir(const char *given);
+struct event_base;
+struct cb_broker;
+
+/* A loop and a broker connection for a client command named `name` (logs
+ * quieted to errors unless $CB_LOG_LEVEL says otherwise). On failure prints
+ * "cb: cannot connect to URL: reason", leaves nothing to free, returns -1. */
+int cb_cli_connect(const char *url, const char *name, struct event_base **base,
+                   struct cb_broker **b);
+/* Close what cb_cli_connect opened (either may be NULL). */
+void cb_cli_disconnect(struct event_base *base, struct cb_broker *b);
+
 /* Split "TENANT/JOB" into its names. Returns 0, or -1 if it is not that. */
 int cb_cli_job_ref(const char *ref, char *tenant, char *job, size_t size);
 

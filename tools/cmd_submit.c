@@ -108,24 +108,6 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-static int connect_broker(req_state *st, const char *url, const char *name)
-{
-    cb_broker_opts o;
-    cb_status s;
-    if (!getenv("CB_LOG_LEVEL"))
-        cb_log_set_level(CB_LOG_ERROR);
-    if (cb_broker_global_init() != CB_OK || !(st->base = event_base_new()))
-        return -1;
-    cb_broker_opts_init(&o);
-    o.url = url;
-    o.name = name;
-    if ((s = cb_broker_open(st->base, &o, &st->b)) != CB_OK) {
-        fprintf(stderr, "cb: cannot connect to %s: %s\n", url, cb_strerror(s));
-        return -1;
-    }
-    return 0;
-}
-
 static int run_request(req_state *st, const char *subject, const void *data, size_t len,
                        long timeout_s)
 {
@@ -148,9 +130,7 @@ static int run_request(req_state *st, const char *subject, const void *data, siz
 static void close_all(req_state *st)
 {
     cb_sub_close(st->sub);
-    cb_broker_close(st->b);
-    if (st->base)
-        event_base_free(st->base);
+    cb_cli_disconnect(st->base, st->b);
 }
 
 int cb_cmd_submit(int argc, char **argv)
@@ -207,7 +187,7 @@ int cb_cmd_submit(int argc, char **argv)
         return 1;
     }
     snprintf(subject, sizeof subject, "cb.submit.%s", st.tenant);
-    if (connect_broker(&st, url, "cb submit") == 0)
+    if (cb_cli_connect(url, "cb submit", &st.base, &st.b) == 0)
         run_request(&st, subject, data, len, timeout_s);
     close_all(&st);
     json_decref(job);
@@ -261,7 +241,7 @@ int cb_cmd_lifecycle(int argc, char **argv)
     if (cmd && reason)
         json_object_set_new(cmd, "reason", json_string(reason));
     text = cmd ? json_dumps(cmd, JSON_COMPACT) : NULL;
-    if (text && connect_broker(&st, url, "cb ctl") == 0)
+    if (text && cb_cli_connect(url, "cb ctl", &st.base, &st.b) == 0)
         run_request(&st, subject, text, strlen(text), 0);
     close_all(&st);
     free(text);

@@ -102,7 +102,6 @@ int cb_cmd_watch(int argc, char **argv)
     const char *url = NULL, *ref = NULL;
     char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], subject[320];
     watch w = {.rc = 1};
-    cb_broker_opts o;
     cb_broker *b = NULL;
     cb_sub *ps = NULL, *ds = NULL;
     cb_status s;
@@ -135,18 +134,8 @@ int cb_cmd_watch(int argc, char **argv)
     }
     snprintf(w.ref, sizeof w.ref, "%s", ref);
     w.tty = isatty(2);
-    if (!getenv("CB_LOG_LEVEL"))
-        cb_log_set_level(CB_LOG_ERROR);
-    if (cb_broker_global_init() != CB_OK || !(w.base = event_base_new()))
+    if (cb_cli_connect(url, "cb watch", &w.base, &b) != 0)
         return 1;
-    cb_broker_opts_init(&o);
-    o.url = url;
-    o.name = "cb watch";
-    if ((s = cb_broker_open(w.base, &o, &b)) != CB_OK) {
-        fprintf(stderr, "cb watch: cannot connect to %s: %s\n", url, cb_strerror(s));
-        event_base_free(w.base);
-        return 1;
-    }
     snprintf(subject, sizeof subject, "cb.progress.%s.%s", tenant, job);
     if ((s = cb_broker_subscribe(b, subject, 0, progress_cb, &w, &ps)) == CB_OK) {
         snprintf(subject, sizeof subject, "cb.done.%s.%s", tenant, job);
@@ -158,8 +147,7 @@ int cb_cmd_watch(int argc, char **argv)
         fprintf(stderr, "cb watch: cannot subscribe: %s\n", cb_strerror(s));
     cb_sub_close(ps);
     cb_sub_close(ds);
-    cb_broker_close(b);
-    event_base_free(w.base);
+    cb_cli_disconnect(w.base, b);
     return w.rc;
 }
 
@@ -184,28 +172,20 @@ static json_t *wait_done(const char *url, const char *ref, long timeout_s)
 {
     char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], subject[320];
     done_wait w = {0};
-    cb_broker_opts o;
     cb_broker *b = NULL;
     cb_sub *sub = NULL;
     struct timeval limit = {timeout_s, 0};
     if (!url || cb_cli_job_ref(ref, tenant, job, sizeof tenant) != 0)
         return NULL;
-    if (!getenv("CB_LOG_LEVEL"))
-        cb_log_set_level(CB_LOG_ERROR);
-    if (cb_broker_global_init() != CB_OK || !(w.base = event_base_new()))
+    if (cb_cli_connect(url, "cb result", &w.base, &b) != 0)
         return NULL;
-    cb_broker_opts_init(&o);
-    o.url = url;
-    o.name = "cb result";
     snprintf(subject, sizeof subject, "cb.done.%s.%s", tenant, job);
-    if (cb_broker_open(w.base, &o, &b) == CB_OK &&
-        cb_broker_subscribe(b, subject, 0, got_done, &w, &sub) == CB_OK) {
+    if (cb_broker_subscribe(b, subject, 0, got_done, &w, &sub) == CB_OK) {
         event_base_loopexit(w.base, &limit);
         event_base_dispatch(w.base);
     }
     cb_sub_close(sub);
-    cb_broker_close(b);
-    event_base_free(w.base);
+    cb_cli_disconnect(w.base, b);
     return w.done;
 }
 
