@@ -155,6 +155,19 @@ static json_int_t count(const call *c, const char *name)
     return json_integer_value(json_object_get(json_object_get(c->done, "counts"), name));
 }
 
+static json_t *job_of(const char *fmt);
+
+/* Submit `job` for a fresh tenant (its name into t) and wait until it ends
+ * with status `want`. */
+static void run_job(call *c, char *t, size_t tsize, const char *job, const char *want)
+{
+    cb_test_unique(t, tsize, "e");
+    submit(c, t, job_of(job));
+    expect_accepted(c);
+    wait_done(c, WAIT_MS);
+    expect_status(c, want);
+}
+
 static json_t *job_of(const char *fmt)
 {
     json_error_t je;
@@ -360,14 +373,11 @@ static void test_failures_are_retried_then_succeed(void **state)
     call c = {0};
     char t[32];
     (void)state;
-    tenant_name(t, sizeof t);
-    submit(&c, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
-                  "\"fail_n_times\"}, \"input\": {\"items\": [{\"n\": 2}, {\"n\": 0}]}, "
-                  "\"retry\": {\"limit\": 2, \"backoff_ms\": 50}}"));
-    expect_accepted(&c);
-    wait_done(&c, WAIT_MS);
-    expect_status(&c, "succeeded");
+    run_job(&c, t, sizeof t,
+            "{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+            "\"fail_n_times\"}, \"input\": {\"items\": [{\"n\": 2}, {\"n\": 0}]}, "
+            "\"retry\": {\"limit\": 2, \"backoff_ms\": 50}}",
+            "succeeded");
     assert_int_equal(count(&c, "retries"), 2);
     assert_int_equal(json_array_size(json_object_get(c.done, "result")), 2);
     call_cleanup(&c);
@@ -379,13 +389,10 @@ static void test_retries_exhausted_fail_the_job_with_the_reason(void **state)
     char t[32];
     const char *err;
     (void)state;
-    tenant_name(t, sizeof t);
-    submit(&c, t,
-           job_of("{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
-                  "\"boom\"}, \"input\": 3, \"retry\": {\"limit\": 1, \"backoff_ms\": 10}}"));
-    expect_accepted(&c);
-    wait_done(&c, WAIT_MS);
-    expect_status(&c, "failed");
+    run_job(&c, t, sizeof t,
+            "{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
+            "\"boom\"}, \"input\": 3, \"retry\": {\"limit\": 1, \"backoff_ms\": 10}}",
+            "failed");
     err = json_string_value(json_object_get(c.done, "error"));
     assert_non_null(err);
     if (!strstr(err, "ValueError: cannot take 3"))
@@ -399,14 +406,11 @@ static void test_runtime_killed_mid_invocation_is_retried(void **state)
     call c = {0};
     char t[32];
     (void)state;
-    tenant_name(t, sizeof t);
     /* die_once kills its Python runtime on the first call of the whole run */
-    submit(&c, t,
-           job_of("{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
-                  "\"die_once\"}, \"input\": 9, \"retry\": {\"limit\": 2, \"backoff_ms\": 10}}"));
-    expect_accepted(&c);
-    wait_done(&c, WAIT_MS);
-    expect_status(&c, "succeeded");
+    run_job(&c, t, sizeof t,
+            "{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
+            "\"die_once\"}, \"input\": 9, \"retry\": {\"limit\": 2, \"backoff_ms\": 10}}",
+            "succeeded");
     assert_int_equal(json_integer_value(json_object_get(c.done, "result")), 9);
     json_t *events = read_job_log(t, c.job);
     assert_int_equal(count_type(events, "cb.task.failed"), 1); /* the run's first die_once */
@@ -433,13 +437,10 @@ static void test_timeout_kills_the_function_and_fails_the_job(void **state)
     call c = {0};
     char t[32];
     (void)state;
-    tenant_name(t, sizeof t);
-    submit(&c, t,
-           job_of("{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
-                  "\"slow\"}, \"input\": 0}"));
-    expect_accepted(&c);
-    wait_done(&c, WAIT_MS);
-    expect_status(&c, "failed");
+    run_job(&c, t, sizeof t,
+            "{\"kind\": \"call\", \"function\": {\"backend\": \"local\", \"name\": "
+            "\"slow\"}, \"input\": 0}",
+            "failed");
     assert_non_null(strstr(json_string_value(json_object_get(c.done, "error")),
                            "did not finish within 300 ms"));
     call_cleanup(&c);
