@@ -100,10 +100,8 @@ check "cb watch of a finished job (no tty) ends at once" grep -q "20/20 done" "$
 epid=$(pgrep -f "cb-engine --broker $URL --store $CB_DIR/store" | head -n 1)
 check "the engine runs under cb up" test -n "$epid"
 kill -9 "$epid" 2>/dev/null
-for _ in $(seq 1 100); do # bounded: 10 s for the supervisor to notice
-    grep -q "engine exited (killed by signal 9" "$CB_DIR/logs/up.log" && break
-    sleep 0.1
-done
+# wait for the supervisor's line itself (tail -F follows the log; bounded)
+grep -q -m 1 "engine exited (killed by signal 9" < <(timeout 20 tail -n +1 -F "$CB_DIR/logs/up.log" 2>/dev/null)
 check "cb up logs the engine's death and the restart" grep -q "engine exited (killed by signal 9 (Killed)); restarting in" "$CB_DIR/logs/up.log"
 for _ in $(seq 1 60); do # the restarted engine answers again (no responders until then)
     "$CB" submit --wait --timeout 60 "$DIR/mr.json" >"$DIR/again.out" 2>"$DIR/again.err" && break
