@@ -23,6 +23,8 @@ typedef enum cb_event_type {
     CB_EV_TASK_FAILED,
     CB_EV_TASK_RETRY_SCHEDULED,
     CB_EV_TASK_TIMED_OUT,
+    CB_EV_TASK_SKIPPED,  /* a DAG step whose `when` is false */
+    CB_EV_TASK_EXPANDED, /* a DAG `foreach` step fanned out into child tasks */
     CB_EV_JOB_SUSPENDED,
     CB_EV_JOB_RESUMED,
     CB_EV_JOB_CANCEL_REQUESTED,

@@ -35,6 +35,7 @@ typedef struct cjob {
     uint64_t hash;
     cb_flow flow;
     cb_policy policy;
+    cb_policy *step_policy; /* owned: DAG steps' retry and timeout */
     int have_flow, recovered, ending, held;
     const char *end_status; /* static: what the done message says */
     backend_state *backend;
@@ -136,6 +137,7 @@ static void job_free(cjob *j)
 {
     if (j->have_flow)
         cb_flow_cleanup(&j->flow);
+    free(j->step_policy);
     event_free(j->wake);
     free(j);
 }
@@ -284,17 +286,16 @@ static void tasks_buf_cleanup(tasks_buf *tb)
     free(tb->tasks);
 }
 
+static cb_task_view view_of(const tasks_buf *tb)
+{
+    cb_task_view v = {tb->index, tb->tasks, tb->n};
+    return v;
+}
+
 static const cb_task_state *task_at(const tasks_buf *tb, uint32_t index)
 {
-    size_t lo = 0, hi = tb->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (tb->index[mid] < index)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < tb->n && tb->index[lo] == index ? &tb->tasks[lo] : NULL;
+    cb_task_view v = view_of(tb);
+    return cb_task_view_get(&v, index);
 }
 
 static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
@@ -309,6 +310,14 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
         return s;
     }
     cb_policy_from_spec(js->spec, js->spec, &c->o.policy, &j->policy);
+    if (j->flow.kind == CB_FLOW_DAG) {
+        if (!(j->step_policy = cb_calloc(j->flow.nsteps, sizeof *j->step_policy))) {
+            cb_flow_cleanup(&j->flow);
+            return CB_ENOMEM;
+        }
+        for (size_t i = 0; i < j->flow.nsteps; i++)
+            cb_policy_from_spec(js->spec, j->flow.steps[i].spec, &c->o.policy, &j->step_policy[i]);
+    }
     fn = json_object_get(js->spec, "function");
     j->backend = backend_of(c, json_string_value(json_object_get(fn, "backend")) ?: "local");
     j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));
@@ -460,13 +469,39 @@ static json_t *map_outputs(const cjob *j, const tasks_buf *tb)
     return all;
 }
 
-/* A DAG step's output (the first of its items' outputs), or null. Borrowed. */
+/* A DAG step's output (the first of its items' outputs), or null. New reference. */
 static json_t *step_output(const cjob *j, const tasks_buf *tb, const char *name)
 {
     int32_t idx = cb_flow_step_index(&j->flow, name);
-    const cb_task_state *ts = idx >= 0 ? task_at(tb, (uint32_t)idx) : NULL;
-    json_t *o = ts ? json_array_get(ts->output, 0) : NULL;
-    return o ? o : json_null();
+    cb_task_view v = view_of(tb);
+    return idx >= 0 ? cb_sched_step_output(&j->flow, &v, (uint32_t)idx) : json_null();
+}
+
+/* The input of a DAG task: a step's literal input or the outputs it names;
+ * a foreach child's value. New reference. */
+static json_t *dag_items(const cjob *j, const tasks_buf *tb, uint32_t task, uint32_t step)
+{
+    const cb_flow_step *st = &j->flow.steps[step];
+    const json_t *from = json_object_get(st->spec, "input_from");
+    if (task != step) { /* a child: the value of its index in what the step iterates over */
+        const cb_task_state *parent = task_at(tb, step);
+        json_t *over = step_output(j, tb, j->flow.steps[st->foreach].name), *items;
+        items =
+            parent && over ? json_pack("[O]", json_array_get(over, task - parent->first)) : NULL;
+        json_decref(over);
+        return items;
+    }
+    if (json_is_string(from)) /* the output of one step */
+        return json_pack("[o]", step_output(j, tb, json_string_value(from)));
+    if (json_is_array(from)) { /* the outputs of several, in that order */
+        json_t *outs = json_array(), *name;
+        size_t i;
+        json_array_foreach(from, i, name)
+            json_array_append_new(outs, step_output(j, tb, json_string_value(name)));
+        return json_pack("[o]", outs);
+    }
+    from = json_object_get(st->spec, "input");
+    return json_pack("[O]", from ? from : json_null());
 }
 
 static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const tasks_buf *tb, uint32_t task,
@@ -475,23 +510,15 @@ static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const tasks_buf
     const json_t *spec = js->spec, *fn = json_object_get(spec, "function");
     json_t *items = NULL, *cmd;
     int64_t first = -1;
+    int32_t step = -1;
     if (j->flow.kind == CB_FLOW_DAG) {
-        const cb_flow_step *st = &j->flow.steps[task];
-        const json_t *from = json_object_get(st->spec, "input_from");
-        fn = json_object_get(st->spec, "function");
-        if (json_is_string(from)) { /* the output of one step */
-            items = json_pack("[O]", step_output(j, tb, json_string_value(from)));
-        } else if (json_is_array(from)) { /* the outputs of several, in that order */
-            json_t *outs = json_array();
-            size_t i;
-            json_t *name;
-            json_array_foreach(from, i, name)
-                json_array_append(outs, step_output(j, tb, json_string_value(name)));
-            items = json_pack("[o]", outs);
-        } else {
-            const json_t *in = json_object_get(st->spec, "input");
-            items = json_pack("[O]", in ? in : json_null());
-        }
+        cb_task_view v = view_of(tb);
+        if ((step = cb_sched_step_of(&j->flow, &v, task)) < 0)
+            return NULL;
+        fn = json_object_get(j->flow.steps[step].spec, "function");
+        items = dag_items(j, tb, task, (uint32_t)step);
+        if (task != (uint32_t)step)
+            first = (int64_t)(task - task_at(tb, (uint32_t)step)->first);
     } else if (j->flow.kind == CB_FLOW_CALL) {
         const json_t *in = json_object_get(spec, "input");
         items = json_pack("[O]", in ? in : json_null());
@@ -510,8 +537,8 @@ static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const tasks_buf
                   (json_int_t)task, "attempt", (json_int_t)attempt, "function", fn, "items", items);
     if (cmd && first >= 0)
         json_object_set_new(cmd, "first_item", json_integer(first));
-    if (cmd && j->flow.kind == CB_FLOW_DAG)
-        json_object_set_new(cmd, "step", json_string(j->flow.steps[task].name));
+    if (cmd && step >= 0)
+        json_object_set_new(cmd, "step", json_string(j->flow.steps[step].name));
     return cmd;
 }
 
@@ -538,8 +565,8 @@ static json_t *job_result(const cjob *j, const tasks_buf *tb)
                     if (j->flow.steps[k].deps[d] == i)
                         sink = false;
             if (sink)
-                json_object_set(r, j->flow.steps[i].name,
-                                step_output(j, tb, j->flow.steps[i].name));
+                json_object_set_new(r, j->flow.steps[i].name,
+                                    step_output(j, tb, j->flow.steps[i].name));
         }
         return r;
     }
@@ -693,6 +720,42 @@ static void recover(cb_control *c, cjob *j, const cb_job_state *js, const tasks_
     j->recovered = 1;
 }
 
+/* A DAG plan's skips, expansions and collections, as events. */
+static void dag_decisions(cb_control *c, cjob *j, const tasks_buf *tb, const cb_sched_plan *p)
+{
+    cb_task_view v = view_of(tb);
+    char what[64];
+    for (size_t i = 0; i < p->nskip; i++) {
+        const cb_skip *k = &p->skip[i];
+        snprintf(what, sizeof what, "%u/skipped", k->task);
+        emit(c, j, CB_EV_TASK_SKIPPED, what,
+             json_pack("{s:i, s:s, s:s}", "task", (json_int_t)k->task, "step",
+                       j->flow.steps[k->task].name, "reason", k->reason),
+             NULL);
+    }
+    for (size_t i = 0; i < p->nexpand; i++) {
+        const cb_expand *e = &p->expand[i];
+        snprintf(what, sizeof what, "%u/expanded", e->task);
+        emit(c, j, CB_EV_TASK_EXPANDED, what,
+             json_pack("{s:i, s:s, s:i, s:i}", "task", (json_int_t)e->task, "step",
+                       j->flow.steps[e->task].name, "first", (json_int_t)e->first, "count",
+                       (json_int_t)e->count),
+             NULL);
+    }
+    for (size_t i = 0; i < p->ncollect; i++) {
+        uint32_t step = p->collect[i];
+        json_t *outs = cb_sched_children_outputs(&v, cb_task_view_get(&v, step));
+        if (!outs)
+            continue;
+        /* the same id an adapter's report of attempt 1 would have */
+        snprintf(what, sizeof what, "%u/1/succeeded", step);
+        emit(c, j, CB_EV_TASK_SUCCEEDED, what,
+             json_pack("{s:i, s:i, s:s, s:[o]}", "task", (json_int_t)step, "attempt", 1, "step",
+                       j->flow.steps[step].name, "output", outs),
+             NULL);
+    }
+}
+
 static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const tasks_buf *tb,
                        const cb_sched_plan *p, int64_t now)
 {
@@ -719,6 +782,7 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const tas
                        (json_int_t)delay),
              NULL);
     }
+    dag_decisions(c, j, tb, p);
     for (size_t from = 0; from < p->ndispatch; from += DISPATCH_CHUNK) {
         size_t n = p->ndispatch - from < DISPATCH_CHUNK ? p->ndispatch - from : DISPATCH_CHUNK;
         json_t *tasks = json_array(), *invokes = json_array();
@@ -798,10 +862,9 @@ static void visit(cb_control *c, cjob *j)
     memset(&in, 0, sizeof in);
     in.flow = &j->flow;
     in.policy = &j->policy;
+    in.step_policy = j->step_policy;
     in.job = &js;
-    in.index = tb.index;
-    in.tasks = tb.tasks;
-    in.ntasks = tb.n;
+    in.view = view_of(&tb);
     in.capacity = j->held ? 0 : capacity(c, j, now, &retry_ms);
     in.now_ns = now;
     in.job_key = j->key;

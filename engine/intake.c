@@ -109,10 +109,6 @@ cb_status cb_intake_check(const cb_intake_cfg *cfg, const char *tenant, const vo
             return s;
         return reject(out, s == CB_EUNSUPP ? CB_EUNSUPP : CB_ESCHEMA, "%s", err);
     }
-    if (!cb_sched_dag_runnable(&flow, err, sizeof err)) {
-        cb_flow_cleanup(&flow);
-        return reject(out, CB_EUNSUPP, "%s", err);
-    }
     cb_flow_cleanup(&flow);
     if ((s = cb_digest_json(job, out->digest)) != CB_OK)
         return s;

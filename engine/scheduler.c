@@ -2,6 +2,7 @@
 #include "scheduler.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cb_alloc.h"
@@ -11,7 +12,29 @@ void cb_sched_plan_cleanup(cb_sched_plan *p)
     cb_free(p->dispatch);
     cb_free(p->retry);
     cb_free(p->timeout);
+    cb_free(p->skip);
+    cb_free(p->expand);
+    cb_free(p->collect);
     memset(p, 0, sizeof *p);
+}
+
+const cb_task_state *cb_task_view_get(const cb_task_view *v, uint32_t idx)
+{
+    size_t lo = 0, hi = v->n;
+    while (lo < hi) { /* records are in ascending index order */
+        size_t mid = (lo + hi) / 2;
+        if (v->index[mid] < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->n && v->index[lo] == idx ? &v->tasks[lo] : NULL;
+}
+
+static cb_task_status status_of(const cb_task_view *v, uint32_t idx)
+{
+    const cb_task_state *t = cb_task_view_get(v, idx);
+    return t ? t->status : CB_TASK_PENDING;
 }
 
 static void wake_at(cb_sched_plan *p, int64_t t)
@@ -20,16 +43,144 @@ static void wake_at(cb_sched_plan *p, int64_t t)
         p->wake_ns = t;
 }
 
-static cb_status push_ref(cb_task_ref **arr, size_t *n, uint32_t task, uint32_t attempt)
+/* Append one element to a plan array. */
+static cb_status push(void **arr, size_t *n, size_t size, const void *elem)
 {
-    cb_task_ref *a = cb_realloc(*arr, (*n + 1) * sizeof *a);
+    char *a = cb_realloc(*arr, (*n + 1) * size);
     if (!a)
         return CB_ENOMEM;
-    a[*n] = (cb_task_ref){task, attempt};
+    memcpy(a + *n * size, elem, size);
     *arr = a;
     (*n)++;
     return CB_OK;
 }
+
+static cb_status push_ref(cb_task_ref **arr, size_t *n, uint32_t task, uint32_t attempt)
+{
+    cb_task_ref r = {task, attempt};
+    return push((void **)arr, n, sizeof r, &r);
+}
+
+/* ---- DAG helpers ------------------------------------------------------------ */
+
+int32_t cb_sched_step_of(const cb_flow *f, const cb_task_view *v, uint32_t task)
+{
+    if (f->kind != CB_FLOW_DAG)
+        return -1;
+    if (task < f->nsteps)
+        return (int32_t)task;
+    for (uint32_t s = 0; s < f->nsteps; s++) {
+        const cb_task_state *t = cb_task_view_get(v, s);
+        if (t && t->count && task >= t->first && task - t->first < t->count)
+            return (int32_t)s;
+    }
+    return -1;
+}
+
+json_t *cb_sched_step_output(const cb_flow *f, const cb_task_view *v, uint32_t step)
+{
+    const cb_task_state *t = step < f->nsteps ? cb_task_view_get(v, step) : NULL;
+    json_t *o = t && t->status == CB_TASK_SUCCEEDED ? json_array_get(t->output, 0) : NULL;
+    return o ? json_incref(o) : json_null();
+}
+
+json_t *cb_sched_children_outputs(const cb_task_view *v, const cb_task_state *step)
+{
+    json_t *all = json_array();
+    for (uint32_t k = 0; all && k < step->count; k++) {
+        const cb_task_state *c = cb_task_view_get(v, step->first + k);
+        json_t *o = c && c->status == CB_TASK_SUCCEEDED ? json_array_get(c->output, 0) : NULL;
+        if (!o || json_array_append(all, o) != 0) {
+            json_decref(all);
+            return NULL;
+        }
+    }
+    return all;
+}
+
+/* Python's truth: null, false, 0, "", [] and {} are false. */
+static bool truthy(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_TRUE:
+        return true;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return json_number_value(v) != 0;
+    case JSON_STRING:
+        return json_string_length(v) > 0;
+    case JSON_ARRAY:
+        return json_array_size(v) > 0;
+    case JSON_OBJECT:
+        return json_object_size(v) > 0;
+    default:
+        return false;
+    }
+}
+
+/* <0, 0, >0 like strcmp; 2 when the values do not compare (type mismatch). */
+static int compare(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b)) {
+        double x = json_number_value(a), y = json_number_value(b);
+        return (x > y) - (x < y);
+    }
+    if (json_is_string(a) && json_is_string(b)) {
+        int c = strcmp(json_string_value(a), json_string_value(b));
+        return (c > 0) - (c < 0);
+    }
+    return json_equal(a, b) ? 0 : 2;
+}
+
+bool cb_sched_when_holds(const json_t *when, const json_t *value)
+{
+    const char *op = json_string_value(json_object_get(when, "op"));
+    const json_t *ref = json_object_get(when, "value");
+    int c;
+    if (!op)
+        return false;
+    if (!strcmp(op, "truthy"))
+        return truthy(value);
+    if (!strcmp(op, "falsy"))
+        return !truthy(value);
+    c = compare(value, ref ? ref : json_null());
+    if (!strcmp(op, "eq"))
+        return c == 0;
+    if (!strcmp(op, "ne"))
+        return c != 0;
+    if (c == 2)
+        return false; /* an order between a number and a string does not hold */
+    if (!strcmp(op, "gt"))
+        return c > 0;
+    if (!strcmp(op, "ge"))
+        return c >= 0;
+    if (!strcmp(op, "lt"))
+        return c < 0;
+    if (!strcmp(op, "le"))
+        return c <= 0;
+    return false;
+}
+
+/* ---- ranking ---------------------------------------------------------------- */
+
+bool cb_sched_rank_before(const cb_rank *a, const cb_rank *b, int64_t aging_ms)
+{
+    int64_t pa = a->priority, pb = b->priority;
+    if (aging_ms > 0) {
+        pa += a->waiting_ns / (aging_ms * 1000000);
+        pb += b->waiting_ns / (aging_ms * 1000000);
+    }
+    if (pa != pb)
+        return pa > pb;
+    if (a->deadline_ns != b->deadline_ns) {
+        if (!a->deadline_ns || !b->deadline_ns)
+            return a->deadline_ns != 0;
+        return a->deadline_ns < b->deadline_ns;
+    }
+    return a->submitted_ns < b->submitted_ns;
+}
+
+/* ---- a plan ----------------------------------------------------------------- */
 
 typedef struct scan {
     uint64_t succeeded, lost; /* lost: failed with no retry left */
@@ -39,15 +190,23 @@ typedef struct scan {
     bool reduce_seen;
 } scan;
 
+static const cb_policy *policy_of(const cb_sched_in *in, uint32_t task)
+{
+    int32_t step;
+    if (!in->step_policy || (step = cb_sched_step_of(in->flow, &in->view, task)) < 0)
+        return in->policy;
+    return &in->step_policy[step];
+}
+
 /* Walk the records: timeouts, retries, due retries, counts. */
 static cb_status scan_tasks(const cb_sched_in *in, cb_sched_plan *p, scan *s, cb_task_ref **due,
                             size_t *ndue)
 {
-    const cb_policy *pol = in->policy;
     const cb_flow *f = in->flow;
-    for (size_t i = 0; i < in->ntasks; i++) {
-        const cb_task_state *t = &in->tasks[i];
-        uint32_t idx = in->index[i];
+    for (size_t i = 0; i < in->view.n; i++) {
+        const cb_task_state *t = &in->view.tasks[i];
+        uint32_t idx = in->view.index[i];
+        const cb_policy *pol = policy_of(in, idx);
         cb_status st = CB_OK;
         bool is_reduce = f->kind == CB_FLOW_MAP_REDUCE && idx == cb_flow_reduce_task(f);
 
@@ -69,17 +228,12 @@ static cb_status scan_tasks(const cb_sched_in *in, cb_sched_plan *p, scan *s, cb
         case CB_TASK_FAILED:
         case CB_TASK_TIMED_OUT:
             if (cb_policy_may_retry(pol, t->attempt)) {
-                cb_retry *r = cb_realloc(p->retry, (p->nretry + 1) * sizeof *r);
-                if (!r)
-                    return CB_ENOMEM;
-                p->retry = r;
                 int64_t wait = cb_policy_backoff_ms(pol, in->job_key, idx, t->attempt + 1);
-                r[p->nretry++] = (cb_retry){idx, t->attempt + 1, t->updated_ns + wait * 1000000};
-            } else {
-                if (s->lost++ == 0) {
-                    s->first_lost = idx;
-                    s->first_error = t->error;
-                }
+                cb_retry r = {idx, t->attempt + 1, t->updated_ns + wait * 1000000};
+                st = push((void **)&p->retry, &p->nretry, sizeof r, &r);
+            } else if (s->lost++ == 0) {
+                s->first_lost = idx;
+                s->first_error = t->error;
             }
             break;
         case CB_TASK_RETRY_WAIT:
@@ -92,6 +246,8 @@ static cb_status scan_tasks(const cb_sched_in *in, cb_sched_plan *p, scan *s, cb
             s->succeeded++;
             break;
         case CB_TASK_PENDING:
+        case CB_TASK_SKIPPED:
+        case CB_TASK_EXPANDED:
             break;
         }
         if (st != CB_OK)
@@ -100,53 +256,166 @@ static cb_status scan_tasks(const cb_sched_in *in, cb_sched_plan *p, scan *s, cb
     return CB_OK;
 }
 
-/* A DAG step's record status, PENDING when it has none. */
-static cb_task_status step_status(const cb_sched_in *in, uint32_t idx)
+/* Whether every step `idx` depends on has succeeded or been skipped. */
+static bool deps_done(const cb_sched_in *in, uint32_t idx)
 {
-    size_t lo = 0, hi = in->ntasks;
-    while (lo < hi) { /* records are in ascending index order */
-        size_t mid = (lo + hi) / 2;
-        if (in->index[mid] < idx)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < in->ntasks && in->index[lo] == idx ? in->tasks[lo].status : CB_TASK_PENDING;
-}
-
-bool cb_sched_dag_runnable(const cb_flow *f, char *err, size_t errlen)
-{
-    for (size_t i = 0; f->kind == CB_FLOW_DAG && i < f->nsteps; i++) {
-        const char *what = f->steps[i].foreach >= 0                            ? "foreach"
-                           : json_object_get(f->steps[i].spec, "when") != NULL ? "when"
-                                                                               : NULL;
-        if (what) {
-            snprintf(err, errlen, "/tasks/%s/%s: not run by this engine version yet",
-                     f->steps[i].name, what);
+    const cb_flow_step *st = &in->flow->steps[idx];
+    for (size_t d = 0; d < st->ndeps; d++) {
+        cb_task_status s = status_of(&in->view, st->deps[d]);
+        if (s != CB_TASK_SUCCEEDED && s != CB_TASK_SKIPPED)
             return false;
-        }
     }
     return true;
 }
 
-/* DAG steps whose dependencies all succeeded and that never ran, in
- * topological order, up to `room`. */
-static cb_status dag_ready(const cb_sched_in *in, cb_sched_plan *out, uint64_t room)
+/* Skip `idx` if its `when` does not hold; *skipped says which. */
+static cb_status judge_when(const cb_sched_in *in, cb_sched_plan *out, uint32_t idx, bool *skipped)
+{
+    const cb_flow_step *st = &in->flow->steps[idx];
+    const json_t *when = json_object_get(st->spec, "when");
+    const char *on = json_string_value(json_object_get(when, "step"));
+    json_t *value;
+    cb_skip sk;
+
+    *skipped = false;
+    if (!when)
+        return CB_OK;
+    value = cb_sched_step_output(in->flow, &in->view, (uint32_t)cb_flow_step_index(in->flow, on));
+    if (!value)
+        return CB_ENOMEM;
+    if (!cb_sched_when_holds(when, value)) {
+        char *v = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        *skipped = true;
+        sk.task = idx;
+        snprintf(sk.reason, sizeof sk.reason, "/tasks/%.64s/when: %s of step %.64s's output %.60s",
+                 st->name, json_string_value(json_object_get(when, "op")), on, v ? v : "?");
+        free(v);
+        json_decref(value);
+        return push((void **)&out->skip, &out->nskip, sizeof sk, &sk);
+    }
+    json_decref(value);
+    return CB_OK;
+}
+
+/* Expand a ready foreach step, or fail the job when there is nothing to
+ * iterate over. *next_first is the next free task index. */
+static cb_status expand(const cb_sched_in *in, cb_sched_plan *out, uint32_t idx,
+                        uint32_t *next_first)
 {
     const cb_flow *f = in->flow;
-    for (size_t k = 0; k < f->nsteps && room > 0; k++) {
-        uint32_t idx = f->order[k];
-        bool ready = step_status(in, idx) == CB_TASK_PENDING;
-        for (size_t d = 0; ready && d < f->steps[idx].ndeps; d++)
-            ready = step_status(in, f->steps[idx].deps[d]) == CB_TASK_SUCCEEDED;
-        if (ready) {
-            cb_status st = push_ref(&out->dispatch, &out->ndispatch, idx, 1);
-            if (st != CB_OK)
-                return st;
-            room--;
-        }
+    const cb_flow_step *st = &f->steps[idx];
+    json_t *over = cb_sched_step_output(f, &in->view, (uint32_t)st->foreach);
+    cb_expand e;
+    cb_status s;
+    if (!over)
+        return CB_ENOMEM;
+    if (!json_is_array(over) || json_array_size(over) > UINT32_MAX - *next_first) {
+        out->end = CB_END_FAIL;
+        snprintf(out->error, sizeof out->error,
+                 "/tasks/%.64s/foreach: the output of step %.64s is not an array", st->name,
+                 f->steps[st->foreach].name);
+        json_decref(over);
+        return CB_OK;
     }
-    return CB_OK;
+    e = (cb_expand){idx, *next_first, (uint32_t)json_array_size(over)};
+    json_decref(over);
+    if ((s = push((void **)&out->expand, &out->nexpand, sizeof e, &e)) == CB_OK)
+        *next_first += e.count;
+    return s;
+}
+
+/* A foreach step's children: dispatch those never dispatched, collect the
+ * step once all have succeeded. */
+static cb_status children(const cb_sched_in *in, cb_sched_plan *out, uint32_t idx,
+                          const cb_task_state *t, uint64_t *room)
+{
+    uint32_t ok = 0;
+    cb_status s = CB_OK;
+    for (uint32_t k = 0; k < t->count && s == CB_OK; k++) {
+        cb_task_status cs = status_of(&in->view, t->first + k);
+        if (cs == CB_TASK_SUCCEEDED)
+            ok++;
+        else if (cs == CB_TASK_PENDING && *room == 0)
+            out->want++;
+        else if (cs == CB_TASK_PENDING &&
+                 (s = push_ref(&out->dispatch, &out->ndispatch, t->first + k, 1)) == CB_OK)
+            (*room)--;
+    }
+    if (s == CB_OK && ok == t->count)
+        s = push((void **)&out->collect, &out->ncollect, sizeof idx, &idx);
+    return s;
+}
+
+/* The DAG's next steps in topological order, up to `room` dispatches. */
+static cb_status dag_plan(const cb_sched_in *in, cb_sched_plan *out, uint64_t room)
+{
+    const cb_flow *f = in->flow;
+    uint32_t next_first = in->job->total;
+    bool all_done = true;
+    cb_status s = CB_OK;
+
+    for (size_t k = 0; k < f->nsteps && s == CB_OK && out->end == CB_END_NONE; k++) {
+        uint32_t idx = f->order[k];
+        const cb_task_state *t = cb_task_view_get(&in->view, idx);
+        cb_task_status ts = t ? t->status : CB_TASK_PENDING;
+        bool skipped;
+
+        if (ts == CB_TASK_SUCCEEDED || ts == CB_TASK_SKIPPED)
+            continue;
+        all_done = false;
+        if (ts == CB_TASK_EXPANDED) {
+            s = children(in, out, idx, t, &room);
+            continue;
+        }
+        if (ts != CB_TASK_PENDING || !deps_done(in, idx))
+            continue;
+        if ((s = judge_when(in, out, idx, &skipped)) != CB_OK || skipped)
+            continue;
+        if (f->steps[idx].foreach >= 0)
+            s = expand(in, out, idx, &next_first);
+        else if (room == 0)
+            out->want++;
+        else if ((s = push_ref(&out->dispatch, &out->ndispatch, idx, 1)) == CB_OK)
+            room--;
+    }
+    if (s == CB_OK && all_done && out->end == CB_END_NONE && in->job->inflight == 0 &&
+        in->job->waiting == 0 && out->nretry == 0)
+        out->end = CB_END_SUCCEED;
+    return s;
+}
+
+/* Map, map_reduce and call: due retries, then new tasks in index order, then
+ * the reduce once every map task has ended well enough. */
+static cb_status flat_plan(const cb_sched_in *in, cb_sched_plan *out, const scan *s,
+                           uint64_t map_total, uint64_t room)
+{
+    const cb_flow *f = in->flow;
+    uint64_t left = map_total > s->next_new ? map_total - s->next_new : 0;
+    uint64_t n = left < room ? left : room;
+    cb_status st = CB_OK;
+
+    out->want += left - n;
+    for (uint32_t t = s->next_new; t < s->next_new + n && st == CB_OK; t++)
+        st = push_ref(&out->dispatch, &out->ndispatch, t, 1);
+    room -= n;
+    if (st == CB_OK && f->kind == CB_FLOW_MAP_REDUCE && !s->reduce_seen &&
+        s->succeeded + s->lost >= map_total && s->next_new >= map_total) {
+        if (room > 0)
+            st = push_ref(&out->dispatch, &out->ndispatch, cb_flow_reduce_task(f), 1);
+        else
+            out->want++;
+    }
+    return st;
+}
+
+static bool map_done(const cb_sched_in *in, const cb_sched_plan *out, const scan *s,
+                     uint64_t map_total, size_t ndue)
+{
+    const cb_flow *f = in->flow;
+    if (f->kind == CB_FLOW_MAP_REDUCE)
+        return status_of(&in->view, cb_flow_reduce_task(f)) == CB_TASK_SUCCEEDED;
+    return s->succeeded + s->lost >= map_total && out->nretry == 0 && ndue == 0 &&
+           in->job->inflight == 0 && in->job->waiting == 0;
 }
 
 cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
@@ -160,10 +429,6 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
     cb_status st;
 
     memset(out, 0, sizeof *out);
-    if (!cb_sched_dag_runnable(f, out->error, sizeof out->error)) {
-        out->error[0] = '\0';
-        return CB_EUNSUPP;
-    }
     if (j->status == CB_JOB_ABSENT || cb_job_terminal(j->status))
         return CB_OK;
     if (j->cancel_requested) {
@@ -193,49 +458,39 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
         cb_policy_too_many_failures(pol, s.lost, f->tasks)) {
         out->end = CB_END_FAIL;
         snprintf(out->error, sizeof out->error, "%llu of %u tasks failed; task %u: %.160s",
-                 (unsigned long long)s.lost, f->tasks, s.first_lost,
+                 (unsigned long long)s.lost, j->total, s.first_lost,
                  s.first_error ? s.first_error : "failed");
         goto out_ok;
     }
-    /* Done? Every task succeeded, or ended (failures tolerated). */
-    bool reduce_done = false;
-    if (f->kind == CB_FLOW_MAP_REDUCE) {
-        for (size_t i = 0; i < in->ntasks; i++)
-            if (in->index[i] == cb_flow_reduce_task(f) && in->tasks[i].status == CB_TASK_SUCCEEDED)
-                reduce_done = true;
-        if (reduce_done) {
-            out->end = CB_END_SUCCEED;
-            goto out_ok;
-        }
-    } else if (s.succeeded + s.lost >= map_total && out->nretry == 0 && ndue == 0 &&
-               j->inflight == 0 && j->waiting == 0) {
+    if (f->kind != CB_FLOW_DAG && map_done(in, out, &s, map_total, ndue)) {
         out->end = CB_END_SUCCEED;
         goto out_ok;
     }
-    if (j->status == CB_JOB_SUSPENDED)
-        goto out_ok; /* retries and timeouts go on; no new dispatch */
 
-    /* Dispatch: due retries first, then new tasks in index order. */
+    /* Room: what parallelism allows, bounded by the backend's capacity; a
+     * suspended job dispatches nothing (retries and timeouts go on). */
     uint64_t busy = (uint64_t)j->inflight;
     uint64_t room = pol->parallelism > busy ? pol->parallelism - busy : 0;
-    if (room > in->capacity)
-        room = in->capacity;
-    for (size_t i = 0; i < ndue && room > 0; i++, room--)
+    bool suspended = j->status == CB_JOB_SUSPENDED;
+    uint64_t allowed = suspended ? 0 : room < in->capacity ? room : in->capacity;
+    uint64_t give = allowed;
+    for (size_t i = 0; i < ndue; i++) {
+        if (give == 0) {
+            out->want++;
+            continue;
+        }
         if ((st = push_ref(&out->dispatch, &out->ndispatch, due[i].task, due[i].attempt)) != CB_OK)
             goto out_fail;
-    if (f->kind == CB_FLOW_DAG) {
-        if ((st = dag_ready(in, out, room)) != CB_OK)
-            goto out_fail;
-        goto out_ok;
+        give--;
     }
-    for (uint32_t t = s.next_new; t < map_total && room > 0; t++, room--)
-        if ((st = push_ref(&out->dispatch, &out->ndispatch, t, 1)) != CB_OK)
-            goto out_fail;
-    /* The reduce runs once every map task has ended well enough. */
-    if (f->kind == CB_FLOW_MAP_REDUCE && !s.reduce_seen && room > 0 &&
-        s.succeeded + s.lost >= map_total && s.next_new >= map_total)
-        if ((st = push_ref(&out->dispatch, &out->ndispatch, cb_flow_reduce_task(f), 1)) != CB_OK)
-            goto out_fail;
+    st = f->kind == CB_FLOW_DAG ? dag_plan(in, out, give) : flat_plan(in, out, &s, map_total, give);
+    if (st != CB_OK)
+        goto out_fail;
+    /* Only a shortfall of capacity counts: parallelism and suspension are the job's own. */
+    if (suspended || allowed == room)
+        out->want = 0;
+    else if (out->want > room - out->ndispatch)
+        out->want = room - out->ndispatch;
 out_ok:
     cb_free(due);
     return CB_OK;

@@ -8,8 +8,10 @@
 
 static const char *const job_names[] = {"absent",    "submitted", "running",   "suspended",
                                         "succeeded", "failed",    "cancelled", "rejected"};
-static const char *const task_names[] = {"pending", "dispatched", "running",   "succeeded",
-                                         "failed",  "timed_out",  "retry_wait"};
+static const char *const task_names[] = {"pending",    "dispatched", "running",
+                                         "succeeded",  "failed",     "timed_out",
+                                         "retry_wait", "skipped",    "expanded"};
+#define NTASK_NAMES ((int)(sizeof task_names / sizeof task_names[0]))
 
 const char *cb_job_status_name(cb_job_status s)
 {
@@ -66,7 +68,10 @@ static uint32_t *counter_for(cb_job_state *j, cb_task_status s)
         return &j->failed;
     case CB_TASK_RETRY_WAIT:
         return &j->waiting;
+    case CB_TASK_SKIPPED:
+        return &j->skipped;
     case CB_TASK_PENDING:
+    case CB_TASK_EXPANDED:
         break;
     }
     return NULL;
@@ -308,6 +313,53 @@ static int fold_retry(fold_ctx *c)
     return 1;
 }
 
+/* The step an engine decision names (no attempt), if the job takes task events. */
+static int step_of(fold_ctx *c, cb_task_state **t)
+{
+    uint32_t idx;
+    if (get_index(c->data, "task", &idx))
+        return CB_EINVAL;
+    if (!job_accepts_tasks(c->j) || c->j->cancel_requested || idx >= c->j->total)
+        return 0;
+    if (!(*t = c->tasks->get(c->tasks->arg, idx)))
+        return CB_ENOMEM;
+    return 1;
+}
+
+static int fold_skipped(fold_ctx *c)
+{
+    cb_task_state *t;
+    int r = step_of(c, &t);
+    if (r <= 0)
+        return r;
+    if (t->status != CB_TASK_PENDING)
+        return 0;
+    if (set_str(&t->error, json_string_value(json_object_get(c->data, "reason"))) != CB_OK)
+        return CB_ENOMEM;
+    task_move(c->j, t, CB_TASK_SKIPPED, c->now);
+    return 1;
+}
+
+static int fold_expanded(fold_ctx *c)
+{
+    cb_task_state *t;
+    uint32_t first, count;
+    int r = step_of(c, &t);
+    if (r <= 0)
+        return r;
+    if (get_index(c->data, "first", &first) || get_index(c->data, "count", &count))
+        return CB_EINVAL;
+    /* Children take the next indices: anything else is not this job's history. */
+    if (t->status != CB_TASK_PENDING || first != c->j->total || count > UINT32_MAX - first)
+        return 0;
+    t->attempt = 1;
+    t->first = first;
+    t->count = count;
+    c->j->total += count;
+    task_move(c->j, t, CB_TASK_EXPANDED, c->now);
+    return 1;
+}
+
 static int fold_suspended(fold_ctx *c)
 {
     if (c->j->status != CB_JOB_RUNNING && c->j->status != CB_JOB_SUBMITTED)
@@ -379,7 +431,8 @@ static fold_fn *const fold_table[CB_EV__COUNT] = {
     [CB_EV_JOB_STARTED] = fold_started,       [CB_EV_TASKS_DISPATCHED] = fold_dispatched,
     [CB_EV_TASK_STARTED] = fold_task_started, [CB_EV_TASK_SUCCEEDED] = fold_task_succeeded,
     [CB_EV_TASK_FAILED] = fold_failed,        [CB_EV_TASK_RETRY_SCHEDULED] = fold_retry,
-    [CB_EV_TASK_TIMED_OUT] = fold_timed_out,  [CB_EV_JOB_SUSPENDED] = fold_suspended,
+    [CB_EV_TASK_TIMED_OUT] = fold_timed_out,  [CB_EV_TASK_SKIPPED] = fold_skipped,
+    [CB_EV_TASK_EXPANDED] = fold_expanded,    [CB_EV_JOB_SUSPENDED] = fold_suspended,
     [CB_EV_JOB_RESUMED] = fold_resumed,       [CB_EV_JOB_CANCEL_REQUESTED] = fold_cancel_requested,
     [CB_EV_JOB_CANCELLED] = fold_cancelled,   [CB_EV_JOB_SUCCEEDED] = fold_job_succeeded,
     [CB_EV_JOB_FAILED] = fold_job_failed,     [CB_EV_SLA_VIOLATED] = fold_sla,
@@ -422,27 +475,36 @@ static json_t *time_or_null(int64_t ns)
 
 json_t *cb_job_state_to_json(const cb_job_state *j)
 {
-    return json_pack("{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
-                     "s:{s:o, s:o, s:o, s:o}, s:I, s:O?, s:s?, s:O?, s:s?}",
-                     "status", cb_job_status_name(j->status), "suspended_from",
-                     cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested,
-                     "tasks", "total", (json_int_t)j->total, "inflight", (json_int_t)j->inflight,
-                     "succeeded", (json_int_t)j->succeeded, "failed", (json_int_t)j->failed,
-                     "waiting", (json_int_t)j->waiting, "retries", (json_int_t)j->retries,
-                     "timeouts", (json_int_t)j->timeouts, "sla_violations",
-                     (json_int_t)j->sla_violations, "events", "applied", (json_int_t)j->applied,
-                     "ignored", (json_int_t)j->ignored, "times", "submitted",
-                     time_or_null(j->submitted_ns), "started", time_or_null(j->started_ns),
-                     "finished", time_or_null(j->finished_ns), "updated",
-                     time_or_null(j->updated_ns), "last_seq", (json_int_t)j->last_seq, "spec",
-                     j->spec, "digest", j->digest, "result", j->result, "error", j->error);
+    return json_pack(
+        "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
+        "s:{s:o, s:o, s:o, s:o}, s:I, s:O?, s:s?, s:O?, s:s?}",
+        "status", cb_job_status_name(j->status), "suspended_from",
+        cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested, "tasks",
+        "total", (json_int_t)j->total, "inflight", (json_int_t)j->inflight, "succeeded",
+        (json_int_t)j->succeeded, "failed", (json_int_t)j->failed, "waiting",
+        (json_int_t)j->waiting, "skipped", (json_int_t)j->skipped, "retries",
+        (json_int_t)j->retries, "timeouts", (json_int_t)j->timeouts, "sla_violations",
+        (json_int_t)j->sla_violations, "events", "applied", (json_int_t)j->applied, "ignored",
+        (json_int_t)j->ignored, "times", "submitted", time_or_null(j->submitted_ns), "started",
+        time_or_null(j->started_ns), "finished", time_or_null(j->finished_ns), "updated",
+        time_or_null(j->updated_ns), "last_seq", (json_int_t)j->last_seq, "spec", j->spec, "digest",
+        j->digest, "result", j->result, "error", j->error);
 }
 
 json_t *cb_task_state_to_json(const cb_task_state *t)
 {
-    return json_pack("{s:s, s:I, s:o, s:o, s:O?, s:s?}", "status", cb_task_status_name(t->status),
-                     "attempt", (json_int_t)t->attempt, "updated", time_or_null(t->updated_ns),
-                     "due", time_or_null(t->due_ns), "output", t->output, "error", t->error);
+    json_t *o =
+        json_pack("{s:s, s:I, s:o, s:o, s:O?, s:s?}", "status", cb_task_status_name(t->status),
+                  "attempt", (json_int_t)t->attempt, "updated", time_or_null(t->updated_ns), "due",
+                  time_or_null(t->due_ns), "output", t->output, "error", t->error);
+    if (o && (t->first || t->count) &&
+        json_object_set_new(o, "children",
+                            json_pack("{s:I, s:I}", "first", (json_int_t)t->first, "count",
+                                      (json_int_t)t->count)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static int64_t time_of(const json_t *v)
@@ -478,6 +540,7 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
     out->succeeded = u32_of(tasks, "succeeded");
     out->failed = u32_of(tasks, "failed");
     out->waiting = u32_of(tasks, "waiting");
+    out->skipped = u32_of(tasks, "skipped");
     out->retries = u32_of(tasks, "retries");
     out->timeouts = u32_of(tasks, "timeouts");
     out->sla_violations = u32_of(tasks, "sla_violations");
@@ -500,7 +563,7 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
 
 cb_status cb_task_state_from_json(const json_t *o, cb_task_state *out)
 {
-    int st = parse_name(json_string_value(json_object_get(o, "status")), task_names, 7);
+    int st = parse_name(json_string_value(json_object_get(o, "status")), task_names, NTASK_NAMES);
     const char *error = json_string_value(json_object_get(o, "error"));
 
     memset(out, 0, sizeof *out);
@@ -510,6 +573,8 @@ cb_status cb_task_state_from_json(const json_t *o, cb_task_state *out)
     out->attempt = u32_of(o, "attempt");
     out->updated_ns = time_of(json_object_get(o, "updated"));
     out->due_ns = time_of(json_object_get(o, "due"));
+    out->first = u32_of(json_object_get(o, "children"), "first");
+    out->count = u32_of(json_object_get(o, "children"), "count");
     out->output = json_incref(json_object_get(o, "output"));
     if (error && !(out->error = cb_strdup(error))) {
         cb_task_state_cleanup(out);

@@ -7,7 +7,9 @@
  * leaves the state untouched.
  *
  * Entities: one cb_job_state per job, one cb_task_state per task that has
- * left PENDING (a task never dispatched needs no record). The caller owns the
+ * left PENDING (a task never dispatched needs no record). A job's task count
+ * starts at cb.job.started and grows with each cb.task.expanded (a DAG
+ * `foreach` step whose children take the next indices). The caller owns the
  * records and gives the fold access to a job's tasks through cb_fold_tasks.
  * Not thread-safe per record; distinct jobs may be folded concurrently. */
 #ifndef CB_FOLD_H
@@ -38,6 +40,8 @@ typedef enum cb_task_status {
     CB_TASK_FAILED,
     CB_TASK_TIMED_OUT,
     CB_TASK_RETRY_WAIT,
+    CB_TASK_SKIPPED,  /* a DAG step whose `when` was false: never runs */
+    CB_TASK_EXPANDED, /* a DAG `foreach` step: its children run; then it succeeds */
 } cb_task_status;
 
 typedef struct cb_job_state {
@@ -49,6 +53,7 @@ typedef struct cb_job_state {
     uint32_t succeeded; /* tasks SUCCEEDED */
     uint32_t failed;    /* tasks FAILED or TIMED_OUT, awaiting the engine's decision */
     uint32_t waiting;   /* tasks RETRY_WAIT */
+    uint32_t skipped;   /* DAG steps SKIPPED */
     uint32_t retries, timeouts, sla_violations;
     uint64_t applied, ignored; /* events applied to / ignored for this job */
     int64_t submitted_ns, started_ns, finished_ns, updated_ns;
@@ -63,9 +68,10 @@ typedef struct cb_task_state {
     cb_task_status status;
     uint32_t attempt; /* 1-based; the attempt dispatched, running or scheduled */
     int64_t updated_ns;
-    int64_t due_ns; /* RETRY_WAIT: when the retry is due */
-    json_t *output; /* owned: SUCCEEDED */
-    char *error;    /* owned: last failure */
+    int64_t due_ns;        /* RETRY_WAIT: when the retry is due */
+    uint32_t first, count; /* EXPANDED (and after): the children's indices */
+    json_t *output;        /* owned: SUCCEEDED */
+    char *error;           /* owned: last failure */
 } cb_task_state;
 
 /* The caller's task records of the job being folded. get() returns the

@@ -331,9 +331,10 @@ static void test_call_and_map_over_a_range_keep_item_order(void **state)
     call_cleanup(&m);
 }
 
+/* A diamond: a -> (b, c) -> d, each step getting the outputs it names. */
 static void test_dag_passes_outputs_along_its_edges(void **state)
 {
-    call c = {0}, w = {0};
+    call c = {0};
     char t[32];
     json_t *want;
     (void)state;
@@ -345,27 +346,54 @@ static void test_dag_passes_outputs_along_its_edges(void **state)
                "\"b\": {\"function\": {\"backend\": \"local\", \"name\": \"add7\"}, "
                "\"input_from\": \"a\"},"
                "\"c\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
-               "\"input_from\": [\"a\", \"b\"]}}}"));
+               "\"input_from\": \"a\"},"
+               "\"d\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
+               "\"input_from\": [\"b\", \"c\"]}}}"));
     expect_accepted(&c);
     wait_done(&c, WAIT_MS);
     expect_status(&c, "succeeded");
-    want = json_loads("{\"c\": [8, 15]}", 0, NULL); /* the sink's output: a=8, b=a+7 */
+    want = json_loads("{\"d\": [15, 8]}", 0, NULL); /* the sink's output: b = a+7, c = a = 8 */
     if (!json_equal(json_object_get(c.done, "result"), want))
         fail_msg("result %s", json_dumps(json_object_get(c.done, "result"), JSON_COMPACT));
     json_decref(want);
-    assert_int_equal(count(&c, "total"), 3);
-    /* not yet: conditional steps */
-    submit(
-        &w, t,
-        job_of("{\"kind\": \"dag\", \"tasks\": {"
-               "\"a\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, \"input\": 1},"
-               "\"b\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
-               "\"when\": {\"step\": \"a\", \"op\": \"truthy\"}}}}"));
-    assert_false(json_is_true(json_object_get(w.reply, "accepted")));
-    assert_string_equal(json_string_value(json_array_get(json_object_get(w.reply, "errors"), 0)),
-                        "/tasks/b/when: not run by this engine version yet");
+    assert_int_equal(count(&c, "total"), 4);
     call_cleanup(&c);
-    call_cleanup(&w);
+}
+
+/* foreach fans a step out over another's output, one invocation per value;
+ * `when` runs one branch and skips the other. */
+static void test_dag_foreach_and_when(void **state)
+{
+    call c = {0};
+    char t[32];
+    json_t *want;
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"dag\", \"parallelism\": 3, \"tasks\": {"
+                  "\"a\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
+                  "\"input\": [1, 2, 3, 4]},"
+                  "\"each\": {\"function\": {\"backend\": \"local\", \"name\": \"add7\"}, "
+                  "\"foreach\": \"a\"},"
+                  "\"total\": {\"function\": {\"backend\": \"local\", \"name\": \"sum\"}, "
+                  "\"input_from\": \"each\"},"
+                  "\"big\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
+                  "\"input_from\": \"total\", \"when\": {\"step\": \"total\", \"op\": \"gt\", "
+                  "\"value\": 30}},"
+                  "\"small\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
+                  "\"input\": \"small\", \"when\": {\"step\": \"total\", \"op\": \"le\", "
+                  "\"value\": 30}}}}"));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    /* each = [8, 9, 10, 11], total = 38 > 30: big runs, small is skipped */
+    want = json_loads("{\"big\": 38, \"small\": null}", 0, NULL);
+    if (!json_equal(json_object_get(c.done, "result"), want))
+        fail_msg("result %s", json_dumps(json_object_get(c.done, "result"), JSON_COMPACT));
+    json_decref(want);
+    assert_int_equal(count(&c, "total"), 9);     /* 5 steps + 4 children */
+    assert_int_equal(count(&c, "succeeded"), 8); /* all but the skipped step */
+    call_cleanup(&c);
 }
 
 static void test_failures_are_retried_then_succeed(void **state)
@@ -872,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_map_reduce_python_add7_sum),
         cmocka_unit_test(test_call_and_map_over_a_range_keep_item_order),
         cmocka_unit_test(test_dag_passes_outputs_along_its_edges),
+        cmocka_unit_test(test_dag_foreach_and_when),
         cmocka_unit_test(test_failures_are_retried_then_succeed),
         cmocka_unit_test(test_retries_exhausted_fail_the_job_with_the_reason),
         cmocka_unit_test(test_runtime_killed_mid_invocation_is_retried),

@@ -379,6 +379,41 @@ static void test_missing_data_field_is_einval_and_ignored(void **state)
     world_cleanup(&w);
 }
 
+/* DAG decisions: a skip, an expansion (children take the next indices) and
+ * the step's success once collected; both survive the stored form. */
+static void test_skip_and_expand(void **state)
+{
+    world w;
+    cb_task_state back;
+    json_t *o;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 2);
+    assert_int_equal(apply(&w, CB_EV_TASK_SKIPPED, "{\"task\":0,\"reason\":\"when\"}"), 1);
+    assert_int_equal(w.tasks[0].status, CB_TASK_SKIPPED);
+    assert_int_equal(w.job.skipped, 1);
+    assert_int_equal(apply(&w, CB_EV_TASK_SKIPPED, "{\"task\":0,\"reason\":\"when\"}"), 0);
+    /* an expansion must start at the job's next index */
+    assert_int_equal(apply(&w, CB_EV_TASK_EXPANDED, "{\"task\":1,\"first\":5,\"count\":3}"), 0);
+    assert_int_equal(apply(&w, CB_EV_TASK_EXPANDED, "{\"task\":1,\"first\":2,\"count\":3}"), 1);
+    assert_int_equal(w.job.total, 5);
+    assert_int_equal(w.tasks[1].status, CB_TASK_EXPANDED);
+    assert_int_equal(dispatch(&w, 4, 1), 1); /* a child is a task like any other */
+    assert_int_equal(apply(&w, CB_EV_TASK_EXPANDED, "{\"task\":1,\"first\":5,\"count\":1}"), 0);
+    o = cb_task_state_to_json(&w.tasks[1]);
+    assert_non_null(o);
+    assert_int_equal(cb_task_state_from_json(o, &back), CB_OK);
+    assert_int_equal(back.status, CB_TASK_EXPANDED);
+    assert_int_equal(back.first, 2);
+    assert_int_equal(back.count, 3);
+    cb_task_state_cleanup(&back);
+    json_decref(o);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 1, 1), 1); /* collected */
+    assert_int_equal(w.tasks[1].status, CB_TASK_SUCCEEDED);
+    assert_int_equal(w.job.succeeded, 1);
+    world_cleanup(&w);
+}
+
 static char *fold_script_to_json(void)
 {
     world w;
@@ -443,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_out_of_range_task_is_ignored),
         cmocka_unit_test(test_missing_data_field_is_einval_and_ignored),
         cmocka_unit_test(test_fold_is_deterministic_and_json_round_trips),
+        cmocka_unit_test(test_skip_and_expand),
     };
     return cmocka_run_group_tests_name("fold", tests, NULL, NULL);
 }

@@ -21,6 +21,8 @@
 typedef struct sim {
     cb_flow flow;
     cb_policy policy;
+    cb_policy step_policy[MAXT];
+    json_t *output[MAXT]; /* what task t returns (owned); NULL: its index */
     cb_job_state job;
     cb_task_state tasks[MAXT];
     bool has_record[MAXT];
@@ -35,6 +37,7 @@ typedef struct sim {
     cb_sched_end end;
     char error[256];
     bool reduce_before_maps_done;
+    bool skipped[MAXT];
 } sim;
 
 static cb_task_state *get_task(void *arg, uint32_t idx)
@@ -70,6 +73,8 @@ static void sim_init(sim *s, const char *spec_json)
     cb_policy_defaults_init(&d);
     d.task_timeout_ms = 1000;
     cb_policy_from_spec(spec, spec, &d, &s->policy);
+    for (size_t i = 0; i < s->flow.nsteps; i++)
+        cb_policy_from_spec(spec, s->flow.steps[i].spec, &d, &s->step_policy[i]);
     s->now = 1795752142000000000LL;
     s->capacity = 1000;
     fold(s, CB_EV_JOB_SUBMITTED, json_pack("{s:O, s:s}", "job", spec, "digest", "d"));
@@ -80,8 +85,10 @@ static void sim_cleanup(sim *s)
 {
     cb_flow_cleanup(&s->flow);
     cb_job_state_cleanup(&s->job);
-    for (int i = 0; i < MAXT; i++)
+    for (int i = 0; i < MAXT; i++) {
         cb_task_state_cleanup(&s->tasks[i]);
+        json_decref(s->output[i]);
+    }
 }
 
 static cb_status plan(sim *s, cb_sched_plan *p)
@@ -94,7 +101,8 @@ static cb_status plan(sim *s, cb_sched_plan *p)
             idx[n] = i;
             recs[n++] = s->tasks[i]; /* shallow copies: borrowed for the call */
         }
-    cb_sched_in in = {&s->flow, &s->policy, &s->job, idx, recs, n, s->capacity, s->now, "acme/j1"};
+    cb_sched_in in = {&s->flow,    &s->policy, &s->job,   {idx, recs, n},
+                      s->capacity, s->now,     "acme/j1", s->flow.nsteps ? s->step_policy : NULL};
     return cb_sched_plan_job(&in, p);
 }
 
@@ -111,7 +119,38 @@ static void run_function(sim *s, uint32_t task, uint32_t attempt)
              json_pack("{s:i, s:i, s:s}", "task", task, "attempt", attempt, "error", "boom"));
     else
         fold(s, CB_EV_TASK_SUCCEEDED,
-             json_pack("{s:i, s:i, s:i}", "task", task, "attempt", attempt, "output", task));
+             json_pack("{s:i, s:i, s:[O]}", "task", task, "attempt", attempt, "output",
+                       s->output[task] ? s->output[task] : json_integer(task)));
+}
+
+/* A DAG plan's skips, expansions and collections, folded as the controller
+ * appends them (a collected step succeeds with its children's outputs). */
+static void dag_decisions(sim *s, const cb_sched_plan *p)
+{
+    uint32_t idx[MAXT];
+    cb_task_state recs[MAXT];
+    size_t n = 0;
+    for (size_t i = 0; i < p->nskip; i++) {
+        s->skipped[p->skip[i].task] = true;
+        fold(s, CB_EV_TASK_SKIPPED,
+             json_pack("{s:i, s:s}", "task", p->skip[i].task, "reason", p->skip[i].reason));
+    }
+    for (size_t i = 0; i < p->nexpand; i++)
+        fold(s, CB_EV_TASK_EXPANDED,
+             json_pack("{s:i, s:i, s:i}", "task", p->expand[i].task, "first", p->expand[i].first,
+                       "count", p->expand[i].count));
+    for (uint32_t i = 0; i < MAXT; i++)
+        if (s->has_record[i] && s->tasks[i].status != CB_TASK_PENDING) {
+            idx[n] = i;
+            recs[n++] = s->tasks[i];
+        }
+    cb_task_view v = {idx, recs, n};
+    for (size_t i = 0; i < p->ncollect; i++) {
+        json_t *outs = cb_sched_children_outputs(&v, &s->tasks[p->collect[i]]);
+        assert_non_null(outs);
+        fold(s, CB_EV_TASK_SUCCEEDED,
+             json_pack("{s:i, s:i, s:[o]}", "task", p->collect[i], "attempt", 1, "output", outs));
+    }
 }
 
 /* Plan, apply, repeat until the job ends (or 500 rounds). */
@@ -134,6 +173,7 @@ static void run(sim *s)
                  json_pack("{s:i, s:i, s:s}", "task", p.retry[i].task, "attempt",
                            p.retry[i].attempt, "at", at));
         }
+        dag_decisions(s, &p);
         assert_true(p.ndispatch <= s->capacity);
         if (p.ndispatch) {
             json_t *list = json_array();
@@ -159,7 +199,8 @@ static void run(sim *s)
                  : p.end == CB_END_CANCEL ? CB_EV_JOB_CANCELLED
                                           : CB_EV_JOB_FAILED,
                  p.end == CB_END_FAIL ? json_pack("{s:s}", "error", p.error) : json_object());
-        } else if (!p.start && !p.ndispatch && !p.nretry && !p.ntimeout) {
+        } else if (!p.start && !p.ndispatch && !p.nretry && !p.ntimeout && !p.nskip && !p.nexpand &&
+                   !p.ncollect) {
             assert_true(p.wake_ns > s->now); /* nothing to do now: it must say when */
             s->now = p.wake_ns;
         }
@@ -403,19 +444,182 @@ static void test_dag_lost_step_fails_the_job(void **state)
     sim_cleanup(&s);
 }
 
-static void test_dag_when_and_foreach_not_planned_yet(void **state)
+#define FN "{\"backend\":\"local\",\"name\":\"f\"}"
+
+/* A -> (big when A > 10, small when A <= 10) -> join: one branch runs. */
+static void test_dag_when_skips_a_branch_and_the_join_still_runs(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"dag\",\"tasks\":{\"a\":{\"function\":" FN "},"
+                 "\"big\":{\"function\":" FN ",\"input_from\":\"a\",\"when\":{\"step\":\"a\","
+                 "\"op\":\"gt\",\"value\":10}},"
+                 "\"small\":{\"function\":" FN ",\"input_from\":\"a\",\"when\":{\"step\":\"a\","
+                 "\"op\":\"le\",\"value\":10}},"
+                 "\"z_join\":{\"function\":" FN ",\"input_from\":[\"big\",\"small\"]}}}");
+    s.output[0] = json_integer(3); /* a (steps are indexed by name: a, big, small, z_join) */
+    run(&s);
+    assert_int_equal(s.end, CB_END_SUCCEED);
+    assert_true(s.skipped[1]); /* big */
+    assert_int_equal(s.dispatches[1], 0);
+    assert_false(s.skipped[2]);
+    assert_int_equal(s.dispatches[2], 1); /* small */
+    assert_int_equal(s.dispatches[3], 1); /* the join ran after the skipped branch */
+    assert_int_equal(s.job.skipped, 1);
+    assert_string_equal(s.tasks[1].error, "/tasks/big/when: gt of step a's output 3");
+    sim_cleanup(&s);
+}
+
+static void test_when_operators(void **state)
+{
+    (void)state;
+    struct {
+        const char *when, *value;
+        bool holds;
+    } cases[] = {
+        {"{\"op\":\"eq\",\"value\":2}", "2.0", true},
+        {"{\"op\":\"eq\",\"value\":\"x\"}", "\"x\"", true},
+        {"{\"op\":\"ne\",\"value\":[1]}", "[1]", false},
+        {"{\"op\":\"gt\",\"value\":1}", "1.5", true},
+        {"{\"op\":\"ge\",\"value\":2}", "2", true},
+        {"{\"op\":\"lt\",\"value\":\"b\"}", "\"a\"", true},
+        {"{\"op\":\"le\",\"value\":1}", "\"1\"", false}, /* no order across types */
+        {"{\"op\":\"gt\",\"value\":1}", "null", false},
+        {"{\"op\":\"truthy\"}", "[]", false},
+        {"{\"op\":\"truthy\"}", "{\"a\":1}", true},
+        {"{\"op\":\"falsy\"}", "0", true},
+        {"{\"op\":\"falsy\"}", "\"\"", true},
+        {"{\"op\":\"falsy\"}", "null", true},
+        {"{\"op\":\"falsy\"}", "\"no\"", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *w = json_loads(cases[i].when, 0, NULL);
+        json_t *v = json_loads(cases[i].value, JSON_DECODE_ANY, NULL);
+        assert_non_null(w);
+        assert_non_null(v);
+        if (cb_sched_when_holds(w, v) != cases[i].holds)
+            fail_msg("case %zu: %s on %s", i, cases[i].when, cases[i].value);
+        json_decref(w);
+        json_decref(v);
+    }
+}
+
+/* a -> each (foreach a: 3 children) -> z_sum: children take the next indices,
+ * run within parallelism, and the step's output is theirs in order. */
+static void test_dag_foreach_fans_out_and_collects(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"dag\",\"parallelism\":2,\"retry\":{\"limit\":1},\"tasks\":{"
+                 "\"a\":{\"function\":" FN "},"
+                 "\"each\":{\"function\":" FN ",\"foreach\":\"a\"},"
+                 "\"z_sum\":{\"function\":" FN ",\"input_from\":\"each\"}}}");
+    s.output[0] = json_pack("[i,i,i]", 10, 20, 30); /* a */
+    s.output[3] = json_integer(11);                 /* the children: tasks 3, 4, 5 */
+    s.output[4] = json_integer(21);
+    s.output[5] = json_integer(31);
+    s.fail_first[4] = 1; /* one child fails once: retried like any task */
+    run(&s);
+    assert_int_equal(s.end, CB_END_SUCCEED);
+    assert_int_equal(s.job.total, 6);
+    assert_int_equal(s.tasks[1].status, CB_TASK_SUCCEEDED);
+    assert_int_equal(s.tasks[1].first, 3);
+    assert_int_equal(s.tasks[1].count, 3);
+    json_t *want = json_pack("[[i,i,i]]", 11, 21, 31);
+    assert_true(json_equal(s.tasks[1].output, want));
+    json_decref(want);
+    assert_int_equal(s.dispatches[1], 0); /* the foreach step itself never runs */
+    assert_int_equal(s.dispatches[3], 1);
+    assert_int_equal(s.dispatches[4], 2);
+    assert_int_equal(s.dispatches[5], 1);
+    assert_int_equal(s.dispatches[2], 1); /* z_sum, after the collection */
+    assert_true(s.max_inflight_seen <= 2);
+    sim_cleanup(&s);
+}
+
+static void test_dag_foreach_over_a_non_array_fails_the_job(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"dag\",\"tasks\":{\"a\":{\"function\":" FN "},"
+                 "\"b\":{\"function\":" FN ",\"foreach\":\"a\"}}}");
+    s.output[0] = json_string("not a list");
+    run(&s);
+    assert_int_equal(s.end, CB_END_FAIL);
+    assert_string_equal(s.error, "/tasks/b/foreach: the output of step a is not an array");
+    sim_cleanup(&s);
+}
+
+static void test_dag_foreach_over_an_empty_array_succeeds(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"dag\",\"tasks\":{\"a\":{\"function\":" FN "},"
+                 "\"b\":{\"function\":" FN ",\"foreach\":\"a\"}}}");
+    s.output[0] = json_array();
+    run(&s);
+    assert_int_equal(s.end, CB_END_SUCCEED);
+    json_t *want = json_pack("[[]]");
+    assert_true(json_equal(s.tasks[1].output, want));
+    json_decref(want);
+    sim_cleanup(&s);
+}
+
+/* A step's own retry limit, not the job's. */
+static void test_dag_step_retry_overrides_the_job(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"dag\",\"retry\":{\"limit\":0},\"tasks\":{"
+                 "\"a\":{\"function\":" FN ",\"retry\":{\"limit\":2,\"backoff_ms\":10}}}}");
+    s.fail_first[0] = 2;
+    run(&s);
+    assert_int_equal(s.end, CB_END_SUCCEED);
+    assert_int_equal(s.dispatches[0], 3);
+    sim_cleanup(&s);
+}
+
+/* A plan held back by capacity says how much more it wanted. */
+static void test_plan_reports_what_capacity_held_back(void **state)
 {
     sim s;
     cb_sched_plan p;
-    char err[200];
     (void)state;
-    sim_init(&s, "{\"kind\":\"dag\",\"tasks\":{\"A\":{\"function\":{\"backend\":\"local\","
-                 "\"name\":\"f\"}},\"B\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"},"
-                 "\"foreach\":\"A\"}}}");
-    assert_int_equal(plan(&s, &p), CB_EUNSUPP);
-    assert_false(cb_sched_dag_runnable(&s.flow, err, sizeof err));
-    assert_string_equal(err, "/tasks/B/foreach: not run by this engine version yet");
+    sim_init(&s, "{\"kind\":\"map\",\"parallelism\":5,\"function\":" FN ","
+                 "\"input\":{\"range\":{\"start\":0,\"stop\":20}}}");
+    fold(&s, CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", 20));
+    s.capacity = 2;
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 2);
+    assert_int_equal(p.want, 3); /* parallelism allowed 5 */
+    cb_sched_plan_cleanup(&p);
+    s.capacity = 100;
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 5);
+    assert_int_equal(p.want, 0); /* parallelism, not capacity, was the limit */
+    cb_sched_plan_cleanup(&p);
     sim_cleanup(&s);
+}
+
+static void test_rank_priority_deadline_submission_and_aging(void **state)
+{
+    (void)state;
+    const int64_t S = 1000000000LL;
+    cb_rank hi = {5, 0, 100 * S, 0}, lo = {0, 0, 50 * S, 0};
+    assert_true(cb_sched_rank_before(&hi, &lo, 0));
+    assert_false(cb_sched_rank_before(&lo, &hi, 0));
+    /* equal priority: a deadline first, the earlier deadline first */
+    cb_rank d1 = {0, 90 * S, 100 * S, 0}, d2 = {0, 80 * S, 200 * S, 0}, none = {0, 0, 1 * S, 0};
+    assert_true(cb_sched_rank_before(&d2, &d1, 0));
+    assert_true(cb_sched_rank_before(&d1, &none, 0));
+    assert_false(cb_sched_rank_before(&none, &d1, 0));
+    /* then submission order */
+    cb_rank e1 = {0, 0, 1 * S, 0}, e2 = {0, 0, 2 * S, 0};
+    assert_true(cb_sched_rank_before(&e1, &e2, 0));
+    /* aging: 6 aging periods of waiting lift priority 0 above priority 5 */
+    lo.waiting_ns = 60 * S;
+    assert_true(cb_sched_rank_before(&lo, &hi, 10000));
+    assert_false(cb_sched_rank_before(&lo, &hi, 0)); /* no aging configured */
 }
 
 int main(void)
@@ -434,7 +638,14 @@ int main(void)
         cmocka_unit_test(test_plan_is_idempotent),
         cmocka_unit_test(test_dag_runs_steps_after_their_dependencies),
         cmocka_unit_test(test_dag_lost_step_fails_the_job),
-        cmocka_unit_test(test_dag_when_and_foreach_not_planned_yet),
+        cmocka_unit_test(test_dag_when_skips_a_branch_and_the_join_still_runs),
+        cmocka_unit_test(test_when_operators),
+        cmocka_unit_test(test_dag_foreach_fans_out_and_collects),
+        cmocka_unit_test(test_dag_foreach_over_a_non_array_fails_the_job),
+        cmocka_unit_test(test_dag_foreach_over_an_empty_array_succeeds),
+        cmocka_unit_test(test_dag_step_retry_overrides_the_job),
+        cmocka_unit_test(test_plan_reports_what_capacity_held_back),
+        cmocka_unit_test(test_rank_priority_deadline_submission_and_aging),
     };
     return cmocka_run_group_tests_name("sched", tests, NULL, NULL);
 }
