@@ -9,9 +9,9 @@
  * after which the connection is handed to the loop.
  *
  * Topology (docs/broker.md): topic exchange `cb`; stream queues cb.events
- * (cb.evt.#) and cb.done (cb.done.#); quorum queues cb.submit (cb.submit.#,
- * cb.enqueue.#), cb.ctl (cb.ctl.#) and cb.invoke.<backend> (declared on first
- * use). Channel 1 publishes in confirm mode and receives direct replies;
+ * (cb.evt.#) and cb.done (cb.done.#); quorum queues cb.submit (cb.submit.#),
+ * cb.enqueue (cb.enqueue.#), cb.ctl (cb.ctl.#) and cb.invoke.<backend>
+ * (declared on first use). Channel 1 publishes in confirm mode and receives direct replies;
  * every reader, consumer and subscription has a channel of its own. */
 #define _GNU_SOURCE
 #include <amqp.h>
@@ -149,12 +149,13 @@ static void connect_work(cb_offload_job *job)
     amqp_table_entry_t e[1];
     amqp_rpc_reply_t r;
     static const char *const bindings[][2] = {
-        {"cb.events", "cb.evt.#"},     {"cb.done", "cb.done.#"}, {"cb.submit", "cb.submit.#"},
-        {"cb.submit", "cb.enqueue.#"}, {"cb.ctl", "cb.ctl.#"},
+        {"cb.events", "cb.evt.#"},      {"cb.done", "cb.done.#"}, {"cb.submit", "cb.submit.#"},
+        {"cb.enqueue", "cb.enqueue.#"}, {"cb.ctl", "cb.ctl.#"},
     };
     static const char *const queues[][2] = {{"cb.events", "stream"},
                                             {"cb.done", "stream"},
                                             {"cb.submit", "quorum"},
+                                            {"cb.enqueue", "quorum"},
                                             {"cb.ctl", "quorum"}};
 
     j->conn = amqp_new_connection();

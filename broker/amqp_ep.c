@@ -539,7 +539,7 @@ cb_status cb__amqp_consume(cb_broker *cb, const char *subject, const cb_consume_
     e->work_cb = fn;
     e->copts = *o;
     snprintf(e->queue, sizeof e->queue, "%s",
-             strncmp(subject, "cb.enqueue.", 11) == 0 ? "cb.submit" : subject);
+             strncmp(subject, "cb.enqueue.", 11) == 0 ? "cb.enqueue" : subject);
     cb__amqp_open_channel(b, e);
     *out = &e->h.c;
     return CB_OK;

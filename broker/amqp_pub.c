@@ -218,7 +218,7 @@ static bool ensure_work_queue(ab *b, const char *subject)
     amqp_table_entry_t e[1];
 
     if (strncmp(subject, "cb.invoke.", 10) != 0 || cb_map_get(&b->declared, h))
-        return true; /* cb.enqueue.* goes to cb.submit, declared at connect */
+        return true; /* cb.enqueue.* goes to cb.enqueue, declared at connect */
     memset(&qd, 0, sizeof qd);
     qd.queue = cb__amqp_bytes(subject);
     qd.durable = 1;

@@ -226,9 +226,10 @@ cb_status cb_broker_consume(cb_broker *b, const char *subject, const cb_consume_
         cb_consume_opts_init(&def);
         o = &def;
     }
-    if (!cb__subject_valid(subject, 0) ||
-        (strncmp(subject, "cb.invoke.", 10) && strncmp(subject, "cb.enqueue.", 11)) || !cb ||
-        !out || o->max_inflight <= 0 || o->lease_ms <= 0)
+    /* invocation queues one by one; submissions may be taken for all tenants (cb.enqueue.>) */
+    int enqueue = strncmp(subject, "cb.enqueue.", 11) == 0;
+    if (!cb__subject_valid(subject, enqueue) || (strncmp(subject, "cb.invoke.", 10) && !enqueue) ||
+        !cb || !out || o->max_inflight <= 0 || o->lease_ms <= 0)
         return CB_EINVAL;
     return b->vt->consume(b, subject, o, cb, ctx, out);
 }

@@ -657,11 +657,17 @@ cb_status cb__nats_consume(cb_broker *cb, const char *subject, const cb_consume_
     e->work_cb = fn;
     e->copts = *o;
     snprintf(e->subject, sizeof e->subject, "%s", subject);
-    /* Durable names cannot contain '.': cb.invoke.local -> cb_invoke_local. */
-    snprintf(e->durable, sizeof e->durable, "%s", subject);
-    for (char *p = e->durable; *p; p++)
-        if (*p == '.')
-            *p = '_';
+    /* Durable names take no '.', '*' or '>': cb.invoke.local -> cb_invoke_local,
+     * cb.enqueue.> -> cb_enqueue_all. */
+    size_t n = 0;
+    for (const char *p = subject; *p && n + 4 < sizeof e->durable; p++) {
+        const char *rep = *p == '.' ? "_" : *p == '*' ? "any" : *p == '>' ? "all" : NULL;
+        if (rep)
+            n += (size_t)snprintf(e->durable + n, sizeof e->durable - n, "%s", rep);
+        else
+            e->durable[n++] = *p;
+    }
+    e->durable[n] = '\0';
     return start_ep(b, e, NULL, NULL, out);
 }
 

@@ -42,8 +42,10 @@ typedef struct cjob {
     int priority;
     int64_t deadline_ns, submitted_ns;
     uint32_t inflight; /* in flight as the controller last saw them */
-    int pending;       /* appends and puts not yet confirmed */
-    uint64_t expect;   /* events the projection must have counted before the next plan */
+    uint64_t want;     /* dispatches its last plan could not make for lack of capacity */
+    int64_t hungry_since_ns;
+    int pending;     /* appends and puts not yet confirmed */
+    uint64_t expect; /* events the projection must have counted before the next plan */
     int64_t await_until_ns;
     int64_t progress_ns;
     struct event *wake;
@@ -84,6 +86,7 @@ void cb_control_opts_init(cb_control_opts *o)
     o->await_ms = 2000;
     o->progress_ms = 200;
     o->inline_result_max = 256 * 1024;
+    o->aging_ms = 10000;
     cb_policy_defaults_init(&o->policy);
 }
 
@@ -201,35 +204,60 @@ static backend_state *backend_of(cb_control *c, const char *name)
     return bs;
 }
 
-typedef struct sum_ctx {
-    backend_state *bs;
-    uint64_t inflight;
-} sum_ctx;
-
-static void sum_inflight(uint64_t k, void *val, void *arg)
+static cb_rank rank_of(const cjob *j, int64_t now)
 {
-    cjob *j = val;
-    sum_ctx *s = arg;
-    (void)k;
-    if (j->backend == s->bs)
-        s->inflight += j->inflight;
+    cb_rank r = {j->priority, j->deadline_ns, j->submitted_ns,
+                 j->want ? now - j->hungry_since_ns : 0};
+    return r;
 }
 
-/* Invocations `j` may start now; *retry_ms says when tokens come back. */
-static uint32_t capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms)
+/* One pass over the jobs sharing j's backend. */
+typedef struct share_ctx {
+    const cjob *j;
+    cb_rank rank;
+    int64_t now, aging_ms;
+    uint64_t inflight; /* over all the backend's jobs but j */
+    uint64_t reserved; /* wanted by better-ranked jobs */
+    int wake;          /* 1: wake every hungry job (capacity came free) */
+} share_ctx;
+
+static void share(uint64_t k, void *val, void *arg)
+{
+    cjob *o = val;
+    share_ctx *s = arg;
+    (void)k;
+    if (o == s->j || o->backend != s->j->backend)
+        return;
+    if (s->wake) {
+        if (o->want)
+            job_wake(o, 0);
+        return;
+    }
+    s->inflight += o->inflight;
+    if (o->want) {
+        cb_rank r = rank_of(o, s->now);
+        if (cb_sched_rank_before(&r, &s->rank, s->aging_ms))
+            s->reserved += o->want;
+    }
+}
+
+/* Invocations `j` may start now; *retry_ms says when tokens come back. What
+ * better-ranked jobs of the same backend wait for is theirs: the free
+ * capacity is handed out by rank (priority with aging, deadline, submission).
+ * *free_out: capacity free before that reservation. */
+static uint32_t capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out)
 {
     backend_state *bs = j->backend;
     uint64_t cap = UINT32_MAX;
+    share_ctx sc = {j, rank_of(j, now), now, c->o.aging_ms, 0, 0, 0};
     *retry_ms = 0;
-    if (!bs)
+    *free_out = UINT32_MAX;
+    if (!bs || (!bs->lim.max_concurrency && bs->lim.rate_per_s <= 0))
         return UINT32_MAX;
+    cb_map_each(&c->jobs, share, &sc);
     if (bs->lim.max_concurrency) {
-        sum_ctx s = {bs, 0};
-        cb_map_each(&c->jobs, sum_inflight, &s);
-        s.inflight -= j->inflight; /* the job's own in-flight tasks count in the plan */
-        cap = s.inflight >= bs->lim.max_concurrency ? 0 : bs->lim.max_concurrency - s.inflight;
-        /* the scheduler compares capacity with new dispatches only */
-        cap = cap > j->inflight ? cap - j->inflight : 0;
+        uint64_t all = sc.inflight + j->inflight;
+        cap = all >= bs->lim.max_concurrency ? 0 : bs->lim.max_concurrency - all;
     }
     if (bs->lim.rate_per_s > 0) {
         double rate = bs->lim.rate_per_s;
@@ -242,7 +270,23 @@ static uint32_t capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms)
         if (cap == 0)
             *retry_ms = (int64_t)(1000.0 / rate) + 1;
     }
-    return (uint32_t)cap;
+    *free_out = cap;
+    return (uint32_t)(cap > sc.reserved ? cap - sc.reserved : 0);
+}
+
+/* After a plan: remember what j wants; if capacity is left over, the jobs
+ * waiting for it get a look. */
+static void after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t free_cap,
+                       int64_t now)
+{
+    uint64_t want = p->end == CB_END_NONE ? p->want : 0;
+    if (want && !j->want)
+        j->hungry_since_ns = now;
+    j->want = want;
+    if (j->backend && free_cap != UINT32_MAX && free_cap > p->ndispatch) {
+        share_ctx sc = {j, rank_of(j, now), now, c->o.aging_ms, 0, 0, 1};
+        cb_map_each(&c->jobs, share, &sc);
+    }
 }
 
 /* ---- loading a job ------------------------------------------------------- */
@@ -322,8 +366,13 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
     j->backend = backend_of(c, json_string_value(json_object_get(fn, "backend")) ?: "local");
     j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));
     j->submitted_ns = js->submitted_ns;
-    if (j->policy.job_timeout_ms > 0)
-        j->deadline_ns = js->submitted_ns + j->policy.job_timeout_ms * 1000000;
+    /* the deadline that ranks it: the SLA's, else the job's timeout */
+    int64_t deadline_ms =
+        json_integer_value(json_object_get(json_object_get(js->spec, "sla"), "deadline_ms"));
+    if (deadline_ms <= 0)
+        deadline_ms = j->policy.job_timeout_ms;
+    if (deadline_ms > 0)
+        j->deadline_ns = js->submitted_ns + deadline_ms * 1000000;
     j->have_flow = 1;
     return CB_OK;
 }
@@ -825,6 +874,7 @@ static void visit(cb_control *c, cjob *j)
     cb_sched_in in;
     cb_sched_plan p;
     int64_t now = cb_time_now_ns(), retry_ms = 0;
+    uint64_t free_cap = 0;
     cb_status s;
 
     c->stats.visits++;
@@ -865,7 +915,7 @@ static void visit(cb_control *c, cjob *j)
     in.step_policy = j->step_policy;
     in.job = &js;
     in.view = view_of(&tb);
-    in.capacity = j->held ? 0 : capacity(c, j, now, &retry_ms);
+    in.capacity = j->held ? 0 : capacity(c, j, now, &retry_ms, &free_cap);
     in.now_ns = now;
     in.job_key = j->key;
     if ((s = cb_sched_plan_job(&in, &p)) != CB_OK) {
@@ -876,6 +926,8 @@ static void visit(cb_control *c, cjob *j)
     c->stats.plans++;
     if (j->backend && j->backend->lim.rate_per_s > 0)
         j->backend->tokens -= (double)p.ndispatch;
+    if (!j->held)
+        after_plan(c, j, &p, free_cap, now);
     progress(c, j, &js, now, p.end != CB_END_NONE);
     apply_plan(c, j, &js, &tb, &p, now);
     if (p.wake_ns > now)

@@ -16,7 +16,11 @@
  * between re-plans the same end and repeats both (same ids).
  *
  * Traffic shaping: per backend, max_concurrency (invocations in flight over
- * all jobs) and rate_per_s (token bucket) from the registry.
+ * all jobs) and rate_per_s (token bucket) from the registry. When jobs
+ * compete for a backend, free capacity goes to them in rank order: priority
+ * (raised by aging while a job waits), then deadline (sla.deadline_ms, else
+ * timeout_ms), then submission (cb_sched_rank_before): a job's plan that was
+ * held back records what it wants, and worse-ranked jobs leave that much.
  *
  * Threading: the caller's loop; not thread-safe. */
 #ifndef CB_CONTROL_H
@@ -38,6 +42,8 @@ typedef struct cb_control_opts {
     int64_t await_ms;          /* longest wait for the projection; default 2000 */
     int64_t progress_ms;       /* least time between progress messages of a job; default 200 */
     size_t inline_result_max;  /* larger results are referenced, not inlined; default 256 KiB */
+    int64_t aging_ms;          /* a job waiting for capacity gains one priority level per
+                                * aging_ms, so none starves; default 10000 (0: no aging) */
     cb_policy_defaults policy; /* for what descriptors leave out */
 } cb_control_opts;
 

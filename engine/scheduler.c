@@ -418,6 +418,22 @@ static bool map_done(const cb_sched_in *in, const cb_sched_plan *out, const scan
            in->job->inflight == 0 && in->job->waiting == 0;
 }
 
+/* What a job about to start will dispatch first, beyond `capacity`: its
+ * claim on a shared backend from the very first plan. */
+static uint64_t first_wave(const cb_flow *f, const cb_policy *pol, uint32_t capacity)
+{
+    uint64_t n = 0;
+    if (f->kind == CB_FLOW_DAG) {
+        for (size_t i = 0; i < f->nsteps; i++)
+            n += f->steps[i].ndeps == 0;
+    } else {
+        n = f->kind == CB_FLOW_MAP_REDUCE ? f->map_tasks : f->tasks;
+    }
+    if (n > pol->parallelism)
+        n = pol->parallelism;
+    return n > capacity ? n - capacity : 0;
+}
+
 cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
 {
     const cb_job_state *j = in->job;
@@ -447,6 +463,7 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
     }
     if (j->status == CB_JOB_SUBMITTED) {
         out->start = true; /* tasks come once the start is folded */
+        out->want = first_wave(f, pol, in->capacity);
         return CB_OK;
     }
     if ((st = scan_tasks(in, out, &s, &due, &ndue)) != CB_OK)

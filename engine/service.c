@@ -25,15 +25,26 @@ struct cb_service {
     cb_control *ctl;
     cb_intake_cfg cfg;
     cb_sub *submit, *cmds;
+    cb_consumer *enqueued;
     cb_map recent; /* hash of "tenant/job" -> digest (65 bytes, owned) */
     pend *pends;   /* answers waiting for a confirmation */
     cb_service_stats stats;
 };
 
+/* Where a submission came from, and so where its verdict goes: a request
+ * (cb.submit.*) gets a reply; a queued submission (cb.enqueue.*) gets a
+ * progress message (accepted) or the done message (rejected) and is acked,
+ * or given back when it could not be stored. */
+typedef struct origin {
+    cb_request *req;
+    cb_work *work;
+} origin;
+
 /* One answer waiting for its event's confirmation. */
 struct pend {
     cb_service *s; /* NULL once the service is gone */
     cb_request *req;
+    cb_work *work;
     char key[2 * CB_NAME_MAX + 2], job[CB_NAME_MAX + 1];
     char digest[65];
     int resume; /* lift the controller's hold once confirmed */
@@ -65,15 +76,70 @@ static void answer_error(cb_request *req, const char *job_id, const char *msg)
     json_decref(errors);
 }
 
+/* The verdict on a queued submission, on its job's progress topic (not kept:
+ * a rejection with a job_id is also kept on its done topic). */
+static void announce_verdict(cb_service *s, const char *tenant, const char *job_id, int accepted,
+                             json_t *errors)
+{
+    char subject[320], *text;
+    json_t *m;
+    if (!job_id || !tenant)
+        return;
+    m = json_pack("{s:s, s:s, s:s, s:b, s:o}", "job_id", job_id, "tenant", tenant, "status",
+                  accepted ? "accepted" : "refused", "accepted", accepted, "errors",
+                  errors ? json_incref(errors) : json_array());
+    if (m && (text = json_dumps(m, JSON_COMPACT))) {
+        snprintf(subject, sizeof subject, "cb.progress.%s.%s", tenant, job_id);
+        if (cb_broker_notify(s->b, subject, NULL, text, strlen(text), NULL, NULL) != CB_OK)
+            CB_LOG_WRN("service", "cannot announce the verdict on %s/%s", tenant, job_id);
+        free(text);
+    }
+    json_decref(m);
+}
+
+/* The verdict, to wherever the submission came from. */
+static void verdict(cb_service *s, const origin *o, const char *tenant, const char *job_id,
+                    int accepted, json_t *errors)
+{
+    if (o->req) {
+        answer(o->req, job_id, accepted, errors);
+        return;
+    }
+    announce_verdict(s, tenant, job_id, accepted, errors);
+    cb_work_ack(o->work);
+}
+
+static void verdict_error(cb_service *s, const origin *o, const char *tenant, const char *job_id,
+                          const char *msg)
+{
+    json_t *errors = json_pack("[s]", msg);
+    verdict(s, o, tenant, job_id, 0, errors);
+    json_decref(errors);
+}
+
+/* The submission could not be judged or stored now: a request is told so
+ * (the client retries), a queued one goes back to its queue. */
+static void not_now(cb_service *s, const origin *o, const char *tenant, const char *job_id,
+                    const char *msg)
+{
+    if (o->req)
+        answer_error(o->req, job_id, msg);
+    else
+        cb_work_nak(o->work, 1000);
+    (void)s;
+    (void)tenant;
+}
+
 /* ---- pending answers --------------------------------------------------------- */
 
-static pend *pend_new(cb_service *s, cb_request *req, const char *key, const char *job)
+static pend *pend_new(cb_service *s, const origin *o, const char *key, const char *job)
 {
     pend *p = cb_calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->s = s;
-    p->req = req;
+    p->req = o->req;
+    p->work = o->work;
     snprintf(p->key, sizeof p->key, "%s", key);
     snprintf(p->job, sizeof p->job, "%s", job);
     p->next = s->pends;
@@ -125,23 +191,26 @@ static void submitted_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
 {
     pend *p = ctx;
     cb_service *s = p->s;
+    origin o = {p->req, p->work};
+    char tenant[CB_NAME_MAX + 1];
     (void)seq;
     (void)duplicate;
     if (!s) {
         pend_free(p);
         return;
     }
+    snprintf(tenant, sizeof tenant, "%.*s", (int)strcspn(p->key, "/"), p->key);
     if (st == CB_OK) {
         s->stats.accepted++;
         remember(s, p->key, p->digest);
-        answer(p->req, p->job, 1, NULL);
+        verdict(s, &o, tenant, p->job, 1, NULL);
         cb_control_touch(s->ctl, p->key);
     } else {
         char msg[256];
         snprintf(msg, sizeof msg, "/: the job could not be stored (%s); submit it again",
                  cb_strerror(st));
         CB_LOG_WRN("service", "job %s not stored: %s", p->key, cb_strerror(st));
-        answer_error(p->req, p->job, msg);
+        not_now(s, &o, tenant, p->job, msg);
     }
     pend_free(p);
 }
@@ -204,10 +273,9 @@ static void record_rejection(cb_service *s, const cb_intake *in)
     json_decref(done);
 }
 
-static void submit_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
+/* Judge one submission for `tenant` and append it, or reject it. */
+static void judge(cb_service *s, const origin *o, const char *tenant, const cb_broker_msg *m)
 {
-    cb_service *s = ctx;
-    const char *tenant = m->subject + strlen("cb.submit.");
     char id[CB_NAME_MAX + 1], key[2 * CB_NAME_MAX + 2], evid[320];
     const char *known = NULL;
     cb_job_state js;
@@ -218,28 +286,33 @@ static void submit_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
     s->stats.submitted++;
     if (!cb_name_valid(tenant)) {
         s->stats.rejected++;
-        answer_error(req, NULL, "/tenant: the subject's tenant is not a valid name");
+        CB_LOG_WRN("service", "submission on %s refused: the tenant is not a valid name",
+                   m->subject);
+        verdict_error(s, o, NULL, NULL, "/tenant: the subject's tenant is not a valid name");
         return;
     }
     fresh_id(id, sizeof id);
     st = cb_intake_check(&s->cfg, tenant, m->data, m->len, id, &in);
     if (st != CB_OK) {
         const char *first = json_string_value(json_array_get(in.errors, 0));
+        const char *job = in.job_id[0] ? in.job_id : NULL;
         s->stats.rejected++;
-        cb_log_job(CB_LOG_WARN, "service", tenant, in.job_id[0] ? in.job_id : NULL,
-                   "job rejected: %s%s", first ? first : cb_strerror(st),
+        cb_log_job(CB_LOG_WARN, "service", tenant, job, "job rejected: %s%s",
+                   first ? first : cb_strerror(st),
                    json_array_size(in.errors) > 1 ? " (and more)" : "");
         if (in.errors) {
-            answer(req, in.job_id[0] ? in.job_id : NULL, 0, in.errors);
             record_rejection(s, &in);
+            verdict(s, o, tenant, job, 0, in.errors);
+        } else if (st == CB_ENOMEM) {
+            not_now(s, o, tenant, job, cb_strerror(st));
         } else {
-            answer_error(req, NULL, cb_strerror(st));
+            verdict_error(s, o, tenant, job, cb_strerror(st));
         }
         cb_intake_cleanup(&in);
         return;
     }
     if (cb_job_key(in.tenant, in.job_id, key, sizeof key) != 0) {
-        answer_error(req, in.job_id, "/job_id: too long");
+        verdict_error(s, o, tenant, in.job_id, "/job_id: too long");
         cb_intake_cleanup(&in);
         return;
     }
@@ -252,7 +325,7 @@ static void submit_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
     if (known) {
         if (!strcmp(known, in.digest) && js.status != CB_JOB_REJECTED) {
             s->stats.repeated++;
-            answer(req, in.job_id, 1, NULL);
+            verdict(s, o, tenant, in.job_id, 1, NULL);
         } else {
             char msg[400];
             s->stats.rejected++;
@@ -262,14 +335,14 @@ static void submit_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
                          : "/job_id: job \"%s\" exists with a different body (conflict)",
                      in.job_id);
             cb_log_job(CB_LOG_WARN, "service", in.tenant, in.job_id, "%s", msg);
-            answer_error(req, in.job_id, msg);
+            verdict_error(s, o, tenant, in.job_id, msg);
         }
         cb_job_state_cleanup(&js);
         cb_intake_cleanup(&in);
         return;
     }
-    if (!(p = pend_new(s, req, key, in.job_id))) {
-        answer_error(req, in.job_id, "/: the engine is out of memory; submit again");
+    if (!(p = pend_new(s, o, key, in.job_id))) {
+        not_now(s, o, tenant, in.job_id, "/: the engine is out of memory; submit again");
         cb_intake_cleanup(&in);
         return;
     }
@@ -280,12 +353,24 @@ static void submit_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
     if (st != CB_OK) {
         char msg[256];
         snprintf(msg, sizeof msg, "/: the job could not be stored (%s)", cb_strerror(st));
-        answer_error(req, in.job_id, msg);
+        not_now(s, o, tenant, in.job_id, msg);
         pend_free(p);
     } else {
         cb_log_job(CB_LOG_INFO, "service", in.tenant, in.job_id, "job submitted");
     }
     cb_intake_cleanup(&in);
+}
+
+static void submit_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
+{
+    origin o = {req, NULL};
+    judge(ctx, &o, m->subject + strlen("cb.submit."), m);
+}
+
+static void enqueue_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
+{
+    origin o = {NULL, w};
+    judge(ctx, &o, m->subject + strlen("cb.enqueue."), m);
 }
 
 /* ---- lifecycle commands ------------------------------------------------------- */
@@ -374,7 +459,8 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         snprintf(evid, sizeof evid, "%s/%s/%s/%llu", tenant, job, cmd,
                  (unsigned long long)js.applied);
     }
-    if (!(p = pend_new(s, req, key, job))) {
+    origin from = {req, NULL};
+    if (!(p = pend_new(s, &from, key, job))) {
         answer_error(req, job, "out of memory");
         goto refused;
     }
@@ -413,8 +499,11 @@ cb_status cb_service_start(struct event_base *base, cb_broker *b, cb_store *st, 
     s->ctl = ctl;
     s->cfg = *cfg;
     cb_map_init(&s->recent);
+    cb_consume_opts co;
+    cb_consume_opts_init(&co);
     if ((rc = cb_broker_serve(b, "cb.submit.*", submit_cb, s, &s->submit)) != CB_OK ||
-        (rc = cb_broker_serve(b, "cb.ctl.*.*", ctl_cb, s, &s->cmds)) != CB_OK) {
+        (rc = cb_broker_serve(b, "cb.ctl.*.*", ctl_cb, s, &s->cmds)) != CB_OK ||
+        (rc = cb_broker_consume(b, "cb.enqueue.>", &co, enqueue_cb, s, &s->enqueued)) != CB_OK) {
         cb_service_free(s);
         return rc;
     }
@@ -428,9 +517,11 @@ void cb_service_free(cb_service *s)
         return;
     cb_sub_close(s->submit);
     cb_sub_close(s->cmds);
+    cb_consumer_close(s->enqueued);            /* unacked submissions go back to the queue */
     for (pend *p = s->pends; p; p = p->next) { /* their callbacks free them */
         p->s = NULL;
         p->req = NULL;
+        p->work = NULL;
     }
     cb_map_each(&s->recent, free_digest, NULL);
     cb_map_cleanup(&s->recent);

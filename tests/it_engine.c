@@ -201,13 +201,12 @@ static bool scanned(void *arg)
     return ((log_scan *)arg)->done;
 }
 
-static json_t *read_job_log(const char *tenant, const char *job)
+/* The events matching `filter` (cb.evt.<tenant>.<job> or .>), in log order. */
+static json_t *read_log(const char *filter)
 {
-    char filter[300];
     cb_read_opts o;
     cb_reader *r = NULL;
     log_scan ls = {0, CB_OK, json_array()};
-    snprintf(filter, sizeof filter, "cb.evt.%s.%s", tenant, job);
     cb_read_opts_init(&o);
     o.filter = filter;
     o.stop_at_end = 1;
@@ -216,6 +215,13 @@ static json_t *read_job_log(const char *tenant, const char *job)
     cb_reader_close(r);
     assert_int_equal(ls.status, CB_OK);
     return ls.events;
+}
+
+static json_t *read_job_log(const char *tenant, const char *job)
+{
+    char filter[300];
+    snprintf(filter, sizeof filter, "cb.evt.%s.%s", tenant, job);
+    return read_log(filter);
 }
 
 static size_t count_type(const json_t *events, const char *type)
@@ -232,13 +238,25 @@ static size_t count_type(const json_t *events, const char *type)
 
 /* ---- setup ------------------------------------------------------------------------ */
 
-static int group_setup(void **state)
+static int stack_setup(const char *config, int adapters, const char *adapter_args)
 {
     cb_broker_opts o;
-    (void)state;
     F.url = getenv("CB_TEST_BROKER_URL");
     if (!F.url || !getenv("CB_TEST_BIN"))
         return -1;
+    F.base = cb_test_base();
+    cb_broker_opts_init(&o);
+    o.url = F.url;
+    o.op_timeout_ms = 60000;
+    if (cb_broker_open(F.base, &o, &F.b) != CB_OK)
+        return -1;
+    F.stack = cb_stack_start(F.base, F.url, config, adapters, adapter_args);
+    return F.stack ? 0 : -1;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
     {
         /* die_once kills its runtime the first time in this run (a marker file) */
         static char marker[] = "/tmp/cb-die-once-XXXXXX";
@@ -249,15 +267,15 @@ static int group_setup(void **state)
         unlink(marker);
         setenv("CB_TEST_MARKER", marker, 1);
     }
-    F.base = cb_test_base();
-    cb_broker_opts_init(&o);
-    o.url = F.url;
-    o.op_timeout_ms = 60000;
-    if (cb_broker_open(F.base, &o, &F.b) != CB_OK)
-        return -1;
     /* the victim of the kill test holds its invocations on a short lease */
-    F.stack = cb_stack_start(F.base, F.url, CONFIG, 2, "--lease-ms 3000");
-    return F.stack ? 0 : -1;
+    return stack_setup(CONFIG, 2, "--lease-ms 3000");
+}
+
+/* A backend two invocations wide, for jobs that compete for it. */
+static int narrow_setup(void **state)
+{
+    (void)state;
+    return stack_setup(CB_TESTS_DIR "/fixtures/narrow.json", 1, NULL);
 }
 
 static int group_teardown(void **state)
@@ -265,7 +283,9 @@ static int group_teardown(void **state)
     (void)state;
     cb_stack_stop(F.stack);
     cb_broker_close(F.b);
-    event_base_free(F.base);
+    if (F.base)
+        event_base_free(F.base);
+    memset(&F, 0, sizeof F);
     return 0;
 }
 
@@ -892,6 +912,188 @@ static void test_engine_killed_and_restarted_finishes_the_job(void **state)
     call_cleanup(&c);
 }
 
+/* ---- fire-and-forget submissions ------------------------------------------------ */
+
+typedef struct put_wait {
+    int n;
+    cb_status status;
+} put_wait;
+
+static void put_cb(cb_status s, uint64_t seq, int duplicate, void *ctx)
+{
+    put_wait *w = ctx;
+    (void)seq;
+    (void)duplicate;
+    if (s != CB_OK)
+        w->status = s;
+    w->n++;
+}
+
+static bool two_put(void *arg)
+{
+    return ((put_wait *)arg)->n == 2;
+}
+
+typedef struct verdict_watch {
+    json_t *last;
+} verdict_watch;
+
+static void verdict_cb(const cb_broker_msg *m, void *ctx)
+{
+    verdict_watch *v = ctx;
+    json_t *o = json_loadb(m->data, m->len, 0, NULL);
+    if (json_object_get(o, "accepted")) { /* the verdict, not task progress */
+        json_decref(v->last);
+        v->last = o;
+    } else {
+        json_decref(o);
+    }
+}
+
+static bool has_verdict(void *arg)
+{
+    return ((verdict_watch *)arg)->last != NULL;
+}
+
+/* Jobs published on cb.enqueue.<tenant> while no engine runs are kept; the
+ * engine takes them when it comes back: the good one runs (its verdict on the
+ * progress topic, its result on the done topic), the bad one is rejected on
+ * its done topic with the reason. */
+static void test_enqueued_jobs_wait_for_the_engine(void **state)
+{
+    call good = {0}, bad = {0};
+    put_wait pw = {0, CB_OK};
+    verdict_watch v = {0};
+    cb_sub *vs = NULL;
+    char t[32], subject[300], *text;
+    json_t *job;
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(good.tenant, sizeof good.tenant, "%s", t);
+    snprintf(good.job, sizeof good.job, "q-good");
+    snprintf(bad.tenant, sizeof bad.tenant, "%s", t);
+    snprintf(bad.job, sizeof bad.job, "q-bad");
+    listen_done(&good);
+    listen_done(&bad);
+    snprintf(subject, sizeof subject, "cb.progress.%s.q-good", t);
+    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, verdict_cb, &v, &vs), CB_OK);
+    assert_true(cb_stack_kill(F.stack, "engine", SIGTERM));
+
+    snprintf(subject, sizeof subject, "cb.enqueue.%s", t);
+    job = job_of("{\"job_id\": \"q-good\", \"kind\": \"map\", \"function\": {\"backend\": "
+                 "\"local\", \"name\": \"add7\"}, \"input\": {\"items\": [1, 2, 3]}}");
+    json_object_set_new(job, "tenant", json_string(t));
+    text = json_dumps(job, JSON_COMPACT);
+    assert_int_equal(cb_broker_put(F.b, subject, "q-good", text, strlen(text), put_cb, &pw), CB_OK);
+    free(text);
+    json_decref(job);
+    job = job_of("{\"job_id\": \"q-bad\", \"kind\": \"call\", \"function\": {\"backend\": "
+                 "\"local\", \"name\": \"no_such_function\"}, \"input\": 1}");
+    json_object_set_new(job, "tenant", json_string(t));
+    text = json_dumps(job, JSON_COMPACT);
+    assert_int_equal(cb_broker_put(F.b, subject, "q-bad", text, strlen(text), put_cb, &pw), CB_OK);
+    free(text);
+    json_decref(job);
+    assert_true(cb_test_run_until(F.base, two_put, &pw, 30000));
+    assert_int_equal(pw.status, CB_OK); /* stored by the broker: nobody has taken them yet */
+
+    assert_true(cb_stack_restart(F.stack, "engine"));
+    wait_done(&good, WAIT_MS);
+    expect_status(&good, "succeeded");
+    json_t *want = json_pack("[i,i,i]", 8, 9, 10);
+    assert_true(json_equal(json_object_get(good.done, "result"), want));
+    json_decref(want);
+    assert_true(cb_test_run_until(F.base, has_verdict, &v, 30000));
+    assert_string_equal(json_string_value(json_object_get(v.last, "status")), "accepted");
+    wait_done(&bad, WAIT_MS);
+    expect_status(&bad, "rejected");
+    assert_non_null(
+        strstr(json_string_value(json_array_get(json_object_get(bad.done, "errors"), 0)),
+               "no_such_function"));
+    json_decref(v.last);
+    cb_sub_close(vs);
+    call_cleanup(&good);
+    call_cleanup(&bad);
+}
+
+/* ---- jobs competing for a narrow backend ------------------------------------------ */
+
+static const char *job_of_event(const json_t *e)
+{
+    return json_string_value(json_object_get(e, "cbjob"));
+}
+
+/* A low-priority job holds the backend; a high-priority job arrives: every
+ * slot that frees goes to it until it has dispatched all its tasks, then the
+ * first job gets the backend back and finishes too. */
+static void test_priority_takes_the_backend_first_and_nobody_starves(void **state)
+{
+    call lo = {0}, hi = {0};
+    started_watch w = {0};
+    cb_sub *ps = NULL;
+    char t[32], subject[300], filter[300];
+    json_t *events, *e;
+    size_t i;
+    long hi_started = -1, last_hi = -1, first_lo = -1, lo_between = 0;
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&lo, t,
+           job_of("{\"kind\": \"map\", \"priority\": 0, \"function\": {\"backend\": \"local\", "
+                  "\"name\": \"sleep_ms\"}, \"input\": {\"items\": [400, 400, 400, 400, 400, 400, "
+                  "400, 400]}}"));
+    expect_accepted(&lo);
+    snprintf(subject, sizeof subject, "cb.progress.%s.%s", t, lo.job);
+    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
+    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
+    cb_sub_close(ps);
+    submit(
+        &hi, t,
+        job_of("{\"kind\": \"map\", \"priority\": 5, \"function\": {\"backend\": \"local\", "
+               "\"name\": \"sleep_ms\"}, \"input\": {\"items\": [100, 100, 100, 100, 100, 100]}}"));
+    expect_accepted(&hi);
+    wait_done(&hi, WAIT_MS);
+    expect_status(&hi, "succeeded");
+    wait_done(&lo, WAIT_MS);
+    expect_status(&lo, "succeeded");
+    assert_int_equal(json_array_size(json_object_get(lo.done, "result")), 8);
+
+    snprintf(filter, sizeof filter, "cb.evt.%s.>", t);
+    events = read_log(filter);
+    json_array_foreach(events, i, e)
+    {
+        const char *type = json_string_value(json_object_get(e, "type")) ?: "";
+        bool is_hi = !strcmp(job_of_event(e), hi.job);
+        if (is_hi && !strcmp(type, "cb.job.started"))
+            hi_started = (long)i;
+        if (strcmp(type, "cb.tasks.dispatched"))
+            continue;
+        if (is_hi)
+            last_hi = (long)i;
+        else if (first_lo < 0)
+            first_lo = (long)i;
+    }
+    /* The low job's tasks run 400 ms, the high one plans within a few: every
+     * slot that frees after the high job started must go to it. */
+    json_array_foreach(events, i, e)
+    {
+        if ((long)i > hi_started && (long)i < last_hi && !strcmp(job_of_event(e), lo.job) &&
+            !strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.tasks.dispatched"))
+            lo_between++;
+    }
+    if (getenv("CB_TEST_VERBOSE"))
+        json_array_foreach(events, i, e)
+            fprintf(stderr, "%s %s %s\n", !strcmp(job_of_event(e), hi.job) ? "HI" : "lo",
+                    json_string_value(json_object_get(e, "type")),
+                    json_dumps(json_object_get(json_object_get(e, "data"), "tasks"), JSON_COMPACT));
+    assert_true(first_lo >= 0 && first_lo < hi_started); /* the low one held the backend first */
+    assert_true(hi_started < last_hi);
+    if (lo_between)
+        fail_msg("the low-priority job dispatched %ld times while the high one waited", lo_between);
+    json_decref(events);
+    call_cleanup(&lo);
+    call_cleanup(&hi);
+}
+
 int main(void)
 {
     const char *driver = getenv("CB_TEST_DRIVER");
@@ -914,9 +1116,16 @@ int main(void)
         cmocka_unit_test(test_worker_killed_mid_batch_work_moves_to_the_other),
         cmocka_unit_test(test_worker_sigterm_finishes_running_work),
         cmocka_unit_test(test_engine_killed_and_restarted_finishes_the_job),
+        cmocka_unit_test(test_enqueued_jobs_wait_for_the_engine),
     };
     if (getenv("CB_TEST_FILTER"))
         cmocka_set_test_filter(getenv("CB_TEST_FILTER"));
+    const struct CMUnitTest narrow[] = {
+        cmocka_unit_test(test_priority_takes_the_backend_first_and_nobody_starves),
+    };
+    int failed;
     snprintf(name, sizeof name, "engine[%s]", driver ? driver : "?");
-    return cmocka_run_group_tests_name(name, tests, group_setup, group_teardown);
+    failed = cmocka_run_group_tests_name(name, tests, group_setup, group_teardown);
+    snprintf(name, sizeof name, "engine-narrow-backend[%s]", driver ? driver : "?");
+    return failed + cmocka_run_group_tests_name(name, narrow, narrow_setup, group_teardown);
 }

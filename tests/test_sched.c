@@ -587,8 +587,12 @@ static void test_plan_reports_what_capacity_held_back(void **state)
     (void)state;
     sim_init(&s, "{\"kind\":\"map\",\"parallelism\":5,\"function\":" FN ","
                  "\"input\":{\"range\":{\"start\":0,\"stop\":20}}}");
-    fold(&s, CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", 20));
     s.capacity = 2;
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_true(p.start);
+    assert_int_equal(p.want, 3); /* a starting job claims its first wave at once */
+    cb_sched_plan_cleanup(&p);
+    fold(&s, CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", 20));
     assert_int_equal(plan(&s, &p), CB_OK);
     assert_int_equal(p.ndispatch, 2);
     assert_int_equal(p.want, 3); /* parallelism allowed 5 */
