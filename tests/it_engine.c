@@ -912,6 +912,87 @@ static void test_engine_killed_and_restarted_finishes_the_job(void **state)
     call_cleanup(&c);
 }
 
+typedef struct progress_watch {
+    json_int_t succeeded, goal;
+} progress_watch;
+
+static void succeeded_cb(const cb_broker_msg *m, void *ctx)
+{
+    progress_watch *w = ctx;
+    json_t *p = json_loadb(m->data, m->len, 0, NULL);
+    json_int_t n = json_integer_value(json_object_get(p, "succeeded"));
+    if (n > w->succeeded)
+        w->succeeded = n;
+    json_decref(p);
+}
+
+static bool reached(void *arg)
+{
+    progress_watch *w = arg;
+    return w->succeeded >= w->goal;
+}
+
+/* kill -9 the engine three times during a 10,000-task map: the job completes
+ * with every output once and in order; each task ran one attempt, and the
+ * invocations run again are bounded by what was in flight at the kills. */
+static void test_engine_killed_repeatedly_during_a_big_map(void **state)
+{
+    const int kills = 3, parallelism = 500, n = 10000;
+    call c = {0};
+    progress_watch w = {0, 0};
+    cb_sub *ps = NULL;
+    char t[32], subject[300];
+    json_t *events, *e, *result;
+    size_t i, started = 0;
+    unsigned char *attempts = calloc((size_t)n, 1);
+    (void)state;
+    assert_non_null(attempts);
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"echo\"}, \"input\": {\"range\": {\"start\": 0, \"stop\": 10000}}, "
+                  "\"parallelism\": 500}"));
+    expect_accepted(&c);
+    snprintf(subject, sizeof subject, "cb.progress.%s.%s", t, c.job);
+    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, succeeded_cb, &w, &ps), CB_OK);
+    for (int k = 1; k <= kills; k++) {
+        w.goal = (json_int_t)n * k / (kills + 1);
+        if (!cb_test_run_until(F.base, reached, &w, WAIT_MS))
+            fail_msg("no progress to %lld before kill %d", (long long)w.goal, k);
+        assert_true(cb_stack_kill(F.stack, "engine", SIGKILL));
+        assert_true(cb_stack_restart(F.stack, "engine"));
+    }
+    wait_done(&c, 300000);
+    expect_status(&c, "succeeded");
+    result = json_object_get(c.done, "result");
+    assert_int_equal(json_array_size(result), (size_t)n);
+    for (i = 0; i < (size_t)n; i++)
+        assert_int_equal(json_integer_value(json_array_get(result, i)), (json_int_t)i);
+    events = read_job_log(t, c.job);
+    json_array_foreach(events, i, e)
+    {
+        json_t *d = json_object_get(e, "data");
+        json_int_t task = json_integer_value(json_object_get(d, "task"));
+        if (strcmp(json_string_value(json_object_get(e, "type")), "cb.task.started"))
+            continue;
+        assert_true(task >= 0 && task < n);
+        assert_int_equal(json_integer_value(json_object_get(d, "attempt")), 1); /* no retries */
+        attempts[task] = 1;
+        started++;
+    }
+    for (i = 0; i < (size_t)n; i++)
+        if (!attempts[i])
+            fail_msg("task %zu never started", i);
+    if (started > (size_t)n + (size_t)kills * parallelism)
+        fail_msg("%zu starts for %d tasks: more than the %d in flight at each of %d kills", started,
+                 n, parallelism, kills);
+    fprintf(stderr, "engine killed %d times: %zu starts for %d tasks\n", kills, started, n);
+    free(attempts);
+    json_decref(events);
+    cb_sub_close(ps);
+    call_cleanup(&c);
+}
+
 /* ---- fire-and-forget submissions ------------------------------------------------ */
 
 typedef struct put_wait {
@@ -1116,6 +1197,7 @@ int main(void)
         cmocka_unit_test(test_worker_killed_mid_batch_work_moves_to_the_other),
         cmocka_unit_test(test_worker_sigterm_finishes_running_work),
         cmocka_unit_test(test_engine_killed_and_restarted_finishes_the_job),
+        cmocka_unit_test(test_engine_killed_repeatedly_during_a_big_map),
         cmocka_unit_test(test_enqueued_jobs_wait_for_the_engine),
     };
     if (getenv("CB_TEST_FILTER"))
