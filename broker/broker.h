@@ -152,7 +152,9 @@ void cb_consume_opts_init(cb_consume_opts *o);
  * cb_work_ack/cb_work_nak/cb_work_term, or until its consumer is closed. */
 typedef void cb_work_cb(cb_work *w, const cb_broker_msg *m, void *ctx);
 
-/* Competing consumer of the work queue `subject` (cb.invoke.<backend>).
+/* Competing consumer of the work queue `subject` (cb.invoke.<backend>, or
+ * cb.enqueue.> for every tenant's queued submissions; on RabbitMQ any
+ * cb.enqueue subject consumes the one cb.enqueue queue).
  * On CB_OK *out is owned: release with cb_consumer_close(); commands not
  * acked by then are given back for redelivery. */
 CB_NODISCARD cb_status cb_broker_consume(cb_broker *b, const char *subject,

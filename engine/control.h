@@ -1,8 +1,7 @@
 /* engine/control.h - the controllers: drive every active job to its end.
  *
  * Short loop: the projector's announcements (cb.proj.changed) mark jobs
- * dirty; dirty jobs are visited on the next loop turn, in order of priority,
- * then deadline, then submission. Long loop: every reconcile_ms all active
+ * dirty; dirty jobs are visited on the next loop turn. Long loop: every reconcile_ms all active
  * jobs of the store are visited (lost announcements, expired leases, due
  * retries, timeouts). A visit reads the job and its tasks from the store,
  * asks the scheduler (scheduler.h) for a plan and appends the plan as events

@@ -15,8 +15,9 @@
 
 static const char *usage =
     "usage: cb-engine --broker URL --store DIR [--config FILE] [--reconcile-ms MS]\n"
-    "                 [--max-job-bytes N]\n"
-    "Takes jobs on cb.submit.<tenant>, lifecycle commands on cb.ctl.<tenant>.<job>,\n"
+    "                 [--max-job-bytes N] [--aging-ms MS]\n"
+    "Takes jobs on cb.submit.<tenant> and cb.enqueue.<tenant>, lifecycle commands\n"
+    "on cb.ctl.<tenant>.<job>,\n"
     "and drives every job to its end. DIR is the projector's store (read only\n"
     "here); FILE the backends configuration shared with the adapters\n"
     "(docs/adapters.md). Logs JSON lines on stderr; SIGINT/SIGTERM stop it.\n";
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
             config = argv[++i];
         else if (!strcmp(arg, "--reconcile-ms") && val)
             co.reconcile_ms = atol(argv[++i]);
+        else if (!strcmp(arg, "--aging-ms") && val)
+            co.aging_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--max-job-bytes") && val)
             ic.max_bytes = (size_t)atol(argv[++i]);
         else {

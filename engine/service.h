@@ -1,5 +1,6 @@
 /* engine/service.h - the engine's request services: job submissions on
- * cb.submit.<tenant> and lifecycle commands on cb.ctl.<tenant>.<job>.
+ * cb.submit.<tenant> (requests) and cb.enqueue.<tenant> (queued), and
+ * lifecycle commands on cb.ctl.<tenant>.<job>.
  *
  * A submission is judged (intake.h); an accepted one is appended as
  * cb.job.submitted and answered {job_id, accepted: true, errors: []} only
@@ -9,6 +10,11 @@
  * answered with the reasons and, when it names a job_id not used before,
  * recorded (cb.job.rejected) and announced on cb.done.<tenant>.<job> with
  * status "rejected", so a client that only listens there learns it too.
+ *
+ * Submissions queued on cb.enqueue.<tenant> (kept by the broker while no
+ * engine runs) are judged the same way; the verdict goes to the job's
+ * progress topic (accepted) or done topic (rejected), then the message is
+ * acked; one that cannot be stored now is given back to the queue.
  *
  * Lifecycle commands append cb.job.cancel_requested, cb.job.suspended or
  * cb.job.resumed and answer once confirmed; a command for an unknown or
