@@ -67,6 +67,12 @@ check "cb result" test "$("$CB" result "$T/$id")" = 42
 check "cb status" bash -c "'$CB' status '$T/$id' | grep -q ': 5/5 tasks succeeded'"
 check "cb jobs lists it" bash -c "'$CB' jobs | grep -q '$T/$id .* 5/5'"
 
+# -- the DAG example: foreach over a step's output, then a `when` branch
+sed "s/\"demo\"/\"$T\"/" "$ROOT/examples/jobs/dag_foreach.json" >"$DIR/dag.json"
+"$CB" submit --wait --timeout 120 "$DIR/dag.json" >"$DIR/dag.out" 2>"$DIR/dag.err"
+check "the DAG example: plus7 over [1,2,3,4], total 38 > 30, big runs, small is skipped" \
+    /usr/bin/python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().split("\n")[1]); assert d["status"]=="succeeded" and d["result"]=={"big":38,"small":None} and d["counts"]["total"]==9, d' "$DIR/dag.out"
+
 # -- a rejected job: one clear line per reason, exit 1
 job bad.json <<'J'
 {"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "nope"}, "input": {"items": [1]}}
