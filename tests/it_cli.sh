@@ -146,6 +146,11 @@ for w in "broker --n 500" "adapter --backend local --n 200" "replay --events 500
     "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$DIR/bench.out" 2>"$DIR/bench.err"
     check "cb bench ${w%% *} prints its JSON" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["workload"]==sys.argv[2] and "machine" in d, d' "$DIR/bench.out" "${w%% *}"
 done
+for w in "fanout --n 100" "parallel-sleep --n 4" "chain --n 5" "jobs --n 5" "big-map --n 2000"; do
+    # shellcheck disable=SC2086
+    "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$DIR/bench.out" 2>"$DIR/bench.err"
+    check "cb bench ${w%% *} prints its JSON with vs_broker_limit and resources" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); f=d["figures"]; assert d["workload"]==sys.argv[2] and f["vs_broker_limit"]>0 and d["broker_limit"]["append_per_s"]>0 and d["resources"]["engine"]["peak_rss_mb"]>0 and len(d["per_run"])==1, d' "$DIR/bench.out" "${w%% *}"
+done
 
 if [ "$fails" -ne 0 ]; then
     echo "$fails checks failed; files kept in $DIR"

@@ -28,5 +28,10 @@ json_t *cb_bench_machine(void);
 CB_NODISCARD cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs, json_t **report);
 CB_NODISCARD cb_status cb_bench_adapter(const cb_bench_env *env, long n, int runs, json_t **report);
 CB_NODISCARD cb_status cb_bench_replay(const cb_bench_env *env, long n, int runs, json_t **report);
+/* The whole-engine workloads (bench_engine.c): fanout, parallel-sleep, chain,
+ * jobs, big-map. n <= 0: the workload's standard size. */
+int cb_bench_engine_known(const char *name);
+CB_NODISCARD cb_status cb_bench_engine(const char *name, const cb_bench_env *env, long n, int runs,
+                                       json_t **report);
 
 #endif /* CB_BENCH_H */

@@ -16,13 +16,21 @@ static const char *usage =
     "  adapter  invocations/s through one cb-adapter (--backend local): the built-in\n"
     "           noop and a warm Python noop\n"
     "  replay   fold N stored events (--events N) into a fresh LMDB store\n"
+    "  fanout          one map of N noop tasks (default 10,000): tasks/s, p50/p99 latency\n"
+    "  parallel-sleep  N tasks sleeping 1 s in parallel (default 80): overhead in ms\n"
+    "  chain           a DAG of N sequential steps (default 80): ms per step\n"
+    "  jobs            N jobs of 10 noop tasks at once (default 1,000): jobs/s\n"
+    "  big-map         a map over range(N) in chunks of 100 (default 1,000,000): seconds\n"
+    "The engine workloads start a fresh stack (cb up: projector, engine, 2 adapters)\n"
+    "per run set, measure the broker's raw append rate in the same run\n"
+    "(vs_broker_limit) and report the daemons' CPU seconds and peak RSS.\n"
     "Without --url a private broker is started in a temp dir and stopped afterwards.\n"
     "Prints one JSON object with the per-run figures and their median.\n";
 
 int cb_cmd_bench(int argc, char **argv)
 {
     const char *driver = "nats", *url = NULL, *workload;
-    long n = 100000;
+    long n = 0;
     int runs = 3, i;
     cb_bench_env env;
     json_t *report = NULL;
@@ -58,7 +66,11 @@ int cb_cmd_bench(int argc, char **argv)
         run = cb_bench_adapter;
     else if (!strcmp(workload, "replay"))
         run = cb_bench_replay;
-    if (n <= 0 || runs <= 0 || !run) {
+    if (!run && cb_bench_engine_known(workload))
+        run = NULL; /* below */
+    else if (n == 0)
+        n = 100000;
+    if (n < 0 || runs <= 0 || (!run && !cb_bench_engine_known(workload))) {
         fputs(usage, stderr);
         return 2;
     }
@@ -70,7 +82,7 @@ int cb_cmd_bench(int argc, char **argv)
         fprintf(stderr, "cb bench: no %s broker: %s\n", driver, cb_strerror(st));
         return 1;
     }
-    st = run(&env, n, runs, &report);
+    st = run ? run(&env, n, runs, &report) : cb_bench_engine(workload, &env, n, runs, &report);
     cb_bench_broker_down(&env);
     if (st != CB_OK) {
         fprintf(stderr, "cb bench %s: %s\n", workload, cb_strerror(st));

@@ -9,7 +9,7 @@
  * written to DIR/url, where the other cb commands find it. SIGINT/SIGTERM
  * stop everything (daemons first, the broker last). --detach runs the same
  * in the background (pid in DIR/up.pid) and returns once ready; `cb down`
- * stops it. */
+ * stops it. Each daemon's pid is in DIR/NAME.pid while it runs. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <event2/event.h>
@@ -138,6 +138,14 @@ static void start_daemon(daemon_t *d)
     }
     d->running = 1;
     d->started_ns = cb_time_mono_ns();
+    /* DIR/NAME.pid: who is who, for tools that watch the daemons (cb bench) */
+    char path[700];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s.pid", d->u->dir, d->name);
+    if ((f = fopen(path, "w"))) {
+        fprintf(f, "%d\n", (int)cb_proc_pid(d->proc));
+        fclose(f);
+    }
 }
 
 static daemon_t *add(up *u, const char *name)
@@ -166,6 +174,9 @@ static void stop_all(up *u)
         }
         cb_proc_free(d->proc); /* kills and reaps what is left */
         d->proc = NULL;
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s.pid", u->dir, d->name);
+        unlink(path);
         event_free(d->restart);
     }
 }

@@ -1,0 +1,582 @@
+/* tools/bench_engine.c - the workloads that measure the whole engine
+ * (../shared/BENCHMARKS.md): fanout, parallel-sleep, chain, jobs, big-map.
+ *
+ * Each run starts a fresh stack with `cb up --detach` on the bench broker
+ * (projector, engine, two local adapters, built-in functions), submits the
+ * workload's jobs as requests on cb.submit.<tenant> from one client, and
+ * times from the first request to the last done message (the client
+ * subscribes to cb.done.<tenant>.>, nothing polls). After the timed part the
+ * tenant's log is read back: it gives the event count (for vs_broker_limit)
+ * and, for fanout, each task's dispatch-to-completion latency (the events'
+ * own times). The same run measures the broker's raw confirmed append rate,
+ * the limit the engine works under:
+ *
+ *   vs_broker_limit = (events appended + invocation commands put) / s
+ *                     ÷ raw appends / s
+ *
+ * Resource use: CPU seconds (user + system, over the timed runs) and peak RSS
+ * of every daemon, from /proc and the pid files `cb up` writes. */
+#define _GNU_SOURCE
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "broker.h"
+#include "cb_time.h"
+
+#define STACK_ADAPTERS 2
+static const char *const daemons[] = {"projector", "engine", "adapter0", "adapter1"};
+#define NDAEMONS (sizeof daemons / sizeof daemons[0])
+
+/* ---- the stack ---------------------------------------------------------------- */
+
+typedef struct stack {
+    char dir[256], bin[512];
+    double cpu0[NDAEMONS];
+} stack;
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static cb_status stack_up(const cb_bench_env *env, stack *s)
+{
+    char self[512], config[300];
+    ssize_t n;
+    FILE *f;
+    memset(s, 0, sizeof *s);
+    if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
+        return CB_ENOTFOUND;
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    snprintf(s->bin, sizeof s->bin, "%s", self);
+    snprintf(s->dir, sizeof s->dir, "/tmp/cbbench-stack.XXXXXX");
+    if (!mkdtemp(s->dir))
+        return CB_EIO;
+    /* the built-ins only, no limit but the adapters' own concurrency */
+    snprintf(config, sizeof config, "%s/cb.json", s->dir);
+    if (!(f = fopen(config, "w")))
+        return CB_EIO;
+    fputs("{\"backends\": {\"local\": {\"functions\": {}}}}\n", f);
+    fclose(f);
+    if (sh("CB_LOG_LEVEL=warn '%s/cb' up --detach --dir '%s/cb' --broker '%s' --config '%s' "
+           "--adapters %d >'%s/up.out' 2>&1",
+           s->bin, s->dir, env->url, config, STACK_ADAPTERS, s->dir) != 0) {
+        fprintf(stderr, "cb bench: the stack did not start (see %s/up.out)\n", s->dir);
+        return CB_ECONN;
+    }
+    return CB_OK;
+}
+
+static void stack_down(stack *s)
+{
+    if (!s->dir[0])
+        return;
+    if (sh("'%s/cb' down --dir '%s/cb' >/dev/null 2>&1", s->bin, s->dir) == 0)
+        sh("rm -rf '%s'", s->dir);
+}
+
+static long daemon_pid(const stack *s, const char *name)
+{
+    char path[400];
+    long pid = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/cb/%s.pid", s->dir, name);
+    if ((f = fopen(path, "r"))) {
+        if (fscanf(f, "%ld", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return pid;
+}
+
+/* CPU seconds (user + system) of a process, -1 if unknown. */
+static double cpu_seconds(long pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long utime, stime;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    p = fgets(buf, sizeof buf, f);
+    fclose(f);
+    /* fields after the command's closing parenthesis: state is field 3 */
+    if (!p || !(p = strrchr(buf, ')')) ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Peak resident set in MB (VmHWM), -1 if unknown. */
+static double peak_rss_mb(long pid)
+{
+    char path[64], line[256];
+    double kb = -1;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lf kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb < 0 ? -1 : kb / 1024;
+}
+
+static void usage_mark(stack *s)
+{
+    for (size_t i = 0; i < NDAEMONS; i++)
+        s->cpu0[i] = cpu_seconds(daemon_pid(s, daemons[i]));
+}
+
+/* {"engine": {"cpu_s", "peak_rss_mb"}, ..., "total_peak_rss_mb"}: CPU since usage_mark. */
+static json_t *usage_report(const stack *s)
+{
+    json_t *o = json_object();
+    double total = 0;
+    for (size_t i = 0; o && i < NDAEMONS; i++) {
+        long pid = daemon_pid(s, daemons[i]);
+        double cpu = cpu_seconds(pid), rss = peak_rss_mb(pid);
+        if (rss > 0)
+            total += rss;
+        json_object_set_new(
+            o, daemons[i],
+            json_pack("{s:f, s:f}", "cpu_s", cpu >= 0 ? cpu - s->cpu0[i] : -1, "peak_rss_mb", rss));
+    }
+    json_object_set_new(o, "total_peak_rss_mb", json_real(total));
+    return o;
+}
+
+/* ---- the client ------------------------------------------------------------------ */
+
+typedef struct client {
+    struct event_base *base;
+    cb_broker *b;
+    cb_sub *done;
+    char tenant[64];
+    long submitted, accepted, refused, ended, failed;
+    int64_t t0, t_end;
+    json_t *last_done;
+} client;
+
+static void done_cb(const cb_broker_msg *m, void *ctx)
+{
+    client *c = ctx;
+    json_t *d = json_loadb(m->data, m->len, 0, NULL);
+    const char *status = json_string_value(json_object_get(d, "status"));
+    c->ended++;
+    if (!status || strcmp(status, "succeeded")) {
+        c->failed++;
+        fprintf(stderr, "cb bench: a job ended %s: %.300s\n", status ? status : "?",
+                (const char *)m->data);
+    }
+    c->t_end = cb_time_mono_ns();
+    json_decref(c->last_done);
+    c->last_done = d;
+}
+
+static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
+{
+    client *c = ctx;
+    json_t *r = s == CB_OK ? json_loadb(data, len, 0, NULL) : NULL;
+    if (json_is_true(json_object_get(r, "accepted"))) {
+        c->accepted++;
+    } else {
+        c->refused++;
+        fprintf(stderr, "cb bench: a job was not accepted: %s %.300s\n", cb_strerror(s),
+                r ? (const char *)data : "");
+    }
+    json_decref(r);
+}
+
+static cb_status client_open(const cb_bench_env *env, const char *workload, int idx, client *c)
+{
+    cb_broker_opts o;
+    char pattern[128];
+    cb_status st;
+    memset(c, 0, sizeof *c);
+    snprintf(c->tenant, sizeof c->tenant, "bench-%d-%s-%d", (int)getpid(), workload, idx);
+    if (!(c->base = event_base_new()))
+        return CB_ENOMEM;
+    cb_broker_opts_init(&o);
+    o.url = env->url;
+    o.op_timeout_ms = 60000;
+    if ((st = cb_broker_open(c->base, &o, &c->b)) != CB_OK)
+        return st;
+    snprintf(pattern, sizeof pattern, "cb.done.%s.>", c->tenant);
+    return cb_broker_subscribe(c->b, pattern, cb_time_now_ns(), done_cb, c, &c->done);
+}
+
+static void client_close(client *c)
+{
+    cb_sub_close(c->done);
+    cb_broker_close(c->b);
+    if (c->base)
+        event_base_free(c->base);
+    json_decref(c->last_done);
+}
+
+/* Submit `job` (its tenant is set here). */
+static cb_status client_submit(client *c, json_t *job)
+{
+    char subject[128], *text;
+    cb_status st;
+    json_object_set_new(job, "tenant", json_string(c->tenant));
+    if (!(text = json_dumps(job, JSON_COMPACT)))
+        return CB_ENOMEM;
+    snprintf(subject, sizeof subject, "cb.submit.%s", c->tenant);
+    if (!c->t0)
+        c->t0 = cb_time_mono_ns();
+    st = cb_broker_request(c->b, subject, text, strlen(text), 60000, reply_cb, c);
+    free(text);
+    if (st == CB_OK)
+        c->submitted++;
+    return st;
+}
+
+/* Turn the loop until `jobs` ended; give up after 120 s without one ending. */
+static cb_status client_wait(client *c, long jobs)
+{
+    long last = -1;
+    int64_t stall = 0;
+    while (c->ended < jobs && c->refused == 0) {
+        if (c->ended != last) {
+            last = c->ended;
+            stall = cb_time_mono_ns() + 120 * 1000000000LL;
+        } else if (cb_time_mono_ns() > stall) {
+            fprintf(stderr, "cb bench: %ld of %ld jobs ended; stalled\n", c->ended, jobs);
+            return CB_ETIMEDOUT;
+        }
+        event_base_loop(c->base, EVLOOP_ONCE);
+    }
+    return c->refused || c->failed ? CB_EBROKER : CB_OK;
+}
+
+/* ---- reading the tenant's log back --------------------------------------------------- */
+
+typedef struct log_stats {
+    int done;
+    cb_status status;
+    long events, invocations;
+    /* fanout: per task, the dispatch and completion times */
+    int64_t *dispatched, *completed;
+    long ntasks;
+} log_stats;
+
+static void task_time(int64_t *arr, long n, const json_t *task, int64_t t, int first_only)
+{
+    json_int_t i = json_integer_value(task);
+    if (arr && i >= 0 && i < n && (!first_only || !arr[i]))
+        arr[i] = t;
+}
+
+static void log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    log_stats *ls = ctx;
+    json_t *e, *d, *t;
+    const char *type;
+    int64_t at = 0;
+    size_t i;
+    if (!m) {
+        ls->status = s;
+        ls->done = 1;
+        return;
+    }
+    ls->events++;
+    if (!(e = json_loadb(m->data, m->len, 0, NULL)))
+        return;
+    type = json_string_value(json_object_get(e, "type")) ?: "";
+    d = json_object_get(e, "data");
+    cb_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &at);
+    if (!strcmp(type, "cb.tasks.dispatched")) {
+        ls->invocations += (long)json_array_size(json_object_get(d, "tasks"));
+        json_array_foreach(json_object_get(d, "tasks"), i, t)
+            task_time(ls->dispatched, ls->ntasks, json_object_get(t, "task"), at, 1);
+    } else if (!strcmp(type, "cb.task.succeeded")) {
+        task_time(ls->completed, ls->ntasks, json_object_get(d, "task"), at, 1);
+    }
+    json_decref(e);
+}
+
+static cb_status read_back(client *c, log_stats *ls)
+{
+    char filter[128];
+    cb_read_opts o;
+    cb_reader *r = NULL;
+    cb_status st;
+    int64_t deadline = cb_time_mono_ns() + 300 * 1000000000LL;
+    snprintf(filter, sizeof filter, "cb.evt.%s.>", c->tenant);
+    cb_read_opts_init(&o);
+    o.filter = filter;
+    o.stop_at_end = 1;
+    if ((st = cb_broker_read(c->b, &o, log_cb, ls, &r)) != CB_OK)
+        return st;
+    while (!ls->done && cb_time_mono_ns() < deadline)
+        event_base_loop(c->base, EVLOOP_ONCE);
+    cb_reader_close(r);
+    return ls->done ? ls->status : CB_ETIMEDOUT;
+}
+
+/* p-th percentile (0..100) of dispatch-to-completion latency in ms. */
+static double latency_pct(const log_stats *ls, double p)
+{
+    double *v = malloc((size_t)ls->ntasks * sizeof *v), r = -1;
+    long n = 0;
+    for (long i = 0; v && i < ls->ntasks; i++)
+        if (ls->dispatched[i] && ls->completed[i])
+            v[n++] = (double)(ls->completed[i] - ls->dispatched[i]) / 1e6;
+    if (n > 0) {
+        cb_bench_median(v, (int)n); /* sorts */
+        long k = (long)(p / 100.0 * (double)(n - 1) + 0.5);
+        r = v[k];
+    }
+    free(v);
+    return r;
+}
+
+/* ---- the workloads -------------------------------------------------------------------- */
+
+typedef struct workload {
+    const char *name;
+    long default_n;
+    const char *what; /* the figure's meaning, into the report */
+    /* Submit run idx's jobs (n is the workload's size); returns how many jobs. */
+    cb_status (*submit)(client *c, long n, long *jobs);
+    /* The figure of one run from its seconds and the last done message. */
+    double (*figure)(long n, double seconds, const json_t *done);
+    const char *unit;
+} workload;
+
+static json_t *noop_fn(const char *name)
+{
+    return json_pack("{s:s, s:s}", "backend", "local", "name", name);
+}
+
+static cb_status submit_fanout(client *c, long n, long *jobs)
+{
+    *jobs = 1;
+    return client_submit(c, json_pack("{s:s, s:o, s:{s:{s:i, s:I}}, s:i}", "kind", "map",
+                                      "function", noop_fn("noop"), "input", "range", "start", 0,
+                                      "stop", (json_int_t)n, "parallelism", 1000));
+}
+
+static double per_second(long n, double seconds, const json_t *done)
+{
+    (void)done;
+    return (double)n / seconds;
+}
+
+static cb_status submit_parallel_sleep(client *c, long n, long *jobs)
+{
+    json_t *items = json_array();
+    for (long i = 0; i < n; i++)
+        json_array_append_new(items, json_integer(1000));
+    *jobs = 1;
+    return client_submit(c, json_pack("{s:s, s:o, s:{s:o}, s:I}", "kind", "map", "function",
+                                      noop_fn("sleep_ms"), "input", "items", items, "parallelism",
+                                      (json_int_t)n));
+}
+
+static double overhead_ms(long n, double seconds, const json_t *done)
+{
+    (void)n;
+    (void)done;
+    return seconds * 1000 - 1000;
+}
+
+static cb_status submit_chain(client *c, long n, long *jobs)
+{
+    json_t *steps = json_object();
+    char name[32], prev[32];
+    for (long i = 0; i < n; i++) {
+        json_t *step = json_pack("{s:o}", "function", noop_fn("echo"));
+        snprintf(name, sizeof name, "s%05ld", i); /* steps are ordered by name */
+        if (i == 0)
+            json_object_set_new(step, "input", json_integer(0));
+        else
+            json_object_set_new(step, "input_from", json_string(prev));
+        json_object_set_new(steps, name, step);
+        memcpy(prev, name, sizeof prev);
+    }
+    *jobs = 1;
+    return client_submit(c, json_pack("{s:s, s:o}", "kind", "dag", "tasks", steps));
+}
+
+static double per_step_ms(long n, double seconds, const json_t *done)
+{
+    (void)done;
+    return seconds * 1000 / (double)n;
+}
+
+static cb_status submit_jobs(client *c, long n, long *jobs)
+{
+    cb_status st = CB_OK;
+    for (long i = 0; i < n && st == CB_OK; i++)
+        st = client_submit(c, json_pack("{s:s, s:o, s:{s:{s:i, s:i}}}", "kind", "map", "function",
+                                        noop_fn("noop"), "input", "range", "start", 0, "stop", 10));
+    *jobs = n;
+    return st;
+}
+
+static cb_status submit_big_map(client *c, long n, long *jobs)
+{
+    *jobs = 1;
+    return client_submit(c, json_pack("{s:s, s:o, s:{s:{s:i, s:I}}, s:i}", "kind", "map",
+                                      "function", noop_fn("noop"), "input", "range", "start", 0,
+                                      "stop", (json_int_t)n, "chunksize", 100));
+}
+
+static double seconds_of(long n, double seconds, const json_t *done)
+{
+    (void)n;
+    (void)done;
+    return seconds;
+}
+
+static const workload workloads[] = {
+    {"fanout", 10000, "one map of N noop tasks (parallelism 1000): tasks/s from submit to done",
+     submit_fanout, per_second, "tasks_per_s"},
+    {"parallel-sleep", 80,
+     "one map of N sleep_ms 1000 tasks, parallelism N: overhead = makespan - 1000 ms",
+     submit_parallel_sleep, overhead_ms, "overhead_ms"},
+    {"chain", 80, "a dag of N sequential steps (echo of the previous output): makespan / N",
+     submit_chain, per_step_ms, "ms_per_step"},
+    {"jobs", 1000, "N map jobs of 10 noop tasks submitted at once: jobs/s", submit_jobs, per_second,
+     "jobs_per_s"},
+    {"big-map", 1000000, "one map over range(N), chunksize 100: seconds to done", submit_big_map,
+     seconds_of, "seconds"},
+};
+
+static const workload *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
+        if (!strcmp(workloads[i].name, name))
+            return &workloads[i];
+    return NULL;
+}
+
+int cb_bench_engine_known(const char *name)
+{
+    return find(name) != NULL;
+}
+
+/* One timed run on a running stack. */
+static cb_status one_run(const cb_bench_env *env, const workload *w, long n, int idx,
+                         json_t *per_run, double *figure, double *useful_per_s, double *p50,
+                         double *p99)
+{
+    client c;
+    log_stats ls;
+    long jobs = 0;
+    double seconds;
+    cb_status st;
+
+    memset(&ls, 0, sizeof ls);
+    if ((st = client_open(env, w->name, idx, &c)) != CB_OK)
+        goto out;
+    if ((st = w->submit(&c, n, &jobs)) != CB_OK || (st = client_wait(&c, jobs)) != CB_OK)
+        goto out;
+    seconds = (double)(c.t_end - c.t0) / 1e9;
+    *figure = w->figure(n, seconds, c.last_done);
+    if (!strcmp(w->name, "fanout")) {
+        ls.ntasks = n;
+        ls.dispatched = calloc((size_t)n, sizeof *ls.dispatched);
+        ls.completed = calloc((size_t)n, sizeof *ls.completed);
+    }
+    if ((st = read_back(&c, &ls)) != CB_OK)
+        goto out;
+    *useful_per_s = (double)(ls.events + ls.invocations) / seconds;
+    *p50 = ls.ntasks ? latency_pct(&ls, 50) : -1;
+    *p99 = ls.ntasks ? latency_pct(&ls, 99) : -1;
+    json_array_append_new(per_run, json_pack("{s:f, s:f, s:I, s:I, s:f}", w->unit, *figure,
+                                             "seconds", seconds, "events", (json_int_t)ls.events,
+                                             "invocations", (json_int_t)ls.invocations,
+                                             "useful_msgs_per_s", *useful_per_s));
+    if (ls.ntasks)
+        json_object_set_new(json_array_get(per_run, json_array_size(per_run) - 1), "latency_ms",
+                            json_pack("{s:f, s:f}", "p50", *p50, "p99", *p99));
+out:
+    free(ls.dispatched);
+    free(ls.completed);
+    client_close(&c);
+    return st;
+}
+
+cb_status cb_bench_engine(const char *name, const cb_bench_env *env, long n, int runs,
+                          json_t **report)
+{
+    const workload *w = find(name);
+    double *fig = calloc((size_t)runs, sizeof *fig), *useful = calloc((size_t)runs, sizeof *useful);
+    double *p50 = calloc((size_t)runs, sizeof *p50), *p99 = calloc((size_t)runs, sizeof *p99);
+    json_t *per_run = json_array(), *limit = NULL, *usage = NULL, *figures;
+    double append_per_s;
+    stack s;
+    cb_status st;
+
+    memset(&s, 0, sizeof s);
+    if (!w || !fig || !useful || !p50 || !p99 || !per_run) {
+        st = w ? CB_ENOMEM : CB_EINVAL;
+        goto out;
+    }
+    if (n <= 0)
+        n = w->default_n;
+    /* the broker's own limit, in the same run and before the stack loads it */
+    if ((st = cb_bench_broker(env, 20000, 1, &limit)) != CB_OK)
+        goto out;
+    append_per_s = json_real_value(json_object_get(limit, "append_per_s"));
+    if ((st = stack_up(env, &s)) != CB_OK)
+        goto out;
+    /* a warm-up job: the stack's first plans, connections and caches */
+    {
+        double f, u, a, b;
+        json_t *warm = json_array();
+        st = one_run(env, find("fanout"), 100, -1, warm, &f, &u, &a, &b);
+        json_decref(warm);
+        if (st != CB_OK)
+            goto out;
+    }
+    usage_mark(&s);
+    for (int i = 0; i < runs && st == CB_OK; i++)
+        st = one_run(env, w, n, i, per_run, &fig[i], &useful[i], &p50[i], &p99[i]);
+    if (st != CB_OK)
+        goto out;
+    usage = usage_report(&s);
+    figures = json_pack("{s:f, s:f, s:f}", w->unit, cb_bench_median(fig, runs), "useful_msgs_per_s",
+                        cb_bench_median(useful, runs), "vs_broker_limit",
+                        cb_bench_median(useful, runs) / append_per_s);
+    if (!strcmp(w->name, "fanout"))
+        json_object_set_new(figures, "latency_ms",
+                            json_pack("{s:f, s:f}", "p50", cb_bench_median(p50, runs), "p99",
+                                      cb_bench_median(p99, runs)));
+    *report =
+        json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:o, s:o, s:{s:f, s:O}, s:o, s:o}", "workload",
+                  w->name, "definition", w->what, "broker", env->driver, "n", (json_int_t)n, "runs",
+                  runs, "adapters", STACK_ADAPTERS, "machine", cb_bench_machine(), "figures",
+                  figures, "broker_limit", "append_per_s", append_per_s, "server",
+                  json_object_get(limit, "server"), "per_run", per_run, "resources", usage);
+    per_run = usage = NULL;
+    st = *report ? CB_OK : CB_ENOMEM;
+out:
+    stack_down(&s);
+    json_decref(limit);
+    json_decref(per_run);
+    json_decref(usage);
+    free(fig);
+    free(useful);
+    free(p50);
+    free(p99);
+    return st;
+}
