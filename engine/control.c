@@ -867,6 +867,33 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const tas
         end_job(c, j, js, tb, p, now);
 }
 
+/* The job's task records: its open ones only, or all. */
+static cb_status load_tasks(cb_control *c, cjob *j, int open_only, tasks_buf *tb)
+{
+    cb_status s = open_only ? cb_view_job_open_tasks(c->st, j->key, take_task, tb)
+                            : cb_view_job_tasks(c->st, j->key, take_task, tb);
+    if (s == CB_OK && tb->oom)
+        s = CB_ENOMEM;
+    if (s != CB_OK) {
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "cannot read tasks: %s",
+                   cb_strerror(s));
+        job_wake(j, 1000);
+    }
+    return s;
+}
+
+/* Whether applying the plan reads task outputs: the job's result, or the
+ * reduce's input. */
+static bool needs_outputs(const cjob *j, const cb_sched_plan *p)
+{
+    if (p->end == CB_END_SUCCEED)
+        return true;
+    for (size_t i = 0; j->flow.kind == CB_FLOW_MAP_REDUCE && i < p->ndispatch; i++)
+        if (p->dispatch[i].task == cb_flow_reduce_task(&j->flow))
+            return true;
+    return false;
+}
+
 static void visit(cb_control *c, cjob *j)
 {
     cb_job_state js;
@@ -875,6 +902,7 @@ static void visit(cb_control *c, cjob *j)
     cb_sched_plan p;
     int64_t now = cb_time_now_ns(), retry_ms = 0;
     uint64_t free_cap = 0;
+    int open_only;
     cb_status s;
 
     c->stats.visits++;
@@ -900,12 +928,11 @@ static void visit(cb_control *c, cjob *j)
     }
     if (job_load_flow(c, j, &js) != CB_OK)
         goto out;
-    if ((s = cb_view_job_tasks(c->st, j->key, take_task, &tb)) != CB_OK || tb.oom) {
-        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "cannot read tasks: %s",
-                   cb_strerror(s == CB_OK ? CB_ENOMEM : s));
-        job_wake(j, 1000);
+    /* A DAG plans over all its records, other jobs over their open ones (the
+     * first visit after a start re-sends commands, a reduce's with its input) */
+    open_only = j->flow.kind != CB_FLOW_DAG && j->recovered;
+    if (load_tasks(c, j, open_only, &tb) != CB_OK)
         goto out;
-    }
     j->inflight = js.inflight;
     if (!j->recovered)
         recover(c, j, &js, &tb);
@@ -929,6 +956,15 @@ static void visit(cb_control *c, cjob *j)
     if (!j->held)
         after_plan(c, j, &p, free_cap, now);
     progress(c, j, &js, now, p.end != CB_END_NONE);
+    if (open_only && needs_outputs(j, &p)) {
+        /* the result, or the reduce's input: now the outputs are needed */
+        tasks_buf_cleanup(&tb);
+        memset(&tb, 0, sizeof tb);
+        if (load_tasks(c, j, 0, &tb) != CB_OK) {
+            cb_sched_plan_cleanup(&p);
+            goto out;
+        }
+    }
     apply_plan(c, j, &js, &tb, &p, now);
     if (p.wake_ns > now)
         job_wake(j, (p.wake_ns - now) / 1000000 + 1);

@@ -186,9 +186,25 @@ typedef struct scan {
     uint64_t succeeded, lost; /* lost: failed with no retry left */
     uint32_t first_lost;
     const char *first_error;
-    uint32_t next_new; /* first index never dispatched (dispatch is in order) */
+    uint32_t next_new; /* first map index never dispatched (dispatch is in order) */
     bool reduce_seen;
 } scan;
+
+/* What the job's counters say, so a flat job's plan needs only its open
+ * records: new tasks go out in index order, so everything below the
+ * frontier was dispatched once. */
+static void scan_counters(const cb_sched_in *in, scan *s)
+{
+    const cb_flow *f = in->flow;
+    uint32_t frontier = in->job->frontier;
+    s->succeeded = in->job->succeeded;
+    if (f->kind == CB_FLOW_MAP_REDUCE) {
+        s->next_new = frontier < f->map_tasks ? frontier : f->map_tasks;
+        s->reduce_seen = frontier > f->map_tasks;
+    } else {
+        s->next_new = frontier;
+    }
+}
 
 static const cb_policy *policy_of(const cb_sched_in *in, uint32_t task)
 {
@@ -202,18 +218,11 @@ static const cb_policy *policy_of(const cb_sched_in *in, uint32_t task)
 static cb_status scan_tasks(const cb_sched_in *in, cb_sched_plan *p, scan *s, cb_task_ref **due,
                             size_t *ndue)
 {
-    const cb_flow *f = in->flow;
     for (size_t i = 0; i < in->view.n; i++) {
         const cb_task_state *t = &in->view.tasks[i];
         uint32_t idx = in->view.index[i];
         const cb_policy *pol = policy_of(in, idx);
         cb_status st = CB_OK;
-        bool is_reduce = f->kind == CB_FLOW_MAP_REDUCE && idx == cb_flow_reduce_task(f);
-
-        if (is_reduce)
-            s->reduce_seen = true;
-        else if (idx + 1 > s->next_new)
-            s->next_new = idx + 1;
         switch (t->status) {
         case CB_TASK_DISPATCHED:
         case CB_TASK_RUNNING:
@@ -243,8 +252,6 @@ static cb_status scan_tasks(const cb_sched_in *in, cb_sched_plan *p, scan *s, cb
                 wake_at(p, t->due_ns);
             break;
         case CB_TASK_SUCCEEDED:
-            s->succeeded++;
-            break;
         case CB_TASK_PENDING:
         case CB_TASK_SKIPPED:
         case CB_TASK_EXPANDED:
@@ -412,8 +419,10 @@ static bool map_done(const cb_sched_in *in, const cb_sched_plan *out, const scan
                      uint64_t map_total, size_t ndue)
 {
     const cb_flow *f = in->flow;
-    if (f->kind == CB_FLOW_MAP_REDUCE)
-        return status_of(&in->view, cb_flow_reduce_task(f)) == CB_TASK_SUCCEEDED;
+    if (f->kind == CB_FLOW_MAP_REDUCE) { /* dispatched, and no longer open */
+        const cb_task_state *r = cb_task_view_get(&in->view, cb_flow_reduce_task(f));
+        return s->reduce_seen && (!r || r->status == CB_TASK_SUCCEEDED);
+    }
     return s->succeeded + s->lost >= map_total && out->nretry == 0 && ndue == 0 &&
            in->job->inflight == 0 && in->job->waiting == 0;
 }
@@ -466,6 +475,7 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
         out->want = first_wave(f, pol, in->capacity);
         return CB_OK;
     }
+    scan_counters(in, &s);
     if ((st = scan_tasks(in, out, &s, &due, &ndue)) != CB_OK)
         goto out_fail;
 

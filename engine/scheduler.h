@@ -51,7 +51,9 @@ typedef struct cb_expand {
 } cb_expand;
 
 /* A job's task records in ascending index order; tasks never dispatched have
- * none (they are pending). Borrowed. */
+ * none (they are pending). For call, map and map_reduce jobs the open records
+ * are enough (tasks not yet succeeded: cb_view_job_open_tasks): the rest is
+ * in the job's counters (succeeded, frontier). A DAG needs them all. Borrowed. */
 typedef struct cb_task_view {
     const uint32_t *index;
     const cb_task_state *tasks;

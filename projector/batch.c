@@ -248,6 +248,27 @@ static cb_status put_json(cb_txn *t, cb_db db, const void *key, size_t klen, jso
     return st;
 }
 
+/* Whether a task is open: not yet succeeded or skipped (see store.h). */
+static bool task_open(cb_task_status s)
+{
+    return s != CB_TASK_PENDING && s != CB_TASK_SUCCEEDED && s != CB_TASK_SKIPPED;
+}
+
+/* The record into tasks, and into open while the task is open. */
+static cb_status put_task(cb_txn *txn, const unsigned char *key, size_t klen,
+                          const cb_task_state *t)
+{
+    json_t *o = cb_task_state_to_json(t);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    cb_status st = s ? cb_store_put(txn, CB_DB_TASKS, key, klen, s, strlen(s)) : CB_ENOMEM;
+    json_decref(o);
+    if (st == CB_OK)
+        st = task_open(t->status) ? cb_store_put(txn, CB_DB_OPEN, key, klen, s, strlen(s))
+                                  : cb_store_del(txn, CB_DB_OPEN, key, klen);
+    free(s);
+    return st;
+}
+
 static void write_task(uint64_t idx, void *val, void *arg)
 {
     write_ctx *w = arg;
@@ -256,8 +277,7 @@ static void write_task(uint64_t idx, void *val, void *arg)
     (void)val;
     if (w->s != CB_OK || !t || t->status == CB_TASK_PENDING)
         return;
-    w->s = put_json(w->e->b->txn, CB_DB_TASKS, key, task_key(w->e, (uint32_t)idx, key),
-                    cb_task_state_to_json(t));
+    w->s = put_task(w->e->b->txn, key, task_key(w->e, (uint32_t)idx, key), t);
 }
 
 /* The job's deadline (submission + timeout_ms), 0 if none: stored in
@@ -437,7 +457,7 @@ static int each_task(const void *key, size_t klen, const void *val, size_t vlen,
     return stop;
 }
 
-cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, void *arg)
+static cb_status view_tasks(cb_store *st, cb_db db, const char *key, cb_view_task_fn *fn, void *arg)
 {
     unsigned char prefix[JOB_KEY_MAX + 1];
     size_t n = strlen(key);
@@ -450,9 +470,59 @@ cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, 
     prefix[n] = '\0';
     if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
         return s;
-    s = cb_store_scan(t, CB_DB_TASKS, prefix, n + 1, each_task, &c);
+    s = cb_store_scan(t, db, prefix, n + 1, each_task, &c);
     cb_store_abort(t);
     return s != CB_OK ? s : c.s;
+}
+
+cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, void *arg)
+{
+    return view_tasks(st, CB_DB_TASKS, key, fn, arg);
+}
+
+cb_status cb_view_job_open_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, void *arg)
+{
+    return view_tasks(st, CB_DB_OPEN, key, fn, arg);
+}
+
+/* ---- the store's format ------------------------------------------------ */
+
+#define FORMAT "2" /* 2: the open database */
+
+static int reopen_task(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    cb_txn *t = arg;
+    cb_task_state ts;
+    json_t *o = json_loadb(val, vlen, 0, NULL);
+    int open = o && cb_task_state_from_json(o, &ts) == CB_OK && task_open(ts.status);
+    if (o && open)
+        cb_task_state_cleanup(&ts);
+    json_decref(o);
+    return open && cb_store_put(t, CB_DB_OPEN, key, klen, val, vlen) != CB_OK;
+}
+
+cb_status cb_batch_prepare_store(cb_store *st)
+{
+    const void *val;
+    size_t vlen;
+    cb_txn *t;
+    cb_status s;
+    if ((s = cb_store_begin(st, 0, &t)) != CB_OK)
+        return s;
+    s = cb_store_get(t, CB_DB_META, "format", 6, &val, &vlen);
+    if (s == CB_OK && vlen == 1 && !memcmp(val, FORMAT, 1)) {
+        cb_store_abort(t);
+        return CB_OK;
+    }
+    /* A store of format 1 (no open database) gets it from its task records. */
+    s = cb_store_scan(t, CB_DB_TASKS, NULL, 0, reopen_task, t);
+    if (s == CB_OK)
+        s = cb_store_put(t, CB_DB_META, "format", 6, FORMAT, 1);
+    if (s != CB_OK) {
+        cb_store_abort(t);
+        return s;
+    }
+    return cb_store_commit(t);
 }
 
 typedef struct active_ctx {

@@ -55,6 +55,13 @@ CB_NODISCARD cb_status cb_view_task(cb_store *st, const char *key, uint32_t inde
 typedef int cb_view_task_fn(uint32_t index, const cb_task_state *t, void *arg);
 CB_NODISCARD cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn,
                                          void *arg);
+/* The same for the job's open tasks only (not yet succeeded or skipped). */
+CB_NODISCARD cb_status cb_view_job_open_tasks(cb_store *st, const char *key, cb_view_task_fn *fn,
+                                              void *arg);
+/* Make a store opened for writing current: record its format, and derive
+ * what an older format lacks (the open database). The projector calls it at
+ * start. Errors: CB_EIO. */
+CB_NODISCARD cb_status cb_batch_prepare_store(cb_store *st);
 /* The jobs not yet finished: fn("tenant/job", deadline_ns or 0, arg). */
 typedef int cb_view_active_fn(const char *key, int64_t deadline_ns, void *arg);
 CB_NODISCARD cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg);

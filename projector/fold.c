@@ -208,6 +208,8 @@ static int fold_dispatched(fold_ctx *c)
             return CB_ENOMEM;
         if ((t->status == CB_TASK_PENDING && attempt == 1) ||
             (t->status == CB_TASK_RETRY_WAIT && attempt == t->attempt)) {
+            if (idx >= c->j->frontier)
+                c->j->frontier = idx + 1;
             t->attempt = attempt;
             t->due_ns = 0;
             task_move(c->j, t, CB_TASK_DISPATCHED, c->now);
@@ -476,19 +478,20 @@ static json_t *time_or_null(int64_t ns)
 json_t *cb_job_state_to_json(const cb_job_state *j)
 {
     return json_pack(
-        "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
+        "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
         "s:{s:o, s:o, s:o, s:o}, s:I, s:O?, s:s?, s:O?, s:s?}",
         "status", cb_job_status_name(j->status), "suspended_from",
         cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested, "tasks",
         "total", (json_int_t)j->total, "inflight", (json_int_t)j->inflight, "succeeded",
         (json_int_t)j->succeeded, "failed", (json_int_t)j->failed, "waiting",
-        (json_int_t)j->waiting, "skipped", (json_int_t)j->skipped, "retries",
-        (json_int_t)j->retries, "timeouts", (json_int_t)j->timeouts, "sla_violations",
-        (json_int_t)j->sla_violations, "events", "applied", (json_int_t)j->applied, "ignored",
-        (json_int_t)j->ignored, "times", "submitted", time_or_null(j->submitted_ns), "started",
-        time_or_null(j->started_ns), "finished", time_or_null(j->finished_ns), "updated",
-        time_or_null(j->updated_ns), "last_seq", (json_int_t)j->last_seq, "spec", j->spec, "digest",
-        j->digest, "result", j->result, "error", j->error);
+        (json_int_t)j->waiting, "skipped", (json_int_t)j->skipped, "frontier",
+        (json_int_t)j->frontier, "retries", (json_int_t)j->retries, "timeouts",
+        (json_int_t)j->timeouts, "sla_violations", (json_int_t)j->sla_violations, "events",
+        "applied", (json_int_t)j->applied, "ignored", (json_int_t)j->ignored, "times", "submitted",
+        time_or_null(j->submitted_ns), "started", time_or_null(j->started_ns), "finished",
+        time_or_null(j->finished_ns), "updated", time_or_null(j->updated_ns), "last_seq",
+        (json_int_t)j->last_seq, "spec", j->spec, "digest", j->digest, "result", j->result, "error",
+        j->error);
 }
 
 json_t *cb_task_state_to_json(const cb_task_state *t)
@@ -541,6 +544,7 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
     out->failed = u32_of(tasks, "failed");
     out->waiting = u32_of(tasks, "waiting");
     out->skipped = u32_of(tasks, "skipped");
+    out->frontier = u32_of(tasks, "frontier");
     out->retries = u32_of(tasks, "retries");
     out->timeouts = u32_of(tasks, "timeouts");
     out->sla_violations = u32_of(tasks, "sla_violations");

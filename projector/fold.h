@@ -54,6 +54,7 @@ typedef struct cb_job_state {
     uint32_t failed;    /* tasks FAILED or TIMED_OUT, awaiting the engine's decision */
     uint32_t waiting;   /* tasks RETRY_WAIT */
     uint32_t skipped;   /* DAG steps SKIPPED */
+    uint32_t frontier;  /* highest index ever dispatched + 1 (new tasks go out in order) */
     uint32_t retries, timeouts, sla_violations;
     uint64_t applied, ignored; /* events applied to / ignored for this job */
     int64_t submitted_ns, started_ns, finished_ns, updated_ns;

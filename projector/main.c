@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "broker.h"
 #include "cb_log.h"
 #include "proj.h"
@@ -64,6 +65,10 @@ int main(int argc, char **argv)
     if ((s = cb_store_open(dir, 0, 0, &st)) != CB_OK) {
         CB_LOG_ERR("projector", "cannot open store %s: %s", dir, cb_strerror(s));
         goto out_base;
+    }
+    if ((s = cb_batch_prepare_store(st)) != CB_OK) {
+        CB_LOG_ERR("projector", "cannot prepare store %s: %s", dir, cb_strerror(s));
+        goto out_store;
     }
     if ((s = cb_broker_open(base, &bo, &b)) != CB_OK) {
         CB_LOG_ERR("projector", "cannot connect to %s: %s", url, cb_strerror(s));

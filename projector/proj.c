@@ -9,6 +9,7 @@
 #include "batch.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
+#include "cb_time.h"
 
 #define MOD           "projector"
 #define RETRY_READ_MS 1000
@@ -24,7 +25,11 @@ struct cb_proj {
     struct event *flush_timer, *retry_timer;
     cb_proj_stats stats;
     int caught_up;
-    int failed; /* a commit failed: stop folding until restarted */
+    int failed;             /* a commit failed: stop folding until restarted */
+    int64_t last_commit_ns; /* monotonic */
+    int64_t window_ns;      /* start of the rate window (monotonic) */
+    uint64_t window_events; /* events read in it */
+    int busy;               /* the last window's rate was over busy_rate */
 };
 
 void cb_proj_opts_init(cb_proj_opts *o)
@@ -32,6 +37,8 @@ void cb_proj_opts_init(cb_proj_opts *o)
     memset(o, 0, sizeof *o);
     o->batch_max = 2000;
     o->batch_ms = 20;
+    o->gap_ms = 10;
+    o->busy_rate = 2000;
     o->announce = 1;
 }
 
@@ -80,6 +87,7 @@ static int flush(cb_proj *p)
         return -1;
     }
     p->stats.commits++;
+    p->last_commit_ns = cb_time_mono_ns();
     if (p->batch_seq)
         p->stats.applied_seq = p->batch_seq;
     if (jobs && json_array_size(jobs))
@@ -115,9 +123,16 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     if (p->failed)
         return;
     if (!m) {
-        if (s == CB_OK) { /* caught up with the log: commit now */
+        if (s == CB_OK) { /* caught up with the log: commit now, or soon when busy */
             int had_batch = p->batch != NULL;
+            int64_t next = p->last_commit_ns + (int64_t)p->o.gap_ms * 1000000;
+            int64_t now = cb_time_mono_ns();
             p->caught_up = 1;
+            if (had_batch && p->busy && now < next) { /* group commit: one fsync, more events */
+                struct timeval gt = {0, (suseconds_t)((next - now) / 1000)};
+                evtimer_add(p->flush_timer, &gt);
+                return;
+            }
             if (flush(p) == 0 && !had_batch && p->o.on_commit)
                 p->o.on_commit(p->stats.applied_seq, 1, p->o.ctx); /* nothing new to commit */
             return;
@@ -132,6 +147,15 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     }
     if (m->seq && m->seq <= p->stats.applied_seq)
         return; /* already folded (a resumed read can repeat the edge) */
+    {
+        int64_t now = cb_time_mono_ns(), span = now - p->window_ns;
+        p->window_events++;
+        if (span >= 100000000) { /* 100 ms windows */
+            p->busy = (double)p->window_events * 1e9 / (double)span > p->o.busy_rate;
+            p->window_ns = now;
+            p->window_events = 0;
+        }
+    }
     if (!p->batch) {
         cb_status bs = cb_batch_begin(p->st, &p->batch);
         if (bs != CB_OK) {

@@ -20,6 +20,11 @@ typedef struct cb_proj cb_proj;
 typedef struct cb_proj_opts {
     size_t batch_max; /* events per transaction; default 2000 */
     int batch_ms;     /* longest an applied event waits for its commit; default 20 */
+    int gap_ms;       /* while the log is busy (over busy_rate events/s), the least
+                       * time between two commits: one fsync for many events (group
+                       * commit); a quiet log is committed as soon as it is read;
+                       * default 10 */
+    int busy_rate;    /* events/s above which the log counts as busy; default 2000 */
     int announce;     /* publish CB_PROJ_CHANGED after commits; default 1 */
     /* Called after each commit with the new applied_seq (tests, tools). */
     void (*on_commit)(uint64_t applied_seq, int caught_up, void *ctx);

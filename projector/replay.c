@@ -95,6 +95,10 @@ cb_status cb_replay_rebuild(struct event_base *base, cb_broker *b, const char *d
         cb_store_close(r.st);
         return s != CB_OK ? s : CB_EINVAL;
     }
+    if ((s = cb_batch_prepare_store(r.st)) != CB_OK) {
+        cb_store_close(r.st);
+        return s;
+    }
     cb_read_opts_init(&ro);
     ro.stop_at_end = 1;
     if ((s = cb_broker_read(b, &ro, read_cb, &r, &rd)) != CB_OK) {

@@ -11,7 +11,7 @@
 
 #define MOD "store"
 
-static const char *const db_names[CB_DB__COUNT] = {"jobs", "tasks", "active", "meta"};
+static const char *const db_names[CB_DB__COUNT] = {"jobs", "tasks", "active", "meta", "open"};
 
 struct cb_store {
     MDB_env *env;

@@ -2,9 +2,11 @@
  *
  * Named databases (DESIGN.md): jobs ("tenant/job" -> job JSON), tasks
  * ("tenant/job" NUL be32(index) -> task JSON, so a job's tasks are one cursor
- * range), active ("tenant/job" -> "" for jobs not yet finished) and meta
- * ("applied_seq" -> decimal). The projector is the only writer; readers in
- * other processes open the same directory read-only.
+ * range), active ("tenant/job" -> "" for jobs not yet finished), meta
+ * ("applied_seq" -> decimal, "format" -> "2") and open (the task records of
+ * tasks not yet succeeded or skipped, keyed like tasks: what a controller
+ * visit reads, so its cost follows the tasks in flight, not the job's size). The projector is the
+ * only writer; readers in other processes open the same directory read-only.
  *
  * Threading: a cb_store may be shared by threads; a transaction belongs to
  * the thread that began it, and a thread has one transaction at a time. */
@@ -18,7 +20,14 @@
 typedef struct cb_store cb_store;
 typedef struct cb_txn cb_txn;
 
-typedef enum cb_db { CB_DB_JOBS = 0, CB_DB_TASKS, CB_DB_ACTIVE, CB_DB_META, CB_DB__COUNT } cb_db;
+typedef enum cb_db {
+    CB_DB_JOBS = 0,
+    CB_DB_TASKS,
+    CB_DB_ACTIVE,
+    CB_DB_META,
+    CB_DB_OPEN,
+    CB_DB__COUNT
+} cb_db;
 
 #define CB_STORE_RDONLY 1u /* open for reading only (other processes' views) */
 #define CB_STORE_NOSYNC 2u /* no fsync at commit (rebuilds into a scratch dir) */

@@ -96,8 +96,11 @@ static cb_status plan(sim *s, cb_sched_plan *p)
     uint32_t idx[MAXT];
     cb_task_state recs[MAXT];
     size_t n = 0;
+    /* As the controller: a DAG sees every record, other jobs their open ones. */
+    bool all = s->flow.kind == CB_FLOW_DAG;
     for (uint32_t i = 0; i < MAXT; i++)
-        if (s->has_record[i] && s->tasks[i].status != CB_TASK_PENDING) {
+        if (s->has_record[i] && s->tasks[i].status != CB_TASK_PENDING &&
+            (all || s->tasks[i].status != CB_TASK_SUCCEEDED)) {
             idx[n] = i;
             recs[n++] = s->tasks[i]; /* shallow copies: borrowed for the call */
         }
