@@ -13,7 +13,7 @@
 
 static const char *usage =
     "usage: cb-adapter --broker URL [--backend NAME] [--config FILE] [--concurrency N]\n"
-    "                  [--lease-ms MS] [--grace-ms MS] [--id NAME]\n"
+    "                  [--lease-ms MS] [--grace-ms MS] [--id NAME] [--started-after-ms MS]\n"
     "Runs the invocations of cb.invoke.NAME (default: local) on that backend and\n"
     "records their outcome in the event log. FILE is the backends configuration\n"
     "(docs/adapters.md); without it the local backend has only its built-ins.\n"
@@ -75,6 +75,8 @@ int main(int argc, char **argv)
             wo.concurrency = atoi(argv[++i]);
         else if (!strcmp(arg, "--lease-ms") && val)
             wo.lease_ms = atol(argv[++i]);
+        else if (!strcmp(arg, "--started-after-ms") && val)
+            wo.started_after_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--grace-ms") && val)
             a.grace_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--id") && val)

@@ -26,7 +26,7 @@ struct cb_worker {
     void *be;
     cb_consumer *consumer;
     char id[128], source[192], subject[160];
-    int64_t lease_ms;
+    int64_t lease_ms, started_after_ms;
     run *runs; /* every run not yet settled */
     cb_worker_stats stats;
     int stopping, hard;
@@ -42,8 +42,8 @@ struct run {
     const char *tenant, *job; /* borrowed from cmd */
     uint32_t task, attempt;
     int64_t t0;
-    struct event *progress;
-    int appending;
+    struct event *progress; /* first: record the start; then: extend the lease */
+    int started, appending;
     run *prev, *next;
 };
 
@@ -53,6 +53,7 @@ void cb_worker_opts_init(cb_worker_opts *o)
     o->backend = "local";
     o->concurrency = 64;
     o->lease_ms = 30000;
+    o->started_after_ms = 50;
 }
 
 const cb_worker_stats *cb_worker_stats_get(const cb_worker *w)
@@ -94,18 +95,49 @@ static void run_end(run *r)
         maybe_stopped(w);
 }
 
-static void progress_cb(evutil_socket_t fd, short what, void *arg)
-{
-    run *r = arg;
-    (void)fd;
-    (void)what;
-    if (r->work)
-        cb_work_progress(r->work);
-}
-
 static void event_id(const run *r, const char *what, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/%s/%u/%u/%s", r->tenant, r->job, r->task, r->attempt, what);
+}
+
+static void arm(run *r, int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(r->progress, &tv);
+}
+
+static void record_started(run *r)
+{
+    char id[512];
+    cb_status s;
+    r->started = 1;
+    event_id(r, "started", id, sizeof id);
+    s = cb_emit(r->w->b, CB_EV_TASK_STARTED, r->tenant, r->job, id, r->w->source,
+                json_pack("{s:i, s:i, s:s}", "task", (json_int_t)r->task, "attempt",
+                          (json_int_t)r->attempt, "worker", r->w->id),
+                NULL, NULL);
+    if (s != CB_OK)
+        cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job, "cannot record task.started: %s",
+                   cb_strerror(s));
+}
+
+/* The run's timer: the start once it has run started_after_ms, then the
+ * lease every lease/3. */
+static void progress_cb(evutil_socket_t fd, short what, void *arg)
+{
+    run *r = arg;
+    int64_t every = r->w->lease_ms / 3 > 0 ? r->w->lease_ms / 3 : 1;
+    (void)fd;
+    (void)what;
+    if (!r->started) {
+        record_started(r);
+        every -= r->w->started_after_ms; /* the lease runs from the delivery */
+        arm(r, every > 0 ? every : 1);
+        return;
+    }
+    if (r->work)
+        cb_work_progress(r->work);
+    arm(r, every);
 }
 
 /* ---- recording the outcome ------------------------------------------------- */
@@ -240,7 +272,6 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
     cb_invocation inv;
     run *r;
     cb_status s;
-    char id[512];
 
     w->stats.received++;
     if (m->deliveries > 1)
@@ -281,20 +312,12 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
         w->runs->prev = r;
     w->runs = r;
     w->stats.running++;
-    if ((r->progress = event_new(w->base, -1, EV_PERSIST, progress_cb, r))) {
+    if (w->started_after_ms <= 0)
+        record_started(r);
+    if ((r->progress = evtimer_new(w->base, progress_cb, r))) {
         int64_t every = w->lease_ms / 3 > 0 ? w->lease_ms / 3 : 1;
-        struct timeval tv = {(time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000};
-        evtimer_add(r->progress, &tv);
+        arm(r, r->started ? every : w->started_after_ms);
     }
-
-    event_id(r, "started", id, sizeof id);
-    s = cb_emit(w->b, CB_EV_TASK_STARTED, r->tenant, r->job, id, w->source,
-                json_pack("{s:i, s:i, s:s}", "task", (json_int_t)r->task, "attempt",
-                          (json_int_t)r->attempt, "worker", w->id),
-                NULL, NULL);
-    if (s != CB_OK)
-        cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job, "cannot record task.started: %s",
-                   cb_strerror(s));
 
     fn = json_object_get(cmd, "function");
     memset(&inv, 0, sizeof inv);
@@ -329,6 +352,7 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_regist
     w->b = b;
     w->schema = schema;
     w->lease_ms = o->lease_ms > 0 ? o->lease_ms : 30000;
+    w->started_after_ms = o->started_after_ms;
     if (!(w->ops = cb_backend_find(o->backend))) {
         snprintf(err, errlen, "no backend named \"%s\" in this build", o->backend);
         free(w);

@@ -2,7 +2,9 @@
  * cb.invoke.<backend> that runs each invocation on its backend and records
  * the outcome in the log.
  *
- * Per command: append cb.task.started, invoke, append cb.task.succeeded or
+ * Per command: invoke; if it is still running after started_after_ms,
+ * append cb.task.started (a quick invocation goes from dispatched straight to
+ * its outcome: one event less per task); then append cb.task.succeeded or
  * cb.task.failed (ids "<tenant>/<job>/<task>/<attempt>/<what>", so a repeat
  * is absorbed), and ack the command only once that append is confirmed; if
  * it is not, the command is given back and runs again (at least once; the
@@ -24,10 +26,12 @@ struct event_base;
 typedef struct cb_worker cb_worker;
 
 typedef struct cb_worker_opts {
-    const char *backend; /* "local", ... */
-    const char *id;      /* this worker's name in events; default "<host>-<pid>" */
-    int concurrency;     /* invocations at once; default 64 */
-    int64_t lease_ms;    /* default 30000 */
+    const char *backend;      /* "local", ... */
+    const char *id;           /* this worker's name in events; default "<host>-<pid>" */
+    int concurrency;          /* invocations at once; default 64 */
+    int64_t lease_ms;         /* default 30000 */
+    int64_t started_after_ms; /* record cb.task.started only for invocations still
+                               * running after this long; default 50 (0: always) */
 } cb_worker_opts;
 
 typedef struct cb_worker_stats {
