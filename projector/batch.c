@@ -158,7 +158,7 @@ cb_status cb_batch_begin(cb_store *st, cb_batch **out)
 cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *applied)
 {
     char key[JOB_KEY_MAX];
-    job_entry *e;
+    job_entry *e = NULL;
     cb_fold_tasks tasks;
     cb_status s;
 
