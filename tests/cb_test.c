@@ -70,3 +70,19 @@ void cb_test_unique(char *buf, size_t size, const char *prefix)
     snprintf(buf, size, "%s%ld%lld%u", prefix, (long)getpid(),
              (long long)(cb_time_now_ns() / 1000 % 1000000000), ++counter);
 }
+
+void cb_test_confirm_cb(cb_status s, uint64_t seq, int dup, void *ctx)
+{
+    cb_test_confirms *c = ctx;
+    (void)seq;
+    (void)dup;
+    c->n++;
+    c->last = s;
+    if (s != CB_OK)
+        c->failed++;
+}
+
+bool cb_test_confirmed(void *confirms)
+{
+    return ((cb_test_confirms *)confirms)->n > 0;
+}

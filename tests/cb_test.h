@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 
+#include "cb_status.h"
+
 struct event_base;
 
 typedef bool cb_test_pred(void *arg);
@@ -27,5 +29,15 @@ struct event_base *cb_test_base(void);
 const char *cb_test_env(const char *name);
 /* A fresh unique name with prefix (for subjects/ids); static buffer per call site. */
 void cb_test_unique(char *buf, size_t size, const char *prefix);
+
+/* Publish confirmations, counted: pass cb_test_confirm_cb and a
+ * cb_test_confirms as the callback and its ctx of cb_broker_append/put/notify. */
+typedef struct cb_test_confirms {
+    int n, failed;  /* confirmations, and how many were not CB_OK */
+    cb_status last; /* the last one's status */
+} cb_test_confirms;
+void cb_test_confirm_cb(cb_status s, uint64_t seq, int dup, void *ctx);
+/* A cb_test_pred: at least one confirmation came. */
+bool cb_test_confirmed(void *confirms);
 
 #endif /* CB_TEST_H */

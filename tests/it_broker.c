@@ -498,40 +498,21 @@ static bool inbox_got_one(void *arg)
     return ((inbox *)arg)->got >= 1;
 }
 
-typedef struct confirm {
-    int n;
-    cb_status s;
-} confirm;
-
-static void confirm_cb(cb_status s, uint64_t seq, int dup, void *ctx)
-{
-    confirm *c = ctx;
-    (void)seq;
-    (void)dup;
-    c->n++;
-    c->s = s;
-}
-
-static bool confirmed(void *arg)
-{
-    return ((confirm *)arg)->n > 0;
-}
-
 static void test_done_is_kept_for_a_late_subscriber(void **state)
 {
     fixture *f = *state;
     char job[64], subject[128];
-    confirm c = {0};
+    cb_test_confirms c = {0};
     inbox in = {0};
     cb_sub *s = NULL;
     const char *body = "{\"status\":\"succeeded\"}";
 
     cb_test_unique(job, sizeof job, "done");
     snprintf(subject, sizeof subject, "cb.done.t1.%s", job);
-    assert_int_equal(cb_broker_notify(f->b, subject, job, body, strlen(body), confirm_cb, &c),
-                     CB_OK);
-    assert_true(cb_test_run_until(f->base, confirmed, &c, 30000));
-    assert_int_equal(c.s, CB_OK);
+    assert_int_equal(
+        cb_broker_notify(f->b, subject, job, body, strlen(body), cb_test_confirm_cb, &c), CB_OK);
+    assert_true(cb_test_run_until(f->base, cb_test_confirmed, &c, 30000));
+    assert_int_equal(c.last, CB_OK);
     /* Subscribe only now. */
     assert_int_equal(cb_broker_subscribe(f->b, subject, 0, msg_cb, &in, &s), CB_OK);
     assert_true(cb_test_run_until(f->base, inbox_got_one, &in, 30000));
@@ -639,18 +620,19 @@ static void test_request_without_responder_fails(void **state)
 static void test_rejects_bad_arguments(void **state)
 {
     fixture *f = *state;
-    confirm c = {0};
+    cb_test_confirms c = {0};
     char big[64];
     cb_reader *rd = NULL;
     cb_read_opts o;
 
-    assert_int_equal(cb_broker_append(f->b, "cb.evt.t1.j", NULL, "{}", 2, confirm_cb, &c),
+    assert_int_equal(cb_broker_append(f->b, "cb.evt.t1.j", NULL, "{}", 2, cb_test_confirm_cb, &c),
                      CB_EINVAL);
-    assert_int_equal(cb_broker_append(f->b, "cb.evt.t1.j j", "id", "{}", 2, confirm_cb, &c),
+    assert_int_equal(cb_broker_append(f->b, "cb.evt.t1.j j", "id", "{}", 2, cb_test_confirm_cb, &c),
                      CB_EINVAL);
-    assert_int_equal(cb_broker_append(f->b, "cb.invoke.x", "id", "{}", 2, confirm_cb, &c),
+    assert_int_equal(cb_broker_append(f->b, "cb.invoke.x", "id", "{}", 2, cb_test_confirm_cb, &c),
                      CB_EINVAL);
-    assert_int_equal(cb_broker_put(f->b, "cb.evt.t1.j", "id", "{}", 2, confirm_cb, &c), CB_EINVAL);
+    assert_int_equal(cb_broker_put(f->b, "cb.evt.t1.j", "id", "{}", 2, cb_test_confirm_cb, &c),
+                     CB_EINVAL);
     cb_read_opts_init(&o);
     o.filter = "cb.done.>";
     assert_int_equal(cb_broker_read(f->b, &o, read_cb, NULL, &rd), CB_EINVAL);
@@ -661,12 +643,13 @@ static void test_rejects_bad_arguments(void **state)
 static void test_oversize_message_is_refused(void **state)
 {
     fixture *f = *state;
-    confirm c = {0};
+    cb_test_confirms c = {0};
     size_t n = (1 << 20) + 1;
     char *data = calloc(n, 1);
     memset(data, 'x', n);
-    assert_int_equal(cb_broker_append(f->b, "cb.evt.t1.big", "big", data, n, confirm_cb, &c),
-                     CB_ETOOBIG);
+    assert_int_equal(
+        cb_broker_append(f->b, "cb.evt.t1.big", "big", data, n, cb_test_confirm_cb, &c),
+        CB_ETOOBIG);
     assert_int_equal(c.n, 0);
     free(data);
 }

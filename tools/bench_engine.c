@@ -406,12 +406,18 @@ static json_t *noop_fn(const char *name)
     return json_pack("{s:s, s:s}", "backend", "local", "name", name);
 }
 
-static cb_status submit_fanout(client *c, long n, long *jobs)
+/* One map of noop over range(n), with one more option (name: value). */
+static cb_status submit_range_map(client *c, long n, const char *option, int value, long *jobs)
 {
     *jobs = 1;
     return client_submit(c, json_pack("{s:s, s:o, s:{s:{s:i, s:I}}, s:i}", "kind", "map",
                                       "function", noop_fn("noop"), "input", "range", "start", 0,
-                                      "stop", (json_int_t)n, "parallelism", 1000));
+                                      "stop", (json_int_t)n, option, value));
+}
+
+static cb_status submit_fanout(client *c, long n, long *jobs)
+{
+    return submit_range_map(c, n, "parallelism", 1000, jobs);
 }
 
 static double per_second(long n, double seconds, const json_t *done)
@@ -474,10 +480,7 @@ static cb_status submit_jobs(client *c, long n, long *jobs)
 
 static cb_status submit_big_map(client *c, long n, long *jobs)
 {
-    *jobs = 1;
-    return client_submit(c, json_pack("{s:s, s:o, s:{s:{s:i, s:I}}, s:i}", "kind", "map",
-                                      "function", noop_fn("noop"), "input", "range", "start", 0,
-                                      "stop", (json_int_t)n, "chunksize", 100));
+    return submit_range_map(c, n, "chunksize", 100, jobs);
 }
 
 static double seconds_of(long n, double seconds, const json_t *done)
