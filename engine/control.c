@@ -46,6 +46,8 @@ typedef struct cjob {
     int64_t hungry_since_ns;
     int pending;     /* appends and puts not yet confirmed */
     uint64_t expect; /* events the projection must have counted before the next plan */
+    uint64_t await_seq;      /* ...and the log position it must have folded (NATS) */
+    uint32_t await_frontier; /* ...and the frontier its last dispatch makes (flat jobs) */
     int64_t await_until_ns;
     int64_t progress_ns;
     struct event *wake;
@@ -421,6 +423,8 @@ static void op_done(cb_status s, uint64_t seq, int duplicate, void *ctx)
     }
     if (o->kind != OP_PUT && o->kind != OP_DONE && !duplicate)
         j->expect++;
+    if (o->kind != OP_PUT && o->kind != OP_DONE && seq > j->await_seq)
+        j->await_seq = seq;
     if (o->kind == OP_DISPATCH && o->invokes)
         put_invokes(c, j, o->invokes);
     if (o->kind == OP_DONE) {
@@ -811,6 +815,9 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const tas
     char what[256], at[40];
     j->expect = js->applied + js->ignored;
     j->await_until_ns = now + c->o.await_ms * 1000000;
+    for (size_t i = 0; i < p->ndispatch; i++) /* new tasks move the frontier */
+        if (p->dispatch[i].attempt == 1 && p->dispatch[i].task >= j->await_frontier)
+            j->await_frontier = p->dispatch[i].task + 1;
     if (p->start)
         emit(c, j, CB_EV_JOB_STARTED, "started",
              json_pack("{s:i}", "tasks", (json_int_t)j->flow.tasks), NULL);
@@ -894,6 +901,22 @@ static bool needs_outputs(const cjob *j, const cb_sched_plan *p)
     return false;
 }
 
+/* Whether the projection lacks what the job's last plan appended. Counting
+ * the job's events is not enough (an adapter's report can make up the count
+ * while our dispatch is still on its way), so where the broker tells log
+ * positions the projector must have folded ours, and a flat job's frontier
+ * must show its last dispatch. */
+static bool behind(cb_control *c, const cjob *j, const cb_job_state *js)
+{
+    uint64_t applied = 0;
+    if (js->applied + js->ignored < j->expect)
+        return true;
+    if (j->await_seq && cb_view_applied_seq(c->st, &applied) == CB_OK && applied < j->await_seq)
+        return true;
+    return j->flow.kind != CB_FLOW_DAG && !js->cancel_requested &&
+           js->frontier < j->await_frontier;
+}
+
 static void visit(cb_control *c, cjob *j)
 {
     cb_job_state js;
@@ -922,12 +945,12 @@ static void visit(cb_control *c, cjob *j)
     }
     if (j->pending > 0 || j->ending)
         goto out; /* the confirmations re-visit */
-    if (js.applied + js.ignored < j->expect && now < j->await_until_ns) {
+    if (job_load_flow(c, j, &js) != CB_OK)
+        goto out;
+    if (behind(c, j, &js) && now < j->await_until_ns) {
         job_wake(j, (j->await_until_ns - now) / 1000000 + 1);
         goto out; /* the projection has not caught up with what we appended */
     }
-    if (job_load_flow(c, j, &js) != CB_OK)
-        goto out;
     /* A DAG plans over all its records, other jobs over their open ones (the
      * first visit after a start re-sends commands, a reduce's with its input) */
     open_only = j->flow.kind != CB_FLOW_DAG && j->recovered;

@@ -964,8 +964,11 @@ static void test_engine_killed_repeatedly_during_a_big_map(void **state)
     assert_int_equal(cb_broker_subscribe(F.b, subject, 0, succeeded_cb, &w, &ps), CB_OK);
     for (int k = 1; k <= kills; k++) {
         w.goal = (json_int_t)n * k / (kills + 1);
-        if (!cb_test_run_until(F.base, reached, &w, WAIT_MS))
-            fail_msg("no progress to %lld before kill %d", (long long)w.goal, k);
+        if (!cb_test_run_until(F.base, reached, &w, WAIT_MS)) {
+            cb_stack_dump(F.stack);
+            fail_msg("no progress to %lld before kill %d (%lld succeeded)", (long long)w.goal, k,
+                     (long long)w.succeeded);
+        }
         assert_true(cb_stack_kill(F.stack, "engine", SIGKILL));
         assert_true(cb_stack_restart(F.stack, "engine"));
     }
