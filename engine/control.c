@@ -44,8 +44,8 @@ typedef struct cjob {
     uint32_t inflight; /* in flight as the controller last saw them */
     uint64_t want;     /* dispatches its last plan could not make for lack of capacity */
     int64_t hungry_since_ns;
-    int pending;     /* appends and puts not yet confirmed */
-    uint64_t expect; /* events the projection must have counted before the next plan */
+    int pending;             /* appends and puts not yet confirmed */
+    uint64_t expect;         /* events the projection must have counted before the next plan */
     uint64_t await_seq;      /* ...and the log position it must have folded (NATS) */
     uint32_t await_frontier; /* ...and the frontier its last dispatch makes (flat jobs) */
     int64_t await_until_ns;
@@ -913,8 +913,7 @@ static bool behind(cb_control *c, const cjob *j, const cb_job_state *js)
         return true;
     if (j->await_seq && cb_view_applied_seq(c->st, &applied) == CB_OK && applied < j->await_seq)
         return true;
-    return j->flow.kind != CB_FLOW_DAG && !js->cancel_requested &&
-           js->frontier < j->await_frontier;
+    return j->flow.kind != CB_FLOW_DAG && !js->cancel_requested && js->frontier < j->await_frontier;
 }
 
 static void visit(cb_control *c, cjob *j)
