@@ -255,6 +255,20 @@ static bool task_open(cb_task_status s)
 }
 
 /* The record into tasks, and into open while the task is open. */
+/* The open database is an index (empty values): written only when a task
+ * opens or closes, so a batch dirties few of its pages. */
+static cb_status index_open(cb_txn *txn, const void *key, size_t klen, bool open)
+{
+    const void *v;
+    size_t vlen;
+    cb_status g = cb_store_get(txn, CB_DB_OPEN, key, klen, &v, &vlen);
+    if (g != CB_OK && g != CB_ENOTFOUND)
+        return g;
+    if (open)
+        return g == CB_OK ? CB_OK : cb_store_put(txn, CB_DB_OPEN, key, klen, "", 0);
+    return g == CB_OK ? cb_store_del(txn, CB_DB_OPEN, key, klen) : CB_OK;
+}
+
 static cb_status put_task(cb_txn *txn, const unsigned char *key, size_t klen,
                           const cb_task_state *t)
 {
@@ -262,11 +276,8 @@ static cb_status put_task(cb_txn *txn, const unsigned char *key, size_t klen,
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     cb_status st = s ? cb_store_put(txn, CB_DB_TASKS, key, klen, s, strlen(s)) : CB_ENOMEM;
     json_decref(o);
-    if (st == CB_OK)
-        st = task_open(t->status) ? cb_store_put(txn, CB_DB_OPEN, key, klen, s, strlen(s))
-                                  : cb_store_del(txn, CB_DB_OPEN, key, klen);
     free(s);
-    return st;
+    return st == CB_OK ? index_open(txn, key, klen, task_open(t->status)) : st;
 }
 
 static void write_task(uint64_t idx, void *val, void *arg)
@@ -433,6 +444,7 @@ typedef struct tasks_ctx {
     void *arg;
     size_t plen;
     cb_status s;
+    cb_txn *txn;
 } tasks_ctx;
 
 static int each_task(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -457,11 +469,29 @@ static int each_task(const void *key, size_t klen, const void *val, size_t vlen,
     return stop;
 }
 
+/* An entry of the open index: the task's record is in tasks. */
+static int each_open(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    tasks_ctx *c = arg;
+    const void *rec;
+    size_t rlen;
+    cb_status s;
+    (void)val;
+    (void)vlen;
+    if (klen != c->plen + 4)
+        return 0;
+    if ((s = cb_store_get(c->txn, CB_DB_TASKS, key, klen, &rec, &rlen)) != CB_OK) {
+        c->s = s == CB_ENOTFOUND ? CB_EIO : s; /* an index entry without its record */
+        return 1;
+    }
+    return each_task(key, klen, rec, rlen, arg);
+}
+
 static cb_status view_tasks(cb_store *st, cb_db db, const char *key, cb_view_task_fn *fn, void *arg)
 {
     unsigned char prefix[JOB_KEY_MAX + 1];
     size_t n = strlen(key);
-    tasks_ctx c = {fn, arg, n + 1, CB_OK};
+    tasks_ctx c = {fn, arg, n + 1, CB_OK, NULL};
     cb_txn *t;
     cb_status s;
     if (n >= JOB_KEY_MAX)
@@ -470,7 +500,8 @@ static cb_status view_tasks(cb_store *st, cb_db db, const char *key, cb_view_tas
     prefix[n] = '\0';
     if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
         return s;
-    s = cb_store_scan(t, db, prefix, n + 1, each_task, &c);
+    c.txn = t;
+    s = cb_store_scan(t, db, prefix, n + 1, db == CB_DB_OPEN ? each_open : each_task, &c);
     cb_store_abort(t);
     return s != CB_OK ? s : c.s;
 }
@@ -494,11 +525,12 @@ static int reopen_task(const void *key, size_t klen, const void *val, size_t vle
     cb_txn *t = arg;
     cb_task_state ts;
     json_t *o = json_loadb(val, vlen, 0, NULL);
-    int open = o && cb_task_state_from_json(o, &ts) == CB_OK && task_open(ts.status);
-    if (o && open)
+    int parsed = o && cb_task_state_from_json(o, &ts) == CB_OK;
+    int open = parsed && task_open(ts.status);
+    if (parsed)
         cb_task_state_cleanup(&ts);
     json_decref(o);
-    return open && cb_store_put(t, CB_DB_OPEN, key, klen, val, vlen) != CB_OK;
+    return open && cb_store_put(t, CB_DB_OPEN, key, klen, "", 0) != CB_OK;
 }
 
 cb_status cb_batch_prepare_store(cb_store *st)

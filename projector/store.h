@@ -3,7 +3,7 @@
  * Named databases (DESIGN.md): jobs ("tenant/job" -> job JSON), tasks
  * ("tenant/job" NUL be32(index) -> task JSON, so a job's tasks are one cursor
  * range), active ("tenant/job" -> "" for jobs not yet finished), meta
- * ("applied_seq" -> decimal, "format" -> "2") and open (the task records of
+ * ("applied_seq" -> decimal, "format" -> "2") and open (an index, empty values, of
  * tasks not yet succeeded or skipped, keyed like tasks: what a controller
  * visit reads, so its cost follows the tasks in flight, not the job's size). The projector is the
  * only writer; readers in other processes open the same directory read-only.
