@@ -122,8 +122,8 @@ static void run_function(sim *s, uint32_t task, uint32_t attempt)
              json_pack("{s:i, s:i, s:s}", "task", task, "attempt", attempt, "error", "boom"));
     else
         fold(s, CB_EV_TASK_SUCCEEDED,
-             json_pack("{s:i, s:i, s:[O]}", "task", task, "attempt", attempt, "output",
-                       s->output[task] ? s->output[task] : json_integer(task)));
+             json_pack("{s:i, s:i, s:[o]}", "task", task, "attempt", attempt, "output",
+                       s->output[task] ? json_incref(s->output[task]) : json_integer(task)));
 }
 
 /* A DAG plan's skips, expansions and collections, folded as the controller
