@@ -245,13 +245,15 @@ static void client_close(client *c)
     json_decref(c->job_ids);
 }
 
-/* Submit `job` (its tenant is set here). */
+/* Submit `job` (stolen; its tenant is set here). */
 static cb_status client_submit(client *c, json_t *job)
 {
     char subject[128], *text;
     cb_status st;
     json_object_set_new(job, "tenant", json_string(c->tenant));
-    if (!(text = json_dumps(job, JSON_COMPACT)))
+    text = json_dumps(job, JSON_COMPACT);
+    json_decref(job);
+    if (!text)
         return CB_ENOMEM;
     snprintf(subject, sizeof subject, "cb.submit.%s", c->tenant);
     if (!c->t0)
