@@ -150,6 +150,16 @@ static void expect_status(const call *c, const char *want)
     }
 }
 
+/* The done message's result equals the JSON text `want`. */
+static void expect_result(const call *c, const char *want)
+{
+    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
+    if (!w || !json_equal(json_object_get(c->done, "result"), w))
+        fail_msg("result %s, want %s", json_dumps(json_object_get(c->done, "result"), JSON_COMPACT),
+                 want);
+    json_decref(w);
+}
+
 static json_int_t count(const call *c, const char *name)
 {
     return json_integer_value(json_object_get(json_object_get(c->done, "counts"), name));
@@ -357,7 +367,6 @@ static void test_dag_passes_outputs_along_its_edges(void **state)
 {
     call c = {0};
     char t[32];
-    json_t *want;
     (void)state;
     tenant_name(t, sizeof t);
     submit(
@@ -373,10 +382,7 @@ static void test_dag_passes_outputs_along_its_edges(void **state)
     expect_accepted(&c);
     wait_done(&c, WAIT_MS);
     expect_status(&c, "succeeded");
-    want = json_loads("{\"d\": [15, 8]}", 0, NULL); /* the sink's output: b = a+7, c = a = 8 */
-    if (!json_equal(json_object_get(c.done, "result"), want))
-        fail_msg("result %s", json_dumps(json_object_get(c.done, "result"), JSON_COMPACT));
-    json_decref(want);
+    expect_result(&c, "{\"d\": [15, 8]}"); /* the sink's output: b = a+7, c = a = 8 */
     assert_int_equal(count(&c, "total"), 4);
     call_cleanup(&c);
 }
@@ -387,7 +393,6 @@ static void test_dag_foreach_and_when(void **state)
 {
     call c = {0};
     char t[32];
-    json_t *want;
     (void)state;
     tenant_name(t, sizeof t);
     submit(&c, t,
@@ -408,10 +413,7 @@ static void test_dag_foreach_and_when(void **state)
     wait_done(&c, WAIT_MS);
     expect_status(&c, "succeeded");
     /* each = [8, 9, 10, 11], total = 38 > 30: big runs, small is skipped */
-    want = json_loads("{\"big\": 38, \"small\": null}", 0, NULL);
-    if (!json_equal(json_object_get(c.done, "result"), want))
-        fail_msg("result %s", json_dumps(json_object_get(c.done, "result"), JSON_COMPACT));
-    json_decref(want);
+    expect_result(&c, "{\"big\": 38, \"small\": null}");
     assert_int_equal(count(&c, "total"), 9);     /* 5 steps + 4 children */
     assert_int_equal(count(&c, "succeeded"), 8); /* all but the skipped step */
     call_cleanup(&c);
