@@ -3,9 +3,11 @@
 
 #include <string.h>
 
-extern const cb_backend_ops cb_backend_local;
+extern const cb_backend_ops cb_backend_local, cb_backend_http, cb_backend_lambda,
+    cb_backend_openwhisk;
 
-static const cb_backend_ops *const backends[] = {&cb_backend_local};
+static const cb_backend_ops *const backends[] = {&cb_backend_local, &cb_backend_http,
+                                                 &cb_backend_lambda, &cb_backend_openwhisk};
 
 const cb_backend_ops *cb_backend_find(const char *name)
 {

@@ -48,6 +48,7 @@ typedef struct cb_inv_result {
     const char *error;       /* failed: one line saying why; borrowed */
     const char *stderr_tail; /* failed: the end of the function's stderr, or NULL; borrowed */
     int64_t retry_after_ms;  /* throttled: the backend's hint, 0 if none */
+    uint32_t throttled;      /* throttling answers retried within this invocation */
 } cb_inv_result;
 
 /* Called exactly once per accepted invocation (also with CB_FAIL_BACKEND and
@@ -56,10 +57,11 @@ typedef void cb_inv_done_cb(const cb_inv_result *r, void *ctx);
 
 typedef struct cb_backend_ops {
     const char *name; /* the `backend` of function objects: "local", "http", ... */
-    /* Create an instance from the configuration (`reg` is borrowed and
-     * outlives the instance). On failure err says why. */
-    cb_status (*create)(struct event_base *base, const struct cb_registry *reg, void **out,
-                        char *err, size_t errlen);
+    /* Create an instance for `account` (the backend's name in the
+     * configuration, whose "type" is this backend) from the configuration
+     * (`reg` is borrowed and outlives the instance). On failure err says why. */
+    cb_status (*create)(struct event_base *base, const struct cb_registry *reg, const char *account,
+                        void **out, char *err, size_t errlen);
     /* 1 if the backend can run function `name`. */
     int (*has_function)(void *self, const char *name);
     /* Start an invocation; `inv` is borrowed during the call only. Errors
@@ -69,7 +71,7 @@ typedef struct cb_backend_ops {
     void (*destroy)(void *self);
 } cb_backend_ops;
 
-/* The backend named `name`, or NULL. */
+/* The backend of type `name` ("local", "http", "lambda", "openwhisk"), or NULL. */
 const cb_backend_ops *cb_backend_find(const char *name);
 
 #endif /* CB_BACKEND_H */

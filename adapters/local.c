@@ -477,10 +477,11 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
              "%s did not finish within %lld ms", v->name, (long long)v->timeout_ms);
 }
 
-static cb_status local_create(struct event_base *base, const cb_registry *reg, void **out,
-                              char *err, size_t errlen)
+static cb_status local_create(struct event_base *base, const cb_registry *reg, const char *account,
+                              void **out, char *err, size_t errlen)
 {
     local_be *be = cb_calloc(1, sizeof *be);
+    (void)account;
     (void)err;
     (void)errlen;
     if (!be)

@@ -227,6 +227,12 @@ int cb_registry_has_backend(const cb_registry *r, const char *backend)
     return !strcmp(backend, "local") || cb_registry_backend(r, backend) != NULL;
 }
 
+const char *cb_registry_backend_type(const cb_registry *r, const char *backend)
+{
+    const char *t = json_string_value(json_object_get(cb_registry_backend(r, backend), "type"));
+    return t && *t ? t : backend;
+}
+
 void cb_registry_limits(const cb_registry *r, const char *backend, cb_backend_limits *out)
 {
     const json_t *b = cb_registry_backend(r, backend);

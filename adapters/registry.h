@@ -56,6 +56,9 @@ void cb_registry_free(cb_registry *r); /* accepts NULL */
 int cb_registry_has_backend(const cb_registry *r, const char *backend);
 /* The backend's object in the file (borrowed), or NULL. */
 const json_t *cb_registry_backend(const cb_registry *r, const char *backend);
+/* The backend's type: its "type" in the file, else its name (so "local",
+ * "http", "lambda" and "openwhisk" need no type; "lambda-eu" does). */
+const char *cb_registry_backend_type(const cb_registry *r, const char *backend);
 void cb_registry_limits(const cb_registry *r, const char *backend, cb_backend_limits *out);
 /* A local function (built-in or configured), or NULL. Borrowed. */
 const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name);

@@ -173,7 +173,8 @@ static json_t *task_data(const run *r)
     return d;
 }
 
-static cb_status append_failed(run *r, const char *reason, const char *error, const char *tail)
+static cb_status append_failed(run *r, const char *reason, const char *error, const char *tail,
+                               uint32_t throttled)
 {
     char id[512];
     json_t *d = task_data(r);
@@ -181,6 +182,8 @@ static cb_status append_failed(run *r, const char *reason, const char *error, co
         return CB_ENOMEM;
     json_object_set_new(d, "error", json_stringn(error, strnlen(error, MAX_ERROR - 1)));
     json_object_set_new(d, "reason", json_string(reason));
+    if (throttled)
+        json_object_set_new(d, "throttled", json_integer(throttled));
     json_object_set_new(d, "duration_ms", json_integer((cb_time_mono_ns() - r->t0) / 1000000));
     if (tail) {
         size_t n = strlen(tail);
@@ -209,6 +212,7 @@ static void invoked(const cb_inv_result *res, void *ctx)
     }
     if (r->progress)
         evtimer_del(r->progress);
+    w->stats.throttled += res->throttled;
     if (w->hard || res->reason == CB_FAIL_THROTTLED) {
         /* Stopping past the grace period, or the backend asked to slow down:
          * give the command back; this attempt did not happen. */
@@ -227,6 +231,8 @@ static void invoked(const cb_inv_result *res, void *ctx)
         json_t *d = task_data(r);
         if (d) {
             json_object_set(d, "output", res->outputs);
+            if (res->throttled)
+                json_object_set_new(d, "throttled", json_integer(res->throttled));
             json_object_set_new(d, "duration_ms",
                                 json_integer((cb_time_mono_ns() - r->t0) / 1000000));
         }
@@ -240,9 +246,11 @@ static void invoked(const cb_inv_result *res, void *ctx)
         }
         if (s == CB_ETOOBIG)
             s = append_failed(r, "oversize_output",
-                              "the output is larger than the broker's message limit", NULL);
+                              "the output is larger than the broker's message limit", NULL,
+                              res->throttled);
     } else {
-        s = append_failed(r, cb_fail_reason_name(res->reason), res->error, res->stderr_tail);
+        s = append_failed(r, cb_fail_reason_name(res->reason), res->error, res->stderr_tail,
+                          res->throttled);
     }
     if (s != CB_OK) {
         cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job,
@@ -353,8 +361,14 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_regist
     w->schema = schema;
     w->lease_ms = o->lease_ms > 0 ? o->lease_ms : 30000;
     w->started_after_ms = o->started_after_ms;
-    if (!(w->ops = cb_backend_find(o->backend))) {
-        snprintf(err, errlen, "no backend named \"%s\" in this build", o->backend);
+    if (!cb_registry_has_backend(reg, o->backend)) {
+        snprintf(err, errlen, "backend \"%s\" is not in the configuration", o->backend);
+        free(w);
+        return CB_ENOTFOUND;
+    }
+    if (!(w->ops = cb_backend_find(cb_registry_backend_type(reg, o->backend)))) {
+        snprintf(err, errlen, "backend \"%s\": no backend type \"%s\" in this build", o->backend,
+                 cb_registry_backend_type(reg, o->backend));
         free(w);
         return CB_ENOTFOUND;
     }
@@ -365,7 +379,7 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_regist
         snprintf(w->id, sizeof w->id, "%s-%d", host, (int)getpid());
     snprintf(w->source, sizeof w->source, "cbcore/adapter/%s/%s", o->backend, w->id);
     snprintf(w->subject, sizeof w->subject, "cb.invoke.%s", o->backend);
-    if ((s = w->ops->create(base, reg, &w->be, err, errlen)) != CB_OK) {
+    if ((s = w->ops->create(base, reg, o->backend, &w->be, err, errlen)) != CB_OK) {
         free(w);
         return s;
     }

@@ -22,7 +22,7 @@ typedef struct daemon_t {
 struct cb_stack {
     struct event_base *base;
     char dir[256];
-    daemon_t d[2 + CB_STACK_MAX_ADAPTERS];
+    daemon_t d[2 + CB_STACK_MAX_ADAPTERS + 6];
     int n;
 };
 
@@ -56,6 +56,35 @@ static daemon_t *find(cb_stack *s, const char *name)
         if (!strcmp(s->d[i].name, name))
             return &s->d[i];
     return NULL;
+}
+
+static void add(cb_stack *s, const char *name, const char *args);
+
+cb_stack *cb_stack_new(struct event_base *base)
+{
+    cb_stack *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->base = base;
+    snprintf(s->dir, sizeof s->dir, "/tmp/cbstack.XXXXXX");
+    if (!mkdtemp(s->dir)) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+bool cb_stack_add(cb_stack *s, const char *name, const char *cmd)
+{
+    if (!s || s->n >= (int)(sizeof s->d / sizeof s->d[0]))
+        return false;
+    add(s, name, cmd);
+    return start(s, &s->d[s->n - 1]);
+}
+
+const char *cb_stack_dir(cb_stack *s)
+{
+    return s->dir;
 }
 
 static void add(cb_stack *s, const char *name, const char *args)

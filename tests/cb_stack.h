@@ -17,6 +17,14 @@ typedef struct cb_stack cb_stack;
  * "--lease-ms 2000". Binaries are taken from $CB_TEST_BIN. NULL on failure. */
 cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config, int adapters,
                          const char *extra_adapter_args);
+/* An empty group of daemons (e.g. a test's peers), driven from `base`, with
+ * its directory; add processes with cb_stack_add. NULL on failure. */
+cb_stack *cb_stack_new(struct event_base *base);
+/* Start one more daemon: `cmd` is a shell command line, its output goes to
+ * the daemon's log. false if it cannot start or the group is full. */
+bool cb_stack_add(cb_stack *s, const char *name, const char *cmd);
+/* The group's temporary directory. */
+const char *cb_stack_dir(cb_stack *s);
 /* Daemon names: "projector", "engine", "adapter0", "adapter1", ... */
 /* Send `sig` and wait (bounded) for the process to end. true if it ended. */
 bool cb_stack_kill(cb_stack *s, const char *name, int sig);

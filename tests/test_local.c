@@ -39,7 +39,7 @@ static int setup(void **state)
         return -1;
     }
     f->ops = cb_backend_find("local");
-    if (!f->ops || f->ops->create(f->base, f->reg, &f->be, err, sizeof err) != CB_OK)
+    if (!f->ops || f->ops->create(f->base, f->reg, "local", &f->be, err, sizeof err) != CB_OK)
         return -1;
     *state = f;
     return 0;

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@
 #include "cb_time.h"
 #include "proc.h"
 
-#define MAX_DAEMONS 8
+#define MAX_DAEMONS 16
 
 typedef struct up up;
 
@@ -305,10 +306,39 @@ static int mkdirs(const char *dir)
     return system(p) == 0 ? 0 : -1;
 }
 
+/* One adapter for each backend of the configuration other than local
+ * ("adapter-NAME"). Returns their names, " a b", for the banner. */
+static const char *add_remote_adapters(up *u, const char *config)
+{
+    static char names[512];
+    json_t *root = *config ? json_load_file(config, 0, NULL) : NULL;
+    const char *name;
+    json_t *b;
+    names[0] = '\0';
+    json_object_foreach(json_object_get(root, "backends"), name, b)
+    {
+        char dname[32];
+        daemon_t *d;
+        size_t used = strlen(names);
+        if (!strcmp(name, "local") || u->n >= MAX_DAEMONS)
+            continue;
+        snprintf(dname, sizeof dname, "adapter-%.22s", name);
+        d = add(u, dname);
+        snprintf(d->cmd, sizeof d->cmd,
+                 "exec '%s/cb-adapter' --broker '%s' --backend '%s' --id %s --config '%s' "
+                 "2>>'%s/logs/%s.log'",
+                 u->bin, u->url, name, dname, config, u->dir, dname);
+        snprintf(names + used, sizeof names - used, " %s", name);
+    }
+    json_decref(root);
+    return names;
+}
+
 int cb_cmd_up(int argc, char **argv)
 {
     const char *broker = NULL, *config = NULL, *dir = ".cb";
     int port = 0, adapters = 1, want_detach = 0, rc = 1;
+    const char *remotes = "";
     up *u;
     char abs_config[600] = "", path[700], self[512];
     struct event *sigint, *sigterm;
@@ -402,11 +432,12 @@ int cb_cmd_up(int argc, char **argv)
                      u->bin, u->url, name, *abs_config ? " --config '" : "", abs_config,
                      *abs_config ? "'" : "", u->dir, name);
         }
+        remotes = add_remote_adapters(u, abs_config);
         for (int i = u->own_nats; i < u->n; i++)
             start_daemon(&u->d[i]);
     }
-    say("cb-projector, cb-engine and %d cb-adapter (local) started; waiting for the engine",
-        adapters);
+    say("cb-projector, cb-engine and %d cb-adapter (local) started%s%s; waiting for the engine",
+        adapters, *remotes ? ", one for each of" : "", remotes);
     u->probe = evtimer_new(u->base, probe_cb, u);
     u->probe_deadline_ns = cb_time_mono_ns() + 60 * 1000000000LL;
     probe_cb(-1, 0, u);
