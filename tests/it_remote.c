@@ -34,7 +34,7 @@
 
 static struct {
     struct event_base *base;
-    cb_stack *peers;
+    cb_stack *peers, *stack; /* stack: the daemons of the engine test */
     char dir[256], config[300];
     int lambda, http, https, throttle, retry_after, always, ow, closed;
     cb_registry *reg;
@@ -208,6 +208,7 @@ static int teardown(void **state)
 {
     (void)state;
     cb_registry_free(P.reg);
+    cb_stack_stop(P.stack); /* a failed engine test leaves it running */
     cb_stack_stop(P.peers);
     event_base_free(P.base);
     return 0;
@@ -502,9 +503,20 @@ static int submit_wait(const char *url, const char *job_text, char *id, size_t i
         return -1;
     fputs(job_text, f);
     fclose(f);
-    rc = sh("CB_BROKER_URL='%s' '%s/cb' submit --wait --timeout 300 '%s' >'%s'", url,
-            getenv("CB_TEST_BIN"), path, out);
-    if (rc != 0 || !(f = fopen(out, "r")))
+    /* The engine may still be starting (no responders): ask again, waiting
+     * on the loop, until the job has an id. */
+    for (int attempt = 0; attempt < 60; attempt++) {
+        struct timeval tv = {0, 500000};
+        rc = sh("CB_BROKER_URL='%s' '%s/cb' submit --wait --timeout 300 '%s' >'%s' 2>'%s.err'", url,
+                getenv("CB_TEST_BIN"), path, out, out);
+        if (rc == 0 || sh("test -s '%s'", out) == 0)
+            break;
+        event_base_loopexit(P.base, &tv);
+        event_base_dispatch(P.base);
+    }
+    if (rc != 0) /* a job that failed exits 1: its done line says why */
+        sh("cat '%s.err' '%s' >&2", out, out);
+    if (!(f = fopen(out, "r")))
         return -1;
     if (!fgets(line, sizeof line, f)) {
         fclose(f);
@@ -569,7 +581,7 @@ static void through_the_engine(void **state)
 
     snprintf(log, sizeof log, "%s/track.log", P.dir);
     unlink(log);
-    assert_non_null(s = cb_stack_start(P.base, url, P.config, 1, NULL));
+    assert_non_null(s = P.stack = cb_stack_start(P.base, url, P.config, 1, NULL));
     snprintf(adapter, sizeof adapter,
              "'%s/cb-adapter' --config '%s' --backend lambda --id al --broker '%s'",
              getenv("CB_TEST_BIN"), P.config, url);
@@ -664,6 +676,7 @@ static void through_the_engine(void **state)
     }
     json_decref(st);
     cb_stack_stop(s);
+    P.stack = NULL;
 }
 
 int main(void)
