@@ -313,10 +313,11 @@ cb_status cb_remote_invoke(void *self, const cb_invocation *inv, cb_inv_done_cb 
 {
     remote *be = self;
     rinv *ri;
-    int64_t timeout = inv->timeout_ms > 0 ? inv->timeout_ms : be->timeout_ms;
+    int64_t timeout;
 
     if (!be)
         return CB_ECLOSED;
+    timeout = inv->timeout_ms > 0 ? inv->timeout_ms : be->timeout_ms;
     if (!(ri = cb_calloc(1, sizeof *ri)))
         return CB_ENOMEM;
     ri->be = be;

@@ -544,8 +544,12 @@ static int max_overlap(const char *log, int *starts)
     if (!f)
         return -1;
     while (fscanf(f, " %c %lld", &kind, &ns) == 2) {
-        if (n == cap && !(evs = realloc(evs, (size_t)(cap = cap ? cap * 2 : 1024) * sizeof *evs)))
-            break;
+        if (n == cap) {
+            struct ev *more = realloc(evs, (size_t)(cap = cap ? cap * 2 : 1024) * sizeof *evs);
+            if (!more)
+                break;
+            evs = more;
+        }
         evs[n].ns = ns;
         evs[n++].d = kind == 'B' ? 1 : -1;
         *starts += kind == 'B';
