@@ -192,7 +192,7 @@ static void http_judge(void *state, const cb_http_resp *r, int polling, cb_remot
         v->detail = cb_strndup(r->body, r->body_len);
 }
 
-static const cb_remote_kind kind = {
+const cb_remote_kind cb_remote_http = {
     .type = "http",
     .configure = http_configure,
     .release = http_release,
@@ -204,7 +204,7 @@ static const cb_remote_kind kind = {
 static cb_status http_create(struct event_base *base, const struct cb_registry *reg,
                              const char *account, void **out, char *err, size_t errlen)
 {
-    return cb_remote_create(&kind, base, reg, account, out, err, errlen);
+    return cb_remote_create(&cb_remote_http, base, reg, account, out, err, errlen);
 }
 
 const cb_backend_ops cb_backend_http = {

@@ -216,7 +216,7 @@ static void lambda_judge(void *state, const cb_http_resp *r, int polling, cb_rem
     json_decref(body);
 }
 
-static const cb_remote_kind kind = {
+const cb_remote_kind cb_remote_lambda = {
     .type = "lambda",
     .configure = lambda_configure,
     .release = lambda_release,
@@ -228,7 +228,7 @@ static const cb_remote_kind kind = {
 static cb_status lambda_create(struct event_base *base, const struct cb_registry *reg,
                                const char *account, void **out, char *err, size_t errlen)
 {
-    return cb_remote_create(&kind, base, reg, account, out, err, errlen);
+    return cb_remote_create(&cb_remote_lambda, base, reg, account, out, err, errlen);
 }
 
 const cb_backend_ops cb_backend_lambda = {

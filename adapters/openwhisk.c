@@ -193,7 +193,7 @@ static void ow_judge(void *state, const cb_http_resp *r, int polling, cb_remote_
     json_decref(body);
 }
 
-static const cb_remote_kind kind = {
+const cb_remote_kind cb_remote_openwhisk = {
     .type = "openwhisk",
     .configure = ow_configure,
     .release = ow_release,
@@ -206,7 +206,7 @@ static const cb_remote_kind kind = {
 static cb_status ow_create(struct event_base *base, const struct cb_registry *reg,
                            const char *account, void **out, char *err, size_t errlen)
 {
-    return cb_remote_create(&kind, base, reg, account, out, err, errlen);
+    return cb_remote_create(&cb_remote_openwhisk, base, reg, account, out, err, errlen);
 }
 
 const cb_backend_ops cb_backend_openwhisk = {

@@ -94,6 +94,9 @@ typedef struct cb_remote_kind {
     void (*judge)(void *state, const cb_http_resp *r, int polling, cb_remote_verdict *v);
 } cb_remote_kind;
 
+/* The kinds of this build (pure: their functions do no I/O; for tests). */
+extern const cb_remote_kind cb_remote_http, cb_remote_lambda, cb_remote_openwhisk;
+
 /* The three operations every remote backend shares; `create` stays with the
  * backend file (it names its kind): */
 CB_NODISCARD cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base,

@@ -131,7 +131,7 @@ static int write_config(void)
         "                 \"track\": {\"name\": \"cbpeer-dev-track\"}}},\n"
         " \"http\": {\"url\": \"http://127.0.0.1:%d/fn/{name}\"},\n"
         " \"knative\": {\"type\": \"http\", \"mode\": \"cloudevents\",\n"
-        "   \"url\": \"http://127.0.0.1:%d/ce/{name}\", \"ce_type\": \"dev.cbcore.test\"},\n"
+        "   \"url\": \"http://localhost:%d/ce/{name}\", \"ce_type\": \"dev.cbcore.test\"},\n"
         " \"plain-to-ce\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:%d/ce/{name}\"},\n"
         " \"tls\": {\"type\": \"http\", \"url\": \"https://127.0.0.1:%d/fn/{name}\",\n"
         "   \"ca_file\": \"%s/ca.pem\"},\n"
@@ -359,9 +359,24 @@ static void lambda_unknown_function(void **state)
 static void http_json(void **state)
 {
     outcome o;
+    json_t *st, *a;
+    size_t i, n = 0;
+    json_int_t port = 0;
     (void)state;
     invoke("http", "add7", "[1, 2, 3]", 10000, &o);
     expect_outputs(&o, "[8, 9, 10]");
+    /* One connection carried the three requests (keep-alive). */
+    st = peer_stats(P.http);
+    json_array_foreach(json_object_get(st, "arrivals"), i, a)
+    {
+        if (strcmp(json_string_value(json_object_get(a, "path")), "/fn/add7"))
+            continue;
+        if (!n++)
+            port = json_integer_value(json_object_get(a, "port"));
+        assert_int_equal(json_integer_value(json_object_get(a, "port")), port);
+    }
+    assert_int_equal(n, 3);
+    json_decref(st);
     invoke("http", "fail", "[{\"x\": 1}]", 10000, &o);
     expect_failure(&o, CB_FAIL_EXIT, "HTTP 500: boom: {\"x\":1}");
     invoke("http", "missing", "[1]", 10000, &o);

@@ -11,7 +11,7 @@
 //                         the SDK's reason
 //   POST /throttled/add7  the first N requests 429 (Retry-After: S if given),
 //                         then add7
-//   GET  /stats           {"arrivals": [{"path", "ns", "status"}],
+//   GET  /stats           {"arrivals": [{"path", "ns", "status", "port"}],
 //                          "events": [{"id", "source", "type", "subject"}]}
 // Prints "listening PORT" when it accepts connections.
 const http = require("http");
@@ -38,7 +38,8 @@ function reply(res, status, body, headers = {}) {
 }
 
 function handle(req, res, body) {
-  const arrival = { path: req.url, ns: process.hrtime.bigint().toString(), status: 0 };
+  const arrival = { path: req.url, ns: process.hrtime.bigint().toString(), status: 0,
+                    port: req.socket.remotePort };
   arrivals.push(arrival);
   const send = (status, out, headers) => { arrival.status = status; reply(res, status, out, headers); };
   if (req.method === "GET" && req.url === "/stats") {
