@@ -554,7 +554,7 @@ static int max_overlap(const char *log, long long lo, long long hi, int *starts)
     char kind;
     long long ns, input;
     int n = 0, cur = 0, best = 0, cap = 0;
-    unsigned char *seen = calloc((size_t)(hi - lo), 1);
+    unsigned char *seen;
     struct ev {
         long long ns;
         int d;
@@ -562,6 +562,7 @@ static int max_overlap(const char *log, long long lo, long long hi, int *starts)
     *starts = 0;
     if (!f)
         return -1;
+    seen = calloc((size_t)(hi - lo), 1);
     while (fscanf(f, " %c %lld %lld", &kind, &ns, &input) == 3) {
         if (n == cap) {
             struct ev *more = realloc(evs, (size_t)(cap = cap ? cap * 2 : 1024) * sizeof *evs);
