@@ -170,6 +170,8 @@ static void error_text(const cb_http_resp *r, json_t *body, char *out, size_t n)
         snprintf(out, n, "%s", msg ? msg : type);
     else
         cb_remote_excerpt(r->body, r->body_len, out, n);
+    if (!*out)
+        snprintf(out, n, "(no error message)");
 }
 
 static const char *str_or_empty(const json_t *s)

@@ -134,7 +134,7 @@ static cb_status ow_build_poll(void *state, const char *ref, cb_remote_req *rq, 
 static void action_failed(cb_remote_verdict *v, const json_t *result, const char *status)
 {
     const json_t *e = json_object_get(result, "error");
-    if (json_is_string(e)) {
+    if (json_is_string(e) && json_string_length(e)) {
         cb_remote_fail(v, CB_FAIL_EXIT, "%s", json_string_value(e));
     } else {
         char *t = e ? json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;

@@ -77,6 +77,10 @@ void cb_remote_excerpt(const char *body, size_t len, char *out, size_t n)
     size_t k = 0;
     if (!n)
         return;
+    while (len && (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n')) {
+        body++;
+        len--;
+    }
     while (k < len && k + 1 < n && body[k] != '\n' && body[k] != '\r' && body[k] != '\0')
         k++;
     memcpy(out, body, k);
