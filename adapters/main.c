@@ -15,8 +15,9 @@ static const char *usage =
     "usage: cb-adapter --broker URL [--backend NAME] [--config FILE] [--concurrency N]\n"
     "                  [--lease-ms MS] [--grace-ms MS] [--id NAME] [--started-after-ms MS]\n"
     "Runs the invocations of cb.invoke.NAME (default: local) on that backend and\n"
-    "records their outcome in the event log. FILE is the backends configuration\n"
-    "(docs/adapters.md); without it the local backend has only its built-ins.\n"
+    "records their outcome in the event log. NAME is local or an account of FILE,\n"
+    "the backends configuration (docs/adapters.md: http, lambda, openwhisk);\n"
+    "without it the local backend has only its built-ins.\n"
     "SIGTERM/SIGINT: stop taking work, let running invocations finish (grace),\n"
     "give back the rest, exit.\n";
 

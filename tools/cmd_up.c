@@ -60,8 +60,9 @@ static const char *usage =
     "       cb down [--dir DIR]\n"
     "Starts the dev stack: a private nats-server with JetStream under DIR (default\n"
     "./.cb; or the broker given with --broker nats://... or amqp://...),\n"
-    "cb-projector, cb-engine and N cb-adapter workers of the local backend (FILE\n"
-    "registers functions, see docs/adapters.md). Prints where everything listens\n"
+    "cb-projector, cb-engine, N cb-adapter workers of the local backend and one\n"
+    "for each remote backend of FILE (FILE registers functions and backends, see\n"
+    "docs/adapters.md). Prints where everything listens\n"
     "and writes the broker URL to DIR/url for the other cb commands. Ctrl-C stops\n"
     "it all; with --detach it runs in the background until `cb down`.\n";
 
