@@ -27,6 +27,8 @@ json_t *cb_bench_machine(void);
 /* Workloads: fill *report (new reference) with the workload's figures. */
 CB_NODISCARD cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs, json_t **report);
 CB_NODISCARD cb_status cb_bench_adapter(const cb_bench_env *env, long n, int runs, json_t **report);
+/* The remote backends' HTTP client against a local evhttp server (no broker). */
+CB_NODISCARD cb_status cb_bench_http(const cb_bench_env *env, long n, int runs, json_t **report);
 CB_NODISCARD cb_status cb_bench_replay(const cb_bench_env *env, long n, int runs, json_t **report);
 /* The whole-engine workloads (bench_engine.c): fanout, parallel-sleep, chain,
  * jobs, big-map. n <= 0: the workload's standard size. */
