@@ -387,6 +387,17 @@ static void conn_drop_now(conn *cn)
     conn_free_now(cn);
 }
 
+static void queue_remove(origin *o, cb_http_call *call)
+{
+    for (cb_http_call **p = &o->qhead, *prev = NULL; *p; prev = *p, p = &(*p)->qnext)
+        if (*p == call) {
+            *p = call->qnext;
+            if (o->qtail == call)
+                o->qtail = prev;
+            return;
+        }
+}
+
 /* A timer ended the call: fail it with `why`. */
 static void expire(cb_http_call *call, const char *why)
 {
@@ -397,14 +408,7 @@ static void expire(cb_http_call *call, const char *why)
         call->cn = NULL;
         call->req = NULL; /* freed with the connection */
     } else {
-        /* still queued */
-        for (cb_http_call **p = &o->qhead, *prev = NULL; *p; prev = *p, p = &(*p)->qnext)
-            if (*p == call) {
-                *p = call->qnext;
-                if (o->qtail == call)
-                    o->qtail = prev;
-                break;
-            }
+        queue_remove(o, call); /* still queued */
     }
     r.error = why;
     r.timed_out = 1;
@@ -649,13 +653,7 @@ void cb_http_cancel(cb_http_call *call)
         conn_drop_now(call->cn);
         call->req = NULL;
     } else {
-        for (cb_http_call **p = &o->qhead, *prev = NULL; *p; prev = *p, p = &(*p)->qnext)
-            if (*p == call) {
-                *p = call->qnext;
-                if (o->qtail == call)
-                    o->qtail = prev;
-                break;
-            }
+        queue_remove(o, call);
     }
     call_free(call);
     event_active(o->kick, EV_TIMEOUT, 0);
