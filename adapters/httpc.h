@@ -1,7 +1,7 @@
 /* adapters/httpc.h - an asynchronous HTTP/1.1 client for the remote
  * backends, on libevent's evhttp: keep-alive connection pools per origin,
  * TLS through OpenSSL bufferevents (peer verification on by default),
- * TCP_NODELAY on every connection, a connect timeout and a timeout on the
+ * TCP_NODELAY on TLS connections, a connect timeout and a timeout on the
  * whole request.
  *
  * A pool holds at most max_conns connections per origin (scheme, host,
