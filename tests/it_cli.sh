@@ -83,6 +83,16 @@ check "the reason names the path" grep -q 'rejected: /function/name: no local fu
 "$CB" submit /nonexistent.json 2>"$DIR/nofile.err"
 check "a missing file is one line" test "$(wc -l <"$DIR/nofile.err")" -eq 1
 
+# -- cb up runs a worker for each remote backend of the configuration: a
+# function nobody serves (port 9) fails with the connection's reason
+check "cb up started the remote backend's worker" pgrep -f "cb-adapter --broker $URL --backend unreachable"
+job far.json <<'J'
+{"tenant": "TENANT", "kind": "call", "function": {"backend": "unreachable", "name": "f"}, "input": 1}
+J
+"$CB" submit --wait --timeout 60 "$DIR/far.json" >"$DIR/far.out" 2>&1
+check "a remote backend that refuses the connection fails the job with the reason" \
+    grep -q 'cannot connect to 127.0.0.1:9: Connection refused' "$DIR/far.out"
+
 # -- lifecycle on a finished job: refused with the reason
 "$CB" cancel "$T/$id" 2>"$DIR/cancel.err"
 check "cancel of a finished job exits 1" test $? -eq 1
