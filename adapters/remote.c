@@ -407,6 +407,34 @@ cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base, con
     return CB_OK;
 }
 
+cb_status cb_remote_check(const cb_registry *reg, const char *account, const char *fn, char *why,
+                          size_t n)
+{
+    static const cb_remote_kind *const kinds[] = {&cb_remote_http, &cb_remote_lambda,
+                                                  &cb_remote_openwhisk};
+    const char *type = cb_registry_backend_type(reg, account);
+    const cb_remote_kind *k = NULL;
+    void *st = NULL;
+    char err[512];
+    int known;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(kinds[i]->type, type))
+            k = kinds[i];
+    if (!k) {
+        snprintf(why, n, "backend \"%s\" is of type \"%s\", which this build does not have",
+                 account, type);
+        return CB_ENOTFOUND;
+    }
+    if (k->configure(cb_registry_backend(reg, account), account, &st, err, sizeof err) != CB_OK)
+        return CB_OK;
+    known = k->has_function(st, fn);
+    k->release(st);
+    if (known)
+        return CB_OK;
+    snprintf(why, n, "backend \"%s\" has no function \"%s\"", account, fn);
+    return CB_ENOTFOUND;
+}
+
 int cb_remote_has_function(void *self, const char *name)
 {
     remote *be = self;

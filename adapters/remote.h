@@ -97,6 +97,15 @@ typedef struct cb_remote_kind {
 /* The kinds of this build (pure: their functions do no I/O; for tests). */
 extern const cb_remote_kind cb_remote_http, cb_remote_lambda, cb_remote_openwhisk;
 
+/* Can `account` (a configured remote backend) run function `fn`? For the
+ * engine's intake: CB_OK, or CB_ENOTFOUND with `why` (the account's type is
+ * not in this build, or its protocol knows no such function: an http
+ * account without the function and without a {name} URL). An account whose
+ * configuration cannot be read here (e.g. credentials only the workers
+ * have) is given the benefit of the doubt: its worker reports it. */
+CB_NODISCARD cb_status cb_remote_check(const struct cb_registry *reg, const char *account,
+                                       const char *fn, char *why, size_t n);
+
 /* The three operations every remote backend shares; `create` stays with the
  * backend file (it names its kind): */
 CB_NODISCARD cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base,

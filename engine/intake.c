@@ -1,12 +1,15 @@
 /* engine/intake.c - the verdict on one job submission (see intake.h). */
 #include "intake.h"
 
+#include "remote.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cb_digest.h"
 #include "flow.h"
+#include "remote.h"
 #include "scheduler.h"
 
 static cb_status reject(cb_intake *out, cb_status s, const char *fmt, ...)
@@ -35,8 +38,14 @@ static void check_function(const cb_intake_cfg *cfg, const json_t *fn, const cha
     if (!cb_registry_has_backend(cfg->reg, backend))
         reject(out, CB_ESCHEMA, "%s/backend: unknown backend \"%s\" (not configured)", path,
                backend);
-    else if (!strcmp(backend, "local") && !cb_registry_local_fn(cfg->reg, name))
-        reject(out, CB_ESCHEMA, "%s/name: no local function named \"%s\"", path, name);
+    else if (!strcmp(backend, "local")) {
+        if (!cb_registry_local_fn(cfg->reg, name))
+            reject(out, CB_ESCHEMA, "%s/name: no local function named \"%s\"", path, name);
+    } else {
+        char why[300];
+        if (cb_remote_check(cfg->reg, backend, name, why, sizeof why) != CB_OK)
+            reject(out, CB_ESCHEMA, "%s/name: %s", path, why);
+    }
 }
 
 static void check_functions(const cb_intake_cfg *cfg, const json_t *job, cb_intake *out)

@@ -5,10 +5,14 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cb_test.h"
+#include "intake.h"
+#include "registry.h"
 #include "remote.h"
 
 typedef struct resp {
@@ -332,6 +336,63 @@ static void request_headers_are_bounded(void **state)
     assert_int_equal(cb_remote_req_header(&rq, "X", "1"), CB_ETOOBIG);
 }
 
+/* The engine's intake knows what a remote account can run. */
+static const char *intake_error(const cb_intake_cfg *cfg, const char *backend, const char *fn,
+                                char *buf, size_t n)
+{
+    char job[512];
+    cb_intake in;
+    cb_status st;
+    snprintf(job, sizeof job,
+             "{\"tenant\": \"acme\", \"kind\": \"call\", \"function\": {\"backend\": \"%s\","
+             " \"name\": \"%s\"}, \"input\": 1}",
+             backend, fn);
+    memset(&in, 0, sizeof in);
+    st = cb_intake_check(cfg, "acme", job, strlen(job), "j1", &in);
+    snprintf(buf, n, "%s", st == CB_OK ? "" : json_string_value(json_array_get(in.errors, 0)));
+    cb_intake_cleanup(&in);
+    return buf;
+}
+
+static void intake_checks_remote_functions(void **state)
+{
+    char path[] = "/tmp/cbremoteXXXXXX", err[256], buf[400];
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    cb_registry *reg = NULL;
+    cb_schema *schema = NULL;
+    cb_intake_cfg cfg = {0};
+    (void)state;
+    assert_non_null(f);
+    fputs("{\"backends\": {"
+          " \"faas\": {\"type\": \"http\", \"functions\": {\"wc\": {\"url\": \"http://x/wc\"}}},"
+          " \"gw\": {\"type\": \"http\", \"url\": \"http://gw/function/{name}\"},"
+          " \"lam\": {\"type\": \"lambda\"},"
+          " \"soap\": {\"type\": \"soap\"}}}",
+          f);
+    fclose(f);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    assert_int_equal(cb_registry_load(path, &reg, err, sizeof err), CB_OK);
+    assert_int_equal(cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err), CB_OK);
+    cfg.schema = schema;
+    cfg.reg = reg;
+    cfg.max_bytes = 1 << 20;
+    assert_string_equal(intake_error(&cfg, "faas", "wc", buf, sizeof buf), "");
+    assert_string_equal(intake_error(&cfg, "faas", "nope", buf, sizeof buf),
+                        "/function/name: backend \"faas\" has no function \"nope\"");
+    assert_string_equal(intake_error(&cfg, "gw", "anything", buf, sizeof buf), "");
+    /* credentials only the workers have: not judged here */
+    assert_string_equal(intake_error(&cfg, "lam", "f", buf, sizeof buf), "");
+    assert_string_equal(
+        intake_error(&cfg, "soap", "f", buf, sizeof buf),
+        "/function/name: backend \"soap\" is of type \"soap\", which this build does not have");
+    assert_string_equal(intake_error(&cfg, "ghost", "f", buf, sizeof buf),
+                        "/function/backend: unknown backend \"ghost\" (not configured)");
+    cb_schema_free(schema);
+    cb_registry_free(reg);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +402,7 @@ int main(void)
         cmocka_unit_test(lambda_needs_credentials),
         cmocka_unit_test(openwhisk_requests_and_answers),
         cmocka_unit_test(request_headers_are_bounded),
+        cmocka_unit_test(intake_checks_remote_functions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,7 @@ flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 libs="$(pkg-config --libs jansson openssl) -lpthread -lm"
 # the intake harness also needs the engine's pure parts and the registry
 intake_srcs="engine/intake.c engine/flow.c engine/policy.c engine/scheduler.c projector/fold.c \
-adapters/registry.c common/cb_digest.c common/cb_dedup.c"
+common/cb_dedup.c"
 # the remote harness: the three protocols and what they link
 remote_srcs="adapters/http.c adapters/lambda.c adapters/openwhisk.c adapters/remote.c \
 adapters/httpc.c adapters/sigv4.c adapters/registry.c common/cb_digest.c"
@@ -19,7 +19,7 @@ for h in tests/fuzz/fuzz_*.c; do
     name=$(basename "$h" .c)
     # shellcheck disable=SC2086
     extra=""
-    [ "$name" = fuzz_intake ] && extra=$intake_srcs
+    [ "$name" = fuzz_intake ] && extra="$intake_srcs $remote_srcs $(pkg-config --libs libevent libevent_openssl)"
     [ "$name" = fuzz_remote ] && extra="$remote_srcs $(pkg-config --libs libevent libevent_openssl)"
     clang $flags -o "$out/$name" "$h" common/cb_event.c common/cb_schema.c common/cb_time.c \
         common/cb_alloc.c common/cb_map.c common/cb_status.c common/cb_log.c $extra $libs
