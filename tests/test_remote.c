@@ -393,6 +393,39 @@ static void intake_checks_remote_functions(void **state)
     unlink(path);
 }
 
+/* The example configuration in examples/remote-backends.json is valid for
+ * every account (with credentials in the environment, as a worker has). */
+static void the_example_configuration_loads(void **state)
+{
+    static const cb_remote_kind *const kinds[] = {&cb_remote_http, &cb_remote_lambda,
+                                                  &cb_remote_openwhisk};
+    cb_registry *reg = NULL;
+    char err[256] = "";
+    const char *names[] = {"faas", "knative", "lambda", "openwhisk"};
+    (void)state;
+    setenv("AWS_ACCESS_KEY_ID", "AKEXAMPLE", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "SKEXAMPLE", 1);
+    if (cb_registry_load(CB_TESTS_DIR "/../examples/remote-backends.json", &reg, err, sizeof err) !=
+        CB_OK)
+        fail_msg("%s", err);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *type = cb_registry_backend_type(reg, names[i]);
+        const cb_remote_kind *k = NULL;
+        void *st = NULL;
+        for (size_t j = 0; j < 3; j++)
+            if (!strcmp(kinds[j]->type, type))
+                k = kinds[j];
+        assert_non_null(k);
+        if (k->configure(cb_registry_backend(reg, names[i]), names[i], &st, err, sizeof err) !=
+            CB_OK)
+            fail_msg("%s: %s", names[i], err);
+        k->release(st);
+    }
+    cb_registry_free(reg);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +436,7 @@ int main(void)
         cmocka_unit_test(openwhisk_requests_and_answers),
         cmocka_unit_test(request_headers_are_bounded),
         cmocka_unit_test(intake_checks_remote_functions),
+        cmocka_unit_test(the_example_configuration_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
