@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 
 #include "cb_alloc.h"
+#include "cb_time.h"
 
 typedef struct conn conn;
 typedef struct origin origin;
@@ -56,6 +57,7 @@ struct conn {
     int dead;                /* closed or failed: retire, never reuse */
     int retired;             /* out of the pool, waiting for the reaper */
     int used;                /* a response came on it */
+    int64_t idle_ns;         /* when its last response came */
     evutil_socket_t nodelay_fd;
     int sock_err;               /* errno of a failed connect */
     bufferevent_event_cb ev_cb; /* evhttp's, while we listen in on connecting */
@@ -92,6 +94,7 @@ void cb_httpc_opts_init(cb_httpc_opts *o)
     o->timeout_ms = 60000;
     o->max_conns = 64;
     o->max_body = 6u * 1024u * 1024u;
+    o->idle_ms = 4000;
 }
 
 static void arm_ms(struct event *ev, int64_t ms)
@@ -350,6 +353,7 @@ static void req_cb(struct evhttp_request *req, void *arg)
         if (conn_hdr && !strcasecmp(conn_hdr, "close"))
             cn->dead = 1;
         cn->used = 1;
+        cn->idle_ns = cb_time_mono_ns();
         cn->call = NULL;
         if (cn->dead)
             conn_retire(cn);
@@ -480,9 +484,20 @@ static void origin_pump(origin *o)
     while (o->qhead) {
         conn *cn;
         cb_http_call *call;
-        for (cn = o->conns; cn; cn = cn->next)
-            if (!cn->call && !cn->dead)
-                break;
+        conn *next;
+        int64_t now = cb_time_mono_ns();
+        for (cn = o->conns; cn; cn = next) {
+            next = cn->next;
+            if (cn->call || cn->dead)
+                continue;
+            /* Idle too long: the server may be closing it right now (a
+             * request written into that close would fail); open a new one. */
+            if (now - cn->idle_ns > o->c->o.idle_ms * 1000000) {
+                conn_retire(cn);
+                continue;
+            }
+            break;
+        }
         if (!cn) {
             if (o->nconns >= o->c->o.max_conns || !(cn = conn_new(o)))
                 return;
@@ -687,6 +702,8 @@ cb_status cb_httpc_new(struct event_base *base, const cb_httpc_opts *o, cb_httpc
         c->o.max_conns = 64;
     if (!c->o.max_body)
         c->o.max_body = 6u * 1024u * 1024u;
+    if (c->o.idle_ms <= 0)
+        c->o.idle_ms = 4000;
     c->o.ca_file = NULL; /* not kept: loaded below */
     if (!(c->reaper = event_new(base, -1, 0, reap_cb, c)))
         goto nomem;

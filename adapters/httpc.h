@@ -7,7 +7,9 @@
  * A pool holds at most max_conns connections per origin (scheme, host,
  * port); each carries one request at a time (no pipelining), so requests
  * beyond that wait in the origin's queue, in order. A connection the server
- * closed, or that failed, is dropped and a new one opened on demand.
+ * closed, that failed, or that sat idle past idle_ms (so a request does not
+ * race the server's own keep-alive close) is dropped and a new one opened on
+ * demand.
  * Hostnames are resolved asynchronously (evdns); connections are IPv4 unless
  * the URL names an IPv6 literal.
  *
@@ -32,6 +34,8 @@ typedef struct cb_httpc_opts {
     int64_t timeout_ms;         /* whole request (connect to last byte), default 60000 */
     int max_conns;              /* per origin, default 64 */
     size_t max_body;            /* largest response body, default 6 MiB */
+    int64_t idle_ms;            /* a connection idle longer is not reused, default 4000
+                                 * (below common keep-alive timeouts: Node.js 5 s) */
 } cb_httpc_opts;
 
 typedef struct cb_http_header {

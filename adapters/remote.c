@@ -391,6 +391,7 @@ cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base, con
     ho.connect_timeout_ms = conf_ms(conf, "connect_timeout_ms", ho.connect_timeout_ms);
     ho.timeout_ms = be->timeout_ms;
     ho.max_conns = (int)conf_ms(conf, "max_conns", ho.max_conns);
+    ho.idle_ms = conf_ms(conf, "idle_ms", ho.idle_ms);
     if ((s = cb_httpc_new(base, &ho, &be->http, err, errlen)) != CB_OK) {
         free(be);
         return s;

@@ -137,6 +137,8 @@ static int write_config(void)
             "                 \"boom\": {\"name\": \"cbpeer-dev-boom\"},\n"
             "                 \"track\": {\"name\": \"cbpeer-dev-track\"}}},\n"
             " \"http\": {\"url\": \"http://127.0.0.1:%d/fn/{name}\"},\n"
+            " \"http-idle\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:%d/idle/{name}\",\n"
+            "   \"idle_ms\": 150},\n"
             " \"knative\": {\"type\": \"http\", \"mode\": \"cloudevents\",\n"
             "   \"url\": \"http://localhost:%d/ce/{name}\", \"ce_type\": \"dev.cbcore.test\"},\n"
             " \"plain-to-ce\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:%d/ce/{name}\"},\n"
@@ -162,7 +164,7 @@ static int write_config(void)
             " \"%s\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:%d/throttled/{name}\",\n"
             "   \"rate_per_s\": 20, \"max_concurrency\": 4}\n"
             "}}\n",
-            P.lambda, P.http, P.http, P.http, P.https, P.dir, P.https, P.dir, P.closed,
+            P.lambda, P.http, P.http, P.http, P.http, P.https, P.dir, P.https, P.dir, P.closed,
             P.retry_after, P.always, P.ow, OW_KEY, P.ow, P.lambda_acct, P.lambda, P.throttled_acct,
             P.throttle);
     return fclose(f);
@@ -394,6 +396,61 @@ static void http_json(void **state)
     expect_failure(&o, CB_FAIL_EXIT, "HTTP 500: boom: {\"x\":1}");
     invoke("http", "missing", "[1]", 10000, &o);
     expect_failure(&o, CB_FAIL_BACKEND, "unknown function: HTTP 404");
+}
+
+/* The client ports the peer saw for `path`, in order (up to n). */
+static size_t ports_of(int peer, const char *path, json_int_t *ports, size_t n)
+{
+    json_t *st = peer_stats(peer), *a;
+    size_t i, k = 0;
+    json_array_foreach(json_object_get(st, "arrivals"), i, a)
+    {
+        if (k < n && !strcmp(json_string_value(json_object_get(a, "path")), path))
+            ports[k++] = json_integer_value(json_object_get(a, "port"));
+    }
+    json_decref(st);
+    return k;
+}
+
+static void http_idle_connections_are_not_reused(void **state)
+{
+    const cb_backend_ops *ops = cb_backend_find("http");
+    json_t *items = json_pack("[i]", 1), *spec = json_pack("{s:s}", "name", "add7");
+    cb_invocation inv = {.tenant = "t1",
+                         .job = "j1",
+                         .task = 0,
+                         .attempt = 1,
+                         .function = "add7",
+                         .spec = spec,
+                         .items = items};
+    json_int_t ports[4];
+    struct timeval tv = {0, 400000};
+    outcome o;
+    void *be;
+    char err[256];
+    (void)state;
+    /* One backend instance, so one pool: two invocations 400 ms apart. */
+    assert_int_equal(ops->create(P.base, P.reg, "http-idle", &be, err, sizeof err), CB_OK);
+    memset(&o, 0, sizeof o);
+    assert_int_equal(ops->invoke(be, &inv, on_done, &o), CB_OK);
+    assert_true(cb_test_run_until(P.base, is_done, &o, 10000));
+    expect_outputs(&o, "[8]");
+    memset(&o, 0, sizeof o);
+    assert_int_equal(ops->invoke(be, &inv, on_done, &o), CB_OK);
+    assert_true(cb_test_run_until(P.base, is_done, &o, 10000));
+    expect_outputs(&o, "[8]");
+    event_base_loopexit(P.base, &tv); /* the time under test: past idle_ms */
+    event_base_dispatch(P.base);
+    memset(&o, 0, sizeof o);
+    assert_int_equal(ops->invoke(be, &inv, on_done, &o), CB_OK);
+    assert_true(cb_test_run_until(P.base, is_done, &o, 10000));
+    expect_outputs(&o, "[8]");
+    ops->destroy(be);
+    assert_int_equal(ports_of(P.http, "/idle/add7", ports, 4), 3);
+    assert_int_equal(ports[0], ports[1]); /* reused at once */
+    assert_true(ports[2] != ports[1]);    /* not after 400 ms idle */
+    json_decref(items);
+    json_decref(spec);
 }
 
 static void http_cloudevents(void **state)
@@ -734,6 +791,7 @@ int main(void)
         cmocka_unit_test(lambda_handler_error),
         cmocka_unit_test(lambda_unknown_function),
         cmocka_unit_test(http_json),
+        cmocka_unit_test(http_idle_connections_are_not_reused),
         cmocka_unit_test(http_cloudevents),
         cmocka_unit_test(http_tls),
         cmocka_unit_test(http_connection_errors),

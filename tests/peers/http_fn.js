@@ -3,7 +3,7 @@
 //
 //   node http_fn.js PORT [--tls CERT KEY] [--throttle N] [--retry-after S]
 //
-//   POST /fn/add7         JSON n -> n + 7
+//   POST /fn/add7         JSON n -> n + 7 (also /idle/add7)
 //   POST /fn/sleep        JSON ms -> ms, answered after ms milliseconds
 //   POST /fn/fail         500 "boom: <body>"
 //   POST /ce/add7         a CloudEvent in binary mode (HTTP.toEvent + validate
@@ -49,7 +49,7 @@ function handle(req, res, body) {
   let input;
   try { input = body.length ? JSON.parse(body) : null; } catch (e) { return send(400, { error: "not JSON" }); }
   switch (req.url) {
-    case "/fn/add7": return send(200, input + 7);
+    case "/fn/add7": case "/idle/add7": return send(200, input + 7);
     case "/fn/sleep": return setTimeout(() => send(200, input), Number(input));
     case "/fn/fail": arrival.status = 500; res.writeHead(500, { "content-type": "text/plain" }); return res.end("boom: " + body);
     case "/ce/add7": {
