@@ -43,7 +43,7 @@ struct cb_http_call {
     struct event *timer;  /* the whole request */
     struct event *ctimer; /* the connect check */
     enum evhttp_request_error err;
-    int have_err, sock_err; /* sock_err: errno when evhttp reported it */
+    int have_err;
     cb_http_done_cb *done;
     void *ctx;
     cb_http_call *qnext; /* waiting for a connection */
@@ -302,10 +302,9 @@ static void describe_failure(cb_http_call *call, conn *cn, char *buf, size_t len
             return;
         }
     }
-    if (cn && !cn->used && (!call->have_err || call->err != EVREQ_HTTP_DATA_TOO_LONG) &&
-        call->sock_err) {
+    if (cn && !cn->used && cn->sock_err) {
         snprintf(buf, len, "cannot connect to %s:%d: %s", call->o->host, call->o->port,
-                 strerror(call->sock_err));
+                 strerror(cn->sock_err));
         return;
     }
     snprintf(buf, len, "%s:%d: %s", call->o->host, call->o->port, what);
@@ -328,8 +327,6 @@ static void req_cb(struct evhttp_request *req, void *arg)
     char why[384];
     char *body = NULL;
 
-    if (!call->sock_err && cn)
-        call->sock_err = cn->sock_err;
     call->req = NULL; /* evhttp frees it after this callback */
     if (call->timer)
         evtimer_del(call->timer);
@@ -374,7 +371,6 @@ static void err_cb(enum evhttp_request_error e, void *arg)
     cb_http_call *call = arg;
     call->err = e;
     call->have_err = 1;
-    call->sock_err = EVUTIL_SOCKET_ERROR();
 }
 
 /* Take cn out of its pool and free it now: only from our own timers, never

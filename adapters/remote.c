@@ -408,19 +408,24 @@ cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base, con
     return CB_OK;
 }
 
-cb_status cb_remote_check(const cb_registry *reg, const char *account, const char *fn, char *why,
-                          size_t n)
+const cb_remote_kind *cb_remote_kind_find(const char *type)
 {
     static const cb_remote_kind *const kinds[] = {&cb_remote_http, &cb_remote_lambda,
                                                   &cb_remote_openwhisk};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(kinds[i]->type, type))
+            return kinds[i];
+    return NULL;
+}
+
+cb_status cb_remote_check(const cb_registry *reg, const char *account, const char *fn, char *why,
+                          size_t n)
+{
     const char *type = cb_registry_backend_type(reg, account);
-    const cb_remote_kind *k = NULL;
+    const cb_remote_kind *k = cb_remote_kind_find(type);
     void *st = NULL;
     char err[512];
     int known;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (!strcmp(kinds[i]->type, type))
-            k = kinds[i];
     if (!k) {
         snprintf(why, n, "backend \"%s\" is of type \"%s\", which this build does not have",
                  account, type);

@@ -96,6 +96,8 @@ typedef struct cb_remote_kind {
 
 /* The kinds of this build (pure: their functions do no I/O; for tests). */
 extern const cb_remote_kind cb_remote_http, cb_remote_lambda, cb_remote_openwhisk;
+/* The kind whose type is `type`, or NULL. */
+const cb_remote_kind *cb_remote_kind_find(const char *type);
 
 /* Can `account` (a configured remote backend) run function `fn`? For the
  * engine's intake: CB_OK, or CB_ENOTFOUND with `why` (the account's type is

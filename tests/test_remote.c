@@ -397,8 +397,6 @@ static void intake_checks_remote_functions(void **state)
  * every account (with credentials in the environment, as a worker has). */
 static void the_example_configuration_loads(void **state)
 {
-    static const cb_remote_kind *const kinds[] = {&cb_remote_http, &cb_remote_lambda,
-                                                  &cb_remote_openwhisk};
     cb_registry *reg = NULL;
     char err[256] = "";
     const char *names[] = {"faas", "knative", "lambda", "openwhisk"};
@@ -409,12 +407,8 @@ static void the_example_configuration_loads(void **state)
         CB_OK)
         fail_msg("%s", err);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const char *type = cb_registry_backend_type(reg, names[i]);
-        const cb_remote_kind *k = NULL;
+        const cb_remote_kind *k = cb_remote_kind_find(cb_registry_backend_type(reg, names[i]));
         void *st = NULL;
-        for (size_t j = 0; j < 3; j++)
-            if (!strcmp(kinds[j]->type, type))
-                k = kinds[j];
         assert_non_null(k);
         if (k->configure(cb_registry_backend(reg, names[i]), names[i], &st, err, sizeof err) !=
             CB_OK)

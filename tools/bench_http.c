@@ -130,18 +130,6 @@ typedef struct client {
 
 static void send_one(client *cl);
 
-static void done_cb(const cb_http_resp *r, void *ctx)
-{
-    client *cl = ctx;
-    cl->done++;
-    if (r->status != 200 || r->body_len != 13)
-        cl->bad++;
-    if (cl->done == cl->n)
-        event_base_loopbreak(cl->base);
-    else
-        send_one(cl);
-}
-
 typedef struct slot {
     client *cl;
     long i;
@@ -153,7 +141,13 @@ static void slot_done(const cb_http_resp *r, void *ctx)
     client *cl = s->cl;
     cl->lat_us[s->i] = (double)(cb_time_mono_ns() - cl->t_start[s->i]) / 1000.0;
     free(s);
-    done_cb(r, cl);
+    cl->done++;
+    if (r->status != 200 || r->body_len != 13)
+        cl->bad++;
+    if (cl->done == cl->n)
+        event_base_loopbreak(cl->base);
+    else
+        send_one(cl);
 }
 
 static void send_one(client *cl)
