@@ -153,13 +153,17 @@ check "shell example prints the result" grep -qx 42 "$DIR/sh.out"
 check "cb down stops the stack" test ! -e "$CB_DIR/up.pid"
 for w in "broker --n 500" "adapter --backend local --n 200" "replay --events 500"; do
     # shellcheck disable=SC2086
-    "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$DIR/bench.out" 2>"$DIR/bench.err"
-    check "cb bench ${w%% *} prints its JSON" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["workload"]==sys.argv[2] and "machine" in d, d' "$DIR/bench.out" "${w%% *}"
+    b="$DIR/bench-${w%% *}"
+    "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$b.out" 2>"$b.err"
+    echo "exit status $?" >>"$b.err" # kept per workload: a failure shows its own output
+    check "cb bench ${w%% *} prints its JSON" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["workload"]==sys.argv[2] and "machine" in d, d' "$b.out" "${w%% *}"
 done
 for w in "fanout --n 100" "parallel-sleep --n 4" "chain --n 5" "jobs --n 5" "big-map --n 2000"; do
     # shellcheck disable=SC2086
-    "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$DIR/bench.out" 2>"$DIR/bench.err"
-    check "cb bench ${w%% *} prints its JSON with vs_broker_limit and resources" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); f=d["figures"]; assert d["workload"]==sys.argv[2] and f["vs_broker_limit"]>0 and d["broker_limit"]["append_per_s"]>0 and d["resources"]["engine"]["peak_rss_mb"]>0 and len(d["per_run"])==1, d' "$DIR/bench.out" "${w%% *}"
+    b="$DIR/bench-${w%% *}"
+    "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$b.out" 2>"$b.err"
+    echo "exit status $?" >>"$b.err"
+    check "cb bench ${w%% *} prints its JSON with vs_broker_limit and resources" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); f=d["figures"]; assert d["workload"]==sys.argv[2] and f["vs_broker_limit"]>0 and d["broker_limit"]["append_per_s"]>0 and d["resources"]["engine"]["peak_rss_mb"]>0 and len(d["per_run"])==1, d' "$b.out" "${w%% *}"
 done
 
 if [ "$fails" -ne 0 ]; then
