@@ -230,6 +230,7 @@ typedef struct api_job {
 } api_job;
 
 static void *fetch_main(void *arg);
+static natsStatus pull_subscribe(ep *e, const char *stream, natsSubscription **sub);
 
 static void job_subscribe(api_job *j)
 {
@@ -282,11 +283,8 @@ static void job_subscribe(api_job *j)
         if (s != NATS_OK && jerr == JSConsumerNameExistErr)
             s = js_UpdateConsumer(&ci, b->js, stream, &cc, NULL, &jerr);
         jsConsumerInfo_Destroy(ci);
-        if (s == NATS_OK) {
-            so.Stream = stream;
-            so.Consumer = e->durable;
-            s = js_PullSubscribe(&j->sub, b->js, e->subject, e->durable, NULL, &so, &jerr);
-        }
+        if (s == NATS_OK)
+            s = pull_subscribe(e, stream, &j->sub);
     }
     if (s != NATS_OK) {
         j->st = cb__nats_status(s);
@@ -296,7 +294,7 @@ static void job_subscribe(api_job *j)
     }
     j->st = CB_OK;
     if (e->kind == EP_CONSUMER) {
-        e->sub = j->sub; /* read by the fetcher, which starts below */
+        e->sub = e->pull_sub = j->sub; /* the fetcher's, which starts below */
         if (pthread_create(&e->fetcher, NULL, fetch_main, e) == 0)
             e->fetcher_started = true;
         else
@@ -317,6 +315,10 @@ static void job_subscribe(api_job *j)
     }
 }
 
+/* The fetcher ends its open request before it stops (within FETCH_EXPIRES_MS
+ * + FETCH_GRACE_MS): what the server sends for it still reaches the loop, which
+ * gives it back at once. Unsubscribing first would drop those messages on the
+ * floor, and the server would hold them for the whole lease. */
 static void stop_fetcher(ep *e)
 {
     pthread_mutex_lock(&e->mu);
@@ -332,12 +334,10 @@ static void stop_fetcher(ep *e)
 static void job_stop(api_job *j)
 {
     ep *e = j->e;
-    if (e->kind == EP_CONSUMER)
+    if (e->kind == EP_CONSUMER) /* its durable stays: other workers share it */
         stop_fetcher(e);
     if (j->sub) {
-        /* A bound durable is not deleted by unsubscribing: other workers share it. */
-        if (e->kind != EP_CONSUMER || !e->b->closing)
-            natsSubscription_Unsubscribe(j->sub);
+        natsSubscription_Unsubscribe(j->sub);
         natsSubscription_Destroy(j->sub);
     }
 }
@@ -403,12 +403,97 @@ static void submit_stop(ep *e, natsSubscription *sub)
 
 /* ---- pull consumers -------------------------------------------------- */
 
+/* Pull consumers speak JetStream's pull protocol over a core subscription of
+ * their own: libnats 3.4's natsSubscription_Fetch can return more messages
+ * than the batch it allocated for (a heap overflow under load, seen with
+ * `cb bench broker`), so the fetcher asks and counts itself. One request at a
+ * time: {"batch": n, "expires": ...} with the reply subject inbox.<id>; the
+ * server answers with up to n messages on it, and ends a request it cannot fill
+ * with a status message (404 nothing now, 408 expired, 409 ...). */
+static natsStatus pull_subscribe(ep *e, const char *stream, natsSubscription **sub)
+{
+    natsInbox *inbox = NULL;
+    char pattern[140];
+    natsStatus s = natsInbox_Create(&inbox);
+    if (s != NATS_OK)
+        return s;
+    snprintf(e->inbox, sizeof e->inbox, "%s", (const char *)inbox);
+    natsInbox_Destroy(inbox);
+    snprintf(e->pull_subject, sizeof e->pull_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", stream,
+             e->durable);
+    snprintf(pattern, sizeof pattern, "%s.*", e->inbox);
+    return natsConnection_SubscribeSync(sub, e->b->nc, pattern);
+}
+
+/* A status message ends a pull request; 100 (a heartbeat) does not. */
+static bool pull_status(natsMsg *msg, const char **code)
+{
+    if (natsMsg_GetDataLength(msg) > 0 || natsMsgHeader_Get(msg, "Status", code) != NATS_OK)
+        return false;
+    return strcmp(*code, "100") != 0;
+}
+
+static void fetcher_pause(ep *e, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&e->mu);
+    if (!e->stop)
+        pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* One pull request: ask for n, hand what comes to the loop until n came, the
+ * server ended the request, or it is overdue. Messages of an earlier, overdue
+ * request are delivered too (and counted against this one). Returns false when the
+ * fetcher should pause (no connection, an error status). */
+static bool pull_once(ep *e, uint64_t id, int n)
+{
+    char reply[160], body[96];
+    int got = 0;
+    int64_t deadline = cb_time_mono_ns() + (int64_t)(FETCH_EXPIRES_MS + FETCH_GRACE_MS) * 1000000;
+
+    snprintf(reply, sizeof reply, "%s.%llu", e->inbox, (unsigned long long)id);
+    int len = snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld}", n,
+                       (long long)FETCH_EXPIRES_MS * 1000000);
+    if (natsConnection_PublishRequest(e->b->nc, e->pull_subject, reply, body, len) != NATS_OK)
+        return false;
+    while (got < n) {
+        int64_t left_ms = (deadline - cb_time_mono_ns()) / 1000000;
+        natsMsg *msg = NULL;
+        const char *code = NULL;
+        if (left_ms <= 0)
+            return true;
+        natsStatus s = natsSubscription_NextMsg(&msg, e->pull_sub, left_ms);
+        if (s == NATS_TIMEOUT)
+            return true;
+        if (s != NATS_OK)
+            return false;              /* closed or unsubscribed */
+        if (pull_status(msg, &code)) { /* on the reply subject of its request */
+            bool ours = strcmp(natsMsg_GetSubject(msg), reply) == 0;
+            bool fine = !strcmp(code, "404") || !strcmp(code, "408");
+            natsMsg_Destroy(msg);
+            if (ours)
+                return fine;
+            continue;
+        }
+        pthread_mutex_lock(&e->mu);
+        e->inflight++;
+        pthread_mutex_unlock(&e->mu);
+        post_mail(e, M_MSG, msg, CB_OK, false);
+        got++; /* (messages keep their own subject: counted against this request) */
+    }
+    return true;
+}
+
 static void *fetch_main(void *arg)
 {
     ep *e = arg;
+    uint64_t id = 0;
     for (;;) {
-        natsMsgList list = {0};
-        jsErrCode jerr = 0;
         bool stop;
         int n;
 
@@ -422,32 +507,29 @@ static void *fetch_main(void *arg)
             break;
         if (n > FETCH_BATCH_MAX)
             n = FETCH_BATCH_MAX;
-        natsStatus s = natsSubscription_Fetch(&list, e->sub, n, FETCH_EXPIRES_MS, &jerr);
-        if (s == NATS_OK) {
-            pthread_mutex_lock(&e->mu);
-            e->inflight += list.Count;
-            pthread_mutex_unlock(&e->mu);
-            for (int i = 0; i < list.Count; i++) {
-                post_mail(e, M_MSG, list.Msgs[i], CB_OK, false);
-                list.Msgs[i] = NULL;
-            }
-            natsMsgList_Destroy(&list);
-        } else if (s != NATS_TIMEOUT) {
-            /* Disconnected or closing: back off a little, stop if asked. */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_mutex_lock(&e->mu);
-            if (!e->stop)
-                pthread_cond_timedwait(&e->cv, &e->mu, &ts);
-            pthread_mutex_unlock(&e->mu);
-        }
+        if (!pull_once(e, ++id, n)) /* disconnected, closing or refused: a little later */
+            fetcher_pause(e, 200);
     }
     return NULL;
+}
+
+/* JetStream's acknowledgements are messages to the delivery's reply subject;
+ * sent here, not with natsMsg_Ack, which needs a JetStream subscription. */
+static natsStatus js_reply(ep *e, natsMsg *msg, const char *body)
+{
+    const char *to = natsMsg_GetReply(msg);
+    if (!to || !*to)
+        return NATS_INVALID_ARG;
+    return natsConnection_PublishString(e->b->nc, to, body);
+}
+
+static natsStatus js_nak(ep *e, natsMsg *msg, int64_t delay_ms)
+{
+    char body[64];
+    if (delay_ms <= 0)
+        return js_reply(e, msg, "-NAK");
+    snprintf(body, sizeof body, "-NAK {\"delay\":%lld}", (long long)delay_ms * 1000000);
+    return js_reply(e, msg, body);
 }
 
 static void work_release_slot(ep *e)
@@ -462,7 +544,7 @@ static void deliver_work(ep *e, natsMsg *msg, const cb_broker_msg *m)
 {
     work *w;
     if (e->closed || !(w = cb_calloc(1, sizeof *w))) {
-        natsMsg_Nak(msg, NULL); /* give it back */
+        js_nak(e, msg, 0); /* give it back */
         natsMsg_Destroy(msg);
         work_release_slot(e);
         return;
@@ -496,7 +578,7 @@ static void work_end(work *w)
 void cb__nats_work_ack(cb_work *cw)
 {
     work *w = (work *)cw;
-    natsStatus s = natsMsg_Ack(w->msg, NULL);
+    natsStatus s = js_reply(w->e, w->msg, "+ACK");
     if (s != NATS_OK)
         CB_LOG_WRN(MOD, "ack %s: %s; the command will be redelivered", w->e->subject,
                    natsStatus_GetText(s));
@@ -506,8 +588,7 @@ void cb__nats_work_ack(cb_work *cw)
 void cb__nats_work_nak(cb_work *cw, int64_t delay_ms)
 {
     work *w = (work *)cw;
-    natsStatus s =
-        delay_ms > 0 ? natsMsg_NakWithDelay(w->msg, delay_ms, NULL) : natsMsg_Nak(w->msg, NULL);
+    natsStatus s = js_nak(w->e, w->msg, delay_ms);
     if (s != NATS_OK)
         CB_LOG_WRN(MOD, "nak %s: %s", w->e->subject, natsStatus_GetText(s));
     work_end(w);
@@ -516,7 +597,7 @@ void cb__nats_work_nak(cb_work *cw, int64_t delay_ms)
 void cb__nats_work_progress(cb_work *cw)
 {
     work *w = (work *)cw;
-    natsStatus s = natsMsg_InProgress(w->msg, NULL);
+    natsStatus s = js_reply(w->e, w->msg, "+WPI");
     if (s != NATS_OK)
         CB_LOG_WRN(MOD, "in-progress %s: %s", w->e->subject, natsStatus_GetText(s));
 }

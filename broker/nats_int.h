@@ -14,7 +14,8 @@
 
 #define MOD              "nats"
 #define FETCH_BATCH_MAX  256
-#define FETCH_EXPIRES_MS 500
+#define FETCH_EXPIRES_MS 500  /* a pull request's life on the server */
+#define FETCH_GRACE_MS   500  /* and how much longer the fetcher waits for its end */
 #define READ_HIGH_WATER  8192 /* mails queued before message threads wait */
 
 typedef enum ep_kind { EP_READER, EP_SUB, EP_KEPT_SUB, EP_SERVE, EP_CONSUMER } ep_kind;
@@ -49,7 +50,10 @@ struct ep {
     cb_read_opts ropts;
     cb_consume_opts copts;
     char durable[256];
-    /* consumers */
+    /* consumers: pull requests to pull_subject, answers on inbox.<n> */
+    char pull_subject[320];
+    char inbox[128];
+    natsSubscription *pull_sub; /* the fetcher's: set before it starts, never cleared */
     pthread_t fetcher;
     bool fetcher_started;
     pthread_mutex_t mu;

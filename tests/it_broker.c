@@ -357,13 +357,16 @@ static bool wq_all_acked(void *arg)
     return q->acked[0] + q->acked[1] >= q->total;
 }
 
-static void put_commands(fixture *f, wq *q, const char *subject, long n)
+/* Put n commands; with `flowing`, let confirms and deliveries flow while putting. */
+static void put_commands(fixture *f, wq *q, const char *subject, long n, bool flowing)
 {
     char id[96], body[64];
     for (long i = 0; i < n; i++) {
         int len = snprintf(body, sizeof body, "{\"i\":%ld}", i);
         snprintf(id, sizeof id, "%s/%ld", subject, i);
         assert_int_equal(cb_broker_put(f->b, subject, id, body, (size_t)len, put_cb, q), CB_OK);
+        if (flowing && i % 1024 == 1023)
+            event_base_loop(f->base, EVLOOP_NONBLOCK);
     }
     bool answered = cb_test_run_until(f->base, wq_all_put, q, 120000);
     if (!answered || q->refused)
@@ -423,7 +426,7 @@ static void test_two_consumers_share_10k_each_once(void **state)
     co.max_inflight = 64;
     assert_int_equal(cb_broker_consume(f->b, subject, &co, work_cb, &m1, &c1), CB_OK);
     assert_int_equal(cb_broker_consume(b2, subject, &co, work_cb, &m2, &c2), CB_OK);
-    put_commands(f, &q, subject, q.total);
+    put_commands(f, &q, subject, q.total, false);
     assert_true(cb_test_run_until(f->base, wq_all_acked, &q, 120000));
     assert_int_equal(q.acked[0] + q.acked[1], q.total);
     assert_int_equal(q.dup_deliveries, 0);
@@ -435,6 +438,36 @@ static void test_two_consumers_share_10k_each_once(void **state)
     cb_consumer_close(c1);
     cb_consumer_close(c2);
     cb_broker_close(b2);
+    free(q.delivered);
+}
+
+/* A wide window while the commands are still being put: the fetcher asks
+ * for full batches over and over, with deliveries of an earlier request still
+ * arriving (libnats 3.4's own fetch overflowed its batch array here and
+ * corrupted the heap; the driver pulls by itself now, broker/nats_ep.c). */
+static void test_wide_window_takes_100k_each_once(void **state)
+{
+    fixture *f = *state;
+    cb_consume_opts co;
+    cb_consumer *c = NULL;
+    char backend[64], subject[128];
+    wq q = {.f = f, .total = 100000};
+    wq_member m = {&q, 0};
+
+    q.delivered = calloc((size_t)q.total, 1);
+    cb_test_unique(backend, sizeof backend, "wide");
+    snprintf(subject, sizeof subject, "cb.invoke.%s", backend);
+    queue_ready(f, subject);
+    cb_consume_opts_init(&co);
+    co.max_inflight = 1024;
+    assert_int_equal(cb_broker_consume(f->b, subject, &co, work_cb, &m, &c), CB_OK);
+    put_commands(f, &q, subject, q.total, true);
+    assert_true(cb_test_run_until(f->base, wq_all_acked, &q, 120000));
+    assert_int_equal(q.acked[0], q.total);
+    assert_int_equal(q.dup_deliveries, 0);
+    for (long i = 0; i < q.total; i++)
+        assert_int_equal(q.delivered[i], 1);
+    cb_consumer_close(c);
     free(q.delivered);
 }
 
@@ -459,7 +492,7 @@ static void test_consumer_killed_without_ack_is_redelivered(void **state)
     q.delivered = calloc((size_t)q.total, 1);
     cb_test_unique(backend, sizeof backend, "kill");
     snprintf(subject, sizeof subject, "cb.invoke.%s", backend);
-    put_commands(f, &q, subject, q.total);
+    put_commands(f, &q, subject, q.total, false);
 
     /* A worker in another process takes 10 commands and dies by SIGKILL. */
     const char *argv[] = {helper, f->url, subject, "10", "1500", NULL};
@@ -743,6 +776,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_empty_job_ends_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_100k_read_back_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_consumers_share_10k_each_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wide_window_takes_100k_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_killed_without_ack_is_redelivered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_done_is_kept_for_a_late_subscriber, setup, teardown),
