@@ -101,14 +101,8 @@ cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *c
     const char *bin = getenv("CB_TEST_BIN");
     cb_stack *s;
     char args[1500], store[300];
-    if (!bin || adapters > CB_STACK_MAX_ADAPTERS || !(s = calloc(1, sizeof *s)))
+    if (!bin || adapters > CB_STACK_MAX_ADAPTERS || !(s = cb_stack_new(base)))
         return NULL;
-    s->base = base;
-    snprintf(s->dir, sizeof s->dir, "/tmp/cbstack.XXXXXX");
-    if (!mkdtemp(s->dir)) {
-        free(s);
-        return NULL;
-    }
     snprintf(store, sizeof store, "%s/store", s->dir);
     snprintf(args, sizeof args, "'%s/cb-projector' --broker '%s' --store '%s'", bin, url, store);
     add(s, "projector", args);

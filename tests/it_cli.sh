@@ -12,6 +12,7 @@ DIR=$(mktemp -d /tmp/cbcli.XXXXXX)
 export CB_DIR="$DIR/.cb" CB_LOG_LEVEL=error
 unset CB_BROKER_URL
 fails=0
+failed_names=""
 T="cli$$"
 
 stop() {
@@ -29,6 +30,7 @@ check() { # check NAME COMMAND...: run, report
     else
         echo "FAIL $name"
         fails=$((fails + 1))
+        failed_names="$failed_names [$name]"
     fi
 }
 
@@ -154,14 +156,14 @@ check "cb down stops the stack" test ! -e "$CB_DIR/up.pid"
 for w in "broker --n 500" "adapter --backend local --n 200" "replay --events 500"; do
     # shellcheck disable=SC2086
     b="$DIR/bench-${w%% *}"
-    "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$b.out" 2>"$b.err"
+    CB_LOG_LEVEL=warn "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$b.out" 2>"$b.err"
     echo "exit status $?" >>"$b.err" # kept per workload: a failure shows its own output
     check "cb bench ${w%% *} prints its JSON" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["workload"]==sys.argv[2] and "machine" in d, d' "$b.out" "${w%% *}"
 done
 for w in "fanout --n 100" "parallel-sleep --n 4" "chain --n 5" "jobs --n 5" "big-map --n 2000"; do
     # shellcheck disable=SC2086
     b="$DIR/bench-${w%% *}"
-    "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$b.out" 2>"$b.err"
+    CB_LOG_LEVEL=warn "$CB" bench $w --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$b.out" 2>"$b.err"
     echo "exit status $?" >>"$b.err"
     check "cb bench ${w%% *} prints its JSON with vs_broker_limit and resources" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); f=d["figures"]; assert d["workload"]==sys.argv[2] and f["vs_broker_limit"]>0 and d["broker_limit"]["append_per_s"]>0 and d["resources"]["engine"]["peak_rss_mb"]>0 and len(d["per_run"])==1, d' "$b.out" "${w%% *}"
 done
@@ -170,6 +172,11 @@ if [ "$fails" -ne 0 ]; then
     echo "$fails checks failed; files kept in $DIR"
     for f in "$DIR"/*.err "$DIR"/*.out; do echo "--- $f"; tail -5 "$f"; done
     tail -n 5 "$CB_DIR"/logs/*.log
+    # last, so that a cut log still shows them: the benches that failed
+    for f in "$DIR"/bench-*.err; do
+        grep -qx "exit status 0" "$f" || { echo "--- $f"; tail -n 20 "$f"; }
+    done
+    echo "failed checks:$failed_names"
     exit 1
 fi
 echo "all checks passed"

@@ -120,24 +120,24 @@ static void http_requests_and_answers(void **state)
     assert_string_equal(header(&rq, "ce-subject"), "ce");
     free(rq.body);
 
-    mk(&x, 200, "[1, 2]", NULL);
+    mk(&x, 200, "[1, 2]", (const char *)NULL);
     judge(&cb_remote_http, st, 0, &x, &v);
     expect_output(&v, "[1, 2]");
-    mk(&x, 204, "", NULL);
+    mk(&x, 204, "", (const char *)NULL);
     judge(&cb_remote_http, st, 0, &x, &v);
     expect_output(&v, "null");
-    mk(&x, 200, "<html>", NULL);
+    mk(&x, 200, "<html>", (const char *)NULL);
     judge(&cb_remote_http, st, 0, &x, &v);
     expect_fail(&v, CB_FAIL_INVALID_OUTPUT, "not JSON");
-    mk(&x, 503, "", "Retry-After", "7", NULL);
+    mk(&x, 503, "", "Retry-After", "7", (const char *)NULL);
     judge(&cb_remote_http, st, 0, &x, &v);
     assert_int_equal(v.kind, CB_RV_THROTTLE);
     assert_int_equal(v.delay_ms, 7000);
-    mk(&x, 429, "", "Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT", NULL);
+    mk(&x, 429, "", "Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT", (const char *)NULL);
     judge(&cb_remote_http, st, 0, &x, &v);
     assert_int_equal(v.kind, CB_RV_THROTTLE);
     assert_int_equal(v.delay_ms, 0); /* a date: back off instead */
-    mk(&x, 500, "Traceback\nline 2", NULL);
+    mk(&x, 500, "Traceback\nline 2", (const char *)NULL);
     judge(&cb_remote_http, st, 0, &x, &v);
     expect_fail(&v, CB_FAIL_EXIT, "HTTP 500: Traceback");
 
@@ -197,25 +197,25 @@ static void lambda_requests_and_answers(void **state)
     assert_string_equal(rq.body, "5");
     free(rq.body);
 
-    mk(&x, 200, "12", NULL);
+    mk(&x, 200, "12", (const char *)NULL);
     judge(&cb_remote_lambda, st, 0, &x, &v);
     expect_output(&v, "12");
     mk(&x, 200,
        "{\"errorMessage\": \"bad\", \"errorType\": \"ValueError\", \"trace\": [\"a\", \"b\"]}",
-       "X-Amz-Function-Error", "Unhandled", NULL);
+       "X-Amz-Function-Error", "Unhandled", (const char *)NULL);
     judge(&cb_remote_lambda, st, 0, &x, &v);
     assert_string_equal(v.detail, "a\nb\n");
     expect_fail(&v, CB_FAIL_EXIT, "ValueError: bad");
     mk(&x, 429, "{\"Type\": \"User\", \"message\": \"Rate exceeded\"}", "x-amzn-ErrorType",
-       "TooManyRequestsException", NULL);
+       "TooManyRequestsException", (const char *)NULL);
     judge(&cb_remote_lambda, st, 0, &x, &v);
     assert_int_equal(v.kind, CB_RV_THROTTLE);
     mk(&x, 404, "{\"Message\": \"Function not found: f\"}", "x-amzn-ErrorType",
-       "ResourceNotFoundException", NULL);
+       "ResourceNotFoundException", (const char *)NULL);
     judge(&cb_remote_lambda, st, 0, &x, &v);
     expect_fail(&v, CB_FAIL_BACKEND, "unknown function: ResourceNotFoundException: Function not");
     mk(&x, 403, "{\"message\": \"The security token included in the request is invalid.\"}",
-       "x-amzn-ErrorType", "UnrecognizedClientException", NULL);
+       "x-amzn-ErrorType", "UnrecognizedClientException", (const char *)NULL);
     judge(&cb_remote_lambda, st, 0, &x, &v);
     expect_fail(&v, CB_FAIL_BACKEND, "HTTP 403: UnrecognizedClientException: The security");
 
@@ -279,39 +279,39 @@ static void openwhisk_requests_and_answers(void **state)
     assert_string_equal(rq.method, "GET");
     assert_string_equal(rq.url, "https://ow.example/api/v1/namespaces/guest/activations/abc123");
 
-    mk(&x, 200, "{\"value\": 12}", NULL);
+    mk(&x, 200, "{\"value\": 12}", (const char *)NULL);
     judge(&cb_remote_openwhisk, st, 0, &x, &v);
     expect_output(&v, "{\"value\": 12}");
-    mk(&x, 502, "{\"error\": \"cannot take 5\"}", NULL);
+    mk(&x, 502, "{\"error\": \"cannot take 5\"}", (const char *)NULL);
     judge(&cb_remote_openwhisk, st, 0, &x, &v);
     expect_fail(&v, CB_FAIL_EXIT, "cannot take 5");
-    mk(&x, 202, "{\"activationId\": \"abc123\"}", NULL);
+    mk(&x, 202, "{\"activationId\": \"abc123\"}", (const char *)NULL);
     judge(&cb_remote_openwhisk, st, 0, &x, &v);
     assert_int_equal(v.kind, CB_RV_POLL);
     assert_string_equal(v.ref, "abc123");
     assert_int_equal(v.delay_ms, 25);
-    mk(&x, 202, "{\"activationId\": \"../x\"}", NULL); /* never put into a path */
+    mk(&x, 202, "{\"activationId\": \"../x\"}", (const char *)NULL); /* never put into a path */
     judge(&cb_remote_openwhisk, st, 0, &x, &v);
     expect_fail(&v, CB_FAIL_BACKEND, "activationId");
-    mk(&x, 404, "{\"error\": \"The requested resource does not exist.\"}", NULL);
+    mk(&x, 404, "{\"error\": \"The requested resource does not exist.\"}", (const char *)NULL);
     judge(&cb_remote_openwhisk, st, 1, &x, &v);
     assert_int_equal(v.kind, CB_RV_POLL);
     assert_string_equal(v.ref, ""); /* keep polling the same one */
     mk(&x, 200,
        "{\"response\": {\"status\": \"success\", \"success\": true, \"result\": {\"v\": 1}}}",
-       NULL);
+       (const char *)NULL);
     judge(&cb_remote_openwhisk, st, 1, &x, &v);
     expect_output(&v, "{\"v\": 1}");
     mk(&x, 200,
        "{\"response\": {\"status\": \"action developer error\", \"success\": false,"
        " \"result\": {\"error\": {\"code\": 3}}}}",
-       NULL);
+       (const char *)NULL);
     judge(&cb_remote_openwhisk, st, 1, &x, &v);
     expect_fail(&v, CB_FAIL_EXIT, "action action developer error: {\"code\":3}");
-    mk(&x, 404, "{\"error\": \"The requested resource does not exist.\"}", NULL);
+    mk(&x, 404, "{\"error\": \"The requested resource does not exist.\"}", (const char *)NULL);
     judge(&cb_remote_openwhisk, st, 0, &x, &v);
     expect_fail(&v, CB_FAIL_BACKEND, "unknown action");
-    mk(&x, 429, "{}", NULL);
+    mk(&x, 429, "{}", (const char *)NULL);
     judge(&cb_remote_openwhisk, st, 0, &x, &v);
     assert_int_equal(v.kind, CB_RV_THROTTLE);
 
