@@ -425,12 +425,14 @@ static natsStatus pull_subscribe(ep *e, const char *stream, natsSubscription **s
     return natsConnection_SubscribeSync(sub, e->b->nc, pattern);
 }
 
-/* A status message ends a pull request; 100 (a heartbeat) does not. */
-static bool pull_status(natsMsg *msg, const char **code)
+/* The code of a status message ("404", "408", "100" for a heartbeat, ...);
+ * NULL for a delivery. */
+static const char *pull_status(natsMsg *msg)
 {
-    if (natsMsg_GetDataLength(msg) > 0 || natsMsgHeader_Get(msg, "Status", code) != NATS_OK)
-        return false;
-    return strcmp(*code, "100") != 0;
+    const char *code = NULL;
+    if (natsMsg_GetDataLength(msg) > 0 || natsMsgHeader_Get(msg, "Status", &code) != NATS_OK)
+        return NULL;
+    return code;
 }
 
 static void fetcher_pause(ep *e, int ms)
@@ -464,21 +466,21 @@ static bool pull_once(ep *e, uint64_t id, int n)
     while (got < n) {
         int64_t left_ms = (deadline - cb_time_mono_ns()) / 1000000;
         natsMsg *msg = NULL;
-        const char *code = NULL;
+        const char *code;
         if (left_ms <= 0)
             return true;
         natsStatus s = natsSubscription_NextMsg(&msg, e->pull_sub, left_ms);
         if (s == NATS_TIMEOUT)
             return true;
         if (s != NATS_OK)
-            return false;              /* closed or unsubscribed */
-        if (pull_status(msg, &code)) { /* on the reply subject of its request */
-            bool ours = strcmp(natsMsg_GetSubject(msg), reply) == 0;
+            return false;                /* closed or unsubscribed */
+        if ((code = pull_status(msg))) { /* on the reply subject of its request */
+            bool ours = strcmp(natsMsg_GetSubject(msg), reply) == 0 && strcmp(code, "100") != 0;
             bool fine = !strcmp(code, "404") || !strcmp(code, "408");
             natsMsg_Destroy(msg);
             if (ours)
                 return fine;
-            continue;
+            continue; /* a heartbeat, or the end of an earlier request */
         }
         pthread_mutex_lock(&e->mu);
         e->inflight++;
