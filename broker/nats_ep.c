@@ -294,7 +294,7 @@ static void job_subscribe(api_job *j)
     }
     j->st = CB_OK;
     if (e->kind == EP_CONSUMER) {
-        e->sub = e->pull_sub = j->sub; /* the fetcher's, which starts below */
+        e->pull_sub = j->sub; /* the fetcher's; e->sub is the loop's (api_job_done) */
         if (pthread_create(&e->fetcher, NULL, fetch_main, e) == 0)
             e->fetcher_started = true;
         else
