@@ -15,7 +15,7 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
-LIB_SRC := $(wildcard common/*.c broker/*.c projector/fold.c projector/store.c projector/batch.c projector/proj.c projector/replay.c engine/flow.c engine/policy.c engine/scheduler.c engine/intake.c engine/control.c engine/service.c) \
+LIB_SRC := $(wildcard common/*.c broker/*.c projector/fold.c projector/store.c projector/batch.c projector/proj.c projector/replay.c engine/flow.c engine/policy.c engine/scheduler.c engine/tasklist.c engine/result.c engine/intake.c engine/control.c engine/service.c) \
            $(filter-out adapters/main.c,$(wildcard adapters/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libcb.a

@@ -16,7 +16,9 @@
 #include "flow.h"
 #include "fold.h"
 #include "proj.h"
+#include "result.h"
 #include "scheduler.h"
+#include "tasklist.h"
 
 #define SOURCE         "cbcore/engine"
 #define KEY_MAX        (2 * CB_NAME_MAX + 2)
@@ -35,7 +37,8 @@ typedef struct cjob {
     uint64_t hash;
     cb_flow flow;
     cb_policy policy;
-    cb_policy *step_policy; /* owned: DAG steps' retry and timeout */
+    cb_policy *step_policy;  /* owned: DAG steps' retry and timeout */
+    cb_policy reduce_policy; /* map_reduce: the reduce function's timeout */
     int have_flow, recovered, ending, held;
     const char *end_status; /* static: what the done message says */
     backend_state *backend;
@@ -293,57 +296,6 @@ static void after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t 
 
 /* ---- loading a job ------------------------------------------------------- */
 
-typedef struct tasks_buf {
-    uint32_t *index;
-    cb_task_state *tasks;
-    size_t n, cap;
-    int oom;
-} tasks_buf;
-
-static int take_task(uint32_t index, const cb_task_state *t, void *arg)
-{
-    tasks_buf *tb = arg;
-    if (tb->n == tb->cap) {
-        size_t cap = tb->cap ? tb->cap * 2 : 64;
-        uint32_t *ix = cb_realloc(tb->index, cap * sizeof *ix);
-        cb_task_state *ts = ix ? cb_realloc(tb->tasks, cap * sizeof *ts) : NULL;
-        if (ix)
-            tb->index = ix;
-        if (!ts) {
-            tb->oom = 1;
-            return 1;
-        }
-        tb->tasks = ts;
-        tb->cap = cap;
-    }
-    tb->index[tb->n] = index;
-    tb->tasks[tb->n] = *t;
-    tb->tasks[tb->n].output = json_incref(t->output);
-    tb->tasks[tb->n].error = t->error ? cb_strdup(t->error) : NULL;
-    tb->n++;
-    return 0;
-}
-
-static void tasks_buf_cleanup(tasks_buf *tb)
-{
-    for (size_t i = 0; i < tb->n; i++)
-        cb_task_state_cleanup(&tb->tasks[i]);
-    free(tb->index);
-    free(tb->tasks);
-}
-
-static cb_task_view view_of(const tasks_buf *tb)
-{
-    cb_task_view v = {tb->index, tb->tasks, tb->n};
-    return v;
-}
-
-static const cb_task_state *task_at(const tasks_buf *tb, uint32_t index)
-{
-    cb_task_view v = view_of(tb);
-    return cb_task_view_get(&v, index);
-}
-
 static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
 {
     char err[256];
@@ -364,6 +316,9 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
         for (size_t i = 0; i < j->flow.nsteps; i++)
             cb_policy_from_spec(js->spec, j->flow.steps[i].spec, &c->o.policy, &j->step_policy[i]);
     }
+    if (j->flow.kind == CB_FLOW_MAP_REDUCE)
+        cb_policy_from_spec(js->spec, json_object_get(js->spec, "reduce"), &c->o.policy,
+                            &j->reduce_policy);
     fn = json_object_get(js->spec, "function");
     j->backend = backend_of(c, json_string_value(json_object_get(fn, "backend")) ?: "local");
     j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));
@@ -506,38 +461,22 @@ static void put_invokes(cb_control *c, cjob *j, json_t *invokes)
 
 /* ---- what an invocation carries -------------------------------------------- */
 
-/* The outputs of the map tasks, in item order (each task's output is the
- * array of its items' outputs). NULL if one is missing. */
-static json_t *map_outputs(const cjob *j, const tasks_buf *tb)
-{
-    json_t *all = json_array();
-    for (uint32_t t = 0; all && t < j->flow.map_tasks; t++) {
-        const cb_task_state *ts = task_at(tb, t);
-        if (!ts || ts->status != CB_TASK_SUCCEEDED || !json_is_array(ts->output)) {
-            json_decref(all);
-            return NULL;
-        }
-        json_array_extend(all, ts->output);
-    }
-    return all;
-}
-
 /* A DAG step's output (the first of its items' outputs), or null. New reference. */
-static json_t *step_output(const cjob *j, const tasks_buf *tb, const char *name)
+static json_t *step_output(const cjob *j, const cb_task_list *tb, const char *name)
 {
     int32_t idx = cb_flow_step_index(&j->flow, name);
-    cb_task_view v = view_of(tb);
+    cb_task_view v = cb_task_list_view(tb);
     return idx >= 0 ? cb_sched_step_output(&j->flow, &v, (uint32_t)idx) : json_null();
 }
 
 /* The input of a DAG task: a step's literal input or the outputs it names;
  * a foreach child's value. New reference. */
-static json_t *dag_items(const cjob *j, const tasks_buf *tb, uint32_t task, uint32_t step)
+static json_t *dag_items(const cjob *j, const cb_task_list *tb, uint32_t task, uint32_t step)
 {
     const cb_flow_step *st = &j->flow.steps[step];
     const json_t *from = json_object_get(st->spec, "input_from");
     if (task != step) { /* a child: the value of its index in what the step iterates over */
-        const cb_task_state *parent = task_at(tb, step);
+        const cb_task_state *parent = cb_task_list_get(tb, step);
         json_t *over = step_output(j, tb, j->flow.steps[st->foreach].name), *items;
         items =
             parent && over ? json_pack("[O]", json_array_get(over, task - parent->first)) : NULL;
@@ -557,26 +496,27 @@ static json_t *dag_items(const cjob *j, const tasks_buf *tb, uint32_t task, uint
     return json_pack("[O]", from ? from : json_null());
 }
 
-static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const tasks_buf *tb, uint32_t task,
-                          uint32_t attempt)
+static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                          uint32_t task, uint32_t attempt)
 {
     const json_t *spec = js->spec, *fn = json_object_get(spec, "function");
     json_t *items = NULL, *cmd;
     int64_t first = -1;
     int32_t step = -1;
     if (j->flow.kind == CB_FLOW_DAG) {
-        cb_task_view v = view_of(tb);
+        cb_task_view v = cb_task_list_view(tb);
         if ((step = cb_sched_step_of(&j->flow, &v, task)) < 0)
             return NULL;
         fn = json_object_get(j->flow.steps[step].spec, "function");
         items = dag_items(j, tb, task, (uint32_t)step);
         if (task != (uint32_t)step)
-            first = (int64_t)(task - task_at(tb, (uint32_t)step)->first);
+            first = (int64_t)(task - cb_task_list_get(tb, (uint32_t)step)->first);
     } else if (j->flow.kind == CB_FLOW_CALL) {
         const json_t *in = json_object_get(spec, "input");
         items = json_pack("[O]", in ? in : json_null());
     } else if (j->flow.kind == CB_FLOW_MAP_REDUCE && task == cb_flow_reduce_task(&j->flow)) {
-        json_t *outs = map_outputs(j, tb);
+        cb_task_view v = cb_task_list_view(tb);
+        json_t *outs = cb_result_reduce_input(&j->flow, &v);
         fn = json_object_get(json_object_get(spec, "reduce"), "function");
         items = outs ? json_pack("[o]", outs) : NULL;
     } else {
@@ -597,36 +537,6 @@ static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const tasks_buf
 
 /* ---- the end of a job ------------------------------------------------------ */
 
-static json_t *job_result(const cjob *j, const tasks_buf *tb)
-{
-    const cb_task_state *ts;
-    switch (j->flow.kind) {
-    case CB_FLOW_CALL:
-        ts = task_at(tb, 0);
-        return ts ? json_incref(json_array_get(ts->output, 0)) : NULL;
-    case CB_FLOW_MAP:
-        return map_outputs(j, tb);
-    case CB_FLOW_MAP_REDUCE:
-        ts = task_at(tb, cb_flow_reduce_task(&j->flow));
-        return ts ? json_incref(json_array_get(ts->output, 0)) : NULL;
-    case CB_FLOW_DAG: { /* the outputs of the steps nothing depends on */
-        json_t *r = json_object();
-        for (size_t i = 0; r && i < j->flow.nsteps; i++) {
-            bool sink = true;
-            for (size_t k = 0; sink && k < j->flow.nsteps; k++)
-                for (size_t d = 0; d < j->flow.steps[k].ndeps; d++)
-                    if (j->flow.steps[k].deps[d] == i)
-                        sink = false;
-            if (sink)
-                json_object_set_new(r, j->flow.steps[i].name,
-                                    step_output(j, tb, j->flow.steps[i].name));
-        }
-        return r;
-    }
-    }
-    return NULL;
-}
-
 static json_t *timing(int64_t ns)
 {
     char buf[40];
@@ -641,12 +551,12 @@ static cb_status emit_terminal(cb_control *c, cjob *j, json_t *terminal)
 }
 
 /* Publish the done message, then (op_done) append the terminal event. */
-static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const tasks_buf *tb,
+static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
                     const cb_sched_plan *p, int64_t now)
 {
     static const char *const status[] = {
         [CB_END_SUCCEED] = "succeeded", [CB_END_FAIL] = "failed", [CB_END_CANCEL] = "cancelled"};
-    json_t *done, *data, *result = NULL, *timings;
+    json_t *done, *data, *result = NULL, *failed = NULL, *timings;
     cb_event_type type;
     char subject[320], id[320], *text;
     op *o;
@@ -659,7 +569,8 @@ static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const tasks_
     if (p->end == CB_END_SUCCEED) {
         char *rtext;
         type = CB_EV_JOB_SUCCEEDED;
-        result = job_result(j, tb);
+        cb_task_view v = cb_task_list_view(tb);
+        result = cb_result_of(&j->flow, &v, &failed);
         rtext = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         if (rtext && strlen(rtext) <= c->o.inline_result_max) {
             json_object_set(done, "result", result);
@@ -672,6 +583,10 @@ static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const tasks_
             data = json_pack("{s:s}", "result_ref", ref);
         }
         free(rtext);
+        if (failed && data) { /* tolerated losses: which items have no output, and why */
+            json_object_set(done, "failed", failed);
+            json_object_set(data, "failed", failed);
+        }
     } else if (p->end == CB_END_FAIL) {
         type = CB_EV_JOB_FAILED;
         json_object_set_new(done, "error", json_string(p->error[0] ? p->error : "failed"));
@@ -681,6 +596,7 @@ static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const tasks_
         data = json_object();
     }
     json_decref(result);
+    json_decref(failed);
     {
         json_int_t lost = 0;
         for (size_t i = 0; i < tb->n; i++)
@@ -754,7 +670,7 @@ static void progress(cb_control *c, cjob *j, const cb_job_state *js, int64_t now
 
 /* After a restart: the commands of tasks dispatched before may not have been
  * put (or were taken by an adapter that died): put them again, same ids. */
-static void recover(cb_control *c, cjob *j, const cb_job_state *js, const tasks_buf *tb)
+static void recover(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb)
 {
     json_t *invokes = json_array();
     for (size_t i = 0; invokes && i < tb->n; i++)
@@ -774,9 +690,9 @@ static void recover(cb_control *c, cjob *j, const cb_job_state *js, const tasks_
 }
 
 /* A DAG plan's skips, expansions and collections, as events. */
-static void dag_decisions(cb_control *c, cjob *j, const tasks_buf *tb, const cb_sched_plan *p)
+static void dag_decisions(cb_control *c, cjob *j, const cb_task_list *tb, const cb_sched_plan *p)
 {
-    cb_task_view v = view_of(tb);
+    cb_task_view v = cb_task_list_view(tb);
     char what[64];
     for (size_t i = 0; i < p->nskip; i++) {
         const cb_skip *k = &p->skip[i];
@@ -809,7 +725,7 @@ static void dag_decisions(cb_control *c, cjob *j, const tasks_buf *tb, const cb_
     }
 }
 
-static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const tasks_buf *tb,
+static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
                        const cb_sched_plan *p, int64_t now)
 {
     char what[256], at[40];
@@ -875,10 +791,10 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const tas
 }
 
 /* The job's task records: its open ones only, or all. */
-static cb_status load_tasks(cb_control *c, cjob *j, int open_only, tasks_buf *tb)
+static cb_status load_tasks(cb_control *c, cjob *j, int open_only, cb_task_list *tb)
 {
-    cb_status s = open_only ? cb_view_job_open_tasks(c->st, j->key, take_task, tb)
-                            : cb_view_job_tasks(c->st, j->key, take_task, tb);
+    cb_status s = open_only ? cb_view_job_open_tasks(c->st, j->key, cb_task_list_add, tb)
+                            : cb_view_job_tasks(c->st, j->key, cb_task_list_add, tb);
     if (s == CB_OK && tb->oom)
         s = CB_ENOMEM;
     if (s != CB_OK) {
@@ -919,7 +835,7 @@ static bool behind(cb_control *c, const cjob *j, const cb_job_state *js)
 static void visit(cb_control *c, cjob *j)
 {
     cb_job_state js;
-    tasks_buf tb = {0};
+    cb_task_list tb = {0};
     cb_sched_in in;
     cb_sched_plan p;
     int64_t now = cb_time_now_ns(), retry_ms = 0;
@@ -962,8 +878,9 @@ static void visit(cb_control *c, cjob *j)
     in.flow = &j->flow;
     in.policy = &j->policy;
     in.step_policy = j->step_policy;
+    in.reduce_policy = j->flow.kind == CB_FLOW_MAP_REDUCE ? &j->reduce_policy : NULL;
     in.job = &js;
-    in.view = view_of(&tb);
+    in.view = cb_task_list_view(&tb);
     in.capacity = j->held ? 0 : capacity(c, j, now, &retry_ms, &free_cap);
     in.now_ns = now;
     in.job_key = j->key;
@@ -980,7 +897,7 @@ static void visit(cb_control *c, cjob *j)
     progress(c, j, &js, now, p.end != CB_END_NONE);
     if (open_only && needs_outputs(j, &p)) {
         /* the result, or the reduce's input: now the outputs are needed */
-        tasks_buf_cleanup(&tb);
+        cb_task_list_cleanup(&tb);
         memset(&tb, 0, sizeof tb);
         if (load_tasks(c, j, 0, &tb) != CB_OK) {
             cb_sched_plan_cleanup(&p);
@@ -994,7 +911,7 @@ static void visit(cb_control *c, cjob *j)
         job_wake(j, retry_ms);
     cb_sched_plan_cleanup(&p);
 out:
-    tasks_buf_cleanup(&tb);
+    cb_task_list_cleanup(&tb);
     cb_job_state_cleanup(&js);
 }
 

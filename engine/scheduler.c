@@ -188,6 +188,7 @@ typedef struct scan {
     const char *first_error;
     uint32_t next_new; /* first map index never dispatched (dispatch is in order) */
     bool reduce_seen;
+    bool reduce_lost; /* the reduce failed with no retry left */
 } scan;
 
 /* What the job's counters say, so a flat job's plan needs only its open
@@ -206,9 +207,16 @@ static void scan_counters(const cb_sched_in *in, scan *s)
     }
 }
 
+static bool is_reduce(const cb_flow *f, uint32_t task)
+{
+    return f->kind == CB_FLOW_MAP_REDUCE && task == cb_flow_reduce_task(f);
+}
+
 static const cb_policy *policy_of(const cb_sched_in *in, uint32_t task)
 {
     int32_t step;
+    if (in->reduce_policy && is_reduce(in->flow, task))
+        return in->reduce_policy;
     if (!in->step_policy || (step = cb_sched_step_of(in->flow, &in->view, task)) < 0)
         return in->policy;
     return &in->step_policy[step];
@@ -240,9 +248,13 @@ static cb_status scan_tasks(const cb_sched_in *in, cb_sched_plan *p, scan *s, cb
                 int64_t wait = cb_policy_backoff_ms(pol, in->job_key, idx, t->attempt + 1);
                 cb_retry r = {idx, t->attempt + 1, t->updated_ns + wait * 1000000};
                 st = push((void **)&p->retry, &p->nretry, sizeof r, &r);
-            } else if (s->lost++ == 0) {
-                s->first_lost = idx;
-                s->first_error = t->error;
+            } else {
+                bool reduce = is_reduce(in->flow, idx);
+                s->reduce_lost |= reduce;
+                if (s->lost++ == 0 || reduce) { /* the reason a lost reduce fails the job */
+                    s->first_lost = idx;
+                    s->first_error = t->error;
+                }
             }
             break;
         case CB_TASK_RETRY_WAIT:
@@ -480,9 +492,11 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
         goto out_fail;
 
     uint64_t map_total = f->kind == CB_FLOW_MAP_REDUCE ? f->map_tasks : f->tasks;
-    /* In a DAG a lost step blocks what depends on it: no failure is tolerated. */
-    if ((f->kind == CB_FLOW_DAG && s.lost > 0) ||
-        cb_policy_too_many_failures(pol, s.lost, f->tasks)) {
+    /* In a DAG a lost step blocks what depends on it: no failure is tolerated;
+     * nor is a lost reduce (it is the result). Map losses are tolerated as
+     * a share of the map tasks. */
+    if ((f->kind == CB_FLOW_DAG && s.lost > 0) || s.reduce_lost ||
+        cb_policy_too_many_failures(pol, s.lost, map_total)) {
         out->end = CB_END_FAIL;
         snprintf(out->error, sizeof out->error, "%llu of %u tasks failed; task %u: %.160s",
                  (unsigned long long)s.lost, j->total, s.first_lost,

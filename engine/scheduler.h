@@ -70,8 +70,10 @@ typedef struct cb_sched_in {
     cb_task_view view;
     uint32_t capacity; /* invocations the backend may take now (traffic shaping) */
     int64_t now_ns;
-    const char *job_key;          /* "tenant/job", for deterministic jitter */
-    const cb_policy *step_policy; /* DAG: one per step (retry, timeout); NULL: the job's */
+    const char *job_key;            /* "tenant/job", for deterministic jitter */
+    const cb_policy *step_policy;   /* DAG: one per step (retry, timeout); NULL: the job's */
+    const cb_policy *reduce_policy; /* map_reduce: the reduce task's (its function's
+                                       timeout_ms); NULL: the job's */
 } cb_sched_in;
 
 typedef enum cb_sched_end {

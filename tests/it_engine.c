@@ -434,6 +434,68 @@ static void test_failures_are_retried_then_succeed(void **state)
     call_cleanup(&c);
 }
 
+/* The done message's `failed` list names these items (JSON array of indices),
+ * each with the function's exception. */
+static void expect_failed_items(const call *c, const char *indices, const char *why)
+{
+    json_t *want = json_loads(indices, 0, NULL), *got = json_array(), *e;
+    size_t i;
+    json_array_foreach(json_object_get(c->done, "failed"), i, e)
+    {
+        json_array_append(got, json_object_get(e, "index"));
+        if (!strstr(json_string_value(json_object_get(e, "error")) ?: "", why))
+            fail_msg("item %zu's error does not say %s", i, why);
+    }
+    if (!json_equal(got, want)) {
+        char *d = json_dumps(c->done, JSON_COMPACT);
+        fail_msg("failed items are not %s: %s", indices, d);
+    }
+    json_decref(want);
+    json_decref(got);
+}
+
+static void test_tolerated_losses_keep_the_outputs_that_exist(void **state)
+{
+    call c = {0};
+    char t[32];
+    (void)state;
+    /* fail_odd raises on odd numbers: items 0 and 2 are lost, and tolerated */
+    run_job(&c, t, sizeof t,
+            "{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+            "\"fail_odd\"}, \"input\": {\"items\": [1, 2, 3, 4]}, \"tolerated_failures\": 2}",
+            "succeeded");
+    expect_result(&c, "[null, 20, null, 40]");
+    expect_failed_items(&c, "[0, 2]", "ValueError: odd");
+    assert_int_equal(count(&c, "failed"), 2);
+    call_cleanup(&c);
+
+    /* the reduce runs over the outputs that exist */
+    run_job(&c, t, sizeof t,
+            "{\"kind\": \"map_reduce\", \"function\": {\"backend\": \"local\", \"name\": "
+            "\"fail_odd\"}, \"input\": {\"items\": [1, 2, 3, 4]}, \"tolerated_failures\": "
+            "\"50%\", \"reduce\": {\"function\": {\"backend\": \"local\", \"name\": \"sum\"}}}",
+            "succeeded");
+    expect_result(&c, "60");
+    expect_failed_items(&c, "[0, 2]", "ValueError: odd");
+    call_cleanup(&c);
+}
+
+static void test_the_reduce_has_its_own_timeout(void **state)
+{
+    call c = {0};
+    char t[32];
+    (void)state;
+    /* the map function's 1 s limit is not the reduce's: it takes 2 s of its 20 */
+    run_job(&c, t, sizeof t,
+            "{\"kind\": \"map_reduce\", \"function\": {\"backend\": \"local\", \"name\": "
+            "\"add7\", \"timeout_ms\": 1000}, \"input\": {\"items\": [1, 2]}, \"reduce\": "
+            "{\"function\": {\"backend\": \"local\", \"name\": \"sleepy_sum\", \"timeout_ms\": "
+            "20000}}}",
+            "succeeded");
+    expect_result(&c, "17");
+    call_cleanup(&c);
+}
+
 static void test_retries_exhausted_fail_the_job_with_the_reason(void **state)
 {
     call c = {0};
@@ -1179,6 +1241,8 @@ int main(void)
         cmocka_unit_test(test_dag_passes_outputs_along_its_edges),
         cmocka_unit_test(test_dag_foreach_and_when),
         cmocka_unit_test(test_failures_are_retried_then_succeed),
+        cmocka_unit_test(test_tolerated_losses_keep_the_outputs_that_exist),
+        cmocka_unit_test(test_the_reduce_has_its_own_timeout),
         cmocka_unit_test(test_retries_exhausted_fail_the_job_with_the_reason),
         cmocka_unit_test(test_runtime_killed_mid_invocation_is_retried),
         cmocka_unit_test(test_timeout_kills_the_function_and_fails_the_job),

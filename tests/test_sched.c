@@ -14,6 +14,7 @@
 #include "flow.h"
 #include "fold.h"
 #include "policy.h"
+#include "result.h"
 #include "scheduler.h"
 
 #define MAXT 64
@@ -22,6 +23,7 @@ typedef struct sim {
     cb_flow flow;
     cb_policy policy;
     cb_policy step_policy[MAXT];
+    cb_policy reduce_policy;
     json_t *output[MAXT]; /* what task t returns (owned); NULL: its index */
     cb_job_state job;
     cb_task_state tasks[MAXT];
@@ -75,6 +77,8 @@ static void sim_init(sim *s, const char *spec_json)
     cb_policy_from_spec(spec, spec, &d, &s->policy);
     for (size_t i = 0; i < s->flow.nsteps; i++)
         cb_policy_from_spec(spec, s->flow.steps[i].spec, &d, &s->step_policy[i]);
+    if (s->flow.kind == CB_FLOW_MAP_REDUCE)
+        cb_policy_from_spec(spec, json_object_get(spec, "reduce"), &d, &s->reduce_policy);
     s->now = 1795752142000000000LL;
     s->capacity = 1000;
     fold(s, CB_EV_JOB_SUBMITTED, json_pack("{s:O, s:s}", "job", spec, "digest", "d"));
@@ -104,8 +108,15 @@ static cb_status plan(sim *s, cb_sched_plan *p)
             idx[n] = i;
             recs[n++] = s->tasks[i]; /* shallow copies: borrowed for the call */
         }
-    cb_sched_in in = {&s->flow,    &s->policy, &s->job,   {idx, recs, n},
-                      s->capacity, s->now,     "acme/j1", s->flow.nsteps ? s->step_policy : NULL};
+    cb_sched_in in = {&s->flow,
+                      &s->policy,
+                      &s->job,
+                      {idx, recs, n},
+                      s->capacity,
+                      s->now,
+                      "acme/j1",
+                      s->flow.nsteps ? s->step_policy : NULL,
+                      s->flow.kind == CB_FLOW_MAP_REDUCE ? &s->reduce_policy : NULL};
     return cb_sched_plan_job(&in, p);
 }
 
@@ -281,6 +292,99 @@ static void test_tolerated_failure_lets_the_job_succeed(void **state)
     s.fail_first[0] = -1;
     run(&s);
     assert_int_equal(s.end, CB_END_SUCCEED);
+    sim_cleanup(&s);
+}
+
+/* Every record of the simulated job, as `cb result` reads them. */
+static cb_task_view all_records(const sim *s, uint32_t *idx, cb_task_state *recs)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < MAXT; i++)
+        if (s->has_record[i] && s->tasks[i].status != CB_TASK_PENDING) {
+            idx[n] = i;
+            recs[n++] = s->tasks[i];
+        }
+    cb_task_view v = {idx, recs, n};
+    return v;
+}
+
+static void assert_json(json_t *got, const char *want)
+{
+    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
+    char *g = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!w || !json_equal(got, w))
+        fail_msg("got %s, want %s", g ? g : "NULL", want);
+    free(g);
+    json_decref(w);
+    json_decref(got);
+}
+
+static void test_tolerated_loss_keeps_the_other_outputs_and_the_reduce_runs(void **state)
+{
+    sim s;
+    uint32_t idx[MAXT];
+    cb_task_state recs[MAXT];
+    json_t *failed = NULL;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"map_reduce\",\"tolerated_failures\":1,\"function\":{"
+                 "\"backend\":\"local\",\"name\":\"f\"},\"input\":{\"items\":[1,2,3,4]},"
+                 "\"reduce\":{\"function\":{\"backend\":\"local\",\"name\":\"sum\"}}}");
+    s.fail_first[1] = -1;
+    run(&s);
+    assert_int_equal(s.end, CB_END_SUCCEED);
+    assert_int_equal(s.dispatches[4], 1);
+    cb_task_view v = all_records(&s, idx, recs);
+    assert_json(cb_result_reduce_input(&s.flow, &v), "[0, 2, 3]");
+    assert_json(cb_result_map_outputs(&s.flow, &v, &failed), "[0, null, 2, 3]");
+    assert_json(failed, "[{\"index\": 1, \"error\": \"boom\"}]");
+    assert_json(cb_result_of(&s.flow, &v, &failed), "4"); /* the sim's reduce returns its index */
+    assert_json(failed, "[{\"index\": 1, \"error\": \"boom\"}]");
+    sim_cleanup(&s);
+}
+
+static void test_a_lost_reduce_fails_the_job_whatever_is_tolerated(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"map_reduce\",\"tolerated_failures\":5,\"function\":{"
+                 "\"backend\":\"local\",\"name\":\"f\"},\"input\":{\"items\":[1,2]},"
+                 "\"reduce\":{\"function\":{\"backend\":\"local\",\"name\":\"sum\"}}}");
+    s.fail_first[2] = -1;
+    run(&s);
+    assert_int_equal(s.end, CB_END_FAIL);
+    assert_string_equal(s.error, "1 of 3 tasks failed; task 2: boom");
+    sim_cleanup(&s);
+}
+
+static void test_tolerated_share_counts_the_map_tasks(void **state)
+{
+    sim s;
+    (void)state;
+    /* 1 of 3 map tasks is 33.3%: over 33% (the reduce is not a map task) */
+    sim_init(&s, "{\"kind\":\"map_reduce\",\"tolerated_failures\":\"33%\",\"function\":{"
+                 "\"backend\":\"local\",\"name\":\"f\"},\"input\":{\"items\":[1,2,3]},"
+                 "\"reduce\":{\"function\":{\"backend\":\"local\",\"name\":\"sum\"}}}");
+    s.fail_first[0] = -1;
+    run(&s);
+    assert_int_equal(s.end, CB_END_FAIL);
+    sim_cleanup(&s);
+}
+
+static void test_reduce_attempts_have_the_reduce_functions_timeout(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"map_reduce\",\"retry\":{\"limit\":1},\"function\":{"
+                 "\"backend\":\"local\",\"name\":\"f\",\"timeout_ms\":100},\"input\":"
+                 "{\"items\":[1]},\"reduce\":{\"function\":{\"backend\":\"local\",\"name\":"
+                 "\"sum\",\"timeout_ms\":5000}}}");
+    s.hang_first[1] = true;
+    int64_t t0 = s.now;
+    run(&s);
+    assert_int_equal(s.end, CB_END_SUCCEED);
+    assert_int_equal(s.job.timeouts, 1);
+    assert_int_equal(s.dispatches[1], 2);
+    assert_true(s.now - t0 >= 5000 * 1000000LL); /* not the map function's 100 ms */
     sim_cleanup(&s);
 }
 
@@ -637,6 +741,10 @@ int main(void)
         cmocka_unit_test(test_retries_with_backoff_then_success),
         cmocka_unit_test(test_exhausted_retries_fail_the_job),
         cmocka_unit_test(test_tolerated_failure_lets_the_job_succeed),
+        cmocka_unit_test(test_tolerated_loss_keeps_the_other_outputs_and_the_reduce_runs),
+        cmocka_unit_test(test_a_lost_reduce_fails_the_job_whatever_is_tolerated),
+        cmocka_unit_test(test_tolerated_share_counts_the_map_tasks),
+        cmocka_unit_test(test_reduce_attempts_have_the_reduce_functions_timeout),
         cmocka_unit_test(test_hung_attempt_times_out_and_is_retried),
         cmocka_unit_test(test_reduce_waits_for_every_map_task),
         cmocka_unit_test(test_empty_map_succeeds_at_once),
