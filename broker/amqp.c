@@ -337,7 +337,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    while (b->state == ST_UP && b->gen == gen) {
+    for (unsigned n = 1; b->state == ST_UP && b->gen == gen; n++) {
         amqp_frame_t f;
         int rc = amqp_simple_wait_frame_noblock(b->conn, &f, &zero);
         if (rc == AMQP_STATUS_TIMEOUT)
@@ -347,6 +347,12 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
             return;
         }
         handle_frame(b, &f);
+        /* Frames are decoded into the connection's pool, freed only by a
+         * release: while a backlog keeps the socket readable this loop may
+         * not end for minutes, so release as it goes (handle_frame copied
+         * what it keeps). */
+        if (n % RELEASE_EVERY == 0 && b->state == ST_UP && b->gen == gen)
+            amqp_maybe_release_buffers(b->conn);
     }
     if (b->state == ST_UP && b->gen == gen)
         amqp_maybe_release_buffers(b->conn);
@@ -516,9 +522,10 @@ static json_t *amqp_health(cb_broker *cb)
                      "fsync",
                      "quorum queues (work, submissions) fsync before confirming; the stream "
                      "queues (event log, done) do not",
-                     "replicas", (int)b->base.opts.replicas, "note",
-                     "a confirmed event survives a killed broker process; against power loss "
-                     "run a 3-node cluster (streams replicate)");
+                     "replicas", 0, "note",
+                     "replicas are the cluster's (quorum and stream queues: up to 3 members), "
+                     "which AMQP 0-9-1 does not tell a client; a confirmed event survives a "
+                     "killed broker process; against power loss run a 3-node cluster");
 }
 
 static bool parse_url(ab *b, const char *url)

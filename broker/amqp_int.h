@@ -18,6 +18,7 @@
 #define FRAME_MAX          131072
 #define TICK_MS            50
 #define READ_PREFETCH      2000
+#define RELEASE_EVERY      64  /* frames decoded between releases of librabbitmq's pool */
 #define READ_IDLE_MS       250 /* live readers: no delivery for this long after the end: caught up */
 #define DEDUP_IDS          65536           /* per reader; ~2.5 MB when full (docs/broker.md) */
 #define DEDUP_WARM_OFFSETS (2 * DEDUP_IDS) /* read before a start position (CB_READ_SEQ) */
