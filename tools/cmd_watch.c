@@ -1,6 +1,6 @@
 /* tools/cmd_watch.c - `cb watch` (live progress from cb.progress.* and the
  * done topic: a bar on a terminal, plain lines otherwise), and the store
- * readers `cb status`, `cb result`, `cb jobs`. */
+ * readers `cb status` and `cb jobs` (`cb result`: cmd_result.c). */
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -153,70 +153,21 @@ int cb_cmd_watch(int argc, char **argv)
 
 /* ---- from the store ------------------------------------------------------- */
 
-typedef struct done_wait {
-    struct event_base *base;
-    json_t *done;
-} done_wait;
-
-static void got_done(const cb_broker_msg *m, void *ctx)
-{
-    done_wait *w = ctx;
-    if (!w->done)
-        w->done = json_loadb(m->data, m->len, 0, NULL);
-    event_base_loopbreak(w->base);
-}
-
-/* The job's done message from the broker (kept, so also after the fact),
- * waiting at most timeout_s. NULL if none came. */
-static json_t *wait_done(const char *url, const char *ref, long timeout_s)
-{
-    char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], subject[320];
-    done_wait w = {0};
-    cb_broker *b = NULL;
-    cb_sub *sub = NULL;
-    struct timeval limit = {timeout_s, 0};
-    if (!url || cb_cli_job_ref(ref, tenant, job, sizeof tenant) != 0)
-        return NULL;
-    if (cb_cli_connect(url, "cb result", &w.base, &b) != 0)
-        return NULL;
-    snprintf(subject, sizeof subject, "cb.done.%s.%s", tenant, job);
-    if (cb_broker_subscribe(b, subject, 0, got_done, &w, &sub) == CB_OK) {
-        event_base_loopexit(w.base, &limit);
-        event_base_dispatch(w.base);
-    }
-    cb_sub_close(sub);
-    cb_cli_disconnect(w.base, b);
-    return w.done;
-}
-
 static cb_store *open_store(const char *cmd, const char *dir)
 {
     cb_store *st = NULL;
     cb_status s = cb_store_open(dir, 0, CB_STORE_RDONLY, &st);
+    char why[1200];
     if (s != CB_OK)
-        fprintf(stderr, "cb %s: cannot open the store %s: %s\n", cmd, dir, cb_strerror(s));
+        fprintf(stderr, "cb %s: %s\n", cmd, cb_store_open_error(dir, s, why, sizeof why));
     return st;
 }
 
-typedef struct outs {
-    json_t *all;
-} outs;
-
-static int add_outputs(uint32_t index, const cb_task_state *t, void *arg)
-{
-    outs *o = arg;
-    (void)index;
-    if (t->status == CB_TASK_SUCCEEDED && json_is_array(t->output))
-        json_array_extend(o->all, t->output);
-    return 0;
-}
-
-/* cb status|result TENANT/JOB */
+/* cb status TENANT/JOB */
 int cb_cmd_status(int argc, char **argv)
 {
-    const char *dir = NULL, *ref = NULL, *url = NULL;
-    int json = 0, rc = 1, result = !strcmp(argv[0], "result");
-    long timeout_s = 60;
+    const char *dir = NULL, *ref = NULL;
+    int json = 0, rc = 1;
     cb_store *st;
     cb_job_state j;
     cb_status s;
@@ -224,74 +175,32 @@ int cb_cmd_status(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--store") && i + 1 < argc)
             dir = argv[++i];
-        else if (!strcmp(argv[i], "--broker") && i + 1 < argc)
-            url = argv[++i];
-        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
-            timeout_s = atol(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: cb %s TENANT/JOB [--store DIR]%s\n%s", argv[0],
-                   result ? " [--broker URL] [--timeout S]" : " [--json]",
-                   result ? "Prints the job's result as JSON (exit 1 if it has none). A job\n"
-                            "not finished in the store is waited for on its done topic\n"
-                            "(at most S seconds, default 60).\n"
-                          : "Prints the job's state in the store (--json: its full record).\n");
+            printf("usage: cb status TENANT/JOB [--store DIR] [--json]\n"
+                   "Prints the job's state in the store (--json: its full record).\n");
             return 0;
         } else if (!ref && argv[i][0] != '-')
             ref = argv[i];
         else {
-            fprintf(stderr, "cb %s: unknown argument '%s'\n", argv[0], argv[i]);
+            fprintf(stderr, "cb status: unknown argument '%s'\n", argv[i]);
             return 2;
         }
     }
     if (!ref || !strchr(ref, '/')) {
-        fprintf(stderr, "cb %s: name the job as TENANT/JOB\n", argv[0]);
+        fprintf(stderr, "cb status: name the job as TENANT/JOB\n");
         return 2;
     }
-    if (!(st = open_store(argv[0], cb_cli_store_dir(dir))))
+    if (!(st = open_store("status", cb_cli_store_dir(dir))))
         return 1;
     if ((s = cb_view_job(st, ref, &j)) != CB_OK) {
-        fprintf(stderr, "cb %s: %s: %s\n", argv[0], ref,
+        fprintf(stderr, "cb status: %s: %s\n", ref,
                 s == CB_ENOTFOUND ? "no such job (yet)" : cb_strerror(s));
         cb_store_close(st);
         return 1;
     }
-    if (result) {
-        json_t *r = json_incref(j.result), *done = NULL;
-        const char *kind = json_string_value(json_object_get(j.spec, "kind")) ?: "";
-        int succeeded = j.status == CB_JOB_SUCCEEDED;
-        if (!r && !cb_job_terminal(j.status)) {
-            /* Not over in the store (yet): the done message says how it ended. */
-            done = wait_done(cb_cli_broker_url(url), ref, timeout_s);
-            r = json_incref(json_object_get(done, "result"));
-            succeeded =
-                !strcmp(json_string_value(json_object_get(done, "status")) ?: "", "succeeded");
-        }
-        if (!r && succeeded && !strcmp(kind, "map")) {
-            outs o = {json_array()}; /* too large to inline: assemble it from the tasks */
-            if (cb_view_job_tasks(st, ref, add_outputs, &o) == CB_OK)
-                r = o.all;
-            else
-                json_decref(o.all);
-        }
-        if (r) {
-            char *text = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
-            printf("%s\n", text ? text : "null");
-            free(text);
-            rc = 0;
-        } else if (done) {
-            fprintf(stderr, "cb result: %s has no result: it %s%s%s\n", ref,
-                    json_string_value(json_object_get(done, "status")) ?: "?",
-                    json_object_get(done, "error") ? ": " : "",
-                    json_string_value(json_object_get(done, "error")) ?: "");
-        } else {
-            fprintf(stderr, "cb result: %s has no result: it is %s%s%s\n", ref,
-                    cb_job_status_name(j.status), j.error ? ": " : "", j.error ? j.error : "");
-        }
-        json_decref(r);
-        json_decref(done);
-    } else if (json) {
+    if (json) {
         json_t *o = cb_job_state_to_json(&j);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         printf("%s\n", text ? text : "{}");

@@ -1,0 +1,274 @@
+/* tools/cmd_result.c - `cb result TENANT/JOB`: a job's result as JSON.
+ *
+ * Waits for the job's end by default (its done message, kept by the broker,
+ * so a finished job answers at once); --no-wait asks the store now. A
+ * result too large for the done message (result_ref) is assembled from the
+ * task records in the store with the engine's own code (engine/result.c).
+ * "No result yet" is never printed as a result: it is exit code 3.
+ *
+ * Exit codes: 0 the result is on stdout (it may be null); 1 the job did not
+ * succeed (failed, cancelled, rejected: the reason on stderr), does not
+ * exist, or cannot be read; 2 usage; 3 not finished (with --no-wait, or
+ * when --timeout passed). */
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "broker.h"
+#include "cb_cmd.h"
+#include "cli.h"
+#include "flow.h"
+#include "fold.h"
+#include "result.h"
+#include "store.h"
+#include "tasklist.h"
+
+#define RC_NOT_FINISHED 3
+#define UNKNOWN_JOB_S   10 /* a job neither stored nor done is waited for this long */
+
+typedef struct done_wait {
+    struct event_base *base;
+    json_t *done;
+} done_wait;
+
+static void got_done(const cb_broker_msg *m, void *ctx)
+{
+    done_wait *w = ctx;
+    if (!w->done)
+        w->done = json_loadb(m->data, m->len, 0, NULL);
+    event_base_loopbreak(w->base);
+}
+
+/* The job's done message (kept, so also after the fact), waiting at most
+ * timeout_s (0: no limit). *rc = 1 when the broker cannot be reached. */
+static json_t *wait_done(const char *url, const char *tenant, const char *job, long timeout_s,
+                         int *rc)
+{
+    char subject[320];
+    done_wait w = {0};
+    cb_broker *b = NULL;
+    cb_sub *sub = NULL;
+    struct timeval limit = {timeout_s, 0};
+    if (!url) {
+        fprintf(stderr, "cb result: no broker to wait on (--broker URL, $CB_BROKER_URL or "
+                        "cb up's .cb/url)\n");
+        *rc = 1;
+        return NULL;
+    }
+    if (cb_cli_connect(url, "cb result", &w.base, &b) != 0) {
+        *rc = 1;
+        return NULL;
+    }
+    snprintf(subject, sizeof subject, "cb.done.%s.%s", tenant, job);
+    if (cb_broker_subscribe(b, subject, 0, got_done, &w, &sub) == CB_OK) {
+        if (timeout_s > 0)
+            event_base_loopexit(w.base, &limit);
+        event_base_dispatch(w.base);
+    } else {
+        fprintf(stderr, "cb result: cannot subscribe to %s\n", subject);
+        *rc = 1;
+    }
+    cb_sub_close(sub);
+    cb_cli_disconnect(w.base, b);
+    return w.done;
+}
+
+/* Assemble the result of finished job `ref` from its task records. */
+static json_t *assemble(cb_store *st, const char *ref, const cb_job_state *js)
+{
+    cb_flow flow = {0};
+    cb_task_list tl = {0};
+    char err[256];
+    json_t *r = NULL;
+    if (cb_flow_build(js->spec, 0, &flow, err, sizeof err) != CB_OK) {
+        fprintf(stderr, "cb result: %s: %s\n", ref, err);
+        return NULL;
+    }
+    if (cb_view_job_tasks(st, ref, cb_task_list_add, &tl) == CB_OK && !tl.oom) {
+        cb_task_view v = cb_task_list_view(&tl);
+        r = cb_result_of(&flow, &v, NULL);
+    }
+    if (!r)
+        fprintf(stderr, "cb result: %s: cannot assemble the result from the store\n", ref);
+    cb_task_list_cleanup(&tl);
+    cb_flow_cleanup(&flow);
+    return r;
+}
+
+static int print_json(const json_t *r)
+{
+    char *text = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text)
+        return 1;
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+static int not_succeeded(const char *ref, const char *status, const char *error)
+{
+    fprintf(stderr, "cb result: %s has no result: it %s%s%s\n", ref, status, error ? ": " : "",
+            error ? error : "");
+    return 1;
+}
+
+typedef struct result_opts {
+    const char *dir, *url, *ref;
+    long timeout_s; /* 0: wait without limit */
+    int no_wait;
+} result_opts;
+
+/* The job as the store has it now; *found = 0 when the store has none. */
+static int read_job(cb_store *st, const char *ref, cb_job_state *js, int *found)
+{
+    cb_status s = cb_view_job(st, ref, js);
+    *found = s == CB_OK;
+    if (s != CB_OK && s != CB_ENOTFOUND) {
+        fprintf(stderr, "cb result: %s: %s\n", ref, cb_strerror(s));
+        return 1;
+    }
+    return 0;
+}
+
+/* The end as the store has it: a succeeded job's stored result when it is
+ * not null (a null may be a result too large to inline), else its tasks'. */
+static int from_store(cb_store *st, const char *ref, const cb_job_state *js)
+{
+    json_t *r;
+    int rc;
+    if (js->status != CB_JOB_SUCCEEDED)
+        return not_succeeded(ref, cb_job_status_name(js->status), js->error);
+    if (js->result && !json_is_null(js->result))
+        return print_json(js->result);
+    if (!(r = assemble(st, ref, js)))
+        return 1;
+    rc = print_json(r);
+    json_decref(r);
+    return rc;
+}
+
+/* The end as the done message says it. */
+static int from_done(cb_store *st, const char *ref, const json_t *done)
+{
+    const char *status = json_string_value(json_object_get(done, "status")) ?: "?";
+    const json_t *r = json_object_get(done, "result");
+    cb_job_state js;
+    int found, rc;
+    if (strcmp(status, "succeeded")) {
+        const char *err = json_string_value(json_object_get(done, "error"));
+        if (!err)
+            err = json_string_value(json_array_get(json_object_get(done, "errors"), 0));
+        return not_succeeded(ref, status, err);
+    }
+    if (r) /* inline, null included */
+        return print_json(r);
+    /* result_ref: the outputs are in the task records the engine read */
+    if (read_job(st, ref, &js, &found) != 0)
+        return 1;
+    if (!found) {
+        fprintf(stderr,
+                "cb result: %s: the result is too large for the done message and "
+                "this store does not have the job (--store DIR)\n",
+                ref);
+        return 1;
+    }
+    rc = from_store(st, ref, &js);
+    cb_job_state_cleanup(&js);
+    return rc;
+}
+
+static int usage(FILE *out, int rc)
+{
+    fprintf(out,
+            "usage: cb result TENANT/JOB [--store DIR] [--broker URL] [--timeout S] [--no-wait]\n"
+            "Prints the job's result as JSON once the job has ended (waits for it; a\n"
+            "result too large for the done message is assembled from the store).\n"
+            "  --no-wait   answer now: exit 3 if the job has not finished\n"
+            "  --timeout S wait at most S seconds, then exit 3 (default: no limit)\n"
+            "Exit codes: 0 result printed, 1 the job failed, was cancelled or rejected,\n"
+            "or is unknown, 2 usage, 3 not finished.\n");
+    return rc;
+}
+
+static int parse(int argc, char **argv, result_opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--store") && i + 1 < argc)
+            o->dir = argv[++i];
+        else if (!strcmp(argv[i], "--broker") && i + 1 < argc)
+            o->url = argv[++i];
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            o->timeout_s = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--no-wait"))
+            o->no_wait = 1;
+        else if (!strcmp(argv[i], "--help")) {
+            usage(stdout, 0);
+            return -1; /* done: exit 0 */
+        } else if (!o->ref && argv[i][0] != '-')
+            o->ref = argv[i];
+        else {
+            fprintf(stderr, "cb result: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!o->ref) {
+        fprintf(stderr, "cb result: name the job as TENANT/JOB\n");
+        return 2;
+    }
+    return 0;
+}
+
+int cb_cmd_result(int argc, char **argv)
+{
+    result_opts o = {0};
+    char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1];
+    cb_store *st = NULL;
+    cb_job_state js;
+    json_t *done;
+    int rc = parse(argc, argv, &o), found = 0;
+    cb_status s;
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (cb_cli_job_ref(o.ref, tenant, job, sizeof tenant) != 0) {
+        fprintf(stderr, "cb result: name the job as TENANT/JOB\n");
+        return 2;
+    }
+    if ((s = cb_store_open(cb_cli_store_dir(o.dir), 0, CB_STORE_RDONLY, &st)) != CB_OK) {
+        char why[1200];
+        fprintf(stderr, "cb result: %s\n",
+                cb_store_open_error(cb_cli_store_dir(o.dir), s, why, sizeof why));
+        return 1;
+    }
+    if ((rc = read_job(st, o.ref, &js, &found)) == 0 && found && cb_job_terminal(js.status)) {
+        rc = from_store(st, o.ref, &js);
+    } else if (rc == 0 && o.no_wait) {
+        if (found)
+            fprintf(stderr, "cb result: %s has not finished: it is %s (%u/%u tasks succeeded)\n",
+                    o.ref, cb_job_status_name(js.status), js.succeeded, js.total);
+        else
+            fprintf(stderr, "cb result: %s: no such job in the store (yet)\n", o.ref);
+        rc = found ? RC_NOT_FINISHED : 1;
+    } else if (rc == 0) {
+        long limit = o.timeout_s > 0 || found ? o.timeout_s : UNKNOWN_JOB_S;
+        if ((done = wait_done(cb_cli_broker_url(o.url), tenant, job, limit, &rc))) {
+            rc = from_done(st, o.ref, done);
+        } else if (rc == 0 && found) {
+            fprintf(stderr, "cb result: %s has not finished within %ld s\n", o.ref, limit);
+            rc = RC_NOT_FINISHED;
+        } else if (rc == 0) {
+            fprintf(stderr,
+                    "cb result: %s: no such job (not in the store, no done message "
+                    "within %ld s)\n",
+                    o.ref, limit);
+            rc = 1;
+        }
+    }
+    if (found)
+        cb_job_state_cleanup(&js);
+    cb_store_close(st);
+    return rc;
+}
