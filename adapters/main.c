@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cb_url.h"
 #include "cb_log.h"
 #include "cb_schema.h"
 #include "registry.h"
@@ -67,7 +68,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(arg, "--broker") && val)
-            url = argv[++i];
+            url = cb_url_from_argv(argv[++i]);
         else if (!strcmp(arg, "--backend") && val)
             wo.backend = argv[++i];
         else if (!strcmp(arg, "--config") && val)
@@ -99,7 +100,9 @@ int main(int argc, char **argv)
     bo.url = url;
     bo.name = "cb-adapter";
     if ((s = cb_broker_open(a.base, &bo, &b)) != CB_OK) {
-        CB_LOG_ERR("adapter", "cannot connect to %s: %s", url, cb_strerror(s));
+        char shown[1024];
+        CB_LOG_ERR("adapter", "cannot connect to %s: %s", cb_url_redact(url, shown, sizeof shown),
+                   cb_strerror(s));
         goto out;
     }
     if ((s = cb_worker_start(a.base, b, reg, schema, &wo, &a.w, err, sizeof err)) != CB_OK) {

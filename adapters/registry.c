@@ -279,5 +279,30 @@ int cb_registry_daemon_load(const char *path, const char *mod, cb_registry **reg
         *reg = NULL;
         return -1;
     }
+    if (path && *path && cb_registry_check(*reg, *schema, err, sizeof err) != CB_OK) {
+        cb_log(CB_LOG_ERROR, mod, "configuration: %s: %s", path, err);
+        cb_registry_free(*reg);
+        cb_schema_free(*schema);
+        *reg = NULL;
+        *schema = NULL;
+        return -1;
+    }
     return 0;
+}
+
+cb_status cb_registry_check(const cb_registry *r, const cb_schema *schema, char *err, size_t errlen)
+{
+    json_t *errors = NULL, *e;
+    size_t i, used = 0;
+    cb_status s = cb_schema_validate(schema, "config.json", r->root, 8, &errors);
+    err[0] = '\0';
+    json_array_foreach(errors, i, e)
+    {
+        int n = snprintf(err + used, errlen - used, "%s%s", i ? "; " : "", json_string_value(e));
+        if (n < 0 || (size_t)n >= errlen - used)
+            break;
+        used += (size_t)n;
+    }
+    json_decref(errors);
+    return s;
 }

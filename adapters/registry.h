@@ -66,10 +66,17 @@ const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name);
 size_t cb_registry_local_count(const cb_registry *r);
 const cb_fn_conf *cb_registry_local_at(const cb_registry *r, size_t i);
 /* What a daemon needs at start: the configuration (`path`, or NULL for the
- * built-ins only) and the message schemas. Logs the reason under `mod` and
- * returns non-zero on failure (nothing to free then). */
+ * built-ins only), checked against schemas/config.json, and the message
+ * schemas. Logs the reason under `mod` and returns non-zero on failure
+ * (nothing to free then). */
 int cb_registry_daemon_load(const char *path, const char *mod, cb_registry **reg,
                             struct cb_schema **schema);
+/* Check the loaded file against schemas/config.json (unknown keys, wrong
+ * types: "max_concurrency": "lots"). CB_OK, or CB_ESCHEMA with err listing
+ * the errors ("/backends/local/max_concurrency: expected integer, got
+ * string"; "; " between them). */
+CB_NODISCARD cb_status cb_registry_check(const cb_registry *r, const struct cb_schema *schema,
+                                         char *err, size_t errlen);
 /* The directory holding the bundled runtimes (python_runtime.py). */
 const char *cb_registry_runtime_dir(void);
 

@@ -3,9 +3,12 @@
 
 #include <event2/thread.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_log.h"
+#include "cb_url.h"
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_rc;
@@ -121,12 +124,27 @@ static const cb__broker_vt *driver_for(const char *url)
     return NULL;
 }
 
+bool cb_broker_url_known(const char *url)
+{
+    return driver_for(url) != NULL;
+}
+
 cb_status cb_broker_open(struct event_base *base, const cb_broker_opts *o, cb_broker **out)
 {
     const cb__broker_vt *vt = driver_for(o ? o->url : NULL);
+    char url[2048];
+    cb_broker_opts with = o ? *o : (cb_broker_opts){0};
+    cb_status s;
     if (!base || !vt || o->op_timeout_ms <= 0 || o->max_msg_bytes == 0 || o->replicas < 1)
         return CB_EINVAL;
-    return vt->open(base, o, out);
+    /* the password may come from the environment rather than the URL */
+    if ((s = cb_url_with_password(o->url, url, sizeof url)) != CB_OK) {
+        CB_LOG_ERR("broker", "the broker password: cannot read $CB_BROKER_PASSWORD_FILE (%s)",
+                   getenv("CB_BROKER_PASSWORD_FILE"));
+        return s;
+    }
+    with.url = url;
+    return vt->open(base, &with, out);
 }
 
 void cb_broker_close(cb_broker *b)

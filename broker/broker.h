@@ -18,6 +18,7 @@
 #ifndef CB_BROKER_H
 #define CB_BROKER_H
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,9 @@ typedef struct cb_broker_opts {
 } cb_broker_opts;
 
 void cb_broker_opts_init(cb_broker_opts *o);
+
+/* Whether a driver takes this URL's scheme (nats://, tls://, amqp://, amqps://). */
+bool cb_broker_url_known(const char *url);
 
 /* Connect and make sure the topology (streams, exchange, queues) exists.
  * Blocks for at most connect_timeout_ms: call it at start-up, before the loop

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cb_url.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
 #include "cb_time.h"
@@ -398,6 +399,18 @@ typedef struct setup_job {
     bool done;
 } setup_job;
 
+/* Keep the fewest replicas (configured) and peers (placed: the leader and
+ * its followers) over the streams. */
+static void note_stream(nb *b, const jsStreamInfo *si)
+{
+    int replicas = si->Config ? (int)si->Config->Replicas : 1;
+    int peers = si->Cluster ? si->Cluster->ReplicasLen + 1 : 1;
+    if (b->stream_replicas == 0 || replicas < b->stream_replicas)
+        b->stream_replicas = replicas;
+    if (b->stream_peers == 0 || peers < b->stream_peers)
+        b->stream_peers = peers;
+}
+
 static void setup_streams_work(cb_offload_job *job)
 {
     setup_job *j = (setup_job *)job;
@@ -405,6 +418,7 @@ static void setup_streams_work(cb_offload_job *job)
     int64_t dupe_ns = b->base.opts.dedup_window_ms * 1000000;
 
     j->st = CB_OK;
+    b->stream_replicas = b->stream_peers = 0;
     for (size_t i = 0; i < sizeof streams / sizeof streams[0]; i++) {
         jsStreamConfig sc;
         jsStreamInfo *si = NULL;
@@ -424,12 +438,22 @@ static void setup_streams_work(cb_offload_job *job)
         sc.MaxMsgSize = (int32_t)b->base.opts.max_msg_bytes;
         s = js_GetStreamInfo(&si, b->js, streams[i].name, NULL, &jerr);
         if (s == NATS_OK) {
+            /* Never lower what a deployment set: a process started with
+             * fewer replicas (the default 1) keeps the stream's. */
+            int64_t have = si->Config ? si->Config->Replicas : 1;
+            if (have > sc.Replicas) {
+                CB_LOG_WRN(MOD, "stream %s has %lld replicas, more than the %lld asked for: kept",
+                           streams[i].name, (long long)have, (long long)sc.Replicas);
+                sc.Replicas = have;
+            }
             jsStreamInfo_Destroy(si);
             si = NULL;
             s = js_UpdateStream(&si, b->js, &sc, NULL, &jerr);
         } else if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
             s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
         }
+        if (s == NATS_OK && si) /* what the server holds now */
+            note_stream(b, si);
         jsStreamInfo_Destroy(si);
         if (s != NATS_OK) {
             j->st = s == NATS_TIMEOUT ? CB_ETIMEDOUT : CB_EBROKER;
@@ -512,15 +536,16 @@ static void nats_close(cb_broker *cb)
 static json_t *nats_health(cb_broker *cb)
 {
     nb *b = (nb *)cb;
-    int r = (int)b->base.opts.replicas;
+    int r = b->stream_replicas > 0 ? b->stream_replicas : (int)b->base.opts.replicas;
     return json_pack(
-        "{s:s, s:b, s:I, s:s, s:{s:s, s:s, s:i, s:s}}", "driver", "nats", "connected",
+        "{s:s, s:b, s:I, s:s, s:{s:s, s:s, s:i, s:i, s:s}}", "driver", "nats", "connected",
         atomic_load(&b->connected), "reconnects", (json_int_t)atomic_load(&b->reconnects), "server",
         b->server_url, "durability", "storage", "file", "fsync",
-        "none before acknowledging (nats-server 2.9 has no sync_interval)", "replicas", r, "note",
-        r >= 3 ? "an acknowledged event is on a quorum of replicas"
-               : "an acknowledged event survives a killed server process, not a power loss of "
-                 "this node; use replicas=3 on a cluster for that");
+        "none before acknowledging (nats-server 2.9 has no sync_interval)", "replicas", r, "peers",
+        b->stream_peers, "note",
+        r >= 3 ? "an acknowledged event is on a quorum of replicas (read from the server)"
+               : "an acknowledged event can be lost: it survives a killed server process, not a "
+                 "power loss of this node (R1, no fsync); use replicas=3 on a cluster for that");
 }
 
 static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_broker **out)
@@ -583,7 +608,9 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
         goto out_free_opts;
     s = natsConnection_Connect(&b->nc, no);
     if (s != NATS_OK) {
-        CB_LOG_ERR(MOD, "connect %s: %s", o->url, natsStatus_GetText(s));
+        char shown[1024];
+        CB_LOG_ERR(MOD, "connect %s: %s", cb_url_redact(o->url, shown, sizeof shown),
+                   natsStatus_GetText(s));
         st = CB_ECONN;
         goto out_free_opts;
     }

@@ -278,7 +278,7 @@ static void job_subscribe(api_job *j)
         cc.MaxAckPending = 65536;
         cc.MaxDeliver = -1;
         cc.MaxWaiting = 512;
-        cc.Replicas = b->base.opts.replicas;
+        cc.Replicas = 0; /* as many as the stream has: never fewer than the deployment set */
         s = js_AddConsumer(&ci, b->js, stream, &cc, NULL, &jerr);
         if (s != NATS_OK && jerr == JSConsumerNameExistErr)
             s = js_UpdateConsumer(&ci, b->js, stream, &cc, NULL, &jerr);

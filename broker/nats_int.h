@@ -104,6 +104,9 @@ struct nb {
     atomic_bool connected;
     atomic_ulong reconnects;
     char server_url[256];
+    /* what the server says of the streams (set by the stream set-up, before
+     * nats_open returns): the fewest replicas and peers any stream has */
+    int stream_replicas, stream_peers;
     natsSubscription *inbox_sub;
     char inbox[128];
     cb_map reqs; /* token -> req_op, loop only */

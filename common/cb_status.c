@@ -36,6 +36,8 @@ const char *cb_strerror(cb_status s)
         return "rejected by broker";
     case CB_EDUPLICATE:
         return "duplicate";
+    case CB_ECORRUPT:
+        return "damaged data";
     }
     return "unknown status";
 }

@@ -26,6 +26,7 @@ typedef enum cb_status {
     CB_ECLOSED = -13,    /* the handle is closing or closed */
     CB_EBROKER = -14,    /* the broker refused the operation */
     CB_EDUPLICATE = -15, /* already applied / already stored */
+    CB_ECORRUPT = -16,   /* stored data is damaged (e.g. a truncated store file) */
 } cb_status;
 
 /* A static, human-readable description of `s`. Never NULL. */

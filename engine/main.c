@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cb_url.h"
 #include "cb_log.h"
 #include "cb_schema.h"
 #include "control.h"
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(arg, "--broker") && val)
-            url = argv[++i];
+            url = cb_url_from_argv(argv[++i]);
         else if (!strcmp(arg, "--store") && val)
             dir = argv[++i];
         else if (!strcmp(arg, "--config") && val)
@@ -76,7 +77,8 @@ int main(int argc, char **argv)
     if (cb_registry_daemon_load(config, "engine", &reg, &schema) != 0)
         return 1;
     if ((s = cb_store_open(dir, 0, 0, &st)) != CB_OK) {
-        CB_LOG_ERR("engine", "cannot open store %s: %s", dir, cb_strerror(s));
+        char why[1200];
+        CB_LOG_ERR("engine", "%s", cb_store_open_error(dir, s, why, sizeof why));
         goto out;
     }
     if (cb_broker_global_init() != CB_OK || !(base = event_base_new()))
@@ -84,7 +86,9 @@ int main(int argc, char **argv)
     bo.url = url;
     bo.name = "cb-engine";
     if ((s = cb_broker_open(base, &bo, &b)) != CB_OK) {
-        CB_LOG_ERR("engine", "cannot connect to %s: %s", url, cb_strerror(s));
+        char shown[1024];
+        CB_LOG_ERR("engine", "cannot connect to %s: %s", cb_url_redact(url, shown, sizeof shown),
+                   cb_strerror(s));
         goto out;
     }
     ic.schema = schema;

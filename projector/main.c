@@ -7,6 +7,7 @@
 
 #include "batch.h"
 #include "broker.h"
+#include "cb_url.h"
 #include "cb_log.h"
 #include "proj.h"
 #include "store.h"
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
     cb_broker_opts_init(&bo);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--broker") && i + 1 < argc)
-            url = argv[++i];
+            url = cb_url_from_argv(argv[++i]);
         else if (!strcmp(argv[i], "--store") && i + 1 < argc)
             dir = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
@@ -63,7 +64,8 @@ int main(int argc, char **argv)
     bo.url = url;
     bo.name = "cb-projector";
     if ((s = cb_store_open(dir, 0, 0, &st)) != CB_OK) {
-        CB_LOG_ERR("projector", "cannot open store %s: %s", dir, cb_strerror(s));
+        char why[1200];
+        CB_LOG_ERR("projector", "%s", cb_store_open_error(dir, s, why, sizeof why));
         goto out_base;
     }
     if ((s = cb_batch_prepare_store(st)) != CB_OK) {
@@ -71,7 +73,9 @@ int main(int argc, char **argv)
         goto out_store;
     }
     if ((s = cb_broker_open(base, &bo, &b)) != CB_OK) {
-        CB_LOG_ERR("projector", "cannot connect to %s: %s", url, cb_strerror(s));
+        char shown[1024];
+        CB_LOG_ERR("projector", "cannot connect to %s: %s", cb_url_redact(url, shown, sizeof shown),
+                   cb_strerror(s));
         goto out_store;
     }
     if ((s = cb_proj_start(base, b, st, &po, &p)) != CB_OK) {

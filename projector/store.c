@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -40,6 +43,30 @@ static cb_status from_mdb(int rc)
     }
 }
 
+/* Whether data.mdb is shorter than the pages its meta page says it has: the
+ * first read of a missing page would kill the process with SIGBUS, so such
+ * a store is refused before any page is touched (the meta pages themselves
+ * were read by mdb_env_open, with read()). Logs the fix. */
+static bool truncated(MDB_env *env, const char *dir)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    struct stat sb;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &ms) != 0 || stat(path, &sb) != 0)
+        return false;
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+    if ((uint64_t)sb.st_size >= need)
+        return false;
+    CB_LOG_ERR(MOD,
+               "the store %s is damaged: data.mdb has %lld bytes, its pages need %llu "
+               "(truncated); stop the stack, move the directory away and rebuild it from the "
+               "log: cb replay --rebuild %s",
+               dir, (long long)sb.st_size, (unsigned long long)need, dir);
+    return true;
+}
+
 cb_status cb_store_open(const char *dir, size_t map_bytes, unsigned flags, cb_store **out)
 {
     cb_store *st = cb_calloc(1, sizeof *st);
@@ -66,6 +93,11 @@ cb_status cb_store_open(const char *dir, size_t map_bytes, unsigned flags, cb_st
         (rc = mdb_env_set_maxreaders(st->env, 256)) != 0 ||
         (rc = mdb_env_open(st->env, dir, env_flags, 0644)) != 0)
         goto out_close_env;
+    if (truncated(st->env, dir)) {
+        mdb_env_close(st->env);
+        cb_free(st);
+        return CB_ECORRUPT;
+    }
     if ((rc = mdb_txn_begin(st->env, NULL, flags & CB_STORE_RDONLY ? MDB_RDONLY : 0, &txn)) != 0)
         goto out_close_env;
     for (int i = 0; i < CB_DB__COUNT; i++) {
@@ -87,6 +119,19 @@ out_fail:
         CB_LOG_ERR(MOD, "open %s: %s", dir, mdb_strerror(rc));
     cb_free(st);
     return rc == ENOENT || rc == MDB_NOTFOUND ? CB_ENOTFOUND : from_mdb(rc);
+}
+
+const char *cb_store_open_error(const char *dir, cb_status s, char *buf, size_t size)
+{
+    if (s == CB_ECORRUPT)
+        snprintf(buf, size,
+                 "the store %s is damaged (data.mdb is truncated); stop the stack, move the "
+                 "directory away and rebuild it from the log: cb replay --rebuild %s",
+                 dir, dir);
+    else
+        snprintf(buf, size, "cannot open the store %s: %s", dir,
+                 s == CB_ENOTFOUND ? "no store there" : cb_strerror(s));
+    return buf;
 }
 
 void cb_store_close(cb_store *st)

@@ -35,9 +35,13 @@ typedef enum cb_db {
 /* Open (create if absent unless RDONLY) the store in directory `dir`, with a
  * map of map_bytes (0: 8 GiB; it is address space, not memory). On CB_OK *out
  * is owned: release with cb_store_close(). Errors: CB_ENOTFOUND (RDONLY and
- * absent), CB_EIO. */
+ * absent), CB_ECORRUPT (data.mdb shorter than its pages: refused before any
+ * page is read, with the fix logged), CB_EIO. */
 CB_NODISCARD cb_status cb_store_open(const char *dir, size_t map_bytes, unsigned flags,
                                      cb_store **out);
+/* One line saying why cb_store_open(dir) failed with `s` and, for a damaged
+ * store, how to mend it. Returns buf. */
+const char *cb_store_open_error(const char *dir, cb_status s, char *buf, size_t size);
 void cb_store_close(cb_store *st); /* accepts NULL */
 
 /* Begin a transaction (write unless rdonly). End it with commit or abort. */

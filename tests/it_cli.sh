@@ -8,6 +8,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CB="$CB_TEST_BIN/cb"
 URL=$CB_TEST_BROKER_URL
+# what the stack shows of it: the URL without its password (kept in a 0600 file)
+SHOWN=$(printf '%s' "$URL" | sed -E 's|//([^:/@]*):[^@/]*@|//\1@|')
+PASS=$(printf '%s' "$URL" | sed -nE 's|.*//[^:/@]*:([^@/]*)@.*|\1|p')
 DIR=$(mktemp -d /tmp/cbcli.XXXXXX)
 export CB_DIR="$DIR/.cb" CB_LOG_LEVEL=error
 unset CB_BROKER_URL
@@ -34,6 +37,10 @@ check() { # check NAME COMMAND...: run, report
     fi
 }
 
+none_running() { # none_running PATTERN: no process has it in its command line
+    ! pgrep -f "$1" >/dev/null
+}
+
 job() { # job FILE JSON-with-TENANT
     sed "s/TENANT/$T/g" >"$DIR/$1"
 }
@@ -49,8 +56,17 @@ if ! "$CB" up --detach --dir "$CB_DIR" --broker "$URL" \
     --config "$ROOT/tests/fixtures/functions.json" >"$DIR/up.out" 2>&1; then
     echo "FAIL cb up"; cat "$DIR/up.out"; tail -20 "$CB_DIR"/logs/*.log; exit 1
 fi
-check "cb up prints the broker" grep -q "export CB_BROKER_URL=$URL" "$DIR/up.out"
-check "cb up writes the url" grep -qx "$URL" "$CB_DIR/url"
+check "cb up prints the broker" grep -q "export CB_BROKER_URL=$SHOWN" "$DIR/up.out"
+check "cb up writes the url" grep -qx "$SHOWN" "$CB_DIR/url"
+
+# -- credentials: in no command line, no world-readable file, no message
+if [ -n "$PASS" ]; then
+    check "the password is kept in a file only its owner reads" test "$(stat -c %a "$CB_DIR/broker.password")" = 600
+    check "no command line shows the password" none_running ":$PASS@"
+fi
+"$CB" cancel --broker "amqp://guest:s3cretpw@127.0.0.1:1/" "$T/x" >/dev/null 2>"$DIR/pw.err"
+check "a connection error names the broker without its password" \
+    bash -c "grep -q 'guest:\*\*\*@127.0.0.1:1' '$DIR/pw.err' && ! grep -q s3cretpw '$DIR/pw.err'"
 
 # -- submit --wait: the done line, the result
 job mr.json <<'J'
@@ -64,6 +80,43 @@ check "submit --wait prints the id then the done line" \
     /usr/bin/python3 -c 'import json,sys; l=open(sys.argv[1]).read().split("\n"); d=json.loads(l[1]); assert d["status"]=="succeeded" and d["result"]==42 and d["job_id"]==l[0], l' "$DIR/mr.out"
 id=$(head -n 1 "$DIR/mr.out")
 check "cb result" test "$("$CB" result "$T/$id")" = 42
+
+# -- cb result waits for a running job's end; --no-wait says "not finished" (exit 3)
+job slow.json <<'J'
+{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": [3000]}}
+J
+sid=$("$CB" submit "$DIR/slow.json")
+for _ in $(seq 1 100); do # until the store has it (then it is running for 3 s)
+    "$CB" status "$T/$sid" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$CB" result --no-wait "$T/$sid" >"$DIR/nowait.out" 2>"$DIR/nowait.err"
+check "cb result --no-wait on a running job exits 3" test $? -eq 3
+check "and prints no result, only why" bash -c "test ! -s '$DIR/nowait.out' && grep -q 'has not finished' '$DIR/nowait.err'"
+check "cb result waits for the end" test "$("$CB" result --timeout 60 "$T/$sid")" = '[3000]'
+"$CB" result --no-wait "$T/nosuchjob" >/dev/null 2>"$DIR/nojob.err"
+check "cb result of an unknown job exits 1" test $? -eq 1
+
+# -- a result too large for the done message is assembled from the store
+job big.json <<'J'
+{"tenant": "TENANT", "kind": "map_reduce", "function": {"backend": "local", "name": "echo"},
+ "input": {"range": {"start": 100000, "stop": 160000}}, "chunksize": 1000,
+ "reduce": {"function": {"backend": "local", "name": "echo"}}}
+J
+"$CB" submit --wait --timeout 120 "$DIR/big.json" >"$DIR/big.out" 2>"$DIR/big.err"
+check "a large result goes by reference" grep -q '"result_ref":"cb://' "$DIR/big.out"
+bid=$(head -n 1 "$DIR/big.out")
+"$CB" result "$T/$bid" >"$DIR/bigres.out"
+check "cb result assembles it" /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r==list(range(100000,160000)), len(r)' "$DIR/bigres.out"
+
+# -- a failed job has no result: exit 1 and the reason
+job boom.json <<'J'
+{"tenant": "TENANT", "kind": "call", "function": {"backend": "local", "name": "boom"}, "input": 3}
+J
+fid=$("$CB" submit "$DIR/boom.json")
+"$CB" result --timeout 60 "$T/$fid" >"$DIR/boomres.out" 2>"$DIR/boomres.err"
+check "cb result of a failed job exits 1" test $? -eq 1
+check "and says why" grep -q "has no result: it failed: .*ValueError: cannot take 3" "$DIR/boomres.err"
 # The store shows the terminal state a moment after the done message (the
 # engine publishes it first): the tasks are there already.
 check "cb status" bash -c "'$CB' status '$T/$id' | grep -q ': 5/5 tasks succeeded'"
@@ -120,7 +173,7 @@ check "the engine runs under cb up" test -n "$epid"
 kill -9 "$epid" 2>/dev/null
 # wait for the supervisor's line itself (tail -F follows the log; bounded)
 grep -q -m 1 "engine exited (killed by signal 9" < <(timeout 20 tail -n +1 -F "$CB_DIR/logs/up.log" 2>/dev/null)
-check "cb up logs the engine's death and the restart" grep -q "engine exited (killed by signal 9 (Killed)); restarting in" "$CB_DIR/logs/up.log"
+check "cb up logs the engine's death and the restart" grep -q "engine exited (killed by signal 9 (Killed)).*; restarting in" "$CB_DIR/logs/up.log"
 for _ in $(seq 1 60); do # the restarted engine answers again (no responders until then)
     "$CB" submit --wait --timeout 60 "$DIR/mr.json" >"$DIR/again.out" 2>"$DIR/again.err" && break
     sleep 0.5
@@ -149,10 +202,78 @@ fi
 CB_BROKER_URL=$URL "$ROOT/examples/shell/submit.sh" "$DIR/ex.json" >"$DIR/sh.out" 2>"$DIR/sh.err"
 check "shell example prints the result" grep -qx 42 "$DIR/sh.out"
 
-# -- benchmark smoke runs (tiny N; the figures are not checked, the JSON is).
-# The stack goes first: its adapter would compete for the bench's invocations.
+# -- a damaged store is refused with the fix, not a SIGBUS
+mkdir -p "$DIR/damaged"
+if mdb_copy "$CB_DIR/store" "$DIR/damaged"; then
+    truncate -s 12288 "$DIR/damaged/data.mdb"
+    "$CB" status --store "$DIR/damaged" "$T/$id" >/dev/null 2>"$DIR/damaged.err"
+    check "cb status on a truncated store exits 1 (no SIGBUS)" test $? -eq 1
+    check "and names the fix" grep -q "is damaged.*cb replay --rebuild" "$DIR/damaged.err"
+else
+    check "mdb_copy of the store" false
+fi
+
+# -- cb up safety: one stack per directory, bad input at once, daemons die with it
+"$CB" up --detach --dir "$CB_DIR" --broker "$URL" >/dev/null 2>"$DIR/twice.err"
+check "a second cb up on a live directory is refused" test $? -eq 1
+check "and names the running stack" grep -q "already runs from $CB_DIR (pid $(cat "$CB_DIR/up.pid"), broker $SHOWN)" "$DIR/twice.err"
+check "the first stack still has its url" grep -qx "$SHOWN" "$CB_DIR/url"
+"$CB" up --detach --dir "$DIR/other" --broker "ftp://$(echo "$URL" | sed 's|^[a-z]*://||')" >/dev/null 2>"$DIR/scheme.err"
+check "an unknown broker scheme is refused at once (exit 2)" test $? -eq 2
+printf '{"backends": ' >"$DIR/broken.json"
+start=$(date +%s)
+# (a private nats-server: on a shared broker another stack's engine would answer the readiness probe)
+timeout 60 "$CB" up --detach --dir "$DIR/broken" --config "$DIR/broken.json" >/dev/null 2>"$DIR/broken.err"
+check "a broken configuration fails cb up (exit 1)" test $? -eq 1
+check "with the daemon's own error line" grep -q "configuration: .*broken.json" "$DIR/broken.err"
+check "within 30 s, not a minute of silence" test $(($(date +%s) - start)) -lt 30
+check "and leaves nothing running" none_running "$DIR/broken/"
+
+# -- the stack goes before the benchmarks: its adapter would compete for
+# their invocations
 "$CB" down --dir "$CB_DIR" >/dev/null 2>&1
 check "cb down stops the stack" test ! -e "$CB_DIR/up.pid"
+
+# -- a stack of its own (private nats-server): killing its supervisor with
+# SIGKILL stops every daemon, nats-server included
+S2="$DIR/s2"
+if "$CB" up --detach --dir "$S2" >/dev/null 2>"$DIR/s2.err"; then
+    pids=$(cat "$S2"/*.pid)
+    kill -9 "$(cat "$S2/up.pid")"
+    for _ in $(seq 1 150); do # the kernel sends them SIGTERM; a bounded wait for it
+        alive=0
+        for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ $alive -eq 0 ] && break
+        sleep 0.1
+    done
+    check "killing the supervisor (SIGKILL) stops every daemon and nats-server" test $alive -eq 0
+    "$CB" down --dir "$S2" >/dev/null 2>&1
+    check "nothing of that stack runs after cb down" none_running "$S2/"
+else
+    check "a private stack starts" false
+fi
+
+# -- cb bench stopped by a signal stops what it started: its private broker
+# and its stack (SIGTERM, as timeout(1) sends, once the stack runs)
+if [ "$CB_TEST_DRIVER" = nats ]; then
+    before=$(ls -d /tmp/cbbench.* /tmp/cbbench-stack.* 2>/dev/null | sort)
+    CB_LOG_LEVEL=error "$CB" bench fanout --n 1000000 --runs 1 --broker nats --json >/dev/null 2>"$DIR/bench-int.err" &
+    bpid=$!
+    for _ in $(seq 1 300); do # until its stack is ready (bounded: 30 s)
+        new=$(comm -13 <(echo "$before") <(ls -d /tmp/cbbench-stack.*/cb/url 2>/dev/null | sed 's|/cb/url$||' | sort))
+        [ -n "$new" ] && break
+        sleep 0.1
+    done
+    check "cb bench started a stack of its own" test -n "$new"
+    kill -TERM "$bpid"
+    wait "$bpid"
+    check "cb bench dies of the SIGTERM" test $? -eq 143
+    check "nothing it started runs any more" none_running "/tmp/cbbench"
+    after=$(ls -d /tmp/cbbench.* /tmp/cbbench-stack.* 2>/dev/null | sort)
+    check "and its directories are gone" test "$before" = "$after"
+fi
+
+# -- benchmark smoke runs (tiny N; the figures are not checked, the JSON is).
 for w in "broker --n 500" "adapter --backend local --n 200" "replay --events 500"; do
     # shellcheck disable=SC2086
     b="$DIR/bench-${w%% *}"

@@ -75,6 +75,8 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
                 run_one "$(basename "$t") [$driver]" "$t"
             done
         done
+        # once, on a cluster of its own: stream replicas are never lowered
+        run_one "cluster_nats.sh [3-node nats]" tests/cluster_nats.sh
     fi
 fi
 

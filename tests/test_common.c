@@ -5,7 +5,9 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker_int.h"
 #include "cb_alloc.h"
@@ -14,6 +16,7 @@
 #include "cb_map.h"
 #include "cb_offload.h"
 #include "cb_time.h"
+#include "cb_url.h"
 
 static void test_map_put_get_take_many(void **state)
 {
@@ -260,6 +263,52 @@ static void test_offload_runs_jobs_and_reports_on_the_loop(void **state)
     event_base_free(base);
 }
 
+static void test_urls_never_show_passwords(void **state)
+{
+    char buf[256], pass[64], path[] = "/tmp/cb-pass-XXXXXX";
+    char arg[] = "amqp://guest:s3cret@127.0.0.1:5672/vh";
+    FILE *f;
+    int fd;
+    (void)state;
+    assert_string_equal(cb_url_redact("amqp://guest:s3cret@h:5672/", buf, sizeof buf),
+                        "amqp://guest:***@h:5672/");
+    assert_string_equal(
+        cb_url_redact("nats://a:p1@h1:4222,nats://h2:4222,nats://b:p@2@h3", buf, sizeof buf),
+        "nats://a:***@h1:4222,nats://h2:4222,nats://b:***@h3");
+    assert_string_equal(cb_url_redact("nats://127.0.0.1:4222", buf, sizeof buf),
+                        "nats://127.0.0.1:4222");
+    assert_int_equal(
+        cb_url_split_password("amqp://guest:s3cret@h:5672/", buf, sizeof buf, pass, sizeof pass),
+        CB_OK);
+    assert_string_equal(buf, "amqp://guest@h:5672/");
+    assert_string_equal(pass, "s3cret");
+    /* the password from the environment or a file goes where a user has none */
+    unsetenv("CB_BROKER_PASSWORD");
+    unsetenv("CB_BROKER_PASSWORD_FILE");
+    assert_int_equal(cb_url_with_password("amqp://guest@h/", buf, sizeof buf), CB_OK);
+    assert_string_equal(buf, "amqp://guest@h/");
+    fd = mkstemp(path);
+    assert_true(fd >= 0 && (f = fdopen(fd, "w")));
+    fputs("fromfile\n", f);
+    fclose(f);
+    setenv("CB_BROKER_PASSWORD_FILE", path, 1);
+    assert_int_equal(cb_url_with_password("amqp://guest@h/", buf, sizeof buf), CB_OK);
+    assert_string_equal(buf, "amqp://guest:fromfile@h/");
+    assert_int_equal(cb_url_with_password("amqp://guest:own@h/,nats://h2", buf, sizeof buf), CB_OK);
+    assert_string_equal(buf, "amqp://guest:own@h/,nats://h2"); /* a URL's own stays */
+    setenv("CB_BROKER_PASSWORD", "fromenv", 1);
+    assert_int_equal(cb_url_with_password("amqp://guest@h/", buf, sizeof buf), CB_OK);
+    assert_string_equal(buf, "amqp://guest:fromenv@h/");
+    unsetenv("CB_BROKER_PASSWORD");
+    setenv("CB_BROKER_PASSWORD_FILE", "/nonexistent/pw", 1);
+    assert_int_equal(cb_url_with_password("amqp://guest@h/", buf, sizeof buf), CB_EIO);
+    unsetenv("CB_BROKER_PASSWORD_FILE");
+    unlink(path);
+    /* a command-line argument keeps its length and loses its secret */
+    assert_string_equal(cb_url_from_argv(arg), "amqp://guest:s3cret@127.0.0.1:5672/vh");
+    assert_string_equal(arg, "amqp://guest:******@127.0.0.1:5672/vh");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_dedup_remembers_the_most_recent),
         cmocka_unit_test(test_time_parse_and_format),
         cmocka_unit_test(test_subjects),
+        cmocka_unit_test(test_urls_never_show_passwords),
         cmocka_unit_test(test_mailbox_delivers_in_order_with_backpressure),
         cmocka_unit_test(test_mailbox_cancels_after_close),
         cmocka_unit_test(test_offload_runs_jobs_and_reports_on_the_loop),

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cb_schema.h"
 #include "registry.h"
 
 #define FIXTURES CB_TESTS_DIR "/fixtures"
@@ -273,6 +274,37 @@ static void test_registry_errors_name_the_place(void **state)
     cb_registry_free(r);
 }
 
+/* A daemon refuses a configuration whose keys have the wrong type or are
+ * unknown, naming each path (it used to start with "lots" as 0: unlimited). */
+static void test_configuration_is_checked_against_its_schema(void **state)
+{
+    cb_registry *r = NULL;
+    cb_schema *schema = NULL;
+    char err[512] = "", path[] = "/tmp/cb-reg-XXXXXX";
+    int fd = mkstemp(path);
+    const char *bad = "{\"backends\": {\"local\": {\"max_concurrency\": \"lots\", "
+                      "\"max_concurency\": 4}}}";
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    assert_int_equal(cb_registry_load(path, &r, err, sizeof err), CB_OK); /* it parses */
+    assert_int_equal(cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err), CB_OK);
+    assert_int_equal(cb_registry_check(r, schema, err, sizeof err), CB_ESCHEMA);
+    assert_non_null(strstr(err, "/backends/local/max_concurrency: expected integer, got string"));
+    assert_non_null(strstr(err, "max_concurency"));
+    cb_registry_free(r);
+    r = NULL;
+    assert_int_not_equal(cb_registry_daemon_load(path, "test", &r, &(cb_schema *){NULL}), 0);
+    assert_null(r);
+    unlink(path);
+    /* the shipped configurations pass */
+    assert_int_equal(cb_registry_load(FIXTURES "/functions.json", &r, err, sizeof err), CB_OK);
+    assert_int_equal(cb_registry_check(r, schema, err, sizeof err), CB_OK);
+    cb_registry_free(r);
+    cb_schema_free(schema);
+}
+
 int main(void)
 {
     static char marker[] = "/tmp/cb-test-marker-XXXXXX";
@@ -293,6 +325,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_kills_the_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversize_output_fails_cleanly, setup, teardown),
         cmocka_unit_test(test_registry_errors_name_the_place),
+        cmocka_unit_test(test_configuration_is_checked_against_its_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -250,6 +250,27 @@ static void test_active_holds_the_job_deadline(void **state)
     free(ev);
 }
 
+/* A truncated data.mdb is refused with CB_ECORRUPT by every kind of open,
+ * before a page of the map is touched (reading one would be SIGBUS). */
+static void test_truncated_store_is_refused_not_a_crash(void **state)
+{
+    fixture *f = *state;
+    cb_store *st;
+    char path[128];
+    int seq = 0;
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    for (int j = 0; j < 200; j++) { /* enough jobs for many pages */
+        char job[16];
+        snprintf(job, sizeof job, "j%d", j);
+        fold_log(st, job, 100, 11, &seq);
+    }
+    cb_store_close(st);
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    assert_int_equal(truncate(path, 3 * 4096), 0); /* the meta pages and one more */
+    assert_int_equal(cb_store_open(f->dir, 0, CB_STORE_RDONLY, &st), CB_ECORRUPT);
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_ECORRUPT);
+}
+
 static void test_open_rdonly_missing_dir(void **state)
 {
     cb_store *st;
@@ -267,6 +288,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_job_is_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_active_holds_the_job_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_store_is_refused_not_a_crash, setup,
+                                        teardown),
         cmocka_unit_test(test_open_rdonly_missing_dir),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);

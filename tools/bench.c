@@ -2,15 +2,88 @@
 #define _GNU_SOURCE
 #include "bench.h"
 
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef CB_TOOLS_DIR
 #define CB_TOOLS_DIR "tools"
 #endif
+
+/* ---- undo on a signal ----------------------------------------------------- */
+
+#define CLEANUP_SLOTS 8
+static char cleanup_cmd[CLEANUP_SLOTS][1200]; /* "" = free */
+
+static void cleanup_on_signal(int sig)
+{
+    /* fork, execve and waitpid are async-signal-safe; the commands were
+     * formatted before. */
+    for (int i = CLEANUP_SLOTS - 1; i >= 0; i--) {
+        if (!cleanup_cmd[i][0])
+            continue;
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/bin/sh", "sh", "-c", cleanup_cmd[i], (char *)NULL);
+            _exit(127);
+        }
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cb_bench_cleanup_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cleanup_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGHUP);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+int cb_bench_cleanup_push(const char *fmt, ...)
+{
+    char cmd[sizeof cleanup_cmd[0]];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof cmd)
+        return -1;
+    for (int i = 0; i < CLEANUP_SLOTS; i++)
+        if (!cleanup_cmd[i][0]) {
+            sigset_t block, old;
+            sigemptyset(&block);
+            sigaddset(&block, SIGINT);
+            sigaddset(&block, SIGTERM);
+            sigaddset(&block, SIGHUP);
+            sigprocmask(SIG_BLOCK, &block, &old); /* the handler never sees half a command */
+            memcpy(cleanup_cmd[i], cmd, (size_t)n + 1);
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            return i;
+        }
+    return -1;
+}
+
+void cb_bench_cleanup_pop(int slot)
+{
+    if (slot >= 0 && slot < CLEANUP_SLOTS)
+        cleanup_cmd[slot][0] = '\0';
+}
+
+/* ---- a private broker ------------------------------------------------------- */
 
 cb_status cb_bench_broker_up(const char *driver, const char *url, cb_bench_env *env)
 {
@@ -28,6 +101,8 @@ cb_status cb_bench_broker_up(const char *driver, const char *url, cb_bench_env *
     snprintf(env->tmpdir, sizeof env->tmpdir, "/tmp/cbbench.XXXXXX");
     if (!mkdtemp(env->tmpdir))
         return CB_EINVAL;
+    env->cleanup = cb_bench_cleanup_push("%s/brokers.sh stop %s %s >/dev/null 2>&1; rm -rf %s",
+                                         CB_TOOLS_DIR, driver, env->tmpdir, env->tmpdir);
     snprintf(cmd, sizeof cmd, "%s/brokers.sh start %s %s", CB_TOOLS_DIR, driver, env->tmpdir);
     if (!(p = popen(cmd, "r")))
         return CB_ECONN;
@@ -51,6 +126,7 @@ void cb_bench_broker_down(cb_bench_env *env)
              env->driver, env->tmpdir, env->tmpdir);
     if (system(cmd) != 0)
         fprintf(stderr, "cb bench: could not clean up %s\n", env->tmpdir);
+    cb_bench_cleanup_pop(env->cleanup);
     env->own_broker = 0;
 }
 

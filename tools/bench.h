@@ -11,6 +11,7 @@ typedef struct cb_bench_env {
     char url[512];    /* the broker used */
     char tmpdir[256]; /* private broker's data, when we started one */
     int own_broker;   /* 1 if we started it (and must stop it) */
+    int cleanup;      /* its cb_bench_cleanup slot */
 } cb_bench_env;
 
 /* Use `url` if not NULL, else start a private server for `driver` with
@@ -18,6 +19,15 @@ typedef struct cb_bench_env {
 CB_NODISCARD cb_status cb_bench_broker_up(const char *driver, const char *url, cb_bench_env *env);
 /* Stop the private server, remove its data. */
 void cb_bench_broker_down(cb_bench_env *env);
+
+/* What to undo if the bench is stopped by a signal (SIGINT, SIGTERM,
+ * SIGHUP): shell commands, run in reverse order of pushing by the handler
+ * cb_bench_cleanup_install() sets, before the process dies of the signal.
+ * push returns a slot (-1 when full) for pop, which forgets the command once
+ * the bench has undone it itself. Main thread only. */
+void cb_bench_cleanup_install(void);
+int cb_bench_cleanup_push(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cb_bench_cleanup_pop(int slot);
 
 /* Median of v[0..n) (sorts v). */
 double cb_bench_median(double *v, int n);

@@ -115,6 +115,7 @@ static cb_status one_run(const cb_bench_env *env, const char *fn, const char *co
     cb_read_opts ro;
     cb_reader *rd = NULL;
     cb_proc *adapter = NULL;
+    int undo = -1; /* its cb_bench_cleanup slot */
     cb_proc_opts po = {0};
     char filter[128], exe[600], self[512];
     const char *argv[] = {exe,    "--broker",      env->url, "--config",
@@ -153,6 +154,7 @@ static cb_status one_run(const cb_bench_env *env, const char *fn, const char *co
     if ((st = cb_proc_spawn(r.base, &po, &adapter)) != CB_OK)
         goto out;
     r.adapter_up = 1;
+    undo = cb_bench_cleanup_push("kill %d 2>/dev/null", (int)cb_proc_pid(adapter));
     /* Warm up: the worker is consuming and its runtimes answer. */
     r.n = 64;
     put_some(&r);
@@ -189,6 +191,7 @@ out:
             event_base_loop(r.base, EVLOOP_ONCE);
     }
     cb_proc_free(adapter);
+    cb_bench_cleanup_pop(undo);
     cb_reader_close(rd);
     cb_broker_close(r.b);
     event_base_free(r.base);

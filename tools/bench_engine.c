@@ -37,6 +37,7 @@ static const char *const daemons[] = {"projector", "engine", "adapter0", "adapte
 
 typedef struct stack {
     char dir[256], bin[512];
+    int cleanup; /* its cb_bench_cleanup slot */
     double cpu0[NDAEMONS];
 } stack;
 
@@ -65,6 +66,8 @@ static cb_status stack_up(const cb_bench_env *env, stack *s)
     snprintf(s->dir, sizeof s->dir, "/tmp/cbbench-stack.XXXXXX");
     if (!mkdtemp(s->dir))
         return CB_EIO;
+    s->cleanup = cb_bench_cleanup_push("'%s/cb' down --dir '%s/cb' >/dev/null 2>&1; rm -rf '%s'",
+                                       s->bin, s->dir, s->dir);
     /* the built-ins only, no limit but the adapters' own concurrency */
     snprintf(config, sizeof config, "%s/cb.json", s->dir);
     if (!(f = fopen(config, "w")))
@@ -86,6 +89,7 @@ static void stack_down(stack *s)
         return;
     if (sh("'%s/cb' down --dir '%s/cb' >/dev/null 2>&1", s->bin, s->dir) == 0)
         sh("rm -rf '%s'", s->dir);
+    cb_bench_cleanup_pop(s->cleanup);
 }
 
 static long daemon_pid(const stack *s, const char *name)

@@ -225,6 +225,7 @@ cb_status cb_bench_http(const cb_bench_env *env, long n, int runs, json_t **repo
     (void)env;
     if (!mkdtemp(dir) || !rep || !modes)
         return CB_ENOMEM;
+    int undo = cb_bench_cleanup_push("rm -rf '%s'", dir);
     snprintf(cmd, sizeof cmd,
              "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
              "-addext subjectAltName=IP:127.0.0.1 -keyout '%s/key.pem' -out '%s/cert.pem' "
@@ -255,6 +256,7 @@ cb_status cb_bench_http(const cb_bench_env *env, long n, int runs, json_t **repo
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cb bench http: cannot remove %s\n", dir);
+    cb_bench_cleanup_pop(undo);
     json_object_set_new(rep, "workload", json_string("http"));
     json_object_set_new(rep, "params",
                         json_pack("{s:i, s:i, s:i, s:s}", "n", (json_int_t)n, "runs",

@@ -118,12 +118,14 @@ cb_status cb_bench_replay(const cb_bench_env *env, long n, int runs, json_t **re
             st = CB_EIO;
             break;
         }
+        int undo = cb_bench_cleanup_push("rm -rf %s", dir);
         int64_t t0 = cb_time_mono_ns();
         st = cb_replay_rebuild(f.base, f.b, dir, 0, 3600 * 1000, &ps);
         double secs = (double)(cb_time_mono_ns() - t0) / 1e9;
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
         if (system(cmd) != 0)
             fprintf(stderr, "cb bench: could not remove %s\n", dir);
+        cb_bench_cleanup_pop(undo);
         if (st != CB_OK)
             break;
         events = ps.events;

@@ -1,6 +1,7 @@
 /* tools/cb_cmd.h - the subcommands of the cb tool, one file each. Each takes
  * the arguments after its name (argv[0] is the command) and returns the
- * process exit code: 0 ok, 1 failure, 2 usage error. */
+ * process exit code: 0 ok, 1 failure, 2 usage error (cb result: 3 not
+ * finished). */
 #ifndef CB_CMD_H
 #define CB_CMD_H
 
@@ -13,7 +14,9 @@ int cb_cmd_lifecycle(int argc, char **argv); /* cancel, suspend, resume */
 int cb_cmd_up(int argc, char **argv);
 int cb_cmd_down(int argc, char **argv);
 int cb_cmd_watch(int argc, char **argv);
-int cb_cmd_status(int argc, char **argv); /* status, result */
+int cb_cmd_status(int argc, char **argv);
+int cb_cmd_result(int argc, char **argv);
 int cb_cmd_jobs(int argc, char **argv);
+int cb_cmd_doctor(int argc, char **argv);
 
 #endif /* CB_CMD_H */

@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "broker.h"
+#include "cb_url.h"
 #include "cb_event.h"
 #include "cb_log.h"
 
@@ -17,12 +19,25 @@ static const char *cb_dir(void)
     return d && *d ? d : ".cb";
 }
 
+/* The password `cb up` keeps for its stack (DIR/broker.password), unless
+ * the environment names one already. */
+static void stack_password(void)
+{
+    char path[600];
+    if (getenv("CB_BROKER_PASSWORD") || getenv("CB_BROKER_PASSWORD_FILE"))
+        return;
+    snprintf(path, sizeof path, "%s/broker.password", cb_dir());
+    if (access(path, R_OK) == 0)
+        setenv("CB_BROKER_PASSWORD_FILE", path, 0);
+}
+
 const char *cb_cli_broker_url(const char *given)
 {
     static char url[512];
     const char *env = getenv("CB_BROKER_URL");
     char path[600];
     FILE *f;
+    stack_password();
     if (given)
         return given;
     if (env && *env)
@@ -73,7 +88,9 @@ int cb_cli_connect(const char *url, const char *name, struct event_base **base, 
     o.url = url;
     o.name = name;
     if ((s = cb_broker_open(*base, &o, b)) != CB_OK) {
-        fprintf(stderr, "cb: cannot connect to %s: %s\n", url, cb_strerror(s));
+        char shown[1024];
+        fprintf(stderr, "cb: cannot connect to %s: %s\n", cb_url_redact(url, shown, sizeof shown),
+                cb_strerror(s));
         event_base_free(*base);
         *base = NULL;
         return -1;

@@ -5,7 +5,9 @@
 #include <stddef.h>
 
 /* `given`, else $CB_BROKER_URL, else the URL `cb up` wrote to $CB_DIR/url
- * (default ./.cb/url), else NULL. Borrowed (static storage). */
+ * (default ./.cb/url), else NULL. Borrowed (static storage). When `cb up`
+ * keeps the broker's password (DIR/broker.password, mode 0600) and the
+ * environment names none, $CB_BROKER_PASSWORD_FILE is pointed at it. */
 const char *cb_cli_broker_url(const char *given);
 /* `given`, else $CB_STORE, else $CB_DIR/store (default ./.cb/store). */
 const char *cb_cli_store_dir(const char *given);

@@ -83,6 +83,7 @@ int cb_cmd_bench(int argc, char **argv)
     if (!getenv("CB_LOG_LEVEL"))
         cb_log_set_level(CB_LOG_WARN);
     memset(&env, 0, sizeof env);
+    cb_bench_cleanup_install(); /* Ctrl-C, timeout: stop what the run started */
     if (run != cb_bench_http && (st = cb_bench_broker_up(driver, url, &env)) != CB_OK) {
         fprintf(stderr, "cb bench: no %s broker: %s\n", driver, cb_strerror(st));
         return 1;

@@ -39,7 +39,8 @@ int cb_cmd_inspect(int argc, char **argv)
         return 2;
     }
     if ((s = cb_store_open(dir, 0, CB_STORE_RDONLY, &st)) != CB_OK) {
-        fprintf(stderr, "cb inspect: cannot open the store %s: %s\n", dir, cb_strerror(s));
+        char why[1200];
+        fprintf(stderr, "cb inspect: %s\n", cb_store_open_error(dir, s, why, sizeof why));
         return 1;
     }
     if (!strcmp(pos[0], "job")) {

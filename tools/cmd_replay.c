@@ -10,6 +10,7 @@
 
 #include "batch.h"
 #include "broker.h"
+#include "cb_url.h"
 #include "cb_alloc.h"
 #include "cb_cmd.h"
 #include "cli.h"
@@ -232,8 +233,10 @@ static int verify(struct event_base *base, cb_broker *b, const char *store_dir)
     uint64_t seq = 0;
     int rc = 1;
 
-    if (cb_store_open(store_dir, 0, CB_STORE_RDONLY, &live) != CB_OK) {
-        fprintf(stderr, "cb replay: no store in %s\n", store_dir);
+    cb_status s = cb_store_open(store_dir, 0, CB_STORE_RDONLY, &live);
+    if (s != CB_OK) {
+        char why[1200];
+        fprintf(stderr, "cb replay: %s\n", cb_store_open_error(store_dir, s, why, sizeof why));
         return 1;
     }
     if (cb_view_applied_seq(live, &seq) != CB_OK || !mkdtemp(tmp))
@@ -309,7 +312,9 @@ int cb_cmd_replay(int argc, char **argv)
     o.url = url;
     o.name = "cb-replay";
     if (cb_broker_open(base, &o, &b) != CB_OK) {
-        fprintf(stderr, "cb replay: cannot connect to %s\n", url);
+        char shown[1024];
+        fprintf(stderr, "cb replay: cannot connect to %s\n",
+                cb_url_redact(url, shown, sizeof shown));
         event_base_free(base);
         return 1;
     }

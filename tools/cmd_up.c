@@ -9,16 +9,33 @@
  * written to DIR/url, where the other cb commands find it. SIGINT/SIGTERM
  * stop everything (daemons first, the broker last). --detach runs the same
  * in the background (pid in DIR/up.pid) and returns once ready; `cb down`
- * stops it. Each daemon's pid is in DIR/NAME.pid while it runs. */
+ * stops it. Each daemon's pid is in DIR/NAME.pid while it runs.
+ *
+ * Safety: one stack per directory (DIR/up.lock, held while the supervisor
+ * lives; a second `cb up` is refused with the running stack's pid and URL).
+ * The daemons die with their supervisor (PR_SET_PDEATHSIG through setpriv:
+ * SIGTERM when it is gone, even by SIGKILL), and `cb down` stops daemons a
+ * vanished supervisor left behind. A daemon that exits says why at once (the
+ * last line of its log); one that fails the same way CRASH_LIMIT times in a
+ * row, each within CRASH_WINDOW_S of its start, is not restarted (before
+ * the stack was ready, `cb up` then fails with that reason).
+ *
+ * Credentials: a password in --broker goes to DIR/broker.password (0600)
+ * and reaches the daemons as $CB_BROKER_PASSWORD_FILE; command lines, DIR/url
+ * and every message carry the URL without it (common/cb_url.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,9 +46,14 @@
 #include "cb_cmd.h"
 #include "cb_log.h"
 #include "cb_time.h"
+#include "cb_url.h"
 #include "proc.h"
 
-#define MAX_DAEMONS 16
+#define MAX_DAEMONS    16
+#define CRASH_LIMIT    5  /* the same quick failure this many times in a row: give up */
+#define CRASH_WINDOW_S 10 /* a failure this soon after the start is quick */
+/* Every daemon's command starts so: it gets SIGTERM when the supervisor dies. */
+#define EXEC "exec setpriv --pdeathsig TERM -- "
 
 typedef struct up up;
 
@@ -39,8 +61,9 @@ typedef struct daemon_t {
     up *u;
     char name[32], cmd[3000];
     cb_proc *proc;
-    int running;
+    int running, crashes;
     int64_t started_ns, backoff_ms;
+    char last_how[128];
     struct event *restart;
 } daemon_t;
 
@@ -94,6 +117,29 @@ static int free_port(void)
     return port;
 }
 
+static void write_pid(const char *dir, const char *name, pid_t pid)
+{
+    char path[700];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s.pid", dir, name);
+    if ((f = fopen(path, "w"))) {
+        fprintf(f, "%d\n", (int)pid);
+        fclose(f);
+    }
+}
+
+static int read_pid(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    if (f) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return pid;
+}
+
 static void start_daemon(daemon_t *d);
 
 static void restart_cb(evutil_socket_t fd, short what, void *arg)
@@ -103,10 +149,47 @@ static void restart_cb(evutil_socket_t fd, short what, void *arg)
     start_daemon(arg);
 }
 
+/* The last line a daemon logged (its "msg" when it is a JSON log line), so a
+ * failure is explained where it is reported. "" when there is none. */
+static void last_words(const up *u, const daemon_t *d, char *out, size_t size)
+{
+    char path[700], buf[4096], *line;
+    FILE *f;
+    size_t n;
+    json_t *j;
+    const char *msg;
+    out[0] = '\0';
+    snprintf(path, sizeof path, "%s/logs/%s.log", u->dir, d->name);
+    if (!(f = fopen(path, "r")))
+        return;
+    if (fseek(f, -(long)(sizeof buf - 1), SEEK_END) != 0)
+        rewind(f);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    line = strrchr(buf, '\n');
+    line = line ? line + 1 : buf;
+    j = json_loads(line, 0, NULL);
+    msg = json_string_value(json_object_get(j, "msg"));
+    snprintf(out, size, "%.*s", (int)(size - 1), msg ? msg : line); /* cut if long */
+    json_decref(j);
+}
+
+/* Whether d failed the same quick way CRASH_LIMIT times in a row. */
+static int crash_looping(daemon_t *d, const char *how)
+{
+    int quick = cb_time_mono_ns() - d->started_ns < CRASH_WINDOW_S * 1000000000LL;
+    d->crashes = !quick ? 0 : !strcmp(how, d->last_how) ? d->crashes + 1 : 1;
+    snprintf(d->last_how, sizeof d->last_how, "%s", how);
+    return d->crashes >= CRASH_LIMIT;
+}
+
 static void exit_cb(cb_proc *p, int wstatus, cb_status s, void *ctx)
 {
     daemon_t *d = ctx;
-    char how[128];
+    char how[128], why[600];
     struct timeval tv;
     (void)p;
     (void)s;
@@ -114,10 +197,20 @@ static void exit_cb(cb_proc *p, int wstatus, cb_status s, void *ctx)
     if (d->u->stopping)
         return;
     cb_proc_describe(wstatus, how, sizeof how);
+    last_words(d->u, d, why, sizeof why);
+    if (crash_looping(d, how)) {
+        say("%s failed %d times in a row within %d s of its start (%s)%s%s; not restarting it "
+            "(log: %s/logs/%s.log)",
+            d->name, d->crashes, CRASH_WINDOW_S, how, *why ? "; its last log line: " : "", why,
+            d->u->dir, d->name);
+        if (!d->u->ready)
+            event_base_loopbreak(d->u->base); /* the stack cannot start: say so now */
+        return;
+    }
     if (cb_time_mono_ns() - d->started_ns > 30 * 1000000000LL)
         d->backoff_ms = 500; /* it was healthy for a while: start over */
-    say("%s exited (%s); restarting in %.1f s (log: %s/logs/%s.log)", d->name, how,
-        (double)d->backoff_ms / 1000, d->u->dir, d->name);
+    say("%s exited (%s)%s%s; restarting in %.1f s (log: %s/logs/%s.log)", d->name, how,
+        *why ? "; its last log line: " : "", why, (double)d->backoff_ms / 1000, d->u->dir, d->name);
     tv.tv_sec = (time_t)(d->backoff_ms / 1000);
     tv.tv_usec = (suseconds_t)(d->backoff_ms % 1000) * 1000;
     evtimer_add(d->restart, &tv);
@@ -141,13 +234,7 @@ static void start_daemon(daemon_t *d)
     d->running = 1;
     d->started_ns = cb_time_mono_ns();
     /* DIR/NAME.pid: who is who, for tools that watch the daemons (cb bench) */
-    char path[700];
-    FILE *f;
-    snprintf(path, sizeof path, "%s/%s.pid", d->u->dir, d->name);
-    if ((f = fopen(path, "w"))) {
-        fprintf(f, "%d\n", (int)cb_proc_pid(d->proc));
-        fclose(f);
-    }
+    write_pid(d->u->dir, d->name, cb_proc_pid(d->proc));
 }
 
 static daemon_t *add(up *u, const char *name)
@@ -183,6 +270,15 @@ static void stop_all(up *u)
     }
 }
 
+/* For clients outside DIR: where the broker's password is kept, if anywhere. */
+static void print_password_file(const char *dir)
+{
+    char path[600], abs[PATH_MAX];
+    snprintf(path, sizeof path, "%s/broker.password", dir);
+    if (access(path, R_OK) == 0 && realpath(path, abs))
+        printf("export CB_BROKER_PASSWORD_FILE=%s\n", abs);
+}
+
 /* ---- readiness: the engine answers a submission ----------------------------- */
 
 static void probe_reply(cb_status s, const void *data, size_t len, void *ctx)
@@ -204,6 +300,7 @@ static void probe_reply(cb_status s, const void *data, size_t len, void *ctx)
             u->own_nats ? " (private nats-server, JetStream data in .../nats)" : "", u->dir,
             u->dir);
         printf("export CB_BROKER_URL=%s\n", u->url);
+        print_password_file(u->dir);
         fflush(stdout);
         return;
     }
@@ -253,6 +350,59 @@ static int connect_retry(up *u)
     return 0;
 }
 
+/* The last n lines of DIR/logs/up.log on stderr (why a detached start failed). */
+static void print_tail(const char *dir, int n)
+{
+    char path[600], buf[8192];
+    size_t len;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/logs/up.log", dir);
+    if (!(f = fopen(path, "r")))
+        return;
+    if (fseek(f, -(long)(sizeof buf - 1), SEEK_END) != 0)
+        rewind(f);
+    len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    size_t i = len > 0 && buf[len - 1] == '\n' ? len - 1 : len;
+    for (int lines = 0; i > 0; i--)
+        if (buf[i - 1] == '\n' && ++lines == n)
+            break;
+    fputs(buf + i, stderr);
+}
+
+/* One stack per directory: DIR/up.lock stays locked while the supervisor
+ * lives (a forked supervisor inherits the lock; daemons do not: close on
+ * exec). Returns the descriptor (kept open for the process's life), or -1
+ * after saying which stack runs there. */
+static int lock_dir(const char *dir)
+{
+    char path[600], url[256] = "?";
+    int fd;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/up.lock", dir);
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        fprintf(stderr, "cb up: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return fd;
+    close(fd);
+    snprintf(path, sizeof path, "%s/url", dir);
+    if ((f = fopen(path, "r"))) {
+        if (!fgets(url, sizeof url, f))
+            snprintf(url, sizeof url, "?");
+        url[strcspn(url, "\n")] = '\0';
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/up.pid", dir);
+    fprintf(stderr,
+            "cb up: a stack already runs from %s (pid %d, broker %s); `cb down --dir %s` "
+            "stops it\n",
+            dir, read_pid(path), url, dir);
+    return -1;
+}
+
 static int detach(const char *dir)
 {
     char path[600], logp[600];
@@ -266,7 +416,8 @@ static int detach(const char *dir)
         while (cb_time_mono_ns() < until) {
             FILE *f;
             if (waitpid(pid, &status, WNOHANG) == pid) {
-                fprintf(stderr, "cb up: the stack did not start; see %s/logs/up.log\n", dir);
+                fprintf(stderr, "cb up: the stack did not start:\n");
+                print_tail(dir, 4);
                 exit(1);
             }
             if ((f = fopen(path, "r"))) {
@@ -274,6 +425,7 @@ static int detach(const char *dir)
                 if (fgets(url, sizeof url, f))
                     printf("export CB_BROKER_URL=%s", url);
                 fclose(f);
+                print_password_file(dir);
                 fprintf(stderr, "cb up: running in the background (pid %d); `cb down` stops it\n",
                         (int)pid);
                 exit(0);
@@ -291,12 +443,33 @@ static int detach(const char *dir)
         _exit(1);
     setvbuf(stderr, NULL, _IONBF, 0); /* the log is read while we run */
     setvbuf(stdout, NULL, _IOLBF, 0);
-    snprintf(path, sizeof path, "%s/up.pid", dir);
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fprintf(f, "%d\n", (int)getpid());
-        fclose(f);
+    return 0;
+}
+
+/* u->url: `broker` without its password, which goes to DIR/broker.password
+ * (0600) for the daemons ($CB_BROKER_PASSWORD_FILE, inherited) and clients. */
+static int keep_password(up *u, const char *broker)
+{
+    char pass[512], path[600];
+    int fd;
+    if (cb_url_split_password(broker, u->url, sizeof u->url, pass, sizeof pass) != CB_OK) {
+        say("--broker: the URL is too long");
+        return -1;
     }
+    snprintf(path, sizeof path, "%s/broker.password", u->dir);
+    if (!pass[0]) {
+        unlink(path);
+        return 0;
+    }
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
+        write(fd, pass, strlen(pass)) != (ssize_t)strlen(pass) || write(fd, "\n", 1) != 1) {
+        say("cannot keep the broker password in %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    setenv("CB_BROKER_PASSWORD_FILE", path, 1);
     return 0;
 }
 
@@ -326,8 +499,8 @@ static const char *add_remote_adapters(up *u, const char *config)
         snprintf(dname, sizeof dname, "adapter-%.22s", name);
         d = add(u, dname);
         snprintf(d->cmd, sizeof d->cmd,
-                 "exec '%s/cb-adapter' --broker '%s' --backend '%s' --id %s --config '%s' "
-                 "2>>'%s/logs/%s.log'",
+                 EXEC "'%s/cb-adapter' --broker '%s' --backend '%s' --id %s --config '%s' "
+                      "2>>'%s/logs/%s.log'",
                  u->bin, u->url, name, dname, config, u->dir, dname);
         snprintf(names + used, sizeof names - used, " %s", name);
     }
@@ -348,7 +521,7 @@ int cb_cmd_up(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--broker") && i + 1 < argc)
-            broker = argv[++i];
+            broker = cb_url_from_argv(argv[++i]);
         else if (!strcmp(a, "--dir") && i + 1 < argc)
             dir = argv[++i];
         else if (!strcmp(a, "--config") && i + 1 < argc)
@@ -364,6 +537,13 @@ int cb_cmd_up(int argc, char **argv)
             return strcmp(a, "--help") ? 2 : 0;
         }
     }
+    if (broker && !cb_broker_url_known(broker)) {
+        fprintf(stderr,
+                "cb up: --broker: unknown scheme in \"%.*s...\" (nats://, tls://, "
+                "amqp:// or amqps://)\n",
+                (int)strcspn(broker, ":"), broker);
+        return 2;
+    }
     if (adapters < 1 || adapters > MAX_DAEMONS - 3) {
         fprintf(stderr, "cb up: --adapters is 1..%d\n", MAX_DAEMONS - 3);
         return 2;
@@ -376,10 +556,13 @@ int cb_cmd_up(int argc, char **argv)
         fprintf(stderr, "cb up: %s: %s\n", config, strerror(errno));
         return 1;
     }
+    if (lock_dir(dir) < 0)
+        return 1;
     snprintf(path, sizeof path, "%s/url", dir);
     unlink(path);
     if (want_detach && detach(dir) != 0)
         return 1;
+    write_pid(dir, "up", getpid());
     if (!getenv("CB_LOG_LEVEL"))
         cb_log_set_level(CB_LOG_WARN);
     if (!(u = calloc(1, sizeof *u)) || cb_broker_global_init() != CB_OK ||
@@ -394,7 +577,8 @@ int cb_cmd_up(int argc, char **argv)
         *strrchr(u->bin, '/') = '\0';
     }
     if (broker) {
-        snprintf(u->url, sizeof u->url, "%s", broker);
+        if (keep_password(u, broker) != 0)
+            goto out;
     } else {
         daemon_t *d = add(u, "nats");
         if (port <= 0 && (port = free_port()) <= 0) {
@@ -403,7 +587,7 @@ int cb_cmd_up(int argc, char **argv)
         }
         snprintf(u->url, sizeof u->url, "nats://127.0.0.1:%d", port);
         snprintf(d->cmd, sizeof d->cmd,
-                 "exec nats-server -js -sd '%s/nats' -a 127.0.0.1 -p %d >>'%s/logs/nats.log' 2>&1",
+                 EXEC "nats-server -js -sd '%s/nats' -a 127.0.0.1 -p %d >>'%s/logs/nats.log' 2>&1",
                  u->dir, port, u->dir);
         u->own_nats = 1;
         start_daemon(d);
@@ -413,14 +597,14 @@ int cb_cmd_up(int argc, char **argv)
         goto out;
     {
         daemon_t *d = add(u, "projector");
-        snprintf(
-            d->cmd, sizeof d->cmd,
-            "exec '%s/cb-projector' --broker '%s' --store '%s/store' 2>>'%s/logs/projector.log'",
-            u->bin, u->url, u->dir, u->dir);
+        snprintf(d->cmd, sizeof d->cmd,
+                 EXEC
+                 "'%s/cb-projector' --broker '%s' --store '%s/store' 2>>'%s/logs/projector.log'",
+                 u->bin, u->url, u->dir, u->dir);
         d = add(u, "engine");
         snprintf(d->cmd, sizeof d->cmd,
-                 "exec '%s/cb-engine' --broker '%s' --store '%s/store'%s%s%s "
-                 "2>>'%s/logs/engine.log'",
+                 EXEC "'%s/cb-engine' --broker '%s' --store '%s/store'%s%s%s "
+                      "2>>'%s/logs/engine.log'",
                  u->bin, u->url, u->dir, *abs_config ? " --config '" : "", abs_config,
                  *abs_config ? "'" : "", u->dir);
         for (int i = 0; i < adapters; i++) {
@@ -428,8 +612,8 @@ int cb_cmd_up(int argc, char **argv)
             snprintf(name, sizeof name, "adapter%d", i);
             d = add(u, name);
             snprintf(d->cmd, sizeof d->cmd,
-                     "exec '%s/cb-adapter' --broker '%s' --backend local --id %s%s%s%s "
-                     "2>>'%s/logs/%s.log'",
+                     EXEC "'%s/cb-adapter' --broker '%s' --backend local --id %s%s%s%s "
+                          "2>>'%s/logs/%s.log'",
                      u->bin, u->url, name, *abs_config ? " --config '" : "", abs_config,
                      *abs_config ? "'" : "", u->dir, name);
         }
@@ -465,12 +649,56 @@ out:
     return rc;
 }
 
+/* Whether `pid` is a daemon of the stack in `dir`: its stderr goes to
+ * DIR/logs/ (a recycled pid would not). */
+static int daemon_of(int pid, const char *dir)
+{
+    char fd2[64], target[700], logs[620], abs[600];
+    ssize_t n;
+    snprintf(fd2, sizeof fd2, "/proc/%d/fd/2", pid);
+    if (!realpath(dir, abs) || (n = readlink(fd2, target, sizeof target - 1)) < 0)
+        return 0;
+    target[n] = '\0';
+    snprintf(logs, sizeof logs, "%s/logs/", abs);
+    return strncmp(target, logs, strlen(logs)) == 0;
+}
+
+static int wait_gone(int pid, int tenths)
+{
+    for (int i = 0; i < tenths && kill(pid, 0) == 0; i++) {
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    return kill(pid, 0) != 0;
+}
+
+/* Stop the daemons a vanished supervisor left (DIR/NAME.pid). Returns how many. */
+static int stop_leftovers(const char *dir)
+{
+    char pattern[600];
+    glob_t g;
+    int stopped = 0;
+    snprintf(pattern, sizeof pattern, "%s/*.pid", dir);
+    if (glob(pattern, 0, NULL, &g) != 0)
+        return 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        int pid = read_pid(g.gl_pathv[i]);
+        if (pid > 0 && daemon_of(pid, dir) && kill(pid, SIGTERM) == 0) {
+            if (!wait_gone(pid, 150))
+                kill(pid, SIGKILL);
+            stopped++;
+        }
+        unlink(g.gl_pathv[i]);
+    }
+    globfree(&g);
+    return stopped;
+}
+
 int cb_cmd_down(int argc, char **argv)
 {
     const char *dir = ".cb";
     char path[600];
-    FILE *f;
-    int pid = 0;
+    int pid, left;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
@@ -480,26 +708,22 @@ int cb_cmd_down(int argc, char **argv)
         }
     }
     snprintf(path, sizeof path, "%s/up.pid", dir);
-    if (!(f = fopen(path, "r")) || fscanf(f, "%d", &pid) != 1 || pid <= 0) {
-        if (f)
-            fclose(f);
-        fprintf(stderr, "cb down: no stack runs from %s (no %s)\n", dir, path);
+    pid = read_pid(path);
+    if (pid <= 0 || kill(pid, SIGTERM) != 0) {
+        /* no supervisor: stop what it may have left running */
+        left = stop_leftovers(dir);
+        if (left > 0) {
+            fprintf(stderr, "cb down: no supervisor; stopped %d daemon(s) it left running\n", left);
+            return 0;
+        }
+        fprintf(stderr, "cb down: no stack runs from %s\n", dir);
         return 1;
     }
-    fclose(f);
-    if (kill(pid, SIGTERM) != 0) {
-        fprintf(stderr, "cb down: process %d is gone; removing %s\n", pid, path);
-        unlink(path);
-        return 1;
-    }
-    for (int i = 0; i < 600 && kill(pid, 0) == 0; i++) {
-        struct timespec ts = {0, 100000000};
-        nanosleep(&ts, NULL);
-    }
-    if (kill(pid, 0) == 0) {
+    if (!wait_gone(pid, 600)) {
         fprintf(stderr, "cb down: %d still runs after 60 s\n", pid);
         return 1;
     }
+    stop_leftovers(dir);
     fprintf(stderr, "cb down: stopped\n");
     return 0;
 }

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# tests/cluster_nats.sh - the stream settings a deployment chose survive on a
+# 3-node JetStream cluster (run once by tests/run.sh): cb-projector creates
+# the streams with --replicas 3, then a whole `cb up` stack (every daemon
+# started with the default, 1) connects; `cb doctor` reads the streams from
+# the server and must still find R3 on three peers, and a job runs.
+# Needs CB_TEST_BIN.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CB="$CB_TEST_BIN/cb"
+DIR=$(mktemp -d /tmp/cbcluster.XXXXXX)
+. "$ROOT/tools/brokers.sh"
+fails=0
+check() { # check NAME COMMAND...
+    local name=$1
+    shift
+    if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+pids=()
+stop() {
+    "$CB" down --dir "$DIR/.cb" >/dev/null 2>&1
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do cb_wait_for 20 cb_not_running "$p"; done
+    [ "$fails" -eq 0 ] && rm -rf "$DIR"
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+# three nodes on free loopback ports, each with its own JetStream directory
+declare -a port mon route
+for i in 1 2 3; do
+    port[$i]=$(cb_free_port)
+    mon[$i]=$(cb_free_port)
+    route[$i]=$(cb_free_port)
+done
+routes="nats-route://127.0.0.1:${route[1]}, nats-route://127.0.0.1:${route[2]}, nats-route://127.0.0.1:${route[3]}"
+for i in 1 2 3; do
+    mkdir -p "$DIR/n$i"
+    cat >"$DIR/n$i.conf" <<C
+server_name: n$i
+listen: 127.0.0.1:${port[$i]}
+http: 127.0.0.1:${mon[$i]}
+jetstream { store_dir: "$DIR/n$i" }
+cluster { name: cbtest, listen: 127.0.0.1:${route[$i]}, routes: [$routes] }
+C
+    nats-server -c "$DIR/n$i.conf" >>"$DIR/n$i.log" 2>&1 &
+    pids+=($!)
+done
+for i in 1 2 3; do
+    if ! cb_wait_for 60 curl -sf "http://127.0.0.1:${mon[$i]}/healthz"; then
+        echo "FAIL node n$i did not become healthy"; tail -20 "$DIR/n$i.log"; fails=1; exit 1
+    fi
+done
+URL="nats://127.0.0.1:${port[1]},nats://127.0.0.1:${port[2]},nats://127.0.0.1:${port[3]}"
+
+# the deployment's choice: R3, made by the first process
+"$CB_TEST_BIN/cb-projector" --broker "$URL" --store "$DIR/store3" --replicas 3 2>"$DIR/p3.log" &
+pids+=($!)
+check "cb-projector --replicas 3 creates the streams" cb_wait_for 60 grep -q "connected to" "$DIR/p3.log"
+
+# every daemon of a stack, started with the default
+"$CB" up --detach --dir "$DIR/.cb" --broker "$URL" >/dev/null 2>"$DIR/up.err"
+check "a cb up stack starts on the cluster" test $? -eq 0
+"$CB" doctor --broker "$URL" --store "$DIR/.cb/store" --json >"$DIR/doctor.json" 2>"$DIR/doctor.err"
+check "cb doctor exits 0" test $? -eq 0
+check "every stream is still R3, on three peers (read from the server)" \
+    /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["broker"]["durability"]; assert d["replicas"]==3 and d["peers"]==3, d' "$DIR/doctor.json"
+check "the daemons said they kept the replicas" grep -q "replicas, more than the 1 asked for: kept" "$DIR/.cb/logs/engine.log"
+printf '{"tenant": "cluster", "kind": "call", "function": {"backend": "local", "name": "echo"}, "input": 42}' >"$DIR/job.json"
+CB_BROKER_URL=$URL "$CB" submit --wait --timeout 60 "$DIR/job.json" >"$DIR/job.out" 2>&1
+check "a job runs on the cluster" grep -q '"result":42' "$DIR/job.out"
+
+if [ "$fails" -ne 0 ]; then
+    echo "$fails checks failed; files kept in $DIR"
+    tail -n 5 "$DIR"/*.log "$DIR"/*.err "$DIR"/.cb/logs/*.log 2>/dev/null
+    exit 1
+fi
+echo "all checks passed"
