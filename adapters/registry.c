@@ -264,6 +264,17 @@ const cb_fn_conf *cb_registry_local_at(const cb_registry *r, size_t i)
     return i < r->nfns ? &r->fns[i].conf : NULL;
 }
 
+void cb_registry_stream_settings(const cb_registry *r, int *replicas, int64_t *dedup_window_ms)
+{
+    const json_t *bk = json_object_get(r->root, "broker");
+    const json_t *v = json_object_get(bk, "replicas");
+    if (json_is_integer(v))
+        *replicas = (int)json_integer_value(v);
+    v = json_object_get(bk, "dedup_window_ms");
+    if (json_is_integer(v))
+        *dedup_window_ms = json_integer_value(v);
+}
+
 int cb_registry_daemon_load(const char *path, const char *mod, cb_registry **reg,
                             cb_schema **schema)
 {

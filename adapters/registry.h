@@ -60,6 +60,9 @@ const json_t *cb_registry_backend(const cb_registry *r, const char *backend);
  * "http", "lambda" and "openwhisk" need no type; "lambda-eu" does). */
 const char *cb_registry_backend_type(const cb_registry *r, const char *backend);
 void cb_registry_limits(const cb_registry *r, const char *backend, cb_backend_limits *out);
+/* The deployment's stream settings ("broker": {"replicas", "dedup_window_ms"}):
+ * each is written only when the file sets it. */
+void cb_registry_stream_settings(const cb_registry *r, int *replicas, int64_t *dedup_window_ms);
 /* A local function (built-in or configured), or NULL. Borrowed. */
 const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name);
 /* The configured (non built-in) local functions: i in [0, count). */

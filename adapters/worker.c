@@ -52,7 +52,7 @@ void cb_worker_opts_init(cb_worker_opts *o)
     memset(o, 0, sizeof *o);
     o->backend = "local";
     o->concurrency = 64;
-    o->lease_ms = 30000;
+    o->lease_ms = CB_WORKER_LEASE_MS;
     o->started_after_ms = 50;
 }
 
@@ -359,7 +359,7 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_regist
     w->base = base;
     w->b = b;
     w->schema = schema;
-    w->lease_ms = o->lease_ms > 0 ? o->lease_ms : 30000;
+    w->lease_ms = o->lease_ms > 0 ? o->lease_ms : CB_WORKER_LEASE_MS;
     w->started_after_ms = o->started_after_ms;
     if (!cb_registry_has_backend(reg, o->backend)) {
         snprintf(err, errlen, "backend \"%s\" is not in the configuration", o->backend);

@@ -25,11 +25,17 @@
 struct event_base;
 typedef struct cb_worker cb_worker;
 
+/* The lease of a command: a running invocation renews it every third of it
+ * (NATS: an in-progress ack, the worker's heartbeat per command), so a worker
+ * that dies holding commands costs at most this long before the broker
+ * gives them to another (RabbitMQ: at once, when the connection drops). */
+#define CB_WORKER_LEASE_MS 5000
+
 typedef struct cb_worker_opts {
     const char *backend;      /* "local", ... */
     const char *id;           /* this worker's name in events; default "<host>-<pid>" */
     int concurrency;          /* invocations at once; default 64 */
-    int64_t lease_ms;         /* default 30000 */
+    int64_t lease_ms;         /* default CB_WORKER_LEASE_MS */
     int64_t started_after_ms; /* record cb.task.started only for invocations still
                                * running after this long; default 50 (0: always) */
 } cb_worker_opts;

@@ -120,6 +120,7 @@ typedef struct connect_job {
     char server[64];
     bool done;
     bool owned_by_open; /* the first connect: amqp_open frees the job */
+    bool refused;       /* the server refused the login: trying again will not help */
 } connect_job;
 
 static bool rpc_ok(connect_job *j, const char *what)
@@ -176,6 +177,7 @@ static void connect_work(cb_offload_job *job)
     r = amqp_login(j->conn, b->vhost, 0, FRAME_MAX, 0, AMQP_SASL_METHOD_PLAIN, b->user, b->pass);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         snprintf(j->err, sizeof j->err, "login as %s on vhost %s refused", b->user, b->vhost);
+        j->refused = true;
         goto fail;
     }
     {
@@ -638,7 +640,7 @@ static cb_status amqp_open(struct event_base *base, const cb_broker_opts *o, cb_
         event_base_loop(base, EVLOOP_ONCE);
     if (!j->done || b->state != ST_UP) {
         CB_LOG_ERR(MOD, "connect %s:%d: %s", b->host, b->port, j->done ? j->err : "timed out");
-        st = CB_ECONN;
+        st = j->done && j->refused ? CB_EBROKER : CB_ECONN;
         if (!j->done) {
             b->closing = true; /* connect_done drops the late connection */
             cb_offload_destroy(b->off);

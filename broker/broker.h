@@ -58,7 +58,9 @@ bool cb_broker_url_known(const char *url);
  * Blocks for at most connect_timeout_ms: call it at start-up, before the loop
  * serves traffic. Later reconnects never block the loop. On CB_OK *out is owned
  * by the caller: release with cb_broker_close().
- * Errors: CB_EINVAL (bad url/opts), CB_ECONN (unreachable), CB_EBROKER. */
+ * Errors: CB_EINVAL (bad url/opts), CB_ECONN (unreachable: worth trying
+ * again), CB_EBROKER (the broker refused: credentials, stream settings; the
+ * reason is logged). */
 CB_NODISCARD cb_status cb_broker_open(struct event_base *base, const cb_broker_opts *o,
                                       cb_broker **out);
 /* Fail every pending operation with CB_ECLOSED, close readers, consumers and

@@ -611,7 +611,7 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
         char shown[1024];
         CB_LOG_ERR(MOD, "connect %s: %s", cb_url_redact(o->url, shown, sizeof shown),
                    natsStatus_GetText(s));
-        st = CB_ECONN;
+        st = s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ? CB_EBROKER : CB_ECONN;
         goto out_free_opts;
     }
     atomic_store(&b->connected, true);

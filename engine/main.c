@@ -85,6 +85,7 @@ int main(int argc, char **argv)
         goto out;
     bo.url = url;
     bo.name = "cb-engine";
+    cb_registry_stream_settings(reg, &bo.replicas, &bo.dedup_window_ms);
     if ((s = cb_broker_open(base, &bo, &b)) != CB_OK) {
         char shown[1024];
         CB_LOG_ERR("engine", "cannot connect to %s: %s", cb_url_redact(url, shown, sizeof shown),

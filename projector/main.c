@@ -9,12 +9,17 @@
 #include "broker.h"
 #include "cb_url.h"
 #include "cb_log.h"
+#include "cb_schema.h"
 #include "proj.h"
+#include "registry.h"
 #include "store.h"
 
 static const char *usage =
     "usage: cb-projector --broker URL --store DIR [--batch N] [--batch-ms MS] [--replicas R]\n"
+    "                    [--config FILE]\n"
     "Folds the event log into the LMDB store in DIR, from where it left off.\n"
+    "FILE (or $CB_CONFIG): the shared configuration, for its stream settings\n"
+    "(\"broker\": {\"replicas\", \"dedup_window_ms\"}); --replicas overrides.\n"
     "Logs JSON lines on stderr; stops cleanly (committing) on SIGINT/SIGTERM.\n";
 
 static void stop_cb(evutil_socket_t sig, short what, void *arg)
@@ -24,9 +29,24 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
+/* The deployment's stream settings from the shared configuration (checked
+ * against its schema like every daemon's). */
+static int stream_settings(const char *config, cb_broker_opts *bo)
+{
+    cb_registry *reg = NULL;
+    cb_schema *schema = NULL;
+    if (cb_registry_daemon_load(config, "projector", &reg, &schema) != 0)
+        return -1;
+    cb_registry_stream_settings(reg, &bo->replicas, &bo->dedup_window_ms);
+    cb_registry_free(reg);
+    cb_schema_free(schema);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *url = getenv("CB_BROKER_URL"), *dir = NULL;
+    const char *url = getenv("CB_BROKER_URL"), *dir = NULL, *config = getenv("CB_CONFIG");
+    int replicas = 0;
     cb_proj_opts po;
     cb_broker_opts bo;
     struct event_base *base;
@@ -49,7 +69,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--batch-ms") && i + 1 < argc)
             po.batch_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--replicas") && i + 1 < argc)
-            bo.replicas = atoi(argv[++i]);
+            replicas = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
         else {
             fputs(usage, strcmp(argv[i], "--help") ? stderr : stdout);
             return strcmp(argv[i], "--help") ? 2 : 0;
@@ -59,6 +81,10 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    if (config && *config && stream_settings(config, &bo) != 0)
+        return 1;
+    if (replicas > 0)
+        bo.replicas = replicas;
     if (cb_broker_global_init() != CB_OK || !(base = event_base_new()))
         return 1;
     bo.url = url;

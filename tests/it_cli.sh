@@ -140,7 +140,7 @@ check "a missing file is one line" test "$(wc -l <"$DIR/nofile.err")" -eq 1
 
 # -- cb up runs a worker for each remote backend of the configuration: a
 # function nobody serves (port 9) fails with the connection's reason
-check "cb up started the remote backend's worker" pgrep -f "cb-adapter --broker $URL --backend unreachable"
+check "cb up started the remote backend's worker" pgrep -f "cb-adapter --broker $SHOWN --backend unreachable"
 job far.json <<'J'
 {"tenant": "TENANT", "kind": "call", "function": {"backend": "unreachable", "name": "f"}, "input": 1}
 J
@@ -168,7 +168,7 @@ check "cb watch prints the summary" grep -q "succeeded: 20/20 tasks" "$DIR/watch
 check "cb watch of a finished job (no tty) ends at once" grep -q "20/20 done" "$DIR/watch2.out"
 
 # -- supervision: the engine killed with -9 is restarted and serves again
-epid=$(pgrep -f "cb-engine --broker $URL --store $CB_DIR/store" | head -n 1)
+epid=$(pgrep -f "cb-engine --broker $SHOWN --store $CB_DIR/store" | head -n 1)
 check "the engine runs under cb up" test -n "$epid"
 kill -9 "$epid" 2>/dev/null
 # wait for the supervisor's line itself (tail -F follows the log; bounded)
@@ -179,6 +179,24 @@ for _ in $(seq 1 60); do # the restarted engine answers again (no responders unt
     sleep 0.5
 done
 check "a job runs after the restart" grep -q '"result":42' "$DIR/again.out"
+
+# -- an adapter killed mid-task: its command reaches the next worker within
+# the lease (5 s; it was 30 s), so the job ends within task + lease + margin
+job hold.json <<'J'
+{"tenant": "TENANT", "kind": "call", "function": {"backend": "local", "name": "sleep_ms"}, "input": 3000}
+J
+hid=$("$CB" submit "$DIR/hold.json")
+running=1
+for _ in $(seq 1 100); do # until the adapter runs it (bounded: 10 s)
+    "$CB" inspect task "$T/$hid" 0 2>/dev/null | grep -q '"status": *"running"' && running=0 && break
+    sleep 0.1
+done
+check "the task runs on the adapter" test $running -eq 0
+check "cb status shows the invocation in flight and for how long"     bash -c "'$CB' status '$T/$hid' | grep -q 'longest in flight: task 0 (attempt 1), [0-9]* s'"
+kill -9 "$(cat "$CB_DIR/adapter0.pid")"
+"$CB" result --timeout 12 "$T/$hid" >"$DIR/hold.out" 2>"$DIR/hold.err"
+check "an adapter killed mid-task costs its lease, not 30 s (done within 12 s of the kill)" test $? -eq 0
+check "and the task ran to its result" grep -qx 3000 "$DIR/hold.out"
 
 # -- clients in other languages, on their broker
 job ex.json <<'J'
@@ -220,6 +238,14 @@ check "and names the running stack" grep -q "already runs from $CB_DIR (pid $(ca
 check "the first stack still has its url" grep -qx "$SHOWN" "$CB_DIR/url"
 "$CB" up --detach --dir "$DIR/other" --broker "ftp://$(echo "$URL" | sed 's|^[a-z]*://||')" >/dev/null 2>"$DIR/scheme.err"
 check "an unknown broker scheme is refused at once (exit 2)" test $? -eq 2
+if [ "$CB_TEST_DRIVER" = amqp ]; then # a refused login is named at once, not retried for 15 s
+    start=$(date +%s)
+    "$CB" up --detach --dir "$DIR/badlogin" --broker "$(printf '%s' "$URL" | sed -E 's|//([^:/@]*):[^@/]*@|//\1:wrong-pw@|')" >/dev/null 2>"$DIR/badlogin.err"
+    check "a refused broker login fails cb up" test $? -eq 1
+    check "naming the refusal" grep -q "login as guest on vhost / refused" "$DIR/badlogin.err"
+    check "at once (under 10 s)" test $(($(date +%s) - start)) -lt 10
+    check "without showing the password" bash -c "! grep -q wrong-pw '$DIR/badlogin.err'"
+fi
 printf '{"backends": ' >"$DIR/broken.json"
 start=$(date +%s)
 # (a private nats-server: on a shared broker another stack's engine would answer the readiness probe)

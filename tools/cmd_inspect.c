@@ -6,17 +6,19 @@
 
 #include "batch.h"
 #include "cb_cmd.h"
+#include "cli.h"
 #include "fold.h"
 #include "store.h"
 
 static const char *usage = "usage: cb inspect job TENANT/JOB [--store DIR]\n"
                            "       cb inspect task TENANT/JOB INDEX [--store DIR]\n"
                            "Prints the entity from the store as JSON (read-only; the store\n"
-                           "defaults to $CB_STORE or ./.cb/store).\n";
+                           "defaults to $CB_STORE, else $CB_DIR/store, else ./.cb/store,\n"
+                           "as for the other commands).\n";
 
 int cb_cmd_inspect(int argc, char **argv)
 {
-    const char *dir = getenv("CB_STORE") ? getenv("CB_STORE") : ".cb/store";
+    const char *dir = cb_cli_store_dir(NULL);
     const char *pos[3] = {NULL, NULL, NULL};
     int npos = 0, rc = 1;
     cb_store *st = NULL;

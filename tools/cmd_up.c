@@ -339,11 +339,18 @@ static int connect_retry(up *u)
     o.url = u->url;
     o.name = "cb up";
     o.connect_timeout_ms = 2000;
-    while ((s = cb_broker_open(u->base, &o, &u->b)) != CB_OK) {
+    for (int tries = 1; (s = cb_broker_open(u->base, &o, &u->b)) != CB_OK; tries++) {
+        if (s != CB_ECONN) { /* refused (a login) or invalid: asking again will not help */
+            say("the broker %s refused the connection: %s (the reason is on the line above)",
+                u->url, cb_strerror(s));
+            return -1;
+        }
         if (cb_time_mono_ns() > until) {
             say("cannot reach the broker %s: %s", u->url, cb_strerror(s));
             return -1;
         }
+        if (tries == 1 && !u->own_nats) /* say so now, not after 15 s of silence */
+            say("cannot reach the broker %s yet; trying for 15 s", u->url);
         struct timespec ts = {0, 200000000}; /* start-up: nothing else to do yet */
         nanosleep(&ts, NULL);
     }
@@ -598,9 +605,10 @@ int cb_cmd_up(int argc, char **argv)
     {
         daemon_t *d = add(u, "projector");
         snprintf(d->cmd, sizeof d->cmd,
-                 EXEC
-                 "'%s/cb-projector' --broker '%s' --store '%s/store' 2>>'%s/logs/projector.log'",
-                 u->bin, u->url, u->dir, u->dir);
+                 EXEC "'%s/cb-projector' --broker '%s' --store '%s/store'%s%s%s "
+                      "2>>'%s/logs/projector.log'",
+                 u->bin, u->url, u->dir, *abs_config ? " --config '" : "", abs_config,
+                 *abs_config ? "'" : "", u->dir);
         d = add(u, "engine");
         snprintf(d->cmd, sizeof d->cmd,
                  EXEC "'%s/cb-engine' --broker '%s' --store '%s/store'%s%s%s "

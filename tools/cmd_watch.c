@@ -163,6 +163,35 @@ static cb_store *open_store(const char *cmd, const char *dir)
     return st;
 }
 
+typedef struct oldest {
+    int64_t since_ns; /* the longest-running invocation's last change */
+    uint32_t task, attempt;
+} oldest;
+
+static int note_oldest(uint32_t index, const cb_task_state *t, void *arg)
+{
+    oldest *o = arg;
+    if ((t->status == CB_TASK_RUNNING || t->status == CB_TASK_DISPATCHED) &&
+        (o->since_ns == 0 || t->updated_ns < o->since_ns)) {
+        o->since_ns = t->updated_ns;
+        o->task = index;
+        o->attempt = t->attempt;
+    }
+    return 0;
+}
+
+/* The invocation in flight for longest, so one that hangs (its worker alive
+ * and renewing it, no outcome) shows: "; longest in flight: task 3 (attempt
+ * 1), 125 s". "" when none is. */
+static void longest_in_flight(cb_store *st, const char *ref, char *out, size_t size)
+{
+    oldest o = {0};
+    out[0] = '\0';
+    if (cb_view_job_open_tasks(st, ref, note_oldest, &o) == CB_OK && o.since_ns > 0)
+        snprintf(out, size, "; longest in flight: task %u (attempt %u), %.0f s", o.task, o.attempt,
+                 (double)(cb_time_now_ns() - o.since_ns) / 1e9);
+}
+
 /* cb status TENANT/JOB */
 int cb_cmd_status(int argc, char **argv)
 {
@@ -208,9 +237,11 @@ int cb_cmd_status(int argc, char **argv)
         json_decref(o);
         rc = 0;
     } else {
-        printf("%s %s: %u/%u tasks succeeded, %u running, %u failed, %u retries%s%s\n", ref,
+        char flight[120];
+        longest_in_flight(st, ref, flight, sizeof flight);
+        printf("%s %s: %u/%u tasks succeeded, %u running, %u failed, %u retries%s%s%s\n", ref,
                cb_job_status_name(j.status), j.succeeded, j.total, j.inflight, j.failed, j.retries,
-               j.error ? "; " : "", j.error ? j.error : "");
+               flight, j.error ? "; " : "", j.error ? j.error : "");
         rc = 0;
     }
     cb_job_state_cleanup(&j);
