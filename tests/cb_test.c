@@ -2,6 +2,7 @@
 #include "cb_test.h"
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -85,4 +86,20 @@ void cb_test_confirm_cb(cb_status s, uint64_t seq, int dup, void *ctx)
 bool cb_test_confirmed(void *confirms)
 {
     return ((cb_test_confirms *)confirms)->n > 0;
+}
+
+void cb_test_expect_json(json_t *got, const char *want)
+{
+    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
+    char *g = got ? json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    bool same = w && got && json_equal(got, w);
+    json_decref(w);
+    json_decref(got);
+    if (!same) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "got %.240s, want %.240s", g ? g : "NULL", want);
+        free(g);
+        fail_msg("%s", msg);
+    }
+    free(g);
 }

@@ -40,4 +40,9 @@ void cb_test_confirm_cb(cb_status s, uint64_t seq, int dup, void *ctx);
 /* A cb_test_pred: at least one confirmation came. */
 bool cb_test_confirmed(void *confirms);
 
+/* Fail unless `got` (a new reference, released here; NULL fails) equals the
+ * JSON text `want` (any value). */
+struct json_t;
+void cb_test_expect_json(struct json_t *got, const char *want);
+
 #endif /* CB_TEST_H */

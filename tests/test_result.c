@@ -52,17 +52,6 @@ static void cleanup(recs *r)
     cb_flow_cleanup(&r->flow);
 }
 
-static void expect(json_t *got, const char *want)
-{
-    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
-    char *g = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!w || !json_equal(got, w))
-        fail_msg("got %s, want %s", g ? g : "NULL", want);
-    free(g);
-    json_decref(w);
-    json_decref(got);
-}
-
 static void a_lost_chunk_is_null_at_each_of_its_items(void **state)
 {
     recs r;
@@ -74,10 +63,10 @@ static void a_lost_chunk_is_null_at_each_of_its_items(void **state)
     ended(&r, 1, NULL, "ValueError: no");
     ended(&r, 2, "[50]", NULL);
     cb_task_view v = view(&r);
-    expect(cb_result_of(&r.flow, &v, &failed), "[10, 20, null, null, 50]");
-    expect(failed, "[{\"index\": 2, \"error\": \"ValueError: no\"},"
-                   " {\"index\": 3, \"error\": \"ValueError: no\"}]");
-    expect(cb_result_reduce_input(&r.flow, &v), "[10, 20, 50]");
+    cb_test_expect_json(cb_result_of(&r.flow, &v, &failed), "[10, 20, null, null, 50]");
+    cb_test_expect_json(failed, "[{\"index\": 2, \"error\": \"ValueError: no\"},"
+                                " {\"index\": 3, \"error\": \"ValueError: no\"}]");
+    cb_test_expect_json(cb_result_reduce_input(&r.flow, &v), "[10, 20, 50]");
     cleanup(&r);
 }
 
@@ -91,7 +80,7 @@ static void nothing_lost_lists_nothing_and_null_outputs_stay(void **state)
     ended(&r, 0, "[null]", NULL);
     ended(&r, 1, "[1]", NULL);
     cb_task_view v = view(&r);
-    expect(cb_result_of(&r.flow, &v, &failed), "[null, 1]");
+    cb_test_expect_json(cb_result_of(&r.flow, &v, &failed), "[null, 1]");
     assert_null(failed);
     cleanup(&r);
 }
@@ -129,7 +118,7 @@ static void call_and_dag_results(void **state)
               "\"input\":1}");
     ended(&r, 0, "[null]", NULL);
     cb_task_view v = view(&r);
-    expect(cb_result_of(&r.flow, &v, &failed), "null"); /* a null result, not none */
+    cb_test_expect_json(cb_result_of(&r.flow, &v, &failed), "null"); /* a null result, not none */
     assert_null(failed);
     cleanup(&r);
 
@@ -140,7 +129,7 @@ static void call_and_dag_results(void **state)
     ended(&r, 1, "[2]", NULL);
     ended(&r, 2, "[3]", NULL);
     v = view(&r);
-    expect(cb_result_of(&r.flow, &v, NULL), "{\"b\": 2, \"c\": 3}");
+    cb_test_expect_json(cb_result_of(&r.flow, &v, NULL), "{\"b\": 2, \"c\": 3}");
     cleanup(&r);
 }
 

@@ -149,23 +149,33 @@ static void restart_cb(evutil_socket_t fd, short what, void *arg)
     start_daemon(arg);
 }
 
+/* The last size - 1 bytes of the file at `path` into buf (NUL-terminated);
+ * returns how many (0 when it cannot be read). */
+static size_t read_tail(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    if (f) {
+        if (fseek(f, -(long)(size - 1), SEEK_END) != 0)
+            rewind(f);
+        n = fread(buf, 1, size - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+    return n;
+}
+
 /* The last line a daemon logged (its "msg" when it is a JSON log line), so a
  * failure is explained where it is reported. "" when there is none. */
 static void last_words(const up *u, const daemon_t *d, char *out, size_t size)
 {
     char path[700], buf[4096], *line;
-    FILE *f;
     size_t n;
     json_t *j;
     const char *msg;
     out[0] = '\0';
     snprintf(path, sizeof path, "%s/logs/%s.log", u->dir, d->name);
-    if (!(f = fopen(path, "r")))
-        return;
-    if (fseek(f, -(long)(sizeof buf - 1), SEEK_END) != 0)
-        rewind(f);
-    n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
+    n = read_tail(path, buf, sizeof buf);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     buf[n] = '\0';
@@ -362,15 +372,8 @@ static void print_tail(const char *dir, int n)
 {
     char path[600], buf[8192];
     size_t len;
-    FILE *f;
     snprintf(path, sizeof path, "%s/logs/up.log", dir);
-    if (!(f = fopen(path, "r")))
-        return;
-    if (fseek(f, -(long)(sizeof buf - 1), SEEK_END) != 0)
-        rewind(f);
-    len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
+    len = read_tail(path, buf, sizeof buf);
     size_t i = len > 0 && buf[len - 1] == '\n' ? len - 1 : len;
     for (int lines = 0; i > 0; i--)
         if (buf[i - 1] == '\n' && ++lines == n)
