@@ -399,12 +399,31 @@ typedef struct setup_job {
     bool done;
 } setup_job;
 
-/* Keep the fewest replicas (configured) and peers (placed: the leader and
- * its followers) over the streams. */
+/* Whether the stream already has the settings we would write: then a
+ * client's connect changes nothing on the servers (on a cluster, an update
+ * is a replicated write through the meta leader). */
+static bool same_settings(const jsStreamConfig *have, const jsStreamConfig *want)
+{
+    return have && have->Replicas == want->Replicas && have->Duplicates == want->Duplicates &&
+           have->MaxMsgsPerSubject == want->MaxMsgsPerSubject &&
+           have->MaxMsgSize == want->MaxMsgSize && have->Retention == want->Retention &&
+           have->Storage == want->Storage && have->SubjectsLen == 1 && have->Subjects &&
+           !strcmp(have->Subjects[0], want->Subjects[0]);
+}
+
+/* Keep the fewest replicas (configured) and peers (placed and current: the
+ * leader and the followers that are caught up; during an election a list
+ * can name the leader twice, so it is counted once) over the streams. */
 static void note_stream(nb *b, const jsStreamInfo *si)
 {
     int replicas = si->Config ? (int)si->Config->Replicas : 1;
-    int peers = si->Cluster ? si->Cluster->ReplicasLen + 1 : 1;
+    int peers = 1;
+    for (int i = 0; si->Cluster && i < si->Cluster->ReplicasLen; i++) {
+        const jsPeerInfo *p = si->Cluster->Replicas[i];
+        if (p && p->Current && !p->Offline &&
+            !(si->Cluster->Leader && p->Name && !strcmp(p->Name, si->Cluster->Leader)))
+            peers++;
+    }
     if (b->stream_replicas == 0 || replicas < b->stream_replicas)
         b->stream_replicas = replicas;
     if (b->stream_peers == 0 || peers < b->stream_peers)
@@ -446,9 +465,11 @@ static void setup_streams_work(cb_offload_job *job)
                            streams[i].name, (long long)have, (long long)sc.Replicas);
                 sc.Replicas = have;
             }
-            jsStreamInfo_Destroy(si);
-            si = NULL;
-            s = js_UpdateStream(&si, b->js, &sc, NULL, &jerr);
+            if (!same_settings(si->Config, &sc)) { /* else nothing to write */
+                jsStreamInfo_Destroy(si);
+                si = NULL;
+                s = js_UpdateStream(&si, b->js, &sc, NULL, &jerr);
+            }
         } else if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
             s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
         }
