@@ -288,7 +288,9 @@ static void test_urls_never_show_passwords(void **state)
     assert_int_equal(cb_url_with_password("amqp://guest@h/", buf, sizeof buf), CB_OK);
     assert_string_equal(buf, "amqp://guest@h/");
     fd = mkstemp(path);
-    assert_true(fd >= 0 && (f = fdopen(fd, "w")));
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    assert_non_null(f);
     fputs("fromfile\n", f);
     fclose(f);
     setenv("CB_BROKER_PASSWORD_FILE", path, 1);
