@@ -256,6 +256,7 @@ int cb_cmd_result(int argc, char **argv)
         long limit = o.timeout_s > 0 || found ? o.timeout_s : UNKNOWN_JOB_S;
         if ((done = wait_done(cb_cli_broker_url(o.url), tenant, job, limit, &rc))) {
             rc = from_done(st, o.ref, done);
+            json_decref(done);
         } else if (rc == 0 && found) {
             fprintf(stderr, "cb result: %s has not finished within %ld s\n", o.ref, limit);
             rc = RC_NOT_FINISHED;
