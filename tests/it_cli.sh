@@ -19,7 +19,10 @@ failed_names=""
 T="cli$$"
 
 stop() {
-    "$CB" down --dir "$CB_DIR" >/dev/null 2>&1
+    # every stack the checks start, also one a failed check left running
+    for d in "$CB_DIR" "$DIR/broken" "$DIR/badlogin" "$DIR/s2"; do
+        [ -d "$d" ] && "$CB" down --dir "$d" >/dev/null 2>&1
+    done
     [ "$fails" -eq 0 ] && rm -rf "$DIR"
 }
 trap stop EXIT
