@@ -15,8 +15,8 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
-LIB_SRC := $(wildcard common/*.c broker/*.c projector/fold.c projector/store.c projector/batch.c projector/proj.c projector/replay.c engine/flow.c engine/policy.c engine/scheduler.c engine/tasklist.c engine/result.c engine/intake.c engine/control.c engine/service.c) \
-           $(filter-out adapters/main.c,$(wildcard adapters/*.c))
+# Every source of a library folder, except each daemon's main.c.
+LIB_SRC := $(filter-out %/main.c,$(wildcard common/*.c broker/*.c projector/*.c engine/*.c adapters/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libcb.a
 
@@ -39,7 +39,7 @@ help:
 	@echo "make asan       the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make fuzz       build and briefly run the libFuzzer harnesses (clang)"
 	@echo "make format     clang-format the sources; format-check fails on a difference"
-	@echo "make lint       cppcheck"
+	@echo "make lint       the dependency rules between folders, then cppcheck"
 	@echo "make deps       install the Debian packages the project needs (apt-get, idempotent)"
 
 deps:
@@ -106,11 +106,14 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
+# The dependency rules between folders (tools/check_layers.py), then cppcheck
+# over every source with every include folder.
 lint:
+	python3 tools/check_layers.py
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --include=/usr/include/jansson.h \
-		-Icommon -Ibroker -Itools -Itests \
-		$(shell git ls-files '*.c')
+		-Icommon -Ibroker -Iprojector -Iengine -Iadapters -Itools -Itests \
+		$(shell git ls-files '*.c' | grep -v node_modules)
 
 # From a fresh clone: install what is missing, build, run the sample jobs on
 # a private dev stack, stop it (tools/demo.sh).

@@ -17,7 +17,7 @@
 #include "cb_status.h"
 
 struct event_base;
-struct cb_registry;
+struct cb_config;
 
 typedef struct cb_invocation {
     const char *tenant, *job;
@@ -60,10 +60,8 @@ typedef struct cb_backend_ops {
     /* Create an instance for `account` (the backend's name in the
      * configuration, whose "type" is this backend) from the configuration
      * (`reg` is borrowed and outlives the instance). On failure err says why. */
-    cb_status (*create)(struct event_base *base, const struct cb_registry *reg, const char *account,
+    cb_status (*create)(struct event_base *base, const struct cb_config *reg, const char *account,
                         void **out, char *err, size_t errlen);
-    /* 1 if the backend can run function `name`. */
-    int (*has_function)(void *self, const char *name);
     /* Start an invocation; `inv` is borrowed during the call only. Errors
      * (done is then never called): CB_ENOMEM, CB_ECLOSED. */
     cb_status (*invoke)(void *self, const cb_invocation *inv, cb_inv_done_cb *done, void *ctx);

@@ -24,7 +24,7 @@
 #include "remote.h"
 
 typedef struct http_st {
-    const json_t *conf; /* borrowed from the registry */
+    const json_t *conf; /* borrowed from the configuration */
     const char *url;    /* template or NULL */
 } http_st;
 
@@ -79,13 +79,6 @@ static cb_status http_configure(const json_t *conf, const char *account, void **
 static void http_release(void *state)
 {
     free(state);
-}
-
-static int http_has_function(void *state, const char *name)
-{
-    http_st *st = state;
-    return json_object_get(json_object_get(st->conf, "functions"), name) ||
-           (st->url && strstr(st->url, "{name}"));
 }
 
 /* url with every {name} replaced by name. */
@@ -196,12 +189,11 @@ const cb_remote_kind cb_remote_http = {
     .type = "http",
     .configure = http_configure,
     .release = http_release,
-    .has_function = http_has_function,
     .build = http_build,
     .judge = http_judge,
 };
 
-static cb_status http_create(struct event_base *base, const struct cb_registry *reg,
+static cb_status http_create(struct event_base *base, const struct cb_config *reg,
                              const char *account, void **out, char *err, size_t errlen)
 {
     return cb_remote_create(&cb_remote_http, base, reg, account, out, err, errlen);
@@ -210,7 +202,6 @@ static cb_status http_create(struct event_base *base, const struct cb_registry *
 const cb_backend_ops cb_backend_http = {
     .name = "http",
     .create = http_create,
-    .has_function = cb_remote_has_function,
     .invoke = cb_remote_invoke,
     .destroy = cb_remote_destroy,
 };

@@ -24,7 +24,7 @@
 
 #include "cb_alloc.h"
 #include "remote.h"
-#include "sigv4.h"
+#include "cb_sigv4.h"
 
 typedef struct lambda_st {
     const json_t *fns;
@@ -85,12 +85,6 @@ static cb_status lambda_configure(const json_t *conf, const char *account, void 
 static void lambda_release(void *state)
 {
     free(state);
-}
-
-static int lambda_has_function(void *state, const char *name)
-{
-    (void)state;
-    return name && *name;
 }
 
 static cb_status lambda_build(void *state, const cb_invocation *inv, const json_t *item,
@@ -222,12 +216,11 @@ const cb_remote_kind cb_remote_lambda = {
     .type = "lambda",
     .configure = lambda_configure,
     .release = lambda_release,
-    .has_function = lambda_has_function,
     .build = lambda_build,
     .judge = lambda_judge,
 };
 
-static cb_status lambda_create(struct event_base *base, const struct cb_registry *reg,
+static cb_status lambda_create(struct event_base *base, const struct cb_config *reg,
                                const char *account, void **out, char *err, size_t errlen)
 {
     return cb_remote_create(&cb_remote_lambda, base, reg, account, out, err, errlen);
@@ -236,7 +229,6 @@ static cb_status lambda_create(struct event_base *base, const struct cb_registry
 const cb_backend_ops cb_backend_lambda = {
     .name = "lambda",
     .create = lambda_create,
-    .has_function = cb_remote_has_function,
     .invoke = cb_remote_invoke,
     .destroy = cb_remote_destroy,
 };

@@ -25,8 +25,8 @@
 #include "backend.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
-#include "proc.h"
-#include "registry.h"
+#include "cb_proc.h"
+#include "cb_config.h"
 
 #define DEFAULT_TIMEOUT_MS 300000
 #define MAX_OUTPUT         (512u * 1024u) /* one invocation's output, below the event limit */
@@ -73,7 +73,7 @@ struct pool {
 
 struct local_be {
     struct event_base *base;
-    const cb_registry *reg;
+    const cb_config *reg;
     pool *pools;
     inv *all;
     uint64_t next_id;
@@ -477,7 +477,7 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
              "%s did not finish within %lld ms", v->name, (long long)v->timeout_ms);
 }
 
-static cb_status local_create(struct event_base *base, const cb_registry *reg, const char *account,
+static cb_status local_create(struct event_base *base, const cb_config *reg, const char *account,
                               void **out, char *err, size_t errlen)
 {
     local_be *be = cb_calloc(1, sizeof *be);
@@ -491,8 +491,8 @@ static cb_status local_create(struct event_base *base, const cb_registry *reg, c
     /* Warm means warm from the start: the first invocation should not pay
      * for an interpreter's start-up. A runtime that cannot start is logged
      * here and reported by the invocations that need it. */
-    for (size_t i = 0; i < cb_registry_local_count(reg); i++) {
-        const cb_fn_conf *fn = cb_registry_local_at(reg, i);
+    for (size_t i = 0; i < cb_config_local_count(reg); i++) {
+        const cb_fn_conf *fn = cb_config_local_at(reg, i);
         pool *pl = fn->warm ? pool_of(be, fn) : NULL;
         while (pl && pl->nrts < fn->pool) {
             char why[512];
@@ -506,16 +506,10 @@ static cb_status local_create(struct event_base *base, const cb_registry *reg, c
     return CB_OK;
 }
 
-static int local_has(void *self, const char *name)
-{
-    local_be *be = self;
-    return cb_registry_local_fn(be->reg, name) != NULL;
-}
-
 static cb_status local_invoke(void *self, const cb_invocation *in, cb_inv_done_cb *done, void *ctx)
 {
     local_be *be = self;
-    const cb_fn_conf *fn = cb_registry_local_fn(be->reg, in->function);
+    const cb_fn_conf *fn = cb_config_local_fn(be->reg, in->function);
     inv *v = cb_calloc(1, sizeof *v);
     struct timeval tv;
 
@@ -576,7 +570,6 @@ static void local_destroy(void *self)
 const cb_backend_ops cb_backend_local = {
     .name = "local",
     .create = local_create,
-    .has_function = local_has,
     .invoke = local_invoke,
     .destroy = local_destroy,
 };

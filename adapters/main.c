@@ -9,7 +9,7 @@
 #include "cb_url.h"
 #include "cb_log.h"
 #include "cb_schema.h"
-#include "registry.h"
+#include "cb_config.h"
 #include "worker.h"
 
 static const char *usage =
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
     const char *url = getenv("CB_BROKER_URL"), *config = getenv("CB_CONFIG");
     cb_worker_opts wo;
     cb_broker_opts bo;
-    cb_registry *reg = NULL;
+    cb_config *reg = NULL;
     cb_schema *schema = NULL;
     cb_broker *b = NULL;
     struct event *sigint = NULL, *sigterm = NULL;
@@ -93,13 +93,13 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (cb_registry_daemon_load(config, "adapter", &reg, &schema) != 0)
+    if (cb_config_daemon_load(config, "adapter", &reg, &schema) != 0)
         return 1;
     if (cb_broker_global_init() != CB_OK || !(a.base = event_base_new()))
         goto out;
     bo.url = url;
     bo.name = "cb-adapter";
-    cb_registry_stream_settings(reg, &bo.replicas, &bo.dedup_window_ms);
+    cb_config_stream_settings(reg, &bo.replicas, &bo.dedup_window_ms);
     if ((s = cb_broker_open(a.base, &bo, &b)) != CB_OK) {
         char shown[1024];
         CB_LOG_ERR("adapter", "cannot connect to %s: %s", cb_url_redact(url, shown, sizeof shown),
@@ -136,6 +136,6 @@ out:
     if (a.base)
         event_base_free(a.base);
     cb_schema_free(schema);
-    cb_registry_free(reg);
+    cb_config_free(reg);
     return rc;
 }

@@ -79,12 +79,6 @@ static void ow_release(void *state)
     free(state);
 }
 
-static int ow_has_function(void *state, const char *name)
-{
-    (void)state;
-    return name && *name;
-}
-
 static cb_status common_headers(ow_st *st, cb_remote_req *rq)
 {
     cb_status s = cb_remote_req_header(rq, "Authorization", st->auth);
@@ -197,13 +191,12 @@ const cb_remote_kind cb_remote_openwhisk = {
     .type = "openwhisk",
     .configure = ow_configure,
     .release = ow_release,
-    .has_function = ow_has_function,
     .build = ow_build,
     .build_poll = ow_build_poll,
     .judge = ow_judge,
 };
 
-static cb_status ow_create(struct event_base *base, const struct cb_registry *reg,
+static cb_status ow_create(struct event_base *base, const struct cb_config *reg,
                            const char *account, void **out, char *err, size_t errlen)
 {
     return cb_remote_create(&cb_remote_openwhisk, base, reg, account, out, err, errlen);
@@ -212,7 +205,6 @@ static cb_status ow_create(struct event_base *base, const struct cb_registry *re
 const cb_backend_ops cb_backend_openwhisk = {
     .name = "openwhisk",
     .create = ow_create,
-    .has_function = cb_remote_has_function,
     .invoke = cb_remote_invoke,
     .destroy = cb_remote_destroy,
 };

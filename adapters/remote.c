@@ -10,7 +10,7 @@
 #include "cb_alloc.h"
 #include "cb_log.h"
 #include "cb_time.h"
-#include "registry.h"
+#include "cb_config.h"
 
 #define DEFAULT_TIMEOUT_MS 300000
 #define BACKOFF_FIRST_MS   100
@@ -359,10 +359,10 @@ static int64_t conf_ms(const json_t *conf, const char *key, int64_t def)
     return v > 0 ? (int64_t)v : def;
 }
 
-cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base, const cb_registry *reg,
+cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base, const cb_config *reg,
                            const char *account, void **out, char *err, size_t errlen)
 {
-    const json_t *conf = cb_registry_backend(reg, account);
+    const json_t *conf = cb_config_backend(reg, account);
     remote *be;
     cb_httpc_opts ho;
     cb_backend_limits lim;
@@ -380,7 +380,7 @@ cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base, con
     be->rng = (uint64_t)cb_time_now_ns() | 1;
     snprintf(be->account, sizeof be->account, "%s", account);
     be->timeout_ms = conf_ms(conf, "timeout_ms", DEFAULT_TIMEOUT_MS);
-    cb_registry_limits(reg, account, &lim);
+    cb_config_limits(reg, account, &lim);
     workers = json_integer_value(json_object_get(conf, "workers"));
     if (lim.rate_per_s > 0)
         be->interval_ns = (int64_t)(1e9 * (double)(workers > 1 ? workers : 1) / lim.rate_per_s);
@@ -416,35 +416,6 @@ const cb_remote_kind *cb_remote_kind_find(const char *type)
         if (!strcmp(kinds[i]->type, type))
             return kinds[i];
     return NULL;
-}
-
-cb_status cb_remote_check(const cb_registry *reg, const char *account, const char *fn, char *why,
-                          size_t n)
-{
-    const char *type = cb_registry_backend_type(reg, account);
-    const cb_remote_kind *k = cb_remote_kind_find(type);
-    void *st = NULL;
-    char err[512];
-    int known;
-    if (!k) {
-        snprintf(why, n, "backend \"%s\" is of type \"%s\", which this build does not have",
-                 account, type);
-        return CB_ENOTFOUND;
-    }
-    if (k->configure(cb_registry_backend(reg, account), account, &st, err, sizeof err) != CB_OK)
-        return CB_OK;
-    known = k->has_function(st, fn);
-    k->release(st);
-    if (known)
-        return CB_OK;
-    snprintf(why, n, "backend \"%s\" has no function \"%s\"", account, fn);
-    return CB_ENOTFOUND;
-}
-
-int cb_remote_has_function(void *self, const char *name)
-{
-    remote *be = self;
-    return be->k->has_function(be->st, name);
 }
 
 void *cb_remote_state(void *self)

@@ -28,7 +28,7 @@
 
 #include "backend.h"
 #include "cb_status.h"
-#include "httpc.h"
+#include "cb_httpc.h"
 
 #define CB_REMOTE_MAX_HEADERS 16
 
@@ -82,7 +82,6 @@ typedef struct cb_remote_kind {
     cb_status (*configure)(const json_t *conf, const char *account, void **state, char *err,
                            size_t errlen);
     void (*release)(void *state);
-    int (*has_function)(void *state, const char *name);
     /* The request running inv's function on item number `index`. */
     cb_status (*build)(void *state, const cb_invocation *inv, const json_t *item, size_t index,
                        cb_remote_req *out, char *err, size_t errlen);
@@ -99,21 +98,11 @@ extern const cb_remote_kind cb_remote_http, cb_remote_lambda, cb_remote_openwhis
 /* The kind whose type is `type`, or NULL. */
 const cb_remote_kind *cb_remote_kind_find(const char *type);
 
-/* Can `account` (a configured remote backend) run function `fn`? For the
- * engine's intake: CB_OK, or CB_ENOTFOUND with `why` (the account's type is
- * not in this build, or its protocol knows no such function: an http
- * account without the function and without a {name} URL). An account whose
- * configuration cannot be read here (e.g. credentials only the workers
- * have) is given the benefit of the doubt: its worker reports it. */
-CB_NODISCARD cb_status cb_remote_check(const struct cb_registry *reg, const char *account,
-                                       const char *fn, char *why, size_t n);
-
 /* The three operations every remote backend shares; `create` stays with the
  * backend file (it names its kind): */
 CB_NODISCARD cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base,
-                                        const struct cb_registry *reg, const char *account,
+                                        const struct cb_config *reg, const char *account,
                                         void **out, char *err, size_t errlen);
-int cb_remote_has_function(void *self, const char *name);
 cb_status cb_remote_invoke(void *self, const cb_invocation *inv, cb_inv_done_cb *done, void *ctx);
 void cb_remote_destroy(void *self);
 

@@ -343,7 +343,7 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
     }
 }
 
-cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_registry *reg,
+cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config *reg,
                           const cb_schema *schema, const cb_worker_opts *o, cb_worker **out,
                           char *err, size_t errlen)
 {
@@ -361,14 +361,14 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_regist
     w->schema = schema;
     w->lease_ms = o->lease_ms > 0 ? o->lease_ms : CB_WORKER_LEASE_MS;
     w->started_after_ms = o->started_after_ms;
-    if (!cb_registry_has_backend(reg, o->backend)) {
+    if (!cb_config_has_backend(reg, o->backend)) {
         snprintf(err, errlen, "backend \"%s\" is not in the configuration", o->backend);
         free(w);
         return CB_ENOTFOUND;
     }
-    if (!(w->ops = cb_backend_find(cb_registry_backend_type(reg, o->backend)))) {
+    if (!(w->ops = cb_backend_find(cb_config_backend_type(reg, o->backend)))) {
         snprintf(err, errlen, "backend \"%s\": no backend type \"%s\" in this build", o->backend,
-                 cb_registry_backend_type(reg, o->backend));
+                 cb_config_backend_type(reg, o->backend));
         free(w);
         return CB_ENOTFOUND;
     }

@@ -20,7 +20,7 @@
 #include "broker.h"
 #include "cb_schema.h"
 #include "cb_status.h"
-#include "registry.h"
+#include "cb_config.h"
 
 struct event_base;
 typedef struct cb_worker cb_worker;
@@ -49,10 +49,9 @@ void cb_worker_opts_init(cb_worker_opts *o);
 /* Start consuming. `b`, `reg` and `schema` are borrowed and outlive the
  * worker. On failure err says why. On CB_OK *out is owned: cb_worker_free().
  * Errors: CB_ENOTFOUND (no such backend), broker errors. */
-CB_NODISCARD cb_status cb_worker_start(struct event_base *base, cb_broker *b,
-                                       const cb_registry *reg, const cb_schema *schema,
-                                       const cb_worker_opts *o, cb_worker **out, char *err,
-                                       size_t errlen);
+CB_NODISCARD cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config *reg,
+                                       const cb_schema *schema, const cb_worker_opts *o,
+                                       cb_worker **out, char *err, size_t errlen);
 /* Graceful stop: take no new command (those delivered now are given back at
  * once), let running invocations finish for up to grace_ms, then give back
  * the rest and call done(ctx) on the loop. Call once. */

@@ -62,7 +62,7 @@ struct cb_control {
     struct event_base *base;
     cb_broker *b;
     cb_store *st;
-    const cb_registry *reg;
+    const cb_config *reg;
     cb_control_opts o;
     cb_map jobs; /* hash of key -> cjob */
     backend_state *backends;
@@ -202,7 +202,7 @@ static backend_state *backend_of(cb_control *c, const char *name)
     if (!(bs = cb_calloc(1, sizeof *bs)))
         return NULL;
     snprintf(bs->name, sizeof bs->name, "%s", name);
-    cb_registry_limits(c->reg, name, &bs->lim);
+    cb_config_limits(c->reg, name, &bs->lim);
     bs->tokens = bs->lim.rate_per_s; /* a one-second burst */
     bs->next = c->backends;
     c->backends = bs;
@@ -957,7 +957,7 @@ static void reconcile_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
-                           const cb_registry *reg, const cb_control_opts *o, cb_control **out)
+                           const cb_config *reg, const cb_control_opts *o, cb_control **out)
 {
     cb_control *c = cb_calloc(1, sizeof *c);
     struct timeval tv;

@@ -15,7 +15,7 @@
  * between re-plans the same end and repeats both (same ids).
  *
  * Traffic shaping: per backend, max_concurrency (invocations in flight over
- * all jobs) and rate_per_s (token bucket) from the registry. When jobs
+ * all jobs) and rate_per_s (token bucket) from the configuration. When jobs
  * compete for a backend, free capacity goes to them in rank order: priority
  * (raised by aging while a job waits), then deadline (sla.deadline_ms, else
  * timeout_ms), then submission (cb_sched_rank_before): a job's plan that was
@@ -30,7 +30,7 @@
 #include "broker.h"
 #include "cb_status.h"
 #include "policy.h"
-#include "registry.h"
+#include "cb_config.h"
 #include "store.h"
 
 struct event_base;
@@ -55,7 +55,7 @@ void cb_control_opts_init(cb_control_opts *o);
 /* Start both loops. b, st and reg are borrowed and outlive the controller.
  * On CB_OK *out is owned: cb_control_free(). */
 CB_NODISCARD cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
-                                        const cb_registry *reg, const cb_control_opts *o,
+                                        const cb_config *reg, const cb_control_opts *o,
                                         cb_control **out);
 /* Visit job "tenant/job" soon (after a submission or a lifecycle command). */
 void cb_control_touch(cb_control *c, const char *key);

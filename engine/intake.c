@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "cb_digest.h"
+#include "cb_text.h"
 #include "flow.h"
-#include "remote.h"
 #include "scheduler.h"
 
 static cb_status reject(cb_intake *out, cb_status s, const char *fmt, ...)
@@ -19,6 +19,7 @@ static cb_status reject(cb_intake *out, cb_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    cb_utf8_scrub(msg); /* it may quote the sender's bytes */
     if (!out->errors && !(out->errors = json_array()))
         return CB_ENOMEM;
     json_array_append_new(out->errors, json_string(msg));
@@ -33,15 +34,12 @@ static void check_function(const cb_intake_cfg *cfg, const json_t *fn, const cha
     const char *name = json_string_value(json_object_get(fn, "name"));
     if (!backend || !name)
         return; /* the schema said so already */
-    if (!cb_registry_has_backend(cfg->reg, backend))
+    if (!cb_config_has_backend(cfg->reg, backend))
         reject(out, CB_ESCHEMA, "%s/backend: unknown backend \"%s\" (not configured)", path,
                backend);
-    else if (!strcmp(backend, "local")) {
-        if (!cb_registry_local_fn(cfg->reg, name))
-            reject(out, CB_ESCHEMA, "%s/name: no local function named \"%s\"", path, name);
-    } else {
+    else {
         char why[300];
-        if (cb_remote_check(cfg->reg, backend, name, why, sizeof why) != CB_OK)
+        if (cb_config_runs(cfg->reg, backend, name, why, sizeof why) != CB_OK)
             reject(out, CB_ESCHEMA, "%s/name: %s", path, why);
     }
 }

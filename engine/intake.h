@@ -4,7 +4,7 @@
  * names the JSON path and the rule ("/function/name: no local function
  * named \"x\""), so the sender can fix the job without reading our logs.
  *
- * Pure apart from reading the (immutable) schema and registry: no I/O, no
+ * Pure apart from reading the (immutable) schema and configuration: no I/O, no
  * clock. A job without job_id gets `fresh_id`. Thread-safe over distinct
  * outputs. */
 #ifndef CB_INTAKE_H
@@ -15,11 +15,11 @@
 #include "cb_event.h"
 #include "cb_schema.h"
 #include "cb_status.h"
-#include "registry.h"
+#include "cb_config.h"
 
 typedef struct cb_intake_cfg {
     const cb_schema *schema;
-    const cb_registry *reg;
+    const cb_config *reg;
     size_t max_bytes;   /* larger submissions are rejected unread */
     uint32_t max_tasks; /* 0: the flow's default */
 } cb_intake_cfg;

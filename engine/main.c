@@ -10,7 +10,7 @@
 #include "cb_log.h"
 #include "cb_schema.h"
 #include "control.h"
-#include "registry.h"
+#include "cb_config.h"
 #include "service.h"
 #include "store.h"
 
@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     cb_intake_cfg ic = {0};
     struct event_base *base = NULL;
     struct event *sigint = NULL, *sigterm = NULL;
-    cb_registry *reg = NULL;
+    cb_config *reg = NULL;
     cb_schema *schema = NULL;
     cb_store *st = NULL;
     cb_broker *b = NULL;
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (cb_registry_daemon_load(config, "engine", &reg, &schema) != 0)
+    if (cb_config_daemon_load(config, "engine", &reg, &schema) != 0)
         return 1;
     if ((s = cb_store_open(dir, 0, 0, &st)) != CB_OK) {
         char why[1200];
@@ -85,7 +85,7 @@ int main(int argc, char **argv)
         goto out;
     bo.url = url;
     bo.name = "cb-engine";
-    cb_registry_stream_settings(reg, &bo.replicas, &bo.dedup_window_ms);
+    cb_config_stream_settings(reg, &bo.replicas, &bo.dedup_window_ms);
     if ((s = cb_broker_open(base, &bo, &b)) != CB_OK) {
         char shown[1024];
         CB_LOG_ERR("engine", "cannot connect to %s: %s", cb_url_redact(url, shown, sizeof shown),
@@ -129,6 +129,6 @@ out:
         event_base_free(base);
     cb_store_close(st);
     cb_schema_free(schema);
-    cb_registry_free(reg);
+    cb_config_free(reg);
     return rc;
 }

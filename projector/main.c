@@ -11,7 +11,7 @@
 #include "cb_log.h"
 #include "cb_schema.h"
 #include "proj.h"
-#include "registry.h"
+#include "cb_config.h"
 #include "store.h"
 
 static const char *usage =
@@ -33,12 +33,12 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
  * against its schema like every daemon's). */
 static int stream_settings(const char *config, cb_broker_opts *bo)
 {
-    cb_registry *reg = NULL;
+    cb_config *reg = NULL;
     cb_schema *schema = NULL;
-    if (cb_registry_daemon_load(config, "projector", &reg, &schema) != 0)
+    if (cb_config_daemon_load(config, "projector", &reg, &schema) != 0)
         return -1;
-    cb_registry_stream_settings(reg, &bo->replicas, &bo->dedup_window_ms);
-    cb_registry_free(reg);
+    cb_config_stream_settings(reg, &bo->replicas, &bo->dedup_window_ms);
+    cb_config_free(reg);
     cb_schema_free(schema);
     return 0;
 }

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cb_test.h"
-#include "proc.h"
+#include "cb_proc.h"
 
 typedef struct daemon_t {
     char name[32];

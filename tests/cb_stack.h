@@ -1,7 +1,7 @@
 /* tests/cb_stack.h - the real daemons for end-to-end tests: cb-projector,
  * cb-engine and N cb-adapter processes against a broker URL, each with its
  * log in a temporary directory (printed when a test fails). Children are
- * driven from the test's libevent loop (adapters/proc.h). */
+ * driven from the test's libevent loop (common/cb_proc.h). */
 #ifndef CB_STACK_H
 #define CB_STACK_H
 #include <jansson.h>

@@ -93,13 +93,11 @@ void cb_test_expect_json(json_t *got, const char *want)
     json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
     char *g = got ? json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     bool same = w && got && json_equal(got, w);
+    char msg[512];
+    snprintf(msg, sizeof msg, "got %.240s, want %.240s", g ? g : "NULL", want);
     json_decref(w);
     json_decref(got);
-    if (!same) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "got %.240s, want %.240s", g ? g : "NULL", want);
-        free(g);
-        fail_msg("%s", msg);
-    }
     free(g);
+    if (!same)
+        fail_msg("%s", msg);
 }

@@ -26,8 +26,8 @@
 #include "cb_stack.h"
 #include "cb_test.h"
 #include "cb_time.h"
-#include "httpc.h"
-#include "registry.h"
+#include "cb_httpc.h"
+#include "cb_config.h"
 
 #define OW_KEY                                                                                     \
     "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:"                                                        \
@@ -42,7 +42,7 @@ static struct {
      * they must not reach this run's peers. */
     char lambda_acct[40], throttled_acct[40];
     int lambda, http, https, throttle, retry_after, always, ow, closed;
-    cb_registry *reg;
+    cb_config *reg;
 } P;
 
 /* ---- set-up -------------------------------------------------------------------- */
@@ -212,7 +212,7 @@ static int setup(void **state)
                     "exec node node_modules/serverless/bin/serverless.js offline start'",
                     P.lambda, free_port(), free_port(), P.dir))
         return -1;
-    if (write_config() != 0 || cb_registry_load(P.config, &P.reg, err, sizeof err) != CB_OK) {
+    if (write_config() != 0 || cb_config_load(P.config, &P.reg, err, sizeof err) != CB_OK) {
         fprintf(stderr, "config: %s\n", err);
         return -1;
     }
@@ -222,7 +222,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    cb_registry_free(P.reg);
+    cb_config_free(P.reg);
     cb_stack_stop(P.stack); /* a failed engine test leaves it running */
     cb_stack_stop(P.peers);
     event_base_free(P.base);
@@ -262,7 +262,7 @@ static bool is_done(void *arg)
 static void invoke(const char *account, const char *fn, const char *items, int64_t timeout_ms,
                    outcome *o)
 {
-    const cb_backend_ops *ops = cb_backend_find(cb_registry_backend_type(P.reg, account));
+    const cb_backend_ops *ops = cb_backend_find(cb_config_backend_type(P.reg, account));
     json_t *its = json_loads(items, 0, NULL);
     json_t *spec = json_pack("{s:s, s:s}", "backend", account, "name", fn);
     cb_invocation inv = {.tenant = "t1", .job = "j1", .task = 3, .attempt = 1};

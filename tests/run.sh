@@ -31,6 +31,7 @@ if [ "$WHAT" = unit ] || [ "$WHAT" = all ]; then
         [ -x "$t" ] || continue
         run_one "$(basename "$t")" "$t"
     done
+    run_one "dependency rules (tools/check_layers.py)" tests/check_layers_test.sh
     for t in "$BUILD"/tests/replay_*; do
         [ -x "$t" ] || continue
         run_one "$(basename "$t") (fuzz seeds)" "$t" schemas/examples/*/*.json

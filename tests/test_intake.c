@@ -8,17 +8,17 @@
 #include <string.h>
 
 #include "intake.h"
-#include "registry.h"
+#include "cb_config.h"
 
 static cb_intake_cfg cfg;
-static cb_registry *reg;
+static cb_config *reg;
 static cb_schema *schema;
 
 static int setup(void **state)
 {
     char err[256];
     (void)state;
-    if (cb_registry_load(CB_TESTS_DIR "/fixtures/functions.json", &reg, err, sizeof err) != CB_OK ||
+    if (cb_config_load(CB_TESTS_DIR "/fixtures/functions.json", &reg, err, sizeof err) != CB_OK ||
         cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err) != CB_OK)
         return -1;
     cfg.schema = schema;
@@ -31,7 +31,7 @@ static int teardown(void **state)
 {
     (void)state;
     cb_schema_free(schema);
-    cb_registry_free(reg);
+    cb_config_free(reg);
     return 0;
 }
 
@@ -99,11 +99,55 @@ static void what_has_its_effect_is_accepted(void **state)
     assert_int_equal(st, CB_OK);
 }
 
+/* A submission that is not JSON is refused with the parser's reason even
+ * when the reason quotes bytes that are not UTF-8 (the error used to be
+ * dropped: the reply carried no error at all; found by fuzz_intake). */
+static void not_json_with_invalid_utf8_still_says_why(void **state)
+{
+    char buf[1024];
+    cb_status st;
+    /* jansson quotes the bad token cut inside a character: "near '\"job_id\\\xdf'" */
+    const char job[] = "{\"job_id\\\xdf\xa9(\": 1}";
+    (void)state;
+    verdict(job, &st, buf, sizeof buf);
+    assert_int_equal(st, CB_EINVAL);
+    assert_true(!strncmp(buf, "/: not JSON: ", 13));
+    verdict("\xff\xfe{", &st, buf, sizeof buf);
+    assert_int_equal(st, CB_EINVAL);
+    assert_true(!strncmp(buf, "/: not JSON: ", 13));
+}
+
+/* Which functions an account runs is read from the configuration. */
+static void functions_are_checked_against_the_configuration(void **state)
+{
+    char buf[1024];
+    cb_status st;
+    (void)state;
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"call\", \"function\": {\"backend\": \"local\", "
+                "\"name\": \"nope\"}, \"input\": 1}",
+                &st, buf, sizeof buf),
+        "/function/name: no local function named \"nope\"");
+    assert_int_equal(st, CB_ESCHEMA);
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"call\", \"function\": {\"backend\": \"gcp\", "
+                "\"name\": \"f\"}, \"input\": 1}",
+                &st, buf, sizeof buf),
+        "/function/backend: unknown backend \"gcp\" (not configured)");
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"call\", \"function\": {\"backend\": "
+                "\"unreachable\", \"name\": \"any\"}, \"input\": 1}",
+                &st, buf, sizeof buf),
+        ""); /* an http account with a {name} URL runs any name */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fields_without_effect_are_refused_with_their_path),
         cmocka_unit_test(what_has_its_effect_is_accepted),
+        cmocka_unit_test(not_json_with_invalid_utf8_still_says_why),
+        cmocka_unit_test(functions_are_checked_against_the_configuration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

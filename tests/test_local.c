@@ -10,8 +10,7 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "cb_schema.h"
-#include "registry.h"
+#include "cb_config.h"
 
 #define FIXTURES CB_TESTS_DIR "/fixtures"
 
@@ -25,7 +24,7 @@ typedef struct outcome {
 
 typedef struct fixture {
     struct event_base *base;
-    cb_registry *reg;
+    cb_config *reg;
     const cb_backend_ops *ops;
     void *be;
 } fixture;
@@ -35,8 +34,8 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     char err[256] = "";
     f->base = cb_test_base();
-    if (cb_registry_load(FIXTURES "/functions.json", &f->reg, err, sizeof err) != CB_OK) {
-        fprintf(stderr, "registry: %s\n", err);
+    if (cb_config_load(FIXTURES "/functions.json", &f->reg, err, sizeof err) != CB_OK) {
+        fprintf(stderr, "configuration: %s\n", err);
         return -1;
     }
     f->ops = cb_backend_find("local");
@@ -50,7 +49,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     f->ops->destroy(f->be);
-    cb_registry_free(f->reg);
+    cb_config_free(f->reg);
     event_base_free(f->base);
     free(f);
     return 0;
@@ -251,60 +250,6 @@ static void test_oversize_output_fails_cleanly(void **state)
     cleanup(&o);
 }
 
-static void test_registry_errors_name_the_place(void **state)
-{
-    cb_registry *r = NULL;
-    char err[256] = "", path[] = "/tmp/cb-reg-XXXXXX";
-    int fd = mkstemp(path);
-    const char *bad = "{\"backends\": {\"local\": {\"functions\": {\"f\": {\"mode\": \"hot\", "
-                      "\"command\": [\"x\"]}}}}}";
-    (void)state;
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
-    close(fd);
-    assert_int_equal(cb_registry_load(path, &r, err, sizeof err), CB_EINVAL);
-    assert_string_equal(err, "/backends/local/functions/f/mode: must be \"warm\" or \"cold\"");
-    unlink(path);
-    assert_int_equal(cb_registry_load("/nonexistent.json", &r, err, sizeof err), CB_ENOTFOUND);
-    assert_int_equal(cb_registry_load(NULL, &r, err, sizeof err), CB_OK);
-    assert_non_null(cb_registry_local_fn(r, "noop"));
-    assert_null(cb_registry_local_fn(r, "add7"));
-    assert_true(cb_registry_has_backend(r, "local"));
-    assert_false(cb_registry_has_backend(r, "lambda"));
-    cb_registry_free(r);
-}
-
-/* A daemon refuses a configuration whose keys have the wrong type or are
- * unknown, naming each path (it used to start with "lots" as 0: unlimited). */
-static void test_configuration_is_checked_against_its_schema(void **state)
-{
-    cb_registry *r = NULL;
-    cb_schema *schema = NULL;
-    char err[512] = "", path[] = "/tmp/cb-reg-XXXXXX";
-    int fd = mkstemp(path);
-    const char *bad = "{\"backends\": {\"local\": {\"max_concurrency\": \"lots\", "
-                      "\"max_concurency\": 4}}}";
-    (void)state;
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
-    close(fd);
-    assert_int_equal(cb_registry_load(path, &r, err, sizeof err), CB_OK); /* it parses */
-    assert_int_equal(cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err), CB_OK);
-    assert_int_equal(cb_registry_check(r, schema, err, sizeof err), CB_ESCHEMA);
-    assert_non_null(strstr(err, "/backends/local/max_concurrency: expected integer, got string"));
-    assert_non_null(strstr(err, "max_concurency"));
-    cb_registry_free(r);
-    r = NULL;
-    assert_int_not_equal(cb_registry_daemon_load(path, "test", &r, &(cb_schema *){NULL}), 0);
-    assert_null(r);
-    unlink(path);
-    /* the shipped configurations pass */
-    assert_int_equal(cb_registry_load(FIXTURES "/functions.json", &r, err, sizeof err), CB_OK);
-    assert_int_equal(cb_registry_check(r, schema, err, sizeof err), CB_OK);
-    cb_registry_free(r);
-    cb_schema_free(schema);
-}
-
 int main(void)
 {
     static char marker[] = "/tmp/cb-test-marker-XXXXXX";
@@ -324,8 +269,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cold_programs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_the_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversize_output_fails_cleanly, setup, teardown),
-        cmocka_unit_test(test_registry_errors_name_the_place),
-        cmocka_unit_test(test_configuration_is_checked_against_its_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@
 
 #include "cb_test.h"
 #include "intake.h"
-#include "registry.h"
+#include "cb_config.h"
 #include "remote.h"
 
 typedef struct resp {
@@ -45,7 +45,7 @@ static void judge(const cb_remote_kind *k, void *st, int polling, resp *x, cb_re
     evhttp_clear_headers(&x->h);
 }
 
-/* The state borrows from *conf (as from the registry): free it after. */
+/* The state borrows from *conf (as from the configuration): free it after. */
 static void *configure(const cb_remote_kind *k, const char *conf_text, json_t **conf)
 {
     void *st = NULL;
@@ -98,7 +98,6 @@ static void http_requests_and_answers(void **state)
     (void)state;
 
     assert_int_equal(cb_remote_http.configure(conf, "acct", &st, err, sizeof err), CB_OK);
-    assert_true(cb_remote_http.has_function(st, "anything")); /* {name} URL */
 
     memset(&rq, 0, sizeof rq);
     assert_int_equal(cb_remote_http.build(st, &inv, item, 0, &rq, err, sizeof err), CB_OK);
@@ -359,7 +358,7 @@ static void intake_checks_remote_functions(void **state)
     char path[] = "/tmp/cbremoteXXXXXX", err[256], buf[400];
     int fd = mkstemp(path);
     FILE *f = fdopen(fd, "w");
-    cb_registry *reg = NULL;
+    cb_config *reg = NULL;
     cb_schema *schema = NULL;
     cb_intake_cfg cfg = {0};
     (void)state;
@@ -372,7 +371,7 @@ static void intake_checks_remote_functions(void **state)
           f);
     fclose(f);
     unsetenv("AWS_ACCESS_KEY_ID");
-    assert_int_equal(cb_registry_load(path, &reg, err, sizeof err), CB_OK);
+    assert_int_equal(cb_config_load(path, &reg, err, sizeof err), CB_OK);
     assert_int_equal(cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err), CB_OK);
     cfg.schema = schema;
     cfg.reg = reg;
@@ -389,7 +388,7 @@ static void intake_checks_remote_functions(void **state)
     assert_string_equal(intake_error(&cfg, "ghost", "f", buf, sizeof buf),
                         "/function/backend: unknown backend \"ghost\" (not configured)");
     cb_schema_free(schema);
-    cb_registry_free(reg);
+    cb_config_free(reg);
     unlink(path);
 }
 
@@ -397,25 +396,24 @@ static void intake_checks_remote_functions(void **state)
  * every account (with credentials in the environment, as a worker has). */
 static void the_example_configuration_loads(void **state)
 {
-    cb_registry *reg = NULL;
+    cb_config *reg = NULL;
     char err[256] = "";
     const char *names[] = {"faas", "knative", "lambda", "openwhisk"};
     (void)state;
     setenv("AWS_ACCESS_KEY_ID", "AKEXAMPLE", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "SKEXAMPLE", 1);
-    if (cb_registry_load(CB_TESTS_DIR "/../examples/remote-backends.json", &reg, err, sizeof err) !=
+    if (cb_config_load(CB_TESTS_DIR "/../examples/remote-backends.json", &reg, err, sizeof err) !=
         CB_OK)
         fail_msg("%s", err);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const cb_remote_kind *k = cb_remote_kind_find(cb_registry_backend_type(reg, names[i]));
+        const cb_remote_kind *k = cb_remote_kind_find(cb_config_backend_type(reg, names[i]));
         void *st = NULL;
         assert_non_null(k);
-        if (k->configure(cb_registry_backend(reg, names[i]), names[i], &st, err, sizeof err) !=
-            CB_OK)
+        if (k->configure(cb_config_backend(reg, names[i]), names[i], &st, err, sizeof err) != CB_OK)
             fail_msg("%s: %s", names[i], err);
         k->release(st);
     }
-    cb_registry_free(reg);
+    cb_config_free(reg);
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
 }

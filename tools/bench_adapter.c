@@ -16,7 +16,7 @@
 #include "bench.h"
 #include "broker.h"
 #include "cb_time.h"
-#include "proc.h"
+#include "cb_proc.h"
 
 #define WINDOW 4096 /* puts in flight */
 

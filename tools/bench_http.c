@@ -1,5 +1,5 @@
 /* tools/bench_http.c - the `http` workload: the remote backends' HTTP client
- * (adapters/httpc.c) against an evhttp server on loopback in a second
+ * (common/cb_httpc.c) against an evhttp server on loopback in a second
  * thread, plain and TLS (a certificate made with the openssl command, verified
  * by the client as in production). N POST requests of a small JSON body,
  * `CONC` at once over the keep-alive pool; the server echoes the body.
@@ -23,7 +23,7 @@
 
 #include "bench.h"
 #include "cb_time.h"
-#include "httpc.h"
+#include "cb_httpc.h"
 
 #define CONC 16
 

@@ -47,7 +47,7 @@
 #include "cb_log.h"
 #include "cb_time.h"
 #include "cb_url.h"
-#include "proc.h"
+#include "cb_proc.h"
 
 #define MAX_DAEMONS    16
 #define CRASH_LIMIT    5  /* the same quick failure this many times in a row: give up */

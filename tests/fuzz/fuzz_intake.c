@@ -13,12 +13,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static cb_schema *schemas;
-static cb_registry *reg;
+static cb_config *reg;
 
 static void free_all(void)
 {
     cb_schema_free(schemas);
-    cb_registry_free(reg);
+    cb_config_free(reg);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!schemas) {
         char err[256];
         if (cb_schema_load_dir(cb_schema_default_dir(), &schemas, err, sizeof err) != CB_OK ||
-            cb_registry_load(NULL, &reg, err, sizeof err) != CB_OK) {
+            cb_config_load(NULL, &reg, err, sizeof err) != CB_OK) {
             fprintf(stderr, "fuzz_intake: %s\n", err);
             abort();
         }

@@ -1,5 +1,5 @@
-/* adapters/sigv4.c - AWS Signature Version 4 (see sigv4.h). */
-#include "sigv4.h"
+/* common/cb_sigv4.c - AWS Signature Version 4 (see cb_sigv4.h). */
+#include "cb_sigv4.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>

@@ -1,5 +1,5 @@
-/* adapters/registry.c - the backends configuration file (see registry.h). */
-#include "registry.h"
+/* common/cb_config.c - the backends configuration file (see cb_config.h). */
+#include "cb_config.h"
 
 #include <libgen.h>
 #include <stdarg.h>
@@ -18,17 +18,17 @@ typedef struct fn_entry {
     cb_fn_conf conf;
     char **argv; /* owned strings */
     char *cwd;
-    json_t *env; /* owned when the registry adds variables */
+    json_t *env; /* owned when the configuration adds variables */
 } fn_entry;
 
-struct cb_registry {
+struct cb_config {
     json_t *root; /* owned: the file, or {"backends":{"local":{}}} */
     fn_entry *fns;
     size_t nfns;
     cb_fn_conf builtins[NBUILTIN];
 };
 
-const char *cb_registry_runtime_dir(void)
+const char *cb_config_runtime_dir(void)
 {
     const char *env = getenv("CB_RUNTIME_DIR");
 #ifdef CB_RUNTIME_DIR
@@ -85,7 +85,7 @@ static cb_status parse_fn(const char *name, const json_t *o, const char *dir, fn
         if (!module)
             return fail(err, errlen, CB_EINVAL, "/backends/local/functions/%s: %s", name,
                         "a python function needs \"module\"");
-        snprintf(script, sizeof script, "%s/python_runtime.py", cb_registry_runtime_dir());
+        snprintf(script, sizeof script, "%s/python_runtime.py", cb_config_runtime_dir());
         if (!(e->argv = cb_calloc(6, sizeof *e->argv)) || !(e->argv[0] = cb_strdup("python3")) ||
             !(e->argv[1] = cb_strdup("-u")) || !(e->argv[2] = cb_strdup(script)) ||
             !(e->argv[3] = join_path(dir, module)) ||
@@ -134,9 +134,9 @@ static cb_status parse_fn(const char *name, const json_t *o, const char *dir, fn
     return CB_OK;
 }
 
-cb_status cb_registry_load(const char *path, cb_registry **out, char *err, size_t errlen)
+cb_status cb_config_load(const char *path, cb_config **out, char *err, size_t errlen)
 {
-    cb_registry *r = cb_calloc(1, sizeof *r);
+    cb_config *r = cb_calloc(1, sizeof *r);
     json_error_t je;
     const json_t *fns;
     char *dircopy = NULL;
@@ -173,7 +173,7 @@ cb_status cb_registry_load(const char *path, cb_registry **out, char *err, size_
         }
         dir = dirname(dircopy);
     }
-    fns = json_object_get(cb_registry_backend(r, "local"), "functions");
+    fns = json_object_get(cb_config_backend(r, "local"), "functions");
     if (fns && !json_is_object(fns)) {
         s = fail(err, errlen, CB_EINVAL, "/backends/local/functions: must be an object");
         goto out;
@@ -194,14 +194,14 @@ cb_status cb_registry_load(const char *path, cb_registry **out, char *err, size_
 out:
     free(dircopy);
     if (s != CB_OK) {
-        cb_registry_free(r);
+        cb_config_free(r);
         return s;
     }
     *out = r;
     return CB_OK;
 }
 
-void cb_registry_free(cb_registry *r)
+void cb_config_free(cb_config *r)
 {
     if (!r)
         return;
@@ -217,25 +217,25 @@ void cb_registry_free(cb_registry *r)
     free(r);
 }
 
-const json_t *cb_registry_backend(const cb_registry *r, const char *backend)
+const json_t *cb_config_backend(const cb_config *r, const char *backend)
 {
     return json_object_get(json_object_get(r->root, "backends"), backend);
 }
 
-int cb_registry_has_backend(const cb_registry *r, const char *backend)
+int cb_config_has_backend(const cb_config *r, const char *backend)
 {
-    return !strcmp(backend, "local") || cb_registry_backend(r, backend) != NULL;
+    return !strcmp(backend, "local") || cb_config_backend(r, backend) != NULL;
 }
 
-const char *cb_registry_backend_type(const cb_registry *r, const char *backend)
+const char *cb_config_backend_type(const cb_config *r, const char *backend)
 {
-    const char *t = json_string_value(json_object_get(cb_registry_backend(r, backend), "type"));
+    const char *t = json_string_value(json_object_get(cb_config_backend(r, backend), "type"));
     return t && *t ? t : backend;
 }
 
-void cb_registry_limits(const cb_registry *r, const char *backend, cb_backend_limits *out)
+void cb_config_limits(const cb_config *r, const char *backend, cb_backend_limits *out)
 {
-    const json_t *b = cb_registry_backend(r, backend);
+    const json_t *b = cb_config_backend(r, backend);
     json_int_t mc = json_integer_value(json_object_get(b, "max_concurrency"));
     out->max_concurrency = mc > 0 && mc < UINT32_MAX ? (uint32_t)mc : 0;
     out->rate_per_s = json_number_value(json_object_get(b, "rate_per_s"));
@@ -243,7 +243,45 @@ void cb_registry_limits(const cb_registry *r, const char *backend, cb_backend_li
         out->rate_per_s = 0;
 }
 
-const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name)
+static const char *const types[] = {"local", "http", "lambda", "openwhisk"};
+
+size_t cb_config_type_count(void)
+{
+    return sizeof types / sizeof types[0];
+}
+
+const char *cb_config_type_at(size_t i)
+{
+    return i < cb_config_type_count() ? types[i] : NULL;
+}
+
+cb_status cb_config_runs(const cb_config *c, const char *account, const char *fn, char *why,
+                         size_t n)
+{
+    const char *type = cb_config_backend_type(c, account);
+    const json_t *conf = cb_config_backend(c, account);
+    const char *url = json_string_value(json_object_get(conf, "url"));
+    if (!cb_config_has_backend(c, account))
+        return fail(why, n, CB_ENOTFOUND, "backend \"%s\" is not configured", account);
+    if (!strcmp(type, "local")) {
+        if (cb_config_local_fn(c, fn))
+            return CB_OK;
+        return fail(why, n, CB_ENOTFOUND, "no local function named \"%s\"", fn);
+    }
+    if (!strcmp(type, "http")) {
+        if (json_object_get(json_object_get(conf, "functions"), fn) ||
+            (url && strstr(url, "{name}")))
+            return CB_OK;
+        return fail(why, n, CB_ENOTFOUND, "backend \"%s\" has no function \"%s\"", account, fn);
+    }
+    if (!strcmp(type, "lambda") || !strcmp(type, "openwhisk"))
+        return *fn ? CB_OK
+                   : fail(why, n, CB_ENOTFOUND, "backend \"%s\" has no function \"\"", account);
+    return fail(why, n, CB_ENOTFOUND,
+                "backend \"%s\" is of type \"%s\", which this build does not have", account, type);
+}
+
+const cb_fn_conf *cb_config_local_fn(const cb_config *r, const char *name)
 {
     for (size_t i = 0; i < r->nfns; i++)
         if (!strcmp(r->fns[i].conf.name, name))
@@ -254,17 +292,17 @@ const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name)
     return NULL;
 }
 
-size_t cb_registry_local_count(const cb_registry *r)
+size_t cb_config_local_count(const cb_config *r)
 {
     return r->nfns;
 }
 
-const cb_fn_conf *cb_registry_local_at(const cb_registry *r, size_t i)
+const cb_fn_conf *cb_config_local_at(const cb_config *r, size_t i)
 {
     return i < r->nfns ? &r->fns[i].conf : NULL;
 }
 
-void cb_registry_stream_settings(const cb_registry *r, int *replicas, int64_t *dedup_window_ms)
+void cb_config_stream_settings(const cb_config *r, int *replicas, int64_t *dedup_window_ms)
 {
     const json_t *bk = json_object_get(r->root, "broker");
     const json_t *v = json_object_get(bk, "replicas");
@@ -275,24 +313,23 @@ void cb_registry_stream_settings(const cb_registry *r, int *replicas, int64_t *d
         *dedup_window_ms = json_integer_value(v);
 }
 
-int cb_registry_daemon_load(const char *path, const char *mod, cb_registry **reg,
-                            cb_schema **schema)
+int cb_config_daemon_load(const char *path, const char *mod, cb_config **reg, cb_schema **schema)
 {
     char err[512] = "";
     cb_status s;
-    if ((s = cb_registry_load(path && *path ? path : NULL, reg, err, sizeof err)) != CB_OK) {
+    if ((s = cb_config_load(path && *path ? path : NULL, reg, err, sizeof err)) != CB_OK) {
         cb_log(CB_LOG_ERROR, mod, "configuration: %s", *err ? err : cb_strerror(s));
         return -1;
     }
     if ((s = cb_schema_load_dir(cb_schema_default_dir(), schema, err, sizeof err)) != CB_OK) {
         cb_log(CB_LOG_ERROR, mod, "schemas: %s", *err ? err : cb_strerror(s));
-        cb_registry_free(*reg);
+        cb_config_free(*reg);
         *reg = NULL;
         return -1;
     }
-    if (path && *path && cb_registry_check(*reg, *schema, err, sizeof err) != CB_OK) {
+    if (path && *path && cb_config_check(*reg, *schema, err, sizeof err) != CB_OK) {
         cb_log(CB_LOG_ERROR, mod, "configuration: %s: %s", path, err);
-        cb_registry_free(*reg);
+        cb_config_free(*reg);
         cb_schema_free(*schema);
         *reg = NULL;
         *schema = NULL;
@@ -301,7 +338,7 @@ int cb_registry_daemon_load(const char *path, const char *mod, cb_registry **reg
     return 0;
 }
 
-cb_status cb_registry_check(const cb_registry *r, const cb_schema *schema, char *err, size_t errlen)
+cb_status cb_config_check(const cb_config *r, const cb_schema *schema, char *err, size_t errlen)
 {
     json_t *errors = NULL, *e;
     size_t i, used = 0;

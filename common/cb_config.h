@@ -1,4 +1,4 @@
-/* adapters/registry.h - the backends configuration file that the adapter
+/* common/cb_config.h - the backends configuration file that the adapter
  * workers and the engine share: which backends exist, their traffic limits,
  * and (for the local backend) which functions are registered.
  *
@@ -13,8 +13,8 @@
  * Relative paths (module, cwd) are relative to the file's directory. The local
  * backend always has the built-in functions noop, echo, sleep_ms and
  * fail_n_times. Immutable after loading: readable from any thread. */
-#ifndef CB_REGISTRY_H
-#define CB_REGISTRY_H
+#ifndef CB_CONFIG_H
+#define CB_CONFIG_H
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,43 +44,58 @@ typedef struct cb_backend_limits {
     double rate_per_s;        /* invocations started per second; 0: unlimited */
 } cb_backend_limits;
 
-typedef struct cb_registry cb_registry;
+typedef struct cb_config cb_config;
 
 /* Load `path` (NULL: only the local backend with its built-ins). On failure
  * err says where. Errors: CB_ENOTFOUND, CB_EINVAL, CB_ENOMEM. */
-CB_NODISCARD cb_status cb_registry_load(const char *path, cb_registry **out, char *err,
-                                        size_t errlen);
-void cb_registry_free(cb_registry *r); /* accepts NULL */
+CB_NODISCARD cb_status cb_config_load(const char *path, cb_config **out, char *err, size_t errlen);
+void cb_config_free(cb_config *r); /* accepts NULL */
 
 /* 1 if `backend` is configured (local always is). */
-int cb_registry_has_backend(const cb_registry *r, const char *backend);
+int cb_config_has_backend(const cb_config *r, const char *backend);
 /* The backend's object in the file (borrowed), or NULL. */
-const json_t *cb_registry_backend(const cb_registry *r, const char *backend);
+const json_t *cb_config_backend(const cb_config *r, const char *backend);
 /* The backend's type: its "type" in the file, else its name (so "local",
  * "http", "lambda" and "openwhisk" need no type; "lambda-eu" does). */
-const char *cb_registry_backend_type(const cb_registry *r, const char *backend);
-void cb_registry_limits(const cb_registry *r, const char *backend, cb_backend_limits *out);
+const char *cb_config_backend_type(const cb_config *r, const char *backend);
+void cb_config_limits(const cb_config *r, const char *backend, cb_backend_limits *out);
 /* The deployment's stream settings ("broker": {"replicas", "dedup_window_ms"}):
  * each is written only when the file sets it. */
-void cb_registry_stream_settings(const cb_registry *r, int *replicas, int64_t *dedup_window_ms);
+void cb_config_stream_settings(const cb_config *r, int *replicas, int64_t *dedup_window_ms);
+/* The backend types this build has ("local", "http", "lambda", "openwhisk"):
+ * i in [0, count). adapters/backend.c has a backend for each (a unit test
+ * checks they agree). */
+size_t cb_config_type_count(void);
+const char *cb_config_type_at(size_t i);
+/* Does `account` (configured) run function `fn`? Read from the
+ * configuration alone, so the engine's intake needs no backend code:
+ *   local:            a configured function or a built-in;
+ *   http:             a key of its "functions", or any name when its "url"
+ *                     has a {name} placeholder;
+ *   lambda/openwhisk: any name (the platform knows its functions; an entry
+ *                     in "functions" only renames or qualifies one).
+ * CB_OK, or CB_ENOTFOUND with `why` (no such function; a type this build
+ * does not have; an account that is not configured). */
+CB_NODISCARD cb_status cb_config_runs(const cb_config *c, const char *account, const char *fn,
+                                      char *why, size_t n);
 /* A local function (built-in or configured), or NULL. Borrowed. */
-const cb_fn_conf *cb_registry_local_fn(const cb_registry *r, const char *name);
+const cb_fn_conf *cb_config_local_fn(const cb_config *r, const char *name);
 /* The configured (non built-in) local functions: i in [0, count). */
-size_t cb_registry_local_count(const cb_registry *r);
-const cb_fn_conf *cb_registry_local_at(const cb_registry *r, size_t i);
+size_t cb_config_local_count(const cb_config *r);
+const cb_fn_conf *cb_config_local_at(const cb_config *r, size_t i);
 /* What a daemon needs at start: the configuration (`path`, or NULL for the
  * built-ins only), checked against schemas/config.json, and the message
  * schemas. Logs the reason under `mod` and returns non-zero on failure
  * (nothing to free then). */
-int cb_registry_daemon_load(const char *path, const char *mod, cb_registry **reg,
-                            struct cb_schema **schema);
+int cb_config_daemon_load(const char *path, const char *mod, cb_config **reg,
+                          struct cb_schema **schema);
 /* Check the loaded file against schemas/config.json (unknown keys, wrong
  * types: "max_concurrency": "lots"). CB_OK, or CB_ESCHEMA with err listing
  * the errors ("/backends/local/max_concurrency: expected integer, got
  * string"; "; " between them). */
-CB_NODISCARD cb_status cb_registry_check(const cb_registry *r, const struct cb_schema *schema,
-                                         char *err, size_t errlen);
+CB_NODISCARD cb_status cb_config_check(const cb_config *r, const struct cb_schema *schema,
+                                       char *err, size_t errlen);
 /* The directory holding the bundled runtimes (python_runtime.py). */
-const char *cb_registry_runtime_dir(void);
+const char *cb_config_runtime_dir(void);
 
-#endif /* CB_REGISTRY_H */
+#endif /* CB_CONFIG_H */

@@ -1,11 +1,11 @@
-/* adapters/httpc.c - the asynchronous HTTP client (see httpc.h).
+/* common/cb_httpc.c - the asynchronous HTTP client (see cb_httpc.h).
  *
  * evhttp does the protocol; this file adds what it lacks for a backend:
  * pools per origin, one request per connection at a time, TLS set-up, and
  * timers. A connection is never reconnected in place (evhttp would reuse a
  * spent SSL object): one that closed or failed is retired and freed from a
  * deferred event, never from inside evhttp's own callbacks. */
-#include "httpc.h"
+#include "cb_httpc.h"
 
 #include <errno.h>
 #include <event2/buffer.h>

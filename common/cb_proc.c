@@ -1,8 +1,8 @@
-/* adapters/proc.c - child processes on a libevent loop (see proc.h).
+/* common/cb_proc.c - child processes on a libevent loop (see cb_proc.h).
  * posix_spawn (not fork: the NATS client runs threads) with fds 0-2 mapped
  * to socket pairs and everything else closed; a pidfd reports the exit. */
 #define _GNU_SOURCE
-#include "proc.h"
+#include "cb_proc.h"
 
 #include <errno.h>
 #include <event2/buffer.h>

@@ -1,4 +1,4 @@
-/* adapters/httpc.h - an asynchronous HTTP/1.1 client for the remote
+/* common/cb_httpc.h - an asynchronous HTTP/1.1 client for the remote
  * backends, on libevent's evhttp: keep-alive connection pools per origin,
  * TLS through OpenSSL bufferevents (peer verification on by default),
  * TCP_NODELAY on TLS connections, a connect timeout and a timeout on the

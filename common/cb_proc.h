@@ -1,4 +1,4 @@
-/* adapters/proc.h - a child process driven from a libevent loop: its stdin,
+/* common/cb_proc.h - a child process driven from a libevent loop: its stdin,
  * stdout and stderr are non-blocking socket pairs, its exit is a pidfd event
  * (no SIGCHLD handler, no global table, no zombie: the exit is reaped when it
  * is reported). Used by the local backend for cold invocations (write the

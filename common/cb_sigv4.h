@@ -1,4 +1,4 @@
-/* adapters/sigv4.h - AWS Signature Version 4 (HMAC-SHA256 with OpenSSL), for
+/* common/cb_sigv4.h - AWS Signature Version 4 (HMAC-SHA256 with OpenSSL), for
  * the lambda backend: the Authorization header of one HTTP request.
  *
  *   canonical request = METHOD \n canonical URI \n canonical query \n

@@ -1,0 +1,30 @@
+#!/bin/bash
+# tests/check_layers_test.sh - tools/check_layers.py passes on the tree and
+# fails, naming the file and the rule, on a copy with a forbidden include
+# (engine -> adapters), an impure header reached by a pure module, and a
+# getenv() in intake.
+set -eu
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d /tmp/cb-layers.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+python3 tools/check_layers.py >/dev/null
+git ls-files --cached --others --exclude-standard '*.c' '*.h' | grep -v node_modules |
+    while read -r f; do mkdir -p "$tmp/$(dirname "$f")" && cp "$f" "$tmp/$f"; done
+python3 tools/check_layers.py --root "$tmp" >/dev/null # the copy is clean too
+sed -i 's/#include "flow.h"/#include "flow.h"\n#include "backend.h"/' "$tmp/engine/intake.c"
+echo 'static const char *cb_env_probe(void) { return getenv("X"); }' >>"$tmp/engine/intake.c"
+sed -i 's/#include "cb_alloc.h"/#include "cb_alloc.h"\n#include "cb_mailbox.h"/' "$tmp/engine/flow.c"
+if out=$(python3 tools/check_layers.py --root "$tmp"); then
+    echo "FAIL: check_layers passed a tree with forbidden includes" >&2
+    exit 1
+fi
+for want in "engine/intake.c:[0-9]*: engine/ may not include adapters/backend.h" \
+    "engine/intake.c:[0-9]*: pure module calls getenv()" \
+    "pure module engine/flow.c reaches common/cb_mailbox.h"; do
+    if ! grep -q "$want" <<<"$out"; then
+        echo "FAIL: expected \"$want\" in:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+done
+echo "check_layers: passes on the tree, catches the planted violations"
