@@ -10,11 +10,10 @@
 #include "backend.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
+#include "cb_msg_invoke.h"
+#include "cb_msg_outcome.h"
 #include "cb_time.h"
 #include "emit.h"
-
-#define MAX_ERROR  4096
-#define MAX_STDERR 8192
 
 typedef struct run run;
 
@@ -38,7 +37,8 @@ struct cb_worker {
 struct run {
     cb_worker *w; /* NULL once orphaned by cb_worker_free */
     cb_work *work;
-    json_t *cmd;
+    json_t *cmd;              /* the command's document (owned) */
+    cb_invoke_msg m;          /* borrows from cmd */
     const char *tenant, *job; /* borrowed from cmd */
     uint32_t task, attempt;
     int64_t t0;
@@ -106,16 +106,28 @@ static void arm(run *r, int64_t ms)
     evtimer_add(r->progress, &tv);
 }
 
+/* The outcome fields every event of this run has. */
+static cb_outcome_msg outcome_msg(const run *r)
+{
+    cb_outcome_msg m;
+    memset(&m, 0, sizeof m);
+    m.task = r->task;
+    m.attempt = r->attempt;
+    m.step = r->m.step;
+    m.duration_ms = -1;
+    return m;
+}
+
 static void record_started(run *r)
 {
     char id[512];
     cb_status s;
     r->started = 1;
     event_id(r, "started", id, sizeof id);
+    cb_outcome_msg m = outcome_msg(r);
+    m.worker = r->w->id;
     s = cb_emit(r->w->b, CB_EV_TASK_STARTED, r->tenant, r->job, id, r->w->source,
-                json_pack("{s:i, s:i, s:s}", "task", (json_int_t)r->task, "attempt",
-                          (json_int_t)r->attempt, "worker", r->w->id),
-                NULL, NULL);
+                cb_outcome_started(&m), NULL, NULL);
     if (s != CB_OK)
         cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job, "cannot record task.started: %s",
                    cb_strerror(s));
@@ -163,36 +175,19 @@ static void outcome_confirmed(cb_status s, uint64_t seq, int duplicate, void *ct
     run_end(r);
 }
 
-static json_t *task_data(const run *r)
-{
-    json_t *d =
-        json_pack("{s:i, s:i}", "task", (json_int_t)r->task, "attempt", (json_int_t)r->attempt);
-    const json_t *step = json_object_get(r->cmd, "step");
-    if (d && step)
-        json_object_set(d, "step", (json_t *)step);
-    return d;
-}
-
 static cb_status append_failed(run *r, const char *reason, const char *error, const char *tail,
                                uint32_t throttled)
 {
     char id[512];
-    json_t *d = task_data(r);
-    if (!d)
+    cb_outcome_msg m = outcome_msg(r);
+    json_t *d;
+    m.reason = reason;
+    m.error = error;
+    m.stderr_tail = tail;
+    m.throttled = throttled;
+    m.duration_ms = (cb_time_mono_ns() - r->t0) / 1000000;
+    if (!(d = cb_outcome_failed(&m)))
         return CB_ENOMEM;
-    json_object_set_new(d, "error", json_stringn(error, strnlen(error, MAX_ERROR - 1)));
-    json_object_set_new(d, "reason", json_string(reason));
-    if (throttled)
-        json_object_set_new(d, "throttled", json_integer(throttled));
-    json_object_set_new(d, "duration_ms", json_integer((cb_time_mono_ns() - r->t0) / 1000000));
-    if (tail) {
-        size_t n = strlen(tail);
-        const char *from = n > MAX_STDERR - 1 ? tail + n - (MAX_STDERR - 1) : tail;
-        json_t *js = json_string(from);
-        if (!js) /* not UTF-8: keep it readable rather than drop it */
-            js = json_string("(stderr is not valid UTF-8)");
-        json_object_set_new(d, "stderr", js);
-    }
     event_id(r, "failed", id, sizeof id);
     r->w->stats.failed++;
     return cb_emit(r->w->b, CB_EV_TASK_FAILED, r->tenant, r->job, id, r->w->source, d,
@@ -228,14 +223,12 @@ static void invoked(const cb_inv_result *res, void *ctx)
     }
     r->appending = 1;
     if (res->reason == CB_FAIL_NONE) {
-        json_t *d = task_data(r);
-        if (d) {
-            json_object_set(d, "output", res->outputs);
-            if (res->throttled)
-                json_object_set_new(d, "throttled", json_integer(res->throttled));
-            json_object_set_new(d, "duration_ms",
-                                json_integer((cb_time_mono_ns() - r->t0) / 1000000));
-        }
+        cb_outcome_msg m = outcome_msg(r);
+        json_t *d;
+        m.output = res->outputs;
+        m.throttled = res->throttled;
+        m.duration_ms = (cb_time_mono_ns() - r->t0) / 1000000;
+        d = cb_outcome_succeeded(&m);
         event_id(r, "succeeded", id, sizeof id);
         s = d ? cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->tenant, r->job, id, w->source, d,
                         outcome_confirmed, r)
@@ -274,9 +267,9 @@ static void drop_invalid(cb_worker *w, cb_work *work, const char *why)
 static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
 {
     cb_worker *w = ctx;
-    json_error_t je;
-    json_t *cmd, *errors = NULL;
-    const json_t *fn;
+    char why[512];
+    json_t *cmd;
+    cb_invoke_msg im;
     cb_invocation inv;
     run *r;
     cb_status s;
@@ -288,20 +281,14 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
         cb_work_nak(work, 0);
         return;
     }
-    if (!(cmd = json_loadb(m->data, m->len, 0, &je))) {
-        char why[256];
-        snprintf(why, sizeof why, "not JSON: %s (byte %d)", je.text, je.position);
-        drop_invalid(w, work, why);
+    if ((s = cb_invoke_msg_parse(w->schema, m->data, m->len, &cmd, &im, why, sizeof why)) !=
+        CB_OK) {
+        if (s == CB_ENOMEM)
+            cb_work_nak(work, 1000);
+        else
+            drop_invalid(w, work, why);
         return;
     }
-    if ((s = cb_schema_validate(w->schema, "invoke.json", cmd, 4, &errors)) != CB_OK) {
-        const char *first = json_string_value(json_array_get(errors, 0));
-        drop_invalid(w, work, first ? first : cb_strerror(s));
-        json_decref(errors);
-        json_decref(cmd);
-        return;
-    }
-    json_decref(errors);
     if (!(r = cb_calloc(1, sizeof *r))) {
         json_decref(cmd);
         cb_work_nak(work, 1000);
@@ -310,10 +297,11 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
     r->w = w;
     r->work = work;
     r->cmd = cmd;
-    r->tenant = json_string_value(json_object_get(cmd, "tenant"));
-    r->job = json_string_value(json_object_get(cmd, "job_id"));
-    r->task = (uint32_t)json_integer_value(json_object_get(cmd, "task"));
-    r->attempt = (uint32_t)json_integer_value(json_object_get(cmd, "attempt"));
+    r->m = im;
+    r->tenant = im.tenant;
+    r->job = im.job_id;
+    r->task = im.task;
+    r->attempt = im.attempt;
     r->t0 = cb_time_mono_ns();
     r->next = w->runs;
     if (w->runs)
@@ -327,16 +315,15 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
         arm(r, r->started ? every : w->started_after_ms);
     }
 
-    fn = json_object_get(cmd, "function");
     memset(&inv, 0, sizeof inv);
     inv.tenant = r->tenant;
     inv.job = r->job;
     inv.task = r->task;
     inv.attempt = r->attempt;
-    inv.function = json_string_value(json_object_get(fn, "name"));
-    inv.spec = fn;
-    inv.items = json_object_get(cmd, "items");
-    inv.timeout_ms = json_integer_value(json_object_get(fn, "timeout_ms"));
+    inv.function = cb_invoke_msg_function_name(&im);
+    inv.spec = im.function;
+    inv.items = im.items;
+    inv.timeout_ms = cb_invoke_msg_timeout_ms(&im);
     if ((s = w->ops->invoke(w->be, &inv, invoked, r)) != CB_OK) {
         cb_inv_result res = {.reason = CB_FAIL_BACKEND, .error = cb_strerror(s)};
         invoked(&res, r);

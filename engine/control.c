@@ -10,6 +10,8 @@
 #include "cb_alloc.h"
 #include "cb_dedup.h"
 #include "cb_log.h"
+#include "cb_msg_done.h"
+#include "cb_msg_invoke.h"
 #include "cb_map.h"
 #include "cb_time.h"
 #include "emit.h"
@@ -525,23 +527,22 @@ static json_t *invoke_cmd(const cjob *j, const cb_job_state *js, const cb_task_l
     }
     if (!items)
         return NULL;
-    cmd =
-        json_pack("{s:s, s:s, s:i, s:i, s:O, s:o}", "job_id", j->job, "tenant", j->tenant, "task",
-                  (json_int_t)task, "attempt", (json_int_t)attempt, "function", fn, "items", items);
-    if (cmd && first >= 0)
-        json_object_set_new(cmd, "first_item", json_integer(first));
-    if (cmd && step >= 0)
-        json_object_set_new(cmd, "step", json_string(j->flow.steps[step].name));
+    {
+        cb_invoke_msg m = {.job_id = j->job,
+                           .tenant = j->tenant,
+                           .task = task,
+                           .attempt = attempt,
+                           .step = step >= 0 ? j->flow.steps[step].name : NULL,
+                           .function = fn,
+                           .items = items,
+                           .first_item = first};
+        cmd = cb_invoke_msg_build(&m);
+    }
+    json_decref(items);
     return cmd;
 }
 
 /* ---- the end of a job ------------------------------------------------------ */
-
-static json_t *timing(int64_t ns)
-{
-    char buf[40];
-    return ns ? json_string(cb_time_format(ns, buf, sizeof buf)) : NULL;
-}
 
 static cb_status emit_terminal(cb_control *c, cjob *j, json_t *terminal)
 {
@@ -556,16 +557,14 @@ static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_tas
 {
     static const char *const status[] = {
         [CB_END_SUCCEED] = "succeeded", [CB_END_FAIL] = "failed", [CB_END_CANCEL] = "cancelled"};
-    json_t *done, *data, *result = NULL, *failed = NULL, *timings;
+    json_t *data, *result = NULL, *failed = NULL;
+    cb_done_msg done;
     cb_event_type type;
-    char subject[320], id[320], *text;
+    char subject[320], id[320], ref[300], *text;
     op *o;
     cb_status s;
 
-    done = json_pack("{s:s, s:s, s:s}", "job_id", j->job, "tenant", j->tenant, "status",
-                     status[p->end]);
-    if (!done)
-        return;
+    cb_done_msg_init(&done, j->tenant, j->job, status[p->end]);
     if (p->end == CB_END_SUCCEED) {
         char *rtext;
         type = CB_EV_JOB_SUCCEEDED;
@@ -573,53 +572,42 @@ static void end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_tas
         result = cb_result_of(&j->flow, &v, &failed);
         rtext = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         if (rtext && strlen(rtext) <= c->o.inline_result_max) {
-            json_object_set(done, "result", result);
+            done.result = result;
             data = json_pack("{s:O}", "result", result);
         } else {
             /* too large to inline: the outputs stay in the task records */
-            char ref[300];
             snprintf(ref, sizeof ref, "cb://%s/%s/result", j->tenant, j->job);
-            json_object_set_new(done, "result_ref", json_string(ref));
+            done.result_ref = ref;
             data = json_pack("{s:s}", "result_ref", ref);
         }
         free(rtext);
         if (failed && data) { /* tolerated losses: which items have no output, and why */
-            json_object_set(done, "failed", failed);
+            done.failed = failed;
             json_object_set(data, "failed", failed);
         }
     } else if (p->end == CB_END_FAIL) {
         type = CB_EV_JOB_FAILED;
-        json_object_set_new(done, "error", json_string(p->error[0] ? p->error : "failed"));
-        data = json_pack("{s:s}", "error", p->error[0] ? p->error : "failed");
+        done.error = p->error[0] ? p->error : "failed";
+        data = json_pack("{s:s}", "error", done.error);
     } else {
         type = CB_EV_JOB_CANCELLED;
         data = json_object();
     }
+    done.has_counts = 1;
+    done.counts.total = js->total;
+    done.counts.succeeded = js->succeeded;
+    done.counts.retries = js->retries;
+    for (size_t i = 0; i < tb->n; i++)
+        if (tb->tasks[i].status == CB_TASK_FAILED || tb->tasks[i].status == CB_TASK_TIMED_OUT)
+            done.counts.failed++;
+    done.submitted_ns = js->submitted_ns;
+    done.started_ns = js->started_ns;
+    done.finished_ns = now;
+    done.makespan_ms = (double)(now - js->submitted_ns) / 1e6;
+    text = cb_done_msg_text(&done);
     json_decref(result);
     json_decref(failed);
-    {
-        json_int_t lost = 0;
-        for (size_t i = 0; i < tb->n; i++)
-            if (tb->tasks[i].status == CB_TASK_FAILED || tb->tasks[i].status == CB_TASK_TIMED_OUT)
-                lost++;
-        json_object_set_new(done, "counts",
-                            json_pack("{s:i, s:i, s:i, s:i}", "total", (json_int_t)js->total,
-                                      "succeeded", (json_int_t)js->succeeded, "failed", lost,
-                                      "retries", (json_int_t)js->retries));
-    }
-    timings = json_object();
-    if (timings) {
-        json_object_set_new(timings, "submitted", timing(js->submitted_ns));
-        if (js->started_ns)
-            json_object_set_new(timings, "started", timing(js->started_ns));
-        json_object_set_new(timings, "finished", timing(now));
-        json_object_set_new(timings, "makespan_ms",
-                            json_real((double)(now - js->submitted_ns) / 1e6));
-        json_object_set_new(done, "timings", timings);
-    }
     o = op_new(c, j, OP_DONE);
-    text = json_dumps(done, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    json_decref(done);
     if (!o || !text || !data) {
         free(text);
         json_decref(data);

@@ -10,6 +10,8 @@
 #include "cb_alloc.h"
 #include "cb_dedup.h"
 #include "cb_log.h"
+#include "cb_msg_done.h"
+#include "cb_msg_reply.h"
 #include "cb_map.h"
 #include "emit.h"
 #include "fold.h"
@@ -58,15 +60,13 @@ const cb_service_stats *cb_service_stats_get(const cb_service *s)
 
 static void answer(cb_request *req, const char *job_id, int accepted, json_t *errors)
 {
-    json_t *r = json_pack("{s:s?, s:b, s:o}", "job_id", job_id, "accepted", accepted, "errors",
-                          errors ? json_incref(errors) : json_array());
-    char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    cb_reply_msg m = {.job_id = job_id, .accepted = accepted, .errors = errors};
+    char *text = cb_reply_msg_text(&m);
     if (!text || cb_request_respond(req, text, strlen(text)) != CB_OK)
         CB_LOG_WRN("service", "could not answer a request about %s", job_id ? job_id : "a job");
     if (!text)
         cb_request_drop(req);
     free(text);
-    json_decref(r);
 }
 
 static void answer_error(cb_request *req, const char *job_id, const char *msg)
@@ -81,20 +81,14 @@ static void answer_error(cb_request *req, const char *job_id, const char *msg)
 static void announce_verdict(cb_service *s, const char *tenant, const char *job_id, int accepted,
                              json_t *errors)
 {
-    char subject[320], *text;
-    json_t *m;
-    if (!job_id || !tenant)
+    cb_reply_msg m = {.job_id = job_id, .tenant = tenant, .accepted = accepted, .errors = errors};
+    char subject[320], *text = cb_verdict_msg_text(&m);
+    if (!text)
         return;
-    m = json_pack("{s:s, s:s, s:s, s:b, s:o}", "job_id", job_id, "tenant", tenant, "status",
-                  accepted ? "accepted" : "refused", "accepted", accepted, "errors",
-                  errors ? json_incref(errors) : json_array());
-    if (m && (text = json_dumps(m, JSON_COMPACT))) {
-        snprintf(subject, sizeof subject, "cb.progress.%s.%s", tenant, job_id);
-        if (cb_broker_notify(s->b, subject, NULL, text, strlen(text), NULL, NULL) != CB_OK)
-            CB_LOG_WRN("service", "cannot announce the verdict on %s/%s", tenant, job_id);
-        free(text);
-    }
-    json_decref(m);
+    snprintf(subject, sizeof subject, "cb.progress.%s.%s", tenant, job_id);
+    if (cb_broker_notify(s->b, subject, NULL, text, strlen(text), NULL, NULL) != CB_OK)
+        CB_LOG_WRN("service", "cannot announce the verdict on %s/%s", tenant, job_id);
+    free(text);
 }
 
 /* The verdict, to wherever the submission came from. */
@@ -244,7 +238,7 @@ static void record_rejection(cb_service *s, const cb_intake *in)
 {
     char key[2 * CB_NAME_MAX + 2], subject[320], id[320], *text;
     cb_job_state js;
-    json_t *done;
+    cb_done_msg done;
     cb_status st;
 
     if (!in->job_id[0] || cb_job_key(in->tenant, in->job_id, key, sizeof key) != 0)
@@ -261,16 +255,15 @@ static void record_rejection(cb_service *s, const cb_intake *in)
                  json_pack("{s:O}", "errors", in->errors), NULL, NULL);
     if (st != CB_OK)
         CB_LOG_WRN("service", "cannot record the rejection of %s: %s", key, cb_strerror(st));
-    done = json_pack("{s:s, s:s, s:s, s:O}", "job_id", in->job_id, "tenant", in->tenant, "status",
-                     "rejected", "errors", in->errors);
-    if (done && (text = json_dumps(done, JSON_COMPACT))) {
+    cb_done_msg_init(&done, in->tenant, in->job_id, "rejected");
+    done.errors = in->errors;
+    if ((text = cb_done_msg_text(&done))) {
         snprintf(subject, sizeof subject, "cb.done.%s.%s", in->tenant, in->job_id);
         snprintf(id, sizeof id, "%s/%s/done", in->tenant, in->job_id);
         if (cb_broker_notify(s->b, subject, id, text, strlen(text), announced, NULL) != CB_OK)
             CB_LOG_WRN("service", "cannot announce the rejection of %s", key);
         free(text);
     }
-    json_decref(done);
 }
 
 /* Judge one submission for `tenant` and append it, or reject it. */

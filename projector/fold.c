@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_msg_outcome.h"
 #include "cb_time.h"
 
 static const char *const job_names[] = {"absent",    "submitted", "running",   "suspended",
@@ -219,12 +220,10 @@ static int fold_dispatched(fold_ctx *c)
     return any;
 }
 
-/* The task an event names, if the job can take task events. */
-static int task_of(fold_ctx *c, cb_task_state **t, uint32_t *attempt)
+/* Task idx of the job, if the job can take task events: 1 (and *t), 0
+ * (ignore the event), CB_ENOMEM. */
+static int task_at(fold_ctx *c, uint32_t idx, cb_task_state **t)
 {
-    uint32_t idx;
-    if (get_index(c->data, "task", &idx) || get_index(c->data, "attempt", attempt))
-        return CB_EINVAL;
     if (!job_accepts_tasks(c->j) || idx >= c->j->total)
         return 0;
     if (!(*t = c->tasks->get(c->tasks->arg, idx)))
@@ -232,14 +231,31 @@ static int task_of(fold_ctx *c, cb_task_state **t, uint32_t *attempt)
     return 1;
 }
 
+/* The task an engine's task event names. */
+static int task_of(fold_ctx *c, cb_task_state **t, uint32_t *attempt)
+{
+    uint32_t idx;
+    if (get_index(c->data, "task", &idx) || get_index(c->data, "attempt", attempt))
+        return CB_EINVAL;
+    return task_at(c, idx, t);
+}
+
+/* The task an adapter's outcome event names (common/cb_msg_outcome.h). */
+static int outcome_of(fold_ctx *c, cb_task_state **t, cb_outcome_msg *m)
+{
+    if (cb_outcome_parse(c->data, m) != CB_OK)
+        return CB_EINVAL;
+    return task_at(c, m->task, t);
+}
+
 static int fold_task_started(fold_ctx *c)
 {
     cb_task_state *t;
-    uint32_t attempt;
-    int r = task_of(c, &t, &attempt);
+    cb_outcome_msg m;
+    int r = outcome_of(c, &t, &m);
     if (r <= 0)
         return r;
-    if (t->status != CB_TASK_DISPATCHED || attempt != t->attempt)
+    if (t->status != CB_TASK_DISPATCHED || m.attempt != t->attempt)
         return 0;
     task_move(c->j, t, CB_TASK_RUNNING, c->now);
     return 1;
@@ -248,36 +264,30 @@ static int fold_task_started(fold_ctx *c)
 static int fold_task_succeeded(fold_ctx *c)
 {
     cb_task_state *t;
-    uint32_t attempt;
-    json_t *output = json_object_get(c->data, "output");
-    int r = task_of(c, &t, &attempt);
+    cb_outcome_msg m;
+    int r = outcome_of(c, &t, &m);
     if (r <= 0)
         return r;
-    if (!output)
+    if (!m.output)
         return CB_EINVAL;
     /* The first success wins, also a late one from an earlier attempt: the
      * function did produce that output. */
-    if (t->status == CB_TASK_PENDING || t->status == CB_TASK_SUCCEEDED || attempt > t->attempt)
+    if (t->status == CB_TASK_PENDING || t->status == CB_TASK_SUCCEEDED || m.attempt > t->attempt)
         return 0;
     json_decref(t->output);
-    t->output = json_incref(output);
+    t->output = json_incref((json_t *)m.output);
     t->due_ns = 0;
     task_move(c->j, t, CB_TASK_SUCCEEDED, c->now);
     return 1;
 }
 
-static int fold_task_failed(fold_ctx *c, cb_task_status to)
+/* Attempt `attempt` of task t ended without an output. */
+static int task_failed(fold_ctx *c, cb_task_state *t, uint32_t attempt, cb_task_status to,
+                       const char *error)
 {
-    cb_task_state *t;
-    uint32_t attempt;
-    int r = task_of(c, &t, &attempt);
-    if (r <= 0)
-        return r;
     if ((t->status != CB_TASK_DISPATCHED && t->status != CB_TASK_RUNNING) || attempt != t->attempt)
         return 0; /* a late report of an attempt already settled */
-    if (set_str(&t->error, to == CB_TASK_TIMED_OUT
-                               ? "timed out"
-                               : json_string_value(json_object_get(c->data, "error"))) != CB_OK)
+    if (set_str(&t->error, error) != CB_OK)
         return CB_ENOMEM;
     if (to == CB_TASK_TIMED_OUT)
         c->j->timeouts++;
@@ -287,12 +297,22 @@ static int fold_task_failed(fold_ctx *c, cb_task_status to)
 
 static int fold_failed(fold_ctx *c)
 {
-    return fold_task_failed(c, CB_TASK_FAILED);
+    cb_task_state *t;
+    cb_outcome_msg m;
+    int r = outcome_of(c, &t, &m);
+    if (r <= 0)
+        return r;
+    return task_failed(c, t, m.attempt, CB_TASK_FAILED, m.error);
 }
 
 static int fold_timed_out(fold_ctx *c)
 {
-    return fold_task_failed(c, CB_TASK_TIMED_OUT);
+    cb_task_state *t;
+    uint32_t attempt;
+    int r = task_of(c, &t, &attempt);
+    if (r <= 0)
+        return r;
+    return task_failed(c, t, attempt, CB_TASK_TIMED_OUT, "timed out");
 }
 
 static int fold_retry(fold_ctx *c)

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cb_msg_reply.h"
+#include "cb_msg_done.h"
 #include "broker.h"
 #include "cb_time.h"
 
@@ -182,7 +184,8 @@ static void done_cb(const cb_broker_msg *m, void *ctx)
 {
     client *c = ctx;
     json_t *d = json_loadb(m->data, m->len, 0, NULL);
-    const char *status = json_string_value(json_object_get(d, "status"));
+    cb_done_msg done;
+    const char *status = cb_done_msg_parse(d, &done) == CB_OK ? done.status : NULL;
     c->ended++;
     if (!status || strcmp(status, "succeeded")) {
         c->failed++;
@@ -198,9 +201,10 @@ static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
 {
     client *c = ctx;
     json_t *r = s == CB_OK ? json_loadb(data, len, 0, NULL) : NULL;
-    if (json_is_true(json_object_get(r, "accepted"))) {
+    cb_reply_msg rep;
+    if (r && cb_reply_msg_parse(r, &rep) == CB_OK && rep.accepted && rep.job_id) {
         c->accepted++;
-        json_array_append(c->job_ids, json_object_get(r, "job_id"));
+        json_array_append_new(c->job_ids, json_string(rep.job_id));
     } else {
         c->refused++;
         fprintf(stderr, "cb bench: a job was not accepted: %s %.300s\n", cb_strerror(s),

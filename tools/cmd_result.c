@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "cb_msg_done.h"
 #include "broker.h"
 #include "cb_cmd.h"
 #include "cli.h"
@@ -153,18 +154,16 @@ static int from_store(cb_store *st, const char *ref, const cb_job_state *js)
 /* The end as the done message says it. */
 static int from_done(cb_store *st, const char *ref, const json_t *done)
 {
-    const char *status = json_string_value(json_object_get(done, "status")) ?: "?";
-    const json_t *r = json_object_get(done, "result");
+    cb_done_msg d;
     cb_job_state js;
     int found, rc;
-    if (strcmp(status, "succeeded")) {
-        const char *err = json_string_value(json_object_get(done, "error"));
-        if (!err)
-            err = json_string_value(json_array_get(json_object_get(done, "errors"), 0));
-        return not_succeeded(ref, status, err);
-    }
-    if (r) /* inline, null included */
-        return print_json(r);
+    if (cb_done_msg_parse(done, &d) != CB_OK)
+        return not_succeeded(ref, "?", "the done message is malformed");
+    if (strcmp(d.status, "succeeded"))
+        return not_succeeded(ref, d.status,
+                             d.error ? d.error : json_string_value(json_array_get(d.errors, 0)));
+    if (d.result) /* inline, null included */
+        return print_json(d.result);
     /* result_ref: the outputs are in the task records the engine read */
     if (read_job(st, ref, &js, &found) != 0)
         return 1;

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cb_msg_reply.h"
+#include "cb_msg_done.h"
 #include "cb_cmd.h"
 #include "cb_event.h"
 #include "cb_log.h"
@@ -27,10 +29,10 @@ static void done_cb(const cb_broker_msg *m, void *ctx)
 {
     req_state *st = ctx;
     json_t *d = json_loadb(m->data, m->len, 0, NULL);
-    const char *status = json_string_value(json_object_get(d, "status"));
+    cb_done_msg done;
     printf("%.*s\n", (int)m->len, (const char *)m->data);
     fflush(stdout);
-    st->rc = status && !strcmp(status, "succeeded") ? 0 : 1;
+    st->rc = cb_done_msg_parse(d, &done) == CB_OK && !strcmp(done.status, "succeeded") ? 0 : 1;
     st->finished = 1;
     json_decref(d);
     event_base_loopbreak(st->base);
@@ -39,19 +41,23 @@ static void done_cb(const cb_broker_msg *m, void *ctx)
 static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
 {
     req_state *st = ctx;
-    json_t *r = s == CB_OK ? json_loadb(data, len, 0, NULL) : NULL;
-    const char *id = json_string_value(json_object_get(r, "job_id"));
+    json_t *r = s == CB_OK ? json_loadb(data, len, 0, NULL) : NULL, *e;
+    cb_reply_msg rep;
+    const char *id;
     size_t i;
-    json_t *e;
+
+    if (s == CB_OK && cb_reply_msg_parse(r, &rep) != CB_OK)
+        s = CB_EPROTO;
+    id = s == CB_OK ? rep.job_id : NULL;
 
     if (s != CB_OK) {
         fprintf(stderr, "cb: no answer from the engine (%s)%s\n", cb_strerror(s),
                 s == CB_ENORESP ? ": is cb-engine running? (cb up)" : "");
         st->rc = 1;
-    } else if (!json_is_true(json_object_get(r, "accepted"))) {
+    } else if (!rep.accepted) {
         if (st->json)
             printf("%.*s\n", (int)len, (const char *)data);
-        json_array_foreach(json_object_get(r, "errors"), i, e) fprintf(
+        json_array_foreach(rep.errors, i, e) fprintf(
             stderr, "cb: %s: %s\n", st->verdict ? st->verdict : "rejected", json_string_value(e));
         st->rc = 1;
     } else {

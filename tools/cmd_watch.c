@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "cb_msg_done.h"
 #include "broker.h"
 #include "cb_cmd.h"
 #include "cb_event.h"
@@ -75,23 +76,24 @@ static void progress_cb(const cb_broker_msg *m, void *ctx)
 static void done_cb(const cb_broker_msg *m, void *ctx)
 {
     watch *w = ctx;
-    json_t *d = json_loadb(m->data, m->len, 0, NULL), *counts = json_object_get(d, "counts");
-    const char *status = json_string_value(json_object_get(d, "status"));
-    double ms = json_number_value(json_object_get(json_object_get(d, "timings"), "makespan_ms"));
-    json_int_t total = json_integer_value(json_object_get(counts, "total"));
-    json_int_t ok = json_integer_value(json_object_get(counts, "succeeded"));
+    json_t *d = json_loadb(m->data, m->len, 0, NULL);
+    cb_done_msg done;
+    int ok_msg = cb_done_msg_parse(d, &done) == CB_OK;
+    const char *status = ok_msg ? done.status : "?";
+    double ms = ok_msg && done.makespan_ms > 0 ? done.makespan_ms : 0;
+    long long total = ok_msg ? (long long)done.counts.total : 0;
+    long long ok = ok_msg ? (long long)done.counts.succeeded : 0;
     if (!w->first_ns)
         w->first_ns = cb_time_mono_ns();
-    bar(w, ok, total, json_integer_value(json_object_get(counts, "failed")), 1);
+    bar(w, ok, total, ok_msg ? done.counts.failed : 0, 1);
     if (w->json)
         printf("%.*s\n", (int)m->len, (const char *)m->data);
     else
-        printf("%s %s: %lld/%lld tasks in %.2f s (%.0f tasks/s)%s%s\n", w->ref,
-               status ? status : "?", (long long)ok, (long long)total, ms / 1000,
-               ms > 0 ? (double)ok * 1000 / ms : 0.0, json_object_get(d, "error") ? ": " : "",
-               json_string_value(json_object_get(d, "error")) ?: "");
+        printf("%s %s: %lld/%lld tasks in %.2f s (%.0f tasks/s)%s%s\n", w->ref, status, ok, total,
+               ms / 1000, ms > 0 ? (double)ok * 1000 / ms : 0.0, ok_msg && done.error ? ": " : "",
+               ok_msg && done.error ? done.error : "");
     fflush(stdout);
-    w->rc = status && !strcmp(status, "succeeded") ? 0 : 1;
+    w->rc = ok_msg && !strcmp(status, "succeeded") ? 0 : 1;
     w->finished = 1;
     json_decref(d);
     event_base_loopbreak(w->base);
