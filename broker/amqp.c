@@ -26,7 +26,6 @@
 
 #include "amqp_int.h"
 #include "cb_alloc.h"
-#include "cb_dedup.h"
 #include "cb_log.h"
 #include "cb_time.h"
 

@@ -12,7 +12,7 @@
 
 #include "amqp_int.h"
 #include "cb_alloc.h"
-#include "cb_dedup.h"
+#include "cb_map.h"
 #include "cb_log.h"
 #include "cb_time.h"
 

@@ -1,5 +1,29 @@
 /* broker/nats_ep.c - NATS driver: readers (ordered consumers), subscriptions,
- * services and pull consumers; messages from client threads to the loop. */
+ * services and pull consumers; messages from client threads to the loop.
+ *
+ * Threads. Three kinds touch an endpoint (ep):
+ *   - the loop (the caller's libevent thread): creates and closes endpoints,
+ *     runs every user callback (read_cb, msg_cb, serve_cb, work_cb), owns the
+ *     ep's list links, `closed`, `finished`, `sub` and the works list;
+ *   - the helper thread (cb_offload, one per connection): the blocking
+ *     JetStream calls of subscribing and stopping (api_job), whose results
+ *     come back to the loop as mails;
+ *   - libnats' message threads, and a consumer's fetcher thread: they never
+ *     call user code; they hand each message to the loop as a mail
+ *     (post_mail). A consumer's fetcher and the loop share `inflight`, `stop`
+ *     under e->mu / e->cv (the window of commands the user holds).
+ *
+ * References (e->refs, atomic). The ep is freed when the last one goes:
+ *   - the user handle's: taken by ep_new, dropped by cb__nats_close_ep (or
+ *     by drop_unstarted when creation fails);
+ *   - a subscription's: taken before natsSubscription_SetOnCompleteCB,
+ *     dropped by sub_complete_cb once libnats guarantees no more callbacks
+ *     for it (so a message thread never sees a freed ep);
+ *   - one per mail in flight (post_mail -> msg_mail_fn), one per api_job
+ *     (submit_job -> api_job_done), one per work the user holds
+ *     (deliver_work -> work_end).
+ * After close, `closed` makes the loop drop what still arrives; references
+ * held by mails and jobs keep the memory valid until they are delivered. */
 #define _GNU_SOURCE
 #include <nats/nats.h>
 
@@ -68,6 +92,17 @@ static void ep_unlink(ep *e)
     if (e->next)
         e->next->prev = e->prev;
     e->prev = e->next = NULL;
+}
+
+/* A core subscription could not be made: destroy what libnats made (its
+ * completion callback was never set, so it will not run), then drop the two
+ * references taken for it: the subscription's and the user handle's. */
+static void drop_unstarted(ep *e, natsSubscription *sub)
+{
+    natsSubscription_Destroy(sub);
+    ep_unlink(e);
+    ep_unref(e); /* the subscription's (sub_complete_cb will not run) */
+    ep_unref(e); /* the user handle's: frees e */
 }
 
 /* ---- mails from message threads -------------------------------------- */
@@ -682,10 +717,7 @@ cb_status cb__nats_subscribe(cb_broker *cb, const char *pattern, int64_t since_n
     if (s == NATS_OK)
         s = natsSubscription_SetOnCompleteCB(sub, sub_complete_cb, e);
     if (s != NATS_OK) {
-        natsSubscription_Destroy(sub);
-        ep_unlink(e);
-        ep_unref(e);
-        ep_unref(e);
+        drop_unstarted(e, sub);
         return cb__nats_status(s);
     }
     e->sub = sub;
@@ -712,10 +744,7 @@ cb_status cb__nats_serve(cb_broker *cb, const char *pattern, cb_serve_cb *fn, vo
     if (s == NATS_OK)
         s = natsSubscription_SetOnCompleteCB(sub, sub_complete_cb, e);
     if (s != NATS_OK) {
-        natsSubscription_Destroy(sub);
-        ep_unlink(e);
-        ep_unref(e);
-        ep_unref(e);
+        drop_unstarted(e, sub);
         return cb__nats_status(s);
     }
     e->sub = sub;

@@ -12,20 +12,6 @@ struct cb_dedup {
     size_t len;
 };
 
-uint64_t cb_hash64(const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 32;
-    return h;
-}
-
 cb_status cb_dedup_create(size_t capacity, cb_dedup **out)
 {
     cb_dedup *d;

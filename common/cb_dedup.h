@@ -18,7 +18,5 @@ void cb_dedup_destroy(cb_dedup *d); /* accepts NULL */
 /* Record `id` (len bytes). Returns 1 if it was already among the recent ids,
  * 0 if new (it is remembered, evicting the oldest when full), -1 on ENOMEM. */
 int cb_dedup_check(cb_dedup *d, const void *id, size_t len);
-/* 64-bit FNV-1a hash of the bytes, with a final mix. */
-uint64_t cb_hash64(const void *data, size_t len);
 
 #endif /* CB_DEDUP_H */

@@ -207,3 +207,9 @@ int cb_event_log_subject(const cb_event *ev, char *buf, size_t size)
     int n = snprintf(buf, size, "cb.evt.%s.%s", ev->tenant, ev->job);
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
+
+int cb_job_key(const char *tenant, const char *job, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%s/%s", tenant, job);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}

@@ -52,6 +52,9 @@ const char *cb_event_type_name(cb_event_type t);
 cb_event_type cb_event_type_parse(const char *s);
 /* 1 if `s` is a valid name ([A-Za-z0-9_-], 1..128 characters). */
 int cb_name_valid(const char *s);
+/* A job's key, "tenant/job", into buf (the store's and the engine's name for
+ * it). Returns 0, -1 if it does not fit. */
+int cb_job_key(const char *tenant, const char *job, char *buf, size_t size);
 
 /* Fill `ev`: copies the strings, steals `data` (even on failure; NULL means
  * an empty object). Release with cb_event_cleanup(). Errors: CB_EINVAL (bad

@@ -116,3 +116,17 @@ void cb_map_each(const cb_map *m, void (*fn)(uint64_t key, void *val, void *arg)
         if (m->vals[i])
             fn(m->keys[i], m->vals[i], arg);
 }
+
+uint64_t cb_hash64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return h;
+}

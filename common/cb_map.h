@@ -26,4 +26,8 @@ void *cb_map_take(cb_map *m, uint64_t key);
 /* Call fn for every entry (order unspecified). fn must not modify the map. */
 void cb_map_each(const cb_map *m, void (*fn)(uint64_t key, void *val, void *arg), void *arg);
 
+/* 64-bit FNV-1a hash of the bytes, with a final mix: the keys of string-
+ * named entries (jobs, ids). */
+uint64_t cb_hash64(const void *data, size_t len);
+
 #endif /* CB_MAP_H */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cb_dedup.h"
+#include "cb_map.h"
 
 void cb_policy_defaults_init(cb_policy_defaults *d)
 {

@@ -6,9 +6,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "batch.h"
+#include "views.h"
 #include "cb_alloc.h"
-#include "cb_dedup.h"
 #include "cb_log.h"
 #include "cb_msg_done.h"
 #include "cb_msg_reply.h"

@@ -2,7 +2,7 @@
  * transaction: the records a batch touches are loaded once into a working
  * set, folded in memory (fold.h), and written back with `applied_seq` in the
  * same transaction, so a crash never applies an event twice or skips one.
- * Also the read side every other process uses (views of the store).
+ * The read side is views.h, the layout layout.h, the format migrate.h.
  * Not thread-safe: one batch at a time per store, on one thread. */
 #ifndef CB_BATCH_H
 #define CB_BATCH_H
@@ -40,40 +40,5 @@ json_t *cb_batch_changed_jobs(const cb_batch *b);
  * failure). Errors: CB_EIO, CB_ENOMEM. */
 CB_NODISCARD cb_status cb_batch_commit(cb_batch *b, uint64_t applied_seq);
 void cb_batch_abort(cb_batch *b); /* accepts NULL */
-
-/* ---- views: read transactions (any process) --------------------------- */
-
-/* The last log position folded into the store, 0 if none. */
-CB_NODISCARD cb_status cb_view_applied_seq(cb_store *st, uint64_t *seq);
-/* Job "tenant/job": CB_OK with *out owned (cb_job_state_cleanup), or CB_ENOTFOUND. */
-CB_NODISCARD cb_status cb_view_job(cb_store *st, const char *key, cb_job_state *out);
-CB_NODISCARD cb_status cb_view_task(cb_store *st, const char *key, uint32_t index,
-                                    cb_task_state *out);
-/* The task records of job "tenant/job" in index order: fn(index, task, arg)
- * for each (the record is borrowed for the call); fn returns non-zero to
- * stop. Tasks never dispatched have no record. One read transaction. */
-typedef int cb_view_task_fn(uint32_t index, const cb_task_state *t, void *arg);
-CB_NODISCARD cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn,
-                                         void *arg);
-/* The same for the job's open tasks only (not yet succeeded or skipped). */
-CB_NODISCARD cb_status cb_view_job_open_tasks(cb_store *st, const char *key, cb_view_task_fn *fn,
-                                              void *arg);
-/* Make a store opened for writing current: record its format, and derive
- * what an older format lacks (the open database). The projector calls it at
- * start. Errors: CB_EIO. */
-CB_NODISCARD cb_status cb_batch_prepare_store(cb_store *st);
-/* The jobs not yet finished: fn("tenant/job", deadline_ns or 0, arg). */
-typedef int cb_view_active_fn(const char *key, int64_t deadline_ns, void *arg);
-CB_NODISCARD cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg);
-/* SHA-256 (hex, 65 bytes with NUL) over the jobs, tasks and active databases
- * in key order: equal digests mean equal entity state. `entities` (if not
- * NULL) gets the number of entries hashed. */
-CB_NODISCARD cb_status cb_view_digest(cb_store *st, char hex[65], uint64_t *entities);
-/* First entity that differs between a and b, as "db key: a-value | b-value"
- * (or "" when equal), into out. */
-CB_NODISCARD cb_status cb_view_first_difference(cb_store *a, cb_store *b, char *out, size_t size);
-
-/* "tenant/job" into buf. Returns 0, -1 if it does not fit. */
-int cb_job_key(const char *tenant, const char *job, char *buf, size_t size);
 
 #endif /* CB_BATCH_H */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "migrate.h"
 #include "broker.h"
 #include "cb_url.h"
 #include "cb_log.h"
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
         CB_LOG_ERR("projector", "%s", cb_store_open_error(dir, s, why, sizeof why));
         goto out_base;
     }
-    if ((s = cb_batch_prepare_store(st)) != CB_OK) {
+    if ((s = cb_store_migrate(st)) != CB_OK) {
         CB_LOG_ERR("projector", "cannot prepare store %s: %s", dir, cb_strerror(s));
         goto out_store;
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "views.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
 #include "cb_time.h"

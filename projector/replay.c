@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "batch.h"
+#include "views.h"
+#include "migrate.h"
 #include "cb_log.h"
 #include "cb_time.h"
 #include "store.h"
@@ -95,7 +97,7 @@ cb_status cb_replay_rebuild(struct event_base *base, cb_broker *b, const char *d
         cb_store_close(r.st);
         return s != CB_OK ? s : CB_EINVAL;
     }
-    if ((s = cb_batch_prepare_store(r.st)) != CB_OK) {
+    if ((s = cb_store_migrate(r.st)) != CB_OK) {
         cb_store_close(r.st);
         return s;
     }

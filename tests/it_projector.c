@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "batch.h"
+#include "views.h"
 #include "broker.h"
 #include "cb_event.h"
 #include "cb_time.h"

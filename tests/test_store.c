@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "views.h"
 #include "cb_time.h"
 #include "store.h"
 

@@ -12,6 +12,7 @@
 #include "cb_url.h"
 #include "cb_event.h"
 #include "cb_log.h"
+#include "store.h"
 
 static const char *cb_dir(void)
 {
@@ -103,4 +104,14 @@ void cb_cli_disconnect(struct event_base *base, cb_broker *b)
     cb_broker_close(b);
     if (base)
         event_base_free(base);
+}
+
+cb_store *cb_cli_open_store(const char *cmd, const char *dir)
+{
+    cb_store *st = NULL;
+    char why[1200];
+    cb_status s = cb_store_open(dir, 0, CB_STORE_RDONLY, &st);
+    if (s != CB_OK)
+        fprintf(stderr, "cb %s: %s\n", cmd, cb_store_open_error(dir, s, why, sizeof why));
+    return s == CB_OK ? st : NULL;
 }

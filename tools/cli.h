@@ -11,6 +11,9 @@
 const char *cb_cli_broker_url(const char *given);
 /* `given`, else $CB_STORE, else $CB_DIR/store (default ./.cb/store). */
 const char *cb_cli_store_dir(const char *given);
+/* Open the store at dir read-only; on failure print "cb CMD: why" (what to
+ * do about it) and return NULL. Close with cb_store_close(). */
+struct cb_store *cb_cli_open_store(const char *cmd, const char *dir);
 struct event_base;
 struct cb_broker;
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "views.h"
 #include "broker.h"
 #include "cb_cmd.h"
 #include "cli.h"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "views.h"
 #include "cb_cmd.h"
 #include "cli.h"
 #include "fold.h"
@@ -40,11 +40,8 @@ int cb_cmd_inspect(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if ((s = cb_store_open(dir, 0, CB_STORE_RDONLY, &st)) != CB_OK) {
-        char why[1200];
-        fprintf(stderr, "cb inspect: %s\n", cb_store_open_error(dir, s, why, sizeof why));
+    if (!(st = cb_cli_open_store("inspect", dir)))
         return 1;
-    }
     if (!strcmp(pos[0], "job")) {
         cb_job_state j;
         if ((s = cb_view_job(st, pos[1], &j)) == CB_OK) {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "batch.h"
+#include "views.h"
 #include "broker.h"
 #include "cb_url.h"
 #include "cb_alloc.h"

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "views.h"
 #include "cb_msg_done.h"
 #include "broker.h"
 #include "cb_cmd.h"
@@ -228,7 +228,6 @@ int cb_cmd_result(int argc, char **argv)
     cb_job_state js;
     json_t *done;
     int rc = parse(argc, argv, &o), found = 0;
-    cb_status s;
 
     if (rc != 0)
         return rc < 0 ? 0 : rc;
@@ -236,12 +235,8 @@ int cb_cmd_result(int argc, char **argv)
         fprintf(stderr, "cb result: name the job as TENANT/JOB\n");
         return 2;
     }
-    if ((s = cb_store_open(cb_cli_store_dir(o.dir), 0, CB_STORE_RDONLY, &st)) != CB_OK) {
-        char why[1200];
-        fprintf(stderr, "cb result: %s\n",
-                cb_store_open_error(cb_cli_store_dir(o.dir), s, why, sizeof why));
+    if (!(st = cb_cli_open_store("result", cb_cli_store_dir(o.dir))))
         return 1;
-    }
     if ((rc = read_job(st, o.ref, &js, &found)) == 0 && found && cb_job_terminal(js.status)) {
         rc = from_store(st, o.ref, &js);
     } else if (rc == 0 && o.no_wait) {

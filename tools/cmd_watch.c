@@ -1,6 +1,6 @@
-/* tools/cmd_watch.c - `cb watch` (live progress from cb.progress.* and the
- * done topic: a bar on a terminal, plain lines otherwise), and the store
- * readers `cb status` and `cb jobs` (`cb result`: cmd_result.c). */
+/* tools/cmd_watch.c - `cb watch`: live progress from cb.progress.* and the
+ * done topic (a bar on a terminal, plain lines otherwise). The store readers
+ * are cmd_status.c (`cb status`, `cb jobs`) and cmd_result.c. */
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "batch.h"
+#include "views.h"
 #include "cb_msg_done.h"
 #include "broker.h"
 #include "cb_cmd.h"
@@ -151,154 +151,4 @@ int cb_cmd_watch(int argc, char **argv)
     cb_sub_close(ds);
     cb_cli_disconnect(w.base, b);
     return w.rc;
-}
-
-/* ---- from the store ------------------------------------------------------- */
-
-static cb_store *open_store(const char *cmd, const char *dir)
-{
-    cb_store *st = NULL;
-    cb_status s = cb_store_open(dir, 0, CB_STORE_RDONLY, &st);
-    char why[1200];
-    if (s != CB_OK)
-        fprintf(stderr, "cb %s: %s\n", cmd, cb_store_open_error(dir, s, why, sizeof why));
-    return st;
-}
-
-typedef struct oldest {
-    int64_t since_ns; /* the longest-running invocation's last change */
-    uint32_t task, attempt;
-} oldest;
-
-static int note_oldest(uint32_t index, const cb_task_state *t, void *arg)
-{
-    oldest *o = arg;
-    if ((t->status == CB_TASK_RUNNING || t->status == CB_TASK_DISPATCHED) &&
-        (o->since_ns == 0 || t->updated_ns < o->since_ns)) {
-        o->since_ns = t->updated_ns;
-        o->task = index;
-        o->attempt = t->attempt;
-    }
-    return 0;
-}
-
-/* The invocation in flight for longest, so one that hangs (its worker alive
- * and renewing it, no outcome) shows: "; longest in flight: task 3 (attempt
- * 1), 125 s". "" when none is. */
-static void longest_in_flight(cb_store *st, const char *ref, char *out, size_t size)
-{
-    oldest o = {0};
-    out[0] = '\0';
-    if (cb_view_job_open_tasks(st, ref, note_oldest, &o) == CB_OK && o.since_ns > 0)
-        snprintf(out, size, "; longest in flight: task %u (attempt %u), %.0f s", o.task, o.attempt,
-                 (double)(cb_time_now_ns() - o.since_ns) / 1e9);
-}
-
-/* cb status TENANT/JOB */
-int cb_cmd_status(int argc, char **argv)
-{
-    const char *dir = NULL, *ref = NULL;
-    int json = 0, rc = 1;
-    cb_store *st;
-    cb_job_state j;
-    cb_status s;
-
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--store") && i + 1 < argc)
-            dir = argv[++i];
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--help")) {
-            printf("usage: cb status TENANT/JOB [--store DIR] [--json]\n"
-                   "Prints the job's state in the store (--json: its full record).\n");
-            return 0;
-        } else if (!ref && argv[i][0] != '-')
-            ref = argv[i];
-        else {
-            fprintf(stderr, "cb status: unknown argument '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!ref || !strchr(ref, '/')) {
-        fprintf(stderr, "cb status: name the job as TENANT/JOB\n");
-        return 2;
-    }
-    if (!(st = open_store("status", cb_cli_store_dir(dir))))
-        return 1;
-    if ((s = cb_view_job(st, ref, &j)) != CB_OK) {
-        fprintf(stderr, "cb status: %s: %s\n", ref,
-                s == CB_ENOTFOUND ? "no such job (yet)" : cb_strerror(s));
-        cb_store_close(st);
-        return 1;
-    }
-    if (json) {
-        json_t *o = cb_job_state_to_json(&j);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        printf("%s\n", text ? text : "{}");
-        free(text);
-        json_decref(o);
-        rc = 0;
-    } else {
-        char flight[120];
-        longest_in_flight(st, ref, flight, sizeof flight);
-        printf("%s %s: %u/%u tasks succeeded, %u running, %u failed, %u retries%s%s%s\n", ref,
-               cb_job_status_name(j.status), j.succeeded, j.total, j.inflight, j.failed, j.retries,
-               flight, j.error ? "; " : "", j.error ? j.error : "");
-        rc = 0;
-    }
-    cb_job_state_cleanup(&j);
-    cb_store_close(st);
-    return rc;
-}
-
-static int list_job(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-    json_t *o = json_loadb(val, vlen, 0, NULL);
-    cb_job_state j;
-    int *json = arg;
-    if (o && cb_job_state_from_json(o, &j) == CB_OK) {
-        if (*json) {
-            char *text = json_dumps(o, JSON_COMPACT);
-            printf("%s\n", text ? text : "{}");
-            free(text);
-        } else {
-            printf("%-50.*s %-10s %u/%u\n", (int)klen, (const char *)key,
-                   cb_job_status_name(j.status), j.succeeded, j.total);
-        }
-        cb_job_state_cleanup(&j);
-    }
-    json_decref(o);
-    return 0;
-}
-
-int cb_cmd_jobs(int argc, char **argv)
-{
-    const char *dir = NULL;
-    int json = 0;
-    cb_store *st;
-    cb_txn *t;
-    cb_status s;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--store") && i + 1 < argc)
-            dir = argv[++i];
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else {
-            int help = !strcmp(argv[i], "--help");
-            fprintf(help ? stdout : stderr,
-                    "usage: cb jobs [--store DIR] [--json]\nLists the jobs with their state "
-                    "(--json: one record per line).\n");
-            return help ? 0 : 2;
-        }
-    }
-    if (!(st = open_store("jobs", cb_cli_store_dir(dir))))
-        return 1;
-    if ((s = cb_store_begin(st, 1, &t)) == CB_OK) {
-        s = cb_store_scan(t, CB_DB_JOBS, NULL, 0, list_job, &json);
-        cb_store_abort(t);
-    }
-    cb_store_close(st);
-    if (s != CB_OK)
-        fprintf(stderr, "cb jobs: %s\n", cb_strerror(s));
-    return s == CB_OK ? 0 : 1;
 }

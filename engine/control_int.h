@@ -1,0 +1,173 @@
+/* engine/control_int.h - inside the controllers (control.h): the job
+ * controller's state, its invariants, and the contract between the files
+ * that drive it. Nothing outside engine/control*.c, visit.c, shaping.c,
+ * append.c, dispatch.c, completion.c and recovery.c includes this.
+ *
+ *   control.c     the job table, the short loop (cb.proj.changed) and the
+ *                 long loop (reconcile), start and stop
+ *   visit.c       one visit: read the job, wait for the projection, plan
+ *                 (scheduler.h), apply the plan as events
+ *   shaping.c     traffic shaping between jobs: per-backend concurrency and
+ *                 token bucket, capacity handed out by rank
+ *   append.c      appends and puts the controller waits for (op), their
+ *                 confirmations
+ *   dispatch.c    the invocation commands of a plan's dispatches
+ *   completion.c  the end of a job: result, done message, terminal event
+ *   recovery.c    after a restart: the commands of dispatched tasks again
+ *
+ * Threading: everything here runs on the controller's loop. */
+#ifndef CB_CONTROL_INT_H
+#define CB_CONTROL_INT_H
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "cb_config.h"
+#include "cb_map.h"
+#include "control.h"
+#include "flow.h"
+#include "fold.h"
+#include "policy.h"
+#include "scheduler.h"
+#include "tasklist.h"
+
+#define CTL_SOURCE     "cbcore/engine"
+#define CTL_KEY_MAX    (2 * CB_NAME_MAX + 2)
+#define DISPATCH_CHUNK 10000 /* tasks per cb.tasks.dispatched (schema: <= 100000) */
+
+/* A backend's traffic limits and token bucket, shared by all its jobs. */
+typedef struct backend_state {
+    char name[40];
+    cb_backend_limits lim;
+    double tokens; /* rate_per_s > 0: starts allowed now (a one-second burst at most) */
+    int64_t refilled_ns;
+    struct backend_state *next;
+} backend_state;
+
+/* One job the controller drives ("tenant/job"). Created by a touch, freed
+ * when a visit finds it ended (or not projected) with nothing pending.
+ *
+ * Invariants:
+ * - pending counts appends and puts of this job not yet confirmed; while it
+ *   is > 0 (or `ending`) a visit plans nothing: the confirmations wake the
+ *   job again, so it never decides twice on the same state.
+ * - After a plan is applied the job is not planned again until the
+ *   projection has folded what it appended (behind() in visit.c): `expect`
+ *   events counted, the log position `await_seq` folded (NATS), a flat job's
+ *   frontier at `await_frontier`; or until await_until_ns passes.
+ * - `ending`: the done message is out or on its way (end_status says what it
+ *   says); the terminal event follows its confirmation. A failed publish
+ *   clears it and the next visit plans the same end again (same ids).
+ * - `held`: the service is suspending the job: it dispatches nothing.
+ * - `recovered`: 0 until the first visit after a start has re-sent the
+ *   commands of tasks already dispatched (recovery.c); a failed put clears
+ *   it again.
+ * - `inflight` is the projection's count of the job's running invocations
+ *   as last read, plus what this controller dispatched since; `want` what
+ *   its last plan could not dispatch for lack of capacity (shaping.c reads
+ *   both over all jobs of a backend).
+ * - have_flow: flow, policy, step_policy and reduce_policy are loaded from
+ *   the descriptor (once; a descriptor never changes). */
+typedef struct cjob {
+    char key[CTL_KEY_MAX], tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1];
+    uint64_t hash;
+    cb_flow flow;
+    cb_policy policy;
+    cb_policy *step_policy;  /* owned: DAG steps' retry and timeout */
+    cb_policy reduce_policy; /* map_reduce: the reduce function's timeout */
+    int have_flow, recovered, ending, held;
+    const char *end_status; /* static: what the done message says */
+    backend_state *backend; /* borrowed from the controller's list */
+    int priority;
+    int64_t deadline_ns, submitted_ns;
+    uint32_t inflight;
+    uint64_t want;
+    int64_t hungry_since_ns; /* when want became > 0: aging */
+    int pending;
+    uint64_t expect;
+    uint64_t await_seq;
+    uint32_t await_frontier;
+    int64_t await_until_ns;
+    int64_t progress_ns; /* the last progress message */
+    struct event *wake;
+    int64_t wake_at_ns; /* monotonic */
+    struct cb_control *c;
+} cjob;
+
+struct cb_control {
+    struct event_base *base;
+    cb_broker *b;
+    cb_store *st;
+    const cb_config *reg;
+    cb_control_opts o;
+    cb_map jobs; /* hash of key -> cjob */
+    backend_state *backends;
+    cb_sub *changed;
+    struct event *tick, *reconcile;
+    cb_control_stats stats;
+    int stopped; /* freed by the caller: the last outstanding op frees it */
+    size_t nops;
+};
+
+/* One confirmation the controller waits for. */
+typedef struct op {
+    cb_control *c;
+    char key[CTL_KEY_MAX];
+    int kind;         /* OP_EVENT, OP_DISPATCH, OP_PUT, OP_DONE */
+    json_t *invokes;  /* OP_DISPATCH: commands to put once confirmed */
+    json_t *terminal; /* OP_DONE: {type, data} to append once confirmed */
+} op;
+
+enum { OP_EVENT = 0, OP_DISPATCH, OP_PUT, OP_DONE };
+
+/* control.c: the job table. */
+cjob *ctl_job_get(cb_control *c, const char *key);
+void ctl_job_forget(cb_control *c, cjob *j);
+/* Visit j after delay_ms (0: on the next loop turn). An earlier request wins. */
+void ctl_job_wake(cjob *j, int64_t delay_ms);
+/* Free the controller once stopped and no op is outstanding. */
+void ctl_release(cb_control *c);
+
+/* visit.c */
+void ctl_visit(cb_control *c, cjob *j);
+
+/* shaping.c */
+backend_state *ctl_backend_of(cb_control *c, const char *name);
+/* Invocations j may start now; *retry_ms: when tokens come back; *free_out:
+ * capacity free before better-ranked jobs' reservations. */
+uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out);
+/* After a plan: what j still wants, tokens spent, hungry jobs woken when
+ * capacity is left over. */
+void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t free_cap, int64_t now);
+
+/* append.c: an op is owned by the caller until handed to the broker with
+ * ctl_op_done as its callback; ctl_op_done frees it. */
+op *ctl_op_new(cb_control *c, cjob *j, int kind);
+void ctl_op_free(op *o);
+void ctl_op_done(cb_status s, uint64_t seq, int duplicate, void *ctx);
+/* Append one event with id "<tenant>/<job>/<what>"; data is stolen; o (or a
+ * new OP_EVENT op when NULL) is consumed either way. */
+cb_status ctl_emit(cb_control *c, cjob *j, cb_event_type type, const char *what, json_t *data,
+                   op *o);
+
+/* dispatch.c */
+/* The invocation command of (task, attempt), or NULL. New reference. */
+json_t *ctl_invoke_cmd(const cjob *j, const cb_job_state *js, const cb_task_list *tb, uint32_t task,
+                       uint32_t attempt);
+/* Put each command (borrowed array) on cb.invoke.<its backend>. */
+void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes);
+/* Append the plan's dispatches (cb.tasks.dispatched, in chunks); their
+ * commands are put once each append is confirmed. */
+void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                  const cb_sched_plan *p);
+
+/* completion.c */
+/* Publish the done message, then (on its confirmation) the terminal event. */
+void ctl_end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                 const cb_sched_plan *p, int64_t now);
+cb_status ctl_emit_terminal(cb_control *c, cjob *j, json_t *terminal);
+
+/* recovery.c */
+void ctl_recover(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb);
+
+#endif /* CB_CONTROL_INT_H */

@@ -1,0 +1,162 @@
+/* engine/dispatch.c - the invocation commands of a plan (see control_int.h):
+ * what each carries (a map chunk, a call's input, a DAG step's input or a
+ * foreach child's value, the reduce's input), appended as
+ * cb.tasks.dispatched and put on cb.invoke.<backend> once confirmed. */
+#include "control_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_log.h"
+#include "cb_msg_invoke.h"
+#include "result.h"
+
+/* Put each command on the queue of its function's backend. */
+void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes)
+{
+    char subject[64];
+    size_t i;
+    json_t *cmd;
+    json_array_foreach(invokes, i, cmd)
+    {
+        snprintf(subject, sizeof subject, "cb.invoke.%s",
+                 json_string_value(json_object_get(json_object_get(cmd, "function"), "backend"))
+                     ?: "local");
+        char id[512], *text = json_dumps(cmd, JSON_COMPACT);
+        op *o = text ? ctl_op_new(c, j, OP_PUT) : NULL;
+        cb_status s = CB_ENOMEM;
+        snprintf(id, sizeof id, "%s/%s/%d/%d", j->tenant, j->job,
+                 (int)json_integer_value(json_object_get(cmd, "task")),
+                 (int)json_integer_value(json_object_get(cmd, "attempt")));
+        if (o &&
+            (s = cb_broker_put(c->b, subject, id, text, strlen(text), ctl_op_done, o)) == CB_OK) {
+            j->pending++;
+            c->stats.invokes++;
+        } else {
+            if (o)
+                ctl_op_free(o);
+            c->stats.errors++;
+            j->recovered = 0;
+            cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job,
+                       "cannot put the invocation of task %s: %s", id, cb_strerror(s));
+        }
+        free(text);
+    }
+}
+
+/* A DAG step's output (the first of its items' outputs), or null. New reference. */
+static json_t *step_output(const cjob *j, const cb_task_list *tb, const char *name)
+{
+    int32_t idx = cb_flow_step_index(&j->flow, name);
+    cb_task_view v = cb_task_list_view(tb);
+    return idx >= 0 ? cb_sched_step_output(&j->flow, &v, (uint32_t)idx) : json_null();
+}
+
+/* The input of a DAG task: a step's literal input or the outputs it names;
+ * a foreach child's value. New reference. */
+static json_t *dag_items(const cjob *j, const cb_task_list *tb, uint32_t task, uint32_t step)
+{
+    const cb_flow_step *st = &j->flow.steps[step];
+    const json_t *from = json_object_get(st->spec, "input_from");
+    if (task != step) { /* a child: the value of its index in what the step iterates over */
+        const cb_task_state *parent = cb_task_list_get(tb, step);
+        json_t *over = step_output(j, tb, j->flow.steps[st->foreach].name), *items;
+        items =
+            parent && over ? json_pack("[O]", json_array_get(over, task - parent->first)) : NULL;
+        json_decref(over);
+        return items;
+    }
+    if (json_is_string(from)) /* the output of one step */
+        return json_pack("[o]", step_output(j, tb, json_string_value(from)));
+    if (json_is_array(from)) { /* the outputs of several, in that order */
+        json_t *outs = json_array(), *name;
+        size_t i;
+        json_array_foreach(from, i, name)
+            json_array_append_new(outs, step_output(j, tb, json_string_value(name)));
+        return json_pack("[o]", outs);
+    }
+    from = json_object_get(st->spec, "input");
+    return json_pack("[O]", from ? from : json_null());
+}
+
+json_t *ctl_invoke_cmd(const cjob *j, const cb_job_state *js, const cb_task_list *tb, uint32_t task,
+                       uint32_t attempt)
+{
+    const json_t *spec = js->spec, *fn = json_object_get(spec, "function");
+    json_t *items = NULL, *cmd;
+    int64_t first = -1;
+    int32_t step = -1;
+    if (j->flow.kind == CB_FLOW_DAG) {
+        cb_task_view v = cb_task_list_view(tb);
+        if ((step = cb_sched_step_of(&j->flow, &v, task)) < 0)
+            return NULL;
+        fn = json_object_get(j->flow.steps[step].spec, "function");
+        items = dag_items(j, tb, task, (uint32_t)step);
+        if (task != (uint32_t)step)
+            first = (int64_t)(task - cb_task_list_get(tb, (uint32_t)step)->first);
+    } else if (j->flow.kind == CB_FLOW_CALL) {
+        const json_t *in = json_object_get(spec, "input");
+        items = json_pack("[O]", in ? in : json_null());
+    } else if (j->flow.kind == CB_FLOW_MAP_REDUCE && task == cb_flow_reduce_task(&j->flow)) {
+        cb_task_view v = cb_task_list_view(tb);
+        json_t *outs = cb_result_reduce_input(&j->flow, &v);
+        fn = json_object_get(json_object_get(spec, "reduce"), "function");
+        items = outs ? json_pack("[o]", outs) : NULL;
+    } else {
+        items = cb_flow_map_items(&j->flow, task);
+        first = (int64_t)task * j->flow.chunksize;
+    }
+    if (!items)
+        return NULL;
+    {
+        cb_invoke_msg m = {.job_id = j->job,
+                           .tenant = j->tenant,
+                           .task = task,
+                           .attempt = attempt,
+                           .step = step >= 0 ? j->flow.steps[step].name : NULL,
+                           .function = fn,
+                           .items = items,
+                           .first_item = first};
+        cmd = cb_invoke_msg_build(&m);
+    }
+    json_decref(items);
+    return cmd;
+}
+
+void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                  const cb_sched_plan *p)
+{
+    char what[256];
+    for (size_t from = 0; from < p->ndispatch; from += DISPATCH_CHUNK) {
+        size_t n = p->ndispatch - from < DISPATCH_CHUNK ? p->ndispatch - from : DISPATCH_CHUNK;
+        json_t *tasks = json_array(), *invokes = json_array();
+        const char *backend = j->backend ? j->backend->name : "local";
+        op *o = ctl_op_new(c, j, OP_DISPATCH);
+        if (!tasks || !invokes || !o) {
+            json_decref(tasks);
+            json_decref(invokes);
+            if (o)
+                ctl_op_free(o);
+            break;
+        }
+        for (size_t i = from; i < from + n; i++) {
+            const cb_task_ref *r = &p->dispatch[i];
+            json_t *cmd = ctl_invoke_cmd(j, js, tb, r->task, r->attempt);
+            json_array_append_new(tasks, json_pack("{s:i, s:i}", "task", (json_int_t)r->task,
+                                                   "attempt", (json_int_t)r->attempt));
+            if (cmd)
+                json_array_append_new(invokes, cmd);
+        }
+        o->invokes = invokes;
+        snprintf(what, sizeof what, "dispatch/%u.%u+%zu", p->dispatch[from].task,
+                 p->dispatch[from].attempt, n);
+        json_t *data = j->flow.kind == CB_FLOW_DAG /* a DAG's steps have their own backends */
+                           ? json_pack("{s:o}", "tasks", tasks)
+                           : json_pack("{s:s, s:o}", "backend", backend, "tasks", tasks);
+        if (ctl_emit(c, j, CB_EV_TASKS_DISPATCHED, what, data, o) == CB_OK) {
+            c->stats.dispatched += n;
+            j->inflight += (uint32_t)n;
+        }
+    }
+}

@@ -1,0 +1,28 @@
+/* engine/recovery.c - after a restart (see control_int.h): the commands of
+ * tasks dispatched before may never have been put, or were taken by an
+ * adapter that died; they are put again with the same ids (the queue's
+ * de-duplication and the fold's attempt check make that safe). */
+#include "control_int.h"
+
+#include "cb_log.h"
+
+/* After a restart: the commands of tasks dispatched before may not have been
+ * put (or were taken by an adapter that died): put them again, same ids. */
+void ctl_recover(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb)
+{
+    json_t *invokes = json_array();
+    for (size_t i = 0; invokes && i < tb->n; i++)
+        if (tb->tasks[i].status == CB_TASK_DISPATCHED) {
+            json_t *cmd = ctl_invoke_cmd(j, js, tb, tb->index[i], tb->tasks[i].attempt);
+            if (cmd)
+                json_array_append_new(invokes, cmd);
+        }
+    if (invokes && json_array_size(invokes) > 0) {
+        cb_log_job(CB_LOG_INFO, "control", j->tenant, j->job,
+                   "re-sending %zu invocation commands of dispatched tasks",
+                   json_array_size(invokes));
+        ctl_put_invokes(c, j, invokes);
+    }
+    json_decref(invokes);
+    j->recovered = 1;
+}

@@ -1,0 +1,116 @@
+/* engine/shaping.c - traffic shaping between jobs (see control_int.h):
+ * per-backend max_concurrency over all jobs and a token bucket for
+ * rate_per_s; free capacity goes to jobs in rank order (priority with aging,
+ * deadline, submission), a held-back job reserving what it wants. */
+#include "control_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_alloc.h"
+
+backend_state *ctl_backend_of(cb_control *c, const char *name)
+{
+    backend_state *bs;
+    for (bs = c->backends; bs; bs = bs->next)
+        if (!strcmp(bs->name, name))
+            return bs;
+    if (!(bs = cb_calloc(1, sizeof *bs)))
+        return NULL;
+    snprintf(bs->name, sizeof bs->name, "%s", name);
+    cb_config_limits(c->reg, name, &bs->lim);
+    bs->tokens = bs->lim.rate_per_s; /* a one-second burst */
+    bs->next = c->backends;
+    c->backends = bs;
+    return bs;
+}
+
+static cb_rank rank_of(const cjob *j, int64_t now)
+{
+    cb_rank r = {j->priority, j->deadline_ns, j->submitted_ns,
+                 j->want ? now - j->hungry_since_ns : 0};
+    return r;
+}
+
+/* One pass over the jobs sharing j's backend. */
+typedef struct share_ctx {
+    const cjob *j;
+    cb_rank rank;
+    int64_t now, aging_ms;
+    uint64_t inflight; /* over all the backend's jobs but j */
+    uint64_t reserved; /* wanted by better-ranked jobs */
+    int wake;          /* 1: wake every hungry job (capacity came free) */
+} share_ctx;
+
+static void share(uint64_t k, void *val, void *arg)
+{
+    cjob *o = val;
+    share_ctx *s = arg;
+    (void)k;
+    if (o == s->j || o->backend != s->j->backend)
+        return;
+    if (s->wake) {
+        if (o->want)
+            ctl_job_wake(o, 0);
+        return;
+    }
+    s->inflight += o->inflight;
+    if (o->want) {
+        cb_rank r = rank_of(o, s->now);
+        if (cb_sched_rank_before(&r, &s->rank, s->aging_ms))
+            s->reserved += o->want;
+    }
+}
+
+/* Invocations `j` may start now; *retry_ms says when tokens come back. What
+ * better-ranked jobs of the same backend wait for is theirs: the free
+ * capacity is handed out by rank (priority with aging, deadline, submission).
+ * *free_out: capacity free before that reservation. */
+uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out)
+{
+    backend_state *bs = j->backend;
+    uint64_t cap = UINT32_MAX;
+    share_ctx sc = {j, rank_of(j, now), now, c->o.aging_ms, 0, 0, 0};
+    *retry_ms = 0;
+    *free_out = UINT32_MAX;
+    if (!bs || (!bs->lim.max_concurrency && bs->lim.rate_per_s <= 0))
+        return UINT32_MAX;
+    cb_map_each(&c->jobs, share, &sc);
+    if (bs->lim.max_concurrency) {
+        uint64_t all = sc.inflight + j->inflight;
+        cap = all >= bs->lim.max_concurrency ? 0 : bs->lim.max_concurrency - all;
+    }
+    if (bs->lim.rate_per_s > 0) {
+        double rate = bs->lim.rate_per_s;
+        bs->tokens += rate * (double)(now - bs->refilled_ns) / 1e9;
+        bs->refilled_ns = now;
+        if (bs->tokens > rate)
+            bs->tokens = rate;
+        if ((uint64_t)bs->tokens < cap)
+            cap = (uint64_t)bs->tokens;
+        if (cap == 0)
+            *retry_ms = (int64_t)(1000.0 / rate) + 1;
+    }
+    *free_out = cap;
+    return (uint32_t)(cap > sc.reserved ? cap - sc.reserved : 0);
+}
+
+/* After a plan: spend its tokens; remember what j wants; if capacity is left
+ * over, the jobs waiting for it get a look. A held job only spends. */
+void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t free_cap, int64_t now)
+{
+    uint64_t want;
+    if (j->backend && j->backend->lim.rate_per_s > 0)
+        j->backend->tokens -= (double)p->ndispatch;
+    if (j->held)
+        return;
+    want = p->end == CB_END_NONE ? p->want : 0;
+    if (want && !j->want)
+        j->hungry_since_ns = now;
+    j->want = want;
+    if (j->backend && free_cap != UINT32_MAX && free_cap > p->ndispatch) {
+        share_ctx sc = {j, rank_of(j, now), now, c->o.aging_ms, 0, 0, 1};
+        cb_map_each(&c->jobs, share, &sc);
+    }
+}

@@ -1,0 +1,264 @@
+/* engine/visit.c - one visit of a job (see control_int.h): read it, wait
+ * until the projection has what was appended, plan (scheduler.h), apply the
+ * plan as events. */
+#include "control_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "views.h"
+#include "cb_alloc.h"
+#include "cb_log.h"
+#include "cb_time.h"
+
+static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
+{
+    char err[256];
+    cb_status s;
+    const json_t *fn;
+    if (j->have_flow)
+        return CB_OK;
+    if ((s = cb_flow_build(js->spec, 0, &j->flow, err, sizeof err)) != CB_OK) {
+        cb_log_job(CB_LOG_ERROR, "control", j->tenant, j->job, "cannot plan: %s", err);
+        return s;
+    }
+    cb_policy_from_spec(js->spec, js->spec, &c->o.policy, &j->policy);
+    if (j->flow.kind == CB_FLOW_DAG) {
+        if (!(j->step_policy = cb_calloc(j->flow.nsteps, sizeof *j->step_policy))) {
+            cb_flow_cleanup(&j->flow);
+            return CB_ENOMEM;
+        }
+        for (size_t i = 0; i < j->flow.nsteps; i++)
+            cb_policy_from_spec(js->spec, j->flow.steps[i].spec, &c->o.policy, &j->step_policy[i]);
+    }
+    if (j->flow.kind == CB_FLOW_MAP_REDUCE)
+        cb_policy_from_spec(js->spec, json_object_get(js->spec, "reduce"), &c->o.policy,
+                            &j->reduce_policy);
+    fn = json_object_get(js->spec, "function");
+    j->backend = ctl_backend_of(c, json_string_value(json_object_get(fn, "backend")) ?: "local");
+    j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));
+    j->submitted_ns = js->submitted_ns;
+    /* the deadline that ranks it: the SLA's, else the job's timeout */
+    int64_t deadline_ms =
+        json_integer_value(json_object_get(json_object_get(js->spec, "sla"), "deadline_ms"));
+    if (deadline_ms <= 0)
+        deadline_ms = j->policy.job_timeout_ms;
+    if (deadline_ms > 0)
+        j->deadline_ns = js->submitted_ns + deadline_ms * 1000000;
+    j->have_flow = 1;
+    return CB_OK;
+}
+
+static void progress(cb_control *c, cjob *j, const cb_job_state *js, int64_t now, int force)
+{
+    char subject[320], *text;
+    json_t *m;
+    if (!force && now - j->progress_ns < c->o.progress_ms * 1000000)
+        return;
+    j->progress_ns = now;
+    snprintf(subject, sizeof subject, "cb.progress.%s.%s", j->tenant, j->job);
+    m = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i}", "job_id", j->job, "tenant", j->tenant,
+                  "status", cb_job_status_name(js->status), "total", (json_int_t)js->total,
+                  "succeeded", (json_int_t)js->succeeded, "failed", (json_int_t)js->failed,
+                  "running", (json_int_t)js->inflight, "retries", (json_int_t)js->retries);
+    if (m && (text = json_dumps(m, JSON_COMPACT))) {
+        if (cb_broker_notify(c->b, subject, NULL, text, strlen(text), NULL, NULL) != CB_OK)
+            c->stats.errors++;
+        free(text);
+    }
+    json_decref(m);
+}
+
+/* A DAG plan's skips, expansions and collections, as events. */
+static void dag_decisions(cb_control *c, cjob *j, const cb_task_list *tb, const cb_sched_plan *p)
+{
+    cb_task_view v = cb_task_list_view(tb);
+    char what[64];
+    for (size_t i = 0; i < p->nskip; i++) {
+        const cb_skip *k = &p->skip[i];
+        snprintf(what, sizeof what, "%u/skipped", k->task);
+        ctl_emit(c, j, CB_EV_TASK_SKIPPED, what,
+                 json_pack("{s:i, s:s, s:s}", "task", (json_int_t)k->task, "step",
+                           j->flow.steps[k->task].name, "reason", k->reason),
+                 NULL);
+    }
+    for (size_t i = 0; i < p->nexpand; i++) {
+        const cb_expand *e = &p->expand[i];
+        snprintf(what, sizeof what, "%u/expanded", e->task);
+        ctl_emit(c, j, CB_EV_TASK_EXPANDED, what,
+                 json_pack("{s:i, s:s, s:i, s:i}", "task", (json_int_t)e->task, "step",
+                           j->flow.steps[e->task].name, "first", (json_int_t)e->first, "count",
+                           (json_int_t)e->count),
+                 NULL);
+    }
+    for (size_t i = 0; i < p->ncollect; i++) {
+        uint32_t step = p->collect[i];
+        json_t *outs = cb_sched_children_outputs(&v, cb_task_view_get(&v, step));
+        if (!outs)
+            continue;
+        /* the same id an adapter's report of attempt 1 would have */
+        snprintf(what, sizeof what, "%u/1/succeeded", step);
+        ctl_emit(c, j, CB_EV_TASK_SUCCEEDED, what,
+                 json_pack("{s:i, s:i, s:s, s:[o]}", "task", (json_int_t)step, "attempt", 1, "step",
+                           j->flow.steps[step].name, "output", outs),
+                 NULL);
+    }
+}
+
+static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                       const cb_sched_plan *p, int64_t now)
+{
+    char what[256], at[40];
+    j->expect = js->applied + js->ignored;
+    j->await_until_ns = now + c->o.await_ms * 1000000;
+    for (size_t i = 0; i < p->ndispatch; i++) /* new tasks move the frontier */
+        if (p->dispatch[i].attempt == 1 && p->dispatch[i].task >= j->await_frontier)
+            j->await_frontier = p->dispatch[i].task + 1;
+    if (p->start)
+        ctl_emit(c, j, CB_EV_JOB_STARTED, "started",
+                 json_pack("{s:i}", "tasks", (json_int_t)j->flow.tasks), NULL);
+    for (size_t i = 0; i < p->ntimeout; i++) {
+        snprintf(what, sizeof what, "%u/%u/timed_out", p->timeout[i].task, p->timeout[i].attempt);
+        ctl_emit(c, j, CB_EV_TASK_TIMED_OUT, what,
+                 json_pack("{s:i, s:i}", "task", (json_int_t)p->timeout[i].task, "attempt",
+                           (json_int_t)p->timeout[i].attempt),
+                 NULL);
+    }
+    for (size_t i = 0; i < p->nretry; i++) {
+        int64_t delay = p->retry[i].at_ns > now ? (p->retry[i].at_ns - now) / 1000000 : 0;
+        snprintf(what, sizeof what, "%u/%u/retry", p->retry[i].task, p->retry[i].attempt);
+        ctl_emit(c, j, CB_EV_TASK_RETRY_SCHEDULED, what,
+                 json_pack("{s:i, s:i, s:s, s:i}", "task", (json_int_t)p->retry[i].task, "attempt",
+                           (json_int_t)p->retry[i].attempt, "at",
+                           cb_time_format(p->retry[i].at_ns, at, sizeof at), "delay_ms",
+                           (json_int_t)delay),
+                 NULL);
+    }
+    dag_decisions(c, j, tb, p);
+    ctl_dispatch(c, j, js, tb, p);
+    if (p->end != CB_END_NONE)
+        ctl_end_job(c, j, js, tb, p, now);
+}
+
+/* The job's task records: its open ones only, or all. */
+static cb_status load_tasks(cb_control *c, cjob *j, int open_only, cb_task_list *tb)
+{
+    cb_status s = open_only ? cb_view_job_open_tasks(c->st, j->key, cb_task_list_add, tb)
+                            : cb_view_job_tasks(c->st, j->key, cb_task_list_add, tb);
+    if (s == CB_OK && tb->oom)
+        s = CB_ENOMEM;
+    if (s != CB_OK) {
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "cannot read tasks: %s",
+                   cb_strerror(s));
+        ctl_job_wake(j, 1000);
+    }
+    return s;
+}
+
+/* Whether applying the plan reads task outputs: the job's result, or the
+ * reduce's input. */
+static bool needs_outputs(const cjob *j, const cb_sched_plan *p)
+{
+    if (p->end == CB_END_SUCCEED)
+        return true;
+    for (size_t i = 0; j->flow.kind == CB_FLOW_MAP_REDUCE && i < p->ndispatch; i++)
+        if (p->dispatch[i].task == cb_flow_reduce_task(&j->flow))
+            return true;
+    return false;
+}
+
+/* Whether the projection lacks what the job's last plan appended. Counting
+ * the job's events is not enough (an adapter's report can make up the count
+ * while our dispatch is still on its way), so where the broker tells log
+ * positions the projector must have folded ours, and a flat job's frontier
+ * must show its last dispatch. */
+static bool behind(cb_control *c, const cjob *j, const cb_job_state *js)
+{
+    uint64_t applied = 0;
+    if (js->applied + js->ignored < j->expect)
+        return true;
+    if (j->await_seq && cb_view_applied_seq(c->st, &applied) == CB_OK && applied < j->await_seq)
+        return true;
+    return j->flow.kind != CB_FLOW_DAG && !js->cancel_requested && js->frontier < j->await_frontier;
+}
+
+void ctl_visit(cb_control *c, cjob *j)
+{
+    cb_job_state js;
+    cb_task_list tb = {0};
+    cb_sched_in in;
+    cb_sched_plan p;
+    int64_t now = cb_time_now_ns(), retry_ms = 0;
+    uint64_t free_cap = 0;
+    int open_only;
+    cb_status s;
+
+    c->stats.visits++;
+    memset(&js, 0, sizeof js);
+    if ((s = cb_view_job(c->st, j->key, &js)) != CB_OK) {
+        if (s == CB_ENOTFOUND && j->pending == 0)
+            ctl_job_forget(c, j); /* not projected yet: the announcement brings it back */
+        return;
+    }
+    if (cb_job_terminal(js.status) || js.status == CB_JOB_ABSENT) {
+        if (j->pending == 0) {
+            cb_job_state_cleanup(&js);
+            ctl_job_forget(c, j);
+            return;
+        }
+        goto out;
+    }
+    if (j->pending > 0 || j->ending)
+        goto out; /* the confirmations re-visit */
+    if (job_load_flow(c, j, &js) != CB_OK)
+        goto out;
+    if (behind(c, j, &js) && now < j->await_until_ns) {
+        ctl_job_wake(j, (j->await_until_ns - now) / 1000000 + 1);
+        goto out; /* the projection has not caught up with what we appended */
+    }
+    /* A DAG plans over all its records, other jobs over their open ones (the
+     * first visit after a start re-sends commands, a reduce's with its input) */
+    open_only = j->flow.kind != CB_FLOW_DAG && j->recovered;
+    if (load_tasks(c, j, open_only, &tb) != CB_OK)
+        goto out;
+    j->inflight = js.inflight;
+    if (!j->recovered)
+        ctl_recover(c, j, &js, &tb);
+    memset(&in, 0, sizeof in);
+    in.flow = &j->flow;
+    in.policy = &j->policy;
+    in.step_policy = j->step_policy;
+    in.reduce_policy = j->flow.kind == CB_FLOW_MAP_REDUCE ? &j->reduce_policy : NULL;
+    in.job = &js;
+    in.view = cb_task_list_view(&tb);
+    in.capacity = j->held ? 0 : ctl_capacity(c, j, now, &retry_ms, &free_cap);
+    in.now_ns = now;
+    in.job_key = j->key;
+    if ((s = cb_sched_plan_job(&in, &p)) != CB_OK) {
+        cb_log_job(CB_LOG_ERROR, "control", j->tenant, j->job, "scheduler: %s", cb_strerror(s));
+        ctl_job_wake(j, 1000);
+        goto out;
+    }
+    c->stats.plans++;
+    ctl_after_plan(c, j, &p, free_cap, now);
+    progress(c, j, &js, now, p.end != CB_END_NONE);
+    if (open_only && needs_outputs(j, &p)) {
+        /* the result, or the reduce's input: now the outputs are needed */
+        cb_task_list_cleanup(&tb);
+        memset(&tb, 0, sizeof tb);
+        if (load_tasks(c, j, 0, &tb) != CB_OK) {
+            cb_sched_plan_cleanup(&p);
+            goto out;
+        }
+    }
+    apply_plan(c, j, &js, &tb, &p, now);
+    if (p.wake_ns > now)
+        ctl_job_wake(j, (p.wake_ns - now) / 1000000 + 1);
+    if (retry_ms > 0)
+        ctl_job_wake(j, retry_ms);
+    cb_sched_plan_cleanup(&p);
+out:
+    cb_task_list_cleanup(&tb);
+    cb_job_state_cleanup(&js);
+}

@@ -1,0 +1,39 @@
+/* projector/layout.c - keys and records of the store (see layout.h). */
+#include "layout.h"
+
+#include <string.h>
+
+size_t cb_layout_task_key(const char *job, size_t klen, uint32_t idx, unsigned char *buf)
+{
+    memcpy(buf, job, klen);
+    buf[klen] = '\0';
+    buf[klen + 1] = (unsigned char)(idx >> 24);
+    buf[klen + 2] = (unsigned char)(idx >> 16);
+    buf[klen + 3] = (unsigned char)(idx >> 8);
+    buf[klen + 4] = (unsigned char)idx;
+    return klen + 5;
+}
+
+uint32_t cb_layout_task_index(const unsigned char *k, size_t plen)
+{
+    return (uint32_t)k[plen] << 24 | (uint32_t)k[plen + 1] << 16 | (uint32_t)k[plen + 2] << 8 |
+           k[plen + 3];
+}
+
+cb_status cb_layout_load_json(cb_txn *t, cb_db db, const void *key, size_t klen, json_t **out)
+{
+    const void *val;
+    size_t vlen;
+    json_error_t je;
+    cb_status s = cb_store_get(t, db, key, klen, &val, &vlen);
+    if (s != CB_OK)
+        return s;
+    *out = json_loadb(val, vlen, 0, &je);
+    return *out ? CB_OK : CB_EIO;
+}
+
+/* Whether a task is open: not yet succeeded or skipped (see store.h). */
+bool cb_layout_task_open(cb_task_status s)
+{
+    return s != CB_TASK_PENDING && s != CB_TASK_SUCCEEDED && s != CB_TASK_SKIPPED;
+}

@@ -1,0 +1,40 @@
+/* projector/layout.h - how entities lie in the store's databases (store.h),
+ * for the write batch (batch.c), the read views (views.c) and the format
+ * migration (migrate.c):
+ *
+ *   jobs    "tenant/job"                       -> cb_job_state as JSON
+ *   tasks   "tenant/job" NUL index (4 bytes BE) -> cb_task_state as JSON
+ *   open    the same key, empty value, while the task is open (not yet
+ *           succeeded or skipped): a job's open tasks without a full scan
+ *   active  "tenant/job" -> its deadline in ns (decimal), while not finished
+ *   meta    "applied_seq", "format"
+ *
+ * Index keys sort a job's tasks in index order. Pure apart from the reads
+ * through a transaction it is given. */
+#ifndef CB_LAYOUT_H
+#define CB_LAYOUT_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cb_event.h"
+#include "cb_status.h"
+#include "fold.h"
+#include "store.h"
+
+#define CB_JOB_KEY_MAX  (2 * CB_NAME_MAX + 2)
+#define CB_TASK_KEY_MAX (CB_JOB_KEY_MAX + 5)
+
+/* The tasks key of task idx of job `job` (klen bytes, < CB_JOB_KEY_MAX) into
+ * buf (>= CB_TASK_KEY_MAX bytes). Returns its length. */
+size_t cb_layout_task_key(const char *job, size_t klen, uint32_t idx, unsigned char *buf);
+/* The index in a tasks key whose job part is plen bytes with its NUL. */
+uint32_t cb_layout_task_index(const unsigned char *key, size_t plen);
+/* Read and parse a JSON record. CB_ENOTFOUND, CB_EIO (not JSON). */
+CB_NODISCARD cb_status cb_layout_load_json(cb_txn *t, cb_db db, const void *key, size_t klen,
+                                           json_t **out);
+/* Whether a task in this status is in the open index. */
+bool cb_layout_task_open(cb_task_status s);
+
+#endif /* CB_LAYOUT_H */

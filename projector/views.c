@@ -1,0 +1,283 @@
+/* projector/views.c - read views of the store (see views.h). */
+#include "views.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+
+cb_status cb_view_applied_seq(cb_store *st, uint64_t *seq)
+{
+    cb_txn *t;
+    const void *val;
+    size_t vlen;
+    char buf[32];
+    cb_status s = cb_store_begin(st, 1, &t);
+    if (s != CB_OK)
+        return s;
+    s = cb_store_get(t, CB_DB_META, "applied_seq", 11, &val, &vlen);
+    *seq = 0;
+    if (s == CB_OK && vlen < sizeof buf) {
+        memcpy(buf, val, vlen);
+        buf[vlen] = '\0';
+        *seq = strtoull(buf, NULL, 10);
+    }
+    cb_store_abort(t);
+    return s == CB_ENOTFOUND ? CB_OK : s;
+}
+
+cb_status cb_view_job(cb_store *st, const char *key, cb_job_state *out)
+{
+    cb_txn *t;
+    json_t *o = NULL;
+    cb_status s = cb_store_begin(st, 1, &t);
+    if (s != CB_OK)
+        return s;
+    s = cb_layout_load_json(t, CB_DB_JOBS, key, strlen(key), &o);
+    cb_store_abort(t);
+    if (s != CB_OK)
+        return s;
+    s = cb_job_state_from_json(o, out);
+    json_decref(o);
+    return s;
+}
+
+cb_status cb_view_task(cb_store *st, const char *key, uint32_t index, cb_task_state *out)
+{
+    unsigned char k[CB_TASK_KEY_MAX];
+    cb_txn *t;
+    json_t *o = NULL;
+    cb_status s;
+
+    if (strlen(key) >= CB_JOB_KEY_MAX)
+        return CB_EINVAL;
+    memset(out, 0, sizeof *out);
+    if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
+        return s;
+    s = cb_layout_load_json(t, CB_DB_TASKS, k, cb_layout_task_key(key, strlen(key), index, k), &o);
+    cb_store_abort(t);
+    if (s == CB_ENOTFOUND)
+        return CB_OK; /* a task without a record is PENDING */
+    if (s != CB_OK)
+        return s;
+    s = cb_task_state_from_json(o, out);
+    json_decref(o);
+    return s;
+}
+
+typedef struct tasks_ctx {
+    cb_view_task_fn *fn;
+    void *arg;
+    size_t plen;
+    cb_status s;
+    cb_txn *txn;
+} tasks_ctx;
+
+static int each_task(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    tasks_ctx *c = arg;
+    const unsigned char *k = key;
+    cb_task_state ts;
+    json_t *o;
+    int stop;
+    if (klen != c->plen + 4)
+        return 0; /* another job whose key extends this one's: not ours */
+    if (!(o = json_loadb(val, vlen, 0, NULL)) || cb_task_state_from_json(o, &ts) != CB_OK) {
+        json_decref(o);
+        c->s = CB_EIO;
+        return 1;
+    }
+    json_decref(o);
+    stop = c->fn(cb_layout_task_index(k, c->plen), &ts, c->arg);
+    cb_task_state_cleanup(&ts);
+    return stop;
+}
+
+/* An entry of the open index: the task's record is in tasks. */
+static int each_open(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    tasks_ctx *c = arg;
+    const void *rec;
+    size_t rlen;
+    cb_status s;
+    (void)val;
+    (void)vlen;
+    if (klen != c->plen + 4)
+        return 0;
+    if ((s = cb_store_get(c->txn, CB_DB_TASKS, key, klen, &rec, &rlen)) != CB_OK) {
+        c->s = s == CB_ENOTFOUND ? CB_EIO : s; /* an index entry without its record */
+        return 1;
+    }
+    return each_task(key, klen, rec, rlen, arg);
+}
+
+static cb_status view_tasks(cb_store *st, cb_db db, const char *key, cb_view_task_fn *fn, void *arg)
+{
+    unsigned char prefix[CB_JOB_KEY_MAX + 1];
+    size_t n = strlen(key);
+    tasks_ctx c = {fn, arg, n + 1, CB_OK, NULL};
+    cb_txn *t;
+    cb_status s;
+    if (n >= CB_JOB_KEY_MAX)
+        return CB_EINVAL;
+    memcpy(prefix, key, n);
+    prefix[n] = '\0';
+    if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
+        return s;
+    c.txn = t;
+    s = cb_store_scan(t, db, prefix, n + 1, db == CB_DB_OPEN ? each_open : each_task, &c);
+    cb_store_abort(t);
+    return s != CB_OK ? s : c.s;
+}
+
+cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, void *arg)
+{
+    return view_tasks(st, CB_DB_TASKS, key, fn, arg);
+}
+
+cb_status cb_view_job_open_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, void *arg)
+{
+    return view_tasks(st, CB_DB_OPEN, key, fn, arg);
+}
+
+typedef struct active_ctx {
+    cb_view_active_fn *fn;
+    void *arg;
+} active_ctx;
+
+static int each_active(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    active_ctx *c = arg;
+    char k[CB_JOB_KEY_MAX], v[32];
+    if (klen >= sizeof k || vlen >= sizeof v)
+        return 0;
+    memcpy(k, key, klen);
+    k[klen] = '\0';
+    memcpy(v, val, vlen);
+    v[vlen] = '\0';
+    return c->fn(k, strtoll(v, NULL, 10), c->arg);
+}
+
+cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg)
+{
+    active_ctx c = {fn, arg};
+    cb_txn *t;
+    cb_status s = cb_store_begin(st, 1, &t);
+    if (s != CB_OK)
+        return s;
+    s = cb_store_scan(t, CB_DB_ACTIVE, NULL, 0, each_active, &c);
+    cb_store_abort(t);
+    return s;
+}
+
+static int hash_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    EVP_MD_CTX *md = ((void **)arg)[0];
+    uint64_t *n = ((void **)arg)[1];
+    uint64_t lens[2] = {klen, vlen};
+    EVP_DigestUpdate(md, lens, sizeof lens);
+    EVP_DigestUpdate(md, key, klen);
+    EVP_DigestUpdate(md, val, vlen);
+    (*n)++;
+    return 0;
+}
+
+cb_status cb_view_digest(cb_store *st, char hex[65], uint64_t *entities)
+{
+    static const cb_db dbs[] = {CB_DB_JOBS, CB_DB_TASKS, CB_DB_ACTIVE};
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char out[32];
+    unsigned int olen = 0;
+    uint64_t n = 0;
+    void *arg[2] = {md, &n};
+    cb_txn *t;
+    cb_status s;
+
+    if (!md)
+        return CB_ENOMEM;
+    if ((s = cb_store_begin(st, 1, &t)) != CB_OK) {
+        EVP_MD_CTX_free(md);
+        return s;
+    }
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && s == CB_OK; i++) {
+        EVP_DigestUpdate(md, &dbs[i], sizeof dbs[i]);
+        s = cb_store_scan(t, dbs[i], NULL, 0, hash_entry, arg);
+    }
+    cb_store_abort(t);
+    EVP_DigestFinal_ex(md, out, &olen);
+    EVP_MD_CTX_free(md);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", out[i]);
+    if (entities)
+        *entities = n;
+    return s;
+}
+
+/* Collect every entry of a db as (key, value) JSON pairs; simple and
+ * adequate for verification, which is an operator's tool. */
+static int collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    json_t *a = arg;
+    json_array_append_new(a, json_pack("[s%s%]", (const char *)key, klen, (const char *)val, vlen));
+    return 0;
+}
+
+static void printable_key(const char *k, size_t n, char *out, size_t size)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 12 < size; i++) {
+        if (k[i] == '\0' && i + 5 == n) { /* a task key: job NUL be32 */
+            const unsigned char *u = (const unsigned char *)k + i + 1;
+            j += (size_t)snprintf(out + j, size - j, "#%u",
+                                  (unsigned)u[0] << 24 | u[1] << 16 | u[2] << 8 | u[3]);
+            break;
+        }
+        out[j++] = k[i];
+    }
+    out[j] = '\0';
+}
+
+cb_status cb_view_first_difference(cb_store *a, cb_store *b, char *out, size_t size)
+{
+    static const cb_db dbs[] = {CB_DB_JOBS, CB_DB_TASKS, CB_DB_ACTIVE};
+    static const char *const names[] = {"jobs", "tasks", "active"};
+    cb_txn *ta = NULL, *tb = NULL;
+    cb_status s;
+
+    out[0] = '\0';
+    if ((s = cb_store_begin(a, 1, &ta)) != CB_OK)
+        return s;
+    if ((s = cb_store_begin(b, 1, &tb)) != CB_OK) {
+        cb_store_abort(ta);
+        return s;
+    }
+    for (size_t d = 0; d < 3 && !out[0] && s == CB_OK; d++) {
+        json_t *ea = json_array(), *eb = json_array();
+        s = cb_store_scan(ta, dbs[d], NULL, 0, collect, ea);
+        if (s == CB_OK)
+            s = cb_store_scan(tb, dbs[d], NULL, 0, collect, eb);
+        size_t na = json_array_size(ea), nb = json_array_size(eb);
+        for (size_t i = 0; s == CB_OK && i < (na > nb ? na : nb); i++) {
+            json_t *x = json_array_get(ea, i), *y = json_array_get(eb, i);
+            if (x && y && json_equal(x, y))
+                continue;
+            json_t *k = json_array_get(x ? x : y, 0);
+            char key[300];
+            printable_key(json_string_value(k), json_string_length(k), key, sizeof key);
+            snprintf(out, size, "%s %s: %s | %s", names[d], key,
+                     x ? json_string_value(json_array_get(x, 1)) : "(absent)",
+                     y && (!x || json_equal(json_array_get(x, 0), json_array_get(y, 0)))
+                         ? json_string_value(json_array_get(y, 1))
+                         : "(absent)");
+            break;
+        }
+        json_decref(ea);
+        json_decref(eb);
+    }
+    cb_store_abort(ta);
+    cb_store_abort(tb);
+    return s;
+}

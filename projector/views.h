@@ -1,0 +1,40 @@
+/* projector/views.h - the read side of the store, for every process (the
+ * engine, the CLI, the tests): each view is one read transaction, so it sees
+ * one consistent state while the projector writes. Thread-safe (LMDB read
+ * transactions); results are owned by the caller as each function says. */
+#ifndef CB_VIEWS_H
+#define CB_VIEWS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cb_status.h"
+#include "fold.h"
+#include "store.h"
+
+/* The last log position folded into the store, 0 if none. */
+CB_NODISCARD cb_status cb_view_applied_seq(cb_store *st, uint64_t *seq);
+/* Job "tenant/job": CB_OK with *out owned (cb_job_state_cleanup), or CB_ENOTFOUND. */
+CB_NODISCARD cb_status cb_view_job(cb_store *st, const char *key, cb_job_state *out);
+CB_NODISCARD cb_status cb_view_task(cb_store *st, const char *key, uint32_t index,
+                                    cb_task_state *out);
+/* The task records of job "tenant/job" in index order: fn(index, task, arg)
+ * for each (the record is borrowed for the call); fn returns non-zero to
+ * stop. Tasks never dispatched have no record. One read transaction. */
+typedef int cb_view_task_fn(uint32_t index, const cb_task_state *t, void *arg);
+CB_NODISCARD cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn,
+                                         void *arg);
+/* The same for the job's open tasks only (not yet succeeded or skipped). */
+CB_NODISCARD cb_status cb_view_job_open_tasks(cb_store *st, const char *key, cb_view_task_fn *fn,
+                                              void *arg);
+/* The jobs not yet finished: fn("tenant/job", deadline_ns or 0, arg). */
+typedef int cb_view_active_fn(const char *key, int64_t deadline_ns, void *arg);
+CB_NODISCARD cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg);
+/* SHA-256 (hex, 65 bytes with NUL) over the jobs, tasks and active databases
+ * in key order: equal digests mean equal entity state. `entities` (if not
+ * NULL) gets the number of entries hashed. */
+CB_NODISCARD cb_status cb_view_digest(cb_store *st, char hex[65], uint64_t *entities);
+/* First entity that differs between a and b, as "db key: a-value | b-value"
+ * (or "" when equal), into out. */
+CB_NODISCARD cb_status cb_view_first_difference(cb_store *a, cb_store *b, char *out, size_t size);
+
+#endif /* CB_VIEWS_H */
