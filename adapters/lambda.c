@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "cb_alloc.h"
+#include "cb_json.h"
 #include "remote.h"
 #include "cb_sigv4.h"
 
@@ -176,7 +177,9 @@ static const char *str_or_empty(const json_t *s)
 
 static void lambda_judge(void *state, const cb_http_resp *r, int polling, cb_remote_verdict *v)
 {
-    json_t *body = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, NULL);
+    json_error_t je;
+    cb_status st;
+    json_t *body = cb_json_loadb(r->body, r->body_len, JSON_DECODE_ANY, &je, &st);
     const char *etype = cb_http_header_get(r, "x-amzn-ErrorType");
     char text[700];
     (void)state;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cb_json.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
 #include "cb_proc.h"
@@ -167,11 +168,12 @@ static void rt_line(cb_proc *p, const char *line, size_t len, void *ctx)
     runtime *rt = ctx;
     inv *v = rt->cur;
     json_error_t je;
+    cb_status st;
     json_t *msg;
     (void)p;
     if (!v)
         return; /* after a timeout: the runtime is being killed */
-    msg = json_loadb(line, len, 0, &je);
+    msg = cb_json_loadb(line, len, 0, &je, &st);
     const json_t *outs = json_object_get(msg, "outputs");
     const char *error = json_string_value(json_object_get(msg, "error"));
     json_int_t id = json_integer_value(json_object_get(msg, "id"));
@@ -253,7 +255,7 @@ static runtime *runtime_start(local_be *be, pool *pl, char *err, size_t errlen)
 static int send_request(runtime *rt, inv *v)
 {
     json_t *req = json_pack("{s:I, s:O}", "id", (json_int_t)v->id, "items", v->items);
-    char *line = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    char *line = req ? cb_json_dumps(req, JSON_COMPACT) : NULL;
     int rc = -1;
     json_decref(req);
     if (line) {
@@ -341,6 +343,7 @@ static void cold_exit(cb_proc *p, int wstatus, cb_status s, void *ctx)
     size_t len;
     const char *out = cb_proc_output(p, &len);
     json_error_t je;
+    cb_status st;
     json_t *o;
 
     if (s != CB_OK || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
@@ -354,9 +357,12 @@ static void cold_exit(cb_proc *p, int wstatus, cb_status s, void *ctx)
                      last);
         return;
     }
-    if (!out || !(o = json_loadb(out, len, JSON_DECODE_ANY, &je))) {
-        fail_fmt(v, CB_FAIL_INVALID_OUTPUT, tail, "%s: output is not JSON: %s", v->name,
-                 out ? je.text : "out of memory");
+    if (!out || !(o = cb_json_loadb(out, len, JSON_DECODE_ANY, &je, &st))) {
+        if (!out || st == CB_ENOMEM)
+            fail_fmt(v, CB_FAIL_BACKEND, tail, "%s: out of memory reading its output", v->name);
+        else
+            fail_fmt(v, CB_FAIL_INVALID_OUTPUT, tail, "%s: output is not JSON: %s", v->name,
+                     je.text);
         return;
     }
     json_array_append_new(v->outputs, o);
@@ -385,7 +391,7 @@ static void cold_next(inv *v)
         fail_fmt(v, CB_FAIL_BACKEND, NULL, "cannot start %s: %s", v->fn->argv[0], cb_strerror(s));
         return;
     }
-    in = json_dumps(json_array_get(v->items, v->next), JSON_COMPACT | JSON_ENCODE_ANY);
+    in = cb_json_dumps(json_array_get(v->items, v->next), JSON_COMPACT | JSON_ENCODE_ANY);
     if (!in || cb_proc_write(v->proc, in, strlen(in)) != CB_OK ||
         cb_proc_write(v->proc, "\n", 1) != CB_OK) {
         free(in);

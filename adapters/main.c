@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cb_alloc.h"
 #include "cb_url.h"
 #include "cb_log.h"
 #include "cb_schema.h"
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
     cb_status s;
     int rc = 1;
 
+    cb_alloc_route_json(); /* JSON allocates through cb_alloc.h too */
     signal(SIGPIPE, SIG_IGN);
     cb_worker_opts_init(&wo);
     cb_broker_opts_init(&bo);

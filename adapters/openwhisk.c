@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_json.h"
 #include "remote.h"
 
 #define DEFAULT_POLL_MS 500
@@ -131,7 +132,7 @@ static void action_failed(cb_remote_verdict *v, const json_t *result, const char
     if (json_is_string(e) && json_string_length(e)) {
         cb_remote_fail(v, CB_FAIL_EXIT, "%s", json_string_value(e));
     } else {
-        char *t = e ? json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char *t = e ? cb_json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         cb_remote_fail(v, CB_FAIL_EXIT, "action %s%s%s", status ? status : "failed", t ? ": " : "",
                        t ? t : "");
         free(t);
@@ -141,7 +142,9 @@ static void action_failed(cb_remote_verdict *v, const json_t *result, const char
 static void ow_judge(void *state, const cb_http_resp *r, int polling, cb_remote_verdict *v)
 {
     ow_st *st = state;
-    json_t *body = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, NULL);
+    json_error_t je;
+    cb_status jst;
+    json_t *body = cb_json_loadb(r->body, r->body_len, JSON_DECODE_ANY, &je, &jst);
     char ex[200];
 
     cb_remote_excerpt(r->body, r->body_len, ex, sizeof ex);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
 #include "cb_time.h"
@@ -66,7 +67,7 @@ cb_status cb_remote_req_header(cb_remote_req *r, const char *name, const char *v
 cb_status cb_remote_req_json(cb_remote_req *r, const json_t *item)
 {
     free(r->body);
-    if (!(r->body = json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY)))
+    if (!(r->body = cb_json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY)))
         return CB_ENOMEM;
     r->body_len = strlen(r->body);
     return CB_OK;
@@ -100,6 +101,7 @@ void cb_remote_fail(cb_remote_verdict *v, cb_fail_reason reason, const char *fmt
 void cb_remote_output(const char *body, size_t len, cb_remote_verdict *v)
 {
     json_error_t je;
+    cb_status st;
     size_t i = 0;
     while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
         i++;
@@ -108,8 +110,12 @@ void cb_remote_output(const char *body, size_t len, cb_remote_verdict *v)
         v->output = json_null();
         return;
     }
-    if (!(v->output = json_loadb(body, len, JSON_DECODE_ANY, &je))) {
+    if (!(v->output = cb_json_loadb(body, len, JSON_DECODE_ANY, &je, &st))) {
         char ex[120];
+        if (st == CB_ENOMEM) {
+            cb_remote_fail(v, CB_FAIL_BACKEND, "out of memory reading the response");
+            return;
+        }
         cb_remote_excerpt(body, len, ex, sizeof ex);
         cb_remote_fail(v, CB_FAIL_INVALID_OUTPUT, "the response is not JSON: %s (\"%s\")", je.text,
                        ex);

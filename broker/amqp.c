@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "amqp_int.h"
+#include "cb_json.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
 #include "cb_time.h"
@@ -653,7 +654,7 @@ static cb_status amqp_open(struct event_base *base, const cb_broker_opts *o, cb_
     event_add(b->tick, &tick);
     {
         json_t *h = amqp_health(&b->base);
-        char *hs = json_dumps(h, JSON_COMPACT);
+        char *hs = cb_json_dumps(h, JSON_COMPACT);
         CB_LOG_INF(MOD, "connected to %s:%d; durability %s", b->host, b->port, hs ? hs : "?");
         free(hs);
         json_decref(h);

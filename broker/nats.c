@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "cb_url.h"
+#include "cb_json.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
 #include "cb_time.h"
@@ -665,7 +666,7 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
     cb_free(urls);
     {
         json_t *h = nats_health(&b->base);
-        char *hs = json_dumps(h, JSON_COMPACT);
+        char *hs = cb_json_dumps(h, JSON_COMPACT);
         CB_LOG_INF(MOD, "connected to %s; durability %s", b->server_url, hs ? hs : "?");
         free(hs);
         json_decref(h);

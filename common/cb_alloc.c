@@ -5,8 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 /* Process-wide test knob; -1 = off. Atomic so any thread may allocate. */
 static atomic_long fail_countdown = -1;
+/* Failed allocations of this thread (injected or real). */
+static _Thread_local unsigned long failures;
+
+static void *counted(void *p)
+{
+    if (!p)
+        failures++;
+    return p;
+}
+
+unsigned long cb_alloc_failures(void)
+{
+    return failures;
+}
 
 static int should_fail(void)
 {
@@ -23,19 +39,24 @@ void cb_alloc_fail_after(long n)
     atomic_store(&fail_countdown, n);
 }
 
+long cb_alloc_fail_remaining(void)
+{
+    return atomic_load(&fail_countdown);
+}
+
 void *cb_malloc(size_t n)
 {
-    return should_fail() ? NULL : malloc(n ? n : 1);
+    return counted(should_fail() ? NULL : malloc(n ? n : 1));
 }
 
 void *cb_calloc(size_t count, size_t size)
 {
-    return should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
+    return counted(should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1));
 }
 
 void *cb_realloc(void *p, size_t n)
 {
-    return should_fail() ? NULL : realloc(p, n ? n : 1);
+    return counted(should_fail() ? NULL : realloc(p, n ? n : 1));
 }
 
 char *cb_strndup(const char *s, size_t len)
@@ -56,4 +77,14 @@ char *cb_strdup(const char *s)
 void cb_free(void *p)
 {
     free(p);
+}
+
+static void *json_alloc(size_t n)
+{
+    return cb_malloc(n);
+}
+
+void cb_alloc_route_json(void)
+{
+    json_set_alloc_funcs(json_alloc, cb_free);
 }

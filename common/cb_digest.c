@@ -1,5 +1,6 @@
 /* common/cb_digest.c - SHA-256 digests (see cb_digest.h). */
 #include "cb_digest.h"
+#include "cb_json.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ cb_status cb_digest_hex(const void *data, size_t len, char hex[65])
 
 cb_status cb_digest_json(const json_t *v, char hex[65])
 {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *text = cb_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     cb_status s;
     if (!text)
         return CB_ENOMEM;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_alloc.h"
 #include "cb_time.h"
 
@@ -108,12 +109,12 @@ cb_status cb_event_decode(const void *buf, size_t len, cb_event *ev, char *err, 
 
     memset(ev, 0, sizeof *ev);
     ev->type = CB_EV_UNKNOWN;
-    o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    o = cb_json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je, &st);
     if (!o) {
         if (err)
             snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
-                     je.text);
-        return CB_EINVAL;
+                     st == CB_ENOMEM ? "out of memory" : je.text);
+        return st;
     }
     if (!json_is_object(o)) {
         st = bad(err, errlen, "/: expected an object");
@@ -193,7 +194,7 @@ cb_status cb_event_encode(const cb_event *ev, char **out, size_t *len)
         json_decref(o);
         return CB_ENOMEM;
     }
-    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    s = cb_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!s)
         return CB_ENOMEM;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_time.h"
 
 /* -1 = not yet read from the environment. */
@@ -54,7 +55,7 @@ static void log_emit(cb_log_level lvl, const char *mod, const char *tenant, cons
         json_object_set_new(o, "tenant", json_string(tenant));
     if (job)
         json_object_set_new(o, "job", json_string(job));
-    line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    line = cb_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!line)
         return;

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_time.h"
 
 void cb_done_msg_init(cb_done_msg *m, const char *tenant, const char *job_id, const char *status)
@@ -65,7 +66,7 @@ fail:
 char *cb_done_msg_text(const cb_done_msg *m)
 {
     json_t *d = cb_done_msg_build(m);
-    char *text = d ? json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    char *text = d ? cb_json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(d);
     return text;
 }

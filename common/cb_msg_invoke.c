@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_schema.h"
 
 json_t *cb_invoke_msg_build(const cb_invoke_msg *m)
@@ -32,9 +33,9 @@ cb_status cb_invoke_msg_parse(const cb_schema *schema, const void *data, size_t 
 
     *root = NULL;
     memset(m, 0, sizeof *m);
-    if (!(cmd = json_loadb(data, len, 0, &je))) {
+    if (!(cmd = cb_json_loadb(data, len, 0, &je, &s))) {
         snprintf(why, n, "not JSON: %s (byte %d)", je.text, je.position);
-        return CB_EINVAL;
+        return s;
     }
     if (schema && (s = cb_schema_validate(schema, "invoke.json", cmd, 4, &errors)) != CB_OK) {
         const char *e0 = json_string_value(json_array_get(errors, 0));

@@ -1,5 +1,6 @@
 /* common/cb_msg_reply.c - the reply and verdict codec (see cb_msg_reply.h). */
 #include "cb_msg_reply.h"
+#include "cb_json.h"
 
 #include <string.h>
 
@@ -10,7 +11,7 @@ static json_t *errors_of(const cb_reply_msg *m)
 
 static char *dump(json_t *m)
 {
-    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    char *text = m ? cb_json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
     return text;
 }

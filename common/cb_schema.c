@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_alloc.h"
 #include "cb_map.h"
 #include "cb_time.h"
@@ -427,7 +428,7 @@ static bool probe(run *r, const doc *d, const json_t *sch, const json_t *inst, i
 
 static void dump_short(const json_t *v, char *buf, size_t size)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = cb_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     snprintf(buf, size, "%s", s ? s : "?");
     if (s && strlen(s) >= size && size > 4)
         memcpy(buf + size - 4, "...", 4);

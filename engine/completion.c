@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_log.h"
 #include "cb_msg_done.h"
 #include "result.h"
@@ -37,7 +38,7 @@ void ctl_end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_l
         type = CB_EV_JOB_SUCCEEDED;
         cb_task_view v = cb_task_list_view(tb);
         result = cb_result_of(&j->flow, &v, &failed);
-        rtext = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        rtext = result ? cb_json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         if (rtext && strlen(rtext) <= c->o.inline_result_max) {
             done.result = result;
             data = json_pack("{s:O}", "result", result);

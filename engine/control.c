@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "views.h"
 #include "cb_alloc.h"
 #include "cb_map.h"
@@ -129,7 +130,9 @@ static void visit_cb(evutil_socket_t fd, short what, void *arg)
 static void changed_cb(const cb_broker_msg *m, void *ctx)
 {
     cb_control *c = ctx;
-    json_t *o = json_loadb(m->data, m->len, 0, NULL);
+    json_error_t je;
+    cb_status st;
+    json_t *o = cb_json_loadb(m->data, m->len, 0, &je, &st); /* lost: the long loop covers it */
     size_t i;
     json_t *k;
     json_array_foreach(json_object_get(o, "jobs"), i, k)

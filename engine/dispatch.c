@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_log.h"
 #include "cb_msg_invoke.h"
 #include "result.h"
@@ -23,7 +24,7 @@ void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes)
         snprintf(subject, sizeof subject, "cb.invoke.%s",
                  json_string_value(json_object_get(json_object_get(cmd, "function"), "backend"))
                      ?: "local");
-        char id[512], *text = json_dumps(cmd, JSON_COMPACT);
+        char id[512], *text = cb_json_dumps(cmd, JSON_COMPACT);
         op *o = text ? ctl_op_new(c, j, OP_PUT) : NULL;
         cb_status s = CB_ENOMEM;
         snprintf(id, sizeof id, "%s/%s/%d/%d", j->tenant, j->job,

@@ -240,11 +240,13 @@ static cb_status build_dag(cb_flow *f, const json_t *spec, uint32_t max_tasks, c
     const char *name;
     size_t i = 0;
 
-    f->nsteps = json_object_size(tasks);
-    if (f->nsteps == 0 || f->nsteps > max_tasks)
+    size_t n = json_object_size(tasks);
+    if (n == 0 || n > max_tasks)
         return fail(err, errlen, CB_EINVAL, "/tasks: between 1 and %u steps", max_tasks);
-    if (!(f->steps = cb_calloc(f->nsteps, sizeof *f->steps)))
+    /* nsteps only once steps exists: cb_flow_cleanup walks steps[0, nsteps) */
+    if (!(f->steps = cb_calloc(n, sizeof *f->steps)))
         return CB_ENOMEM;
+    f->nsteps = n;
     json_object_foreach((json_t *)tasks, name, v)
     {
         f->steps[i].name = name;

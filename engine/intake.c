@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cb_json.h"
+#include "cb_alloc.h"
 #include "cb_digest.h"
 #include "cb_text.h"
 #include "flow.h"
@@ -97,8 +99,8 @@ static void check_unsupported(const json_t *job, cb_intake *out)
                "ranks the job, is)");
 }
 
-cb_status cb_intake_check(const cb_intake_cfg *cfg, const char *tenant, const void *data,
-                          size_t len, const char *fresh_id, cb_intake *out)
+static cb_status check(const cb_intake_cfg *cfg, const char *tenant, const void *data, size_t len,
+                       const char *fresh_id, cb_intake *out)
 {
     json_error_t je;
     json_t *job, *errors = NULL;
@@ -111,9 +113,12 @@ cb_status cb_intake_check(const cb_intake_cfg *cfg, const char *tenant, const vo
     if (cfg->max_bytes && len > cfg->max_bytes)
         return reject(out, CB_ETOOBIG, "/: the job is %zu bytes, over the limit of %zu", len,
                       cfg->max_bytes);
-    if (!(job = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je)))
+    if (!(job = cb_json_loadb(data, len, JSON_REJECT_DUPLICATES, &je, &s))) {
+        if (s == CB_ENOMEM)
+            return CB_ENOMEM; /* not the sender's fault: the job is judged again */
         return reject(out, CB_EINVAL, "/: not JSON: %s (line %d, column %d)", je.text, je.line,
                       je.column);
+    }
     out->job = job;
     /* What the reply and the done message can name, even for a bad job. */
     id = json_string_value(json_object_get(job, "job_id"));
@@ -155,6 +160,16 @@ cb_status cb_intake_check(const cb_intake_cfg *cfg, const char *tenant, const vo
     if ((s = cb_digest_json(job, out->digest)) != CB_OK)
         return s;
     return CB_OK;
+}
+
+cb_status cb_intake_check(const cb_intake_cfg *cfg, const char *tenant, const void *data,
+                          size_t len, const char *fresh_id, cb_intake *out)
+{
+    /* A verdict reached while an allocation failed is not trusted (a lost
+     * error message would accept a bad job): the job is judged again. */
+    unsigned long failures = cb_alloc_failures();
+    cb_status s = check(cfg, tenant, data, len, fresh_id, out);
+    return cb_alloc_failures() != failures ? CB_ENOMEM : s;
 }
 
 void cb_intake_cleanup(cb_intake *in)

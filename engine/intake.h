@@ -35,7 +35,8 @@ typedef struct cb_intake {
 /* Judge a submission on cb.submit.<tenant>. CB_OK: accepted (out->job).
  * Otherwise out->errors says why: CB_ETOOBIG, CB_EINVAL (not JSON),
  * CB_ESCHEMA (schema or rules), CB_EUNSUPP (valid but not runnable here),
- * CB_ENOMEM. Release with cb_intake_cleanup() either way. */
+ * CB_ENOMEM (any allocation failed while judging: no verdict, judge it again
+ * later). Release with cb_intake_cleanup() either way. */
 CB_NODISCARD cb_status cb_intake_check(const cb_intake_cfg *cfg, const char *tenant,
                                        const void *data, size_t len, const char *fresh_id,
                                        cb_intake *out);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cb_alloc.h"
 #include "cb_url.h"
 #include "cb_log.h"
 #include "cb_schema.h"
@@ -47,6 +48,7 @@ int main(int argc, char **argv)
     cb_status s;
     int rc = 1;
 
+    cb_alloc_route_json(); /* JSON allocates through cb_alloc.h too */
     cb_control_opts_init(&co);
     cb_broker_opts_init(&bo);
     ic.max_bytes = 900 * 1024; /* the event that records it must fit the broker's 1 MiB */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_alloc.h"
 
 void cb_sched_plan_cleanup(cb_sched_plan *p)
@@ -303,7 +304,7 @@ static cb_status judge_when(const cb_sched_in *in, cb_sched_plan *out, uint32_t 
     if (!value)
         return CB_ENOMEM;
     if (!cb_sched_when_holds(when, value)) {
-        char *v = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *v = cb_json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
         *skipped = true;
         sk.task = idx;
         snprintf(sk.reason, sizeof sk.reason, "/tasks/%.64s/when: %s of step %.64s's output %.60s",

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "cb_json.h"
 #include "views.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
@@ -292,11 +293,11 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
         cb_log_job(CB_LOG_WARN, "service", tenant, job, "job rejected: %s%s",
                    first ? first : cb_strerror(st),
                    json_array_size(in.errors) > 1 ? " (and more)" : "");
-        if (in.errors) {
+        if (st == CB_ENOMEM) { /* not a verdict on the job: judged again */
+            not_now(s, o, tenant, job, cb_strerror(st));
+        } else if (in.errors) {
             record_rejection(s, &in);
             verdict(s, o, tenant, job, 0, in.errors);
-        } else if (st == CB_ENOMEM) {
-            not_now(s, o, tenant, job, cb_strerror(st));
         } else {
             verdict_error(s, o, tenant, job, cb_strerror(st));
         }
@@ -393,6 +394,7 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
     char tenant[CB_NAME_MAX + 1] = "", key[2 * CB_NAME_MAX + 2], evid[400], msg[400];
     const char *rest = m->subject + strlen("cb.ctl."), *dot = strchr(rest, '.'), *job, *cmd;
     json_t *o = NULL, *errors = NULL;
+    json_error_t je;
     cb_event_type type;
     cb_job_state js;
     pend *p;
@@ -410,8 +412,8 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         answer_error(req, NULL, "/: the subject must be cb.ctl.<tenant>.<job_id>");
         goto refused;
     }
-    if (!(o = json_loadb(m->data, m->len, 0, NULL))) {
-        answer_error(req, job, "/: not JSON");
+    if (!(o = cb_json_loadb(m->data, m->len, 0, &je, &st))) {
+        answer_error(req, job, st == CB_ENOMEM ? "out of memory: send it again" : "/: not JSON");
         goto refused;
     }
     if (cb_schema_validate(s->cfg.schema, "ctl.json", o, 8, &errors) != CB_OK) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "views.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
@@ -62,7 +63,7 @@ static void progress(cb_control *c, cjob *j, const cb_job_state *js, int64_t now
                   "status", cb_job_status_name(js->status), "total", (json_int_t)js->total,
                   "succeeded", (json_int_t)js->succeeded, "failed", (json_int_t)js->failed,
                   "running", (json_int_t)js->inflight, "retries", (json_int_t)js->retries);
-    if (m && (text = json_dumps(m, JSON_COMPACT))) {
+    if (m && (text = cb_json_dumps(m, JSON_COMPACT))) {
         if (cb_broker_notify(c->b, subject, NULL, text, strlen(text), NULL, NULL) != CB_OK)
             c->stats.errors++;
         free(text);

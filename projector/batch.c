@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "cb_alloc.h"
 #include "layout.h"
 #include "cb_log.h"
@@ -204,7 +205,7 @@ static cb_status put_json(cb_txn *t, cb_db db, const void *key, size_t klen, jso
     cb_status st;
     if (!o)
         return CB_ENOMEM;
-    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    s = cb_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     if (!s)
         return CB_ENOMEM;
@@ -232,7 +233,7 @@ static cb_status put_task(cb_txn *txn, const unsigned char *key, size_t klen,
                           const cb_task_state *t)
 {
     json_t *o = cb_task_state_to_json(t);
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *s = o ? cb_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     cb_status st = s ? cb_store_put(txn, CB_DB_TASKS, key, klen, s, strlen(s)) : CB_ENOMEM;
     json_decref(o);
     free(s);

@@ -1,5 +1,6 @@
 /* projector/layout.c - keys and records of the store (see layout.h). */
 #include "layout.h"
+#include "cb_json.h"
 
 #include <string.h>
 
@@ -28,8 +29,8 @@ cb_status cb_layout_load_json(cb_txn *t, cb_db db, const void *key, size_t klen,
     cb_status s = cb_store_get(t, db, key, klen, &val, &vlen);
     if (s != CB_OK)
         return s;
-    *out = json_loadb(val, vlen, 0, &je);
-    return *out ? CB_OK : CB_EIO;
+    *out = cb_json_loadb(val, vlen, 0, &je, &s);
+    return s == CB_EINVAL ? CB_EIO : s;
 }
 
 /* Whether a task is open: not yet succeeded or skipped (see store.h). */

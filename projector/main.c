@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "migrate.h"
+#include "cb_alloc.h"
 #include "broker.h"
 #include "cb_url.h"
 #include "cb_log.h"
@@ -57,6 +58,7 @@ int main(int argc, char **argv)
     cb_status s;
     int rc = 1;
 
+    cb_alloc_route_json(); /* JSON allocates through cb_alloc.h too */
     cb_proj_opts_init(&po);
     cb_broker_opts_init(&bo);
     for (int i = 1; i < argc; i++) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "batch.h"
 #include "views.h"
 #include "cb_alloc.h"
@@ -51,7 +52,7 @@ const cb_proj_stats *cb_proj_stats_get(const cb_proj *p)
 static void announce(cb_proj *p, json_t *jobs)
 {
     json_t *msg = json_pack("{s:I, s:o}", "seq", (json_int_t)p->stats.applied_seq, "jobs", jobs);
-    char *s = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    char *s = msg ? cb_json_dumps(msg, JSON_COMPACT) : NULL;
     if (s) {
         cb_status st = cb_broker_notify(p->b, CB_PROJ_CHANGED, NULL, s, strlen(s), NULL, NULL);
         if (st != CB_OK)

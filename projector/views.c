@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_json.h"
 #include "layout.h"
 
 cb_status cb_view_applied_seq(cb_store *st, uint64_t *seq)
@@ -80,13 +81,15 @@ static int each_task(const void *key, size_t klen, const void *val, size_t vlen,
     tasks_ctx *c = arg;
     const unsigned char *k = key;
     cb_task_state ts;
+    json_error_t je;
+    cb_status st = CB_OK;
     json_t *o;
     int stop;
     if (klen != c->plen + 4)
         return 0; /* another job whose key extends this one's: not ours */
-    if (!(o = json_loadb(val, vlen, 0, NULL)) || cb_task_state_from_json(o, &ts) != CB_OK) {
+    if (!(o = cb_json_loadb(val, vlen, 0, &je, &st)) || cb_task_state_from_json(o, &ts) != CB_OK) {
         json_decref(o);
-        c->s = CB_EIO;
+        c->s = st == CB_ENOMEM ? CB_ENOMEM : CB_EIO;
         return 1;
     }
     json_decref(o);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cb_json.h"
 #include "cb_msg_reply.h"
 #include "cb_msg_done.h"
 #include "broker.h"
@@ -259,7 +260,7 @@ static cb_status client_submit(client *c, json_t *job)
     char subject[128], *text;
     cb_status st;
     json_object_set_new(job, "tenant", json_string(c->tenant));
-    text = json_dumps(job, JSON_COMPACT);
+    text = cb_json_dumps(job, JSON_COMPACT);
     json_decref(job);
     if (!text)
         return CB_ENOMEM;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cb_alloc.h"
 #include "cb_cmd.h"
 
 typedef struct command {
@@ -37,6 +38,7 @@ static void print_help(FILE *out)
 
 int main(int argc, char **argv)
 {
+    cb_alloc_route_json(); /* JSON allocates through cb_alloc.h too */
     if (argc < 2) {
         print_help(stderr);
         return 2;

@@ -21,6 +21,10 @@ result and the task list) also may not reach, even through other headers,
 libevent, LMDB, a broker client or the project's I/O modules, nor call
 getenv() or a clock: they are functions of their arguments.
 
+The library folders (not tools/ or tests/) parse and write JSON only through
+common/cb_json.c: jansson 2.14 goes on after a failed allocation and can
+return damaged text or values, which cb_json_loadb/cb_json_dumps refuse.
+
 A quoted include resolves as the compiler does: the including file's own
 folder first, then -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Itools.
 Exit status 1 with one line per violation ("file:line: ..."), else 0.
@@ -58,6 +62,8 @@ IMPURE_PROJECT = {
     "projector/proj.h", "projector/replay.h",
 }
 IMPURE_CALLS = re.compile(r"\b(getenv|cb_time_now\w*|clock_gettime|time|gettimeofday|fopen|open)\s*\(")
+LIBRARY = {"common", "broker", "projector", "engine", "adapters"}
+RAW_JSON = re.compile(r"\b(json_loadb|json_loads|json_dumps)\s*\(")
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 
@@ -119,6 +125,16 @@ def main():
             if dep not in ALLOWED[folder]:
                 errors.append(f"{path}:{line}: {folder}/ may not include {res} "
                               f"({folder}/ depends only on {', '.join(sorted(ALLOWED[folder]))})")
+    for path in files:
+        if path.split("/")[0] not in LIBRARY or path == "common/cb_json.c" or not path.endswith(".c"):
+            continue
+        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
+            text = strip_comments(f.read())
+        for n, line in enumerate(text.split("\n"), 1):
+            m = RAW_JSON.search(line)
+            if m:
+                errors.append(f"{path}:{n}: {m.group(1)}() directly: use cb_json_"
+                              f"{m.group(1)[5:]}() (common/cb_json.h)")
     for path in PURE:
         if not os.path.isfile(os.path.join(root, path)):
             errors.append(f"{path}: listed as pure but missing")

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "cb_json.h"
 #include "broker.h"
 #include "cb_cmd.h"
 #include "cb_log.h"
@@ -95,7 +96,7 @@ int cb_cmd_bench(int argc, char **argv)
         fprintf(stderr, "cb bench %s: %s\n", workload, cb_strerror(st));
         return 1;
     }
-    char *s = json_dumps(report, JSON_COMPACT);
+    char *s = cb_json_dumps(report, JSON_COMPACT);
     printf("%s\n", s);
     free(s);
     json_decref(report);

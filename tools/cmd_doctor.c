@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "cb_json.h"
 #include "broker.h"
 #include "cb_cmd.h"
 #include "cli.h"
@@ -107,7 +108,7 @@ int cb_cmd_doctor(int argc, char **argv)
     }
     json_object_set_new(r, "store", check_store(cb_cli_store_dir(dir), dir != NULL, &ok));
     if (json) {
-        char *text = json_dumps(r, JSON_COMPACT);
+        char *text = cb_json_dumps(r, JSON_COMPACT);
         printf("%s\n", text ? text : "{}");
         free(text);
     } else {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "cb_json.h"
 #include "cb_cmd.h"
 #include "cli.h"
 #include "fold.h"
@@ -63,7 +64,7 @@ int cb_cmd_inspect(int argc, char **argv)
         }
     }
     if (out) {
-        char *text = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *text = cb_json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", text);
         free(text);
         json_decref(out);

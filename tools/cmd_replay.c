@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "views.h"
+#include "cb_json.h"
 #include "broker.h"
 #include "cb_url.h"
 #include "cb_alloc.h"
@@ -64,7 +65,7 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
     if (!t->first_ns)
         t->first_ns = ev->time_ns;
     if ((v = json_object_get(d, "output"))) {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *s = cb_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         snprintf(detail, sizeof detail, "output=%.60s", s ? s : "?");
         free(s);
     } else if ((v = json_object_get(d, "error"))) {
@@ -75,7 +76,7 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
         snprintf(detail, sizeof detail, "%lld tasks",
                  (long long)json_integer_value(json_object_get(d, "tasks")));
     } else if ((v = json_object_get(d, "result"))) {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *s = cb_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         snprintf(detail, sizeof detail, "result=%.80s", s ? s : "?");
         free(s);
     }
@@ -195,7 +196,7 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
         json_t *o = json_pack("{s:s, s:o, s:o}", "job", key, "state", cb_job_state_to_json(&t.job),
                               "tasks", json_object());
         cb_map_each(&t.tasks, print_task, json_object_get(o, "tasks"));
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *s = cb_json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", s);
         free(s);
         json_decref(o);

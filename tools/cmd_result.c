@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "cb_json.h"
 #include "cb_msg_done.h"
 #include "broker.h"
 #include "cb_cmd.h"
@@ -101,7 +102,7 @@ static json_t *assemble(cb_store *st, const char *ref, const cb_job_state *js)
 
 static int print_json(const json_t *r)
 {
-    char *text = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = cb_json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!text)
         return 1;
     printf("%s\n", text);

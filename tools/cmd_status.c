@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cb_cmd.h"
+#include "cb_json.h"
 #include "cb_event.h"
 #include "cb_time.h"
 #include "cli.h"
@@ -82,7 +83,7 @@ int cb_cmd_status(int argc, char **argv)
     }
     if (json) {
         json_t *o = cb_job_state_to_json(&j);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        char *text = o ? cb_json_dumps(o, JSON_COMPACT) : NULL;
         printf("%s\n", text ? text : "{}");
         free(text);
         json_decref(o);
@@ -107,7 +108,7 @@ static int list_job(const void *key, size_t klen, const void *val, size_t vlen, 
     int *json = arg;
     if (o && cb_job_state_from_json(o, &j) == CB_OK) {
         if (*json) {
-            char *text = json_dumps(o, JSON_COMPACT);
+            char *text = cb_json_dumps(o, JSON_COMPACT);
             printf("%s\n", text ? text : "{}");
             free(text);
         } else {

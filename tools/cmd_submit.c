@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cb_json.h"
 #include "cb_msg_reply.h"
 #include "cb_msg_done.h"
 #include "cb_cmd.h"
@@ -246,7 +247,7 @@ int cb_cmd_lifecycle(int argc, char **argv)
     cmd = json_pack("{s:s}", "command", argv[0]);
     if (cmd && reason)
         json_object_set_new(cmd, "reason", json_string(reason));
-    text = cmd ? json_dumps(cmd, JSON_COMPACT) : NULL;
+    text = cmd ? cb_json_dumps(cmd, JSON_COMPACT) : NULL;
     if (text && cb_cli_connect(url, "cb ctl", &st.base, &st.b) == 0)
         run_request(&st, subject, text, strlen(text), 0);
     close_all(&st);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cb_cmd.h"
+#include "cb_json.h"
 #include "cb_schema.h"
 
 static const char *usage =
@@ -86,7 +87,7 @@ int cb_cmd_validate(int argc, char **argv)
             json_t *o =
                 json_pack("{s:s, s:s, s:b, s:o}", "file", argv[i], "schema", which, "valid",
                           st == CB_OK, "errors", errors ? json_incref(errors) : json_array());
-            char *line = json_dumps(o, JSON_COMPACT);
+            char *line = cb_json_dumps(o, JSON_COMPACT);
             printf("%s\n", line);
             free(line);
             json_decref(o);
