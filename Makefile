@@ -29,7 +29,7 @@ TEST_SUPPORT := $(BUILD)/obj/tests/cb_test.o $(BUILD)/obj/tests/cb_stack.o
 FUZZ_SECONDS ?= 60
 
 .SECONDARY:
-.PHONY: all test unit integration asan fuzz format format-check lint deps demo clean help
+.PHONY: all test unit integration asan tsan fuzz format format-check lint deps demo clean help
 
 all: deps-check $(BINS) $(UNIT_TESTS)
 
@@ -37,6 +37,7 @@ help:
 	@echo "make            build everything into $(BUILD)/ (binaries in $(BUILD)/bin/)"
 	@echo "make test       unit tests, then integration tests against real nats-server and rabbitmq-server"
 	@echo "make asan       the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "make tsan       ThreadSanitizer: unit tests, broker and engine integration tests"
 	@echo "make fuzz       build and briefly run the libFuzzer harnesses (clang)"
 	@echo "make format     clang-format the sources; format-check fails on a difference"
 	@echo "make lint       the dependency rules between folders, then cppcheck"
@@ -96,6 +97,17 @@ integration: all
 asan:
 	$(MAKE) BUILD=build/asan MODE_CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 		LDFLAGS="-fsanitize=address,undefined" test
+
+# ThreadSanitizer over the unit tests and the integration tests that run the
+# threaded parts (broker drivers, engine) on both brokers. TSan maps memory at
+# fixed addresses: setarch -R turns address randomization off for the run.
+tsan:
+	$(MAKE) BUILD=build/tsan MODE_CFLAGS="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=thread" all
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		setarch $$(uname -m) -R tests/run.sh build/tsan unit
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		CB_TEST_ONLY="it_broker it_engine" setarch $$(uname -m) -R tests/run.sh build/tsan integration
 
 fuzz: deps-check
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

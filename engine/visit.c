@@ -12,6 +12,7 @@
 #include "cb_alloc.h"
 #include "cb_log.h"
 #include "cb_time.h"
+#include "decide.h"
 
 static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
 {
@@ -71,72 +72,26 @@ static void progress(cb_control *c, cjob *j, const cb_job_state *js, int64_t now
     json_decref(m);
 }
 
-/* A DAG plan's skips, expansions and collections, as events. */
-static void dag_decisions(cb_control *c, cjob *j, const cb_task_list *tb, const cb_sched_plan *p)
-{
-    cb_task_view v = cb_task_list_view(tb);
-    char what[64];
-    for (size_t i = 0; i < p->nskip; i++) {
-        const cb_skip *k = &p->skip[i];
-        snprintf(what, sizeof what, "%u/skipped", k->task);
-        ctl_emit(c, j, CB_EV_TASK_SKIPPED, what,
-                 json_pack("{s:i, s:s, s:s}", "task", (json_int_t)k->task, "step",
-                           j->flow.steps[k->task].name, "reason", k->reason),
-                 NULL);
-    }
-    for (size_t i = 0; i < p->nexpand; i++) {
-        const cb_expand *e = &p->expand[i];
-        snprintf(what, sizeof what, "%u/expanded", e->task);
-        ctl_emit(c, j, CB_EV_TASK_EXPANDED, what,
-                 json_pack("{s:i, s:s, s:i, s:i}", "task", (json_int_t)e->task, "step",
-                           j->flow.steps[e->task].name, "first", (json_int_t)e->first, "count",
-                           (json_int_t)e->count),
-                 NULL);
-    }
-    for (size_t i = 0; i < p->ncollect; i++) {
-        uint32_t step = p->collect[i];
-        json_t *outs = cb_sched_children_outputs(&v, cb_task_view_get(&v, step));
-        if (!outs)
-            continue;
-        /* the same id an adapter's report of attempt 1 would have */
-        snprintf(what, sizeof what, "%u/1/succeeded", step);
-        ctl_emit(c, j, CB_EV_TASK_SUCCEEDED, what,
-                 json_pack("{s:i, s:i, s:s, s:[o]}", "task", (json_int_t)step, "attempt", 1, "step",
-                           j->flow.steps[step].name, "output", outs),
-                 NULL);
-    }
-}
-
 static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
                        const cb_sched_plan *p, int64_t now)
 {
-    char what[256], at[40];
+    cb_task_view v = cb_task_list_view(tb);
+    cb_decisions d;
     j->expect = js->applied + js->ignored;
     j->await_until_ns = now + c->o.await_ms * 1000000;
     for (size_t i = 0; i < p->ndispatch; i++) /* new tasks move the frontier */
         if (p->dispatch[i].attempt == 1 && p->dispatch[i].task >= j->await_frontier)
             j->await_frontier = p->dispatch[i].task + 1;
-    if (p->start)
-        ctl_emit(c, j, CB_EV_JOB_STARTED, "started",
-                 json_pack("{s:i}", "tasks", (json_int_t)j->flow.tasks), NULL);
-    for (size_t i = 0; i < p->ntimeout; i++) {
-        snprintf(what, sizeof what, "%u/%u/timed_out", p->timeout[i].task, p->timeout[i].attempt);
-        ctl_emit(c, j, CB_EV_TASK_TIMED_OUT, what,
-                 json_pack("{s:i, s:i}", "task", (json_int_t)p->timeout[i].task, "attempt",
-                           (json_int_t)p->timeout[i].attempt),
-                 NULL);
+    if (cb_decide(&j->flow, &v, p, now, &d) != CB_OK) {
+        c->stats.errors++;
+        ctl_job_wake(j, 500);
+        return;
     }
-    for (size_t i = 0; i < p->nretry; i++) {
-        int64_t delay = p->retry[i].at_ns > now ? (p->retry[i].at_ns - now) / 1000000 : 0;
-        snprintf(what, sizeof what, "%u/%u/retry", p->retry[i].task, p->retry[i].attempt);
-        ctl_emit(c, j, CB_EV_TASK_RETRY_SCHEDULED, what,
-                 json_pack("{s:i, s:i, s:s, s:i}", "task", (json_int_t)p->retry[i].task, "attempt",
-                           (json_int_t)p->retry[i].attempt, "at",
-                           cb_time_format(p->retry[i].at_ns, at, sizeof at), "delay_ms",
-                           (json_int_t)delay),
-                 NULL);
+    for (size_t i = 0; i < d.n; i++) {
+        ctl_emit(c, j, d.v[i].type, d.v[i].what, d.v[i].data, NULL);
+        d.v[i].data = NULL; /* taken */
     }
-    dag_decisions(c, j, tb, p);
+    cb_decisions_cleanup(&d);
     ctl_dispatch(c, j, js, tb, p);
     if (p->end != CB_END_NONE)
         ctl_end_job(c, j, js, tb, p, now);
