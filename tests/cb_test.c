@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "cb_schema.h"
 #include "cb_time.h"
 
 static void guard_cb(evutil_socket_t fd, short what, void *arg)
@@ -100,4 +101,22 @@ void cb_test_expect_json(json_t *got, const char *want)
     free(g);
     if (!same)
         fail_msg("%s", msg);
+}
+
+static cb_schema *schemas;
+
+static void free_schemas(void)
+{
+    cb_schema_free(schemas);
+}
+
+const cb_schema *cb_test_schemas(void)
+{
+    char err[256];
+    if (!schemas) {
+        if (cb_schema_load_dir(cb_schema_default_dir(), &schemas, err, sizeof err) != CB_OK)
+            fail_msg("schemas: %s", err);
+        atexit(free_schemas);
+    }
+    return schemas;
 }

@@ -45,4 +45,8 @@ bool cb_test_confirmed(void *confirms);
 struct json_t;
 void cb_test_expect_json(struct json_t *got, const char *want);
 
+/* The project's schemas (schemas/), loaded once for the whole test program
+ * and freed at exit; fails the test when they do not load. */
+const struct cb_schema *cb_test_schemas(void);
+
 #endif /* CB_TEST_H */

@@ -13,22 +13,6 @@
 
 #define NOW 1795752142000000000LL
 
-static cb_schema *schema;
-
-static int setup(void **state)
-{
-    char err[256];
-    (void)state;
-    return cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err) == CB_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cb_schema_free(schema);
-    return 0;
-}
-
 static void build(const char *spec_text, cb_flow *f)
 {
     json_t *spec = json_loads(spec_text, 0, NULL);
@@ -53,7 +37,7 @@ static void assert_events_valid(const cb_decisions *d)
                          CB_OK);
         assert_int_equal(cb_event_encode(&ev, &text, &len), CB_OK);
         o = json_loadb(text, len, 0, NULL);
-        if (cb_schema_validate(schema, "event.json", o, 4, &errors) != CB_OK)
+        if (cb_schema_validate(cb_test_schemas(), "event.json", o, 4, &errors) != CB_OK)
             fail_msg("%s: %s", d->v[i].what, json_string_value(json_array_get(errors, 0)));
         json_decref(o);
         free(text);
@@ -178,5 +162,5 @@ int main(void)
         cmocka_unit_test(map_plan_becomes_events),
         cmocka_unit_test(dag_plan_becomes_events),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

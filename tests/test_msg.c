@@ -18,22 +18,6 @@
 
 #define EXAMPLES CB_SCHEMA_DIR "/examples"
 
-static cb_schema *schema;
-
-static int setup(void **state)
-{
-    char err[256];
-    (void)state;
-    return cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err) == CB_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cb_schema_free(schema);
-    return 0;
-}
-
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -72,7 +56,7 @@ static size_t each(const char *pattern, void (*fn)(const char *path, const char 
 static void assert_valid(const char *ref, const json_t *msg, const char *what)
 {
     json_t *errors = NULL;
-    if (cb_schema_validate(schema, ref, msg, 4, &errors) != CB_OK) {
+    if (cb_schema_validate(cb_test_schemas(), ref, msg, 4, &errors) != CB_OK) {
         char *e = json_dumps(errors, JSON_COMPACT);
         fail_msg("%s: built message is not valid %s: %s", what, ref, e);
     }
@@ -86,7 +70,8 @@ static void invoke_valid(const char *path, const char *text, size_t len)
     json_t *root = NULL, *orig = json_loadb(text, len, 0, NULL), *built;
     cb_invoke_msg m;
     char why[256];
-    assert_int_equal(cb_invoke_msg_parse(schema, text, len, &root, &m, why, sizeof why), CB_OK);
+    assert_int_equal(cb_invoke_msg_parse(cb_test_schemas(), text, len, &root, &m, why, sizeof why),
+                     CB_OK);
     built = cb_invoke_msg_build(&m);
     if (!json_equal(built, orig))
         fail_msg("%s: does not build back to itself", path);
@@ -101,7 +86,7 @@ static void invoke_invalid(const char *path, const char *text, size_t len)
     json_t *root = NULL;
     cb_invoke_msg m;
     char why[256] = "";
-    cb_status s = cb_invoke_msg_parse(schema, text, len, &root, &m, why, sizeof why);
+    cb_status s = cb_invoke_msg_parse(cb_test_schemas(), text, len, &root, &m, why, sizeof why);
     if (s != CB_ESCHEMA && s != CB_EINVAL)
         fail_msg("%s: accepted", path);
     assert_null(root);
@@ -130,8 +115,9 @@ static void invocation_command(void **state)
     cmd = cb_invoke_msg_build(&m);
     assert_valid("invoke.json", cmd, "built");
     text = json_dumps(cmd, JSON_COMPACT);
-    assert_int_equal(cb_invoke_msg_parse(schema, text, strlen(text), &root, &back, why, sizeof why),
-                     CB_OK);
+    assert_int_equal(
+        cb_invoke_msg_parse(cb_test_schemas(), text, strlen(text), &root, &back, why, sizeof why),
+        CB_OK);
     assert_string_equal(back.step, "s1");
     assert_int_equal(back.first_item, 14);
     assert_int_equal(back.task, 7);
@@ -148,7 +134,8 @@ static void invocation_command(void **state)
     assert_null(json_object_get(cmd, "step"));
     assert_null(json_object_get(cmd, "first_item"));
     assert_int_equal(
-        cb_invoke_msg_parse(schema, "{\"job_id\": ", 11, &root, &back, why, sizeof why), CB_EINVAL);
+        cb_invoke_msg_parse(cb_test_schemas(), "{\"job_id\": ", 11, &root, &back, why, sizeof why),
+        CB_EINVAL);
     assert_true(!strncmp(why, "not JSON: ", 10));
     json_decref(cmd);
     json_decref(fn);
@@ -341,5 +328,5 @@ int main(void)
         cmocka_unit_test(done_message),
         cmocka_unit_test(reply_and_verdict),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
