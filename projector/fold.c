@@ -480,6 +480,8 @@ cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_
         job->updated_ns = ev->time_ns;
         if (seq)
             job->last_seq = seq;
+        if (seq && !job->first_seq)
+            job->first_seq = seq;
         *applied = 1;
     } else if (!(was_absent && job->status == CB_JOB_ABSENT)) {
         job->ignored++;
@@ -499,7 +501,7 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
 {
     return json_pack(
         "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
-        "s:{s:o, s:o, s:o, s:o}, s:I, s:O?, s:s?, s:O?, s:s?}",
+        "s:{s:o, s:o, s:o, s:o}, s:I, s:I, s:O?, s:s?, s:O?, s:s?}",
         "status", cb_job_status_name(j->status), "suspended_from",
         cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested, "tasks",
         "total", (json_int_t)j->total, "inflight", (json_int_t)j->inflight, "succeeded",
@@ -509,9 +511,9 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
         (json_int_t)j->timeouts, "sla_violations", (json_int_t)j->sla_violations, "events",
         "applied", (json_int_t)j->applied, "ignored", (json_int_t)j->ignored, "times", "submitted",
         time_or_null(j->submitted_ns), "started", time_or_null(j->started_ns), "finished",
-        time_or_null(j->finished_ns), "updated", time_or_null(j->updated_ns), "last_seq",
-        (json_int_t)j->last_seq, "spec", j->spec, "digest", j->digest, "result", j->result, "error",
-        j->error);
+        time_or_null(j->finished_ns), "updated", time_or_null(j->updated_ns), "first_seq",
+        (json_int_t)j->first_seq, "last_seq", (json_int_t)j->last_seq, "spec", j->spec, "digest",
+        j->digest, "result", j->result, "error", j->error);
 }
 
 json_t *cb_task_state_to_json(const cb_task_state *t)
@@ -574,6 +576,7 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
     out->started_ns = time_of(json_object_get(times, "started"));
     out->finished_ns = time_of(json_object_get(times, "finished"));
     out->updated_ns = time_of(json_object_get(times, "updated"));
+    out->first_seq = (uint64_t)json_integer_value(json_object_get(o, "first_seq"));
     out->last_seq = (uint64_t)json_integer_value(json_object_get(o, "last_seq"));
     out->spec = json_incref(json_object_get(o, "spec"));
     out->result = json_incref(json_object_get(o, "result"));

@@ -58,11 +58,13 @@ typedef struct cb_job_state {
     uint32_t retries, timeouts, sla_violations;
     uint64_t applied, ignored; /* events applied to / ignored for this job */
     int64_t submitted_ns, started_ns, finished_ns, updated_ns;
-    uint64_t last_seq; /* log position of the last event applied, 0 if unknown */
-    json_t *spec;      /* owned: the job descriptor from cb.job.submitted */
-    char *digest;      /* owned */
-    json_t *result;    /* owned: from cb.job.succeeded */
-    char *error;       /* owned: why it failed or was rejected */
+    uint64_t first_seq; /* log position of its first event (the submission), 0 if unknown:
+                         * reading the job's events starts there (projector/joblog.h) */
+    uint64_t last_seq;  /* log position of the last event applied, 0 if unknown */
+    json_t *spec;       /* owned: the job descriptor from cb.job.submitted */
+    char *digest;       /* owned */
+    json_t *result;     /* owned: from cb.job.succeeded */
+    char *error;        /* owned: why it failed or was rejected */
 } cb_job_state;
 
 typedef struct cb_task_state {

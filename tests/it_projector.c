@@ -20,6 +20,7 @@
 #include "broker.h"
 #include "cb_event.h"
 #include "cb_time.h"
+#include "joblog.h"
 #include "proj.h"
 #include "replay.h"
 #include "store.h"
@@ -238,6 +239,102 @@ static void test_projector_folds_the_log(void **state)
     assert_int_equal(t.status, CB_TASK_SUCCEEDED);
     assert_int_equal(json_integer_value(t.output), 17);
     cb_task_state_cleanup(&t);
+    cb_store_close(st);
+}
+
+typedef struct jl_reader {
+    long events;
+    uint64_t min_seq;
+    cb_event_type first;
+    int done;
+    cb_status status;
+} jl_reader;
+
+static void jl_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    jl_reader *r = ctx;
+    cb_event ev;
+    if (!m) {
+        r->done++;
+        r->status = s;
+        return;
+    }
+    if (!r->events && cb_event_decode(m->data, m->len, &ev, NULL, 0) == CB_OK) {
+        r->first = ev.type;
+        cb_event_cleanup(&ev);
+    }
+    if (!r->min_seq || m->seq < r->min_seq)
+        r->min_seq = m->seq;
+    r->events++;
+}
+
+static bool jl_done(void *arg)
+{
+    return ((jl_reader *)arg)->done > 0;
+}
+
+static jl_reader read_job_log(fixture *f, const char *job, uint64_t from, int to_end)
+{
+    jl_reader r = {0};
+    cb_joblog *jl = NULL;
+    assert_int_equal(cb_joblog_read(f->b, f->tenant, job, from, to_end, jl_cb, &r, &jl), CB_OK);
+    assert_true(cb_test_run_until(f->base, jl_done, &r, 60000));
+    cb_joblog_close(jl);
+    assert_int_equal(r.done, 1); /* the end is said once */
+    assert_int_equal(r.status, CB_OK);
+    return r;
+}
+
+/* One job's events are read from where the store says the job starts to its
+ * terminal event (a late report after it only with to_end); a position that
+ * does not start the job falls back to reading from the log's start. */
+static void test_job_log_from_its_first_position(void **state)
+{
+    fixture *f = *state;
+    cb_store *st;
+    uint64_t first2, first4;
+    jl_reader r;
+
+    append_jobs(f, 0, 5);
+    { /* a late report for job2, after its end */
+        cb_event ev;
+        char id[160], subject[200], *text;
+        size_t len;
+        snprintf(id, sizeof id, "%s/job2/late", f->tenant);
+        assert_int_equal(
+            cb_event_init(&ev, CB_EV_TASK_SUCCEEDED, f->tenant, "job2", id, "it",
+                          1795752142000000000LL,
+                          json_pack("{s:i, s:i, s:i}", "task", 0, "attempt", 2, "output", 1)),
+            CB_OK);
+        assert_int_equal(cb_event_encode(&ev, &text, &len), CB_OK);
+        assert_int_equal(cb_event_log_subject(&ev, subject, sizeof subject), 0);
+        f->inflight++;
+        assert_int_equal(cb_broker_append(f->b, subject, id, text, len, appended, f), CB_OK);
+        free(text);
+        cb_event_cleanup(&ev);
+        assert_true(cb_test_run_until(f->base, drained, f, 60000));
+    }
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    fold_until_caught_up(f, st);
+    first2 = cb_joblog_first_seq(st, f->tenant, "job2");
+    first4 = cb_joblog_first_seq(st, f->tenant, "job4");
+    assert_true(first2 > 0);
+    assert_true(first4 > first2 + EVENTS_PER_JOB - 1);
+    assert_int_equal(cb_joblog_first_seq(st, f->tenant, "nosuchjob"), 0);
+    assert_int_equal(cb_joblog_first_seq(NULL, f->tenant, "job2"), 0);
+
+    r = read_job_log(f, "job2", first2, 0);
+    assert_int_equal(r.events, EVENTS_PER_JOB); /* submitted .. succeeded, not the late one */
+    assert_int_equal(r.first, CB_EV_JOB_SUBMITTED);
+    assert_int_equal(r.min_seq, first2);
+    r = read_job_log(f, "job2", first2, 1);
+    assert_int_equal(r.events, EVENTS_PER_JOB + 1);
+    /* positions that do not start the job: after it, inside it, unknown */
+    assert_int_equal(read_job_log(f, "job2", first4, 0).events, EVENTS_PER_JOB);
+    r = read_job_log(f, "job2", first2 + 5, 0);
+    assert_int_equal(r.events, EVENTS_PER_JOB);
+    assert_int_equal(r.first, CB_EV_JOB_SUBMITTED);
+    assert_int_equal(read_job_log(f, "job2", 0, 0).events, EVENTS_PER_JOB);
     cb_store_close(st);
 }
 
@@ -460,6 +557,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_projector_folds_the_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_and_inspect_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_log_from_its_first_position, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_while_folding_200k_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_projector_memory_stays_bounded, setup, teardown),
     };

@@ -31,6 +31,8 @@
 #include "cb_msg_done.h"
 #include "broker.h"
 #include "cb_time.h"
+#include "joblog.h"
+#include "store.h"
 
 #define STACK_ADAPTERS 2
 static const char *const daemons[] = {"projector", "engine", "adapter0", "adapter1"};
@@ -339,21 +341,18 @@ static void log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     json_decref(e);
 }
 
-/* One job's events. (Job by job: on nats-server 2.9 a read filtered by a
- * wildcard over a thousand subjects did not see its end, see docs/broker.md.) */
-static cb_status read_job(client *c, const char *job, log_stats *ls)
+/* One job's events, from its submission (where the store says it starts) to
+ * its end. (Job by job: on nats-server 2.9 a read filtered by a wildcard over
+ * a thousand subjects did not see its end, see docs/broker.md; on RabbitMQ a
+ * read from the stream's start passes the whole stream per job.) */
+static cb_status read_job(client *c, cb_store *store, const char *job, log_stats *ls)
 {
-    char filter[300];
-    cb_read_opts o;
-    cb_reader *r = NULL;
+    cb_joblog *r = NULL;
     cb_status st;
     int64_t deadline = cb_time_mono_ns() + 30 * 1000000000LL;
-    snprintf(filter, sizeof filter, "cb.evt.%s.%s", c->tenant, job);
     ls->done = 0;
-    cb_read_opts_init(&o);
-    o.filter = filter;
-    o.stop_at_end = 1;
-    if ((st = cb_broker_read(c->b, &o, log_cb, ls, &r)) != CB_OK)
+    if ((st = cb_joblog_read(c->b, c->tenant, job, cb_joblog_first_seq(store, c->tenant, job), 0,
+                             log_cb, ls, &r)) != CB_OK)
         return st;
     long seen = -1;
     while (!ls->done && cb_time_mono_ns() < deadline) {
@@ -363,22 +362,26 @@ static cb_status read_job(client *c, const char *job, log_stats *ls)
         }
         event_base_loop(c->base, EVLOOP_ONCE);
     }
-    cb_reader_close(r);
+    cb_joblog_close(r);
     if (!ls->done)
         fprintf(stderr, "cb bench: reading the log back stalled after %ld events\n", ls->events);
     return ls->done ? ls->status : CB_ETIMEDOUT;
 }
 
-static cb_status read_back(client *c, log_stats *ls)
+static cb_status read_back(client *c, const char *store_dir, log_stats *ls)
 {
     size_t i;
     json_t *id;
+    cb_store *store = NULL;
     cb_status st = CB_OK;
+    if (cb_store_open(store_dir, 0, CB_STORE_RDONLY, &store) != CB_OK)
+        store = NULL; /* then every read starts at the log's first event */
     json_array_foreach(c->job_ids, i, id)
     {
         if (st == CB_OK)
-            st = read_job(c, json_string_value(id), ls);
+            st = read_job(c, store, json_string_value(id), ls);
     }
+    cb_store_close(store);
     return st;
 }
 
@@ -529,10 +532,11 @@ int cb_bench_engine_known(const char *name)
 }
 
 /* One timed run on a running stack. */
-static cb_status one_run(const cb_bench_env *env, const workload *w, long n, int idx,
-                         json_t *per_run, double *figure, double *useful_per_s, double *p50,
-                         double *p99)
+static cb_status one_run(const cb_bench_env *env, const stack *s, const workload *w, long n,
+                         int idx, json_t *per_run, double *figure, double *useful_per_s,
+                         double *p50, double *p99)
 {
+    char store_dir[300];
     client c;
     log_stats ls;
     long jobs = 0;
@@ -551,7 +555,8 @@ static cb_status one_run(const cb_bench_env *env, const workload *w, long n, int
         ls.dispatched = calloc((size_t)n, sizeof *ls.dispatched);
         ls.completed = calloc((size_t)n, sizeof *ls.completed);
     }
-    if ((st = read_back(&c, &ls)) != CB_OK)
+    snprintf(store_dir, sizeof store_dir, "%s/cb/store", s->dir);
+    if ((st = read_back(&c, store_dir, &ls)) != CB_OK)
         goto out;
     *useful_per_s = (double)(ls.events + ls.invocations) / seconds;
     *p50 = ls.ntasks ? latency_pct(&ls, 50) : -1;
@@ -598,14 +603,14 @@ cb_status cb_bench_engine(const char *name, const cb_bench_env *env, long n, int
     {
         double f, u, a, b;
         json_t *warm = json_array();
-        st = one_run(env, find("fanout"), 100, -1, warm, &f, &u, &a, &b);
+        st = one_run(env, &s, find("fanout"), 100, -1, warm, &f, &u, &a, &b);
         json_decref(warm);
         if (st != CB_OK)
             goto out;
     }
     usage_mark(&s);
     for (int i = 0; i < runs && st == CB_OK; i++)
-        st = one_run(env, w, n, i, per_run, &fig[i], &useful[i], &p50[i], &p99[i]);
+        st = one_run(env, &s, w, n, i, per_run, &fig[i], &useful[i], &p50[i], &p99[i]);
     if (st != CB_OK)
         goto out;
     usage = usage_report(&s);

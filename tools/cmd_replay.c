@@ -21,14 +21,17 @@
 #include "cb_time.h"
 #include "fold.h"
 #include "replay.h"
+#include "joblog.h"
 #include "store.h"
 
 static const char *usage =
     "usage: cb replay [--broker URL] --job TENANT/JOB [--json] [--until SEQ|RFC3339-TIME]\n"
     "       cb replay [--broker URL] --rebuild DIR\n"
     "       cb replay [--broker URL] --verify --store DIR\n"
-    "--job        the job's timeline from the log: time since its first event, event\n"
-    "             type, task, attempt, detail (--json: the events as JSON lines)\n"
+    "--job        the job's timeline from the log, from its submission to its end: time\n"
+    "             since its first event, event type, task, attempt, detail (--json: the\n"
+    "             events as JSON lines); starts where the store (--store DIR, else the\n"
+    "             default store) says the job starts, else at the log's first event\n"
     "--until      with --job: the job's state as it was at that log position or time\n"
     "--rebuild    fold the whole log into a fresh store in DIR\n"
     "--verify     rebuild up to the live store's position and compare digests; prints\n"
@@ -150,14 +153,26 @@ static int run_loop_until(struct event_base *base, int *done, int64_t timeout_ms
     return *done;
 }
 
-static int replay_job(struct event_base *base, cb_broker *b, const char *key, int json,
-                      const char *until)
+/* Where the job's events start in the log, from the store if there is one
+ * (`--store`, else the default store when it exists): 0 reads from the first. */
+static uint64_t job_start(const char *store, const char *tenant, const char *job)
 {
-    char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], filter[300];
+    cb_store *st = NULL;
+    uint64_t seq;
+    if (cb_store_open(cb_cli_store_dir(store), 0, CB_STORE_RDONLY, &st) != CB_OK)
+        return 0;
+    seq = cb_joblog_first_seq(st, tenant, job);
+    cb_store_close(st);
+    return seq;
+}
+
+static int replay_job(struct event_base *base, cb_broker *b, const char *key, int json,
+                      const char *until, const char *store)
+{
+    char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1];
     const char *slash = strchr(key, '/');
     timeline t;
-    cb_read_opts ro;
-    cb_reader *rd = NULL;
+    cb_joblog *jl = NULL;
     int rc = 0;
 
     memset(&t, 0, sizeof t);
@@ -181,11 +196,8 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
         }
     }
     t.json = json;
-    snprintf(filter, sizeof filter, "cb.evt.%s.%s", tenant, job);
-    cb_read_opts_init(&ro);
-    ro.filter = filter;
-    ro.stop_at_end = 1;
-    if (cb_broker_read(b, &ro, job_read_cb, &t, &rd) != CB_OK ||
+    if (cb_joblog_read(b, tenant, job, job_start(store, tenant, job), 0, job_read_cb, &t, &jl) !=
+            CB_OK ||
         !run_loop_until(base, &t.done, 600000) || t.status != CB_OK) {
         fprintf(stderr, "cb replay: reading the log failed: %s\n", cb_strerror(t.status));
         rc = 1;
@@ -201,7 +213,7 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
         free(s);
         json_decref(o);
     }
-    cb_reader_close(rd);
+    cb_joblog_close(jl);
     cb_map_each(&t.tasks, free_task, NULL);
     cb_map_cleanup(&t.tasks);
     cb_job_state_cleanup(&t.job);
@@ -320,7 +332,7 @@ int cb_cmd_replay(int argc, char **argv)
         return 1;
     }
     if (job)
-        rc = replay_job(base, b, job, json, until);
+        rc = replay_job(base, b, job, json, until, store);
     else if (rebuild_dir)
         rc = rebuild(base, b, rebuild_dir, 0);
     else

@@ -1,0 +1,135 @@
+/* projector/joblog.c - one job's events (see joblog.h). */
+#include "joblog.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cb_alloc.h"
+#include "cb_event.h"
+#include "cb_json.h"
+#include "fold.h"
+#include "views.h"
+
+struct cb_joblog {
+    cb_broker *b;
+    cb_reader *r;
+    cb_read_cb *fn;
+    void *ctx;
+    char filter[300];
+    uint64_t from_seq; /* where the current read started; 0: the first event kept */
+    int to_end, seen, finished;
+};
+
+uint64_t cb_joblog_first_seq(cb_store *st, const char *tenant, const char *job)
+{
+    char key[2 * CB_NAME_MAX + 2];
+    cb_job_state js;
+    uint64_t seq;
+    if (!st || cb_job_key(tenant, job, key, sizeof key) != 0)
+        return 0;
+    memset(&js, 0, sizeof js);
+    if (cb_view_job(st, key, &js) != CB_OK)
+        return 0;
+    seq = js.first_seq;
+    cb_job_state_cleanup(&js);
+    return seq;
+}
+
+/* A log entry's event type (by its "type" alone), CB_EV_UNKNOWN if none. */
+static cb_event_type type_of(const cb_broker_msg *m)
+{
+    json_error_t je;
+    cb_status s;
+    json_t *o = cb_json_loadb(m->data, m->len, 0, &je, &s);
+    cb_event_type t = cb_event_type_parse(json_string_value(json_object_get(o, "type")) ?: "");
+    json_decref(o);
+    return t;
+}
+
+static cb_status start(cb_joblog *l, uint64_t from_seq);
+
+static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    cb_joblog *l = ctx;
+    cb_read_cb *fn = l->fn; /* fn may close l: after it only these copies are used */
+    void *fctx = l->ctx;
+    cb_event_type t;
+    int last;
+    if (l->finished)
+        return;
+    if (!m) {
+        if (s == CB_OK && !l->seen && l->from_seq) { /* the position was wrong: from the start */
+            if ((s = start(l, 0)) == CB_OK)
+                return;
+        }
+        l->finished = 1;
+        fn(NULL, s, fctx);
+        return;
+    }
+    t = type_of(m);
+    if (!l->seen && l->from_seq && t != CB_EV_JOB_SUBMITTED && t != CB_EV_JOB_REJECTED) {
+        /* A store's position that does not start the job (another deployment's
+         * store, a log cut since): read it all rather than miss events. */
+        if ((s = start(l, 0)) != CB_OK) {
+            l->finished = 1;
+            fn(NULL, s, fctx);
+        }
+        return;
+    }
+    l->seen = 1;
+    last = !l->to_end && (t == CB_EV_JOB_SUCCEEDED || t == CB_EV_JOB_FAILED ||
+                          t == CB_EV_JOB_CANCELLED || t == CB_EV_JOB_REJECTED);
+    if (last)
+        l->finished = 1;
+    fn(m, CB_OK, fctx);
+    if (last)
+        fn(NULL, CB_OK, fctx);
+}
+
+/* (Re)start the read at from_seq. Closing a reader from its own callback is
+ * allowed (broker.h). */
+static cb_status start(cb_joblog *l, uint64_t from_seq)
+{
+    cb_read_opts o;
+    cb_reader_close(l->r);
+    l->r = NULL;
+    l->from_seq = from_seq;
+    cb_read_opts_init(&o);
+    o.filter = l->filter;
+    o.stop_at_end = 1;
+    if (from_seq) {
+        o.from = CB_READ_SEQ;
+        o.seq = from_seq;
+    }
+    return cb_broker_read(l->b, &o, read_cb, l, &l->r);
+}
+
+cb_status cb_joblog_read(cb_broker *b, const char *tenant, const char *job, uint64_t from_seq,
+                         int to_end, cb_read_cb *fn, void *ctx, cb_joblog **out)
+{
+    cb_joblog *l;
+    cb_status s;
+    if (!cb_name_valid(tenant) || !cb_name_valid(job))
+        return CB_EINVAL;
+    if (!(l = cb_calloc(1, sizeof *l)))
+        return CB_ENOMEM;
+    l->b = b;
+    l->fn = fn;
+    l->ctx = ctx;
+    l->to_end = to_end;
+    snprintf(l->filter, sizeof l->filter, "cb.evt.%s.%s", tenant, job);
+    if ((s = start(l, from_seq)) != CB_OK) {
+        cb_free(l);
+        return s;
+    }
+    *out = l;
+    return CB_OK;
+}
+
+void cb_joblog_close(cb_joblog *l)
+{
+    if (!l)
+        return;
+    cb_reader_close(l->r);
+    cb_free(l);
+}
