@@ -273,7 +273,9 @@ static void done_message(void **state)
         "2027-01-15T08:00:00.250000Z");
     assert_null(json_object_get(json_object_get(d, "timings"), "started"));
     json_decref(d);
-    assert_int_equal(cb_done_msg_parse(json_object(), &m), CB_EINVAL);
+    d = json_object();
+    assert_int_equal(cb_done_msg_parse(d, &m), CB_EINVAL);
+    json_decref(d);
     json_decref(errors);
 }
 
