@@ -64,6 +64,7 @@ static void job_free(cjob *j)
 
 void ctl_job_forget(cb_control *c, cjob *j)
 {
+    ctl_shaping_forget(j);
     cb_map_take(&c->jobs, j->hash);
     c->stats.jobs--;
     job_free(j);

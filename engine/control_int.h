@@ -35,12 +35,20 @@
 #define CTL_KEY_MAX    (2 * CB_NAME_MAX + 2)
 #define DISPATCH_CHUNK 10000 /* tasks per cb.tasks.dispatched (schema: <= 100000) */
 
-/* A backend's traffic limits and token bucket, shared by all its jobs. */
+struct cjob;
+
+/* A backend's traffic limits and token bucket, shared by all its jobs, and
+ * what capacity sharing needs without walking every job: the sum of its
+ * jobs' `inflight`, and the list of its jobs that want more than they got
+ * (`want` > 0). Kept by shaping.c: ctl_set_inflight, ctl_after_plan,
+ * ctl_shaping_forget. */
 typedef struct backend_state {
     char name[40];
     cb_backend_limits lim;
     double tokens; /* rate_per_s > 0: starts allowed now (a one-second burst at most) */
     int64_t refilled_ns;
+    uint64_t inflight;   /* sum of inflight over its jobs */
+    struct cjob *hungry; /* its jobs with want > 0 */
     struct backend_state *next;
 } backend_state;
 
@@ -64,8 +72,10 @@ typedef struct backend_state {
  *   it again.
  * - `inflight` is the projection's count of the job's running invocations
  *   as last read, plus what this controller dispatched since; `want` what
- *   its last plan could not dispatch for lack of capacity (shaping.c reads
- *   both over all jobs of a backend).
+ *   its last plan could not dispatch for lack of capacity. Only shaping.c
+ *   writes them (ctl_set_inflight, ctl_after_plan), so the backend's sum of
+ *   inflight and its list of hungry jobs always agree with its jobs: a
+ *   visit costs what is hungry on its backend, not every job in memory.
  * - have_flow: flow, policy, step_policy and reduce_policy are loaded from
  *   the descriptor (once; a descriptor never changes). */
 typedef struct cjob {
@@ -82,7 +92,8 @@ typedef struct cjob {
     int64_t deadline_ns, submitted_ns;
     uint32_t inflight;
     uint64_t want;
-    int64_t hungry_since_ns; /* when want became > 0: aging */
+    int64_t hungry_since_ns;                /* when want became > 0: aging */
+    struct cjob *hungry_prev, *hungry_next; /* in backend->hungry while want > 0 */
     int pending;
     uint64_t expect;
     uint64_t await_seq;
@@ -139,6 +150,10 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
 /* After a plan: what j still wants, tokens spent, hungry jobs woken when
  * capacity is left over. */
 void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t free_cap, int64_t now);
+/* j's invocations in flight are now n (the backend's sum follows). */
+void ctl_set_inflight(cjob *j, uint32_t n);
+/* j leaves the controller: its share of its backend goes. */
+void ctl_shaping_forget(cjob *j);
 
 /* append.c: an op is owned by the caller until handed to the broker with
  * ctl_op_done as its callback; ctl_op_done frees it. */

@@ -157,7 +157,7 @@ void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_
                            : json_pack("{s:s, s:o}", "backend", backend, "tasks", tasks);
         if (ctl_emit(c, j, CB_EV_TASKS_DISPATCHED, what, data, o) == CB_OK) {
             c->stats.dispatched += n;
-            j->inflight += (uint32_t)n;
+            ctl_set_inflight(j, j->inflight + (uint32_t)n);
         }
     }
 }

@@ -33,34 +33,42 @@ static cb_rank rank_of(const cjob *j, int64_t now)
     return r;
 }
 
-/* One pass over the jobs sharing j's backend. */
-typedef struct share_ctx {
-    const cjob *j;
-    cb_rank rank;
-    int64_t now, aging_ms;
-    uint64_t inflight; /* over all the backend's jobs but j */
-    uint64_t reserved; /* wanted by better-ranked jobs */
-    int wake;          /* 1: wake every hungry job (capacity came free) */
-} share_ctx;
-
-static void share(uint64_t k, void *val, void *arg)
+void ctl_set_inflight(cjob *j, uint32_t n)
 {
-    cjob *o = val;
-    share_ctx *s = arg;
-    (void)k;
-    if (o == s->j || o->backend != s->j->backend)
+    if (j->backend)
+        j->backend->inflight = j->backend->inflight - j->inflight + n;
+    j->inflight = n;
+}
+
+/* Keep j in its backend's hungry list exactly while it wants more. */
+static void set_want(cjob *j, uint64_t want)
+{
+    backend_state *bs = j->backend;
+    int was = j->want > 0;
+    j->want = want;
+    if (!bs || was == (want > 0))
         return;
-    if (s->wake) {
-        if (o->want)
-            ctl_job_wake(o, 0);
-        return;
+    if (want) {
+        j->hungry_prev = NULL;
+        j->hungry_next = bs->hungry;
+        if (bs->hungry)
+            bs->hungry->hungry_prev = j;
+        bs->hungry = j;
+    } else {
+        if (j->hungry_prev)
+            j->hungry_prev->hungry_next = j->hungry_next;
+        else
+            bs->hungry = j->hungry_next;
+        if (j->hungry_next)
+            j->hungry_next->hungry_prev = j->hungry_prev;
+        j->hungry_prev = j->hungry_next = NULL;
     }
-    s->inflight += o->inflight;
-    if (o->want) {
-        cb_rank r = rank_of(o, s->now);
-        if (cb_sched_rank_before(&r, &s->rank, s->aging_ms))
-            s->reserved += o->want;
-    }
+}
+
+void ctl_shaping_forget(cjob *j)
+{
+    set_want(j, 0);
+    ctl_set_inflight(j, 0);
 }
 
 /* Invocations `j` may start now; *retry_ms says when tokens come back. What
@@ -70,15 +78,23 @@ static void share(uint64_t k, void *val, void *arg)
 uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out)
 {
     backend_state *bs = j->backend;
-    uint64_t cap = UINT32_MAX;
-    share_ctx sc = {j, rank_of(j, now), now, c->o.aging_ms, 0, 0, 0};
+    uint64_t cap = UINT32_MAX, reserved = 0;
+    cb_rank rank = rank_of(j, now);
     *retry_ms = 0;
     *free_out = UINT32_MAX;
     if (!bs || (!bs->lim.max_concurrency && bs->lim.rate_per_s <= 0))
         return UINT32_MAX;
-    cb_map_each(&c->jobs, share, &sc);
+    /* what better-ranked jobs of the backend wait for is theirs */
+    for (const cjob *o = bs->hungry; o; o = o->hungry_next) {
+        cb_rank r;
+        if (o == j)
+            continue;
+        r = rank_of(o, now);
+        if (cb_sched_rank_before(&r, &rank, c->o.aging_ms))
+            reserved += o->want;
+    }
     if (bs->lim.max_concurrency) {
-        uint64_t all = sc.inflight + j->inflight;
+        uint64_t all = bs->inflight; /* j's own included */
         cap = all >= bs->lim.max_concurrency ? 0 : bs->lim.max_concurrency - all;
     }
     if (bs->lim.rate_per_s > 0) {
@@ -93,7 +109,7 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
             *retry_ms = (int64_t)(1000.0 / rate) + 1;
     }
     *free_out = cap;
-    return (uint32_t)(cap > sc.reserved ? cap - sc.reserved : 0);
+    return (uint32_t)(cap > reserved ? cap - reserved : 0);
 }
 
 /* After a plan: spend its tokens; remember what j wants; if capacity is left
@@ -101,6 +117,7 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
 void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t free_cap, int64_t now)
 {
     uint64_t want;
+    (void)c;
     if (j->backend && j->backend->lim.rate_per_s > 0)
         j->backend->tokens -= (double)p->ndispatch;
     if (j->held)
@@ -108,9 +125,9 @@ void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t fre
     want = p->end == CB_END_NONE ? p->want : 0;
     if (want && !j->want)
         j->hungry_since_ns = now;
-    j->want = want;
-    if (j->backend && free_cap != UINT32_MAX && free_cap > p->ndispatch) {
-        share_ctx sc = {j, rank_of(j, now), now, c->o.aging_ms, 0, 0, 1};
-        cb_map_each(&c->jobs, share, &sc);
-    }
+    set_want(j, want);
+    if (j->backend && free_cap != UINT32_MAX && free_cap > p->ndispatch)
+        for (cjob *o = j->backend->hungry; o; o = o->hungry_next)
+            if (o != j)
+                ctl_job_wake(o, 0);
 }

@@ -178,7 +178,7 @@ void ctl_visit(cb_control *c, cjob *j)
     open_only = j->flow.kind != CB_FLOW_DAG && j->recovered;
     if (load_tasks(c, j, open_only, &tb) != CB_OK)
         goto out;
-    j->inflight = js.inflight;
+    ctl_set_inflight(j, js.inflight);
     if (!j->recovered)
         ctl_recover(c, j, &js, &tb);
     memset(&in, 0, sizeof in);
