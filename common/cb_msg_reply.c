@@ -43,8 +43,3 @@ cb_status cb_reply_msg_parse(const json_t *root, cb_reply_msg *m)
     m->errors = json_object_get(root, "errors");
     return CB_OK;
 }
-
-const char *cb_reply_msg_first_error(const cb_reply_msg *m)
-{
-    return json_string_value(json_array_get(m->errors, 0));
-}

@@ -29,7 +29,5 @@ char *cb_verdict_msg_text(const cb_reply_msg *m);
 /* Read a reply or a verdict (m borrows from root). CB_EINVAL when
  * "accepted" is not a boolean. */
 CB_NODISCARD cb_status cb_reply_msg_parse(const json_t *root, cb_reply_msg *m);
-/* The first error of a reply, or NULL. */
-const char *cb_reply_msg_first_error(const cb_reply_msg *m);
 
 #endif /* CB_MSG_REPLY_H */

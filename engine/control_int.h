@@ -114,7 +114,7 @@ struct cb_control {
     cb_map jobs; /* hash of key -> cjob */
     backend_state *backends;
     cb_sub *changed;
-    struct event *tick, *reconcile;
+    struct event *reconcile;
     cb_control_stats stats;
     int stopped; /* freed by the caller: the last outstanding op frees it */
     size_t nops;
