@@ -69,7 +69,7 @@ void ctl_op_done(cb_status s, uint64_t seq, int duplicate, void *ctx)
             ctl_job_wake(j, 500);
     }
     if (j->pending == 0)
-        ctl_job_wake(j, 0); /* the projection may already have it */
+        ctl_job_wake(j, 0); /* the mirror may already have it */
     ctl_op_free(o);
 }
 

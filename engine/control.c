@@ -12,7 +12,8 @@
 #include "cb_map.h"
 #include "cb_log.h"
 #include "cb_time.h"
-#include "proj.h"
+#include "cb_event.h"
+#include "mirror.h"
 
 static void visit_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -120,6 +121,22 @@ const char *cb_control_ending(cb_control *c, const char *key)
     return j && j->ending ? j->end_status : NULL;
 }
 
+int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out)
+{
+    cb_mirror_job *mj;
+    memset(out, 0, sizeof *out);
+    if (!c->live)
+        return 0;
+    if ((mj = cb_mirror_get(c->mirror, key))) {
+        out->status = mj->js.status;
+        out->cancel_requested = mj->js.cancel_requested;
+        out->applied = mj->js.applied;
+        return 1;
+    }
+    out->status = cb_mirror_status(c->mirror, key);
+    return out->status != CB_JOB_ABSENT;
+}
+
 static void visit_cb(evutil_socket_t fd, short what, void *arg)
 {
     cjob *j = arg;
@@ -128,37 +145,166 @@ static void visit_cb(evutil_socket_t fd, short what, void *arg)
     ctl_visit(j->c, j);
 }
 
-static void changed_cb(const cb_broker_msg *m, void *ctx)
+static void touch_each(cb_mirror_job *mj, void *arg)
 {
-    cb_control *c = ctx;
-    json_error_t je;
-    cb_status st;
-    json_t *o = cb_json_loadb(m->data, m->len, 0, &je, &st); /* lost: the long loop covers it */
-    size_t i;
-    json_t *k;
-    json_array_foreach(json_object_get(o, "jobs"), i, k)
-    {
-        if (json_is_string(k))
-            cb_control_touch(c, json_string_value(k));
-    }
-    json_decref(o);
+    cb_control_touch(arg, mj->key);
 }
 
-static int touch_active(const char *key, int64_t deadline_ns, void *arg)
+static void start_reading(cb_control *c);
+static void read_later(cb_control *c);
+
+static void read_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)deadline_ns;
-    cb_control_touch(arg, key);
-    return 0;
+    cb_control *c = arg;
+    (void)fd;
+    (void)what;
+    if (!c->reload)
+        start_reading(c);
+    else if (ctl_mirror_reload(c) != CB_OK)
+        read_later(c);
+}
+
+static void read_later(cb_control *c)
+{
+    struct timeval tv = tv_ms(1000);
+    cb_reader_close(c->reader);
+    c->reader = NULL;
+    evtimer_add(c->read_retry, &tv);
+}
+
+/* Fold one event into the mirror and wake its job. */
+static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    cb_control *c = ctx;
+    cb_mirror_job *mj;
+    cb_event ev;
+    char err[256];
+    int applied;
+
+    if (!m) {
+        if (s == CB_OK) {
+            if (!c->live) { /* caught up with the log once: decisions may start */
+                CB_LOG_INF("control", "folded the log to position %llu: %zu jobs to drive",
+                           (unsigned long long)cb_mirror_seq(c->mirror),
+                           cb_mirror_count(c->mirror));
+                c->live = 1;
+                cb_mirror_each(c->mirror, touch_each, c);
+            }
+            return;
+        }
+        CB_LOG_WRN("control", "reading the log failed: %s; retrying", cb_strerror(s));
+        read_later(c);
+        return;
+    }
+    if (m->seq && m->seq <= cb_mirror_seq(c->mirror))
+        return; /* folded already (a resumed read can repeat the edge) */
+    if ((s = cb_event_decode(m->data, m->len, &ev, err, sizeof err)) != CB_OK) {
+        if (m->seq)
+            cb_mirror_set_seq(c->mirror, m->seq);
+        if (s != CB_ENOMEM)
+            return; /* the projector logs it: nothing of a job it names changes */
+        CB_LOG_ERR("control", "out of memory decoding entry %llu", (unsigned long long)m->seq);
+        c->stats.errors++;
+        return;
+    }
+    s = cb_mirror_apply(c->mirror, &ev, m->seq, &mj, &applied);
+    if (s != CB_OK) {
+        /* the mirror may be partly updated: start again from the store */
+        CB_LOG_ERR("control", "folding entry %llu: %s; reloading the jobs from the store",
+                   (unsigned long long)m->seq, cb_strerror(s));
+        c->stats.errors++;
+        cb_event_cleanup(&ev);
+        if (ctl_mirror_reload(c) != CB_OK)
+            read_later(c); /* and reload again then */
+        return;
+    }
+    cb_event_cleanup(&ev);
+    if (mj && c->live)
+        cb_control_touch(c, mj->key);
+}
+
+static void start_reading(cb_control *c)
+{
+    cb_read_opts ro;
+    cb_status s;
+    uint64_t seq = cb_mirror_seq(c->mirror);
+    cb_read_opts_init(&ro);
+    if (seq) {
+        ro.from = CB_READ_SEQ;
+        ro.seq = seq + 1;
+    }
+    if ((s = cb_broker_read(c->b, &ro, read_cb, c, &c->reader)) != CB_OK) {
+        CB_LOG_WRN("control", "cannot read the log: %s; retrying", cb_strerror(s));
+        c->reader = NULL;
+        read_later(c);
+    }
+}
+
+static int snap_job(const char *key, cb_job_state *js, void *arg)
+{
+    cb_control *c = arg;
+    snprintf(c->loading, sizeof c->loading, "%s", key);
+    return cb_mirror_load_job(c->mirror, key, js) != CB_OK;
+}
+
+static int snap_task(uint32_t index, const cb_task_state *t, void *arg)
+{
+    cb_control *c = arg;
+    return cb_mirror_load_task(c->mirror, c->loading, index, t) != CB_OK;
+}
+
+/* A submission of a job the mirror does not hold is new unless the store has
+ * the job from an earlier log position (a repeat of a job that ended before
+ * the snapshot; the store may be ahead of the mirror, when it has it from
+ * this very position). A store that does not know where the job began:
+ * ended there means a repeat. */
+static bool seen_before(const char *key, uint64_t seq, void *arg)
+{
+    cb_control *c = arg;
+    cb_job_state js;
+    bool seen;
+    memset(&js, 0, sizeof js);
+    if (cb_view_job(c->st, key, &js) != CB_OK)
+        return false;
+    seen = js.first_seq && seq ? js.first_seq < seq : cb_job_terminal(js.status);
+    cb_job_state_cleanup(&js);
+    return seen;
+}
+
+/* The mirror from the store's unfinished jobs, then the log from there on. */
+cb_status ctl_mirror_reload(cb_control *c)
+{
+    cb_mirror *m = cb_mirror_new();
+    uint64_t seq = 0;
+    cb_status s;
+    if (!m)
+        return CB_ENOMEM;
+    cb_reader_close(c->reader);
+    c->reader = NULL;
+    cb_mirror_free(c->mirror);
+    c->mirror = m;
+    cb_mirror_set_seen(m, seen_before, c);
+    c->live = 0; /* nothing is decided until the mirror has caught up again */
+    c->reload = 1;
+    if ((s = cb_view_active_snapshot(c->st, snap_job, snap_task, c, &seq)) != CB_OK) {
+        CB_LOG_ERR("control", "cannot load the unfinished jobs: %s", cb_strerror(s));
+        return s;
+    }
+    cb_mirror_set_seq(m, seq);
+    CB_LOG_INF("control", "%zu unfinished jobs at log position %llu; folding the log from there",
+               cb_mirror_count(m), (unsigned long long)seq);
+    c->reload = 0;
+    start_reading(c);
+    return CB_OK;
 }
 
 static void reconcile_cb(evutil_socket_t fd, short what, void *arg)
 {
     cb_control *c = arg;
-    cb_status s;
     (void)fd;
     (void)what;
-    if ((s = cb_view_active(c->st, touch_active, c)) != CB_OK)
-        CB_LOG_WRN("control", "cannot list active jobs: %s", cb_strerror(s));
+    if (c->live)
+        cb_mirror_each(c->mirror, touch_each, c);
 }
 
 cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
@@ -166,7 +312,7 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
 {
     cb_control *c = cb_calloc(1, sizeof *c);
     struct timeval tv;
-    cb_status s;
+    cb_status s = CB_ENOMEM;
     if (!c)
         return CB_ENOMEM;
     c->base = base;
@@ -182,14 +328,18 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
         free(c);
         return CB_ENOMEM;
     }
-    if ((s = cb_broker_subscribe(b, CB_PROJ_CHANGED, 0, changed_cb, c, &c->changed)) != CB_OK) {
+    if (!(c->read_retry = evtimer_new(base, read_retry_cb, c)) ||
+        (s = ctl_mirror_reload(c)) != CB_OK) {
+        if (c->read_retry)
+            event_free(c->read_retry);
         event_free(c->reconcile);
+        cb_reader_close(c->reader);
+        cb_mirror_free(c->mirror);
         free(c);
         return s;
     }
     tv = tv_ms(c->o.reconcile_ms);
     evtimer_add(c->reconcile, &tv);
-    reconcile_cb(-1, 0, c); /* the first pass now: recover what a previous run left */
     *out = c;
     return CB_OK;
 }
@@ -213,6 +363,7 @@ void ctl_release(cb_control *c)
 {
     cb_map_each(&c->jobs, free_job, NULL);
     cb_map_cleanup(&c->jobs);
+    cb_mirror_free(c->mirror);
     while (c->backends) {
         backend_state *bs = c->backends;
         c->backends = bs->next;
@@ -225,8 +376,10 @@ void cb_control_free(cb_control *c)
 {
     if (!c)
         return;
-    cb_sub_close(c->changed);
-    c->changed = NULL;
+    cb_reader_close(c->reader);
+    c->reader = NULL;
+    event_free(c->read_retry);
+    c->read_retry = NULL;
     event_free(c->reconcile);
     c->reconcile = NULL;
     /* Job timers stop now; confirmations still due find c->stopped. */

@@ -1,14 +1,16 @@
 /* engine/control.h - the controllers: drive every active job to its end.
  *
- * Short loop: the projector's announcements (cb.proj.changed) mark jobs
- * dirty; dirty jobs are visited on the next loop turn. Long loop: every reconcile_ms all active
- * jobs of the store are visited (lost announcements, expired leases, due
- * retries, timeouts). A visit reads the job and its tasks from the store,
- * asks the scheduler (scheduler.h) for a plan and appends the plan as events
- * with deterministic ids; only when cb.tasks.dispatched is confirmed are the
- * invocation commands put on cb.invoke.<backend>. After appending, a job is
- * not planned again until the projection has folded those events (or
- * await_ms passed), so it never decides twice on stale state.
+ * The controller plans from memory (mirror.h): it loads the store's
+ * unfinished jobs once at start, then folds every event of the log as its
+ * own reader delivers it. Short loop: each event wakes its job, visited on
+ * the next loop turn. Long loop: every reconcile_ms every job held is
+ * visited (due retries, timeouts). A visit asks the scheduler (scheduler.h)
+ * for a plan and appends the plan as events with deterministic ids; only
+ * when cb.tasks.dispatched is confirmed are the invocation commands put on
+ * cb.invoke.<backend>. After appending, a job is not planned again until
+ * the mirror has folded those events (or await_ms passed), so it never
+ * decides twice on the same state. Nothing is decided before the reader has
+ * caught up with the log once after a start.
  *
  * On a terminal plan the done message (cb.done.<tenant>.<job>) is published
  * first and the terminal event appended once it is confirmed: a crash in
@@ -24,10 +26,12 @@
  * Threading: the caller's loop; not thread-safe. */
 #ifndef CB_CONTROL_H
 #define CB_CONTROL_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "broker.h"
+#include "fold.h"
 #include "cb_status.h"
 #include "policy.h"
 #include "cb_config.h"
@@ -38,7 +42,7 @@ typedef struct cb_control cb_control;
 
 typedef struct cb_control_opts {
     int64_t reconcile_ms;      /* long loop period; default 1000 */
-    int64_t await_ms;          /* longest wait for the projection; default 2000 */
+    int64_t await_ms;          /* longest wait for the mirror to fold our appends; default 2000 */
     int64_t progress_ms;       /* least time between progress messages of a job; default 200 */
     size_t inline_result_max;  /* larger results are referenced, not inlined; default 256 KiB */
     int64_t aging_ms;          /* a job waiting for capacity gains one priority level per
@@ -52,7 +56,9 @@ typedef struct cb_control_stats {
 } cb_control_stats;
 
 void cb_control_opts_init(cb_control_opts *o);
-/* Start both loops. b, st and reg are borrowed and outlive the controller.
+/* Load the store's unfinished jobs (before the loop serves: this reads the
+ * store) and start the reader and both loops. b, st and reg are borrowed
+ * and outlive the controller.
  * On CB_OK *out is owned: cb_control_free(). */
 CB_NODISCARD cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
                                         const cb_config *reg, const cb_control_opts *o,
@@ -61,12 +67,22 @@ CB_NODISCARD cb_status cb_control_start(struct event_base *base, cb_broker *b, c
 void cb_control_touch(cb_control *c, const char *key);
 /* Dispatch nothing for the job from now on (held = 1) or again (0): the
  * service holds a job before it appends cb.job.suspended, so no dispatch
- * follows the suspension in the log even before the projection has it. */
+ * follows the suspension in the log even before the mirror has it. */
 void cb_control_hold(cb_control *c, const char *key, int held);
 /* The job's end when it is decided (its done message is out or on the way)
- * but the projection may not show it yet: "succeeded", "failed",
+ * but the log may not show it yet: "succeeded", "failed",
  * "cancelled"; else NULL. Static string. */
 const char *cb_control_ending(cb_control *c, const char *key);
+/* What the controller knows of job "tenant/job" (its mirror, which is often
+ * ahead of the store): 1 and *out filled, or 0 when it does not hold it
+ * (then ask the store). A job it finished a moment ago is known by status
+ * only (applied 0, cancel_requested false). */
+typedef struct cb_control_brief {
+    cb_job_status status;
+    bool cancel_requested;
+    uint64_t applied; /* events applied to it */
+} cb_control_brief;
+int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out);
 const cb_control_stats *cb_control_stats_get(const cb_control *c);
 /* Stop the loops and free; appends still in flight complete without it. */
 void cb_control_free(cb_control *c);

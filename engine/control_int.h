@@ -3,10 +3,11 @@
  * that drive it. Nothing outside engine/control*.c, visit.c, shaping.c,
  * append.c, dispatch.c, completion.c and recovery.c includes this.
  *
- *   control.c     the job table, the short loop (cb.proj.changed) and the
- *                 long loop (reconcile), start and stop
- *   visit.c       one visit: read the job, wait for the projection, plan
- *                 (scheduler.h), apply the plan as events
+ *   control.c     the job table, the log reader that feeds the mirror
+ *                 (mirror.h), the short loop (its events) and the long loop
+ *                 (reconcile), start and stop
+ *   visit.c       one visit: the job from the mirror, wait until it holds
+ *                 what the job appended, plan (scheduler.h), apply the plan
  *   shaping.c     traffic shaping between jobs: per-backend concurrency and
  *                 token bucket, capacity handed out by rank
  *   append.c      appends and puts the controller waits for (op), their
@@ -26,6 +27,7 @@
 #include "cb_map.h"
 #include "control.h"
 #include "flow.h"
+#include "mirror.h"
 #include "fold.h"
 #include "policy.h"
 #include "scheduler.h"
@@ -59,9 +61,9 @@ typedef struct backend_state {
  * - pending counts appends and puts of this job not yet confirmed; while it
  *   is > 0 (or `ending`) a visit plans nothing: the confirmations wake the
  *   job again, so it never decides twice on the same state.
- * - After a plan is applied the job is not planned again until the
- *   projection has folded what it appended (behind() in visit.c): `expect`
- *   events counted, the log position `await_seq` folded (NATS), a flat job's
+ * - After a plan is applied the job is not planned again until the mirror
+ *   has folded what it appended (behind() in visit.c): `expect` events
+ *   counted, the log position `await_seq` folded (NATS), a flat job's
  *   frontier at `await_frontier`; or until await_until_ns passes.
  * - `ending`: the done message is out or on its way (end_status says what it
  *   says); the terminal event follows its confirmation. A failed publish
@@ -70,7 +72,7 @@ typedef struct backend_state {
  * - `recovered`: 0 until the first visit after a start has re-sent the
  *   commands of tasks already dispatched (recovery.c); a failed put clears
  *   it again.
- * - `inflight` is the projection's count of the job's running invocations
+ * - `inflight` is the mirror's count of the job's running invocations
  *   as last read, plus what this controller dispatched since; `want` what
  *   its last plan could not dispatch for lack of capacity. Only shaping.c
  *   writes them (ctl_set_inflight, ctl_after_plan), so the backend's sum of
@@ -113,7 +115,12 @@ struct cb_control {
     cb_control_opts o;
     cb_map jobs; /* hash of key -> cjob */
     backend_state *backends;
-    cb_sub *changed;
+    cb_mirror *mirror; /* the jobs' state the visits plan from (mirror.h) */
+    cb_reader *reader; /* the log, folded into the mirror */
+    struct event *read_retry;
+    int live;                  /* the reader has caught up once: visits may decide */
+    int reload;                /* the mirror must be loaded again before reading on */
+    char loading[CTL_KEY_MAX]; /* the job a snapshot is loading */
     struct event *reconcile;
     cb_control_stats stats;
     int stopped; /* freed by the caller: the last outstanding op frees it */
@@ -138,6 +145,10 @@ void ctl_job_forget(cb_control *c, cjob *j);
 void ctl_job_wake(cjob *j, int64_t delay_ms);
 /* Free the controller once stopped and no op is outstanding. */
 void ctl_release(cb_control *c);
+
+/* The mirror again from the store's snapshot, and the log read from its
+ * position (at start, and after a fold ran out of memory). */
+cb_status ctl_mirror_reload(cb_control *c);
 
 /* visit.c */
 void ctl_visit(cb_control *c, cjob *j);

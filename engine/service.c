@@ -368,6 +368,25 @@ static void enqueue_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
 
 /* ---- lifecycle commands ------------------------------------------------------- */
 
+/* A job as the controller knows it (its mirror is often ahead of the store)
+ * and as the store has it: whichever is further along. 0: neither knows it. */
+static int job_brief(cb_service *s, const char *key, cb_control_brief *out)
+{
+    cb_job_state js;
+    int known = cb_control_brief_of(s->ctl, key, out);
+    memset(&js, 0, sizeof js);
+    if (cb_view_job(s->st, key, &js) != CB_OK)
+        return known;
+    if (!known || (cb_job_terminal(js.status) && !cb_job_terminal(out->status))) {
+        out->status = js.status;
+        out->cancel_requested |= js.cancel_requested;
+    }
+    if (js.applied > out->applied)
+        out->applied = js.applied;
+    cb_job_state_cleanup(&js);
+    return 1;
+}
+
 static void command_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
 {
     pend *p = ctx;
@@ -396,7 +415,7 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
     json_t *o = NULL, *errors = NULL;
     json_error_t je;
     cb_event_type type;
-    cb_job_state js;
+    cb_control_brief js;
     pend *p;
     cb_status st;
 
@@ -421,7 +440,7 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         goto refused;
     }
     cb_job_key(tenant, job, key, sizeof key);
-    if (cb_view_job(s->st, key, &js) != CB_OK) {
+    if (!job_brief(s, key, &js)) {
         snprintf(msg, sizeof msg, "/: no job \"%s\" for tenant \"%s\"", job, tenant);
         answer_error(req, job, msg);
         goto refused;
@@ -477,7 +496,6 @@ refused:
 out:
     json_decref(errors);
     json_decref(o);
-    cb_job_state_cleanup(&js);
 }
 
 cb_status cb_service_start(struct event_base *base, cb_broker *b, cb_store *st, cb_control *ctl,

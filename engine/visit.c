@@ -1,6 +1,6 @@
-/* engine/visit.c - one visit of a job (see control_int.h): read it, wait
- * until the projection has what was appended, plan (scheduler.h), apply the
- * plan as events. */
+/* engine/visit.c - one visit of a job (see control_int.h): take its state
+ * from the mirror (mirror.h), wait until the mirror has folded what the job
+ * appended, plan (scheduler.h), apply the plan as events. */
 #include "control_int.h"
 
 #include <stdio.h>
@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "cb_json.h"
-#include "views.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
 #include "cb_time.h"
@@ -97,124 +96,82 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const cb_
         ctl_end_job(c, j, js, tb, p, now);
 }
 
-/* The job's task records: its open ones only, or all. */
-static cb_status load_tasks(cb_control *c, cjob *j, int open_only, cb_task_list *tb)
-{
-    cb_status s = open_only ? cb_view_job_open_tasks(c->st, j->key, cb_task_list_add, tb)
-                            : cb_view_job_tasks(c->st, j->key, cb_task_list_add, tb);
-    if (s == CB_OK && tb->oom)
-        s = CB_ENOMEM;
-    if (s != CB_OK) {
-        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "cannot read tasks: %s",
-                   cb_strerror(s));
-        ctl_job_wake(j, 1000);
-    }
-    return s;
-}
-
-/* Whether applying the plan reads task outputs: the job's result, or the
- * reduce's input. */
-static bool needs_outputs(const cjob *j, const cb_sched_plan *p)
-{
-    if (p->end == CB_END_SUCCEED)
-        return true;
-    for (size_t i = 0; j->flow.kind == CB_FLOW_MAP_REDUCE && i < p->ndispatch; i++)
-        if (p->dispatch[i].task == cb_flow_reduce_task(&j->flow))
-            return true;
-    return false;
-}
-
-/* Whether the projection lacks what the job's last plan appended. Counting
- * the job's events is not enough (an adapter's report can make up the count
+/* Whether the mirror lacks what the job's last plan appended. Counting the
+ * job's events is not enough (an adapter's report can make up the count
  * while our dispatch is still on its way), so where the broker tells log
- * positions the projector must have folded ours, and a flat job's frontier
+ * positions the mirror must have folded ours, and a flat job's frontier
  * must show its last dispatch. */
 static bool behind(cb_control *c, const cjob *j, const cb_job_state *js)
 {
-    uint64_t applied = 0;
     if (js->applied + js->ignored < j->expect)
         return true;
-    if (j->await_seq && cb_view_applied_seq(c->st, &applied) == CB_OK && applied < j->await_seq)
+    if (j->await_seq && cb_mirror_seq(c->mirror) < j->await_seq)
         return true;
     return j->flow.kind != CB_FLOW_DAG && !js->cancel_requested && js->frontier < j->await_frontier;
 }
 
 void ctl_visit(cb_control *c, cjob *j)
 {
-    cb_job_state js;
-    cb_task_list tb = {0};
+    cb_mirror_job *mj;
+    const cb_job_state *js;
+    const cb_task_list *tb;
     cb_sched_in in;
     cb_sched_plan p;
     int64_t now = cb_time_now_ns(), retry_ms = 0;
     uint64_t free_cap = 0;
-    int open_only;
     cb_status s;
 
+    if (!c->live)
+        return; /* the mirror is catching up with the log: it wakes every job then */
     c->stats.visits++;
-    memset(&js, 0, sizeof js);
-    if ((s = cb_view_job(c->st, j->key, &js)) != CB_OK) {
-        if (s == CB_ENOTFOUND && j->pending == 0)
-            ctl_job_forget(c, j); /* not projected yet: the announcement brings it back */
+    if (!(mj = cb_mirror_get(c->mirror, j->key))) {
+        if (j->pending == 0)
+            ctl_job_forget(c, j); /* not submitted yet, or ended: its events bring it back */
         return;
     }
-    if (cb_job_terminal(js.status) || js.status == CB_JOB_ABSENT) {
+    js = &mj->js;
+    tb = &mj->tasks;
+    if (cb_job_terminal(js->status) || js->status == CB_JOB_ABSENT) {
         if (j->pending == 0) {
-            cb_job_state_cleanup(&js);
+            cb_mirror_drop(c->mirror, j->key);
             ctl_job_forget(c, j);
-            return;
         }
-        goto out;
+        return;
     }
     if (j->pending > 0 || j->ending)
-        goto out; /* the confirmations re-visit */
-    if (job_load_flow(c, j, &js) != CB_OK)
-        goto out;
-    if (behind(c, j, &js) && now < j->await_until_ns) {
+        return; /* the confirmations re-visit */
+    if (job_load_flow(c, j, js) != CB_OK)
+        return;
+    if (behind(c, j, js) && now < j->await_until_ns) {
         ctl_job_wake(j, (j->await_until_ns - now) / 1000000 + 1);
-        goto out; /* the projection has not caught up with what we appended */
+        return; /* the mirror has not folded what we appended yet */
     }
-    /* A DAG plans over all its records, other jobs over their open ones (the
-     * first visit after a start re-sends commands, a reduce's with its input) */
-    open_only = j->flow.kind != CB_FLOW_DAG && j->recovered;
-    if (load_tasks(c, j, open_only, &tb) != CB_OK)
-        goto out;
-    ctl_set_inflight(j, js.inflight);
+    ctl_set_inflight(j, js->inflight);
     if (!j->recovered)
-        ctl_recover(c, j, &js, &tb);
+        ctl_recover(c, j, js, tb);
     memset(&in, 0, sizeof in);
     in.flow = &j->flow;
     in.policy = &j->policy;
     in.step_policy = j->step_policy;
     in.reduce_policy = j->flow.kind == CB_FLOW_MAP_REDUCE ? &j->reduce_policy : NULL;
-    in.job = &js;
-    in.view = cb_task_list_view(&tb);
+    in.job = js;
+    /* a DAG plans over all its records, other jobs over their open ones */
+    in.view = j->flow.kind == CB_FLOW_DAG ? cb_task_list_view(tb) : cb_mirror_open_view(mj);
     in.capacity = j->held ? 0 : ctl_capacity(c, j, now, &retry_ms, &free_cap);
     in.now_ns = now;
     in.job_key = j->key;
     if ((s = cb_sched_plan_job(&in, &p)) != CB_OK) {
         cb_log_job(CB_LOG_ERROR, "control", j->tenant, j->job, "scheduler: %s", cb_strerror(s));
         ctl_job_wake(j, 1000);
-        goto out;
+        return;
     }
     c->stats.plans++;
     ctl_after_plan(c, j, &p, free_cap, now);
-    progress(c, j, &js, now, p.end != CB_END_NONE);
-    if (open_only && needs_outputs(j, &p)) {
-        /* the result, or the reduce's input: now the outputs are needed */
-        cb_task_list_cleanup(&tb);
-        memset(&tb, 0, sizeof tb);
-        if (load_tasks(c, j, 0, &tb) != CB_OK) {
-            cb_sched_plan_cleanup(&p);
-            goto out;
-        }
-    }
-    apply_plan(c, j, &js, &tb, &p, now);
+    progress(c, j, js, now, p.end != CB_END_NONE);
+    apply_plan(c, j, js, tb, &p, now);
     if (p.wake_ns > now)
         ctl_job_wake(j, (p.wake_ns - now) / 1000000 + 1);
     if (retry_ms > 0)
         ctl_job_wake(j, retry_ms);
     cb_sched_plan_cleanup(&p);
-out:
-    cb_task_list_cleanup(&tb);
-    cb_job_state_cleanup(&js);
 }

@@ -116,23 +116,33 @@ static int each_open(const void *key, size_t klen, const void *val, size_t vlen,
     return each_task(key, klen, rec, rlen, arg);
 }
 
-static cb_status view_tasks(cb_store *st, cb_db db, const char *key, cb_view_task_fn *fn, void *arg)
+/* The task records of job `key` through db (tasks, or the open index), in
+ * transaction t. */
+static cb_status scan_tasks(cb_txn *t, cb_db db, const char *key, cb_view_task_fn *fn, void *arg)
 {
     unsigned char prefix[CB_JOB_KEY_MAX + 1];
     size_t n = strlen(key);
-    tasks_ctx c = {fn, arg, n + 1, CB_OK, NULL};
-    cb_txn *t;
+    tasks_ctx c = {fn, arg, n + 1, CB_OK, t};
     cb_status s;
     if (n >= CB_JOB_KEY_MAX)
         return CB_EINVAL;
     memcpy(prefix, key, n);
     prefix[n] = '\0';
+    s = cb_store_scan(t, db, prefix, n + 1, db == CB_DB_OPEN ? each_open : each_task, &c);
+    return s != CB_OK ? s : c.s;
+}
+
+static cb_status view_tasks(cb_store *st, cb_db db, const char *key, cb_view_task_fn *fn, void *arg)
+{
+    cb_txn *t;
+    cb_status s;
+    if (strlen(key) >= CB_JOB_KEY_MAX)
+        return CB_EINVAL;
     if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
         return s;
-    c.txn = t;
-    s = cb_store_scan(t, db, prefix, n + 1, db == CB_DB_OPEN ? each_open : each_task, &c);
+    s = scan_tasks(t, db, key, fn, arg);
     cb_store_abort(t);
-    return s != CB_OK ? s : c.s;
+    return s;
 }
 
 cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, void *arg)
@@ -173,6 +183,67 @@ cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg)
     s = cb_store_scan(t, CB_DB_ACTIVE, NULL, 0, each_active, &c);
     cb_store_abort(t);
     return s;
+}
+
+typedef struct snap_ctx {
+    cb_view_snap_job_fn *job_fn;
+    cb_view_task_fn *task_fn;
+    void *arg;
+    cb_txn *txn;
+    cb_status s;
+} snap_ctx;
+
+static int each_snap(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    snap_ctx *c = arg;
+    char k[CB_JOB_KEY_MAX];
+    cb_job_state js;
+    json_t *o = NULL;
+    (void)val;
+    (void)vlen;
+    if (klen >= sizeof k)
+        return 0;
+    memcpy(k, key, klen);
+    k[klen] = '\0';
+    if ((c->s = cb_layout_load_json(c->txn, CB_DB_JOBS, k, klen, &o)) != CB_OK) {
+        if (c->s == CB_ENOTFOUND)
+            c->s = CB_EIO; /* active without its record */
+        return 1;
+    }
+    c->s = cb_job_state_from_json(o, &js);
+    json_decref(o);
+    if (c->s != CB_OK)
+        return 1;
+    if (c->job_fn(k, &js, c->arg)) {
+        c->s = CB_ENOMEM;
+        return 1;
+    }
+    if ((c->s = scan_tasks(c->txn, CB_DB_TASKS, k, c->task_fn, c->arg)) != CB_OK)
+        return 1;
+    return 0;
+}
+
+cb_status cb_view_active_snapshot(cb_store *st, cb_view_snap_job_fn *job_fn,
+                                  cb_view_task_fn *task_fn, void *arg, uint64_t *applied_seq)
+{
+    snap_ctx c = {job_fn, task_fn, arg, NULL, CB_OK};
+    const void *val;
+    size_t vlen;
+    char buf[32];
+    cb_status s = cb_store_begin(st, 1, &c.txn);
+    if (s != CB_OK)
+        return s;
+    *applied_seq = 0;
+    s = cb_store_get(c.txn, CB_DB_META, "applied_seq", 11, &val, &vlen);
+    if (s == CB_OK && vlen < sizeof buf) {
+        memcpy(buf, val, vlen);
+        buf[vlen] = '\0';
+        *applied_seq = strtoull(buf, NULL, 10);
+    }
+    if (s == CB_OK || s == CB_ENOTFOUND)
+        s = cb_store_scan(c.txn, CB_DB_ACTIVE, NULL, 0, each_snap, &c);
+    cb_store_abort(c.txn);
+    return s != CB_OK ? s : c.s;
 }
 
 static int hash_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)

@@ -29,6 +29,17 @@ CB_NODISCARD cb_status cb_view_job_open_tasks(cb_store *st, const char *key, cb_
 /* The jobs not yet finished: fn("tenant/job", deadline_ns or 0, arg). */
 typedef int cb_view_active_fn(const char *key, int64_t deadline_ns, void *arg);
 CB_NODISCARD cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg);
+/* One consistent snapshot of the unfinished jobs, for a controller that
+ * keeps them in memory: in one read transaction, *applied_seq (the log
+ * position the snapshot reflects), then for each active job job_fn(key,
+ * state, arg), which takes the state (it owns its fields afterwards) and
+ * returns non-zero when out of memory, followed by task_fn for each of the
+ * job's records in index order (the record is borrowed, as above).
+ * Errors: CB_ENOMEM, CB_EIO (a damaged record), the store's. */
+typedef int cb_view_snap_job_fn(const char *key, cb_job_state *js, void *arg);
+CB_NODISCARD cb_status cb_view_active_snapshot(cb_store *st, cb_view_snap_job_fn *job_fn,
+                                               cb_view_task_fn *task_fn, void *arg,
+                                               uint64_t *applied_seq);
 /* SHA-256 (hex, 65 bytes with NUL) over the jobs, tasks and active databases
  * in key order: equal digests mean equal entity state. `entities` (if not
  * NULL) gets the number of entries hashed. */

@@ -10,8 +10,13 @@
  *
  * The fold must never crash or fail (only CB_OK), and the two stores' digests
  * must be equal: the state is a function of the log, not of how it was
- * batched or how often the projector died. CB_FOLD_FUZZ_SEED=N reproduces a
- * run; CB_FOLD_FUZZ_RUNS=N runs more. */
+ * batched or how often the projector died.
+ *
+ * The engine's mirror (engine/mirror.h) folds the same logs in memory,
+ * starting from a snapshot of a store cut at a random position as a
+ * restarted engine does: every job it holds must equal the rebuilt store's,
+ * record for record. CB_FOLD_FUZZ_SEED=N reproduces a run;
+ * CB_FOLD_FUZZ_RUNS=N runs more. */
 #define _GNU_SOURCE
 #include "cb_test.h"
 
@@ -23,6 +28,7 @@
 #include "batch.h"
 #include "cb_event.h"
 #include "migrate.h"
+#include "mirror.h"
 #include "store.h"
 #include "views.h"
 
@@ -257,10 +263,200 @@ static void random_logs_fold_to_one_state(void **state)
     assert_true(crashes > 0); /* the crash path was exercised */
 }
 
+/* ---- the mirror -------------------------------------------------------- */
+
+static int snap_job(const char *key, cb_job_state *js, void *arg)
+{
+    void **a = arg;
+    snprintf(a[1], CB_MIRROR_KEY_MAX, "%s", key);
+    return cb_mirror_load_job(a[0], key, js) != CB_OK;
+}
+
+static int snap_task(uint32_t index, const cb_task_state *t, void *arg)
+{
+    void **a = arg;
+    return cb_mirror_load_task(a[0], a[1], index, t) != CB_OK;
+}
+
+typedef struct cmp_ctx {
+    cb_store *st;
+    const cb_mirror_job *mj;
+    size_t i;
+    const char *why;
+} cmp_ctx;
+
+static int cmp_task(uint32_t index, const cb_task_state *t, void *arg)
+{
+    cmp_ctx *c = arg;
+    json_t *a, *b;
+    int same;
+    if (c->i >= c->mj->tasks.n || c->mj->tasks.index[c->i] != index) {
+        c->why = "a record the store has is missing";
+        return 1;
+    }
+    a = cb_task_state_to_json(t);
+    b = cb_task_state_to_json(&c->mj->tasks.tasks[c->i++]);
+    same = json_equal(a, b);
+    json_decref(a);
+    json_decref(b);
+    if (!same)
+        c->why = "a record differs";
+    return !same;
+}
+
+static void cmp_job(cb_mirror_job *mj, void *arg)
+{
+    cmp_ctx *c = arg;
+    cb_job_state js;
+    json_t *a, *b;
+    cb_task_view v;
+    if (c->why)
+        return;
+    memset(&js, 0, sizeof js);
+    if (cb_view_job(c->st, mj->key, &js) != CB_OK) {
+        c->why = "a job the store does not have";
+        return;
+    }
+    a = cb_job_state_to_json(&js);
+    b = cb_job_state_to_json(&mj->js);
+    if (!json_equal(a, b)) {
+        c->why = "a job's state differs";
+        if (getenv("CB_FOLD_FUZZ_SHOW"))
+            fprintf(stderr, "store:  %s\nmirror: %s\n", json_dumps(a, JSON_SORT_KEYS),
+                    json_dumps(b, JSON_SORT_KEYS));
+    }
+    json_decref(a);
+    json_decref(b);
+    cb_job_state_cleanup(&js);
+    c->mj = mj;
+    c->i = 0;
+    if (!c->why && cb_view_job_tasks(c->st, mj->key, cmp_task, c) != CB_OK)
+        c->why = "cannot read the store's records";
+    if (!c->why && c->i != mj->tasks.n)
+        c->why = "a record the store does not have";
+    /* the open view leaves out only records that ended well */
+    v = cb_mirror_open_view(mj);
+    for (size_t k = 0; !c->why && k < mj->tasks.n - v.n; k++)
+        if (mj->tasks.tasks[k].status != CB_TASK_SUCCEEDED &&
+            mj->tasks.tasks[k].status != CB_TASK_SKIPPED)
+            c->why = "the open view leaves out an open record";
+}
+
+/* As the engine answers it: the store (cut at the snapshot) knows the job
+ * from an earlier position. */
+static bool seen_in(const char *key, uint64_t seq, void *arg)
+{
+    cb_job_state js;
+    bool seen;
+    memset(&js, 0, sizeof js);
+    if (cb_view_job(arg, key, &js) != CB_OK)
+        return false;
+    seen = js.first_seq && js.first_seq < seq;
+    cb_job_state_cleanup(&js);
+    return seen;
+}
+
+static int count_unfinished(const char *key, int64_t deadline_ns, void *arg)
+{
+    (void)key;
+    (void)deadline_ns;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static void mirror_from_a_snapshot_equals_the_store(void **state)
+{
+    const char *seed_env = getenv("CB_FOLD_FUZZ_SEED"), *runs_env = getenv("CB_FOLD_FUZZ_RUNS");
+    uint64_t seed = seed_env ? strtoull(seed_env, NULL, 10) : 0x5eedcb02ULL;
+    int runs = runs_env ? atoi(runs_env) : 150;
+    size_t held = 0;
+    (void)state;
+    for (int r = 0; r < runs; r++) {
+        gen g = {.rng = seed + (uint64_t)r * 0x9e3779b97f4a7c15ULL, .clock = 1795752142000000000LL};
+        char da[64], db[64], loading[CB_MIRROR_KEY_MAX];
+        cb_store *a, *b;
+        cb_batch *bt = NULL;
+        cb_mirror *m = cb_mirror_new();
+        void *arg[2] = {m, loading};
+        uint64_t seq = 0;
+        size_t cut, unfinished = 0;
+        cmp_ctx c = {0};
+        if (!g.rng)
+            g.rng = 1;
+        generate(&g);
+        cut = rnd(&g, (uint32_t)g.n + 1);
+        a = fresh_store(da, sizeof da);
+        b = fresh_store(db, sizeof db);
+        assert_int_equal(cb_batch_begin(a, &bt), CB_OK);
+        fold_range(bt, &g, 0, cut);
+        assert_int_equal(cb_batch_commit(bt, cut), CB_OK);
+        assert_non_null(m);
+        assert_int_equal(cb_view_active_snapshot(a, snap_job, snap_task, arg, &seq), CB_OK);
+        assert_int_equal(seq, cut);
+        cb_mirror_set_seq(m, seq);
+        cb_mirror_set_seen(m, seen_in, a);
+        for (size_t i = cut; i < g.n; i++) {
+            cb_mirror_job *mj;
+            int applied;
+            assert_int_equal(cb_mirror_apply(m, &g.ev[i], i + 1, &mj, &applied), CB_OK);
+        }
+        assert_int_equal(cb_mirror_seq(m), g.n);
+        rebuild(b, &g);
+        c.st = b;
+        cb_mirror_each(m, cmp_job, &c);
+        if (c.why)
+            fail_msg("seed %llu run %d (cut at %zu of %zu): %s", (unsigned long long)seed, r, cut,
+                     g.n, c.why);
+        /* every job the store has unfinished, the mirror holds */
+        assert_int_equal(cb_view_active(b, count_unfinished, &unfinished), CB_OK);
+        assert_true(cb_mirror_count(m) >= unfinished);
+        held += cb_mirror_count(m);
+        cb_mirror_free(m);
+        drop_store(a, da);
+        drop_store(b, db);
+        gen_cleanup(&g);
+    }
+    print_message("mirror: %d logs, %zu jobs held, each equal to the store's\n", runs, held);
+    assert_true(held > 0);
+}
+
+/* A job the controller dropped stays dropped: its later events and a
+ * repeat of its submission are not a new job; it is known as it ended. */
+static void mirror_forgets_a_dropped_job_for_good(void **state)
+{
+    gen g = {.rng = 7, .clock = 1795752142000000000LL};
+    cb_mirror *m = cb_mirror_new();
+    cb_mirror_job *mj = NULL;
+    int applied;
+    (void)state;
+    assert_non_null(m);
+    add(&g, "j1", CB_EV_JOB_SUBMITTED,
+        json_pack("{s:{s:s, s:s, s:{s:s}, s:{s:[i]}}, s:s}", "job", "job_id", "j1", "kind", "call",
+                  "function", "name", "noop", "input", "items", 1, "digest", "d1"));
+    add(&g, "other", CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", 1));
+    assert_int_equal(cb_mirror_apply(m, &g.ev[0], 1, &mj, &applied), CB_OK);
+    assert_non_null(mj);
+    assert_int_equal(applied, 1);
+    assert_int_equal(cb_mirror_status(m, "acme/j1"), CB_JOB_SUBMITTED);
+    assert_int_equal(cb_mirror_apply(m, &g.ev[1], 2, &mj, &applied), CB_OK);
+    assert_null(mj); /* not a job it holds */
+    cb_mirror_drop(m, "acme/j1");
+    assert_null(cb_mirror_get(m, "acme/j1"));
+    assert_int_equal(cb_mirror_status(m, "acme/j1"), CB_JOB_SUBMITTED);
+    assert_int_equal(cb_mirror_apply(m, &g.ev[0], 3, &mj, &applied), CB_OK);
+    assert_null(mj);
+    assert_int_equal(cb_mirror_count(m), 0);
+    assert_int_equal(cb_mirror_seq(m), 3);
+    cb_mirror_free(m);
+    gen_cleanup(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_logs_fold_to_one_state),
+        cmocka_unit_test(mirror_from_a_snapshot_equals_the_store),
+        cmocka_unit_test(mirror_forgets_a_dropped_job_for_good),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
