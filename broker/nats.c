@@ -623,6 +623,9 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
         s = natsOptions_SetReconnectedCB(no, reconnected_cb, b);
     if (s == NATS_OK)
         s = natsOptions_SetClosedCB(no, closed_cb, b);
+    if (s == NATS_OK) /* write on the loop's next turn, not after the flusher thread's 1 ms
+                       * wait: a turn's publishes still leave in one write */
+        s = natsOptions_SetSendAsap(no, true);
     if (s == NATS_OK)
         s = natsOptions_SetEventLoop(no, base, natsLibevent_Attach, natsLibevent_Read,
                                      natsLibevent_Write, natsLibevent_Detach);
