@@ -321,9 +321,12 @@ static void cmp_job(cb_mirror_job *mj, void *arg)
     b = cb_job_state_to_json(&mj->js);
     if (!json_equal(a, b)) {
         c->why = "a job's state differs";
-        if (getenv("CB_FOLD_FUZZ_SHOW"))
-            fprintf(stderr, "store:  %s\nmirror: %s\n", json_dumps(a, JSON_SORT_KEYS),
-                    json_dumps(b, JSON_SORT_KEYS));
+        if (getenv("CB_FOLD_FUZZ_SHOW")) { /* what differs, to debug a failure */
+            char *ta = json_dumps(a, JSON_SORT_KEYS), *tb = json_dumps(b, JSON_SORT_KEYS);
+            fprintf(stderr, "store:  %s\nmirror: %s\n", ta, tb);
+            free(ta);
+            free(tb);
+        }
     }
     json_decref(a);
     json_decref(b);
