@@ -1,7 +1,8 @@
-/* common/cb_json.c - JSON dumps that fail instead of damaging text, and parse
- * failures told apart (see cb_json.h). */
+/* common/cb_json.c - JSON dumps that fail instead of damaging text, parse
+ * failures told apart, a member found without parsing (see cb_json.h). */
 #include "cb_json.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,4 +63,96 @@ json_t *cb_json_loadb(const void *buf, size_t len, size_t flags, json_error_t *j
     }
     *st = j ? CB_OK : json_error_code(je) == json_error_out_of_memory ? CB_ENOMEM : CB_EINVAL;
     return j;
+}
+
+/* ---- scanning without parsing ------------------------------------------- */
+
+static size_t skip_ws(const char *b, size_t len, size_t i)
+{
+    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* The end (one past the closing quote) of the string starting at b[i] == '"';
+ * 0 if it does not end. */
+static size_t skip_string(const char *b, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (b[i] == '\\')
+            i++;
+        else if (b[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+/* The end of the value starting at b[i]; 0 if it does not end. */
+static size_t skip_value(const char *b, size_t len, size_t i)
+{
+    int depth = 0;
+    if (i >= len)
+        return 0;
+    if (b[i] != '{' && b[i] != '[') { /* a scalar: up to the next delimiter */
+        if (b[i] == '"')
+            return skip_string(b, len, i);
+        while (i < len && !strchr(",}] \t\n\r", b[i]))
+            i++;
+        return i < len ? i : 0;
+    }
+    for (; i < len; i++) {
+        if (b[i] == '"') {
+            if (!(i = skip_string(b, len, i)))
+                return 0;
+            i--;
+        } else if (b[i] == '{' || b[i] == '[') {
+            depth++;
+        } else if ((b[i] == '}' || b[i] == ']') && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* In the object starting at b[i] == '{', the value of member `key`: its
+ * start in *at and its end returned; 0 when absent or malformed. */
+static size_t find_member(const char *b, size_t len, size_t i, const char *key, size_t *at)
+{
+    size_t klen = strlen(key);
+    if (i >= len || b[i] != '{')
+        return 0;
+    i = skip_ws(b, len, i + 1);
+    while (i < len && b[i] == '"') {
+        size_t kend = skip_string(b, len, i), vend;
+        bool match;
+        if (!kend)
+            return 0;
+        match = kend - i - 2 == klen && memcmp(b + i + 1, key, klen) == 0;
+        i = skip_ws(b, len, kend);
+        if (i >= len || b[i] != ':')
+            return 0;
+        i = skip_ws(b, len, i + 1);
+        if (!(vend = skip_value(b, len, i)))
+            return 0;
+        if (match) {
+            *at = i;
+            return vend;
+        }
+        i = skip_ws(b, len, vend);
+        if (i >= len || b[i] != ',')
+            return 0;
+        i = skip_ws(b, len, i + 1);
+    }
+    return 0;
+}
+
+int cb_json_member_span(const char *buf, size_t len, const char *outer, const char *inner,
+                        size_t *off, size_t *vlen)
+{
+    size_t at = 0, end = find_member(buf, len, skip_ws(buf, len, 0), outer, &at);
+    if (!end || !(end = find_member(buf, len, at, inner, &at)))
+        return 0;
+    *off = at;
+    *vlen = end - at;
+    return 1;
 }

@@ -25,4 +25,14 @@ char *cb_json_dumps(const json_t *json, size_t flags);
  * success. Needs cb_alloc_route_json() for jansson's allocations. */
 json_t *cb_json_loadb(const void *buf, size_t len, size_t flags, json_error_t *je, cb_status *st);
 
+/* Where the value of member `inner` of the object that is member `outer` of
+ * the top-level object lies in the JSON text buf (for "data" / "output" of
+ * an event): 1 with the value's offset and length, 0 when there is no such
+ * member (or the text is not well formed that far: then parse it in full).
+ * A scan, not a parse: nothing is allocated, so a caller can leave a large
+ * value unparsed until it is needed. Keys are compared as written (a key
+ * spelled with escapes does not match). Pure. */
+int cb_json_member_span(const char *buf, size_t len, const char *outer, const char *inner,
+                        size_t *off, size_t *vlen);
+
 #endif /* CB_JSON_H */

@@ -21,7 +21,7 @@ cb_status ctl_emit_terminal(cb_control *c, cjob *j, json_t *terminal)
 
 /* Publish the done message, then (ctl_op_done) append the terminal event. */
 void ctl_end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
-                 const cb_sched_plan *p, int64_t now)
+                 const cb_sched_plan *p, int64_t now, bool by_ref)
 {
     static const char *const status[] = {
         [CB_END_SUCCEED] = "succeeded", [CB_END_FAIL] = "failed", [CB_END_CANCEL] = "cancelled"};
@@ -34,11 +34,15 @@ void ctl_end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_l
 
     cb_done_msg_init(&done, j->tenant, j->job, status[p->end]);
     if (p->end == CB_END_SUCCEED) {
-        char *rtext;
+        char *rtext = NULL;
         type = CB_EV_JOB_SUCCEEDED;
         cb_task_view v = cb_task_list_view(tb);
-        result = cb_result_of(&j->flow, &v, &failed);
-        rtext = result ? cb_json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        if (by_ref) {
+            failed = cb_result_map_lost(&j->flow, &v);
+        } else {
+            result = cb_result_of(&j->flow, &v, &failed);
+            rtext = result ? cb_json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        }
         if (rtext && strlen(rtext) <= c->o.inline_result_max) {
             done.result = result;
             data = json_pack("{s:O}", "result", result);

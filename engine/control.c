@@ -172,14 +172,51 @@ static void read_later(cb_control *c)
     evtimer_add(c->read_retry, &tv);
 }
 
+/* Whether the job's outputs matter only at its end (a call, map or
+ * map_reduce: its result, the reduce's input), so that they can stay text
+ * until then (cb_mirror_keep_output); a DAG's steps read them as it goes. */
+static bool outputs_wait(const cb_mirror_job *mj)
+{
+    const char *kind = json_string_value(json_object_get(mj->js.spec, "kind"));
+    return kind && strcmp(kind, "dag") != 0;
+}
+
+/* A task outcome of such a job, with its output left out: a copy of the
+ * message with `null` in its place (*cut, to free), the output's place in
+ * the message in *off and *n. NULL when there is none to leave out. */
+static char *without_output(cb_control *c, const cb_broker_msg *m, size_t *off, size_t *n,
+                            size_t *len)
+{
+    char key[CTL_KEY_MAX], *cut;
+    const char *rest;
+    const cb_mirror_job *mj;
+    if (!m->subject || strncmp(m->subject, "cb.evt.", 7) != 0)
+        return NULL;
+    rest = m->subject + 7;
+    if (strlen(rest) >= sizeof key || !strchr(rest, '.'))
+        return NULL;
+    snprintf(key, sizeof key, "%s", rest);
+    *strchr(key, '.') = '/';
+    if (!(mj = cb_mirror_get(c->mirror, key)) || !outputs_wait(mj) ||
+        !cb_json_member_span(m->data, m->len, "data", "output", off, n) || *n <= 8 ||
+        !(cut = cb_malloc(m->len - *n + 4)))
+        return NULL;
+    memcpy(cut, m->data, *off);
+    memcpy(cut + *off, "null", 4);
+    memcpy(cut + *off + 4, (const char *)m->data + *off + *n, m->len - *off - *n);
+    *len = m->len - *n + 4;
+    return cut;
+}
+
 /* Fold one event into the mirror and wake its job. */
 static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
 {
     cb_control *c = ctx;
     cb_mirror_job *mj;
     cb_event ev;
-    char err[256];
-    int applied;
+    char err[256], *cut;
+    size_t off = 0, n = 0, len = m ? m->len : 0;
+    int applied, left_out;
 
     if (!m) {
         if (s == CB_OK) {
@@ -198,7 +235,11 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     }
     if (m->seq && m->seq <= cb_mirror_seq(c->mirror))
         return; /* folded already (a resumed read can repeat the edge) */
-    if ((s = cb_event_decode(m->data, m->len, &ev, err, sizeof err)) != CB_OK) {
+    cut = without_output(c, m, &off, &n, &len);
+    left_out = cut != NULL;
+    s = cb_event_decode(cut ? cut : m->data, len, &ev, err, sizeof err);
+    free(cut);
+    if (s != CB_OK) {
         if (m->seq)
             cb_mirror_set_seq(c->mirror, m->seq);
         if (s != CB_ENOMEM)
@@ -208,17 +249,20 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         return;
     }
     s = cb_mirror_apply(c->mirror, &ev, m->seq, &mj, &applied);
+    if (s == CB_OK && left_out && mj && applied && ev.type == CB_EV_TASK_SUCCEEDED)
+        s = cb_mirror_keep_output(mj,
+                                  (uint32_t)json_integer_value(json_object_get(ev.data, "task")),
+                                  (const char *)m->data + off, n);
+    cb_event_cleanup(&ev);
     if (s != CB_OK) {
         /* the mirror may be partly updated: start again from the store */
         CB_LOG_ERR("control", "folding entry %llu: %s; reloading the jobs from the store",
                    (unsigned long long)m->seq, cb_strerror(s));
         c->stats.errors++;
-        cb_event_cleanup(&ev);
         if (ctl_mirror_reload(c) != CB_OK)
             read_later(c); /* and reload again then */
         return;
     }
-    cb_event_cleanup(&ev);
     if (mj && c->live)
         cb_control_touch(c, mj->key);
 }

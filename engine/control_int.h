@@ -188,9 +188,11 @@ void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_
                   const cb_sched_plan *p);
 
 /* completion.c */
-/* Publish the done message, then (on its confirmation) the terminal event. */
+/* Publish the done message, then (on its confirmation) the terminal event.
+ * by_ref: a map's result is too large to inline and its outputs are not
+ * parsed (mirror.h): reference it without building it. */
 void ctl_end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
-                 const cb_sched_plan *p, int64_t now);
+                 const cb_sched_plan *p, int64_t now, bool by_ref);
 cb_status ctl_emit_terminal(cb_control *c, cjob *j, json_t *terminal);
 
 /* recovery.c */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_json.h"
 #include "cb_map.h"
 
 struct cb_mirror {
@@ -39,8 +40,17 @@ cb_mirror *cb_mirror_new(void)
     return m;
 }
 
+static void free_kept(uint64_t k, void *val, void *arg)
+{
+    (void)k;
+    (void)arg;
+    free(val);
+}
+
 static void job_free(cb_mirror_job *j)
 {
+    cb_map_each(&j->kept, free_kept, NULL);
+    cb_map_cleanup(&j->kept);
     cb_job_state_cleanup(&j->js);
     cb_task_list_cleanup(&j->tasks);
     free(j);
@@ -99,6 +109,7 @@ static cb_mirror_job *job_new(cb_mirror *m, const char *key)
     if (n >= CB_MIRROR_KEY_MAX || !(j = cb_calloc(1, sizeof *j)))
         return NULL;
     memcpy(j->key, key, n + 1);
+    cb_map_init(&j->kept);
     if (cb_map_put(&m->jobs, cb_hash64(key, n), j) != CB_OK) {
         free(j);
         return NULL;
@@ -396,4 +407,70 @@ cb_task_view cb_mirror_open_view(cb_mirror_job *j)
     v.tasks = l->tasks + j->done;
     v.n = l->n - j->done;
     return v;
+}
+
+/* ---- outputs kept as text ------------------------------------------------ */
+
+typedef struct kept_text {
+    size_t n;
+    char text[];
+} kept_text;
+
+cb_status cb_mirror_keep_output(cb_mirror_job *j, uint32_t task, const char *text, size_t n)
+{
+    kept_text *k = cb_malloc(sizeof *k + n), *old;
+    if (!k)
+        return CB_ENOMEM;
+    k->n = n;
+    memcpy(k->text, text, n);
+    old = cb_map_get(&j->kept, task);
+    if (cb_map_put(&j->kept, task, k) != CB_OK) {
+        free(k);
+        return CB_ENOMEM;
+    }
+    j->kept_bytes += n - (old ? old->n : 0);
+    free(old);
+    return CB_OK;
+}
+
+typedef struct parse_ctx {
+    cb_mirror_job *j;
+    cb_status s;
+} parse_ctx;
+
+static void parse_kept(uint64_t task, void *val, void *arg)
+{
+    parse_ctx *c = arg;
+    kept_text *k = val;
+    cb_task_view v = cb_task_list_view(&c->j->tasks);
+    cb_task_state *t = (cb_task_state *)cb_task_view_get(&v, (uint32_t)task);
+    json_error_t je;
+    cb_status st = CB_OK;
+    json_t *o;
+    if (c->s == CB_ENOMEM || !t)
+        return;
+    if (!(o = cb_json_loadb(k->text, k->n, JSON_DECODE_ANY, &je, &st))) {
+        if (st == CB_ENOMEM)
+            c->s = CB_ENOMEM;
+        else
+            c->s = CB_EINVAL;
+        return;
+    }
+    json_decref(t->output);
+    t->output = o;
+}
+
+cb_status cb_mirror_outputs(cb_mirror_job *j)
+{
+    parse_ctx c = {j, CB_OK};
+    if (j->kept.len == 0)
+        return CB_OK;
+    cb_map_each(&j->kept, parse_kept, &c);
+    if (c.s == CB_ENOMEM)
+        return c.s; /* all kept: the parsed ones are parsed again then */
+    cb_map_each(&j->kept, free_kept, NULL);
+    cb_map_cleanup(&j->kept);
+    cb_map_init(&j->kept);
+    j->kept_bytes = 0;
+    return c.s;
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "cb_event.h"
+#include "cb_map.h"
 #include "cb_status.h"
 #include "fold.h"
 #include "scheduler.h"
@@ -38,6 +39,8 @@ typedef struct cb_mirror_job {
     cb_job_state js;
     cb_task_list tasks; /* every record of the job, ascending index */
     size_t done;        /* tasks.tasks[0 .. done) are all succeeded or skipped */
+    cb_map kept;        /* task index -> its output as text, not yet parsed */
+    size_t kept_bytes;  /* their length */
 } cb_mirror_job;
 
 /* NULL when out of memory. */
@@ -81,6 +84,20 @@ cb_job_status cb_mirror_status(cb_mirror *m, const char *key);
 size_t cb_mirror_count(const cb_mirror *m);
 /* fn(job, arg) for every job held; it must not drop or apply. */
 void cb_mirror_each(cb_mirror *m, void (*fn)(cb_mirror_job *j, void *arg), void *arg);
+
+/* Outputs kept as text until something needs them. A map's outputs matter
+ * only for its result and a reduce's input, so the controller folds such a
+ * job's outcome with the output left out (its record's output is then
+ * null) and keeps the output's text here: parsing every output as it
+ * arrives was a third of the engine's time on large maps, and the text
+ * takes less memory than the parsed value. cb_mirror_keep_output copies
+ * the text (a later one for the same task replaces it); cb_mirror_outputs
+ * parses what is kept into the records, before the result or a reduce is
+ * built. Errors: CB_ENOMEM (nothing lost: call again), CB_EINVAL (kept text
+ * that is not JSON: that record's output stays null). */
+CB_NODISCARD cb_status cb_mirror_keep_output(cb_mirror_job *j, uint32_t task, const char *text,
+                                             size_t n);
+CB_NODISCARD cb_status cb_mirror_outputs(cb_mirror_job *j);
 
 /* The job's records from the first one not yet succeeded or skipped: what
  * the scheduler needs of a call, map or map_reduce job (a DAG needs

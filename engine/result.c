@@ -65,6 +65,23 @@ static int list_lost(const cb_flow *f, const cb_task_view *v, json_t *failed)
     return 0;
 }
 
+json_t *cb_result_map_lost(const cb_flow *f, const cb_task_view *v)
+{
+    json_t *list = json_array();
+    for (uint32_t t = 0; list && t < f->map_tasks; t++) {
+        const cb_task_state *ts = cb_task_view_get(v, t);
+        if ((!ts || ts->status != CB_TASK_SUCCEEDED) && note_lost(list, f, t, ts) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    if (json_array_size(list) == 0) {
+        json_decref(list);
+        list = NULL;
+    }
+    return list;
+}
+
 /* *failed: the list when it names an item, else NULL. */
 static json_t *with_failed(json_t *result, json_t *list, json_t **failed)
 {

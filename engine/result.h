@@ -29,6 +29,10 @@
 json_t *cb_result_map_outputs(const cb_flow *f, const cb_task_view *v, json_t **failed);
 /* The outputs of the map items that succeeded, in item order. */
 json_t *cb_result_reduce_input(const cb_flow *f, const cb_task_view *v);
+/* A map's lost items by its records' status alone (their outputs need not
+ * be at hand: a result too large to inline): the list, or NULL when none
+ * was lost (or on ENOMEM). */
+json_t *cb_result_map_lost(const cb_flow *f, const cb_task_view *v);
 /* The result of a job whose tasks have ended; *failed as above (map and
  * map_reduce; NULL otherwise). */
 json_t *cb_result_of(const cb_flow *f, const cb_task_view *v, json_t **failed);

@@ -72,7 +72,7 @@ static void progress(cb_control *c, cjob *j, const cb_job_state *js, int64_t now
 }
 
 static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
-                       const cb_sched_plan *p, int64_t now)
+                       const cb_sched_plan *p, int64_t now, bool by_ref)
 {
     cb_task_view v = cb_task_list_view(tb);
     cb_decisions d;
@@ -93,7 +93,33 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const cb_
     cb_decisions_cleanup(&d);
     ctl_dispatch(c, j, js, tb, p);
     if (p->end != CB_END_NONE)
-        ctl_end_job(c, j, js, tb, p, now);
+        ctl_end_job(c, j, js, tb, p, now, by_ref);
+}
+
+/* Whether applying the plan reads task outputs: the job's result, or the
+ * reduce's input. */
+static bool needs_outputs(const cjob *j, const cb_sched_plan *p)
+{
+    if (p->end == CB_END_SUCCEED)
+        return true;
+    for (size_t i = 0; j->flow.kind == CB_FLOW_MAP_REDUCE && i < p->ndispatch; i++)
+        if (p->dispatch[i].task == cb_flow_reduce_task(&j->flow))
+            return true;
+    return false;
+}
+
+/* The outputs kept as text, parsed into the records (mirror.h). */
+static bool outputs_ready(cjob *j, cb_mirror_job *mj)
+{
+    cb_status s = cb_mirror_outputs(mj);
+    if (s == CB_EINVAL)
+        cb_log_job(CB_LOG_ERROR, "control", j->tenant, j->job,
+                   "an output in the log is not JSON: it reads as null");
+    else if (s != CB_OK) {
+        ctl_job_wake(j, 500);
+        return false;
+    }
+    return true;
 }
 
 /* Whether the mirror lacks what the job's last plan appended. Counting the
@@ -119,6 +145,7 @@ void ctl_visit(cb_control *c, cjob *j)
     cb_sched_plan p;
     int64_t now = cb_time_now_ns(), retry_ms = 0;
     uint64_t free_cap = 0;
+    bool by_ref;
     cb_status s;
 
     if (!c->live)
@@ -147,8 +174,11 @@ void ctl_visit(cb_control *c, cjob *j)
         return; /* the mirror has not folded what we appended yet */
     }
     ctl_set_inflight(j, js->inflight);
-    if (!j->recovered)
+    if (!j->recovered) { /* a dispatched reduce's command carries the outputs */
+        if (!outputs_ready(j, mj))
+            return;
         ctl_recover(c, j, js, tb);
+    }
     memset(&in, 0, sizeof in);
     in.flow = &j->flow;
     in.policy = &j->policy;
@@ -168,7 +198,15 @@ void ctl_visit(cb_control *c, cjob *j)
     c->stats.plans++;
     ctl_after_plan(c, j, &p, free_cap, now);
     progress(c, j, js, now, p.end != CB_END_NONE);
-    apply_plan(c, j, js, tb, &p, now);
+    /* a map's result larger than can be inlined is referenced: its outputs
+     * are never parsed here (the store has them for `cb result`) */
+    by_ref = j->flow.kind == CB_FLOW_MAP && p.end == CB_END_SUCCEED &&
+             mj->kept_bytes > c->o.inline_result_max;
+    if (!by_ref && needs_outputs(j, &p) && !outputs_ready(j, mj)) {
+        cb_sched_plan_cleanup(&p);
+        return;
+    }
+    apply_plan(c, j, js, tb, &p, now, by_ref);
     if (p.wake_ns > now)
         ctl_job_wake(j, (p.wake_ns - now) / 1000000 + 1);
     if (retry_ms > 0)

@@ -111,6 +111,16 @@ check "a large result goes by reference" grep -q '"result_ref":"cb://' "$DIR/big
 bid=$(head -n 1 "$DIR/big.out")
 "$CB" result "$T/$bid" >"$DIR/bigres.out"
 check "cb result assembles it" /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r==list(range(100000,160000)), len(r)' "$DIR/bigres.out"
+# a map's large result: referenced without the engine parsing its outputs
+job bigmap.json <<'J'
+{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "echo"},
+ "input": {"range": {"start": 100000, "stop": 160000}}, "chunksize": 1000}
+J
+"$CB" submit --wait --timeout 120 "$DIR/bigmap.json" >"$DIR/bigmap.out" 2>"$DIR/bigmap.err"
+check "a map's large result goes by reference" grep -q '"result_ref":"cb://' "$DIR/bigmap.out"
+mid=$(head -n 1 "$DIR/bigmap.out")
+"$CB" result "$T/$mid" >"$DIR/bigmapres.out"
+check "cb result assembles it in item order" /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r==list(range(100000,160000)), len(r)' "$DIR/bigmapres.out"
 
 # -- a failed job has no result: exit 1 and the reason
 job boom.json <<'J'

@@ -1,5 +1,5 @@
 /* tests/test_common.c - the small shared modules: map, dedup, time, mailbox,
- * offload, and the broker's subject rules. */
+ * offload, the broker's subject rules, the JSON member scan. */
 #include "cb_test.h"
 
 #include <event2/event.h>
@@ -12,6 +12,7 @@
 #include "broker_int.h"
 #include "cb_alloc.h"
 #include "cb_dedup.h"
+#include "cb_json.h"
 #include "cb_mailbox.h"
 #include "cb_map.h"
 #include "cb_offload.h"
@@ -311,6 +312,75 @@ static void test_urls_never_show_passwords(void **state)
     assert_string_equal(arg, "amqp://guest:******@127.0.0.1:5672/vh");
 }
 
+/* A random JSON value: nested arrays and objects, strings with quotes,
+ * escapes and braces in them, numbers, literals. */
+static json_t *random_value(unsigned *seed, int depth)
+{
+    static const char *const strs[] = {"plain", "with \"quotes\"", "br{ace}s[]",    "back\\slash",
+                                       "",      "output",          "\u00e9t\u00e9", "a,b:c"};
+    int kind = (int)(rand_r(seed) % (depth > 3 ? 4 : 6));
+    json_t *v;
+    switch (kind) {
+    case 0:
+        return json_integer(rand_r(seed) % 100000 - 50000);
+    case 1:
+        return json_string(strs[rand_r(seed) % 8]);
+    case 2:
+        return rand_r(seed) % 2 ? json_true() : json_null();
+    case 3:
+        return json_real((double)(rand_r(seed) % 1000) / 7.0);
+    case 4:
+        v = json_array();
+        for (unsigned i = 0, n = rand_r(seed) % 5; i < n; i++)
+            json_array_append_new(v, random_value(seed, depth + 1));
+        return v;
+    default:
+        v = json_object();
+        for (unsigned i = 0, n = rand_r(seed) % 5; i < n; i++)
+            json_object_set_new(v, strs[rand_r(seed) % 8], random_value(seed, depth + 1));
+        return v;
+    }
+}
+
+/* The span the scan finds is exactly the value a parse finds, whatever
+ * surrounds it and however the text is laid out; absent or cut text is 0. */
+static void test_json_member_span_agrees_with_a_parse(void **state)
+{
+    unsigned seed = 20261201;
+    size_t flags[] = {JSON_COMPACT, JSON_INDENT(2), 0, JSON_COMPACT | JSON_SORT_KEYS};
+    size_t off, len;
+    (void)state;
+    for (int r = 0; r < 2000; r++) {
+        json_t *want = random_value(&seed, 0), *data = json_object(), *doc = json_object();
+        json_object_set_new(data, "task", json_integer(r));
+        json_object_set_new(data, "before", random_value(&seed, 1));
+        json_object_set(data, "output", want);
+        json_object_set_new(data, "after", random_value(&seed, 1));
+        json_object_set_new(doc, "type", json_string("cb.task.succeeded"));
+        json_object_set_new(doc, "output", json_string("not this one: top level"));
+        json_object_set_new(doc, "data", data);
+        json_object_set_new(doc, "z", random_value(&seed, 1));
+        char *text = json_dumps(doc, flags[r % 4]);
+        assert_non_null(text);
+        assert_int_equal(cb_json_member_span(text, strlen(text), "data", "output", &off, &len), 1);
+        json_t *got = json_loadb(text + off, len, JSON_DECODE_ANY, NULL);
+        if (!json_equal(got, want))
+            fail_msg("run %d: span \"%.*s\" in %s", r, (int)len, text + off, text);
+        /* cut short anywhere before the value ends: never a span past the text */
+        size_t cut = (size_t)rand_r(&seed) % (off + len);
+        if (cb_json_member_span(text, cut, "data", "output", &off, &len))
+            assert_true(off + len <= cut);
+        assert_int_equal(cb_json_member_span(text, strlen(text), "data", "missing", &off, &len), 0);
+        json_decref(got);
+        json_decref(want);
+        json_decref(doc);
+        free(text);
+    }
+    assert_int_equal(cb_json_member_span("{\"data\": 5}", 11, "data", "output", &off, &len), 0);
+    assert_int_equal(cb_json_member_span("[1, 2]", 6, "data", "output", &off, &len), 0);
+    assert_int_equal(cb_json_member_span("", 0, "data", "output", &off, &len), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_time_parse_and_format),
         cmocka_unit_test(test_subjects),
         cmocka_unit_test(test_urls_never_show_passwords),
+        cmocka_unit_test(test_json_member_span_agrees_with_a_parse),
         cmocka_unit_test(test_mailbox_delivers_in_order_with_backpressure),
         cmocka_unit_test(test_mailbox_cancels_after_close),
         cmocka_unit_test(test_offload_runs_jobs_and_reports_on_the_loop),

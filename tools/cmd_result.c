@@ -3,7 +3,8 @@
  * Waits for the job's end by default (its done message, kept by the broker,
  * so a finished job answers at once); --no-wait asks the store now. A
  * result too large for the done message (result_ref) is assembled from the
- * task records in the store with the engine's own code (engine/result.c).
+ * task records in the store with the engine's own code (engine/result.c),
+ * once the store shows the job's end (the done message can come first).
  * "No result yet" is never printed as a result: it is exit code 3.
  *
  * Exit codes: 0 the result is on stdout (it may be null); 1 the job did not
@@ -15,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "views.h"
 #include "cb_json.h"
+#include "cb_time.h"
 #include "cb_msg_done.h"
 #include "broker.h"
 #include "cb_cmd.h"
@@ -30,6 +33,7 @@
 
 #define RC_NOT_FINISHED 3
 #define UNKNOWN_JOB_S   10 /* a job neither stored nor done is waited for this long */
+#define STORE_LAG_S     30 /* the longest wait for the store to show a job's end */
 
 typedef struct done_wait {
     struct event_base *base;
@@ -135,6 +139,23 @@ static int read_job(cb_store *st, const char *ref, cb_job_state *js, int *found)
     return 0;
 }
 
+/* The job as the store has it once it shows the job's end, waiting up to
+ * STORE_LAG_S for the projector (reading the store every 20 ms). */
+static int stored_end(cb_store *st, const char *ref, cb_job_state *js, int *found)
+{
+    int64_t deadline = cb_time_mono_ns() + (int64_t)STORE_LAG_S * 1000000000;
+    struct timespec pause = {0, 20 * 1000000};
+    for (;;) {
+        if (read_job(st, ref, js, found) != 0)
+            return 1;
+        if ((*found && cb_job_terminal(js->status)) || cb_time_mono_ns() >= deadline)
+            return 0;
+        if (*found)
+            cb_job_state_cleanup(js);
+        nanosleep(&pause, NULL);
+    }
+}
+
 /* The end as the store has it: a succeeded job's stored result when it is
  * not null (a null may be a result too large to inline), else its tasks'. */
 static int from_store(cb_store *st, const char *ref, const cb_job_state *js)
@@ -165,9 +186,17 @@ static int from_done(cb_store *st, const char *ref, const json_t *done)
                              d.error ? d.error : json_string_value(json_array_get(d.errors, 0)));
     if (d.result) /* inline, null included */
         return print_json(d.result);
-    /* result_ref: the outputs are in the task records the engine read */
-    if (read_job(st, ref, &js, &found) != 0)
+    /* result_ref: the outputs are in the store's task records once the
+     * projector has folded the job's end (the engine decides from its own
+     * copy of the log and may be ahead of the store): wait for that */
+    if (stored_end(st, ref, &js, &found) != 0)
         return 1;
+    if (found && !cb_job_terminal(js.status)) {
+        fprintf(stderr, "cb result: %s: the store has not folded the job's end within %d s\n", ref,
+                STORE_LAG_S);
+        cb_job_state_cleanup(&js);
+        return 1;
+    }
     if (!found) {
         fprintf(stderr,
                 "cb result: %s: the result is too large for the done message and "
