@@ -265,6 +265,8 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     }
     if (mj && c->live)
         cb_control_touch(c, mj->key);
+    else if (mj && cb_job_terminal(mj->js.status))
+        cb_mirror_drop(c->mirror, mj->key); /* catching up: an ended job needs nothing more */
 }
 
 static void start_reading(cb_control *c)
