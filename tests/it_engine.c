@@ -977,6 +977,48 @@ static void test_engine_killed_and_restarted_finishes_the_job(void **state)
     call_cleanup(&c);
 }
 
+/* The projection is no gate on a step: with the projector down, a DAG and a
+ * map run to their end (the engine folds the log itself), and the projector,
+ * started again, catches up. (Before the engine planned from its own fold,
+ * a job the store did not have was never started.) */
+static void test_jobs_run_while_the_projector_is_down(void **state)
+{
+    call c = {0}, m = {0};
+    char t[32];
+    (void)state;
+    tenant_name(t, sizeof t);
+    assert_true(cb_stack_kill(F.stack, "projector", SIGKILL));
+    submit(&c, t,
+           job_of("{\"kind\": \"dag\", \"tasks\": {"
+                  "\"a\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
+                  "\"input\": 5},"
+                  "\"b\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
+                  "\"input_from\": \"a\"}}}"));
+    submit(&m, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"echo\"}, \"input\": {\"items\": [1, 2, 3, 4, 5, 6]}, \"chunksize\": 2}"));
+    expect_accepted(&c);
+    expect_accepted(&m);
+    wait_done(&c, 30000);
+    wait_done(&m, 30000);
+    expect_status(&c, "succeeded");
+    expect_result(&c, "{\"b\": 5}");
+    expect_status(&m, "succeeded");
+    expect_result(&m, "[1, 2, 3, 4, 5, 6]");
+    assert_int_equal(cb_stack_exit_status(F.stack, "projector") != -1, 1); /* it was down */
+    call_cleanup(&c);
+    call_cleanup(&m);
+}
+
+/* After it, pass or fail, the projector runs again for the tests that follow. */
+static int projector_back(void **state)
+{
+    (void)state;
+    if (cb_stack_exit_status(F.stack, "projector") != -1 && !cb_stack_restart(F.stack, "projector"))
+        return -1;
+    return 0;
+}
+
 typedef struct progress_watch {
     json_int_t succeeded, goal;
 } progress_watch;
@@ -1255,6 +1297,7 @@ int main(void)
         cmocka_unit_test(test_worker_killed_mid_batch_work_moves_to_the_other),
         cmocka_unit_test(test_worker_sigterm_finishes_running_work),
         cmocka_unit_test(test_engine_killed_and_restarted_finishes_the_job),
+        cmocka_unit_test_teardown(test_jobs_run_while_the_projector_is_down, projector_back),
         cmocka_unit_test(test_engine_killed_repeatedly_during_a_big_map),
         cmocka_unit_test(test_enqueued_jobs_wait_for_the_engine),
     };
