@@ -317,20 +317,8 @@ static cb_status merge_into(cb_mirror *m, cb_mirror_job *j)
         free(p);
     }
     need = l->n + keep;
-    if (need > l->cap) {
-        size_t cap = l->cap ? l->cap : 64;
-        uint32_t *ix;
-        cb_task_state *ts;
-        while (cap < need)
-            cap *= 2;
-        if (!(ix = cb_realloc(l->index, cap * sizeof *ix)))
-            return CB_ENOMEM;
-        l->index = ix;
-        if (!(ts = cb_realloc(l->tasks, cap * sizeof *ts)))
-            return CB_ENOMEM;
-        l->tasks = ts;
-        l->cap = cap;
-    }
+    if (cb_task_list_reserve(l, need) != CB_OK)
+        return CB_ENOMEM;
     /* merge from the back: both runs are ascending */
     size_t a = l->n, b = keep, out = need;
     while (b > 0) {

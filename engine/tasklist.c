@@ -6,21 +6,31 @@
 
 #include "cb_alloc.h"
 
+cb_status cb_task_list_reserve(cb_task_list *l, size_t n)
+{
+    size_t cap = l->cap ? l->cap : 64;
+    uint32_t *ix;
+    cb_task_state *ts;
+    if (n <= l->cap)
+        return CB_OK;
+    while (cap < n)
+        cap *= 2;
+    if (!(ix = cb_realloc(l->index, cap * sizeof *ix)))
+        return CB_ENOMEM;
+    l->index = ix;
+    if (!(ts = cb_realloc(l->tasks, cap * sizeof *ts)))
+        return CB_ENOMEM;
+    l->tasks = ts;
+    l->cap = cap;
+    return CB_OK;
+}
+
 int cb_task_list_add(uint32_t index, const cb_task_state *t, void *arg)
 {
     cb_task_list *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        uint32_t *ix = cb_realloc(l->index, cap * sizeof *ix);
-        cb_task_state *ts = ix ? cb_realloc(l->tasks, cap * sizeof *ts) : NULL;
-        if (ix)
-            l->index = ix;
-        if (!ts) {
-            l->oom = 1;
-            return 1;
-        }
-        l->tasks = ts;
-        l->cap = cap;
+    if (cb_task_list_reserve(l, l->n + 1) != CB_OK) {
+        l->oom = 1;
+        return 1;
     }
     l->index[l->n] = index;
     l->tasks[l->n] = *t;

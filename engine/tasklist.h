@@ -23,6 +23,9 @@ typedef struct cb_task_list {
 /* A cb_view_task_fn: copy record `t` of task `index` into the list (arg).
  * Returns 1 (stop) when out of memory, with list->oom set. */
 int cb_task_list_add(uint32_t index, const cb_task_state *t, void *arg);
+/* Room for at least n records (n > 0). Errors: CB_ENOMEM (the list is
+ * unchanged). */
+CB_NODISCARD cb_status cb_task_list_reserve(cb_task_list *l, size_t n);
 cb_task_view cb_task_list_view(const cb_task_list *l);
 const cb_task_state *cb_task_list_get(const cb_task_list *l, uint32_t index);
 /* Release the records; the list is empty (and reusable) afterwards. */

@@ -9,24 +9,31 @@
 #include "cb_json.h"
 #include "layout.h"
 
-cb_status cb_view_applied_seq(cb_store *st, uint64_t *seq)
+/* applied_seq as transaction t sees it (0 when none is stored). */
+static cb_status applied_seq_in(cb_txn *t, uint64_t *seq)
 {
-    cb_txn *t;
     const void *val;
     size_t vlen;
     char buf[32];
-    cb_status s = cb_store_begin(st, 1, &t);
-    if (s != CB_OK)
-        return s;
-    s = cb_store_get(t, CB_DB_META, "applied_seq", 11, &val, &vlen);
+    cb_status s = cb_store_get(t, CB_DB_META, "applied_seq", 11, &val, &vlen);
     *seq = 0;
     if (s == CB_OK && vlen < sizeof buf) {
         memcpy(buf, val, vlen);
         buf[vlen] = '\0';
         *seq = strtoull(buf, NULL, 10);
     }
-    cb_store_abort(t);
     return s == CB_ENOTFOUND ? CB_OK : s;
+}
+
+cb_status cb_view_applied_seq(cb_store *st, uint64_t *seq)
+{
+    cb_txn *t;
+    cb_status s = cb_store_begin(st, 1, &t);
+    if (s != CB_OK)
+        return s;
+    s = applied_seq_in(t, seq);
+    cb_store_abort(t);
+    return s;
 }
 
 cb_status cb_view_job(cb_store *st, const char *key, cb_job_state *out)
@@ -227,20 +234,10 @@ cb_status cb_view_active_snapshot(cb_store *st, cb_view_snap_job_fn *job_fn,
                                   cb_view_task_fn *task_fn, void *arg, uint64_t *applied_seq)
 {
     snap_ctx c = {job_fn, task_fn, arg, NULL, CB_OK};
-    const void *val;
-    size_t vlen;
-    char buf[32];
     cb_status s = cb_store_begin(st, 1, &c.txn);
     if (s != CB_OK)
         return s;
-    *applied_seq = 0;
-    s = cb_store_get(c.txn, CB_DB_META, "applied_seq", 11, &val, &vlen);
-    if (s == CB_OK && vlen < sizeof buf) {
-        memcpy(buf, val, vlen);
-        buf[vlen] = '\0';
-        *applied_seq = strtoull(buf, NULL, 10);
-    }
-    if (s == CB_OK || s == CB_ENOTFOUND)
+    if ((s = applied_seq_in(c.txn, applied_seq)) == CB_OK)
         s = cb_store_scan(c.txn, CB_DB_ACTIVE, NULL, 0, each_snap, &c);
     cb_store_abort(c.txn);
     return s != CB_OK ? s : c.s;
