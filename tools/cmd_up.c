@@ -298,13 +298,18 @@ static void probe_reply(cb_status s, const void *data, size_t len, void *ctx)
     (void)data;
     (void)len;
     if (s == CB_OK) {
-        char path[600];
+        char path[600], tmp[610];
         FILE *f;
         u->ready = 1;
+        /* Written under a temporary name and renamed into place: a reader
+         * (the detached parent, another cb command) sees no file or the
+         * whole line, never an empty file that is still being written. */
+        snprintf(tmp, sizeof tmp, "%s/url.tmp", u->dir);
         snprintf(path, sizeof path, "%s/url", u->dir);
-        if ((f = fopen(path, "w"))) {
-            fprintf(f, "%s\n", u->url);
-            fclose(f);
+        if ((f = fopen(tmp, "w"))) {
+            int ok = fprintf(f, "%s\n", u->url) > 0;
+            if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
+                say("cannot write %s: %s", path, strerror(errno));
         }
         say("ready. broker %s%s; store %s/store; logs %s/logs", u->url,
             u->own_nats ? " (private nats-server, JetStream data in .../nats)" : "", u->dir,
@@ -432,9 +437,14 @@ static int detach(const char *dir)
             }
             if ((f = fopen(path, "r"))) {
                 char url[256] = "";
-                if (fgets(url, sizeof url, f))
-                    printf("export CB_BROKER_URL=%s", url);
+                int whole = fgets(url, sizeof url, f) && strchr(url, '\n');
                 fclose(f);
+                if (!whole) { /* an older writer that has not finished: look again */
+                    struct timespec ts = {0, 20000000};
+                    nanosleep(&ts, NULL);
+                    continue;
+                }
+                printf("export CB_BROKER_URL=%s", url);
                 print_password_file(dir);
                 fprintf(stderr, "cb up: running in the background (pid %d); `cb down` stops it\n",
                         (int)pid);
