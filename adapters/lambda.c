@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "cb_alloc.h"
+#include "cb_config.h"
 #include "cb_json.h"
 #include "remote.h"
 #include "cb_sigv4.h"
@@ -32,17 +33,6 @@ typedef struct lambda_st {
     char region[64], endpoint[512], host[300], key[256], secret[256], token[2048];
 } lambda_st;
 
-static void pick(char *dst, size_t n, const json_t *conf, const char *key, const char *env1,
-                 const char *env2)
-{
-    const char *v = json_string_value(json_object_get(conf, key));
-    if (!v && env1)
-        v = getenv(env1);
-    if ((!v || !*v) && env2)
-        v = getenv(env2);
-    snprintf(dst, n, "%s", v ? v : "");
-}
-
 static cb_status lambda_configure(const json_t *conf, const char *account, void **state, char *err,
                                   size_t errlen)
 {
@@ -51,13 +41,15 @@ static cb_status lambda_configure(const json_t *conf, const char *account, void 
     if (!st)
         return CB_ENOMEM;
     st->fns = json_object_get(conf, "functions");
-    pick(st->region, sizeof st->region, conf, "region", "AWS_REGION", "AWS_DEFAULT_REGION");
+    cb_config_pick(st->region, sizeof st->region, conf, "region", "AWS_REGION",
+                   "AWS_DEFAULT_REGION");
     if (!*st->region)
         snprintf(st->region, sizeof st->region, "us-east-1");
-    pick(st->key, sizeof st->key, conf, "access_key_id", "AWS_ACCESS_KEY_ID", NULL);
-    pick(st->secret, sizeof st->secret, conf, "secret_access_key", "AWS_SECRET_ACCESS_KEY", NULL);
-    pick(st->token, sizeof st->token, conf, "session_token", "AWS_SESSION_TOKEN", NULL);
-    pick(st->endpoint, sizeof st->endpoint, conf, "endpoint", NULL, NULL);
+    cb_config_pick(st->key, sizeof st->key, conf, "access_key_id", "AWS_ACCESS_KEY_ID", NULL);
+    cb_config_pick(st->secret, sizeof st->secret, conf, "secret_access_key",
+                   "AWS_SECRET_ACCESS_KEY", NULL);
+    cb_config_pick(st->token, sizeof st->token, conf, "session_token", "AWS_SESSION_TOKEN", NULL);
+    cb_config_pick(st->endpoint, sizeof st->endpoint, conf, "endpoint", NULL, NULL);
     if (!*st->endpoint)
         snprintf(st->endpoint, sizeof st->endpoint, "https://lambda.%s.amazonaws.com", st->region);
     while (*st->endpoint && st->endpoint[strlen(st->endpoint) - 1] == '/')

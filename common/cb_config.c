@@ -173,6 +173,21 @@ cb_status cb_config_load(const char *path, cb_config **out, char *err, size_t er
         }
         dir = dirname(dircopy);
     }
+    {
+        /* the file storage's root, like the functions' paths, is relative to
+         * the file's directory */
+        json_t *st = json_object_get(r->root, "storage");
+        const char *root = json_string_value(json_object_get(st, "root"));
+        if (root && dir && root[0] != '/') {
+            char *abs = join_path(dir, root);
+            if (!abs || json_object_set_new(st, "root", json_string(abs)) != 0) {
+                free(abs);
+                s = CB_ENOMEM;
+                goto out;
+            }
+            free(abs);
+        }
+    }
     fns = json_object_get(cb_config_backend(r, "local"), "functions");
     if (fns && !json_is_object(fns)) {
         s = fail(err, errlen, CB_EINVAL, "/backends/local/functions: must be an object");
@@ -220,6 +235,22 @@ void cb_config_free(cb_config *r)
 const json_t *cb_config_backend(const cb_config *r, const char *backend)
 {
     return json_object_get(json_object_get(r->root, "backends"), backend);
+}
+
+const json_t *cb_config_storage(const cb_config *r)
+{
+    return r ? json_object_get(r->root, "storage") : NULL;
+}
+
+void cb_config_pick(char *dst, size_t n, const json_t *conf, const char *key, const char *env1,
+                    const char *env2)
+{
+    const char *v = json_string_value(json_object_get(conf, key));
+    if ((!v || !*v) && env1)
+        v = getenv(env1);
+    if ((!v || !*v) && env2)
+        v = getenv(env2);
+    snprintf(dst, n, "%s", v ? v : "");
 }
 
 int cb_config_has_backend(const cb_config *r, const char *backend)

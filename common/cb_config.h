@@ -51,6 +51,15 @@ typedef struct cb_config cb_config;
 CB_NODISCARD cb_status cb_config_load(const char *path, cb_config **out, char *err, size_t errlen);
 void cb_config_free(cb_config *r); /* accepts NULL */
 
+/* The "storage" object (cb_storage.h; a relative "root" already made
+ * relative to the file's directory), or NULL: the default. Borrowed. */
+const json_t *cb_config_storage(const cb_config *r);
+/* A setting into dst: conf's string `key` when non-empty, else the first
+ * non-empty of the environment variables env1, env2 (either may be NULL),
+ * else "". For credentials and regions: the file wins over the environment. */
+void cb_config_pick(char *dst, size_t n, const json_t *conf, const char *key, const char *env1,
+                    const char *env2);
+
 /* 1 if `backend` is configured (local always is). */
 int cb_config_has_backend(const cb_config *r, const char *backend);
 /* The backend's object in the file (borrowed), or NULL. */

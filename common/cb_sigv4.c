@@ -78,8 +78,40 @@ static int by_param(const void *a, const void *b)
     return c ? c : strcmp(x->v.s ? x->v.s : "", y->v.s ? y->v.s : "");
 }
 
-static void canonical_query(sbuf *b, const char *q)
+static void copy(sbuf *b, const char *s, size_t n, int keep_slash)
 {
+    (void)keep_slash;
+    put(b, s, n);
+}
+
+size_t cb_sigv4_encode(const char *s, int keep_slash, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        n += unreserved(*p) || (keep_slash && *p == '/') ? 1 : 3;
+    if (size == 0)
+        return n;
+    if (n >= size) {
+        out[0] = '\0';
+        return n;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (unreserved(*p) || (keep_slash && *p == '/')) {
+            *out++ = (char)*p;
+        } else {
+            *out++ = '%';
+            *out++ = hex[*p >> 4];
+            *out++ = hex[*p & 15];
+        }
+    }
+    *out = '\0';
+    return n;
+}
+
+static void canonical_query(sbuf *b, const char *q, int encoded)
+{
+    void (*enc)(sbuf *, const char *, size_t, int) = encoded ? copy : encode;
     size_t n = 0, i = 0;
     param *ps;
     if (!q || !*q)
@@ -94,10 +126,10 @@ static void canonical_query(sbuf *b, const char *q)
         size_t len = strcspn(p, "&");
         const char *eq = memchr(p, '=', len);
         size_t klen = eq ? (size_t)(eq - p) : len;
-        encode(&ps[i].k, p, klen, 0);
+        enc(&ps[i].k, p, klen, 0);
         put(&ps[i].k, "", 0);
         if (eq)
-            encode(&ps[i].v, eq + 1, len - klen - 1, 0);
+            enc(&ps[i].v, eq + 1, len - klen - 1, 0);
         put(&ps[i].v, "", 0);
         p += len;
         if (*p == '&')
@@ -192,7 +224,7 @@ static int build(const cb_sigv4_req *r, sbuf *cr, sbuf *signed_names)
     put(cr, "\n", 1);
     encode(cr, p, strlen(p), 1);
     put(cr, "\n", 1);
-    canonical_query(cr, r->query);
+    canonical_query(cr, r->query, r->query_encoded);
     put(cr, "\n", 1);
     puts_(cr, headers.s ? headers.s : "");
     put(cr, "\n", 1);

@@ -38,6 +38,8 @@ const char *cb_strerror(cb_status s)
         return "duplicate";
     case CB_ECORRUPT:
         return "damaged data";
+    case CB_EDENIED:
+        return "access denied";
     }
     return "unknown status";
 }

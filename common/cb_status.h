@@ -27,6 +27,7 @@ typedef enum cb_status {
     CB_EBROKER = -14,    /* the broker refused the operation */
     CB_EDUPLICATE = -15, /* already applied / already stored */
     CB_ECORRUPT = -16,   /* stored data is damaged (e.g. a truncated store file) */
+    CB_EDENIED = -17,    /* the peer refused the credentials or the access */
 } cb_status;
 
 /* A static, human-readable description of `s`. Never NULL. */

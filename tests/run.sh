@@ -49,13 +49,16 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
     run_one "schemas agree with python3-jsonschema" \
         /usr/bin/python3 tests/schema_agree.py "$BUILD/bin/cb" schemas
     run_one "docker-compose.yml parses" /usr/bin/python3 tests/check_compose.py docker-compose.yml
-    # The remote backends' third-party peers (serverless-offline, the
-    # cloudevents SDK): npm packages pinned by tests/peers/package-lock.json.
-    if [ ! -d tests/peers/node_modules/serverless-offline ]; then
+    # The third-party peers (serverless-offline, the cloudevents SDK,
+    # s3rver): npm packages pinned by tests/peers/package-lock.json.
+    if [ ! -d tests/peers/node_modules/serverless-offline ] ||
+        [ ! -d tests/peers/node_modules/s3rver ]; then
         echo "installing the test peers (npm ci in tests/peers)"
         (cd tests/peers && npm ci --no-audit --no-fund >/dev/null) ||
             echo "npm ci in tests/peers failed: it_remote will fail" >&2
     fi
+    # object storage needs no broker: once, both drivers (file, s3rver)
+    CB_TEST_CB="$ROOT/$BUILD/bin/cb" run_one "st_storage.sh [file, s3rver]" tests/st_storage.sh
     echo "starting nats-server and rabbitmq-server in $TMP"
     if ! cb_nats_start "$TMP/nats" || ! cb_rabbit_start "$TMP/rabbit"; then
         echo "could not start the brokers" >&2

@@ -114,6 +114,75 @@ static void test_bad_requests_are_refused(void **state)
     assert_int_equal(cb_sigv4_authorization(&r, out, 40), CB_ETOOBIG);
 }
 
+/* AWS's S3 documentation examples ("Signature Calculations for the
+ * Authorization Header": GET Object with a range, and ListObjects), the
+ * requests the s3 storage driver sends: service "s3", the payload hash
+ * header, the query passed already encoded. */
+static void test_s3_documented_examples(void **state)
+{
+    static const char empty[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    cb_sigv4_header get_h[] = {{"host", "examplebucket.s3.amazonaws.com"},
+                               {"range", "bytes=0-9"},
+                               {"x-amz-content-sha256", empty},
+                               {"x-amz-date", "20130524T000000Z"}};
+    cb_sigv4_header list_h[] = {{"host", "examplebucket.s3.amazonaws.com"},
+                                {"x-amz-content-sha256", empty},
+                                {"x-amz-date", "20130524T000000Z"}};
+    cb_sigv4_req r = {0};
+    char out[512];
+    (void)state;
+    r.method = "GET";
+    r.path = "/test.txt";
+    r.headers = get_h;
+    r.nheaders = 4;
+    r.access_key = "AKIAIOSFODNN7EXAMPLE";
+    r.secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    r.region = "us-east-1";
+    r.service = "s3";
+    r.amz_date = "20130524T000000Z";
+    assert_int_equal(cb_sigv4_authorization(&r, out, sizeof out), CB_OK);
+    assert_string_equal(out, "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
+                             "s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;"
+                             "x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba"
+                             "48dd91039c6036bdb41");
+    r.path = "/";
+    r.query = "max-keys=2&prefix=J";
+    r.query_encoded = 1;
+    r.headers = list_h;
+    r.nheaders = 3;
+    assert_int_equal(cb_sigv4_authorization(&r, out, sizeof out), CB_OK);
+    assert_non_null(strstr(out,
+                           "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef"
+                           "69dc6f7"));
+}
+
+/* An encoded query is sorted, not encoded again: a prefix holding '&' and
+ * '=' signs as the same request sent with the raw value encoded. */
+static void test_encoded_query_is_not_encoded_twice(void **state)
+{
+    char a[512], b[512], enc[64];
+    cb_sigv4_req r = suite("GET", "/", NULL);
+    (void)state;
+    assert_int_equal(cb_sigv4_encode("a&b=c d/ü", 0, enc, sizeof enc),
+                     strlen("a%26b%3Dc%20d%2F%C3%BC"));
+    assert_string_equal(enc, "a%26b%3Dc%20d%2F%C3%BC");
+    assert_int_equal(cb_sigv4_encode("x/y z", 1, enc, sizeof enc), 7);
+    assert_string_equal(enc, "x/y%20z");
+    assert_int_equal(cb_sigv4_encode("abc", 0, enc, 3), 3); /* too small: "" */
+    assert_string_equal(enc, "");
+    r.query = "prefix=a%26b%3Dc&list-type=2";
+    r.query_encoded = 1;
+    assert_int_equal(cb_sigv4_authorization(&r, a, sizeof a), CB_OK);
+    r.query = "list-type=2&prefix=a%26b%3Dc";
+    assert_int_equal(cb_sigv4_authorization(&r, b, sizeof b), CB_OK);
+    assert_string_equal(a, b); /* sorted the same */
+    {
+        char *cr = cb_sigv4_canonical_request(&r);
+        assert_non_null(strstr(cr, "\nlist-type=2&prefix=a%26b%3Dc\n"));
+        free(cr);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +192,8 @@ int main(void)
         cmocka_unit_test(test_post_vanilla_and_query),
         cmocka_unit_test(test_headers_are_lowercased_sorted_and_trimmed),
         cmocka_unit_test(test_bad_requests_are_refused),
+        cmocka_unit_test(test_s3_documented_examples),
+        cmocka_unit_test(test_encoded_query_is_not_encoded_twice),
     };
     return cmocka_run_group_tests_name("sigv4", tests, NULL, NULL);
 }

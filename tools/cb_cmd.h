@@ -18,5 +18,6 @@ int cb_cmd_status(int argc, char **argv);
 int cb_cmd_result(int argc, char **argv);
 int cb_cmd_jobs(int argc, char **argv);
 int cb_cmd_doctor(int argc, char **argv);
+int cb_cmd_storage(int argc, char **argv);
 
 #endif /* CB_CMD_H */
