@@ -54,8 +54,11 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# Made anew each time: `ar r` into an existing archive would keep the object
+# of a source file that was moved or deleted (a duplicate symbol at link).
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/bin/cb: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)

@@ -43,7 +43,7 @@ if [ ! -f "$ROOT/tests/peers/node_modules/s3rver/bin/s3rver.js" ]; then
     echo "tests/peers/node_modules/s3rver is missing: (cd tests/peers && npm ci)" >&2
     exit 1
 fi
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$T/s3" "$T/files"
 # --openssl-legacy-provider: s3rver makes its ListObjectsV2 continuation
 # tokens with DES, which OpenSSL 3 (Node 17 and later) leaves out by default
@@ -51,7 +51,7 @@ mkdir -p "$T/s3" "$T/files"
 node --openssl-legacy-provider "$ROOT/tests/peers/node_modules/s3rver/bin/s3rver.js" -d "$T/s3" -a 127.0.0.1 -p "$PORT" \
     --configure-bucket cbtest >"$T/s3rver.log" 2>&1 &
 S3PID=$!
-if ! python3 - "$PORT" <<'PY'; then
+if ! /usr/bin/python3 - "$PORT" <<'PY'; then
 import socket, sys, time
 end = time.monotonic() + 30
 while time.monotonic() < end:
@@ -113,7 +113,7 @@ for drv in file s3; do
     n=$("${S[@]}" ls s3://cbtest/many/k10 | wc -l)
     if [ "$n" = 50 ]; then ok "[$drv] a prefix selects"; else bad "[$drv] prefix many/k10 listed $n, want 50"; fi
     "${S[@]}" ls s3://cbtest/data/big --json >"$T/ls.json"
-    if python3 -c "import json,sys; v=json.load(open(sys.argv[1])); assert len(v)==1 and v[0]['size']==3145728 and v[0]['etag'], v" "$T/ls.json"; then
+    if /usr/bin/python3 -c "import json,sys; v=json.load(open(sys.argv[1])); assert len(v)==1 and v[0]['size']==3145728 and v[0]['etag'], v" "$T/ls.json"; then
         ok "[$drv] ls --json gives size and etag"
     else bad "[$drv] ls --json"; fi
     refuse "[$drv] a missing key" NoSuchKey "${S[@]}" get s3://cbtest/nope
@@ -133,7 +133,7 @@ refuse "an unknown access key is refused with the server's error" InvalidAccessK
     "$CB" storage --config "$T/badkey.json" ls s3://cbtest/
 # boto3: an independent client on the same server, both ways
 "$CB" storage --config "$T/s3.json" put "$T/big" s3://cbtest/x/from-cb 2>/dev/null
-if python3 - "$PORT" "$T" <<'PY'; then
+if /usr/bin/python3 - "$PORT" "$T" <<'PY'; then
 import hashlib, sys
 import boto3
 port, t = sys.argv[1], sys.argv[2]
