@@ -11,6 +11,7 @@
 #include "cb_log.h"
 #include "cb_schema.h"
 #include "cb_config.h"
+#include "cb_storage.h"
 #include "worker.h"
 
 static const char *usage =
@@ -52,6 +53,7 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *config = getenv("CB_CONFIG");
+    const char *objects = NULL;
     cb_worker_opts wo;
     cb_broker_opts bo;
     cb_config *reg = NULL;
@@ -85,6 +87,8 @@ int main(int argc, char **argv)
             a.grace_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--id") && val)
             wo.id = argv[++i];
+        else if (!strcmp(arg, "--objects") && val)
+            objects = argv[++i];
         else {
             int help = !strcmp(arg, "--help");
             fputs(usage, help ? stdout : stderr);
@@ -97,6 +101,12 @@ int main(int argc, char **argv)
     }
     if (cb_config_daemon_load(config, "adapter", &reg, &schema) != 0)
         return 1;
+    { /* the functions' runtimes read objects from the same storage (inherited) */
+        char *st = cb_storage_runtime_conf(cb_config_storage(reg), objects);
+        if (st && setenv("CB_STORAGE", st, 1) != 0)
+            CB_LOG_WRN("adapter", "cannot set CB_STORAGE for the runtimes");
+        free(st);
+    }
     if (cb_broker_global_init() != CB_OK || !(a.base = event_base_new()))
         goto out;
     bo.url = url;

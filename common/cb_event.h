@@ -32,6 +32,7 @@ typedef enum cb_event_type {
     CB_EV_JOB_SUCCEEDED,
     CB_EV_JOB_FAILED,
     CB_EV_SLA_VIOLATED,
+    CB_EV_JOB_PARTITIONED, /* a page of an objects input's partition plan */
     CB_EV__COUNT
 } cb_event_type;
 

@@ -1,17 +1,21 @@
 /* common/cb_storage.c - the storage front: names, calls, drivers
  * (cb_storage.h, cb_storage_int.h). */
+#define _GNU_SOURCE /* realpath */
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_json.h"
 #include "cb_storage_int.h"
 
 struct cb_storage {
     const cb_storage_driver *drv;
     void *state;
+    size_t list_page;
 };
 
 cb_status cb_storage_new(struct event_base *base, const json_t *conf, const char *default_root,
@@ -27,8 +31,19 @@ cb_status cb_storage_new(struct event_base *base, const json_t *conf, const char
     }
     if (!driver)
         driver = conf && json_object_get(conf, "endpoint") ? "s3" : "file";
+    {
+        const json_t *lp = json_object_get(conf, "list_page");
+        if (lp &&
+            (!json_is_integer(lp) || json_integer_value(lp) < 1 || json_integer_value(lp) > 1000)) {
+            snprintf(err, errlen, "/storage/list_page: an integer from 1 to 1000");
+            return CB_EINVAL;
+        }
+    }
     if (!(st = cb_calloc(1, sizeof *st)))
         return CB_ENOMEM;
+    st->list_page = json_is_integer(json_object_get(conf, "list_page"))
+                        ? (size_t)json_integer_value(json_object_get(conf, "list_page"))
+                        : 1000;
     if (strcmp(driver, "file") == 0) {
         const char *root = json_string_value(json_object_get(conf, "root"));
         st->drv = &cb_storage_file_driver;
@@ -48,12 +63,42 @@ cb_status cb_storage_new(struct event_base *base, const json_t *conf, const char
     return CB_OK;
 }
 
+char *cb_storage_runtime_conf(const json_t *conf, const char *default_root)
+{
+    json_t *c = conf ? json_deep_copy(conf) : NULL;
+    const char *root;
+    char abs[PATH_MAX], *text = NULL;
+    if (!c && default_root)
+        c = json_pack("{s:s, s:s}", "driver", "file", "root", default_root);
+    if (!c)
+        return NULL;
+    if (!json_object_get(c, "endpoint") && !json_object_get(c, "root") && default_root &&
+        strcmp(json_string_value(json_object_get(c, "driver")) ?: "file", "file") == 0 &&
+        json_object_set_new(c, "root", json_string(default_root)) != 0) {
+        json_decref(c);
+        return NULL;
+    }
+    root = json_string_value(json_object_get(c, "root"));
+    if (root && realpath(root, abs) && json_object_set_new(c, "root", json_string(abs)) != 0) {
+        json_decref(c);
+        return NULL;
+    }
+    text = cb_json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    return text;
+}
+
 void cb_storage_free(cb_storage *st)
 {
     if (!st)
         return;
     st->drv->release(st->state);
     free(st);
+}
+
+size_t cb_storage_list_page(const cb_storage *st)
+{
+    return st->list_page;
 }
 
 const char *cb_storage_driver_name(const cb_storage *st)

@@ -25,6 +25,10 @@
  *    "secret_access_key": "...", "session_token": "...", "ca_file": "...",
  *    "verify": true}
  *
+ * Both take "list_page": the keys a listing asks for at once (1 to 1000,
+ * default 1000); the engine also puts that many objects in one
+ * cb.job.partitioned event.
+ *
  * s3 credentials and region not in the object come from AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION (or
  * AWS_DEFAULT_REGION). Without an endpoint it is
@@ -32,8 +36,10 @@
  * path-style unless told otherwise.
  *
  * Results: every call that started (returned CB_OK) calls its callback
- * exactly once, on the loop, never from inside the call, unless the storage
- * is freed first (then never). A failure names the object and says why in
+ * exactly once, on the loop, never from inside the call; cb_storage_free
+ * ends the calls still in flight by calling theirs from inside it (status
+ * CB_ECLOSED, or the file driver's result when it had one), so whoever
+ * owns a callback's context frees it there. A failure names the object and says why in
  * the peer's own words ("s3://b/k: SignatureDoesNotMatch: The request
  * signature we calculated does not match ...").
  *
@@ -77,7 +83,7 @@ typedef struct cb_storage_res {
     size_t len;
     const cb_storage_object *objects; /* list: one page, in key order */
     size_t nobjects;
-    const char *next; /* list: the token for the next page, NULL on the last */
+    const char *next; /* list: the token for the next page (the last key), NULL on the last */
 } cb_storage_res;
 
 /* Everything in `r` is borrowed for the call. */
@@ -88,8 +94,18 @@ typedef void cb_storage_cb(const cb_storage_res *r, void *ctx);
 CB_NODISCARD cb_status cb_storage_new(struct event_base *base, const json_t *conf,
                                       const char *default_root, cb_storage **out, char *err,
                                       size_t errlen);
-/* Calls in flight end without their callback. Accepts NULL. */
+/* The storage a function's runtime should read, as JSON text for its
+ * $CB_STORAGE (adapters/runtimes/cbcore_objects.py): conf as given (the
+ * file driver's root made absolute, default_root when it names none), or the
+ * file driver at default_root; NULL when there is neither (or out of
+ * memory). free() it. */
+char *cb_storage_runtime_conf(const json_t *conf, const char *default_root);
+
+/* Calls in flight end now, their callbacks run from inside (see above).
+ * Accepts NULL. */
 void cb_storage_free(cb_storage *st);
+/* The configured "list_page" (1..1000). */
+size_t cb_storage_list_page(const cb_storage *st);
 /* "file" or "s3". */
 const char *cb_storage_driver_name(const cb_storage *st);
 
@@ -102,7 +118,9 @@ int cb_storage_parse_url(const char *url, int allow_empty_key, char bucket[CB_ST
  * called): CB_EINVAL (a malformed URL: err says why), CB_ENOMEM. */
 
 /* One page (at most max_keys, 0: 1000) of the keys under prefix in bucket,
- * after `token` (NULL: from the start). */
+ * in key order, after the key `token` (NULL: from the start). A page's
+ * `next` is its last key when more follow (S3's start-after): so a reader
+ * that kept only the keys it has can go on from the last one. */
 CB_NODISCARD cb_status cb_storage_list(cb_storage *st, const char *bucket, const char *prefix,
                                        const char *token, size_t max_keys, cb_storage_cb *cb,
                                        void *ctx, char *err, size_t errlen);

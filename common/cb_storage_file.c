@@ -433,7 +433,7 @@ static void job_free(file_job *j)
 static void finished(cb_mail *m, int cancelled)
 {
     file_job *j = (file_job *)m;
-    if (cancelled) {
+    if (cancelled) { /* the loop is gone (never after file_release's drain) */
         cb_storage_call_drop(j->c);
     } else {
         if (j->r.status != CB_OK)
@@ -461,8 +461,9 @@ static void file_start(void *drv, cb_storage_call *c)
 static void file_release(void *drv)
 {
     file_drv *d = drv;
-    cb_mailbox_close(d->mb); /* results from here on are cancelled: dropped */
-    cb_offload_destroy(d->off);
+    cb_offload_destroy(d->off); /* runs what is queued; the results wait in the mailbox */
+    cb_mailbox_drain(d->mb);    /* their callbacks, on this (the loop's) thread */
+    cb_mailbox_close(d->mb);
     free(d);
 }
 

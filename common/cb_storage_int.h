@@ -3,8 +3,8 @@
  *
  * cb_storage.c checks a call's names and builds a cb_storage_call; the
  * driver's start() owns it from then on and ends it with
- * cb_storage_call_done() (the callback runs, the call is freed) or, when the
- * storage is freed first, cb_storage_call_drop() (no callback). */
+ * cb_storage_call_done() (the callback runs, the call is freed); release()
+ * ends the calls in flight the same way (CB_ECLOSED). */
 #ifndef CB_STORAGE_INT_H
 #define CB_STORAGE_INT_H
 #include "cb_storage.h"
@@ -35,7 +35,8 @@ typedef struct cb_storage_driver {
     const char *name;
     /* Take the call (always: on failure end it with cb_storage_call_done). */
     void (*start)(void *drv, cb_storage_call *c);
-    /* End every call in flight with cb_storage_call_drop, free drv. */
+    /* End every call in flight (its callback runs: CB_ECLOSED, or a result
+     * already there), free drv. */
     void (*release)(void *drv);
 } cb_storage_driver;
 
@@ -53,7 +54,7 @@ void cb_storage_call_done(cb_storage_call *c, cb_storage_res *r);
 /* A failure in one step: status and a printf message. */
 void cb_storage_call_fail(cb_storage_call *c, cb_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Free without calling back. */
+/* Free without calling back (after cb_storage_call_done's callback). */
 void cb_storage_call_drop(cb_storage_call *c);
 
 #endif /* CB_STORAGE_INT_H */

@@ -1,7 +1,7 @@
 /* common/cb_storage_s3.c - the `s3` storage driver: the S3 REST API signed
  * with SigV4 (cb_sigv4) on the asynchronous HTTP client (cb_httpc).
  *
- *   list    GET  /?list-type=2&prefix=P&max-keys=N[&continuation-token=T]
+ *   list    GET  /?list-type=2&prefix=P&max-keys=N[&start-after=K]
  *   head    HEAD /KEY              Content-Length, ETag
  *   get     GET  /KEY  Range: bytes=S-E   206 Content-Range: bytes S-E/TOTAL
  *   put     PUT  /KEY  (x-amz-content-sha256 of the body)
@@ -177,7 +177,10 @@ static void finish_list(s3_call *sc, const cb_http_resp *r)
     memset(&res, 0, sizeof res);
     res.objects = objs;
     res.nobjects = l.n;
-    res.next = l.truncated ? l.next_token : NULL;
+    /* the next page starts after this page's last key (start-after): the
+     * same token as the file driver's, and one a restarted reader can make
+     * from what it already has */
+    res.next = l.truncated && l.n > 0 ? l.v[l.n - 1].key : NULL;
     {
         cb_storage_call *c = sc->c;
         call_end(sc);
@@ -298,14 +301,14 @@ static const char *method_of(cb_storage_op op)
 /* "k=v&..." percent-encoded, for a list. */
 static int list_query(const cb_storage_call *c, char *q, size_t n)
 {
-    char pfx[3 * CB_STORAGE_KEY_MAX + 1], tok[3 * 2048 + 1] = "";
+    char pfx[3 * CB_STORAGE_KEY_MAX + 1], tok[3 * CB_STORAGE_KEY_MAX + 1] = "";
     size_t used;
     if (cb_sigv4_encode(c->key, 0, pfx, sizeof pfx) >= sizeof pfx)
         return -1;
     if (c->token && cb_sigv4_encode(c->token, 0, tok, sizeof tok) >= sizeof tok)
         return -1;
     used = (size_t)snprintf(q, n, "list-type=2&max-keys=%zu&prefix=%s%s%s", c->max_keys, pfx,
-                            *tok ? "&continuation-token=" : "", tok);
+                            *tok ? "&start-after=" : "", tok);
     return used < n ? 0 : -1;
 }
 
@@ -441,11 +444,9 @@ static void s3_release(void *drv)
     s3_drv *d = drv;
     while (d->calls) {
         s3_call *sc = d->calls;
-        cb_storage_call *c = sc->c;
         if (sc->http)
             cb_http_cancel(sc->http);
-        call_end(sc);
-        cb_storage_call_drop(c);
+        fail_call(sc, CB_ECLOSED, "the storage was closed");
     }
     cb_httpc_free(d->http);
     free(d);

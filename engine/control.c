@@ -56,6 +56,7 @@ static cjob *job_add(cb_control *c, const char *key)
 
 static void job_free(cjob *j)
 {
+    ctl_partition_forget(j);
     if (j->have_flow)
         cb_flow_cleanup(&j->flow);
     free(j->step_policy);

@@ -38,16 +38,19 @@
 #include "store.h"
 
 struct event_base;
+struct cb_storage;
 typedef struct cb_control cb_control;
 
 typedef struct cb_control_opts {
-    int64_t reconcile_ms;      /* long loop period; default 1000 */
-    int64_t await_ms;          /* longest wait for the mirror to fold our appends; default 2000 */
-    int64_t progress_ms;       /* least time between progress messages of a job; default 200 */
-    size_t inline_result_max;  /* larger results are referenced, not inlined; default 256 KiB */
-    int64_t aging_ms;          /* a job waiting for capacity gains one priority level per
-                                * aging_ms, so none starves; default 10000 (0: no aging) */
-    cb_policy_defaults policy; /* for what descriptors leave out */
+    int64_t reconcile_ms;       /* long loop period; default 1000 */
+    int64_t await_ms;           /* longest wait for the mirror to fold our appends; default 2000 */
+    int64_t progress_ms;        /* least time between progress messages of a job; default 200 */
+    size_t inline_result_max;   /* larger results are referenced, not inlined; default 256 KiB */
+    int64_t aging_ms;           /* a job waiting for capacity gains one priority level per
+                                 * aging_ms, so none starves; default 10000 (0: no aging) */
+    cb_policy_defaults policy;  /* for what descriptors leave out */
+    struct cb_storage *storage; /* borrowed: where objects inputs are listed; NULL: such
+                                 * jobs fail with the reason */
 } cb_control_opts;
 
 typedef struct cb_control_stats {

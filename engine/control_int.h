@@ -15,6 +15,8 @@
  *   dispatch.c    the invocation commands of a plan's dispatches
  *   completion.c  the end of a job: result, done message, terminal event
  *   recovery.c    after a restart: the commands of dispatched tasks again
+ *   partition.c   an objects input's plan: listed without blocking, appended
+ *                 as cb.job.partitioned pages before the job starts
  *
  * Threading: everything here runs on the controller's loop. */
 #ifndef CB_CONTROL_INT_H
@@ -38,6 +40,7 @@
 #define DISPATCH_CHUNK 10000 /* tasks per cb.tasks.dispatched (schema: <= 100000) */
 
 struct cjob;
+typedef struct part_run part_run;
 
 /* A backend's traffic limits and token bucket, shared by all its jobs, and
  * what capacity sharing needs without walking every job: the sum of its
@@ -104,6 +107,7 @@ typedef struct cjob {
     int64_t progress_ns; /* the last progress message */
     struct event *wake;
     int64_t wake_at_ns; /* monotonic */
+    part_run *part;     /* partition.c: a page of the plan under way, or NULL */
     struct cb_control *c;
 } cjob;
 
@@ -194,6 +198,15 @@ void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_
 void ctl_end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
                  const cb_sched_plan *p, int64_t now, bool by_ref);
 cb_status ctl_emit_terminal(cb_control *c, cjob *j, json_t *terminal);
+
+/* partition.c */
+/* An objects input's flow before it has its plan: true when the mirror has
+ * the whole plan and the flow now has it (plan the job); false while a page
+ * is under way or the job failed (no objects, storage refused: its end is
+ * on its way). */
+bool ctl_partition(cb_control *c, cjob *j, const cb_job_state *js);
+/* Drop j's run (a storage call in flight frees it when it comes back). */
+void ctl_partition_forget(cjob *j);
 
 /* recovery.c */
 void ctl_recover(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb);

@@ -30,6 +30,8 @@ void cb_flow_cleanup(cb_flow *f)
         cb_free(f->steps[i].deps);
     cb_free(f->steps);
     cb_free(f->order);
+    cb_free(f->part_base);
+    json_decref(f->partition);
     json_decref(f->spec);
     memset(f, 0, sizeof *f);
 }
@@ -47,6 +49,8 @@ static uint64_t range_len(int64_t start, int64_t stop, int64_t step)
     return 0;
 }
 
+static cb_status set_tasks(cb_flow *f, uint32_t max_tasks, char *err, size_t errlen);
+
 static cb_status build_map(cb_flow *f, const json_t *spec, uint32_t max_tasks, char *err,
                            size_t errlen)
 {
@@ -54,7 +58,6 @@ static cb_status build_map(cb_flow *f, const json_t *spec, uint32_t max_tasks, c
     const json_t *items = json_object_get(input, "items");
     const json_t *range = json_object_get(input, "range");
     const json_t *cs = json_object_get(spec, "chunksize");
-    uint64_t tasks;
 
     f->chunksize = cs ? (uint32_t)json_integer_value(cs) : 1;
     if (items) {
@@ -67,11 +70,29 @@ static cb_status build_map(cb_flow *f, const json_t *spec, uint32_t max_tasks, c
         f->items = range_len(f->range_start, json_integer_value(json_object_get(range, "stop")),
                              f->range_step);
     } else {
-        /* object partitioning needs the objects' sizes: not supported yet */
-        return fail(err, errlen, CB_EINVAL,
-                    "/input: object inputs are not supported by this engine yet");
+        /* the sizes come later, with the partition plan (cb_flow_set_partition) */
+        const json_t *objs = json_object_get(input, "objects");
+        const json_t *urls = json_object_get(objs, "urls");
+        for (size_t i = 0; i < json_array_size(urls); i++)
+            if (strncmp(json_string_value(json_array_get(urls, i)) ?: "", "s3://", 5) != 0)
+                return fail(err, errlen, CB_EINVAL,
+                            "/input/objects/urls/%zu: only s3:// objects can be mapped over by "
+                            "this engine (http(s) URLs are not supported yet)",
+                            i);
+        f->objects = true;
+        f->split_lines = json_is_string(json_object_get(objs, "split")) &&
+                         strcmp(json_string_value(json_object_get(objs, "split")), "lines") == 0;
+        f->items = 0;
+        f->map_tasks = 0;
+        f->tasks = 0;
+        return CB_OK;
     }
-    tasks = (f->items + f->chunksize - 1) / f->chunksize;
+    return set_tasks(f, max_tasks, err, errlen);
+}
+
+static cb_status set_tasks(cb_flow *f, uint32_t max_tasks, char *err, size_t errlen)
+{
+    uint64_t tasks = (f->items + f->chunksize - 1) / f->chunksize;
     if (tasks > max_tasks) {
         char n[32], m[32];
         snprintf(n, sizeof n, "%llu", (unsigned long long)tasks);
@@ -83,10 +104,93 @@ static cb_status build_map(cb_flow *f, const json_t *spec, uint32_t max_tasks, c
     return CB_OK;
 }
 
+uint64_t cb_flow_object_chunk(const json_t *objects, uint64_t size)
+{
+    const json_t *cb = json_object_get(objects, "chunk_bytes");
+    const json_t *cn = json_object_get(objects, "chunk_number");
+    if (json_is_integer(cb) && json_integer_value(cb) > 0)
+        return (uint64_t)json_integer_value(cb);
+    if (json_is_integer(cn) && json_integer_value(cn) > 0) {
+        uint64_t n = (uint64_t)json_integer_value(cn), c = (size + n - 1) / n;
+        return c ? c : 1;
+    }
+    return CB_FLOW_CHUNK_BYTES;
+}
+
+uint64_t cb_flow_object_parts(uint64_t size, uint64_t chunk)
+{
+    return size == 0 || chunk == 0 ? 1 : (size - 1) / chunk + 1;
+}
+
+cb_status cb_flow_set_partition(cb_flow *f, const json_t *objects, uint32_t max_tasks, char *err,
+                                size_t errlen)
+{
+    size_t n = json_array_size(objects);
+    uint64_t *base;
+    uint64_t items = 0;
+    if (!f->objects || f->partitioned)
+        return fail(err, errlen, CB_EINVAL, "/input: not an objects input waiting for its plan");
+    if (n == 0)
+        return fail(err, errlen, CB_EINVAL, "/input/objects: no objects to map over");
+    if (!(base = cb_calloc(n + 1, sizeof *base)))
+        return CB_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *o = json_array_get(objects, i);
+        const json_t *size = json_object_get(o, "size"), *chunk = json_object_get(o, "chunk");
+        if (!json_is_string(json_object_get(o, "url")) || !json_is_integer(size) ||
+            json_integer_value(size) < 0 || !json_is_integer(chunk) ||
+            json_integer_value(chunk) < 1) {
+            cb_free(base);
+            return fail(err, errlen, CB_EINVAL, "/partition/%zu: not {url, etag, size, chunk}", i);
+        }
+        base[i] = items;
+        items += cb_flow_object_parts((uint64_t)json_integer_value(size),
+                                      (uint64_t)json_integer_value(chunk));
+    }
+    base[n] = items;
+    f->part_base = base;
+    f->nobjects = n;
+    f->items = items;
+    f->partition = json_incref((json_t *)objects);
+    f->partitioned = true;
+    return set_tasks(f, max_tasks ? max_tasks : DEFAULT_MAX_TASKS, err, errlen);
+}
+
+/* Item i of an objects input: its object by binary search over part_base. */
+static json_t *object_item(const cb_flow *f, uint64_t i)
+{
+    size_t lo = 0, hi = f->nobjects;
+    const json_t *o;
+    uint64_t size, chunk, start, end;
+    json_t *item;
+    while (hi - lo > 1) { /* the last object whose first item is <= i */
+        size_t mid = (lo + hi) / 2;
+        if (f->part_base[mid] <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    o = json_array_get(f->partition, lo);
+    size = (uint64_t)json_integer_value(json_object_get(o, "size"));
+    chunk = (uint64_t)json_integer_value(json_object_get(o, "chunk"));
+    start = (i - f->part_base[lo]) * chunk;
+    end = start + chunk < size ? start + chunk : size;
+    item = json_pack("{s:O, s:O, s:I, s:[I, I]}", "url", json_object_get(o, "url"), "etag",
+                     json_object_get(o, "etag"), "size", (json_int_t)size, "range",
+                     (json_int_t)start, (json_int_t)end);
+    if (item && f->split_lines && json_object_set_new(item, "split", json_string("lines")) != 0) {
+        json_decref(item);
+        return NULL;
+    }
+    return item;
+}
+
 json_t *cb_flow_item(const cb_flow *f, uint64_t i)
 {
     if (i >= f->items)
         return NULL;
+    if (f->objects)
+        return object_item(f, i);
     if (f->item_array)
         return json_incref(json_array_get(f->item_array, (size_t)i));
     return json_integer(f->range_start + (int64_t)i * f->range_step);

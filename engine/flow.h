@@ -4,7 +4,11 @@
  *   call        one task, its input the job's input
  *   map         ceil(items / chunksize) tasks; task t covers items
  *               [t*chunksize, min(items, (t+1)*chunksize)); `range` inputs are
- *               never materialised (items are computed from start/step)
+ *               never materialised (items are computed from start/step);
+ *               `objects` inputs have no items until their partition plan
+ *               is known (cb_flow_set_partition): then one item per byte
+ *               range, {"url", "etag", "size", "range": [start, end)} (and
+ *               "split": "lines"), objects in plan order
  *   map_reduce  the map tasks, then one reduce task (index = map tasks) that
  *               depends on all of them and gets their outputs in item order
  *   dag         one task per step, in the order of the steps' names; a step
@@ -18,6 +22,7 @@
 #ifndef CB_FLOW_H
 #define CB_FLOW_H
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +52,13 @@ typedef struct cb_flow {
     uint32_t map_tasks;
     const json_t *item_array; /* borrowed from spec when the input is `items` */
     int64_t range_start, range_step;
+    /* objects input */
+    bool objects;        /* items come from the partition plan */
+    bool partitioned;    /* cb_flow_set_partition was given it */
+    bool split_lines;    /* "split": "lines" */
+    json_t *partition;   /* owned reference: the plan's objects array */
+    uint64_t *part_base; /* owned: the first item of each object; [nobjects] = items */
+    size_t nobjects;
     /* dag */
     cb_flow_step *steps; /* owned; steps[i] is task i */
     size_t nsteps;
@@ -62,6 +74,21 @@ typedef struct cb_flow {
 CB_NODISCARD cb_status cb_flow_build(const json_t *spec, uint32_t max_tasks, cb_flow *out,
                                      char *err, size_t errlen);
 void cb_flow_cleanup(cb_flow *f); /* accepts a zeroed flow */
+
+#define CB_FLOW_CHUNK_BYTES ((uint64_t)64 << 20) /* an objects input's default range */
+
+/* The range size of one object of `size` bytes under an objects input
+ * (`objects` is the input's "objects" member): chunk_bytes (default 64
+ * MiB), or ceil(size / chunk_number) (at least 1). */
+uint64_t cb_flow_object_chunk(const json_t *objects, uint64_t size);
+/* The ranges an object has: ceil(size / chunk), and 1 for an empty one. */
+uint64_t cb_flow_object_parts(uint64_t size, uint64_t chunk);
+/* Give an objects flow its plan (the "objects" array of the job state's
+ * partition: [{url, etag, size, chunk}], a reference is taken); the flow then
+ * has its items and tasks. max_tasks as for cb_flow_build. Errors: CB_EINVAL
+ * (no objects, a malformed entry, too many tasks: err says), CB_ENOMEM. */
+CB_NODISCARD cb_status cb_flow_set_partition(cb_flow *f, const json_t *objects, uint32_t max_tasks,
+                                             char *err, size_t errlen);
 
 /* The input items of map task `task` as a new JSON array (NULL on ENOMEM or
  * an index out of range). */

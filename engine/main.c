@@ -12,6 +12,7 @@
 #include "cb_schema.h"
 #include "control.h"
 #include "cb_config.h"
+#include "cb_storage.h"
 #include "service.h"
 #include "store.h"
 
@@ -34,6 +35,8 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *dir = NULL, *config = getenv("CB_CONFIG");
+    const char *objects = NULL;
+    cb_storage *storage = NULL;
     cb_control_opts co;
     cb_broker_opts bo;
     cb_intake_cfg ic = {0};
@@ -60,6 +63,8 @@ int main(int argc, char **argv)
             dir = argv[++i];
         else if (!strcmp(arg, "--config") && val)
             config = argv[++i];
+        else if (!strcmp(arg, "--objects") && val)
+            objects = argv[++i];
         else if (!strcmp(arg, "--reconcile-ms") && val)
             co.reconcile_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--aging-ms") && val)
@@ -94,6 +99,15 @@ int main(int argc, char **argv)
                    cb_strerror(s));
         goto out;
     }
+    if (cb_config_storage(reg) || objects) {
+        char why[600];
+        if ((s = cb_storage_new(base, cb_config_storage(reg), objects, &storage, why,
+                                sizeof why)) != CB_OK) {
+            CB_LOG_ERR("engine", "object storage: %s", why);
+            goto out;
+        }
+        co.storage = storage;
+    }
     ic.schema = schema;
     ic.reg = reg;
     if ((s = cb_control_start(base, b, st, reg, &co, &ctl)) != CB_OK ||
@@ -126,7 +140,8 @@ out:
         event_free(sigterm);
     cb_service_free(svc);
     cb_control_free(ctl);
-    cb_broker_close(b); /* confirmations still due arrive now, as CB_ECLOSED */
+    cb_storage_free(storage); /* after the controller: its calls in flight end unanswered */
+    cb_broker_close(b);       /* confirmations still due arrive now, as CB_ECLOSED */
     if (base)
         event_base_free(base);
     cb_store_close(st);

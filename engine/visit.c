@@ -173,6 +173,9 @@ void ctl_visit(cb_control *c, cjob *j)
         ctl_job_wake(j, (j->await_until_ns - now) / 1000000 + 1);
         return; /* the mirror has not folded what we appended yet */
     }
+    if (j->flow.objects && !j->flow.partitioned && !js->cancel_requested &&
+        !ctl_partition(c, j, js))
+        return; /* its plan is being listed: each page's confirmation comes back here */
     ctl_set_inflight(j, js->inflight);
     if (!j->recovered) { /* a dispatched reduce's command carries the outputs */
         if (!outputs_ready(j, mj))

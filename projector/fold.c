@@ -41,6 +41,7 @@ bool cb_job_terminal(cb_job_status s)
 void cb_job_state_cleanup(cb_job_state *j)
 {
     json_decref(j->spec);
+    json_decref(j->partition);
     json_decref(j->result);
     cb_free(j->digest);
     cb_free(j->error);
@@ -442,6 +443,40 @@ static int fold_job_failed(fold_ctx *c)
     return fold_end(c, CB_JOB_FAILED);
 }
 
+/* A page of the partition plan: taken in order before the job starts; a
+ * repeated or out-of-order page is ignored. */
+static int fold_partitioned(fold_ctx *c)
+{
+    cb_job_state *j = c->j;
+    const json_t *objs = json_object_get(c->data, "objects");
+    json_t *p = j->partition, *have;
+    uint32_t page;
+    bool before_start = j->status == CB_JOB_SUBMITTED ||
+                        (j->status == CB_JOB_SUSPENDED && j->suspended_from == CB_JOB_SUBMITTED);
+    if (!before_start || (p && json_is_true(json_object_get(p, "done"))))
+        return 0;
+    if (get_index(c->data, "page", &page) || !json_is_array(objs))
+        return CB_EINVAL;
+    if (page != (p ? (uint32_t)json_integer_value(json_object_get(p, "pages")) : 0))
+        return 0;
+    if (!p) {
+        if (!(p = json_pack("{s:i, s:b, s:[]}", "pages", 0, "done", 0, "objects")))
+            return CB_ENOMEM;
+    } else if (p->refcount > 1) { /* shared with a reader: change a copy */
+        if (!(p = json_deep_copy(p)))
+            return CB_ENOMEM;
+        json_decref(j->partition);
+    }
+    j->partition = p;
+    have = json_object_get(p, "objects");
+    if (json_array_extend(have, (json_t *)objs) != 0 ||
+        json_object_set_new(p, "pages", json_integer((json_int_t)page + 1)) != 0 ||
+        json_object_set_new(p, "done",
+                            json_boolean(json_is_true(json_object_get(c->data, "last")))) != 0)
+        return CB_ENOMEM;
+    return 1;
+}
+
 static int fold_sla(fold_ctx *c)
 {
     c->j->sla_violations++;
@@ -449,15 +484,25 @@ static int fold_sla(fold_ctx *c)
 }
 
 static fold_fn *const fold_table[CB_EV__COUNT] = {
-    [CB_EV_JOB_SUBMITTED] = fold_submitted,   [CB_EV_JOB_REJECTED] = fold_rejected,
-    [CB_EV_JOB_STARTED] = fold_started,       [CB_EV_TASKS_DISPATCHED] = fold_dispatched,
-    [CB_EV_TASK_STARTED] = fold_task_started, [CB_EV_TASK_SUCCEEDED] = fold_task_succeeded,
-    [CB_EV_TASK_FAILED] = fold_failed,        [CB_EV_TASK_RETRY_SCHEDULED] = fold_retry,
-    [CB_EV_TASK_TIMED_OUT] = fold_timed_out,  [CB_EV_TASK_SKIPPED] = fold_skipped,
-    [CB_EV_TASK_EXPANDED] = fold_expanded,    [CB_EV_JOB_SUSPENDED] = fold_suspended,
-    [CB_EV_JOB_RESUMED] = fold_resumed,       [CB_EV_JOB_CANCEL_REQUESTED] = fold_cancel_requested,
-    [CB_EV_JOB_CANCELLED] = fold_cancelled,   [CB_EV_JOB_SUCCEEDED] = fold_job_succeeded,
-    [CB_EV_JOB_FAILED] = fold_job_failed,     [CB_EV_SLA_VIOLATED] = fold_sla,
+    [CB_EV_JOB_SUBMITTED] = fold_submitted,
+    [CB_EV_JOB_REJECTED] = fold_rejected,
+    [CB_EV_JOB_STARTED] = fold_started,
+    [CB_EV_TASKS_DISPATCHED] = fold_dispatched,
+    [CB_EV_TASK_STARTED] = fold_task_started,
+    [CB_EV_TASK_SUCCEEDED] = fold_task_succeeded,
+    [CB_EV_TASK_FAILED] = fold_failed,
+    [CB_EV_TASK_RETRY_SCHEDULED] = fold_retry,
+    [CB_EV_TASK_TIMED_OUT] = fold_timed_out,
+    [CB_EV_TASK_SKIPPED] = fold_skipped,
+    [CB_EV_TASK_EXPANDED] = fold_expanded,
+    [CB_EV_JOB_SUSPENDED] = fold_suspended,
+    [CB_EV_JOB_RESUMED] = fold_resumed,
+    [CB_EV_JOB_CANCEL_REQUESTED] = fold_cancel_requested,
+    [CB_EV_JOB_CANCELLED] = fold_cancelled,
+    [CB_EV_JOB_SUCCEEDED] = fold_job_succeeded,
+    [CB_EV_JOB_FAILED] = fold_job_failed,
+    [CB_EV_SLA_VIOLATED] = fold_sla,
+    [CB_EV_JOB_PARTITIONED] = fold_partitioned,
 };
 
 cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_event *ev,
@@ -501,7 +546,7 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
 {
     return json_pack(
         "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
-        "s:{s:o, s:o, s:o, s:o}, s:I, s:I, s:O?, s:s?, s:O?, s:s?}",
+        "s:{s:o, s:o, s:o, s:o}, s:I, s:I, s:O?, s:s?, s:O?, s:s?, s:O*}",
         "status", cb_job_status_name(j->status), "suspended_from",
         cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested, "tasks",
         "total", (json_int_t)j->total, "inflight", (json_int_t)j->inflight, "succeeded",
@@ -513,7 +558,7 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
         time_or_null(j->submitted_ns), "started", time_or_null(j->started_ns), "finished",
         time_or_null(j->finished_ns), "updated", time_or_null(j->updated_ns), "first_seq",
         (json_int_t)j->first_seq, "last_seq", (json_int_t)j->last_seq, "spec", j->spec, "digest",
-        j->digest, "result", j->result, "error", j->error);
+        j->digest, "result", j->result, "error", j->error, "partition", j->partition);
 }
 
 json_t *cb_task_state_to_json(const cb_task_state *t)
@@ -579,6 +624,7 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
     out->first_seq = (uint64_t)json_integer_value(json_object_get(o, "first_seq"));
     out->last_seq = (uint64_t)json_integer_value(json_object_get(o, "last_seq"));
     out->spec = json_incref(json_object_get(o, "spec"));
+    out->partition = json_incref(json_object_get(o, "partition"));
     out->result = json_incref(json_object_get(o, "result"));
     if ((digest && !(out->digest = cb_strdup(digest))) ||
         (error && !(out->error = cb_strdup(error)))) {

@@ -62,6 +62,8 @@ typedef struct cb_job_state {
                          * reading the job's events starts there (projector/joblog.h) */
     uint64_t last_seq;  /* log position of the last event applied, 0 if unknown */
     json_t *spec;       /* owned: the job descriptor from cb.job.submitted */
+    json_t *partition;  /* owned: an objects input's plan from its cb.job.partitioned
+                         * pages, {"pages": n, "done": bool, "objects": [...]}, or NULL */
     char *digest;       /* owned */
     json_t *result;     /* owned: from cb.job.succeeded */
     char *error;        /* owned: why it failed or was rejected */

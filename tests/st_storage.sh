@@ -8,9 +8,8 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CB=${CB_TEST_CB:-$ROOT/build/bin/cb}
 T=$(mktemp -d /tmp/cbst.XXXXXX)
-S3PID=
 cleanup() {
-    [ -n "$S3PID" ] && kill "$S3PID" 2>/dev/null && wait "$S3PID" 2>/dev/null
+    s3rver_stop
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -39,33 +38,10 @@ refuse() { # name pattern command...: the command fails and says pattern
 }
 
 # ---- s3rver on a free loopback port ----
-if [ ! -f "$ROOT/tests/peers/node_modules/s3rver/bin/s3rver.js" ]; then
-    echo "tests/peers/node_modules/s3rver is missing: (cd tests/peers && npm ci)" >&2
-    exit 1
-fi
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$T/s3" "$T/files"
-# --openssl-legacy-provider: s3rver makes its ListObjectsV2 continuation
-# tokens with DES, which OpenSSL 3 (Node 17 and later) leaves out by default
-# (without it every listing of more than one page is an InternalError).
-node --openssl-legacy-provider "$ROOT/tests/peers/node_modules/s3rver/bin/s3rver.js" -d "$T/s3" -a 127.0.0.1 -p "$PORT" \
-    --configure-bucket cbtest >"$T/s3rver.log" 2>&1 &
-S3PID=$!
-if ! /usr/bin/python3 - "$PORT" <<'PY'; then
-import socket, sys, time
-end = time.monotonic() + 30
-while time.monotonic() < end:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-PY
-    echo "s3rver did not open port $PORT:" >&2
-    cat "$T/s3rver.log" >&2
-    exit 1
-fi
+. "$ROOT/tests/s3rver.sh"
+mkdir -p "$T/files"
+s3rver_start "$T/s3" "$T/s3rver.log" cbtest || exit 1
+PORT=$S3RVER_PORT
 cat >"$T/file.json" <<J
 {"backends": {"local": {}}, "storage": {"driver": "file", "root": "$T/files"}}
 J

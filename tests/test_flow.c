@@ -133,8 +133,68 @@ static void test_task_limit(void **state)
     (void)state;
     build_fails("{\"kind\":\"map\",\"input\":{\"range\":{\"start\":0,\"stop\":1001}}}", 1000,
                 "/input: 1001 tasks, more than the limit of 1000");
-    build_fails("{\"kind\":\"map\",\"input\":{\"objects\":{\"urls\":[\"s3://b/k\"]}}}", 0,
-                "/input: object inputs are not supported by this engine yet");
+}
+
+/* An objects input has no tasks until its plan; then one item per range,
+ * objects in plan order, the last range of each cut at its size, an empty
+ * object one empty range, chunksize grouping ranges as it groups items. */
+static void test_objects_input_takes_its_ranges_from_the_plan(void **state)
+{
+    cb_flow f;
+    char err[200];
+    json_t *plan =
+               json_loads("[{\"url\":\"s3://b/a\",\"etag\":\"e1\",\"size\":2500,\"chunk\":1000},"
+                          " {\"url\":\"s3://b/empty\",\"etag\":\"e2\",\"size\":0,\"chunk\":1000},"
+                          " {\"url\":\"s3://b/c\",\"etag\":\"e3\",\"size\":1000,\"chunk\":1000}]",
+                          0, NULL),
+           *it;
+    (void)state;
+    build_ok("{\"kind\":\"map_reduce\",\"chunksize\":2,\"reduce\":{},"
+             "\"input\":{\"objects\":{\"bucket\":\"b\",\"split\":\"lines\"}}}",
+             &f);
+    assert_true(f.objects && !f.partitioned && f.split_lines);
+    assert_int_equal(f.tasks, 0);
+    assert_null(cb_flow_item(&f, 0));
+    assert_int_equal(cb_flow_set_partition(&f, plan, 0, err, sizeof err), CB_OK);
+    assert_int_equal(f.items, 5); /* 3 + 1 + 1 */
+    assert_int_equal(f.map_tasks, 3);
+    assert_int_equal(f.tasks, 4);
+    it = cb_flow_item(&f, 2);
+    cb_test_expect_json(it, "{\"url\":\"s3://b/a\",\"etag\":\"e1\",\"size\":2500,"
+                            "\"range\":[2000,2500],\"split\":\"lines\"}");
+    it = cb_flow_item(&f, 3);
+    cb_test_expect_json(it, "{\"url\":\"s3://b/empty\",\"etag\":\"e2\",\"size\":0,"
+                            "\"range\":[0,0],\"split\":\"lines\"}");
+    it = cb_flow_item(&f, 4);
+    cb_test_expect_json(it, "{\"url\":\"s3://b/c\",\"etag\":\"e3\",\"size\":1000,"
+                            "\"range\":[0,1000],\"split\":\"lines\"}");
+    assert_null(cb_flow_item(&f, 5));
+    it = cb_flow_map_items(&f, 1); /* items 2 and 3 */
+    assert_int_equal(json_array_size(it), 2);
+    json_decref(it);
+    assert_int_equal(cb_flow_set_partition(&f, plan, 0, err, sizeof err), CB_EINVAL);
+    cb_flow_cleanup(&f);
+    /* an empty plan, a bad entry, too many ranges: refused with the reason */
+    build_ok("{\"kind\":\"map\",\"input\":{\"objects\":{\"urls\":[\"s3://b/k\"]}}}", &f);
+    it = json_array();
+    assert_int_equal(cb_flow_set_partition(&f, it, 0, err, sizeof err), CB_EINVAL);
+    assert_string_equal(err, "/input/objects: no objects to map over");
+    json_decref(it);
+    it = json_loads("[{\"url\":\"s3://b/a\",\"size\":-1,\"chunk\":1}]", 0, NULL);
+    assert_int_equal(cb_flow_set_partition(&f, it, 0, err, sizeof err), CB_EINVAL);
+    json_decref(it);
+    assert_int_equal(cb_flow_set_partition(&f, plan, 2, err, sizeof err), CB_EINVAL);
+    assert_string_equal(err, "/input: 5 tasks, more than the limit of 2");
+    cb_flow_cleanup(&f);
+    json_decref(plan);
+    /* the range size of one object */
+    it = json_loads("{\"chunk_number\":4}", 0, NULL);
+    assert_true(cb_flow_object_chunk(it, 10) == 3);
+    assert_true(cb_flow_object_chunk(it, 0) == 1);
+    json_decref(it);
+    assert_true(cb_flow_object_chunk(NULL, 5) == CB_FLOW_CHUNK_BYTES);
+    assert_true(cb_flow_object_parts(0, 10) == 1 && cb_flow_object_parts(10, 10) == 1 &&
+                cb_flow_object_parts(11, 10) == 2);
 }
 
 static void test_dag_diamond_order_and_implicit_deps(void **state)
@@ -202,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_ranges_are_not_materialised),
         cmocka_unit_test(test_map_reduce_adds_the_reduce_task),
         cmocka_unit_test(test_task_limit),
+        cmocka_unit_test(test_objects_input_takes_its_ranges_from_the_plan),
         cmocka_unit_test(test_dag_diamond_order_and_implicit_deps),
         cmocka_unit_test(test_dag_foreach),
         cmocka_unit_test(test_dag_rejections),

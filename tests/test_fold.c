@@ -463,6 +463,65 @@ static void test_fold_is_deterministic_and_json_round_trips(void **state)
     free(b);
 }
 
+/* The partition plan: pages taken in order before the start, a repeat or a
+ * page out of order ignored, nothing after the last page or the start; it
+ * survives the JSON round trip, and a shared plan is copied, not changed. */
+static void test_partition_pages(void **state)
+{
+    world w;
+    json_t *o, *objs, *shared;
+    cb_job_state back;
+    (void)state;
+    world_init(&w);
+    assert_int_equal(apply(&w, CB_EV_JOB_PARTITIONED, "{\"page\":0,\"last\":false,\"objects\":[]}"),
+                     0); /* before the submission */
+    assert_int_equal(apply(&w, CB_EV_JOB_SUBMITTED,
+                           "{\"job\":{\"tenant\":\"acme\",\"kind\":\"map\"},\"digest\":\"d\"}"),
+                     1);
+    assert_int_equal(apply(&w, CB_EV_JOB_PARTITIONED,
+                           "{\"page\":1,\"last\":true,\"objects\":[{\"url\":\"s3://b/z\"}]}"),
+                     0); /* out of order */
+    assert_null(w.job.partition);
+    assert_int_equal(apply(&w, CB_EV_JOB_PARTITIONED,
+                           "{\"page\":0,\"last\":false,\"objects\":[{\"url\":\"s3://b/a\"},"
+                           "{\"url\":\"s3://b/b\"}]}"),
+                     1);
+    assert_int_equal(apply(&w, CB_EV_JOB_PARTITIONED,
+                           "{\"page\":0,\"last\":false,\"objects\":[{\"url\":\"s3://b/a\"}]}"),
+                     0);                   /* a repeat */
+    shared = json_incref(w.job.partition); /* a reader holds the plan */
+    assert_int_equal(apply(&w, CB_EV_JOB_PARTITIONED,
+                           "{\"page\":1,\"last\":true,\"objects\":[{\"url\":\"s3://b/c\"}]}"),
+                     1);
+    assert_int_equal(json_array_size(json_object_get(shared, "objects")), 2); /* unchanged */
+    json_decref(shared);
+    objs = json_object_get(w.job.partition, "objects");
+    assert_int_equal(json_array_size(objs), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(objs, 2), "url")),
+                        "s3://b/c");
+    assert_true(json_is_true(json_object_get(w.job.partition, "done")));
+    assert_int_equal(json_integer_value(json_object_get(w.job.partition, "pages")), 2);
+    assert_int_equal(apply(&w, CB_EV_JOB_PARTITIONED,
+                           "{\"page\":2,\"last\":true,\"objects\":[{\"url\":\"s3://b/d\"}]}"),
+                     0); /* after the last */
+    assert_int_equal(apply(&w, CB_EV_JOB_PARTITIONED, "{\"last\":true,\"objects\":[]}"),
+                     0); /* malformed: counted as ignored, nothing changes */
+    o = cb_job_state_to_json(&w.job);
+    assert_int_equal(cb_job_state_from_json(o, &back), CB_OK);
+    assert_true(json_equal(back.partition, w.job.partition));
+    cb_job_state_cleanup(&back);
+    json_decref(o);
+    assert_int_equal(apply(&w, CB_EV_JOB_STARTED, "{\"tasks\":3}"), 1);
+    world_cleanup(&w);
+    /* a job that never had objects has no "partition" in its record */
+    world_init(&w);
+    start_job(&w, 1);
+    o = cb_job_state_to_json(&w.job);
+    assert_null(json_object_get(o, "partition"));
+    json_decref(o);
+    world_cleanup(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_missing_data_field_is_einval_and_ignored),
         cmocka_unit_test(test_fold_is_deterministic_and_json_round_trips),
         cmocka_unit_test(test_skip_and_expand),
+        cmocka_unit_test(test_partition_pages),
     };
     return cmocka_run_group_tests_name("fold", tests, NULL, NULL);
 }

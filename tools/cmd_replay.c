@@ -78,6 +78,11 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
     } else if (ev->type == CB_EV_JOB_STARTED) {
         snprintf(detail, sizeof detail, "%lld tasks",
                  (long long)json_integer_value(json_object_get(d, "tasks")));
+    } else if (ev->type == CB_EV_JOB_PARTITIONED) {
+        snprintf(detail, sizeof detail, "page %lld: %zu objects%s",
+                 (long long)json_integer_value(json_object_get(d, "page")),
+                 json_array_size(json_object_get(d, "objects")),
+                 json_is_true(json_object_get(d, "last")) ? " (last)" : "");
     } else if ((v = json_object_get(d, "result"))) {
         char *s = cb_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         snprintf(detail, sizeof detail, "result=%.80s", s ? s : "?");

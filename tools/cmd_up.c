@@ -496,7 +496,8 @@ static int keep_password(up *u, const char *broker)
 static int mkdirs(const char *dir)
 {
     char p[600];
-    snprintf(p, sizeof p, "mkdir -p '%s/logs' '%s/store' '%s/nats'", dir, dir, dir);
+    snprintf(p, sizeof p, "mkdir -p '%s/logs' '%s/store' '%s/nats' '%s/objects'", dir, dir, dir,
+             dir);
     return system(p) == 0 ? 0 : -1;
 }
 
@@ -624,18 +625,19 @@ int cb_cmd_up(int argc, char **argv)
                  *abs_config ? "'" : "", u->dir);
         d = add(u, "engine");
         snprintf(d->cmd, sizeof d->cmd,
-                 EXEC "'%s/cb-engine' --broker '%s' --store '%s/store'%s%s%s "
-                      "2>>'%s/logs/engine.log'",
-                 u->bin, u->url, u->dir, *abs_config ? " --config '" : "", abs_config,
+                 EXEC
+                 "'%s/cb-engine' --broker '%s' --store '%s/store' --objects '%s/objects'%s%s%s "
+                 "2>>'%s/logs/engine.log'",
+                 u->bin, u->url, u->dir, u->dir, *abs_config ? " --config '" : "", abs_config,
                  *abs_config ? "'" : "", u->dir);
         for (int i = 0; i < adapters; i++) {
             char name[24];
             snprintf(name, sizeof name, "adapter%d", i);
             d = add(u, name);
             snprintf(d->cmd, sizeof d->cmd,
-                     EXEC "'%s/cb-adapter' --broker '%s' --backend local --id %s%s%s%s "
-                          "2>>'%s/logs/%s.log'",
-                     u->bin, u->url, name, *abs_config ? " --config '" : "", abs_config,
+                     EXEC "'%s/cb-adapter' --broker '%s' --backend local --id %s --objects "
+                          "'%s/objects'%s%s%s 2>>'%s/logs/%s.log'",
+                     u->bin, u->url, name, u->dir, *abs_config ? " --config '" : "", abs_config,
                      *abs_config ? "'" : "", u->dir, name);
         }
         remotes = add_remote_adapters(u, abs_config);

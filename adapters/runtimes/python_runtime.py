@@ -9,12 +9,26 @@ adapters/local.c, one request per line:
     <- {"id": N, "outputs": [...]}  or  {"id": N, "error": "...", "traceback": "..."}
 Cold (CB_COLD=1): reads one JSON input on stdin, prints its output as JSON.
 A data scientist's function is plain Python: def add7(x): return x + 7
+
+An item that is a range of an object (a map over objects: {"url": "s3://...",
+"etag", "size", "range"}) reaches the function as a cbcore_objects.ObjectRange
+that reads only its range: def count(obj): return len(obj.read().split())
 """
 import importlib.util
 import json
 import os
 import sys
 import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cbcore_objects  # noqa: E402  (beside this file)
+
+
+def arg_of(item):
+    """What the function receives for one item."""
+    if cbcore_objects.is_object_item(item):
+        return cbcore_objects.ObjectRange(item)
+    return item
 
 
 def load(path, name):
@@ -42,7 +56,7 @@ def serve(fn):
         req = json.loads(line)
         rid = req.get("id")
         try:
-            reply = {"id": rid, "outputs": [fn(item) for item in req["items"]]}
+            reply = {"id": rid, "outputs": [fn(arg_of(item)) for item in req["items"]]}
             text = json.dumps(reply, separators=(",", ":"), allow_nan=False)
         except Exception as exc:  # the function's failure is data
             text = json.dumps({"id": rid, "error": error_line(exc),
@@ -56,7 +70,7 @@ def main():
         raise SystemExit("usage: python_runtime.py MODULE_FILE HANDLER")
     fn = load(sys.argv[1], sys.argv[2])
     if os.environ.get("CB_COLD") == "1":
-        value = fn(json.load(sys.stdin))
+        value = fn(arg_of(json.load(sys.stdin)))
         sys.stdout.write(json.dumps(value, allow_nan=False) + "\n")
     else:
         serve(fn)

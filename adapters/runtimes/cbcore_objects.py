@@ -1,0 +1,175 @@
+"""Object ranges for functions run by cbcore's Python runtime (docs/storage.md).
+
+A map over objects gives each task an item
+    {"url": "s3://bucket/key", "etag": "...", "size": N, "range": [start, end]}
+(and "split": "lines"). The runtime hands the function an ObjectRange instead
+of that dict: it reads only its range, from the storage the adapter names in
+$CB_STORAGE (the "storage" object of the configuration, as JSON: the file
+driver's directory, or an S3 endpoint read with boto3).
+
+With split "lines" a range owns the lines that *start* inside it: it skips a
+partial first line (unless it starts at 0) and reads past its end to the end
+of the line that crosses it, so every line of the object is read by exactly
+one task.
+
+An object whose etag changed since the job was planned is an error, never a
+silent mix of two versions.
+"""
+import hashlib
+import io
+import json
+import os
+
+_READ_STEP = 1 << 16
+
+
+class ObjectChanged(RuntimeError):
+    """The object is not the version the job was planned on."""
+
+
+def is_object_item(item):
+    return (isinstance(item, dict) and isinstance(item.get("url"), str)
+            and item["url"].startswith("s3://") and isinstance(item.get("range"), list)
+            and "etag" in item and "size" in item)
+
+
+def _split_url(url):
+    rest = url[len("s3://"):]
+    bucket, _, key = rest.partition("/")
+    return bucket, key
+
+
+class _FileStore:
+    """The file driver: ROOT/BUCKET/KEY; the etag as common/cb_storage_file.c makes it."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def _path(self, bucket, key):
+        return os.path.join(self.root, bucket, key)
+
+    def etag(self, bucket, key):
+        st = os.stat(self._path(bucket, key))
+        text = "%d:%d.%09d:%d" % (st.st_size, st.st_mtime_ns // 1000000000,
+                                  st.st_mtime_ns % 1000000000, st.st_ino)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def read(self, bucket, key, start, end):
+        with open(self._path(bucket, key), "rb") as f:
+            f.seek(start)
+            return f.read(max(0, end - start))
+
+
+class _S3Store:
+    """Any S3-compatible endpoint, with boto3 (Debian's python3-boto3)."""
+
+    def __init__(self, conf):
+        import boto3  # only the s3 driver needs it
+        from botocore.config import Config
+        endpoint = conf.get("endpoint")
+        addressing = conf.get("addressing") or ("path" if endpoint else "virtual")
+        self.client = boto3.client(
+            "s3", endpoint_url=endpoint,
+            region_name=conf.get("region") or os.environ.get("AWS_REGION") or "us-east-1",
+            aws_access_key_id=conf.get("access_key_id") or None,
+            aws_secret_access_key=conf.get("secret_access_key") or None,
+            aws_session_token=conf.get("session_token") or None,
+            verify=conf.get("ca_file") or conf.get("verify", True),
+            config=Config(s3={"addressing_style": addressing}))
+
+    def etag(self, bucket, key):
+        return self.client.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+
+    def read(self, bucket, key, start, end):
+        if end <= start:
+            return b""
+        r = self.client.get_object(Bucket=bucket, Key=key, Range="bytes=%d-%d" % (start, end - 1))
+        return r["Body"].read()
+
+
+_store = None
+
+
+def storage():
+    """The storage the adapter configured ($CB_STORAGE), made once."""
+    global _store
+    if _store is None:
+        text = os.environ.get("CB_STORAGE")
+        if not text:
+            raise RuntimeError("no object storage is configured for this adapter "
+                               "($CB_STORAGE is not set: give cb-adapter --objects DIR or a "
+                               "\"storage\" object in the configuration)")
+        conf = json.loads(text)
+        if conf.get("driver", "s3" if conf.get("endpoint") else "file") == "file":
+            if not conf.get("root"):
+                raise RuntimeError("$CB_STORAGE names the file driver without its root")
+            _store = _FileStore(conf["root"])
+        else:
+            _store = _S3Store(conf)
+    return _store
+
+
+class ObjectRange:
+    """The part of one object a task reads: .url .bucket .key .etag .size
+    .range (start, end) .data_range (what is read: line-aligned with split
+    "lines"), .read(), .data_stream (a file-like object), .lines()."""
+
+    def __init__(self, item):
+        self.url = item["url"]
+        self.bucket, self.key = _split_url(self.url)
+        self.etag = item["etag"]
+        self.size = int(item["size"])
+        self.range = (int(item["range"][0]), int(item["range"][1]))
+        self.split = item.get("split", "bytes")
+        self._data = None
+        self.data_range = None
+
+    def _check_version(self, store):
+        now = store.etag(self.bucket, self.key)
+        if self.etag and now != self.etag:
+            raise ObjectChanged("%s changed since the job was planned (etag %s, now %s)"
+                                % (self.url, self.etag, now))
+
+    def _first_newline(self, store, at):
+        """The position of the first b"\\n" at or after `at`, or self.size."""
+        pos = at
+        while pos < self.size:
+            block = store.read(self.bucket, self.key, pos, min(pos + _READ_STEP, self.size))
+            if not block:
+                break
+            i = block.find(b"\n")
+            if i >= 0:
+                return pos + i
+            pos += len(block)
+        return self.size
+
+    def read(self):
+        """The bytes of the range (line-aligned with split "lines")."""
+        if self._data is not None:
+            return self._data
+        store = storage()
+        self._check_version(store)
+        start, end = self.range
+        if self.split == "lines" and end > start:
+            if start > 0:  # a line starting before us is the previous range's
+                start = self._first_newline(store, start - 1) + 1
+            if start >= end:  # no line starts in the range
+                start = end = self.range[1]
+            else:  # the line that crosses the end is ours
+                end = min(self._first_newline(store, end - 1) + 1, self.size)
+        self.data_range = (start, end)
+        self._data = store.read(self.bucket, self.key, start, end)
+        if len(self._data) != end - start:
+            raise ObjectChanged("%s: read %d bytes of [%d, %d): the object changed"
+                                % (self.url, len(self._data), start, end))
+        return self._data
+
+    @property
+    def data_stream(self):
+        return io.BytesIO(self.read())
+
+    def lines(self):
+        return self.read().splitlines()
+
+    def __repr__(self):
+        return "ObjectRange(%s [%d, %d))" % (self.url, self.range[0], self.range[1])
