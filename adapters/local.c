@@ -30,7 +30,17 @@
 #include "cb_config.h"
 
 #define DEFAULT_TIMEOUT_MS 300000
-#define MAX_OUTPUT         (512u * 1024u) /* one invocation's output, below the event limit */
+/* One invocation's output: below the event limit, unless the adapter writes
+ * outputs too large for the log to object storage (adapters/spill.h; its
+ * main sets $CB_STORAGE for the runtimes then): up to 256 MiB. */
+#define MAX_OUTPUT_INLINE  (512u * 1024u)
+#define MAX_OUTPUT_STORAGE (256u * 1024u * 1024u)
+
+static unsigned max_output(void)
+{
+    const char *st = getenv("CB_STORAGE");
+    return st && *st ? MAX_OUTPUT_STORAGE : MAX_OUTPUT_INLINE;
+}
 
 typedef struct local_be local_be;
 typedef struct runtime runtime;
@@ -214,7 +224,7 @@ static void rt_exit(cb_proc *p, int wstatus, cb_status s, void *ctx)
         rt->cur = NULL;
         if (s == CB_ETOOBIG)
             fail_fmt(v, CB_FAIL_OVERSIZE, tail, "%s wrote more than %u bytes of output", v->name,
-                     MAX_OUTPUT);
+                     max_output());
         else
             fail_fmt(v, exit_reason(wstatus, s), tail, "runtime of %s died (%s)%s%s", v->name, how,
                      *last ? ": " : "", last);
@@ -236,7 +246,7 @@ static runtime *runtime_start(local_be *be, pool *pl, char *err, size_t errlen)
     o.argv = pl->fn->argv;
     o.env = pl->fn->env;
     o.cwd = pl->fn->cwd;
-    o.max_out = MAX_OUTPUT;
+    o.max_out = max_output();
     o.line_mode = 1;
     o.on_line = rt_line;
     o.on_exit = rt_exit;
@@ -351,7 +361,7 @@ static void cold_exit(cb_proc *p, int wstatus, cb_status s, void *ctx)
         last_line(tail, last, sizeof last);
         if (s == CB_ETOOBIG)
             fail_fmt(v, CB_FAIL_OVERSIZE, tail, "%s wrote more than %u bytes of output", v->name,
-                     MAX_OUTPUT);
+                     max_output());
         else
             fail_fmt(v, exit_reason(wstatus, s), tail, "%s %s%s%s", v->name, how, *last ? ": " : "",
                      last);
@@ -384,7 +394,7 @@ static void cold_next(inv *v)
     o.argv = v->fn->argv;
     o.env = v->fn->env;
     o.cwd = v->fn->cwd;
-    o.max_out = MAX_OUTPUT;
+    o.max_out = max_output();
     o.on_exit = cold_exit;
     o.ctx = v;
     if ((s = cb_proc_spawn(v->be->base, &o, &v->proc)) != CB_OK) {

@@ -17,10 +17,13 @@
 static const char *usage =
     "usage: cb-adapter --broker URL [--backend NAME] [--config FILE] [--concurrency N]\n"
     "                  [--lease-ms MS] [--grace-ms MS] [--id NAME] [--started-after-ms MS]\n"
+    "                  [--objects DIR]\n"
     "Runs the invocations of cb.invoke.NAME (default: local) on that backend and\n"
     "records their outcome in the event log. NAME is local or an account of FILE,\n"
     "the backends configuration (docs/adapters.md: http, lambda, openwhisk);\n"
-    "without it the local backend has only its built-ins.\n"
+    "without it the local backend has only its built-ins. Object storage: FILE's\n"
+    "\"storage\", else the file driver at DIR (docs/storage.md): the functions read\n"
+    "their object ranges there, and outputs too large for the log are written there.\n"
     "SIGTERM/SIGINT: stop taking work, let running invocations finish (grace),\n"
     "give back the rest, exit.\n";
 
@@ -50,10 +53,21 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
     cb_worker_stop(a->w, a->grace_ms, stopped, a);
 }
 
+/* The results bucket at start: made when missing (one that exists is fine:
+ * S3 says so in two ways). */
+static void bucket_made(const cb_storage_res *r, void *ctx)
+{
+    (void)ctx;
+    if (r->status != CB_OK && r->status != CB_ECLOSED && !strstr(r->error, "BucketAlreadyExists"))
+        CB_LOG_WRN("adapter", "results bucket: %s (outputs too large for the log will fail)",
+                   r->error);
+}
+
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *config = getenv("CB_CONFIG");
     const char *objects = NULL;
+    cb_storage *storage = NULL;
     cb_worker_opts wo;
     cb_broker_opts bo;
     cb_config *reg = NULL;
@@ -118,6 +132,17 @@ int main(int argc, char **argv)
                    cb_strerror(s));
         goto out;
     }
+    if (cb_config_storage(reg) || objects) { /* outputs too large for the log go there */
+        if ((s = cb_storage_new(a.base, cb_config_storage(reg), objects, &storage, err,
+                                sizeof err)) != CB_OK) {
+            CB_LOG_ERR("adapter", "object storage: %s", err);
+            goto out;
+        }
+        if (cb_storage_make_bucket(storage, cb_storage_results_bucket(storage), bucket_made, NULL,
+                                   err, sizeof err) != CB_OK)
+            CB_LOG_WRN("adapter", "results bucket: %s", err);
+        wo.storage = storage;
+    }
     if ((s = cb_worker_start(a.base, b, reg, schema, &wo, &a.w, err, sizeof err)) != CB_OK) {
         CB_LOG_ERR("adapter", "cannot start: %s", *err ? err : cb_strerror(s));
         goto out;
@@ -144,6 +169,7 @@ out:
     if (sigterm)
         event_free(sigterm);
     cb_worker_free(a.w);
+    cb_storage_free(storage); /* after the worker: a write in flight ends its run */
     cb_broker_close(b);
     if (a.base)
         event_base_free(a.base);

@@ -14,6 +14,7 @@
 #include "cb_msg_outcome.h"
 #include "cb_time.h"
 #include "emit.h"
+#include "spill.h"
 
 typedef struct run run;
 
@@ -23,6 +24,7 @@ struct cb_worker {
     const cb_schema *schema;
     const cb_backend_ops *ops;
     void *be;
+    struct cb_storage *storage; /* borrowed: where large outputs go, or NULL */
     cb_consumer *consumer;
     char id[128], source[192], subject[160];
     int64_t lease_ms, started_after_ms;
@@ -42,6 +44,8 @@ struct run {
     const char *tenant, *job; /* borrowed from cmd */
     uint32_t task, attempt;
     int64_t t0;
+    uint32_t throttled; /* kept while the outputs go to storage */
+    int64_t duration_ms;
     struct event *progress; /* first: record the start; then: extend the lease */
     int started, appending;
     run *prev, *next;
@@ -194,11 +198,68 @@ static cb_status append_failed(run *r, const char *reason, const char *error, co
                    outcome_confirmed, r);
 }
 
+/* The outcome could not be recorded: the command goes back. */
+static void give_back(run *r, cb_status s)
+{
+    cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job,
+               "task %u attempt %u: cannot record the outcome (%s); given back", r->task,
+               r->attempt, cb_strerror(s));
+    cb_work_nak(r->work, 1000);
+    r->work = NULL;
+    run_end(r);
+}
+
+static cb_status record_succeeded(run *r, const json_t *outputs, uint32_t throttled,
+                                  int64_t duration_ms)
+{
+    cb_worker *w = r->w;
+    cb_outcome_msg m = outcome_msg(r);
+    char id[512];
+    json_t *d;
+    cb_status s;
+    m.output = outputs;
+    m.throttled = throttled;
+    m.duration_ms = duration_ms;
+    d = cb_outcome_succeeded(&m);
+    event_id(r, "succeeded", id, sizeof id);
+    s = d ? cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->tenant, r->job, id, w->source, d,
+                    outcome_confirmed, r)
+          : CB_ENOMEM;
+    if (s == CB_OK) {
+        w->stats.succeeded++;
+        return CB_OK;
+    }
+    if (s == CB_ETOOBIG)
+        s = append_failed(r, "oversize_output",
+                          w->storage ? "the output is larger than the broker's message limit"
+                                     : "the output is larger than the broker's message limit "
+                                       "(with object storage configured, large outputs go there)",
+                          NULL, throttled);
+    return s;
+}
+
+/* The large outputs are in storage (or could not be stored). */
+static void spilled(cb_status st, json_t *outputs, const char *error, void *ctx)
+{
+    run *r = ctx;
+    cb_status s;
+    if (!r->w) { /* the worker is gone; its consumer gave the command back */
+        json_decref(outputs);
+        run_free(r);
+        return;
+    }
+    s = st == CB_OK ? record_succeeded(r, outputs, r->throttled, r->duration_ms)
+                    : append_failed(r, "output_store", error, NULL, r->throttled);
+    json_decref(outputs);
+    if (s != CB_OK)
+        give_back(r, s);
+}
+
 static void invoked(const cb_inv_result *res, void *ctx)
 {
     run *r = ctx;
     cb_worker *w = r->w;
-    char id[512];
+    char why[1300];
     cb_status s;
 
     if (!w) { /* the worker is being freed: nothing to record */
@@ -222,37 +283,23 @@ static void invoked(const cb_inv_result *res, void *ctx)
         return;
     }
     r->appending = 1;
-    if (res->reason == CB_FAIL_NONE) {
-        cb_outcome_msg m = outcome_msg(r);
-        json_t *d;
-        m.output = res->outputs;
-        m.throttled = res->throttled;
-        m.duration_ms = (cb_time_mono_ns() - r->t0) / 1000000;
-        d = cb_outcome_succeeded(&m);
-        event_id(r, "succeeded", id, sizeof id);
-        s = d ? cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->tenant, r->job, id, w->source, d,
-                        outcome_confirmed, r)
-              : CB_ENOMEM;
-        if (s == CB_OK) {
-            w->stats.succeeded++;
+    if (res->reason == CB_FAIL_NONE && cb_spill_needed(w->storage, res->outputs)) {
+        /* outputs too large for the log: to storage first (spill.h) */
+        r->throttled = res->throttled;
+        r->duration_ms = (cb_time_mono_ns() - r->t0) / 1000000;
+        if (cb_spill(w->storage, r->tenant, r->job, r->task, r->attempt, res->outputs, spilled, r,
+                     why, sizeof why) == CB_OK)
             return;
-        }
-        if (s == CB_ETOOBIG)
-            s = append_failed(r, "oversize_output",
-                              "the output is larger than the broker's message limit", NULL,
-                              res->throttled);
+        s = append_failed(r, "output_store", why, NULL, res->throttled);
+    } else if (res->reason == CB_FAIL_NONE) {
+        s = record_succeeded(r, res->outputs, res->throttled,
+                             (cb_time_mono_ns() - r->t0) / 1000000);
     } else {
         s = append_failed(r, cb_fail_reason_name(res->reason), res->error, res->stderr_tail,
                           res->throttled);
     }
-    if (s != CB_OK) {
-        cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job,
-                   "task %u attempt %u: cannot record the outcome (%s); given back", r->task,
-                   r->attempt, cb_strerror(s));
-        cb_work_nak(r->work, 1000);
-        r->work = NULL;
-        run_end(r);
-    }
+    if (s != CB_OK)
+        give_back(r, s);
 }
 
 /* ---- taking commands ------------------------------------------------------- */
@@ -348,6 +395,7 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config
     w->schema = schema;
     w->lease_ms = o->lease_ms > 0 ? o->lease_ms : CB_WORKER_LEASE_MS;
     w->started_after_ms = o->started_after_ms;
+    w->storage = o->storage;
     if (!cb_config_has_backend(reg, o->backend)) {
         snprintf(err, errlen, "backend \"%s\" is not in the configuration", o->backend);
         free(w);

@@ -32,12 +32,14 @@ typedef struct cb_worker cb_worker;
 #define CB_WORKER_LEASE_MS 5000
 
 typedef struct cb_worker_opts {
-    const char *backend;      /* "local", ... */
-    const char *id;           /* this worker's name in events; default "<host>-<pid>" */
-    int concurrency;          /* invocations at once; default 64 */
-    int64_t lease_ms;         /* default CB_WORKER_LEASE_MS */
-    int64_t started_after_ms; /* record cb.task.started only for invocations still
-                               * running after this long; default 50 (0: always) */
+    const char *backend;        /* "local", ... */
+    const char *id;             /* this worker's name in events; default "<host>-<pid>" */
+    int concurrency;            /* invocations at once; default 64 */
+    int64_t lease_ms;           /* default CB_WORKER_LEASE_MS */
+    int64_t started_after_ms;   /* record cb.task.started only for invocations still
+                                 * running after this long; default 50 (0: always) */
+    struct cb_storage *storage; /* borrowed, outlives the worker: outputs over its inline
+                                 * limit go there (spill.h); NULL: they fail as oversize */
 } cb_worker_opts;
 
 typedef struct cb_worker_stats {

@@ -15,8 +15,11 @@
 struct cb_storage {
     const cb_storage_driver *drv;
     void *state;
-    size_t list_page;
+    size_t list_page, inline_max;
+    char results_bucket[CB_STORAGE_BUCKET_MAX];
 };
+
+static int bucket_ok(const char *b, size_t n);
 
 cb_status cb_storage_new(struct event_base *base, const json_t *conf, const char *default_root,
                          cb_storage **out, char *err, size_t errlen)
@@ -44,6 +47,11 @@ cb_status cb_storage_new(struct event_base *base, const json_t *conf, const char
     st->list_page = json_is_integer(json_object_get(conf, "list_page"))
                         ? (size_t)json_integer_value(json_object_get(conf, "list_page"))
                         : 1000;
+    st->inline_max = json_is_integer(json_object_get(conf, "inline_output_max"))
+                         ? (size_t)json_integer_value(json_object_get(conf, "inline_output_max"))
+                         : 65536;
+    snprintf(st->results_bucket, sizeof st->results_bucket, "%s",
+             json_string_value(json_object_get(conf, "results_bucket")) ?: "cbcore");
     if (strcmp(driver, "file") == 0) {
         const char *root = json_string_value(json_object_get(conf, "root"));
         st->drv = &cb_storage_file_driver;
@@ -99,6 +107,16 @@ void cb_storage_free(cb_storage *st)
 size_t cb_storage_list_page(const cb_storage *st)
 {
     return st->list_page;
+}
+
+const char *cb_storage_results_bucket(const cb_storage *st)
+{
+    return st->results_bucket;
+}
+
+size_t cb_storage_inline_max(const cb_storage *st)
+{
+    return st->inline_max;
 }
 
 const char *cb_storage_driver_name(const cb_storage *st)

@@ -27,7 +27,10 @@
  *
  * Both take "list_page": the keys a listing asks for at once (1 to 1000,
  * default 1000); the engine also puts that many objects in one
- * cb.job.partitioned event.
+ * cb.job.partitioned event; "results_bucket" (default "cbcore"): where the
+ * adapters write outputs too large for the log; "inline_output_max"
+ * (default 65536, at most 524288): the largest output text kept in an
+ * event.
  *
  * s3 credentials and region not in the object come from AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION (or
@@ -106,6 +109,9 @@ char *cb_storage_runtime_conf(const json_t *conf, const char *default_root);
 void cb_storage_free(cb_storage *st);
 /* The configured "list_page" (1..1000). */
 size_t cb_storage_list_page(const cb_storage *st);
+/* The configured "results_bucket" and "inline_output_max". */
+const char *cb_storage_results_bucket(const cb_storage *st);
+size_t cb_storage_inline_max(const cb_storage *st);
 /* "file" or "s3". */
 const char *cb_storage_driver_name(const cb_storage *st);
 

@@ -18,11 +18,12 @@
 
 static const char *usage =
     "usage: cb-engine --broker URL --store DIR [--config FILE] [--reconcile-ms MS]\n"
-    "                 [--max-job-bytes N] [--aging-ms MS]\n"
+    "                 [--max-job-bytes N] [--aging-ms MS] [--objects DIR]\n"
     "Takes jobs on cb.submit.<tenant> and cb.enqueue.<tenant>, lifecycle commands\n"
     "on cb.ctl.<tenant>.<job>, and drives every job to its end. DIR is the\n"
     "projector's store (read only here); FILE the backends configuration shared\n"
-    "with the adapters (docs/adapters.md). Logs JSON lines on stderr;\n"
+    "with the adapters (docs/adapters.md); object storage is FILE's \"storage\", else\n"
+    "the file driver at DIR (docs/storage.md). Logs JSON lines on stderr;\n"
     "SIGINT/SIGTERM stop it.\n";
 
 static void stop_cb(evutil_socket_t sig, short what, void *arg)

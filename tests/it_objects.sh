@@ -6,6 +6,8 @@
 #     object, a tiny one and a line longer than a chunk; map_reduce with
 #     split "lines": the count equals `wc -w`; the plan in the log
 #     (cb.job.partitioned) has every object with its size and etag;
+#   - outputs too large for the log: in storage, references in the log,
+#     `cb result` gives the bytes back, a reduce gets the values;
 #   - rejections and failures with the reason: an empty prefix, a missing
 #     bucket, a missing object, an http URL, an object changed under a task;
 #   - (file driver, 100 keys a listing page) 10,000 objects listed over 100
@@ -153,6 +155,33 @@ PY
       "input": {"objects": {"bucket": "corpus", "prefix": "victim/"}}}'
     check "[$storage] an object changed under its task is a task error, not a mix" \
         grep -q 'changed since the job was planned' "$DIR/changed-$storage.out"
+
+    # -- outputs too large for the log: 50 of 1 MiB go to storage, the log
+    # holds references, cb result gives the 50 MiB back, a reduce gets them
+    submit big-$storage '{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "big_output"},
+      "input": {"range": {"start": 0, "stop": 50}}}'
+    check "[$storage] a map of 50 outputs of 1 MiB succeeds" test "$(field big-$storage status)" = succeeded
+    jid=$(field big-$storage job_id)
+    "$CB" replay --job "$T/$jid" --json >"$DIR/big-$storage.log" 2>/dev/null
+    check "[$storage] the log holds only references (no event over 64 KiB; 50 references)" \
+        /usr/bin/python3 - "$DIR/big-$storage.log" <<'PY'
+import sys
+lines = open(sys.argv[1], "rb").read().splitlines()
+assert lines and max(len(l) for l in lines) < 65536, max(len(l) for l in lines)
+assert sum(l.count(b'"$cb_ref"') for l in lines if b'"cb.task.succeeded"' in l) == 50
+PY
+    "$CB" result --config "$config" --timeout 60 "$T/$jid" >"$DIR/big-$storage.result" 2>"$DIR/big-$storage.rerr"
+    check "[$storage] cb result returns the 50 MiB, byte for byte (sha256)" \
+        /usr/bin/python3 - "$DIR/big-$storage.result" <<'PY'
+import hashlib, json, sys
+want = json.dumps(["x" * (1 << 20) + str(i) for i in range(50)], separators=(",", ":")) + "\n"
+got = open(sys.argv[1], "rb").read()
+assert hashlib.sha256(got).hexdigest() == hashlib.sha256(want.encode()).hexdigest(), len(got)
+PY
+    submit bigr-$storage '{"tenant": "TENANT", "kind": "map_reduce", "function": {"backend": "local", "name": "big_output"},
+      "input": {"range": {"start": 0, "stop": 20}}, "reduce": {"function": {"backend": "local", "name": "total_length"}}}'
+    check "[$storage] a reduce gets the outputs behind the references" \
+        test "$(field bigr-$storage result)" = "$((20 * 1048576 + 10 + 20))"
     [ $storage = s3 ] && "$CB" down --dir "$CB_DIR" >/dev/null 2>&1
 done
 

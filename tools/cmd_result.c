@@ -25,6 +25,7 @@
 #include "broker.h"
 #include "cb_cmd.h"
 #include "cli.h"
+#include "refs.h"
 #include "flow.h"
 #include "fold.h"
 #include "result.h"
@@ -104,9 +105,17 @@ static json_t *assemble(cb_store *st, const char *ref, const cb_job_state *js)
     return r;
 }
 
+/* The result, with the outputs kept in storage put back in (refs.h). */
 static int print_json(const json_t *r)
 {
-    char *text = cb_json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *v = json_incref((json_t *)r);
+    char *text;
+    if (cb_cli_resolve_refs("result", NULL, &v) != 0) {
+        json_decref(v);
+        return 1;
+    }
+    text = cb_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
     if (!text)
         return 1;
     printf("%s\n", text);
@@ -213,8 +222,11 @@ static int usage(FILE *out, int rc)
 {
     fprintf(out,
             "usage: cb result TENANT/JOB [--store DIR] [--broker URL] [--timeout S] [--no-wait]\n"
+            "                 [--config FILE]\n"
             "Prints the job's result as JSON once the job has ended (waits for it; a\n"
-            "result too large for the done message is assembled from the store).\n"
+            "result too large for the done message is assembled from the store; outputs\n"
+            "kept in object storage are read back from the storage of FILE, default\n"
+            "$CB_CONFIG, else $CB_DIR/objects: docs/storage.md).\n"
             "  --no-wait   answer now: exit 3 if the job has not finished\n"
             "  --timeout S wait at most S seconds, then exit 3 (default: no limit)\n"
             "Exit codes: 0 result printed, 1 the job failed, was cancelled or rejected,\n"
@@ -233,6 +245,8 @@ static int parse(int argc, char **argv, result_opts *o)
             o->timeout_s = atol(argv[++i]);
         else if (!strcmp(argv[i], "--no-wait"))
             o->no_wait = 1;
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            setenv("CB_CONFIG", argv[++i], 1); /* where print_json finds the storage */
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout, 0);
             return -1; /* done: exit 0 */

@@ -12,11 +12,9 @@
  * demand), which is what `cb up` gives its daemons. */
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cb_alloc.h"
 #include "cb_cmd.h"
@@ -24,6 +22,7 @@
 #include "cb_json.h"
 #include "cb_log.h"
 #include "cb_storage.h"
+#include "refs.h"
 
 typedef struct st_run {
     struct event_base *base;
@@ -296,31 +295,6 @@ static int parse_range(const char *s, uint64_t *a, uint64_t *b)
     return 0;
 }
 
-static cb_storage *open_storage(struct event_base *base, const char *config)
-{
-    char err[600], root[600];
-    const char *dir = getenv("CB_DIR");
-    cb_config *cfg = NULL;
-    cb_storage *st = NULL;
-    if (!config)
-        config = getenv("CB_CONFIG");
-    if (config && *config && cb_config_load(config, &cfg, err, sizeof err) != CB_OK) {
-        fprintf(stderr, "cb storage: %s\n", err);
-        return NULL;
-    }
-    snprintf(root, sizeof root, "%s/objects", dir && *dir ? dir : ".cb");
-    if (!cb_config_storage(cfg)) {
-        char parent[600];
-        snprintf(parent, sizeof parent, "%s", dir && *dir ? dir : ".cb");
-        (void)mkdir(parent, 0755);
-        (void)mkdir(root, 0755);
-    }
-    if (cb_storage_new(base, cb_config_storage(cfg), root, &st, err, sizeof err) != CB_OK)
-        fprintf(stderr, "cb storage: %s%s%s\n", config ? config : "", config ? ": " : "", err);
-    cb_config_free(cfg);
-    return st;
-}
-
 int cb_cmd_storage(int argc, char **argv)
 {
     const char *config = NULL, *op;
@@ -344,9 +318,9 @@ int cb_cmd_storage(int argc, char **argv)
     argv += i;
     r.what = op;
     cb_log_set_level(CB_LOG_ERROR);
-    if (evthread_use_pthreads() != 0 || !(r.base = event_base_new()))
+    if (!(r.base = cb_cli_storage_base()))
         return 1;
-    if (!(r.st = open_storage(r.base, config))) {
+    if (!(r.st = cb_cli_open_storage("storage", config, r.base))) {
         event_base_free(r.base);
         return 1;
     }

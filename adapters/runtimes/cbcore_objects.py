@@ -14,6 +14,12 @@ one task.
 
 An object whose etag changed since the job was planned is an error, never a
 silent mix of two versions.
+
+Outputs too large for the log travel as references,
+    {"$cb_ref": "s3://bucket/results/...", "size": N, "sha256": "..."}
+(adapters/spill.h); resolve_refs() puts the value back wherever one is in a
+function's input (a reduce's list of outputs, a DAG step's input), checking
+its size and digest.
 """
 import hashlib
 import io
@@ -107,6 +113,36 @@ def storage():
         else:
             _store = _S3Store(conf)
     return _store
+
+
+def is_ref(value):
+    return (isinstance(value, dict) and isinstance(value.get("$cb_ref"), str)
+            and set(value) <= {"$cb_ref", "size", "sha256"})
+
+
+def fetch_ref(ref):
+    """The value a reference stands for."""
+    url = ref["$cb_ref"]
+    bucket, key = _split_url(url)
+    size = int(ref.get("size", 0))
+    data = storage().read(bucket, key, 0, size)
+    if len(data) != size:
+        raise RuntimeError("%s: %d bytes, the reference says %d" % (url, len(data), size))
+    digest = hashlib.sha256(data).hexdigest()
+    if ref.get("sha256") and digest != ref["sha256"]:
+        raise RuntimeError("%s: sha256 %s, the reference says %s" % (url, digest, ref["sha256"]))
+    return json.loads(data)
+
+
+def resolve_refs(value):
+    """value with every reference replaced by what it stands for."""
+    if is_ref(value):
+        return fetch_ref(value)
+    if isinstance(value, list):
+        return [resolve_refs(v) for v in value]
+    if isinstance(value, dict):
+        return {k: resolve_refs(v) for k, v in value.items()}
+    return value
 
 
 class ObjectRange:

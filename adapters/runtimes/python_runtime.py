@@ -13,6 +13,8 @@ A data scientist's function is plain Python: def add7(x): return x + 7
 An item that is a range of an object (a map over objects: {"url": "s3://...",
 "etag", "size", "range"}) reaches the function as a cbcore_objects.ObjectRange
 that reads only its range: def count(obj): return len(obj.read().split())
+References to outputs kept in storage ({"$cb_ref": ...}) in an item are
+replaced by their values (cbcore_objects.resolve_refs).
 """
 import importlib.util
 import json
@@ -28,7 +30,7 @@ def arg_of(item):
     """What the function receives for one item."""
     if cbcore_objects.is_object_item(item):
         return cbcore_objects.ObjectRange(item)
-    return item
+    return cbcore_objects.resolve_refs(item)
 
 
 def load(path, name):
