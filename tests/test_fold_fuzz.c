@@ -72,6 +72,14 @@ static void job_life(gen *g, const char *job)
     add(g, job, CB_EV_JOB_SUBMITTED,
         json_pack("{s:{s:s, s:s, s:i}, s:s}", "job", "tenant", "acme", "kind", kind, "timeout_ms",
                   60000, "digest", "d"));
+    if (!strcmp(kind, "map") && rnd(g, 2)) { /* an objects input: its plan's pages */
+        uint32_t pages = 1 + rnd(g, 3);
+        for (uint32_t p = 0; p < pages; p++)
+            add(g, job, CB_EV_JOB_PARTITIONED,
+                json_pack("{s:i, s:b, s:[{s:s, s:s, s:i, s:i}]}", "page", p, "last", p + 1 == pages,
+                          "objects", "url", p ? "s3://b/k2" : "s3://b/k1", "etag", "e", "size",
+                          (int)(100 * p), "chunk", 64));
+    }
     add(g, job, CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", tasks));
     for (uint32_t t = 0; t < tasks; t++) {
         uint32_t attempts = 1 + rnd(g, 3);
