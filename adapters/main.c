@@ -17,13 +17,15 @@
 static const char *usage =
     "usage: cb-adapter --broker URL [--backend NAME] [--config FILE] [--concurrency N]\n"
     "                  [--lease-ms MS] [--grace-ms MS] [--id NAME] [--started-after-ms MS]\n"
-    "                  [--objects DIR]\n"
+    "                  [--objects DIR] [--cache-dir DIR]\n"
     "Runs the invocations of cb.invoke.NAME (default: local) on that backend and\n"
     "records their outcome in the event log. NAME is local or an account of FILE,\n"
     "the backends configuration (docs/adapters.md: http, lambda, openwhisk);\n"
     "without it the local backend has only its built-ins. Object storage: FILE's\n"
     "\"storage\", else the file driver at DIR (docs/storage.md): the functions read\n"
     "their object ranges there, and outputs too large for the log are written there.\n"
+    "--cache-dir: the read cache its functions' runtimes share (cached reads of\n"
+    "whole objects; $CB_CACHE_MAX_BYTES bounds it, default 1 GiB).\n"
     "SIGTERM/SIGINT: stop taking work, let running invocations finish (grace),\n"
     "give back the rest, exit.\n";
 
@@ -103,6 +105,8 @@ int main(int argc, char **argv)
             wo.id = argv[++i];
         else if (!strcmp(arg, "--objects") && val)
             objects = argv[++i];
+        else if (!strcmp(arg, "--cache-dir") && val) /* the runtimes' read cache */
+            setenv("CB_CACHE_DIR", argv[++i], 1);
         else {
             int help = !strcmp(arg, "--help");
             fputs(usage, help ? stdout : stderr);

@@ -8,6 +8,8 @@
 #     (cb.job.partitioned) has every object with its size and etag;
 #   - outputs too large for the log: in storage, references in the log,
 #     `cb result` gives the bytes back, a reduce gets the values;
+#   - the adapter's read cache: one read of an object 20 tasks load, again
+#     for a new version;
 #   - rejections and failures with the reason: an empty prefix, a missing
 #     bucket, a missing object, an http URL, an object changed under a task;
 #   - (file driver, 100 keys a listing page) 10,000 objects listed over 100
@@ -182,6 +184,25 @@ PY
       "input": {"range": {"start": 0, "stop": 20}}, "reduce": {"function": {"backend": "local", "name": "total_length"}}}'
     check "[$storage] a reduce gets the outputs behind the references" \
         test "$(field bigr-$storage result)" = "$((20 * 1048576 + 10 + 20))"
+
+    # -- the read cache: 20 tasks load one object, storage is read once; a
+    # new version of it is read again (one adapter, one runtime)
+    head -c 3000000 /dev/urandom >"$DIR/model-$storage.bin"
+    "${S[@]}" put "$DIR/model-$storage.bin" s3://corpus/model.bin 2>/dev/null
+    submit cache-$storage '{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "model_digest"},
+      "input": {"range": {"start": 0, "stop": 20}}}'
+    sum=$(sha256sum "$DIR/model-$storage.bin" | cut -d' ' -f1)
+    check "[$storage] 20 tasks read the object through the cache" \
+        test "$(field cache-$storage result)" = "$(/usr/bin/python3 -c "print(['$sum'] * 20)")"
+    stats() { echo "$(stat -c %s "$CB_DIR/cache/adapter0/stats.hit" 2>/dev/null || echo 0)/$(stat -c %s "$CB_DIR/cache/adapter0/stats.miss" 2>/dev/null || echo 0)"; }
+    check "[$storage] 19 hits, 1 miss ($(stats))" test "$(stats)" = 19/1
+    head -c 1000 /dev/urandom >"$DIR/model2-$storage.bin"
+    "${S[@]}" put "$DIR/model2-$storage.bin" s3://corpus/model.bin 2>/dev/null
+    submit cache2-$storage '{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "model_digest"},
+      "input": {"range": {"start": 0, "stop": 5}}}'
+    sum=$(sha256sum "$DIR/model2-$storage.bin" | cut -d' ' -f1)
+    check "[$storage] a new version of the object is read again (etag), then cached" \
+        test "$(field cache2-$storage result)/$(stats)" = "$(/usr/bin/python3 -c "print(['$sum'] * 5)")/23/2"
     [ $storage = s3 ] && "$CB" down --dir "$CB_DIR" >/dev/null 2>&1
 done
 

@@ -636,9 +636,9 @@ int cb_cmd_up(int argc, char **argv)
             d = add(u, name);
             snprintf(d->cmd, sizeof d->cmd,
                      EXEC "'%s/cb-adapter' --broker '%s' --backend local --id %s --objects "
-                          "'%s/objects'%s%s%s 2>>'%s/logs/%s.log'",
-                     u->bin, u->url, name, u->dir, *abs_config ? " --config '" : "", abs_config,
-                     *abs_config ? "'" : "", u->dir, name);
+                          "'%s/objects' --cache-dir '%s/cache/%s'%s%s%s 2>>'%s/logs/%s.log'",
+                     u->bin, u->url, name, u->dir, u->dir, name, *abs_config ? " --config '" : "",
+                     abs_config, *abs_config ? "'" : "", u->dir, name);
         }
         remotes = add_remote_adapters(u, abs_config);
         for (int i = u->own_nats; i < u->n; i++)

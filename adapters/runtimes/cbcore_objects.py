@@ -15,6 +15,12 @@ one task.
 An object whose etag changed since the job was planned is an error, never a
 silent mix of two versions.
 
+get(url, cached=True) reads a whole object through the adapter's read cache
+($CB_CACHE_DIR, bounded by $CB_CACHE_MAX_BYTES, default 1 GiB): one file per
+(url, etag), shared by every runtime of the adapter, the least recently used
+evicted first, so a thousand tasks that load the same model read it from
+storage once. cache_stats() gives the hits and misses counted there.
+
 Outputs too large for the log travel as references,
     {"$cb_ref": "s3://bucket/results/...", "size": N, "sha256": "..."}
 (adapters/spill.h); resolve_refs() puts the value back wherever one is in a
@@ -25,6 +31,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 
 _READ_STEP = 1 << 16
 
@@ -65,6 +72,10 @@ class _FileStore:
             f.seek(start)
             return f.read(max(0, end - start))
 
+    def read_all(self, bucket, key):
+        with open(self._path(bucket, key), "rb") as f:
+            return f.read()
+
 
 class _S3Store:
     """Any S3-compatible endpoint, with boto3 (Debian's python3-boto3)."""
@@ -92,6 +103,9 @@ class _S3Store:
         r = self.client.get_object(Bucket=bucket, Key=key, Range="bytes=%d-%d" % (start, end - 1))
         return r["Body"].read()
 
+    def read_all(self, bucket, key):
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
 
 _store = None
 
@@ -113,6 +127,90 @@ def storage():
         else:
             _store = _S3Store(conf)
     return _store
+
+
+# ---- the read cache -------------------------------------------------------------
+
+
+def _cache_dir():
+    d = os.environ.get("CB_CACHE_DIR")
+    if d:
+        os.makedirs(d, exist_ok=True)
+    return d
+
+
+def _count(d, what):
+    """One hit or miss: an append of one byte is atomic between processes."""
+    fd = os.open(os.path.join(d, "stats." + what), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, b".")
+    finally:
+        os.close(fd)
+
+
+def cache_stats():
+    """{"hits": N, "misses": N} of the adapter's read cache (0s without one)."""
+    d = _cache_dir()
+    out = {"hits": 0, "misses": 0}
+    for what, key in (("hit", "hits"), ("miss", "misses")):
+        try:
+            out[key] = os.path.getsize(os.path.join(d, "stats." + what)) if d else 0
+        except OSError:
+            pass
+    return out
+
+
+def _evict(d, keep):
+    limit = int(os.environ.get("CB_CACHE_MAX_BYTES", str(1 << 30)))
+    entries = []
+    for name in os.listdir(d):
+        if name.startswith("obj-"):
+            try:
+                st = os.stat(os.path.join(d, name))
+                entries.append((st.st_atime, st.st_size, name))
+            except OSError:
+                pass
+    total = sum(e[1] for e in entries)
+    for _, size, name in sorted(entries):  # the least recently used first
+        if total <= limit:
+            break
+        if name == keep:
+            continue
+        try:
+            os.unlink(os.path.join(d, name))
+            total -= size
+        except OSError:
+            pass
+
+
+def get(url, cached=True):
+    """The whole object at url (bytes). cached: through the adapter's read
+    cache, by url and the object's current etag (a changed object is read
+    again)."""
+    store = storage()
+    bucket, key = _split_url(url)
+    etag = store.etag(bucket, key)
+    d = _cache_dir() if cached else None
+    if not d:
+        return store.read_all(bucket, key)
+    name = "obj-" + hashlib.sha256((url + "\0" + etag).encode()).hexdigest()
+    path = os.path.join(d, name)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        os.utime(path)  # recently used
+        _count(d, "hit")
+        return data
+    except FileNotFoundError:
+        pass
+    data = store.read_all(bucket, key)
+    _count(d, "miss")
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)  # whole or absent, for every runtime
+    _evict(d, name)
+    return data
 
 
 def is_ref(value):
