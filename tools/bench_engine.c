@@ -30,6 +30,7 @@
 #include "cb_msg_reply.h"
 #include "cb_msg_done.h"
 #include "broker.h"
+#include "cb_storage.h"
 #include "cb_time.h"
 #include "joblog.h"
 #include "store.h"
@@ -42,7 +43,9 @@ static const char *const daemons[] = {"projector", "engine", "adapter0", "adapte
 
 typedef struct stack {
     char dir[256], bin[512];
-    int cleanup; /* its cb_bench_cleanup slot */
+    int objects;        /* the objects workloads: a Python function and storage */
+    char storage[1024]; /* $CB_BENCH_STORAGE (a "storage" object), or "" (cb up's default) */
+    int cleanup;        /* its cb_bench_cleanup slot */
     double cpu0[NDAEMONS];
 } stack;
 
@@ -57,12 +60,15 @@ static int sh(const char *fmt, ...)
     return system(cmd);
 }
 
-static cb_status stack_up(const cb_bench_env *env, stack *s)
+static cb_status stack_up(const cb_bench_env *env, stack *s, int objects)
 {
-    char self[512], config[300];
+    char self[512], config[300], fns[300];
+    const char *storage = getenv("CB_BENCH_STORAGE");
     ssize_t n;
     FILE *f;
     memset(s, 0, sizeof *s);
+    s->objects = objects;
+    snprintf(s->storage, sizeof s->storage, "%s", storage && *storage ? storage : "");
     if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
         return CB_ENOTFOUND;
     self[n] = '\0';
@@ -77,7 +83,23 @@ static cb_status stack_up(const cb_bench_env *env, stack *s)
     snprintf(config, sizeof config, "%s/cb.json", s->dir);
     if (!(f = fopen(config, "w")))
         return CB_EIO;
-    fputs("{\"backends\": {\"local\": {\"functions\": {}}}}\n", f);
+    if (!objects) {
+        fputs("{\"backends\": {\"local\": {\"functions\": {}}}}\n", f);
+    } else { /* a function that reads its range, and the storage */
+        FILE *py;
+        snprintf(fns, sizeof fns, "%s/bench_fns.py", s->dir);
+        if (!(py = fopen(fns, "w"))) {
+            fclose(f);
+            return CB_EIO;
+        }
+        fputs("def read_range(obj):\n    return len(obj.read())\n", py);
+        fclose(py);
+        fprintf(
+            f,
+            "{\"backends\": {\"local\": {\"functions\": {\"read_range\": {\"runtime\": "
+            "\"python\", \"module\": \"%s\", \"handler\": \"read_range\", \"pool\": 2}}}}%s%s}\n",
+            fns, *s->storage ? ", \"storage\": " : "", s->storage);
+    }
     fclose(f);
     if (sh("CB_LOG_LEVEL=warn '%s/cb' up --detach --dir '%s/cb' --broker '%s' --config '%s' "
            "--adapters %d >'%s/up.out' 2>&1",
@@ -439,6 +461,8 @@ typedef struct workload {
     /* The figure of one run from its seconds and the last done message. */
     double (*figure)(long n, double seconds, const json_t *done);
     const char *unit;
+    /* Before the timed runs (NULL: nothing): the objects the workload maps over. */
+    cb_status (*prepare)(const stack *s, long n);
 } workload;
 
 static json_t *noop_fn(const char *name)
@@ -530,18 +554,144 @@ static double seconds_of(long n, double seconds, const json_t *done)
     return seconds;
 }
 
+/* ---- the objects workloads ---------------------------------------------------------- */
+
+typedef struct filler {
+    int failed, done;
+    long pending;
+    char error[1400];
+} filler;
+
+static void filled(const cb_storage_res *r, void *ctx)
+{
+    filler *f = ctx;
+    f->pending--;
+    if (r->status != CB_OK && !f->failed) {
+        f->failed = 1;
+        snprintf(f->error, sizeof f->error, "%s", r->error);
+    }
+}
+
+/* Put `count` objects BUCKET/o<i> of `size` bytes (a random block, shifted
+ * per object), `window` at once, through the stack's storage. */
+static cb_status fill(const stack *s, const char *bucket, long count, size_t size, int window)
+{
+    struct event_base *base = event_base_new();
+    char root[300], err[600], url[200];
+    json_t *conf = *s->storage ? json_loads(s->storage, 0, NULL) : NULL;
+    cb_storage *st = NULL;
+    char *block = NULL, *data = NULL;
+    filler f = {0};
+    cb_status rc = CB_EIO;
+    snprintf(root, sizeof root, "%s/cb/objects", s->dir);
+    if (!base || cb_storage_new(base, conf, root, &st, err, sizeof err) != CB_OK) {
+        fprintf(stderr, "cb bench: storage: %s\n", err);
+        goto out;
+    }
+    f.pending = 1;
+    if (cb_storage_make_bucket(st, bucket, filled, &f, err, sizeof err) != CB_OK)
+        goto out;
+    while (f.pending > 0)
+        event_base_loop(base, EVLOOP_ONCE);
+    f.failed = 0; /* a bucket that exists is fine */
+    if (!(block = malloc(1 << 20)) || !(data = malloc(size ? size : 1)))
+        goto out;
+    for (size_t i = 0; i < (1u << 20); i++)
+        block[i] = (char)(' ' + (rand() % 94));
+    for (long i = 0; i < count && !f.failed; i++) {
+        for (size_t k = 0; k < size; k += 1 << 20) /* a different shift per object */
+            memcpy(data + k, block + (size_t)i % 997,
+                   size - k < (1u << 20) - 997 ? size - k : (1u << 20) - 997);
+        snprintf(url, sizeof url, "s3://%s/o%06ld", bucket, i);
+        if (cb_storage_put(st, url, data, size, filled, &f, err, sizeof err) != CB_OK) {
+            fprintf(stderr, "cb bench: %s\n", err);
+            goto out;
+        }
+        f.pending++;
+        while (f.pending >= window)
+            event_base_loop(base, EVLOOP_ONCE);
+    }
+    while (f.pending > 0)
+        event_base_loop(base, EVLOOP_ONCE);
+    if (f.failed)
+        fprintf(stderr, "cb bench: cannot put the objects: %s\n", f.error);
+    else
+        rc = CB_OK;
+out:
+    free(block);
+    free(data);
+    cb_storage_free(st);
+    json_decref(conf);
+    if (base)
+        event_base_free(base);
+    return rc;
+}
+
+static cb_status prepare_objects(const stack *s, long n)
+{
+    return fill(s, "bench", 8, (size_t)n * (1 << 20) / 8, 2);
+}
+
+static cb_status prepare_listing(const stack *s, long n)
+{
+    return fill(s, "benchlist", n, 16, 64);
+}
+
+static cb_status submit_objects(client *c, long n, long *jobs)
+{
+    (void)n;
+    *jobs = 1;
+    return client_submit(c, json_pack("{s:s, s:o, s:{s:{s:s, s:I}}}", "kind", "map", "function",
+                                      noop_fn("read_range"), "input", "objects", "bucket", "bench",
+                                      "chunk_bytes", (json_int_t)64 << 20));
+}
+
+static double mib_per_second(long n, double seconds, const json_t *done)
+{
+    (void)done;
+    return (double)n / seconds;
+}
+
+static cb_status submit_listing(client *c, long n, long *jobs)
+{
+    (void)n;
+    *jobs = 1;
+    return client_submit(c, json_pack("{s:s, s:o, s:{s:{s:s}}, s:i}", "kind", "map", "function",
+                                      noop_fn("noop"), "input", "objects", "bucket", "benchlist",
+                                      "chunksize", 1000));
+}
+
+static double listing_ms(long n, double seconds, const json_t *done)
+{
+    const json_t *t = json_object_get(done, "timings");
+    int64_t a = 0, b = 0;
+    (void)n;
+    if (cb_time_parse(json_string_value(json_object_get(t, "submitted")), &a) != 0 ||
+        cb_time_parse(json_string_value(json_object_get(t, "started")), &b) != 0)
+        return seconds * 1000;
+    return (double)(b - a) / 1e6;
+}
+
 static const workload workloads[] = {
     {"fanout", 10000, "one map of N noop tasks (parallelism 1000): tasks/s from submit to done",
-     submit_fanout, per_second, "tasks_per_s"},
+     submit_fanout, per_second, "tasks_per_s", NULL},
     {"parallel-sleep", 80,
      "one map of N sleep_ms 1000 tasks, parallelism N: overhead = makespan - 1000 ms",
-     submit_parallel_sleep, overhead_ms, "overhead_ms"},
+     submit_parallel_sleep, overhead_ms, "overhead_ms", NULL},
     {"chain", 80, "a dag of N sequential steps (echo of the previous output): makespan / N",
-     submit_chain, per_step_ms, "ms_per_step"},
+     submit_chain, per_step_ms, "ms_per_step", NULL},
     {"jobs", 1000, "N map jobs of 10 noop tasks submitted at once: jobs/s", submit_jobs, per_second,
-     "jobs_per_s"},
+     "jobs_per_s", NULL},
     {"big-map", 1000000, "one map over range(N), chunksize 100: seconds to done", submit_big_map,
-     seconds_of, "seconds"},
+     seconds_of, "seconds", NULL},
+    {"objects", 1024,
+     "one map over 8 objects of N MiB in all, 64 MiB ranges, a Python function reading its "
+     "range (storage: $CB_BENCH_STORAGE, else the file driver): MiB/s from submit to done",
+     submit_objects, mib_per_second, "mib_per_s", prepare_objects},
+    {"objects-list", 10000,
+     "one map over a bucket of N objects of 16 bytes, 1,000 a task: ms from the submission to "
+     "the start (listing the bucket and appending the plan)",
+     submit_listing, listing_ms, "listing_ms", prepare_listing},
 };
 
 static const workload *find(const char *name)
@@ -623,7 +773,7 @@ cb_status cb_bench_engine(const char *name, const cb_bench_env *env, long n, int
     if ((st = cb_bench_broker(env, 20000, 1, &limit)) != CB_OK)
         goto out;
     append_per_s = json_real_value(json_object_get(limit, "append_per_s"));
-    if ((st = stack_up(env, &s)) != CB_OK)
+    if ((st = stack_up(env, &s, w->prepare != NULL)) != CB_OK)
         goto out;
     /* a warm-up job: the stack's first plans, connections and caches */
     {
@@ -634,6 +784,8 @@ cb_status cb_bench_engine(const char *name, const cb_bench_env *env, long n, int
         if (st != CB_OK)
             goto out;
     }
+    if (w->prepare && (st = w->prepare(&s, n)) != CB_OK)
+        goto out;
     usage_mark(&s);
     for (int i = 0; i < runs && st == CB_OK; i++)
         st = one_run(env, &s, w, n, i, per_run, &fig[i], &useful[i], &p50[i], &p99[i]);
