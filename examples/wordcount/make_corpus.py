@@ -22,7 +22,8 @@ WORDS = [w.encode() for w in (
     "serverless function map reduce worker event log broker engine").split()]
 
 
-def write_object(path, size, rng, long_line):
+def write_object(path, size, rng, long_line, pool):
+    """size bytes of lines drawn from pool (line, words); returns the words."""
     words = 0
     with open(path, "wb") as f:
         n = 0
@@ -39,15 +40,18 @@ def write_object(path, size, rng, long_line):
                 line = b" ".join(parts) + b"\n"
                 words += len(parts)
                 long_at = -1
-            else:
-                k = rng.randint(0, 30)
-                line = b" ".join(rng.choice(WORDS) for _ in range(k)) + b"\n"
+                block.append(line)
+                n += len(line)
+                continue
+            picks = rng.choices(pool, k=4096)  # a block of lines at once
+            for line, k in picks:
+                block.append(line)
                 words += k
-            block.append(line)
-            n += len(line)
-            if len(block) >= 4096:
-                f.write(b"".join(block))
-                block = []
+                n += len(line)
+                if n >= size:
+                    break
+            f.write(b"".join(block))
+            block = []
         f.write(b"".join(block))
     return words
 
@@ -62,6 +66,10 @@ def main():
     a = ap.parse_args()
     rng = random.Random(a.seed)
     os.makedirs(a.dir, exist_ok=True)
+    pool = []  # 20,000 different lines of 0 to 30 words (blank lines too)
+    for _ in range(20000):
+        k = rng.randint(0, 30)
+        pool.append((b" ".join(rng.choice(WORDS) for _ in range(k)) + b"\n", k))
     k = max(a.objects, 3)
     weights = [rng.uniform(0.3, 1.7) for _ in range(k - 2)]
     total = sum(weights)
@@ -69,7 +77,7 @@ def main():
     words = 0
     for i, size in enumerate(sizes):
         words += write_object(os.path.join(a.dir, "part-%03d.txt" % i), size, rng,
-                              a.long_line if i == 2 else 0)
+                              a.long_line if i == 2 else 0, pool)
     print(words)
 
 
