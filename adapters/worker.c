@@ -248,6 +248,8 @@ static void spilled(cb_status st, json_t *outputs, const char *error, void *ctx)
         run_free(r);
         return;
     }
+    if (r->progress)
+        evtimer_del(r->progress);
     s = st == CB_OK ? record_succeeded(r, outputs, r->throttled, r->duration_ms)
                     : append_failed(r, "output_store", error, NULL, r->throttled);
     json_decref(outputs);
@@ -288,8 +290,11 @@ static void invoked(const cb_inv_result *res, void *ctx)
         r->throttled = res->throttled;
         r->duration_ms = (cb_time_mono_ns() - r->t0) / 1000000;
         if (cb_spill(w->storage, r->tenant, r->job, r->task, r->attempt, res->outputs, spilled, r,
-                     why, sizeof why) == CB_OK)
+                     why, sizeof why) == CB_OK) {
+            if (r->progress) /* the lease runs on while they are written */
+                arm(r, w->lease_ms / 3 > 0 ? w->lease_ms / 3 : 1);
             return;
+        }
         s = append_failed(r, "output_store", why, NULL, res->throttled);
     } else if (res->reason == CB_FAIL_NONE) {
         s = record_succeeded(r, res->outputs, res->throttled,
