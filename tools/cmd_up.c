@@ -59,7 +59,7 @@ typedef struct up up;
 
 typedef struct daemon_t {
     up *u;
-    char name[32], cmd[3000];
+    char name[32], cmd[8192];
     cb_proc *proc;
     int running, crashes;
     int64_t started_ns, backoff_ms;
