@@ -55,16 +55,6 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
     cb_worker_stop(a->w, a->grace_ms, stopped, a);
 }
 
-/* The results bucket at start: made when missing (one that exists is fine:
- * S3 says so in two ways). */
-static void bucket_made(const cb_storage_res *r, void *ctx)
-{
-    (void)ctx;
-    if (r->status != CB_OK && r->status != CB_ECLOSED && !strstr(r->error, "BucketAlreadyExists"))
-        CB_LOG_WRN("adapter", "results bucket: %s (outputs too large for the log will fail)",
-                   r->error);
-}
-
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *config = getenv("CB_CONFIG");
@@ -142,9 +132,7 @@ int main(int argc, char **argv)
             CB_LOG_ERR("adapter", "object storage: %s", err);
             goto out;
         }
-        if (cb_storage_make_bucket(storage, cb_storage_results_bucket(storage), bucket_made, NULL,
-                                   err, sizeof err) != CB_OK)
-            CB_LOG_WRN("adapter", "results bucket: %s", err);
+        cb_storage_make_results_bucket(storage, "adapter");
         wo.storage = storage;
     }
     if ((s = cb_worker_start(a.base, b, reg, schema, &wo, &a.w, err, sizeof err)) != CB_OK) {

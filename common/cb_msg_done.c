@@ -13,6 +13,7 @@ void cb_done_msg_init(cb_done_msg *m, const char *tenant, const char *job_id, co
     m->job_id = job_id;
     m->status = status;
     m->makespan_ms = -1;
+    m->result_size = -1;
 }
 
 static int set_time(json_t *o, const char *key, int64_t ns)
@@ -38,8 +39,10 @@ json_t *cb_done_msg_build(const cb_done_msg *m)
     if (!d)
         return NULL;
     if (set_borrowed(d, "result", m->result) || set_str(d, "result_ref", m->result_ref) ||
-        set_borrowed(d, "failed", m->failed) || set_str(d, "error", m->error) ||
-        set_borrowed(d, "errors", m->errors))
+        (m->result_size >= 0 &&
+         json_object_set_new(d, "result_size", json_integer((json_int_t)m->result_size))) ||
+        set_str(d, "result_sha256", m->result_sha256) || set_borrowed(d, "failed", m->failed) ||
+        set_str(d, "error", m->error) || set_borrowed(d, "errors", m->errors))
         goto fail;
     if (m->has_counts &&
         json_object_set_new(d, "counts",
@@ -91,6 +94,9 @@ cb_status cb_done_msg_parse(const json_t *root, cb_done_msg *m)
         return CB_EINVAL;
     m->result = json_object_get(root, "result");
     m->result_ref = json_string_value(json_object_get(root, "result_ref"));
+    if (json_is_integer(json_object_get(root, "result_size")))
+        m->result_size = json_integer_value(json_object_get(root, "result_size"));
+    m->result_sha256 = json_string_value(json_object_get(root, "result_sha256"));
     m->failed = json_object_get(root, "failed");
     m->error = json_string_value(json_object_get(root, "error"));
     m->errors = json_object_get(root, "errors");

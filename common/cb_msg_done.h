@@ -5,8 +5,12 @@
  * knows its fields.
  *
  *   {"job_id", "tenant", "status": succeeded|failed|cancelled|rejected,
- *    "result" | "result_ref", "failed"?, "error"?, "errors"?, "counts"?,
- *    "timings"?}
+ *    "result" | "result_ref" ("result_size", "result_sha256"), "failed"?,
+ *    "error"?, "errors"?, "counts"?, "timings"?}
+ *
+ * A result_ref "s3://..." names one object holding the result's JSON text,
+ * result_size bytes with that sha256; a "cb://..." one says the result is
+ * assembled from the task records (docs/engine.md, "Completion").
  *
  * Ownership: a cb_done_msg borrows every pointer. Pure; thread-safe. */
 #ifndef CB_MSG_DONE_H
@@ -22,12 +26,14 @@ typedef struct cb_done_counts {
 
 typedef struct cb_done_msg {
     const char *job_id, *tenant;
-    const char *status;     /* "succeeded", "failed", "cancelled", "rejected" */
-    const json_t *result;   /* succeeded: the result inline, or NULL */
-    const char *result_ref; /* succeeded: where a large result is, or NULL */
-    const json_t *failed;   /* succeeded with tolerated losses: [{index, error}], or NULL */
-    const char *error;      /* failed: why */
-    const json_t *errors;   /* rejected: ["path: rule", ...] */
+    const char *status;        /* "succeeded", "failed", "cancelled", "rejected" */
+    const json_t *result;      /* succeeded: the result inline, or NULL */
+    const char *result_ref;    /* succeeded: where a large result is, or NULL */
+    int64_t result_size;       /* an s3:// result_ref's object: its bytes (< 0: absent) */
+    const char *result_sha256; /* ... and their sha256 (hex), or NULL */
+    const json_t *failed;      /* succeeded with tolerated losses: [{index, error}], or NULL */
+    const char *error;         /* failed: why */
+    const json_t *errors;      /* rejected: ["path: rule", ...] */
     int has_counts;
     cb_done_counts counts;
     int64_t submitted_ns, started_ns, finished_ns; /* 0: absent */

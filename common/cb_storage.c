@@ -10,6 +10,7 @@
 
 #include "cb_alloc.h"
 #include "cb_json.h"
+#include "cb_log.h"
 #include "cb_storage_int.h"
 
 struct cb_storage {
@@ -112,6 +113,22 @@ size_t cb_storage_list_page(const cb_storage *st)
 const char *cb_storage_results_bucket(const cb_storage *st)
 {
     return st->results_bucket;
+}
+
+/* One that exists already is fine: S3 says so in two ways. */
+static void results_bucket_made(const cb_storage_res *r, void *ctx)
+{
+    if (r->status != CB_OK && r->status != CB_ECLOSED && !strstr(r->error, "BucketAlreadyExists"))
+        CB_LOG_WRN((const char *)ctx,
+                   "results bucket: %s (results too large for the log will fail)", r->error);
+}
+
+void cb_storage_make_results_bucket(cb_storage *st, const char *who)
+{
+    char err[600];
+    if (cb_storage_make_bucket(st, st->results_bucket, results_bucket_made, (void *)who, err,
+                               sizeof err) != CB_OK)
+        CB_LOG_WRN(who, "results bucket: %s", err);
 }
 
 size_t cb_storage_inline_max(const cb_storage *st)

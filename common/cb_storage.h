@@ -112,6 +112,10 @@ size_t cb_storage_list_page(const cb_storage *st);
 /* The configured "results_bucket" and "inline_output_max". */
 const char *cb_storage_results_bucket(const cb_storage *st);
 size_t cb_storage_inline_max(const cb_storage *st);
+/* Make the results bucket when it is missing (at a daemon's start); a
+ * failure is logged as `who` (a static string), not returned: the writes
+ * that need the bucket fail with their own reason. */
+void cb_storage_make_results_bucket(cb_storage *st, const char *who);
 /* "file" or "s3". */
 const char *cb_storage_driver_name(const cb_storage *st);
 

@@ -135,12 +135,12 @@ struct cb_control {
 typedef struct op {
     cb_control *c;
     char key[CTL_KEY_MAX];
-    int kind;         /* OP_EVENT, OP_DISPATCH, OP_PUT, OP_DONE */
+    int kind;         /* OP_EVENT, OP_DISPATCH, OP_PUT, OP_DONE, OP_RESULT (completion.c) */
     json_t *invokes;  /* OP_DISPATCH: commands to put once confirmed */
     json_t *terminal; /* OP_DONE: {type, data} to append once confirmed */
 } op;
 
-enum { OP_EVENT = 0, OP_DISPATCH, OP_PUT, OP_DONE };
+enum { OP_EVENT = 0, OP_DISPATCH, OP_PUT, OP_DONE, OP_RESULT };
 
 /* control.c: the job table. */
 cjob *ctl_job_get(cb_control *c, const char *key);

@@ -107,6 +107,7 @@ int main(int argc, char **argv)
             CB_LOG_ERR("engine", "object storage: %s", why);
             goto out;
         }
+        cb_storage_make_results_bucket(storage, "engine"); /* where large results go */
         co.storage = storage;
     }
     ic.schema = schema;

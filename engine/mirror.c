@@ -421,6 +421,15 @@ cb_status cb_mirror_keep_output(cb_mirror_job *j, uint32_t task, const char *tex
     return CB_OK;
 }
 
+const char *cb_mirror_kept_output(cb_mirror_job *j, uint32_t task, size_t *n)
+{
+    const kept_text *k = cb_map_get(&j->kept, task);
+    if (!k)
+        return NULL;
+    *n = k->n;
+    return k->text;
+}
+
 typedef struct parse_ctx {
     cb_mirror_job *j;
     cb_status s;

@@ -98,6 +98,10 @@ void cb_mirror_each(cb_mirror *m, void (*fn)(cb_mirror_job *j, void *arg), void 
 CB_NODISCARD cb_status cb_mirror_keep_output(cb_mirror_job *j, uint32_t task, const char *text,
                                              size_t n);
 CB_NODISCARD cb_status cb_mirror_outputs(cb_mirror_job *j);
+/* The output text kept for `task` (borrowed: valid until the next
+ * cb_mirror_keep_output or cb_mirror_outputs of the job), its length in *n;
+ * NULL when none is kept. */
+const char *cb_mirror_kept_output(cb_mirror_job *j, uint32_t task, size_t *n);
 
 /* The job's records from the first one not yet succeeded or skipped: what
  * the scheduler needs of a call, map or map_reduce job (a DAG needs

@@ -3,6 +3,11 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_alloc.h"
+#include "cb_json.h"
 
 /* How many items map task `t` covers. */
 static uint64_t task_items(const cb_flow *f, uint32_t t)
@@ -151,4 +156,96 @@ json_t *cb_result_of(const cb_flow *f, const cb_task_view *v, json_t **failed)
         return dag_sinks(f, v);
     }
     return NULL;
+}
+
+/* ---- a map's result as text ----------------------------------------------- */
+
+typedef struct text_buf {
+    char *p;
+    size_t n, cap;
+    bool failed;
+} text_buf;
+
+static void add(text_buf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *p;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        if (!(p = cb_realloc(b->p, cap))) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+/* The items of an output array's text (between its brackets, trimmed). */
+static bool add_items(text_buf *b, const char *t, size_t n, bool *first)
+{
+    while (n > 0 && is_space(t[0]))
+        t++, n--;
+    while (n > 0 && is_space(t[n - 1]))
+        n--;
+    if (n < 2 || t[0] != '[' || t[n - 1] != ']')
+        return false;
+    t++, n -= 2;
+    while (n > 0 && is_space(t[0]))
+        t++, n--;
+    if (n == 0)
+        return true;
+    if (!*first)
+        add(b, ",", 1);
+    add(b, t, n);
+    *first = false;
+    return true;
+}
+
+char *cb_result_map_text(const cb_flow *f, const cb_task_view *v, cb_result_text_fn *kept,
+                         void *arg, size_t *len)
+{
+    text_buf b = {0};
+    bool first = true;
+    add(&b, "[", 1);
+    for (uint32_t t = 0; !b.failed && t < f->map_tasks; t++) {
+        const cb_task_state *ts = cb_task_view_get(v, t);
+        const char *text = NULL;
+        size_t n = 0;
+        bool ok = true;
+        if (ts && ts->status == CB_TASK_SUCCEEDED)
+            text = kept ? kept(t, &n, arg) : NULL;
+        if (text) {
+            ok = add_items(&b, text, n, &first);
+        } else if (task_ok(ts)) {
+            char *dumped = cb_json_dumps(ts->output, JSON_COMPACT | JSON_ENCODE_ANY);
+            ok = dumped && add_items(&b, dumped, strlen(dumped), &first);
+            free(dumped);
+        } else {
+            for (uint64_t i = 0, k = task_items(f, t); i < k; i++) {
+                add(&b, first ? "null" : ",null", first ? 4 : 5);
+                first = false;
+            }
+        }
+        if (!ok)
+            b.failed = true;
+    }
+    add(&b, "]", 1);
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.n;
+    return b.p;
 }

@@ -37,4 +37,15 @@ json_t *cb_result_map_lost(const cb_flow *f, const cb_task_view *v);
  * map_reduce; NULL otherwise). */
 json_t *cb_result_of(const cb_flow *f, const cb_task_view *v, json_t **failed);
 
+/* A map's result as JSON text, without parsing its outputs: the tasks'
+ * output arrays joined in item order, `null` for the items of a task that
+ * did not succeed, as cb_result_map_outputs would give once dumped.
+ * kept(task, &n, arg) gives a succeeded task's output array as text
+ * (borrowed until the next call) or NULL, and then the record's parsed
+ * output is used. Returns the text (malloc'd, NUL-terminated, its length in
+ * *len), or NULL: out of memory, or a kept text that is not an array. */
+typedef const char *cb_result_text_fn(uint32_t task, size_t *n, void *arg);
+char *cb_result_map_text(const cb_flow *f, const cb_task_view *v, cb_result_text_fn *kept,
+                         void *arg, size_t *len);
+
 #endif /* CB_RESULT_H */

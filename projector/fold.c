@@ -415,9 +415,17 @@ static int fold_end(fold_ctx *c, cb_job_status to)
     if (cb_job_terminal(c->j->status))
         return 0;
     if (to == CB_JOB_SUCCEEDED) {
-        json_t *result = json_object_get(c->data, "result");
+        json_t *result = json_incref(json_object_get(c->data, "result"));
+        const char *ref = json_string_value(json_object_get(c->data, "result_ref"));
+        const json_t *size = json_object_get(c->data, "result_size");
+        const char *sha = json_string_value(json_object_get(c->data, "result_sha256"));
+        /* a result kept as one object is recorded as a reference to it
+         * (the shape of every reference to a value in storage) */
+        if (!result && ref && strncmp(ref, "s3://", 5) == 0 && json_is_integer(size) && sha &&
+            !(result = json_pack("{s:s, s:O, s:s}", "$cb_ref", ref, "size", size, "sha256", sha)))
+            return CB_ENOMEM;
         json_decref(c->j->result);
-        c->j->result = json_incref(result);
+        c->j->result = result;
     } else if (to == CB_JOB_FAILED) {
         if (set_str(&c->j->error, json_string_value(json_object_get(c->data, "error"))) != CB_OK)
             return CB_ENOMEM;

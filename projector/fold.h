@@ -65,7 +65,8 @@ typedef struct cb_job_state {
     json_t *partition;  /* owned: an objects input's plan from its cb.job.partitioned
                          * pages, {"pages": n, "done": bool, "objects": [...]}, or NULL */
     char *digest;       /* owned */
-    json_t *result;     /* owned: from cb.job.succeeded */
+    json_t *result;     /* owned: from cb.job.succeeded; a result kept as one object
+                         * is a reference to it, {"$cb_ref", "size", "sha256"} */
     char *error;        /* owned: why it failed or was rejected */
 } cb_job_state;
 

@@ -125,10 +125,19 @@ job bigmap.json <<'J'
  "input": {"range": {"start": 100000, "stop": 160000}}, "chunksize": 1000}
 J
 "$CB" submit --wait --timeout 120 "$DIR/bigmap.json" >"$DIR/bigmap.out" 2>"$DIR/bigmap.err"
-check "a map's large result goes by reference" grep -q '"result_ref":"cb://' "$DIR/bigmap.out"
 mid=$(head -n 1 "$DIR/bigmap.out")
+# ... written by the engine as one object in storage, named in the done message
+check "a map's large result is one object in storage (result_ref)" \
+    grep -qE "\"result_ref\":\"s3://cbcore/results/$T/$mid/result-[0-9a-f]{16}\.json\"" "$DIR/bigmap.out"
+rurl=$(grep -oE 's3://cbcore/results/[^"]+/result-[0-9a-f]{16}\.json' "$DIR/bigmap.out" | head -n 1)
+"$CB" storage get "$rurl" "$DIR/bigmap.obj" 2>"$DIR/bigmapobj.err"
+check "its object holds the result, with the size and sha256 the done message says" \
+    /usr/bin/python3 -c 'import hashlib,json,sys
+d=json.loads(open(sys.argv[1]).read().split("\n",1)[1]); b=open(sys.argv[2],"rb").read()
+assert d["result_size"]==len(b) and d["result_sha256"]==hashlib.sha256(b).hexdigest(), d
+assert json.loads(b)==list(range(100000,160000))' "$DIR/bigmap.out" "$DIR/bigmap.obj"
 "$CB" result "$T/$mid" >"$DIR/bigmapres.out"
-check "cb result assembles it in item order" /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r==list(range(100000,160000)), len(r)' "$DIR/bigmapres.out"
+check "cb result reads it in item order" /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r==list(range(100000,160000)), len(r)' "$DIR/bigmapres.out"
 
 # -- a failed job has no result: exit 1 and the reason
 job boom.json <<'J'

@@ -125,6 +125,32 @@ static void test_happy_path_counts(void **state)
     world_cleanup(&w);
 }
 
+#define SHA64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* A result kept as one object is recorded as a reference to it; a cb://
+ * one (assembled from the records) leaves no result. */
+static void test_a_stored_result_is_recorded_as_a_reference(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 1);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUCCEEDED,
+                           "{\"result_ref\":\"s3://cbcore/results/t/j/result-0123456789abcdef."
+                           "json\",\"result_size\":300000,\"result_sha256\":\"" SHA64 "\"}"),
+                     1);
+    assert_int_equal(w.job.status, CB_JOB_SUCCEEDED);
+    cb_test_expect_json(json_incref(w.job.result),
+                        "{\"$cb_ref\": \"s3://cbcore/results/t/j/result-0123456789abcdef.json\","
+                        " \"size\": 300000, \"sha256\": \"" SHA64 "\"}");
+    world_cleanup(&w);
+    world_init(&w);
+    start_job(&w, 1);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUCCEEDED, "{\"result_ref\":\"cb://t/j/result\"}"), 1);
+    assert_null(w.job.result);
+    world_cleanup(&w);
+}
+
 static void test_duplicates_are_ignored_and_counted(void **state)
 {
     world w;
@@ -526,6 +552,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_happy_path_counts),
+        cmocka_unit_test(test_a_stored_result_is_recorded_as_a_reference),
         cmocka_unit_test(test_duplicates_are_ignored_and_counted),
         cmocka_unit_test(test_events_before_submission_leave_job_absent),
         cmocka_unit_test(test_retry_cycle_and_late_reports),

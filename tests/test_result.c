@@ -1,6 +1,7 @@
 /* tests/test_result.c - a finished job's result assembled from its task
  * records (engine/result.c): item order, chunks, lost items, the bound on
- * the list of lost items, DAG sinks. */
+ * the list of lost items, DAG sinks; a map's result as text from the
+ * outputs kept as text (cb_result_map_text) equal to the parsed one. */
 #include "cb_test.h"
 
 #include <jansson.h>
@@ -133,6 +134,56 @@ static void call_and_dag_results(void **state)
     cleanup(&r);
 }
 
+/* Kept texts by task (NULL: none kept, the record's parsed output is used). */
+static const char *kept_of(uint32_t task, size_t *n, void *arg)
+{
+    const char *const *kept = arg;
+    if (task >= 4 || !kept[task])
+        return NULL;
+    *n = strlen(kept[task]);
+    return kept[task];
+}
+
+static void a_maps_result_text_joins_kept_and_parsed_outputs(void **state)
+{
+    recs r;
+    const char *kept[4] = {" [ 1 , {\"a\": [2]} ] \n", NULL, NULL, "[[]]"};
+    char *text;
+    size_t len = 0;
+    json_t *parsed, *whole;
+    (void)state;
+    build(&r, "{\"kind\":\"map\",\"chunksize\":2,\"function\":{\"backend\":\"local\",\"name\":"
+              "\"f\"},\"input\":{\"range\":{\"start\":0,\"stop\":7}}}");
+    ended(&r, 0, "null", NULL); /* succeeded, its output only kept as text */
+    ended(&r, 1, "[\"x\", 3.5]", NULL);
+    ended(&r, 2, NULL, "lost");
+    ended(&r, 3, "null", NULL);
+    cb_task_view v = view(&r);
+    text = cb_result_map_text(&r.flow, &v, kept_of, (void *)kept, &len);
+    assert_non_null(text);
+    assert_int_equal(len, strlen(text));
+    parsed = json_loads(text, JSON_DECODE_ANY, NULL);
+    cb_test_expect_json(parsed, "[1, {\"a\": [2]}, \"x\", 3.5, null, null, []]");
+    free(text);
+    /* the same as the parsed result once the kept texts are parsed */
+    json_decref(r.tasks[0].output);
+    r.tasks[0].output = json_loads(kept[0], 0, NULL);
+    json_decref(r.tasks[3].output);
+    r.tasks[3].output = json_loads(kept[3], 0, NULL);
+    whole = cb_result_of(&r.flow, &v, NULL);
+    text = cb_result_map_text(&r.flow, &v, NULL, NULL, &len);
+    assert_non_null(text);
+    parsed = json_loads(text, JSON_DECODE_ANY, NULL);
+    assert_true(json_equal(parsed, whole));
+    json_decref(parsed);
+    json_decref(whole);
+    free(text);
+    /* a kept text that is not an array is refused, not half-joined */
+    kept[1] = "{\"a\": 1}";
+    assert_null(cb_result_map_text(&r.flow, &v, kept_of, (void *)kept, &len));
+    cleanup(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +191,7 @@ int main(void)
         cmocka_unit_test(nothing_lost_lists_nothing_and_null_outputs_stay),
         cmocka_unit_test(the_list_of_lost_items_and_their_reasons_is_bounded),
         cmocka_unit_test(call_and_dag_results),
+        cmocka_unit_test(a_maps_result_text_joins_kept_and_parsed_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

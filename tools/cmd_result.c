@@ -2,7 +2,8 @@
  *
  * Waits for the job's end by default (its done message, kept by the broker,
  * so a finished job answers at once); --no-wait asks the store now. A
- * result too large for the done message (result_ref) is assembled from the
+ * result too large for the done message (result_ref) is read from its object
+ * in storage (s3://), or assembled from the
  * task records in the store with the engine's own code (engine/result.c),
  * once the store shows the job's end (the done message can come first).
  * "No result yet" is never printed as a result: it is exit code 3.
@@ -195,6 +196,17 @@ static int from_done(cb_store *st, const char *ref, const json_t *done)
                              d.error ? d.error : json_string_value(json_array_get(d.errors, 0)));
     if (d.result) /* inline, null included */
         return print_json(d.result);
+    if (d.result_ref && strncmp(d.result_ref, "s3://", 5) == 0) { /* one object in storage */
+        json_t *r = json_pack("{s:s, s:I, s:s?}", "$cb_ref", d.result_ref, "size",
+                              (json_int_t)d.result_size, "sha256", d.result_sha256);
+        if (!r || d.result_size < 0) {
+            json_decref(r);
+            return not_succeeded(ref, "?", "the done message's result_ref has no result_size");
+        }
+        rc = print_json(r);
+        json_decref(r);
+        return rc;
+    }
     /* result_ref: the outputs are in the store's task records once the
      * projector has folded the job's end (the engine decides from its own
      * copy of the log and may be ahead of the store): wait for that */

@@ -105,7 +105,9 @@ static void got(const cb_storage_res *r, void *ctx)
     }
 }
 
-static int resolve(const char *cmd, struct event_base *base, cb_storage *st, json_t **v)
+/* depth: a reference's value may hold references (a result kept as one
+ * object names the outputs kept apart), resolved in turn up to a bound. */
+static int resolve(const char *cmd, struct event_base *base, cb_storage *st, json_t **v, int depth)
 {
     const char *k;
     json_t *x;
@@ -127,20 +129,20 @@ static int resolve(const char *cmd, struct event_base *base, cb_storage *st, jso
         }
         json_decref(*v);
         *v = f.value;
-        return 0;
+        return depth < 2 ? resolve(cmd, base, st, v, depth + 1) : 0;
     }
     if (json_is_array(*v)) {
         json_array_foreach(*v, i, x)
         {
             json_t *y = json_incref(x);
-            if (resolve(cmd, base, st, &y) != 0 || json_array_set_new(*v, i, y) != 0)
+            if (resolve(cmd, base, st, &y, depth) != 0 || json_array_set_new(*v, i, y) != 0)
                 return -1;
         }
     } else if (json_is_object(*v)) {
         json_object_foreach(*v, k, x)
         {
             json_t *y = json_incref(x);
-            if (resolve(cmd, base, st, &y) != 0 || json_object_set_new(*v, k, y) != 0)
+            if (resolve(cmd, base, st, &y, depth) != 0 || json_object_set_new(*v, k, y) != 0)
                 return -1;
         }
     }
@@ -165,7 +167,7 @@ int cb_cli_resolve_refs(const char *cmd, const char *config, json_t **v)
         event_base_free(base);
         return -1;
     }
-    rc = resolve(cmd, base, st, v);
+    rc = resolve(cmd, base, st, v, 0);
     cb_storage_free(st);
     event_base_free(base);
     return rc;
