@@ -16,6 +16,9 @@
 struct cb_storage {
     const cb_storage_driver *drv;
     void *state;
+    struct event_base *base;
+    json_t *conf; /* a copy, for the web driver's TLS settings */
+    void *web;    /* http(s) reads: made on first use */
     size_t list_page, inline_max;
     char results_bucket[CB_STORAGE_BUCKET_MAX];
 };
@@ -45,6 +48,11 @@ cb_status cb_storage_new(struct event_base *base, const json_t *conf, const char
     }
     if (!(st = cb_calloc(1, sizeof *st)))
         return CB_ENOMEM;
+    st->base = base;
+    if (conf && !(st->conf = json_deep_copy(conf))) {
+        free(st);
+        return CB_ENOMEM;
+    }
     st->list_page = json_is_integer(json_object_get(conf, "list_page"))
                         ? (size_t)json_integer_value(json_object_get(conf, "list_page"))
                         : 1000;
@@ -65,6 +73,7 @@ cb_status cb_storage_new(struct event_base *base, const json_t *conf, const char
         s = CB_EINVAL;
     }
     if (s != CB_OK) {
+        json_decref(st->conf);
         free(st);
         return s;
     }
@@ -102,6 +111,9 @@ void cb_storage_free(cb_storage *st)
     if (!st)
         return;
     st->drv->release(st->state);
+    if (st->web)
+        cb_storage_web_driver.release(st->web);
+    json_decref(st->conf);
     free(st);
 }
 
@@ -200,13 +212,55 @@ static cb_storage_call *new_call(cb_storage_op op, cb_storage_cb *cb, void *ctx)
     return c;
 }
 
+int cb_storage_is_web_url(const char *url)
+{
+    return url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
+}
+
+/* Hand the call to its driver: the web one for an http(s) URL. */
+static void start_call(cb_storage *st, cb_storage_call *c)
+{
+    char err[600];
+    if (!c->url) {
+        st->drv->start(st->state, c);
+        return;
+    }
+    if (!st->web && cb_storage_web_new(st->base, st->conf, &st->web, err, sizeof err) != CB_OK) {
+        cb_storage_call_fail(c, CB_EINVAL, "%s", err);
+        return;
+    }
+    cb_storage_web_driver.start(st->web, c);
+}
+
+/* An http(s) URL's call: only reads. */
+static cb_status web_call(cb_storage_call *c, const char *url, char *err, size_t errlen)
+{
+    if (c->op != CB_ST_HEAD && c->op != CB_ST_GET) {
+        snprintf(err, errlen, "\"%.200s\": an http(s) object can be read, not written or deleted",
+                 url);
+        return CB_EINVAL;
+    }
+    if (strlen(url) > CB_STORAGE_URL_MAX + 1024 || strchr(url, ' ') || strchr(url, '\n') ||
+        strchr(url, '\r')) {
+        snprintf(err, errlen, "\"%.200s\": not a URL this storage can read", url);
+        return CB_EINVAL;
+    }
+    return (c->url = cb_strdup(url)) ? CB_OK : CB_ENOMEM;
+}
+
 static cb_status start_url(cb_storage *st, cb_storage_op op, const char *url, cb_storage_cb *cb,
                            void *ctx, cb_storage_call **keep, char *err, size_t errlen)
 {
     cb_storage_call *c = new_call(op, cb, ctx);
+    cb_status s;
     if (!c)
         return CB_ENOMEM;
-    if (cb_storage_parse_url(url, 0, c->bucket, c->key, err, errlen) != 0) {
+    if (cb_storage_is_web_url(url)) {
+        if ((s = web_call(c, url, err, errlen)) != CB_OK) {
+            free(c);
+            return s;
+        }
+    } else if (cb_storage_parse_url(url, 0, c->bucket, c->key, err, errlen) != 0) {
         free(c);
         return CB_EINVAL;
     }
@@ -214,7 +268,7 @@ static cb_status start_url(cb_storage *st, cb_storage_op op, const char *url, cb
         *keep = c;
         return CB_OK;
     }
-    st->drv->start(st->state, c);
+    start_call(st, c);
     return CB_OK;
 }
 
@@ -284,12 +338,12 @@ cb_status cb_storage_get(cb_storage *st, const char *url, uint64_t start, uint64
     if (end < start) {
         snprintf(err, errlen, "%s: the range [%llu, %llu) ends before it starts", url,
                  (unsigned long long)start, (unsigned long long)end);
-        free(c);
+        cb_storage_call_drop(c);
         return CB_EINVAL;
     }
     c->start = start;
     c->end = end;
-    st->drv->start(st->state, c);
+    start_call(st, c);
     return CB_OK;
 }
 
@@ -327,6 +381,7 @@ void cb_storage_call_drop(cb_storage_call *c)
     if (!c)
         return;
     free(c->token);
+    free(c->url);
     free(c->data);
     free(c);
 }
@@ -335,8 +390,12 @@ void cb_storage_call_done(cb_storage_call *c, cb_storage_res *r)
 {
     char msg[1400];
     if (r->status != CB_OK) {
-        snprintf(msg, sizeof msg, "s3://%s%s%s: %s", c->bucket, *c->key ? "/" : "", c->key,
-                 r->error && *r->error ? r->error : cb_strerror(r->status));
+        const char *why = r->error && *r->error ? r->error : cb_strerror(r->status);
+        if (c->url)
+            snprintf(msg, sizeof msg, "%.600s: %s", c->url, why);
+        else
+            snprintf(msg, sizeof msg, "s3://%s%s%s: %s", c->bucket, *c->key ? "/" : "", c->key,
+                     why);
         r->error = msg;
     } else {
         r->error = NULL;

@@ -124,8 +124,15 @@ const char *cb_storage_driver_name(const cb_storage *st);
 int cb_storage_parse_url(const char *url, int allow_empty_key, char bucket[CB_STORAGE_BUCKET_MAX],
                          char key[CB_STORAGE_KEY_MAX + 1], char *err, size_t errlen);
 
+/* Whether url is http:// or https://: an object any web server holds,
+ * which head and get read too (anonymously, with the configuration's
+ * ca_file, verify and timeout_ms; Range requests; the etag is the ETag
+ * header, else Last-Modified, else ""). Pure. */
+int cb_storage_is_web_url(const char *url);
+
 /* Each starts one call; errors returned here (the callback is then never
- * called): CB_EINVAL (a malformed URL: err says why), CB_ENOMEM. */
+ * called): CB_EINVAL (a malformed URL: err says why; an http(s) URL given
+ * to a call that writes), CB_ENOMEM. */
 
 /* One page (at most max_keys, 0: 1000) of the keys under prefix in bucket,
  * in key order, after the key `token` (NULL: from the start). A page's

@@ -1,5 +1,7 @@
 /* common/cb_storage_int.h - what cb_storage.c and its drivers
  * (cb_storage_file.c, cb_storage_s3.c) share; not for other modules.
+ * http(s):// URLs (head and get only) go to the "web" driver of
+ * cb_storage_s3.c (unsigned requests, same retries), made on first use.
  *
  * cb_storage.c checks a call's names and builds a cb_storage_call; the
  * driver's start() owns it from then on and ends it with
@@ -22,6 +24,7 @@ typedef struct cb_storage_call {
     cb_storage_op op;
     char bucket[CB_STORAGE_BUCKET_MAX];
     char key[CB_STORAGE_KEY_MAX + 1]; /* list: the prefix */
+    char *url;                        /* web: the http(s) URL (owned); bucket and key "" */
     char *token;                      /* list: where to go on, or NULL */
     size_t max_keys;                  /* list */
     uint64_t start, end;              /* get */
@@ -45,7 +48,10 @@ CB_NODISCARD cb_status cb_storage_file_new(struct event_base *base, const char *
                                            char *err, size_t errlen);
 CB_NODISCARD cb_status cb_storage_s3_new(struct event_base *base, const json_t *conf, void **drv,
                                          char *err, size_t errlen);
-extern const cb_storage_driver cb_storage_file_driver, cb_storage_s3_driver;
+/* http(s) URLs read anonymously; conf gives ca_file, verify, timeout_ms. */
+CB_NODISCARD cb_status cb_storage_web_new(struct event_base *base, const json_t *conf, void **drv,
+                                          char *err, size_t errlen);
+extern const cb_storage_driver cb_storage_file_driver, cb_storage_s3_driver, cb_storage_web_driver;
 
 /* Run the call's callback with r (r->status and, on failure, r->error set by
  * the driver; the object's URL is put in front of the error here) and free

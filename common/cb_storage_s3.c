@@ -11,7 +11,11 @@
  * BUCKET.HOST). Errors come as <Error><Code>..</Code><Message>..</Message>
  * (cb_s3xml); a HEAD error has no body, so its status names it. Statuses
  * 500, 502, 503, 504 and no response at all are tried again after 100 ms,
- * 400 ms, 1.6 s (or the server's Retry-After), signed anew each time. */
+ * 400 ms, 1.6 s (or the server's Retry-After), signed anew each time.
+ *
+ * The same code reads http(s):// URLs of any web server (the "web" driver,
+ * cb_storage_web_new): HEAD and GET with Range, nothing signed, the same
+ * retries; errors are the HTTP status. */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@ typedef struct s3_drv {
     cb_httpc *http;
     char scheme[8], host[300], region[64], key[256], secret[256], token[2048];
     int virtual_host;
+    int web;        /* http(s) URLs (c->url), unsigned */
     s3_call *calls; /* in flight, for release */
 } s3_drv;
 
@@ -115,11 +120,17 @@ static cb_status status_of(int http)
 }
 
 /* "Code: Message" of an error response (or its status when it has no body). */
-static void error_of(const cb_http_resp *r, char *out, size_t n)
+static void error_of(const s3_drv *d, const cb_http_resp *r, char *out, size_t n)
 {
     char code[128], msg[600];
-    if (r->body_len &&
-        cb_s3xml_error(r->body, r->body_len, code, sizeof code, msg, sizeof msg) == 0 && *code)
+    if (d->web)
+        snprintf(out, n, "HTTP %d%s", r->status,
+                 r->status == 404   ? " (not found)"
+                 : r->status == 403 ? " (forbidden)"
+                 : r->status == 416 ? " (the range is not in the object)"
+                                    : "");
+    else if (r->body_len &&
+             cb_s3xml_error(r->body, r->body_len, code, sizeof code, msg, sizeof msg) == 0 && *code)
         snprintf(out, n, "%s: %s (HTTP %d)", code, *msg ? msg : "no message", r->status);
     else if (r->status == 404)
         snprintf(out, n, "NoSuchKey: not found (HTTP 404, no error document)");
@@ -140,13 +151,16 @@ static uint64_t header_u64(const cb_http_resp *r, const char *name, uint64_t dfl
     return end == v ? dflt : (uint64_t)x;
 }
 
-/* The quotes off an ETag header into out. */
+/* The quotes off an ETag header into out (a web server's Last-Modified
+ * when it sends no ETag). */
 static const char *etag_of(const cb_http_resp *r, char *out, size_t n)
 {
     const char *v = cb_http_header_get(r, "ETag");
     size_t l;
-    if (!v)
+    if (!v && !(v = cb_http_header_get(r, "Last-Modified")))
         return "";
+    if (strncmp(v, "W/", 2) == 0) /* a weak one: the same bytes as far as we can tell */
+        v += 2;
     if (*v == '"')
         v++;
     l = strcspn(v, "\"");
@@ -209,7 +223,7 @@ static void finish_get(s3_call *sc, const cb_http_resp *r)
         const char *cr = cb_http_header_get(r, "Content-Range");
         if (c->start != 0 || !cr || strcmp(cr, "bytes */0") != 0) {
             char why[700];
-            error_of(r, why, sizeof why);
+            error_of(sc->d, r, why, sizeof why);
             fail_call(sc, CB_EINVAL, why);
             return;
         }
@@ -218,6 +232,8 @@ static void finish_get(s3_call *sc, const cb_http_resp *r)
     } else if (c->start > 0) { /* a server that ignored the range */
         fail_call(sc, CB_EPROTO, "the server answered a ranged get with the whole object");
         return;
+    } else if (c->end != CB_STORAGE_RANGE_END && res.len > c->end) {
+        res.len = c->end; /* the whole object from a server that ignored the range */
     }
     call_end(sc);
     cb_storage_call_done(c, &res);
@@ -238,7 +254,7 @@ static void http_done(const cb_http_resp *r, void *ctx)
             snprintf(why, sizeof why, "no answer after %d attempts: %s", sc->attempt,
                      r->error ? r->error : "no response");
         else {
-            error_of(r, why, sizeof why);
+            error_of(sc->d, r, why, sizeof why);
             snprintf(why + strlen(why), sizeof why - strlen(why), " after %d attempts",
                      sc->attempt);
         }
@@ -256,7 +272,7 @@ static void http_done(const cb_http_resp *r, void *ctx)
              strstr(r->body, "BucketAlreadyOwnedByYou"))
         ; /* ours already */
     else if (r->status < 200 || r->status > 299) {
-        error_of(r, why, sizeof why);
+        error_of(sc->d, r, why, sizeof why);
         fail_call(sc, status_of(r->status), why);
         return;
     }
@@ -266,6 +282,10 @@ static void http_done(const cb_http_resp *r, void *ctx)
     }
     memset(&res, 0, sizeof res);
     res.etag = etag_of(r, tag, sizeof tag);
+    if ((c->op == CB_ST_HEAD || sc->empty) && !cb_http_header_get(r, "Content-Length")) {
+        fail_call(sc, CB_EPROTO, "the server does not say the object's size (no Content-Length)");
+        return;
+    }
     if (c->op == CB_ST_HEAD || sc->empty)
         res.size = header_u64(r, "Content-Length", 0);
     if (sc->empty) {
@@ -312,6 +332,41 @@ static int list_query(const cb_storage_call *c, char *q, size_t n)
     return used < n ? 0 : -1;
 }
 
+/* The Range header's value of a get, or "" for the whole object. */
+static const char *range_of(const cb_storage_call *c, int empty, char *range, size_t n)
+{
+    *range = '\0';
+    if (c->op != CB_ST_GET || empty || (c->start == 0 && c->end == CB_STORAGE_RANGE_END))
+        return range;
+    if (c->end == CB_STORAGE_RANGE_END)
+        snprintf(range, n, "bytes=%llu-", (unsigned long long)c->start);
+    else
+        snprintf(range, n, "bytes=%llu-%llu", (unsigned long long)c->start,
+                 (unsigned long long)(c->end - 1));
+    return range;
+}
+
+/* An http(s) URL: nothing to sign. */
+static void send_web(s3_call *sc)
+{
+    cb_storage_call *c = sc->c;
+    cb_http_header h[1];
+    cb_http_req rq;
+    char range[64], err[300];
+    cb_status s;
+    memset(&rq, 0, sizeof rq);
+    rq.method = sc->empty || c->op == CB_ST_HEAD ? "HEAD" : "GET";
+    rq.url = c->url;
+    if (*range_of(c, sc->empty, range, sizeof range)) {
+        h[0] = (cb_http_header){"Range", range};
+        rq.headers = h;
+        rq.nheaders = 1;
+    }
+    if ((s = cb_httpc_request(sc->d->http, &rq, http_done, sc, &sc->http, err, sizeof err)) !=
+        CB_OK)
+        fail_call(sc, s, err);
+}
+
 static void send_call(s3_call *sc)
 {
     s3_drv *d = sc->d;
@@ -329,6 +384,10 @@ static void send_call(s3_call *sc)
     cb_status s;
 
     sc->attempt++;
+    if (d->web) {
+        send_web(sc);
+        return;
+    }
     if (d->virtual_host) {
         snprintf(host, sizeof host, "%s.%s", c->bucket, d->host);
         snprintf(path, sizeof path, "/%s",
@@ -359,14 +418,8 @@ static void send_call(s3_call *sc)
     h[nh++] = (cb_sigv4_header){"host", host};
     h[nh++] = (cb_sigv4_header){"x-amz-date", date};
     h[nh++] = (cb_sigv4_header){"x-amz-content-sha256", c->data ? sc->sha : EMPTY_SHA256};
-    if (c->op == CB_ST_GET && !sc->empty && (c->start > 0 || c->end != CB_STORAGE_RANGE_END)) {
-        if (c->end == CB_STORAGE_RANGE_END)
-            snprintf(range, sizeof range, "bytes=%llu-", (unsigned long long)c->start);
-        else
-            snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)c->start,
-                     (unsigned long long)(c->end - 1));
+    if (*range_of(c, sc->empty, range, sizeof range))
         h[nh++] = (cb_sigv4_header){"range", range};
-    }
     if (*d->token)
         h[nh++] = (cb_sigv4_header){"x-amz-security-token", d->token};
     memset(&sr, 0, sizeof sr);
@@ -452,15 +505,30 @@ static void s3_release(void *drv)
     free(d);
 }
 
+/* The HTTP client of the configuration's ca_file, verify and timeout_ms. */
+static cb_status make_client(struct event_base *base, const json_t *conf, s3_drv *d, char *err,
+                             size_t errlen)
+{
+    const json_t *verify = json_object_get(conf, "verify");
+    const json_t *timeout = json_object_get(conf, "timeout_ms");
+    cb_httpc_opts o;
+    cb_httpc_opts_init(&o);
+    o.ca_file = json_string_value(json_object_get(conf, "ca_file"));
+    o.verify = verify ? json_is_true(verify) : 1;
+    o.max_body = CB_STORAGE_IO_MAX + 1;
+    o.timeout_ms = json_is_integer(timeout) && json_integer_value(timeout) > 0
+                       ? json_integer_value(timeout)
+                       : 300000;
+    o.max_conns = 16;
+    return cb_httpc_new(base, &o, &d->http, err, errlen);
+}
+
 cb_status cb_storage_s3_new(struct event_base *base, const json_t *conf, void **drv, char *err,
                             size_t errlen)
 {
     s3_drv *d = cb_calloc(1, sizeof *d);
     char endpoint[512];
     const char *addressing = json_string_value(json_object_get(conf, "addressing"));
-    const json_t *verify = json_object_get(conf, "verify");
-    const json_t *timeout = json_object_get(conf, "timeout_ms");
-    cb_httpc_opts o;
     const char *p;
     cb_status s;
     if (!d)
@@ -504,15 +572,24 @@ cb_status cb_storage_s3_new(struct event_base *base, const json_t *conf, void **
         free(d);
         return CB_EINVAL;
     }
-    cb_httpc_opts_init(&o);
-    o.ca_file = json_string_value(json_object_get(conf, "ca_file"));
-    o.verify = verify ? json_is_true(verify) : 1;
-    o.max_body = CB_STORAGE_IO_MAX + 1;
-    o.timeout_ms = json_is_integer(timeout) && json_integer_value(timeout) > 0
-                       ? json_integer_value(timeout)
-                       : 300000;
-    o.max_conns = 16;
-    if ((s = cb_httpc_new(base, &o, &d->http, err, errlen)) != CB_OK) {
+    if ((s = make_client(base, conf, d, err, errlen)) != CB_OK) {
+        free(d);
+        return s;
+    }
+    *drv = d;
+    return CB_OK;
+}
+
+cb_status cb_storage_web_new(struct event_base *base, const json_t *conf, void **drv, char *err,
+                             size_t errlen)
+{
+    s3_drv *d = cb_calloc(1, sizeof *d);
+    cb_status s;
+    if (!d)
+        return CB_ENOMEM;
+    d->base = base;
+    d->web = 1;
+    if ((s = make_client(base, conf, d, err, errlen)) != CB_OK) {
         free(d);
         return s;
     }
@@ -521,3 +598,4 @@ cb_status cb_storage_s3_new(struct event_base *base, const json_t *conf, void **
 }
 
 const cb_storage_driver cb_storage_s3_driver = {"s3", s3_start, s3_release};
+const cb_storage_driver cb_storage_web_driver = {"web", s3_start, s3_release};

@@ -1,6 +1,8 @@
 /* engine/flow.c - job descriptor -> tasks and dependencies. */
 #include "flow.h"
 
+#include "cb_storage.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,12 +75,14 @@ static cb_status build_map(cb_flow *f, const json_t *spec, uint32_t max_tasks, c
         /* the sizes come later, with the partition plan (cb_flow_set_partition) */
         const json_t *objs = json_object_get(input, "objects");
         const json_t *urls = json_object_get(objs, "urls");
-        for (size_t i = 0; i < json_array_size(urls); i++)
-            if (strncmp(json_string_value(json_array_get(urls, i)) ?: "", "s3://", 5) != 0)
+        for (size_t i = 0; i < json_array_size(urls); i++) {
+            const char *u = json_string_value(json_array_get(urls, i)) ?: "";
+            if (strncmp(u, "s3://", 5) != 0 && !cb_storage_is_web_url(u))
                 return fail(err, errlen, CB_EINVAL,
-                            "/input/objects/urls/%zu: only s3:// objects can be mapped over by "
-                            "this engine (http(s) URLs are not supported yet)",
-                            i);
+                            "/input/objects/urls/%zu: \"%.200s\" is neither an s3:// object nor "
+                            "an http(s):// URL",
+                            i, u);
+        }
         f->objects = true;
         f->split_lines = json_is_string(json_object_get(objs, "split")) &&
                          strcmp(json_string_value(json_object_get(objs, "split")), "lines") == 0;

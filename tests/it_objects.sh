@@ -10,8 +10,12 @@
 #     `cb result` gives the bytes back, a reduce gets the values;
 #   - the adapter's read cache: one read of an object 20 tasks load, again
 #     for a new version;
+#   - http(s) URLs: the corpus served by a real web server (nginx): a word
+#     count over its URLs and an s3:// one equals `wc -w`, the plan has the
+#     server's sizes and ETags, ranged reads by `cb storage get`;
 #   - rejections and failures with the reason: an empty prefix, a missing
-#     bucket, a missing object, an http URL, an object changed under a task;
+#     bucket, a missing object, a missing web page, a URL of another scheme,
+#     an object changed under a task;
 #   - (file driver, 100 keys a listing page) 10,000 objects listed over 100
 #     pages, and the engine
 #     killed with -9 in the middle of listing: the same plan, page by page,
@@ -27,12 +31,14 @@ unset CB_BROKER_URL CB_CONFIG
 fails=0
 T="obj$$"
 . "$ROOT/tests/s3rver.sh"
+. "$ROOT/tests/nginx.sh"
 
 stop() {
     for d in "$DIR"/file/.cb "$DIR"/s3/.cb; do
         [ -d "$d" ] && "$CB" down --dir "$d" >/dev/null 2>&1
     done
     s3rver_stop
+    nginx_stop
     [ "$fails" -eq 0 ] && rm -rf "$DIR"
 }
 trap stop EXIT
@@ -63,6 +69,8 @@ WORDS=$(/usr/bin/python3 "$ROOT/examples/wordcount/make_corpus.py" "$DIR/corpus"
 check "the corpus has as many words as wc -w says" test "$WORDS" = "$(cat "$DIR"/corpus/* | wc -w)"
 
 s3rver_start "$DIR/s3data" "$DIR/s3rver.log" corpus || exit 1
+nginx_start "$DIR/nginx" "$DIR/corpus" || exit 1
+WEB="http://127.0.0.1:$NGINX_PORT"
 # the two configurations: the functions, and the storage (the file driver
 # at cb up's DIR/objects, listing 100 keys a page: 100 pages for the 10,000
 # objects below, so that the engine can be killed in the middle)
@@ -148,10 +156,38 @@ PY
       "reduce": {"function": {"backend": "local", "name": "add_counts"}}}'
     check "[$storage] a list of URLs, chunk_number 3" \
         test "$(field urls-$storage result)" = "$(cat "$DIR"/corpus/part-001.txt | wc -w)"
-    submit https-$storage '{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "count_words"},
-      "input": {"objects": {"urls": ["https://example.org/a.txt"]}}}'
-    check "[$storage] an http URL is refused at submission, with the path" \
-        grep -q '/input/objects/urls/0: only s3:// objects' "$DIR/https-$storage.err"
+
+    # -- objects on a web server (nginx): http URLs and an s3:// one in one job
+    urls=$(cd "$DIR/corpus" && for f in *; do printf '"%s/%s", ' "$WEB" "$f"; done)
+    submit web-$storage '{"tenant": "TENANT", "kind": "map_reduce", "function": {"backend": "local", "name": "count_words"},
+      "input": {"objects": {"urls": ['"$urls"' "s3://corpus/text/part-001.txt"], "chunk_bytes": 1048576, "split": "lines"}},
+      "reduce": {"function": {"backend": "local", "name": "add_counts"}}}'
+    check "[$storage] a word count over http URLs (nginx) and an s3 object equals wc -w" \
+        test "$(field web-$storage result)" = "$((WORDS + $(wc -w <"$DIR/corpus/part-001.txt")))"
+    jid=$(field web-$storage job_id)
+    "$CB" replay --job "$T/$jid" --json >"$DIR/web-$storage.log" 2>/dev/null
+    check "[$storage] its plan has each page's size and the server's ETag" \
+        /usr/bin/python3 - "$DIR/web-$storage.log" "$WEB" <<'PY'
+import json, sys, urllib.request
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+plan = [o for e in events if e["type"] == "cb.job.partitioned" for o in e["data"]["objects"]]
+web = [o for o in plan if o["url"].startswith(sys.argv[2])]
+assert len(web) == 5 and len(plan) == 6, plan
+for o in web:
+    h = urllib.request.urlopen(urllib.request.Request(o["url"], method="HEAD")).headers
+    assert o["size"] == int(h["Content-Length"]) and o["etag"] == h["ETag"].strip('"'), (o, dict(h))
+PY
+    "$CB" storage --config "$config" get "$WEB/part-001.txt" "$DIR/range-$storage.bin" --range 1000-201000 2>"$DIR/range-$storage.err"
+    check "[$storage] cb storage get reads a byte range of a web page" \
+        cmp "$DIR/range-$storage.bin" <(tail -c +1001 "$DIR/corpus/part-001.txt" | head -c 200000)
+    submit web404-$storage '{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "count_words"},
+      "input": {"objects": {"urls": ["'"$WEB"'/part-001.txt", "'"$WEB"'/missing.txt"]}}}'
+    check "[$storage] a missing web page fails the job, naming it and the HTTP status" \
+        grep -qF "\"error\":\"$WEB/missing.txt: HTTP 404 (not found)\"" "$DIR/web404-$storage.out"
+    submit ftp-$storage '{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "count_words"},
+      "input": {"objects": {"urls": ["ftp://example.org/a.txt"]}}}'
+    check "[$storage] a URL of another scheme is refused at submission, with the path" \
+        grep -q '/input/objects/urls/0' "$DIR/ftp-$storage.err"
     "${S[@]}" put "$DIR/corpus/part-001.txt" s3://corpus/victim/one.txt 2>/dev/null
     submit changed-$storage '{"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "rewrite_then_count"},
       "input": {"objects": {"bucket": "corpus", "prefix": "victim/"}}}'

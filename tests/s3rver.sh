@@ -6,6 +6,7 @@
 # --openssl-legacy-provider: s3rver makes its ListObjectsV2 continuation
 # tokens with DES, which OpenSSL 3 (Node 17 and later) leaves out by default
 # (without it every listing of more than one page is an InternalError).
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 S3RVER_PID=
 S3RVER_PORT=
 
@@ -17,25 +18,14 @@ s3rver_start() {
         echo "tests/peers/node_modules/s3rver is missing: (cd tests/peers && npm ci)" >&2
         return 1
     fi
-    S3RVER_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    S3RVER_PORT=$(free_port)
     local buckets=()
     for b in "$@"; do buckets+=(--configure-bucket "$b"); done
     mkdir -p "$data"
     node --openssl-legacy-provider "$root/tests/peers/node_modules/s3rver/bin/s3rver.js" \
         -d "$data" -a 127.0.0.1 -p "$S3RVER_PORT" "${buckets[@]}" >"$log" 2>&1 &
     S3RVER_PID=$!
-    # until it accepts connections (bounded: 30 s)
-    if ! /usr/bin/python3 - "$S3RVER_PORT" <<'PY'; then
-import socket, sys, time
-end = time.monotonic() + 30
-while time.monotonic() < end:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-PY
+    if ! wait_port "$S3RVER_PORT" 30; then # until it accepts connections
         echo "s3rver did not open port $S3RVER_PORT:" >&2
         cat "$log" >&2
         return 1

@@ -3,7 +3,7 @@
  *
  *   cb storage ls s3://BUCKET[/PREFIX] [--json]     every page
  *   cb storage put LOCAL_FILE|- s3://BUCKET/KEY
- *   cb storage get s3://BUCKET/KEY [LOCAL_FILE|-] [--range START-END]
+ *   cb storage get s3://BUCKET/KEY|http(s)://URL [LOCAL_FILE|-] [--range START-END]
  *   cb storage rm s3://BUCKET/KEY... | --prefix s3://BUCKET/PREFIX
  *   cb storage mb s3://BUCKET
  *
@@ -42,14 +42,15 @@ typedef struct st_run {
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: cb storage [--config FILE] ls s3://BUCKET[/PREFIX] [--json]\n"
-            "       cb storage [--config FILE] put LOCAL_FILE|- s3://BUCKET/KEY\n"
-            "       cb storage [--config FILE] get s3://BUCKET/KEY [LOCAL_FILE|-] [--range S-E]\n"
-            "       cb storage [--config FILE] rm s3://BUCKET/KEY... | --prefix s3://BUCKET/P\n"
-            "       cb storage [--config FILE] mb s3://BUCKET\n"
-            "The storage is the \"storage\" object of the configuration (--config, $CB_CONFIG),\n"
-            "else the file driver at $CB_DIR/objects (default ./.cb/objects).\n");
+    fprintf(
+        stderr,
+        "usage: cb storage [--config FILE] ls s3://BUCKET[/PREFIX] [--json]\n"
+        "       cb storage [--config FILE] put LOCAL_FILE|- s3://BUCKET/KEY\n"
+        "       cb storage [--config FILE] get s3://BUCKET/KEY|URL [LOCAL_FILE|-] [--range S-E]\n"
+        "       cb storage [--config FILE] rm s3://BUCKET/KEY... | --prefix s3://BUCKET/P\n"
+        "       cb storage [--config FILE] mb s3://BUCKET\n"
+        "The storage is the \"storage\" object of the configuration (--config, $CB_CONFIG),\n"
+        "else the file driver at $CB_DIR/objects (default ./.cb/objects).\n");
     return 2;
 }
 

@@ -5,7 +5,10 @@ A map over objects gives each task an item
 (and "split": "lines"). The runtime hands the function an ObjectRange instead
 of that dict: it reads only its range, from the storage the adapter names in
 $CB_STORAGE (the "storage" object of the configuration, as JSON: the file
-driver's directory, or an S3 endpoint read with boto3).
+driver's directory, or an S3 endpoint read with boto3). An http(s):// URL is
+read from its web server with Range requests (urllib; the storage's ca_file
+and verify apply), its etag being the ETag header (else Last-Modified), as
+the engine's planner (common/cb_storage_s3.c) takes it.
 
 With split "lines" a range owns the lines that *start* inside it: it skips a
 partial first line (unless it starts at 0) and reads past its end to the end
@@ -31,7 +34,10 @@ import hashlib
 import io
 import json
 import os
+import ssl
 import tempfile
+import urllib.error
+import urllib.request
 
 _READ_STEP = 1 << 16
 
@@ -40,10 +46,14 @@ class ObjectChanged(RuntimeError):
     """The object is not the version the job was planned on."""
 
 
+def _is_web(url):
+    return url.startswith("http://") or url.startswith("https://")
+
+
 def is_object_item(item):
     return (isinstance(item, dict) and isinstance(item.get("url"), str)
-            and item["url"].startswith("s3://") and isinstance(item.get("range"), list)
-            and "etag" in item and "size" in item)
+            and (item["url"].startswith("s3://") or _is_web(item["url"]))
+            and isinstance(item.get("range"), list) and "etag" in item and "size" in item)
 
 
 def _split_url(url):
@@ -58,22 +68,22 @@ class _FileStore:
     def __init__(self, root):
         self.root = root
 
-    def _path(self, bucket, key):
-        return os.path.join(self.root, bucket, key)
+    def _path(self, url):
+        return os.path.join(self.root, *_split_url(url))
 
-    def etag(self, bucket, key):
-        st = os.stat(self._path(bucket, key))
+    def etag(self, url):
+        st = os.stat(self._path(url))
         text = "%d:%d.%09d:%d" % (st.st_size, st.st_mtime_ns // 1000000000,
                                   st.st_mtime_ns % 1000000000, st.st_ino)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def read(self, bucket, key, start, end):
-        with open(self._path(bucket, key), "rb") as f:
+    def read(self, url, start, end):
+        with open(self._path(url), "rb") as f:
             f.seek(start)
             return f.read(max(0, end - start))
 
-    def read_all(self, bucket, key):
-        with open(self._path(bucket, key), "rb") as f:
+    def read_all(self, url):
+        with open(self._path(url), "rb") as f:
             return f.read()
 
 
@@ -94,32 +104,88 @@ class _S3Store:
             verify=conf.get("ca_file") or conf.get("verify", True),
             config=Config(s3={"addressing_style": addressing}))
 
-    def etag(self, bucket, key):
+    def etag(self, url):
+        bucket, key = _split_url(url)
         return self.client.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
 
-    def read(self, bucket, key, start, end):
+    def read(self, url, start, end):
         if end <= start:
             return b""
+        bucket, key = _split_url(url)
         r = self.client.get_object(Bucket=bucket, Key=key, Range="bytes=%d-%d" % (start, end - 1))
         return r["Body"].read()
 
-    def read_all(self, bucket, key):
+    def read_all(self, url):
+        bucket, key = _split_url(url)
         return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+class _WebStore:
+    """http(s) URLs of any web server: HEAD for the etag, GET with Range."""
+
+    def __init__(self, conf):
+        self.context = None
+        if conf.get("verify") is False:
+            self.context = ssl._create_unverified_context()
+        elif conf.get("ca_file"):
+            self.context = ssl.create_default_context(cafile=conf["ca_file"])
+        self.timeout = (conf.get("timeout_ms") or 300000) / 1000.0
+
+    def _open(self, url, method="GET", headers=None):
+        rq = urllib.request.Request(url, method=method, headers=headers or {})
+        try:
+            return urllib.request.urlopen(rq, timeout=self.timeout, context=self.context)
+        except urllib.error.HTTPError as e:
+            if e.code == 416:
+                return e
+            raise RuntimeError("%s: HTTP %d" % (url, e.code)) from None
+
+    def etag(self, url):
+        with self._open(url, "HEAD") as r:
+            tag = r.headers.get("ETag") or r.headers.get("Last-Modified") or ""
+        if tag.startswith("W/"):  # a weak one: the same bytes as far as we can tell
+            tag = tag[2:]
+        return tag[1:].split('"')[0] if tag.startswith('"') else tag.split('"')[0]
+
+    def read(self, url, start, end):
+        if end <= start:
+            return b""
+        with self._open(url, headers={"Range": "bytes=%d-%d" % (start, end - 1)}) as r:
+            if r.status == 416:
+                return b""
+            if r.status == 200 and start > 0:
+                raise RuntimeError("%s: the server answered a ranged get with the whole object"
+                                   % url)
+            return r.read(end - start)
+
+    def read_all(self, url):
+        with self._open(url) as r:
+            return r.read()
+
+
 _store = None
+_web = None
 
 
-def storage():
-    """The storage the adapter configured ($CB_STORAGE), made once."""
-    global _store
+def _conf():
+    text = os.environ.get("CB_STORAGE")
+    return json.loads(text) if text else None
+
+
+def storage(url=None):
+    """The storage that serves url: its web server for an http(s) URL, else
+    the storage the adapter configured ($CB_STORAGE); each made once."""
+    global _store, _web
+    if url is not None and _is_web(url):
+        if _web is None:
+            _web = _WebStore(_conf() or {})
+        return _web
     if _store is None:
-        text = os.environ.get("CB_STORAGE")
-        if not text:
+        conf = _conf()
+        if not conf:
             raise RuntimeError("no object storage is configured for this adapter "
                                "($CB_STORAGE is not set: give cb-adapter --objects DIR or a "
                                "\"storage\" object in the configuration)")
-        conf = json.loads(text)
         if conf.get("driver", "s3" if conf.get("endpoint") else "file") == "file":
             if not conf.get("root"):
                 raise RuntimeError("$CB_STORAGE names the file driver without its root")
@@ -187,12 +253,11 @@ def get(url, cached=True):
     """The whole object at url (bytes). cached: through the adapter's read
     cache, by url and the object's current etag (a changed object is read
     again)."""
-    store = storage()
-    bucket, key = _split_url(url)
-    etag = store.etag(bucket, key)
+    store = storage(url)
+    etag = store.etag(url)
     d = _cache_dir() if cached else None
     if not d:
-        return store.read_all(bucket, key)
+        return store.read_all(url)
     name = "obj-" + hashlib.sha256((url + "\0" + etag).encode()).hexdigest()
     path = os.path.join(d, name)
     try:
@@ -203,7 +268,7 @@ def get(url, cached=True):
         return data
     except FileNotFoundError:
         pass
-    data = store.read_all(bucket, key)
+    data = store.read_all(url)
     _count(d, "miss")
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
     with os.fdopen(fd, "wb") as f:
@@ -221,9 +286,8 @@ def is_ref(value):
 def fetch_ref(ref):
     """The value a reference stands for."""
     url = ref["$cb_ref"]
-    bucket, key = _split_url(url)
     size = int(ref.get("size", 0))
-    data = storage().read(bucket, key, 0, size)
+    data = storage(url).read(url, 0, size)
     if len(data) != size:
         raise RuntimeError("%s: %d bytes, the reference says %d" % (url, len(data), size))
     digest = hashlib.sha256(data).hexdigest()
@@ -250,7 +314,10 @@ class ObjectRange:
 
     def __init__(self, item):
         self.url = item["url"]
-        self.bucket, self.key = _split_url(self.url)
+        if _is_web(self.url):  # the host as the "bucket", the path as the key
+            self.bucket, _, self.key = self.url.split("://", 1)[1].partition("/")
+        else:
+            self.bucket, self.key = _split_url(self.url)
         self.etag = item["etag"]
         self.size = int(item["size"])
         self.range = (int(item["range"][0]), int(item["range"][1]))
@@ -259,7 +326,7 @@ class ObjectRange:
         self.data_range = None
 
     def _check_version(self, store):
-        now = store.etag(self.bucket, self.key)
+        now = store.etag(self.url)
         if self.etag and now != self.etag:
             raise ObjectChanged("%s changed since the job was planned (etag %s, now %s)"
                                 % (self.url, self.etag, now))
@@ -268,7 +335,7 @@ class ObjectRange:
         """The position of the first b"\\n" at or after `at`, or self.size."""
         pos = at
         while pos < self.size:
-            block = store.read(self.bucket, self.key, pos, min(pos + _READ_STEP, self.size))
+            block = store.read(self.url, pos, min(pos + _READ_STEP, self.size))
             if not block:
                 break
             i = block.find(b"\n")
@@ -281,7 +348,7 @@ class ObjectRange:
         """The bytes of the range (line-aligned with split "lines")."""
         if self._data is not None:
             return self._data
-        store = storage()
+        store = storage(self.url)
         self._check_version(store)
         start, end = self.range
         if self.split == "lines" and end > start:
@@ -292,7 +359,7 @@ class ObjectRange:
             else:  # the line that crosses the end is ours
                 end = min(self._first_newline(store, end - 1) + 1, self.size)
         self.data_range = (start, end)
-        self._data = store.read(self.bucket, self.key, start, end)
+        self._data = store.read(self.url, start, end)
         if len(self._data) != end - start:
             raise ObjectChanged("%s: read %d bytes of [%d, %d): the object changed"
                                 % (self.url, len(self._data), start, end))
