@@ -43,18 +43,24 @@ int cb_spill_needed(const cb_storage *st, const json_t *outputs)
     return len > cb_storage_inline_max(st);
 }
 
-static void finish(spill *sp)
+/* Free sp; its new outputs too unless `keep_out`. */
+static void spill_free(spill *sp, int keep_out)
 {
-    for (size_t i = 0; i < sp->n; i++)
+    for (size_t i = 0; sp->texts && i < sp->n; i++)
         free(sp->texts[i]);
     free(sp->texts);
-    if (sp->status == CB_OK) {
-        sp->done(CB_OK, sp->out, NULL, sp->ctx);
-    } else {
+    if (!keep_out)
         json_decref(sp->out);
-        sp->done(sp->status, NULL, sp->error, sp->ctx);
-    }
     free(sp);
+}
+
+static void finish(spill *sp)
+{
+    if (sp->status == CB_OK)
+        sp->done(CB_OK, sp->out, NULL, sp->ctx);
+    else
+        sp->done(sp->status, NULL, sp->error, sp->ctx);
+    spill_free(sp, sp->status == CB_OK);
 }
 
 static void put_done(const cb_storage_res *r, void *ctx)
@@ -155,23 +161,12 @@ cb_status cb_spill(cb_storage *st, const char *tenant, const char *job, uint32_t
     /* no put started: nothing will call back */
     snprintf(err, errlen, "%s", sp->error);
     s = sp->status != CB_OK ? sp->status : CB_ENOMEM;
-    sp->status = CB_OK;
-    json_decref(sp->out);
-    sp->out = NULL;
-    for (size_t i = 0; i < sp->n; i++)
-        free(sp->texts[i]);
-    free(sp->texts);
-    free(sp);
+    spill_free(sp, 0);
     return s;
 fail:
     snprintf(err, errlen, "out of memory");
     free(order);
-    if (sp) {
-        for (size_t i = 0; sp->texts && i < sp->n; i++)
-            free(sp->texts[i]);
-        free(sp->texts);
-        json_decref(sp->out);
-        free(sp);
-    }
+    if (sp)
+        spill_free(sp, 0);
     return s;
 }

@@ -7,46 +7,26 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_buf.h"
 
-typedef struct dumpbuf {
-    char *p;
-    size_t len, cap;
-    int failed; /* sticky: jansson may go on after a failed write */
-} dumpbuf;
-
+/* jansson may go on after a failed write: the buffer's failure is sticky. */
 static int dump_cb(const char *buf, size_t size, void *data)
 {
-    dumpbuf *d = data;
-    if (d->failed)
-        return -1;
-    if (d->len + size + 1 > d->cap) {
-        size_t cap = d->cap ? d->cap : 256;
-        char *p;
-        while (cap < d->len + size + 1)
-            cap *= 2;
-        if (!(p = cb_realloc(d->p, cap))) {
-            d->failed = 1;
-            return -1;
-        }
-        d->p = p;
-        d->cap = cap;
-    }
-    memcpy(d->p + d->len, buf, size);
-    d->len += size;
-    return 0;
+    cb_buf *d = data;
+    cb_buf_add(d, buf, size);
+    return d->failed ? -1 : 0;
 }
 
 char *cb_json_dumps(const json_t *json, size_t flags)
 {
-    dumpbuf d = {0};
+    cb_buf d = {0};
     unsigned long before = cb_alloc_failures();
     if (json_dump_callback(json, dump_cb, &d, flags) != 0 || d.failed || !d.p ||
         cb_alloc_failures() != before) {
-        free(d.p);
+        cb_buf_cleanup(&d);
         return NULL;
     }
-    d.p[d.len] = '\0';
-    return d.p;
+    return cb_buf_take(&d, NULL);
 }
 
 json_t *cb_json_loadb(const void *buf, size_t len, size_t flags, json_error_t *je, cb_status *st)

@@ -9,41 +9,8 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_buf.h"
 #include "cb_digest.h"
-
-/* ---- a growing string --------------------------------------------------- */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = cb_realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void puts_(sbuf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
 
 static int unreserved(unsigned char c)
 {
@@ -51,16 +18,16 @@ static int unreserved(unsigned char c)
 }
 
 /* Percent-encode n bytes of s; keep '/' when keep_slash. */
-static void encode(sbuf *b, const char *s, size_t n, int keep_slash)
+static void encode(cb_buf *b, const char *s, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (unreserved(c) || (keep_slash && c == '/')) {
-            put(b, (const char *)&c, 1);
+            cb_buf_add(b, (const char *)&c, 1);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            put(b, e, 3);
+            cb_buf_add(b, e, 3);
         }
     }
 }
@@ -68,20 +35,20 @@ static void encode(sbuf *b, const char *s, size_t n, int keep_slash)
 /* ---- canonical parts ---------------------------------------------------------- */
 
 typedef struct param {
-    sbuf k, v; /* encoded */
+    cb_buf k, v; /* encoded */
 } param;
 
 static int by_param(const void *a, const void *b)
 {
     const param *x = a, *y = b;
-    int c = strcmp(x->k.s ? x->k.s : "", y->k.s ? y->k.s : "");
-    return c ? c : strcmp(x->v.s ? x->v.s : "", y->v.s ? y->v.s : "");
+    int c = strcmp(x->k.p ? x->k.p : "", y->k.p ? y->k.p : "");
+    return c ? c : strcmp(x->v.p ? x->v.p : "", y->v.p ? y->v.p : "");
 }
 
-static void copy(sbuf *b, const char *s, size_t n, int keep_slash)
+static void copy(cb_buf *b, const char *s, size_t n, int keep_slash)
 {
     (void)keep_slash;
-    put(b, s, n);
+    cb_buf_add(b, s, n);
 }
 
 size_t cb_sigv4_encode(const char *s, int keep_slash, char *out, size_t size)
@@ -109,9 +76,9 @@ size_t cb_sigv4_encode(const char *s, int keep_slash, char *out, size_t size)
     return n;
 }
 
-static void canonical_query(sbuf *b, const char *q, int encoded)
+static void canonical_query(cb_buf *b, const char *q, int encoded)
 {
-    void (*enc)(sbuf *, const char *, size_t, int) = encoded ? copy : encode;
+    void (*enc)(cb_buf *, const char *, size_t, int) = encoded ? copy : encode;
     size_t n = 0, i = 0;
     param *ps;
     if (!q || !*q)
@@ -119,7 +86,7 @@ static void canonical_query(sbuf *b, const char *q, int encoded)
     for (const char *p = q; *p; p++)
         n += *p == '&';
     if (!(ps = cb_calloc(n + 1, sizeof *ps))) {
-        b->oom = 1;
+        b->failed = 1;
         return;
     }
     for (const char *p = q; *p; i++) {
@@ -127,10 +94,10 @@ static void canonical_query(sbuf *b, const char *q, int encoded)
         const char *eq = memchr(p, '=', len);
         size_t klen = eq ? (size_t)(eq - p) : len;
         enc(&ps[i].k, p, klen, 0);
-        put(&ps[i].k, "", 0);
+        cb_buf_add(&ps[i].k, "", 0);
         if (eq)
             enc(&ps[i].v, eq + 1, len - klen - 1, 0);
-        put(&ps[i].v, "", 0);
+        cb_buf_add(&ps[i].v, "", 0);
         p += len;
         if (*p == '&')
             p++;
@@ -138,13 +105,13 @@ static void canonical_query(sbuf *b, const char *q, int encoded)
     qsort(ps, i, sizeof *ps, by_param);
     for (size_t k = 0; k < i; k++) {
         if (k)
-            put(b, "&", 1);
-        puts_(b, ps[k].k.s ? ps[k].k.s : "");
-        put(b, "=", 1);
-        puts_(b, ps[k].v.s ? ps[k].v.s : "");
-        b->oom |= ps[k].k.oom | ps[k].v.oom;
-        free(ps[k].k.s);
-        free(ps[k].v.s);
+            cb_buf_add(b, "&", 1);
+        cb_buf_adds(b, ps[k].k.p ? ps[k].k.p : "");
+        cb_buf_add(b, "=", 1);
+        cb_buf_adds(b, ps[k].v.p ? ps[k].v.p : "");
+        b->failed |= ps[k].k.failed | ps[k].v.failed;
+        free(ps[k].k.p);
+        free(ps[k].v.p);
     }
     free(ps);
 }
@@ -160,7 +127,7 @@ static int by_name(const void *a, const void *b)
 }
 
 /* The value trimmed, inner runs of spaces as one. */
-static void trimmed(sbuf *b, const char *v)
+static void trimmed(cb_buf *b, const char *v)
 {
     while (*v == ' ' || *v == '\t')
         v++;
@@ -170,22 +137,22 @@ static void trimmed(sbuf *b, const char *v)
     for (size_t i = 0; i < n; i++) {
         if ((v[i] == ' ' || v[i] == '\t') && i > 0 && (v[i - 1] == ' ' || v[i - 1] == '\t'))
             continue;
-        put(b, v[i] == '\t' ? " " : v + i, 1);
+        cb_buf_add(b, v[i] == '\t' ? " " : v + i, 1);
     }
 }
 
 /* Canonical headers and the signed header list; -1 without host/x-amz-date. */
-static int canonical_headers(const cb_sigv4_req *r, sbuf *canon, sbuf *signed_names)
+static int canonical_headers(const cb_sigv4_req *r, cb_buf *canon, cb_buf *signed_names)
 {
     hdr *hs = cb_calloc(r->nheaders ? r->nheaders : 1, sizeof *hs);
     int host = 0, date = 0;
     if (!hs) {
-        canon->oom = 1;
+        canon->failed = 1;
         return 0;
     }
     for (size_t i = 0; i < r->nheaders; i++) {
         if (!(hs[i].name = cb_strdup(r->headers[i].name))) {
-            canon->oom = 1;
+            canon->failed = 1;
             break;
         }
         for (char *p = hs[i].name; *p; p++)
@@ -194,16 +161,16 @@ static int canonical_headers(const cb_sigv4_req *r, sbuf *canon, sbuf *signed_na
         host |= !strcmp(hs[i].name, "host");
         date |= !strcmp(hs[i].name, "x-amz-date");
     }
-    if (!canon->oom)
+    if (!canon->failed)
         qsort(hs, r->nheaders, sizeof *hs, by_name);
-    for (size_t i = 0; i < r->nheaders && !canon->oom; i++) {
-        puts_(canon, hs[i].name);
-        put(canon, ":", 1);
+    for (size_t i = 0; i < r->nheaders && !canon->failed; i++) {
+        cb_buf_adds(canon, hs[i].name);
+        cb_buf_add(canon, ":", 1);
         trimmed(canon, hs[i].value);
-        put(canon, "\n", 1);
+        cb_buf_add(canon, "\n", 1);
         if (i)
-            put(signed_names, ";", 1);
-        puts_(signed_names, hs[i].name);
+            cb_buf_add(signed_names, ";", 1);
+        cb_buf_adds(signed_names, hs[i].name);
     }
     for (size_t i = 0; i < r->nheaders; i++)
         free(hs[i].name);
@@ -211,44 +178,44 @@ static int canonical_headers(const cb_sigv4_req *r, sbuf *canon, sbuf *signed_na
     return host && date ? 0 : -1;
 }
 
-static int build(const cb_sigv4_req *r, sbuf *cr, sbuf *signed_names)
+static int build(const cb_sigv4_req *r, cb_buf *cr, cb_buf *signed_names)
 {
     char hash[65];
-    sbuf headers = {0};
+    cb_buf headers = {0};
     const char *p = r->path && *r->path ? r->path : "/";
     if (!r->method || canonical_headers(r, &headers, signed_names) != 0) {
-        free(headers.s);
+        free(headers.p);
         return -1;
     }
-    puts_(cr, r->method);
-    put(cr, "\n", 1);
+    cb_buf_adds(cr, r->method);
+    cb_buf_add(cr, "\n", 1);
     encode(cr, p, strlen(p), 1);
-    put(cr, "\n", 1);
+    cb_buf_add(cr, "\n", 1);
     canonical_query(cr, r->query, r->query_encoded);
-    put(cr, "\n", 1);
-    puts_(cr, headers.s ? headers.s : "");
-    put(cr, "\n", 1);
-    puts_(cr, signed_names->s ? signed_names->s : "");
-    put(cr, "\n", 1);
-    cr->oom |= headers.oom | signed_names->oom;
-    free(headers.s);
+    cb_buf_add(cr, "\n", 1);
+    cb_buf_adds(cr, headers.p ? headers.p : "");
+    cb_buf_add(cr, "\n", 1);
+    cb_buf_adds(cr, signed_names->p ? signed_names->p : "");
+    cb_buf_add(cr, "\n", 1);
+    cr->failed |= headers.failed | signed_names->failed;
+    free(headers.p);
     if (cb_digest_hex(r->body ? r->body : "", r->body ? r->body_len : 0, hash) != CB_OK)
-        cr->oom = 1;
+        cr->failed = 1;
     else
-        put(cr, hash, 64);
+        cb_buf_add(cr, hash, 64);
     return 0;
 }
 
 char *cb_sigv4_canonical_request(const cb_sigv4_req *r)
 {
-    sbuf cr = {0}, names = {0};
+    cb_buf cr = {0}, names = {0};
     int rc = build(r, &cr, &names);
-    free(names.s);
-    if (rc != 0 || cr.oom) {
-        free(cr.s);
+    free(names.p);
+    if (rc != 0 || cr.failed) {
+        free(cr.p);
         return NULL;
     }
-    return cr.s;
+    return cr.p;
 }
 
 /* ---- signing ------------------------------------------------------------------ */
@@ -264,7 +231,7 @@ static int hmac(const void *key, size_t klen, const char *msg, unsigned char out
 
 cb_status cb_sigv4_authorization(const cb_sigv4_req *r, char *out, size_t size)
 {
-    sbuf cr = {0}, names = {0}, sts = {0};
+    cb_buf cr = {0}, names = {0}, sts = {0};
     char date[9], scope[256], crhash[65], sig[65], *key0 = NULL;
     unsigned char k[32], mac[32];
     cb_status st = CB_EINVAL;
@@ -278,32 +245,32 @@ cb_status cb_sigv4_authorization(const cb_sigv4_req *r, char *out, size_t size)
     if (build(r, &cr, &names) != 0)
         goto out;
     st = CB_ENOMEM;
-    if (cr.oom || cb_digest_hex(cr.s, cr.len, crhash) != CB_OK)
+    if (cr.failed || cb_digest_hex(cr.p, cr.len, crhash) != CB_OK)
         goto out;
     n = snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", date, r->region, r->service);
     if (n < 0 || (size_t)n >= sizeof scope) {
         st = CB_EINVAL;
         goto out;
     }
-    puts_(&sts, "AWS4-HMAC-SHA256\n");
-    puts_(&sts, r->amz_date);
-    put(&sts, "\n", 1);
-    puts_(&sts, scope);
-    put(&sts, "\n", 1);
-    put(&sts, crhash, 64);
-    if (sts.oom || !(key0 = cb_calloc(1, strlen(r->secret_key) + 5)))
+    cb_buf_adds(&sts, "AWS4-HMAC-SHA256\n");
+    cb_buf_adds(&sts, r->amz_date);
+    cb_buf_add(&sts, "\n", 1);
+    cb_buf_adds(&sts, scope);
+    cb_buf_add(&sts, "\n", 1);
+    cb_buf_add(&sts, crhash, 64);
+    if (sts.failed || !(key0 = cb_calloc(1, strlen(r->secret_key) + 5)))
         goto out;
     memcpy(key0, "AWS4", 4);
     strcpy(key0 + 4, r->secret_key);
     if (hmac(key0, strlen(key0), date, k) || hmac(k, 32, r->region, k) ||
-        hmac(k, 32, r->service, k) || hmac(k, 32, "aws4_request", k) || hmac(k, 32, sts.s, mac)) {
+        hmac(k, 32, r->service, k) || hmac(k, 32, "aws4_request", k) || hmac(k, 32, sts.p, mac)) {
         st = CB_EINVAL;
         goto out;
     }
     for (int i = 0; i < 32; i++)
         snprintf(sig + 2 * i, 3, "%02x", mac[i]);
     n = snprintf(out, size, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-                 r->access_key, scope, names.s ? names.s : "", sig);
+                 r->access_key, scope, names.p ? names.p : "", sig);
     st = n < 0 || (size_t)n >= size ? CB_ETOOBIG : CB_OK;
 out:
     if (key0) {
@@ -311,8 +278,8 @@ out:
         free(key0);
     }
     memset(k, 0, sizeof k);
-    free(cr.s);
-    free(names.s);
-    free(sts.s);
+    free(cr.p);
+    free(names.p);
+    free(sts.p);
     return st;
 }

@@ -7,6 +7,7 @@
  * descending only where the prefix may match, and sorts the keys (byte
  * order, as S3); a page goes on after the last key of the one before (the
  * token is that key). */
+#define _DEFAULT_SOURCE /* d_type and DT_* of readdir */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -289,19 +290,42 @@ static void keys_add(key_list *l, const char *k)
         l->n++;
 }
 
-/* Walk dir (the bucket's directory + rel, rel "" or ending in '/'). */
-static int walk(const char *bucket_path, char *rel, size_t rel_len, const char *prefix,
-                key_list *out)
+/* Whether the entry rel (its name just put at the end) is a directory (1),
+ * a regular file (0) or neither (-1): from readdir's type, stat only when
+ * it does not say (a symbolic link is followed). */
+static int entry_kind(const struct dirent *e, const char *bucket_path, const char *rel)
 {
     char path[2400];
+    struct stat sb;
+    if (e->d_type == DT_DIR)
+        return 1;
+    if (e->d_type == DT_REG)
+        return 0;
+    if (e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s", bucket_path, rel);
+    if (stat(path, &sb) != 0)
+        return -1;
+    return S_ISDIR(sb.st_mode) ? 1 : S_ISREG(sb.st_mode) ? 0 : -1;
+}
+
+/* Walk dir (the bucket's directory + rel, rel "" or ending in '/'): the keys
+ * under prefix after `after` (NULL: all). A page costs a readdir of the
+ * directories where such keys can be, not a stat of every object: only the
+ * page's own objects are looked at (do_list). */
+static int walk(const char *bucket_path, char *rel, size_t rel_len, const char *prefix,
+                const char *after, key_list *out)
+{
+    char path[2400];
+    size_t pl = strlen(prefix);
     DIR *d;
     struct dirent *e;
     snprintf(path, sizeof path, "%s/%s", bucket_path, rel);
     if (!(d = opendir(path)))
         return errno == ENOENT ? 0 : -1;
     while ((e = readdir(d))) {
-        size_t nl = strlen(e->d_name), pl = strlen(prefix);
-        struct stat sb;
+        size_t nl = strlen(e->d_name);
+        int kind;
         if (e->d_name[0] == '.' && (nl == 1 || (nl == 2 && e->d_name[1] == '.')))
             continue;
         if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
@@ -309,20 +333,20 @@ static int walk(const char *bucket_path, char *rel, size_t rel_len, const char *
         if (rel_len + nl + 2 > CB_STORAGE_KEY_MAX + 1)
             continue;
         memcpy(rel + rel_len, e->d_name, nl + 1);
-        snprintf(path, sizeof path, "%s/%s", bucket_path, rel);
-        if (stat(path, &sb) != 0)
-            continue;
-        if (S_ISDIR(sb.st_mode)) {
+        if ((kind = entry_kind(e, bucket_path, rel)) == 1) {
             size_t l = rel_len + nl;
             rel[l] = '/';
             rel[l + 1] = '\0';
-            /* only where a key under it can start with the prefix */
+            /* only where a key under it can start with the prefix and come
+             * after `after` (every key under "a/" is before "b") */
             if (strncmp(rel, prefix, l + 1 < pl ? l + 1 : pl) == 0 &&
-                walk(bucket_path, rel, l + 1, prefix, out) != 0) {
+                (!after || strncmp(rel, after, l + 1) >= 0) &&
+                walk(bucket_path, rel, l + 1, prefix, after, out) != 0) {
                 closedir(d);
                 return -1;
             }
-        } else if (S_ISREG(sb.st_mode) && strncmp(rel, prefix, pl) == 0) {
+        } else if (kind == 0 && strncmp(rel, prefix, pl) == 0 &&
+                   (!after || strcmp(rel, after) > 0)) {
             keys_add(out, rel);
         }
     }
@@ -339,19 +363,17 @@ static int by_key(const void *a, const void *b)
 static void do_list(file_job *j)
 {
     char bpath[1200], rel[CB_STORAGE_KEY_MAX + 2] = "", opath[2400];
-    size_t from = 0, n;
+    size_t n;
     if (bucket_dir(j, bpath, sizeof bpath) != 0)
         return;
-    if (walk(bpath, rel, 0, j->c->key, &j->keys) != 0 || j->keys.oom) {
+    if (walk(bpath, rel, 0, j->c->key, j->c->token, &j->keys) != 0 || j->keys.oom) {
         fail(j, j->keys.oom ? CB_ENOMEM : CB_EIO, "cannot list: %s",
              j->keys.oom ? "out of memory" : strerror(errno));
         return;
     }
-    qsort(j->keys.v, j->keys.n, sizeof *j->keys.v, by_key);
-    if (j->c->token)
-        while (from < j->keys.n && strcmp(j->keys.v[from], j->c->token) <= 0)
-            from++;
-    n = j->keys.n - from < j->c->max_keys ? j->keys.n - from : j->c->max_keys;
+    if (j->keys.n > 1) /* an empty listing has no array (qsort takes none) */
+        qsort(j->keys.v, j->keys.n, sizeof *j->keys.v, by_key);
+    n = j->keys.n < j->c->max_keys ? j->keys.n : j->c->max_keys;
     j->objs = cb_calloc(n ? n : 1, sizeof *j->objs);
     j->etags = cb_calloc(n ? n : 1, sizeof *j->etags);
     if (!j->objs || !j->etags) {
@@ -361,7 +383,7 @@ static void do_list(file_job *j)
     for (size_t i = 0; i < n; i++) {
         struct stat sb;
         cb_storage_object *o = &j->objs[j->r.nobjects];
-        snprintf(opath, sizeof opath, "%s/%s", bpath, j->keys.v[from + i]);
+        snprintf(opath, sizeof opath, "%s/%s", bpath, j->keys.v[i]);
         if (stat(opath, &sb) != 0) /* deleted meanwhile */
             continue;
         if (!(j->etags[j->r.nobjects] = cb_malloc(40))) {
@@ -369,14 +391,14 @@ static void do_list(file_job *j)
             return;
         }
         etag_of(&sb, j->etags[j->r.nobjects]);
-        o->key = j->keys.v[from + i];
+        o->key = j->keys.v[i];
         o->size = (uint64_t)sb.st_size;
         o->etag = j->etags[j->r.nobjects];
         j->r.nobjects++;
     }
     j->r.objects = j->objs;
-    if (from + n < j->keys.n && n > 0) {
-        snprintf(j->next, sizeof j->next, "%s", j->keys.v[from + n - 1]);
+    if (n < j->keys.n && n > 0) {
+        snprintf(j->next, sizeof j->next, "%s", j->keys.v[n - 1]);
         j->r.next = j->next;
     }
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cb_alloc.h"
+#include "cb_buf.h"
 #include "cb_json.h"
 
 /* How many items map task `t` covers. */
@@ -160,40 +160,13 @@ json_t *cb_result_of(const cb_flow *f, const cb_task_view *v, json_t **failed)
 
 /* ---- a map's result as text ----------------------------------------------- */
 
-typedef struct text_buf {
-    char *p;
-    size_t n, cap;
-    bool failed;
-} text_buf;
-
-static void add(text_buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *p;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        if (!(p = cb_realloc(b->p, cap))) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
 static bool is_space(char ch)
 {
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
 }
 
 /* The items of an output array's text (between its brackets, trimmed). */
-static bool add_items(text_buf *b, const char *t, size_t n, bool *first)
+static bool add_items(cb_buf *b, const char *t, size_t n, bool *first)
 {
     while (n > 0 && is_space(t[0]))
         t++, n--;
@@ -207,8 +180,8 @@ static bool add_items(text_buf *b, const char *t, size_t n, bool *first)
     if (n == 0)
         return true;
     if (!*first)
-        add(b, ",", 1);
-    add(b, t, n);
+        cb_buf_add(b, ",", 1);
+    cb_buf_add(b, t, n);
     *first = false;
     return true;
 }
@@ -216,9 +189,9 @@ static bool add_items(text_buf *b, const char *t, size_t n, bool *first)
 char *cb_result_map_text(const cb_flow *f, const cb_task_view *v, cb_result_text_fn *kept,
                          void *arg, size_t *len)
 {
-    text_buf b = {0};
+    cb_buf b = {0};
     bool first = true;
-    add(&b, "[", 1);
+    cb_buf_add(&b, "[", 1);
     for (uint32_t t = 0; !b.failed && t < f->map_tasks; t++) {
         const cb_task_state *ts = cb_task_view_get(v, t);
         const char *text = NULL;
@@ -234,18 +207,13 @@ char *cb_result_map_text(const cb_flow *f, const cb_task_view *v, cb_result_text
             free(dumped);
         } else {
             for (uint64_t i = 0, k = task_items(f, t); i < k; i++) {
-                add(&b, first ? "null" : ",null", first ? 4 : 5);
+                cb_buf_add(&b, first ? "null" : ",null", first ? 4 : 5);
                 first = false;
             }
         }
         if (!ok)
-            b.failed = true;
+            b.failed = 1;
     }
-    add(&b, "]", 1);
-    if (b.failed) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.n;
-    return b.p;
+    cb_buf_add(&b, "]", 1);
+    return cb_buf_take(&b, len);
 }

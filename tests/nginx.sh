@@ -5,7 +5,7 @@
 #   nginx_start WORK_DIR ROOT   sets NGINX_PORT and NGINX_PID
 #   nginx_stop
 # nginx answers Range requests with 206 and gives every file an ETag.
-. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../tools/brokers.sh" # cb_free_port, cb_wait_for, cb_port_open
 NGINX_PID=
 NGINX_PORT=
 
@@ -15,7 +15,7 @@ nginx_start() {
         echo "nginx is missing: apt-get install nginx-light (tools/deps.sh)" >&2
         return 1
     fi
-    NGINX_PORT=$(free_port)
+    NGINX_PORT=$(cb_free_port)
     mkdir -p "$work/tmp"
     # root runs the workers too: the test's directories are private (0700)
     cat >"$work/nginx.conf" <<CONF
@@ -38,7 +38,7 @@ http {
 CONF
     PATH="$PATH:/usr/sbin" nginx -c "$work/nginx.conf" -e "$work/error.log" >"$work/out.log" 2>&1 &
     NGINX_PID=$!
-    if ! wait_port "$NGINX_PORT" 30; then
+    if ! cb_wait_for 30 cb_port_open "$NGINX_PORT"; then
         echo "nginx did not open port $NGINX_PORT:" >&2
         cat "$work/out.log" "$work/error.log" >&2
         return 1
@@ -46,9 +46,6 @@ CONF
 }
 
 nginx_stop() {
-    if [ -n "$NGINX_PID" ]; then
-        kill "$NGINX_PID" 2>/dev/null
-        wait "$NGINX_PID" 2>/dev/null
-        NGINX_PID=
-    fi
+    cb_stop_child "$NGINX_PID"
+    NGINX_PID=
 }

@@ -6,7 +6,7 @@
 # --openssl-legacy-provider: s3rver makes its ListObjectsV2 continuation
 # tokens with DES, which OpenSSL 3 (Node 17 and later) leaves out by default
 # (without it every listing of more than one page is an InternalError).
-. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../tools/brokers.sh" # cb_free_port, cb_wait_for, cb_port_open
 S3RVER_PID=
 S3RVER_PORT=
 
@@ -18,14 +18,14 @@ s3rver_start() {
         echo "tests/peers/node_modules/s3rver is missing: (cd tests/peers && npm ci)" >&2
         return 1
     fi
-    S3RVER_PORT=$(free_port)
+    S3RVER_PORT=$(cb_free_port)
     local buckets=()
     for b in "$@"; do buckets+=(--configure-bucket "$b"); done
     mkdir -p "$data"
     node --openssl-legacy-provider "$root/tests/peers/node_modules/s3rver/bin/s3rver.js" \
         -d "$data" -a 127.0.0.1 -p "$S3RVER_PORT" "${buckets[@]}" >"$log" 2>&1 &
     S3RVER_PID=$!
-    if ! wait_port "$S3RVER_PORT" 30; then # until it accepts connections
+    if ! cb_wait_for 30 cb_port_open "$S3RVER_PORT"; then # until it accepts connections
         echo "s3rver did not open port $S3RVER_PORT:" >&2
         cat "$log" >&2
         return 1
@@ -33,9 +33,6 @@ s3rver_start() {
 }
 
 s3rver_stop() {
-    if [ -n "$S3RVER_PID" ]; then
-        kill "$S3RVER_PID" 2>/dev/null
-        wait "$S3RVER_PID" 2>/dev/null
-        S3RVER_PID=
-    fi
+    cb_stop_child "$S3RVER_PID"
+    S3RVER_PID=
 }

@@ -11,6 +11,7 @@
 
 #include "broker_int.h"
 #include "cb_alloc.h"
+#include "cb_buf.h"
 #include "cb_dedup.h"
 #include "cb_json.h"
 #include "cb_mailbox.h"
@@ -381,10 +382,44 @@ static void test_json_member_span_agrees_with_a_parse(void **state)
     assert_int_equal(cb_json_member_span("", 0, "data", "output", &off, &len), 0);
 }
 
+/* cb_buf: grows past its first capacity, stays NUL-terminated, and a
+ * failed add is sticky (nothing after it is kept; take gives NULL). */
+static void test_buf_grows_and_fails_stickily(void **state)
+{
+    cb_buf b = {0};
+    char *p;
+    size_t len = 0;
+    (void)state;
+    p = cb_buf_take(&b, &len);
+    assert_string_equal(p, "");
+    assert_int_equal(len, 0);
+    free(p);
+    for (int i = 0; i < 1000; i++)
+        cb_buf_adds(&b, "abc");
+    assert_int_equal(b.len, 3000);
+    assert_int_equal(b.p[3000], '\0');
+    p = cb_buf_take(&b, &len);
+    assert_int_equal(len, 3000);
+    assert_memory_equal(p + 2997, "abc", 4);
+    assert_null(b.p);
+    free(p);
+    cb_buf_adds(&b, "x");
+    cb_alloc_fail_after(0); /* the next growth fails */
+    for (int i = 0; i < 300; i++)
+        cb_buf_adds(&b, "y");
+    cb_alloc_fail_after(-1);
+    assert_true(b.failed);
+    cb_buf_adds(&b, "z"); /* dropped: the failure is sticky */
+    assert_true(b.failed);
+    assert_null(cb_buf_take(&b, &len));
+    assert_null(b.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_put_get_take_many),
+        cmocka_unit_test(test_buf_grows_and_fails_stickily),
         cmocka_unit_test(test_map_put_fails_cleanly_without_memory),
         cmocka_unit_test(test_dedup_remembers_the_most_recent),
         cmocka_unit_test(test_time_parse_and_format),

@@ -33,12 +33,29 @@ cb_port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# Stop a server this shell started in the background (SIGTERM, reaped).
+cb_stop_child() {
+    [ -n "$1" ] || return 0
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+# `cmd` succeeds, or process `pid` has exited (a server that could not
+# start is not waited for until the deadline).
+cb_ready_or_gone() {
+    local pid=$1
+    shift
+    "$@" || ! kill -0 "$pid" 2>/dev/null
+}
+
 cb_nats_launch() {
     nats-server -js -sd "$CB_NATS_DIR/data" -p "$CB_NATS_PORT" -a 127.0.0.1 \
         -m "$CB_NATS_MON" >>"$CB_NATS_DIR/server.log" 2>&1 &
     CB_NATS_PID=$!
     echo "$CB_NATS_PID" >"$CB_NATS_DIR/pid"
-    cb_wait_for 10 curl -sf "http://127.0.0.1:$CB_NATS_MON/healthz?js-enabled-only=true" || {
+    cb_wait_for 10 cb_ready_or_gone "$CB_NATS_PID" \
+        curl -sf --max-time 2 "http://127.0.0.1:$CB_NATS_MON/healthz?js-enabled-only=true" &&
+        curl -sf --max-time 2 "http://127.0.0.1:$CB_NATS_MON/healthz?js-enabled-only=true" >/dev/null || {
         echo "nats-server did not become ready; log:" >&2
         tail -20 "$CB_NATS_DIR/server.log" >&2
         return 1
@@ -48,12 +65,22 @@ cb_nats_launch() {
 cb_nats_start() {
     CB_NATS_DIR=$1
     mkdir -p "$CB_NATS_DIR/data"
-    CB_NATS_PORT=$(cb_free_port)
-    CB_NATS_MON=$(cb_free_port)
-    CB_NATS_URL="nats://127.0.0.1:$CB_NATS_PORT"
-    export CB_NATS_URL CB_NATS_DIR CB_NATS_PORT CB_NATS_MON
-    cb_nats_launch
-    export CB_NATS_PID
+    # a free port can be taken by another process before the server binds
+    # it: then the server exits at once and the start is tried on others
+    local attempt
+    for attempt in 1 2 3; do
+        CB_NATS_PORT=$(cb_free_port)
+        CB_NATS_MON=$(cb_free_port)
+        CB_NATS_URL="nats://127.0.0.1:$CB_NATS_PORT"
+        export CB_NATS_URL CB_NATS_DIR CB_NATS_PORT CB_NATS_MON
+        if cb_nats_launch; then
+            export CB_NATS_PID
+            return 0
+        fi
+        kill "$CB_NATS_PID" 2>/dev/null
+        [ $attempt -lt 3 ] && echo "nats-server: trying other ports" >&2
+    done
+    return 1
 }
 
 # Stop the server (SIGTERM, or the signal given), whoever started it.
@@ -89,6 +116,19 @@ cb_rabbit_env() {
 cb_rabbit_start() {
     CB_RABBIT_DIR=$1
     mkdir -p "$CB_RABBIT_DIR/home" "$CB_RABBIT_DIR/mnesia" "$CB_RABBIT_DIR/log"
+    # as for nats: a port taken before the node binds it ("dist_port_already_used")
+    # makes the node exit at once; the start is tried on other ports
+    local attempt
+    for attempt in 1 2 3; do
+        cb_rabbit_try && return 0
+        kill "$CB_RABBIT_PID" 2>/dev/null
+        cb_rabbit_kill_epmd
+        [ $attempt -lt 3 ] && echo "rabbitmq-server: trying other ports" >&2
+    done
+    return 1
+}
+
+cb_rabbit_try() {
     CB_RABBIT_PORT=$(cb_free_port)
     CB_RABBIT_DIST=$(cb_free_port)
     CB_RABBIT_EPMD=$(cb_free_port)
@@ -111,7 +151,8 @@ cb_rabbit_launch() {
     ) &
     CB_RABBIT_PID=$!
     export CB_RABBIT_PID
-    cb_wait_for 60 cb_port_open "$CB_RABBIT_PORT" || {
+    cb_wait_for 60 cb_ready_or_gone "$CB_RABBIT_PID" cb_port_open "$CB_RABBIT_PORT" &&
+        cb_port_open "$CB_RABBIT_PORT" || {
         echo "rabbitmq-server did not become ready; log:" >&2
         tail -30 "$CB_RABBIT_DIR/server.out" >&2
         return 1

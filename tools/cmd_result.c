@@ -106,12 +106,19 @@ static json_t *assemble(cb_store *st, const char *ref, const cb_job_state *js)
     return r;
 }
 
+typedef struct result_opts {
+    const char *dir, *url, *ref;
+    const char *config; /* where the storage is (refs.h); NULL: $CB_CONFIG */
+    long timeout_s;     /* 0: wait without limit */
+    int no_wait;
+} result_opts;
+
 /* The result, with the outputs kept in storage put back in (refs.h). */
-static int print_json(const json_t *r)
+static int print_json(const result_opts *o, const json_t *r)
 {
     json_t *v = json_incref((json_t *)r);
     char *text;
-    if (cb_cli_resolve_refs("result", NULL, &v) != 0) {
+    if (cb_cli_resolve_refs("result", o->config, &v) != 0) {
         json_decref(v);
         return 1;
     }
@@ -130,12 +137,6 @@ static int not_succeeded(const char *ref, const char *status, const char *error)
             error ? error : "");
     return 1;
 }
-
-typedef struct result_opts {
-    const char *dir, *url, *ref;
-    long timeout_s; /* 0: wait without limit */
-    int no_wait;
-} result_opts;
 
 /* The job as the store has it now; *found = 0 when the store has none. */
 static int read_job(cb_store *st, const char *ref, cb_job_state *js, int *found)
@@ -168,23 +169,23 @@ static int stored_end(cb_store *st, const char *ref, cb_job_state *js, int *foun
 
 /* The end as the store has it: a succeeded job's stored result when it is
  * not null (a null may be a result too large to inline), else its tasks'. */
-static int from_store(cb_store *st, const char *ref, const cb_job_state *js)
+static int from_store(const result_opts *o, cb_store *st, const char *ref, const cb_job_state *js)
 {
     json_t *r;
     int rc;
     if (js->status != CB_JOB_SUCCEEDED)
         return not_succeeded(ref, cb_job_status_name(js->status), js->error);
     if (js->result && !json_is_null(js->result))
-        return print_json(js->result);
+        return print_json(o, js->result);
     if (!(r = assemble(st, ref, js)))
         return 1;
-    rc = print_json(r);
+    rc = print_json(o, r);
     json_decref(r);
     return rc;
 }
 
 /* The end as the done message says it. */
-static int from_done(cb_store *st, const char *ref, const json_t *done)
+static int from_done(const result_opts *o, cb_store *st, const char *ref, const json_t *done)
 {
     cb_done_msg d;
     cb_job_state js;
@@ -195,7 +196,7 @@ static int from_done(cb_store *st, const char *ref, const json_t *done)
         return not_succeeded(ref, d.status,
                              d.error ? d.error : json_string_value(json_array_get(d.errors, 0)));
     if (d.result) /* inline, null included */
-        return print_json(d.result);
+        return print_json(o, d.result);
     if (d.result_ref && strncmp(d.result_ref, "s3://", 5) == 0) { /* one object in storage */
         json_t *r = json_pack("{s:s, s:I, s:s?}", "$cb_ref", d.result_ref, "size",
                               (json_int_t)d.result_size, "sha256", d.result_sha256);
@@ -203,7 +204,7 @@ static int from_done(cb_store *st, const char *ref, const json_t *done)
             json_decref(r);
             return not_succeeded(ref, "?", "the done message's result_ref has no result_size");
         }
-        rc = print_json(r);
+        rc = print_json(o, r);
         json_decref(r);
         return rc;
     }
@@ -225,7 +226,7 @@ static int from_done(cb_store *st, const char *ref, const json_t *done)
                 ref);
         return 1;
     }
-    rc = from_store(st, ref, &js);
+    rc = from_store(o, st, ref, &js);
     cb_job_state_cleanup(&js);
     return rc;
 }
@@ -258,7 +259,7 @@ static int parse(int argc, char **argv, result_opts *o)
         else if (!strcmp(argv[i], "--no-wait"))
             o->no_wait = 1;
         else if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            setenv("CB_CONFIG", argv[++i], 1); /* where print_json finds the storage */
+            o->config = argv[++i];
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout, 0);
             return -1; /* done: exit 0 */
@@ -294,7 +295,7 @@ int cb_cmd_result(int argc, char **argv)
     if (!(st = cb_cli_open_store("result", cb_cli_store_dir(o.dir))))
         return 1;
     if ((rc = read_job(st, o.ref, &js, &found)) == 0 && found && cb_job_terminal(js.status)) {
-        rc = from_store(st, o.ref, &js);
+        rc = from_store(&o, st, o.ref, &js);
     } else if (rc == 0 && o.no_wait) {
         if (found)
             fprintf(stderr, "cb result: %s has not finished: it is %s (%u/%u tasks succeeded)\n",
@@ -305,7 +306,7 @@ int cb_cmd_result(int argc, char **argv)
     } else if (rc == 0) {
         long limit = o.timeout_s > 0 || found ? o.timeout_s : UNKNOWN_JOB_S;
         if ((done = wait_done(cb_cli_broker_url(o.url), tenant, job, limit, &rc))) {
-            rc = from_done(st, o.ref, done);
+            rc = from_done(&o, st, o.ref, done);
             json_decref(done);
         } else if (rc == 0 && found) {
             fprintf(stderr, "cb result: %s has not finished within %ld s\n", o.ref, limit);

@@ -79,8 +79,9 @@ static void list_page(const cb_storage_res *res, void *ctx);
 static void list_next(st_run *r)
 {
     char err[512];
-    if (cb_storage_list(r->st, r->bucket, r->prefix, r->token, 1000, list_page, r, err,
-                        sizeof err) != CB_OK) {
+    /* pages of the configuration's list_page keys (1,000 by default) */
+    if (cb_storage_list(r->st, r->bucket, r->prefix, r->token, cb_storage_list_page(r->st),
+                        list_page, r, err, sizeof err) != CB_OK) {
         fprintf(stderr, "cb storage %s: %s\n", r->what, err);
         r->failed = r->done = 1;
     }

@@ -1,0 +1,56 @@
+/* common/cb_buf.c - a growing byte string (see cb_buf.h). */
+#include "cb_buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_alloc.h"
+
+void cb_buf_add(cb_buf *b, const void *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if (!(p = cb_realloc(b->p, cap))) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void cb_buf_adds(cb_buf *b, const char *s)
+{
+    cb_buf_add(b, s, strlen(s));
+}
+
+char *cb_buf_take(cb_buf *b, size_t *len)
+{
+    char *p;
+    if (!b->failed && !b->p)
+        cb_buf_add(b, "", 0);
+    if (b->failed) {
+        cb_buf_cleanup(b);
+        return NULL;
+    }
+    p = b->p;
+    if (len)
+        *len = b->len;
+    memset(b, 0, sizeof *b);
+    return p;
+}
+
+void cb_buf_cleanup(cb_buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
