@@ -9,19 +9,20 @@ CC      ?= cc
 MODE_CFLAGS ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP $(MODE_CFLAGS) \
-           -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Itools \
+           -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Itools \
            -DCB_SCHEMA_DIR=\"$(CURDIR)/schemas\" -DCB_TOOLS_DIR=\"$(CURDIR)/tools\" \
            -DCB_RUNTIME_DIR=\"$(CURDIR)/adapters/runtimes\" \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 # Every source of a library folder, except each daemon's main.c.
-LIB_SRC := $(filter-out %/main.c,$(wildcard common/*.c broker/*.c projector/*.c engine/*.c adapters/*.c))
+LIB_SRC := $(filter-out %/main.c,$(wildcard common/*.c broker/*.c projector/*.c engine/*.c adapters/*.c api/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libcb.a
 
 TOOL_SRC := $(wildcard tools/*.c)
-BINS     := $(BUILD)/bin/cb $(BUILD)/bin/cb-projector $(BUILD)/bin/cb-adapter $(BUILD)/bin/cb-engine
+BINS     := $(BUILD)/bin/cb $(BUILD)/bin/cb-projector $(BUILD)/bin/cb-adapter $(BUILD)/bin/cb-engine \
+            $(BUILD)/bin/cb-api
 
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c tests/it_*.c tests/helper_*.c)) \
                $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -70,6 +71,10 @@ $(BUILD)/bin/cb-projector: $(BUILD)/obj/projector/main.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/bin/cb-engine: $(BUILD)/obj/engine/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bin/cb-api: $(BUILD)/obj/api/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
@@ -127,7 +132,7 @@ lint:
 	python3 tools/check_layers.py
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --include=/usr/include/jansson.h \
-		-Icommon -Ibroker -Iprojector -Iengine -Iadapters -Itools -Itests \
+		-Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Itools -Itests \
 		$(shell git ls-files '*.c' | grep -v node_modules)
 
 # From a fresh clone: install what is missing, build, run the sample jobs on

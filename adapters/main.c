@@ -7,6 +7,7 @@
 
 #include "broker.h"
 #include "cb_alloc.h"
+#include "cb_daemon.h"
 #include "cb_url.h"
 #include "cb_log.h"
 #include "cb_schema.h"
@@ -42,10 +43,9 @@ static void stopped(void *ctx)
     event_base_loopbreak(a->base);
 }
 
-static void stop_cb(evutil_socket_t sig, short what, void *arg)
+static void stop_cb(int sig, void *arg)
 {
     app *a = arg;
-    (void)what;
     if (a->stopping++) {
         CB_LOG_WRN("adapter", "signal %d again: stopping now", (int)sig);
         event_base_loopbreak(a->base);
@@ -65,7 +65,6 @@ int main(int argc, char **argv)
     cb_config *reg = NULL;
     cb_schema *schema = NULL;
     cb_broker *b = NULL;
-    struct event *sigint = NULL, *sigterm = NULL;
     app a = {.grace_ms = 10000};
     char err[512] = "";
     cb_status s;
@@ -140,11 +139,8 @@ int main(int argc, char **argv)
         goto out;
     }
     CB_LOG_INF("adapter", "serving cb.invoke.%s (concurrency %d)", wo.backend, wo.concurrency);
-    sigint = evsignal_new(a.base, SIGINT, stop_cb, &a);
-    sigterm = evsignal_new(a.base, SIGTERM, stop_cb, &a);
-    event_add(sigint, NULL);
-    event_add(sigterm, NULL);
-    event_base_dispatch(a.base);
+    if (cb_daemon_run(a.base, "adapter", stop_cb, &a) != 0)
+        goto out;
     {
         const cb_worker_stats *ws = cb_worker_stats_get(a.w);
         CB_LOG_INF("adapter",
@@ -156,10 +152,6 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
-    if (sigint)
-        event_free(sigint);
-    if (sigterm)
-        event_free(sigterm);
     cb_worker_free(a.w);
     cb_storage_free(storage); /* after the worker: a write in flight ends its run */
     cb_broker_close(b);

@@ -7,6 +7,7 @@
 
 #include "broker.h"
 #include "cb_alloc.h"
+#include "cb_daemon.h"
 #include "cb_url.h"
 #include "cb_log.h"
 #include "cb_schema.h"
@@ -26,13 +27,6 @@ static const char *usage =
     "the file driver at DIR (docs/storage.md). Logs JSON lines on stderr;\n"
     "SIGINT/SIGTERM stop it.\n";
 
-static void stop_cb(evutil_socket_t sig, short what, void *arg)
-{
-    (void)what;
-    CB_LOG_INF("engine", "signal %d: stopping", (int)sig);
-    event_base_loopbreak(arg);
-}
-
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *dir = NULL, *config = getenv("CB_CONFIG");
@@ -42,7 +36,6 @@ int main(int argc, char **argv)
     cb_broker_opts bo;
     cb_intake_cfg ic = {0};
     struct event_base *base = NULL;
-    struct event *sigint = NULL, *sigterm = NULL;
     cb_config *reg = NULL;
     cb_schema *schema = NULL;
     cb_store *st = NULL;
@@ -118,11 +111,8 @@ int main(int argc, char **argv)
         goto out;
     }
     CB_LOG_INF("engine", "serving cb.submit.* and cb.ctl.*.* on %s", cb_broker_driver(b));
-    sigint = evsignal_new(base, SIGINT, stop_cb, base);
-    sigterm = evsignal_new(base, SIGTERM, stop_cb, base);
-    event_add(sigint, NULL);
-    event_add(sigterm, NULL);
-    event_base_dispatch(base);
+    if (cb_daemon_run(base, "engine", NULL, NULL) != 0)
+        goto out;
     {
         const cb_control_stats *cs = cb_control_stats_get(ctl);
         const cb_service_stats *ss = cb_service_stats_get(svc);
@@ -136,10 +126,6 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
-    if (sigint)
-        event_free(sigint);
-    if (sigterm)
-        event_free(sigterm);
     cb_service_free(svc);
     cb_control_free(ctl);
     cb_storage_free(storage); /* after the controller: its calls in flight end unanswered */

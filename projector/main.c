@@ -7,6 +7,7 @@
 
 #include "migrate.h"
 #include "cb_alloc.h"
+#include "cb_daemon.h"
 #include "broker.h"
 #include "cb_url.h"
 #include "cb_log.h"
@@ -22,13 +23,6 @@ static const char *usage =
     "FILE (or $CB_CONFIG): the shared configuration, for its stream settings\n"
     "(\"broker\": {\"replicas\", \"dedup_window_ms\"}); --replicas overrides.\n"
     "Logs JSON lines on stderr; stops cleanly (committing) on SIGINT/SIGTERM.\n";
-
-static void stop_cb(evutil_socket_t sig, short what, void *arg)
-{
-    (void)what;
-    CB_LOG_INF("projector", "signal %d: stopping", (int)sig);
-    event_base_loopbreak(arg);
-}
 
 /* The deployment's stream settings from the shared configuration (checked
  * against its schema like every daemon's). */
@@ -51,7 +45,6 @@ int main(int argc, char **argv)
     cb_proj_opts po;
     cb_broker_opts bo;
     struct event_base *base;
-    struct event *sigint, *sigterm;
     cb_broker *b = NULL;
     cb_store *st = NULL;
     cb_proj *p = NULL;
@@ -110,13 +103,8 @@ int main(int argc, char **argv)
         CB_LOG_ERR("projector", "cannot start: %s", cb_strerror(s));
         goto out_broker;
     }
-    sigint = evsignal_new(base, SIGINT, stop_cb, base);
-    sigterm = evsignal_new(base, SIGTERM, stop_cb, base);
-    event_add(sigint, NULL);
-    event_add(sigterm, NULL);
-    event_base_dispatch(base);
-    event_free(sigint);
-    event_free(sigterm);
+    if (cb_daemon_run(base, "projector", NULL, NULL) != 0)
+        CB_LOG_ERR("projector", "cannot watch for signals");
     {
         const cb_proj_stats *ps = cb_proj_stats_get(p);
         CB_LOG_INF("projector",
