@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -22,6 +23,7 @@
 #include "views.h"
 
 typedef struct pending pending;
+typedef struct stream stream;
 
 struct cb_api {
     struct event_base *base;
@@ -33,6 +35,7 @@ struct cb_api {
     cb_mailbox *mb;
     cb_offload *off;
     pending *waiting; /* requests waiting on the broker or the store */
+    stream *streams;  /* SSE clients */
 };
 
 /* One HTTP request waiting for an answer from elsewhere. `req` is NULL once
@@ -320,6 +323,141 @@ static void store_read(cb_api *a, struct evhttp_request *req, const cb_route *r,
     cb_offload_submit(a->off, &p->job);
 }
 
+/* ---- server-sent events ------------------------------------------------------ */
+
+#define STREAM_BUFFER_MAX (64 * 1024) /* a client this far behind misses progress events */
+
+/* A job's SSE stream: its progress messages as `progress` events, then its
+ * done message as a `done` event, which ends the stream. The done subject
+ * keeps its last message, so a client that connects after the end gets
+ * the done event at once. */
+struct stream {
+    cb_api *a;
+    struct evhttp_request *req; /* NULL once the client went or the stream ended */
+    cb_sub *progress, *done;
+    struct event *end;
+    stream *prev, *next;
+};
+
+static void stream_free(stream *x)
+{
+    cb_sub_close(x->progress);
+    cb_sub_close(x->done);
+    if (x->end)
+        event_free(x->end);
+    if (x->a) {
+        if (x->prev)
+            x->prev->next = x->next;
+        else
+            x->a->streams = x->next;
+        if (x->next)
+            x->next->prev = x->prev;
+    }
+    free(x);
+}
+
+static void stream_end_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    stream_free(arg);
+}
+
+/* End the stream on the next loop turn (not from inside a subscription's
+ * own callback). */
+static void stream_finish(stream *x)
+{
+    struct timeval now = {0, 0};
+    if (x->req)
+        evhttp_connection_set_closecb(evhttp_request_get_connection(x->req), NULL, NULL);
+    x->req = NULL;
+    if (x->end)
+        evtimer_add(x->end, &now);
+}
+
+static void stream_closed(struct evhttp_connection *conn, void *arg)
+{
+    stream *x = arg;
+    (void)conn;
+    x->req = NULL; /* libevent frees the request */
+    stream_finish(x);
+}
+
+/* One event: "event: NAME\ndata: TEXT\n\n" (TEXT is one line of JSON). */
+static void stream_send(stream *x, const char *name, const void *data, size_t len, int always)
+{
+    struct evhttp_connection *conn;
+    struct bufferevent *bev;
+    struct evbuffer *out;
+    if (!x->req)
+        return;
+    conn = evhttp_request_get_connection(x->req);
+    bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    if (!always && bev && evbuffer_get_length(bufferevent_get_output(bev)) > STREAM_BUFFER_MAX)
+        return; /* a slow reader: progress is dropped, never queued without end */
+    if (!(out = evbuffer_new()))
+        return;
+    evbuffer_add_printf(out, "event: %s\ndata: ", name);
+    evbuffer_add(out, data, len);
+    evbuffer_add(out, "\n\n", 2);
+    evhttp_send_reply_chunk(x->req, out);
+    evbuffer_free(out);
+}
+
+static void stream_progress(const cb_broker_msg *m, void *ctx)
+{
+    stream_send(ctx, "progress", m->data, m->len, 0);
+}
+
+static void stream_done(const cb_broker_msg *m, void *ctx)
+{
+    stream *x = ctx;
+    if (!x->req)
+        return;
+    stream_send(x, "done", m->data, m->len, 1);
+    evhttp_send_reply_end(x->req);
+    stream_finish(x);
+}
+
+static void job_stream(cb_api *a, struct evhttp_request *req, const cb_route *r)
+{
+    stream *x = cb_calloc(1, sizeof *x);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char subject[320];
+    if (!x || !(x->end = evtimer_new(a->base, stream_end_cb, x))) {
+        free(x);
+        send_error(req, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    x->a = a;
+    x->req = req;
+    /* progress first, so that nothing between the two subscriptions is missed */
+    snprintf(subject, sizeof subject, "cb.progress.%s.%s", r->tenant, r->job);
+    if (cb_broker_subscribe(a->b, subject, 0, stream_progress, x, &x->progress) != CB_OK) {
+        x->req = NULL;
+        x->a = NULL;
+        stream_free(x);
+        send_error(req, 503, "unavailable", "cannot subscribe to the job's progress", NULL);
+        return;
+    }
+    x->next = a->streams;
+    if (a->streams)
+        a->streams->prev = x;
+    a->streams = x;
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_send_reply_start(req, 200, "OK");
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), stream_closed, x);
+    snprintf(subject, sizeof subject, "cb.done.%s.%s", r->tenant, r->job);
+    if (cb_broker_subscribe(a->b, subject, 0, stream_done, x, &x->done) != CB_OK) {
+        static const char why[] = "{\"error\":{\"code\":\"unavailable\",\"message\":"
+                                  "\"cannot subscribe to the job's done message\"}}";
+        stream_send(x, "error", why, sizeof why - 1, 1);
+        evhttp_send_reply_end(req);
+        stream_finish(x);
+    }
+}
+
 /* ---- routing --------------------------------------------------------------- */
 
 static void ready(cb_api *a, struct evhttp_request *req)
@@ -384,6 +522,9 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     case CB_ROUTE_CONTROL:
         control(a, req, &r);
+        return;
+    case CB_ROUTE_JOB_STREAM:
+        job_stream(a, req, &r);
         return;
     default:
         break;
@@ -469,6 +610,14 @@ void cb_api_free(cb_api *a)
      * as CB_ECLOSED, the store's are cancelled below) */
     while (a->waiting)
         (void)pending_take(a->waiting);
+    while (a->streams) { /* their subscriptions close now, before the broker */
+        stream *x = a->streams;
+        if (x->req)
+            evhttp_connection_set_closecb(evhttp_request_get_connection(x->req), NULL, NULL);
+        a->streams = x->next;
+        x->a = NULL;
+        stream_free(x);
+    }
     if (a->http)
         evhttp_free(a->http); /* closes the connections */
     cb_offload_destroy(a->off);

@@ -4,9 +4,10 @@
 # loopback port over the stack's store, and every route it serves so far
 # (docs/api.md): health, ready, submit (accepted 201, bad JSON, a job the
 # schema refuses, no tenant, a body over the limit), a job's state (and 404
-# for an unknown one), cancel through the API ending a running job, unknown
-# routes and wrong methods, and a client that hangs up mid-request leaving
-# the server serving.
+# for an unknown one), a job's SSE stream (progress while it runs, the done
+# event at the end; at once for a client that comes late), cancel through
+# the API ending a running job, unknown routes and wrong methods, and a
+# client that hangs up mid-request leaving the server serving.
 # Needs CB_TEST_BROKER_URL, CB_TEST_BIN.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,6 +90,16 @@ for _ in $(seq 1 100); do
 done
 check "GET /v1/jobs/T/J is 200 with the state the store has" \
     is 200 'b["status"] == "succeeded" and b["job_id"] == "'"$jid"'" and b["counts"]["total"] == 1 and b["counts"]["succeeded"] == 1 and b["timings"]["finished"]'
+# a client that connects after the end gets the done event at once
+timeout 30 curl -sN "$BASE/v1/jobs/$T/$jid/stream" >"$DIR/late.sse" 2>/dev/null
+check "GET .../stream of an ended job: the done event at once, then the stream ends" \
+    /usr/bin/python3 - "$DIR/late.sse" <<'PY'
+import json, sys
+blocks = [b for b in open(sys.argv[1]).read().split("\n\n") if b.strip()]
+assert len(blocks) == 1 and blocks[0].startswith("event: done\ndata: "), blocks
+d = json.loads(blocks[0].split("\ndata: ", 1)[1])
+assert d["status"] == "succeeded" and d["result"] == 42, d
+PY
 http GET "/v1/jobs/$T/nosuchjob"
 check "an unknown job is 404 not_found" \
     is 404 'b["error"]["code"] == "not_found"'
@@ -126,11 +137,30 @@ job long.json <<'J'
 J
 http POST /v1/jobs "$DIR/long.json"
 lid=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("job_id",""))' "$DIR/body")
+# its stream (SSE), followed while it runs: progress events, then done
+timeout 90 curl -sN "$BASE/v1/jobs/$T/$lid/stream" >"$DIR/live.sse" 2>/dev/null &
+sse_pid=$!
+for _ in $(seq 1 300); do grep -q '^event: progress' "$DIR/live.sse" && break; sleep 0.1; done
+check "GET .../stream pushes progress events while the job runs" \
+    /usr/bin/python3 - "$DIR/live.sse" <<'PY'
+import json, sys
+blocks = [b for b in open(sys.argv[1]).read().split("\n\n") if b.startswith("event: progress")]
+data = json.loads(blocks[0].split("\ndata: ", 1)[1])
+assert data["status"] == "running" and data["total"] == 20, data
+PY
 http POST "/v1/jobs/$T/$lid/cancel"
 check "POST .../cancel is 202 with the engine's reply" \
     is 202 'b["accepted"] is True'
 "$CB" result --timeout 60 "$T/$lid" >/dev/null 2>"$DIR/cancelled.err"
 check "and the job ends cancelled" grep -q "it cancelled" "$DIR/cancelled.err"
+wait "$sse_pid"
+check "the stream ends with the done event (cancelled) and closes" \
+    /usr/bin/python3 - "$DIR/live.sse" <<'PY'
+import json, sys
+blocks = [b for b in open(sys.argv[1]).read().split("\n\n") if b.strip()]
+assert blocks[-1].startswith("event: done"), blocks[-1]
+assert json.loads(blocks[-1].split("\ndata: ", 1)[1])["status"] == "cancelled"
+PY
 http POST "/v1/jobs/$T/$lid/resume"
 check "resuming an ended job is refused: 409 refused, the engine's reason" \
     is 409 'b["error"]["code"] == "refused" and b["accepted"] is False'

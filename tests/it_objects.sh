@@ -254,14 +254,23 @@ for i in range(10000):
 PY
 "$CB" storage ls s3://many/ --json >"$DIR/many.json"
 killed=""
-for attempt in 1 2 3; do
+for attempt in 1 2 3 4 5; do
     printf '%s' '{"tenant": "TENANT", "kind": "map_reduce", "chunksize": 100,
       "function": {"backend": "local", "name": "count_words"},
       "input": {"objects": {"bucket": "many"}},
       "reduce": {"function": {"backend": "local", "name": "add_counts"}}}' | sed "s/TENANT/$T/g" >"$DIR/many.job"
-    epid=$(pgrep -f "cb-engine --broker .* --store $CB_DIR/store" | head -n 1)
+    # the engine (again: cb up restarts the one a previous attempt killed)
+    epid=""
+    for _ in $(seq 1 300); do # bounded: 30 s
+        epid=$(pgrep -f "cb-engine --broker .* --store $CB_DIR/store" | head -n 1)
+        [ -n "$epid" ] && break
+        sleep 0.1
+    done
     [ -n "$epid" ] || { echo "no engine runs for $CB_DIR"; ps ax | grep cb-engine; break; }
-    mid=$("$CB" submit "$DIR/many.job" 2>/dev/null)
+    for _ in $(seq 1 100); do # a restarted engine answers once it is up (bounded: 10 s)
+        mid=$("$CB" submit "$DIR/many.job" 2>/dev/null) && [ -n "$mid" ] && break
+        sleep 0.1
+    done
     # the first page in the store (a local read: fast), then the engine
     # stopped at once (bounded: 10 s)
     for _ in $(seq 1 200); do
