@@ -46,6 +46,7 @@ struct pending {
     cb_api *a;
     cb_store *st; /* a->st, for the helper thread (which never reads `a`) */
     struct evhttp_request *req;
+    int closed; /* the client went: req is detached from its connection (below) */
     pending *prev, *next;
     cb_route route;
     /* a store read's result, made on the helper thread */
@@ -88,11 +89,25 @@ static void send_error(struct evhttp_request *req, int status, const char *code,
 
 /* ---- requests waiting elsewhere ------------------------------------------ */
 
+/* When a client goes while its request waits for an answer, libevent
+ * (2.1) detaches the request from the connection and leaves it to us: it
+ * is freed by answering it (evhttp_send_reply and evhttp_send_reply_end
+ * free a detached request) or by evhttp_request_free. A request still
+ * attached is freed with its connection (evhttp_free). */
 static void closed_cb(struct evhttp_connection *conn, void *arg)
 {
     pending *p = arg;
     (void)conn;
-    p->req = NULL; /* the answer, when it comes, goes nowhere */
+    p->closed = 1; /* the answer, when it comes, frees the request */
+}
+
+/* Let go of a request nobody will answer (the server is going). */
+static void drop_request(struct evhttp_request *req, int closed)
+{
+    if (closed)
+        evhttp_request_free(req); /* detached: ours */
+    else
+        evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
 }
 
 static pending *pending_new(cb_api *a, struct evhttp_request *req, const cb_route *r)
@@ -112,8 +127,9 @@ static pending *pending_new(cb_api *a, struct evhttp_request *req, const cb_rout
     return p;
 }
 
-/* The request p waited for, to answer now (NULL: nobody to answer); p
- * leaves the server's list. */
+/* The request p waited for, to answer now (NULL: the server is gone); p
+ * leaves the server's list. Answer it even when its client went: that
+ * frees it. */
 static struct evhttp_request *pending_take(pending *p)
 {
     struct evhttp_request *req = p->req;
@@ -125,7 +141,7 @@ static struct evhttp_request *pending_take(pending *p)
         if (p->next)
             p->next->prev = p->prev;
     }
-    if (req)
+    if (req && !p->closed)
         evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
     p->prev = p->next = NULL;
     p->a = NULL;
@@ -333,7 +349,8 @@ static void store_read(cb_api *a, struct evhttp_request *req, const cb_route *r,
  * the done event at once. */
 struct stream {
     cb_api *a;
-    struct evhttp_request *req; /* NULL once the client went or the stream ended */
+    struct evhttp_request *req; /* NULL once the stream ended */
+    int closed;                 /* the client went: req is detached (see closed_cb) */
     cb_sub *progress, *done;
     struct event *end;
     stream *prev, *next;
@@ -341,6 +358,8 @@ struct stream {
 
 static void stream_free(stream *x)
 {
+    if (x->req) /* the client went: the end frees the detached request */
+        evhttp_send_reply_end(x->req);
     cb_sub_close(x->progress);
     cb_sub_close(x->done);
     if (x->end)
@@ -363,14 +382,11 @@ static void stream_end_cb(evutil_socket_t fd, short what, void *arg)
     stream_free(arg);
 }
 
-/* End the stream on the next loop turn (not from inside a subscription's
- * own callback). */
-static void stream_finish(stream *x)
+/* Free the stream on the next loop turn (not from inside a subscription's
+ * or the connection's callback). */
+static void stream_later(stream *x)
 {
     struct timeval now = {0, 0};
-    if (x->req)
-        evhttp_connection_set_closecb(evhttp_request_get_connection(x->req), NULL, NULL);
-    x->req = NULL;
     if (x->end)
         evtimer_add(x->end, &now);
 }
@@ -379,8 +395,20 @@ static void stream_closed(struct evhttp_connection *conn, void *arg)
 {
     stream *x = arg;
     (void)conn;
-    x->req = NULL; /* libevent frees the request */
-    stream_finish(x);
+    x->closed = 1;
+    stream_later(x);
+}
+
+/* The last event is out: end the reply (the connection stays for the
+ * client's next request). */
+static void stream_end(stream *x)
+{
+    if (!x->closed) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(x->req), NULL, NULL);
+        evhttp_send_reply_end(x->req);
+        x->req = NULL;
+    }
+    stream_later(x);
 }
 
 /* One event: "event: NAME\ndata: TEXT\n\n" (TEXT is one line of JSON). */
@@ -389,7 +417,7 @@ static void stream_send(stream *x, const char *name, const void *data, size_t le
     struct evhttp_connection *conn;
     struct bufferevent *bev;
     struct evbuffer *out;
-    if (!x->req)
+    if (!x->req || x->closed)
         return;
     conn = evhttp_request_get_connection(x->req);
     bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
@@ -412,11 +440,10 @@ static void stream_progress(const cb_broker_msg *m, void *ctx)
 static void stream_done(const cb_broker_msg *m, void *ctx)
 {
     stream *x = ctx;
-    if (!x->req)
+    if (!x->req || x->closed)
         return;
     stream_send(x, "done", m->data, m->len, 1);
-    evhttp_send_reply_end(x->req);
-    stream_finish(x);
+    stream_end(x);
 }
 
 static void job_stream(cb_api *a, struct evhttp_request *req, const cb_route *r)
@@ -453,8 +480,7 @@ static void job_stream(cb_api *a, struct evhttp_request *req, const cb_route *r)
         static const char why[] = "{\"error\":{\"code\":\"unavailable\",\"message\":"
                                   "\"cannot subscribe to the job's done message\"}}";
         stream_send(x, "error", why, sizeof why - 1, 1);
-        evhttp_send_reply_end(req);
-        stream_finish(x);
+        stream_end(x);
     }
 }
 
@@ -608,12 +634,17 @@ void cb_api_free(cb_api *a)
         return;
     /* requests waiting: their answers go nowhere (the broker's come later
      * as CB_ECLOSED, the store's are cancelled below) */
-    while (a->waiting)
-        (void)pending_take(a->waiting);
+    while (a->waiting) {
+        int closed = a->waiting->closed;
+        struct evhttp_request *req = pending_take(a->waiting);
+        if (req)
+            drop_request(req, closed);
+    }
     while (a->streams) { /* their subscriptions close now, before the broker */
         stream *x = a->streams;
         if (x->req)
-            evhttp_connection_set_closecb(evhttp_request_get_connection(x->req), NULL, NULL);
+            drop_request(x->req, x->closed);
+        x->req = NULL;
         a->streams = x->next;
         x->a = NULL;
         stream_free(x);

@@ -182,6 +182,17 @@ check "after a client hung up mid-request, the job still ran" test "$("$CB" resu
 http GET /v1/health
 check "and the server answers the next request" test "$CODE" = 200
 check "cb-api is still running" kill -0 "$API_PID"
+# a stream still open when the server stops
+timeout 30 curl -sN -D "$DIR/open.hdr" "$BASE/v1/jobs/$T/neverending/stream" >/dev/null 2>&1 &
+for _ in $(seq 1 100); do # until its answer has begun (bounded: 5 s)
+    grep -q "text/event-stream" "$DIR/open.hdr" 2>/dev/null && break
+    sleep 0.05
+done
+kill -TERM "$API_PID"
+wait "$API_PID"
+rc=$?
+API_PID=
+check "cb-api stops on SIGTERM with exit 0 (under ASan: nothing leaked)" test "$rc" -eq 0
 
 if [ $fails -eq 0 ]; then echo "all checks passed"; else
     echo "$fails checks failed"
