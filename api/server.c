@@ -18,7 +18,6 @@
 #include "cb_mailbox.h"
 #include "cb_msg_reply.h"
 #include "cb_offload.h"
-#include "cb_time.h"
 #include "route.h"
 #include "views.h"
 
@@ -269,12 +268,6 @@ static void control(cb_api *a, struct evhttp_request *req, const cb_route *r)
 
 /* ---- the store: reads on the helper thread -------------------------------- */
 
-static json_t *time_or_null(int64_t ns)
-{
-    char buf[40];
-    return ns ? json_string(cb_time_format(ns, buf, sizeof buf)) : json_null();
-}
-
 /* A job as the API shows it (docs/api.md): what a client asks about, not
  * the store's record (schemas/openapi.json, "Job"). */
 static json_t *job_view(const cb_route *r, const cb_job_state *js)
@@ -289,8 +282,8 @@ static json_t *job_view(const cb_route *r, const cb_job_state *js)
                      (json_int_t)js->inflight, "waiting", (json_int_t)js->waiting, "skipped",
                      (json_int_t)js->skipped, "retries", (json_int_t)js->retries, "timeouts",
                      (json_int_t)js->timeouts, "timings", "submitted",
-                     time_or_null(js->submitted_ns), "started", time_or_null(js->started_ns),
-                     "finished", time_or_null(js->finished_ns), "error", js->error);
+                     cb_json_time(js->submitted_ns), "started", cb_json_time(js->started_ns),
+                     "finished", cb_json_time(js->finished_ns), "error", js->error);
 }
 
 static void read_job(cb_offload_job *oj)

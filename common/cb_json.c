@@ -8,6 +8,7 @@
 
 #include "cb_alloc.h"
 #include "cb_buf.h"
+#include "cb_time.h"
 
 /* jansson may go on after a failed write: the buffer's failure is sticky. */
 static int dump_cb(const char *buf, size_t size, void *data)
@@ -135,4 +136,10 @@ int cb_json_member_span(const char *buf, size_t len, const char *outer, const ch
     *off = at;
     *vlen = end - at;
     return 1;
+}
+
+json_t *cb_json_time(int64_t ns)
+{
+    char buf[40];
+    return ns ? json_string(cb_time_format(ns, buf, sizeof buf)) : json_null();
 }

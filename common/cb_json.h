@@ -6,6 +6,7 @@
 #ifndef CB_JSON_H
 #define CB_JSON_H
 #include <jansson.h>
+#include <stdint.h>
 
 #include "cb_status.h"
 
@@ -23,6 +24,10 @@ char *cb_json_dumps(const json_t *json, size_t flags);
  * with a character missing, so such a result is discarded too - else
  * CB_EINVAL (the text is not the JSON asked for; je says where). CB_OK on
  * success. Needs cb_alloc_route_json() for jansson's allocations. */
+/* A time (ns since the epoch) as an RFC 3339 string, or null for 0 (not
+ * known). New reference (NULL only when out of memory). */
+json_t *cb_json_time(int64_t ns);
+
 json_t *cb_json_loadb(const void *buf, size_t len, size_t flags, json_error_t *je, cb_status *st);
 
 /* Where the value of member `inner` of the object that is member `outer` of

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_json.h"
 #include "cb_msg_outcome.h"
 #include "cb_time.h"
 
@@ -544,12 +545,6 @@ cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_
 
 /* ---- canonical JSON -------------------------------------------------- */
 
-static json_t *time_or_null(int64_t ns)
-{
-    char buf[40];
-    return ns ? json_string(cb_time_format(ns, buf, sizeof buf)) : json_null();
-}
-
 json_t *cb_job_state_to_json(const cb_job_state *j)
 {
     return json_pack(
@@ -563,8 +558,8 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
         (json_int_t)j->frontier, "retries", (json_int_t)j->retries, "timeouts",
         (json_int_t)j->timeouts, "sla_violations", (json_int_t)j->sla_violations, "events",
         "applied", (json_int_t)j->applied, "ignored", (json_int_t)j->ignored, "times", "submitted",
-        time_or_null(j->submitted_ns), "started", time_or_null(j->started_ns), "finished",
-        time_or_null(j->finished_ns), "updated", time_or_null(j->updated_ns), "first_seq",
+        cb_json_time(j->submitted_ns), "started", cb_json_time(j->started_ns), "finished",
+        cb_json_time(j->finished_ns), "updated", cb_json_time(j->updated_ns), "first_seq",
         (json_int_t)j->first_seq, "last_seq", (json_int_t)j->last_seq, "spec", j->spec, "digest",
         j->digest, "result", j->result, "error", j->error, "partition", j->partition);
 }
@@ -573,8 +568,8 @@ json_t *cb_task_state_to_json(const cb_task_state *t)
 {
     json_t *o =
         json_pack("{s:s, s:I, s:o, s:o, s:O?, s:s?}", "status", cb_task_status_name(t->status),
-                  "attempt", (json_int_t)t->attempt, "updated", time_or_null(t->updated_ns), "due",
-                  time_or_null(t->due_ns), "output", t->output, "error", t->error);
+                  "attempt", (json_int_t)t->attempt, "updated", cb_json_time(t->updated_ns), "due",
+                  cb_json_time(t->due_ns), "output", t->output, "error", t->error);
     if (o && (t->first || t->count) &&
         json_object_set_new(o, "children",
                             json_pack("{s:I, s:I}", "first", (json_int_t)t->first, "count",

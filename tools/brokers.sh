@@ -110,7 +110,7 @@ cb_rabbit_env() {
         RABBITMQ_DIST_PORT="$CB_RABBIT_DIST" ERL_EPMD_PORT="$CB_RABBIT_EPMD" \
         RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log" \
         RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" RABBITMQ_CONFIG_FILE="$d/rabbitmq" \
-        RABBITMQ_PID_FILE="$d/rabbit.pid"
+        RABBITMQ_PID_FILE="$d/rabbit.pid" ERL_CRASH_DUMP="$d/erl_crash.dump"
 }
 
 cb_rabbit_start() {
