@@ -1,8 +1,11 @@
-/* api/server.c - cb-api's HTTP server (see server.h, docs/api.md). */
+/* api/server.c - cb-api's HTTP server (see server.h, docs/api.md): the
+ * answers, requests waiting elsewhere, who a request acts for, the query,
+ * the routes, submissions and commands (broker requests), start and stop.
+ * The store reads are in reads.c, a job's events in events.c, a result's
+ * body in body.c, the pushes in sse.c. */
 #include "server.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "cb_alloc.h"
@@ -17,48 +21,16 @@
 #include "cb_log.h"
 #include "cb_mailbox.h"
 #include "cb_msg_reply.h"
-#include "cb_offload.h"
-#include "route.h"
+#include "cb_time.h"
+#include "server_int.h"
 #include "views.h"
-
-typedef struct pending pending;
-typedef struct stream stream;
-
-struct cb_api {
-    struct event_base *base;
-    cb_broker *b;
-    cb_store *st;
-    cb_api_opts o;
-    struct evhttp *http;
-    int port;
-    cb_mailbox *mb;
-    cb_offload *off;
-    pending *waiting; /* requests waiting on the broker or the store */
-    stream *streams;  /* SSE clients */
-};
-
-/* One HTTP request waiting for an answer from elsewhere. `req` is NULL once
- * its connection closed (or the server is being freed): the answer, when
- * it comes, is dropped. */
-struct pending {
-    cb_offload_job job; /* first: a store read runs as an offload job */
-    cb_api *a;
-    cb_store *st; /* a->st, for the helper thread (which never reads `a`) */
-    struct evhttp_request *req;
-    int closed; /* the client went: req is detached from its connection (below) */
-    pending *prev, *next;
-    cb_route route;
-    /* a store read's result, made on the helper thread */
-    int status;
-    json_t *body;
-};
 
 /* ---- answers ----------------------------------------------------------- */
 
-static void send_json(struct evhttp_request *req, int status, json_t *body)
+void cb_api_send_json(struct evhttp_request *req, int status, json_t *body)
 {
     struct evbuffer *out = evbuffer_new();
-    char *text = body ? cb_json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? cb_json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(body);
     if (!out || !text) {
         free(text);
@@ -75,15 +47,19 @@ static void send_json(struct evhttp_request *req, int status, json_t *body)
     evbuffer_free(out);
 }
 
-/* {"error": {"code", "message"}} (and `extra`'s members beside "error"). */
-static void send_error(struct evhttp_request *req, int status, const char *code,
-                       const char *message, json_t *extra)
+json_t *cb_api_error_body(const char *code, const char *message, json_t *extra)
 {
     json_t *body = extra ? extra : json_object();
     if (body)
         json_object_set_new(body, "error",
                             json_pack("{s:s, s:s}", "code", code, "message", message));
-    send_json(req, status, body);
+    return body;
+}
+
+void cb_api_send_error(struct evhttp_request *req, int status, const char *code,
+                       const char *message, json_t *extra)
+{
+    cb_api_send_json(req, status, cb_api_error_body(code, message, extra));
 }
 
 /* ---- requests waiting elsewhere ------------------------------------------ */
@@ -98,10 +74,11 @@ static void closed_cb(struct evhttp_connection *conn, void *arg)
     pending *p = arg;
     (void)conn;
     p->closed = 1; /* the answer, when it comes, frees the request */
+    if (p->out)
+        cb_api_body_closed(p);
 }
 
-/* Let go of a request nobody will answer (the server is going). */
-static void drop_request(struct evhttp_request *req, int closed)
+void cb_api_drop_request(struct evhttp_request *req, int closed)
 {
     if (closed)
         evhttp_request_free(req); /* detached: ours */
@@ -109,7 +86,7 @@ static void drop_request(struct evhttp_request *req, int closed)
         evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
 }
 
-static pending *pending_new(cb_api *a, struct evhttp_request *req, const cb_route *r)
+pending *cb_api_pending_new(cb_api *a, struct evhttp_request *req, const cb_route *r)
 {
     pending *p = cb_calloc(1, sizeof *p);
     if (!p)
@@ -118,6 +95,7 @@ static pending *pending_new(cb_api *a, struct evhttp_request *req, const cb_rout
     p->st = a->st;
     p->req = req;
     p->route = *r;
+    p->q.state = -1;
     p->next = a->waiting;
     if (a->waiting)
         a->waiting->prev = p;
@@ -126,10 +104,7 @@ static pending *pending_new(cb_api *a, struct evhttp_request *req, const cb_rout
     return p;
 }
 
-/* The request p waited for, to answer now (NULL: the server is gone); p
- * leaves the server's list. Answer it even when its client went: that
- * frees it. */
-static struct evhttp_request *pending_take(pending *p)
+struct evhttp_request *cb_api_pending_take(pending *p)
 {
     struct evhttp_request *req = p->req;
     if (p->a) {
@@ -148,10 +123,77 @@ static struct evhttp_request *pending_take(pending *p)
     return req;
 }
 
-static void pending_free(pending *p)
+void cb_api_pending_free(pending *p)
 {
+    cb_sub_close(p->done_sub);
+    if (p->wait_timer)
+        event_free(p->wait_timer);
+    json_decref(p->done_msg);
     json_decref(p->body);
+    if (p->folding)
+        cb_jobfold_cleanup(&p->fold);
     free(p);
+}
+
+void cb_api_pending_answer(pending *p)
+{
+    struct evhttp_request *req = cb_api_pending_take(p);
+    if (req) {
+        if (p->body) {
+            cb_api_send_json(req, p->status, p->body);
+            p->body = NULL;
+        } else {
+            cb_api_send_error(req, 500, "internal", "out of memory", NULL);
+        }
+    }
+    cb_api_pending_free(p);
+}
+
+/* A store read's end, on the loop: its answer, or the next step. */
+static void read_done(cb_mail *m, int cancelled)
+{
+    pending *p = (pending *)m;
+    p->offloaded = 0;
+    if (cancelled) { /* the server is gone */
+        cb_api_pending_take(p);
+        cb_api_pending_free(p);
+    } else if (p->req && p->status == 200 && p->then) {
+        p->then(p);
+    } else {
+        cb_api_pending_answer(p);
+    }
+}
+
+void cb_api_store_read(cb_api *a, struct evhttp_request *req, const cb_route *r,
+                       const cb_api_who *who, const query *q, void (*work)(cb_offload_job *))
+{
+    pending *p;
+    if (!a->st) {
+        cb_api_send_error(
+            req, 503, "unavailable",
+            "the store is not there yet (the projector makes it: is cb-projector up?)", NULL);
+        return;
+    }
+    if (!(p = cb_api_pending_new(a, req, r))) {
+        cb_api_send_error(req, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    if (who)
+        p->who = *who;
+    if (q)
+        p->q = *q;
+    p->job.mail.fn = read_done;
+    p->job.work = work;
+    p->offloaded = 1;
+    cb_offload_submit(a->off, &p->job);
+}
+
+void cb_api_result_reread(pending *p)
+{
+    p->job.mail.fn = read_done;
+    p->job.work = cb_api_read_result;
+    p->offloaded = 1;
+    cb_offload_submit(p->a->off, &p->job);
 }
 
 /* ---- the broker: submissions and commands -------------------------------- */
@@ -160,7 +202,7 @@ static void pending_free(pending *p)
 static void replied(cb_status s, const void *data, size_t len, void *ctx)
 {
     pending *p = ctx;
-    struct evhttp_request *req = pending_take(p);
+    struct evhttp_request *req = cb_api_pending_take(p);
     cb_reply_msg m;
     json_error_t je;
     cb_status ps;
@@ -168,49 +210,53 @@ static void replied(cb_status s, const void *data, size_t len, void *ctx)
     int control = p->route.id == CB_ROUTE_CONTROL;
 
     if (!req) {
-        pending_free(p);
+        cb_api_pending_free(p);
         return;
     }
     if (s == CB_ENORESP)
-        send_error(req, 503, "no_engine", "no engine is serving requests (is cb-engine up?)", NULL);
+        cb_api_send_error(req, 503, "no_engine", "no engine is serving requests (is cb-engine up?)",
+                          NULL);
     else if (s == CB_ETIMEDOUT)
-        send_error(req, 503, "unavailable", "the engine did not answer in time", NULL);
+        cb_api_send_error(req, 503, "unavailable", "the engine did not answer in time", NULL);
     else if (s != CB_OK)
-        send_error(req, 503, "unavailable", cb_strerror(s), NULL);
+        cb_api_send_error(req, 503, "unavailable", cb_strerror(s), NULL);
     else if (!(reply = cb_json_loadb(data, len, 0, &je, &ps)) ||
              cb_reply_msg_parse(reply, &m) != CB_OK) {
         json_decref(reply);
-        send_error(req, 502, "internal", "the engine's reply is not understood", NULL);
+        cb_api_send_error(req, 502, "internal", "the engine's reply is not understood", NULL);
     } else if (m.accepted) {
-        send_json(req, control ? 202 : 201, reply);
+        cb_api_send_json(req, control ? 202 : 201, reply);
     } else {
         const char *first = json_string_value(json_array_get(m.errors, 0));
         char msg[600];
         snprintf(msg, sizeof msg, "%s%s%s",
                  control ? "the command was refused" : "the job was rejected", first ? ": " : "",
                  first ? first : "");
-        send_error(req, control ? 409 : 400, control ? "refused" : "invalid_job", msg, reply);
+        cb_api_send_error(req, control ? 409 : 400, control ? "refused" : "invalid_job", msg,
+                          reply);
     }
-    pending_free(p);
+    cb_api_pending_free(p);
 }
 
 static void ask_engine(cb_api *a, struct evhttp_request *req, const cb_route *r,
                        const char *subject, const char *text, size_t len)
 {
-    pending *p = pending_new(a, req, r);
+    pending *p = cb_api_pending_new(a, req, r);
     cb_status s;
     if (!p) {
-        send_error(req, 500, "internal", "out of memory", NULL);
+        cb_api_send_error(req, 500, "internal", "out of memory", NULL);
         return;
     }
     if ((s = cb_broker_request(a->b, subject, text, len, a->o.request_timeout_ms, replied, p)) !=
         CB_OK) {
-        pending_take(p);
-        pending_free(p);
-        send_error(req, 503, "unavailable", cb_strerror(s), NULL);
+        cb_api_pending_take(p);
+        cb_api_pending_free(p);
+        cb_api_send_error(req, 503, "unavailable", cb_strerror(s), NULL);
     }
 }
 
+/* The request's body as text (NUL-terminated, malloc'd) or NULL with the
+ * error sent. */
 /* The request's body as text (NUL-terminated, malloc'd) or NULL with the
  * error sent. */
 static char *body_of(cb_api *a, struct evhttp_request *req, size_t *len)
@@ -219,43 +265,17 @@ static char *body_of(cb_api *a, struct evhttp_request *req, size_t *len)
     size_t n = evbuffer_get_length(in);
     char *text;
     if (n > a->o.max_body) { /* evhttp refuses larger ones itself; be sure */
-        send_error(req, 413, "too_large", "the body is over the limit", NULL);
+        cb_api_send_error(req, 413, "too_large", "the body is over the limit", NULL);
         return NULL;
     }
     if (!(text = cb_malloc(n + 1))) {
-        send_error(req, 500, "internal", "out of memory", NULL);
+        cb_api_send_error(req, 500, "internal", "out of memory", NULL);
         return NULL;
     }
     evbuffer_copyout(in, text, n);
     text[n] = '\0';
     *len = n;
     return text;
-}
-
-static void submit(cb_api *a, struct evhttp_request *req, const cb_route *r)
-{
-    size_t len = 0;
-    char *text = body_of(a, req, &len), subject[200], msg[300];
-    const char *tenant;
-    json_error_t je;
-    cb_status ps;
-    json_t *job;
-    if (!text)
-        return;
-    if (!(job = cb_json_loadb(text, len, 0, &je, &ps)) || !json_is_object(job)) {
-        snprintf(msg, sizeof msg, "the body is not a JSON object%s%s (line %d, column %d)",
-                 job ? "" : ": ", job ? "" : je.text, je.line, je.column);
-        send_error(req, 400, "bad_json", msg, NULL);
-    } else if (!(tenant = json_string_value(json_object_get(job, "tenant"))) ||
-               !cb_name_valid(tenant)) {
-        send_error(req, 400, "invalid_job",
-                   "/tenant: the job names no tenant, or not as [A-Za-z0-9_-]{1,128}", NULL);
-    } else {
-        snprintf(subject, sizeof subject, "cb.submit.%s", tenant);
-        ask_engine(a, req, r, subject, text, len);
-    }
-    json_decref(job);
-    free(text);
 }
 
 static void control(cb_api *a, struct evhttp_request *req, const cb_route *r)
@@ -266,230 +286,222 @@ static void control(cb_api *a, struct evhttp_request *req, const cb_route *r)
     ask_engine(a, req, r, subject, text, strlen(text));
 }
 
-/* ---- the store: reads on the helper thread -------------------------------- */
-
-/* A job as the API shows it (docs/api.md): what a client asks about, not
- * the store's record (schemas/openapi.json, "Job"). */
-static json_t *job_view(const cb_route *r, const cb_job_state *js)
+static void submit(cb_api *a, struct evhttp_request *req, const cb_route *r, const cb_api_who *who)
 {
-    return json_pack("{s:s, s:s, s:s, s:s?, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
-                     "s:{s:o, s:o, s:o}, s:s?}",
-                     "job_id", r->job, "tenant", r->tenant, "status",
-                     cb_job_status_name(js->status), "kind",
-                     json_string_value(json_object_get(js->spec, "kind")), "cancel_requested",
-                     js->cancel_requested, "counts", "total", (json_int_t)js->total, "succeeded",
-                     (json_int_t)js->succeeded, "failed", (json_int_t)js->failed, "running",
-                     (json_int_t)js->inflight, "waiting", (json_int_t)js->waiting, "skipped",
-                     (json_int_t)js->skipped, "retries", (json_int_t)js->retries, "timeouts",
-                     (json_int_t)js->timeouts, "timings", "submitted",
-                     cb_json_time(js->submitted_ns), "started", cb_json_time(js->started_ns),
-                     "finished", cb_json_time(js->finished_ns), "error", js->error);
-}
-
-static void read_job(cb_offload_job *oj)
-{
-    pending *p = (pending *)oj;
-    char key[2 * CB_NAME_MAX + 2];
-    cb_job_state js;
-    cb_status s;
-    snprintf(key, sizeof key, "%s/%s", p->route.tenant, p->route.job);
-    if ((s = cb_view_job(p->st, key, &js)) == CB_OK) {
-        p->status = 200;
-        p->body = job_view(&p->route, &js);
-        cb_job_state_cleanup(&js);
-    } else {
-        p->status = s == CB_ENOTFOUND ? 404 : 500;
+    size_t len = 0;
+    char *text = body_of(a, req, &len), subject[200], msg[300], *again = NULL;
+    const char *tenant;
+    json_error_t je;
+    cb_status ps;
+    json_t *job;
+    if (!text)
+        return;
+    if (!(job = cb_json_loadb(text, len, 0, &je, &ps)) || !json_is_object(job)) {
+        snprintf(msg, sizeof msg, "the body is not a JSON object%s%s (line %d, column %d)",
+                 job ? "" : ": ", job ? "" : je.text, je.line, je.column);
+        cb_api_send_error(req, 400, "bad_json", msg, NULL);
+        goto out;
     }
-}
-
-static void read_done(cb_mail *m, int cancelled)
-{
-    pending *p = (pending *)m;
-    struct evhttp_request *req = cancelled ? NULL : pending_take(p);
-    if (req) {
-        if (p->status == 200 && p->body) {
-            send_json(req, 200, p->body);
-            p->body = NULL;
-        } else if (p->status == 404) {
-            send_error(req, 404, "not_found", "no such job", NULL);
-        } else {
-            send_error(req, 500, "internal", "the store could not be read", NULL);
+    if (!json_object_get(job, "tenant") && who->scope == CB_SCOPE_TENANT) {
+        /* the token's tenant is the job's */
+        if (json_object_set_new(job, "tenant", json_string(who->tenant)) != 0 ||
+            !(again = cb_json_dumps(job, JSON_COMPACT))) {
+            cb_api_send_error(req, 500, "internal", "out of memory", NULL);
+            goto out;
         }
+        free(text);
+        text = again;
+        len = strlen(text);
     }
-    pending_free(p);
-}
-
-static void store_read(cb_api *a, struct evhttp_request *req, const cb_route *r,
-                       void (*work)(cb_offload_job *))
-{
-    pending *p = pending_new(a, req, r);
-    if (!p) {
-        send_error(req, 500, "internal", "out of memory", NULL);
-        return;
+    if (!(tenant = json_string_value(json_object_get(job, "tenant"))) || !cb_name_valid(tenant)) {
+        cb_api_send_error(req, 400, "invalid_job",
+                          "/tenant: the job names no tenant, or not as [A-Za-z0-9_-]{1,128}", NULL);
+    } else if (!cb_api_may(who, tenant)) {
+        cb_api_send_error(req, 403, "forbidden", "the token may not submit for this tenant", NULL);
+    } else {
+        snprintf(subject, sizeof subject, "cb.submit.%s", tenant);
+        ask_engine(a, req, r, subject, text, len);
     }
-    p->job.mail.fn = read_done;
-    p->job.work = work;
-    cb_offload_submit(a->off, &p->job);
+out:
+    json_decref(job);
+    free(text);
 }
 
-/* ---- server-sent events ------------------------------------------------------ */
+/* ---- the query ------------------------------------------------------------- */
 
-#define STREAM_BUFFER_MAX (64 * 1024) /* a client this far behind misses progress events */
-
-/* A job's SSE stream: its progress messages as `progress` events, then its
- * done message as a `done` event, which ends the stream. The done subject
- * keeps its last message, so a client that connects after the end gets
- * the done event at once. */
-struct stream {
-    cb_api *a;
-    struct evhttp_request *req; /* NULL once the stream ended */
-    int closed;                 /* the client went: req is detached (see closed_cb) */
-    cb_sub *progress, *done;
-    struct event *end;
-    stream *prev, *next;
-};
-
-static void stream_free(stream *x)
+static int status_of(const char *name, int job)
 {
-    if (x->req) /* the client went: the end frees the detached request */
-        evhttp_send_reply_end(x->req);
-    cb_sub_close(x->progress);
-    cb_sub_close(x->done);
-    if (x->end)
-        event_free(x->end);
-    if (x->a) {
-        if (x->prev)
-            x->prev->next = x->next;
-        else
-            x->a->streams = x->next;
-        if (x->next)
-            x->next->prev = x->prev;
+    int first = job ? CB_JOB_SUBMITTED : CB_TASK_PENDING;
+    for (int i = first; i < 32; i++) {
+        const char *n =
+            job ? cb_job_status_name((cb_job_status)i) : cb_task_status_name((cb_task_status)i);
+        if (!strcmp(n, "?"))
+            break;
+        if (!strcmp(n, name))
+            return i;
     }
-    free(x);
+    return -1;
 }
 
-static void stream_end_cb(evutil_socket_t fd, short what, void *arg)
+static int number(const char *s, uint64_t max, uint64_t *out)
 {
-    (void)fd;
-    (void)what;
-    stream_free(arg);
+    char *end;
+    unsigned long long v;
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -1;
+    v = strtoull(s, &end, 10);
+    if (*end || v > max)
+        return -1;
+    *out = v;
+    return 0;
 }
 
-/* Free the stream on the next loop turn (not from inside a subscription's
- * or the connection's callback). */
-static void stream_later(stream *x)
+/* The query of a list, tasks or events request into q. 0, or the HTTP
+ * status with why (400; 403: a tenant the token may not see). */
+static int parse_query(struct evhttp_request *req, const cb_route *r, const cb_api_who *who,
+                       query *q, char *why, size_t n)
 {
-    struct timeval now = {0, 0};
-    if (x->end)
-        evtimer_add(x->end, &now);
-}
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *qs = uri ? evhttp_uri_get_query(uri) : NULL, *v;
+    struct evkeyvalq kv;
+    struct evkeyval *e;
+    uint64_t x;
+    int rc = 0;
 
-static void stream_closed(struct evhttp_connection *conn, void *arg)
-{
-    stream *x = arg;
-    (void)conn;
-    x->closed = 1;
-    stream_later(x);
-}
-
-/* The last event is out: end the reply (the connection stays for the
- * client's next request). */
-static void stream_end(stream *x)
-{
-    if (!x->closed) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(x->req), NULL, NULL);
-        evhttp_send_reply_end(x->req);
-        x->req = NULL;
+    memset(q, 0, sizeof *q);
+    q->limit = 100;
+    q->state = -1;
+    TAILQ_INIT(&kv);
+    if (qs && evhttp_parse_query_str(qs, &kv) != 0) {
+        snprintf(why, n, "the query does not parse");
+        return 400;
     }
-    stream_later(x);
-}
-
-/* One event: "event: NAME\ndata: TEXT\n\n" (TEXT is one line of JSON). */
-static void stream_send(stream *x, const char *name, const void *data, size_t len, int always)
-{
-    struct evhttp_connection *conn;
-    struct bufferevent *bev;
-    struct evbuffer *out;
-    if (!x->req || x->closed)
-        return;
-    conn = evhttp_request_get_connection(x->req);
-    bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-    if (!always && bev && evbuffer_get_length(bufferevent_get_output(bev)) > STREAM_BUFFER_MAX)
-        return; /* a slow reader: progress is dropped, never queued without end */
-    if (!(out = evbuffer_new()))
-        return;
-    evbuffer_add_printf(out, "event: %s\ndata: ", name);
-    evbuffer_add(out, data, len);
-    evbuffer_add(out, "\n\n", 2);
-    evhttp_send_reply_chunk(x->req, out);
-    evbuffer_free(out);
-}
-
-static void stream_progress(const cb_broker_msg *m, void *ctx)
-{
-    stream_send(ctx, "progress", m->data, m->len, 0);
-}
-
-static void stream_done(const cb_broker_msg *m, void *ctx)
-{
-    stream *x = ctx;
-    if (!x->req || x->closed)
-        return;
-    stream_send(x, "done", m->data, m->len, 1);
-    stream_end(x);
-}
-
-static void job_stream(cb_api *a, struct evhttp_request *req, const cb_route *r)
-{
-    stream *x = cb_calloc(1, sizeof *x);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    char subject[320];
-    if (!x || !(x->end = evtimer_new(a->base, stream_end_cb, x))) {
-        free(x);
-        send_error(req, 500, "internal", "out of memory", NULL);
-        return;
+    TAILQ_FOREACH(e, &kv, next)
+    {
+        const char *k = e->key;
+        v = e->value;
+        if (!strcmp(k, "limit")) {
+            if (number(v, 1000, &x) != 0 || x == 0) {
+                snprintf(why, n, "limit: 1 to 1000");
+                rc = 400;
+            } else {
+                q->limit = (long)x;
+            }
+        } else if (!strcmp(k, "state") && r->id != CB_ROUTE_EVENTS) {
+            if ((q->state = status_of(v, r->id == CB_ROUTE_JOBS)) < 0) {
+                snprintf(why, n, "state: \"%.40s\" is not a %s state", v,
+                         r->id == CB_ROUTE_JOBS ? "job" : "task");
+                rc = 400;
+            }
+        } else if (!strcmp(k, "after") && r->id == CB_ROUTE_JOBS) {
+            const char *slash = strchr(v, '/');
+            if (!slash || strlen(v) >= sizeof q->after) {
+                snprintf(why, n, "after: the last job of the previous page, TENANT/JOB");
+                rc = 400;
+            } else {
+                snprintf(q->after, sizeof q->after, "%s", v);
+            }
+        } else if (!strcmp(k, "after")) {
+            if (number(v, UINT64_MAX, &q->after_n) != 0) {
+                snprintf(why, n, "after: the \"next\" of the previous page (a number)");
+                rc = 400;
+            }
+            q->has_after = 1;
+        } else if (!strcmp(k, "tenant") && r->id == CB_ROUTE_JOBS) {
+            if (!cb_name_valid(v)) {
+                snprintf(why, n, "tenant: [A-Za-z0-9_-]{1,128}");
+                rc = 400;
+            } else {
+                snprintf(q->tenant, sizeof q->tenant, "%s", v);
+            }
+        } else if (!strcmp(k, "label") && r->id == CB_ROUTE_JOBS) {
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v || (size_t)(eq - v) >= sizeof q->label ||
+                strlen(eq + 1) >= sizeof q->value) {
+                snprintf(why, n, "label: NAME=VALUE");
+                rc = 400;
+            } else {
+                snprintf(q->label, sizeof q->label, "%.*s", (int)(eq - v), v);
+                snprintf(q->value, sizeof q->value, "%s", eq + 1);
+            }
+        } else if (!strcmp(k, "until") && r->id == CB_ROUTE_EVENTS) {
+            q->has_until = 1;
+            if (cb_time_parse(v, &q->until_ns) != 0 &&
+                (number(v, UINT64_MAX, &q->until_seq) != 0 || q->until_seq == 0)) {
+                snprintf(why, n, "until: an RFC 3339 time or a log position");
+                rc = 400;
+            }
+        } else {
+            snprintf(why, n, "%.40s: not a parameter of this route (docs/api.md)", k);
+            rc = 400;
+        }
+        if (rc)
+            break;
     }
-    x->a = a;
-    x->req = req;
-    /* progress first, so that nothing between the two subscriptions is missed */
-    snprintf(subject, sizeof subject, "cb.progress.%s.%s", r->tenant, r->job);
-    if (cb_broker_subscribe(a->b, subject, 0, stream_progress, x, &x->progress) != CB_OK) {
-        x->req = NULL;
-        x->a = NULL;
-        stream_free(x);
-        send_error(req, 503, "unavailable", "cannot subscribe to the job's progress", NULL);
-        return;
+    evhttp_clear_headers(&kv);
+    if (rc)
+        return rc;
+    if (r->id == CB_ROUTE_JOBS && who->scope == CB_SCOPE_TENANT) {
+        if (q->tenant[0] && strcmp(q->tenant, who->tenant) != 0) {
+            snprintf(why, n, "the token may not list this tenant's jobs");
+            return 403;
+        }
+        snprintf(q->tenant, sizeof q->tenant, "%s", who->tenant);
     }
-    x->next = a->streams;
-    if (a->streams)
-        a->streams->prev = x;
-    a->streams = x;
-    evhttp_add_header(h, "Content-Type", "text/event-stream");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
-    evhttp_send_reply_start(req, 200, "OK");
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), stream_closed, x);
-    snprintf(subject, sizeof subject, "cb.done.%s.%s", r->tenant, r->job);
-    if (cb_broker_subscribe(a->b, subject, 0, stream_done, x, &x->done) != CB_OK) {
-        static const char why[] = "{\"error\":{\"code\":\"unavailable\",\"message\":"
-                                  "\"cannot subscribe to the job's done message\"}}";
-        stream_send(x, "error", why, sizeof why - 1, 1);
-        stream_end(x);
-    }
+    return 0;
 }
 
 /* ---- routing --------------------------------------------------------------- */
 
-static void ready(cb_api *a, struct evhttp_request *req)
+static void ready_read(cb_offload_job *oj)
 {
-    json_t *health = cb_broker_health(a->b);
-    uint64_t seq = 0;
-    int broker_ok = json_is_true(json_object_get(health, "connected"));
-    int store_ok = cb_view_applied_seq(a->st, &seq) == CB_OK;
-    json_t *body = json_pack(
-        "{s:s, s:O, s:b, s:I}", "status", broker_ok && store_ok ? "ready" : "not ready", "broker",
-        health ? health : json_null(), "store", store_ok, "store_position", (json_int_t)seq);
+    pending *p = (pending *)oj;
+    p->more = cb_view_applied_seq(p->st, &p->first_seq) == CB_OK;
+    p->status = 200;
+}
+
+/* On the loop: the broker's state with the store's. */
+static void ready_answer(pending *p)
+{
+    json_t *health = cb_broker_health(p->a->b);
+    int broker_ok = json_is_true(json_object_get(health, "connected")), ok = broker_ok && p->more;
+    p->status = ok ? 200 : 503;
+    p->body = json_pack("{s:s, s:O, s:b, s:I}", "status", ok ? "ready" : "not ready", "broker",
+                        health ? health : json_null(), "store", p->more, "store_position",
+                        (json_int_t)p->first_seq);
     json_decref(health);
-    send_json(req, broker_ok && store_ok ? 200 : 503, body);
+    cb_api_pending_answer(p);
+}
+
+static void ready(cb_api *a, struct evhttp_request *req, const cb_route *r)
+{
+    pending *p;
+    if (!a->st) { /* the projector has not made it yet */
+        json_t *health = cb_broker_health(a->b);
+        cb_api_send_json(req, 503,
+                         json_pack("{s:s, s:O, s:b, s:I}", "status", "not ready", "broker",
+                                   health ? health : json_null(), "store", 0, "store_position",
+                                   (json_int_t)0));
+        json_decref(health);
+        return;
+    }
+    cb_api_store_read(a, req, r, NULL, NULL, ready_read);
+    if ((p = a->waiting) && p->req == req)
+        p->then = ready_answer;
+}
+
+static const char *method_name(struct evhttp_request *req)
+{
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    default:
+        return "OTHER";
+    }
 }
 
 static void handle(struct evhttp_request *req, void *arg)
@@ -497,58 +509,93 @@ static void handle(struct evhttp_request *req, void *arg)
     cb_api *a = arg;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    const char *method;
+    cb_api_who who;
     cb_route r;
+    query q;
+    char why[200];
     int rc;
 
-    switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET:
-        method = "GET";
-        break;
-    case EVHTTP_REQ_HEAD:
-        method = "HEAD";
-        break;
-    case EVHTTP_REQ_POST:
-        method = "POST";
-        break;
-    default:
-        method = "OTHER";
-    }
-    rc = cb_route_match(method, path ? path : "", &r);
+    rc = cb_route_match(method_name(req), path ? path : "", &r);
     if (rc == CB_ROUTE_NO_SUCH) {
-        send_error(req, 404, "not_found", "no such route (docs/api.md)", NULL);
+        cb_api_send_error(req, 404, "not_found", "no such route (docs/api.md)", NULL);
         return;
     }
     if (rc == CB_ROUTE_BAD_METHOD) {
-        send_error(req, 405, "method_not_allowed", "not with this method (docs/api.md)", NULL);
+        cb_api_send_error(req, 405, "method_not_allowed", "not with this method (docs/api.md)",
+                          NULL);
         return;
     }
-    switch (r.id) {
-    case CB_ROUTE_HEALTH:
-        send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    if (r.id == CB_ROUTE_HEALTH) {
+        cb_api_send_json(req, 200, json_pack("{s:s}", "status", "ok"));
         return;
-    case CB_ROUTE_READY:
-        ready(a, req);
+    }
+    if (r.id == CB_ROUTE_READY) {
+        ready(a, req, &r);
         return;
-    case CB_ROUTE_JOBS:
-        if (r.post) {
-            submit(a, req, &r);
+    }
+    /* who the request acts for: every other route needs a token when some
+     * are configured */
+    cb_api_auth_check(a->o.auth,
+                      evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"),
+                      &who);
+    if (who.scope == CB_SCOPE_NONE) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"cbcore\"");
+        cb_api_send_error(req, 401, "unauthorized",
+                          "a bearer token is needed (Authorization: Bearer TOKEN)", NULL);
+        return;
+    }
+    if (r.id == CB_ROUTE_TENANT_STREAM && !cb_api_may(&who, r.tenant)) {
+        cb_api_send_error(req, 403, "forbidden", "the token may not see this tenant", NULL);
+        return;
+    }
+    if (r.id == CB_ROUTE_METRICS && who.scope != CB_SCOPE_ALL) {
+        cb_api_send_error(req, 403, "forbidden", "the metrics need an operator token", NULL);
+        return;
+    }
+    if (r.job[0] && !cb_api_may(&who, r.tenant)) { /* another tenant's job: not told it exists */
+        cb_api_send_error(req, 404, "not_found", "no such job", NULL);
+        return;
+    }
+    if ((r.id == CB_ROUTE_JOBS && !r.post) || r.id == CB_ROUTE_TASKS || r.id == CB_ROUTE_EVENTS) {
+        if ((rc = parse_query(req, &r, &who, &q, why, sizeof why)) != 0) {
+            cb_api_send_error(req, rc, rc == 403 ? "forbidden" : "bad_request", why, NULL);
             return;
         }
-        break;
+    }
+    switch (r.id) {
+    case CB_ROUTE_JOBS:
+        if (r.post)
+            submit(a, req, &r, &who);
+        else
+            cb_api_store_read(a, req, &r, &who, &q, cb_api_read_jobs);
+        return;
     case CB_ROUTE_JOB:
-        store_read(a, req, &r, read_job);
+        cb_api_store_read(a, req, &r, &who, NULL, cb_api_read_job);
+        return;
+    case CB_ROUTE_TASKS:
+        cb_api_store_read(a, req, &r, &who, &q, cb_api_read_tasks);
+        return;
+    case CB_ROUTE_EVENTS:
+        cb_api_store_read(a, req, &r, &who, &q, cb_api_read_first_seq);
+        return;
+    case CB_ROUTE_RESULT:
+        cb_api_store_read(a, req, &r, &who, NULL, cb_api_read_result);
         return;
     case CB_ROUTE_CONTROL:
         control(a, req, &r);
         return;
     case CB_ROUTE_JOB_STREAM:
-        job_stream(a, req, &r);
+        cb_api_job_stream(a, req, &r);
+        return;
+    case CB_ROUTE_TENANT_STREAM:
+        cb_api_tenant_stream(a, req, r.tenant);
         return;
     default:
         break;
     }
-    send_error(req, 501, "not_implemented", "this route is not served yet (docs/api.md)", NULL);
+    cb_api_send_error(req, 501, "not_implemented", "this route is not served yet (docs/api.md)",
+                      NULL);
 }
 
 /* ---- start and stop --------------------------------------------------------- */
@@ -560,6 +607,11 @@ void cb_api_opts_init(cb_api_opts *o)
     o->max_body = 1 << 20;
     o->request_timeout_ms = 30000;
     o->timeout_s = 30;
+}
+
+void cb_api_set_store(cb_api *a, cb_store *st)
+{
+    a->st = st;
 }
 
 int cb_api_port(const cb_api *a)
@@ -626,22 +678,24 @@ void cb_api_free(cb_api *a)
     if (!a)
         return;
     /* requests waiting: their answers go nowhere (the broker's come later
-     * as CB_ECLOSED, the store's are cancelled below) */
+     * as CB_ECLOSED, the store's are cancelled below, storage reads end
+     * with the storage) */
     while (a->waiting) {
-        int closed = a->waiting->closed;
-        struct evhttp_request *req = pending_take(a->waiting);
+        pending *p = a->waiting;
+        int closed = p->closed;
+        struct evhttp_request *req = cb_api_pending_take(p);
         if (req)
-            drop_request(req, closed);
+            cb_api_drop_request(req, closed);
+        if (p->offloaded)
+            continue; /* its mail comes cancelled and frees it */
+        if (p->jl)
+            cb_api_events_drop(p);
+        else if (p->out)
+            cb_api_body_drop(p);
+        else if (p->done_sub || p->wait_timer)
+            cb_api_pending_free(p); /* waiting for the done message or to read again */
     }
-    while (a->streams) { /* their subscriptions close now, before the broker */
-        stream *x = a->streams;
-        if (x->req)
-            drop_request(x->req, x->closed);
-        x->req = NULL;
-        a->streams = x->next;
-        x->a = NULL;
-        stream_free(x);
-    }
+    cb_api_streams_drop(a);
     if (a->http)
         evhttp_free(a->http); /* closes the connections */
     cb_offload_destroy(a->off);

@@ -237,6 +237,11 @@ const json_t *cb_config_backend(const cb_config *r, const char *backend)
     return json_object_get(json_object_get(r->root, "backends"), backend);
 }
 
+const json_t *cb_config_api(const cb_config *r)
+{
+    return r ? json_object_get(r->root, "api") : NULL;
+}
+
 const json_t *cb_config_storage(const cb_config *r)
 {
     return r ? json_object_get(r->root, "storage") : NULL;

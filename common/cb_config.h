@@ -54,6 +54,8 @@ void cb_config_free(cb_config *r); /* accepts NULL */
 /* The "storage" object (cb_storage.h; a relative "root" already made
  * relative to the file's directory), or NULL: the default. Borrowed. */
 const json_t *cb_config_storage(const cb_config *r);
+/* The "api" object (cb-api's tokens, docs/api.md), or NULL. Borrowed. */
+const json_t *cb_config_api(const cb_config *r);
 /* A setting into dst: conf's string `key` when non-empty, else the first
  * non-empty of the environment variables env1, env2 (either may be NULL),
  * else "". For credentials and regions: the file wins over the environment. */

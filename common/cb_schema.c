@@ -242,6 +242,10 @@ cb_status cb_schema_load_dir(const char *dir, cb_schema **out, char *err, size_t
             st = CB_EINVAL;
             goto out_free_schema;
         }
+        if (json_object_get(root, "openapi")) { /* the HTTP API's description (docs/api.md) */
+            json_decref(root);
+            continue;
+        }
         id = json_object_get(root, "$id");
         s->docs[s->ndocs].root = root;
         s->docs[s->ndocs].id = cb_strdup(json_is_string(id) ? json_string_value(id) : names[i]);

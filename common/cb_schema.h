@@ -34,7 +34,8 @@ typedef struct cb_schema cb_schema;
  * $CB_SCHEMA_DIR when set. Borrowed, static or from the environment. */
 const char *cb_schema_default_dir(void);
 
-/* Load every *.json file of `dir`. On CB_OK *out is owned: release with
+/* Load every *.json file of `dir` (but an OpenAPI document, one with an
+ * "openapi" member: schemas/openapi.json). On CB_OK *out is owned: release with
  * cb_schema_free(). On failure err (if not NULL) gets a one-line reason.
  * Errors: CB_ENOTFOUND (no directory), CB_EINVAL (bad schema), CB_ENOMEM. */
 CB_NODISCARD cb_status cb_schema_load_dir(const char *dir, cb_schema **out, char *err,

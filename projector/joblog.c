@@ -18,6 +18,7 @@ struct cb_joblog {
     char filter[300];
     uint64_t from_seq; /* where the current read started; 0: the first event kept */
     int to_end, seen, finished;
+    int in_fn, closed; /* inside fn; closed from inside it (freed when fn returns) */
 };
 
 uint64_t cb_joblog_first_seq(cb_store *st, const char *tenant, const char *job)
@@ -48,13 +49,22 @@ static cb_event_type type_of(const cb_broker_msg *m)
 
 static cb_status start(cb_joblog *l, uint64_t from_seq);
 
+/* fn(m, s) unless the reader closed this log (the caller frees it then). */
+static void call(cb_joblog *l, const cb_broker_msg *m, cb_status s)
+{
+    if (l->closed)
+        return;
+    l->in_fn = 1;
+    l->fn(m, s, l->ctx);
+    l->in_fn = 0;
+}
+
 static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
 {
     cb_joblog *l = ctx;
-    cb_read_cb *fn = l->fn; /* fn may close l: after it only these copies are used */
-    void *fctx = l->ctx;
     cb_event_type t;
     int last;
+
     if (l->finished)
         return;
     if (!m) {
@@ -63,27 +73,32 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
                 return;
         }
         l->finished = 1;
-        fn(NULL, s, fctx);
-        return;
-    }
-    t = type_of(m);
-    if (!l->seen && l->from_seq && t != CB_EV_JOB_SUBMITTED && t != CB_EV_JOB_REJECTED) {
-        /* A store's position that does not start the job (another deployment's
-         * store, a log cut since): read it all rather than miss events. */
-        if ((s = start(l, 0)) != CB_OK) {
-            l->finished = 1;
-            fn(NULL, s, fctx);
+        call(l, NULL, s);
+    } else {
+        t = type_of(m);
+        if (!l->seen && l->from_seq && t != CB_EV_JOB_SUBMITTED && t != CB_EV_JOB_REJECTED) {
+            /* A store's position that does not start the job (another
+             * deployment's store, a log cut since): read it all rather than
+             * miss events. */
+            if ((s = start(l, 0)) != CB_OK) {
+                l->finished = 1;
+                call(l, NULL, s);
+            }
+        } else {
+            l->seen = 1;
+            last = !l->to_end && (t == CB_EV_JOB_SUCCEEDED || t == CB_EV_JOB_FAILED ||
+                                  t == CB_EV_JOB_CANCELLED || t == CB_EV_JOB_REJECTED);
+            if (last)
+                l->finished = 1;
+            call(l, m, CB_OK);
+            if (last)
+                call(l, NULL, CB_OK);
         }
-        return;
     }
-    l->seen = 1;
-    last = !l->to_end && (t == CB_EV_JOB_SUCCEEDED || t == CB_EV_JOB_FAILED ||
-                          t == CB_EV_JOB_CANCELLED || t == CB_EV_JOB_REJECTED);
-    if (last)
-        l->finished = 1;
-    fn(m, CB_OK, fctx);
-    if (last)
-        fn(NULL, CB_OK, fctx);
+    if (l->closed) { /* closed by fn: the reader may be closed from its own callback */
+        cb_reader_close(l->r);
+        cb_free(l);
+    }
 }
 
 /* (Re)start the read at from_seq. Closing a reader from its own callback is
@@ -126,10 +141,36 @@ cb_status cb_joblog_read(cb_broker *b, const char *tenant, const char *job, uint
     return CB_OK;
 }
 
+cb_status cb_joblog_read_after(cb_broker *b, const char *tenant, const char *job,
+                               uint64_t after_seq, cb_read_cb *fn, void *ctx, cb_joblog **out)
+{
+    cb_joblog *l;
+    cb_status s;
+    if (!cb_name_valid(tenant) || !cb_name_valid(job))
+        return CB_EINVAL;
+    if (!(l = cb_calloc(1, sizeof *l)))
+        return CB_ENOMEM;
+    l->b = b;
+    l->fn = fn;
+    l->ctx = ctx;
+    l->seen = 1; /* a continuation: it need not start the job */
+    snprintf(l->filter, sizeof l->filter, "cb.evt.%s.%s", tenant, job);
+    if ((s = start(l, after_seq + 1)) != CB_OK) {
+        cb_free(l);
+        return s;
+    }
+    *out = l;
+    return CB_OK;
+}
+
 void cb_joblog_close(cb_joblog *l)
 {
     if (!l)
         return;
+    if (l->in_fn) { /* from inside fn: read_cb frees it when fn returns */
+        l->closed = 1;
+        return;
+    }
     cb_reader_close(l->r);
     cb_free(l);
 }

@@ -207,12 +207,24 @@ cb_status cb_store_del(cb_txn *t, cb_db db, const void *key, size_t klen)
 cb_status cb_store_scan(cb_txn *t, cb_db db, const void *prefix, size_t plen, cb_store_scan_fn *fn,
                         void *arg)
 {
+    return cb_store_scan_from(t, db, prefix, plen, NULL, 0, fn, arg);
+}
+
+cb_status cb_store_scan_from(cb_txn *t, cb_db db, const void *prefix, size_t plen, const void *from,
+                             size_t flen, cb_store_scan_fn *fn, void *arg)
+{
     MDB_cursor *c;
     MDB_val k = {plen, (void *)prefix}, v;
     int rc = mdb_cursor_open(t->txn, t->st->dbi[db], &c);
     if (rc != 0)
         return from_mdb(rc);
-    rc = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+    if (flen) { /* the later of the prefix and `from` */
+        size_t m = flen < plen ? flen : plen;
+        int cmp = memcmp(from, prefix, m);
+        if (cmp > 0 || (cmp == 0 && flen >= plen))
+            k = (MDB_val){flen, (void *)from};
+    }
+    rc = mdb_cursor_get(c, &k, &v, k.mv_size ? MDB_SET_RANGE : MDB_FIRST);
     while (rc == 0) {
         if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
             break;

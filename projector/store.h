@@ -65,5 +65,10 @@ CB_NODISCARD cb_status cb_store_del(cb_txn *t, cb_db db, const void *key, size_t
 typedef int cb_store_scan_fn(const void *key, size_t klen, const void *val, size_t vlen, void *arg);
 CB_NODISCARD cb_status cb_store_scan(cb_txn *t, cb_db db, const void *prefix, size_t plen,
                                      cb_store_scan_fn *fn, void *arg);
+/* The same from the first key >= `from` (flen bytes; 0: the prefix's
+ * first): a page of a listing that starts where the last one stopped. */
+CB_NODISCARD cb_status cb_store_scan_from(cb_txn *t, cb_db db, const void *prefix, size_t plen,
+                                          const void *from, size_t flen, cb_store_scan_fn *fn,
+                                          void *arg);
 
 #endif /* CB_STORE_H */

@@ -123,23 +123,28 @@ static int each_open(const void *key, size_t klen, const void *val, size_t vlen,
     return each_task(key, klen, rec, rlen, arg);
 }
 
-/* The task records of job `key` through db (tasks, or the open index), in
- * transaction t. */
-static cb_status scan_tasks(cb_txn *t, cb_db db, const char *key, cb_view_task_fn *fn, void *arg)
+/* The task records of job `key` from index `from` through db (tasks, or
+ * the open index), in transaction t. */
+static cb_status scan_tasks(cb_txn *t, cb_db db, const char *key, uint32_t from,
+                            cb_view_task_fn *fn, void *arg)
 {
-    unsigned char prefix[CB_JOB_KEY_MAX + 1];
-    size_t n = strlen(key);
+    unsigned char prefix[CB_JOB_KEY_MAX + 1], start[CB_TASK_KEY_MAX];
+    size_t n = strlen(key), slen = 0;
     tasks_ctx c = {fn, arg, n + 1, CB_OK, t};
     cb_status s;
     if (n >= CB_JOB_KEY_MAX)
         return CB_EINVAL;
     memcpy(prefix, key, n);
     prefix[n] = '\0';
-    s = cb_store_scan(t, db, prefix, n + 1, db == CB_DB_OPEN ? each_open : each_task, &c);
+    if (from)
+        slen = cb_layout_task_key(key, n, from, start);
+    s = cb_store_scan_from(t, db, prefix, n + 1, start, slen,
+                           db == CB_DB_OPEN ? each_open : each_task, &c);
     return s != CB_OK ? s : c.s;
 }
 
-static cb_status view_tasks(cb_store *st, cb_db db, const char *key, cb_view_task_fn *fn, void *arg)
+static cb_status view_tasks(cb_store *st, cb_db db, const char *key, uint32_t from,
+                            cb_view_task_fn *fn, void *arg)
 {
     cb_txn *t;
     cb_status s;
@@ -147,19 +152,74 @@ static cb_status view_tasks(cb_store *st, cb_db db, const char *key, cb_view_tas
         return CB_EINVAL;
     if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
         return s;
-    s = scan_tasks(t, db, key, fn, arg);
+    s = scan_tasks(t, db, key, from, fn, arg);
     cb_store_abort(t);
     return s;
 }
 
 cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, void *arg)
 {
-    return view_tasks(st, CB_DB_TASKS, key, fn, arg);
+    return view_tasks(st, CB_DB_TASKS, key, 0, fn, arg);
+}
+
+cb_status cb_view_job_tasks_from(cb_store *st, const char *key, uint32_t from, cb_view_task_fn *fn,
+                                 void *arg)
+{
+    return view_tasks(st, CB_DB_TASKS, key, from, fn, arg);
+}
+
+typedef struct jobs_ctx {
+    cb_view_job_fn *fn;
+    void *arg;
+} jobs_ctx;
+
+static int each_job(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    jobs_ctx *c = arg;
+    char k[CB_JOB_KEY_MAX];
+    json_error_t je;
+    cb_status st;
+    cb_job_state js;
+    json_t *o;
+    int stop = 0;
+    if (klen >= sizeof k)
+        return 0;
+    memcpy(k, key, klen);
+    k[klen] = '\0';
+    if ((o = cb_json_loadb(val, vlen, 0, &je, &st)) && cb_job_state_from_json(o, &js) == CB_OK) {
+        stop = c->fn(k, &js, c->arg);
+        cb_job_state_cleanup(&js);
+    }
+    json_decref(o);
+    return stop;
+}
+
+cb_status cb_view_jobs(cb_store *st, const char *tenant, const char *after, cb_view_job_fn *fn,
+                       void *arg)
+{
+    char prefix[CB_NAME_MAX + 2], from[CB_JOB_KEY_MAX + 1];
+    size_t plen = 0, flen = 0;
+    jobs_ctx c = {fn, arg};
+    cb_txn *t;
+    cb_status s;
+    if (tenant && (plen = (size_t)snprintf(prefix, sizeof prefix, "%s/", tenant)) >= sizeof prefix)
+        return CB_EINVAL;
+    if (after) { /* the first key after `after` is `after` with a NUL */
+        if ((flen = strlen(after)) >= CB_JOB_KEY_MAX)
+            return CB_EINVAL;
+        memcpy(from, after, flen);
+        from[flen++] = '\0';
+    }
+    if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
+        return s;
+    s = cb_store_scan_from(t, CB_DB_JOBS, prefix, plen, from, flen, each_job, &c);
+    cb_store_abort(t);
+    return s;
 }
 
 cb_status cb_view_job_open_tasks(cb_store *st, const char *key, cb_view_task_fn *fn, void *arg)
 {
-    return view_tasks(st, CB_DB_OPEN, key, fn, arg);
+    return view_tasks(st, CB_DB_OPEN, key, 0, fn, arg);
 }
 
 typedef struct active_ctx {
@@ -225,7 +285,7 @@ static int each_snap(const void *key, size_t klen, const void *val, size_t vlen,
         c->s = CB_ENOMEM;
         return 1;
     }
-    if ((c->s = scan_tasks(c->txn, CB_DB_TASKS, k, c->task_fn, c->arg)) != CB_OK)
+    if ((c->s = scan_tasks(c->txn, CB_DB_TASKS, k, 0, c->task_fn, c->arg)) != CB_OK)
         return 1;
     return 0;
 }

@@ -26,6 +26,18 @@ CB_NODISCARD cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_
 /* The same for the job's open tasks only (not yet succeeded or skipped). */
 CB_NODISCARD cb_status cb_view_job_open_tasks(cb_store *st, const char *key, cb_view_task_fn *fn,
                                               void *arg);
+/* A page of the tasks of job "tenant/job": as cb_view_job_tasks, from
+ * index `from` on (the records of lower indices are not read). */
+CB_NODISCARD cb_status cb_view_job_tasks_from(cb_store *st, const char *key, uint32_t from,
+                                              cb_view_task_fn *fn, void *arg);
+/* A page of the jobs, in key order ("tenant/job"): those of `tenant`
+ * (NULL: every tenant) whose key is after `after` (NULL: from the first).
+ * fn(key, state, arg) for each (both borrowed for the call) returns
+ * non-zero to stop. A record that does not parse is skipped. One read
+ * transaction. */
+typedef int cb_view_job_fn(const char *key, const cb_job_state *js, void *arg);
+CB_NODISCARD cb_status cb_view_jobs(cb_store *st, const char *tenant, const char *after,
+                                    cb_view_job_fn *fn, void *arg);
 /* The jobs not yet finished: fn("tenant/job", deadline_ns or 0, arg). */
 typedef int cb_view_active_fn(const char *key, int64_t deadline_ns, void *arg);
 CB_NODISCARD cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg);

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # tests/it_api.sh - cb-api against a real broker (run once per driver by
-# tests/run.sh): `cb up --detach` on the given broker, then cb-api on a free
-# loopback port over the stack's store, and every route it serves so far
-# (docs/api.md): health, ready, submit (accepted 201, bad JSON, a job the
-# schema refuses, no tenant, a body over the limit), a job's state (and 404
-# for an unknown one), a job's SSE stream (progress while it runs, the done
-# event at the end; at once for a client that comes late), cancel through
-# the API ending a running job, unknown routes and wrong methods, and a
-# client that hangs up mid-request leaving the server serving.
+# tests/run.sh): `cb up --detach` on the given broker starts cb-api too
+# (DIR/api_url), and every route of docs/api.md is used through it: health,
+# ready, submit (accepted 201, bad JSON, a job the schema refuses, no tenant,
+# a body over the limit), a job's state (404 for an unknown one), its result
+# (at once after the done event; 409 while it runs, 422 cancelled; a large
+# one streamed from storage, outputs kept apart put back in; a damaged object
+# cuts the body), the job list (tenant, state, label, pages), tasks (state,
+# pages), events (pages, ?until= state), the job's SSE stream (progress
+# while it runs, the done event; at once for a late client), a tenant's
+# stream, cancel, unknown routes and wrong methods, a client that hangs up.
+# Then a second cb-api with tokens: 401 without or with a wrong one, a
+# tenant's token sees its own jobs only (404 for another's job, 403 for its
+# list, stream or a submission in its name), an operator's sees all; an open
+# API off loopback is refused; SIGTERM with a stream open exits 0. Every
+# answer is checked against schemas/openapi.json (tests/openapi_check.py).
 # Needs CB_TEST_BROKER_URL, CB_TEST_BIN.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,11 +44,23 @@ check() { # check NAME COMMAND...
     fi
 }
 
-# http METHOD PATH [BODY_FILE]: the status in $CODE, the body in $DIR/body
+# http METHOD PATH [BODY_FILE]: the status in $CODE, the body in $DIR/body;
+# with $TOKEN set, as that bearer. Every answer is kept for the OpenAPI check.
+NANS=0
 http() {
-    local args=(-s -o "$DIR/body" -w '%{http_code}' -X "$1" --max-time 60)
+    local args=(-s -o "$DIR/body" -w '%{http_code} %{content_type}' -X "$1" --max-time 60) out
     [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "@$3")
-    CODE=$(curl "${args[@]}" "$BASE$2")
+    [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
+    out=$(curl "${args[@]}" "$BASE$2")
+    CODE=${out%% *}
+    NANS=$((NANS + 1))
+    cp "$DIR/body" "$DIR/answer.$NANS"
+    /usr/bin/python3 -c 'import json,sys; print(json.dumps({"method": sys.argv[1], "path": sys.argv[2].split("?")[0], "status": int(sys.argv[3]), "type": sys.argv[4], "body": sys.argv[5]}))' \
+        "$1" "$2" "$CODE" "${out#* }" "$DIR/answer.$NANS" >>"$DIR/answers.jsonl"
+}
+# jget EXPRESSION: a value of the last body, printed
+jget() {
+    /usr/bin/python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(v if v is not None else "")' "$DIR/body" "$1" 2>/dev/null
 }
 # body_has PYTHON-EXPRESSION over the parsed body `b`
 body_has() {
@@ -59,12 +78,10 @@ if ! "$CB" up --detach --dir "$CB_DIR" --broker "$URL" \
     --config "$ROOT/tests/fixtures/functions.json" >"$DIR/up.out" 2>&1; then
     echo "FAIL cb up"; cat "$DIR/up.out"; exit 1
 fi
-"$CB_TEST_BIN/cb-api" --broker "$URL" --store "$CB_DIR/store" --listen 127.0.0.1:0 \
-    --port-file "$DIR/port" 2>"$DIR/api.log" &
-API_PID=$!
-for _ in $(seq 1 200); do [ -s "$DIR/port" ] && break; sleep 0.05; done
-if [ ! -s "$DIR/port" ]; then echo "FAIL cb-api did not start"; cat "$DIR/api.log"; exit 1; fi
-BASE="http://127.0.0.1:$(cat "$DIR/port")"
+for _ in $(seq 1 100); do [ -s "$CB_DIR/api_url" ] && break; sleep 0.05; done
+BASE=$(cat "$CB_DIR/api_url" 2>/dev/null)
+check "cb up starts cb-api and writes its URL to DIR/api_url" grep -q '^http://127.0.0.1:[0-9]*$' "$CB_DIR/api_url"
+check "cb up prints CB_API_URL" grep -q "^export CB_API_URL=$BASE\$" "$DIR/up.out"
 
 # -- health and readiness
 http GET /v1/health
@@ -100,9 +117,28 @@ assert len(blocks) == 1 and blocks[0].startswith("event: done\ndata: "), blocks
 d = json.loads(blocks[0].split("\ndata: ", 1)[1])
 assert d["status"] == "succeeded" and d["result"] == 42, d
 PY
+http GET "/v1/jobs/$T/$jid/result"
+check "GET .../result is the result" is 200 'b == 42'
 http GET "/v1/jobs/$T/nosuchjob"
 check "an unknown job is 404 not_found" \
     is 404 'b["error"]["code"] == "not_found"'
+http GET "/v1/jobs/$T/nosuchjob/result"
+check "the result of an unknown job is 404 not_found" \
+    is 404 'b["error"]["code"] == "not_found"'
+# a client told "done" by the stream asks for the result at once: the store
+# may not have folded the end yet, the answer must be the result anyway
+job quick.json <<'J'
+{"tenant": "TENANT", "job_id": "quick", "kind": "map", "function": {"backend": "local", "name": "add7"},
+ "input": {"items": [1, 2, 3, 4, 5, 6, 7, 8]}, "labels": {"team": "blue"}}
+J
+timeout 60 curl -sN "$BASE/v1/jobs/$T/quick/stream" >"$DIR/quick.sse" 2>/dev/null &
+qpid=$!
+for _ in $(seq 1 100); do grep -q "text" "$DIR/quick.sse" 2>/dev/null; [ -e "$DIR/quick.sse" ] && break; sleep 0.02; done
+http POST /v1/jobs "$DIR/quick.json"
+wait "$qpid"
+http GET "/v1/jobs/$T/quick/result"
+check "GET .../result right after the done event is the result, not 409" \
+    is 200 'b == [8, 9, 10, 11, 12, 13, 14, 15]'
 
 # -- what is refused, and why
 printf '{"tenant": "%s", "kind": ' "$T" >"$DIR/broken.json"
@@ -148,6 +184,12 @@ blocks = [b for b in open(sys.argv[1]).read().split("\n\n") if b.startswith("eve
 data = json.loads(blocks[0].split("\ndata: ", 1)[1])
 assert data["status"] == "running" and data["total"] == 20, data
 PY
+http GET "/v1/jobs/$T/$lid/result"
+check "GET .../result of a running job is 409 not_finished with its state" \
+    is 409 'b["error"]["code"] == "not_finished" and b["status"] == "running"'
+http GET "/v1/jobs/$T/$lid/tasks?state=running"
+check "GET .../tasks?state=running lists the running task (parallelism 1)" \
+    is 200 'len(b["tasks"]) == 1 and b["tasks"][0]["status"] == "running" and b["next"] is None'
 http POST "/v1/jobs/$T/$lid/cancel"
 check "POST .../cancel is 202 with the engine's reply" \
     is 202 'b["accepted"] is True'
@@ -161,6 +203,9 @@ blocks = [b for b in open(sys.argv[1]).read().split("\n\n") if b.strip()]
 assert blocks[-1].startswith("event: done"), blocks[-1]
 assert json.loads(blocks[-1].split("\ndata: ", 1)[1])["status"] == "cancelled"
 PY
+http GET "/v1/jobs/$T/$lid/result"
+check "GET .../result of a cancelled job is 422 not_succeeded" \
+    is 422 'b["error"]["code"] == "not_succeeded" and b["status"] == "cancelled"'
 http POST "/v1/jobs/$T/$lid/resume"
 check "resuming an ended job is refused: 409 refused, the engine's reason" \
     is 409 'b["error"]["code"] == "refused" and b["accepted"] is False'
@@ -170,7 +215,7 @@ check "resuming an ended job is refused: 409 refused, the engine's reason" \
 job add1.json <<'J'
 {"tenant": "TENANT", "job_id": "hangup", "kind": "call", "function": {"backend": "local", "name": "add7"}, "input": 1}
 J
-/usr/bin/python3 - "$(cat "$DIR/port")" "$DIR/add1.json" <<'PY'
+/usr/bin/python3 - "${BASE##*:}" "$DIR/add1.json" <<'PY'
 import socket, sys
 body = open(sys.argv[2], "rb").read()
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
@@ -181,9 +226,192 @@ PY
 check "after a client hung up mid-request, the job still ran" test "$("$CB" result --timeout 60 "$T/hangup")" = 8
 http GET /v1/health
 check "and the server answers the next request" test "$CODE" = 200
-check "cb-api is still running" kill -0 "$API_PID"
+check "cb-api is still running" kill -0 "$(cat "$CB_DIR/api.pid")"
+# -- large results: one object in storage, streamed; outputs kept apart
+/usr/bin/python3 - "$T" >"$DIR/big.json" <<'PY'
+import json, sys
+print(json.dumps({"tenant": sys.argv[1], "job_id": "big", "kind": "map",
+                  "function": {"backend": "local", "name": "echo"},
+                  "input": {"items": ["x" * 3000 + str(i) for i in range(300)]}}))
+PY
+/usr/bin/python3 - "$T" >"$DIR/spill.json" <<'PY'
+import json, sys
+print(json.dumps({"tenant": sys.argv[1], "job_id": "spill", "kind": "map",
+                  "function": {"backend": "local", "name": "echo"},
+                  "input": {"items": ["y" * 300000 + str(i) for i in range(2)]}}))
+PY
+http POST /v1/jobs "$DIR/big.json"
+http POST /v1/jobs "$DIR/spill.json"
+"$CB" result --timeout 120 "$T/big" >"$DIR/big.cli" 2>&1
+"$CB" result --timeout 120 "$T/spill" >"$DIR/spill.cli" 2>&1
+curl -s --max-time 60 -o "$DIR/big.api" "$BASE/v1/jobs/$T/big/result"
+check "a result over 256 KiB (one object in storage) streamed is what cb result prints" \
+    /usr/bin/python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if a == b and len(a) == 300 and a[299] == "x"*3000+"299" else 1)' "$DIR/big.api" "$DIR/big.cli"
+curl -s --max-time 60 -o "$DIR/spill.api" "$BASE/v1/jobs/$T/spill/result"
+check "a result whose outputs are kept apart comes with them put back in" \
+    /usr/bin/python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if a == b and a[1] == "y"*300000+"1" else 1)' "$DIR/spill.api" "$DIR/spill.cli"
+obj=$(find "$CB_DIR/objects" -path "*/$T/spill/1.*" -type f | head -1)
+/usr/bin/python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[1000]=ord("z"); open(p,"wb").write(b)' "$obj"
+curl -s --max-time 60 -o "$DIR/damaged.api" "$BASE/v1/jobs/$T/spill/result"
+rc=$?
+check "an object that does not match its sha256 cuts the body (curl: 18, transfer closed)" test "$rc" = 18
+http GET /v1/health
+check "and the server serves on" test "$CODE" = 200
+
+# -- the job list: a tenant's, by state, by label, in pages (the store
+# folds the large jobs' ends a little after their done messages: wait)
+for _ in $(seq 1 300); do
+    http GET "/v1/jobs/$T/spill"
+    body_has 'b["status"] == "succeeded"' && break
+    sleep 0.1
+done
+http GET "/v1/jobs?tenant=$T"
+check "GET /v1/jobs?tenant=T lists the tenant's jobs" \
+    is 200 '{"quick", "big", "spill", "hangup"} <= {j["job_id"] for j in b["jobs"]} and all(j["tenant"] == "'"$T"'" for j in b["jobs"]) and b["next"] is None'
+njobs=$(jget 'len(b["jobs"])')
+http GET "/v1/jobs?tenant=$T&state=cancelled"
+check "?state=cancelled: the cancelled job only" \
+    is 200 '[j["job_id"] for j in b["jobs"]] == ["'"$lid"'"]'
+http GET "/v1/jobs?tenant=$T&label=team=blue"
+check "?label=team=blue: the labelled job only" \
+    is 200 '[j["job_id"] for j in b["jobs"]] == ["quick"] and b["jobs"][0]["labels"] == {"team": "blue"}'
+seen=""
+after=""
+pages=0
+while :; do
+    http GET "/v1/jobs?tenant=$T&limit=2${after:+&after=$after}"
+    [ "$CODE" = 200 ] || break
+    seen="$seen $(jget '" ".join(j["job_id"] for j in b["jobs"])')"
+    pages=$((pages + 1))
+    after=$(jget 'b["next"]')
+    if [ -z "$after" ] || [ $pages -gt 20 ]; then break; fi
+done
+check "pages of 2 (limit, after=next) give every job once ($njobs jobs, $pages pages)" \
+    test "$(echo $seen | wc -w)" = "$njobs" -a "$(echo $seen | tr ' ' '\n' | sort -u | wc -l)" = "$njobs" -a "$pages" = $(((njobs + 1) / 2))
+http GET "/v1/jobs?limit=0"
+check "?limit=0 is 400 bad_request" is 400 'b["error"]["code"] == "bad_request" and "limit" in b["error"]["message"]'
+http GET "/v1/jobs?state=sleeping"
+check "?state= of no state is 400" is 400 'b["error"]["code"] == "bad_request"'
+http GET "/v1/jobs?colour=red"
+check "an unknown parameter is 400" is 400 'b["error"]["code"] == "bad_request" and "colour" in b["error"]["message"]'
+
+# -- tasks in pages
+http GET "/v1/jobs/$T/quick/tasks?limit=3"
+check "GET .../tasks?limit=3: tasks 0-2 with their outputs, next 2" \
+    is 200 '[t["index"] for t in b["tasks"]] == [0, 1, 2] and b["tasks"][0]["output"] == [8] and b["next"] == 2'
+http GET "/v1/jobs/$T/quick/tasks?limit=3&after=5"
+check "?after=5: tasks 6-7, the last page" \
+    is 200 '[t["index"] for t in b["tasks"]] == [6, 7] and b["next"] is None'
+http GET "/v1/jobs/$T/quick/tasks?state=succeeded"
+check "?state=succeeded: all 8" is 200 'len(b["tasks"]) == 8 and b["next"] is None'
+http GET "/v1/jobs/$T/quick/tasks?state=failed"
+check "?state=failed: none" is 200 'b["tasks"] == [] and b["next"] is None'
+
+# -- events: the timeline from the log, in pages; the state at a point
+"$CB" replay --json --job "$T/quick" >"$DIR/quick.log" 2>/dev/null
+nev=$(wc -l <"$DIR/quick.log")
+seqs=""
+after=""
+pages=0
+while :; do
+    http GET "/v1/jobs/$T/quick/events?limit=4${after:+&after=$after}"
+    [ "$CODE" = 200 ] || break
+    seqs="$seqs $(jget '" ".join(str(e["seq"]) for e in b["events"])')"
+    pages=$((pages + 1))
+    after=$(jget 'b["next"]')
+    if [ -z "$after" ] || [ $pages -gt 50 ]; then break; fi
+done
+check "GET .../events in pages of 4: every event of cb replay once, in log order ($nev)" \
+    /usr/bin/python3 -c 'import sys; s=[int(x) for x in sys.argv[1].split()]; sys.exit(0 if len(s) == int(sys.argv[2]) > 4 and s == sorted(set(s)) else 1)' "$seqs" "$nev"
+http GET "/v1/jobs/$T/quick/events?limit=1"
+check "the first event is the submission" is 200 'b["events"][0]["event"]["type"] == "cb.job.submitted" and b["next"] == b["events"][0]["seq"]'
+started=$(/usr/bin/python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e["type"] == "cb.job.started":
+        print(e["time"])
+        break' "$DIR/quick.log")
+http GET "/v1/jobs/$T/quick/events?until=$started"
+check "?until=TIME: the events up to then and the job's state then (running, nothing done)" \
+    is 200 'b["state"]["status"] == "running" and b["state"]["counts"]["succeeded"] == 0 and b["events"][-1]["event"]["type"] == "cb.job.started" and b["next"] is None'
+http GET "/v1/jobs/$T/quick/events?until=yesterday"
+check "?until= that is neither a time nor a position is 400" is 400 'b["error"]["code"] == "bad_request"'
+
+# -- a tenant's stream: the jobs' events from when it opened
+timeout 60 curl -sN -D "$DIR/tenant.hdr" "$BASE/v1/tenants/$T/stream" >"$DIR/tenant.sse" 2>/dev/null &
+tpid=$!
+for _ in $(seq 1 250); do grep -q "text/event-stream" "$DIR/tenant.hdr" 2>/dev/null && break; sleep 0.02; done
+job tenantjob.json <<'J'
+{"tenant": "TENANT", "job_id": "viatenant", "kind": "map", "function": {"backend": "local", "name": "add7"}, "input": {"items": [1, 2]}}
+J
+http POST /v1/jobs "$DIR/tenantjob.json"
+for _ in $(seq 1 300); do grep -q '"viatenant".*"succeeded"' "$DIR/tenant.sse" 2>/dev/null && break; sleep 0.1; done
+kill "$tpid" 2>/dev/null
+wait "$tpid" 2>/dev/null
+check "GET /v1/tenants/T/stream pushes a new job's done event, and none of the jobs done before" \
+    /usr/bin/python3 - "$DIR/tenant.sse" <<'PY'
+import json, sys
+blocks = [b for b in open(sys.argv[1]).read().split("\n\n") if b.startswith("event: done")]
+done = [json.loads(b.split("\ndata: ", 1)[1]) for b in blocks]
+assert [d["job_id"] for d in done] == ["viatenant"], [d["job_id"] for d in done]
+assert done[0]["result"] == [8, 9], done[0]
+PY
+
+# -- tokens: a second cb-api with tokens of two tenants and an operator
+U="other$$"
+sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
+printf '{"backends": {"local": {}}, "api": {"tokens": [
+  {"tenant": "%s", "sha256": "%s", "name": "alice"},
+  {"tenant": "%s", "sha256": "%s", "name": "bob"},
+  {"role": "operator", "sha256": "%s"}]}}\n' \
+    "$T" "$(sha alice-token)" "$U" "$(sha bob-token)" "$(sha ops-token)" >"$DIR/tokens.json"
+"$CB_TEST_BIN/cb-api" --broker "$URL" --store "$CB_DIR/store" --listen 127.0.0.1:0 \
+    --config "$DIR/tokens.json" --port-file "$DIR/port" 2>"$DIR/api.log" &
+API_PID=$!
+for _ in $(seq 1 200); do [ -s "$DIR/port" ] && break; sleep 0.05; done
+BASE="http://127.0.0.1:$(cat "$DIR/port" 2>/dev/null)"
+http GET "/v1/jobs/$T/quick"
+check "with tokens configured, no token is 401 unauthorized" is 401 'b["error"]["code"] == "unauthorized"'
+check "... saying how (WWW-Authenticate: Bearer)" \
+    bash -c "curl -s -D - -o /dev/null '$BASE/v1/jobs/$T/quick' | grep -qi '^WWW-Authenticate: Bearer'"
+TOKEN=wrong-token http GET "/v1/jobs/$T/quick"
+check "an unknown token is 401" is 401 'b["error"]["code"] == "unauthorized"'
+http GET /v1/health
+check "health needs no token" test "$CODE" = 200
+TOKEN=alice-token http GET "/v1/jobs/$T/quick"
+check "a tenant's token reads its tenant's job" is 200 'b["job_id"] == "quick"'
+TOKEN=bob-token http GET "/v1/jobs/$T/quick"
+check "another tenant's token gets 404 for it (not told it exists)" is 404 'b["error"]["code"] == "not_found"'
+TOKEN=bob-token http GET "/v1/jobs/$T/quick/result"
+check "... and for its result" is 404 'b["error"]["code"] == "not_found"'
+TOKEN=bob-token http POST "/v1/jobs/$T/quick/cancel"
+check "... and for a command on it" is 404 'b["error"]["code"] == "not_found"'
+TOKEN=bob-token http GET "/v1/jobs?tenant=$T"
+check "listing another tenant's jobs is 403 forbidden" is 403 'b["error"]["code"] == "forbidden"'
+TOKEN=bob-token http GET "/v1/tenants/$T/stream"
+check "another tenant's stream is 403 forbidden" is 403 'b["error"]["code"] == "forbidden"'
+TOKEN=bob-token http POST /v1/jobs "$DIR/add7.json"
+check "submitting in another tenant's name is 403 forbidden" is 403 'b["error"]["code"] == "forbidden"'
+echo '{"job_id": "bobs", "kind": "call", "function": {"backend": "local", "name": "add7"}, "input": 1}' >"$DIR/bob.json"
+TOKEN=bob-token http POST /v1/jobs "$DIR/bob.json"
+check "a job without a tenant is the token's tenant's" is 201 'b["accepted"] is True and b["job_id"] == "bobs"'
+check "... and runs there" test "$("$CB" result --timeout 60 "$U/bobs")" = 8
+TOKEN=bob-token http GET /v1/jobs
+check "a tenant's list is its own jobs only" is 200 '[j["job_id"] for j in b["jobs"]] == ["bobs"]'
+TOKEN=ops-token http GET "/v1/jobs?limit=1000"
+check "an operator's token lists every tenant" \
+    is 200 '{j["tenant"] for j in b["jobs"]} >= {"'"$T"'", "'"$U"'"}'
+"$CB_TEST_BIN/cb-api" --broker "$URL" --store "$CB_DIR/store" --listen 0.0.0.0:0 >/dev/null 2>"$DIR/open.err"
+rc=$?
+check "an open API (no token) off loopback is refused, saying why" \
+    bash -c "test $rc -ne 0 && grep -q loopback '$DIR/open.err'"
+
+# -- every answer above, against schemas/openapi.json
+check "every answer matches schemas/openapi.json" \
+    /usr/bin/python3 "$ROOT/tests/openapi_check.py" "$ROOT/schemas" "$DIR/answers.jsonl"
+
 # a stream still open when the server stops
-timeout 30 curl -sN -D "$DIR/open.hdr" "$BASE/v1/jobs/$T/neverending/stream" >/dev/null 2>&1 &
+timeout 30 curl -sN -D "$DIR/open.hdr" -H "Authorization: Bearer alice-token" "$BASE/v1/jobs/$T/neverending/stream" >/dev/null 2>&1 &
 for _ in $(seq 1 100); do # until its answer has begun (bounded: 5 s)
     grep -q "text/event-stream" "$DIR/open.hdr" 2>/dev/null && break
     sleep 0.05
@@ -196,6 +424,7 @@ check "cb-api stops on SIGTERM with exit 0 (under ASan: nothing leaked)" test "$
 
 if [ $fails -eq 0 ]; then echo "all checks passed"; else
     echo "$fails checks failed"
-    echo "--- cb-api log:"; tail -20 "$DIR/api.log"
+    echo "--- cb-api (cb up) log:"; tail -20 "$CB_DIR/logs/api.log"
+    echo "--- cb-api (tokens) log:"; tail -20 "$DIR/api.log"
     exit 1
 fi

@@ -226,6 +226,69 @@ static void test_partial_job_is_active(void **state)
     cb_store_close(st);
 }
 
+typedef struct page {
+    char keys[8][32];
+    int n, limit;
+} page;
+
+static int take_job(const char *key, const cb_job_state *js, void *arg)
+{
+    page *p = arg;
+    assert_int_not_equal(js->status, CB_JOB_ABSENT);
+    snprintf(p->keys[p->n++], sizeof p->keys[0], "%s", key);
+    return p->n >= p->limit;
+}
+
+static int take_task(uint32_t index, const cb_task_state *t, void *arg)
+{
+    page *p = arg;
+    snprintf(p->keys[p->n++], sizeof p->keys[0], "%u:%s", index, cb_task_status_name(t->status));
+    return p->n >= p->limit;
+}
+
+/* Listing pages: jobs in key order from after a key (a tenant's only, or
+ * all), tasks from an index; a page ends where its reader stops. */
+static void test_pages_of_jobs_and_tasks(void **state)
+{
+    fixture *f = *state;
+    cb_store *st;
+    page p = {.limit = 2};
+    int seq = 0;
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    fold_log(st, "j1", 100, 100, &seq);
+    fold_log(st, "j2", 3, 100, &seq);
+    fold_log(st, "j10", 100, 100, &seq);
+    assert_int_equal(cb_view_jobs(st, "acme", NULL, take_job, &p), CB_OK);
+    assert_int_equal(p.n, 2);
+    assert_string_equal(p.keys[0], "acme/j1");
+    assert_string_equal(p.keys[1], "acme/j10");
+    p.n = 0;
+    assert_int_equal(cb_view_jobs(st, "acme", "acme/j10", take_job, &p), CB_OK);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.keys[0], "acme/j2");
+    p.n = 0;
+    assert_int_equal(cb_view_jobs(st, NULL, "acme/j2", take_job, &p), CB_OK);
+    assert_int_equal(p.n, 0);
+    assert_int_equal(cb_view_jobs(st, "acm", NULL, take_job, &p), CB_OK); /* not a prefix match */
+    assert_int_equal(p.n, 0);
+    assert_int_equal(cb_view_jobs(st, NULL, "a", take_job, &p), CB_OK); /* after a key before all */
+    assert_int_equal(p.n, 2);
+    p.n = 0;
+    p.limit = 8;
+    assert_int_equal(cb_view_job_tasks_from(st, "acme/j1", 1, take_task, &p), CB_OK);
+    assert_int_equal(p.n, 2);
+    assert_string_equal(p.keys[0], "1:succeeded");
+    assert_string_equal(p.keys[1], "2:succeeded");
+    p.n = 0;
+    assert_int_equal(cb_view_job_tasks_from(st, "acme/j2", 0, take_task, &p), CB_OK);
+    assert_int_equal(p.n, 3);
+    assert_string_equal(p.keys[0], "0:dispatched");
+    p.n = 0;
+    assert_int_equal(cb_view_job_tasks_from(st, "acme/j1", 3, take_task, &p), CB_OK);
+    assert_int_equal(p.n, 0);
+    cb_store_close(st);
+}
+
 static void test_active_holds_the_job_deadline(void **state)
 {
     fixture *f = *state;
@@ -289,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_job_is_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_active_holds_the_job_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages_of_jobs_and_tasks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_store_is_refused_not_a_crash, setup,
                                         teardown),
         cmocka_unit_test(test_open_rdonly_missing_dir),

@@ -17,9 +17,9 @@
 #include "cli.h"
 #include "cb_event.h"
 #include "cb_log.h"
-#include "cb_map.h"
 #include "cb_time.h"
 #include "fold.h"
+#include "jobfold.h"
 #include "replay.h"
 #include "joblog.h"
 #include "store.h"
@@ -45,21 +45,8 @@ typedef struct timeline {
     long events;
     int done;
     cb_status status;
-    /* state folding (--until) */
-    cb_job_state job;
-    cb_map tasks;
+    cb_jobfold fold; /* --until */
 } timeline;
-
-static cb_task_state *get_task(void *arg, uint32_t idx)
-{
-    timeline *t = arg;
-    cb_task_state *ts = cb_map_get(&t->tasks, idx);
-    if (!ts && (ts = cb_calloc(1, sizeof *ts)) && cb_map_put(&t->tasks, idx, ts) != CB_OK) {
-        cb_free(ts);
-        ts = NULL;
-    }
-    return ts;
-}
 
 static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
 {
@@ -102,8 +89,6 @@ static void job_read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     timeline *t = ctx;
     cb_event ev;
     char err[256];
-    cb_fold_tasks access = {get_task, t};
-    int applied;
 
     if (t->done)
         return;
@@ -124,7 +109,7 @@ static void job_read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     }
     t->events++;
     if (t->until_seq || t->until_is_time) {
-        if (cb_fold_apply(&t->job, &access, &ev, m->seq, &applied) == CB_ENOMEM)
+        if (cb_jobfold_apply(&t->fold, &ev, m->seq) == CB_ENOMEM)
             t->status = CB_ENOMEM;
     } else if (t->json) {
         printf("%.*s\n", (int)m->len, (const char *)m->data);
@@ -132,22 +117,6 @@ static void job_read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         print_line(t, &ev, m->seq);
     }
     cb_event_cleanup(&ev);
-}
-
-static void print_task(uint64_t idx, void *val, void *arg)
-{
-    json_t *tasks = arg;
-    char key[16];
-    snprintf(key, sizeof key, "%llu", (unsigned long long)idx);
-    json_object_set_new(tasks, key, cb_task_state_to_json(val));
-}
-
-static void free_task(uint64_t idx, void *val, void *arg)
-{
-    (void)idx;
-    (void)arg;
-    cb_task_state_cleanup(val);
-    cb_free(val);
 }
 
 static int run_loop_until(struct event_base *base, int *done, int64_t timeout_ms)
@@ -181,7 +150,7 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
     int rc = 0;
 
     memset(&t, 0, sizeof t);
-    cb_map_init(&t.tasks);
+    cb_jobfold_init(&t.fold);
     if (!slash || (size_t)(slash - key) > CB_NAME_MAX) {
         fprintf(stderr, "cb replay: --job takes TENANT/JOB\n");
         return 2;
@@ -210,18 +179,16 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
         fprintf(stderr, "cb replay: no events for %s/%s\n", tenant, job);
         rc = 1;
     } else if (until) {
-        json_t *o = json_pack("{s:s, s:o, s:o}", "job", key, "state", cb_job_state_to_json(&t.job),
-                              "tasks", json_object());
-        cb_map_each(&t.tasks, print_task, json_object_get(o, "tasks"));
+        json_t *o =
+            json_pack("{s:s, s:o, s:o}", "job", key, "state", cb_job_state_to_json(&t.fold.job),
+                      "tasks", cb_jobfold_tasks_json(&t.fold));
         char *s = cb_json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", s);
         free(s);
         json_decref(o);
     }
     cb_joblog_close(jl);
-    cb_map_each(&t.tasks, free_task, NULL);
-    cb_map_cleanup(&t.tasks);
-    cb_job_state_cleanup(&t.job);
+    cb_jobfold_cleanup(&t.fold);
     return rc;
 }
 

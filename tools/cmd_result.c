@@ -26,12 +26,10 @@
 #include "broker.h"
 #include "cb_cmd.h"
 #include "cli.h"
+#include "assemble.h"
 #include "refs.h"
-#include "flow.h"
 #include "fold.h"
-#include "result.h"
 #include "store.h"
-#include "tasklist.h"
 
 #define RC_NOT_FINISHED 3
 #define UNKNOWN_JOB_S   10 /* a job neither stored nor done is waited for this long */
@@ -87,22 +85,10 @@ static json_t *wait_done(const char *url, const char *tenant, const char *job, l
 /* Assemble the result of finished job `ref` from its task records. */
 static json_t *assemble(cb_store *st, const char *ref, const cb_job_state *js)
 {
-    cb_flow flow = {0};
-    cb_task_list tl = {0};
-    char err[256];
-    json_t *r = NULL;
-    if (cb_flow_build(js->spec, 0, &flow, err, sizeof err) != CB_OK) {
-        fprintf(stderr, "cb result: %s: %s\n", ref, err);
-        return NULL;
-    }
-    if (cb_view_job_tasks(st, ref, cb_task_list_add, &tl) == CB_OK && !tl.oom) {
-        cb_task_view v = cb_task_list_view(&tl);
-        r = cb_result_of(&flow, &v, NULL);
-    }
+    char err[300];
+    json_t *r = cb_result_assemble(st, ref, js, err, sizeof err);
     if (!r)
-        fprintf(stderr, "cb result: %s: cannot assemble the result from the store\n", ref);
-    cb_task_list_cleanup(&tl);
-    cb_flow_cleanup(&flow);
+        fprintf(stderr, "cb result: %s: %s\n", ref, err);
     return r;
 }
 

@@ -2,11 +2,12 @@
  *
  * Starts a private nats-server with JetStream (data under DIR/nats, on a free
  * or given loopback port) unless --broker names an existing broker, then
- * cb-projector, cb-engine and cb-adapter (local), each logging to
+ * cb-projector, cb-engine, cb-adapter (local) and cb-api, each logging to
  * DIR/logs/NAME.log. A daemon that exits is restarted with a backoff (0.5 s
  * doubling to 10 s; reset after 30 s of good health) and the restart is
- * logged. Ready means the engine answers a submission. The broker URL is
- * written to DIR/url, where the other cb commands find it. SIGINT/SIGTERM
+ * logged. Ready means the engine answers a submission and cb-api listens.
+ * The broker URL is written to DIR/url, where the other cb commands find it,
+ * and the API's to DIR/api_url. SIGINT/SIGTERM
  * stop everything (daemons first, the broker last). --detach runs the same
  * in the background (pid in DIR/up.pid) and returns once ready; `cb down`
  * stops it. Each daemon's pid is in DIR/NAME.pid while it runs.
@@ -44,6 +45,7 @@
 
 #include "broker.h"
 #include "cb_cmd.h"
+#include "cb_file.h"
 #include "cb_log.h"
 #include "cb_time.h"
 #include "cb_url.h"
@@ -70,6 +72,7 @@ typedef struct daemon_t {
 struct up {
     struct event_base *base;
     char dir[512], url[256], bin[512];
+    int api_port;
     daemon_t d[MAX_DAEMONS];
     int n, stopping, ready, own_nats;
     cb_broker *b;
@@ -79,15 +82,16 @@ struct up {
 
 static const char *usage =
     "usage: cb up [--dir DIR] [--broker URL] [--port N] [--config FILE] [--adapters N]\n"
-    "             [--detach]\n"
+    "             [--api-port N] [--detach]\n"
     "       cb down [--dir DIR]\n"
     "Starts the dev stack: a private nats-server with JetStream under DIR (default\n"
     "./.cb; or the broker given with --broker nats://... or amqp://...),\n"
-    "cb-projector, cb-engine, N cb-adapter workers of the local backend and one\n"
+    "cb-projector, cb-engine, N cb-adapter workers of the local backend, one\n"
     "for each remote backend of FILE (FILE registers functions and backends, see\n"
-    "docs/adapters.md). Prints where everything listens\n"
-    "and writes the broker URL to DIR/url for the other cb commands. Ctrl-C stops\n"
-    "it all; with --detach it runs in the background until `cb down`.\n";
+    "docs/adapters.md) and cb-api, the HTTP API (on 127.0.0.1, port N or a free one;\n"
+    "docs/api.md). Prints where everything listens and writes the broker URL to\n"
+    "DIR/url and the API's to DIR/api_url for the other cb commands and clients.\n"
+    "Ctrl-C stops it all; with --detach it runs in the background until `cb down`.\n";
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -298,23 +302,35 @@ static void probe_reply(cb_status s, const void *data, size_t len, void *ctx)
     (void)data;
     (void)len;
     if (s == CB_OK) {
-        char path[600], tmp[610];
-        FILE *f;
-        u->ready = 1;
-        /* Written under a temporary name and renamed into place: a reader
-         * (the detached parent, another cb command) sees no file or the
-         * whole line, never an empty file that is still being written. */
-        snprintf(tmp, sizeof tmp, "%s/url.tmp", u->dir);
-        snprintf(path, sizeof path, "%s/url", u->dir);
-        if ((f = fopen(tmp, "w"))) {
-            int ok = fprintf(f, "%s\n", u->url) > 0;
-            if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
-                say("cannot write %s: %s", path, strerror(errno));
+        char path[600], api[64], line[300];
+        /* cb-api writes its port file once it listens */
+        snprintf(path, sizeof path, "%s/api.port", u->dir);
+        if (access(path, R_OK) != 0) {
+            if (cb_time_mono_ns() > u->probe_deadline_ns) {
+                say("cb-api did not listen within 60 s; see %s/logs/api.log", u->dir);
+                event_base_loopbreak(u->base);
+                return;
+            }
+            evtimer_add(u->probe, &tv);
+            return;
         }
-        say("ready. broker %s%s; store %s/store; logs %s/logs", u->url,
-            u->own_nats ? " (private nats-server, JetStream data in .../nats)" : "", u->dir,
+        u->ready = 1;
+        /* Written whole (cb_file.h): a reader (the detached parent, another
+         * cb command) sees no file or the whole line. */
+        snprintf(api, sizeof api, "http://127.0.0.1:%d", u->api_port);
+        snprintf(path, sizeof path, "%s/api_url", u->dir);
+        snprintf(line, sizeof line, "%s\n", api);
+        if (cb_file_write_whole(path, line) != 0)
+            say("cannot write %s: %s", path, strerror(errno));
+        snprintf(path, sizeof path, "%s/url", u->dir);
+        snprintf(line, sizeof line, "%s\n", u->url);
+        if (cb_file_write_whole(path, line) != 0)
+            say("cannot write %s: %s", path, strerror(errno));
+        say("ready. broker %s%s; API %s/v1; store %s/store; logs %s/logs", u->url,
+            u->own_nats ? " (private nats-server, JetStream data in .../nats)" : "", api, u->dir,
             u->dir);
         printf("export CB_BROKER_URL=%s\n", u->url);
+        printf("export CB_API_URL=%s\n", api);
         print_password_file(u->dir);
         fflush(stdout);
         return;
@@ -445,6 +461,12 @@ static int detach(const char *dir)
                     continue;
                 }
                 printf("export CB_BROKER_URL=%s", url);
+                snprintf(path, sizeof path, "%s/api_url", dir);
+                if ((f = fopen(path, "r"))) { /* written before DIR/url */
+                    if (fgets(url, sizeof url, f) && strchr(url, '\n'))
+                        printf("export CB_API_URL=%s", url);
+                    fclose(f);
+                }
                 print_password_file(dir);
                 fprintf(stderr, "cb up: running in the background (pid %d); `cb down` stops it\n",
                         (int)pid);
@@ -515,7 +537,7 @@ static const char *add_remote_adapters(up *u, const char *config)
         char dname[32];
         daemon_t *d;
         size_t used = strlen(names);
-        if (!strcmp(name, "local") || u->n >= MAX_DAEMONS)
+        if (!strcmp(name, "local") || u->n >= MAX_DAEMONS - 1) /* one for cb-api */
             continue;
         snprintf(dname, sizeof dname, "adapter-%.22s", name);
         d = add(u, dname);
@@ -532,7 +554,7 @@ static const char *add_remote_adapters(up *u, const char *config)
 int cb_cmd_up(int argc, char **argv)
 {
     const char *broker = NULL, *config = NULL, *dir = ".cb";
-    int port = 0, adapters = 1, want_detach = 0, rc = 1;
+    int port = 0, adapters = 1, api_port = 0, want_detach = 0, rc = 1;
     const char *remotes = "";
     up *u;
     char abs_config[600] = "", path[700], self[512];
@@ -551,6 +573,8 @@ int cb_cmd_up(int argc, char **argv)
             port = atoi(argv[++i]);
         else if (!strcmp(a, "--adapters") && i + 1 < argc)
             adapters = atoi(argv[++i]);
+        else if (!strcmp(a, "--api-port") && i + 1 < argc)
+            api_port = atoi(argv[++i]);
         else if (!strcmp(a, "--detach"))
             want_detach = 1;
         else {
@@ -565,8 +589,12 @@ int cb_cmd_up(int argc, char **argv)
                 (int)strcspn(broker, ":"), broker);
         return 2;
     }
-    if (adapters < 1 || adapters > MAX_DAEMONS - 3) {
-        fprintf(stderr, "cb up: --adapters is 1..%d\n", MAX_DAEMONS - 3);
+    if (adapters < 1 || adapters > MAX_DAEMONS - 4) {
+        fprintf(stderr, "cb up: --adapters is 1..%d\n", MAX_DAEMONS - 4);
+        return 2;
+    }
+    if (api_port < 0 || api_port > 65535) {
+        fprintf(stderr, "cb up: --api-port is 0 (a free one) to 65535\n");
         return 2;
     }
     if (mkdirs(dir) != 0) {
@@ -580,6 +608,10 @@ int cb_cmd_up(int argc, char **argv)
     if (lock_dir(dir) < 0)
         return 1;
     snprintf(path, sizeof path, "%s/url", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/api_url", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/api.port", dir);
     unlink(path);
     if (want_detach && detach(dir) != 0)
         return 1;
@@ -641,10 +673,25 @@ int cb_cmd_up(int argc, char **argv)
                      abs_config, *abs_config ? "'" : "", u->dir, name);
         }
         remotes = add_remote_adapters(u, abs_config);
+        if (u->n < MAX_DAEMONS) {
+            /* the same port on every restart: clients keep DIR/api_url */
+            if (!(u->api_port = api_port) && (u->api_port = free_port()) <= 0) {
+                say("no free port for cb-api");
+                goto out;
+            }
+            d = add(u, "api");
+            snprintf(d->cmd, sizeof d->cmd,
+                     EXEC "'%s/cb-api' --broker '%s' --store '%s/store' --objects '%s/objects' "
+                          "--listen 127.0.0.1:%d --port-file '%s/api.port'%s%s%s "
+                          "2>>'%s/logs/api.log'",
+                     u->bin, u->url, u->dir, u->dir, u->api_port, u->dir,
+                     *abs_config ? " --config '" : "", abs_config, *abs_config ? "'" : "", u->dir);
+        }
         for (int i = u->own_nats; i < u->n; i++)
             start_daemon(&u->d[i]);
     }
-    say("cb-projector, cb-engine and %d cb-adapter (local) started%s%s; waiting for the engine",
+    say("cb-projector, cb-engine, %d cb-adapter (local)%s%s and cb-api started; waiting for the "
+        "engine",
         adapters, *remotes ? ", one for each of" : "", remotes);
     u->probe = evtimer_new(u->base, probe_cb, u);
     u->probe_deadline_ns = cb_time_mono_ns() + 60 * 1000000000LL;
@@ -663,6 +710,10 @@ out:
     cb_broker_close(u->b);
     stop_all(u);
     snprintf(path, sizeof path, "%s/url", u->dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/api_url", u->dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/api.port", u->dir);
     unlink(path);
     snprintf(path, sizeof path, "%s/up.pid", u->dir);
     unlink(path);

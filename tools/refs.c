@@ -11,6 +11,7 @@
 #include "cb_config.h"
 #include "cb_digest.h"
 #include "cb_json.h"
+#include "cb_ref.h"
 #include "cb_storage.h"
 
 struct event_base *cb_cli_storage_base(void)
@@ -48,16 +49,7 @@ struct cb_storage *cb_cli_open_storage(const char *cmd, const char *config, stru
 
 static int is_ref(const json_t *v)
 {
-    const char *k;
-    json_t *x;
-    if (!json_is_string(json_object_get(v, "$cb_ref")))
-        return 0;
-    json_object_foreach((json_t *)v, k, x)
-    {
-        if (strcmp(k, "$cb_ref") && strcmp(k, "size") && strcmp(k, "sha256"))
-            return 0;
-    }
-    return 1;
+    return cb_ref_parse(v, NULL);
 }
 
 int cb_cli_has_refs(const json_t *v)
