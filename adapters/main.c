@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "report.h"
 #include "cb_alloc.h"
 #include "cb_daemon.h"
 #include "cb_url.h"
@@ -35,7 +36,25 @@ typedef struct app {
     cb_worker *w;
     int64_t grace_ms;
     int stopping;
+    const char *backend;
+    cb_backend_limits limits;
 } app;
+
+/* The figures cb-api's /metrics shows (broker/report.h). */
+static void report_fill(json_t *o, void *arg)
+{
+    app *a = arg;
+    const cb_worker_stats *ws = cb_worker_stats_get(a->w);
+    json_object_set_new(
+        o, "adapter",
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o*}", "backend", a->backend,
+                  "received", (json_int_t)ws->received, "succeeded", (json_int_t)ws->succeeded,
+                  "failed", (json_int_t)ws->failed, "throttled", (json_int_t)ws->throttled,
+                  "invalid", (json_int_t)ws->invalid, "redelivered", (json_int_t)ws->redelivered,
+                  "running", (json_int_t)ws->running, "max_concurrency",
+                  (json_int_t)a->limits.max_concurrency, "rate_per_s", a->limits.rate_per_s,
+                  "duration", cb_hist_json(&ws->duration)));
+}
 
 static void stopped(void *ctx)
 {
@@ -60,6 +79,7 @@ int main(int argc, char **argv)
     const char *url = getenv("CB_BROKER_URL"), *config = getenv("CB_CONFIG");
     const char *objects = NULL;
     cb_storage *storage = NULL;
+    cb_report *report = NULL;
     cb_worker_opts wo;
     cb_broker_opts bo;
     cb_config *reg = NULL;
@@ -139,6 +159,10 @@ int main(int argc, char **argv)
         goto out;
     }
     CB_LOG_INF("adapter", "serving cb.invoke.%s (concurrency %d)", wo.backend, wo.concurrency);
+    a.backend = wo.backend;
+    cb_config_limits(reg, wo.backend, &a.limits);
+    if (cb_report_start(a.base, b, "adapter", wo.id, report_fill, &a, &report) != CB_OK)
+        CB_LOG_WRN("adapter", "cannot report its figures on cb.stats");
     if (cb_daemon_run(a.base, "adapter", stop_cb, &a) != 0)
         goto out;
     {
@@ -152,6 +176,7 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
+    cb_report_free(report);
     cb_worker_free(a.w);
     cb_storage_free(storage); /* after the worker: a write in flight ends its run */
     cb_broker_close(b);

@@ -194,6 +194,7 @@ static cb_status append_failed(run *r, const char *reason, const char *error, co
         return CB_ENOMEM;
     event_id(r, "failed", id, sizeof id);
     r->w->stats.failed++;
+    cb_hist_observe(&r->w->stats.duration, (double)(cb_time_mono_ns() - r->t0) / 1e9);
     return cb_emit(r->w->b, CB_EV_TASK_FAILED, r->tenant, r->job, id, r->w->source, d,
                    outcome_confirmed, r);
 }
@@ -227,6 +228,7 @@ static cb_status record_succeeded(run *r, const json_t *outputs, uint32_t thrott
           : CB_ENOMEM;
     if (s == CB_OK) {
         w->stats.succeeded++;
+        cb_hist_observe(&w->stats.duration, (double)(cb_time_mono_ns() - r->t0) / 1e9);
         return CB_OK;
     }
     if (s == CB_ETOOBIG)

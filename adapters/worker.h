@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "broker.h"
+#include "cb_hist.h"
 #include "cb_schema.h"
 #include "cb_status.h"
 #include "cb_config.h"
@@ -45,6 +46,7 @@ typedef struct cb_worker_opts {
 typedef struct cb_worker_stats {
     uint64_t received, succeeded, failed, throttled, invalid, redelivered;
     int running;
+    cb_hist duration; /* from a command's delivery to its outcome appended (seconds) */
 } cb_worker_stats;
 
 void cb_worker_opts_init(cb_worker_opts *o);

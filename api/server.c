@@ -591,6 +591,9 @@ static void handle(struct evhttp_request *req, void *arg)
     case CB_ROUTE_TENANT_STREAM:
         cb_api_tenant_stream(a, req, r.tenant);
         return;
+    case CB_ROUTE_METRICS:
+        cb_api_metrics(a, req, &r);
+        return;
     default:
         break;
     }
@@ -644,7 +647,8 @@ cb_status cb_api_start(struct event_base *base, cb_broker *b, cb_store *st, cons
     a->st = st;
     a->o = *o;
     if ((s = cb_mailbox_create(base, 0, &a->mb)) != CB_OK ||
-        (s = cb_offload_create(a->mb, &a->off)) != CB_OK || !(a->http = evhttp_new(base))) {
+        (s = cb_offload_create(a->mb, &a->off)) != CB_OK || !(a->http = evhttp_new(base)) ||
+        (s = cb_api_metrics_start(a)) != CB_OK) {
         snprintf(err, errlen, "cannot start: %s", cb_strerror(s != CB_OK ? s : CB_ENOMEM));
         cb_api_free(a);
         return s != CB_OK ? s : CB_ENOMEM;
@@ -696,6 +700,7 @@ void cb_api_free(cb_api *a)
             cb_api_pending_free(p); /* waiting for the done message or to read again */
     }
     cb_api_streams_drop(a);
+    cb_api_metrics_stop(a);
     if (a->http)
         evhttp_free(a->http); /* closes the connections */
     cb_offload_destroy(a->off);

@@ -32,6 +32,11 @@ struct cb_api {
     cb_offload *off;
     pending *waiting; /* requests waiting on the broker, the store or storage */
     stream *streams;  /* SSE clients */
+    /* metrics.c */
+    cb_sub *stats_sub;
+    json_t *reports;       /* "daemon/id" -> {"report", "at": mono ns} */
+    json_t *store_summary; /* the last summary of the store, or NULL */
+    int64_t summary_ns;    /* when it was read (mono) */
 };
 
 /* A request's query (docs/api.md), checked before anything is read. */
@@ -137,6 +142,11 @@ void cb_api_result_reread(pending *p);
 void cb_api_body_start(pending *p);
 void cb_api_body_closed(pending *p); /* the client went */
 void cb_api_body_drop(pending *p);   /* the server is going */
+
+/* metrics.c (loop) */
+cb_status cb_api_metrics_start(cb_api *a);
+void cb_api_metrics_stop(cb_api *a);
+void cb_api_metrics(cb_api *a, struct evhttp_request *req, const cb_route *r);
 
 /* sse.c (loop) */
 void cb_api_job_stream(cb_api *a, struct evhttp_request *req, const cb_route *r);

@@ -94,8 +94,9 @@ void cb_control_opts_init(cb_control_opts *o)
     cb_policy_defaults_init(&o->policy);
 }
 
-const cb_control_stats *cb_control_stats_get(const cb_control *c)
+const cb_control_stats *cb_control_stats_get(cb_control *c)
 {
+    c->stats.log_seq = cb_mirror_seq(c->mirror);
     return &c->stats;
 }
 

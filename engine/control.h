@@ -55,7 +55,8 @@ typedef struct cb_control_opts {
 
 typedef struct cb_control_stats {
     uint64_t visits, plans, events, dispatched, invokes, done, errors;
-    size_t jobs; /* in memory now */
+    size_t jobs;      /* in memory now */
+    uint64_t log_seq; /* the last log position read (cb_control_stats_get fills it) */
 } cb_control_stats;
 
 void cb_control_opts_init(cb_control_opts *o);
@@ -86,7 +87,7 @@ typedef struct cb_control_brief {
     uint64_t applied; /* events applied to it */
 } cb_control_brief;
 int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out);
-const cb_control_stats *cb_control_stats_get(const cb_control *c);
+const cb_control_stats *cb_control_stats_get(cb_control *c);
 /* Stop the loops and free; appends still in flight complete without it. */
 void cb_control_free(cb_control *c);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "report.h"
 #include "cb_alloc.h"
 #include "cb_daemon.h"
 #include "cb_url.h"
@@ -27,6 +28,28 @@ static const char *usage =
     "the file driver at DIR (docs/storage.md). Logs JSON lines on stderr;\n"
     "SIGINT/SIGTERM stop it.\n";
 
+typedef struct figures {
+    cb_control *ctl;
+    cb_service *svc;
+} figures;
+
+/* The figures cb-api's /metrics shows (broker/report.h). */
+static void report_fill(json_t *o, void *arg)
+{
+    figures *f = arg;
+    const cb_control_stats *cs = cb_control_stats_get(f->ctl);
+    const cb_service_stats *ss = cb_service_stats_get(f->svc);
+    json_object_set_new(
+        o, "engine",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "submitted",
+                  (json_int_t)ss->submitted, "accepted", (json_int_t)ss->accepted, "rejected",
+                  (json_int_t)ss->rejected, "commands", (json_int_t)ss->commands, "refused",
+                  (json_int_t)ss->refused, "dispatched", (json_int_t)cs->dispatched, "events",
+                  (json_int_t)cs->events, "jobs_done", (json_int_t)cs->done, "errors",
+                  (json_int_t)cs->errors, "jobs_in_memory", (json_int_t)cs->jobs, "log_seq",
+                  (json_int_t)cs->log_seq));
+}
+
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *dir = NULL, *config = getenv("CB_CONFIG");
@@ -42,6 +65,8 @@ int main(int argc, char **argv)
     cb_broker *b = NULL;
     cb_control *ctl = NULL;
     cb_service *svc = NULL;
+    cb_report *report = NULL;
+    figures fig;
     cb_status s;
     int rc = 1;
 
@@ -111,6 +136,10 @@ int main(int argc, char **argv)
         goto out;
     }
     CB_LOG_INF("engine", "serving cb.submit.* and cb.ctl.*.* on %s", cb_broker_driver(b));
+    fig.ctl = ctl;
+    fig.svc = svc;
+    if (cb_report_start(base, b, "engine", NULL, report_fill, &fig, &report) != CB_OK)
+        CB_LOG_WRN("engine", "cannot report its figures on cb.stats");
     if (cb_daemon_run(base, "engine", NULL, NULL) != 0)
         goto out;
     {
@@ -126,6 +155,7 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
+    cb_report_free(report);
     cb_service_free(svc);
     cb_control_free(ctl);
     cb_storage_free(storage); /* after the controller: its calls in flight end unanswered */

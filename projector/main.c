@@ -13,6 +13,7 @@
 #include "cb_log.h"
 #include "cb_schema.h"
 #include "proj.h"
+#include "report.h"
 #include "cb_config.h"
 #include "store.h"
 
@@ -26,6 +27,18 @@ static const char *usage =
 
 /* The deployment's stream settings from the shared configuration (checked
  * against its schema like every daemon's). */
+/* The figures cb-api's /metrics shows (broker/report.h). */
+static void report_fill(json_t *o, void *arg)
+{
+    const cb_proj_stats *ps = cb_proj_stats_get(arg);
+    json_object_set_new(o, "projector",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "applied_seq",
+                                  (json_int_t)ps->applied_seq, "events", (json_int_t)ps->events,
+                                  "applied", (json_int_t)ps->applied, "ignored",
+                                  (json_int_t)ps->ignored, "invalid", (json_int_t)ps->invalid,
+                                  "commits", (json_int_t)ps->commits));
+}
+
 static int stream_settings(const char *config, cb_broker_opts *bo)
 {
     cb_config *reg = NULL;
@@ -48,6 +61,7 @@ int main(int argc, char **argv)
     cb_broker *b = NULL;
     cb_store *st = NULL;
     cb_proj *p = NULL;
+    cb_report *report = NULL;
     cb_status s;
     int rc = 1;
 
@@ -103,8 +117,11 @@ int main(int argc, char **argv)
         CB_LOG_ERR("projector", "cannot start: %s", cb_strerror(s));
         goto out_broker;
     }
+    if (cb_report_start(base, b, "projector", NULL, report_fill, p, &report) != CB_OK)
+        CB_LOG_WRN("projector", "cannot report its figures on cb.stats");
     if (cb_daemon_run(base, "projector", NULL, NULL) != 0)
         CB_LOG_ERR("projector", "cannot watch for signals");
+    cb_report_free(report);
     {
         const cb_proj_stats *ps = cb_proj_stats_get(p);
         CB_LOG_INF("projector",

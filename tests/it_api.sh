@@ -21,14 +21,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CB="$CB_TEST_BIN/cb"
 URL=$CB_TEST_BROKER_URL
 DIR=$(mktemp -d /tmp/cbapi.XXXXXX)
-export CB_DIR="$DIR/.cb" CB_LOG_LEVEL=error
+export CB_DIR="$DIR/.cb" CB_LOG_LEVEL=error CB_STATS_MS=1000 # daemons report every second
 unset CB_BROKER_URL
 fails=0
 T="api$$"
 API_PID=
 
+PROM_PID=
 stop() {
     [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
+    [ -n "$PROM_PID" ] && kill "$PROM_PID" 2>/dev/null
     "$CB" down --dir "$CB_DIR" >/dev/null 2>&1
     [ "$fails" -eq 0 ] && rm -rf "$DIR"
 }
@@ -357,6 +359,45 @@ assert [d["job_id"] for d in done] == ["viatenant"], [d["job_id"] for d in done]
 assert done[0]["result"] == [8, 9], done[0]
 PY
 
+# -- metrics: the Prometheus text format (promtool), and a real Prometheus
+# scraping cb-api and answering a PromQL query about a finished job
+curl -s --max-time 30 -D "$DIR/metrics.hdr" -o "$DIR/metrics.txt" "$BASE/metrics"
+check "GET /metrics is text/plain; version=0.0.4" grep -qi '^Content-Type: text/plain; version=0.0.4' "$DIR/metrics.hdr"
+check "promtool check metrics finds nothing wrong" bash -c "promtool check metrics <'$DIR/metrics.txt'"
+check "/metrics has the tenant's jobs by state, every daemon up, an adapter's in-flight gauge and latency histogram" \
+    /usr/bin/python3 - "$DIR/metrics.txt" "$T" <<'PY'
+import re, sys
+text, t = open(sys.argv[1]).read(), sys.argv[2]
+def value(pattern):
+    m = re.search("^" + pattern + r" (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+assert value(r'cbcore_jobs\{tenant="%s",state="succeeded"\}' % t) >= 4, "succeeded jobs"
+assert value(r'cbcore_jobs\{tenant="%s",state="cancelled"\}' % t) == 1, "cancelled jobs"
+ups = re.findall(r'^cbcore_daemon_up\{daemon="(\w+)",id="[^"]+"\} 1$', text, re.M)
+assert {"engine", "projector", "adapter"} <= set(ups), ups
+assert value(r'cbcore_adapter_invocations_in_flight\{daemon="adapter",id="adapter0",backend="local"\}') is not None
+assert value(r'cbcore_adapter_invocation_duration_seconds_count\{daemon="adapter",id="adapter0",backend="local"\}') > 0
+assert value(r'cbcore_adapter_invocation_duration_seconds_bucket\{daemon="adapter",id="adapter0",backend="local",le="\+Inf"\}') > 0
+assert value("cbcore_projector_lag_events") is not None
+PY
+PROM_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: cbcore\n    static_configs:\n      - targets: ["%s"]\n' \
+    "${BASE#http://}" >"$DIR/prometheus.yml"
+prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/prometheus" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" >"$DIR/prometheus.log" 2>&1 &
+PROM_PID=$!
+answer=""
+for _ in $(seq 1 600); do # until Prometheus has scraped it (bounded: 60 s)
+    answer=$(curl -s --max-time 2 "http://127.0.0.1:$PROM_PORT/api/v1/query" \
+        --data-urlencode "query=cbcore_jobs{tenant=\"$T\",state=\"cancelled\"}" 2>/dev/null)
+    echo "$answer" | grep -q '"result":\[{' && break
+    sleep 0.1
+done
+kill "$PROM_PID" 2>/dev/null
+wait "$PROM_PID" 2>/dev/null
+check "a real Prometheus scrapes cb-api: cbcore_jobs{tenant=T,state=cancelled} is 1" \
+    /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.argv[1])["data"]["result"]; sys.exit(0 if len(r) == 1 and r[0]["value"][1] == "1" and r[0]["metric"]["job"] == "cbcore" else 1)' "$answer"
+
 # -- tokens: a second cb-api with tokens of two tenants and an operator
 U="other$$"
 sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
@@ -398,6 +439,10 @@ check "a job without a tenant is the token's tenant's" is 201 'b["accepted"] is 
 check "... and runs there" test "$("$CB" result --timeout 60 "$U/bobs")" = 8
 TOKEN=bob-token http GET /v1/jobs
 check "a tenant's list is its own jobs only" is 200 '[j["job_id"] for j in b["jobs"]] == ["bobs"]'
+TOKEN=bob-token http GET /metrics
+check "the metrics need an operator's token: a tenant's is 403" is 403 'b["error"]["code"] == "forbidden"'
+check "... and an operator's reads them" \
+    bash -c "curl -s -H 'Authorization: Bearer ops-token' '$BASE/metrics' | grep -q '^cbcore_daemon_up'"
 TOKEN=ops-token http GET "/v1/jobs?limit=1000"
 check "an operator's token lists every tenant" \
     is 200 '{j["tenant"] for j in b["jobs"]} >= {"'"$T"'", "'"$U"'"}'

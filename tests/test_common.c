@@ -12,6 +12,7 @@
 #include "broker_int.h"
 #include "cb_alloc.h"
 #include "cb_buf.h"
+#include "cb_hist.h"
 #include "cb_dedup.h"
 #include "cb_json.h"
 #include "cb_mailbox.h"
@@ -415,10 +416,43 @@ static void test_buf_grows_and_fails_stickily(void **state)
     assert_null(b.p);
 }
 
+/* A value on a bound falls in that bucket (le: less or equal); the JSON's
+ * counts are cumulative, the last one is +Inf and equals the count. */
+static void test_hist_buckets_are_le_and_cumulative(void **state)
+{
+    cb_hist h = {0};
+    json_t *j;
+    (void)state;
+    cb_hist_observe(&h, 0.001); /* on the first bound */
+    cb_hist_observe(&h, 0.0011);
+    cb_hist_observe(&h, 0.3);
+    cb_hist_observe(&h, 1000); /* above all */
+    cb_hist_observe(&h, -1);   /* a clock step: counted as 0 */
+    assert_int_equal(h.count, 5);
+    assert_int_equal(h.counts[0], 2);
+    assert_int_equal(h.counts[1], 1);
+    assert_int_equal(h.counts[CB_HIST_BUCKETS], 1);
+    j = cb_hist_json(&h);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(json_object_get(j, "le")), CB_HIST_BUCKETS);
+    assert_int_equal(json_array_size(json_object_get(j, "counts")), CB_HIST_BUCKETS + 1);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "counts"), 0)), 2);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "counts"), 7)), 3);
+    assert_int_equal(
+        json_integer_value(json_array_get(json_object_get(j, "counts"), CB_HIST_BUCKETS - 1)), 4);
+    assert_int_equal(
+        json_integer_value(json_array_get(json_object_get(j, "counts"), CB_HIST_BUCKETS)), 5);
+    assert_true(json_real_value(json_object_get(j, "sum")) > 1000.3);
+    for (int i = 1; i < CB_HIST_BUCKETS; i++)
+        assert_true(cb_hist_bound(i) > cb_hist_bound(i - 1));
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_put_get_take_many),
+        cmocka_unit_test(test_hist_buckets_are_le_and_cumulative),
         cmocka_unit_test(test_buf_grows_and_fails_stickily),
         cmocka_unit_test(test_map_put_fails_cleanly_without_memory),
         cmocka_unit_test(test_dedup_remembers_the_most_recent),

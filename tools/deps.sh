@@ -8,7 +8,8 @@ set -eu
 PKGS="build-essential pkg-config librabbitmq-dev libnats-dev libjansson-dev liblmdb-dev \
 lmdb-utils libevent-dev libssl-dev libcmocka-dev nats-server rabbitmq-server amqp-tools \
 python3 python3-jsonschema python3-pika python3-yaml python3-boto3 curl bsdutils clang-format cppcheck openssl \
-nginx-light"
+nginx-light prometheus"
+# prometheus: promtool checks cb-api's /metrics and a private server scrapes it in tests/it_api.sh.
 # Node.js runs the Node example client and the remote backends' test peers; a machine with its own node/npm
 # (e.g. from nodejs.org) keeps it: these two are checked by command.
 CMD_PKGS="node:nodejs npm:npm"
@@ -38,7 +39,7 @@ if [ "$(id -u)" -ne 0 ]; then
     fi
 fi
 export DEBIAN_FRONTEND=noninteractive
-# The servers among these (nginx, nats-server, rabbitmq-server) are for cbcore
+# The servers among these (nginx, nats-server, rabbitmq-server, prometheus) are for cbcore
 # to run privately on loopback ports; Debian's policy-rc.d (exit 101) keeps
 # their packages from starting system services while they install (nginx
 # would take port 80), unless the machine has a policy of its own.

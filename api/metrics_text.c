@@ -1,0 +1,330 @@
+/* api/metrics_text.c - /metrics as text (see metrics_text.h). Each family
+ * is written whole (HELP, TYPE, then its samples) as the format asks;
+ * label values are escaped (backslash, quote, newline). */
+#include "metrics_text.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cb_buf.h"
+
+/* ---- writing ----------------------------------------------------------------- */
+
+static void family(cb_buf *b, const char *name, const char *type, const char *help)
+{
+    cb_buf_adds(b, "# HELP ");
+    cb_buf_adds(b, name);
+    cb_buf_adds(b, " ");
+    cb_buf_adds(b, help);
+    cb_buf_adds(b, "\n# TYPE ");
+    cb_buf_adds(b, name);
+    cb_buf_adds(b, " ");
+    cb_buf_adds(b, type);
+    cb_buf_adds(b, "\n");
+}
+
+static void label_value(cb_buf *b, const char *v)
+{
+    for (; v && *v; v++) {
+        if (*v == '\\')
+            cb_buf_adds(b, "\\\\");
+        else if (*v == '"')
+            cb_buf_adds(b, "\\\"");
+        else if (*v == '\n')
+            cb_buf_adds(b, "\\n");
+        else
+            cb_buf_add(b, v, 1);
+    }
+}
+
+/* name{k1="v1",k2="v2"} value: labels is a NULL-terminated list of pairs */
+static void sample(cb_buf *b, const char *name, const char *const *labels, double value)
+{
+    char num[64];
+    cb_buf_adds(b, name);
+    if (labels && labels[0]) {
+        cb_buf_adds(b, "{");
+        for (int i = 0; labels[i]; i += 2) {
+            if (i)
+                cb_buf_adds(b, ",");
+            cb_buf_adds(b, labels[i]);
+            cb_buf_adds(b, "=\"");
+            label_value(b, labels[i + 1]);
+            cb_buf_adds(b, "\"");
+        }
+        cb_buf_adds(b, "}");
+    }
+    if (value == (double)(long long)value && value < 9e15 && value > -9e15)
+        snprintf(num, sizeof num, " %lld\n", (long long)value);
+    else
+        snprintf(num, sizeof num, " %.9g\n", value);
+    cb_buf_adds(b, num);
+}
+
+static double num(const json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+/* ---- the store ------------------------------------------------------------------- */
+
+static void store_families(cb_buf *b, const json_t *store)
+{
+    static const char *const task_states[] = {"succeeded", "failed",  "running",
+                                              "waiting",   "skipped", NULL};
+    const char *tenant, *state;
+    json_t *states, *v;
+    if (!store)
+        return;
+    family(b, "cbcore_jobs", "gauge", "Jobs in the store by tenant and state.");
+    json_object_foreach((json_t *)json_object_get(store, "jobs"), tenant, states)
+    {
+        json_object_foreach(states, state, v)
+        {
+            const char *l[] = {"tenant", tenant, "state", state, NULL};
+            sample(b, "cbcore_jobs", l, json_number_value(v));
+        }
+    }
+    family(b, "cbcore_job_tasks", "gauge",
+           "Tasks of the store's jobs by tenant and state (running: dispatched or running; "
+           "waiting: for a retry).");
+    json_object_foreach((json_t *)json_object_get(store, "tasks"), tenant, states)
+    {
+        for (int i = 0; task_states[i]; i++) {
+            const char *l[] = {"tenant", tenant, "state", task_states[i], NULL};
+            sample(b, "cbcore_job_tasks", l, num(states, task_states[i]));
+        }
+    }
+    family(b, "cbcore_job_task_retries", "gauge", "Retries of the store's jobs' tasks by tenant.");
+    json_object_foreach((json_t *)json_object_get(store, "tasks"), tenant, states)
+    {
+        const char *l[] = {"tenant", tenant, NULL};
+        sample(b, "cbcore_job_task_retries", l, num(states, "retries"));
+    }
+    family(b, "cbcore_job_task_timeouts", "gauge",
+           "Timed-out attempts of the store's jobs' tasks.");
+    json_object_foreach((json_t *)json_object_get(store, "tasks"), tenant, states)
+    {
+        const char *l[] = {"tenant", tenant, NULL};
+        sample(b, "cbcore_job_task_timeouts", l, num(states, "timeouts"));
+    }
+    family(b, "cbcore_store_position", "gauge", "The last log position folded into the store.");
+    sample(b, "cbcore_store_position", NULL, num(store, "position"));
+}
+
+/* ---- the daemons' reports ----------------------------------------------------- */
+
+typedef struct counter {
+    const char *member, *name, *type, *help;
+} counter;
+
+static const counter engine_counters[] = {
+    {"submitted", "cbcore_engine_jobs_submitted_total", "counter", "Submissions taken."},
+    {"accepted", "cbcore_engine_jobs_accepted_total", "counter", "Submissions accepted."},
+    {"rejected", "cbcore_engine_jobs_rejected_total", "counter", "Submissions rejected."},
+    {"commands", "cbcore_engine_commands_total", "counter", "Lifecycle commands taken."},
+    {"refused", "cbcore_engine_commands_refused_total", "counter", "Lifecycle commands refused."},
+    {"dispatched", "cbcore_engine_tasks_dispatched_total", "counter", "Task attempts dispatched."},
+    {"events", "cbcore_engine_events_total", "counter", "Log events read."},
+    {"jobs_done", "cbcore_engine_jobs_done_total", "counter", "Jobs ended (done messages)."},
+    {"errors", "cbcore_engine_errors_total", "counter", "Errors (see its log)."},
+    {"jobs_in_memory", "cbcore_engine_jobs_in_memory", "gauge", "Unfinished jobs it holds."},
+    {"log_seq", "cbcore_engine_log_position", "gauge", "The last log position it read."},
+    {NULL, NULL, NULL, NULL}};
+
+static const counter adapter_counters[] = {
+    {"received", "cbcore_adapter_tasks_received_total", "counter", "Invocation commands taken."},
+    {"succeeded", "cbcore_adapter_tasks_succeeded_total", "counter", "Invocations succeeded."},
+    {"failed", "cbcore_adapter_tasks_failed_total", "counter",
+     "Invocations failed (the engine retries or fails the task)."},
+    {"throttled", "cbcore_adapter_tasks_throttled_total", "counter",
+     "Invocations the backend throttled (429 and the like)."},
+    {"redelivered", "cbcore_adapter_tasks_redelivered_total", "counter",
+     "Commands delivered again (an adapter died or gave them back)."},
+    {"invalid", "cbcore_adapter_tasks_invalid_total", "counter", "Commands that were not valid."},
+    {"running", "cbcore_adapter_invocations_in_flight", "gauge", "Invocations running now."},
+    {"max_concurrency", "cbcore_adapter_max_concurrency", "gauge",
+     "The backend account's limit on invocations in flight (0: none)."},
+    {"rate_per_s", "cbcore_adapter_rate_limit_per_second", "gauge",
+     "The backend account's limit on invocations started per second (0: none)."},
+    {NULL, NULL, NULL, NULL}};
+
+static const counter projector_counters[] = {
+    {"applied_seq", "cbcore_projector_position", "gauge", "The last log position it folded."},
+    {"events", "cbcore_projector_events_total", "counter", "Log events read."},
+    {"applied", "cbcore_projector_events_applied_total", "counter", "Events that changed state."},
+    {"ignored", "cbcore_projector_events_ignored_total", "counter",
+     "Events that changed nothing (duplicates, late reports)."},
+    {"invalid", "cbcore_projector_events_invalid_total", "counter", "Entries that are no event."},
+    {"commits", "cbcore_projector_commits_total", "counter", "Store commits."},
+    {NULL, NULL, NULL, NULL}};
+
+/* The report's labels: daemon and id, and backend for an adapter. */
+static void labels_of(const json_t *rep, const char *section, const char *l[7])
+{
+    int n = 0;
+    l[n++] = "daemon";
+    l[n++] = json_string_value(json_object_get(rep, "daemon"));
+    l[n++] = "id";
+    l[n++] = json_string_value(json_object_get(rep, "id"));
+    if (!strcmp(section, "adapter")) {
+        l[n++] = "backend";
+        l[n++] = json_string_value(json_object_get(json_object_get(rep, "adapter"), "backend"));
+    }
+    l[n] = NULL;
+}
+
+static void counters(cb_buf *b, const json_t *reports, const char *section, const counter *cs)
+{
+    const char *key;
+    json_t *e;
+    for (const counter *c = cs; c->member; c++) {
+        int any = 0;
+        json_object_foreach((json_t *)reports, key, e)
+        {
+            const json_t *rep = json_object_get(e, "report");
+            const json_t *sec = json_object_get(rep, section);
+            const char *l[7];
+            if (!json_is_number(json_object_get(sec, c->member)))
+                continue;
+            if (!any++)
+                family(b, c->name, c->type, c->help);
+            labels_of(rep, section, l);
+            sample(b, c->name, l, num(sec, c->member));
+        }
+    }
+}
+
+static void durations(cb_buf *b, const json_t *reports)
+{
+    static const char name[] = "cbcore_adapter_invocation_duration_seconds";
+    const char *key;
+    json_t *e;
+    int any = 0;
+    json_object_foreach((json_t *)reports, key, e)
+    {
+        const json_t *rep = json_object_get(e, "report");
+        const json_t *h = json_object_get(json_object_get(rep, "adapter"), "duration");
+        const json_t *le = json_object_get(h, "le"), *cnt = json_object_get(h, "counts");
+        const char *l[9];
+        char bound[32], bucket[sizeof name + 8], sum[sizeof name + 8], count[sizeof name + 8];
+        if (!json_is_array(le) || json_array_size(cnt) != json_array_size(le) + 1)
+            continue;
+        if (!any++)
+            family(b, name, "histogram",
+                   "From an invocation command's delivery to its outcome in the log.");
+        labels_of(rep, "adapter", l);
+        snprintf(bucket, sizeof bucket, "%s_bucket", name);
+        snprintf(sum, sizeof sum, "%s_sum", name);
+        snprintf(count, sizeof count, "%s_count", name);
+        l[6] = "le";
+        l[8] = NULL;
+        for (size_t i = 0; i <= json_array_size(le); i++) {
+            if (i < json_array_size(le))
+                snprintf(bound, sizeof bound, "%g", json_number_value(json_array_get(le, i)));
+            else
+                snprintf(bound, sizeof bound, "+Inf");
+            l[7] = bound;
+            sample(b, bucket, l, json_number_value(json_array_get(cnt, i)));
+        }
+        l[6] = NULL;
+        sample(b, sum, l, num(h, "sum"));
+        sample(b, count, l, num(h, "count"));
+    }
+}
+
+static void daemons(cb_buf *b, const json_t *reports)
+{
+    const char *key;
+    json_t *e;
+    family(b, "cbcore_daemon_up", "gauge",
+           "1 while the daemon reports (cb.stats), 0 once its last report is 3 periods old.");
+    json_object_foreach((json_t *)reports, key, e)
+    {
+        const json_t *rep = json_object_get(e, "report");
+        double period = num(rep, "period_ms") / 1000.0;
+        const char *l[7];
+        labels_of(rep, "", l);
+        sample(b, "cbcore_daemon_up", l,
+               num(e, "age_s") <= CB_METRICS_DOWN_PERIODS * (period > 0 ? period : 5) ? 1 : 0);
+    }
+    family(b, "cbcore_daemon_report_age_seconds", "gauge",
+           "Seconds since the daemon's last report.");
+    json_object_foreach((json_t *)reports, key, e)
+    {
+        const char *l[7];
+        labels_of(json_object_get(e, "report"), "", l);
+        sample(b, "cbcore_daemon_report_age_seconds", l, num(e, "age_s"));
+    }
+    family(b, "cbcore_broker_connected", "gauge", "1 while the daemon's broker connection is up.");
+    json_object_foreach((json_t *)reports, key, e)
+    {
+        const json_t *rep = json_object_get(e, "report");
+        const char *l[7];
+        labels_of(rep, "", l);
+        sample(b, "cbcore_broker_connected", l,
+               json_is_true(json_object_get(json_object_get(rep, "broker"), "connected")));
+    }
+    family(b, "cbcore_broker_reconnects_total", "counter", "The daemon's broker reconnections.");
+    json_object_foreach((json_t *)reports, key, e)
+    {
+        const json_t *rep = json_object_get(e, "report");
+        const char *l[7];
+        labels_of(rep, "", l);
+        sample(b, "cbcore_broker_reconnects_total", l,
+               num(json_object_get(rep, "broker"), "reconnects"));
+    }
+    family(b, "cbcore_broker_durability_info", "gauge",
+           "The broker's durability as the daemon sees it (driver, storage, replicas), 1.");
+    json_object_foreach((json_t *)reports, key, e)
+    {
+        const json_t *rep = json_object_get(e, "report"), *br = json_object_get(rep, "broker");
+        const json_t *du = json_object_get(br, "durability");
+        char replicas[24];
+        const char *l[13];
+        labels_of(rep, "", l);
+        snprintf(replicas, sizeof replicas, "%lld",
+                 (long long)json_integer_value(json_object_get(du, "replicas")));
+        l[4] = "driver";
+        l[5] = json_string_value(json_object_get(br, "driver"));
+        l[6] = "storage";
+        l[7] = json_string_value(json_object_get(du, "storage"));
+        l[8] = "replicas";
+        l[9] = replicas;
+        l[10] = NULL;
+        sample(b, "cbcore_broker_durability_info", l, 1);
+    }
+}
+
+/* The newest log position an engine has read: the log's end, near enough. */
+static void lag(cb_buf *b, const json_t *reports, const json_t *store)
+{
+    const char *key;
+    json_t *e;
+    double end = -1;
+    json_object_foreach((json_t *)reports, key, e)
+    {
+        const json_t *eng = json_object_get(json_object_get(e, "report"), "engine");
+        if (json_is_number(json_object_get(eng, "log_seq")) && num(eng, "log_seq") > end)
+            end = num(eng, "log_seq");
+    }
+    if (!store || end < 0)
+        return;
+    family(b, "cbcore_projector_lag_events", "gauge",
+           "Log events the store is behind the newest position an engine has read.");
+    sample(b, "cbcore_projector_lag_events", NULL,
+           end > num(store, "position") ? end - num(store, "position") : 0);
+}
+
+char *cb_metrics_text(const json_t *reports, const json_t *store)
+{
+    cb_buf b = {0};
+    store_families(&b, store);
+    lag(&b, reports, store);
+    daemons(&b, reports);
+    counters(&b, reports, "engine", engine_counters);
+    counters(&b, reports, "adapter", adapter_counters);
+    durations(&b, reports);
+    counters(&b, reports, "projector", projector_counters);
+    return cb_buf_take(&b, NULL);
+}
