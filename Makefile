@@ -17,7 +17,8 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 # Every source of a library folder, except each daemon's main.c.
 LIB_SRC := $(filter-out %/main.c,$(wildcard common/*.c broker/*.c projector/*.c engine/*.c adapters/*.c api/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ui_files.o
+UI_FILES := $(wildcard api/ui/*)
 LIB     := $(BUILD)/libcb.a
 
 TOOL_SRC := $(wildcard tools/*.c)
@@ -52,6 +53,14 @@ deps-check:
 	@tools/deps.sh --check-or-install
 
 $(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# The dashboard's files as C arrays (api/ui.h), remade when one changes.
+$(BUILD)/gen/ui_files.c: $(UI_FILES) tools/embed.py
+	python3 tools/embed.py $@ api/ui
+
+$(BUILD)/obj/gen/ui_files.o: $(BUILD)/gen/ui_files.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

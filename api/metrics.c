@@ -112,14 +112,14 @@ static void read_summary(cb_offload_job *oj)
 
 /* ---- the answer (loop) ----------------------------------------------------- */
 
-static void answer(cb_api *a, struct evhttp_request *req)
+/* The reports with their age ({"DAEMON/ID": {"report", "age_s"}}), those
+ * too old forgotten. New reference, NULL on ENOMEM. */
+static json_t *aged_reports(cb_api *a)
 {
     int64_t now = cb_time_mono_ns();
     json_t *reports = json_object(), *e;
     const char *key;
     void *tmp;
-    struct evbuffer *out;
-    char *text;
     json_object_foreach_safe(a->reports, tmp, key, e)
     {
         int64_t at = (int64_t)json_integer_value(json_object_get(e, "at"));
@@ -131,6 +131,30 @@ static void answer(cb_api *a, struct evhttp_request *req)
                             json_pack("{s:O, s:f}", "report", json_object_get(e, "report"), "age_s",
                                       (double)(now - at) / 1e9));
     }
+    return reports;
+}
+
+void cb_api_daemons(cb_api *a, struct evhttp_request *req)
+{
+    json_t *reports = aged_reports(a), *list = json_array(), *e;
+    const char *key;
+    json_object_foreach(reports, key, e)
+    {
+        const json_t *rep = json_object_get(e, "report");
+        double period = json_number_value(json_object_get(rep, "period_ms")) / 1000.0;
+        double age = json_number_value(json_object_get(e, "age_s"));
+        json_array_append_new(list, json_pack("{s:O, s:f, s:b}", "report", rep, "age_s", age, "up",
+                                              age <= CB_METRICS_DOWN_PERIODS * period));
+    }
+    json_decref(reports);
+    cb_api_send_json(req, list ? 200 : 500, list ? json_pack("{s:o}", "daemons", list) : NULL);
+}
+
+static void answer(cb_api *a, struct evhttp_request *req)
+{
+    json_t *reports = aged_reports(a);
+    struct evbuffer *out;
+    char *text;
     text = reports ? cb_metrics_text(reports, a->store_summary) : NULL;
     json_decref(reports);
     if (!text || !(out = evbuffer_new())) {

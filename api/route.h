@@ -13,6 +13,8 @@
  *   GET  /v1/jobs/T/J/stream                CB_ROUTE_JOB_STREAM
  *   POST /v1/jobs/T/J/cancel|suspend|resume CB_ROUTE_CONTROL (action)
  *   GET  /v1/tenants/T/stream               CB_ROUTE_TENANT_STREAM
+ *   GET  /v1/daemons                        CB_ROUTE_DAEMONS
+ *   GET  /v1/daemons/stream                 CB_ROUTE_DAEMONS_STREAM
  *   GET  /metrics                           CB_ROUTE_METRICS
  *   GET  / and /ui/FILE                     CB_ROUTE_UI (file: "" for /)
  *
@@ -35,6 +37,8 @@ typedef enum cb_route_id {
     CB_ROUTE_JOB_STREAM,
     CB_ROUTE_CONTROL,
     CB_ROUTE_TENANT_STREAM,
+    CB_ROUTE_DAEMONS,
+    CB_ROUTE_DAEMONS_STREAM,
     CB_ROUTE_METRICS,
     CB_ROUTE_UI,
 } cb_route_id;

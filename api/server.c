@@ -23,6 +23,7 @@
 #include "cb_msg_reply.h"
 #include "cb_time.h"
 #include "server_int.h"
+#include "ui.h"
 #include "views.h"
 
 /* ---- answers ----------------------------------------------------------- */
@@ -490,6 +491,28 @@ static void ready(cb_api *a, struct evhttp_request *req, const cb_route *r)
         p->then = ready_answer;
 }
 
+/* A file of the dashboard (api/ui.h), or 404. */
+static void ui_file(struct evhttp_request *req, const char *name)
+{
+    const cb_ui_file *f = cb_ui_find(name);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evbuffer *out;
+    if (!f || !(out = evbuffer_new())) {
+        cb_api_send_error(req, 404, "not_found", "no such file of the dashboard", NULL);
+        return;
+    }
+    evbuffer_add_reference(out, f->data, f->len, NULL, NULL);
+    evhttp_add_header(h, "Content-Type", f->type);
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    /* nothing but this server: no script, style or connection elsewhere */
+    evhttp_add_header(h, "Content-Security-Policy",
+                      "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
+                      "base-uri 'none'; frame-ancestors 'none'");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_send_reply(req, 200, "OK", out);
+    evbuffer_free(out);
+}
+
 static const char *method_name(struct evhttp_request *req)
 {
     switch (evhttp_request_get_command(req)) {
@@ -531,6 +554,10 @@ static void handle(struct evhttp_request *req, void *arg)
     }
     if (r.id == CB_ROUTE_READY) {
         ready(a, req, &r);
+        return;
+    }
+    if (r.id == CB_ROUTE_UI) { /* the dashboard's files: the data behind them needs a token */
+        ui_file(req, r.file);
         return;
     }
     /* who the request acts for: every other route needs a token when some
@@ -593,6 +620,12 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     case CB_ROUTE_METRICS:
         cb_api_metrics(a, req, &r);
+        return;
+    case CB_ROUTE_DAEMONS:
+        cb_api_daemons(a, req);
+        return;
+    case CB_ROUTE_DAEMONS_STREAM:
+        cb_api_daemons_stream(a, req);
         return;
     default:
         break;

@@ -147,10 +147,12 @@ void cb_api_body_drop(pending *p);   /* the server is going */
 cb_status cb_api_metrics_start(cb_api *a);
 void cb_api_metrics_stop(cb_api *a);
 void cb_api_metrics(cb_api *a, struct evhttp_request *req, const cb_route *r);
+void cb_api_daemons(cb_api *a, struct evhttp_request *req);
 
 /* sse.c (loop) */
 void cb_api_job_stream(cb_api *a, struct evhttp_request *req, const cb_route *r);
 void cb_api_tenant_stream(cb_api *a, struct evhttp_request *req, const char *tenant);
+void cb_api_daemons_stream(cb_api *a, struct evhttp_request *req);
 void cb_api_streams_drop(cb_api *a);
 
 #endif /* CB_API_SERVER_INT_H */

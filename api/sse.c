@@ -1,7 +1,7 @@
 /* api/sse.c - cb-api's server-sent events (docs/api.md): a job's progress
  * and done messages (GET /v1/jobs/T/J/stream), a tenant's
  * (GET /v1/tenants/T/stream), pushed from broker subscriptions. On the
- * loop. */
+ * loop. And the daemons' reports as they come (GET /v1/daemons/stream). */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -27,6 +27,7 @@
 struct stream {
     cb_api *a;
     int tenant;                 /* a tenant's stream: done does not end it */
+    const char *event;          /* the name of the first subscription's events ("progress") */
     int64_t since_ns;           /* tenant: done messages published before are skipped */
     struct evhttp_request *req; /* NULL once the stream ended */
     int closed;                 /* the client went: req is detached (see closed_cb) */
@@ -113,7 +114,8 @@ static void stream_send(stream *x, const char *name, const void *data, size_t le
 
 static void stream_progress(const cb_broker_msg *m, void *ctx)
 {
-    stream_send(ctx, "progress", m->data, m->len, 0);
+    stream *x = ctx;
+    stream_send(x, x->event, m->data, m->len, 0);
 }
 
 static void stream_done(const cb_broker_msg *m, void *ctx)
@@ -130,13 +132,14 @@ static void stream_done(const cb_broker_msg *m, void *ctx)
     stream_end(x);
 }
 
-/* Subscribe `x` to progress then done (so that nothing between the two
- * is missed) of `what` ("T.J" or "T.*") and start the reply. */
-static void stream_open(cb_api *a, struct evhttp_request *req, const char *what, int tenant)
+/* Subscribe a new stream to `first` (its messages sent as `event` events)
+ * then, unless NULL, to `done` (so that nothing between the two is missed),
+ * and start the reply. A tenant's stream (or one without done) has no end. */
+static void stream_open(cb_api *a, struct evhttp_request *req, const char *first, const char *event,
+                        const char *done, int tenant)
 {
     stream *x = cb_calloc(1, sizeof *x);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    char subject[320];
     if (!x || !(x->end = evtimer_new(a->base, stream_end_cb, x))) {
         free(x);
         cb_api_send_error(req, 500, "internal", "out of memory", NULL);
@@ -145,14 +148,13 @@ static void stream_open(cb_api *a, struct evhttp_request *req, const char *what,
     x->a = a;
     x->req = req;
     x->tenant = tenant;
+    x->event = event;
     x->since_ns = cb_time_now_ns();
-    snprintf(subject, sizeof subject, "cb.progress.%s", what);
-    if (cb_broker_subscribe(a->b, subject, 0, stream_progress, x, &x->progress) != CB_OK) {
+    if (cb_broker_subscribe(a->b, first, 0, stream_progress, x, &x->progress) != CB_OK) {
         x->req = NULL;
         x->a = NULL;
         stream_free(x);
-        cb_api_send_error(req, 503, "unavailable", "cannot subscribe to the progress messages",
-                          NULL);
+        cb_api_send_error(req, 503, "unavailable", "cannot subscribe to the messages", NULL);
         return;
     }
     x->next = a->streams;
@@ -163,9 +165,8 @@ static void stream_open(cb_api *a, struct evhttp_request *req, const char *what,
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_send_reply_start(req, 200, "OK");
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), stream_closed, x);
-    snprintf(subject, sizeof subject, "cb.done.%s", what);
-    if (cb_broker_subscribe(a->b, subject, tenant ? x->since_ns : 0, stream_done, x, &x->done) !=
-        CB_OK) {
+    if (done && cb_broker_subscribe(a->b, done, tenant ? x->since_ns : 0, stream_done, x,
+                                    &x->done) != CB_OK) {
         static const char why[] = "{\"error\":{\"code\":\"unavailable\",\"message\":"
                                   "\"cannot subscribe to the done messages\"}}";
         stream_send(x, "error", why, sizeof why - 1, 1);
@@ -175,16 +176,23 @@ static void stream_open(cb_api *a, struct evhttp_request *req, const char *what,
 
 void cb_api_job_stream(cb_api *a, struct evhttp_request *req, const cb_route *r)
 {
-    char what[2 * CB_NAME_MAX + 2];
-    snprintf(what, sizeof what, "%s.%s", r->tenant, r->job);
-    stream_open(a, req, what, 0);
+    char progress[2 * CB_NAME_MAX + 20], done[2 * CB_NAME_MAX + 20];
+    snprintf(progress, sizeof progress, "cb.progress.%s.%s", r->tenant, r->job);
+    snprintf(done, sizeof done, "cb.done.%s.%s", r->tenant, r->job);
+    stream_open(a, req, progress, "progress", done, 0);
 }
 
 void cb_api_tenant_stream(cb_api *a, struct evhttp_request *req, const char *tenant)
 {
-    char what[CB_NAME_MAX + 3];
-    snprintf(what, sizeof what, "%s.*", tenant);
-    stream_open(a, req, what, 1);
+    char progress[CB_NAME_MAX + 20], done[CB_NAME_MAX + 20];
+    snprintf(progress, sizeof progress, "cb.progress.%s.*", tenant);
+    snprintf(done, sizeof done, "cb.done.%s.*", tenant);
+    stream_open(a, req, progress, "progress", done, 1);
+}
+
+void cb_api_daemons_stream(cb_api *a, struct evhttp_request *req)
+{
+    stream_open(a, req, "cb.stats.>", "report", NULL, 1);
 }
 
 void cb_api_streams_drop(cb_api *a)

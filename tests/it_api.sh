@@ -359,6 +359,13 @@ assert [d["job_id"] for d in done] == ["viatenant"], [d["job_id"] for d in done]
 assert done[0]["result"] == [8, 9], done[0]
 PY
 
+# -- the daemons' reports (the dashboard's backends page)
+http GET /v1/daemons
+check "GET /v1/daemons: the engine, the projector and the local adapter, up" \
+    is 200 '{d["report"]["daemon"] for d in b["daemons"] if d["up"]} >= {"engine", "projector", "adapter"} and any(d["report"].get("adapter", {}).get("backend") == "local" for d in b["daemons"])'
+timeout 4 curl -sN "$BASE/v1/daemons/stream" >"$DIR/daemons.sse" 2>/dev/null
+check "GET /v1/daemons/stream pushes the reports as they come" grep -q '^event: report' "$DIR/daemons.sse"
+
 # -- metrics: the Prometheus text format (promtool), and a real Prometheus
 # scraping cb-api and answering a PromQL query about a finished job
 curl -s --max-time 30 -D "$DIR/metrics.hdr" -o "$DIR/metrics.txt" "$BASE/metrics"

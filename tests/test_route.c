@@ -25,6 +25,8 @@ static void every_route_with_its_parameters(void **state)
     expect("GET", "/v1/jobs", CB_ROUTE_MATCH, CB_ROUTE_JOBS);
     expect("POST", "/v1/jobs", CB_ROUTE_MATCH, CB_ROUTE_JOBS);
     expect("GET", "/metrics", CB_ROUTE_MATCH, CB_ROUTE_METRICS);
+    expect("GET", "/v1/daemons", CB_ROUTE_MATCH, CB_ROUTE_DAEMONS);
+    expect("GET", "/v1/daemons/stream", CB_ROUTE_MATCH, CB_ROUTE_DAEMONS_STREAM);
     assert_int_equal(cb_route_match("GET", "/v1/jobs/acme/j-1_2", &r), CB_ROUTE_MATCH);
     assert_int_equal(r.id, CB_ROUTE_JOB);
     assert_string_equal(r.tenant, "acme");
@@ -58,6 +60,8 @@ static void paths_that_are_no_route(void **state)
     expect("GET", "/v2/health", CB_ROUTE_NO_SUCH, 0);
     expect("GET", "/v1/health/", CB_ROUTE_NO_SUCH, 0);
     expect("GET", "/v1/healthz", CB_ROUTE_NO_SUCH, 0);
+    expect("GET", "/v1/daemons/x", CB_ROUTE_NO_SUCH, 0);
+    expect("GET", "/v1/daemons/stream/x", CB_ROUTE_NO_SUCH, 0);
     expect("GET", "/v1/jobs/acme", CB_ROUTE_NO_SUCH, 0);
     expect("GET", "/v1/jobs/acme/", CB_ROUTE_NO_SUCH, 0);
     expect("GET", "/v1/jobs/ac.me/j1", CB_ROUTE_NO_SUCH, 0);
@@ -80,6 +84,7 @@ static void a_route_with_the_wrong_method_is_405(void **state)
     expect("GET", "/v1/jobs/acme/j1/cancel", CB_ROUTE_BAD_METHOD, CB_ROUTE_CONTROL);
     expect("PUT", "/v1/jobs/acme/j1/stream", CB_ROUTE_BAD_METHOD, CB_ROUTE_JOB_STREAM);
     expect("POST", "/metrics", CB_ROUTE_BAD_METHOD, CB_ROUTE_METRICS);
+    expect("POST", "/v1/daemons", CB_ROUTE_BAD_METHOD, CB_ROUTE_DAEMONS);
 }
 
 int main(void)
