@@ -130,6 +130,58 @@ void cb_bench_broker_down(cb_bench_env *env)
     env->own_broker = 0;
 }
 
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+cb_status cb_bench_stack_up(const cb_bench_env *env, const char *config, int adapters, char *dir,
+                            size_t dirlen, char *bin, size_t binlen, int *slot)
+{
+    char self[512], path[600];
+    ssize_t n;
+    FILE *f;
+    *slot = -1;
+    if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
+        return CB_ENOTFOUND;
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    snprintf(bin, binlen, "%s", self);
+    snprintf(dir, dirlen, "/tmp/cbbench-stack.XXXXXX");
+    if (!mkdtemp(dir))
+        return CB_EIO;
+    *slot = cb_bench_cleanup_push("'%s/cb' down --dir '%s/cb' >/dev/null 2>&1; rm -rf '%s'", bin,
+                                  dir, dir);
+    snprintf(path, sizeof path, "%s/cb.json", dir);
+    if (!(f = fopen(path, "w")))
+        return CB_EIO;
+    fputs(config, f);
+    if (fclose(f) != 0)
+        return CB_EIO;
+    if (sh("CB_LOG_LEVEL=warn '%s/cb' up --detach --dir '%s/cb' --broker '%s' --config '%s' "
+           "--adapters %d >'%s/up.out' 2>&1",
+           bin, dir, env->url, path, adapters, dir) != 0) {
+        fprintf(stderr, "cb bench: the stack did not start (see %s/up.out)\n", dir);
+        return CB_ECONN;
+    }
+    return CB_OK;
+}
+
+void cb_bench_stack_down(const char *dir, const char *bin, int slot)
+{
+    if (!dir[0])
+        return;
+    if (sh("'%s/cb' down --dir '%s/cb' >/dev/null 2>&1", bin, dir) == 0)
+        sh("rm -rf '%s'", dir);
+    cb_bench_cleanup_pop(slot);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -29,6 +29,17 @@ void cb_bench_cleanup_install(void);
 int cb_bench_cleanup_push(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cb_bench_cleanup_pop(int slot);
 
+/* A fresh stack: `cb up --detach` (projector, engine, `adapters` local
+ * adapters, cb-api) on env's broker with `config` (JSON text) as its
+ * --config, in a new temp directory: dir gets it (cb up's own is DIR/cb:
+ * DIR/cb/api_url, DIR/cb/NAME.pid), bin the directory of the cb binaries,
+ * *slot the cleanup slot. Errors: CB_EIO, CB_ECONN (it did not start: DIR/up.out). */
+CB_NODISCARD cb_status cb_bench_stack_up(const cb_bench_env *env, const char *config, int adapters,
+                                         char *dir, size_t dirlen, char *bin, size_t binlen,
+                                         int *slot);
+/* Stop it (`cb down`) and remove its directory. Accepts an empty dir. */
+void cb_bench_stack_down(const char *dir, const char *bin, int slot);
+
 /* Median of v[0..n) (sorts v). */
 double cb_bench_median(double *v, int n);
 /* {"cores": N, "os": "..."} new reference. */
@@ -45,5 +56,7 @@ CB_NODISCARD cb_status cb_bench_replay(const cb_bench_env *env, long n, int runs
 int cb_bench_engine_known(const char *name);
 CB_NODISCARD cb_status cb_bench_engine(const char *name, const cb_bench_env *env, long n, int runs,
                                        json_t **report);
+/* Submissions through cb-api (bench_api.c) against the same on the broker. */
+CB_NODISCARD cb_status cb_bench_api(const cb_bench_env *env, long n, int runs, json_t **report);
 
 #endif /* CB_BENCH_H */

@@ -45,78 +45,47 @@ typedef struct stack {
     char dir[256], bin[512];
     int objects;        /* the objects workloads: a Python function and storage */
     char storage[1024]; /* $CB_BENCH_STORAGE (a "storage" object), or "" (cb up's default) */
+    char fns[300];      /* objects: the Python module of its function (removed at the end) */
     int cleanup;        /* its cb_bench_cleanup slot */
     double cpu0[NDAEMONS];
 } stack;
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
 static cb_status stack_up(const cb_bench_env *env, stack *s, int objects)
 {
-    char self[512], config[300], fns[300];
+    char config[2048];
     const char *storage = getenv("CB_BENCH_STORAGE");
-    ssize_t n;
-    FILE *f;
     memset(s, 0, sizeof *s);
     s->objects = objects;
     snprintf(s->storage, sizeof s->storage, "%s", storage && *storage ? storage : "");
-    if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
-        return CB_ENOTFOUND;
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(s->bin, sizeof s->bin, "%s", self);
-    snprintf(s->dir, sizeof s->dir, "/tmp/cbbench-stack.XXXXXX");
-    if (!mkdtemp(s->dir))
-        return CB_EIO;
-    s->cleanup = cb_bench_cleanup_push("'%s/cb' down --dir '%s/cb' >/dev/null 2>&1; rm -rf '%s'",
-                                       s->bin, s->dir, s->dir);
     /* the built-ins only, no limit but the adapters' own concurrency */
-    snprintf(config, sizeof config, "%s/cb.json", s->dir);
-    if (!(f = fopen(config, "w")))
-        return CB_EIO;
-    if (!objects) {
-        fputs("{\"backends\": {\"local\": {\"functions\": {}}}}\n", f);
-    } else { /* a function that reads its range, and the storage */
+    snprintf(config, sizeof config, "{\"backends\": {\"local\": {\"functions\": {}}}}\n");
+    if (objects) { /* a function that reads its range, and the storage */
         FILE *py;
-        snprintf(fns, sizeof fns, "%s/bench_fns.py", s->dir);
-        if (!(py = fopen(fns, "w"))) {
-            fclose(f);
+        char tmp[] = "/tmp/cbbench-fns.XXXXXX";
+        int fd = mkstemp(tmp);
+        if (fd < 0 || !(py = fdopen(fd, "w")))
             return CB_EIO;
-        }
         fputs("def read_range(obj):\n    return len(obj.read())\n", py);
         fclose(py);
-        fprintf(
-            f,
+        snprintf(s->fns, sizeof s->fns, "%s.py", tmp);
+        if (rename(tmp, s->fns) != 0)
+            return CB_EIO;
+        snprintf(
+            config, sizeof config,
             "{\"backends\": {\"local\": {\"functions\": {\"read_range\": {\"runtime\": "
             "\"python\", \"module\": \"%s\", \"handler\": \"read_range\", \"pool\": 2}}}}%s%s}\n",
-            fns, *s->storage ? ", \"storage\": " : "", s->storage);
+            s->fns, *s->storage ? ", \"storage\": " : "", s->storage);
     }
-    fclose(f);
-    if (sh("CB_LOG_LEVEL=warn '%s/cb' up --detach --dir '%s/cb' --broker '%s' --config '%s' "
-           "--adapters %d >'%s/up.out' 2>&1",
-           s->bin, s->dir, env->url, config, STACK_ADAPTERS, s->dir) != 0) {
-        fprintf(stderr, "cb bench: the stack did not start (see %s/up.out)\n", s->dir);
-        return CB_ECONN;
-    }
-    return CB_OK;
+    return cb_bench_stack_up(env, config, STACK_ADAPTERS, s->dir, sizeof s->dir, s->bin,
+                             sizeof s->bin, &s->cleanup);
 }
 
 static void stack_down(stack *s)
 {
-    if (!s->dir[0])
-        return;
-    if (sh("'%s/cb' down --dir '%s/cb' >/dev/null 2>&1", s->bin, s->dir) == 0)
-        sh("rm -rf '%s'", s->dir);
-    cb_bench_cleanup_pop(s->cleanup);
+    cb_bench_stack_down(s->dir, s->bin, s->cleanup);
+    s->dir[0] = '\0';
+    if (s->fns[0])
+        unlink(s->fns);
 }
 
 static long daemon_pid(const stack *s, const char *name)

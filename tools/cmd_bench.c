@@ -19,6 +19,8 @@ static const char *usage =
     "  replay   fold N stored events (--events N) into a fresh LMDB store\n"
     "  http     the remote backends' HTTP client: N POSTs (default 20,000), 16 at once\n"
     "           over keep-alive, to an evhttp server on loopback, plain and TLS (no broker)\n"
+    "  api      N submissions (default 2,000) through cb-api, 16 at once, then N on\n"
+    "           cb.submit: submissions/s and the latency the API adds (p50)\n"
     "  fanout          one map of N noop tasks (default 10,000): tasks/s, p50/p99 latency\n"
     "  parallel-sleep  N tasks sleeping 1 s in parallel (default 80): overhead in ms\n"
     "  chain           a DAG of N sequential steps (default 80): ms per step\n"
@@ -77,10 +79,12 @@ int cb_cmd_bench(int argc, char **argv)
         run = cb_bench_replay;
     else if (!strcmp(workload, "http"))
         run = cb_bench_http;
+    else if (!strcmp(workload, "api"))
+        run = cb_bench_api;
     if (!run && cb_bench_engine_known(workload))
         run = NULL; /* below */
     else if (n == 0)
-        n = run == cb_bench_http ? 20000 : 100000;
+        n = run == cb_bench_http ? 20000 : run == cb_bench_api ? 2000 : 100000;
     if (n < 0 || runs <= 0 || (!run && !cb_bench_engine_known(workload))) {
         fputs(usage, stderr);
         return 2;
