@@ -47,13 +47,14 @@ static void report_fill(json_t *o, void *arg)
     const cb_worker_stats *ws = cb_worker_stats_get(a->w);
     json_object_set_new(
         o, "adapter",
-        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o*}", "backend", a->backend,
-                  "received", (json_int_t)ws->received, "succeeded", (json_int_t)ws->succeeded,
-                  "failed", (json_int_t)ws->failed, "throttled", (json_int_t)ws->throttled,
-                  "invalid", (json_int_t)ws->invalid, "redelivered", (json_int_t)ws->redelivered,
-                  "running", (json_int_t)ws->running, "max_concurrency",
-                  (json_int_t)a->limits.max_concurrency, "rate_per_s", a->limits.rate_per_s,
-                  "duration", cb_hist_json(&ws->duration)));
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o*, s:o*}", "backend",
+                  a->backend, "received", (json_int_t)ws->received, "succeeded",
+                  (json_int_t)ws->succeeded, "failed", (json_int_t)ws->failed, "throttled",
+                  (json_int_t)ws->throttled, "invalid", (json_int_t)ws->invalid, "redelivered",
+                  (json_int_t)ws->redelivered, "running", (json_int_t)ws->running,
+                  "max_concurrency", (json_int_t)a->limits.max_concurrency, "rate_per_s",
+                  a->limits.rate_per_s, "duration", cb_hist_json(&ws->duration), "since_dispatch",
+                  cb_hist_json(&ws->since_dispatch)));
 }
 
 static void stopped(void *ctx)

@@ -44,7 +44,8 @@ struct run {
     const char *tenant, *job; /* borrowed from cmd */
     uint32_t task, attempt;
     int64_t t0;
-    uint32_t throttled; /* kept while the outputs go to storage */
+    int64_t dispatched_ns; /* the command's publication (broker time), 0 if unknown */
+    uint32_t throttled;    /* kept while the outputs go to storage */
     int64_t duration_ms;
     struct event *progress; /* first: record the start; then: extend the lease */
     int started, appending;
@@ -179,6 +180,15 @@ static void outcome_confirmed(cb_status s, uint64_t seq, int duplicate, void *ct
     run_end(r);
 }
 
+/* An outcome is appended: into the latency histograms. */
+static void observe(run *r)
+{
+    cb_hist_observe(&r->w->stats.duration, (double)(cb_time_mono_ns() - r->t0) / 1e9);
+    if (r->dispatched_ns > 0)
+        cb_hist_observe(&r->w->stats.since_dispatch,
+                        (double)(cb_time_now_ns() - r->dispatched_ns) / 1e9);
+}
+
 static cb_status append_failed(run *r, const char *reason, const char *error, const char *tail,
                                uint32_t throttled)
 {
@@ -194,7 +204,7 @@ static cb_status append_failed(run *r, const char *reason, const char *error, co
         return CB_ENOMEM;
     event_id(r, "failed", id, sizeof id);
     r->w->stats.failed++;
-    cb_hist_observe(&r->w->stats.duration, (double)(cb_time_mono_ns() - r->t0) / 1e9);
+    observe(r);
     return cb_emit(r->w->b, CB_EV_TASK_FAILED, r->tenant, r->job, id, r->w->source, d,
                    outcome_confirmed, r);
 }
@@ -228,7 +238,7 @@ static cb_status record_succeeded(run *r, const json_t *outputs, uint32_t thrott
           : CB_ENOMEM;
     if (s == CB_OK) {
         w->stats.succeeded++;
-        cb_hist_observe(&w->stats.duration, (double)(cb_time_mono_ns() - r->t0) / 1e9);
+        observe(r);
         return CB_OK;
     }
     if (s == CB_ETOOBIG)
@@ -357,6 +367,7 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
     r->task = im.task;
     r->attempt = im.attempt;
     r->t0 = cb_time_mono_ns();
+    r->dispatched_ns = m->time_ns;
     r->next = w->runs;
     if (w->runs)
         w->runs->prev = r;

@@ -46,7 +46,9 @@ typedef struct cb_worker_opts {
 typedef struct cb_worker_stats {
     uint64_t received, succeeded, failed, throttled, invalid, redelivered;
     int running;
-    cb_hist duration; /* from a command's delivery to its outcome appended (seconds) */
+    cb_hist duration;       /* from a command's delivery to its outcome appended (seconds) */
+    cb_hist since_dispatch; /* from the command's publication (the dispatch) to its outcome
+                             * appended, when the broker gives its time */
 } cb_worker_stats;
 
 void cb_worker_opts_init(cb_worker_opts *o);

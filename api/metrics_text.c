@@ -195,24 +195,23 @@ static void counters(cb_buf *b, const json_t *reports, const char *section, cons
     }
 }
 
-static void durations(cb_buf *b, const json_t *reports)
+static void histogram(cb_buf *b, const json_t *reports, const char *member, const char *name,
+                      const char *help)
 {
-    static const char name[] = "cbcore_adapter_invocation_duration_seconds";
     const char *key;
     json_t *e;
     int any = 0;
     json_object_foreach((json_t *)reports, key, e)
     {
         const json_t *rep = json_object_get(e, "report");
-        const json_t *h = json_object_get(json_object_get(rep, "adapter"), "duration");
+        const json_t *h = json_object_get(json_object_get(rep, "adapter"), member);
         const json_t *le = json_object_get(h, "le"), *cnt = json_object_get(h, "counts");
         const char *l[9];
-        char bound[32], bucket[sizeof name + 8], sum[sizeof name + 8], count[sizeof name + 8];
+        char bound[32], bucket[128], sum[128], count[128];
         if (!json_is_array(le) || json_array_size(cnt) != json_array_size(le) + 1)
             continue;
         if (!any++)
-            family(b, name, "histogram",
-                   "From an invocation command's delivery to its outcome in the log.");
+            family(b, name, "histogram", help);
         labels_of(rep, "adapter", l);
         snprintf(bucket, sizeof bucket, "%s_bucket", name);
         snprintf(sum, sizeof sum, "%s_sum", name);
@@ -324,7 +323,10 @@ char *cb_metrics_text(const json_t *reports, const json_t *store)
     daemons(&b, reports);
     counters(&b, reports, "engine", engine_counters);
     counters(&b, reports, "adapter", adapter_counters);
-    durations(&b, reports);
+    histogram(&b, reports, "duration", "cbcore_adapter_invocation_duration_seconds",
+              "From an invocation command's delivery to its outcome in the log.");
+    histogram(&b, reports, "since_dispatch", "cbcore_task_dispatch_to_outcome_seconds",
+              "From a task's dispatch (the command's publication) to its outcome in the log.");
     counters(&b, reports, "projector", projector_counters);
     return cb_buf_take(&b, NULL);
 }

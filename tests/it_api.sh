@@ -385,6 +385,7 @@ assert {"engine", "projector", "adapter"} <= set(ups), ups
 assert value(r'cbcore_adapter_invocations_in_flight\{daemon="adapter",id="adapter0",backend="local"\}') is not None
 assert value(r'cbcore_adapter_invocation_duration_seconds_count\{daemon="adapter",id="adapter0",backend="local"\}') > 0
 assert value(r'cbcore_adapter_invocation_duration_seconds_bucket\{daemon="adapter",id="adapter0",backend="local",le="\+Inf"\}') > 0
+assert value(r'cbcore_task_dispatch_to_outcome_seconds_count\{daemon="adapter",id="adapter0",backend="local"\}') > 0
 assert value("cbcore_projector_lag_events") is not None
 PY
 PROM_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -14,13 +14,15 @@ static json_t *reports(void)
 {
     return json_pack(
         "{s:{s:{s:s, s:s, s:i, s:{s:b, s:i}, s:{s:i, s:i}}, s:f},"
-        " s:{s:{s:s, s:s, s:i, s:{s:b}, s:{s:s, s:i, s:i, s:{s:[f, f], s:[i, i, i], s:f, s:i}}},"
+        " s:{s:{s:s, s:s, s:i, s:{s:b}, s:{s:s, s:i, s:i, s:{s:[f, f], s:[i, i, i], s:f, s:i},"
+        " s:{s:[f, f], s:[i, i, i], s:f, s:i}}},"
         " s:f}}",
         "engine/e1", "report", "daemon", "engine", "id", "e1", "period_ms", 1000, "broker",
         "connected", 1, "reconnects", 2, "engine", "log_seq", 120, "dispatched", 7, "age_s", 0.5,
         "adapter/a\"1", "report", "daemon", "adapter", "id", "a\"1", "period_ms", 1000, "broker",
         "connected", 0, "adapter", "backend", "lo\\cal", "running", 3, "max_concurrency", 64,
-        "duration", "le", 0.001, 0.01, "counts", 1, 4, 5, "sum", 2.5, "count", 5, "age_s", 3.5);
+        "duration", "le", 0.001, 0.01, "counts", 1, 4, 5, "sum", 2.5, "count", 5, "since_dispatch",
+        "le", 0.001, 0.01, "counts", 0, 2, 5, "sum", 9.5, "count", 5, "age_s", 3.5);
 }
 
 static void families_samples_and_escapes(void **state)
@@ -49,6 +51,8 @@ static void families_samples_and_escapes(void **state)
                            "cbcore_adapter_invocation_duration_seconds_bucket{daemon=\"adapter\","
                            "id=\"a\\\"1\",backend=\"lo\\\\cal\",le=\"+Inf\"} 5\n"));
     assert_non_null(strstr(t, "le=\"0.01\"} 4\n"));
+    assert_non_null(strstr(t, "cbcore_task_dispatch_to_outcome_seconds_sum{daemon=\"adapter\","
+                              "id=\"a\\\"1\",backend=\"lo\\\\cal\"} 9.5\n"));
     assert_non_null(strstr(t, "cbcore_adapter_invocation_duration_seconds_sum{daemon=\"adapter\","
                               "id=\"a\\\"1\",backend=\"lo\\\\cal\"} 2.5\n"));
     /* each family's TYPE once */
