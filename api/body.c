@@ -105,6 +105,16 @@ static void fail(pending *p, const char *why)
 
 static void pump(pending *p);
 
+/* The server let go, or the client went: end the reply (which frees a
+ * detached request) and p. */
+static void let_go(pending *p)
+{
+    struct evhttp_request *req = cb_api_pending_take(p);
+    if (req)
+        evhttp_send_reply_end(req);
+    finish(p);
+}
+
 static void written(struct evhttp_connection *conn, void *arg)
 {
     pending *p = arg;
@@ -137,11 +147,8 @@ static void got(const cb_storage_res *r, void *ctx)
     level *l;
     char why[1200];
     p->phase = PHASE_WAIT;
-    if (!p->req || p->closed) { /* the server let go, or the client went */
-        struct evhttp_request *req = cb_api_pending_take(p);
-        if (req)
-            evhttp_send_reply_end(req); /* detached: frees it */
-        finish(p);
+    if (!p->req || p->closed) {
+        let_go(p);
         return;
     }
     l = &p->out->lv[p->out->depth - 1];
@@ -259,11 +266,8 @@ static void pump(pending *p)
         level *l;
         const char *at, *start;
         size_t avail, send;
-        if (!p->req || p->closed) { /* the server let go, or the client went */
-            struct evhttp_request *req = cb_api_pending_take(p);
-            if (req)
-                evhttp_send_reply_end(req); /* detached: frees it */
-            finish(p);
+        if (!p->req || p->closed) {
+            let_go(p);
             return;
         }
         if (b->depth == 0) { /* the end */
@@ -372,13 +376,9 @@ void cb_api_body_start(pending *p)
 
 static void later_cb(evutil_socket_t fd, short what, void *arg)
 {
-    pending *p = arg;
-    struct evhttp_request *req = cb_api_pending_take(p);
     (void)fd;
     (void)what;
-    if (req)
-        evhttp_send_reply_end(req); /* detached: frees it */
-    finish(p);
+    let_go(arg);
 }
 
 void cb_api_body_closed(pending *p)

@@ -232,6 +232,24 @@ static void histogram(cb_buf *b, const json_t *reports, const char *member, cons
     }
 }
 
+/* A family with one sample per daemon: `member` of the report's `section`
+ * (NULL: of the entry itself, as age_s); true is 1. */
+static void per_daemon(cb_buf *b, const json_t *reports, const char *name, const char *type,
+                       const char *help, const char *section, const char *member)
+{
+    const char *key;
+    json_t *e;
+    family(b, name, type, help);
+    json_object_foreach((json_t *)reports, key, e)
+    {
+        const json_t *rep = json_object_get(e, "report");
+        const json_t *v = json_object_get(section ? json_object_get(rep, section) : e, member);
+        const char *l[7];
+        labels_of(rep, "", l);
+        sample(b, name, l, json_is_true(v) ? 1 : json_number_value(v));
+    }
+}
+
 static void daemons(cb_buf *b, const json_t *reports)
 {
     const char *key;
@@ -247,32 +265,12 @@ static void daemons(cb_buf *b, const json_t *reports)
         sample(b, "cbcore_daemon_up", l,
                num(e, "age_s") <= CB_METRICS_DOWN_PERIODS * (period > 0 ? period : 5) ? 1 : 0);
     }
-    family(b, "cbcore_daemon_report_age_seconds", "gauge",
-           "Seconds since the daemon's last report.");
-    json_object_foreach((json_t *)reports, key, e)
-    {
-        const char *l[7];
-        labels_of(json_object_get(e, "report"), "", l);
-        sample(b, "cbcore_daemon_report_age_seconds", l, num(e, "age_s"));
-    }
-    family(b, "cbcore_broker_connected", "gauge", "1 while the daemon's broker connection is up.");
-    json_object_foreach((json_t *)reports, key, e)
-    {
-        const json_t *rep = json_object_get(e, "report");
-        const char *l[7];
-        labels_of(rep, "", l);
-        sample(b, "cbcore_broker_connected", l,
-               json_is_true(json_object_get(json_object_get(rep, "broker"), "connected")));
-    }
-    family(b, "cbcore_broker_reconnects_total", "counter", "The daemon's broker reconnections.");
-    json_object_foreach((json_t *)reports, key, e)
-    {
-        const json_t *rep = json_object_get(e, "report");
-        const char *l[7];
-        labels_of(rep, "", l);
-        sample(b, "cbcore_broker_reconnects_total", l,
-               num(json_object_get(rep, "broker"), "reconnects"));
-    }
+    per_daemon(b, reports, "cbcore_daemon_report_age_seconds", "gauge",
+               "Seconds since the daemon's last report.", NULL, "age_s");
+    per_daemon(b, reports, "cbcore_broker_connected", "gauge",
+               "1 while the daemon's broker connection is up.", "broker", "connected");
+    per_daemon(b, reports, "cbcore_broker_reconnects_total", "counter",
+               "The daemon's broker reconnections.", "broker", "reconnects");
     family(b, "cbcore_broker_durability_info", "gauge",
            "The broker's durability as the daemon sees it (driver, storage, replicas), 1.");
     json_object_foreach((json_t *)reports, key, e)

@@ -119,8 +119,9 @@ static cb_status start(cb_joblog *l, uint64_t from_seq)
     return cb_broker_read(l->b, &o, read_cb, l, &l->r);
 }
 
-cb_status cb_joblog_read(cb_broker *b, const char *tenant, const char *job, uint64_t from_seq,
-                         int to_end, cb_read_cb *fn, void *ctx, cb_joblog **out)
+/* A reader from from_seq; `seen`: a continuation that need not start the job. */
+static cb_status open_log(cb_broker *b, const char *tenant, const char *job, uint64_t from_seq,
+                          int to_end, int seen, cb_read_cb *fn, void *ctx, cb_joblog **out)
 {
     cb_joblog *l;
     cb_status s;
@@ -132,6 +133,7 @@ cb_status cb_joblog_read(cb_broker *b, const char *tenant, const char *job, uint
     l->fn = fn;
     l->ctx = ctx;
     l->to_end = to_end;
+    l->seen = seen;
     snprintf(l->filter, sizeof l->filter, "cb.evt.%s.%s", tenant, job);
     if ((s = start(l, from_seq)) != CB_OK) {
         cb_free(l);
@@ -141,26 +143,16 @@ cb_status cb_joblog_read(cb_broker *b, const char *tenant, const char *job, uint
     return CB_OK;
 }
 
+cb_status cb_joblog_read(cb_broker *b, const char *tenant, const char *job, uint64_t from_seq,
+                         int to_end, cb_read_cb *fn, void *ctx, cb_joblog **out)
+{
+    return open_log(b, tenant, job, from_seq, to_end, 0, fn, ctx, out);
+}
+
 cb_status cb_joblog_read_after(cb_broker *b, const char *tenant, const char *job,
                                uint64_t after_seq, cb_read_cb *fn, void *ctx, cb_joblog **out)
 {
-    cb_joblog *l;
-    cb_status s;
-    if (!cb_name_valid(tenant) || !cb_name_valid(job))
-        return CB_EINVAL;
-    if (!(l = cb_calloc(1, sizeof *l)))
-        return CB_ENOMEM;
-    l->b = b;
-    l->fn = fn;
-    l->ctx = ctx;
-    l->seen = 1; /* a continuation: it need not start the job */
-    snprintf(l->filter, sizeof l->filter, "cb.evt.%s.%s", tenant, job);
-    if ((s = start(l, after_seq + 1)) != CB_OK) {
-        cb_free(l);
-        return s;
-    }
-    *out = l;
-    return CB_OK;
+    return open_log(b, tenant, job, after_seq + 1, 0, 1, fn, ctx, out);
 }
 
 void cb_joblog_close(cb_joblog *l)

@@ -60,6 +60,22 @@ http() {
     /usr/bin/python3 -c 'import json,sys; print(json.dumps({"method": sys.argv[1], "path": sys.argv[2].split("?")[0], "status": int(sys.argv[3]), "type": sys.argv[4], "body": sys.argv[5]}))' \
         "$1" "$2" "$CODE" "${out#* }" "$DIR/answer.$NANS" >>"$DIR/answers.jsonl"
 }
+# pages PATH EXPRESSION: every page of a listing (after=next until next is
+# null, at most 50): the EXPRESSION of each page's body in $ITEMS, their
+# number in $pages
+pages() {
+    local after=""
+    ITEMS=""
+    pages=0
+    while :; do
+        http GET "$1${after:+&after=$after}"
+        [ "$CODE" = 200 ] || break
+        ITEMS="$ITEMS $(jget "$2")"
+        pages=$((pages + 1))
+        after=$(jget 'b["next"]')
+        if [ -z "$after" ] || [ $pages -gt 50 ]; then break; fi
+    done
+}
 # jget EXPRESSION: a value of the last body, printed
 jget() {
     /usr/bin/python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(v if v is not None else "")' "$DIR/body" "$1" 2>/dev/null
@@ -277,17 +293,8 @@ check "?state=cancelled: the cancelled job only" \
 http GET "/v1/jobs?tenant=$T&label=team=blue"
 check "?label=team=blue: the labelled job only" \
     is 200 '[j["job_id"] for j in b["jobs"]] == ["quick"] and b["jobs"][0]["labels"] == {"team": "blue"}'
-seen=""
-after=""
-pages=0
-while :; do
-    http GET "/v1/jobs?tenant=$T&limit=2${after:+&after=$after}"
-    [ "$CODE" = 200 ] || break
-    seen="$seen $(jget '" ".join(j["job_id"] for j in b["jobs"])')"
-    pages=$((pages + 1))
-    after=$(jget 'b["next"]')
-    if [ -z "$after" ] || [ $pages -gt 20 ]; then break; fi
-done
+pages "/v1/jobs?tenant=$T&limit=2" '" ".join(j["job_id"] for j in b["jobs"])'
+seen=$ITEMS
 check "pages of 2 (limit, after=next) give every job once ($njobs jobs, $pages pages)" \
     test "$(echo $seen | wc -w)" = "$njobs" -a "$(echo $seen | tr ' ' '\n' | sort -u | wc -l)" = "$njobs" -a "$pages" = $(((njobs + 1) / 2))
 http GET "/v1/jobs?limit=0"
@@ -312,17 +319,8 @@ check "?state=failed: none" is 200 'b["tasks"] == [] and b["next"] is None'
 # -- events: the timeline from the log, in pages; the state at a point
 "$CB" replay --json --job "$T/quick" >"$DIR/quick.log" 2>/dev/null
 nev=$(wc -l <"$DIR/quick.log")
-seqs=""
-after=""
-pages=0
-while :; do
-    http GET "/v1/jobs/$T/quick/events?limit=4${after:+&after=$after}"
-    [ "$CODE" = 200 ] || break
-    seqs="$seqs $(jget '" ".join(str(e["seq"]) for e in b["events"])')"
-    pages=$((pages + 1))
-    after=$(jget 'b["next"]')
-    if [ -z "$after" ] || [ $pages -gt 50 ]; then break; fi
-done
+pages "/v1/jobs/$T/quick/events?limit=4" '" ".join(str(e["seq"]) for e in b["events"])'
+seqs=$ITEMS
 check "GET .../events in pages of 4: every event of cb replay once, in log order ($nev)" \
     /usr/bin/python3 -c 'import sys; s=[int(x) for x in sys.argv[1].split()]; sys.exit(0 if len(s) == int(sys.argv[2]) > 4 and s == sorted(set(s)) else 1)' "$seqs" "$nev"
 http GET "/v1/jobs/$T/quick/events?limit=1"

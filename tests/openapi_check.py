@@ -7,16 +7,15 @@ route has the method, the status is one of the operation's documented
 responses, and a JSON body validates against that response's schema (with
 the message schemas of SCHEMAS, by $id). Prints one line per failure and a
 summary; exit status 1 on any failure."""
-import glob
 import json
 import os
 import re
 import sys
 
-from jsonschema import Draft202012Validator, FormatChecker, RefResolver
+from jsonschema import Draft202012Validator, RefResolver
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from schema_agree import is_datetime  # noqa: E402
+from schema_agree import format_checker, load_store  # noqa: E402
 
 
 def route_of(doc, path):
@@ -29,14 +28,9 @@ def route_of(doc, path):
 
 def main():
     schemas, answers = sys.argv[1], sys.argv[2]
-    store = {}
-    for path in glob.glob(os.path.join(schemas, "*.json")):
-        with open(path) as f:
-            d = json.load(f)
-        store[d.get("$id", os.path.basename(path))] = d
+    store = load_store(schemas)
     doc = store["openapi.json"]
-    checker = FormatChecker()
-    checker.checks("date-time")(is_datetime)
+    checker = format_checker()
     resolver = RefResolver(base_uri="openapi.json", referrer=doc, store=store)
     fails = n = 0
     with open(answers) as f:

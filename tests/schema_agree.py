@@ -35,15 +35,27 @@ def is_datetime(value):
     return s <= 60
 
 
-def main():
-    cb, schemas = sys.argv[1], sys.argv[2]
+def load_store(schemas):
+    """Every schema of the directory by its $id (else its file name)."""
     store = {}
     for path in glob.glob(os.path.join(schemas, "*.json")):
         with open(path) as f:
             doc = json.load(f)
         store[doc.get("$id", os.path.basename(path))] = doc
+    return store
+
+
+def format_checker():
+    """jsonschema's checker with the date-time check written here."""
     checker = FormatChecker()
     checker.checks("date-time")(is_datetime)
+    return checker
+
+
+def main():
+    cb, schemas = sys.argv[1], sys.argv[2]
+    store = load_store(schemas)
+    checker = format_checker()
     prefixes = ("job", "event", "invoke", "done", "reply", "ctl")
 
     files = sorted(glob.glob(os.path.join(schemas, "examples", "*", "*.json")))
