@@ -54,6 +54,7 @@ typedef struct inv {
     const cb_fn_conf *fn; /* NULL for built-ins */
     char name[64];
     json_t *items;   /* owned reference */
+    json_t *code;    /* a shipped function: its reference and Python, or NULL (owned) */
     json_t *outputs; /* owned */
     size_t next;     /* cold / sleep: the item being run */
     uint32_t attempt;
@@ -110,6 +111,7 @@ static void inv_free(inv *v)
         event_free(v->step);
     cb_proc_free(v->proc);
     json_decref(v->items);
+    json_decref(v->code);
     json_decref(v->outputs);
     free(v);
 }
@@ -264,7 +266,9 @@ static runtime *runtime_start(local_be *be, pool *pl, char *err, size_t errlen)
 
 static int send_request(runtime *rt, inv *v)
 {
-    json_t *req = json_pack("{s:I, s:O}", "id", (json_int_t)v->id, "items", v->items);
+    json_t *req =
+        json_pack("{s:I, s:O, s:O*, s:O*}", "id", (json_int_t)v->id, "items", v->items, "code",
+                  json_object_get(v->code, "code"), "python", json_object_get(v->code, "python"));
     char *line = req ? cb_json_dumps(req, JSON_COMPACT) : NULL;
     int rc = -1;
     json_decref(req);
@@ -538,6 +542,9 @@ static cb_status local_invoke(void *self, const cb_invocation *in, cb_inv_done_c
     v->attempt = in->attempt;
     snprintf(v->name, sizeof v->name, "%s", in->function);
     v->items = json_incref((json_t *)in->items);
+    if (json_object_get(in->spec, "code")) /* a shipped function (docs/toolkit.md) */
+        v->code = json_pack("{s:O, s:O*}", "code", json_object_get(in->spec, "code"), "python",
+                            json_object_get(in->spec, "python"));
     v->outputs = json_array();
     v->timeout_ms = fn && fn->timeout_ms > 0 ? fn->timeout_ms
                     : in->timeout_ms > 0     ? in->timeout_ms

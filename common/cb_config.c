@@ -26,7 +26,18 @@ struct cb_config {
     fn_entry *fns;
     size_t nfns;
     cb_fn_conf builtins[NBUILTIN];
+    /* "python": the runtime of shipped functions (docs/toolkit.md), a warm
+     * pool of python_runtime.py --shipped */
+    cb_fn_conf shipped;
+    char shipped_script[600];
+    const char *shipped_argv[5];
 };
+
+const char *cb_config_python(void)
+{
+    const char *env = getenv("CB_PYTHON");
+    return env && *env ? env : "python3";
+}
 
 const char *cb_config_runtime_dir(void)
 {
@@ -86,9 +97,9 @@ static cb_status parse_fn(const char *name, const json_t *o, const char *dir, fn
             return fail(err, errlen, CB_EINVAL, "/backends/local/functions/%s: %s", name,
                         "a python function needs \"module\"");
         snprintf(script, sizeof script, "%s/python_runtime.py", cb_config_runtime_dir());
-        if (!(e->argv = cb_calloc(6, sizeof *e->argv)) || !(e->argv[0] = cb_strdup("python3")) ||
-            !(e->argv[1] = cb_strdup("-u")) || !(e->argv[2] = cb_strdup(script)) ||
-            !(e->argv[3] = join_path(dir, module)) ||
+        if (!(e->argv = cb_calloc(6, sizeof *e->argv)) ||
+            !(e->argv[0] = cb_strdup(cb_config_python())) || !(e->argv[1] = cb_strdup("-u")) ||
+            !(e->argv[2] = cb_strdup(script)) || !(e->argv[3] = join_path(dir, module)) ||
             !(e->argv[4] = cb_strdup(handler ? handler : name)))
             return CB_ENOMEM;
         n = 5;
@@ -149,6 +160,18 @@ cb_status cb_config_load(const char *path, cb_config **out, char *err, size_t er
         r->builtins[i].name = builtin_names[i];
         r->builtins[i].kind = CB_FN_BUILTIN;
     }
+    snprintf(r->shipped_script, sizeof r->shipped_script, "%s/python_runtime.py",
+             cb_config_runtime_dir());
+    r->shipped_argv[0] = cb_config_python();
+    r->shipped_argv[1] = "-u";
+    r->shipped_argv[2] = r->shipped_script;
+    r->shipped_argv[3] = "--shipped";
+    r->shipped_argv[4] = NULL;
+    r->shipped.name = CB_SHIPPED_RUNTIME;
+    r->shipped.kind = CB_FN_COMMAND;
+    r->shipped.argv = r->shipped_argv;
+    r->shipped.warm = 1;
+    r->shipped.pool = 2;
     if (!path) {
         r->root = json_pack("{s:{s:{}}}", "backends", "local");
     } else if (!(r->root = json_load_file(path, 0, &je))) {
@@ -325,7 +348,15 @@ const cb_fn_conf *cb_config_local_fn(const cb_config *r, const char *name)
     for (size_t i = 0; i < NBUILTIN; i++)
         if (!strcmp(r->builtins[i].name, name))
             return &r->builtins[i];
+    if (!strcmp(name, CB_SHIPPED_RUNTIME))
+        return &r->shipped;
     return NULL;
+}
+
+int cb_config_runs_shipped(const cb_config *r, const char *backend, const char *name)
+{
+    return r && backend && name && !strcmp(cb_config_backend_type(r, backend), "local") &&
+           cb_config_local_fn(r, name) == &r->shipped;
 }
 
 size_t cb_config_local_count(const cb_config *r)

@@ -12,7 +12,10 @@
  *
  * Relative paths (module, cwd) are relative to the file's directory. The local
  * backend always has the built-in functions noop, echo, sleep_ms and
- * fail_n_times. Immutable after loading: readable from any thread. */
+ * fail_n_times, and "python", the runtime of shipped functions
+ * (docs/toolkit.md: a warm pool of python_runtime.py --shipped; a function
+ * of the file with that name takes its place). Immutable after loading:
+ * readable from any thread. */
 #ifndef CB_CONFIG_H
 #define CB_CONFIG_H
 #include <jansson.h>
@@ -22,6 +25,10 @@
 #include "cb_status.h"
 
 struct cb_schema;
+
+/* The local runtime that runs shipped functions (a job's function with
+ * "code"). */
+#define CB_SHIPPED_RUNTIME "python"
 
 typedef enum cb_fn_kind {
     CB_FN_BUILTIN = 0,
@@ -91,6 +98,9 @@ CB_NODISCARD cb_status cb_config_runs(const cb_config *c, const char *account, c
                                       char *why, size_t n);
 /* A local function (built-in or configured), or NULL. Borrowed. */
 const cb_fn_conf *cb_config_local_fn(const cb_config *r, const char *name);
+/* Is `name` of `backend` the runtime of shipped functions (it takes a
+ * job's function "code"; docs/toolkit.md)? */
+int cb_config_runs_shipped(const cb_config *r, const char *backend, const char *name);
 /* The configured (non built-in) local functions: i in [0, count). */
 size_t cb_config_local_count(const cb_config *r);
 const cb_fn_conf *cb_config_local_at(const cb_config *r, size_t i);
@@ -106,6 +116,10 @@ int cb_config_daemon_load(const char *path, const char *mod, cb_config **reg,
  * string"; "; " between them). */
 CB_NODISCARD cb_status cb_config_check(const cb_config *r, const struct cb_schema *schema,
                                        char *err, size_t errlen);
+/* The interpreter of the Python runtimes: $CB_PYTHON, else "python3" (from
+ * PATH). Shipped functions need cloudpickle in it and the client's
+ * major.minor. */
+const char *cb_config_python(void);
 /* The directory holding the bundled runtimes (python_runtime.py). */
 const char *cb_config_runtime_dir(void);
 

@@ -41,8 +41,20 @@ static void check_function(const cb_intake_cfg *cfg, const json_t *fn, const cha
                backend);
     else {
         char why[300];
+        int shipped = cb_config_runs_shipped(cfg->reg, backend, name);
         if (cb_config_runs(cfg->reg, backend, name, why, sizeof why) != CB_OK)
             reject(out, CB_ESCHEMA, "%s/name: %s", path, why);
+        else if (json_object_get(fn, "code") && !shipped)
+            reject(out, CB_ESCHEMA,
+                   "%s/code: shipped functions run on the local backend's \"" CB_SHIPPED_RUNTIME
+                   "\" runtime, not on %s's \"%s\" (docs/toolkit.md)",
+                   path, backend, name);
+        else if (!json_object_get(fn, "code") && shipped)
+            reject(out, CB_ESCHEMA,
+                   "%s/code: the \"" CB_SHIPPED_RUNTIME
+                   "\" runtime runs shipped functions: the function needs its code "
+                   "(docs/toolkit.md)",
+                   path);
     }
 }
 

@@ -53,13 +53,13 @@ check "its files forbid anything from elsewhere (Content-Security-Policy: defaul
     bash -c "curl -s -D - -o /dev/null '$BASE/ui/app.js' | grep -qi \"^Content-Security-Policy: default-src 'self'\""
 check "an unknown file is 404" test "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/ui/nothing.js")" = 404
 
-# a map of 1,000 tasks of 100 ms, 25 at a time: about 4 s, long enough to
+# a map of 1,000 tasks of 200 ms, 25 at a time: about 8 s, long enough to
 # see it running; a DAG whose last step is skipped by its condition
 /usr/bin/python3 - "$T" >"$DIR/map.json" <<'PY'
 import json, sys
 print(json.dumps({"tenant": sys.argv[1], "job_id": "map1000", "kind": "map", "parallelism": 25,
                   "function": {"backend": "local", "name": "sleep_ms"},
-                  "input": {"items": [{"ms": 100} for _ in range(1000)]}}))
+                  "input": {"items": [{"ms": 200} for _ in range(1000)]}}))
 PY
 job() { sed "s/TENANT/$T/g" >"$DIR/$1"; }
 job dag.json <<'J'
@@ -73,6 +73,16 @@ J
 "$CB" submit "$DIR/dag.json" >/dev/null
 check "the DAG job ends, its last step skipped" test "$("$CB" result --timeout 60 "$T/diamond")" = '{"D":null}'
 "$CB" submit "$DIR/map.json" >/dev/null
+# the pages read the store, which folds the log a moment behind: wait (60 s
+# at most) until it has the DAG's end and the map running
+PY=/usr/bin/python3
+state() { curl -s --max-time 5 "$BASE/v1/jobs/$T/$1" | $PY -c 'import json,sys; print(json.load(sys.stdin).get("status",""))' 2>/dev/null; }
+for _ in $(seq 1 600); do
+    [ "$(state diamond)" = succeeded ] && [ "$(state map1000)" = running ] && break
+    sleep 0.1
+done
+check "the store has the DAG's end and the map running" \
+    bash -c "[ '$(state diamond)' = succeeded ] && [ '$(state map1000)' = running ]"
 node "$ROOT/tests/ui_check.js" "$BASE" "$T" map1000 diamond "$OUT" || fails=$((fails + 1))
 check "screenshots saved in $OUT" bash -c "ls '$OUT'/jobs.png '$OUT'/job-map.png '$OUT'/job-dag.png '$OUT'/backends.png '$OUT'/jobs-narrow.png >/dev/null"
 

@@ -141,6 +141,44 @@ static void functions_are_checked_against_the_configuration(void **state)
         ""); /* an http account with a {name} URL runs any name */
 }
 
+#define SHIPPED_CODE                                                                               \
+    "{\"$cb_ref\": \"s3://cbcore/code/x.pkl\", \"size\": 10, \"sha256\": "                         \
+    "\"0000000000000000000000000000000000000000000000000000000000000000\"}"
+
+/* Shipped code runs on the local backend's "python" runtime only, and that
+ * runtime needs code (docs/toolkit.md). */
+static void shipped_code_only_on_the_python_runtime(void **state)
+{
+    char buf[1024];
+    cb_status st;
+    (void)state;
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"map\", \"function\": {\"backend\": \"local\", "
+                "\"name\": \"python\", \"code\": " SHIPPED_CODE ", \"python\": \"3.11\"}, "
+                "\"input\": {\"items\": [1]}}",
+                &st, buf, sizeof buf),
+        "");
+    assert_int_equal(st, CB_OK);
+    assert_non_null(strstr(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"call\", \"function\": {\"backend\": \"local\", "
+                "\"name\": \"add7\", \"code\": " SHIPPED_CODE "}, \"input\": 1}",
+                &st, buf, sizeof buf),
+        "/function/code: shipped functions run on the local backend's \"python\" runtime"));
+    assert_int_equal(st, CB_ESCHEMA);
+    assert_non_null(strstr(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"call\", \"function\": {\"backend\": \"local\", "
+                "\"name\": \"python\"}, \"input\": 1}",
+                &st, buf, sizeof buf),
+        "/function/code: the \"python\" runtime runs shipped functions"));
+    /* a reference without its digest is the schema's refusal */
+    assert_non_null(strstr(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"call\", \"function\": {\"backend\": \"local\", "
+                "\"name\": \"python\", \"code\": {\"$cb_ref\": \"s3://b/k\", \"size\": 1}}, "
+                "\"input\": 1}",
+                &st, buf, sizeof buf),
+        "/function/code"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +186,7 @@ int main(void)
         cmocka_unit_test(what_has_its_effect_is_accepted),
         cmocka_unit_test(not_json_with_invalid_utf8_still_says_why),
         cmocka_unit_test(functions_are_checked_against_the_configuration),
+        cmocka_unit_test(shipped_code_only_on_the_python_runtime),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

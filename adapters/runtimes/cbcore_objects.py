@@ -283,8 +283,8 @@ def is_ref(value):
             and set(value) <= {"$cb_ref", "size", "sha256"})
 
 
-def fetch_ref(ref):
-    """The value a reference stands for."""
+def fetch_bytes(ref):
+    """The bytes a reference stands for, checked against its size and sha256."""
     url = ref["$cb_ref"]
     size = int(ref.get("size", 0))
     data = storage(url).read(url, 0, size)
@@ -293,7 +293,12 @@ def fetch_ref(ref):
     digest = hashlib.sha256(data).hexdigest()
     if ref.get("sha256") and digest != ref["sha256"]:
         raise RuntimeError("%s: sha256 %s, the reference says %s" % (url, digest, ref["sha256"]))
-    return json.loads(data)
+    return data
+
+
+def fetch_ref(ref):
+    """The value a reference stands for."""
+    return json.loads(fetch_bytes(ref))
 
 
 def resolve_refs(value):

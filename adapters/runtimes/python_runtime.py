@@ -1,6 +1,7 @@
 """cbcore's Python runtime for the local backend.
 
     python3 -u python_runtime.py MODULE_FILE HANDLER
+    python3 -u python_runtime.py --shipped
 
 Imports MODULE_FILE and calls HANDLER(item) once per item. Warm (default when
 stdin is not a single JSON document): serves the line protocol of
@@ -15,7 +16,17 @@ An item that is a range of an object (a map over objects: {"url": "s3://...",
 that reads only its range: def count(obj): return len(obj.read().split())
 References to outputs kept in storage ({"$cb_ref": ...}) in an item are
 replaced by their values (cbcore_objects.resolve_refs).
+
+Shipped functions (--shipped; docs/toolkit.md): no module; each request line
+also carries the function as a reference to its cloudpickle in storage,
+    -> {"id": N, "items": [...], "code": {"$cb_ref", "size", "sha256"},
+        "python": "3.11"}
+which is read (size and sha256 checked), unpickled and kept by digest (the
+32 most recent). A result JSON cannot carry comes back as
+{"$cb_pickle": "<base64 of its cloudpickle>"}.
 """
+import base64
+import collections
 import importlib.util
 import json
 import os
@@ -50,7 +61,57 @@ def error_line(exc):
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
+MAX_CODE_BYTES = int(os.environ.get("CB_MAX_CODE_BYTES", str(64 << 20)))
+KEEP_FUNCTIONS = 32
+_shipped = collections.OrderedDict()  # sha256 -> function
+
+
+class ShippedError(Exception):
+    """A shipped function that cannot run here (its bytes, its Python)."""
+
+
+def shipped(code, python):
+    """The function a request's code reference names."""
+    here = "%d.%d" % sys.version_info[:2]
+    if python and python != here:
+        raise ShippedError("the function was shipped from Python %s and this runtime is %s: "
+                           "cloudpickle needs the same version on both sides" % (python, here))
+    if not cbcore_objects.is_ref(code) or not code.get("sha256"):
+        raise ShippedError("the request's code is not a reference with a sha256")
+    digest = code["sha256"]
+    fn = _shipped.get(digest)
+    if fn is not None:
+        _shipped.move_to_end(digest)
+        return fn
+    if int(code.get("size", 0)) > MAX_CODE_BYTES:
+        raise ShippedError("the shipped function is %d bytes, over the limit of %d "
+                           "(CB_MAX_CODE_BYTES)" % (int(code["size"]), MAX_CODE_BYTES))
+    data = cbcore_objects.fetch_bytes(code)
+    try:
+        import cloudpickle
+        fn = cloudpickle.loads(data)
+    except Exception as exc:  # noqa: BLE001 (what unpickling raises is open)
+        raise ShippedError("the shipped function does not unpickle here: " + error_line(exc))
+    if not callable(fn):
+        raise ShippedError("the shipped object is a %s, not a function" % type(fn).__name__)
+    _shipped[digest] = fn
+    while len(_shipped) > KEEP_FUNCTIONS:
+        _shipped.popitem(last=False)
+    return fn
+
+
+def jsonable(value):
+    """value itself when JSON carries it, else its cloudpickle in base64."""
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        import cloudpickle
+        return {"$cb_pickle": base64.b64encode(cloudpickle.dumps(value)).decode("ascii")}
+
+
 def serve(fn):
+    """The line protocol; fn None: shipped functions (each request names its own)."""
     out = sys.stdout
     for line in sys.stdin:
         if not line.strip():
@@ -58,7 +119,12 @@ def serve(fn):
         req = json.loads(line)
         rid = req.get("id")
         try:
-            reply = {"id": rid, "outputs": [fn(arg_of(item)) for item in req["items"]]}
+            if fn is None:
+                f = shipped(req.get("code"), req.get("python"))
+                outputs = [jsonable(f(arg_of(item))) for item in req["items"]]
+            else:
+                outputs = [fn(arg_of(item)) for item in req["items"]]
+            reply = {"id": rid, "outputs": outputs}
             text = json.dumps(reply, separators=(",", ":"), allow_nan=False)
         except Exception as exc:  # the function's failure is data
             text = json.dumps({"id": rid, "error": error_line(exc),
@@ -68,8 +134,11 @@ def serve(fn):
 
 
 def main():
+    if sys.argv[1:] == ["--shipped"]:
+        serve(None)
+        return
     if len(sys.argv) != 3:
-        raise SystemExit("usage: python_runtime.py MODULE_FILE HANDLER")
+        raise SystemExit("usage: python_runtime.py MODULE_FILE HANDLER | --shipped")
     fn = load(sys.argv[1], sys.argv[2])
     if os.environ.get("CB_COLD") == "1":
         value = fn(arg_of(json.load(sys.stdin)))
