@@ -68,6 +68,20 @@ static double num(const json_t *o, const char *key)
 
 /* ---- the store ------------------------------------------------------------------- */
 
+/* A gauge per tenant: `member` of its task figures. */
+static void per_tenant(cb_buf *b, const json_t *store, const char *name, const char *help,
+                       const char *member)
+{
+    const char *tenant;
+    json_t *states;
+    family(b, name, "gauge", help);
+    json_object_foreach((json_t *)json_object_get(store, "tasks"), tenant, states)
+    {
+        const char *l[] = {"tenant", tenant, NULL};
+        sample(b, name, l, num(states, member));
+    }
+}
+
 static void store_families(cb_buf *b, const json_t *store)
 {
     static const char *const task_states[] = {"succeeded", "failed",  "running",
@@ -95,19 +109,10 @@ static void store_families(cb_buf *b, const json_t *store)
             sample(b, "cbcore_job_tasks", l, num(states, task_states[i]));
         }
     }
-    family(b, "cbcore_job_task_retries", "gauge", "Retries of the store's jobs' tasks by tenant.");
-    json_object_foreach((json_t *)json_object_get(store, "tasks"), tenant, states)
-    {
-        const char *l[] = {"tenant", tenant, NULL};
-        sample(b, "cbcore_job_task_retries", l, num(states, "retries"));
-    }
-    family(b, "cbcore_job_task_timeouts", "gauge",
-           "Timed-out attempts of the store's jobs' tasks.");
-    json_object_foreach((json_t *)json_object_get(store, "tasks"), tenant, states)
-    {
-        const char *l[] = {"tenant", tenant, NULL};
-        sample(b, "cbcore_job_task_timeouts", l, num(states, "timeouts"));
-    }
+    per_tenant(b, store, "cbcore_job_task_retries", "Retries of the store's jobs' tasks by tenant.",
+               "retries");
+    per_tenant(b, store, "cbcore_job_task_timeouts",
+               "Timed-out attempts of the store's jobs' tasks by tenant.", "timeouts");
     family(b, "cbcore_store_position", "gauge", "The last log position folded into the store.");
     sample(b, "cbcore_store_position", NULL, num(store, "position"));
 }

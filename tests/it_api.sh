@@ -37,14 +37,7 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then echo "ok   $name"; else
-        echo "FAIL $name"
-        fails=$((fails + 1))
-    fi
-}
+. "$ROOT/tests/lib.sh" # check
 
 # http METHOD PATH [BODY_FILE]: the status in $CODE, the body in $DIR/body;
 # with $TOKEN set, as that bearer. Every answer is kept for the OpenAPI check.

@@ -30,14 +30,7 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then echo "ok   $name"; else
-        echo "FAIL $name"
-        fails=$((fails + 1))
-    fi
-}
+. "$ROOT/tests/lib.sh" # check
 
 if ! $PY -c 'import cloudpickle' 2>/dev/null; then
     echo "FAIL python3-cloudpickle is missing (tools/deps.sh)"

@@ -26,14 +26,7 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then echo "ok   $name"; else
-        echo "FAIL $name"
-        fails=$((fails + 1))
-    fi
-}
+. "$ROOT/tests/lib.sh" # check
 
 if [ ! -x /usr/bin/chromium ] || [ ! -d "$ROOT/tests/peers/node_modules/puppeteer-core" ]; then
     echo "FAIL chromium (tools/deps.sh) or puppeteer-core (npm ci in tests/peers) is missing"
