@@ -26,6 +26,7 @@ typedef struct cb_invocation {
     const json_t *spec;   /* the job's function object (backend, name, timeout_ms, ...) */
     const json_t *items;  /* array, >= 1 item */
     int64_t timeout_ms;   /* the whole invocation; 0: the backend's default */
+    int64_t first_item;   /* index of items[0] in the job's input; -1 (or 0): not a map */
 } cb_invocation;
 
 /* Why an invocation failed: the `reason` of cb.task.failed (event.json). */

@@ -7,7 +7,8 @@
  *             as JSON on stdout, exit status 0.
  *   warm      a pool of long-lived runtimes per function, each serving one
  *             invocation at a time over the line protocol:
- *               -> {"id":N,"items":[...]}\n
+ *               -> {"id":N,"items":[...],"first":I}\n   (I: the job's index of
+ *                  items[0] in a map; shipped functions add "code", "python")
  *               <- {"id":N,"outputs":[...]}\n   or   {"id":N,"error":"..."}\n
  *             A runtime that dies fails its invocation with the reason and
  *             is replaced on demand.
@@ -58,6 +59,7 @@ typedef struct inv {
     json_t *outputs; /* owned */
     size_t next;     /* cold / sleep: the item being run */
     uint32_t attempt;
+    int64_t first; /* the job's index of items[0], -1: not a map */
     int64_t timeout_ms;
     struct event *timer; /* timeout; built-ins also use it to finish */
     struct event *step;  /* built-ins: the next step */
@@ -266,9 +268,10 @@ static runtime *runtime_start(local_be *be, pool *pl, char *err, size_t errlen)
 
 static int send_request(runtime *rt, inv *v)
 {
-    json_t *req =
-        json_pack("{s:I, s:O, s:O*, s:O*}", "id", (json_int_t)v->id, "items", v->items, "code",
-                  json_object_get(v->code, "code"), "python", json_object_get(v->code, "python"));
+    json_t *req = json_pack("{s:I, s:O, s:O*, s:O*, s:o*}", "id", (json_int_t)v->id, "items",
+                            v->items, "code", json_object_get(v->code, "code"), "python",
+                            json_object_get(v->code, "python"), "first",
+                            v->first >= 0 ? json_integer((json_int_t)v->first) : NULL);
     char *line = req ? cb_json_dumps(req, JSON_COMPACT) : NULL;
     int rc = -1;
     json_decref(req);
@@ -540,6 +543,7 @@ static cb_status local_invoke(void *self, const cb_invocation *in, cb_inv_done_c
     v->ctx = ctx;
     v->id = ++be->next_id;
     v->attempt = in->attempt;
+    v->first = in->first_item;
     snprintf(v->name, sizeof v->name, "%s", in->function);
     v->items = json_incref((json_t *)in->items);
     if (json_object_get(in->spec, "code")) /* a shipped function (docs/toolkit.md) */

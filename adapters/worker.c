@@ -389,6 +389,7 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
     inv.spec = im.function;
     inv.items = im.items;
     inv.timeout_ms = cb_invoke_msg_timeout_ms(&im);
+    inv.first_item = im.first_item;
     if ((s = w->ops->invoke(w->be, &inv, invoked, r)) != CB_OK) {
         cb_inv_result res = {.reason = CB_FAIL_BACKEND, .error = cb_strerror(s)};
         invoked(&res, r);

@@ -23,7 +23,12 @@ also carries the function as a reference to its cloudpickle in storage,
         "python": "3.11"}
 which is read (size and sha256 checked), unpickled and kept by digest (the
 32 most recent). A result JSON cannot carry comes back as
-{"$cb_pickle": "<base64 of its cloudpickle>"}.
+{"$cb_pickle": "<base64 of its cloudpickle>"}. The toolkit ships a
+cbcore.invoke.Invocation (the function with its calls' conventions): it is
+called as invocation.cb_call(arg, index), index being the item's index in
+the job's input ("first" of the request line, plus its position). The
+cbcore package is beside this file (a link to toolkit/python/cbcore), so
+the runtime imports it by reference.
 """
 import base64
 import collections
@@ -34,7 +39,7 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cbcore_objects  # noqa: E402  (beside this file)
+import cbcore_objects  # noqa: E402  (beside this file; the toolkit's cbcore.objects)
 
 
 def arg_of(item):
@@ -121,7 +126,13 @@ def serve(fn):
         try:
             if fn is None:
                 f = shipped(req.get("code"), req.get("python"))
-                outputs = [jsonable(f(arg_of(item))) for item in req["items"]]
+                call = getattr(f, "cb_call", None)  # the toolkit's Invocation (cbcore.invoke)
+                first = req.get("first")
+                if call is not None:
+                    outputs = [call(arg_of(item), None if first is None else first + k)
+                               for k, item in enumerate(req["items"])]
+                else:
+                    outputs = [jsonable(f(arg_of(item))) for item in req["items"]]
             else:
                 outputs = [fn(arg_of(item)) for item in req["items"]]
             reply = {"id": rid, "outputs": outputs}

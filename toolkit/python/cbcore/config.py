@@ -1,0 +1,78 @@
+"""Where the toolkit finds a cbcore deployment, as the `cb` CLI does.
+
+    api       the cb-api URL: the argument, config["api"], $CB_API_URL, else
+              the file DIR/api_url that `cb up` writes (DIR: $CB_DIR, else
+              ./.cb)
+    token     config["token"], else $CB_API_TOKEN (none: an open API)
+    tenant    config["tenant"], else $CB_TENANT, else "default"
+    storage   config["storage"] (a "storage" object, docs/storage.md), else
+              the "storage" of the configuration file $CB_CONFIG, else the
+              file driver at DIR/objects (what `cb up` gives its daemons)
+
+A Lithops-style config dict is accepted: its "cbcore" section, when there
+is one, is read; other sections are ignored.
+"""
+import json
+import os
+from typing import Any, Dict, Optional
+
+
+class ConfigError(RuntimeError):
+    """The toolkit cannot find or read the deployment's settings."""
+
+
+def cb_dir() -> str:
+    return os.environ.get("CB_DIR") or ".cb"
+
+
+def _section(config: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    if not config:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError("config must be a dict, not %s" % type(config).__name__)
+    return dict(config.get("cbcore") or config)
+
+
+def api_url(given: Optional[str], config: Optional[Dict[str, Any]] = None) -> str:
+    url = given or _section(config).get("api") or os.environ.get("CB_API_URL")
+    if url:
+        return url.rstrip("/")
+    path = os.path.join(cb_dir(), "api_url")
+    try:
+        with open(path) as f:
+            url = f.read().strip()
+    except OSError:
+        url = ""
+    if not url:
+        raise ConfigError("no cb-api to talk to: give FunctionExecutor(api=URL), set "
+                          "$CB_API_URL, or start a stack with `cb up` (it writes %s)" % path)
+    return url.rstrip("/")
+
+
+def token(config: Optional[Dict[str, Any]] = None) -> Optional[str]:
+    return _section(config).get("token") or os.environ.get("CB_API_TOKEN") or None
+
+
+def tenant(config: Optional[Dict[str, Any]] = None) -> str:
+    return _section(config).get("tenant") or os.environ.get("CB_TENANT") or "default"
+
+
+def storage(config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The "storage" object the client writes shipped code and data with."""
+    conf = _section(config).get("storage")
+    if conf:
+        return dict(conf)
+    path = os.environ.get("CB_CONFIG")
+    if path:
+        try:
+            with open(path) as f:
+                conf = json.load(f).get("storage")
+        except (OSError, ValueError) as e:
+            raise ConfigError("%s: %s" % (path, e)) from None
+        if conf:
+            return dict(conf)
+    return {"driver": "file", "root": os.path.abspath(os.path.join(cb_dir(), "objects"))}
+
+
+def results_bucket(conf: Dict[str, Any]) -> str:
+    return conf.get("results_bucket") or "cbcore"
