@@ -38,6 +38,8 @@ from .storage import Storage
 # docs/engine.md); a larger map is split into several jobs of this size.
 MAX_ITEMS_BYTES = int(os.environ.get("CB_TOOLKIT_MAX_ITEMS_BYTES", str(640 << 10)))
 STREAM_OPEN_TIMEOUT_S = 15.0
+STORE_LAG_S = 10.0  # the store folds a job's end this long after its done message at most
+TERMINAL = ("succeeded", "failed", "cancelled", "rejected")
 PLAN_TIMEOUT_S = 120.0  # a map over storage: until the engine listed and planned it
 
 
@@ -221,7 +223,7 @@ class FunctionExecutor:
                     state = self.api.job(job.tenant, job.job_id)
                 except ApiError:
                     continue
-                if state.get("status") in ("succeeded", "failed", "cancelled", "rejected"):
+                if state.get("status") in TERMINAL:
                     self._set_done(jobs, {"status": state["status"], "job_id": job.job_id,
                                           "error": state.get("error")})
 
@@ -314,6 +316,7 @@ class FunctionExecutor:
         result = self.api.result(job.tenant, job.job_id)
         if isinstance(result, dict) and job.step in result:
             return result[job.step]
+        self._store_caught_up(job)
         index = sorted(job.steps).index(job.step)  # steps are indexed in name order
         page = self.api.tasks(job.tenant, job.job_id, after=index - 1 if index else None,
                               limit=1)
@@ -322,14 +325,14 @@ class FunctionExecutor:
     def _errors(self, job: _Job, msg: Dict[str, Any]) -> Dict[int, BaseException]:
         """The exception of each failed call: the task's error, its remote
         traceback from the job's events (read once, when there are failures)."""
-        tracebacks = self._tracebacks(job)
+        failures = self._failures(job)
         errors: Dict[int, BaseException] = {}
         after = None
         while True:
             page = self.api.tasks(job.tenant, job.job_id, state="failed", after=after)
             for t in page.get("tasks", []):
                 index = t["index"]
-                exc = remote_exception(t.get("error") or "failed", tracebacks.get(index))
+                exc = remote_exception(t.get("error") or "failed", *failures.get(index, (None, None)))
                 for k in range(index * job.chunksize, min((index + 1) * job.chunksize, job.n)):
                     errors[k] = exc
             after = page.get("next")
@@ -337,29 +340,50 @@ class FunctionExecutor:
                 break
         return errors
 
-    def _tracebacks(self, job: _Job) -> Dict[int, str]:
-        """task index -> the remote traceback of its last failed attempt."""
-        out: Dict[int, str] = {}
+    def _store_caught_up(self, job: _Job) -> None:
+        """Wait (bounded) until the store shows the job finished: the done
+        message comes a few milliseconds before the projector folds the end
+        (docs/api.md), and task records and events are read from the store."""
+        deadline = time.monotonic() + STORE_LAG_S
+        while True:
+            try:
+                if self.api.job(job.tenant, job.job_id).get("status") in TERMINAL:
+                    return
+            except ApiError as e:
+                if e.status != 404:
+                    raise
+            if time.monotonic() > deadline:
+                raise TimeoutError("the store did not show job %s finished within %ss"
+                                   % (job.job_id, STORE_LAG_S))
+            time.sleep(0.02)
+
+    def _failures(self, job: _Job) -> Dict[int, Tuple[Optional[str], Optional[str]]]:
+        """task index -> (the remote traceback, the reason) of its last
+        failed attempt, from the job's events."""
+        self._store_caught_up(job)
+        out: Dict[int, Tuple[Optional[str], Optional[str]]] = {}
         after = None
         while True:
             page = self.api.events(job.tenant, job.job_id, after=after)
             for e in page.get("events", []):
                 ev = e.get("event", {})
                 data = ev.get("data") or {}
-                if ev.get("type") == "cb.task.failed" and data.get("stderr"):
-                    out[int(data.get("task", -1))] = data["stderr"]
+                if ev.get("type") == "cb.task.failed":
+                    out[int(data.get("task", -1))] = (data.get("stderr"), data.get("reason"))
+                elif ev.get("type") == "cb.task.timed_out":
+                    out[int(data.get("task", -1))] = (None, "timeout")
             after = page.get("next")
             if after is None:
                 return out
 
     def _job_failure(self, job: _Job, msg: Dict[str, Any]) -> BaseException:
         error = msg.get("error") or msg.get("status") or "failed"
-        tracebacks = self._tracebacks(job)
-        if tracebacks:  # the function's own exception, when one caused it
+        failures = self._failures(job)
+        if failures:  # the function's own exception, when one caused it
             page = self.api.tasks(job.tenant, job.job_id, state="failed", limit=1)
             for t in page.get("tasks", []):
                 if t.get("error"):
-                    exc = remote_exception(t["error"], tracebacks.get(t["index"]))
+                    exc = remote_exception(t["error"], *failures.get(t["index"], (None, None)))
                     exc.job_error = error  # type: ignore[attr-defined]
                     return exc
         return JobFailed(job.job_id, error)

@@ -63,23 +63,26 @@ def _exception_type(name: str):
     return None
 
 
-def remote_exception(error: str, tb: Optional[str]) -> BaseException:
-    """The exception a task's error ("Type: message", as the runtime writes
-    it) stands for: the same type when it is known here (builtins, the
-    caller's __main__, modules already imported), else RemoteError; the
+def remote_exception(error: str, tb: Optional[str], reason: Optional[str] = None
+                     ) -> BaseException:
+    """The exception a task's error stands for. The function's own ("Type:
+    message", as the runtime writes it, reason "exit"): the same type when
+    it is known here (builtins, the caller's __main__, modules already
+    imported), else RemoteError. The engine's or adapter's (reason
+    "timeout": TimeoutError; others: RemoteError named by the reason). The
     remote traceback attached as its cause and as .remote_traceback."""
     name, sep, message = error.partition(": ")
-    if not sep or " " in name.strip():
+    if not sep or " " in name.strip() or (reason and reason != "exit"):
         name, message = "", error
     exc: Optional[BaseException] = None
-    t = _exception_type(name) if name else None
+    t = _exception_type(name) if name else (TimeoutError if reason == "timeout" else None)
     if t is not None:
         try:
             exc = t(message)
         except Exception:  # noqa: BLE001  (a constructor with other arguments)
             exc = None
     if exc is None:
-        exc = RemoteError(name or "Error", message)
+        exc = RemoteError(name or reason or "Error", message)
     exc.remote_traceback = tb  # type: ignore[attr-defined]
     if tb:
         exc.__cause__ = RemoteTraceback(tb)

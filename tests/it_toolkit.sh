@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# tests/it_toolkit.sh - the Python toolkit (toolkit/python, docs/toolkit.md)
+# end to end, once per driver (tests/run.sh): installs the package with pip
+# into a fresh virtual environment without a package index (as a user on
+# an offline machine would), starts a stack with `cb up` on the suite's
+# broker, and runs tests/toolkit with Debian's python3-pytest against it;
+# then examples/python/toolkit_demo.py on the same stack.
+# Needs CB_TEST_BROKER_URL, CB_TEST_BIN; python3-venv, python3-pip,
+# python3-cloudpickle, python3-pytest (tools/deps.sh).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CB="$CB_TEST_BIN/cb"
+DIR=$(mktemp -d /tmp/cbtk.XXXXXX)
+# the runtimes' interpreter and the client's: Debian's (python3-cloudpickle;
+# a python3 earlier in PATH may not have it, or another version)
+PY=/usr/bin/python3
+export CB_DIR="$DIR/.cb" CB_LOG_LEVEL=error CB_PYTHON=$PY CB_NO_PROGRESS=1
+unset CB_BROKER_URL CB_CONFIG CB_API_URL CB_TENANT
+fails=0
+
+stop() {
+    "$CB" down --dir "$CB_DIR" >/dev/null 2>&1
+    [ "$fails" -eq 0 ] && rm -rf "$DIR"
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+. "$ROOT/tests/lib.sh" # check
+
+installed() {
+    $PY -m venv --system-site-packages "$DIR/venv" &&
+        "$DIR/venv/bin/pip" install --no-index --quiet "$ROOT/toolkit/python" &&
+        "$DIR/venv/bin/python" -c 'import cbcore, sys; sys.exit(not cbcore.__file__.startswith(sys.argv[1]))' "$DIR/venv"
+}
+check "pip install ./toolkit/python (no package index)" installed
+[ "$fails" -eq 0 ] || exit 1
+
+if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" >"$DIR/up.out" 2>&1; then
+    echo "FAIL cb up"; cat "$DIR/up.out"; exit 1
+fi
+
+pytest_suite() {
+    (cd "$DIR" && "$DIR/venv/bin/python" -m pytest -q -p no:cacheprovider \
+        "$ROOT/tests/toolkit" >"$DIR/pytest.out" 2>&1)
+    local rc=$?
+    tail -n 3 "$DIR/pytest.out"
+    [ $rc -eq 0 ] || cat "$DIR/pytest.out"
+    return $rc
+}
+check "tests/toolkit (pytest)" pytest_suite
+
+demo() {
+    (cd "$DIR" && "$DIR/venv/bin/python" "$ROOT/examples/python/toolkit_demo.py" >"$DIR/demo.out" 2>&1) || {
+        cat "$DIR/demo.out"; return 1; }
+    grep -qx 'map: \[8, 9, 10, 11\]' "$DIR/demo.out" &&
+        grep -qx 'map_reduce: 38' "$DIR/demo.out" &&
+        grep -q '^word count: ' "$DIR/demo.out" &&
+        grep -q '^exception: ValueError' "$DIR/demo.out" &&
+        grep -qx 'pipeline: \[80, 90, 100, 110\]' "$DIR/demo.out" || {
+        cat "$DIR/demo.out"; return 1; }
+}
+check "examples/python/toolkit_demo.py" demo
+
+[ "$fails" -eq 0 ]
