@@ -135,10 +135,11 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
-# The dependency rules between folders (tools/check_layers.py), then cppcheck
-# over every source with every include folder.
+# The dependency rules between folders (tools/check_layers.py), pyflakes
+# over the Python, then cppcheck over every source with every include folder.
 lint:
 	python3 tools/check_layers.py
+	/usr/bin/python3 -m pyflakes $(shell git ls-files --cached --others --exclude-standard '*.py' | grep -v node_modules)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --include=/usr/include/jansson.h \
 		-Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Itools -Itests \

@@ -15,7 +15,12 @@
  * ce-type (default "dev.cbcore.invocation") and ce-subject = the function;
  * a reply event's data is the output. 429 and 503 are throttling (with
  * Retry-After), 404 an unknown function, anything else non-2xx a failure
- * with the status and the first line of the body. */
+ * with the status and the first line of the body.
+ *
+ * A shipped function (the job's function has "code"; an account with
+ * "shipped": true, docs/toolkit.md): the body is the envelope
+ * {"code": REF, "python": "3.11", "item": ITEM, "index": I} that a cbcore
+ * function server (python3 -m cbcore.function_server) runs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +128,11 @@ static cb_status http_build(void *state, const cb_invocation *inv, const json_t 
     const char *url = json_string_value(json_object_get(fn, "url"));
     const char *mode =
         mode_of(json_object_get(fn, "mode"), mode_of(json_object_get(st->conf, "mode"), "json"));
+    int shipped = json_object_get(inv->spec, "code") != NULL;
     cb_status s;
 
+    if (!url && shipped) /* a function server: the account's url (cb_config_runs_shipped) */
+        url = st->url;
     if (!url && !(st->url && strstr(st->url, "{name}"))) {
         snprintf(err, errlen, "unknown function \"%s\" (not in functions, no {name} url)",
                  inv->function);
@@ -135,7 +143,19 @@ static cb_status http_build(void *state, const cb_invocation *inv, const json_t 
         return CB_ETOOBIG;
     }
     rq->method = "POST";
-    if ((s = cb_remote_req_json(rq, item)) != CB_OK ||
+    if (shipped) { /* a function server: the envelope */
+        json_t *env = json_pack(
+            "{s:O, s:O*, s:O, s:o*}", "code", json_object_get(inv->spec, "code"), "python",
+            json_object_get(inv->spec, "python"), "item", item, "index",
+            inv->first_item >= 0 ? json_integer((json_int_t)(inv->first_item + (int64_t)index))
+                                 : NULL);
+        s = env ? cb_remote_req_json(rq, env) : CB_ENOMEM;
+        json_decref(env);
+        if (s != CB_OK)
+            return s;
+        item = NULL;
+    }
+    if ((item && (s = cb_remote_req_json(rq, item)) != CB_OK) ||
         (s = cb_remote_req_header(rq, "Content-Type", "application/json")) != CB_OK ||
         (s = add_headers(rq, json_object_get(st->conf, "headers"))) != CB_OK ||
         (s = add_headers(rq, json_object_get(fn, "headers"))) != CB_OK)

@@ -36,6 +36,7 @@ struct rinv {
     remote *be;
     char tenant[160], job[160], function[260];
     uint32_t task, attempt;
+    int64_t first_item; /* the job's index of items[0]; -1: not a map */
     json_t *spec, *items, *outputs;
     size_t next;
     uint32_t throttled, streak;
@@ -224,6 +225,7 @@ static void send_now(rinv *ri)
         inv.function = ri->function;
         inv.spec = ri->spec;
         inv.items = ri->items;
+        inv.first_item = ri->first_item;
         s = be->k->build(be->st, &inv, json_array_get(ri->items, ri->next), ri->next, &rq, err,
                          sizeof err);
     }
@@ -336,6 +338,7 @@ cb_status cb_remote_invoke(void *self, const cb_invocation *inv, cb_inv_done_cb 
     snprintf(ri->function, sizeof ri->function, "%s", inv->function ? inv->function : "");
     ri->task = inv->task;
     ri->attempt = inv->attempt;
+    ri->first_item = inv->first_item;
     ri->spec = json_incref((json_t *)inv->spec);
     ri->items = json_incref((json_t *)inv->items);
     ri->done = done;

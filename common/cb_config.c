@@ -329,7 +329,7 @@ cb_status cb_config_runs(const cb_config *c, const char *account, const char *fn
     }
     if (!strcmp(type, "http")) {
         if (json_object_get(json_object_get(conf, "functions"), fn) ||
-            (url && strstr(url, "{name}")))
+            (url && strstr(url, "{name}")) || cb_config_runs_shipped(c, account, fn))
             return CB_OK;
         return fail(why, n, CB_ENOTFOUND, "backend \"%s\" has no function \"%s\"", account, fn);
     }
@@ -355,8 +355,15 @@ const cb_fn_conf *cb_config_local_fn(const cb_config *r, const char *name)
 
 int cb_config_runs_shipped(const cb_config *r, const char *backend, const char *name)
 {
-    return r && backend && name && !strcmp(cb_config_backend_type(r, backend), "local") &&
-           cb_config_local_fn(r, name) == &r->shipped;
+    const char *type;
+    if (!r || !backend || !name || !cb_config_has_backend(r, backend))
+        return 0;
+    type = cb_config_backend_type(r, backend);
+    if (!strcmp(type, "http")) /* a cbcore function server (docs/toolkit.md) */
+        return !strcmp(name, CB_SHIPPED_RUNTIME) &&
+               json_is_true(json_object_get(cb_config_backend(r, backend), "shipped")) &&
+               json_string_value(json_object_get(cb_config_backend(r, backend), "url"));
+    return !strcmp(type, "local") && cb_config_local_fn(r, name) == &r->shipped;
 }
 
 size_t cb_config_local_count(const cb_config *r)

@@ -99,7 +99,8 @@ CB_NODISCARD cb_status cb_config_runs(const cb_config *c, const char *account, c
 /* A local function (built-in or configured), or NULL. Borrowed. */
 const cb_fn_conf *cb_config_local_fn(const cb_config *r, const char *name);
 /* Is `name` of `backend` the runtime of shipped functions (it takes a
- * job's function "code"; docs/toolkit.md)? */
+ * job's function "code"; docs/toolkit.md)? The local backend's "python";
+ * "python" of an http account with "shipped": true (a function server). */
 int cb_config_runs_shipped(const cb_config *r, const char *backend, const char *name);
 /* The configured (non built-in) local functions: i in [0, count). */
 size_t cb_config_local_count(const cb_config *r);

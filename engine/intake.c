@@ -47,7 +47,8 @@ static void check_function(const cb_intake_cfg *cfg, const json_t *fn, const cha
         else if (json_object_get(fn, "code") && !shipped)
             reject(out, CB_ESCHEMA,
                    "%s/code: shipped functions run on the local backend's \"" CB_SHIPPED_RUNTIME
-                   "\" runtime, not on %s's \"%s\" (docs/toolkit.md)",
+                   "\" runtime or an http account with \"shipped\": true, not on %s's \"%s\" "
+                   "(docs/toolkit.md)",
                    path, backend, name);
         else if (!json_object_get(fn, "code") && shipped)
             reject(out, CB_ESCHEMA,

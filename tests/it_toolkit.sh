@@ -3,8 +3,9 @@
 # end to end, once per driver (tests/run.sh): installs the package with pip
 # into a fresh virtual environment without a package index (as a user on
 # an offline machine would), starts a stack with `cb up` on the suite's
-# broker, and runs tests/toolkit with Debian's python3-pytest against it;
-# then examples/python/toolkit_demo.py on the same stack.
+# broker (with http accounts on a cbcore function server, which runs shipped
+# code remotely), and runs tests/toolkit with Debian's python3-pytest
+# against it; then examples/python/toolkit_demo.py on the same stack.
 # Needs CB_TEST_BROKER_URL, CB_TEST_BIN; python3-venv, python3-pip,
 # python3-cloudpickle, python3-pytest (tools/deps.sh).
 set -uo pipefail
@@ -18,8 +19,10 @@ export CB_DIR="$DIR/.cb" CB_LOG_LEVEL=error CB_PYTHON=$PY CB_NO_PROGRESS=1
 unset CB_BROKER_URL CB_CONFIG CB_API_URL CB_TENANT
 fails=0
 
+FS_PID=
 stop() {
     "$CB" down --dir "$CB_DIR" >/dev/null 2>&1
+    [ -n "$FS_PID" ] && kill "$FS_PID" 2>/dev/null
     [ "$fails" -eq 0 ] && rm -rf "$DIR"
 }
 trap stop EXIT
@@ -35,7 +38,25 @@ installed() {
 check "pip install ./toolkit/python (no package index)" installed
 [ "$fails" -eq 0 ] || exit 1
 
-if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" >"$DIR/up.out" 2>&1; then
+# a remote backend that runs shipped code: the function server behind an
+# http account (python3 -m cbcore.function_server, docs/toolkit.md)
+mkdir -p "$CB_DIR/objects"
+"$DIR/venv/bin/python" -m cbcore.function_server --port 0 --port-file "$DIR/fs.port" \
+    --objects "$CB_DIR/objects" 2>"$DIR/fs.log" &
+FS_PID=$!
+for _ in $(seq 200); do [ -s "$DIR/fs.port" ] || ! kill -0 $FS_PID 2>/dev/null && break; sleep 0.05; done
+if [ ! -s "$DIR/fs.port" ]; then echo "FAIL the function server did not start"; cat "$DIR/fs.log"; exit 1; fi
+cat >"$DIR/cb.json" <<JSON
+{"backends": {"local": {},
+  "pyfaas": {"type": "http", "url": "http://127.0.0.1:$(cat "$DIR/fs.port")/", "shipped": true,
+             "max_concurrency": 8},
+  "pyfaas-ce": {"type": "http", "mode": "cloudevents", "url": "http://127.0.0.1:$(cat "$DIR/fs.port")/",
+                "shipped": true, "max_concurrency": 4},
+  "plainhttp": {"type": "http", "url": "http://127.0.0.1:$(cat "$DIR/fs.port")/{name}"}}}
+JSON
+export CB_TEST_SHIPPED_BACKENDS="pyfaas pyfaas-ce" CB_TEST_PLAIN_HTTP=plainhttp
+
+if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" --config "$DIR/cb.json" >"$DIR/up.out" 2>&1; then
     echo "FAIL cb up"; cat "$DIR/up.out"; exit 1
 fi
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from datetime import datetime
 
-import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker, RefResolver
 
 RFC3339 = re.compile(

@@ -145,6 +145,41 @@ static void http_requests_and_answers(void **state)
     json_decref(item);
 }
 
+/* A shipped function (the spec has "code"): the body is the function
+ * server's envelope, the item's index in the job beside it; the account's
+ * url serves the "python" runtime. */
+static void http_shipped_envelope(void **state)
+{
+    json_t *conf = json_pack("{s:s, s:b}", "url", "http://fs:8080/", "shipped", 1);
+    json_t *spec = json_pack("{s:s, s:s, s:{s:s, s:i, s:s}, s:s}", "backend", "py", "name",
+                             "python", "code", "$cb_ref", "s3://cbcore/code/ab.pkl", "size", 3,
+                             "sha256", "ab", "python", "3.11");
+    json_t *item = json_pack("[i, i]", 1, 2);
+    cb_invocation inv = {.tenant = "t",
+                         .job = "j",
+                         .task = 2,
+                         .attempt = 1,
+                         .function = "python",
+                         .spec = spec,
+                         .first_item = 40};
+    void *st = NULL;
+    char err[256];
+    cb_remote_req rq;
+    (void)state;
+    assert_int_equal(cb_remote_http.configure(conf, "py", &st, err, sizeof err), CB_OK);
+    memset(&rq, 0, sizeof rq);
+    assert_int_equal(cb_remote_http.build(st, &inv, item, 3, &rq, err, sizeof err), CB_OK);
+    assert_string_equal(rq.url, "http://fs:8080/");
+    assert_string_equal(rq.body, "{\"code\":{\"$cb_ref\":\"s3://cbcore/code/ab.pkl\",\"size\":3,"
+                                 "\"sha256\":\"ab\"},\"python\":\"3.11\",\"item\":[1,2],"
+                                 "\"index\":43}");
+    free(rq.body);
+    cb_remote_http.release(st);
+    json_decref(conf);
+    json_decref(spec);
+    json_decref(item);
+}
+
 static void http_refuses_bad_configuration(void **state)
 {
     static const char *bad[] = {
@@ -367,6 +402,7 @@ static void intake_checks_remote_functions(void **state)
           " \"faas\": {\"type\": \"http\", \"functions\": {\"wc\": {\"url\": \"http://x/wc\"}}},"
           " \"gw\": {\"type\": \"http\", \"url\": \"http://gw/function/{name}\"},"
           " \"lam\": {\"type\": \"lambda\"},"
+          " \"pyfs\": {\"type\": \"http\", \"url\": \"http://fs/\", \"shipped\": true},"
           " \"soap\": {\"type\": \"soap\"}}}",
           f);
     fclose(f);
@@ -387,6 +423,14 @@ static void intake_checks_remote_functions(void **state)
         "/function/name: backend \"soap\" is of type \"soap\", which this build does not have");
     assert_string_equal(intake_error(&cfg, "ghost", "f", buf, sizeof buf),
                         "/function/backend: unknown backend \"ghost\" (not configured)");
+    /* an http account on a function server runs shipped code as "python" */
+    assert_true(cb_config_runs_shipped(reg, "pyfs", "python"));
+    assert_false(cb_config_runs_shipped(reg, "pyfs", "other"));
+    assert_false(cb_config_runs_shipped(reg, "gw", "python"));
+    assert_false(cb_config_runs_shipped(reg, "ghost", "python"));
+    assert_string_equal(intake_error(&cfg, "pyfs", "python", buf, sizeof buf),
+                        "/function/code: the \"python\" runtime runs shipped functions: the "
+                        "function needs its code (docs/toolkit.md)");
     cb_schema_free(schema);
     cb_config_free(reg);
     unlink(path);
@@ -422,6 +466,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(http_requests_and_answers),
+        cmocka_unit_test(http_shipped_envelope),
         cmocka_unit_test(http_refuses_bad_configuration),
         cmocka_unit_test(lambda_requests_and_answers),
         cmocka_unit_test(lambda_needs_credentials),

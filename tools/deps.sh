@@ -7,10 +7,10 @@ set -eu
 
 PKGS="build-essential pkg-config librabbitmq-dev libnats-dev libjansson-dev liblmdb-dev \
 lmdb-utils libevent-dev libssl-dev libcmocka-dev nats-server rabbitmq-server amqp-tools \
-python3 python3-jsonschema python3-pika python3-yaml python3-boto3 python3-cloudpickle python3-pytest python3-tqdm python3-venv python3-pip curl bsdutils clang-format cppcheck openssl \
+python3 python3-jsonschema python3-pika python3-yaml python3-boto3 python3-cloudpickle python3-pytest python3-tqdm python3-venv python3-pip python3-pyflakes curl bsdutils clang-format cppcheck openssl \
 nginx-light prometheus chromium"
 # prometheus: promtool checks cb-api's /metrics and a private server scrapes it in tests/it_api.sh;
-# python3-cloudpickle: shipped functions (docs/toolkit.md); python3-pytest, python3-tqdm, python3-venv, python3-pip: the Python toolkit (tests/it_toolkit.sh installs it with pip).
+# python3-cloudpickle: shipped functions (docs/toolkit.md); python3-pytest, python3-tqdm, python3-venv, python3-pip: the Python toolkit (tests/it_toolkit.sh installs it with pip); python3-pyflakes: make lint.
 # chromium: the dashboard test (tests/it_ui.sh) drives it headless through puppeteer-core (tests/peers).
 # Node.js runs the Node example client and the remote backends' test peers; a machine with its own node/npm
 # (e.g. from nodejs.org) keeps it: these two are checked by command.

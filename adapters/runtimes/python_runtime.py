@@ -12,10 +12,10 @@ Cold (CB_COLD=1): reads one JSON input on stdin, prints its output as JSON.
 A data scientist's function is plain Python: def add7(x): return x + 7
 
 An item that is a range of an object (a map over objects: {"url": "s3://...",
-"etag", "size", "range"}) reaches the function as a cbcore_objects.ObjectRange
+"etag", "size", "range"}) reaches the function as a cbcore.objects.ObjectRange
 that reads only its range: def count(obj): return len(obj.read().split())
 References to outputs kept in storage ({"$cb_ref": ...}) in an item are
-replaced by their values (cbcore_objects.resolve_refs).
+replaced by their values (cbcore.objects.resolve_refs).
 
 Shipped functions (--shipped; docs/toolkit.md): no module; each request line
 also carries the function as a reference to its cloudpickle in storage,
@@ -30,23 +30,17 @@ the job's input ("first" of the request line, plus its position). The
 cbcore package is beside this file (a link to toolkit/python/cbcore), so
 the runtime imports it by reference.
 """
-import base64
-import collections
 import importlib.util
 import json
 import os
 import sys
 import traceback
 
+# beside this file: cbcore (a link to the toolkit's package) and
+# cbcore_objects, which functions may import
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cbcore_objects  # noqa: E402  (beside this file; the toolkit's cbcore.objects)
-
-
-def arg_of(item):
-    """What the function receives for one item."""
-    if cbcore_objects.is_object_item(item):
-        return cbcore_objects.ObjectRange(item)
-    return cbcore_objects.resolve_refs(item)
+from cbcore import shipped  # noqa: E402  (loads shipped functions; shared with its server)
+from cbcore.shipped import arg_of, error_line  # noqa: E402
 
 
 def load(path, name):
@@ -62,59 +56,6 @@ def load(path, name):
     return fn
 
 
-def error_line(exc):
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
-
-
-MAX_CODE_BYTES = int(os.environ.get("CB_MAX_CODE_BYTES", str(64 << 20)))
-KEEP_FUNCTIONS = 32
-_shipped = collections.OrderedDict()  # sha256 -> function
-
-
-class ShippedError(Exception):
-    """A shipped function that cannot run here (its bytes, its Python)."""
-
-
-def shipped(code, python):
-    """The function a request's code reference names."""
-    here = "%d.%d" % sys.version_info[:2]
-    if python and python != here:
-        raise ShippedError("the function was shipped from Python %s and this runtime is %s: "
-                           "cloudpickle needs the same version on both sides" % (python, here))
-    if not cbcore_objects.is_ref(code) or not code.get("sha256"):
-        raise ShippedError("the request's code is not a reference with a sha256")
-    digest = code["sha256"]
-    fn = _shipped.get(digest)
-    if fn is not None:
-        _shipped.move_to_end(digest)
-        return fn
-    if int(code.get("size", 0)) > MAX_CODE_BYTES:
-        raise ShippedError("the shipped function is %d bytes, over the limit of %d "
-                           "(CB_MAX_CODE_BYTES)" % (int(code["size"]), MAX_CODE_BYTES))
-    data = cbcore_objects.fetch_bytes(code)
-    try:
-        import cloudpickle
-        fn = cloudpickle.loads(data)
-    except Exception as exc:  # noqa: BLE001 (what unpickling raises is open)
-        raise ShippedError("the shipped function does not unpickle here: " + error_line(exc))
-    if not callable(fn):
-        raise ShippedError("the shipped object is a %s, not a function" % type(fn).__name__)
-    _shipped[digest] = fn
-    while len(_shipped) > KEEP_FUNCTIONS:
-        _shipped.popitem(last=False)
-    return fn
-
-
-def jsonable(value):
-    """value itself when JSON carries it, else its cloudpickle in base64."""
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        import cloudpickle
-        return {"$cb_pickle": base64.b64encode(cloudpickle.dumps(value)).decode("ascii")}
-
-
 def serve(fn):
     """The line protocol; fn None: shipped functions (each request names its own)."""
     out = sys.stdout
@@ -125,14 +66,8 @@ def serve(fn):
         rid = req.get("id")
         try:
             if fn is None:
-                f = shipped(req.get("code"), req.get("python"))
-                call = getattr(f, "cb_call", None)  # the toolkit's Invocation (cbcore.invoke)
-                first = req.get("first")
-                if call is not None:
-                    outputs = [call(arg_of(item), None if first is None else first + k)
-                               for k, item in enumerate(req["items"])]
-                else:
-                    outputs = [jsonable(f(arg_of(item))) for item in req["items"]]
+                f = shipped.load(req.get("code"), req.get("python"))
+                outputs = shipped.run(f, req["items"], req.get("first"))
             else:
                 outputs = [fn(arg_of(item)) for item in req["items"]]
             reply = {"id": rid, "outputs": outputs}

@@ -307,6 +307,33 @@ def test_lithops_names():
         assert collections.Counter(type(f).__name__ for f in fs) == {"ResponseFuture": 2}
 
 
+@pytest.mark.parametrize("backend", os.environ["CB_TEST_SHIPPED_BACKENDS"].split())
+def test_remote_backend_runs_shipped_code(backend, st):
+    """An http account on a cbcore function server (json and CloudEvents modes)."""
+    with cbcore.FunctionExecutor(backend=backend) as ex:
+        assert ex.get_result(ex.map(add7, [1, 2, 3, 4]), timeout=WAIT) == [8, 9, 10, 11]
+        assert ex.get_result(ex.map(who, ["a", "b"]), timeout=WAIT) == [["a", 0], ["b", 1]]
+        assert ex.get_result(ex.map_reduce(add7, [1, 2, 3, 4], sum), timeout=WAIT) == 38
+        assert ex.call_async(lambda s: {s}, "x").result(timeout=WAIT) == {"x"}
+        st.put_object("tkdata", "remote.txt", b"from storage")
+        f = ex.call_async(lambda k, storage: storage.get_object("tkdata", k).decode(),
+                          "remote.txt")
+        assert f.result(timeout=WAIT) == "from storage"
+        fs = ex.map(boom, [1, 3])
+        with pytest.raises(MyError) as info:
+            ex.get_result(fs, timeout=WAIT)
+        assert str(info.value) == "item 3 is bad" and "in boom" in info.value.remote_traceback
+        assert fs[0].result() == 1
+
+
+def test_shipped_code_only_where_it_runs():
+    """Code for an http account that is no function server is refused at intake."""
+    with cbcore.FunctionExecutor(backend=os.environ["CB_TEST_PLAIN_HTTP"]) as ex:
+        with pytest.raises(cbcore.ApiError) as info:
+            ex.call_async(add7, 1)
+        assert info.value.status == 400 and "/function" in str(info.value)
+
+
 def test_cancel(fexec):
     # last: the calls already running finish their sleep (cancel stops the
     # job: nothing more is dispatched and late outcomes are ignored)

@@ -6,7 +6,6 @@ It builds a pure-Python wheel (cbcore/*.py and the metadata) and an sdist.
 """
 import base64
 import hashlib
-import io
 import os
 import tarfile
 import zipfile

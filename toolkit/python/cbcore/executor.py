@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import config as _config
 from . import invoke

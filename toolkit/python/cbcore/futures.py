@@ -8,11 +8,14 @@ message; nothing polls.
 """
 import builtins
 import concurrent.futures
+import re
 import sys
 import threading
 from typing import Any, Dict, List, Optional
 
 from . import invoke
+
+_HTTP_STATUS = re.compile(r"HTTP [0-9]{3}: ")
 
 ALL_COMPLETED = 1
 ANY_COMPLETED = 2
@@ -71,6 +74,8 @@ def remote_exception(error: str, tb: Optional[str], reason: Optional[str] = None
     imported), else RemoteError. The engine's or adapter's (reason
     "timeout": TimeoutError; others: RemoteError named by the reason). The
     remote traceback attached as its cause and as .remote_traceback."""
+    if reason == "exit" and _HTTP_STATUS.match(error):  # a function server's 500
+        error = error.split(": ", 1)[1]
     name, sep, message = error.partition(": ")
     if not sep or " " in name.strip() or (reason and reason != "exit"):
         name, message = "", error
