@@ -679,6 +679,11 @@ int cb_cmd_up(int argc, char **argv)
                 say("no free port for cb-api");
                 goto out;
             }
+            /* the functions' environment: a function may run jobs itself
+             * (the Python toolkit finds the API and the stack by these) */
+            snprintf(path, sizeof path, "http://127.0.0.1:%d", u->api_port);
+            setenv("CB_API_URL", path, 1);
+            setenv("CB_DIR", u->dir, 1);
             d = add(u, "api");
             snprintf(d->cmd, sizeof d->cmd,
                      EXEC "'%s/cb-api' --broker '%s' --store '%s/store' --objects '%s/objects' "

@@ -190,6 +190,25 @@ def test_get_result_collects_in_call_order():
         assert ex.get_result(timeout=WAIT) == 7  # one call: the value itself
 
 
+def spawner(n):
+    with cbcore.FunctionExecutor() as ex:
+        return ex.get_result(ex.map(add7, range(n)), timeout=60)
+
+
+def returns_futures(n):
+    ex = cbcore.FunctionExecutor()
+    return ex.map(add7, range(n))
+
+
+def test_functions_run_jobs_themselves(fexec):
+    # a function that makes an executor and waits for its map
+    assert fexec.call_async(spawner, 3).result(timeout=WAIT) == [7, 8, 9]
+    # one that returns futures: the caller's get_result resolves them
+    assert fexec.get_result(fexec.call_async(returns_futures, 4), timeout=WAIT) == [7, 8, 9, 10]
+    fs = fexec.map(returns_futures, [1, 2])
+    assert fexec.get_result(fs, timeout=WAIT) == [[7], [7, 8]]
+
+
 def test_pipeline_is_one_dag_job(fexec):
     jobs = fexec.stats["jobs"]
     first = fexec.map(add7, [1, 2, 3])

@@ -4,17 +4,24 @@
               the file DIR/api_url that `cb up` writes (DIR: $CB_DIR, else
               ./.cb)
     token     config["token"], else $CB_API_TOKEN (none: an open API)
-    tenant    config["tenant"], else $CB_TENANT, else "default"
+    tenant    config["tenant"], else (inside a shipped function) the tenant
+              of the job that runs it, else $CB_TENANT, else "default"
     storage   config["storage"] (a "storage" object, docs/storage.md), else
-              the "storage" of the configuration file $CB_CONFIG, else the
-              file driver at DIR/objects (what `cb up` gives its daemons)
+              (inside a function) the adapter's $CB_STORAGE, else the
+              "storage" of the configuration file $CB_CONFIG, else the file
+              driver at DIR/objects (what `cb up` gives its daemons)
 
 A Lithops-style config dict is accepted: its "cbcore" section, when there
 is one, is read; other sections are ignored.
 """
+import contextvars
 import json
 import os
 from typing import Any, Dict, Optional
+
+# Set while a shipped function runs (cbcore.invoke): the job's tenant, so
+# that the jobs a function runs itself belong to the same tenant.
+current_tenant: contextvars.ContextVar = contextvars.ContextVar("cbcore_tenant", default=None)
 
 
 class ConfigError(RuntimeError):
@@ -54,7 +61,8 @@ def token(config: Optional[Dict[str, Any]] = None) -> Optional[str]:
 
 
 def tenant(config: Optional[Dict[str, Any]] = None) -> str:
-    return _section(config).get("tenant") or os.environ.get("CB_TENANT") or "default"
+    return (_section(config).get("tenant") or current_tenant.get()
+            or os.environ.get("CB_TENANT") or "default")
 
 
 def storage(config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -62,6 +70,11 @@ def storage(config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     conf = _section(config).get("storage")
     if conf:
         return dict(conf)
+    if os.environ.get("CB_STORAGE"):  # inside a function: the adapter's
+        try:
+            return dict(json.loads(os.environ["CB_STORAGE"]))
+        except ValueError as e:
+            raise ConfigError("$CB_STORAGE: %s" % e) from None
     path = os.environ.get("CB_CONFIG")
     if path:
         try:

@@ -146,6 +146,7 @@ class FunctionExecutor:
     def _ship(self, inv: invoke.Invocation) -> Dict[str, Any]:
         """The code reference of an Invocation, uploaded once."""
         import cloudpickle
+        inv.tenant = self.tenant
         mods = [m for m in (_user_module(inv.fn),) if m is not None]
         for m in mods:
             cloudpickle.register_pickle_by_value(m)
@@ -387,6 +388,43 @@ class FunctionExecutor:
                     exc.job_error = error  # type: ignore[attr-defined]
                     return exc
         return JobFailed(job.job_id, error)
+
+    def _adopt(self, state: Dict[str, Any], call_id: Optional[int]) -> ResponseFuture:
+        """A future another process made (a function returned it): its job
+        joins this executor's; a job that ended before the stream opened is
+        found by one read of its state."""
+        job_id = state["job_id"]
+        with self._lock:
+            for j in self._jobs.get(job_id, []):
+                if j.step == state["step"]:
+                    return ResponseFuture(j, call_id)
+            job = _Job(self, self.tenant, job_id, state["kind"], state["n"], state["chunksize"],
+                       step=state["step"])
+            job.steps = list(state["steps"])
+            job.submitted = True
+            self._ensure_stream()
+            self._jobs.setdefault(job_id, []).append(job)
+        try:
+            st = self.api.job(self.tenant, job_id)
+        except ApiError as e:
+            if e.status != 404:
+                raise
+            st = {}
+        if st.get("status") in TERMINAL and not job.done.is_set():
+            self._set_done([job], {"status": st["status"], "job_id": job_id,
+                                   "error": st.get("error")})
+        return ResponseFuture(job, call_id)
+
+    def _values_of(self, value: Any, timeout: Optional[float], throw_except: bool) -> Any:
+        """A call's value, with the futures a function returned (one, or a
+        list of them) replaced by their values, as Lithops' get_result does."""
+        if isinstance(value, ResponseFuture):
+            return self._values_of(value.result(timeout=timeout, throw_except=throw_except),
+                                   timeout, throw_except)
+        if isinstance(value, list) and value and all(isinstance(v, ResponseFuture)
+                                                     for v in value):
+            return [self._values_of(v, timeout, throw_except) for v in value]
+        return value
 
     # ---- the Lithops API -------------------------------------------------------
 
@@ -687,7 +725,8 @@ class FunctionExecutor:
         futures = [f for f in self._pending(fs) if f._produce_output]
         self.wait(futures, throw_except=throw_except, timeout=timeout,
                   show_progressbar=progressbar)
-        values = [f.result(throw_except=throw_except) for f in futures]
+        values = [self._values_of(f.result(throw_except=throw_except), timeout, throw_except)
+                  for f in futures]
         if single or (len(futures) == 1 and futures[0].call_id is None):
             return values[0] if values else None
         return values
@@ -737,3 +776,17 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+_adopters: Dict[str, FunctionExecutor] = {}
+_adopters_lock = threading.Lock()
+
+
+def adopt_future(state: Dict[str, Any], call_id: Optional[int]) -> ResponseFuture:
+    """A future unpickled here (a function returned it): bound to an
+    executor of this process for its tenant, made on first use."""
+    with _adopters_lock:
+        ex = _adopters.get(state["tenant"])
+        if ex is None or ex._closed:
+            ex = _adopters[state["tenant"]] = FunctionExecutor(tenant=state["tenant"])
+    return ex._adopt(state, call_id)

@@ -217,6 +217,16 @@ class ResponseFuture:
             return None
         return self._job.outcome(self.call_id)[0]
 
+    def __reduce__(self):
+        """A future travels (a function returns it) as its job's names; the
+        receiving process binds it to an executor of its own (no token,
+        no connection in the pickle)."""
+        self._flush()
+        j = self._job
+        return (_unpickle_future, ({"tenant": j.tenant, "job_id": j.job_id, "kind": j.kind,
+                                    "n": j.n, "chunksize": j.chunksize, "step": j.step,
+                                    "steps": list(j.steps)}, self.call_id))
+
     def cancel(self) -> bool:
         """Ask the engine to cancel this call's job (all calls of its map)."""
         return self._job.executor.cancel([self]) > 0
@@ -226,12 +236,20 @@ class ResponseFuture:
         return "<ResponseFuture %s/%s#%s %s>" % (self.tenant, self.job_id, self.call_id, state)
 
 
+def _unpickle_future(state, call_id):
+    from .executor import adopt_future
+    return adopt_future(state, call_id)
+
+
 class FuturesList(list):
     """The futures of one map (a list) with .wait() and .get_result()."""
 
     def __init__(self, futures, executor):
         super().__init__(futures)
         self._executor = executor
+
+    def __reduce__(self):  # travels as a plain list of futures
+        return (list, (list(self),))
 
     def wait(self, **kw):
         return self._executor.wait(list(self), **kw)

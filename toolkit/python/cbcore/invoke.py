@@ -86,13 +86,14 @@ def parameters(fn):
 class Invocation:
     """A function with the conventions of its calls; what the toolkit ships."""
 
-    def __init__(self, fn, form="calls", extra_args=None, extra_kwargs=None):
+    def __init__(self, fn, form="calls", extra_args=None, extra_kwargs=None, tenant=None):
         if form not in ("calls", "value", "reduce", "output"):
             raise ValueError("form must be calls, value, reduce or output")
         self.fn = fn
         self.form = form
         self.extra_args = list(extra_args or ())
         self.extra_kwargs = dict(extra_kwargs or {})
+        self.tenant = tenant  # the jobs the function runs itself belong to it
         names = parameters(fn)
         self.wants_storage = "storage" in names
         self.wants_id = "id" in names
@@ -104,6 +105,14 @@ class Invocation:
 
     def cb_call(self, arg, index):
         """Call the function for one item; its value, encoded for JSON."""
+        from .config import current_tenant
+        token = current_tenant.set(self.tenant)
+        try:
+            return self._call(arg, index)
+        finally:
+            current_tenant.reset(token)
+
+    def _call(self, arg, index):
         args, kwargs = [], dict(self.extra_kwargs)
         if self.form == "calls":
             args, kw = decode_call(arg)
