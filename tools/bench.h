@@ -58,5 +58,8 @@ CB_NODISCARD cb_status cb_bench_engine(const char *name, const cb_bench_env *env
                                        json_t **report);
 /* Submissions through cb-api (bench_api.c) against the same on the broker. */
 CB_NODISCARD cb_status cb_bench_api(const cb_bench_env *env, long n, int runs, json_t **report);
+/* The Python toolkit end to end (bench_toolkit.c, tools/bench_toolkit.py):
+ * n <= 0: maps of 1,000 and 10,000 calls. */
+CB_NODISCARD cb_status cb_bench_toolkit(const cb_bench_env *env, long n, int runs, json_t **report);
 
 #endif /* CB_BENCH_H */

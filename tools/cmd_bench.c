@@ -21,6 +21,9 @@ static const char *usage =
     "           over keep-alive, to an evhttp server on loopback, plain and TLS (no broker)\n"
     "  api      N submissions (default 2,000) through cb-api, 16 at once, then N on\n"
     "           cb.submit: submissions/s and the latency the API adds (p50)\n"
+    "  toolkit  the Python toolkit: FunctionExecutor.map of a trivial function over\n"
+    "           1,000 and 10,000 items (or --n N), map() to results; $CB_PYTHON\n"
+    "           (else python3) needs cloudpickle\n"
     "  fanout          one map of N noop tasks (default 10,000): tasks/s, p50/p99 latency\n"
     "  parallel-sleep  N tasks sleeping 1 s in parallel (default 80): overhead in ms\n"
     "  chain           a DAG of N sequential steps (default 80): ms per step\n"
@@ -81,9 +84,11 @@ int cb_cmd_bench(int argc, char **argv)
         run = cb_bench_http;
     else if (!strcmp(workload, "api"))
         run = cb_bench_api;
+    else if (!strcmp(workload, "toolkit"))
+        run = cb_bench_toolkit;
     if (!run && cb_bench_engine_known(workload))
         run = NULL; /* below */
-    else if (n == 0)
+    else if (n == 0 && run != cb_bench_toolkit)
         n = run == cb_bench_http ? 20000 : run == cb_bench_api ? 2000 : 100000;
     if (n < 0 || runs <= 0 || (!run && !cb_bench_engine_known(workload))) {
         fputs(usage, stderr);
