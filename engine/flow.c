@@ -160,7 +160,8 @@ cb_status cb_flow_set_partition(cb_flow *f, const json_t *objects, uint32_t max_
     return set_tasks(f, max_tasks ? max_tasks : DEFAULT_MAX_TASKS, err, errlen);
 }
 
-/* Item i of an objects input: its object by binary search over part_base. */
+/* Item i of an objects input: its object by binary search over part_base;
+ * "part" is the range's index within its object. */
 static json_t *object_item(const cb_flow *f, uint64_t i)
 {
     size_t lo = 0, hi = f->nobjects;
@@ -179,9 +180,10 @@ static json_t *object_item(const cb_flow *f, uint64_t i)
     chunk = (uint64_t)json_integer_value(json_object_get(o, "chunk"));
     start = (i - f->part_base[lo]) * chunk;
     end = start + chunk < size ? start + chunk : size;
-    item = json_pack("{s:O, s:O, s:I, s:[I, I]}", "url", json_object_get(o, "url"), "etag",
-                     json_object_get(o, "etag"), "size", (json_int_t)size, "range",
-                     (json_int_t)start, (json_int_t)end);
+    item =
+        json_pack("{s:O, s:O, s:I, s:[I, I], s:I}", "url", json_object_get(o, "url"), "etag",
+                  json_object_get(o, "etag"), "size", (json_int_t)size, "range", (json_int_t)start,
+                  (json_int_t)end, "part", (json_int_t)(i - f->part_base[lo]));
     if (item && f->split_lines && json_object_set_new(item, "split", json_string("lines")) != 0) {
         json_decref(item);
         return NULL;

@@ -61,10 +61,10 @@ if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" --config "
 fi
 
 pytest_suite() {
-    (cd "$DIR" && "$DIR/venv/bin/python" -m pytest -q -p no:cacheprovider \
+    (cd "$DIR" && "$DIR/venv/bin/python" -m pytest -q -p no:cacheprovider --durations=4 \
         "$ROOT/tests/toolkit" >"$DIR/pytest.out" 2>&1)
     local rc=$?
-    tail -n 3 "$DIR/pytest.out"
+    tail -n 8 "$DIR/pytest.out"
     [ $rc -eq 0 ] || cat "$DIR/pytest.out"
     return $rc
 }

@@ -161,13 +161,13 @@ static void test_objects_input_takes_its_ranges_from_the_plan(void **state)
     assert_int_equal(f.tasks, 4);
     it = cb_flow_item(&f, 2);
     cb_test_expect_json(it, "{\"url\":\"s3://b/a\",\"etag\":\"e1\",\"size\":2500,"
-                            "\"range\":[2000,2500],\"split\":\"lines\"}");
+                            "\"range\":[2000,2500],\"part\":2,\"split\":\"lines\"}");
     it = cb_flow_item(&f, 3);
     cb_test_expect_json(it, "{\"url\":\"s3://b/empty\",\"etag\":\"e2\",\"size\":0,"
-                            "\"range\":[0,0],\"split\":\"lines\"}");
+                            "\"range\":[0,0],\"part\":0,\"split\":\"lines\"}");
     it = cb_flow_item(&f, 4);
     cb_test_expect_json(it, "{\"url\":\"s3://b/c\",\"etag\":\"e3\",\"size\":1000,"
-                            "\"range\":[0,1000],\"split\":\"lines\"}");
+                            "\"range\":[0,1000],\"part\":0,\"split\":\"lines\"}");
     assert_null(cb_flow_item(&f, 5));
     it = cb_flow_map_items(&f, 1); /* items 2 and 3 */
     assert_int_equal(json_array_size(it), 2);

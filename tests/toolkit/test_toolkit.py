@@ -257,11 +257,15 @@ def test_map_over_storage_prefix(fexec, st):
     total = sum(len(t.split()) for t in texts.values())
     fs = fexec.map_reduce(count_words, "s3://tkcorpus/wc/", sum, obj_chunk_size=1024)
     assert fexec.get_result(fs, timeout=WAIT) == total
-    fs = fexec.map(lambda obj: [obj.bucket, obj.key, obj.chunk_size > 0], "s3://tkcorpus/wc/",
+    fs = fexec.map(lambda obj: [obj.bucket, obj.key, obj.chunk_size, obj.part], "s3://tkcorpus/wc/",
                    obj_chunk_size=1024)
     out = fexec.get_result(fs, timeout=WAIT)
     assert len(out) > 3  # several ranges per object
     assert {tuple(o[:2]) for o in out} == {("tkcorpus", k) for k in texts}
+    for key, text in texts.items():  # each object's ranges: parts 0.., 1024 bytes but the last
+        mine = [o for o in out if o[1] == key]
+        assert [o[3] for o in mine] == list(range(len(mine)))
+        assert sum(o[2] for o in mine) == len(text) and all(o[2] == 1024 for o in mine[:-1])
     fs = fexec.map_reduce(count_words, "s3://tkcorpus/wc/", sum, obj_chunk_size=1024,
                           obj_reduce_by_key=True)
     assert fexec.get_result(fs, timeout=WAIT) == [len(texts[k].split()) for k in sorted(texts)]
