@@ -16,6 +16,9 @@ RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 # The schemas and the Python runtime are read at run time from these paths.
 COPY --from=build /src/schemas /opt/cbcore/schemas
 COPY --from=build /src/adapters/runtimes /opt/cbcore/runtimes
+# runtimes/cbcore is a link to the toolkit's package in the tree: the package itself
+RUN rm -f /opt/cbcore/runtimes/cbcore
+COPY --from=build /src/toolkit/python/cbcore /opt/cbcore/runtimes/cbcore
 COPY --from=build /src/examples /opt/cbcore/examples
 COPY --from=build /src/build/bin/ /usr/local/bin/
 ENV CB_SCHEMA_DIR=/opt/cbcore/schemas CB_RUNTIME_DIR=/opt/cbcore/runtimes
