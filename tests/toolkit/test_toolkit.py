@@ -145,6 +145,19 @@ def test_exception_type_and_remote_traceback(fexec):
         fexec.get_result(fexec.map_reduce(boom, [1, 3], sum), timeout=WAIT)
 
 
+def test_more_failures_than_a_done_message_lists(fexec):
+    # the done message names the first 1000 failed items; the rest come from the store
+    fs = fexec.map(lambda x: 1 / (x % 2), range(2600), chunksize=2, retries=0)
+    fexec.wait(fs, throw_except=False, timeout=WAIT)
+    failed = [f.call_id for f in fs if f.error]
+    assert failed == list(range(2600))  # chunks of two: each chunk has an even item
+    assert all(isinstance(f.exception(), ZeroDivisionError) for f in fs[-4:])
+    fs = fexec.map(lambda x: 1 / (x % 2), range(2400), retries=0)
+    fexec.wait(fs, throw_except=False, timeout=WAIT)
+    assert [f.call_id for f in fs if f.error] == list(range(0, 2400, 2))
+    assert fs[2399].result() == 1.0 and isinstance(fs[2398].exception(), ZeroDivisionError)
+
+
 def test_not_shippable(fexec):
     lock = threading.Lock()
 

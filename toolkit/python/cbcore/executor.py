@@ -38,7 +38,10 @@ from .storage import Storage
 # docs/engine.md); a larger map is split into several jobs of this size.
 MAX_ITEMS_BYTES = int(os.environ.get("CB_TOOLKIT_MAX_ITEMS_BYTES", str(640 << 10)))
 STREAM_OPEN_TIMEOUT_S = 15.0
-STORE_LAG_S = 10.0  # the store folds a job's end this long after its done message at most
+# the store folds a job's end this long after its done message at most (a
+# bound for failures only; busy or sanitizer-slowed machines lag seconds)
+STORE_LAG_S = float(os.environ.get("CB_STORE_WAIT_S", "60"))
+DONE_FAILED_MAX = 1000  # a done message lists this many failed items at most
 TERMINAL = ("succeeded", "failed", "cancelled", "rejected")
 PLAN_TIMEOUT_S = 120.0  # a map over storage: until the engine listed and planned it
 
@@ -330,76 +333,104 @@ class FunctionExecutor:
         result = self.api.result(job.tenant, job.job_id)
         if isinstance(result, dict) and job.step in result:
             return result[job.step]
-        self._store_caught_up(job)
+        self._wait_store(job, finished=True)
         index = sorted(job.steps).index(job.step)  # steps are indexed in name order
         page = self.api.tasks(job.tenant, job.job_id, after=index - 1 if index else None,
                               limit=1)
         return page["tasks"][0]["output"][0]
 
     def _errors(self, job: _Job, msg: Dict[str, Any]) -> Dict[int, BaseException]:
-        """The exception of each failed call: the task's error, its remote
-        traceback from the job's events (read once, when there are failures)."""
+        """The exception of each failed call. Which calls failed: the done
+        message's `failed` (its first 1000; past that, the store's task
+        records); each task's error, reason and remote traceback: its last
+        failed attempt in the job's events, read once."""
         failures = self._failures(job)
+        listed = msg.get("failed") or []
+        if len(listed) >= DONE_FAILED_MAX:
+            listed = self._failed_items(job)
         errors: Dict[int, BaseException] = {}
+        by_task: Dict[int, BaseException] = {}
+        for entry in listed:
+            index = int(entry["index"])
+            task = index // job.chunksize
+            if task not in by_task:
+                error, tb, reason = failures.get(task, (None, None, None))
+                by_task[task] = remote_exception(error or entry.get("error") or "failed", tb,
+                                                 reason)
+            errors[index] = by_task[task]
+        return errors
+
+    def _failed_items(self, job: _Job) -> List[Dict[str, Any]]:
+        """{"index", "error"} of every failed call, from the store's task
+        records (once the store folded the job's end)."""
+        self._wait_store(job, finished=True)
+        out: List[Dict[str, Any]] = []
         after = None
         while True:
             page = self.api.tasks(job.tenant, job.job_id, state="failed", after=after)
             for t in page.get("tasks", []):
-                index = t["index"]
-                exc = remote_exception(t.get("error") or "failed", *failures.get(index, (None, None)))
-                for k in range(index * job.chunksize, min((index + 1) * job.chunksize, job.n)):
-                    errors[k] = exc
+                first = t["index"] * job.chunksize
+                out.extend({"index": k, "error": t.get("error")}
+                           for k in range(first, min(first + job.chunksize, job.n)))
             after = page.get("next")
             if after is None:
-                break
-        return errors
+                return out
 
-    def _store_caught_up(self, job: _Job) -> None:
-        """Wait (bounded) until the store shows the job finished: the done
-        message comes a few milliseconds before the projector folds the end
-        (docs/api.md), and task records and events are read from the store."""
+    def _wait_store(self, job: _Job, finished: bool) -> None:
+        """Wait (bounded) until the store has the job (finished: its end).
+        The done message comes before the projector folds the end (docs/api.md:
+        milliseconds, more under a burst of events), and the job's events and
+        task records are read through the store."""
         deadline = time.monotonic() + STORE_LAG_S
         while True:
             try:
-                if self.api.job(job.tenant, job.job_id).get("status") in TERMINAL:
+                state = self.api.job(job.tenant, job.job_id)
+                if not finished or state.get("status") in TERMINAL:
                     return
             except ApiError as e:
                 if e.status != 404:
                     raise
             if time.monotonic() > deadline:
-                raise TimeoutError("the store did not show job %s finished within %ss"
-                                   % (job.job_id, STORE_LAG_S))
+                raise TimeoutError("the store did not show job %s%s within %ss ($CB_STORE_WAIT_S)"
+                                   % (job.job_id, " finished" if finished else "", STORE_LAG_S))
             time.sleep(0.02)
 
-    def _failures(self, job: _Job) -> Dict[int, Tuple[Optional[str], Optional[str]]]:
-        """task index -> (the remote traceback, the reason) of its last
-        failed attempt, from the job's events."""
-        self._store_caught_up(job)
-        out: Dict[int, Tuple[Optional[str], Optional[str]]] = {}
+    def _failures(self, job: _Job) -> Dict[int, Tuple[Optional[str], Optional[str],
+                                                       Optional[str]]]:
+        """task index -> (error, remote traceback, reason) of its last failed
+        attempt, from the job's events (the log; in log order, so the last
+        failure of the job is the dict's last entry)."""
+        self._wait_store(job, finished=False)
+        out: Dict[int, Tuple[Optional[str], Optional[str], Optional[str]]] = {}
         after = None
         while True:
             page = self.api.events(job.tenant, job.job_id, after=after)
             for e in page.get("events", []):
                 ev = e.get("event", {})
                 data = ev.get("data") or {}
+                task = int(data.get("task", -1))
                 if ev.get("type") == "cb.task.failed":
-                    out[int(data.get("task", -1))] = (data.get("stderr"), data.get("reason"))
+                    out.pop(task, None)
+                    out[task] = (data.get("error"), data.get("stderr"), data.get("reason"))
                 elif ev.get("type") == "cb.task.timed_out":
-                    out[int(data.get("task", -1))] = (None, "timeout")
+                    out.pop(task, None)
+                    out[task] = (data.get("error") or "timed out", None, "timeout")
             after = page.get("next")
             if after is None:
                 return out
 
     def _job_failure(self, job: _Job, msg: Dict[str, Any]) -> BaseException:
+        """What a failed job's calls raise: the function's own exception
+        when a call's failure ended it (the last failure in the log), else
+        JobFailed with the engine's reason."""
         error = msg.get("error") or msg.get("status") or "failed"
         failures = self._failures(job)
-        if failures:  # the function's own exception, when one caused it
-            page = self.api.tasks(job.tenant, job.job_id, state="failed", limit=1)
-            for t in page.get("tasks", []):
-                if t.get("error"):
-                    exc = remote_exception(t["error"], *failures.get(t["index"], (None, None)))
-                    exc.job_error = error  # type: ignore[attr-defined]
-                    return exc
+        if failures:
+            last_error, tb, reason = list(failures.values())[-1]
+            if last_error:
+                exc = remote_exception(last_error, tb, reason)
+                exc.job_error = error  # type: ignore[attr-defined]
+                return exc
         return JobFailed(job.job_id, error)
 
     def _adopt(self, state: Dict[str, Any], call_id: Optional[int]) -> ResponseFuture:
