@@ -82,6 +82,18 @@ demo() {
 }
 check "examples/python/toolkit_demo.py" demo
 
+# a map's progress bar when a terminal looks (script(1) gives the client one)
+progress() {
+    (cd "$DIR" && env -u CB_NO_PROGRESS script -qec "'$DIR/venv/bin/python' -c '
+import cbcore
+with cbcore.FunctionExecutor() as ex:
+    print(\"sum\", sum(ex.get_result(ex.map(lambda x: x, range(300)))))
+'" /dev/null >"$DIR/progress.out" 2>&1) || { cat "$DIR/progress.out"; return 1; }
+    grep -q "sum 44850" "$DIR/progress.out" && grep -q "300/300" "$DIR/progress.out" || {
+        cat "$DIR/progress.out"; return 1; }
+}
+check "a map shows its progress bar in a terminal (tqdm)" progress
+
 # cb bench toolkit, a smoke run (tiny N; the figures are not checked, the
 # JSON is), on a stack of its own: this one goes first (two stacks on one
 # broker would share its work queues, not their storage)

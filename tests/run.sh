@@ -38,7 +38,10 @@ if [ "$WHAT" = unit ] || [ "$WHAT" = all ]; then
     run_one "dependency rules (tools/check_layers.py)" tests/check_layers_test.sh
     for t in "$BUILD"/tests/replay_*; do
         [ -x "$t" ] || continue
-        run_one "$(basename "$t") (fuzz seeds)" "$t" schemas/examples/*/*.json
+        seeds=(schemas/examples/*/*.json)
+        own="tests/fuzz/seeds/fuzz_$(basename "$t" | sed 's/^replay_fuzz_//')"
+        [ -d "$own" ] && seeds+=("$own"/*)
+        run_one "$(basename "$t") (fuzz seeds)" "$t" "${seeds[@]}"
     done
 fi
 

@@ -55,7 +55,7 @@ def main():
     cb, schemas = sys.argv[1], sys.argv[2]
     store = load_store(schemas)
     checker = format_checker()
-    prefixes = ("job", "event", "invoke", "done", "reply", "ctl")
+    prefixes = ("job", "event", "invoke", "done", "reply", "ctl", "agreement")
 
     files = sorted(glob.glob(os.path.join(schemas, "examples", "*", "*.json")))
     out = subprocess.run([cb, "validate", "--schemas", schemas, "--json", *files],

@@ -58,6 +58,8 @@ PURE = [
     "engine/decide.c",
     "engine/mirror.c",
     "common/cb_s3xml.c",
+    "common/cb_sla_expr.c",
+    "common/cb_sla_window.c",
     "api/route.c",
     "api/metrics_text.c",
 ]

@@ -11,13 +11,15 @@ static const char *usage =
     "usage: cb validate [--schema NAME] [--schemas DIR] [--json] FILE...\n"
     "Checks each FILE against a schema of schemas/ (NAME such as job.json or\n"
     "event.json#/$defs/cb.job.started). Without --schema the schema is taken from\n"
-    "the file name's prefix (job-, event-, invoke-, done-, reply-, ctl-), else job.json.\n"
+    "the file name's prefix (job-, event-, invoke-, done-, reply-, ctl-, agreement-), else\n"
+    "job.json.\n"
     "Exit status: 0 all valid, 1 some invalid, 2 usage or I/O error.\n";
 
 /* "schemas/examples/valid/event-x.json" -> "event.json" */
 static void schema_for(const char *file, char *out, size_t size)
 {
-    static const char *const prefixes[] = {"job", "event", "invoke", "done", "reply", "ctl"};
+    static const char *const prefixes[] = {"job",   "event", "invoke",   "done",
+                                           "reply", "ctl",   "agreement"};
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {

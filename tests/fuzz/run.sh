@@ -1,7 +1,8 @@
 #!/bin/bash
 # tests/fuzz/run.sh [SECONDS] - build each tests/fuzz/fuzz_*.c with clang's
 # libFuzzer + ASan + UBSan and run it for SECONDS (default 60) from the seed
-# corpus schemas/examples. New crashes are left in build/fuzz/.
+# corpus schemas/examples (and tests/fuzz/seeds/NAME/, a harness's own).
+# New crashes are left in build/fuzz/.
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-60}
@@ -33,6 +34,7 @@ for h in tests/fuzz/fuzz_*.c; do
     clang $flags -o "$out/$name" "$h" $extra "$out/libcommon.a" $libs
     mkdir -p "$out/$name.corpus"
     cp schemas/examples/*/*.json "$out/$name.corpus/"
+    [ -d "tests/fuzz/seeds/$name" ] && cp "tests/fuzz/seeds/$name"/* "$out/$name.corpus/"
     echo "== $name for ${secs}s"
     (cd "$out" && "./$name" -max_total_time="$secs" -max_len=65536 "$name.corpus")
 done

@@ -802,7 +802,7 @@ class _Progress:
                 from tqdm import tqdm
         except ImportError:
             return
-        self.bar = tqdm(total=total, unit="call", leave=False)
+        self.bar = tqdm(total=total, unit="call")
         self.n = 0
 
     def update(self, n: int) -> None:

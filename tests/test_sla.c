@@ -1,0 +1,223 @@
+/* tests/test_sla.c - the SLA evaluator's pure parts: the constraint language
+ * (common/cb_sla_expr.c: what parses, the errors with their positions,
+ * levels, evaluation with three-valued logic; also fuzzed:
+ * tests/fuzz/fuzz_sla_expr.c) and the aggregation windows
+ * (common/cb_sla_window.c). */
+#include "cb_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cb_sla_expr.h"
+#include "cb_sla_window.h"
+
+/* Metric values for a lookup: name=value pairs; an aggregate is looked up
+ * as "agg:name". */
+typedef struct vals {
+    const char *names[8];
+    double v[8];
+    int n;
+} vals;
+
+static int lookup(void *ctx, const char *metric, cb_sla_agg agg, double *out)
+{
+    const vals *x = ctx;
+    char key[80];
+    snprintf(key, sizeof key, "%s%s%s", cb_sla_agg_name(agg), agg ? ":" : "", metric);
+    for (int i = 0; i < x->n; i++)
+        if (!strcmp(x->names[i], key)) {
+            *out = x->v[i];
+            return 0;
+        }
+    return -1;
+}
+
+static cb_sla_verdict judge(const char *text, const vals *x, double *obs)
+{
+    cb_sla_expr *e = NULL;
+    char err[300];
+    cb_sla_verdict v;
+    if (cb_sla_parse(text, &e, err, sizeof err) != CB_OK)
+        fail_msg("%s: %s", text, err);
+    v = cb_sla_eval(e, lookup, (void *)x, obs);
+    cb_sla_expr_free(e);
+    return v;
+}
+
+static void expect_error(const char *text, const char *want)
+{
+    cb_sla_expr *e = NULL;
+    char err[300];
+    if (cb_sla_parse(text, &e, err, sizeof err) != CB_EINVAL)
+        fail_msg("%s parsed", text);
+    assert_null(e);
+    if (!strstr(err, want))
+        fail_msg("%s: got \"%s\", want \"%s\"", text, err, want);
+}
+
+static void test_comparisons(void **state)
+{
+    vals x = {{"execution_time"}, {250.5}, 1};
+    double obs = 0;
+    (void)state;
+    assert_int_equal(judge("[execution_time] < 100", &x, &obs), CB_SLA_VIOLATED);
+    assert_true(obs == 250.5);
+    assert_int_equal(judge("[execution_time]<=250.5", &x, &obs), CB_SLA_HOLDS);
+    assert_int_equal(judge("[execution_time] > 250.5", &x, NULL), CB_SLA_VIOLATED);
+    assert_int_equal(judge("[execution_time] >= 250.5", &x, NULL), CB_SLA_HOLDS);
+    assert_int_equal(judge("[execution_time] == 250.5", &x, NULL), CB_SLA_HOLDS);
+    assert_int_equal(judge("[execution_time] != 250.5", &x, NULL), CB_SLA_VIOLATED);
+    /* the metric on the right: observed is still the metric */
+    assert_int_equal(judge("100 > [execution_time]", &x, &obs), CB_SLA_VIOLATED);
+    assert_true(obs == 250.5);
+    assert_int_equal(judge("[execution_time] < 1e3", &x, NULL), CB_SLA_HOLDS);
+    assert_int_equal(judge("[execution_time] > -5", &x, NULL), CB_SLA_HOLDS);
+}
+
+static void test_logic_and_unknowns(void **state)
+{
+    vals x = {{"makespan", "failure_rate", "p95:makespan"}, {1500, 0.2, 2500}, 3};
+    double obs = 0;
+    (void)state;
+    assert_int_equal(judge("[makespan] < 2000 && [failure_rate] <= 0.1", &x, &obs),
+                     CB_SLA_VIOLATED);
+    assert_true(obs == 0.2); /* the side that decided */
+    assert_int_equal(judge("[makespan] < 2000 || [failure_rate] <= 0.1", &x, NULL), CB_SLA_HOLDS);
+    assert_int_equal(judge("!([makespan] < 2000)", &x, NULL), CB_SLA_VIOLATED);
+    assert_int_equal(judge("p95([makespan]) < 2000", &x, &obs), CB_SLA_VIOLATED);
+    assert_true(obs == 2500);
+    /* && binds tighter than || */
+    assert_int_equal(judge("[makespan] > 9 || [makespan] > 1 && [makespan] < 0", &x, NULL),
+                     CB_SLA_HOLDS);
+    assert_int_equal(judge("([makespan] > 9 || [makespan] > 1) && [makespan] < 0", &x, NULL),
+                     CB_SLA_VIOLATED);
+    /* no value yet: unknown, unless the other side decides */
+    assert_int_equal(judge("[throughput] > 10", &x, NULL), CB_SLA_UNKNOWN);
+    assert_int_equal(judge("[throughput] > 10 && [makespan] < 1000", &x, &obs), CB_SLA_VIOLATED);
+    assert_true(obs == 1500);
+    assert_int_equal(judge("[throughput] > 10 || [makespan] < 2000", &x, NULL), CB_SLA_HOLDS);
+    assert_int_equal(judge("[throughput] > 10 && [makespan] < 2000", &x, NULL), CB_SLA_UNKNOWN);
+    assert_int_equal(judge("avg([makespan]) < 2000", &x, NULL), CB_SLA_UNKNOWN);
+}
+
+static void test_levels(void **state)
+{
+    cb_sla_expr *e;
+    char err[300];
+    (void)state;
+    assert_int_equal(cb_sla_parse("[execution_time] < 100", &e, err, sizeof err), CB_OK);
+    assert_int_equal(cb_sla_expr_level(e), CB_SLA_LEVEL_TASK);
+    assert_false(cb_sla_expr_aggregates(e));
+    cb_sla_expr_free(e);
+    assert_int_equal(cb_sla_parse("p95([makespan]) < 2000 && [retries] == 0", &e, err, sizeof err),
+                     CB_OK);
+    assert_int_equal(cb_sla_expr_level(e), CB_SLA_LEVEL_JOB);
+    assert_true(cb_sla_expr_aggregates(e));
+    cb_sla_expr_free(e);
+    expect_error("[execution_time] < 100 && [makespan] < 5", "mixes task metrics and job metrics");
+}
+
+static void test_errors_say_where(void **state)
+{
+    char big[CB_SLA_EXPR_MAX + 10];
+    (void)state;
+    expect_error("[exec_time] < 100", "at 1: unknown metric \"exec_time\" (known: execution_time");
+    expect_error("", "at 0: expected an operand, found the end");
+    expect_error("[makespan] <", "at 12: expected an operand, found the end");
+    expect_error("[makespan] 100", "at 11: expected a comparison");
+    expect_error("[makespan] < 100)", "at 16: unexpected \")\"");
+    expect_error("([makespan] < 100", "at 17: expected \")\" to close the \"(\" at 0");
+    expect_error("makespan < 100", "at 0: unknown function \"makespan\"");
+    expect_error("p42([makespan]) < 1", "unknown function \"p42\"");
+    expect_error("p95[makespan] < 1", "at 3: expected \"(\" after p95");
+    expect_error("[makespan] < 100ms", "at 13: expected a number");
+    expect_error("1 < 2", "a comparison needs a metric on one side");
+    expect_error("[makespan] < 1 &&", "expected an operand, found the end");
+    expect_error("[makespan] < 1 & [makespan] > 0", "at 15: unexpected \"& [makespan] > 0\"");
+    expect_error("[] < 1", "at 1: expected a metric name");
+    expect_error("[makespan < 1", "at 10: expected \"]\" after the metric");
+    memset(big, ' ', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    expect_error(big, "longer than 512 bytes");
+    {
+        char deep[200] = "";
+        for (int i = 0; i < 40; i++)
+            strcat(deep, "(");
+        expect_error(deep, "nested deeper than 32");
+    }
+}
+
+static double agg(const cb_sla_window *w, cb_sla_agg a)
+{
+    double v = -1;
+    assert_int_equal(cb_sla_window_agg(w, a, &v), 0);
+    return v;
+}
+
+static void test_count_window(void **state)
+{
+    cb_sla_window w;
+    double v;
+    (void)state;
+    cb_sla_window_init(&w, 0, 3);
+    assert_int_equal(cb_sla_window_agg(&w, CB_SLA_AGG_AVG, &v), -1); /* empty */
+    assert_true(agg(&w, CB_SLA_AGG_COUNT) == 0);
+    for (int i = 1; i <= 5; i++) /* 1..5: the last 3 stay */
+        assert_int_equal(cb_sla_window_add(&w, i * 1000000LL, i * 10.0), CB_OK);
+    assert_int_equal(cb_sla_window_size(&w), 3);
+    assert_true(agg(&w, CB_SLA_AGG_AVG) == 40);
+    assert_true(agg(&w, CB_SLA_AGG_MIN) == 30);
+    assert_true(agg(&w, CB_SLA_AGG_MAX) == 50);
+    assert_true(agg(&w, CB_SLA_AGG_SUM) == 120);
+    assert_true(agg(&w, CB_SLA_AGG_COUNT) == 3);
+    assert_true(agg(&w, CB_SLA_AGG_NONE) == 50); /* the newest */
+    cb_sla_window_trim(&w, 1LL << 60);           /* a count window ignores time */
+    assert_int_equal(cb_sla_window_size(&w), 3);
+    cb_sla_window_cleanup(&w);
+}
+
+static void test_time_window_and_percentiles(void **state)
+{
+    cb_sla_window w;
+    (void)state;
+    cb_sla_window_init(&w, 1000, 0); /* the last second */
+    for (int i = 1; i <= 100; i++)   /* one value per 10 ms: 1..100 */
+        assert_int_equal(cb_sla_window_add(&w, i * 10000000LL, (double)i), CB_OK);
+    /* at 1.0 s: values from 0.0 s on, all 100 */
+    assert_int_equal(cb_sla_window_size(&w), 100);
+    assert_true(agg(&w, CB_SLA_AGG_P50) == 50);
+    assert_true(agg(&w, CB_SLA_AGG_P90) == 90);
+    assert_true(agg(&w, CB_SLA_AGG_P95) == 95);
+    assert_true(agg(&w, CB_SLA_AGG_P99) == 99);
+    /* a value 0.5 s later pushes out what is older than 0.5 s */
+    assert_int_equal(cb_sla_window_add(&w, 1500000000LL, 1000.0), CB_OK);
+    assert_int_equal(cb_sla_window_size(&w), 52); /* 50..100 at 0.5..1.0 s, and 1000 */
+    assert_true(agg(&w, CB_SLA_AGG_MIN) == 50);
+    assert_true(agg(&w, CB_SLA_AGG_P95) == 99);   /* rank 50 of 52 */
+    assert_true(agg(&w, CB_SLA_AGG_P99) == 1000); /* rank 52 of 52 */
+    assert_true(agg(&w, CB_SLA_AGG_MAX) == 1000);
+    /* time passes without values: the window empties */
+    cb_sla_window_trim(&w, 3000000000LL);
+    assert_int_equal(cb_sla_window_size(&w), 0);
+    /* a value older than the newest counts as of the newest */
+    assert_int_equal(cb_sla_window_add(&w, 5000000000LL, 1.0), CB_OK);
+    assert_int_equal(cb_sla_window_add(&w, 1000000000LL, 2.0), CB_OK);
+    assert_int_equal(cb_sla_window_size(&w), 2);
+    cb_sla_window_cleanup(&w);
+    /* one value: every percentile is it */
+    cb_sla_window_init(&w, 0, 10);
+    assert_int_equal(cb_sla_window_add(&w, 0, 7.0), CB_OK);
+    assert_true(agg(&w, CB_SLA_AGG_P50) == 7 && agg(&w, CB_SLA_AGG_P99) == 7);
+    cb_sla_window_cleanup(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_comparisons),  cmocka_unit_test(test_logic_and_unknowns),
+        cmocka_unit_test(test_levels),       cmocka_unit_test(test_errors_say_where),
+        cmocka_unit_test(test_count_window), cmocka_unit_test(test_time_window_and_percentiles),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
