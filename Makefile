@@ -9,14 +9,14 @@ CC      ?= cc
 MODE_CFLAGS ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -MMD -MP $(MODE_CFLAGS) \
-           -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Itools \
+           -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Isla -Itools \
            -DCB_SCHEMA_DIR=\"$(CURDIR)/schemas\" -DCB_TOOLS_DIR=\"$(CURDIR)/tools\" \
            -DCB_RUNTIME_DIR=\"$(CURDIR)/adapters/runtimes\" \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 # Every source of a library folder, except each daemon's main.c.
-LIB_SRC := $(filter-out %/main.c,$(wildcard common/*.c broker/*.c projector/*.c engine/*.c adapters/*.c api/*.c))
+LIB_SRC := $(filter-out %/main.c,$(wildcard common/*.c broker/*.c projector/*.c engine/*.c adapters/*.c api/*.c sla/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ui_files.o
 UI_FILES := $(wildcard api/ui/*)
 LIB     := $(BUILD)/libcb.a
@@ -142,7 +142,7 @@ lint:
 	/usr/bin/python3 -m pyflakes $(shell git ls-files --cached --others --exclude-standard '*.py' | grep -v node_modules)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --include=/usr/include/jansson.h \
-		-Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Itools -Itests \
+		-Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Isla -Itools -Itests \
 		$(shell git ls-files '*.c' | grep -v node_modules)
 
 # From a fresh clone: install what is missing, build, run the sample jobs on

@@ -40,6 +40,14 @@ const cb_sla_metric_info *cb_sla_metric_known(const char *name)
     return NULL;
 }
 
+_Static_assert(sizeof metrics / sizeof metrics[0] == CB_SLA_NMETRICS, "CB_SLA_NMETRICS");
+
+int cb_sla_metric_index(const char *name)
+{
+    const cb_sla_metric_info *m = cb_sla_metric_known(name);
+    return m ? (int)(m - metrics) : -1;
+}
+
 const cb_sla_metric_info *cb_sla_metrics(size_t *n)
 {
     *n = sizeof metrics / sizeof metrics[0];

@@ -53,8 +53,12 @@ typedef struct cb_sla_metric_info {
     const char *unit; /* "ms", "ratio", "count", "tasks/s" */
 } cb_sla_metric_info;
 
+#define CB_SLA_NMETRICS 9 /* the number of metrics below */
+
 /* The metric called name, or NULL. */
 const cb_sla_metric_info *cb_sla_metric_known(const char *name);
+/* Its index in cb_sla_metrics() (0..CB_SLA_NMETRICS-1), or -1. */
+int cb_sla_metric_index(const char *name);
 /* All of them (n set to their number). */
 const cb_sla_metric_info *cb_sla_metrics(size_t *n);
 const char *cb_sla_agg_name(cb_sla_agg a); /* "" for NONE */

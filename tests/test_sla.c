@@ -1,16 +1,19 @@
 /* tests/test_sla.c - the SLA evaluator's pure parts: the constraint language
  * (common/cb_sla_expr.c: what parses, the errors with their positions,
  * levels, evaluation with three-valued logic; also fuzzed:
- * tests/fuzz/fuzz_sla_expr.c) and the aggregation windows
- * (common/cb_sla_window.c). */
+ * tests/fuzz/fuzz_sla_expr.c), the aggregation windows
+ * (common/cb_sla_window.c) and the observations folded from a job's
+ * events (sla/observe.c). */
 #include "cb_test.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cb_event.h"
 #include "cb_sla_expr.h"
 #include "cb_sla_window.h"
+#include "observe.h"
 
 /* Metric values for a lookup: name=value pairs; an aggregate is looked up
  * as "agg:name". */
@@ -212,12 +215,141 @@ static void test_time_window_and_percentiles(void **state)
     cb_sla_window_cleanup(&w);
 }
 
+/* Fold an event of job j1 at ms milliseconds; the observation's return. */
+static int feed(cb_sla_watch *w, cb_event_type type, int64_t at_ms, json_t *data, cb_sla_obs *o)
+{
+    cb_event ev;
+    char id[64];
+    int r;
+    snprintf(id, sizeof id, "t/j1/%d/%lld", (int)type, (long long)at_ms);
+    assert_int_equal(cb_event_init(&ev, type, "t", "j1", id, "test", at_ms * 1000000, data), CB_OK);
+    r = cb_sla_watch_apply(w, &ev, o);
+    cb_event_cleanup(&ev);
+    return r;
+}
+
+static double metric(const cb_sla_obs *o, const char *name)
+{
+    return o->v[cb_sla_metric_index(name)];
+}
+
+static void test_observations_of_a_job(void **state)
+{
+    cb_sla_watch *w = cb_sla_watch_new();
+    cb_sla_obs o;
+    double v;
+    (void)state;
+    assert_non_null(w);
+    assert_int_equal(feed(w, CB_EV_JOB_SUBMITTED, 1000, NULL, &o), 0);
+    assert_int_equal(feed(w, CB_EV_JOB_STARTED, 1002, NULL, &o), 0);
+    assert_int_equal(feed(w, CB_EV_TASKS_DISPATCHED, 1005,
+                          json_pack("{s:s, s:[{s:i, s:i}, {s:i, s:i}]}", "backend", "local",
+                                    "tasks", "task", 0, "attempt", 1, "task", 1, "attempt", 1),
+                          &o),
+                     0);
+    assert_int_equal(
+        feed(w, CB_EV_TASK_STARTED, 1010, json_pack("{s:i, s:i}", "task", 0, "attempt", 1), &o), 0);
+    assert_int_equal(
+        feed(w, CB_EV_TASK_STARTED, 1012, json_pack("{s:i, s:i}", "task", 1, "attempt", 1), &o), 0);
+    /* task 0 succeeds: its execution time is the adapter's duration_ms */
+    assert_int_equal(feed(w, CB_EV_TASK_SUCCEEDED, 1360,
+                          json_pack("{s:i, s:i, s:i, s:i}", "task", 0, "attempt", 1, "output", 8,
+                                    "duration_ms", 349),
+                          &o),
+                     1);
+    assert_int_equal(o.level, CB_SLA_LEVEL_TASK);
+    assert_int_equal(o.task, 0);
+    assert_true(metric(&o, "execution_time") == 349);
+    assert_true(metric(&o, "queue_time") == 10);      /* submitted 1000 -> started 1010 */
+    assert_true(metric(&o, "dispatch_latency") == 5); /* dispatched 1005 -> started 1010 */
+    assert_true(metric(&o, "task_retries") == 0);
+    assert_true(isnan(metric(&o, "makespan")));
+    assert_int_equal(cb_sla_obs_lookup(&o, "execution_time", CB_SLA_AGG_NONE, &v), 0);
+    assert_true(v == 349);
+    assert_int_equal(cb_sla_obs_lookup(&o, "makespan", CB_SLA_AGG_NONE, &v), -1);
+    /* the same outcome again (a redelivery): observed once */
+    assert_int_equal(
+        feed(w, CB_EV_TASK_SUCCEEDED, 1361, json_pack("{s:i, s:i}", "task", 0, "attempt", 1), &o),
+        0);
+    /* task 1 fails, is retried and succeeds: no duration: started -> outcome */
+    assert_int_equal(feed(w, CB_EV_TASK_FAILED, 1100,
+                          json_pack("{s:i, s:i, s:s, s:s}", "task", 1, "attempt", 1, "error", "x",
+                                    "reason", "exit"),
+                          &o),
+                     1);
+    assert_true(metric(&o, "execution_time") == 88);
+    assert_int_equal(feed(w, CB_EV_TASK_RETRY_SCHEDULED, 1101,
+                          json_pack("{s:i, s:i}", "task", 1, "attempt", 2), &o),
+                     0);
+    assert_int_equal(feed(w, CB_EV_TASKS_DISPATCHED, 1200,
+                          json_pack("{s:s, s:[{s:i, s:i}]}", "backend", "local", "tasks", "task", 1,
+                                    "attempt", 2),
+                          &o),
+                     0);
+    assert_int_equal(
+        feed(w, CB_EV_TASK_STARTED, 1203, json_pack("{s:i, s:i}", "task", 1, "attempt", 2), &o), 0);
+    assert_int_equal(
+        feed(w, CB_EV_TASK_SUCCEEDED, 1250, json_pack("{s:i, s:i}", "task", 1, "attempt", 2), &o),
+        1);
+    assert_true(metric(&o, "execution_time") == 47);
+    assert_true(metric(&o, "queue_time") == 12); /* the first start counts */
+    assert_true(metric(&o, "dispatch_latency") == 3);
+    assert_true(metric(&o, "task_retries") == 1);
+    /* a late outcome of the older attempt: not observed */
+    assert_int_equal(feed(w, CB_EV_TASK_FAILED, 1260,
+                          json_pack("{s:i, s:i, s:s, s:s}", "task", 1, "attempt", 1, "error", "x",
+                                    "reason", "exit"),
+                          &o),
+                     0);
+    /* the end */
+    assert_int_equal(feed(w, CB_EV_JOB_SUCCEEDED, 2000, json_pack("{s:i}", "result", 1), &o), 1);
+    assert_int_equal(o.level, CB_SLA_LEVEL_JOB);
+    assert_true(metric(&o, "makespan") == 1000);
+    assert_true(metric(&o, "job_queue_time") == 2);
+    assert_true(metric(&o, "failure_rate") == 0); /* the retry succeeded */
+    assert_true(metric(&o, "retries") == 1);
+    assert_true(metric(&o, "throughput") == 2); /* 2 tasks in 1 s */
+    assert_true(isnan(metric(&o, "execution_time")));
+    assert_int_equal(feed(w, CB_EV_JOB_SUCCEEDED, 2001, NULL, &o), 0); /* once */
+    cb_sla_watch_free(w);
+}
+
+static void test_a_guarantee_on_observations(void **state)
+{
+    /* [execution_time] < 100 over the observation of a 349 ms task: violated, 349 observed */
+    cb_sla_watch *w = cb_sla_watch_new();
+    cb_sla_expr *e;
+    cb_sla_obs o;
+    char err[200];
+    double obs = 0;
+    (void)state;
+    assert_int_equal(cb_sla_parse("[execution_time] < 100", &e, err, sizeof err), CB_OK);
+    assert_int_equal(feed(w, CB_EV_JOB_SUBMITTED, 0, NULL, &o), 0);
+    assert_int_equal(feed(w, CB_EV_TASK_SUCCEEDED, 400,
+                          json_pack("{s:i, s:i, s:i}", "task", 0, "attempt", 1, "duration_ms", 349),
+                          &o),
+                     1);
+    assert_int_equal(cb_sla_eval(e, cb_sla_obs_lookup, &o, &obs), CB_SLA_VIOLATED);
+    assert_true(obs == 349);
+    /* a job metric of a task observation: unknown, not a verdict */
+    cb_sla_expr_free(e);
+    assert_int_equal(cb_sla_parse("[makespan] < 100", &e, err, sizeof err), CB_OK);
+    assert_int_equal(cb_sla_eval(e, cb_sla_obs_lookup, &o, &obs), CB_SLA_UNKNOWN);
+    cb_sla_expr_free(e);
+    cb_sla_watch_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_comparisons),  cmocka_unit_test(test_logic_and_unknowns),
-        cmocka_unit_test(test_levels),       cmocka_unit_test(test_errors_say_where),
-        cmocka_unit_test(test_count_window), cmocka_unit_test(test_time_window_and_percentiles),
+        cmocka_unit_test(test_comparisons),
+        cmocka_unit_test(test_logic_and_unknowns),
+        cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_errors_say_where),
+        cmocka_unit_test(test_count_window),
+        cmocka_unit_test(test_time_window_and_percentiles),
+        cmocka_unit_test(test_observations_of_a_job),
+        cmocka_unit_test(test_a_guarantee_on_observations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@ Folders and what each may include (docs/architecture.md says why):
     adapters   common, broker
     api        common, broker, projector, engine (cb-api reads the store and
                assembles results with the engine's pure code)
+    sla        common, broker, projector (the SLA evaluator, docs/sla.md)
     tools      everything (the CLI and benchmarks)
     tests      everything
 
@@ -28,7 +29,7 @@ common/cb_json.c: jansson 2.14 goes on after a failed allocation and can
 return damaged text or values, which cb_json_loadb/cb_json_dumps refuse.
 
 A quoted include resolves as the compiler does: the including file's own
-folder first, then -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Itools.
+folder first, then -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Isla -Itools.
 Exit status 1 with one line per violation ("file:line: ..."), else 0.
 """
 import os
@@ -36,7 +37,7 @@ import re
 import subprocess
 import sys
 
-FOLDERS = ["common", "broker", "projector", "engine", "adapters", "api", "tools"]
+FOLDERS = ["common", "broker", "projector", "engine", "adapters", "api", "sla", "tools"]
 ALLOWED = {
     "common": {"common"},
     "broker": {"common", "broker"},
@@ -44,6 +45,7 @@ ALLOWED = {
     "engine": {"common", "broker", "projector", "engine"},
     "adapters": {"common", "broker", "adapters"},
     "api": {"common", "broker", "projector", "engine", "api"},
+    "sla": {"common", "broker", "projector", "sla"},
     "tools": set(FOLDERS),
     "tests": set(FOLDERS) | {"tests"},
 }
@@ -60,6 +62,7 @@ PURE = [
     "common/cb_s3xml.c",
     "common/cb_sla_expr.c",
     "common/cb_sla_window.c",
+    "sla/observe.c",
     "api/route.c",
     "api/metrics_text.c",
 ]
@@ -72,7 +75,7 @@ IMPURE_PROJECT = {
     "projector/proj.h", "projector/replay.h",
 }
 IMPURE_CALLS = re.compile(r"\b(getenv|cb_time_now\w*|clock_gettime|time|gettimeofday|fopen|open)\s*\(")
-LIBRARY = {"common", "broker", "projector", "engine", "adapters", "api"}
+LIBRARY = {"common", "broker", "projector", "engine", "adapters", "api", "sla"}
 RAW_JSON = re.compile(r"\b(json_loadb|json_loads|json_dumps)\s*\(")
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
