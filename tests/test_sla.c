@@ -2,8 +2,9 @@
  * (common/cb_sla_expr.c: what parses, the errors with their positions,
  * levels, evaluation with three-valued logic; also fuzzed:
  * tests/fuzz/fuzz_sla_expr.c), the aggregation windows
- * (common/cb_sla_window.c) and the observations folded from a job's
- * events (sla/observe.c). */
+ * (common/cb_sla_window.c), the observations folded from a job's
+ * events (sla/observe.c) and a guarantee's evaluation: repetitions,
+ * periods, windows (sla/guarantee.c). */
 #include "cb_test.h"
 
 #include <math.h>
@@ -13,6 +14,7 @@
 #include "cb_event.h"
 #include "cb_sla_expr.h"
 #include "cb_sla_window.h"
+#include "guarantee.h"
 #include "observe.h"
 
 /* Metric values for a lookup: name=value pairs; an aggregate is looked up
@@ -339,6 +341,138 @@ static void test_a_guarantee_on_observations(void **state)
     cb_sla_watch_free(w);
 }
 
+static void guarantee(cb_sla_guarantee *g, const char *json)
+{
+    json_t *spec = json_loads(json, 0, NULL);
+    char err[300];
+    assert_non_null(spec);
+    if (cb_sla_guarantee_init(g, spec, err, sizeof err) != CB_OK)
+        fail_msg("%s: %s", json, err);
+    json_decref(spec);
+}
+
+static cb_sla_obs task_obs(int64_t at_ms, uint32_t task, double exec_ms)
+{
+    cb_sla_obs o;
+    memset(&o, 0, sizeof o);
+    for (int i = 0; i < CB_SLA_NMETRICS; i++)
+        o.v[i] = NAN;
+    o.level = CB_SLA_LEVEL_TASK;
+    o.task = task;
+    o.time_ns = at_ms * 1000000;
+    o.v[cb_sla_metric_index("execution_time")] = exec_ms;
+    return o;
+}
+
+static cb_sla_obs job_obs(int64_t at_ms, double makespan_ms)
+{
+    cb_sla_obs o = task_obs(at_ms, 0, NAN);
+    o.level = CB_SLA_LEVEL_JOB;
+    o.v[cb_sla_metric_index("makespan")] = makespan_ms;
+    return o;
+}
+
+static void test_repetitions(void **state)
+{
+    cb_sla_guarantee g;
+    cb_sla_breach b;
+    cb_sla_obs o;
+    (void)state;
+    guarantee(&g, "{\"name\": \"fast\", \"constraint\": \"[execution_time] < 100\", "
+                  "\"repetitions\": 3}");
+    o = task_obs(1, 0, 300);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0); /* 1st violation */
+    o = task_obs(2, 1, 310);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0); /* 2nd: no breach yet */
+    o = task_obs(3, 2, 320);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 1); /* the 3rd in a row */
+    assert_string_equal(b.guarantee, "fast");
+    assert_string_equal(b.constraint, "[execution_time] < 100");
+    assert_true(b.observed == 320);
+    assert_int_equal(b.ordinal, 1);
+    assert_int_equal(b.task, 2);
+    assert_true(b.time_ns == 3000000);
+    /* two more violations, one that holds: the streak ends, no breach */
+    o = task_obs(4, 3, 300);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
+    o = task_obs(5, 4, 300);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
+    o = task_obs(6, 5, 50);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
+    /* a job observation is not this guarantee's level; no value is no evaluation */
+    o = job_obs(7, 10);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
+    o = task_obs(8, 6, NAN);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
+    assert_int_equal(g.evaluations, 6);
+    assert_int_equal(g.violations, 5);
+    assert_int_equal(g.breaches, 1);
+    assert_int_equal(g.streak, 0);
+    for (int i = 0; i < 3; i++) { /* three more in a row: the second breach */
+        o = task_obs(10 + i, 7 + (uint32_t)i, 200);
+        assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), i == 2);
+    }
+    assert_int_equal(b.ordinal, 2);
+    cb_sla_guarantee_cleanup(&g);
+    /* default: one violation is a breach */
+    guarantee(&g, "{\"name\": \"g\", \"constraint\": \"[execution_time] < 100\"}");
+    o = task_obs(1, 0, 349);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 1);
+    assert_true(b.observed == 349);
+    cb_sla_guarantee_cleanup(&g);
+}
+
+static void test_periodic_window(void **state)
+{
+    /* p95 of the makespans of the last 10 s, every second */
+    cb_sla_guarantee g;
+    cb_sla_breach b;
+    cb_sla_obs o;
+    int64_t t = 0;
+    (void)state;
+    guarantee(&g, "{\"name\": \"p95\", \"constraint\": \"p95([makespan]) < 2000\", "
+                  "\"window\": {\"ms\": 10000}, \"period_ms\": 1000}");
+    assert_int_equal(cb_sla_guarantee_tick(&g, 5000000000LL, &b), 0); /* nothing observed */
+    for (int i = 0; i < 20; i++) {                                    /* fast jobs */
+        o = job_obs(t += 100, 500);
+        assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0); /* periodic: no verdict */
+    }
+    assert_int_equal(g.evaluations, 0);
+    assert_int_equal(cb_sla_guarantee_tick(&g, 2000 * 1000000LL, &b), 0); /* holds */
+    assert_int_equal(g.evaluations, 1);
+    assert_int_equal(cb_sla_guarantee_tick(&g, 2500 * 1000000LL, &b), 0); /* not a period yet */
+    assert_int_equal(g.evaluations, 1);
+    for (int i = 0; i < 5; i++) { /* slow ones: 5 of 25 over 2 s, p95 over */
+        o = job_obs(t += 100, 5000);
+        assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
+    }
+    assert_int_equal(cb_sla_guarantee_tick(&g, 3100 * 1000000LL, &b), 1);
+    assert_true(b.observed == 5000);
+    assert_int_equal(b.ordinal, 1);
+    /* 15 s later the slow ones left the window; new fast jobs: back in compliance */
+    for (int i = 0; i < 10; i++) {
+        o = job_obs(18000 + i * 100, 400);
+        assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
+    }
+    assert_int_equal(cb_sla_guarantee_tick(&g, 19000 * 1000000LL, &b), 0);
+    assert_int_equal(g.streak, 0);
+    assert_int_equal(g.evaluations, 3);
+    assert_int_equal(g.breaches, 1);
+    cb_sla_guarantee_cleanup(&g);
+}
+
+static void test_guarantee_errors(void **state)
+{
+    cb_sla_guarantee g;
+    char err[300];
+    json_t *spec = json_pack("{s:s, s:s}", "name", "g", "constraint", "[exec_time] < 100");
+    (void)state;
+    assert_int_equal(cb_sla_guarantee_init(&g, spec, err, sizeof err), CB_EINVAL);
+    assert_non_null(strstr(err, "/constraint: at 1: unknown metric \"exec_time\""));
+    cb_sla_guarantee_cleanup(&g);
+    json_decref(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +484,9 @@ int main(void)
         cmocka_unit_test(test_time_window_and_percentiles),
         cmocka_unit_test(test_observations_of_a_job),
         cmocka_unit_test(test_a_guarantee_on_observations),
+        cmocka_unit_test(test_repetitions),
+        cmocka_unit_test(test_periodic_window),
+        cmocka_unit_test(test_guarantee_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
