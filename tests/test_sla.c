@@ -3,8 +3,9 @@
  * levels, evaluation with three-valued logic; also fuzzed:
  * tests/fuzz/fuzz_sla_expr.c), the aggregation windows
  * (common/cb_sla_window.c), the observations folded from a job's
- * events (sla/observe.c) and a guarantee's evaluation: repetitions,
- * periods, windows (sla/guarantee.c). */
+ * events (sla/observe.c), a guarantee's evaluation: repetitions,
+ * periods, windows (sla/guarantee.c), agreements' scope and validity
+ * (sla/agreement.c) and the evaluator over a log (sla/evaluator.c). */
 #include "cb_test.h"
 
 #include <math.h>
@@ -14,6 +15,8 @@
 #include "cb_event.h"
 #include "cb_sla_expr.h"
 #include "cb_sla_window.h"
+#include "agreement.h"
+#include "evaluator.h"
 #include "guarantee.h"
 #include "observe.h"
 
@@ -473,6 +476,190 @@ static void test_guarantee_errors(void **state)
     json_decref(spec);
 }
 
+static json_t *load_example(const char *name)
+{
+    char path[512];
+    json_t *j;
+    snprintf(path, sizeof path, "%s/examples/valid/%s", CB_SCHEMA_DIR, name);
+    j = json_load_file(path, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static void test_agreement_scope_and_validity(void **state)
+{
+    cb_sla_agreement a;
+    char err[300];
+    json_t *spec = load_example("agreement-job-execution-time.json"), *d;
+    int64_t now = 1796083200LL * 1000000000LL; /* 2026-12-01T00:00:00Z + a little below */
+    (void)state;
+    assert_int_equal(cb_sla_agreement_init(&a, spec, "acme", err, sizeof err), CB_OK);
+    assert_string_equal(a.id, "fast-tasks");
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.g[0].repetitions, 3);
+    d = json_pack("{s:{s:s, s:s}}", "function", "backend", "local", "name", "f");
+    assert_true(cb_sla_agreement_watches(&a, "acme", "nightly", d, now + 1000));
+    assert_false(cb_sla_agreement_watches(&a, "acme", "daily", d, now + 1000));
+    assert_false(cb_sla_agreement_watches(&a, "bob", "nightly", d, now + 1000));
+    assert_false(cb_sla_agreement_watches(&a, "acme", "nightly", d, now - 1)); /* before */
+    assert_false(cb_sla_agreement_watches(&a, "acme", "nightly", d,
+                                          now + 366LL * 86400 * 1000000000LL)); /* expired */
+    a.stopped = 1;
+    assert_false(cb_sla_agreement_watches(&a, "acme", "nightly", d, now + 1000));
+    cb_sla_agreement_cleanup(&a);
+    /* the submitter's tenant must be the agreement's */
+    assert_int_equal(cb_sla_agreement_init(&a, spec, "bob", err, sizeof err), CB_EINVAL);
+    assert_string_equal(err, "/tenant: \"acme\" is not the submitter's tenant \"bob\"");
+    cb_sla_agreement_cleanup(&a);
+    json_decref(spec);
+    json_decref(d);
+
+    spec = load_example("agreement-tenant-window.json");
+    assert_int_equal(cb_sla_agreement_init(&a, spec, "acme", err, sizeof err), CB_OK);
+    d = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "function", "backend", "local", "name",
+                  "wordcount", "labels", "team", "data", "env", "prod");
+    assert_true(cb_sla_agreement_watches(&a, "acme", "any", d, 1));
+    json_object_set_new(json_object_get(d, "labels"), "team", json_string("web"));
+    assert_false(cb_sla_agreement_watches(&a, "acme", "any", d, 1));
+    json_object_set_new(json_object_get(d, "labels"), "team", json_string("data"));
+    json_object_set_new(json_object_get(d, "function"), "name", json_string("other"));
+    assert_false(cb_sla_agreement_watches(&a, "acme", "any", d, 1));
+    cb_sla_agreement_cleanup(&a);
+    json_decref(spec);
+    json_decref(d);
+}
+
+static void test_agreement_errors(void **state)
+{
+    cb_sla_agreement a;
+    char err[300];
+    json_t *spec =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}}", "id", "x", "name",
+                  "x", "details", "id", "x", "type", "agreement", "name", "x", "guarantees", "name",
+                  "g", "constraint", "[makespan] < 1", "name", "g", "constraint", "[makespan] < 2");
+    json_t *sla = json_pack("{s:[{s:s, s:s}]}", "guarantees", "name", "fast", "constraint",
+                            "[exec_time] < 100");
+    (void)state;
+    assert_int_equal(cb_sla_agreement_init(&a, spec, "t", err, sizeof err), CB_EINVAL);
+    assert_string_equal(err, "/details/guarantees/1/name: \"g\" is the name of guarantee 0 too");
+    cb_sla_agreement_cleanup(&a);
+    json_object_set_new(
+        json_array_get(json_object_get(json_object_get(spec, "details"), "guarantees"), 1),
+        "constraint", json_string("[makespan] <"));
+    json_object_set_new(
+        json_array_get(json_object_get(json_object_get(spec, "details"), "guarantees"), 1), "name",
+        json_string("h"));
+    assert_int_equal(cb_sla_agreement_init(&a, spec, "t", err, sizeof err), CB_EINVAL);
+    assert_string_equal(err, "/details/guarantees/1/constraint: at 12: expected an operand, "
+                             "found the end");
+    cb_sla_agreement_cleanup(&a);
+    /* a job's own guarantees: the job's path */
+    assert_int_equal(cb_sla_agreement_of_job(&a, "t", "j1", sla, err, sizeof err), CB_EINVAL);
+    assert_non_null(strstr(err, "/sla/guarantees/0/constraint: at 1: unknown metric"));
+    cb_sla_agreement_cleanup(&a);
+    json_decref(spec);
+    json_decref(sla);
+}
+
+typedef struct seen {
+    char agreement[64][160], job[64][160], guarantee[64][160];
+    double observed[64];
+    uint64_t ordinal[64];
+    int n;
+} seen;
+
+static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b, const char *job)
+{
+    seen *x = ctx;
+    assert_true(x->n < 64);
+    snprintf(x->agreement[x->n], 160, "%s", a->id);
+    snprintf(x->job[x->n], 160, "%s", job);
+    snprintf(x->guarantee[x->n], 160, "%s", b->guarantee);
+    x->observed[x->n] = b->observed;
+    x->ordinal[x->n] = b->ordinal;
+    x->n++;
+}
+
+/* An event of `job` (tenant t) at ms milliseconds into the evaluator. */
+static void log_event(cb_sla_evaluator *e, const char *job, cb_event_type type, int64_t at_ms,
+                      json_t *data)
+{
+    cb_event ev;
+    char id[96];
+    snprintf(id, sizeof id, "t/%s/%d/%lld", job, (int)type, (long long)at_ms);
+    assert_int_equal(cb_event_init(&ev, type, "t", job, id, "test", at_ms * 1000000, data), CB_OK);
+    assert_int_equal(cb_sla_evaluator_apply(e, &ev), CB_OK);
+    cb_event_cleanup(&ev);
+}
+
+static void run_job(cb_sla_evaluator *e, const char *job, int64_t t0, json_t *sla, int ntasks,
+                    int task_ms)
+{
+    json_t *desc = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "tenant", "t", "job_id", job, "kind",
+                             "map", "function", "backend", "local", "name", "f");
+    if (sla)
+        json_object_set_new(desc, "sla", sla);
+    log_event(e, job, CB_EV_JOB_SUBMITTED, t0, json_pack("{s:o}", "job", desc));
+    for (int i = 0; i < ntasks; i++)
+        log_event(e, job, CB_EV_TASK_SUCCEEDED, t0 + (i + 1) * task_ms,
+                  json_pack("{s:i, s:i, s:i}", "task", i, "attempt", 1, "duration_ms", task_ms));
+    log_event(e, job, CB_EV_JOB_SUCCEEDED, t0 + (ntasks + 1) * task_ms, NULL);
+}
+
+static void test_evaluator_over_a_log(void **state)
+{
+    seen x = {0};
+    cb_sla_evaluator *e = cb_sla_evaluator_new(on_breach, &x);
+    cb_sla_agreement a;
+    char err[300];
+    json_t *spec =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:[{s:s, s:s}]}}", "id", "quick-jobs", "name",
+                  "quick jobs", "details", "id", "quick-jobs", "type", "agreement", "name", "q",
+                  "guarantees", "name", "makespan", "constraint", "[makespan] < 1000");
+    (void)state;
+    assert_non_null(e);
+    assert_int_equal(cb_sla_agreement_init(&a, spec, "t", err, sizeof err), CB_OK);
+    assert_int_equal(cb_sla_evaluator_put(e, &a), CB_OK);
+    assert_int_equal(cb_sla_evaluator_count(e), 1);
+    /* j1: its own [execution_time] < 100 and the tenant's makespan; tasks of 349 ms */
+    run_job(e, "j1", 100,
+            json_pack("{s:[{s:s, s:s}]}", "guarantees", "name", "fast", "constraint",
+                      "[execution_time] < 100"),
+            2, 349);
+    assert_int_equal(x.n, 3); /* two slow tasks, a slow job */
+    assert_string_equal(x.agreement[0], "job-j1");
+    assert_string_equal(x.guarantee[0], "fast");
+    assert_string_equal(x.job[0], "j1");
+    assert_true(x.observed[0] == 349);
+    assert_int_equal(x.ordinal[1], 2);
+    assert_string_equal(x.agreement[2], "quick-jobs");
+    assert_true(x.observed[2] == 1047);
+    assert_int_equal(cb_sla_evaluator_jobs(e), 0); /* forgotten at its end */
+    /* j2: quick; no breach */
+    run_job(e, "j2", 5000, NULL, 1, 10);
+    assert_int_equal(x.n, 3);
+    /* stopped: not evaluated; started again: evaluated */
+    assert_int_equal(cb_sla_evaluator_set_stopped(e, "t", "quick-jobs", 1), 1);
+    run_job(e, "j3", 9000, NULL, 1, 2000);
+    assert_int_equal(x.n, 3);
+    assert_int_equal(cb_sla_evaluator_set_stopped(e, "t", "quick-jobs", 0), 1);
+    run_job(e, "j4", 20000, NULL, 1, 2000);
+    assert_int_equal(x.n, 4);
+    assert_int_equal(x.ordinal[3], 2); /* the agreement's second breach */
+    /* removed: nothing more */
+    assert_int_equal(cb_sla_evaluator_remove(e, "t", "quick-jobs"), 1);
+    assert_int_equal(cb_sla_evaluator_remove(e, "t", "quick-jobs"), 0);
+    run_job(e, "j5", 30000, NULL, 1, 2000);
+    assert_int_equal(x.n, 4);
+    /* events of a job it never saw submitted: ignored */
+    log_event(e, "ghost", CB_EV_TASK_SUCCEEDED, 40000,
+              json_pack("{s:i, s:i, s:i}", "task", 0, "attempt", 1, "duration_ms", 5000));
+    assert_int_equal(x.n, 4);
+    assert_int_equal(cb_sla_evaluator_jobs(e), 0);
+    cb_sla_evaluator_free(e);
+    json_decref(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +674,9 @@ int main(void)
         cmocka_unit_test(test_repetitions),
         cmocka_unit_test(test_periodic_window),
         cmocka_unit_test(test_guarantee_errors),
+        cmocka_unit_test(test_agreement_scope_and_validity),
+        cmocka_unit_test(test_agreement_errors),
+        cmocka_unit_test(test_evaluator_over_a_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

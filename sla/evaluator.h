@@ -1,0 +1,52 @@
+/* sla/evaluator.h - the SLA evaluator's state (docs/sla.md): agreements,
+ * the jobs they watch, and the evaluation of the log's events in order.
+ * Pure: fed events and ticks, it calls back with breaches; the daemon
+ * appends them (cb.sla.violated) and notifies.
+ *
+ * A job is watched from its cb.job.submitted: the agreements of its tenant
+ * whose scope and validity take it, and the implicit agreement of its own
+ * `sla.guarantees`. Its task outcomes and its end become observations
+ * (sla/observe.c) judged by those agreements' guarantees; the job is
+ * forgotten after its end (its implicit agreement with it).
+ *
+ * Ownership: the evaluator owns what it is given (agreements). Not
+ * thread-safe: one loop. */
+#ifndef CB_SLA_EVALUATOR_H
+#define CB_SLA_EVALUATOR_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agreement.h"
+#include "cb_event.h"
+#include "guarantee.h"
+
+typedef struct cb_sla_evaluator cb_sla_evaluator;
+
+/* A breach of agreement a's guarantee, observed in job (the job whose
+ * observation or, for a periodic evaluation, "" ) of a's tenant. */
+typedef void cb_sla_breach_fn(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b,
+                              const char *job);
+
+cb_sla_evaluator *cb_sla_evaluator_new(cb_sla_breach_fn *fn, void *ctx); /* NULL: ENOMEM */
+void cb_sla_evaluator_free(cb_sla_evaluator *e);
+
+/* Take an agreement (moved in: *a is zeroed). One with the same tenant and
+ * id replaces the old one (its counts start again). CB_ENOMEM. */
+CB_NODISCARD cb_status cb_sla_evaluator_put(cb_sla_evaluator *e, cb_sla_agreement *a);
+/* Remove (deleted or terminated): 1 if it was there. */
+int cb_sla_evaluator_remove(cb_sla_evaluator *e, const char *tenant, const char *id);
+/* Stop or start evaluating it; 1 if it was there. */
+int cb_sla_evaluator_set_stopped(cb_sla_evaluator *e, const char *tenant, const char *id,
+                                 int stopped);
+const cb_sla_agreement *cb_sla_evaluator_get(const cb_sla_evaluator *e, const char *tenant,
+                                             const char *id);
+size_t cb_sla_evaluator_count(const cb_sla_evaluator *e);
+size_t cb_sla_evaluator_jobs(const cb_sla_evaluator *e); /* jobs being watched */
+
+/* One event of the log, in order. CB_ENOMEM; a job's own guarantees that do
+ * not parse are skipped (the intake refused them already). */
+CB_NODISCARD cb_status cb_sla_evaluator_apply(cb_sla_evaluator *e, const cb_event *ev);
+/* Time passes: periodic guarantees evaluate. */
+void cb_sla_evaluator_tick(cb_sla_evaluator *e, int64_t now_ns);
+
+#endif /* CB_SLA_EVALUATOR_H */
