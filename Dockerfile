@@ -6,7 +6,7 @@ WORKDIR /src
 COPY tools/deps.sh tools/deps.sh
 RUN tools/deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN make -j"$(nproc)" build/bin/cb build/bin/cb-engine build/bin/cb-projector build/bin/cb-adapter build/bin/cb-api
+RUN make -j"$(nproc)" build/bin/cb build/bin/cb-engine build/bin/cb-projector build/bin/cb-adapter build/bin/cb-api build/bin/cb-sla
 
 FROM debian:12
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \

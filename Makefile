@@ -23,7 +23,7 @@ LIB     := $(BUILD)/libcb.a
 
 TOOL_SRC := $(wildcard tools/*.c)
 BINS     := $(BUILD)/bin/cb $(BUILD)/bin/cb-projector $(BUILD)/bin/cb-adapter $(BUILD)/bin/cb-engine \
-            $(BUILD)/bin/cb-api
+            $(BUILD)/bin/cb-api $(BUILD)/bin/cb-sla
 
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c tests/it_*.c tests/helper_*.c)) \
                $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -84,6 +84,10 @@ $(BUILD)/bin/cb-engine: $(BUILD)/obj/engine/main.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/bin/cb-api: $(BUILD)/obj/api/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bin/cb-sla: $(BUILD)/obj/sla/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cb_json.h"
+#include "cb_sla_expr.h"
 #include "cb_alloc.h"
 #include "cb_digest.h"
 #include "cb_text.h"
@@ -90,7 +91,7 @@ static void check_memory(const json_t *fn, const char *path, cb_intake *out)
 
 static void check_unsupported(const json_t *job, cb_intake *out)
 {
-    const json_t *reduce = json_object_get(job, "reduce"), *g;
+    const json_t *reduce = json_object_get(job, "reduce");
     const char *step;
     json_t *spec;
     check_memory(json_object_get(job, "function"), "/function", out);
@@ -105,11 +106,27 @@ static void check_unsupported(const json_t *job, cb_intake *out)
         reject(out, CB_EUNSUPP,
                "/reduce/early: an early reduce is " NOT_YET " (the reduce runs once every map "
                "task has ended; leave it out or set false)");
-    g = json_object_get(json_object_get(job, "sla"), "guarantees");
-    if (json_array_size(g) > 0)
-        reject(out, CB_EUNSUPP,
-               "/sla/guarantees: SLA guarantees are " NOT_YET " (only sla.deadline_ms, which "
-               "ranks the job, is)");
+}
+
+/* A job's own SLA guarantees (evaluated by cb-sla, docs/sla.md): their
+ * constraints parse, their names differ. */
+static void check_sla(const json_t *job, cb_intake *out)
+{
+    const json_t *g = json_object_get(json_object_get(job, "sla"), "guarantees");
+    for (size_t i = 0; i < json_array_size(g); i++) {
+        const json_t *gi = json_array_get(g, i);
+        cb_sla_expr *e = NULL;
+        char why[300];
+        if (cb_sla_parse(json_string_value(json_object_get(gi, "constraint")), &e, why,
+                         sizeof why) != CB_OK)
+            reject(out, CB_ESCHEMA, "/sla/guarantees/%zu/constraint: %s", i, why);
+        cb_sla_expr_free(e);
+        for (size_t k = 0; k < i; k++)
+            if (json_equal(json_object_get(gi, "name"),
+                           json_object_get(json_array_get(g, k), "name")))
+                reject(out, CB_ESCHEMA, "/sla/guarantees/%zu/name: \"%s\" is guarantee %zu's too",
+                       i, json_string_value(json_object_get(gi, "name")), k);
+    }
 }
 
 static cb_status check(const cb_intake_cfg *cfg, const char *tenant, const void *data, size_t len,
@@ -161,6 +178,7 @@ static cb_status check(const cb_intake_cfg *cfg, const char *tenant, const void 
     if (out->errors)
         return CB_EUNSUPP;
     check_functions(cfg, job, out);
+    check_sla(job, out);
     if (out->errors)
         return CB_ESCHEMA;
     memset(&flow, 0, sizeof flow);

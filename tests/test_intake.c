@@ -70,12 +70,24 @@ static void fields_without_effect_are_refused_with_their_path(void **state)
     verdict(MAP_REDUCE("", ", \"early\": true"), &st, buf, sizeof buf);
     assert_int_equal(st, CB_EUNSUPP);
     assert_true(!strncmp(buf, "/reduce/early: an early reduce is not supported", 47));
+    /* SLA guarantees are evaluated by cb-sla: their constraints are checked here */
+    assert_string_equal(
+        verdict(
+            "{\"tenant\": \"acme\", \"kind\": \"call\", \"function\": {\"backend\": \"local\", "
+            "\"name\": \"add7\"}, \"input\": 1, \"sla\": {\"deadline_ms\": 1000, "
+            "\"guarantees\": [{\"name\": \"rt\", \"constraint\": \"[execution_time] < 100\"}]}}",
+            &st, buf, sizeof buf),
+        "");
     verdict("{\"tenant\": \"acme\", \"kind\": \"call\", \"function\": {\"backend\": \"local\", "
-            "\"name\": \"add7\"}, \"input\": 1, \"sla\": {\"deadline_ms\": 1000, \"guarantees\": "
-            "[{\"name\": \"rt\", \"constraint\": \"[execution_time] < 100\"}]}}",
+            "\"name\": \"add7\"}, \"input\": 1, \"sla\": {\"guarantees\": [{\"name\": \"rt\", "
+            "\"constraint\": \"[exec_time] < 100\"}, {\"name\": \"rt\", \"constraint\": "
+            "\"[makespan] <\"}]}}",
             &st, buf, sizeof buf);
-    assert_int_equal(st, CB_EUNSUPP);
-    assert_true(!strncmp(buf, "/sla/guarantees: SLA guarantees are not supported", 49));
+    assert_int_equal(st, CB_ESCHEMA);
+    assert_true(
+        !strncmp(buf, "/sla/guarantees/0/constraint: at 1: unknown metric \"exec_time\"", 62));
+    assert_non_null(strstr(buf, "; /sla/guarantees/1/constraint: at 12: expected an operand"));
+    assert_non_null(strstr(buf, "; /sla/guarantees/1/name: \"rt\" is guarantee 0's too"));
     verdict("{\"tenant\": \"acme\", \"kind\": \"dag\", \"tasks\": {\"a\": {\"function\": "
             "{\"backend\": \"local\", \"name\": \"add7\", \"memory_mb\": 256}}}}",
             &st, buf, sizeof buf);

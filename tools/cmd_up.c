@@ -537,7 +537,7 @@ static const char *add_remote_adapters(up *u, const char *config)
         char dname[32];
         daemon_t *d;
         size_t used = strlen(names);
-        if (!strcmp(name, "local") || u->n >= MAX_DAEMONS - 1) /* one for cb-api */
+        if (!strcmp(name, "local") || u->n >= MAX_DAEMONS - 2) /* for cb-sla and cb-api */
             continue;
         snprintf(dname, sizeof dname, "adapter-%.22s", name);
         d = add(u, dname);
@@ -589,8 +589,8 @@ int cb_cmd_up(int argc, char **argv)
                 (int)strcspn(broker, ":"), broker);
         return 2;
     }
-    if (adapters < 1 || adapters > MAX_DAEMONS - 4) {
-        fprintf(stderr, "cb up: --adapters is 1..%d\n", MAX_DAEMONS - 4);
+    if (adapters < 1 || adapters > MAX_DAEMONS - 5) { /* nats, projector, engine, sla, api */
+        fprintf(stderr, "cb up: --adapters is 1..%d\n", MAX_DAEMONS - 5);
         return 2;
     }
     if (api_port < 0 || api_port > 65535) {
@@ -673,6 +673,11 @@ int cb_cmd_up(int argc, char **argv)
                      abs_config, *abs_config ? "'" : "", u->dir, name);
         }
         remotes = add_remote_adapters(u, abs_config);
+        if (u->n < MAX_DAEMONS - 1) {
+            d = add(u, "sla"); /* the SLA evaluator (docs/sla.md) */
+            snprintf(d->cmd, sizeof d->cmd, EXEC "'%s/cb-sla' --broker '%s' 2>>'%s/logs/sla.log'",
+                     u->bin, u->url, u->dir);
+        }
         if (u->n < MAX_DAEMONS) {
             /* the same port on every restart: clients keep DIR/api_url */
             if (!(u->api_port = api_port) && (u->api_port = free_port()) <= 0) {
@@ -695,8 +700,8 @@ int cb_cmd_up(int argc, char **argv)
         for (int i = u->own_nats; i < u->n; i++)
             start_daemon(&u->d[i]);
     }
-    say("cb-projector, cb-engine, %d cb-adapter (local)%s%s and cb-api started; waiting for the "
-        "engine",
+    say("cb-projector, cb-engine, %d cb-adapter (local)%s%s, cb-sla and cb-api started; waiting "
+        "for the engine",
         adapters, *remotes ? ", one for each of" : "", remotes);
     u->probe = evtimer_new(u->base, probe_cb, u);
     u->probe_deadline_ns = cb_time_mono_ns() + 60 * 1000000000LL;

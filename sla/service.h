@@ -1,0 +1,42 @@
+/* sla/service.h - cb-sla's loop (docs/sla.md): reads the event log from its
+ * start, feeds the evaluator, appends each breach as cb.sla.violated and
+ * notifies it on cb.sla.<tenant>.<agreement>.
+ *
+ * Restart safety: breach ids are deterministic (tenant, agreement,
+ * guarantee, ordinal) and the same log gives the same breaches. While it
+ * catches up with the log's end it appends nothing: it keeps the breaches
+ * it finds and drops those whose cb.sla.violated it then reads in the log;
+ * at the end it appends the rest (those a crash lost between deciding and
+ * appending). After that it appends as it decides. No breach is lost and
+ * none is reported twice.
+ *
+ * Threading: the loop's. Ownership: start/stop. */
+#ifndef CB_SLA_SERVICE_H
+#define CB_SLA_SERVICE_H
+#include <stdint.h>
+
+#include "broker.h"
+#include "cb_status.h"
+
+struct event_base;
+
+typedef struct cb_sla_service cb_sla_service;
+
+typedef struct cb_sla_stats {
+    uint64_t events;   /* read from the log */
+    uint64_t breaches; /* found (live or on the way to the end) */
+    uint64_t appended; /* cb.sla.violated appended by this process */
+    uint64_t errors;
+    int caught_up;
+    int failed; /* reading the log failed: the loop was ended */
+} cb_sla_stats;
+
+/* Start reading (cb_broker_read from the first event). CB_ENOMEM or the
+ * broker's error. A read error ends the loop (the supervisor restarts it;
+ * a restart is safe). */
+CB_NODISCARD cb_status cb_sla_service_start(struct event_base *base, cb_broker *b,
+                                            cb_sla_service **out);
+void cb_sla_service_stop(cb_sla_service *s); /* accepts NULL */
+const cb_sla_stats *cb_sla_service_stats(const cb_sla_service *s);
+
+#endif /* CB_SLA_SERVICE_H */
