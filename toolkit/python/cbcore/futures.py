@@ -13,7 +13,6 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional
 
-from . import invoke
 
 _HTTP_STATUS = re.compile(r"HTTP [0-9]{3}: ")
 
@@ -257,6 +256,3 @@ class FuturesList(list):
     def get_result(self, **kw):
         return self._executor.get_result(list(self), **kw)
 
-
-def decode_output(value: Any) -> Any:
-    return invoke.decode(value)

@@ -8,14 +8,12 @@ major.minor it was shipped from. load() reads it (size and sha256
 checked), unpickles it and keeps it by digest (the 32 most recent); run()
 calls it per item.
 """
-import base64
 import collections
-import json
 import os
 import sys
 import traceback
 
-from . import objects
+from . import invoke, objects
 
 MAX_CODE_BYTES = int(os.environ.get("CB_MAX_CODE_BYTES", str(64 << 20)))
 KEEP_FUNCTIONS = 32
@@ -69,16 +67,6 @@ def arg_of(item):
     return objects.resolve_refs(item)
 
 
-def jsonable(value):
-    """value itself when JSON carries it, else its cloudpickle in base64."""
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        import cloudpickle
-        return {"$cb_pickle": base64.b64encode(cloudpickle.dumps(value)).decode("ascii")}
-
-
 def run(fn, items, first=None):
     """The outputs of a shipped function over items (first: the job's index
     of items[0]). The toolkit's Invocation is called as cb_call(arg, index)."""
@@ -86,4 +74,4 @@ def run(fn, items, first=None):
     if call is not None:
         return [call(arg_of(item), None if first is None else first + k)
                 for k, item in enumerate(items)]
-    return [jsonable(fn(arg_of(item))) for item in items]
+    return [invoke.encode(fn(arg_of(item))) for item in items]
