@@ -10,7 +10,7 @@
  *
  * Topology (docs/broker.md): topic exchange `cb`; stream queues cb.events
  * (cb.evt.#) and cb.done (cb.done.#); quorum queues cb.submit (cb.submit.#),
- * cb.enqueue (cb.enqueue.#), cb.ctl (cb.ctl.#) and cb.invoke.<backend>
+ * cb.enqueue (cb.enqueue.#), cb.ctl (cb.ctl.#), cb.slactl (cb.slactl.#) and cb.invoke.<backend>
  * (declared on first use). Channel 1 publishes in confirm mode and receives direct replies;
  * every reader, consumer and subscription has a channel of its own. */
 #define _GNU_SOURCE
@@ -151,13 +151,11 @@ static void connect_work(cb_offload_job *job)
     amqp_rpc_reply_t r;
     static const char *const bindings[][2] = {
         {"cb.events", "cb.evt.#"},      {"cb.done", "cb.done.#"}, {"cb.submit", "cb.submit.#"},
-        {"cb.enqueue", "cb.enqueue.#"}, {"cb.ctl", "cb.ctl.#"},
+        {"cb.enqueue", "cb.enqueue.#"}, {"cb.ctl", "cb.ctl.#"},   {"cb.slactl", "cb.slactl.#"},
     };
-    static const char *const queues[][2] = {{"cb.events", "stream"},
-                                            {"cb.done", "stream"},
-                                            {"cb.submit", "quorum"},
-                                            {"cb.enqueue", "quorum"},
-                                            {"cb.ctl", "quorum"}};
+    static const char *const queues[][2] = {{"cb.events", "stream"}, {"cb.done", "stream"},
+                                            {"cb.submit", "quorum"}, {"cb.enqueue", "quorum"},
+                                            {"cb.ctl", "quorum"},    {"cb.slactl", "quorum"}};
 
     j->conn = amqp_new_connection();
     if (!j->conn || !(sock = amqp_tcp_socket_new(j->conn))) {

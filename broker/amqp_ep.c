@@ -508,9 +508,10 @@ cb_status cb__amqp_serve(cb_broker *cb, const char *pattern, cb_serve_cb *fn, vo
     const char *dot;
     if (b->closing)
         return CB_ECLOSED;
-    /* The service queue is named by the first two tokens: cb.submit, cb.ctl. */
+    /* The service queue is named by the first two tokens: cb.submit, cb.ctl, cb.slactl. */
     if (strncmp(pattern, "cb.", 3) != 0 || !(dot = strchr(pattern + 3, '.')) ||
-        (strncmp(pattern, "cb.submit.", 10) && strncmp(pattern, "cb.ctl.", 7)))
+        (strncmp(pattern, "cb.submit.", 10) && strncmp(pattern, "cb.ctl.", 7) &&
+         strncmp(pattern, "cb.slactl.", 10)))
         return CB_EINVAL;
     if (!(e = ep_new(b, EP_SERVE, ctx)))
         return CB_ENOMEM;

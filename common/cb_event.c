@@ -13,7 +13,9 @@ static const char *const type_names[CB_EV__COUNT] = {
     "cb.task.started",   "cb.task.succeeded",       "cb.task.failed",     "cb.task.retry_scheduled",
     "cb.task.timed_out", "cb.task.skipped",         "cb.task.expanded",   "cb.job.suspended",
     "cb.job.resumed",    "cb.job.cancel_requested", "cb.job.cancelled",   "cb.job.succeeded",
-    "cb.job.failed",     "cb.sla.violated",         "cb.job.partitioned",
+    "cb.job.failed",     "cb.sla.violated",         "cb.job.partitioned", "cb.sla.created",
+    "cb.sla.updated",    "cb.sla.deleted",          "cb.sla.started",     "cb.sla.stopped",
+    "cb.sla.terminated", "cb.sla.recovered",
 };
 
 const char *cb_event_type_name(cb_event_type t)

@@ -10,7 +10,10 @@
 
 #include "cb_status.h"
 
-#define CB_NAME_MAX 128 /* job ids, tenants, step names: [A-Za-z0-9_-]{1,128} */
+/* The "job" of a tenant's agreement events (cb.evt.<tenant>._sla): job ids
+ * that begin with "_" are refused at intake (schemas/job.json). */
+#define CB_SLA_SUBJECT "_sla"
+#define CB_NAME_MAX    128 /* job ids, tenants, step names: [A-Za-z0-9_-]{1,128} */
 
 typedef enum cb_event_type {
     CB_EV_UNKNOWN = -1,
@@ -33,6 +36,15 @@ typedef enum cb_event_type {
     CB_EV_JOB_FAILED,
     CB_EV_SLA_VIOLATED,
     CB_EV_JOB_PARTITIONED, /* a page of an objects input's partition plan */
+    /* An SLA agreement's life (docs/sla.md), on the tenant's subject
+     * CB_SLA_SUBJECT; and a guarantee back in compliance after a breach. */
+    CB_EV_SLA_CREATED,
+    CB_EV_SLA_UPDATED,
+    CB_EV_SLA_DELETED,
+    CB_EV_SLA_STARTED,
+    CB_EV_SLA_STOPPED,
+    CB_EV_SLA_TERMINATED,
+    CB_EV_SLA_RECOVERED,
     CB_EV__COUNT
 } cb_event_type;
 

@@ -492,6 +492,14 @@ static int fold_sla(fold_ctx *c)
     return 1;
 }
 
+/* Agreement events (on the tenant's _sla subject, never a job) and
+ * recoveries change no job. */
+static int fold_nothing(fold_ctx *c)
+{
+    (void)c;
+    return 0;
+}
+
 static fold_fn *const fold_table[CB_EV__COUNT] = {
     [CB_EV_JOB_SUBMITTED] = fold_submitted,
     [CB_EV_JOB_REJECTED] = fold_rejected,
@@ -512,6 +520,13 @@ static fold_fn *const fold_table[CB_EV__COUNT] = {
     [CB_EV_JOB_FAILED] = fold_job_failed,
     [CB_EV_SLA_VIOLATED] = fold_sla,
     [CB_EV_JOB_PARTITIONED] = fold_partitioned,
+    [CB_EV_SLA_CREATED] = fold_nothing,
+    [CB_EV_SLA_UPDATED] = fold_nothing,
+    [CB_EV_SLA_DELETED] = fold_nothing,
+    [CB_EV_SLA_STARTED] = fold_nothing,
+    [CB_EV_SLA_STOPPED] = fold_nothing,
+    [CB_EV_SLA_TERMINATED] = fold_nothing,
+    [CB_EV_SLA_RECOVERED] = fold_nothing,
 };
 
 cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_event *ev,

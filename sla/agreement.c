@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_buf.h"
 #include "cb_map.h"
 #include "cb_time.h"
 
@@ -16,6 +17,7 @@ void cb_sla_agreement_cleanup(cb_sla_agreement *a)
         cb_sla_guarantee_cleanup(&a->g[i]);
     free(a->g);
     json_decref(a->spec);
+    json_decref(a->recent);
     memset(a, 0, sizeof *a);
 }
 
@@ -91,6 +93,10 @@ cb_status cb_sla_agreement_init(cb_sla_agreement *a, const json_t *spec, const c
              json_string_value(json_object_get(scope, "backend")) ?: "");
     a->spec = json_incref((json_t *)spec);
     a->labels = json_object_get(scope, "labels");
+    if ((s = json_string_value(json_object_get(details, "type"))) && !strcmp(s, "template")) {
+        a->is_template = 1;
+        return CB_OK;
+    }
     if ((st = guarantees(a, json_object_get(details, "guarantees"), "/details/guarantees", err,
                          errlen)) != CB_OK)
         return st;
@@ -126,7 +132,7 @@ int cb_sla_agreement_watches(const cb_sla_agreement *a, const char *tenant, cons
 {
     const json_t *fn = json_object_get(descriptor, "function"), *labels, *v;
     const char *k;
-    if (a->stopped || strcmp(a->tenant, tenant))
+    if (a->stopped || a->terminated || a->is_template || strcmp(a->tenant, tenant))
         return 0;
     if ((a->creation_ns && t_ns < a->creation_ns) || (a->expiration_ns && t_ns >= a->expiration_ns))
         return 0;
@@ -146,4 +152,112 @@ int cb_sla_agreement_watches(const cb_sla_agreement *a, const char *tenant, cons
             return 0;
     }
     return 1;
+}
+
+/* ---- templates ------------------------------------------------------- */
+
+typedef struct filling {
+    const json_t *values;
+    const char *tpl;
+    char *err;
+    size_t errlen;
+} filling;
+
+/* s with its placeholders filled in, or NULL (err set). */
+static json_t *fill_string(filling *f, const char *s)
+{
+    cb_buf out = {0};
+    json_t *r;
+    while (*s) {
+        const char *open = strstr(s, "{{"), *close;
+        char name[129], num[64];
+        const json_t *v;
+        if (!open || !(close = strstr(open + 2, "}}"))) {
+            cb_buf_adds(&out, s);
+            break;
+        }
+        cb_buf_add(&out, s, (size_t)(open - s));
+        snprintf(name, sizeof name, "%.*s", (int)(close - open - 2), open + 2);
+        v = json_object_get(f->values, name);
+        if (json_is_string(v)) {
+            cb_buf_adds(&out, json_string_value(v));
+        } else if (json_is_integer(v)) {
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+            cb_buf_adds(&out, num);
+        } else if (json_is_real(v)) {
+            snprintf(num, sizeof num, "%.17g", json_real_value(v));
+            cb_buf_adds(&out, num);
+        } else {
+            snprintf(f->err, f->errlen,
+                     v ? "template \"%s\": the value of {{%s}} is not a string or a number"
+                       : "template \"%s\": no value for {{%s}}",
+                     f->tpl, name);
+            cb_buf_cleanup(&out);
+            return NULL;
+        }
+        s = close + 2;
+    }
+    if (out.failed) {
+        cb_buf_cleanup(&out);
+        snprintf(f->err, f->errlen, "out of memory");
+        return NULL;
+    }
+    r = json_stringn(out.p ? out.p : "", out.len);
+    cb_buf_cleanup(&out);
+    return r;
+}
+
+static json_t *fill(filling *f, const json_t *v)
+{
+    json_t *r;
+    if (json_is_string(v))
+        return fill_string(f, json_string_value(v));
+    if (json_is_array(v)) {
+        if (!(r = json_array()))
+            return NULL;
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *x = fill(f, json_array_get(v, i));
+            if (!x || json_array_append_new(r, x) != 0) {
+                json_decref(r);
+                return NULL;
+            }
+        }
+        return r;
+    }
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        if (!(r = json_object()))
+            return NULL;
+        json_object_foreach((json_t *)v, k, x)
+        {
+            json_t *y = fill(f, x);
+            if (!y || json_object_set_new(r, k, y) != 0) {
+                json_decref(r);
+                return NULL;
+            }
+        }
+        return r;
+    }
+    return json_copy((json_t *)v);
+}
+
+json_t *cb_sla_template_fill(const json_t *tpl, const char *id, const json_t *values, char *err,
+                             size_t errlen)
+{
+    filling f = {values, json_string_value(json_object_get(tpl, "id")), err, errlen};
+    json_t *r, *details;
+    if (!f.tpl)
+        f.tpl = "?";
+    snprintf(err, errlen, "out of memory");
+    if (!(r = fill(&f, tpl)))
+        return NULL;
+    details = json_object_get(r, "details");
+    if (json_object_set_new(r, "id", json_string(id)) != 0 || !json_is_object(details) ||
+        json_object_set_new(details, "id", json_string(id)) != 0 ||
+        json_object_set_new(details, "type", json_string("agreement")) != 0) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
 }

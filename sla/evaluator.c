@@ -3,12 +3,14 @@
  * agreements that take it. */
 #include "evaluator.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cb_alloc.h"
 #include "cb_map.h"
+#include "cb_time.h"
 #include "observe.h"
 
 typedef struct entry {
@@ -227,14 +229,117 @@ static cb_status watch_job(cb_sla_evaluator *e, const cb_event *ev)
     return CB_OK;
 }
 
+#define RECENT_MAX 20
+
+/* Keep what happened in the agreement's recent list and tell the daemon. */
+static void found(cb_sla_evaluator *e, cb_sla_agreement *a, const cb_sla_breach *b, int kind,
+                  const char *job)
+{
+    json_t *r;
+    char t[40];
+    if (!a->recent)
+        a->recent = json_array();
+    r = json_pack("{s:s, s:s, s:I, s:s, s:s}", "kind",
+                  kind == CB_SLA_RECOVERED ? "recovered" : "violated", "guarantee", b->guarantee,
+                  "ordinal", (json_int_t)b->ordinal, "job", job ? job : "", "time",
+                  cb_time_format(b->time_ns, t, sizeof t));
+    if (r && !isnan(b->observed))
+        json_object_set_new(r, "observed", json_real(b->observed));
+    if (r && b->level == CB_SLA_LEVEL_TASK)
+        json_object_set_new(r, "task", json_integer(b->task));
+    if (a->recent && r && json_array_append_new(a->recent, r) == 0) {
+        if (json_array_size(a->recent) > RECENT_MAX)
+            json_array_remove(a->recent, 0);
+    } else {
+        json_decref(r);
+    }
+    e->fn(e->ctx, a, b, kind, job);
+}
+
 static void judge(cb_sla_evaluator *e, entry *x, const cb_sla_obs *o, const char *job)
 {
     cb_sla_breach b;
-    if (x->a.stopped)
+    if (x->a.stopped || x->a.terminated)
         return;
-    for (size_t i = 0; i < x->a.n; i++)
-        if (cb_sla_guarantee_observe(&x->a.g[i], o, &b) == 1)
-            e->fn(e->ctx, &x->a, &b, job);
+    for (size_t i = 0; i < x->a.n; i++) {
+        int r = cb_sla_guarantee_observe(&x->a.g[i], o, &b);
+        if (r == CB_SLA_BREACHED || r == CB_SLA_RECOVERED)
+            found(e, &x->a, &b, r, job);
+    }
+}
+
+/* ---- agreement events ------------------------------------------------ */
+
+static uint64_t version_of(const cb_event *ev)
+{
+    json_int_t v = json_integer_value(json_object_get(ev->data, "version"));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static cb_status agreement_event(cb_sla_evaluator *e, const cb_event *ev)
+{
+    const char *id = json_string_value(json_object_get(ev->data, "agreement"));
+    uint64_t version = version_of(ev);
+    entry *x;
+    if (!id)
+        return CB_OK;
+    x = *find(e, ev->tenant, id);
+    if (x && version && version <= x->a.version)
+        return CB_OK; /* a repeat */
+    switch (ev->type) {
+    case CB_EV_SLA_CREATED:
+    case CB_EV_SLA_UPDATED: {
+        cb_sla_agreement a;
+        char err[400];
+        cb_status s = cb_sla_agreement_init(&a, json_object_get(ev->data, "spec"), ev->tenant, err,
+                                            sizeof err);
+        if (s != CB_OK) {
+            cb_sla_agreement_cleanup(&a);
+            return s == CB_ENOMEM ? s : CB_OK; /* checked before it was appended */
+        }
+        a.version = version;
+        return cb_sla_evaluator_put(e, &a);
+    }
+    case CB_EV_SLA_DELETED:
+        cb_sla_evaluator_remove(e, ev->tenant, id);
+        return CB_OK;
+    default:
+        break;
+    }
+    if (!x)
+        return CB_OK;
+    x->a.version = version;
+    if (ev->type == CB_EV_SLA_STARTED)
+        x->a.stopped = 0;
+    else if (ev->type == CB_EV_SLA_STOPPED)
+        x->a.stopped = 1;
+    else if (ev->type == CB_EV_SLA_TERMINATED)
+        x->a.terminated = 1;
+    return CB_OK;
+}
+
+/* A breach or recovery in the log: a periodic guarantee takes its count and
+ * state from it (its ticks depend on the clock, so a replay does not
+ * re-evaluate them; docs/sla.md). */
+static void reported(cb_sla_evaluator *e, const cb_event *ev)
+{
+    const char *id = json_string_value(json_object_get(ev->data, "agreement"));
+    const char *gn = json_string_value(json_object_get(ev->data, "guarantee"));
+    json_int_t ordinal = json_integer_value(json_object_get(ev->data, "ordinal"));
+    entry *x = id ? *find(e, ev->tenant, id) : NULL;
+    if (!x || !gn || ordinal <= 0)
+        return;
+    for (size_t i = 0; i < x->a.n; i++) {
+        cb_sla_guarantee *g = &x->a.g[i];
+        if (g->period_ms <= 0 || strcmp(g->name, gn))
+            continue;
+        if (ev->type == CB_EV_SLA_VIOLATED && (uint64_t)ordinal > g->breaches) {
+            g->breaches = (uint64_t)ordinal;
+            g->in_breach = 1;
+        } else if (ev->type == CB_EV_SLA_RECOVERED && (uint64_t)ordinal == g->breaches) {
+            g->in_breach = 0;
+        }
+    }
 }
 
 cb_status cb_sla_evaluator_apply(cb_sla_evaluator *e, const cb_event *ev)
@@ -245,6 +350,12 @@ cb_status cb_sla_evaluator_apply(cb_sla_evaluator *e, const cb_event *ev)
     int r;
     if (ev->type == CB_EV_JOB_SUBMITTED)
         return watch_job(e, ev);
+    if (ev->type >= CB_EV_SLA_CREATED && ev->type <= CB_EV_SLA_TERMINATED)
+        return agreement_event(e, ev);
+    if (ev->type == CB_EV_SLA_VIOLATED || ev->type == CB_EV_SLA_RECOVERED) {
+        reported(e, ev);
+        return CB_OK;
+    }
     key = job_key(ev->tenant, ev->job);
     if (!(w = cb_map_get(&e->jobs, key)))
         return CB_OK;
@@ -267,10 +378,20 @@ void cb_sla_evaluator_tick(cb_sla_evaluator *e, int64_t now_ns)
 {
     cb_sla_breach b;
     for (entry *x = e->list; x; x = x->next) {
-        if (x->a.stopped)
+        if (x->a.stopped || x->a.terminated || x->a.is_template)
             continue;
-        for (size_t i = 0; i < x->a.n; i++)
-            if (cb_sla_guarantee_tick(&x->a.g[i], now_ns, &b) == 1)
-                e->fn(e->ctx, &x->a, &b, "");
+        for (size_t i = 0; i < x->a.n; i++) {
+            int r = cb_sla_guarantee_tick(&x->a.g[i], now_ns, &b);
+            if (r == CB_SLA_BREACHED || r == CB_SLA_RECOVERED)
+                found(e, &x->a, &b, r, NULL);
+        }
     }
+}
+
+void cb_sla_evaluator_each(const cb_sla_evaluator *e, const char *tenant,
+                           void (*fn)(const cb_sla_agreement *a, void *ctx), void *ctx)
+{
+    for (const entry *x = e->list; x; x = x->next)
+        if (!tenant || !strcmp(x->a.tenant, tenant))
+            fn(&x->a, ctx);
 }

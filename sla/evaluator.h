@@ -9,6 +9,12 @@
  * (sla/observe.c) judged by those agreements' guarantees; the job is
  * forgotten after its end (its implicit agreement with it).
  *
+ * Agreements come from the log too: cb.sla.created/updated put one (a
+ * version not newer than the one held is a repeat), deleted removes it,
+ * started/stopped/terminated change its state. A cb.sla.violated or
+ * recovered of a periodic guarantee sets its breach count and state (its
+ * ticks follow the clock, not the log).
+ *
  * Ownership: the evaluator owns what it is given (agreements). Not
  * thread-safe: one loop. */
 #ifndef CB_SLA_EVALUATOR_H
@@ -22,10 +28,11 @@
 
 typedef struct cb_sla_evaluator cb_sla_evaluator;
 
-/* A breach of agreement a's guarantee, observed in job (the job whose
- * observation or, for a periodic evaluation, "" ) of a's tenant. */
+/* A breach (kind CB_SLA_BREACHED) of agreement a's guarantee, or its
+ * recovery (CB_SLA_RECOVERED), found at an observation of `job` of a's
+ * tenant, or by a periodic evaluation (job NULL). */
 typedef void cb_sla_breach_fn(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b,
-                              const char *job);
+                              int kind, const char *job);
 
 cb_sla_evaluator *cb_sla_evaluator_new(cb_sla_breach_fn *fn, void *ctx); /* NULL: ENOMEM */
 void cb_sla_evaluator_free(cb_sla_evaluator *e);
@@ -48,5 +55,8 @@ size_t cb_sla_evaluator_jobs(const cb_sla_evaluator *e); /* jobs being watched *
 CB_NODISCARD cb_status cb_sla_evaluator_apply(cb_sla_evaluator *e, const cb_event *ev);
 /* Time passes: periodic guarantees evaluate. */
 void cb_sla_evaluator_tick(cb_sla_evaluator *e, int64_t now_ns);
+/* Every agreement (and template) of `tenant` (NULL: all), in the order they came. */
+void cb_sla_evaluator_each(const cb_sla_evaluator *e, const char *tenant,
+                           void (*fn)(const cb_sla_agreement *a, void *ctx), void *ctx);
 
 #endif /* CB_SLA_EVALUATOR_H */

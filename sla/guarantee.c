@@ -65,7 +65,20 @@ static int lookup(void *ctx, const char *metric, cb_sla_agg agg, double *out)
     return cb_sla_window_agg(&l->g->win[i], agg, out);
 }
 
-/* Count one evaluation; 1 and *b on a breach. */
+static void fill(const cb_sla_guarantee *g, const cb_sla_obs *o, int64_t t_ns, double observed,
+                 cb_sla_breach *b)
+{
+    memset(b, 0, sizeof *b);
+    b->guarantee = g->name;
+    b->constraint = g->constraint;
+    b->observed = observed;
+    b->ordinal = g->breaches;
+    b->level = g->level;
+    b->task = o ? o->task : 0;
+    b->time_ns = t_ns;
+}
+
+/* Count one evaluation: CB_SLA_BREACHED or CB_SLA_RECOVERED with *b, else 0. */
 static int judge(cb_sla_guarantee *g, const cb_sla_obs *o, int64_t t_ns, cb_sla_breach *b)
 {
     look l = {g, o};
@@ -76,22 +89,20 @@ static int judge(cb_sla_guarantee *g, const cb_sla_obs *o, int64_t t_ns, cb_sla_
     g->evaluations++;
     if (v == CB_SLA_HOLDS) {
         g->streak = 0;
-        return 0;
+        if (!g->in_breach)
+            return 0;
+        g->in_breach = 0;
+        fill(g, o, t_ns, observed, b);
+        return CB_SLA_RECOVERED;
     }
     g->violations++;
     if (++g->streak < g->repetitions)
         return 0;
     g->streak = 0;
     g->breaches++;
-    memset(b, 0, sizeof *b);
-    b->guarantee = g->name;
-    b->constraint = g->constraint;
-    b->observed = observed;
-    b->ordinal = g->breaches;
-    b->level = g->level;
-    b->task = o ? o->task : 0;
-    b->time_ns = t_ns;
-    return 1;
+    g->in_breach = 1;
+    fill(g, o, t_ns, observed, b);
+    return CB_SLA_BREACHED;
 }
 
 int cb_sla_guarantee_observe(cb_sla_guarantee *g, const cb_sla_obs *o, cb_sla_breach *b)

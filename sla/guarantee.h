@@ -12,7 +12,8 @@
  * An evaluation whose verdict is unknown (no value yet) counts for
  * nothing. A violated one extends the streak; at `repetitions` in a row it
  * is a breach, and the streak starts again (a violation that goes on
- * breaches again after as many more). One that holds ends the streak.
+ * breaches again after as many more). One that holds ends the streak; the
+ * first that holds after a breach is a recovery (back in compliance).
  *
  * Ownership: the caller owns the struct (init/cleanup). Not thread-safe. */
 #ifndef CB_SLA_GUARANTEE_H
@@ -36,10 +37,16 @@ typedef struct cb_sla_guarantee {
     cb_sla_window win[CB_SLA_NMETRICS];
     int64_t next_tick_ns; /* periodic: the next evaluation (0: on the first observation) */
     uint32_t streak;      /* violating evaluations in a row */
+    int in_breach;        /* breached, and no evaluation has held since */
     uint64_t evaluations, violations, breaches;
 } cb_sla_guarantee;
 
-/* A breach: what cb.sla.violated records. */
+/* What an evaluation found (the return value of observe and tick). */
+#define CB_SLA_BREACHED  1
+#define CB_SLA_RECOVERED 2
+
+/* A breach, or a recovery from breach `ordinal`: what cb.sla.violated and
+ * cb.sla.recovered record. */
 typedef struct cb_sla_breach {
     const char *guarantee, *constraint; /* borrowed from the guarantee */
     double observed;
@@ -56,13 +63,14 @@ CB_NODISCARD cb_status cb_sla_guarantee_init(cb_sla_guarantee *g, const json_t *
                                              size_t errlen);
 void cb_sla_guarantee_cleanup(cb_sla_guarantee *g);
 
-/* An observation: 1 and *b when this makes a breach, 0 when not, -1 out of
- * memory. Observations of the other level are ignored. */
+/* An observation: CB_SLA_BREACHED or CB_SLA_RECOVERED and *b, 0 when
+ * neither, -1 out of memory. Observations of the other level are ignored. */
 int cb_sla_guarantee_observe(cb_sla_guarantee *g, const cb_sla_obs *o, cb_sla_breach *b);
 
 /* Periodic: time passes (now_ns: an event's time or the evaluator's
  * clock, the caller decides). Evaluates once when a period has ended
- * since the last evaluation: 1 and *b on a breach, else 0. Punctual: 0. */
+ * since the last evaluation: CB_SLA_BREACHED or CB_SLA_RECOVERED and *b,
+ * else 0. Punctual: 0. */
 int cb_sla_guarantee_tick(cb_sla_guarantee *g, int64_t now_ns, cb_sla_breach *b);
 
 #endif /* CB_SLA_GUARANTEE_H */

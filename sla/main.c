@@ -3,37 +3,81 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "cb_alloc.h"
 #include "cb_daemon.h"
 #include "cb_log.h"
+#include "cb_schema.h"
 #include "cb_url.h"
 #include "report.h"
 #include "service.h"
 
 static const char *usage =
-    "usage: cb-sla --broker URL\n"
-    "Evaluates the SLA guarantees of the jobs in the event log (a job's own\n"
-    "sla.guarantees; docs/sla.md) and appends each breach as cb.sla.violated,\n"
-    "notified on cb.sla.<tenant>.<agreement>. Reads the log from its start at\n"
-    "each start (a restart reports nothing twice and loses nothing).\n"
-    "Logs JSON lines on stderr; stops on SIGINT/SIGTERM.\n";
+    "usage: cb-sla --broker URL [--secrets FILE]\n"
+    "Evaluates SLA agreements over the event log (docs/sla.md): a job's own\n"
+    "sla.guarantees and the agreements managed on cb.slactl.<tenant> (`cb sla`).\n"
+    "Appends each breach as cb.sla.violated (and a recovery as\n"
+    "cb.sla.recovered), notifies it on cb.sla.<tenant>.<agreement> and posts\n"
+    "it to the agreement's webhooks, signed with the secret the agreement\n"
+    "names from FILE (a JSON object of name: value; default\n"
+    "$CB_SLA_SECRETS, else $CB_DIR/sla-secrets.json when it exists).\n"
+    "Reads the log from its start at each start (a restart reports nothing\n"
+    "twice and loses nothing). Logs JSON lines on stderr; stops on\n"
+    "SIGINT/SIGTERM.\n";
+
+/* The webhook secrets: FILE, or the default; NULL and *bad on an
+ * unreadable or non-object file that was named. */
+static json_t *load_secrets(const char *file, int *bad)
+{
+    char path[4096];
+    const char *dir = getenv("CB_DIR");
+    json_error_t je;
+    json_t *j;
+    *bad = 0;
+    if (!file && (file = getenv("CB_SLA_SECRETS")) && !*file)
+        file = NULL;
+    if (!file && dir) {
+        snprintf(path, sizeof path, "%s/sla-secrets.json", dir);
+        if (access(path, F_OK) != 0)
+            return json_object();
+        file = path;
+    }
+    if (!file)
+        return json_object();
+    if (!(j = json_load_file(file, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
+        CB_LOG_ERR("sla", "secrets file %s: %s", file, j ? "not a JSON object" : je.text);
+        json_decref(j);
+        *bad = 1;
+        return NULL;
+    }
+    CB_LOG_INF("sla", "webhook secrets from %s: %zu", file, json_object_size(j));
+    return j;
+}
 
 static void report_fill(json_t *o, void *arg)
 {
     const cb_sla_stats *st = cb_sla_service_stats(arg);
-    json_object_set_new(o, "sla",
-                        json_pack("{s:I, s:I, s:I, s:I, s:b}", "events", (json_int_t)st->events,
-                                  "breaches", (json_int_t)st->breaches, "appended",
-                                  (json_int_t)st->appended, "errors", (json_int_t)st->errors,
-                                  "caught_up", st->caught_up));
+    const cb_sla_webhook_stats *wh = cb_sla_service_webhook_stats(arg);
+    json_object_set_new(
+        o, "sla",
+        json_pack("{s:I, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I, s:I}}", "events",
+                  (json_int_t)st->events, "breaches", (json_int_t)st->breaches, "appended",
+                  (json_int_t)st->appended, "errors", (json_int_t)st->errors, "caught_up",
+                  st->caught_up, "webhooks", "delivered", (json_int_t)wh->delivered, "refused",
+                  (json_int_t)wh->refused, "given_up", (json_int_t)wh->given_up, "retries",
+                  (json_int_t)wh->retries, "no_secret", (json_int_t)wh->unsigned_refused));
 }
 
 int main(int argc, char **argv)
 {
-    const char *url = getenv("CB_BROKER_URL");
+    const char *url = getenv("CB_BROKER_URL"), *secrets_file = NULL;
     cb_broker_opts bo;
+    cb_schema *schema = NULL;
+    json_t *secrets;
+    char err[512];
+    int bad;
     struct event_base *base;
     cb_broker *b = NULL;
     cb_sla_service *sv = NULL;
@@ -46,6 +90,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--broker") && i + 1 < argc)
             url = cb_url_from_argv(argv[++i]);
+        else if (!strcmp(argv[i], "--secrets") && i + 1 < argc)
+            secrets_file = argv[++i];
         else {
             fputs(usage, strcmp(argv[i], "--help") ? stderr : stdout);
             return strcmp(argv[i], "--help") ? 2 : 0;
@@ -55,8 +101,18 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (cb_broker_global_init() != CB_OK || !(base = event_base_new()))
+    if (!(secrets = load_secrets(secrets_file, &bad)))
+        return bad ? 2 : 1;
+    if (cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err) != CB_OK) {
+        CB_LOG_ERR("sla", "cannot load the schemas from %s: %s", cb_schema_default_dir(), err);
+        json_decref(secrets);
         return 1;
+    }
+    if (cb_broker_global_init() != CB_OK || !(base = event_base_new())) {
+        json_decref(secrets);
+        cb_schema_free(schema);
+        return 1;
+    }
     bo.url = url;
     bo.name = "cb-sla";
     if ((s = cb_broker_open(base, &bo, &b)) != CB_OK) {
@@ -65,7 +121,7 @@ int main(int argc, char **argv)
                    cb_strerror(s));
         goto out_base;
     }
-    if ((s = cb_sla_service_start(base, b, &sv)) != CB_OK) {
+    if ((s = cb_sla_service_start(base, b, schema, secrets, &sv)) != CB_OK) {
         CB_LOG_ERR("sla", "cannot start: %s", cb_strerror(s));
         goto out_broker;
     }
@@ -80,5 +136,7 @@ out_broker:
     cb_broker_close(b);
 out_base:
     event_base_free(base);
+    cb_schema_free(schema);
+    json_decref(secrets);
     return rc;
 }

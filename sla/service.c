@@ -14,13 +14,19 @@
 #include "cb_log.h"
 #include "cb_map.h"
 #include "cb_time.h"
+#include "control.h"
 #include "emit.h"
 #include "evaluator.h"
+#include "webhook.h"
+
+#define TICK_MS 250 /* periodic guarantees, expirations, unanswered changes */
 
 typedef struct pending {
     uint64_t key; /* hash of the id */
     char id[512], tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], agreement[CB_NAME_MAX + 1];
-    json_t *data;
+    int kind;      /* CB_SLA_BREACHED or CB_SLA_RECOVERED */
+    json_t *data;  /* the event's */
+    json_t *hooks; /* the agreement's notify.webhooks, or NULL */
     struct pending *next;
 } pending;
 
@@ -29,15 +35,29 @@ struct cb_sla_service {
     cb_broker *b;
     cb_reader *reader;
     cb_sla_evaluator *ev;
-    cb_map seen;   /* hashes of the cb.sla.violated ids in the log */
-    pending *wait; /* breaches found before the end, not yet seen in the log */
+    cb_sla_control *ctl;
+    cb_sla_webhooks *hooks;
+    struct event *timer;
+    cb_map seen;        /* hashes of the cb.sla.violated/recovered ids in the log */
+    cb_map terminating; /* hashes of the cb.sla.terminated ids appended */
+    pending *wait;      /* breaches found before the end, not yet seen in the log */
     cb_sla_stats stats;
+    unsigned nops; /* appends not confirmed yet */
+    int stopped;   /* freed when the last one is */
 };
 
 static void pending_free(pending *p)
 {
     json_decref(p->data);
+    json_decref(p->hooks);
     free(p);
+}
+
+static void service_free(cb_sla_service *sv)
+{
+    cb_map_cleanup(&sv->seen);
+    cb_map_cleanup(&sv->terminating);
+    free(sv);
 }
 
 static void appended(cb_status s, uint64_t seq, int duplicate, void *ctx)
@@ -45,56 +65,75 @@ static void appended(cb_status s, uint64_t seq, int duplicate, void *ctx)
     cb_sla_service *sv = ctx;
     (void)seq;
     (void)duplicate;
+    sv->nops--;
     if (s != CB_OK) {
         sv->stats.errors++;
-        CB_LOG_ERR("sla", "cannot append a breach: %s", cb_strerror(s));
+        CB_LOG_ERR("sla", "cannot append an SLA event: %s", cb_strerror(s));
     }
+    if (sv->stopped && !sv->nops)
+        service_free(sv);
 }
 
-/* Append the breach and notify it. */
+static cb_status append(cb_sla_service *sv, cb_event_type t, const char *tenant, const char *job,
+                        const char *id, json_t *data)
+{
+    cb_status s;
+    sv->nops++;
+    if ((s = cb_emit(sv->b, t, tenant, job, id, "cbcore/sla", data, appended, sv)) != CB_OK) {
+        sv->nops--;
+        sv->stats.errors++;
+        CB_LOG_ERR("sla", "cannot append %s: %s", id, cb_strerror(s));
+    }
+    return s;
+}
+
+/* Append the breach (or recovery), notify it and post it to the webhooks. */
 static void report(cb_sla_service *sv, const pending *p)
 {
-    char subject[2 * CB_NAME_MAX + 16], *text;
-    json_t *note;
-    cb_status s = cb_emit(sv->b, CB_EV_SLA_VIOLATED, p->tenant, p->job, p->id, "cbcore/sla",
-                          json_incref(p->data), appended, sv);
-    if (s != CB_OK) {
-        sv->stats.errors++;
-        CB_LOG_ERR("sla", "cannot append %s: %s", p->id, cb_strerror(s));
+    char subject[2 * CB_NAME_MAX + 16], *text, now[40];
+    const char *kind = p->kind == CB_SLA_RECOVERED ? "recovered" : "violated";
+    json_t *note, *hook;
+    size_t i;
+    if (append(sv, p->kind == CB_SLA_RECOVERED ? CB_EV_SLA_RECOVERED : CB_EV_SLA_VIOLATED,
+               p->tenant, p->job, p->id, json_incref(p->data)) != CB_OK)
         return;
-    }
     sv->stats.appended++;
-    CB_LOG_WRN("sla", "breach %s", p->id);
+    if (p->kind == CB_SLA_RECOVERED)
+        CB_LOG_INF("sla", "recovered %s", p->id);
+    else
+        CB_LOG_WRN("sla", "breach %s", p->id);
     snprintf(subject, sizeof subject, "cb.sla.%s.%s", p->tenant, p->agreement);
-    {
-        char now[40];
-        note =
-            json_pack("{s:s, s:s, s:s, s:s, s:O}", "id", p->id, "tenant", p->tenant, "job", p->job,
-                      "time", cb_time_format(cb_time_now_ns(), now, sizeof now), "breach", p->data);
-    }
+    note = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "id", p->id, "kind", kind, "tenant",
+                     p->tenant, "agreement", p->agreement, "job", p->job, "time",
+                     cb_time_format(cb_time_now_ns(), now, sizeof now), "breach", p->data);
     if (note && (text = cb_json_dumps(note, JSON_COMPACT))) {
         if (cb_broker_notify(sv->b, subject, p->id, text, strlen(text), NULL, NULL) != CB_OK)
             sv->stats.errors++;
+        json_array_foreach(p->hooks, i, hook) cb_sla_webhooks_post(
+            sv->hooks, json_string_value(json_object_get(hook, "url")),
+            json_string_value(json_object_get(hook, "secret")), p->id, kind, text, strlen(text));
         free(text);
     }
     json_decref(note);
 }
 
-static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b, const char *job)
+static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b, int kind,
+                      const char *job)
 {
     cb_sla_service *sv = ctx;
     pending *p;
     int n;
-    if (!job || !*job)
-        return; /* periodic breaches belong to no job: not reported yet (docs/sla.md) */
     if (!(p = cb_calloc(1, sizeof *p)))
         return;
-    n = snprintf(p->id, sizeof p->id, "%s/%s/%s/%llu/violated", a->tenant, a->id, b->guarantee,
-                 (unsigned long long)b->ordinal);
+    p->kind = kind;
+    n = snprintf(p->id, sizeof p->id, "%s/%s/%s/%llu/%s", a->tenant, a->id, b->guarantee,
+                 (unsigned long long)b->ordinal,
+                 kind == CB_SLA_RECOVERED ? "recovered" : "violated");
     p->key = cb_hash64(p->id, (size_t)n);
     snprintf(p->tenant, sizeof p->tenant, "%s", a->tenant);
-    snprintf(p->job, sizeof p->job, "%s", job);
+    snprintf(p->job, sizeof p->job, "%s", job ? job : CB_SLA_SUBJECT); /* periodic: the tenant's */
     snprintf(p->agreement, sizeof p->agreement, "%s", a->id);
+    p->hooks = json_incref(json_object_get(json_object_get(a->spec, "notify"), "webhooks"));
     p->data = json_pack("{s:s, s:s, s:s, s:I, s:s}", "agreement", a->id, "guarantee", b->guarantee,
                         "constraint", b->constraint, "ordinal", (json_int_t)b->ordinal, "level",
                         b->level == CB_SLA_LEVEL_TASK ? "task" : "job");
@@ -106,7 +145,8 @@ static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach 
         json_object_set_new(p->data, "observed", json_real(b->observed));
     if (b->level == CB_SLA_LEVEL_TASK)
         json_object_set_new(p->data, "task", json_integer(b->task));
-    sv->stats.breaches++;
+    if (kind == CB_SLA_BREACHED)
+        sv->stats.breaches++;
     if (sv->stats.caught_up) {
         if (!cb_map_get(&sv->seen, p->key))
             report(sv, p);
@@ -117,7 +157,7 @@ static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach 
     sv->wait = p;
 }
 
-/* A cb.sla.violated in the log: reported already. */
+/* A cb.sla.violated or recovered in the log: reported already. */
 static void mark_seen(cb_sla_service *sv, const char *id)
 {
     uint64_t key = cb_hash64(id, strlen(id));
@@ -163,23 +203,62 @@ static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)
             CB_LOG_INF("sla", "caught up with the log: %llu events, %llu breaches",
                        (unsigned long long)sv->stats.events,
                        (unsigned long long)sv->stats.breaches);
+            cb_sla_control_ready(sv->ctl);
         }
         return;
     }
     sv->stats.events++;
     if (cb_event_decode(m->data, m->len, &ev, why, sizeof why) != CB_OK)
         return; /* the projector reports invalid events */
-    if (ev.type == CB_EV_SLA_VIOLATED)
+    if (ev.type == CB_EV_SLA_VIOLATED || ev.type == CB_EV_SLA_RECOVERED)
         mark_seen(sv, ev.id);
-    else if (cb_sla_evaluator_apply(sv->ev, &ev) != CB_OK)
+    if (cb_sla_evaluator_apply(sv->ev, &ev) != CB_OK)
         sv->stats.errors++;
+    cb_sla_control_on_event(sv->ctl, &ev);
     cb_event_cleanup(&ev);
 }
 
-cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, cb_sla_service **out)
+/* ---- time: periodic guarantees, expirations ----------------------------- */
+
+static void expire(const cb_sla_agreement *a, void *ctx)
+{
+    cb_sla_service *sv = ctx;
+    char id[3 * CB_NAME_MAX + 40];
+    uint64_t key;
+    int n;
+    if (!a->expiration_ns || a->terminated || a->is_template || cb_time_now_ns() < a->expiration_ns)
+        return;
+    n = snprintf(id, sizeof id, "%s/%s/%llu/terminated", a->tenant, a->id,
+                 (unsigned long long)a->version + 1);
+    key = cb_hash64(id, (size_t)n);
+    if (cb_map_get(&sv->terminating, key) || cb_map_put(&sv->terminating, key, (void *)1) != CB_OK)
+        return; /* appended already: waiting to read it back */
+    CB_LOG_INF("sla", "%s: expired", id);
+    (void)append(sv, CB_EV_SLA_TERMINATED, a->tenant, CB_SLA_SUBJECT, id,
+                 json_pack("{s:s, s:I, s:s}", "agreement", a->id, "version",
+                           (json_int_t)a->version + 1, "reason", "expired"));
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    cb_sla_service *sv = arg;
+    int64_t now = cb_time_now_ns();
+    (void)fd;
+    (void)what;
+    cb_sla_control_tick(sv->ctl, now);
+    if (!sv->stats.caught_up)
+        return; /* the log's own times first */
+    cb_sla_evaluator_tick(sv->ev, now);
+    cb_sla_evaluator_each(sv->ev, NULL, expire, sv);
+}
+
+cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_schema *schema,
+                               const json_t *secrets, cb_sla_service **out)
 {
     cb_sla_service *sv = cb_calloc(1, sizeof *sv);
+    struct timeval tick = {0, TICK_MS * 1000};
     cb_read_opts o;
+    char err[256];
     cb_status s;
     *out = NULL;
     if (!sv)
@@ -187,9 +266,20 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, cb_sla_ser
     sv->base = base;
     sv->b = b;
     cb_map_init(&sv->seen);
-    if (!(sv->ev = cb_sla_evaluator_new(on_breach, sv))) {
+    cb_map_init(&sv->terminating);
+    if (!(sv->ev = cb_sla_evaluator_new(on_breach, sv)) ||
+        !(sv->timer = event_new(base, -1, EV_PERSIST, on_tick, sv))) {
         cb_sla_service_stop(sv);
         return CB_ENOMEM;
+    }
+    if ((s = cb_sla_webhooks_new(base, secrets, &sv->hooks, err, sizeof err)) != CB_OK) {
+        CB_LOG_ERR("sla", "cannot make the webhook client: %s", err);
+        cb_sla_service_stop(sv);
+        return s;
+    }
+    if ((s = cb_sla_control_start(b, sv->ev, schema, &sv->ctl)) != CB_OK) {
+        cb_sla_service_stop(sv);
+        return s;
     }
     cb_read_opts_init(&o);
     o.from = CB_READ_FIRST;
@@ -197,6 +287,7 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, cb_sla_ser
         cb_sla_service_stop(sv);
         return s;
     }
+    event_add(sv->timer, &tick);
     *out = sv;
     return CB_OK;
 }
@@ -206,17 +297,27 @@ void cb_sla_service_stop(cb_sla_service *sv)
     if (!sv)
         return;
     cb_reader_close(sv->reader);
+    cb_sla_control_stop(sv->ctl);
+    if (sv->timer)
+        event_free(sv->timer);
+    cb_sla_webhooks_free(sv->hooks);
     cb_sla_evaluator_free(sv->ev);
-    cb_map_cleanup(&sv->seen);
     while (sv->wait) {
         pending *p = sv->wait;
         sv->wait = p->next;
         pending_free(p);
     }
-    free(sv);
+    sv->stopped = 1;
+    if (!sv->nops)
+        service_free(sv);
 }
 
 const cb_sla_stats *cb_sla_service_stats(const cb_sla_service *sv)
 {
     return &sv->stats;
+}
+
+const cb_sla_webhook_stats *cb_sla_service_webhook_stats(const cb_sla_service *sv)
+{
+    return cb_sla_webhooks_stats(sv->hooks);
 }

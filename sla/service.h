@@ -2,6 +2,11 @@
  * start, feeds the evaluator, appends each breach as cb.sla.violated and
  * notifies it on cb.sla.<tenant>.<agreement>.
  *
+ * Each breach and each recovery (cb.sla.recovered) is also posted to the
+ * agreement's webhooks (sla/webhook.h). Every TICK the periodic guarantees
+ * evaluate and agreements past their expiration are terminated
+ * (cb.sla.terminated).
+ *
  * Restart safety: breach ids are deterministic (tenant, agreement,
  * guarantee, ordinal) and the same log gives the same breaches. While it
  * catches up with the log's end it appends nothing: it keeps the breaches
@@ -15,8 +20,12 @@
 #define CB_SLA_SERVICE_H
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "broker.h"
+#include "cb_schema.h"
 #include "cb_status.h"
+#include "webhook.h"
 
 struct event_base;
 
@@ -31,12 +40,18 @@ typedef struct cb_sla_stats {
     int failed; /* reading the log failed: the loop was ended */
 } cb_sla_stats;
 
-/* Start reading (cb_broker_read from the first event). CB_ENOMEM or the
- * broker's error. A read error ends the loop (the supervisor restarts it;
- * a restart is safe). */
+/* Start reading (cb_broker_read from the first event) and serving
+ * cb.slactl.* (sla/control.h); schema is borrowed for its life, secrets
+ * (the webhook secrets, {name: value}) copied. CB_ENOMEM or the broker's
+ * error. A read error ends the loop (the supervisor restarts it; a restart
+ * is safe). */
 CB_NODISCARD cb_status cb_sla_service_start(struct event_base *base, cb_broker *b,
+                                            const cb_schema *schema, const json_t *secrets,
                                             cb_sla_service **out);
-void cb_sla_service_stop(cb_sla_service *s); /* accepts NULL */
+/* Stops; the memory goes when the broker confirms or fails (its close) the
+ * appends in flight. Accepts NULL. */
+void cb_sla_service_stop(cb_sla_service *s);
 const cb_sla_stats *cb_sla_service_stats(const cb_sla_service *s);
+const cb_sla_webhook_stats *cb_sla_service_webhook_stats(const cb_sla_service *s);
 
 #endif /* CB_SLA_SERVICE_H */

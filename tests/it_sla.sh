@@ -4,8 +4,14 @@
 # slow tasks (cb.sla.violated in the log within 1 s of each task's outcome,
 # with the observed time; the notification on cb.sla.<tenant>.<agreement>
 # through `cb sla watch`); repetitions (no breach after 2 violations, one at
-# the 3rd); a job-level guarantee; cb-sla killed with SIGKILL in the middle
-# of a job: every breach is in the log once, none lost.
+# the 3rd); a job-level guarantee; agreements managed with `cb sla` (a bad
+# constraint and a template without a value refused; a tenant-wide
+# p95([makespan]) < 2000 over a window breached and back in compliance,
+# cb.sla.violated/recovered in the log, the notifications, signed webhook
+# POSTs to a receiver that fails the first one, `cb sla show`; stop, start,
+# delete; a periodic guarantee's breach on the tenant's _sla subject);
+# cb-sla killed with SIGKILL in the middle of a job: every breach is in the
+# log once, none lost, the agreements rebuilt from the log.
 # Needs CB_TEST_BROKER_URL, CB_TEST_BIN.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +34,9 @@ trap 'exit 130' INT TERM
 
 . "$ROOT/tests/lib.sh" # check
 
+# the webhook secrets cb-sla reads from $CB_DIR/sla-secrets.json
+mkdir -p "$CB_DIR" && printf '{"ops-hook": "s3cret-%s"}\n' "$T" >"$CB_DIR/sla-secrets.json"
+chmod 600 "$CB_DIR/sla-secrets.json"
 if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" >"$DIR/up.out" 2>&1; then
     echo "FAIL cb up"; cat "$DIR/up.out"; exit 1
 fi
@@ -134,7 +143,119 @@ printf '{"tenant": "%s", "kind": "call", "function": {"backend": "local", "name"
 "$CB" submit "$DIR/bad.json" >"$DIR/bad.out" 2>&1
 check "an unknown metric is refused at submission, with its position" grep -q '/sla/guarantees/0/constraint: at 1: unknown metric \\"exec_time\\"\|/sla/guarantees/0/constraint: at 1: unknown metric "exec_time"' "$DIR/bad.out"
 
-# 5. cb-sla killed with SIGKILL mid-job: 10 tasks of 200 ms one after the other
+# 5. agreements of their own (cb sla), a webhook receiver that checks signatures
+HOOK_PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$PY - "$HOOK_PORT" "s3cret-$T" "$DIR/hooks" <<'PY' &
+import hashlib, hmac, http.server, json, sys
+port, secret, out = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3]
+first = [True]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        want = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        rec = {"valid": hmac.compare_digest(want, self.headers.get("X-Cb-Signature", "")),
+               "event": self.headers.get("X-Cb-Event"), "delivery": self.headers.get("X-Cb-Delivery"),
+               "failed": first[0], "body": json.loads(body)}
+        with open(out, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        code = 500 if first[0] else 204  # the first POST fails: it must be tried again
+        first[0] = False
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+HOOK_PID=$!
+trap 'kill $HOOK_PID 2>/dev/null; stop' EXIT
+
+agreement() { # FILE ID CONSTRAINT SCOPE_LABEL [EXTRA guarantee JSON]
+    printf '{"id": "%s", "name": "%s", "scope": {"labels": {"suite": "%s"}}, "notify": {"webhooks": [{"url": "http://127.0.0.1:%s/hook", "secret": "ops-hook"}]}, "details": {"id": "%s", "type": "agreement", "name": "%s", "guarantees": [{"name": "g", "constraint": "%s"%s}]}}\n' \
+        "$2" "$2" "$4" "$HOOK_PORT" "$2" "$2" "$3" "${5:-}" >"$1"
+}
+labelled() { # JOB LABEL ITEMS: a map of sleep_ms with labels.suite, waited for
+    printf '{"tenant": "%s", "job_id": "%s", "kind": "map", "labels": {"suite": "%s"}, "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": %s}}\n' \
+        "$T" "$1" "$2" "$3" >"$DIR/$1.json"
+    "$CB" submit "$DIR/$1.json" --wait --timeout 60 >"$DIR/$1.done" 2>"$DIR/$1.err"
+    grep -q '"status":"succeeded"' "$DIR/$1.done" || { echo "job $1 did not succeed:"; cat "$DIR/$1.err" "$DIR/$1.done"; return 1; }
+}
+slacmd() { # cb sla ... for the tenant, its answer kept in $DIR/sla.out
+    "$CB" sla "$@" --tenant "$T" >>"$DIR/sla.out"
+}
+types() { # JOB: the event types of the job's log, one per line
+    "$CB" replay --job "$T/$1" --json --to-end 2>/dev/null | $PY -c 'import json,sys; [print(json.loads(l)["type"], json.loads(l)["id"]) for l in sys.stdin if l.strip()]'
+}
+
+agreement "$DIR/bad-agreement.json" badc '[makespan] <' tw
+"$CB" sla create "$DIR/bad-agreement.json" --tenant "$T" >"$DIR/badc.out" 2>&1
+check "an agreement with a bad constraint is refused, with its path and position" grep -q 'refused: /details/guarantees/0/constraint: at 12: expected an operand, found the end' "$DIR/badc.out"
+printf '{"id": "tpl", "name": "p95 under {{ms}} ms", "scope": {"labels": {"suite": "{{suite}}"}}, "details": {"id": "tpl", "type": "template", "name": "tpl", "guarantees": [{"name": "g", "constraint": "p95([makespan]) < {{ms}}"}]}}\n' >"$DIR/tpl.json"
+check "a template is created" slacmd create "$DIR/tpl.json"
+"$CB" sla create --template tpl --id fromtpl --set suite=none --tenant "$T" >"$DIR/tplbad.out" 2>&1
+check "an agreement from a template without a value is refused, naming it" grep -q 'template \\"tpl\\": no value for {{ms}}\|template "tpl": no value for {{ms}}' "$DIR/tplbad.out"
+check "an agreement from a template with its values" slacmd create --template tpl --id fromtpl --set ms=1500 --set suite=none
+check "... has the value in its constraint" sh -c '"$1" sla show fromtpl --tenant "$2" | grep -q "p95(\[makespan\]) < 1500"' _ "$CB" "$T"
+
+agreement "$DIR/tw.json" tw 'p95([makespan]) < 2000' tw ', "window": {"count": 2}'
+check "a tenant-wide agreement is created" slacmd create "$DIR/tw.json"
+check "watching the agreements" watch "$DIR/w5" 3
+check "a slow job (2.2 s)" labelled tw1 tw '[2200]'
+check "a quick one: p95 of the last two still over" labelled tw2 tw '[1]'
+check "another quick one: back in compliance" labelled tw3 tw '[1]'
+check "two breaches and a recovery notified" watched
+check "... in order: violated 1, violated 2, recovered 2, with the makespans observed" $PY -c '
+import json, sys
+n = [json.loads(l) for l in open(sys.argv[1])]
+got = [(x["kind"], x["job"], x["breach"]["ordinal"]) for x in n]
+assert got == [("violated", "tw1", 1), ("violated", "tw2", 2), ("recovered", "tw3", 2)], got
+assert n[0]["breach"]["observed"] >= 2200 and n[2]["breach"]["observed"] < 2000, n' "$DIR/w5"
+types tw3 >"$DIR/tw3.types"
+check "cb.sla.recovered is in the log of the job that brought compliance back" grep -q "^cb.sla.recovered $T/tw/g/2/recovered" "$DIR/tw3.types"
+hooks_ok() {
+    $PY - "$DIR/hooks" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert all(r["valid"] for r in recs), "a signature did not verify"
+ok = [r for r in recs if not r["failed"]]
+got = sorted((r["event"], r["body"]["breach"]["ordinal"]) for r in ok)
+assert got == [("recovered", 2), ("violated", 1), ("violated", 2)], got
+retried = recs[0]["delivery"]
+assert [r["delivery"] for r in recs].count(retried) == 2, "the failed POST was not tried again"
+PY
+}
+check "the webhook got the three, signed (HMAC-SHA256), the failed POST tried again" wait_for 200 hooks_ok
+check "cb sla show: 2 breaches, compliant, the recent history" sh -c '"$1" sla show tw --tenant "$2" >"$3" && '"$PY"' -c "
+import json, sys
+a = json.load(open(sys.argv[1]))
+assert a[\"breaches\"] == 2 and a[\"compliant\"] is True and a[\"state\"] == \"started\", a
+assert [r[\"kind\"] for r in a[\"recent\"]] == [\"violated\", \"violated\", \"recovered\"], a[\"recent\"]
+assert a[\"guarantees\"][0][\"evaluations\"] == 3, a" "$3"' _ "$CB" "$T" "$DIR/tw.show"
+check "stop" slacmd stop tw
+check "a slow job while stopped" labelled tw4 tw '[2200]'
+check "... is not evaluated" sh -c '"$1" sla show tw --tenant "$2" | grep -q "\"evaluations\": 3"' _ "$CB" "$T"
+check "start" slacmd start tw
+check "delete" slacmd delete tw
+"$CB" sla show tw --tenant "$T" >"$DIR/gone.out" 2>&1
+check "a deleted agreement is gone" grep -q "has no agreement \\\"tw\\\"\|has no agreement \"tw\"" "$DIR/gone.out"
+
+# a periodic guarantee (every 500 ms over the window): its breach belongs to
+# no job, it is on the tenant's _sla subject
+agreement "$DIR/per.json" per '[makespan] < 1' per ', "period_ms": 500, "window": {"count": 1}'
+check "a periodic agreement is created" slacmd create "$DIR/per.json"
+check "watching" watch "$DIR/w6" 1
+check "a job it watches" labelled per1 per '[50]'
+check "the periodic breach notified" watched
+check "... as no job's: on the tenant's _sla subject" grep -q '"job":"_sla"' "$DIR/w6"
+check "stop the periodic agreement" slacmd stop per
+types _sla >"$DIR/sla.log"
+check "the agreement's life and its breach in the _sla log" sh -c 'grep -q "^cb.sla.created $1/per/1/created" "$2" && grep -q "^cb.sla.violated $1/per/g/1/violated" "$2" && grep -q "^cb.sla.stopped $1/per/2/stopped" "$2" && grep -q "^cb.sla.deleted $1/tw/" "$2"' _ "$T" "$DIR/sla.log"
+printf '{"tenant": "%s", "job_id": "_sla", "kind": "call", "function": {"backend": "local", "name": "noop"}, "input": 1}\n' "$T" >"$DIR/reserved.json"
+"$CB" submit "$DIR/reserved.json" >"$DIR/reserved.out" 2>&1
+check "a job id that begins with _ is refused" grep -q "/job_id" "$DIR/reserved.out"
+"$CB" sla list --tenant "$T" --json >"$DIR/before.list"
+
+# 6. cb-sla killed with SIGKILL mid-job: 10 tasks of 200 ms one after the other
 printf '{"tenant": "%s", "job_id": "crash", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": [200, 200, 200, 200, 200, 200, 200, 200, 200, 200]}, "parallelism": 1, "sla": {"guarantees": [{"name": "fast", "constraint": "[execution_time] < 100"}]}}\n' "$T" >"$DIR/crash.json"
 "$CB" submit "$DIR/crash.json" --wait --timeout 60 >"$DIR/crash.done" 2>&1 &
 SUB=$!
@@ -157,5 +278,12 @@ wait "$SUB"
 check "the job ends while cb-sla restarts" grep -q '"status":"succeeded"' "$DIR/crash.done"
 check "every breach is in the log once: the store counts 10, none lost, none twice" violations crash 10
 check "cb-sla was restarted (a new process)" test "$(cat "$CB_DIR/sla.pid")" != "$OLD"
+"$CB" sla list --tenant "$T" --json >"$DIR/after.list"
+check "the agreements rebuilt from the log: the same list, states, versions and breaches" $PY -c '
+import json, sys
+def brief(p):
+    return [(a["id"], a["state"], a["version"], a["breaches"], a["compliant"]) for a in json.load(open(p))]
+a, b = brief(sys.argv[1]), brief(sys.argv[2])
+assert a == b and len(a) == 3, (a, b)' "$DIR/before.list" "$DIR/after.list"
 
 [ "$fails" -eq 0 ]

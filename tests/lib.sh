@@ -10,3 +10,14 @@ check() {
         fails=$((fails + 1))
     fi
 }
+# wait_for TRIES COMMAND...: run COMMAND every 50 ms until it succeeds, at
+# most TRIES times; the last attempt's output is shown.
+wait_for() {
+    local tries=$1
+    shift
+    for _ in $(seq $((tries - 1))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    "$@"
+}

@@ -395,13 +395,20 @@ static void test_repetitions(void **state)
     assert_int_equal(b.ordinal, 1);
     assert_int_equal(b.task, 2);
     assert_true(b.time_ns == 3000000);
-    /* two more violations, one that holds: the streak ends, no breach */
+    /* two more violations, one that holds: the streak ends, no breach; the
+     * first evaluation that holds after the breach is its recovery */
     o = task_obs(4, 3, 300);
     assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
     o = task_obs(5, 4, 300);
     assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
     o = task_obs(6, 5, 50);
+    assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), CB_SLA_RECOVERED);
+    assert_int_equal(b.ordinal, 1);
+    assert_true(b.observed == 50);
+    assert_int_equal(b.task, 5);
+    o = task_obs(6, 5, 40); /* in compliance already: nothing to report */
     assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
+    g.evaluations--; /* the counts below are of the six before it */
     /* a job observation is not this guarantee's level; no value is no evaluation */
     o = job_obs(7, 10);
     assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
@@ -457,7 +464,9 @@ static void test_periodic_window(void **state)
         o = job_obs(18000 + i * 100, 400);
         assert_int_equal(cb_sla_guarantee_observe(&g, &o, &b), 0);
     }
-    assert_int_equal(cb_sla_guarantee_tick(&g, 19000 * 1000000LL, &b), 0);
+    assert_int_equal(cb_sla_guarantee_tick(&g, 19000 * 1000000LL, &b), CB_SLA_RECOVERED);
+    assert_true(b.observed == 400);
+    assert_int_equal(b.ordinal, 1);
     assert_int_equal(g.streak, 0);
     assert_int_equal(g.evaluations, 3);
     assert_int_equal(g.breaches, 1);
@@ -566,14 +575,21 @@ typedef struct seen {
     double observed[64];
     uint64_t ordinal[64];
     int n;
+    int recovered; /* recoveries, counted apart */
 } seen;
 
-static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b, const char *job)
+static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b, int kind,
+                      const char *job)
 {
     seen *x = ctx;
+    if (kind == CB_SLA_RECOVERED) {
+        x->recovered++;
+        return;
+    }
+    assert_int_equal(kind, CB_SLA_BREACHED);
     assert_true(x->n < 64);
     snprintf(x->agreement[x->n], 160, "%s", a->id);
-    snprintf(x->job[x->n], 160, "%s", job);
+    snprintf(x->job[x->n], 160, "%s", job ? job : "");
     snprintf(x->guarantee[x->n], 160, "%s", b->guarantee);
     x->observed[x->n] = b->observed;
     x->ordinal[x->n] = b->ordinal;
@@ -635,9 +651,11 @@ static void test_evaluator_over_a_log(void **state)
     assert_string_equal(x.agreement[2], "quick-jobs");
     assert_true(x.observed[2] == 1047);
     assert_int_equal(cb_sla_evaluator_jobs(e), 0); /* forgotten at its end */
-    /* j2: quick; no breach */
+    /* j2: quick; no breach, the tenant's agreement back in compliance */
+    assert_int_equal(x.recovered, 0);
     run_job(e, "j2", 5000, NULL, 1, 10);
     assert_int_equal(x.n, 3);
+    assert_int_equal(x.recovered, 1);
     /* stopped: not evaluated; started again: evaluated */
     assert_int_equal(cb_sla_evaluator_set_stopped(e, "t", "quick-jobs", 1), 1);
     run_job(e, "j3", 9000, NULL, 1, 2000);
@@ -660,6 +678,126 @@ static void test_evaluator_over_a_log(void **state)
     json_decref(spec);
 }
 
+static json_t *agreement_spec(const char *id, const char *constraint, const char *type)
+{
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:[{s:s, s:s}]}}", "id", id, "name", id,
+                     "details", "id", id, "type", type, "name", id, "guarantees", "name", "g",
+                     "constraint", constraint);
+}
+
+static void test_agreements_from_the_log(void **state)
+{
+    seen x = {0};
+    cb_sla_evaluator *e = cb_sla_evaluator_new(on_breach, &x);
+    const cb_sla_agreement *a;
+    (void)state;
+    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_CREATED, 10,
+              json_pack("{s:s, s:i, s:o}", "agreement", "mk", "version", 1, "spec",
+                        agreement_spec("mk", "[makespan] < 1000", "agreement")));
+    assert_non_null(a = cb_sla_evaluator_get(e, "t", "mk"));
+    assert_int_equal(a->version, 1);
+    run_job(e, "j1", 100, NULL, 1, 2000);
+    assert_int_equal(x.n, 1);
+    assert_string_equal(x.job[0], "j1");
+    assert_int_equal(json_array_size(a->recent), 1);
+    /* stopped: not evaluated; a repeated version changes nothing */
+    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_STOPPED, 20,
+              json_pack("{s:s, s:i}", "agreement", "mk", "version", 2));
+    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_STARTED, 21,
+              json_pack("{s:s, s:i}", "agreement", "mk", "version", 2));
+    assert_int_equal(a->stopped, 1);
+    run_job(e, "j2", 5000, NULL, 1, 2000);
+    assert_int_equal(x.n, 1);
+    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_STARTED, 22,
+              json_pack("{s:s, s:i}", "agreement", "mk", "version", 3));
+    assert_int_equal(a->stopped, 0);
+    /* updated: a looser threshold; its counts start again */
+    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_UPDATED, 30,
+              json_pack("{s:s, s:i, s:o}", "agreement", "mk", "version", 4, "spec",
+                        agreement_spec("mk", "[makespan] < 10000", "agreement")));
+    assert_non_null(a = cb_sla_evaluator_get(e, "t", "mk"));
+    assert_int_equal(a->version, 4);
+    assert_int_equal(a->g[0].breaches, 0);
+    run_job(e, "j3", 9000, NULL, 1, 2000);
+    assert_int_equal(x.n, 1);
+    assert_int_equal(a->g[0].evaluations, 1);
+    /* terminated: kept, not evaluated */
+    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_TERMINATED, 40,
+              json_pack("{s:s, s:i, s:s}", "agreement", "mk", "version", 5, "reason", "expired"));
+    assert_int_equal(a->terminated, 1);
+    run_job(e, "j4", 20000, NULL, 1, 20000);
+    assert_int_equal(x.n, 1);
+    assert_int_equal(cb_sla_evaluator_count(e), 1);
+    /* a template is kept, never evaluated */
+    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_CREATED, 50,
+              json_pack("{s:s, s:i, s:o}", "agreement", "tpl", "version", 1, "spec",
+                        agreement_spec("tpl", "[makespan] < {{ms}}", "template")));
+    assert_non_null(a = cb_sla_evaluator_get(e, "t", "tpl"));
+    assert_int_equal(a->is_template, 1);
+    run_job(e, "j5", 30000, NULL, 1, 20000);
+    assert_int_equal(x.n, 1);
+    /* deleted */
+    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_DELETED, 60,
+              json_pack("{s:s, s:i}", "agreement", "mk", "version", 6));
+    assert_null(cb_sla_evaluator_get(e, "t", "mk"));
+    assert_int_equal(cb_sla_evaluator_count(e), 1);
+    /* a periodic guarantee takes its breach count from the log */
+    {
+        json_t *spec = agreement_spec("per", "[makespan] < 10", "agreement");
+        json_object_set_new(
+            json_array_get(json_object_get(json_object_get(spec, "details"), "guarantees"), 0),
+            "period_ms", json_integer(1000));
+        log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_CREATED, 70,
+                  json_pack("{s:s, s:i, s:o}", "agreement", "per", "version", 1, "spec", spec));
+        log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_VIOLATED, 80,
+                  json_pack("{s:s, s:s, s:s, s:i}", "agreement", "per", "guarantee", "g",
+                            "constraint", "[makespan] < 10", "ordinal", 3));
+        assert_non_null(a = cb_sla_evaluator_get(e, "t", "per"));
+        assert_int_equal(a->g[0].breaches, 3);
+        assert_int_equal(a->g[0].in_breach, 1);
+        log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_RECOVERED, 90,
+                  json_pack("{s:s, s:s, s:s, s:i}", "agreement", "per", "guarantee", "g",
+                            "constraint", "[makespan] < 10", "ordinal", 3));
+        assert_int_equal(a->g[0].in_breach, 0);
+    }
+    cb_sla_evaluator_free(e);
+}
+
+static void test_templates(void **state)
+{
+    json_t *tpl =
+        agreement_spec("tpl", "p95([makespan]) < {{ms}} && [failure_rate] <= {{rate}}", "template");
+    json_t *values = json_pack("{s:i, s:s}", "ms", 2000, "rate", "0.01"), *a;
+    cb_sla_agreement ag;
+    char err[300];
+    (void)state;
+    json_object_set_new(tpl, "name", json_string("for {{client}}"));
+    assert_null(cb_sla_template_fill(tpl, "a1", values, err, sizeof err));
+    assert_string_equal(err, "template \"tpl\": no value for {{client}}");
+    json_object_set_new(values, "client", json_pack("[]"));
+    assert_null(cb_sla_template_fill(tpl, "a1", values, err, sizeof err));
+    assert_string_equal(err, "template \"tpl\": the value of {{client}} is not a string or a "
+                             "number");
+    json_object_set_new(values, "client", json_string("acme"));
+    assert_non_null(a = cb_sla_template_fill(tpl, "a1", values, err, sizeof err));
+    assert_string_equal(json_string_value(json_object_get(a, "id")), "a1");
+    assert_string_equal(json_string_value(json_object_get(a, "name")), "for acme");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a, "details"), "type")),
+                        "agreement");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(a, "details"), "guarantees"), 0),
+            "constraint")),
+        "p95([makespan]) < 2000 && [failure_rate] <= 0.01");
+    assert_int_equal(cb_sla_agreement_init(&ag, a, "t", err, sizeof err), CB_OK);
+    assert_int_equal(ag.is_template, 0);
+    assert_int_equal(ag.n, 1);
+    cb_sla_agreement_cleanup(&ag);
+    json_decref(a);
+    json_decref(values);
+    json_decref(tpl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -677,6 +815,8 @@ int main(void)
         cmocka_unit_test(test_agreement_scope_and_validity),
         cmocka_unit_test(test_agreement_errors),
         cmocka_unit_test(test_evaluator_over_a_log),
+        cmocka_unit_test(test_agreements_from_the_log),
+        cmocka_unit_test(test_templates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,13 +25,17 @@
 #include "store.h"
 
 static const char *usage =
-    "usage: cb replay [--broker URL] --job TENANT/JOB [--json] [--until SEQ|RFC3339-TIME]\n"
+    "usage: cb replay [--broker URL] --job TENANT/JOB [--json] [--to-end]\n"
+    "                 [--until SEQ|RFC3339-TIME]\n"
     "       cb replay [--broker URL] --rebuild DIR\n"
     "       cb replay [--broker URL] --verify --store DIR\n"
     "--job        the job's timeline from the log, from its submission to its end: time\n"
     "             since its first event, event type, task, attempt, detail (--json: the\n"
     "             events as JSON lines); starts where the store (--store DIR, else the\n"
     "             default store) says the job starts, else at the log's first event\n"
+    "--to-end     with --job: read on to the log's end, past the job's end: also what\n"
+    "             came after it (an SLA breach or recovery judged at its end, a late\n"
+    "             duplicate); reads more of the log\n"
     "--until      with --job: the job's state as it was at that log position or time\n"
     "--rebuild    fold the whole log into a fresh store in DIR\n"
     "--verify     rebuild up to the live store's position and compare digests; prints\n"
@@ -140,7 +144,7 @@ static uint64_t job_start(const char *store, const char *tenant, const char *job
     return seq;
 }
 
-static int replay_job(struct event_base *base, cb_broker *b, const char *key, int json,
+static int replay_job(struct event_base *base, cb_broker *b, const char *key, int json, int to_end,
                       const char *until, const char *store)
 {
     char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1];
@@ -170,8 +174,8 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
         }
     }
     t.json = json;
-    if (cb_joblog_read(b, tenant, job, job_start(store, tenant, job), 0, job_read_cb, &t, &jl) !=
-            CB_OK ||
+    if (cb_joblog_read(b, tenant, job, job_start(store, tenant, job), to_end, job_read_cb, &t,
+                       &jl) != CB_OK ||
         !run_loop_until(base, &t.done, 600000) || t.status != CB_OK) {
         fprintf(stderr, "cb replay: reading the log failed: %s\n", cb_strerror(t.status));
         rc = 1;
@@ -259,7 +263,7 @@ int cb_cmd_replay(int argc, char **argv)
 {
     const char *url = NULL, *job = NULL, *until = NULL, *rebuild_dir = NULL;
     const char *store = NULL;
-    int json = 0, do_verify = 0, rc;
+    int json = 0, do_verify = 0, to_end = 0, rc;
     struct event_base *base;
     cb_broker_opts o;
     cb_broker *b = NULL;
@@ -279,6 +283,8 @@ int cb_cmd_replay(int argc, char **argv)
             do_verify = 1;
         else if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--to-end"))
+            to_end = 1;
         else {
             fputs(usage, strcmp(argv[i], "--help") ? stderr : stdout);
             return strcmp(argv[i], "--help") ? 2 : 0;
@@ -304,7 +310,7 @@ int cb_cmd_replay(int argc, char **argv)
         return 1;
     }
     if (job)
-        rc = replay_job(base, b, job, json, until, store);
+        rc = replay_job(base, b, job, json, to_end, until, store);
     else if (rebuild_dir)
         rc = rebuild(base, b, rebuild_dir, 0);
     else

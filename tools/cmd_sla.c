@@ -1,14 +1,19 @@
 /* tools/cmd_sla.c - `cb sla`: the SLA service from the command line
- * (docs/sla.md). Today: `cb sla watch TENANT`, the breaches of a tenant's
- * agreements as they are notified on cb.sla.<tenant>.<agreement>. */
+ * (docs/sla.md): agreements managed through cb-sla (create, list, show,
+ * delete, start, stop: requests on cb.slactl.<tenant>, sla/control.h) and
+ * `watch`, the breaches of a tenant's agreements as they are notified on
+ * cb.sla.<tenant>.<agreement>. */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "broker.h"
 #include "cb_cmd.h"
 #include "cb_event.h"
+#include "cb_json.h"
 #include "cli.h"
 
 typedef struct sla_watch {
@@ -37,14 +42,23 @@ static void timeout_cb(evutil_socket_t fd, short what, void *ctx)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: cb sla watch TENANT [--broker URL] [--count N] [--timeout-ms MS]\n"
-                    "Prints each breach notified for the tenant's agreements (one JSON line\n"
-                    "each: id, tenant, job, breach) as it comes. --count N: exit 0 after N;\n"
-                    "--timeout-ms: exit 1 if they did not come in time.\n");
+    fprintf(stderr,
+            "usage: cb sla create FILE|- --tenant T          create or update an agreement\n"
+            "       cb sla create --template TPL --id ID [--set NAME=VALUE]... --tenant T\n"
+            "       cb sla list --tenant T [--json]\n"
+            "       cb sla show ID --tenant T                  (JSON: state, counts, breaches)\n"
+            "       cb sla delete|start|stop ID --tenant T\n"
+            "       cb sla watch TENANT [--count N] [--timeout-ms MS]\n"
+            "Every form takes --broker URL (default $CB_BROKER_URL). An agreement is\n"
+            "schemas/agreement.json (docs/sla.md); a template is one with\n"
+            "details.type \"template\" and {{NAME}} placeholders. watch prints each\n"
+            "breach and recovery notified for the tenant's agreements (one JSON line\n"
+            "each) as it comes: --count N exits 0 after N, --timeout-ms exits 1 if\n"
+            "they did not come in time.\n");
     return 2;
 }
 
-int cb_cmd_sla(int argc, char **argv)
+static int watch(int argc, char **argv)
 {
     const char *url = NULL, *tenant = NULL;
     char subject[CB_NAME_MAX + 16];
@@ -55,8 +69,6 @@ int cb_cmd_sla(int argc, char **argv)
     struct event *timer = NULL;
     cb_status s;
 
-    if (argc < 2 || strcmp(argv[1], "watch"))
-        return usage();
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--broker") && i + 1 < argc)
             url = argv[++i];
@@ -94,4 +106,178 @@ int cb_cmd_sla(int argc, char **argv)
     cb_sub_close(sub);
     cb_cli_disconnect(w.base, b);
     return w.timed_out ? 1 : 0;
+}
+
+/* ---- requests to cb-sla ------------------------------------------------ */
+
+typedef struct ask {
+    struct event_base *base;
+    json_t *reply;
+    cb_status s;
+} ask;
+
+static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
+{
+    ask *a = ctx;
+    a->s = s;
+    if (s == CB_OK)
+        a->reply = json_loadb(data, len, 0, NULL);
+    event_base_loopbreak(a->base);
+}
+
+/* Send body to cb.slactl.<tenant>; the reply (new reference) or NULL. */
+static json_t *request(const char *url, const char *tenant, json_t *body)
+{
+    char subject[CB_NAME_MAX + 16], *text = cb_json_dumps(body, JSON_COMPACT);
+    ask a = {0};
+    cb_broker *b;
+    if (!text)
+        return NULL;
+    if (cb_cli_connect(url, "cb sla", &a.base, &b) != 0) {
+        free(text);
+        return NULL;
+    }
+    snprintf(subject, sizeof subject, "cb.slactl.%s", tenant);
+    a.s = cb_broker_request(b, subject, text, strlen(text), 30000, reply_cb, &a);
+    if (a.s == CB_OK)
+        event_base_dispatch(a.base);
+    if (a.s != CB_OK)
+        fprintf(stderr, "cb sla: no answer on %s: %s%s\n", subject, cb_strerror(a.s),
+                a.s == CB_ENORESP || a.s == CB_ETIMEDOUT ? " (is cb-sla running? cb up starts it)"
+                                                         : "");
+    free(text);
+    cb_cli_disconnect(a.base, b);
+    return a.reply;
+}
+
+static void print_list(const json_t *list)
+{
+    size_t i;
+    json_t *a;
+    printf("%-24s %-10s %-10s %8s %9s  %s\n", "ID", "TYPE", "STATE", "BREACHES", "COMPLIANT",
+           "NAME");
+    json_array_foreach(list, i, a)
+    {
+        printf("%-24s %-10s %-10s %8lld %9s  %s\n", json_string_value(json_object_get(a, "id")),
+               json_string_value(json_object_get(a, "type")),
+               json_string_value(json_object_get(a, "state")),
+               (long long)json_integer_value(json_object_get(a, "breaches")),
+               json_is_true(json_object_get(a, "compliant")) ? "yes" : "no",
+               json_string_value(json_object_get(a, "name")) ?: "");
+    }
+}
+
+int cb_cmd_sla(int argc, char **argv)
+{
+    const char *url = NULL, *tenant = NULL, *op, *arg = NULL, *tpl = NULL, *id = NULL;
+    json_t *body, *values = json_object(), *reply;
+    int as_json = 0, rc;
+
+    if (argc < 2)
+        return usage();
+    op = argv[1];
+    if (!strcmp(op, "watch"))
+        return watch(argc, argv);
+    if (strcmp(op, "create") && strcmp(op, "list") && strcmp(op, "show") && strcmp(op, "delete") &&
+        strcmp(op, "start") && strcmp(op, "stop"))
+        return usage();
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--broker") && i + 1 < argc)
+            url = argv[++i];
+        else if (!strcmp(argv[i], "--tenant") && i + 1 < argc)
+            tenant = argv[++i];
+        else if (!strcmp(argv[i], "--template") && i + 1 < argc)
+            tpl = argv[++i];
+        else if (!strcmp(argv[i], "--id") && i + 1 < argc)
+            id = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            as_json = 1;
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            char *eq = strchr(argv[++i], '=');
+            if (!eq) {
+                json_decref(values);
+                return usage();
+            }
+            *eq = '\0';
+            json_object_set_new(values, argv[i], json_string(eq + 1));
+        } else if (!arg && (argv[i][0] != '-' || !strcmp(argv[i], "-")))
+            arg = argv[i];
+        else {
+            json_decref(values);
+            return usage();
+        }
+    }
+    if (!tenant)
+        tenant = getenv("CB_TENANT");
+    if (!tenant || !cb_name_valid(tenant)) {
+        fprintf(stderr, "cb sla: give --tenant T (or set CB_TENANT)\n");
+        json_decref(values);
+        return 2;
+    }
+    if (!(url = cb_cli_broker_url(url))) {
+        fprintf(stderr, "cb sla: no broker: give --broker URL or set CB_BROKER_URL\n");
+        json_decref(values);
+        return 2;
+    }
+    if (!strcmp(op, "create")) {
+        if (tpl) {
+            if (!id) {
+                fprintf(stderr, "cb sla: --template needs --id\n");
+                json_decref(values);
+                return 2;
+            }
+            body = json_pack("{s:s, s:s, s:s, s:O}", "op", "put", "template", tpl, "id", id,
+                             "values", values);
+        } else {
+            json_error_t je;
+            json_t *spec = !arg                ? NULL
+                           : !strcmp(arg, "-") ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &je)
+                                               : json_load_file(arg, JSON_REJECT_DUPLICATES, &je);
+            if (!spec) {
+                if (arg)
+                    fprintf(stderr, "cb sla: %s: %s (line %d)\n", arg, je.text, je.line);
+                json_decref(values);
+                return arg ? 1 : usage();
+            }
+            body = json_pack("{s:s, s:o}", "op", "put", "agreement", spec);
+        }
+    } else if (!strcmp(op, "list")) {
+        body = json_pack("{s:s}", "op", "list");
+    } else {
+        if (!arg) {
+            json_decref(values);
+            return usage();
+        }
+        body = json_pack("{s:s, s:s}", "op", op, "id", arg);
+    }
+    json_decref(values);
+    reply = body ? request(url, tenant, body) : NULL;
+    json_decref(body);
+    if (!reply)
+        return 1;
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        size_t i;
+        json_t *e;
+        fprintf(stderr, "cb sla: refused: %s\n",
+                json_string_value(json_object_get(reply, "error")) ?: "(no reason given)");
+        json_array_foreach(json_object_get(reply, "errors"), i, e)
+            fprintf(stderr, "  %s\n", json_string_value(e) ?: "?");
+        json_decref(reply);
+        return 1;
+    }
+    if (!strcmp(op, "list") && !as_json) {
+        print_list(json_object_get(reply, "agreements"));
+    } else {
+        const json_t *show = !strcmp(op, "list") ? json_object_get(reply, "agreements")
+                             : json_object_get(reply, "agreement")
+                                 ? json_object_get(reply, "agreement")
+                                 : reply;
+        char *text = cb_json_dumps(show, JSON_INDENT(2));
+        if (text)
+            printf("%s\n", text);
+        free(text);
+    }
+    rc = 0;
+    json_decref(reply);
+    return rc;
 }
