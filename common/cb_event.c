@@ -15,7 +15,7 @@ static const char *const type_names[CB_EV__COUNT] = {
     "cb.job.resumed",    "cb.job.cancel_requested", "cb.job.cancelled",   "cb.job.succeeded",
     "cb.job.failed",     "cb.sla.violated",         "cb.job.partitioned", "cb.sla.created",
     "cb.sla.updated",    "cb.sla.deleted",          "cb.sla.started",     "cb.sla.stopped",
-    "cb.sla.terminated", "cb.sla.recovered",
+    "cb.sla.terminated", "cb.sla.recovered",        "cb.sla.at_risk",
 };
 
 const char *cb_event_type_name(cb_event_type t)

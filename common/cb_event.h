@@ -45,6 +45,7 @@ typedef enum cb_event_type {
     CB_EV_SLA_STOPPED,
     CB_EV_SLA_TERMINATED,
     CB_EV_SLA_RECOVERED,
+    CB_EV_SLA_AT_RISK, /* a running job predicted to miss a makespan bound */
     CB_EV__COUNT
 } cb_event_type;
 

@@ -392,6 +392,36 @@ int cb_sla_expr_aggregates(const cb_sla_expr *e)
     return cb_sla_expr_aggregates(e->a) || cb_sla_expr_aggregates(e->b);
 }
 
+static int is_metric(const operand *o, const char *metric)
+{
+    return o->metric && o->agg == CB_SLA_AGG_NONE && !strcmp(o->metric->name, metric);
+}
+
+double cb_sla_expr_bound(const cb_sla_expr *e, const char *metric)
+{
+    double a, b;
+    if (!e)
+        return INFINITY;
+    switch (e->k) {
+    case N_CMP:
+        if (is_metric(&e->l, metric) && !e->r.metric && (e->o == OP_LT || e->o == OP_LE))
+            return e->r.number;
+        if (is_metric(&e->r, metric) && !e->l.metric && (e->o == OP_GT || e->o == OP_GE))
+            return e->l.number;
+        return INFINITY;
+    case N_AND:
+        a = cb_sla_expr_bound(e->a, metric);
+        b = cb_sla_expr_bound(e->b, metric);
+        return a < b ? a : b;
+    case N_OR:
+        a = cb_sla_expr_bound(e->a, metric);
+        b = cb_sla_expr_bound(e->b, metric);
+        return a > b ? a : b;
+    default:
+        return INFINITY; /* a negation bounds nothing we can use */
+    }
+}
+
 static int value(const operand *o, cb_sla_lookup lookup, void *ctx, double *v)
 {
     if (!o->metric) {

@@ -73,6 +73,12 @@ void cb_sla_expr_free(cb_sla_expr *e);
 cb_sla_level cb_sla_expr_level(const cb_sla_expr *e);
 /* Does it aggregate over a window (any AGG)? */
 int cb_sla_expr_aggregates(const cb_sla_expr *e);
+/* The largest value of the plain [metric] (no AGG) the constraint allows
+ * for certain: N of `[metric] < N` or `<= N` (or `N > [metric]`), the
+ * smaller of both sides of &&, the larger of both sides of ||; INFINITY
+ * when it sets none. What a job's `[makespan] < 2000` means as a deadline
+ * (the scheduler's ranking, at-risk warnings; docs/sla.md). */
+double cb_sla_expr_bound(const cb_sla_expr *e, const char *metric);
 
 /* The value of a metric: return 0 and set *out, or -1 when it has no value
  * yet (a job not finished, an empty window). */

@@ -3,15 +3,40 @@
  * appended, plan (scheduler.h), apply the plan as events. */
 #include "control_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cb_json.h"
 #include "cb_alloc.h"
+#include "cb_sla_expr.h"
 #include "cb_log.h"
 #include "cb_time.h"
 #include "decide.h"
+
+/* The smallest [makespan] bound of the job's own sla.guarantees, in ms (0:
+ * none). The intake parsed them already; one that does not parse counts
+ * for nothing. */
+static int64_t makespan_bound_ms(const json_t *sla)
+{
+    const json_t *g;
+    size_t i;
+    double best = INFINITY;
+    json_array_foreach(json_object_get(sla, "guarantees"), i, g)
+    {
+        cb_sla_expr *e = NULL;
+        char err[160];
+        const char *text = json_string_value(json_object_get(g, "constraint"));
+        if (text && cb_sla_parse(text, &e, err, sizeof err) == CB_OK) {
+            double b = cb_sla_expr_bound(e, "makespan");
+            if (b < best)
+                best = b;
+        }
+        cb_sla_expr_free(e);
+    }
+    return isfinite(best) && best >= 1 ? (int64_t)best : 0;
+}
 
 static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
 {
@@ -40,9 +65,12 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
     j->backend = ctl_backend_of(c, json_string_value(json_object_get(fn, "backend")) ?: "local");
     j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));
     j->submitted_ns = js->submitted_ns;
-    /* the deadline that ranks it: the SLA's, else the job's timeout */
+    /* the deadline that ranks it: the SLA's, else the tightest makespan its
+     * own guarantees allow, else the job's timeout (docs/engine.md) */
     int64_t deadline_ms =
         json_integer_value(json_object_get(json_object_get(js->spec, "sla"), "deadline_ms"));
+    if (deadline_ms <= 0)
+        deadline_ms = makespan_bound_ms(json_object_get(js->spec, "sla"));
     if (deadline_ms <= 0)
         deadline_ms = j->policy.job_timeout_ms;
     if (deadline_ms > 0)

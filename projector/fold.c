@@ -527,6 +527,7 @@ static fold_fn *const fold_table[CB_EV__COUNT] = {
     [CB_EV_SLA_STOPPED] = fold_nothing,
     [CB_EV_SLA_TERMINATED] = fold_nothing,
     [CB_EV_SLA_RECOVERED] = fold_nothing,
+    [CB_EV_SLA_AT_RISK] = fold_nothing,
 };
 
 cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_event *ev,

@@ -359,7 +359,7 @@ static void on_request(cb_request *req, const cb_broker_msg *m, void *ctx)
 {
     cb_sla_control *c = ctx;
     const char *tenant = m->subject + strlen("cb.slactl.");
-    deferred *d;
+    deferred *d = NULL;
     if (strncmp(m->subject, "cb.slactl.", 10) || !cb_name_valid(tenant)) {
         refuse(req, NULL, "%s: not cb.slactl.<tenant>", m->subject);
         return;
@@ -370,8 +370,7 @@ static void on_request(cb_request *req, const cb_broker_msg *m, void *ctx)
     }
     if (c->ndeferred >= DEFER_MAX || !(d = cb_calloc(1, sizeof *d)) ||
         !(d->data = cb_malloc(m->len + 1))) {
-        if (c->ndeferred < DEFER_MAX)
-            free(d);
+        free(d);
         refuse(req, NULL, "the SLA service is catching up with the log; try again");
         return;
     }

@@ -18,9 +18,18 @@ typedef struct entry {
     struct entry *next;
 } entry;
 
+typedef struct warned {
+    const void *agreement; /* entry * (compared, never followed) */
+    size_t guarantee;
+} warned;
+
 typedef struct watched {
     char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1];
     cb_sla_watch *w;
+    int64_t submitted_ns;
+    uint32_t total, done; /* tasks (cb.job.started), task outcomes observed */
+    warned *warned;       /* at-risk warnings given */
+    size_t nwarned;
     entry **by; /* the agreements that take it (borrowed; re-checked by pointer) */
     size_t nby;
     entry *own; /* its own sla.guarantees, or NULL */
@@ -62,6 +71,7 @@ static void entry_free(entry *x)
 static void watched_free(watched *w)
 {
     cb_sla_watch_free(w->w);
+    free(w->warned);
     free(w->by);
     entry_free(w->own);
     free(w);
@@ -192,6 +202,7 @@ static cb_status watch_job(cb_sla_evaluator *e, const cb_event *ev)
         return CB_ENOMEM;
     snprintf(w->tenant, sizeof w->tenant, "%s", ev->tenant);
     snprintf(w->job, sizeof w->job, "%s", ev->job);
+    w->submitted_ns = ev->time_ns;
     if (json_array_size(json_object_get(sla, "guarantees"))) {
         char err[300];
         entry *own = cb_calloc(1, sizeof *own);
@@ -240,9 +251,11 @@ static void found(cb_sla_evaluator *e, cb_sla_agreement *a, const cb_sla_breach 
     if (!a->recent)
         a->recent = json_array();
     r = json_pack("{s:s, s:s, s:I, s:s, s:s}", "kind",
-                  kind == CB_SLA_RECOVERED ? "recovered" : "violated", "guarantee", b->guarantee,
-                  "ordinal", (json_int_t)b->ordinal, "job", job ? job : "", "time",
-                  cb_time_format(b->time_ns, t, sizeof t));
+                  kind == CB_SLA_RECOVERED ? "recovered"
+                  : kind == CB_SLA_AT_RISK ? "at_risk"
+                                           : "violated",
+                  "guarantee", b->guarantee, "ordinal", (json_int_t)b->ordinal, "job",
+                  job ? job : "", "time", cb_time_format(b->time_ns, t, sizeof t));
     if (r && !isnan(b->observed))
         json_object_set_new(r, "observed", json_real(b->observed));
     if (r && b->level == CB_SLA_LEVEL_TASK)
@@ -342,6 +355,43 @@ static void reported(cb_sla_evaluator *e, const cb_event *ev)
     }
 }
 
+/* The job's makespan predicted from its progress (elapsed time over the
+ * share of its tasks done) against each makespan bound of the agreements
+ * that watch it: over the bound while the bound has not passed yet is a
+ * warning, once per guarantee and job. Needs two outcomes at least. */
+static void risk(cb_sla_evaluator *e, watched *w, entry *x, int64_t now_ns)
+{
+    double elapsed_ms = (double)(now_ns - w->submitted_ns) / 1e6, predicted;
+    if (!x || x->a.stopped || x->a.terminated || w->total == 0 || w->done < 2 ||
+        w->done >= w->total)
+        return;
+    predicted = elapsed_ms * w->total / w->done;
+    for (size_t i = 0; i < x->a.n; i++) {
+        const cb_sla_guarantee *g = &x->a.g[i];
+        cb_sla_breach b;
+        warned *more;
+        size_t k;
+        if (!isfinite(g->makespan_bound) || predicted <= g->makespan_bound ||
+            elapsed_ms >= g->makespan_bound)
+            continue;
+        for (k = 0; k < w->nwarned; k++)
+            if (w->warned[k].agreement == x && w->warned[k].guarantee == i)
+                break;
+        if (k < w->nwarned || !(more = realloc(w->warned, (w->nwarned + 1) * sizeof *more)))
+            continue;
+        w->warned = more;
+        w->warned[w->nwarned++] = (warned){x, i};
+        memset(&b, 0, sizeof b);
+        b.guarantee = g->name;
+        b.constraint = g->constraint;
+        b.observed = predicted;
+        b.bound = g->makespan_bound;
+        b.level = CB_SLA_LEVEL_JOB;
+        b.time_ns = now_ns;
+        found(e, &x->a, &b, CB_SLA_AT_RISK, w->job);
+    }
+}
+
 cb_status cb_sla_evaluator_apply(cb_sla_evaluator *e, const cb_event *ev)
 {
     uint64_t key;
@@ -361,11 +411,19 @@ cb_status cb_sla_evaluator_apply(cb_sla_evaluator *e, const cb_event *ev)
         return CB_OK;
     if ((r = cb_sla_watch_apply(w->w, ev, &o)) < 0)
         return CB_ENOMEM;
+    if (ev->type == CB_EV_JOB_STARTED)
+        w->total = (uint32_t)json_integer_value(json_object_get(ev->data, "tasks"));
     if (r == 1) {
         if (w->own)
             judge(e, w->own, &o, w->job);
         for (size_t i = 0; i < w->nby; i++)
             judge(e, w->by[i], &o, w->job);
+        if (o.level == CB_SLA_LEVEL_TASK) {
+            w->done++;
+            risk(e, w, w->own, ev->time_ns);
+            for (size_t i = 0; i < w->nby; i++)
+                risk(e, w, w->by[i], ev->time_ns);
+        }
     }
     if (ev->type == CB_EV_JOB_SUCCEEDED || ev->type == CB_EV_JOB_FAILED ||
         ev->type == CB_EV_JOB_CANCELLED || ev->type == CB_EV_JOB_REJECTED) {

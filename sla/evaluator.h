@@ -30,7 +30,10 @@ typedef struct cb_sla_evaluator cb_sla_evaluator;
 
 /* A breach (kind CB_SLA_BREACHED) of agreement a's guarantee, or its
  * recovery (CB_SLA_RECOVERED), found at an observation of `job` of a's
- * tenant, or by a periodic evaluation (job NULL). */
+ * tenant, or by a periodic evaluation (job NULL); or a warning
+ * (CB_SLA_AT_RISK): the running job's makespan, predicted from its
+ * progress (b->observed), exceeds the guarantee's makespan bound
+ * (b->bound) before the bound has passed (once per job and guarantee). */
 typedef void cb_sla_breach_fn(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b,
                               int kind, const char *job);
 

@@ -35,6 +35,11 @@ cb_status cb_sla_guarantee_init(cb_sla_guarantee *g, const json_t *spec, char *e
         return s;
     }
     g->level = cb_sla_expr_level(g->expr);
+    /* a punctual job-level bound is a deadline to predict against */
+    g->makespan_bound =
+        g->level == CB_SLA_LEVEL_JOB && !json_integer_value(json_object_get(spec, "period_ms"))
+            ? cb_sla_expr_bound(g->expr, "makespan")
+            : INFINITY;
     g->repetitions = reps > 0 ? (uint32_t)reps : 1;
     g->period_ms = json_integer_value(json_object_get(spec, "period_ms"));
     g->windowed = g->period_ms > 0 || cb_sla_expr_aggregates(g->expr);

@@ -35,15 +35,17 @@ typedef struct cb_sla_guarantee {
     int64_t period_ms;    /* 0: punctual */
     int windowed;         /* observations join the windows */
     cb_sla_window win[CB_SLA_NMETRICS];
-    int64_t next_tick_ns; /* periodic: the next evaluation (0: on the first observation) */
-    uint32_t streak;      /* violating evaluations in a row */
-    int in_breach;        /* breached, and no evaluation has held since */
+    int64_t next_tick_ns;  /* periodic: the next evaluation (0: on the first observation) */
+    uint32_t streak;       /* violating evaluations in a row */
+    int in_breach;         /* breached, and no evaluation has held since */
+    double makespan_bound; /* job level: the [makespan] it allows for certain, else INFINITY */
     uint64_t evaluations, violations, breaches;
 } cb_sla_guarantee;
 
 /* What an evaluation found (the return value of observe and tick). */
 #define CB_SLA_BREACHED  1
 #define CB_SLA_RECOVERED 2
+#define CB_SLA_AT_RISK   3 /* the evaluator's prediction (sla/evaluator.h), never a guarantee's */
 
 /* A breach, or a recovery from breach `ordinal`: what cb.sla.violated and
  * cb.sla.recovered record. */
@@ -53,6 +55,7 @@ typedef struct cb_sla_breach {
     uint64_t ordinal; /* the guarantee's breach number, 1.. (its event's id) */
     cb_sla_level level;
     uint32_t task; /* a task observation's */
+    double bound;  /* at risk: the makespan bound the prediction (observed) exceeds */
     int64_t time_ns;
 } cb_sla_breach;
 

@@ -91,17 +91,22 @@ static cb_status append(cb_sla_service *sv, cb_event_type t, const char *tenant,
 static void report(cb_sla_service *sv, const pending *p)
 {
     char subject[2 * CB_NAME_MAX + 16], *text, now[40];
-    const char *kind = p->kind == CB_SLA_RECOVERED ? "recovered" : "violated";
+    static const cb_event_type types[] = {[CB_SLA_BREACHED] = CB_EV_SLA_VIOLATED,
+                                          [CB_SLA_RECOVERED] = CB_EV_SLA_RECOVERED,
+                                          [CB_SLA_AT_RISK] = CB_EV_SLA_AT_RISK};
+    static const char *const kinds[] = {[CB_SLA_BREACHED] = "violated",
+                                        [CB_SLA_RECOVERED] = "recovered",
+                                        [CB_SLA_AT_RISK] = "at_risk"};
+    const char *kind = kinds[p->kind];
     json_t *note, *hook;
     size_t i;
-    if (append(sv, p->kind == CB_SLA_RECOVERED ? CB_EV_SLA_RECOVERED : CB_EV_SLA_VIOLATED,
-               p->tenant, p->job, p->id, json_incref(p->data)) != CB_OK)
+    if (append(sv, types[p->kind], p->tenant, p->job, p->id, json_incref(p->data)) != CB_OK)
         return;
     sv->stats.appended++;
-    if (p->kind == CB_SLA_RECOVERED)
-        CB_LOG_INF("sla", "recovered %s", p->id);
-    else
+    if (p->kind == CB_SLA_BREACHED)
         CB_LOG_WRN("sla", "breach %s", p->id);
+    else
+        CB_LOG_INF("sla", "%s %s", kind, p->id);
     snprintf(subject, sizeof subject, "cb.sla.%s.%s", p->tenant, p->agreement);
     note = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "id", p->id, "kind", kind, "tenant",
                      p->tenant, "agreement", p->agreement, "job", p->job, "time",
@@ -126,24 +131,34 @@ static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach 
     if (!(p = cb_calloc(1, sizeof *p)))
         return;
     p->kind = kind;
-    n = snprintf(p->id, sizeof p->id, "%s/%s/%s/%llu/%s", a->tenant, a->id, b->guarantee,
-                 (unsigned long long)b->ordinal,
-                 kind == CB_SLA_RECOVERED ? "recovered" : "violated");
+    if (kind == CB_SLA_AT_RISK) /* once per job and guarantee */
+        n = snprintf(p->id, sizeof p->id, "%s/%s/%s/%s/at_risk", a->tenant, a->id, b->guarantee,
+                     job ? job : "");
+    else
+        n = snprintf(p->id, sizeof p->id, "%s/%s/%s/%llu/%s", a->tenant, a->id, b->guarantee,
+                     (unsigned long long)b->ordinal,
+                     kind == CB_SLA_RECOVERED ? "recovered" : "violated");
     p->key = cb_hash64(p->id, (size_t)n);
     snprintf(p->tenant, sizeof p->tenant, "%s", a->tenant);
     snprintf(p->job, sizeof p->job, "%s", job ? job : CB_SLA_SUBJECT); /* periodic: the tenant's */
     snprintf(p->agreement, sizeof p->agreement, "%s", a->id);
     p->hooks = json_incref(json_object_get(json_object_get(a->spec, "notify"), "webhooks"));
-    p->data = json_pack("{s:s, s:s, s:s, s:I, s:s}", "agreement", a->id, "guarantee", b->guarantee,
-                        "constraint", b->constraint, "ordinal", (json_int_t)b->ordinal, "level",
-                        b->level == CB_SLA_LEVEL_TASK ? "task" : "job");
+    if (kind == CB_SLA_AT_RISK)
+        p->data =
+            json_pack("{s:s, s:s, s:s, s:f, s:f}", "agreement", a->id, "guarantee", b->guarantee,
+                      "constraint", b->constraint, "predicted", b->observed, "bound", b->bound);
+    else
+        p->data =
+            json_pack("{s:s, s:s, s:s, s:I, s:s}", "agreement", a->id, "guarantee", b->guarantee,
+                      "constraint", b->constraint, "ordinal", (json_int_t)b->ordinal, "level",
+                      b->level == CB_SLA_LEVEL_TASK ? "task" : "job");
     if (!p->data) {
         pending_free(p);
         return;
     }
-    if (!isnan(b->observed))
+    if (kind != CB_SLA_AT_RISK && !isnan(b->observed))
         json_object_set_new(p->data, "observed", json_real(b->observed));
-    if (b->level == CB_SLA_LEVEL_TASK)
+    if (kind != CB_SLA_AT_RISK && b->level == CB_SLA_LEVEL_TASK)
         json_object_set_new(p->data, "task", json_integer(b->task));
     if (kind == CB_SLA_BREACHED)
         sv->stats.breaches++;
@@ -210,7 +225,8 @@ static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)
     sv->stats.events++;
     if (cb_event_decode(m->data, m->len, &ev, why, sizeof why) != CB_OK)
         return; /* the projector reports invalid events */
-    if (ev.type == CB_EV_SLA_VIOLATED || ev.type == CB_EV_SLA_RECOVERED)
+    if (ev.type == CB_EV_SLA_VIOLATED || ev.type == CB_EV_SLA_RECOVERED ||
+        ev.type == CB_EV_SLA_AT_RISK)
         mark_seen(sv, ev.id);
     if (cb_sla_evaluator_apply(sv->ev, &ev) != CB_OK)
         sv->stats.errors++;

@@ -9,9 +9,11 @@
 # p95([makespan]) < 2000 over a window breached and back in compliance,
 # cb.sla.violated/recovered in the log, the notifications, signed webhook
 # POSTs to a receiver that fails the first one, `cb sla show`; stop, start,
-# delete; a periodic guarantee's breach on the tenant's _sla subject);
-# cb-sla killed with SIGKILL in the middle of a job: every breach is in the
-# log once, none lost, the agreements rebuilt from the log.
+# delete; a periodic guarantee's breach on the tenant's _sla subject); an
+# at-risk warning before a makespan bound passes; SLA-aware ranking meeting
+# a deadline that FIFO misses on a backend two wide; cb-sla killed with
+# SIGKILL in the middle of a job: every breach is in the log once, none
+# lost, the agreements rebuilt from the log.
 # Needs CB_TEST_BROKER_URL, CB_TEST_BIN.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +39,9 @@ trap 'exit 130' INT TERM
 # the webhook secrets cb-sla reads from $CB_DIR/sla-secrets.json
 mkdir -p "$CB_DIR" && printf '{"ops-hook": "s3cret-%s"}\n' "$T" >"$CB_DIR/sla-secrets.json"
 chmod 600 "$CB_DIR/sla-secrets.json"
-if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" >"$DIR/up.out" 2>&1; then
+# the local backend two invocations wide: jobs compete for it (section 7)
+printf '{"backends": {"local": {"max_concurrency": 2}}}\n' >"$DIR/backends.json"
+if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" --config "$DIR/backends.json" >"$DIR/up.out" 2>&1; then
     echo "FAIL cb up"; cat "$DIR/up.out"; exit 1
 fi
 API=$(cat "$CB_DIR/api_url")
@@ -255,7 +259,58 @@ printf '{"tenant": "%s", "job_id": "_sla", "kind": "call", "function": {"backend
 check "a job id that begins with _ is refused" grep -q "/job_id" "$DIR/reserved.out"
 "$CB" sla list --tenant "$T" --json >"$DIR/before.list"
 
-# 6. cb-sla killed with SIGKILL mid-job: 10 tasks of 200 ms one after the other
+# 6. at risk: 8 tasks of 300 ms one after the other under [makespan] < 1500
+# are predicted to take 2.4 s: a warning before 1.5 s have passed, then the breach
+check "watching" watch "$DIR/w7" 2
+job risky '[300, 300, 300, 300, 300, 300, 300, 300]' '[{"name": "quick", "constraint": "[makespan] < 1500"}]' 1
+check "an at-risk warning and the breach notified" watched
+check "... the warning before the bound passed, predicting more than 1.5 s" $PY - "$CB" "$T" "$DIR/w7" <<'PY'
+import json, subprocess, sys
+from datetime import datetime
+cb, tenant, path = sys.argv[1:4]
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+n = [json.loads(l) for l in open(path)]
+assert [x["kind"] for x in n] == ["at_risk", "violated"], n
+st = json.loads(subprocess.run([cb, "status", "%s/risky" % tenant, "--json"], capture_output=True, text=True).stdout)
+early = t(n[0]["time"]) - t(st["times"]["submitted"])
+assert early < 1.5, "warned %.3f s after submission" % early
+assert n[0]["breach"]["predicted"] > 1500 and n[0]["breach"]["bound"] == 1500, n[0]
+assert n[0]["id"] == "%s/job-risky/quick/risky/at_risk" % tenant, n[0]["id"]
+PY
+
+# 7. SLA-aware ranking: on the backend two wide, a job of 2 tasks submitted
+# behind one of 16 (250 ms each) waits its turn under FIFO (no SLA: ~2 s);
+# with [makespan] < 1500 its deadline ranks it first and it meets it
+makespan() { # JOB: its makespan in ms
+    "$CB" status "$T/$1" --json | $PY -c '
+import json, sys
+from datetime import datetime
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+j = json.load(sys.stdin)
+print(int((t(j["times"]["finished"]) - t(j["times"]["submitted"])) * 1000))'
+}
+race() { # SUFFIX GUARANTEES: the long job, then the short one, waited for
+    printf '{"tenant": "%s", "job_id": "long%s", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": [250, 250, 250, 250, 250, 250, 250, 250, 250, 250, 250, 250, 250, 250, 250, 250]}}\n' "$T" "$1" >"$DIR/long$1.json"
+    "$CB" submit "$DIR/long$1.json" >/dev/null 2>&1 || return 1
+    job "short$1" '[250, 250]' "$2" || return 1
+    finished "long$1"
+}
+finished() { # JOB: wait (up to 30 s) until it succeeded
+    for _ in $(seq 600); do
+        "$CB" status "$T/$1" --json 2>/dev/null | grep -q '"status": *"succeeded"' && return 0
+        sleep 0.05
+    done
+    echo "$1 did not succeed in 30 s"; return 1
+}
+check "FIFO: the short job behind the long one" race fifo '[]'
+check "SLA-aware: the same with [makespan] < 1500" race sla '[{"name": "deadline", "constraint": "[makespan] < 1500"}]'
+FIFO_MS=$(makespan shortfifo); SLA_MS=$(makespan shortsla); LONG_MS=$(makespan longsla)
+echo "     makespans: short under FIFO $FIFO_MS ms, with its SLA $SLA_MS ms (the long one $LONG_MS ms)"
+check "under FIFO the short job would miss 1.5 s" test "$FIFO_MS" -ge 1500
+check "ranked by its SLA it meets it" test "$SLA_MS" -lt 1500
+check "... so no breach of it" violations shortsla 0
+
+# 8. cb-sla killed with SIGKILL mid-job: 10 tasks of 200 ms one after the other
 printf '{"tenant": "%s", "job_id": "crash", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": [200, 200, 200, 200, 200, 200, 200, 200, 200, 200]}, "parallelism": 1, "sla": {"guarantees": [{"name": "fast", "constraint": "[execution_time] < 100"}]}}\n' "$T" >"$DIR/crash.json"
 "$CB" submit "$DIR/crash.json" --wait --timeout 60 >"$DIR/crash.done" 2>&1 &
 SUB=$!

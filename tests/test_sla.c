@@ -126,6 +126,32 @@ static void test_levels(void **state)
     expect_error("[execution_time] < 100 && [makespan] < 5", "mixes task metrics and job metrics");
 }
 
+static double bound_of(const char *text)
+{
+    cb_sla_expr *e;
+    char err[300];
+    double b;
+    assert_int_equal(cb_sla_parse(text, &e, err, sizeof err), CB_OK);
+    b = cb_sla_expr_bound(e, "makespan");
+    cb_sla_expr_free(e);
+    return b;
+}
+
+static void test_bounds(void **state)
+{
+    (void)state;
+    assert_true(bound_of("[makespan] < 1500") == 1500);
+    assert_true(bound_of("[makespan] <= 1500") == 1500);
+    assert_true(bound_of("3000 > [makespan]") == 3000);
+    assert_true(bound_of("[makespan] < 3000 && [failure_rate] <= 0 && [makespan] < 2000") == 2000);
+    assert_true(bound_of("[makespan] < 3000 || [makespan] < 1000") == 3000);
+    assert_true(isinf(bound_of("[makespan] < 3000 || [retries] == 0"))); /* either may hold */
+    assert_true(isinf(bound_of("[makespan] > 3000")));
+    assert_true(isinf(bound_of("p95([makespan]) < 3000"))); /* over many jobs, not this one */
+    assert_true(isinf(bound_of("!([makespan] >= 3000)")));
+    assert_true(isinf(bound_of("[failure_rate] < 1")));
+}
+
 static void test_errors_say_where(void **state)
 {
     char big[CB_SLA_EXPR_MAX + 10];
@@ -576,6 +602,8 @@ typedef struct seen {
     uint64_t ordinal[64];
     int n;
     int recovered; /* recoveries, counted apart */
+    int at_risk;   /* warnings, with the last one's figures */
+    double predicted, bound;
 } seen;
 
 static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b, int kind,
@@ -584,6 +612,12 @@ static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach 
     seen *x = ctx;
     if (kind == CB_SLA_RECOVERED) {
         x->recovered++;
+        return;
+    }
+    if (kind == CB_SLA_AT_RISK) {
+        x->at_risk++;
+        x->predicted = b->observed;
+        x->bound = b->bound;
         return;
     }
     assert_int_equal(kind, CB_SLA_BREACHED);
@@ -763,6 +797,42 @@ static void test_agreements_from_the_log(void **state)
     cb_sla_evaluator_free(e);
 }
 
+static void test_at_risk(void **state)
+{
+    seen x = {0};
+    cb_sla_evaluator *e = cb_sla_evaluator_new(on_breach, &x);
+    json_t *desc =
+        json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:s}]}}", "tenant", "t", "job_id",
+                  "j1", "kind", "map", "function", "backend", "local", "name", "f", "sla",
+                  "guarantees", "name", "quick", "constraint", "[makespan] < 1500");
+    (void)state;
+    /* 8 tasks of 300 ms one after the other: 2.4 s for a bound of 1.5 s */
+    log_event(e, "j1", CB_EV_JOB_SUBMITTED, 0, json_pack("{s:o}", "job", desc));
+    log_event(e, "j1", CB_EV_JOB_STARTED, 5, json_pack("{s:i}", "tasks", 8));
+    log_event(e, "j1", CB_EV_TASK_SUCCEEDED, 300,
+              json_pack("{s:i, s:i, s:i}", "task", 0, "attempt", 1, "duration_ms", 300));
+    assert_int_equal(x.at_risk, 0); /* one outcome is too little to predict from */
+    log_event(e, "j1", CB_EV_TASK_SUCCEEDED, 600,
+              json_pack("{s:i, s:i, s:i}", "task", 1, "attempt", 1, "duration_ms", 300));
+    assert_int_equal(x.at_risk, 1); /* 600 ms for 2 of 8: 2400 ms predicted, before 1500 */
+    assert_true(x.predicted == 2400);
+    assert_true(x.bound == 1500);
+    log_event(e, "j1", CB_EV_TASK_SUCCEEDED, 900,
+              json_pack("{s:i, s:i, s:i}", "task", 2, "attempt", 1, "duration_ms", 300));
+    assert_int_equal(x.at_risk, 1); /* once per job and guarantee */
+    /* a job on pace gets no warning */
+    desc = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:s}]}}", "tenant", "t", "job_id",
+                     "j2", "kind", "map", "function", "backend", "local", "name", "f", "sla",
+                     "guarantees", "name", "quick", "constraint", "[makespan] < 1500");
+    log_event(e, "j2", CB_EV_JOB_SUBMITTED, 10000, json_pack("{s:o}", "job", desc));
+    log_event(e, "j2", CB_EV_JOB_STARTED, 10005, json_pack("{s:i}", "tasks", 8));
+    for (int i = 0; i < 8; i++)
+        log_event(e, "j2", CB_EV_TASK_SUCCEEDED, 10000 + (i + 1) * 100,
+                  json_pack("{s:i, s:i, s:i}", "task", i, "attempt", 1, "duration_ms", 100));
+    assert_int_equal(x.at_risk, 1);
+    cb_sla_evaluator_free(e);
+}
+
 static void test_templates(void **state)
 {
     json_t *tpl =
@@ -804,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_comparisons),
         cmocka_unit_test(test_logic_and_unknowns),
         cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_errors_say_where),
         cmocka_unit_test(test_count_window),
         cmocka_unit_test(test_time_window_and_percentiles),
@@ -817,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_evaluator_over_a_log),
         cmocka_unit_test(test_agreements_from_the_log),
         cmocka_unit_test(test_templates),
+        cmocka_unit_test(test_at_risk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
