@@ -164,6 +164,57 @@ static const counter projector_counters[] = {
     {"commits", "cbcore_projector_commits_total", "counter", "Store commits."},
     {NULL, NULL, NULL, NULL}};
 
+static const counter sla_counters[] = {
+    {"events", "cbcore_sla_events_total", "counter", "Log events the SLA evaluator read."},
+    {"breaches", "cbcore_sla_breaches_found_total", "counter",
+     "Breaches the evaluator found since it started (a restart finds them again)."},
+    {"appended", "cbcore_sla_events_appended_total", "counter",
+     "Breaches, recoveries and warnings this evaluator appended to the log."},
+    {"errors", "cbcore_sla_errors_total", "counter", "Appends or notifications that failed."},
+    {NULL, NULL, NULL, NULL}};
+
+/* Per guarantee of every agreement: cb-sla's accounting (sla/main.c). */
+static void sla_guarantees(cb_buf *b, const json_t *reports)
+{
+    static const struct {
+        const char *member, *name, *type, *help;
+    } fams[] = {
+        {"evaluations", "cbcore_sla_evaluations_total", "counter",
+         "Evaluations of the guarantee with a verdict."},
+        {"violations", "cbcore_sla_violations_total", "counter",
+         "Evaluations that found the constraint violated."},
+        {"breaches", "cbcore_sla_guarantee_breaches_total", "counter",
+         "Breaches: repetitions violations in a row (cb.sla.violated)."},
+        {"compliant", "cbcore_sla_compliant", "gauge",
+         "1 unless the guarantee is breached and no evaluation has held since."},
+    };
+    for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+        const char *key;
+        json_t *e;
+        int any = 0;
+        json_object_foreach((json_t *)reports, key, e)
+        {
+            const json_t *sla = json_object_get(json_object_get(e, "report"), "sla"), *g;
+            size_t i;
+            json_array_foreach(json_object_get(sla, "guarantees"), i, g)
+            {
+                const char *l[] = {"tenant",    json_string_value(json_object_get(g, "tenant")),
+                                   "agreement", json_string_value(json_object_get(g, "agreement")),
+                                   "guarantee", json_string_value(json_object_get(g, "guarantee")),
+                                   "state",     json_string_value(json_object_get(g, "state")),
+                                   NULL};
+                const json_t *v = json_object_get(g, fams[f].member);
+                if (!l[1] || !l[3] || !l[5] || !l[7])
+                    continue;
+                if (!any++)
+                    family(b, fams[f].name, fams[f].type, fams[f].help);
+                sample(b, fams[f].name, l,
+                       json_is_boolean(v) ? json_is_true(v) : num(g, fams[f].member));
+            }
+        }
+    }
+}
+
 /* The report's labels: daemon and id, and backend for an adapter. */
 static void labels_of(const json_t *rep, const char *section, const char *l[7])
 {
@@ -331,5 +382,7 @@ char *cb_metrics_text(const json_t *reports, const json_t *store)
     histogram(&b, reports, "since_dispatch", "cbcore_task_dispatch_to_outcome_seconds",
               "From a task's dispatch (the command's publication) to its outcome in the log.");
     counters(&b, reports, "projector", projector_counters);
+    counters(&b, reports, "sla", sla_counters);
+    sla_guarantees(&b, reports);
     return cb_buf_take(&b, NULL);
 }

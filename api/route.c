@@ -23,10 +23,11 @@ static int segment(const char **p, char *seg, size_t n)
     return 1;
 }
 
-static void method(const char *m, int *post, int *get)
+static void method(const char *m, int *post, int *get, int *del)
 {
     *get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
     *post = !strcmp(m, "POST");
+    *del = !strcmp(m, "DELETE");
 }
 
 /* What a GET-only or POST-only route answers for the method. */
@@ -63,15 +64,33 @@ static int job_routes(const char *p, int get, int post, cb_route *out)
     return CB_ROUTE_NO_SUCH;
 }
 
+/* /v1/tenants/T/slas[/A[/start|stop]] after "/slas". */
+static int sla_routes(const char *p, int get, int post, int del, cb_route *out)
+{
+    char sub[16];
+    int r;
+    if ((r = segment(&p, out->sla, sizeof out->sla)) == 0)
+        return only(out, CB_ROUTE_SLAS, get || post);
+    if (r < 0 || !cb_name_valid(out->sla))
+        return CB_ROUTE_NO_SUCH;
+    if ((r = segment(&p, sub, sizeof sub)) == 0)
+        return only(out, CB_ROUTE_SLA, get || del);
+    if (r < 0 || *p || (strcmp(sub, "start") && strcmp(sub, "stop")))
+        return CB_ROUTE_NO_SUCH;
+    snprintf(out->action, sizeof out->action, "%s", sub);
+    return only(out, CB_ROUTE_SLA_STATE, post);
+}
+
 int cb_route_match(const char *m, const char *path, cb_route *out)
 {
     char a[16], b[16], c[16];
     const char *p = path;
-    int get, post;
+    int get, post, del;
 
     memset(out, 0, sizeof *out);
-    method(m, &post, &get);
+    method(m, &post, &get, &del);
     out->post = post;
+    out->del = del;
     if (!strcmp(path, "/")) {
         out->file = "";
         return only(out, CB_ROUTE_UI, get);
@@ -95,8 +114,15 @@ int cb_route_match(const char *m, const char *path, cb_route *out)
     if (!strcmp(b, "daemons") && segment(&p, c, sizeof c) == 1 && !strcmp(c, "stream") && !*p)
         return only(out, CB_ROUTE_DAEMONS_STREAM, get);
     if (!strcmp(b, "tenants") && segment(&p, out->tenant, sizeof out->tenant) == 1 &&
-        cb_name_valid(out->tenant) && segment(&p, c, sizeof c) == 1 && !strcmp(c, "stream") && !*p)
-        return only(out, CB_ROUTE_TENANT_STREAM, get);
+        cb_name_valid(out->tenant) && segment(&p, c, sizeof c) == 1) {
+        if (!strcmp(c, "stream") && !*p)
+            return only(out, CB_ROUTE_TENANT_STREAM, get);
+        if (!strcmp(c, "slas")) {
+            int r = sla_routes(p, get, post, del, out);
+            if (r != CB_ROUTE_NO_SUCH)
+                return r;
+        }
+    }
     memset(out, 0, sizeof *out);
     return CB_ROUTE_NO_SUCH;
 }

@@ -13,6 +13,9 @@
  *   GET  /v1/jobs/T/J/stream                CB_ROUTE_JOB_STREAM
  *   POST /v1/jobs/T/J/cancel|suspend|resume CB_ROUTE_CONTROL (action)
  *   GET  /v1/tenants/T/stream               CB_ROUTE_TENANT_STREAM
+ *   GET  /v1/tenants/T/slas  POST ...       CB_ROUTE_SLAS (list, create or update)
+ *   GET  /v1/tenants/T/slas/A  DELETE ...   CB_ROUTE_SLA (show, delete)
+ *   POST /v1/tenants/T/slas/A/start|stop    CB_ROUTE_SLA_STATE (action)
  *   GET  /v1/daemons                        CB_ROUTE_DAEMONS
  *   GET  /v1/daemons/stream                 CB_ROUTE_DAEMONS_STREAM
  *   GET  /metrics                           CB_ROUTE_METRICS
@@ -41,14 +44,19 @@ typedef enum cb_route_id {
     CB_ROUTE_DAEMONS_STREAM,
     CB_ROUTE_METRICS,
     CB_ROUTE_UI,
+    CB_ROUTE_SLAS,
+    CB_ROUTE_SLA,
+    CB_ROUTE_SLA_STATE,
 } cb_route_id;
 
 typedef struct cb_route {
     cb_route_id id;
     char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1];
-    char action[16];  /* CONTROL: "cancel", "suspend" or "resume" */
+    char sla[CB_NAME_MAX + 1]; /* SLA, SLA_STATE: the agreement */
+    char action[16];  /* CONTROL: "cancel", "suspend" or "resume"; SLA_STATE: "start", "stop" */
     const char *file; /* UI: the path after "/ui/" (borrowed from the path), "" for "/" */
     int post;         /* the method was POST */
+    int del;          /* the method was DELETE */
 } cb_route;
 
 /* CB_ROUTE_MATCH: *out is the route; CB_ROUTE_NO_SUCH: no route has this

@@ -258,9 +258,7 @@ static void ask_engine(cb_api *a, struct evhttp_request *req, const cb_route *r,
 
 /* The request's body as text (NUL-terminated, malloc'd) or NULL with the
  * error sent. */
-/* The request's body as text (NUL-terminated, malloc'd) or NULL with the
- * error sent. */
-static char *body_of(cb_api *a, struct evhttp_request *req, size_t *len)
+char *cb_api_body_text(cb_api *a, struct evhttp_request *req, size_t *len)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(in);
@@ -290,7 +288,7 @@ static void control(cb_api *a, struct evhttp_request *req, const cb_route *r)
 static void submit(cb_api *a, struct evhttp_request *req, const cb_route *r, const cb_api_who *who)
 {
     size_t len = 0;
-    char *text = body_of(a, req, &len), subject[200], msg[300], *again = NULL;
+    char *text = cb_api_body_text(a, req, &len), subject[200], msg[300], *again = NULL;
     const char *tenant;
     json_error_t je;
     cb_status ps;
@@ -522,6 +520,8 @@ static const char *method_name(struct evhttp_request *req)
         return "HEAD";
     case EVHTTP_REQ_POST:
         return "POST";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
     default:
         return "OTHER";
     }
@@ -572,7 +572,9 @@ static void handle(struct evhttp_request *req, void *arg)
                           "a bearer token is needed (Authorization: Bearer TOKEN)", NULL);
         return;
     }
-    if (r.id == CB_ROUTE_TENANT_STREAM && !cb_api_may(&who, r.tenant)) {
+    if ((r.id == CB_ROUTE_TENANT_STREAM || r.id == CB_ROUTE_SLAS || r.id == CB_ROUTE_SLA ||
+         r.id == CB_ROUTE_SLA_STATE) &&
+        !cb_api_may(&who, r.tenant)) {
         cb_api_send_error(req, 403, "forbidden", "the token may not see this tenant", NULL);
         return;
     }
@@ -626,6 +628,11 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     case CB_ROUTE_DAEMONS_STREAM:
         cb_api_daemons_stream(a, req);
+        return;
+    case CB_ROUTE_SLAS:
+    case CB_ROUTE_SLA:
+    case CB_ROUTE_SLA_STATE:
+        cb_api_sla(a, req, &r);
         return;
     default:
         break;

@@ -98,6 +98,11 @@ struct pending {
 
 /* answers */
 void cb_api_send_json(struct evhttp_request *req, int status, json_t *body);
+/* The request's body as text (NUL-terminated, malloc'd) or NULL with the
+ * error sent. */
+char *cb_api_body_text(cb_api *a, struct evhttp_request *req, size_t *len);
+/* sla.c: the agreements' routes, asked of cb-sla */
+void cb_api_sla(cb_api *a, struct evhttp_request *req, const cb_route *r);
 /* {"error": {"code", "message"}} (and `extra`'s members beside it). */
 json_t *cb_api_error_body(const char *code, const char *message, json_t *extra);
 void cb_api_send_error(struct evhttp_request *req, int status, const char *code,

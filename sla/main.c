@@ -12,6 +12,7 @@
 #include "cb_schema.h"
 #include "cb_url.h"
 #include "report.h"
+#include "evaluator.h"
 #include "service.h"
 
 static const char *usage =
@@ -56,8 +57,31 @@ static json_t *load_secrets(const char *file, int *bad)
     return j;
 }
 
+#define REPORT_GUARANTEES 1000 /* the most the report's accounting lists */
+
+/* Each guarantee's accounting, for /metrics (api/metrics_text.c). */
+static void account(const cb_sla_agreement *a, void *ctx)
+{
+    json_t *list = ctx;
+    if (a->is_template)
+        return;
+    for (size_t i = 0; i < a->n && json_array_size(list) < REPORT_GUARANTEES; i++) {
+        const cb_sla_guarantee *g = &a->g[i];
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b}", "tenant",
+                                              a->tenant, "agreement", a->id, "guarantee", g->name,
+                                              "state",
+                                              a->terminated ? "terminated"
+                                              : a->stopped  ? "stopped"
+                                                            : "started",
+                                              "evaluations", (json_int_t)g->evaluations,
+                                              "violations", (json_int_t)g->violations, "breaches",
+                                              (json_int_t)g->breaches, "compliant", !g->in_breach));
+    }
+}
+
 static void report_fill(json_t *o, void *arg)
 {
+    json_t *list = json_array();
     const cb_sla_stats *st = cb_sla_service_stats(arg);
     const cb_sla_webhook_stats *wh = cb_sla_service_webhook_stats(arg);
     json_object_set_new(
@@ -68,6 +92,10 @@ static void report_fill(json_t *o, void *arg)
                   st->caught_up, "webhooks", "delivered", (json_int_t)wh->delivered, "refused",
                   (json_int_t)wh->refused, "given_up", (json_int_t)wh->given_up, "retries",
                   (json_int_t)wh->retries, "no_secret", (json_int_t)wh->unsigned_refused));
+    if (list) {
+        cb_sla_evaluator_each(cb_sla_service_evaluator(arg), NULL, account, list);
+        json_object_set_new(json_object_get(o, "sla"), "guarantees", list);
+    }
 }
 
 int main(int argc, char **argv)

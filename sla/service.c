@@ -333,6 +333,11 @@ const cb_sla_stats *cb_sla_service_stats(const cb_sla_service *sv)
     return &sv->stats;
 }
 
+const cb_sla_evaluator *cb_sla_service_evaluator(const cb_sla_service *sv)
+{
+    return sv->ev;
+}
+
 const cb_sla_webhook_stats *cb_sla_service_webhook_stats(const cb_sla_service *sv)
 {
     return cb_sla_webhooks_stats(sv->hooks);

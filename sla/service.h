@@ -53,5 +53,7 @@ CB_NODISCARD cb_status cb_sla_service_start(struct event_base *base, cb_broker *
 void cb_sla_service_stop(cb_sla_service *s);
 const cb_sla_stats *cb_sla_service_stats(const cb_sla_service *s);
 const cb_sla_webhook_stats *cb_sla_service_webhook_stats(const cb_sla_service *s);
+/* The agreements under evaluation (borrowed; read on the loop). */
+const struct cb_sla_evaluator *cb_sla_service_evaluator(const cb_sla_service *s);
 
 #endif /* CB_SLA_SERVICE_H */

@@ -257,7 +257,64 @@ check "the agreement's life and its breach in the _sla log" sh -c 'grep -q "^cb.
 printf '{"tenant": "%s", "job_id": "_sla", "kind": "call", "function": {"backend": "local", "name": "noop"}, "input": 1}\n' "$T" >"$DIR/reserved.json"
 "$CB" submit "$DIR/reserved.json" >"$DIR/reserved.out" 2>&1
 check "a job id that begins with _ is refused" grep -q "/job_id" "$DIR/reserved.out"
-"$CB" sla list --tenant "$T" --json >"$DIR/before.list"
+
+# the same through cb-api's routes (/v1/tenants/T/slas), each answer
+# checked against schemas/openapi.json; the accounting in /metrics
+check "the REST routes of agreements" $PY - "$API" "$T" "$DIR/answers.jsonl" "$DIR" <<'PY'
+import json, sys, urllib.error, urllib.request
+api, tenant, answers, d = sys.argv[1:5]
+n = [0]
+def call(method, path, body=None):
+    req = urllib.request.Request(api + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, text, ctype = r.status, r.read(), r.headers.get("Content-Type")
+    except urllib.error.HTTPError as e:
+        status, text, ctype = e.code, e.read(), e.headers.get("Content-Type")
+    n[0] += 1
+    f = "%s/answer%d.json" % (d, n[0])
+    open(f, "wb").write(text)
+    with open(answers, "a") as out:
+        out.write(json.dumps({"method": method, "path": path, "status": status, "type": ctype, "body": f}) + "\n")
+    return status, json.loads(text) if text else None
+base = "/v1/tenants/%s/slas" % tenant
+spec = {"id": "rest", "name": "rest", "scope": {"labels": {"suite": "rest"}},
+        "details": {"id": "rest", "type": "agreement", "name": "rest",
+                    "guarantees": [{"name": "g", "constraint": "[makespan] < 60000"}]}}
+s, b = call("POST", base, spec); assert s == 201 and b["id"] == "rest" and b["version"] == 1, (s, b)
+s, b = call("POST", base, spec); assert s == 201 and b["version"] == 2, (s, b)  # an update
+bad = json.loads(json.dumps(spec)); bad["details"]["guarantees"][0]["constraint"] = "[makespan] <"
+s, b = call("POST", base, bad); assert s == 400 and "at 12" in b["error"]["message"], (s, b)
+s, b = call("POST", base, {"id": "x"}); assert s == 400 and b["errors"], (s, b)  # schema errors listed
+s, b = call("POST", base, {"template": "tpl", "id": "rest2", "values": {"ms": 900, "suite": "none"}})
+assert s == 201 and b["guarantees"][0]["constraint"] == "p95([makespan]) < 900", (s, b)
+s, b = call("GET", base); assert s == 200 and {"rest", "rest2", "tpl"} <= {a["id"] for a in b["agreements"]}, (s, b)
+s, b = call("GET", base + "/rest"); assert s == 200 and b["spec"]["id"] == "rest" and b["recent"] == [], (s, b)
+s, b = call("POST", base + "/rest/stop"); assert s == 200 and b["state"] == "stopped", (s, b)
+s, b = call("POST", base + "/rest/start"); assert s == 200 and b["state"] == "started", (s, b)
+s, b = call("POST", base + "/tpl/start"); assert s == 400, (s, b)  # a template is never evaluated
+s, b = call("DELETE", base + "/rest2"); assert s == 200 and b["event"].endswith("/deleted"), (s, b)
+s, b = call("GET", base + "/rest2"); assert s == 404, (s, b)
+s, b = call("DELETE", base + "/nothing"); assert s == 404, (s, b)
+PY
+check "... every answer as schemas/openapi.json says" $PY "$ROOT/tests/openapi_check.py" "$ROOT/schemas" "$DIR/answers.jsonl"
+metrics_ok() {
+    $PY - "$API" "$T" <<'PY'
+import re, sys, urllib.request
+api, tenant = sys.argv[1:3]
+text = urllib.request.urlopen(api + "/metrics", timeout=10).read().decode()
+def value(name, agreement):
+    m = re.search(r'^%s\{tenant="%s",agreement="%s",guarantee="g",state="[a-z]+"\} (\S+)$' % (name, tenant, agreement), text, re.M)
+    assert m, "no %s for %s" % (name, agreement)
+    return float(m.group(1))
+assert value("cbcore_sla_guarantee_breaches_total", "per") >= 1
+assert value("cbcore_sla_compliant", "per") == 0
+assert value("cbcore_sla_evaluations_total", "rest") == 0
+assert re.search(r"^cbcore_sla_events_total\{", text, re.M)
+PY
+}
+check "/metrics: each guarantee's evaluations, breaches and compliance" wait_for 300 metrics_ok
 
 # 6. at risk: 8 tasks of 300 ms one after the other under [makespan] < 1500
 # are predicted to take 2.4 s: a warning before 1.5 s have passed, then the breach
@@ -310,6 +367,8 @@ check "under FIFO the short job would miss 1.5 s" test "$FIFO_MS" -ge 1500
 check "ranked by its SLA it meets it" test "$SLA_MS" -lt 1500
 check "... so no breach of it" violations shortsla 0
 
+"$CB" sla list --tenant "$T" --json >"$DIR/before.list"
+
 # 8. cb-sla killed with SIGKILL mid-job: 10 tasks of 200 ms one after the other
 printf '{"tenant": "%s", "job_id": "crash", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": [200, 200, 200, 200, 200, 200, 200, 200, 200, 200]}, "parallelism": 1, "sla": {"guarantees": [{"name": "fast", "constraint": "[execution_time] < 100"}]}}\n' "$T" >"$DIR/crash.json"
 "$CB" submit "$DIR/crash.json" --wait --timeout 60 >"$DIR/crash.done" 2>&1 &
@@ -339,6 +398,6 @@ import json, sys
 def brief(p):
     return [(a["id"], a["state"], a["version"], a["breaches"], a["compliant"]) for a in json.load(open(p))]
 a, b = brief(sys.argv[1]), brief(sys.argv[2])
-assert a == b and len(a) == 3, (a, b)' "$DIR/before.list" "$DIR/after.list"
+assert a == b and len(a) == 4, (a, b)' "$DIR/before.list" "$DIR/after.list"
 
 [ "$fails" -eq 0 ]

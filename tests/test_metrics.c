@@ -74,10 +74,37 @@ static void families_samples_and_escapes(void **state)
     json_decref(store);
 }
 
+static void sla_accounting(void **state)
+{
+    json_t *r = json_pack(
+        "{s:{s:{s:s, s:s, s:i, s:{s:i, s:i, s:[{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b}]}},"
+        " s:f}}",
+        "sla/s1", "report", "daemon", "sla", "id", "s1", "period_ms", 1000, "sla", "events", 40,
+        "appended", 3, "guarantees", "tenant", "acme", "agreement", "p95", "guarantee", "g",
+        "state", "started", "evaluations", 12, "violations", 5, "breaches", 2, "compliant", 0,
+        "age_s", 0.5);
+    char *t;
+    (void)state;
+    assert_non_null(r);
+    t = cb_metrics_text(r, NULL);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "cbcore_sla_events_total{daemon=\"sla\",id=\"s1\"} 40\n"));
+    assert_non_null(strstr(t, "# TYPE cbcore_sla_guarantee_breaches_total counter\n"
+                              "cbcore_sla_guarantee_breaches_total{tenant=\"acme\","
+                              "agreement=\"p95\",guarantee=\"g\",state=\"started\"} 2\n"));
+    assert_non_null(strstr(t, "cbcore_sla_evaluations_total{tenant=\"acme\",agreement=\"p95\","
+                              "guarantee=\"g\",state=\"started\"} 12\n"));
+    assert_non_null(strstr(t, "cbcore_sla_compliant{tenant=\"acme\",agreement=\"p95\","
+                              "guarantee=\"g\",state=\"started\"} 0\n"));
+    free(t);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(families_samples_and_escapes),
+        cmocka_unit_test(sla_accounting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

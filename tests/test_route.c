@@ -47,6 +47,19 @@ static void every_route_with_its_parameters(void **state)
     assert_string_equal(r.file, "");
     assert_int_equal(cb_route_match("GET", "/ui/app.js", &r), CB_ROUTE_MATCH);
     assert_string_equal(r.file, "app.js");
+    /* agreements */
+    expect("GET", "/v1/tenants/acme/slas", CB_ROUTE_MATCH, CB_ROUTE_SLAS);
+    expect("POST", "/v1/tenants/acme/slas", CB_ROUTE_MATCH, CB_ROUTE_SLAS);
+    assert_int_equal(cb_route_match("DELETE", "/v1/tenants/acme/slas/p95-ok", &r), CB_ROUTE_MATCH);
+    assert_int_equal(r.id, CB_ROUTE_SLA);
+    assert_true(r.del);
+    assert_string_equal(r.tenant, "acme");
+    assert_string_equal(r.sla, "p95-ok");
+    expect("GET", "/v1/tenants/acme/slas/p95-ok", CB_ROUTE_MATCH, CB_ROUTE_SLA);
+    assert_int_equal(cb_route_match("POST", "/v1/tenants/acme/slas/a1/stop", &r), CB_ROUTE_MATCH);
+    assert_int_equal(r.id, CB_ROUTE_SLA_STATE);
+    assert_string_equal(r.action, "stop");
+    assert_string_equal(r.sla, "a1");
 }
 
 static void paths_that_are_no_route(void **state)
@@ -73,6 +86,10 @@ static void paths_that_are_no_route(void **state)
     expect("GET", "/v1/tenants/acme", CB_ROUTE_NO_SUCH, 0);
     expect("GET", "/v1/tenants/acme/stream/x", CB_ROUTE_NO_SUCH, 0);
     expect("GET", "/ui/", CB_ROUTE_NO_SUCH, 0);
+    expect("GET", "/v1/tenants/acme/slas/a.b", CB_ROUTE_NO_SUCH, 0);
+    expect("POST", "/v1/tenants/acme/slas/a1/pause", CB_ROUTE_NO_SUCH, 0);
+    expect("POST", "/v1/tenants/acme/slas/a1/stop/x", CB_ROUTE_NO_SUCH, 0);
+    expect("GET", "/v1/tenants/acme/slasx", CB_ROUTE_NO_SUCH, 0);
 }
 
 static void a_route_with_the_wrong_method_is_405(void **state)
@@ -85,6 +102,9 @@ static void a_route_with_the_wrong_method_is_405(void **state)
     expect("PUT", "/v1/jobs/acme/j1/stream", CB_ROUTE_BAD_METHOD, CB_ROUTE_JOB_STREAM);
     expect("POST", "/metrics", CB_ROUTE_BAD_METHOD, CB_ROUTE_METRICS);
     expect("POST", "/v1/daemons", CB_ROUTE_BAD_METHOD, CB_ROUTE_DAEMONS);
+    expect("DELETE", "/v1/tenants/acme/slas", CB_ROUTE_BAD_METHOD, CB_ROUTE_SLAS);
+    expect("POST", "/v1/tenants/acme/slas/a1", CB_ROUTE_BAD_METHOD, CB_ROUTE_SLA);
+    expect("GET", "/v1/tenants/acme/slas/a1/start", CB_ROUTE_BAD_METHOD, CB_ROUTE_SLA_STATE);
 }
 
 int main(void)

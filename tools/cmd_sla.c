@@ -170,7 +170,7 @@ static void print_list(const json_t *list)
 int cb_cmd_sla(int argc, char **argv)
 {
     const char *url = NULL, *tenant = NULL, *op, *arg = NULL, *tpl = NULL, *id = NULL;
-    json_t *body, *values = json_object(), *reply;
+    json_t *body, *values, *reply;
     int as_json = 0, rc;
 
     if (argc < 2)
@@ -181,6 +181,8 @@ int cb_cmd_sla(int argc, char **argv)
     if (strcmp(op, "create") && strcmp(op, "list") && strcmp(op, "show") && strcmp(op, "delete") &&
         strcmp(op, "start") && strcmp(op, "stop"))
         return usage();
+    if (!(values = json_object()))
+        return 1;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--broker") && i + 1 < argc)
             url = argv[++i];
