@@ -63,6 +63,15 @@ job dag.json <<'J'
  "D": {"function": {"backend": "local", "name": "sum"}, "input_from": ["B", "C"],
        "when": {"step": "B", "op": "gt", "value": 100}}}}
 J
+# an agreement every job of the tenant breaks, for the agreements pages
+# (cb-sla answers once it has read the log: asked again until it does)
+sla_created() {
+    test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 40 -X POST -H 'Content-Type: application/json' \
+        -d '{"id": "quick", "name": "jobs under 1 ms", "details": {"id": "quick", "type": "agreement", "name": "quick", "guarantees": [{"name": "makespan", "constraint": "[makespan] < 1"}]}}' \
+        "$BASE/v1/tenants/$T/slas")" = 201
+}
+for _ in $(seq 1 5); do sla_created && break; done
+check "an agreement for the tenant (POST /v1/tenants/T/slas)" sla_created
 "$CB" submit "$DIR/dag.json" >/dev/null
 check "the DAG job ends, its last step skipped" test "$("$CB" result --timeout 60 "$T/diamond")" = '{"D":null}'
 # The pages read the store. A fresh stack's projector folds the whole log
@@ -77,7 +86,7 @@ check "the store has caught up with the log (the DAG's end)" test "$(state diamo
 for _ in $(seq 1 300); do [ "$(state map1000)" = running ] && break; sleep 0.05; done
 check "the store shows the map running" test "$(state map1000)" = running
 node "$ROOT/tests/ui_check.js" "$BASE" "$T" map1000 diamond "$OUT" || fails=$((fails + 1))
-check "screenshots saved in $OUT" bash -c "ls '$OUT'/jobs.png '$OUT'/job-map.png '$OUT'/job-dag.png '$OUT'/backends.png '$OUT'/jobs-narrow.png >/dev/null"
+check "screenshots saved in $OUT" bash -c "ls '$OUT'/jobs.png '$OUT'/job-map.png '$OUT'/job-dag.png '$OUT'/backends.png '$OUT'/jobs-narrow.png '$OUT'/slas.png '$OUT'/sla.png >/dev/null"
 
 if [ $fails -eq 0 ]; then echo "all checks passed"; else
     echo "$fails checks failed"

@@ -3,7 +3,8 @@
 // (tests/peers). Loads the pages while the map runs and asserts on the DOM:
 // the jobs page's rows and states, the job page's live state, its Gantt's
 // bars (one per task attempt) once it ended, the DAG's nodes and their
-// states, the backends page, and a narrow screen without sideways
+// states, the backends page, the agreements pages (a breached agreement,
+// its breaches linked to their jobs), and a narrow screen without sideways
 // scrolling. Saves a screenshot of each page in OUTDIR. Prints "ok   ..."
 // or "FAIL ..." per check; exit status 1 on any failure.
 "use strict";
@@ -95,9 +96,27 @@ async function show(page, hash) {
     JSON.stringify(adapters));
   await page.screenshot({ path: path.join(OUT, "backends.png"), fullPage: true });
 
+  // the agreements pages: the tenant's agreement "quick" ([makespan] < 1),
+  // breached by the DAG (the page reads again every 5 s until it shows it)
+  await show(page, "#/slas?tenant=" + T);
+  const breached = await page.waitForSelector('#slas-table tr[data-agreement="quick"][data-compliant="false"]',
+    { timeout: 60000 }).then(() => true, () => false);
+  check("the agreements page shows the tenant's agreement breached", breached);
+  const nb = await page.$eval('#slas-table tr[data-agreement="quick"] .breaches', (x) => Number(x.textContent)).catch(() => 0);
+  check("... with its breaches counted", nb >= 1, String(nb));
+  await page.screenshot({ path: path.join(OUT, "slas.png"), fullPage: true });
+  await show(page, "#/sla/" + T + "/quick");
+  const links = await page.$$eval('#breaches-table tr[data-kind="violated"] a', (r) => r.map((a) => a.getAttribute("href")));
+  check("an agreement's page lists its breaches with the jobs that broke it",
+    links.includes("#/job/" + T + "/" + DAG), JSON.stringify(links));
+  const g = await page.$$eval("#guarantees-table tbody tr", (r) => r.map((x) => x.dataset.guarantee));
+  check("... and its guarantees", g.length === 1 && g[0] === "makespan", JSON.stringify(g));
+  await page.screenshot({ path: path.join(OUT, "sla.png"), fullPage: true });
+
   // a narrow screen
   await page.setViewport({ width: 390, height: 844, isMobile: true });
-  for (const [hash, file] of [["#/jobs?tenant=" + T, "jobs-narrow.png"], ["#/job/" + T + "/" + DAG, "job-dag-narrow.png"]]) {
+  for (const [hash, file] of [["#/jobs?tenant=" + T, "jobs-narrow.png"], ["#/job/" + T + "/" + DAG, "job-dag-narrow.png"],
+    ["#/sla/" + T + "/quick", "sla-narrow.png"]]) {
     await show(page, hash);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check("on a 390 px screen " + hash + " needs no sideways scrolling", wide <= 1, wide + " px too wide");

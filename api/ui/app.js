@@ -1,6 +1,6 @@
 // cbcore dashboard (docs/api.md, "Dashboard"): plain JavaScript, no build
 // step, nothing fetched from anywhere but this cb-api. Pages: #/jobs,
-// #/job/TENANT/JOB, #/backends. Updates arrive by server-sent events, read
+// #/job/TENANT/JOB, #/backends, #/slas, #/sla/TENANT/ID. Updates arrive by server-sent events, read
 // with fetch() so that the bearer token goes in a header, never in a URL.
 "use strict";
 
@@ -460,6 +460,88 @@ async function backendsPage() {
   sse("/v1/daemons/stream", (name, rep) => { if (name === "report") show(rep, true); });
 }
 
+// ---- the SLA pages -------------------------------------------------------------
+// #/slas?tenant=T: a tenant's agreements, their state and compliance;
+// #/sla/T/A: one agreement's guarantees with their counts and its recent
+// breaches, recoveries and warnings. Both read again every 5 s.
+
+function every(ms) {
+  const id = setInterval(() => route(), ms);
+  streams.push({ close: () => clearInterval(id) });
+}
+
+function compliance(ok) {
+  return el("span", { class: "state state-" + (ok ? "succeeded" : "failed"), text: ok ? "compliant" : "breached" });
+}
+
+async function slasPage(params) {
+  const tenant = params.get("tenant") || localStorage.getItem("cb-sla-tenant") || "";
+  const form = el("form", { class: "filters", id: "sla-filters" },
+    el("input", { name: "tenant", placeholder: "tenant", value: tenant }),
+    el("button", { type: "submit", text: "Show" }));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    localStorage.setItem("cb-sla-tenant", form.tenant.value);
+    location.hash = "#/slas?tenant=" + encodeURIComponent(form.tenant.value);
+  });
+  const tbody = el("tbody");
+  main.replaceChildren(el("h1", { text: "Agreements" }),
+    el("p", { class: "muted", text: "A tenant's SLA agreements (docs/sla.md), evaluated by cb-sla over the event log." }),
+    form, el("div", { class: "table-wrap" }, el("table", { id: "slas-table" },
+      el("thead", {}, el("tr", {}, el("th", { text: "agreement" }), el("th", { text: "state" }),
+        el("th", { text: "compliance" }), el("th", { text: "breaches" }), el("th", { class: "opt", text: "guarantees" }),
+        el("th", { class: "opt", text: "version" }))), tbody)));
+  if (!tenant) {
+    tbody.append(el("tr", {}, el("td", { colspan: "6", class: "muted", text: "name a tenant" })));
+    return;
+  }
+  const d = await api("/v1/tenants/" + encodeURIComponent(tenant) + "/slas");
+  for (const a of d.agreements) {
+    tbody.append(el("tr", { "data-agreement": a.id, "data-compliant": String(a.compliant) },
+      el("td", {}, el("a", { href: "#/sla/" + encodeURIComponent(tenant) + "/" + encodeURIComponent(a.id), text: a.id }),
+        a.type === "template" ? el("span", { class: "muted", text: " (template)" }) : null),
+      el("td", {}, state(a.state)),
+      el("td", {}, a.type === "template" ? "" : compliance(a.compliant)),
+      el("td", { class: "breaches", text: String(a.breaches) }),
+      el("td", { class: "opt", text: a.guarantees.map((g) => g.name + ": " + g.constraint).join("; ") }),
+      el("td", { class: "opt", text: String(a.version) })));
+  }
+  if (!d.agreements.length) tbody.append(el("tr", {}, el("td", { colspan: "6", class: "muted", text: "no agreements" })));
+  every(5000);
+}
+
+async function slaPage(tenant, id) {
+  const a = await api("/v1/tenants/" + encodeURIComponent(tenant) + "/slas/" + encodeURIComponent(id));
+  const gs = el("tbody");
+  for (const g of a.guarantees)
+    gs.append(el("tr", { "data-guarantee": g.name },
+      el("td", { text: g.name }), el("td", { class: "mono", text: g.constraint }),
+      el("td", {}, compliance(g.compliant)), el("td", { text: String(g.evaluations) }),
+      el("td", { text: String(g.violations) }), el("td", { class: "breaches", text: String(g.breaches) })));
+  const recent = el("tbody");
+  for (const r of (a.recent || []).slice().reverse())
+    recent.append(el("tr", { "data-kind": r.kind },
+      el("td", { text: when(r.time) }),
+      el("td", {}, el("span", { class: "state state-" + (r.kind === "recovered" ? "succeeded" : r.kind === "at_risk" ? "suspended" : "failed"), text: r.kind.replace("_", " ") })),
+      el("td", { text: r.guarantee + (r.ordinal ? " #" + r.ordinal : "") }),
+      el("td", {}, r.job && r.job !== "_sla" ? el("a", { href: "#/job/" + encodeURIComponent(tenant) + "/" + encodeURIComponent(r.job), text: r.job }) : "periodic"),
+      el("td", { text: r.observed !== undefined ? String(Math.round(r.observed * 100) / 100) : "" })));
+  if (!(a.recent || []).length) recent.append(el("tr", {}, el("td", { colspan: "5", class: "muted", text: "no breaches" })));
+  main.replaceChildren(
+    el("h1", {}, el("a", { href: "#/slas?tenant=" + encodeURIComponent(tenant), text: "Agreements" }), " / " + a.id),
+    el("p", {}, state(a.state), " ", a.type === "template" ? "template" : compliance(a.compliant),
+      " " + a.breaches + " breaches, version " + a.version + (a.name ? " — " + a.name : "")),
+    el("h2", { text: "Guarantees" }),
+    el("div", { class: "table-wrap" }, el("table", { id: "guarantees-table" },
+      el("thead", {}, el("tr", {}, el("th", { text: "guarantee" }), el("th", { text: "constraint" }), el("th", { text: "compliance" }),
+        el("th", { text: "evaluations" }), el("th", { text: "violations" }), el("th", { text: "breaches" }))), gs)),
+    el("h2", { text: "Recent breaches" }),
+    el("div", { class: "table-wrap" }, el("table", { id: "breaches-table" },
+      el("thead", {}, el("tr", {}, el("th", { text: "time" }), el("th", { text: "what" }),
+        el("th", { text: "guarantee" }), el("th", { text: "job" }), el("th", { text: "observed" }))), recent)));
+  every(5000);
+}
+
 // ---- routing ---------------------------------------------------------------
 
 async function route() {
@@ -471,6 +553,8 @@ async function route() {
   try {
     if (parts[0] === "job" && parts.length === 3) await jobPage(parts[1], parts[2]);
     else if (parts[0] === "backends") await backendsPage();
+    else if (parts[0] === "slas") await slasPage(new URLSearchParams(query || ""));
+    else if (parts[0] === "sla" && parts.length === 3) await slaPage(parts[1], parts[2]);
     else await jobsPage(new URLSearchParams(query || ""));
     document.body.dataset.ready = hash;
   } catch (e) {
