@@ -27,6 +27,7 @@ static const cb_sla_metric_info metrics[] = {
     {"failure_rate", CB_SLA_LEVEL_JOB, "ratio"},   /* failed tasks / tasks */
     {"retries", CB_SLA_LEVEL_JOB, "count"},        /* the job's retries */
     {"throughput", CB_SLA_LEVEL_JOB, "tasks/s"},   /* tasks / makespan */
+    {"query", CB_SLA_LEVEL_QUERY, "as queried"},   /* the guarantee's Prometheus query */
 };
 
 static const char *const agg_names[] = {"",      "avg", "min", "max", "sum",
@@ -359,7 +360,7 @@ cb_status cb_sla_parse(const char *text, cb_sla_expr **out, char *err, size_t er
         return CB_EINVAL;
     }
     if (levels(e, &lv) != 0) {
-        fail(&p, 0, "the constraint mixes task metrics and job metrics");
+        fail(&p, 0, "the constraint mixes metrics of different levels (task, job, query)");
         cb_sla_expr_free(e);
         return CB_EINVAL;
     }

@@ -29,6 +29,7 @@ typedef enum cb_sla_level {
     CB_SLA_LEVEL_NONE = 0, /* constants only */
     CB_SLA_LEVEL_TASK,
     CB_SLA_LEVEL_JOB,
+    CB_SLA_LEVEL_QUERY, /* the guarantee's own Prometheus query (docs/sla.md) */
 } cb_sla_level;
 
 typedef enum cb_sla_agg {
@@ -53,7 +54,7 @@ typedef struct cb_sla_metric_info {
     const char *unit; /* "ms", "ratio", "count", "tasks/s" */
 } cb_sla_metric_info;
 
-#define CB_SLA_NMETRICS 9 /* the number of metrics below */
+#define CB_SLA_NMETRICS 10 /* the number of metrics below */
 
 /* The metric called name, or NULL. */
 const cb_sla_metric_info *cb_sla_metric_known(const char *name);

@@ -43,6 +43,7 @@ struct cb_sla_control {
     deferred *head, **tail;
     size_t ndeferred;
     int ready, stopped;
+    int has_prometheus;
     unsigned nops; /* appends not confirmed yet */
 };
 
@@ -288,6 +289,16 @@ static void put(cb_sla_control *c, cb_request *req, const char *tenant, const js
             refuse(req, NULL, "%s", err);
         return;
     }
+    for (size_t i = 0; i < a.n && !c->has_prometheus; i++)
+        if (a.g[i].query) {
+            refuse(req, NULL,
+                   "/details/guarantees/%zu/query: cb-sla has no Prometheus server to ask (start "
+                   "it with --prometheus URL or $CB_PROMETHEUS_URL)",
+                   i);
+            cb_sla_agreement_cleanup(&a);
+            json_decref(spec);
+            return;
+        }
     old = cb_sla_evaluator_get(c->ev, tenant, a.id);
     change(c, req, old ? CB_EV_SLA_UPDATED : CB_EV_SLA_CREATED, tenant, a.id,
            old ? old->version + 1 : 1, json_pack("{s:o}", "spec", spec));
@@ -398,7 +409,7 @@ void cb_sla_control_ready(cb_sla_control *c)
 }
 
 cb_status cb_sla_control_start(cb_broker *b, cb_sla_evaluator *ev, const cb_schema *schema,
-                               cb_sla_control **out)
+                               int has_prometheus, cb_sla_control **out)
 {
     cb_sla_control *c = cb_calloc(1, sizeof *c);
     cb_status s;
@@ -408,6 +419,7 @@ cb_status cb_sla_control_start(cb_broker *b, cb_sla_evaluator *ev, const cb_sche
     c->b = b;
     c->ev = ev;
     c->schema = schema;
+    c->has_prometheus = has_prometheus;
     c->tail = &c->head;
     if ((s = cb_broker_serve(b, SERVE_PATTERN, on_request, c, &c->sub)) != CB_OK) {
         free(c);

@@ -29,9 +29,11 @@
 
 typedef struct cb_sla_control cb_sla_control;
 
-/* Serve cb.slactl.*. CB_ENOMEM or the broker's error. */
+/* Serve cb.slactl.*. Without a Prometheus server (has_prometheus 0) an
+ * agreement with a query is refused. CB_ENOMEM or the broker's error. */
 CB_NODISCARD cb_status cb_sla_control_start(cb_broker *b, cb_sla_evaluator *ev,
-                                            const cb_schema *schema, cb_sla_control **out);
+                                            const cb_schema *schema, int has_prometheus,
+                                            cb_sla_control **out);
 /* Answers nothing more; frees itself once its appends in flight are
  * confirmed (or failed by the broker's close). Accepts NULL. */
 void cb_sla_control_stop(cb_sla_control *c);

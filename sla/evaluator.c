@@ -344,7 +344,7 @@ static void reported(cb_sla_evaluator *e, const cb_event *ev)
         return;
     for (size_t i = 0; i < x->a.n; i++) {
         cb_sla_guarantee *g = &x->a.g[i];
-        if (g->period_ms <= 0 || strcmp(g->name, gn))
+        if ((g->period_ms <= 0 && !g->query) || strcmp(g->name, gn))
             continue;
         if (ev->type == CB_EV_SLA_VIOLATED && (uint64_t)ordinal > g->breaches) {
             g->breaches = (uint64_t)ordinal;
@@ -443,6 +443,30 @@ void cb_sla_evaluator_tick(cb_sla_evaluator *e, int64_t now_ns)
             if (r == CB_SLA_BREACHED || r == CB_SLA_RECOVERED)
                 found(e, &x->a, &b, r, NULL);
         }
+    }
+}
+
+void cb_sla_evaluator_query(cb_sla_evaluator *e, const char *tenant, const char *agreement,
+                            const char *guarantee, double value, int64_t now_ns)
+{
+    entry *x = *find(e, tenant, agreement);
+    cb_sla_obs o;
+    cb_sla_breach b;
+    if (!x || x->a.stopped || x->a.terminated || x->a.is_template)
+        return;
+    memset(&o, 0, sizeof o);
+    o.level = CB_SLA_LEVEL_QUERY;
+    o.time_ns = now_ns;
+    for (int i = 0; i < CB_SLA_NMETRICS; i++)
+        o.v[i] = NAN;
+    o.v[cb_sla_metric_index("query")] = value;
+    for (size_t i = 0; i < x->a.n; i++) {
+        int r;
+        if (!x->a.g[i].query || strcmp(x->a.g[i].name, guarantee))
+            continue;
+        r = cb_sla_guarantee_observe(&x->a.g[i], &o, &b);
+        if (r == CB_SLA_BREACHED || r == CB_SLA_RECOVERED)
+            found(e, &x->a, &b, r, NULL);
     }
 }
 

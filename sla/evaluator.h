@@ -58,6 +58,12 @@ size_t cb_sla_evaluator_jobs(const cb_sla_evaluator *e); /* jobs being watched *
 CB_NODISCARD cb_status cb_sla_evaluator_apply(cb_sla_evaluator *e, const cb_event *ev);
 /* Time passes: periodic guarantees evaluate. */
 void cb_sla_evaluator_tick(cb_sla_evaluator *e, int64_t now_ns);
+/* The answer of a guarantee's Prometheus query (sla/prom.h): an
+ * observation of [query], evaluated at once (a breach or recovery belongs
+ * to no job). Ignored when the agreement or guarantee is gone or not
+ * evaluated. */
+void cb_sla_evaluator_query(cb_sla_evaluator *e, const char *tenant, const char *agreement,
+                            const char *guarantee, double value, int64_t now_ns);
 /* Every agreement (and template) of `tenant` (NULL: all), in the order they came. */
 void cb_sla_evaluator_each(const cb_sla_evaluator *e, const char *tenant,
                            void (*fn)(const cb_sla_agreement *a, void *ctx), void *ctx);

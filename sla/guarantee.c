@@ -3,14 +3,44 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cb_alloc.h"
 
 void cb_sla_guarantee_cleanup(cb_sla_guarantee *g)
 {
     cb_sla_expr_free(g->expr);
+    free(g->query);
     for (int i = 0; i < CB_SLA_NMETRICS; i++)
         cb_sla_window_cleanup(&g->win[i]);
     memset(g, 0, sizeof *g);
+}
+
+/* A constraint on [query] and the guarantee's query go together; the daemon
+ * asks it every period and each answer is an evaluation (punctual here). */
+static cb_status query_of(cb_sla_guarantee *g, const json_t *spec, char *err, size_t errlen)
+{
+    const char *q = json_string_value(json_object_get(spec, "query"));
+    if (g->level != CB_SLA_LEVEL_QUERY) {
+        if (!q)
+            return CB_OK;
+        snprintf(err, errlen, "/query: only a constraint on [query] uses a query");
+        return CB_EINVAL;
+    }
+    if (!q || !*q) {
+        snprintf(err, errlen,
+                 "/query: [query] is the value of the guarantee's query (PromQL), "
+                 "and it has none");
+        return CB_EINVAL;
+    }
+    if (!(g->query = cb_strdup(q))) {
+        snprintf(err, errlen, "out of memory");
+        return CB_ENOMEM;
+    }
+    g->query_period_ms = g->period_ms > 0 ? g->period_ms : CB_SLA_QUERY_PERIOD_MS;
+    g->period_ms = 0;
+    return CB_OK;
 }
 
 cb_status cb_sla_guarantee_init(cb_sla_guarantee *g, const json_t *spec, char *err, size_t errlen)
@@ -42,6 +72,8 @@ cb_status cb_sla_guarantee_init(cb_sla_guarantee *g, const json_t *spec, char *e
             : INFINITY;
     g->repetitions = reps > 0 ? (uint32_t)reps : 1;
     g->period_ms = json_integer_value(json_object_get(spec, "period_ms"));
+    if ((s = query_of(g, spec, err, errlen)) != CB_OK)
+        return s;
     g->windowed = g->period_ms > 0 || cb_sla_expr_aggregates(g->expr);
     span_ms = json_integer_value(json_object_get(win, "ms"));
     count = json_integer_value(json_object_get(win, "count"));

@@ -15,6 +15,11 @@
  * breaches again after as many more). One that holds ends the streak; the
  * first that holds after a breach is a recovery (back in compliance).
  *
+ * A guarantee on [query] (level CB_SLA_LEVEL_QUERY) has a `query`
+ * (PromQL): the daemon asks a Prometheus server every `period_ms` (default
+ * CB_SLA_QUERY_PERIOD_MS) and each answer is an observation, evaluated at
+ * once (sla/prom.h).
+ *
  * Ownership: the caller owns the struct (init/cleanup). Not thread-safe. */
 #ifndef CB_SLA_GUARANTEE_H
 #define CB_SLA_GUARANTEE_H
@@ -39,10 +44,15 @@ typedef struct cb_sla_guarantee {
     uint32_t streak;       /* violating evaluations in a row */
     int in_breach;         /* breached, and no evaluation has held since */
     double makespan_bound; /* job level: the [makespan] it allows for certain, else INFINITY */
+    char *query;           /* level query: its PromQL (owned), asked every query_period_ms */
+    int64_t query_period_ms;
+    int64_t next_query_ns; /* the daemon's: when to ask next */
     uint64_t evaluations, violations, breaches;
 } cb_sla_guarantee;
 
 /* What an evaluation found (the return value of observe and tick). */
+#define CB_SLA_QUERY_PERIOD_MS 10000
+
 #define CB_SLA_BREACHED  1
 #define CB_SLA_RECOVERED 2
 #define CB_SLA_AT_RISK   3 /* the evaluator's prediction (sla/evaluator.h), never a guarantee's */

@@ -16,7 +16,7 @@
 #include "service.h"
 
 static const char *usage =
-    "usage: cb-sla --broker URL [--secrets FILE]\n"
+    "usage: cb-sla --broker URL [--secrets FILE] [--prometheus URL]\n"
     "Evaluates SLA agreements over the event log (docs/sla.md): a job's own\n"
     "sla.guarantees and the agreements managed on cb.slactl.<tenant> (`cb sla`).\n"
     "Appends each breach as cb.sla.violated (and a recovery as\n"
@@ -24,6 +24,8 @@ static const char *usage =
     "it to the agreement's webhooks, signed with the secret the agreement\n"
     "names from FILE (a JSON object of name: value; default\n"
     "$CB_SLA_SECRETS, else $CB_DIR/sla-secrets.json when it exists).\n"
+    "A guarantee on [query] asks its PromQL of the Prometheus server at\n"
+    "--prometheus URL (default $CB_PROMETHEUS_URL).\n"
     "Reads the log from its start at each start (a restart reports nothing\n"
     "twice and loses nothing). Logs JSON lines on stderr; stops on\n"
     "SIGINT/SIGTERM.\n";
@@ -101,6 +103,7 @@ static void report_fill(json_t *o, void *arg)
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *secrets_file = NULL;
+    const char *prometheus = getenv("CB_PROMETHEUS_URL");
     cb_broker_opts bo;
     cb_schema *schema = NULL;
     json_t *secrets;
@@ -120,6 +123,8 @@ int main(int argc, char **argv)
             url = cb_url_from_argv(argv[++i]);
         else if (!strcmp(argv[i], "--secrets") && i + 1 < argc)
             secrets_file = argv[++i];
+        else if (!strcmp(argv[i], "--prometheus") && i + 1 < argc)
+            prometheus = argv[++i];
         else {
             fputs(usage, strcmp(argv[i], "--help") ? stderr : stdout);
             return strcmp(argv[i], "--help") ? 2 : 0;
@@ -149,7 +154,9 @@ int main(int argc, char **argv)
                    cb_strerror(s));
         goto out_base;
     }
-    if ((s = cb_sla_service_start(base, b, schema, secrets, &sv)) != CB_OK) {
+    if (prometheus && !*prometheus)
+        prometheus = NULL;
+    if ((s = cb_sla_service_start(base, b, schema, secrets, prometheus, &sv)) != CB_OK) {
         CB_LOG_ERR("sla", "cannot start: %s", cb_strerror(s));
         goto out_broker;
     }

@@ -17,6 +17,7 @@
 #include "control.h"
 #include "emit.h"
 #include "evaluator.h"
+#include "prom.h"
 #include "webhook.h"
 
 #define TICK_MS 250 /* periodic guarantees, expirations, unanswered changes */
@@ -37,6 +38,9 @@ struct cb_sla_service {
     cb_sla_evaluator *ev;
     cb_sla_control *ctl;
     cb_sla_webhooks *hooks;
+    cb_sla_prom *prom;     /* NULL: no Prometheus server to ask */
+    struct query *queries; /* asked, not answered */
+    cb_map next_query;     /* hash of tenant/agreement/guarantee -> when to ask next (ns) */
     struct event *timer;
     cb_map seen;        /* hashes of the cb.sla.violated/recovered ids in the log */
     cb_map terminating; /* hashes of the cb.sla.terminated ids appended */
@@ -55,6 +59,7 @@ static void pending_free(pending *p)
 
 static void service_free(cb_sla_service *sv)
 {
+    cb_map_cleanup(&sv->next_query);
     cb_map_cleanup(&sv->seen);
     cb_map_cleanup(&sv->terminating);
     free(sv);
@@ -151,7 +156,9 @@ static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach 
         p->data =
             json_pack("{s:s, s:s, s:s, s:I, s:s}", "agreement", a->id, "guarantee", b->guarantee,
                       "constraint", b->constraint, "ordinal", (json_int_t)b->ordinal, "level",
-                      b->level == CB_SLA_LEVEL_TASK ? "task" : "job");
+                      b->level == CB_SLA_LEVEL_TASK    ? "task"
+                      : b->level == CB_SLA_LEVEL_QUERY ? "query"
+                                                       : "job");
     if (!p->data) {
         pending_free(p);
         return;
@@ -255,6 +262,85 @@ static void expire(const cb_sla_agreement *a, void *ctx)
                            (json_int_t)a->version + 1, "reason", "expired"));
 }
 
+/* ---- Prometheus queries (sla/prom.h) -------------------------------------- */
+
+typedef struct query {
+    cb_sla_service *sv;
+    uint64_t key;
+    char tenant[CB_NAME_MAX + 1], agreement[CB_NAME_MAX + 1], guarantee[CB_NAME_MAX + 1];
+    struct query *prev, *next;
+} query;
+
+static void query_free(cb_sla_service *sv, query *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        sv->queries = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    free(q);
+}
+
+static void answered(void *ctx, int ok, double value, const char *why)
+{
+    query *q = ctx;
+    cb_sla_service *sv = q->sv;
+    if (ok > 0)
+        cb_sla_evaluator_query(sv->ev, q->tenant, q->agreement, q->guarantee, value,
+                               cb_time_now_ns());
+    else if (ok < 0)
+        CB_LOG_WRN("sla", "query of %s/%s/%s: %s", q->tenant, q->agreement, q->guarantee, why);
+    query_free(sv, q);
+}
+
+static int asking(const cb_sla_service *sv, uint64_t key)
+{
+    for (const query *q = sv->queries; q; q = q->next)
+        if (q->key == key)
+            return 1;
+    return 0;
+}
+
+/* Ask the queries that are due (one in flight per guarantee). */
+static void ask_queries(const cb_sla_agreement *a, void *ctx)
+{
+    cb_sla_service *sv = ctx;
+    int64_t now = cb_time_now_ns();
+    if (a->stopped || a->terminated || a->is_template)
+        return;
+    for (size_t i = 0; i < a->n; i++) {
+        const cb_sla_guarantee *g = &a->g[i];
+        char id[3 * CB_NAME_MAX + 3];
+        int n;
+        uint64_t key;
+        query *q;
+        if (!g->query)
+            continue;
+        n = snprintf(id, sizeof id, "%s/%s/%s", a->tenant, a->id, g->name);
+        key = cb_hash64(id, (size_t)n);
+        if (asking(sv, key) || now < (int64_t)(intptr_t)cb_map_get(&sv->next_query, key))
+            continue;
+        if (cb_map_put(&sv->next_query, key,
+                       (void *)(intptr_t)(now + g->query_period_ms * 1000000)) != CB_OK ||
+            !(q = cb_calloc(1, sizeof *q)))
+            continue;
+        q->sv = sv;
+        q->key = key;
+        snprintf(q->tenant, sizeof q->tenant, "%s", a->tenant);
+        snprintf(q->agreement, sizeof q->agreement, "%s", a->id);
+        snprintf(q->guarantee, sizeof q->guarantee, "%s", g->name);
+        if (cb_sla_prom_query(sv->prom, g->query, answered, q) != CB_OK) {
+            free(q);
+            continue;
+        }
+        q->next = sv->queries;
+        if (sv->queries)
+            sv->queries->prev = q;
+        sv->queries = q;
+    }
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     cb_sla_service *sv = arg;
@@ -266,10 +352,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         return; /* the log's own times first */
     cb_sla_evaluator_tick(sv->ev, now);
     cb_sla_evaluator_each(sv->ev, NULL, expire, sv);
+    if (sv->prom)
+        cb_sla_evaluator_each(sv->ev, NULL, ask_queries, sv);
 }
 
 cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_schema *schema,
-                               const json_t *secrets, cb_sla_service **out)
+                               const json_t *secrets, const char *prometheus, cb_sla_service **out)
 {
     cb_sla_service *sv = cb_calloc(1, sizeof *sv);
     struct timeval tick = {0, TICK_MS * 1000};
@@ -283,6 +371,7 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_s
     sv->b = b;
     cb_map_init(&sv->seen);
     cb_map_init(&sv->terminating);
+    cb_map_init(&sv->next_query);
     if (!(sv->ev = cb_sla_evaluator_new(on_breach, sv)) ||
         !(sv->timer = event_new(base, -1, EV_PERSIST, on_tick, sv))) {
         cb_sla_service_stop(sv);
@@ -293,7 +382,13 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_s
         cb_sla_service_stop(sv);
         return s;
     }
-    if ((s = cb_sla_control_start(b, sv->ev, schema, &sv->ctl)) != CB_OK) {
+    if (prometheus &&
+        (s = cb_sla_prom_new(base, prometheus, &sv->prom, err, sizeof err)) != CB_OK) {
+        CB_LOG_ERR("sla", "Prometheus %s: %s", prometheus, err);
+        cb_sla_service_stop(sv);
+        return s;
+    }
+    if ((s = cb_sla_control_start(b, sv->ev, schema, sv->prom != NULL, &sv->ctl)) != CB_OK) {
         cb_sla_service_stop(sv);
         return s;
     }
@@ -317,6 +412,9 @@ void cb_sla_service_stop(cb_sla_service *sv)
     if (sv->timer)
         event_free(sv->timer);
     cb_sla_webhooks_free(sv->hooks);
+    cb_sla_prom_free(sv->prom); /* its calls end without their callback */
+    while (sv->queries)
+        query_free(sv, sv->queries);
     cb_sla_evaluator_free(sv->ev);
     while (sv->wait) {
         pending *p = sv->wait;

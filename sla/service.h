@@ -42,12 +42,14 @@ typedef struct cb_sla_stats {
 
 /* Start reading (cb_broker_read from the first event) and serving
  * cb.slactl.* (sla/control.h); schema is borrowed for its life, secrets
- * (the webhook secrets, {name: value}) copied. CB_ENOMEM or the broker's
+ * (the webhook secrets, {name: value}) copied; prometheus: the URL of the
+ * Prometheus server that guarantees on [query] ask (NULL: none, and such
+ * agreements are refused). CB_ENOMEM or the broker's
  * error. A read error ends the loop (the supervisor restarts it; a restart
  * is safe). */
 CB_NODISCARD cb_status cb_sla_service_start(struct event_base *base, cb_broker *b,
                                             const cb_schema *schema, const json_t *secrets,
-                                            cb_sla_service **out);
+                                            const char *prometheus, cb_sla_service **out);
 /* Stops; the memory goes when the broker confirms or fails (its close) the
  * appends in flight. Accepts NULL. */
 void cb_sla_service_stop(cb_sla_service *s);

@@ -39,6 +39,10 @@ trap 'exit 130' INT TERM
 # the webhook secrets cb-sla reads from $CB_DIR/sla-secrets.json
 mkdir -p "$CB_DIR" && printf '{"ops-hook": "s3cret-%s"}\n' "$T" >"$CB_DIR/sla-secrets.json"
 chmod 600 "$CB_DIR/sla-secrets.json"
+# cb-sla asks this Prometheus server (started once cb-api is up) for [query]
+PROM_PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export CB_PROMETHEUS_URL="http://127.0.0.1:$PROM_PORT"
+PROM_PID=
 # the local backend two invocations wide: jobs compete for it (section 7)
 printf '{"backends": {"local": {"max_concurrency": 2}}}\n' >"$DIR/backends.json"
 if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" --config "$DIR/backends.json" >"$DIR/up.out" 2>&1; then
@@ -172,7 +176,7 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
 HOOK_PID=$!
-trap 'kill $HOOK_PID 2>/dev/null; stop' EXIT
+trap 'kill $HOOK_PID $PROM_PID 2>/dev/null; stop' EXIT
 
 agreement() { # FILE ID CONSTRAINT SCOPE_LABEL [EXTRA guarantee JSON]
     printf '{"id": "%s", "name": "%s", "scope": {"labels": {"suite": "%s"}}, "notify": {"webhooks": [{"url": "http://127.0.0.1:%s/hook", "secret": "ops-hook"}]}, "details": {"id": "%s", "type": "agreement", "name": "%s", "guarantees": [{"name": "g", "constraint": "%s"%s}]}}\n' \
@@ -316,6 +320,36 @@ PY
 }
 check "/metrics: each guarantee's evaluations, breaches and compliance" wait_for 300 metrics_ok
 
+# a real Prometheus (Debian's) scrapes cb-api's /metrics every second; a
+# guarantee on [query] asks it every 500 ms: the tenant's succeeded jobs
+# (more than 3 by now) break [query] < 3, a breach of no job
+printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: cbcore\n    static_configs:\n      - targets: ["%s"]\n' \
+    "${API#http://}" >"$DIR/prometheus.yml"
+prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/prometheus" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" >"$DIR/prometheus.log" 2>&1 &
+PROM_PID=$!
+$PY - "$T" "$DIR/promq.json" <<'PY'
+import json, sys
+t, out = sys.argv[1:3]
+g = {"name": "g", "constraint": "[query] < 3", "period_ms": 500,
+     "query": 'sum(cbcore_jobs{tenant="%s",state="succeeded"})' % t}
+json.dump({"id": "promq", "name": "promq", "details": {"id": "promq", "type": "agreement", "name": "promq", "guarantees": [g]}}, open(out, "w"))
+PY
+check "watching" watch "$DIR/w8" 1
+check "an agreement on a Prometheus query" slacmd create "$DIR/promq.json"
+check "its breach notified once Prometheus has scraped cb-api" watched
+check "... a query-level breach of no job, the count Prometheus gave" $PY - "$DIR/w8" "$PROM_PORT" "$T" <<'PY'
+import json, sys, urllib.parse, urllib.request
+path, port, tenant = sys.argv[1:4]
+n = [json.loads(l) for l in open(path)]
+b = n[0]["breach"]
+assert n[0]["job"] == "_sla" and n[0]["agreement"] == "promq" and b["level"] == "query", n
+q = urllib.parse.urlencode({"query": 'sum(cbcore_jobs{tenant="%s",state="succeeded"})' % tenant})
+now = float(json.load(urllib.request.urlopen("http://127.0.0.1:%s/api/v1/query?%s" % (port, q)))["data"]["result"][0]["value"][1])
+assert 3 <= b["observed"] <= now, (b, now)
+PY
+check "stop it" slacmd stop promq
+
 # 6. at risk: 8 tasks of 300 ms one after the other under [makespan] < 1500
 # are predicted to take 2.4 s: a warning before 1.5 s have passed, then the breach
 check "watching" watch "$DIR/w7" 2
@@ -398,6 +432,6 @@ import json, sys
 def brief(p):
     return [(a["id"], a["state"], a["version"], a["breaches"], a["compliant"]) for a in json.load(open(p))]
 a, b = brief(sys.argv[1]), brief(sys.argv[2])
-assert a == b and len(a) == 4, (a, b)' "$DIR/before.list" "$DIR/after.list"
+assert a == b and len(a) == 5, (a, b)' "$DIR/before.list" "$DIR/after.list"
 
 [ "$fails" -eq 0 ]

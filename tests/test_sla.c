@@ -17,6 +17,7 @@
 #include "cb_sla_window.h"
 #include "agreement.h"
 #include "evaluator.h"
+#include "prom.h"
 #include "guarantee.h"
 #include "observe.h"
 
@@ -123,7 +124,8 @@ static void test_levels(void **state)
     assert_int_equal(cb_sla_expr_level(e), CB_SLA_LEVEL_JOB);
     assert_true(cb_sla_expr_aggregates(e));
     cb_sla_expr_free(e);
-    expect_error("[execution_time] < 100 && [makespan] < 5", "mixes task metrics and job metrics");
+    expect_error("[execution_time] < 100 && [makespan] < 5", "mixes metrics of different levels");
+    expect_error("[query] < 1 || [makespan] < 5", "mixes metrics of different levels");
 }
 
 static double bound_of(const char *text)
@@ -833,6 +835,70 @@ static void test_at_risk(void **state)
     cb_sla_evaluator_free(e);
 }
 
+static void test_prometheus(void **state)
+{
+    seen x = {0};
+    cb_sla_evaluator *e = cb_sla_evaluator_new(on_breach, &x);
+    cb_sla_guarantee g;
+    cb_sla_agreement a;
+    json_t *spec;
+    char err[300];
+    double v = 0;
+    (void)state;
+    /* the answers of the query API */
+    const char *vec = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
+                      "[{\"metric\":{},\"value\":[1733130000.5,\"42.5\"]}]}}";
+    assert_int_equal(cb_sla_prom_value(vec, strlen(vec), &v, err, sizeof err), 1);
+    assert_true(v == 42.5);
+    const char *scalar =
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"7\"]}}";
+    assert_int_equal(cb_sla_prom_value(scalar, strlen(scalar), &v, err, sizeof err), 1);
+    assert_true(v == 7);
+    const char *empty =
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}";
+    assert_int_equal(cb_sla_prom_value(empty, strlen(empty), &v, err, sizeof err), 0);
+    const char *bad = "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"parse error\"}";
+    assert_int_equal(cb_sla_prom_value(bad, strlen(bad), &v, err, sizeof err), -1);
+    assert_string_equal(err, "parse error");
+    const char *matrix =
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}}";
+    assert_int_equal(cb_sla_prom_value(matrix, strlen(matrix), &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "a matrix answer"));
+    assert_int_equal(cb_sla_prom_value("<html>", 6, &v, err, sizeof err), -1);
+    /* a query and [query] go together */
+    spec = json_pack("{s:s, s:s}", "name", "g", "constraint", "[query] < 5");
+    assert_int_equal(cb_sla_guarantee_init(&g, spec, err, sizeof err), CB_EINVAL);
+    assert_non_null(strstr(err, "/query: [query] is the value of the guarantee's query"));
+    cb_sla_guarantee_cleanup(&g);
+    json_decref(spec);
+    spec = json_pack("{s:s, s:s, s:s}", "name", "g", "constraint", "[makespan] < 5", "query", "up");
+    assert_int_equal(cb_sla_guarantee_init(&g, spec, err, sizeof err), CB_EINVAL);
+    assert_string_equal(err, "/query: only a constraint on [query] uses a query");
+    cb_sla_guarantee_cleanup(&g);
+    json_decref(spec);
+    /* its answers are evaluated at once, and belong to no job */
+    spec =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:i}]}}", "id", "pq", "name",
+                  "pq", "details", "id", "pq", "type", "agreement", "name", "pq", "guarantees",
+                  "name", "g", "constraint", "[query] < 5", "query", "sum(up)", "period_ms", 500);
+    assert_int_equal(cb_sla_agreement_init(&a, spec, "t", err, sizeof err), CB_OK);
+    assert_int_equal(a.g[0].query_period_ms, 500);
+    assert_int_equal(a.g[0].period_ms, 0);
+    assert_int_equal(cb_sla_evaluator_put(e, &a), CB_OK);
+    cb_sla_evaluator_query(e, "t", "pq", "g", 3, 1000);
+    assert_int_equal(x.n, 0);
+    cb_sla_evaluator_query(e, "t", "pq", "g", 9, 2000);
+    assert_int_equal(x.n, 1);
+    assert_string_equal(x.job[0], "");
+    assert_true(x.observed[0] == 9);
+    cb_sla_evaluator_query(e, "t", "pq", "g", 1, 3000);
+    assert_int_equal(x.recovered, 1);
+    cb_sla_evaluator_query(e, "t", "nothing", "g", 9, 4000); /* gone: ignored */
+    assert_int_equal(x.n, 1);
+    cb_sla_evaluator_free(e);
+    json_decref(spec);
+}
+
 static void test_templates(void **state)
 {
     json_t *tpl =
@@ -889,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_agreements_from_the_log),
         cmocka_unit_test(test_templates),
         cmocka_unit_test(test_at_risk),
+        cmocka_unit_test(test_prometheus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
