@@ -432,10 +432,11 @@ static int value(const operand *o, cb_sla_lookup lookup, void *ctx, double *v)
     return lookup(ctx, o->metric->name, o->agg, v) == 0 && !isnan(*v) ? 0 : -1;
 }
 
-static cb_sla_verdict eval(const cb_sla_expr *e, cb_sla_lookup lookup, void *ctx, double *obs)
+/* obs[0]: the metric side of the deciding comparison, obs[1]: the other */
+static cb_sla_verdict eval(const cb_sla_expr *e, cb_sla_lookup lookup, void *ctx, double obs[2])
 {
     cb_sla_verdict a, b;
-    double l, r, oa = NAN, ob = NAN;
+    double l, r, oa[2] = {NAN, NAN}, ob[2] = {NAN, NAN};
     int holds = 0;
     switch (e->k) {
     case N_CMP:
@@ -461,36 +462,40 @@ static cb_sla_verdict eval(const cb_sla_expr *e, cb_sla_lookup lookup, void *ctx
             holds = l != r;
             break;
         }
-        *obs = e->l.metric ? l : r;
+        obs[0] = e->l.metric ? l : r;
+        obs[1] = e->l.metric ? r : l;
         return holds ? CB_SLA_HOLDS : CB_SLA_VIOLATED;
     case N_NOT:
         a = eval(e->a, lookup, ctx, obs);
         return a == CB_SLA_UNKNOWN ? a : a == CB_SLA_HOLDS ? CB_SLA_VIOLATED : CB_SLA_HOLDS;
     case N_AND:
     case N_OR:
-        a = eval(e->a, lookup, ctx, &oa);
-        b = eval(e->b, lookup, ctx, &ob);
+        a = eval(e->a, lookup, ctx, oa);
+        b = eval(e->b, lookup, ctx, ob);
         {
             /* the side that decides: for &&, a violated one; for ||, a holding one */
             cb_sla_verdict decide = e->k == N_AND ? CB_SLA_VIOLATED : CB_SLA_HOLDS;
             if (a == decide || b == decide) {
-                *obs = a == decide ? oa : ob;
+                memcpy(obs, a == decide ? oa : ob, sizeof oa);
                 return decide;
             }
             if (a == CB_SLA_UNKNOWN || b == CB_SLA_UNKNOWN)
                 return CB_SLA_UNKNOWN;
-            *obs = oa;
+            memcpy(obs, oa, sizeof oa);
             return a; /* both the other way */
         }
     }
     return CB_SLA_UNKNOWN;
 }
 
-cb_sla_verdict cb_sla_eval(const cb_sla_expr *e, cb_sla_lookup lookup, void *ctx, double *observed)
+cb_sla_verdict cb_sla_eval(const cb_sla_expr *e, cb_sla_lookup lookup, void *ctx, double *observed,
+                           double *threshold)
 {
-    double obs = NAN;
-    cb_sla_verdict v = e ? eval(e, lookup, ctx, &obs) : CB_SLA_UNKNOWN;
+    double obs[2] = {NAN, NAN};
+    cb_sla_verdict v = e ? eval(e, lookup, ctx, obs) : CB_SLA_UNKNOWN;
     if (observed)
-        *observed = obs;
+        *observed = obs[0];
+    if (threshold)
+        *threshold = obs[1];
     return v;
 }

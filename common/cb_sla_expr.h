@@ -91,8 +91,10 @@ typedef enum cb_sla_verdict {
     CB_SLA_HOLDS = 1,
 } cb_sla_verdict;
 
-/* Evaluate. observed (may be NULL): the left operand of the first
- * comparison that decided the verdict (what a breach reports). */
-cb_sla_verdict cb_sla_eval(const cb_sla_expr *e, cb_sla_lookup lookup, void *ctx, double *observed);
+/* Evaluate. observed and threshold (may be NULL): the metric side and the
+ * other side of the first comparison that decided the verdict (what a
+ * breach reports: [makespan] < 2000 observed 2350, threshold 2000). */
+cb_sla_verdict cb_sla_eval(const cb_sla_expr *e, cb_sla_lookup lookup, void *ctx, double *observed,
+                           double *threshold);
 
 #endif /* CB_SLA_EXPR_H */

@@ -103,9 +103,10 @@ static int lookup(void *ctx, const char *metric, cb_sla_agg agg, double *out)
 }
 
 static void fill(const cb_sla_guarantee *g, const cb_sla_obs *o, int64_t t_ns, double observed,
-                 cb_sla_breach *b)
+                 double threshold, cb_sla_breach *b)
 {
     memset(b, 0, sizeof *b);
+    b->bound = threshold;
     b->guarantee = g->name;
     b->constraint = g->constraint;
     b->observed = observed;
@@ -119,8 +120,8 @@ static void fill(const cb_sla_guarantee *g, const cb_sla_obs *o, int64_t t_ns, d
 static int judge(cb_sla_guarantee *g, const cb_sla_obs *o, int64_t t_ns, cb_sla_breach *b)
 {
     look l = {g, o};
-    double observed = NAN;
-    cb_sla_verdict v = cb_sla_eval(g->expr, lookup, &l, &observed);
+    double observed = NAN, threshold = NAN;
+    cb_sla_verdict v = cb_sla_eval(g->expr, lookup, &l, &observed, &threshold);
     if (v == CB_SLA_UNKNOWN)
         return 0;
     g->evaluations++;
@@ -129,7 +130,7 @@ static int judge(cb_sla_guarantee *g, const cb_sla_obs *o, int64_t t_ns, cb_sla_
         if (!g->in_breach)
             return 0;
         g->in_breach = 0;
-        fill(g, o, t_ns, observed, b);
+        fill(g, o, t_ns, observed, threshold, b);
         return CB_SLA_RECOVERED;
     }
     g->violations++;
@@ -138,7 +139,7 @@ static int judge(cb_sla_guarantee *g, const cb_sla_obs *o, int64_t t_ns, cb_sla_
     g->streak = 0;
     g->breaches++;
     g->in_breach = 1;
-    fill(g, o, t_ns, observed, b);
+    fill(g, o, t_ns, observed, threshold, b);
     return CB_SLA_BREACHED;
 }
 

@@ -65,7 +65,8 @@ typedef struct cb_sla_breach {
     uint64_t ordinal; /* the guarantee's breach number, 1.. (its event's id) */
     cb_sla_level level;
     uint32_t task; /* a task observation's */
-    double bound;  /* at risk: the makespan bound the prediction (observed) exceeds */
+    double bound;  /* the threshold of the deciding comparison (the other side of
+                    * `observed`); at risk: the makespan bound the prediction exceeds */
     int64_t time_ns;
 } cb_sla_breach;
 

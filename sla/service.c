@@ -165,6 +165,8 @@ static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach 
     }
     if (kind != CB_SLA_AT_RISK && !isnan(b->observed))
         json_object_set_new(p->data, "observed", json_real(b->observed));
+    if (kind != CB_SLA_AT_RISK && !isnan(b->bound))
+        json_object_set_new(p->data, "threshold", json_real(b->bound));
     if (kind != CB_SLA_AT_RISK && b->level == CB_SLA_LEVEL_TASK)
         json_object_set_new(p->data, "task", json_integer(b->task));
     if (kind == CB_SLA_BREACHED)

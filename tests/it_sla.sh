@@ -247,6 +247,48 @@ check "delete" slacmd delete tw
 "$CB" sla show tw --tenant "$T" >"$DIR/gone.out" 2>&1
 check "a deleted agreement is gone" grep -q "has no agreement \\\"tw\\\"\|has no agreement \"tw\"" "$DIR/gone.out"
 
+# the issue's first scenario with an agreement of its own: tasks of 300 ms
+# under [execution_time] < 100: each breach in the job's log within 1 s of
+# its task, notified, posted to the webhook with the threshold, in show
+agreement "$DIR/exec.json" exec '[execution_time] < 100' exec
+check "an agreement over task execution times" slacmd create "$DIR/exec.json"
+check "watching" watch "$DIR/w9" 2
+check "a job of two 300 ms tasks" labelled execjob exec '[300, 300]'
+check "both breaches notified" watched
+check "... each within 1 s of its task's outcome" notes "$DIR/w9" execjob 2 250
+exec_hooks() {
+    $PY - "$DIR/hooks" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+mine = [r for r in recs if r["body"]["agreement"] == "exec" and not r["failed"]]
+assert len(mine) == 2 and all(r["valid"] and r["event"] == "violated" for r in mine), mine
+assert all(r["body"]["job"] == "execjob" and r["body"]["breach"]["threshold"] == 100 and r["body"]["breach"]["observed"] >= 250 for r in mine), mine
+PY
+}
+check "... both posted to the webhook, signed, with the observed time and the threshold" wait_for 200 exec_hooks
+check "... and in cb sla show" sh -c '"$1" sla show exec --tenant "$2" | '"$PY"' -c "
+import json, sys
+a = json.load(sys.stdin)
+assert a[\"breaches\"] == 2 and [(r[\"kind\"], r[\"job\"]) for r in a[\"recent\"]] == [(\"violated\", \"execjob\")] * 2, a"' _ "$CB" "$T"
+check "delete it" slacmd delete exec
+
+# an agreement valid for two seconds: cb-sla terminates it at its expiration
+$PY - "$DIR/brief.json" <<'PY'
+import json, sys
+from datetime import datetime, timedelta, timezone
+now = datetime.now(timezone.utc)
+iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+json.dump({"id": "brief", "name": "brief", "scope": {"labels": {"suite": "brief"}},
+           "details": {"id": "brief", "type": "agreement", "name": "brief",
+                       "creation": iso(now - timedelta(seconds=1)), "expiration": iso(now + timedelta(seconds=2)),
+                       "guarantees": [{"name": "g", "constraint": "[makespan] < 1000"}]}}, open(sys.argv[1], "w"))
+PY
+check "an agreement that expires in 2 s" slacmd create "$DIR/brief.json"
+terminated() { "$CB" sla show brief --tenant "$T" 2>/dev/null | grep -q '"state": "terminated"'; }
+check "... is terminated at its expiration (cb.sla.terminated)" wait_for 200 terminated
+check "... and cannot be started again" sh -c '! "$1" sla start brief --tenant "$2" 2>/dev/null' _ "$CB" "$T"
+check "delete it" slacmd delete brief
+
 # a periodic guarantee (every 500 ms over the window): its breach belongs to
 # no job, it is on the tenant's _sla subject
 agreement "$DIR/per.json" per '[makespan] < 1' per ', "period_ms": 500, "window": {"count": 1}'
@@ -257,7 +299,7 @@ check "the periodic breach notified" watched
 check "... as no job's: on the tenant's _sla subject" grep -q '"job":"_sla"' "$DIR/w6"
 check "stop the periodic agreement" slacmd stop per
 types _sla >"$DIR/sla.log"
-check "the agreement's life and its breach in the _sla log" sh -c 'grep -q "^cb.sla.created $1/per/1/created" "$2" && grep -q "^cb.sla.violated $1/per/g/1/violated" "$2" && grep -q "^cb.sla.stopped $1/per/2/stopped" "$2" && grep -q "^cb.sla.deleted $1/tw/" "$2"' _ "$T" "$DIR/sla.log"
+check "the agreement's life and its breach in the _sla log" sh -c 'grep -q "^cb.sla.created $1/per/1/created" "$2" && grep -q "^cb.sla.violated $1/per/g/1/violated" "$2" && grep -q "^cb.sla.stopped $1/per/2/stopped" "$2" && grep -q "^cb.sla.deleted $1/tw/" "$2" && grep -q "^cb.sla.terminated $1/brief/2/terminated" "$2"' _ "$T" "$DIR/sla.log"
 printf '{"tenant": "%s", "job_id": "_sla", "kind": "call", "function": {"backend": "local", "name": "noop"}, "input": 1}\n' "$T" >"$DIR/reserved.json"
 "$CB" submit "$DIR/reserved.json" >"$DIR/reserved.out" 2>&1
 check "a job id that begins with _ is refused" grep -q "/job_id" "$DIR/reserved.out"

@@ -49,7 +49,7 @@ static cb_sla_verdict judge(const char *text, const vals *x, double *obs)
     cb_sla_verdict v;
     if (cb_sla_parse(text, &e, err, sizeof err) != CB_OK)
         fail_msg("%s: %s", text, err);
-    v = cb_sla_eval(e, lookup, (void *)x, obs);
+    v = cb_sla_eval(e, lookup, (void *)x, obs, NULL);
     cb_sla_expr_free(e);
     return v;
 }
@@ -354,7 +354,7 @@ static void test_a_guarantee_on_observations(void **state)
     cb_sla_expr *e;
     cb_sla_obs o;
     char err[200];
-    double obs = 0;
+    double obs = 0, thr = 0;
     (void)state;
     assert_int_equal(cb_sla_parse("[execution_time] < 100", &e, err, sizeof err), CB_OK);
     assert_int_equal(feed(w, CB_EV_JOB_SUBMITTED, 0, NULL, &o), 0);
@@ -362,12 +362,13 @@ static void test_a_guarantee_on_observations(void **state)
                           json_pack("{s:i, s:i, s:i}", "task", 0, "attempt", 1, "duration_ms", 349),
                           &o),
                      1);
-    assert_int_equal(cb_sla_eval(e, cb_sla_obs_lookup, &o, &obs), CB_SLA_VIOLATED);
+    assert_int_equal(cb_sla_eval(e, cb_sla_obs_lookup, &o, &obs, &thr), CB_SLA_VIOLATED);
+    assert_true(thr == 100);
     assert_true(obs == 349);
     /* a job metric of a task observation: unknown, not a verdict */
     cb_sla_expr_free(e);
     assert_int_equal(cb_sla_parse("[makespan] < 100", &e, err, sizeof err), CB_OK);
-    assert_int_equal(cb_sla_eval(e, cb_sla_obs_lookup, &o, &obs), CB_SLA_UNKNOWN);
+    assert_int_equal(cb_sla_eval(e, cb_sla_obs_lookup, &o, &obs, NULL), CB_SLA_UNKNOWN);
     cb_sla_expr_free(e);
     cb_sla_watch_free(w);
 }

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[n] = '\0';
     if (cb_sla_parse(text, &e, err, sizeof err) == CB_OK) {
         double obs;
-        cb_sla_verdict v = cb_sla_eval(e, lookup, &seed, &obs);
+        cb_sla_verdict v = cb_sla_eval(e, lookup, &seed, &obs, NULL);
         if (v != CB_SLA_UNKNOWN && v != CB_SLA_VIOLATED && v != CB_SLA_HOLDS)
             abort();
         if (v != CB_SLA_UNKNOWN && isnan(obs))
