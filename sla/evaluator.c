@@ -191,6 +191,58 @@ size_t cb_sla_evaluator_jobs(const cb_sla_evaluator *e)
     return e->jobs.len;
 }
 
+/* A job's own agreement from the template its sla names (sla.template):
+ * CB_OK with own set, or a refusal reported (the job is not evaluated). */
+static cb_status from_template(cb_sla_evaluator *e, const cb_event *ev, const json_t *tpl,
+                               entry **own)
+{
+    const char *tid = json_string_value(json_object_get(tpl, "id"));
+    entry *t = tid ? *find(e, ev->tenant, tid) : NULL, *x;
+    cb_sla_agreement a;
+    cb_sla_breach b;
+    char err[400];
+    json_t *filled = NULL, *sla;
+    cb_status s;
+    *own = NULL;
+    if (!t || !t->a.is_template) {
+        snprintf(err, sizeof err, "/sla/template/id: tenant \"%s\" has no template \"%s\"",
+                 ev->tenant, tid ? tid : "");
+    } else if ((filled = cb_sla_template_fill(t->a.spec, "t", json_object_get(tpl, "values"), err,
+                                              sizeof err))) {
+        sla = json_pack("{s:O}", "guarantees",
+                        json_object_get(json_object_get(filled, "details"), "guarantees"));
+        json_decref(filled);
+        if (!sla)
+            return CB_ENOMEM;
+        if (!(x = cb_calloc(1, sizeof *x))) {
+            json_decref(sla);
+            return CB_ENOMEM;
+        }
+        s = cb_sla_agreement_of_job(&x->a, ev->tenant, ev->job, sla, err, sizeof err);
+        json_decref(sla);
+        if (s == CB_OK) {
+            *own = x;
+            return CB_OK;
+        }
+        entry_free(x);
+        if (s == CB_ENOMEM)
+            return s;
+    }
+    /* refused: said once, at the job's submission, as the job's agreement's */
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    if (snprintf(a.id, sizeof a.id, "job-%s", ev->job) >= (int)sizeof a.id)
+        snprintf(a.id, sizeof a.id, "job-%016llx",
+                 (unsigned long long)cb_hash64(ev->job, strlen(ev->job)));
+    snprintf(a.tenant, sizeof a.tenant, "%s", ev->tenant);
+    b.guarantee = "";
+    b.constraint = err;
+    b.observed = b.bound = NAN;
+    b.time_ns = ev->time_ns;
+    e->fn(e->ctx, &a, &b, CB_SLA_REFUSED, ev->job);
+    return CB_OK;
+}
+
 static cb_status watch_job(cb_sla_evaluator *e, const cb_event *ev)
 {
     const json_t *job = json_object_get(ev->data, "job"), *sla = json_object_get(job, "sla");
@@ -203,7 +255,13 @@ static cb_status watch_job(cb_sla_evaluator *e, const cb_event *ev)
     snprintf(w->tenant, sizeof w->tenant, "%s", ev->tenant);
     snprintf(w->job, sizeof w->job, "%s", ev->job);
     w->submitted_ns = ev->time_ns;
-    if (json_array_size(json_object_get(sla, "guarantees"))) {
+    if (json_object_get(sla, "template")) {
+        cb_status s = from_template(e, ev, json_object_get(sla, "template"), &w->own);
+        if (s != CB_OK) {
+            watched_free(w);
+            return s;
+        }
+    } else if (json_array_size(json_object_get(sla, "guarantees"))) {
         char err[300];
         entry *own = cb_calloc(1, sizeof *own);
         if (!own) {

@@ -33,7 +33,10 @@ typedef struct cb_sla_evaluator cb_sla_evaluator;
  * tenant, or by a periodic evaluation (job NULL); or a warning
  * (CB_SLA_AT_RISK): the running job's makespan, predicted from its
  * progress (b->observed), exceeds the guarantee's makespan bound
- * (b->bound) before the bound has passed (once per job and guarantee). */
+ * (b->bound) before the bound has passed (once per job and guarantee); or
+ * (CB_SLA_REFUSED) a job whose sla.template cannot be filled in (no such
+ * template, a placeholder without a value: b->constraint says which; a is
+ * a stand-in with the job's agreement id), which is then not evaluated. */
 typedef void cb_sla_breach_fn(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b,
                               int kind, const char *job);
 

@@ -56,6 +56,7 @@ typedef struct cb_sla_guarantee {
 #define CB_SLA_BREACHED  1
 #define CB_SLA_RECOVERED 2
 #define CB_SLA_AT_RISK   3 /* the evaluator's prediction (sla/evaluator.h), never a guarantee's */
+#define CB_SLA_REFUSED   4 /* the evaluator's: a job's sla.template cannot be filled in */
 
 /* A breach, or a recovery from breach `ordinal`: what cb.sla.violated and
  * cb.sla.recovered record. */

@@ -127,12 +127,38 @@ static void report(cb_sla_service *sv, const pending *p)
     json_decref(note);
 }
 
+/* A job's sla.template that cannot be filled in: said on the job's
+ * agreement's topic and in the log of cb-sla (not in the event log; a
+ * replay says it again only when cb-sla is live). */
+static void refused(cb_sla_service *sv, const cb_sla_agreement *a, const char *job, const char *why)
+{
+    char subject[2 * CB_NAME_MAX + 16], now[40], *text;
+    json_t *note;
+    if (!sv->stats.caught_up)
+        return; /* said when it happened */
+    CB_LOG_WRN("sla", "job %s/%s is not evaluated: %s", a->tenant, job, why);
+    snprintf(subject, sizeof subject, "cb.sla.%s.%s", a->tenant, a->id);
+    note = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kind", "refused", "tenant", a->tenant,
+                     "agreement", a->id, "job", job, "time",
+                     cb_time_format(cb_time_now_ns(), now, sizeof now), "error", why);
+    if (note && (text = cb_json_dumps(note, JSON_COMPACT))) {
+        if (cb_broker_notify(sv->b, subject, NULL, text, strlen(text), NULL, NULL) != CB_OK)
+            sv->stats.errors++;
+        free(text);
+    }
+    json_decref(note);
+}
+
 static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b, int kind,
                       const char *job)
 {
     cb_sla_service *sv = ctx;
     pending *p;
     int n;
+    if (kind == CB_SLA_REFUSED) {
+        refused(sv, a, job ? job : "", b->constraint);
+        return;
+    }
     if (!(p = cb_calloc(1, sizeof *p)))
         return;
     p->kind = kind;

@@ -205,6 +205,24 @@ check "an agreement from a template without a value is refused, naming it" grep 
 check "an agreement from a template with its values" slacmd create --template tpl --id fromtpl --set ms=1500 --set suite=none
 check "... has the value in its constraint" sh -c '"$1" sla show fromtpl --tenant "$2" | grep -q "p95(\[makespan\]) < 1500"' _ "$CB" "$T"
 
+# a job that names the template and its values gets its own guarantees
+# from it; one naming a template the tenant has not is told so
+tjob() { # JOB TEMPLATE VALUES
+    printf '{"tenant": "%s", "job_id": "%s", "kind": "call", "function": {"backend": "local", "name": "sleep_ms"}, "input": 50, "sla": {"template": {"id": "%s", "values": %s}}}\n' \
+        "$T" "$1" "$2" "$3" >"$DIR/$1.json"
+    "$CB" submit "$DIR/$1.json" --wait --timeout 60 >"$DIR/$1.done" 2>&1
+}
+check "watching" watch "$DIR/w10" 2
+check "a job naming the template with its values" tjob tjob tpl '{"ms": 10, "suite": "none"}'
+check "a job naming a template the tenant has not" tjob njob nothing '{}'
+check "its breach and the other's refusal notified" watched
+check "... the first judged by the template's guarantee, the second not evaluated" $PY -c '
+import json, sys
+n = {x["job"]: x for x in map(json.loads, open(sys.argv[1]))}
+v, r = n["tjob"], n["njob"]
+assert v["kind"] == "violated" and v["agreement"] == "job-tjob" and v["breach"]["constraint"] == "p95([makespan]) < 10" and v["breach"]["threshold"] == 10, v
+assert r["kind"] == "refused" and r["error"] == "/sla/template/id: tenant \"%s\" has no template \"nothing\"" % sys.argv[2], r' "$DIR/w10" "$T"
+
 agreement "$DIR/tw.json" tw 'p95([makespan]) < 2000' tw ', "window": {"count": 2}'
 check "a tenant-wide agreement is created" slacmd create "$DIR/tw.json"
 check "watching the agreements" watch "$DIR/w5" 3

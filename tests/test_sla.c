@@ -606,6 +606,8 @@ typedef struct seen {
     int n;
     int recovered; /* recoveries, counted apart */
     int at_risk;   /* warnings, with the last one's figures */
+    int refused;   /* jobs whose template could not be filled in */
+    char why[400];
     double predicted, bound;
 } seen;
 
@@ -615,6 +617,11 @@ static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach 
     seen *x = ctx;
     if (kind == CB_SLA_RECOVERED) {
         x->recovered++;
+        return;
+    }
+    if (kind == CB_SLA_REFUSED) {
+        x->refused++;
+        snprintf(x->why, sizeof x->why, "%s", b->constraint);
         return;
     }
     if (kind == CB_SLA_AT_RISK) {
@@ -773,6 +780,19 @@ static void test_agreements_from_the_log(void **state)
     assert_int_equal(a->is_template, 1);
     run_job(e, "j5", 30000, NULL, 1, 20000);
     assert_int_equal(x.n, 1);
+    /* a job that names the template: its own guarantees filled in */
+    run_job(e, "tj", 31000,
+            json_pack("{s:{s:s, s:{s:i}}}", "template", "id", "tpl", "values", "ms", 5), 1, 2000);
+    assert_int_equal(x.n, 2);
+    assert_string_equal(x.agreement[1], "job-tj");
+    assert_true(x.observed[1] >= 2000);
+    run_job(e, "tk", 32000, json_pack("{s:{s:s, s:{}}}", "template", "id", "tpl", "values"), 1, 10);
+    assert_int_equal(x.refused, 1);
+    assert_string_equal(x.why, "template \"tpl\": no value for {{ms}}");
+    run_job(e, "tl", 33000, json_pack("{s:{s:s}}", "template", "id", "nope"), 1, 10);
+    assert_int_equal(x.refused, 2);
+    assert_string_equal(x.why, "/sla/template/id: tenant \"t\" has no template \"nope\"");
+    assert_int_equal(x.n, 2);
     /* deleted */
     log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_DELETED, 60,
               json_pack("{s:s, s:i}", "agreement", "mk", "version", 6));
