@@ -41,6 +41,7 @@ struct cb_sla_service {
     cb_sla_prom *prom;     /* NULL: no Prometheus server to ask */
     struct query *queries; /* asked, not answered */
     cb_map next_query;     /* hash of tenant/agreement/guarantee -> when to ask next (ns) */
+    cb_map query_fails;    /* the same key -> failures in a row (logged at the 1st, every 100th) */
     struct event *timer;
     cb_map seen;        /* hashes of the cb.sla.violated/recovered ids in the log */
     cb_map terminating; /* hashes of the cb.sla.terminated ids appended */
@@ -60,6 +61,7 @@ static void pending_free(pending *p)
 static void service_free(cb_sla_service *sv)
 {
     cb_map_cleanup(&sv->next_query);
+    cb_map_cleanup(&sv->query_fails);
     cb_map_cleanup(&sv->seen);
     cb_map_cleanup(&sv->terminating);
     free(sv);
@@ -314,11 +316,20 @@ static void answered(void *ctx, int ok, double value, const char *why)
 {
     query *q = ctx;
     cb_sla_service *sv = q->sv;
+    uintptr_t fails = (uintptr_t)cb_map_get(&sv->query_fails, q->key);
     if (ok > 0)
         cb_sla_evaluator_query(sv->ev, q->tenant, q->agreement, q->guarantee, value,
                                cb_time_now_ns());
-    else if (ok < 0)
-        CB_LOG_WRN("sla", "query of %s/%s/%s: %s", q->tenant, q->agreement, q->guarantee, why);
+    if (ok < 0) {
+        if (fails % 100 == 0)
+            CB_LOG_WRN("sla", "query of %s/%s/%s: %s (failures in a row: %lu)", q->tenant,
+                       q->agreement, q->guarantee, why, (unsigned long)fails + 1);
+        if (cb_map_put(&sv->query_fails, q->key, (void *)(fails + 1)) != CB_OK)
+            sv->stats.errors++;
+    } else if (fails) {
+        CB_LOG_INF("sla", "query of %s/%s/%s answers again", q->tenant, q->agreement, q->guarantee);
+        (void)cb_map_take(&sv->query_fails, q->key);
+    }
     query_free(sv, q);
 }
 
@@ -400,6 +411,7 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_s
     cb_map_init(&sv->seen);
     cb_map_init(&sv->terminating);
     cb_map_init(&sv->next_query);
+    cb_map_init(&sv->query_fails);
     if (!(sv->ev = cb_sla_evaluator_new(on_breach, sv)) ||
         !(sv->timer = event_new(base, -1, EV_PERSIST, on_tick, sv))) {
         cb_sla_service_stop(sv);

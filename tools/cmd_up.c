@@ -78,6 +78,8 @@ struct up {
     cb_broker *b;
     struct event *probe;
     int64_t probe_deadline_ns;
+    int sla_checked; /* cb-sla answered the readiness probe (or it timed out) */
+    int no_sla;      /* cb-sla was not started */
 };
 
 static const char *usage =
@@ -295,12 +297,38 @@ static void print_password_file(const char *dir)
 
 /* ---- readiness: the engine answers a submission ----------------------------- */
 
+static void probe_reply(cb_status s, const void *data, size_t len, void *ctx);
+
+/* cb-sla serves its requests (cb sla, the API's SLA routes): on NATS "no
+ * responders" until it has subscribed. An answer, or none in time (it holds
+ * requests while it reads the log; RabbitMQ queues them), is enough. */
+static void sla_reply(cb_status s, const void *data, size_t len, void *ctx)
+{
+    up *u = ctx;
+    struct timeval tv = {0, 200000};
+    if (s == CB_ENORESP && cb_time_mono_ns() < u->probe_deadline_ns) {
+        evtimer_add(u->probe, &tv);
+        return;
+    }
+    if (s == CB_ENORESP)
+        say("cb-sla does not serve requests yet; see %s/logs/sla.log", u->dir);
+    u->sla_checked = 1;
+    probe_reply(CB_OK, data, len, u);
+}
+
 static void probe_reply(cb_status s, const void *data, size_t len, void *ctx)
 {
     up *u = ctx;
     struct timeval tv = {0, 200000};
     (void)data;
     (void)len;
+    if (s == CB_OK && !u->sla_checked && !u->no_sla) {
+        static const char ask[] = "{\"op\": \"list\"}";
+        if (cb_broker_request(u->b, "cb.slactl.cb-up-probe", ask, sizeof ask - 1, 1000, sla_reply,
+                              u) != CB_OK)
+            evtimer_add(u->probe, &tv);
+        return;
+    }
     if (s == CB_OK) {
         char path[600], api[64], line[300];
         /* cb-api writes its port file once it listens */
@@ -673,7 +701,8 @@ int cb_cmd_up(int argc, char **argv)
                      abs_config, *abs_config ? "'" : "", u->dir, name);
         }
         remotes = add_remote_adapters(u, abs_config);
-        if (u->n < MAX_DAEMONS - 1) {
+        u->no_sla = u->n >= MAX_DAEMONS - 1;
+        if (!u->no_sla) {
             d = add(u, "sla"); /* the SLA evaluator (docs/sla.md) */
             snprintf(d->cmd, sizeof d->cmd, EXEC "'%s/cb-sla' --broker '%s' 2>>'%s/logs/sla.log'",
                      u->bin, u->url, u->dir);
