@@ -265,6 +265,14 @@ const json_t *cb_config_api(const cb_config *r)
     return r ? json_object_get(r->root, "api") : NULL;
 }
 
+double cb_config_tenant_weight(const cb_config *r, const char *tenant)
+{
+    const json_t *w =
+        r ? json_object_get(json_object_get(json_object_get(r->root, "tenants"), tenant), "weight")
+          : NULL;
+    return json_is_number(w) && json_number_value(w) > 0 ? json_number_value(w) : 1.0;
+}
+
 const json_t *cb_config_storage(const cb_config *r)
 {
     return r ? json_object_get(r->root, "storage") : NULL;

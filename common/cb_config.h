@@ -63,6 +63,9 @@ void cb_config_free(cb_config *r); /* accepts NULL */
 const json_t *cb_config_storage(const cb_config *r);
 /* The "api" object (cb-api's tokens, docs/api.md), or NULL. Borrowed. */
 const json_t *cb_config_api(const cb_config *r);
+/* A tenant's weight in the fair share of a backend between tenants
+ * ("tenants": {"acme": {"weight": 3}}; docs/engine.md): 1 when not given. */
+double cb_config_tenant_weight(const cb_config *r, const char *tenant);
 /* A setting into dst: conf's string `key` when non-empty, else the first
  * non-empty of the environment variables env1, env2 (either may be NULL),
  * else "". For credentials and regions: the file wins over the environment. */

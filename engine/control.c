@@ -415,6 +415,11 @@ void ctl_release(cb_control *c)
     while (c->backends) {
         backend_state *bs = c->backends;
         c->backends = bs->next;
+        while (bs->tenants) {
+            tenant_use *u = bs->tenants;
+            bs->tenants = u->next;
+            free(u);
+        }
         free(bs);
     }
     free(c);

@@ -47,8 +47,18 @@ typedef struct part_run part_run;
  * jobs' `inflight`, and the list of its jobs that want more than they got
  * (`want` > 0). Kept by shaping.c: ctl_set_inflight, ctl_after_plan,
  * ctl_shaping_forget. */
+/* A tenant's use of one backend: the fair share (docs/engine.md). */
+typedef struct tenant_use {
+    char tenant[CB_NAME_MAX + 1];
+    double weight;     /* cb_config_tenant_weight */
+    uint64_t inflight; /* sum of inflight over the tenant's jobs on the backend */
+    unsigned jobs;     /* its jobs on the backend (freed at 0) */
+    struct tenant_use *next;
+} tenant_use;
+
 typedef struct backend_state {
     char name[40];
+    tenant_use *tenants; /* those with jobs on it */
     cb_backend_limits lim;
     double tokens; /* rate_per_s > 0: starts allowed now (a one-second burst at most) */
     int64_t refilled_ns;
@@ -93,6 +103,7 @@ typedef struct cjob {
     int have_flow, recovered, ending, held;
     const char *end_status; /* static: what the done message says */
     backend_state *backend; /* borrowed from the controller's list */
+    tenant_use *use;        /* its tenant's on that backend (counted in use->jobs) */
     int priority;
     int64_t deadline_ns, submitted_ns;
     uint32_t inflight;
@@ -165,7 +176,9 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
 /* After a plan: what j still wants, tokens spent, hungry jobs woken when
  * capacity is left over. */
 void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t free_cap, int64_t now);
-/* j's invocations in flight are now n (the backend's sum follows). */
+/* Count j in its tenant's use of its backend (the fair share). -1: ENOMEM. */
+int ctl_use_backend(cb_control *c, cjob *j);
+/* j's invocations in flight are now n (the backend's and its tenant's sums follow). */
 void ctl_set_inflight(cjob *j, uint32_t n);
 /* j leaves the controller: its share of its backend goes. */
 void ctl_shaping_forget(cjob *j);

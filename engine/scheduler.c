@@ -181,6 +181,53 @@ bool cb_sched_rank_before(const cb_rank *a, const cb_rank *b, int64_t aging_ms)
     return a->submitted_ns < b->submitted_ns;
 }
 
+uint64_t cb_sched_fair_share(const cb_share_in *t, size_t n, uint64_t free, int64_t aging_ms)
+{
+    uint64_t given[64] = {0};
+    size_t k = n < 64 ? n : 64, m = k; /* more tenants than that on one backend: the first 64 */
+    for (size_t i = 0; i < k; i++)
+        if (t[i].mine)
+            m = i;
+    for (uint64_t slot = 0; slot < free; slot++) {
+        size_t best = k;
+        double best_share = 0;
+        for (size_t i = 0; i < k; i++) {
+            double share;
+            int better;
+            if (i != m && given[i] >= t[i].demand)
+                continue;
+            share = (double)(t[i].inflight + given[i]) / t[i].weight;
+            if (best == k)
+                better = 1;
+            else if (share != best_share)
+                better = share < best_share;
+            else if (cb_sched_rank_before(&t[i].best, &t[best].best, aging_ms))
+                better = 1;
+            else if (cb_sched_rank_before(&t[best].best, &t[i].best, aging_ms))
+                better = 0;
+            else
+                better = i == m;
+            if (better) {
+                best = i;
+                best_share = share;
+            }
+        }
+        if (best == k)
+            break; /* nobody wants more */
+        if (best == m) {
+            int others = 0; /* only the asking tenant still wants: the rest is its */
+            for (size_t i = 0; i < k; i++)
+                others |= i != m && given[i] < t[i].demand;
+            if (!others) {
+                given[m] += free - slot;
+                break;
+            }
+        }
+        given[best]++;
+    }
+    return m < k ? given[m] : 0;
+}
+
 /* ---- a plan ----------------------------------------------------------------- */
 
 typedef struct scan {

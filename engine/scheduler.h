@@ -132,7 +132,24 @@ typedef struct cb_rank {
 } cb_rank;
 
 /* Whether `a` goes before `b`: priority (raised by one for each aging_ms of
- * waiting, so no job starves), then deadline, then submission order. */
+ * waiting, so no job starves), then deadline, then submission order. Jobs
+ * of one tenant; between tenants the fair share decides first. */
 bool cb_sched_rank_before(const cb_rank *a, const cb_rank *b, int64_t aging_ms);
+
+/* One tenant competing for a backend's free slots. */
+typedef struct cb_share_in {
+    uint64_t inflight; /* its invocations in flight on the backend */
+    double weight;     /* > 0 */
+    uint64_t demand;   /* slots its waiting jobs want (ignored for `mine`) */
+    cb_rank best;      /* its best-ranked waiting job (ties between tenants) */
+    bool mine;         /* the tenant asking: its demand has no bound */
+} cb_share_in;
+
+/* The fair share between tenants (docs/engine.md, "Fair share"): `free`
+ * slots handed out one at a time, each to the tenant with the least
+ * (inflight + slots so far) / weight that still wants one (weighted
+ * max-min fairness; on a tie, the tenant whose best job ranks first, the
+ * asking one when equal). Returns the slots of the tenant with `mine`. */
+uint64_t cb_sched_fair_share(const cb_share_in *t, size_t n, uint64_t free, int64_t aging_ms);
 
 #endif /* CB_SCHEDULER_H */

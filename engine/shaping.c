@@ -26,6 +26,44 @@ backend_state *ctl_backend_of(cb_control *c, const char *name)
     return bs;
 }
 
+/* j's tenant's use of j's backend (made on first use; counted per job). */
+int ctl_use_backend(cb_control *c, cjob *j)
+{
+    backend_state *bs = j->backend;
+    tenant_use *u;
+    if (!bs || j->use)
+        return 0;
+    for (u = bs->tenants; u && strcmp(u->tenant, j->tenant); u = u->next)
+        ;
+    if (!u) {
+        if (!(u = cb_calloc(1, sizeof *u)))
+            return -1;
+        snprintf(u->tenant, sizeof u->tenant, "%s", j->tenant);
+        u->weight = cb_config_tenant_weight(c->reg, j->tenant);
+        u->next = bs->tenants;
+        bs->tenants = u;
+    }
+    u->jobs++;
+    j->use = u;
+    return 0;
+}
+
+static void unuse(cjob *j)
+{
+    tenant_use *u = j->use;
+    if (!u)
+        return;
+    j->use = NULL;
+    if (--u->jobs)
+        return;
+    for (tenant_use **p = &j->backend->tenants; *p; p = &(*p)->next)
+        if (*p == u) {
+            *p = u->next;
+            free(u);
+            return;
+        }
+}
+
 static cb_rank rank_of(const cjob *j, int64_t now)
 {
     cb_rank r = {j->priority, j->deadline_ns, j->submitted_ns,
@@ -37,6 +75,8 @@ void ctl_set_inflight(cjob *j, uint32_t n)
 {
     if (j->backend)
         j->backend->inflight = j->backend->inflight - j->inflight + n;
+    if (j->use)
+        j->use->inflight = j->use->inflight - j->inflight + n;
     j->inflight = n;
 }
 
@@ -69,25 +109,62 @@ void ctl_shaping_forget(cjob *j)
 {
     set_want(j, 0);
     ctl_set_inflight(j, 0);
+    unuse(j);
 }
 
-/* Invocations `j` may start now; *retry_ms says when tokens come back. What
- * better-ranked jobs of the same backend wait for is theirs: the free
- * capacity is handed out by rank (priority with aging, deadline, submission).
- * *free_out: capacity free before that reservation. */
+#define MAX_SHARERS 64 /* tenants weighed at once on one backend (cb_sched_fair_share) */
+
+/* The slots of `free` that j's tenant gets in the fair share with the other
+ * tenants whose jobs wait for the backend (cb_sched_fair_share). */
+static uint64_t tenant_slots(const cb_control *c, const cjob *j, uint64_t free, int64_t now)
+{
+    cb_share_in t[MAX_SHARERS];
+    const tenant_use *who[MAX_SHARERS];
+    size_t n = 1;
+    if (!j->use)
+        return free;
+    memset(t, 0, sizeof t);
+    who[0] = j->use;
+    t[0] = (cb_share_in){j->use->inflight, j->use->weight, 0, rank_of(j, now), true};
+    for (const cjob *o = j->backend->hungry; o; o = o->hungry_next) {
+        size_t i;
+        cb_rank r;
+        if (o == j || !o->use || o->use == j->use)
+            continue;
+        for (i = 1; i < n && who[i] != o->use; i++)
+            ;
+        r = rank_of(o, now);
+        if (i == n) {
+            if (n == MAX_SHARERS)
+                continue;
+            who[n] = o->use;
+            t[n++] = (cb_share_in){o->use->inflight, o->use->weight, 0, r, false};
+        } else if (cb_sched_rank_before(&r, &t[i].best, c->o.aging_ms)) {
+            t[i].best = r;
+        }
+        t[i].demand += o->want;
+    }
+    return n == 1 ? free : cb_sched_fair_share(t, n, free, c->o.aging_ms);
+}
+
+/* Invocations `j` may start now; *retry_ms says when tokens come back. The
+ * free capacity is shared between tenants first (the fair share), then
+ * within j's tenant by rank: what its better-ranked jobs wait for is
+ * theirs (priority with aging, deadline, submission). *free_out: capacity
+ * free before either. */
 uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out)
 {
     backend_state *bs = j->backend;
-    uint64_t cap = UINT32_MAX, reserved = 0;
+    uint64_t cap = UINT32_MAX, reserved = 0, mine;
     cb_rank rank = rank_of(j, now);
     *retry_ms = 0;
     *free_out = UINT32_MAX;
     if (!bs || (!bs->lim.max_concurrency && bs->lim.rate_per_s <= 0))
         return UINT32_MAX;
-    /* what better-ranked jobs of the backend wait for is theirs */
+    /* what better-ranked jobs of the tenant wait for is theirs */
     for (const cjob *o = bs->hungry; o; o = o->hungry_next) {
         cb_rank r;
-        if (o == j)
+        if (o == j || o->use != j->use)
             continue;
         r = rank_of(o, now);
         if (cb_sched_rank_before(&r, &rank, c->o.aging_ms))
@@ -109,7 +186,8 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
             *retry_ms = (int64_t)(1000.0 / rate) + 1;
     }
     *free_out = cap;
-    return (uint32_t)(cap > reserved ? cap - reserved : 0);
+    mine = tenant_slots(c, j, cap, now);
+    return (uint32_t)(mine > reserved ? mine - reserved : 0);
 }
 
 /* After a plan: spend its tokens; remember what j wants; if capacity is left

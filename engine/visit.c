@@ -63,6 +63,8 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
                             &j->reduce_policy);
     fn = json_object_get(js->spec, "function");
     j->backend = ctl_backend_of(c, json_string_value(json_object_get(fn, "backend")) ?: "local");
+    if (ctl_use_backend(c, j) != 0)
+        return CB_ENOMEM;
     j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));
     j->submitted_ns = js->submitted_ns;
     /* the deadline that ranks it: the SLA's, else the tightest makespan its

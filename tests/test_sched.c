@@ -723,10 +723,42 @@ static void test_rank_priority_deadline_submission_and_aging(void **state)
     assert_false(cb_sched_rank_before(&lo, &hi, 0)); /* no aging configured */
 }
 
+static void test_fair_share_between_tenants(void **state)
+{
+    (void)state;
+    const int64_t S = 1000000000LL;
+    cb_rank early = {0, 0, 1 * S, 0}, late = {0, 0, 9 * S, 0};
+    /* B (weight 3) asks while A (weight 1) holds 4 of a free 4... once
+     * 4 slots are free: B's share rises 1/3 a slot, A's 1 */
+    cb_share_in t[2] = {{0, 3.0, 0, late, true}, {0, 1.0, 100, early, false}};
+    assert_int_equal(cb_sched_fair_share(t, 2, 4, 0), 3);
+    /* A already has 3 in flight, B 0: the next 4 all go to B (3/3 = 1
+     * then, A's 3 stay above) */
+    t[1].inflight = 3;
+    assert_int_equal(cb_sched_fair_share(t, 2, 4, 0), 4);
+    /* equal weights and use: one each, the tie to the best-ranked job (A's
+     * submitted first), so B gets 1 of 2 and 2 of 3 only when A wants no more */
+    t[0].weight = 1;
+    t[1].inflight = 0;
+    assert_int_equal(cb_sched_fair_share(t, 2, 2, 0), 1);
+    t[1].demand = 1;
+    assert_int_equal(cb_sched_fair_share(t, 2, 3, 0), 2);
+    /* alone: everything */
+    assert_int_equal(cb_sched_fair_share(t, 1, 7, 0), 7);
+    /* three tenants, weights 1, 1, 2: 8 slots as 2, 2, 4 */
+    cb_share_in u[3] = {
+        {0, 1.0, 0, late, true}, {0, 1.0, 100, early, false}, {0, 2.0, 100, early, false}};
+    assert_int_equal(cb_sched_fair_share(u, 3, 8, 0), 2);
+    u[0].weight = 2;
+    u[2].weight = 1;
+    assert_int_equal(cb_sched_fair_share(u, 3, 8, 0), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_respects_parallelism_and_runs_each_task_once),
+        cmocka_unit_test(test_fair_share_between_tenants),
         cmocka_unit_test(test_capacity_bounds_each_plan),
         cmocka_unit_test(test_retries_with_backoff_then_success),
         cmocka_unit_test(test_exhausted_retries_fail_the_job),
