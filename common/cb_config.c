@@ -273,6 +273,14 @@ double cb_config_tenant_weight(const cb_config *r, const char *tenant)
     return json_is_number(w) && json_number_value(w) > 0 ? json_number_value(w) : 1.0;
 }
 
+double cb_config_tenant_limit(const cb_config *r, const char *tenant, const char *key)
+{
+    const json_t *v =
+        r ? json_object_get(json_object_get(json_object_get(r->root, "tenants"), tenant), key)
+          : NULL;
+    return json_is_number(v) && json_number_value(v) > 0 ? json_number_value(v) : 0;
+}
+
 const json_t *cb_config_storage(const cb_config *r)
 {
     return r ? json_object_get(r->root, "storage") : NULL;

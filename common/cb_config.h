@@ -66,6 +66,9 @@ const json_t *cb_config_api(const cb_config *r);
 /* A tenant's weight in the fair share of a backend between tenants
  * ("tenants": {"acme": {"weight": 3}}; docs/engine.md): 1 when not given. */
 double cb_config_tenant_weight(const cb_config *r, const char *tenant);
+/* A tenant's quota `key` ("max_tasks_per_job", "submissions_per_s";
+ * docs/engine.md, "Quotas"): 0 when not given (no limit). */
+double cb_config_tenant_limit(const cb_config *r, const char *tenant, const char *key);
 /* A setting into dst: conf's string `key` when non-empty, else the first
  * non-empty of the environment variables env1, env2 (either may be NULL),
  * else "". For credentials and regions: the file wins over the environment. */

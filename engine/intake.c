@@ -187,7 +187,16 @@ static cb_status check(const cb_intake_cfg *cfg, const char *tenant, const void 
             return s;
         return reject(out, s == CB_EUNSUPP ? CB_EUNSUPP : CB_ESCHEMA, "%s", err);
     }
-    cb_flow_cleanup(&flow);
+    {
+        double most = cb_config_tenant_limit(cfg->reg, tenant, "max_tasks_per_job");
+        uint32_t n = flow.tasks;
+        cb_flow_cleanup(&flow);
+        if (most > 0 && n > most)
+            return reject(out, CB_ETOOBIG,
+                          "/: the job has %u tasks, over tenant \"%s\"'s limit of %.0f "
+                          "(tenants.%s.max_tasks_per_job)",
+                          n, tenant, most, tenant);
+    }
     if ((s = cb_digest_json(job, out->digest)) != CB_OK)
         return s;
     return CB_OK;

@@ -9,6 +9,7 @@
 #include "cb_json.h"
 #include "views.h"
 #include "cb_alloc.h"
+#include "cb_time.h"
 #include "cb_log.h"
 #include "cb_msg_done.h"
 #include "cb_msg_reply.h"
@@ -29,6 +30,7 @@ struct cb_service {
     cb_sub *submit, *cmds;
     cb_consumer *enqueued;
     cb_map recent; /* hash of "tenant/job" -> digest (65 bytes, owned) */
+    cb_map rates;  /* hash of a tenant -> its submission bucket (owned), when it has a rate */
     pend *pends;   /* answers waiting for a confirmation */
     cb_service_stats stats;
 };
@@ -266,6 +268,40 @@ static void record_rejection(cb_service *s, const cb_intake *in)
     }
 }
 
+/* A tenant's submissions_per_s (docs/engine.md, "Quotas"): a token bucket
+ * with a one-second burst. */
+typedef struct bucket {
+    double tokens;
+    int64_t refilled_ns;
+} bucket;
+
+/* 1 when the tenant may submit now (a token taken), 0 when over its rate. */
+static int within_rate(cb_service *s, const char *tenant, double *rate)
+{
+    uint64_t key = cb_hash64(tenant, strlen(tenant));
+    bucket *b = cb_map_get(&s->rates, key);
+    int64_t now = cb_time_mono_ns();
+    *rate = cb_config_tenant_limit(s->cfg.reg, tenant, "submissions_per_s");
+    if (*rate <= 0)
+        return 1;
+    if (!b) {
+        if (!(b = cb_calloc(1, sizeof *b)) || cb_map_put(&s->rates, key, b) != CB_OK) {
+            free(b);
+            return 1; /* out of memory: not the tenant's fault */
+        }
+        b->tokens = *rate;
+        b->refilled_ns = now;
+    }
+    b->tokens += *rate * (double)(now - b->refilled_ns) / 1e9;
+    b->refilled_ns = now;
+    if (b->tokens > *rate)
+        b->tokens = *rate;
+    if (b->tokens < 1)
+        return 0;
+    b->tokens -= 1;
+    return 1;
+}
+
 /* Judge one submission for `tenant` and append it, or reject it. */
 static void judge(cb_service *s, const origin *o, const char *tenant, const cb_broker_msg *m)
 {
@@ -283,6 +319,20 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
                    m->subject);
         verdict_error(s, o, NULL, NULL, "/tenant: the subject's tenant is not a valid name");
         return;
+    }
+    {
+        double rate;
+        if (!within_rate(s, tenant, &rate)) {
+            char msg[400];
+            s->stats.rejected++;
+            snprintf(msg, sizeof msg,
+                     "/: tenant \"%s\" is over its limit of %g submissions per second "
+                     "(tenants.%s.submissions_per_s); submit again later",
+                     tenant, rate, tenant);
+            CB_LOG_WRN("service", "%s", msg);
+            not_now(s, o, tenant, NULL, msg); /* no verdict: the same job may come again */
+            return;
+        }
     }
     fresh_id(id, sizeof id);
     st = cb_intake_check(&s->cfg, tenant, m->data, m->len, id, &in);
@@ -511,6 +561,7 @@ cb_status cb_service_start(struct event_base *base, cb_broker *b, cb_store *st, 
     s->ctl = ctl;
     s->cfg = *cfg;
     cb_map_init(&s->recent);
+    cb_map_init(&s->rates);
     cb_consume_opts co;
     cb_consume_opts_init(&co);
     if ((rc = cb_broker_serve(b, "cb.submit.*", submit_cb, s, &s->submit)) != CB_OK ||
@@ -537,5 +588,7 @@ void cb_service_free(cb_service *s)
     }
     cb_map_each(&s->recent, free_digest, NULL);
     cb_map_cleanup(&s->recent);
+    cb_map_each(&s->rates, free_digest, NULL); /* buckets: plain allocations too */
+    cb_map_cleanup(&s->rates);
     free(s);
 }

@@ -6,6 +6,9 @@
 # holds the backend B submits 40 tasks of 100 ms: B ends within 3 s (FIFO
 # would keep it behind A's 200 tasks: 5 s and more), and while both want
 # the backend B gets 3 of each 4 dispatches (0.75 ± 0.12 of them).
+# Quotas of tenant C: 2 submissions per second (a burst of 6: 2 accepted,
+# the rest refused naming the limit, accepted again once tokens are back)
+# and 300 tasks per job (301 rejected naming the limit).
 # Needs CB_TEST_BROKER_URL, CB_TEST_BIN.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +30,9 @@ trap 'exit 130' INT TERM
 
 . "$ROOT/tests/lib.sh" # check, wait_for
 
-printf '{"backends": {"local": {"max_concurrency": 4}}, "tenants": {"%s": {"weight": 3}}}\n' "$B" >"$DIR/config.json"
+C="tc$$"
+printf '{"backends": {"local": {"max_concurrency": 4}}, "tenants": {"%s": {"weight": 3}, "%s": {"max_tasks_per_job": 300, "submissions_per_s": 2}}}\n' \
+    "$B" "$C" >"$DIR/config.json"
 if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" --config "$DIR/config.json" >"$DIR/up.out" 2>&1; then
     echo "FAIL cb up"; cat "$DIR/up.out"; exit 1
 fi
@@ -78,5 +83,27 @@ print("     B's makespan %.2f s; in B's dispatch window (%.2f s) A got %d, B %d 
 assert makespan < 3.0, "B took %.2f s" % makespan
 assert abs(share - 0.75) <= 0.12, "B's share %.2f" % share
 PY
+
+# quotas: tenant C may submit 2 jobs per second (a burst of 2) and jobs of
+# 300 tasks at most
+burst() { # C submits 6 small jobs at once: 2 accepted (the burst), the rest refused for now
+    local ok=0 over=0
+    for i in 1 2 3 4 5 6; do
+        printf '{"tenant": "%s", "job_id": "r%s-%s", "kind": "call", "function": {"backend": "local", "name": "noop"}, "input": 1}\n' "$C" "$1" "$i" >"$DIR/r$1-$i.json"
+        if "$CB" submit "$DIR/r$1-$i.json" >"$DIR/r$1-$i.out" 2>&1; then ok=$((ok + 1));
+        elif grep -q "over its limit of 2 submissions per second (tenants.$C.submissions_per_s)" "$DIR/r$1-$i.out"; then over=$((over + 1)); fi
+    done
+    echo "     accepted $ok, refused for the rate $over"
+    [ "$ok" -ge 2 ] && [ "$ok" -le 4 ] && [ $((ok + over)) -eq 6 ]
+}
+check "C's burst of 6 submissions: the burst of 2 accepted (and what refilled), the rest refused naming the rate" burst a
+ready_again() { "$CB" submit "$DIR/ra-6.json" >/dev/null 2>&1; }
+check "... and a refused one is accepted once tokens are back (within 2 s)" wait_for 40 ready_again
+too_big() { # refused for its size (asked again while refused for the rate)
+    $PY -c 'import json, sys; print(json.dumps({"tenant": sys.argv[1], "kind": "map", "function": {"backend": "local", "name": "noop"}, "input": {"range": {"start": 0, "stop": 301}}}))' "$C" >"$DIR/big301.json"
+    ! "$CB" submit "$DIR/big301.json" >"$DIR/big301.out" 2>&1 &&
+        grep -q "the job has 301 tasks, over tenant .*$C.*'s limit of 300 (tenants.$C.max_tasks_per_job)" "$DIR/big301.out"
+}
+check "C's job of 301 tasks is rejected, naming the limit" wait_for 40 too_big
 
 [ "$fails" -eq 0 ]
