@@ -299,19 +299,21 @@ static void print_password_file(const char *dir)
 
 static void probe_reply(cb_status s, const void *data, size_t len, void *ctx);
 
-/* cb-sla serves its requests (cb sla, the API's SLA routes): on NATS "no
- * responders" until it has subscribed. An answer, or none in time (it holds
- * requests while it reads the log; RabbitMQ queues them), is enough. */
+/* cb-sla answers (cb sla, the API's SLA routes): it answers once it has
+ * read the log to its end (it holds requests until then; on NATS "no
+ * responders" until it has subscribed), so that breaches of jobs submitted
+ * after `cb up` are found as they happen. Asked again until the deadline;
+ * then the stack is ready without it (said). */
 static void sla_reply(cb_status s, const void *data, size_t len, void *ctx)
 {
     up *u = ctx;
     struct timeval tv = {0, 200000};
-    if (s == CB_ENORESP && cb_time_mono_ns() < u->probe_deadline_ns) {
+    if (s != CB_OK && cb_time_mono_ns() < u->probe_deadline_ns) {
         evtimer_add(u->probe, &tv);
         return;
     }
-    if (s == CB_ENORESP)
-        say("cb-sla does not serve requests yet; see %s/logs/sla.log", u->dir);
+    if (s != CB_OK)
+        say("cb-sla has not answered (%s); see %s/logs/sla.log", cb_strerror(s), u->dir);
     u->sla_checked = 1;
     probe_reply(CB_OK, data, len, u);
 }
@@ -324,7 +326,7 @@ static void probe_reply(cb_status s, const void *data, size_t len, void *ctx)
     (void)len;
     if (s == CB_OK && !u->sla_checked && !u->no_sla) {
         static const char ask[] = "{\"op\": \"list\"}";
-        if (cb_broker_request(u->b, "cb.slactl.cb-up-probe", ask, sizeof ask - 1, 1000, sla_reply,
+        if (cb_broker_request(u->b, "cb.slactl.cb-up-probe", ask, sizeof ask - 1, 5000, sla_reply,
                               u) != CB_OK)
             evtimer_add(u->probe, &tv);
         return;
