@@ -13,6 +13,10 @@ cd "$ROOT" || exit 2
 passed=0
 failed=0
 failures=()
+times=() # "N s  name" per suite, the slowest listed at the end
+failed_logs=()
+LOGS=$(mktemp -d /tmp/cblogs.XXXXXX)
+trap 'rm -rf "$LOGS"' EXIT
 
 run_one() { # name command...
     local name=$1
@@ -22,11 +26,18 @@ run_one() { # name command...
         return 0
     fi
     echo "=== $name"
-    if "$@"; then
+    local t0=$SECONDS log
+    log="$LOGS/$(printf '%03d' $((passed + failed))).log"
+    # a copy of its output, shown again at the end if it fails (a CI
+    # report may keep only the end)
+    if "$@" > >(tee "$log") 2>&1; then
         passed=$((passed + 1))
+        times+=("$((SECONDS - t0)) s  $name")
     else
         failed=$((failed + 1))
         failures+=("$name")
+        failed_logs+=("$log")
+        times+=("$((SECONDS - t0)) s  $name (failed)")
     fi
 }
 
@@ -47,7 +58,7 @@ fi
 
 if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
     TMP=$(mktemp -d /tmp/cbtest.XXXXXX)
-    trap 'cb_brokers_stop_all; rm -rf "$TMP"' EXIT
+    trap 'cb_brokers_stop_all; rm -rf "$TMP" "$LOGS"' EXIT
     trap 'exit 130' INT TERM
     run_one "schemas agree with python3-jsonschema" \
         /usr/bin/python3 tests/schema_agree.py "$BUILD/bin/cb" schemas
@@ -92,6 +103,15 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
 fi
 
 echo
+if [ ${#times[@]} -gt 0 ]; then
+    echo "slowest suites:"
+    printf '%s\n' "${times[@]}" | sort -rn | head -12 | sed 's/^/  /'
+fi
+for i in "${!failures[@]}"; do
+    echo "--- ${failures[$i]}: the end of its output"
+    tail -n 40 "${failed_logs[$i]}"
+done
+rm -rf "$LOGS"
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
