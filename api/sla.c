@@ -21,12 +21,25 @@
 #include "cb_json.h"
 #include "server_int.h"
 
+/* The HTTP status of cb-sla's refusal code (sla/control.c, docs/sla.md). */
+static int refusal_status(const char *code)
+{
+    static const struct {
+        const char *code;
+        int status;
+    } map[] = {{"not_found", 404}, {"conflict", 409}, {"unavailable", 503}, {"internal", 500}};
+    for (size_t i = 0; code && i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(code, map[i].code))
+            return map[i].status;
+    return 400;
+}
+
 static void answered(cb_status s, const void *data, size_t len, void *ctx)
 {
     pending *p = ctx;
     struct evhttp_request *req = cb_api_pending_take(p);
     json_t *reply, *body;
-    const char *error;
+    const char *error, *code;
     json_error_t je;
     cb_status ps;
     if (!req) {
@@ -53,8 +66,9 @@ static void answered(cb_status s, const void *data, size_t len, void *ctx)
         json_t *extra = json_object_get(reply, "errors")
                             ? json_pack("{s:O}", "errors", json_object_get(reply, "errors"))
                             : NULL;
-        cb_api_send_error(req, error && strstr(error, "has no agreement") ? 404 : 400,
-                          error && strstr(error, "has no agreement") ? "not_found" : "refused",
+        code = json_string_value(json_object_get(reply, "code"));
+        cb_api_send_error(req, refusal_status(code),
+                          code && strcmp(code, "invalid") ? code : "refused",
                           error ? error : "refused", extra);
         json_decref(reply);
     }

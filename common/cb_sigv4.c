@@ -11,26 +11,7 @@
 #include "cb_alloc.h"
 #include "cb_buf.h"
 #include "cb_digest.h"
-
-static int unreserved(unsigned char c)
-{
-    return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-/* Percent-encode n bytes of s; keep '/' when keep_slash. */
-static void encode(cb_buf *b, const char *s, size_t n, int keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (unreserved(c) || (keep_slash && c == '/')) {
-            cb_buf_add(b, (const char *)&c, 1);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            cb_buf_add(b, e, 3);
-        }
-    }
-}
+#include "cb_url.h"
 
 /* ---- canonical parts ---------------------------------------------------------- */
 
@@ -51,34 +32,9 @@ static void copy(cb_buf *b, const char *s, size_t n, int keep_slash)
     cb_buf_add(b, s, n);
 }
 
-size_t cb_sigv4_encode(const char *s, int keep_slash, char *out, size_t size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        n += unreserved(*p) || (keep_slash && *p == '/') ? 1 : 3;
-    if (size == 0)
-        return n;
-    if (n >= size) {
-        out[0] = '\0';
-        return n;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (unreserved(*p) || (keep_slash && *p == '/')) {
-            *out++ = (char)*p;
-        } else {
-            *out++ = '%';
-            *out++ = hex[*p >> 4];
-            *out++ = hex[*p & 15];
-        }
-    }
-    *out = '\0';
-    return n;
-}
-
 static void canonical_query(cb_buf *b, const char *q, int encoded)
 {
-    void (*enc)(cb_buf *, const char *, size_t, int) = encoded ? copy : encode;
+    void (*enc)(cb_buf *, const char *, size_t, int) = encoded ? copy : cb_url_encode_buf;
     size_t n = 0, i = 0;
     param *ps;
     if (!q || !*q)
@@ -189,7 +145,7 @@ static int build(const cb_sigv4_req *r, cb_buf *cr, cb_buf *signed_names)
     }
     cb_buf_adds(cr, r->method);
     cb_buf_add(cr, "\n", 1);
-    encode(cr, p, strlen(p), 1);
+    cb_url_encode_buf(cr, p, strlen(p), 1);
     cb_buf_add(cr, "\n", 1);
     canonical_query(cr, r->query, r->query_encoded);
     cb_buf_add(cr, "\n", 1);

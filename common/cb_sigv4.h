@@ -28,7 +28,7 @@ typedef struct cb_sigv4_req {
     const char *method;             /* "POST" */
     const char *path;               /* not encoded: "/2015-03-31/functions/f/invocations" */
     const char *query;              /* not encoded "a=1&b=2", or NULL */
-    int query_encoded;              /* 1: query is already percent-encoded as cb_sigv4_encode
+    int query_encoded;              /* 1: query is already percent-encoded as cb_url_encode
                                      * does (so a value may hold '&' or '='): sorted, not
                                      * encoded again */
     const cb_sigv4_header *headers; /* every header to sign; must hold host and x-amz-date */
@@ -44,12 +44,6 @@ typedef struct cb_sigv4_req {
  * missing, a malformed date, no host or x-amz-date header), CB_ETOOBIG (out
  * too small), CB_ENOMEM. */
 CB_NODISCARD cb_status cb_sigv4_authorization(const cb_sigv4_req *r, char *out, size_t size);
-
-/* Percent-encode s as the canonical request does (every byte but A-Z a-z
- * 0-9 - _ . ~, and '/' when keep_slash), so that what is sent is what was
- * signed. Returns the length the encoding needs (without the NUL); writes it
- * into out when it fits in size (NUL-terminated when size > 0). */
-size_t cb_sigv4_encode(const char *s, int keep_slash, char *out, size_t size);
 
 /* The canonical request (for tests and debugging). New string: free(). */
 char *cb_sigv4_canonical_request(const cb_sigv4_req *r);

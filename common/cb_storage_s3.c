@@ -28,6 +28,7 @@
 #include "cb_httpc.h"
 #include "cb_s3xml.h"
 #include "cb_sigv4.h"
+#include "cb_url.h"
 #include "cb_storage_int.h"
 
 #define ATTEMPTS     4
@@ -323,9 +324,9 @@ static int list_query(const cb_storage_call *c, char *q, size_t n)
 {
     char pfx[3 * CB_STORAGE_KEY_MAX + 1], tok[3 * CB_STORAGE_KEY_MAX + 1] = "";
     size_t used;
-    if (cb_sigv4_encode(c->key, 0, pfx, sizeof pfx) >= sizeof pfx)
+    if (cb_url_encode(c->key, 0, pfx, sizeof pfx) >= sizeof pfx)
         return -1;
-    if (c->token && cb_sigv4_encode(c->token, 0, tok, sizeof tok) >= sizeof tok)
+    if (c->token && cb_url_encode(c->token, 0, tok, sizeof tok) >= sizeof tok)
         return -1;
     used = (size_t)snprintf(q, n, "list-type=2&max-keys=%zu&prefix=%s%s%s", c->max_keys, pfx,
                             *tok ? "&start-after=" : "", tok);
@@ -397,13 +398,13 @@ static void send_call(s3_call *sc)
         int whole = c->op == CB_ST_LIST || c->op == CB_ST_MKBUCKET; /* the bucket itself */
         snprintf(path, sizeof path, "/%s%s%s", c->bucket, whole ? "" : "/", whole ? "" : c->key);
     }
-    plen = cb_sigv4_encode(path, 1, NULL, 0) + 1;
+    plen = cb_url_encode(path, 1, NULL, 0) + 1;
     if (!(epath = cb_malloc(plen)) || !(query = cb_malloc(8192))) {
         free(epath);
         fail_call(sc, CB_ENOMEM, "out of memory");
         return;
     }
-    (void)cb_sigv4_encode(path, 1, epath, plen);
+    (void)cb_url_encode(path, 1, epath, plen);
     *query = '\0';
     if (c->op == CB_ST_LIST && list_query(c, query, 8192) != 0) {
         free(epath);

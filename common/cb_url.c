@@ -1,9 +1,55 @@
-/* common/cb_url.c - broker URLs and their credentials (see cb_url.h). */
+/* common/cb_url.c - percent-encoding, broker URLs and their credentials
+ * (see cb_url.h). */
 #include "cb_url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const char hex[] = "0123456789ABCDEF";
+
+static int kept(unsigned char c, int keep_slash)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~' || (keep_slash && c == '/');
+}
+
+size_t cb_url_encode(const char *s, int keep_slash, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        n += kept(*p, keep_slash) ? 1 : 3;
+    if (size == 0)
+        return n;
+    if (n >= size) {
+        out[0] = '\0';
+        return n;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (kept(*p, keep_slash)) {
+            *out++ = (char)*p;
+        } else {
+            *out++ = '%';
+            *out++ = hex[*p >> 4];
+            *out++ = hex[*p & 15];
+        }
+    }
+    *out = '\0';
+    return n;
+}
+
+void cb_url_encode_buf(cb_buf *b, const char *s, size_t n, int keep_slash)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (kept(c, keep_slash)) {
+            cb_buf_add(b, s + i, 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            cb_buf_add(b, e, 3);
+        }
+    }
+}
 
 /* Walk the URLs of a list: for each, where its userinfo is ([ui, at) with
  * `colon` at the ':' before the password, or NULL). */

@@ -60,10 +60,23 @@ static void respond(cb_request *req, json_t *o)
     json_decref(o);
 }
 
-/* {"ok": false, "error": msg, "errors": errors (stolen, may be NULL)} */
-static void refuse(cb_request *req, json_t *errors, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void refuse(cb_request *req, json_t *errors, const char *fmt, ...)
+/* Why a request is refused: the answer's "code", which cb-api maps to an
+ * HTTP status (docs/sla.md). */
+typedef enum why {
+    WHY_INVALID,     /* "invalid": the request is wrong */
+    WHY_NOT_FOUND,   /* "not_found": no such agreement or template */
+    WHY_CONFLICT,    /* "conflict": the agreement's state forbids it */
+    WHY_UNAVAILABLE, /* "unavailable": try again later */
+    WHY_INTERNAL     /* "internal": out of memory, the log refused */
+} why;
+
+static const char *const why_code[] = {"invalid", "not_found", "conflict", "unavailable",
+                                       "internal"};
+
+/* {"ok": false, "code": ..., "error": msg, "errors": errors (stolen, may be NULL)} */
+static void refuse(cb_request *req, why w, json_t *errors, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void refuse(cb_request *req, why w, json_t *errors, const char *fmt, ...)
 {
     char msg[600];
     va_list ap;
@@ -71,8 +84,8 @@ static void refuse(cb_request *req, json_t *errors, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    CB_LOG_INF("sla", "request refused: %s", msg);
-    o = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+    CB_LOG_INF("sla", "request refused (%s): %s", why_code[w], msg);
+    o = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", why_code[w], "error", msg);
     if (o && errors)
         json_object_set(o, "errors", errors);
     json_decref(errors);
@@ -145,7 +158,7 @@ static void appended(cb_status s, uint64_t seq, int duplicate, void *ctx)
         if (c->stopped)
             cb_request_drop(req);
         else
-            refuse(req, NULL, "cannot append %s: %s", w->id, cb_strerror(s));
+            refuse(req, WHY_UNAVAILABLE, NULL, "cannot append %s: %s", w->id, cb_strerror(s));
     }
     if (!w->req)
         unlink_waiter(c, w);
@@ -161,7 +174,7 @@ static void change(cb_sla_control *c, cb_request *req, cb_event_type type, const
     cb_status s;
     if (!w) {
         json_decref(data);
-        refuse(req, NULL, "out of memory");
+        refuse(req, WHY_INTERNAL, NULL, "out of memory");
         return;
     }
     w->c = c;
@@ -175,7 +188,7 @@ static void change(cb_sla_control *c, cb_request *req, cb_event_type type, const
         json_object_set_new(data, "version", json_integer((json_int_t)version)) != 0) {
         json_decref(data);
         free(w);
-        refuse(req, NULL, "out of memory");
+        refuse(req, WHY_INTERNAL, NULL, "out of memory");
         return;
     }
     c->nops++;
@@ -183,7 +196,7 @@ static void change(cb_sla_control *c, cb_request *req, cb_event_type type, const
         CB_OK) {
         c->nops--;
         free(w);
-        refuse(req, NULL, "cannot append the change: %s", cb_strerror(s));
+        refuse(req, WHY_UNAVAILABLE, NULL, "cannot append the change: %s", cb_strerror(s));
         return;
     }
     CB_LOG_INF("sla", "%s", w->id);
@@ -218,7 +231,7 @@ void cb_sla_control_tick(cb_sla_control *c, int64_t now_ns)
         next = w->next;
         if (!w->req || now_ns - w->since_ns < READ_BACK_NS)
             continue;
-        refuse(w->req, NULL,
+        refuse(w->req, WHY_UNAVAILABLE, NULL,
                "%s was appended but not read back within 10 s; `cb sla show` tells whether it "
                "took effect",
                w->id);
@@ -235,9 +248,9 @@ static const cb_sla_agreement *existing(cb_sla_control *c, cb_request *req, cons
 {
     const cb_sla_agreement *a = id ? cb_sla_evaluator_get(c->ev, tenant, id) : NULL;
     if (!id)
-        refuse(req, NULL, "/id: the request names no agreement");
+        refuse(req, WHY_INVALID, NULL, "/id: the request names no agreement");
     else if (!a)
-        refuse(req, NULL, "/id: tenant \"%s\" has no agreement \"%s\"", tenant, id);
+        refuse(req, WHY_NOT_FOUND, NULL, "/id: tenant \"%s\" has no agreement \"%s\"", tenant, id);
     return a;
 }
 
@@ -254,44 +267,47 @@ static void put(cb_sla_control *c, cb_request *req, const char *tenant, const js
         const cb_sla_agreement *t = cb_sla_evaluator_get(c->ev, tenant, tname);
         const char *id = json_string_value(json_object_get(body, "id"));
         if (!t || !t->is_template) {
-            refuse(req, NULL, "/template: tenant \"%s\" has no template \"%s\"", tenant, tname);
+            refuse(req, WHY_NOT_FOUND, NULL, "/template: tenant \"%s\" has no template \"%s\"",
+                   tenant, tname);
             return;
         }
         if (!id || !cb_name_valid(id)) {
-            refuse(req, NULL, "/id: an agreement from a template needs an id ([A-Za-z0-9_-])");
+            refuse(req, WHY_INVALID, NULL,
+                   "/id: an agreement from a template needs an id ([A-Za-z0-9_-])");
             return;
         }
         if (!(spec = cb_sla_template_fill(t->spec, id, json_object_get(body, "values"), err,
                                           sizeof err))) {
-            refuse(req, NULL, "%s", err);
+            refuse(req, WHY_INVALID, NULL, "%s", err);
             return;
         }
     } else if (json_is_object(json_object_get(body, "agreement"))) {
         spec = json_incref(json_object_get(body, "agreement"));
     } else {
-        refuse(req, NULL, "/agreement: a put needs an agreement (an object) or a template");
+        refuse(req, WHY_INVALID, NULL,
+               "/agreement: a put needs an agreement (an object) or a template");
         return;
     }
     if ((s = cb_schema_validate(c->schema, "agreement.json", spec, 16, &errors)) != CB_OK) {
         json_decref(spec);
         if (s == CB_ESCHEMA)
-            refuse(req, errors, "the agreement does not match schemas/agreement.json");
+            refuse(req, WHY_INVALID, errors, "the agreement does not match schemas/agreement.json");
         else
-            refuse(req, errors, "cannot check the agreement: %s", cb_strerror(s));
+            refuse(req, WHY_INTERNAL, errors, "cannot check the agreement: %s", cb_strerror(s));
         return;
     }
     if ((s = cb_sla_agreement_init(&a, spec, tenant, err, sizeof err)) != CB_OK) {
         cb_sla_agreement_cleanup(&a);
         json_decref(spec);
         if (s == CB_ENOMEM)
-            refuse(req, NULL, "out of memory");
+            refuse(req, WHY_INTERNAL, NULL, "out of memory");
         else
-            refuse(req, NULL, "%s", err);
+            refuse(req, WHY_INVALID, NULL, "%s", err);
         return;
     }
     for (size_t i = 0; i < a.n && !c->has_prometheus; i++)
         if (a.g[i].query) {
-            refuse(req, NULL,
+            refuse(req, WHY_INVALID, NULL,
                    "/details/guarantees/%zu/query: cb-sla has no Prometheus server to ask (start "
                    "it with --prometheus URL or $CB_PROMETHEUS_URL)",
                    i);
@@ -316,7 +332,7 @@ static void state_change(cb_sla_control *c, cb_request *req, const char *tenant,
     if (!a)
         return;
     if (t != CB_EV_SLA_DELETED && (a->is_template || a->terminated)) {
-        refuse(req, NULL, "/id: \"%s\" is %s: it is never evaluated", a->id,
+        refuse(req, WHY_CONFLICT, NULL, "/id: \"%s\" is %s: it is never evaluated", a->id,
                a->is_template ? "a template" : "terminated");
         return;
     }
@@ -341,11 +357,13 @@ static void handle(cb_sla_control *c, cb_request *req, const char *tenant, const
     json_t *body = cb_json_loadb(data, len, JSON_REJECT_DUPLICATES, &je, &s);
     const char *op = json_string_value(json_object_get(body, "op"));
     if (!body) {
-        refuse(req, NULL, "/: not JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+        refuse(req, WHY_INVALID, NULL, "/: not JSON: %s (line %d, column %d)", je.text, je.line,
+               je.column);
         return;
     }
     if (!op) {
-        refuse(req, NULL, "/op: a request needs an op (put, delete, start, stop, list, show)");
+        refuse(req, WHY_INVALID, NULL,
+               "/op: a request needs an op (put, delete, start, stop, list, show)");
     } else if (!strcmp(op, "put")) {
         put(c, req, tenant, body);
     } else if (!strcmp(op, "delete") || !strcmp(op, "start") || !strcmp(op, "stop")) {
@@ -361,7 +379,8 @@ static void handle(cb_sla_control *c, cb_request *req, const char *tenant, const
             respond(req,
                     json_pack("{s:b, s:o}", "ok", 1, "agreement", cb_sla_agreement_summary(a, 1)));
     } else {
-        refuse(req, NULL, "/op: \"%s\" is not one of put, delete, start, stop, list, show", op);
+        refuse(req, WHY_INVALID, NULL,
+               "/op: \"%s\" is not one of put, delete, start, stop, list, show", op);
     }
     json_decref(body);
 }
@@ -372,7 +391,7 @@ static void on_request(cb_request *req, const cb_broker_msg *m, void *ctx)
     const char *tenant = m->subject + strlen("cb.slactl.");
     deferred *d = NULL;
     if (strncmp(m->subject, "cb.slactl.", 10) || !cb_name_valid(tenant)) {
-        refuse(req, NULL, "%s: not cb.slactl.<tenant>", m->subject);
+        refuse(req, WHY_INVALID, NULL, "%s: not cb.slactl.<tenant>", m->subject);
         return;
     }
     if (c->ready) {
@@ -382,7 +401,8 @@ static void on_request(cb_request *req, const cb_broker_msg *m, void *ctx)
     if (c->ndeferred >= DEFER_MAX || !(d = cb_calloc(1, sizeof *d)) ||
         !(d->data = cb_malloc(m->len + 1))) {
         free(d);
-        refuse(req, NULL, "the SLA service is catching up with the log; try again");
+        refuse(req, WHY_UNAVAILABLE, NULL,
+               "the SLA service is catching up with the log; try again");
         return;
     }
     memcpy(d->data, m->data, m->len);

@@ -10,6 +10,7 @@
 #include "cb_buf.h"
 #include "cb_httpc.h"
 #include "cb_json.h"
+#include "cb_url.h"
 
 typedef struct call {
     struct cb_sla_prom *p;
@@ -153,21 +154,6 @@ static void done(const cb_http_resp *r, void *ctx)
     call_free(c);
 }
 
-static void encode(cb_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-            cb_buf_add(b, s, 1);
-        } else {
-            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-            cb_buf_add(b, e, 3);
-        }
-    }
-}
-
 cb_status cb_sla_prom_query(cb_sla_prom *p, const char *promql, cb_sla_prom_cb *cb, void *ctx)
 {
     cb_buf url = {0};
@@ -177,7 +163,7 @@ cb_status cb_sla_prom_query(cb_sla_prom *p, const char *promql, cb_sla_prom_cb *
     cb_status s;
     cb_buf_adds(&url, p->url);
     cb_buf_adds(&url, "/api/v1/query?query=");
-    encode(&url, promql);
+    cb_url_encode_buf(&url, promql, strlen(promql), 0);
     if (url.failed || !(c = cb_calloc(1, sizeof *c))) {
         cb_buf_cleanup(&url);
         return CB_ENOMEM;

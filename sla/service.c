@@ -94,10 +94,30 @@ static cb_status append(cb_sla_service *sv, cb_event_type t, const char *tenant,
     return s;
 }
 
+/* Tell cb.sla.<tenant>.<agreement>: {"id" (when id), "kind", "tenant",
+ * "agreement", "job", "time", key: value (borrowed)}, with id as the
+ * message id (de-duplication). Returns the text sent (free()), or NULL. */
+static char *notify(cb_sla_service *sv, const char *id, const char *kind, const char *tenant,
+                    const char *agreement, const char *job, const char *key, json_t *value)
+{
+    char subject[2 * CB_NAME_MAX + 16], now[40], *text = NULL;
+    json_t *note = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "kind", kind, "tenant", tenant,
+                             "agreement", agreement, "job", job, "time",
+                             cb_time_format(cb_time_now_ns(), now, sizeof now), key, value);
+    if (note && id)
+        json_object_set_new(note, "id", json_string(id));
+    if (note && (text = cb_json_dumps(note, JSON_COMPACT))) {
+        snprintf(subject, sizeof subject, "cb.sla.%s.%s", tenant, agreement);
+        if (cb_broker_notify(sv->b, subject, id, text, strlen(text), NULL, NULL) != CB_OK)
+            sv->stats.errors++;
+    }
+    json_decref(note);
+    return text;
+}
+
 /* Append the breach (or recovery), notify it and post it to the webhooks. */
 static void report(cb_sla_service *sv, const pending *p)
 {
-    char subject[2 * CB_NAME_MAX + 16], *text, now[40];
     static const cb_event_type types[] = {[CB_SLA_BREACHED] = CB_EV_SLA_VIOLATED,
                                           [CB_SLA_RECOVERED] = CB_EV_SLA_RECOVERED,
                                           [CB_SLA_AT_RISK] = CB_EV_SLA_AT_RISK};
@@ -105,7 +125,8 @@ static void report(cb_sla_service *sv, const pending *p)
                                         [CB_SLA_RECOVERED] = "recovered",
                                         [CB_SLA_AT_RISK] = "at_risk"};
     const char *kind = kinds[p->kind];
-    json_t *note, *hook;
+    json_t *hook;
+    char *text;
     size_t i;
     if (append(sv, types[p->kind], p->tenant, p->job, p->id, json_incref(p->data)) != CB_OK)
         return;
@@ -114,19 +135,12 @@ static void report(cb_sla_service *sv, const pending *p)
         CB_LOG_WRN("sla", "breach %s", p->id);
     else
         CB_LOG_INF("sla", "%s %s", kind, p->id);
-    snprintf(subject, sizeof subject, "cb.sla.%s.%s", p->tenant, p->agreement);
-    note = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "id", p->id, "kind", kind, "tenant",
-                     p->tenant, "agreement", p->agreement, "job", p->job, "time",
-                     cb_time_format(cb_time_now_ns(), now, sizeof now), "breach", p->data);
-    if (note && (text = cb_json_dumps(note, JSON_COMPACT))) {
-        if (cb_broker_notify(sv->b, subject, p->id, text, strlen(text), NULL, NULL) != CB_OK)
-            sv->stats.errors++;
-        json_array_foreach(p->hooks, i, hook) cb_sla_webhooks_post(
-            sv->hooks, json_string_value(json_object_get(hook, "url")),
-            json_string_value(json_object_get(hook, "secret")), p->id, kind, text, strlen(text));
-        free(text);
-    }
-    json_decref(note);
+    if (!(text = notify(sv, p->id, kind, p->tenant, p->agreement, p->job, "breach", p->data)))
+        return;
+    json_array_foreach(p->hooks, i, hook) cb_sla_webhooks_post(
+        sv->hooks, json_string_value(json_object_get(hook, "url")),
+        json_string_value(json_object_get(hook, "secret")), p->id, kind, text, strlen(text));
+    free(text);
 }
 
 /* A job's sla.template that cannot be filled in: said on the job's
@@ -134,21 +148,13 @@ static void report(cb_sla_service *sv, const pending *p)
  * replay says it again only when cb-sla is live). */
 static void refused(cb_sla_service *sv, const cb_sla_agreement *a, const char *job, const char *why)
 {
-    char subject[2 * CB_NAME_MAX + 16], now[40], *text;
-    json_t *note;
+    json_t *error;
     if (!sv->stats.caught_up)
         return; /* said when it happened */
     CB_LOG_WRN("sla", "job %s/%s is not evaluated: %s", a->tenant, job, why);
-    snprintf(subject, sizeof subject, "cb.sla.%s.%s", a->tenant, a->id);
-    note = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kind", "refused", "tenant", a->tenant,
-                     "agreement", a->id, "job", job, "time",
-                     cb_time_format(cb_time_now_ns(), now, sizeof now), "error", why);
-    if (note && (text = cb_json_dumps(note, JSON_COMPACT))) {
-        if (cb_broker_notify(sv->b, subject, NULL, text, strlen(text), NULL, NULL) != CB_OK)
-            sv->stats.errors++;
-        free(text);
-    }
-    json_decref(note);
+    error = json_string(why);
+    free(notify(sv, NULL, "refused", a->tenant, a->id, job, "error", error));
+    json_decref(error);
 }
 
 static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach *b, int kind,

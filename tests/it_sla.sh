@@ -357,10 +357,10 @@ s, b = call("GET", base); assert s == 200 and {"rest", "rest2", "tpl"} <= {a["id
 s, b = call("GET", base + "/rest"); assert s == 200 and b["spec"]["id"] == "rest" and b["recent"] == [], (s, b)
 s, b = call("POST", base + "/rest/stop"); assert s == 200 and b["state"] == "stopped", (s, b)
 s, b = call("POST", base + "/rest/start"); assert s == 200 and b["state"] == "started", (s, b)
-s, b = call("POST", base + "/tpl/start"); assert s == 400, (s, b)  # a template is never evaluated
+s, b = call("POST", base + "/tpl/start"); assert s == 409 and b["error"]["code"] == "conflict", (s, b)  # a template is never evaluated
 s, b = call("DELETE", base + "/rest2"); assert s == 200 and b["event"].endswith("/deleted"), (s, b)
 s, b = call("GET", base + "/rest2"); assert s == 404, (s, b)
-s, b = call("DELETE", base + "/nothing"); assert s == 404, (s, b)
+s, b = call("DELETE", base + "/nothing"); assert s == 404 and b["error"]["code"] == "not_found", (s, b)
 PY
 check "... every answer as schemas/openapi.json says" $PY "$ROOT/tests/openapi_check.py" "$ROOT/schemas" "$DIR/answers.jsonl"
 metrics_ok() {

@@ -729,37 +729,47 @@ static json_t *agreement_spec(const char *id, const char *constraint, const char
                      "constraint", constraint);
 }
 
+/* cb.sla.created/updated (with a spec) of agreement `id` at version, in the
+ * log at at_ms: the agreement it makes (NULL if none). */
+static const cb_sla_agreement *put(cb_sla_evaluator *e, cb_event_type t, int64_t at_ms,
+                                   const char *id, int version, const char *constraint,
+                                   const char *type)
+{
+    log_event(e, CB_SLA_SUBJECT, t, at_ms,
+              json_pack("{s:s, s:i, s:o}", "agreement", id, "version", version, "spec",
+                        agreement_spec(id, constraint, type)));
+    return cb_sla_evaluator_get(e, "t", id);
+}
+
+/* A change of state of agreement `id` (started, stopped, deleted) at version. */
+static void change(cb_sla_evaluator *e, cb_event_type t, int64_t at_ms, const char *id, int version)
+{
+    log_event(e, CB_SLA_SUBJECT, t, at_ms,
+              json_pack("{s:s, s:i}", "agreement", id, "version", version));
+}
+
 static void test_agreements_from_the_log(void **state)
 {
     seen x = {0};
     cb_sla_evaluator *e = cb_sla_evaluator_new(on_breach, &x);
     const cb_sla_agreement *a;
     (void)state;
-    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_CREATED, 10,
-              json_pack("{s:s, s:i, s:o}", "agreement", "mk", "version", 1, "spec",
-                        agreement_spec("mk", "[makespan] < 1000", "agreement")));
-    assert_non_null(a = cb_sla_evaluator_get(e, "t", "mk"));
+    assert_non_null(a = put(e, CB_EV_SLA_CREATED, 10, "mk", 1, "[makespan] < 1000", "agreement"));
     assert_int_equal(a->version, 1);
     run_job(e, "j1", 100, NULL, 1, 2000);
     assert_int_equal(x.n, 1);
     assert_string_equal(x.job[0], "j1");
     assert_int_equal(json_array_size(a->recent), 1);
     /* stopped: not evaluated; a repeated version changes nothing */
-    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_STOPPED, 20,
-              json_pack("{s:s, s:i}", "agreement", "mk", "version", 2));
-    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_STARTED, 21,
-              json_pack("{s:s, s:i}", "agreement", "mk", "version", 2));
+    change(e, CB_EV_SLA_STOPPED, 20, "mk", 2);
+    change(e, CB_EV_SLA_STARTED, 21, "mk", 2);
     assert_int_equal(a->stopped, 1);
     run_job(e, "j2", 5000, NULL, 1, 2000);
     assert_int_equal(x.n, 1);
-    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_STARTED, 22,
-              json_pack("{s:s, s:i}", "agreement", "mk", "version", 3));
+    change(e, CB_EV_SLA_STARTED, 22, "mk", 3);
     assert_int_equal(a->stopped, 0);
     /* updated: a looser threshold; its counts start again */
-    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_UPDATED, 30,
-              json_pack("{s:s, s:i, s:o}", "agreement", "mk", "version", 4, "spec",
-                        agreement_spec("mk", "[makespan] < 10000", "agreement")));
-    assert_non_null(a = cb_sla_evaluator_get(e, "t", "mk"));
+    assert_non_null(a = put(e, CB_EV_SLA_UPDATED, 30, "mk", 4, "[makespan] < 10000", "agreement"));
     assert_int_equal(a->version, 4);
     assert_int_equal(a->g[0].breaches, 0);
     run_job(e, "j3", 9000, NULL, 1, 2000);
@@ -773,10 +783,7 @@ static void test_agreements_from_the_log(void **state)
     assert_int_equal(x.n, 1);
     assert_int_equal(cb_sla_evaluator_count(e), 1);
     /* a template is kept, never evaluated */
-    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_CREATED, 50,
-              json_pack("{s:s, s:i, s:o}", "agreement", "tpl", "version", 1, "spec",
-                        agreement_spec("tpl", "[makespan] < {{ms}}", "template")));
-    assert_non_null(a = cb_sla_evaluator_get(e, "t", "tpl"));
+    assert_non_null(a = put(e, CB_EV_SLA_CREATED, 50, "tpl", 1, "[makespan] < {{ms}}", "template"));
     assert_int_equal(a->is_template, 1);
     run_job(e, "j5", 30000, NULL, 1, 20000);
     assert_int_equal(x.n, 1);
@@ -794,8 +801,7 @@ static void test_agreements_from_the_log(void **state)
     assert_string_equal(x.why, "/sla/template/id: tenant \"t\" has no template \"nope\"");
     assert_int_equal(x.n, 2);
     /* deleted */
-    log_event(e, CB_SLA_SUBJECT, CB_EV_SLA_DELETED, 60,
-              json_pack("{s:s, s:i}", "agreement", "mk", "version", 6));
+    change(e, CB_EV_SLA_DELETED, 60, "mk", 6);
     assert_null(cb_sla_evaluator_get(e, "t", "mk"));
     assert_int_equal(cb_sla_evaluator_count(e), 1);
     /* a periodic guarantee takes its breach count from the log */
