@@ -47,6 +47,8 @@ typedef struct cb_broker_opts {
     size_t max_msg_bytes;       /* larger payloads fail with CB_ETOOBIG; default 1 MiB */
     int64_t dedup_window_ms;    /* how long a de-duplication id is remembered; default 120000 */
     int64_t connect_timeout_ms; /* for cb_broker_open; default 5000 */
+    int client; /* 1: a client (the cb commands, a tenant): the streams and queues are the
+                 * daemons' to make; nothing is created or checked at connect */
 } cb_broker_opts;
 
 void cb_broker_opts_init(cb_broker_opts *o);

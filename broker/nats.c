@@ -11,6 +11,7 @@
  * CB_INVOKE (cb.invoke.>, work queue), CB_SUBMIT (cb.enqueue.>, work queue),
  * CB_DONE (cb.done.>, one message per subject). */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <nats/nats.h>
 /* The adapter is a header of function definitions, without prototypes:
  * included here only. */
@@ -77,6 +78,39 @@ cb_status cb__nats_status(natsStatus s)
     default:
         return CB_EBROKER;
     }
+}
+
+natsStatus cb__nats_inbox(nb *b, char *out, size_t size)
+{
+    natsInbox *inbox = NULL;
+    natsStatus s = natsInbox_Create(&inbox); /* "_INBOX.<nuid>" */
+    if (s != NATS_OK)
+        return s;
+    if ((size_t)snprintf(out, size, "%s.%s", b->inbox_prefix, strrchr(inbox, '.') + 1) >= size)
+        s = NATS_INSUFFICIENT_BUFFER;
+    natsInbox_Destroy(inbox);
+    return s;
+}
+
+/* The user of the first URL of a list ("nats://user[:pass]@host,...") into
+ * out when it is a plain name ([A-Za-z0-9_-]: a subject token); else "". */
+static void url_user(const char *url, char *out, size_t size)
+{
+    const char *p = strstr(url, "://"), *end, *at;
+    size_t n = 0;
+    out[0] = '\0';
+    if (!p)
+        return;
+    p += 3;
+    end = p + strcspn(p, ",/");
+    at = memchr(p, '@', (size_t)(end - p));
+    if (!at)
+        return;
+    for (const char *c = p; c < at && *c != ':'; c++, n++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+            return;
+    if (n > 0 && n < size)
+        snprintf(out, size, "%.*s", (int)n, p);
 }
 
 /* ---- publishing ------------------------------------------------------ */
@@ -250,12 +284,9 @@ static cb_status nats_request(cb_broker *cb, const char *subject, const void *da
     if (b->closing)
         return CB_ECLOSED;
     if (!b->inbox_sub) {
-        natsInbox *inbox = NULL;
         char pattern[160];
-        if ((s = natsInbox_Create(&inbox)) != NATS_OK)
+        if ((s = cb__nats_inbox(b, b->inbox, sizeof b->inbox)) != NATS_OK)
             return cb__nats_status(s);
-        snprintf(b->inbox, sizeof b->inbox, "%s", (const char *)inbox);
-        natsInbox_Destroy(inbox);
         snprintf(pattern, sizeof pattern, "%s.*", b->inbox);
         s = natsConnection_Subscribe(&b->inbox_sub, b->nc, pattern, inbox_msg_cb, b);
         if (s != NATS_OK) {
@@ -267,6 +298,7 @@ static cb_status nats_request(cb_broker *cb, const char *subject, const void *da
         return CB_ENOMEM;
     r->b = b;
     r->token = ++b->next_token;
+    snprintf(r->subject, sizeof r->subject, "%s", subject);
     r->cb = fn;
     r->ctx = ctx;
     r->timer = evtimer_new(b->evb, req_timeout_cb, r);
@@ -309,6 +341,70 @@ static void nats_request_drop(cb_request *creq)
     request *rq = (request *)creq;
     natsMsg_Destroy(rq->msg);
     cb_free(rq);
+}
+
+/* ---- what the broker denies ---------------------------------------------- */
+
+typedef struct denied_mail {
+    cb_mail mail;
+    nb *b;
+    char text[512];
+} denied_mail;
+
+typedef struct denied_match {
+    const char *subject;
+    req_op *found;
+} denied_match;
+
+static void find_req(uint64_t key, void *val, void *arg)
+{
+    denied_match *m = arg;
+    req_op *r = val;
+    (void)key;
+    if (!m->found && !strcmp(r->subject, m->subject))
+        m->found = r;
+}
+
+/* On the loop: say what was denied, and fail at once the requests to that
+ * subject (they would wait for their timeout: the server drops a denied
+ * message and tells only the sender). */
+static void denied_mail_fn(cb_mail *mail, int cancelled)
+{
+    denied_mail *dm = (denied_mail *)mail;
+    nb *b = dm->b;
+    char subject[256];
+    const char *q = strstr(dm->text, "Publish to \"");
+    if (!cancelled) {
+        CB_LOG_ERR(MOD, "the broker refused: %s", dm->text);
+        if (q && sscanf(q + 12, "%255[^\"]", subject) == 1) {
+            denied_match m = {subject, NULL};
+            for (;;) {
+                m.found = NULL;
+                cb_map_each(&b->reqs, find_req, &m);
+                if (!m.found)
+                    break;
+                cb_map_take(&b->reqs, m.found->token);
+                req_finish(m.found, CB_EDENIED, NULL, 0);
+            }
+        }
+    }
+    cb_free(dm);
+}
+
+/* The client's thread: an asynchronous error of the server ("-ERR"). */
+static void error_cb(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    nb *b = closure;
+    denied_mail *dm;
+    const char *text = NULL;
+    (void)sub;
+    if (err != NATS_NOT_PERMITTED || atomic_load(&b->closing) || !(dm = cb_calloc(1, sizeof *dm)))
+        return;
+    natsConnection_GetLastError(nc, &text);
+    snprintf(dm->text, sizeof dm->text, "%s", text && *text ? text : "permissions violation");
+    dm->mail.fn = denied_mail_fn;
+    dm->b = b;
+    cb_mailbox_post(b->mb, &dm->mail);
 }
 
 /* ---- connection ------------------------------------------------------ */
@@ -599,6 +695,11 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
         goto out_close_mb;
     if (!(urls = cb_strdup(o->url)))
         goto out_stop_off;
+    {
+        char user[64];
+        url_user(o->url, user, sizeof user);
+        snprintf(b->inbox_prefix, sizeof b->inbox_prefix, "_INBOX%s%s", *user ? "." : "", user);
+    }
     for (char *tok = strtok_r(urls, ",", &save); tok && nservers < 16;
          tok = strtok_r(NULL, ",", &save))
         servers[nservers++] = tok;
@@ -623,6 +724,10 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
         s = natsOptions_SetReconnectedCB(no, reconnected_cb, b);
     if (s == NATS_OK)
         s = natsOptions_SetClosedCB(no, closed_cb, b);
+    if (s == NATS_OK)
+        s = natsOptions_SetErrorHandler(no, error_cb, b);
+    if (s == NATS_OK)
+        s = natsOptions_SetCustomInboxPrefix(no, b->inbox_prefix);
     if (s == NATS_OK) /* write on the loop's next turn, not after the flusher thread's 1 ms
                        * wait: a turn's publishes still leave in one write */
         s = natsOptions_SetSendAsap(no, true);
@@ -650,15 +755,20 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
         goto out_close_nc;
     }
     /* Stream set-up waits on replies the loop reads: run it on the helper
-     * thread and turn the loop here until it is done. */
+     * thread and turn the loop here until it is done. A client leaves the
+     * streams to the daemons (it may not be allowed to look at them). */
     memset(&setup, 0, sizeof setup);
-    setup.job.mail.fn = setup_done;
-    setup.job.work = setup_streams_work;
-    setup.b = b;
-    cb_offload_submit(b->off, &setup.job);
-    deadline = cb_time_mono_ns() + (o->connect_timeout_ms + o->op_timeout_ms) * 1000000;
-    while (!setup.done && cb_time_mono_ns() < deadline)
-        event_base_loop(base, EVLOOP_ONCE);
+    if (o->client)
+        setup.done = true;
+    else {
+        setup.job.mail.fn = setup_done;
+        setup.job.work = setup_streams_work;
+        setup.b = b;
+        cb_offload_submit(b->off, &setup.job);
+        deadline = cb_time_mono_ns() + (o->connect_timeout_ms + o->op_timeout_ms) * 1000000;
+        while (!setup.done && cb_time_mono_ns() < deadline)
+            event_base_loop(base, EVLOOP_ONCE);
+    }
     if (!setup.done || setup.st != CB_OK) {
         CB_LOG_ERR(MOD, "set up streams on %s: %s", b->server_url,
                    setup.done ? setup.err : "timed out");

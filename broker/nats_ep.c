@@ -267,6 +267,47 @@ typedef struct api_job {
 static void *fetch_main(void *arg);
 static natsStatus pull_subscribe(ep *e, const char *stream, natsSubscription **sub);
 
+/* A kept subscription (cb.done.*): the last message per subject, then the
+ * new ones, from a consumer of CB_DONE made for it. The consumer has a name,
+ * so that its filter is part of the API subject
+ * ($JS.API.CONSUMER.CREATE.CB_DONE.<name>.<filter>) and a broker can allow
+ * a tenant to read only its own subjects (docs/security.md). It is deleted
+ * by the server once nobody listens (KEPT_INACTIVE_NS), not by us: a tenant
+ * may create such consumers, not delete them. */
+#define KEPT_INACTIVE_NS (10 * 1000000000LL)
+static natsStatus kept_subscribe(ep *e, natsSubscription **sub, jsErrCode *jerr)
+{
+    nb *b = e->b;
+    char deliver[160], name[64];
+    jsConsumerConfig cc;
+    jsConsumerInfo *ci = NULL;
+    natsStatus s;
+    if ((s = cb__nats_inbox(b, deliver, sizeof deliver)) != NATS_OK)
+        return s;
+    snprintf(name, sizeof name, "kept_%s", strrchr(deliver, '.') + 1);
+    /* listening before the consumer exists: nothing it sends is missed */
+    if ((s = natsConnection_Subscribe(sub, b->nc, deliver, js_msg_cb, e)) != NATS_OK)
+        return s;
+    jsConsumerConfig_Init(&cc);
+    cc.Name = name;
+    cc.FilterSubject = e->subject;
+    cc.DeliverSubject = deliver;
+    cc.DeliverPolicy = js_DeliverLastPerSubject;
+    cc.AckPolicy = js_AckNone;
+    cc.MaxDeliver = 1;
+    cc.InactiveThreshold = KEPT_INACTIVE_NS;
+    cc.MemoryStorage = true;
+    cc.Replicas = 1;
+    s = js_AddConsumer(&ci, b->js, "CB_DONE", &cc, NULL, jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (s != NATS_OK) {
+        natsSubscription_Unsubscribe(*sub);
+        natsSubscription_Destroy(*sub);
+        *sub = NULL;
+    }
+    return s;
+}
+
 static void job_subscribe(api_job *j)
 {
     ep *e = j->e;
@@ -297,10 +338,7 @@ static void job_subscribe(api_job *j)
         }
         s = js_Subscribe(&j->sub, b->js, e->subject, js_msg_cb, e, NULL, &so, &jerr);
     } else if (e->kind == EP_KEPT_SUB) {
-        so.Stream = "CB_DONE";
-        so.Ordered = true;
-        so.Config.DeliverPolicy = js_DeliverLastPerSubject;
-        s = js_Subscribe(&j->sub, b->js, e->subject, js_msg_cb, e, NULL, &so, &jerr);
+        s = kept_subscribe(e, &j->sub, &jerr);
     } else { /* EP_CONSUMER */
         jsConsumerConfig cc;
         jsConsumerInfo *ci = NULL;
@@ -447,13 +485,10 @@ static void submit_stop(ep *e, natsSubscription *sub)
  * with a status message (404 nothing now, 408 expired, 409 ...). */
 static natsStatus pull_subscribe(ep *e, const char *stream, natsSubscription **sub)
 {
-    natsInbox *inbox = NULL;
-    char pattern[140];
-    natsStatus s = natsInbox_Create(&inbox);
+    char pattern[180];
+    natsStatus s = cb__nats_inbox(e->b, e->inbox, sizeof e->inbox);
     if (s != NATS_OK)
         return s;
-    snprintf(e->inbox, sizeof e->inbox, "%s", (const char *)inbox);
-    natsInbox_Destroy(inbox);
     snprintf(e->pull_subject, sizeof e->pull_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", stream,
              e->durable);
     snprintf(pattern, sizeof pattern, "%s.*", e->inbox);

@@ -82,6 +82,7 @@ typedef struct pub_op {
 typedef struct req_op {
     nb *b;
     uint64_t token;
+    char subject[256]; /* to fail it at once when the broker denies it */
     cb_reply_cb *cb;
     void *ctx;
     struct event *timer;
@@ -109,6 +110,10 @@ struct nb {
     int stream_replicas, stream_peers;
     natsSubscription *inbox_sub;
     char inbox[128];
+    /* "_INBOX.<user>" when the URL names a user, else "_INBOX": every reply
+     * subject of this connection starts so, so that a broker can let each
+     * identity read only its own replies (docs/security.md) */
+    char inbox_prefix[96];
     cb_map reqs; /* token -> req_op, loop only */
     uint64_t next_token;
     ep *eps;
@@ -125,6 +130,9 @@ struct nb {
 
 /* nats.c: natsStatus to cb_status */
 cb_status cb__nats_status(natsStatus s);
+/* nats.c: a new reply subject under the connection's inbox prefix into out
+ * ("<prefix>.<nuid>"). Any thread. */
+natsStatus cb__nats_inbox(nb *b, char *out, size_t size);
 
 /* nats_ep.c: the endpoint operations of the vtable */
 cb_status cb__nats_read(cb_broker *cb, const cb_read_opts *o, cb_read_cb *fn, void *ctx,

@@ -1,6 +1,8 @@
 /* common/cb_buf.c - a growing byte string (see cb_buf.h). */
 #include "cb_buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +33,33 @@ void cb_buf_add(cb_buf *b, const void *s, size_t n)
 void cb_buf_adds(cb_buf *b, const char *s)
 {
     cb_buf_add(b, s, strlen(s));
+}
+
+void cb_buf_printf(cb_buf *b, const char *fmt, ...)
+{
+    char small[512], *big;
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = 1;
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        cb_buf_add(b, small, (size_t)n);
+        return;
+    }
+    if (!(big = malloc((size_t)n + 1))) {
+        b->failed = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    cb_buf_add(b, big, (size_t)n);
+    free(big);
 }
 
 char *cb_buf_take(cb_buf *b, size_t *len)

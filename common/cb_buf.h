@@ -18,6 +18,8 @@ typedef struct cb_buf {
 void cb_buf_add(cb_buf *b, const void *s, size_t n);
 /* Append a NUL-terminated string. */
 void cb_buf_adds(cb_buf *b, const char *s);
+/* Append printf-formatted text. */
+void cb_buf_printf(cb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The text (malloc'd, NUL-terminated; free() it), its length in *len when
  * len is not NULL; NULL when an add failed (the bytes are freed). The
  * buffer is empty afterwards. An empty buffer gives "". */

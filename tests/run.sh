@@ -99,6 +99,8 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
         done
         # once, on a cluster of its own: stream replicas are never lowered
         run_one "cluster_nats.sh [3-node nats]" tests/cluster_nats.sh
+        # once: a cb up stack with its own nats-server and its users
+        run_one "sec_nats.sh [cb up's nats-server with users]" tests/sec_nats.sh
     fi
 fi
 

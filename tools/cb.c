@@ -23,6 +23,7 @@ static const command commands[] = {
     {"result", cb_cmd_result, "a job's result as JSON (waits for its end)"},
     {"jobs", cb_cmd_jobs, "list the jobs and their state"},
     {"storage", cb_cmd_storage, "objects in the configured storage: ls, put, get, rm, mb"},
+    {"tenant", cb_cmd_tenant, "a tenant's broker identity: add, list, remove"},
     {"sla", cb_cmd_sla, "SLA agreements: create, list, show, delete, start, stop, watch"},
     {"doctor", cb_cmd_doctor, "the broker's durability (read from the server) and the store"},
     {"validate", cb_cmd_validate, "check JSON files against the message schemas"},

@@ -20,5 +20,6 @@ int cb_cmd_jobs(int argc, char **argv);
 int cb_cmd_doctor(int argc, char **argv);
 int cb_cmd_storage(int argc, char **argv);
 int cb_cmd_sla(int argc, char **argv);
+int cb_cmd_tenant(int argc, char **argv);
 
 #endif /* CB_CMD_H */

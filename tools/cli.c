@@ -75,7 +75,8 @@ int cb_cli_job_ref(const char *ref, char *tenant, char *job, size_t size)
     return cb_name_valid(tenant) && cb_name_valid(job) ? 0 : -1;
 }
 
-int cb_cli_connect(const char *url, const char *name, struct event_base **base, cb_broker **b)
+int cb_cli_connect(const char *url, const char *name, int client, struct event_base **base,
+                   cb_broker **b)
 {
     cb_broker_opts o;
     cb_status s;
@@ -88,6 +89,7 @@ int cb_cli_connect(const char *url, const char *name, struct event_base **base, 
     cb_broker_opts_init(&o);
     o.url = url;
     o.name = name;
+    o.client = client;
     if ((s = cb_broker_open(*base, &o, b)) != CB_OK) {
         char shown[1024];
         fprintf(stderr, "cb: cannot connect to %s: %s\n", cb_url_redact(url, shown, sizeof shown),

@@ -18,9 +18,12 @@ struct event_base;
 struct cb_broker;
 
 /* A loop and a broker connection for a client command named `name` (logs
- * quieted to errors unless $CB_LOG_LEVEL says otherwise). On failure prints
- * "cb: cannot connect to URL: reason", leaves nothing to free, returns -1. */
-int cb_cli_connect(const char *url, const char *name, struct event_base **base,
+ * quieted to errors unless $CB_LOG_LEVEL says otherwise). client: 1 for a
+ * command a tenant runs (submit, result, sla: it neither makes nor checks
+ * the streams and queues, which a tenant may not see), 0 for an operator's
+ * (doctor, watch). On failure prints "cb: cannot connect to URL: reason",
+ * leaves nothing to free, returns -1. */
+int cb_cli_connect(const char *url, const char *name, int client, struct event_base **base,
                    struct cb_broker **b);
 /* Close what cb_cli_connect opened (either may be NULL). */
 void cb_cli_disconnect(struct event_base *base, struct cb_broker *b);

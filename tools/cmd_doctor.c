@@ -99,7 +99,7 @@ int cb_cmd_doctor(int argc, char **argv)
                             json_pack("{s:s}", "error",
                                       "no broker URL (--broker, "
                                       "$CB_BROKER_URL, .cb/url)"));
-    } else if (cb_cli_connect(url, "cb doctor", &base, &b) != 0) {
+    } else if (cb_cli_connect(url, "cb doctor", 0, &base, &b) != 0) {
         ok = 0;
         json_object_set_new(r, "broker", json_pack("{s:s}", "error", "cannot connect"));
     } else {

@@ -64,7 +64,7 @@ static json_t *wait_done(const char *url, const char *tenant, const char *job, l
         *rc = 1;
         return NULL;
     }
-    if (cb_cli_connect(url, "cb result", &w.base, &b) != 0) {
+    if (cb_cli_connect(url, "cb result", 1, &w.base, &b) != 0) {
         *rc = 1;
         return NULL;
     }

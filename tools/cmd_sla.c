@@ -87,7 +87,7 @@ static int watch(int argc, char **argv)
         fprintf(stderr, "cb sla: no broker: give --broker URL or set CB_BROKER_URL\n");
         return 2;
     }
-    if (cb_cli_connect(url, "cb sla", &w.base, &b) != 0)
+    if (cb_cli_connect(url, "cb sla", 1, &w.base, &b) != 0)
         return 1;
     snprintf(subject, sizeof subject, "cb.sla.%s.>", tenant);
     if ((s = cb_broker_subscribe(b, subject, 0, note_cb, &w, &sub)) != CB_OK) {
@@ -133,7 +133,7 @@ static json_t *request(const char *url, const char *tenant, json_t *body)
     cb_broker *b;
     if (!text)
         return NULL;
-    if (cb_cli_connect(url, "cb sla", &a.base, &b) != 0) {
+    if (cb_cli_connect(url, "cb sla", 1, &a.base, &b) != 0) {
         free(text);
         return NULL;
     }

@@ -51,7 +51,13 @@ static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
         s = CB_EPROTO;
     id = s == CB_OK ? rep.job_id : NULL;
 
-    if (s != CB_OK) {
+    if (s == CB_EDENIED) {
+        fprintf(stderr,
+                "cb: the broker does not let this identity send that (%s): a tenant acts on its "
+                "own jobs only (docs/security.md)\n",
+                cb_strerror(s));
+        st->rc = 1;
+    } else if (s != CB_OK) {
         fprintf(stderr, "cb: no answer from the engine (%s)%s\n", cb_strerror(s),
                 s == CB_ENORESP ? ": is cb-engine running? (cb up)" : "");
         st->rc = 1;
@@ -194,7 +200,7 @@ int cb_cmd_submit(int argc, char **argv)
         return 1;
     }
     snprintf(subject, sizeof subject, "cb.submit.%s", st.tenant);
-    if (cb_cli_connect(url, "cb submit", &st.base, &st.b) == 0)
+    if (cb_cli_connect(url, "cb submit", 1, &st.base, &st.b) == 0)
         run_request(&st, subject, data, len, timeout_s);
     close_all(&st);
     json_decref(job);
@@ -248,7 +254,7 @@ int cb_cmd_lifecycle(int argc, char **argv)
     if (cmd && reason)
         json_object_set_new(cmd, "reason", json_string(reason));
     text = cmd ? cb_json_dumps(cmd, JSON_COMPACT) : NULL;
-    if (text && cb_cli_connect(url, "cb ctl", &st.base, &st.b) == 0)
+    if (text && cb_cli_connect(url, "cb ctl", 1, &st.base, &st.b) == 0)
         run_request(&st, subject, text, strlen(text), 0);
     close_all(&st);
     free(text);

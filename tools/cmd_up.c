@@ -50,6 +50,7 @@
 #include "cb_time.h"
 #include "cb_url.h"
 #include "cb_proc.h"
+#include "identity.h"
 
 #define MAX_DAEMONS    16
 #define CRASH_LIMIT    5  /* the same quick failure this many times in a row: give up */
@@ -75,6 +76,7 @@ struct up {
     int api_port;
     daemon_t d[MAX_DAEMONS];
     int n, stopping, ready, own_nats;
+    int nats_port; /* own_nats: its port */
     cb_broker *b;
     struct event *probe;
     int64_t probe_deadline_ns;
@@ -553,6 +555,52 @@ static int mkdirs(const char *dir)
     return system(p) == 0 ? 0 : -1;
 }
 
+/* The admin's password is the stack's for the cb commands
+ * (DIR/broker.password, a link to identities/cb-admin.password) and this
+ * supervisor's. */
+static int admin_password(up *u)
+{
+    char link[700], target[700];
+    snprintf(link, sizeof link, "%s/broker.password", u->dir);
+    unlink(link);
+    if (symlink("identities/" CB_IDENT_ADMIN ".password", link) != 0) {
+        say("cannot link %s: %s", link, strerror(errno));
+        return -1;
+    }
+    cb_ident_password_path(u->dir, CB_IDENT_ADMIN, target, sizeof target);
+    setenv("CB_BROKER_PASSWORD_FILE", target, 1);
+    return 0;
+}
+
+/* A daemon's command as identity `ident` when the stack has its own
+ * nats-server: its URL names the user, its password file is in its
+ * environment. `cmd` was written with u->url. */
+static void as_identity(up *u, daemon_t *d, const char *ident)
+{
+    char cmd[sizeof d->cmd], url[300], *at;
+    size_t ulen = strlen(u->url);
+    if (!u->own_nats)
+        return;
+    snprintf(url, sizeof url, "nats://%s@127.0.0.1:%d", ident, u->nats_port);
+    snprintf(cmd, sizeof cmd, "CB_BROKER_PASSWORD_FILE='%s/identities/%s.password' ", u->dir,
+             ident);
+    for (const char *p = d->cmd; *p;) { /* u->url -> url */
+        size_t used = strlen(cmd);
+        if (!strncmp(p, u->url, ulen)) {
+            snprintf(cmd + used, sizeof cmd - used, "%s", url);
+            p += ulen;
+        } else {
+            at = cmd + used;
+            if (used + 1 < sizeof cmd) {
+                at[0] = *p;
+                at[1] = '\0';
+            }
+            p++;
+        }
+    }
+    snprintf(d->cmd, sizeof d->cmd, "%s", cmd);
+}
+
 /* One adapter for each backend of the configuration other than local
  * ("adapter-NAME"). Returns their names, " a b", for the banner. */
 static const char *add_remote_adapters(up *u, const char *config)
@@ -575,6 +623,7 @@ static const char *add_remote_adapters(up *u, const char *config)
                  EXEC "'%s/cb-adapter' --broker '%s' --backend '%s' --id %s --config '%s' "
                       "2>>'%s/logs/%s.log'",
                  u->bin, u->url, name, dname, config, u->dir, dname);
+        as_identity(u, d, "cb-adapter");
         snprintf(names + used, sizeof names - used, " %s", name);
     }
     json_decref(root);
@@ -668,13 +717,18 @@ int cb_cmd_up(int argc, char **argv)
             say("no free port");
             goto out;
         }
-        snprintf(u->url, sizeof u->url, "nats://127.0.0.1:%d", port);
+        /* every part with an identity of its own (tools/identity.h) */
+        if (cb_ident_make_stack(u->dir) != 0 || cb_ident_write_nats_conf(u->dir, port) != 0 ||
+            admin_password(u) != 0)
+            goto out;
+        u->nats_port = port;
+        snprintf(u->url, sizeof u->url, "nats://%s@127.0.0.1:%d", CB_IDENT_ADMIN, port);
         snprintf(d->cmd, sizeof d->cmd,
-                 EXEC "nats-server -js -sd '%s/nats' -a 127.0.0.1 -p %d >>'%s/logs/nats.log' 2>&1",
-                 u->dir, port, u->dir);
+                 EXEC "nats-server -c '%s/nats.conf' >>'%s/logs/nats.log' 2>&1", u->dir, u->dir);
         u->own_nats = 1;
         start_daemon(d);
-        say("nats-server (JetStream, data in %s/nats) on %s", u->dir, u->url);
+        say("nats-server (JetStream, data in %s/nats; users in %s/nats.conf) on 127.0.0.1:%d",
+            u->dir, u->dir, port);
     }
     if (connect_retry(u) != 0)
         goto out;
@@ -685,6 +739,7 @@ int cb_cmd_up(int argc, char **argv)
                       "2>>'%s/logs/projector.log'",
                  u->bin, u->url, u->dir, *abs_config ? " --config '" : "", abs_config,
                  *abs_config ? "'" : "", u->dir);
+        as_identity(u, d, "cb-projector");
         d = add(u, "engine");
         snprintf(d->cmd, sizeof d->cmd,
                  EXEC
@@ -692,6 +747,7 @@ int cb_cmd_up(int argc, char **argv)
                  "2>>'%s/logs/engine.log'",
                  u->bin, u->url, u->dir, u->dir, *abs_config ? " --config '" : "", abs_config,
                  *abs_config ? "'" : "", u->dir);
+        as_identity(u, d, "cb-engine");
         for (int i = 0; i < adapters; i++) {
             char name[24];
             snprintf(name, sizeof name, "adapter%d", i);
@@ -701,6 +757,7 @@ int cb_cmd_up(int argc, char **argv)
                           "'%s/objects' --cache-dir '%s/cache/%s'%s%s%s 2>>'%s/logs/%s.log'",
                      u->bin, u->url, name, u->dir, u->dir, name, *abs_config ? " --config '" : "",
                      abs_config, *abs_config ? "'" : "", u->dir, name);
+            as_identity(u, d, "cb-adapter");
         }
         remotes = add_remote_adapters(u, abs_config);
         u->no_sla = u->n >= MAX_DAEMONS - 1;
@@ -708,6 +765,7 @@ int cb_cmd_up(int argc, char **argv)
             d = add(u, "sla"); /* the SLA evaluator (docs/sla.md) */
             snprintf(d->cmd, sizeof d->cmd, EXEC "'%s/cb-sla' --broker '%s' 2>>'%s/logs/sla.log'",
                      u->bin, u->url, u->dir);
+            as_identity(u, d, "cb-sla");
         }
         if (u->n < MAX_DAEMONS) {
             /* the same port on every restart: clients keep DIR/api_url */
@@ -727,6 +785,7 @@ int cb_cmd_up(int argc, char **argv)
                           "2>>'%s/logs/api.log'",
                      u->bin, u->url, u->dir, u->dir, u->api_port, u->dir,
                      *abs_config ? " --config '" : "", abs_config, *abs_config ? "'" : "", u->dir);
+            as_identity(u, d, "cb-api");
         }
         for (int i = u->own_nats; i < u->n; i++)
             start_daemon(&u->d[i]);

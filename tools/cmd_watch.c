@@ -136,7 +136,7 @@ int cb_cmd_watch(int argc, char **argv)
     }
     snprintf(w.ref, sizeof w.ref, "%s", ref);
     w.tty = isatty(2);
-    if (cb_cli_connect(url, "cb watch", &w.base, &b) != 0)
+    if (cb_cli_connect(url, "cb watch", 0, &w.base, &b) != 0)
         return 1;
     snprintf(subject, sizeof subject, "cb.progress.%s.%s", tenant, job);
     if ((s = cb_broker_subscribe(b, subject, 0, progress_cb, &w, &ps)) == CB_OK) {

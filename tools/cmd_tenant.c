@@ -1,0 +1,160 @@
+/* tools/cmd_tenant.c - `cb tenant add|list|remove NAME`: a tenant's broker
+ * identity (tools/identity.h, docs/security.md).
+ *
+ * add makes the tenant's password (DIR/identities/NAME.password, 0600) and,
+ * when DIR's stack has its own nats-server, rewrites its users
+ * (DIR/nats.conf) and has the running server reload them; it returns once
+ * the identity connects (at most 10 s), and prints the lines a tenant's
+ * shell needs. remove takes it away the same way. With a broker of your
+ * own (cb up --broker), configure the user as docs/security.md shows. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "broker.h"
+#include "cb_cmd.h"
+#include "cb_log.h"
+#include "cb_time.h"
+#include "identity.h"
+
+static const char *usage =
+    "usage: cb tenant add NAME [--dir DIR]\n"
+    "       cb tenant list [--dir DIR]\n"
+    "       cb tenant remove NAME [--dir DIR]\n"
+    "A tenant's identity on the broker of the stack in DIR (default $CB_DIR or\n"
+    "./.cb): it may submit, control and read its own jobs only (docs/security.md).\n"
+    "add prints the CB_BROKER_URL and CB_BROKER_PASSWORD_FILE its commands use.\n";
+
+static int read_pid(const char *dir)
+{
+    char path[700];
+    int pid = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/nats.pid", dir);
+    if ((f = fopen(path, "r"))) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return pid;
+}
+
+/* Whether `name` can connect to the private nats-server on `port`. */
+static int connects(const char *dir, const char *name, int port)
+{
+    char url[300], pass[700];
+    struct event_base *base = event_base_new();
+    cb_broker_opts o;
+    cb_broker *b = NULL;
+    int ok;
+    cb_ident_password_path(dir, name, pass, sizeof pass);
+    setenv("CB_BROKER_PASSWORD_FILE", pass, 1);
+    snprintf(url, sizeof url, "nats://%s@127.0.0.1:%d", name, port);
+    cb_broker_opts_init(&o);
+    o.url = url;
+    o.name = "cb tenant";
+    o.client = 1;
+    o.connect_timeout_ms = 1000;
+    ok = base && cb_broker_open(base, &o, &b) == CB_OK;
+    cb_broker_close(b);
+    if (base)
+        event_base_free(base);
+    return ok;
+}
+
+/* Rewrite the users of the private nats-server and have it reload them.
+ * want: 1 until `name` connects, 0 until it no longer does. 0, or -1. */
+static int reload(const char *dir, const char *name, int want)
+{
+    int port = cb_ident_nats_port(dir), pid;
+    int64_t until = cb_time_mono_ns() + 10 * 1000000000LL;
+    if (!port)
+        return 0; /* no private nats-server (yet): cb up writes it */
+    if (cb_ident_write_nats_conf(dir, port) != 0)
+        return -1;
+    if ((pid = read_pid(dir)) <= 0 || kill(pid, SIGHUP) != 0)
+        return 0; /* not running: read at its next start */
+    while (connects(dir, name, port) != want) {
+        struct timespec ts = {0, 100000000};
+        if (cb_time_mono_ns() > until) {
+            fprintf(stderr, "cb tenant: the nats-server (pid %d) has not %s %s within 10 s\n", pid,
+                    want ? "taken" : "dropped", name);
+            return -1;
+        }
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+int cb_cmd_tenant(int argc, char **argv)
+{
+    const char *op = argc > 1 ? argv[1] : NULL, *name = NULL;
+    const char *dir = getenv("CB_DIR") && *getenv("CB_DIR") ? getenv("CB_DIR") : ".cb";
+    char path[700], abs[4096], list[16384];
+    int made, port;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+            dir = argv[++i];
+        else if (argv[i][0] != '-' && !name)
+            name = argv[i];
+        else {
+            fprintf(stderr, "cb tenant: unknown argument '%s'\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    if (!op || !strcmp(op, "--help") || !strcmp(op, "-h")) {
+        fputs(usage, op ? stdout : stderr);
+        return op ? 0 : 2;
+    }
+    if (!getenv("CB_LOG_LEVEL"))
+        cb_log_set_level(CB_LOG_ERROR);
+    if (!strcmp(op, "list")) {
+        cb_ident_tenants(dir, list, sizeof list);
+        fputs(list, stdout);
+        return 0;
+    }
+    if (strcmp(op, "add") && strcmp(op, "remove")) {
+        fprintf(stderr, "cb tenant: unknown operation '%s'\n%s", op, usage);
+        return 2;
+    }
+    if (!name) {
+        fprintf(stderr, "cb tenant %s: which tenant?\n%s", op, usage);
+        return 2;
+    }
+    if (!cb_ident_tenant_name_ok(name)) {
+        fprintf(stderr,
+                "cb tenant: \"%s\" cannot be a tenant's name ([A-Za-z0-9_-], at most 128, not "
+                "beginning with cb- or _)\n",
+                name);
+        return 2;
+    }
+    if (cb_broker_global_init() != CB_OK)
+        return 1;
+    if (!strcmp(op, "remove")) {
+        if (cb_ident_remove(dir, name) != 0) {
+            fprintf(stderr, "cb tenant: %s has no identity in %s\n", name, dir);
+            return 1;
+        }
+        return reload(dir, name, 0) == 0 ? 0 : 1;
+    }
+    if ((made = cb_ident_make(dir, name)) < 0 || reload(dir, name, 1) != 0)
+        return 1;
+    cb_ident_password_path(dir, name, path, sizeof path);
+    if (!realpath(path, abs))
+        snprintf(abs, sizeof abs, "%s", path);
+    port = cb_ident_nats_port(dir);
+    fprintf(stderr, "cb tenant: %s %s a broker identity%s\n", name, made ? "has" : "already had",
+            port ? ""
+                 : " (the stack's own nats-server takes it at cb up; a broker of your own "
+                   "needs the user configured: docs/security.md)");
+    if (port)
+        printf("export CB_BROKER_URL=nats://%s@127.0.0.1:%d\n", name, port);
+    printf("export CB_BROKER_PASSWORD_FILE=%s\n", abs);
+    return 0;
+}

@@ -1,0 +1,239 @@
+/* tools/identity.c - the broker identities of a `cb up` stack (see
+ * identity.h, docs/security.md). */
+#include "identity.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cb_buf.h"
+#include "cb_event.h"
+#include "cb_file.h"
+
+/* What a daemon may do besides its own subjects: use JetStream (streams,
+ * consumers, acks, flow control) but never delete or purge what the log
+ * holds; read the replies to its own requests; answer requests it serves. */
+#define JS_PUB "\"$JS.API.>\", \"$JS.ACK.>\", \"$JS.FC.>\""
+#define JS_DENY                                                                                    \
+    "\"$JS.API.STREAM.DELETE.>\", \"$JS.API.STREAM.PURGE.>\", \"$JS.API.STREAM.MSG.DELETE.>\", "   \
+    "\"$JS.API.STREAM.RESTORE.>\""
+
+typedef struct role {
+    const char *name;
+    const char *pub; /* its own subjects, besides JS_PUB */
+    const char *sub; /* besides _INBOX.<name>.> */
+} role;
+
+/* Only the engine, the adapters and cb-sla (its agreements and breaches)
+ * append to the log (cb.evt.>); only the engine takes submissions and puts
+ * invocations; adapters take invocations (through JetStream) and append
+ * their outcomes; cb-api speaks for the tenants it has checked. */
+static const role roles[] = {
+    {"cb-engine", "\"cb.evt.>\", \"cb.invoke.>\", \"cb.done.>\", \"cb.progress.>\", \"cb.stats.>\"",
+     "\"cb.submit.*\", \"cb.ctl.*.*\""},
+    {"cb-projector", "\"cb.proj.>\", \"cb.stats.>\"", ""},
+    {"cb-adapter", "\"cb.evt.>\", \"cb.progress.>\", \"cb.stats.>\"", ""},
+    {"cb-sla", "\"cb.evt.>\", \"cb.sla.>\", \"cb.stats.>\"", "\"cb.slactl.*\""},
+    {"cb-api", "\"cb.submit.*\", \"cb.ctl.*.*\", \"cb.slactl.*\", \"cb.stats.>\"",
+     "\"cb.done.>\", \"cb.progress.>\", \"cb.sla.>\", \"cb.stats.>\", \"cb.proj.>\""},
+};
+
+const char *const cb_ident_daemons[] = {"cb-engine", "cb-projector", "cb-adapter",
+                                        "cb-sla",    "cb-api",       NULL};
+
+int cb_ident_tenant_name_ok(const char *name)
+{
+    return cb_name_valid(name) && strncmp(name, "cb-", 3) != 0 && name[0] != '_';
+}
+
+void cb_ident_password_path(const char *dir, const char *name, char *path, size_t size)
+{
+    snprintf(path, size, "%s/identities/%s.password", dir, name);
+}
+
+static int ident_dir(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/identities", dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cb: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int cb_ident_make(const char *dir, const char *name)
+{
+    char path[700], pass[65];
+    unsigned char raw[16];
+    int fd;
+    FILE *r;
+    if (ident_dir(dir) != 0)
+        return -1;
+    cb_ident_password_path(dir, name, path, sizeof path);
+    if (access(path, F_OK) == 0)
+        return 0;
+    if (!(r = fopen("/dev/urandom", "rb")) || fread(raw, 1, sizeof raw, r) != sizeof raw) {
+        fprintf(stderr, "cb: cannot read /dev/urandom\n");
+        if (r)
+            fclose(r);
+        return -1;
+    }
+    fclose(r);
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(pass + 2 * i, 3, "%02x", raw[i]);
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+        write(fd, pass, 32) != 32 || write(fd, "\n", 1) != 1) {
+        fprintf(stderr, "cb: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 1;
+}
+
+int cb_ident_make_stack(const char *dir)
+{
+    if (cb_ident_make(dir, CB_IDENT_ADMIN) < 0)
+        return -1;
+    for (int i = 0; cb_ident_daemons[i]; i++)
+        if (cb_ident_make(dir, cb_ident_daemons[i]) < 0)
+            return -1;
+    return 0;
+}
+
+int cb_ident_remove(const char *dir, const char *name)
+{
+    char path[700];
+    cb_ident_password_path(dir, name, path, sizeof path);
+    return unlink(path) == 0 ? 0 : -1;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+void cb_ident_tenants(const char *dir, char *out, size_t size)
+{
+    char path[700];
+    struct dirent **list = NULL;
+    size_t used = 0;
+    int n;
+    out[0] = '\0';
+    snprintf(path, sizeof path, "%s/identities", dir);
+    if ((n = scandir(path, &list, NULL, by_name)) < 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        char name[256];
+        const char *dot = strrchr(list[i]->d_name, '.');
+        if (dot && !strcmp(dot, ".password")) {
+            snprintf(name, sizeof name, "%.*s", (int)(dot - list[i]->d_name), list[i]->d_name);
+            if (cb_ident_tenant_name_ok(name) && used + strlen(name) + 2 < size)
+                used += (size_t)snprintf(out + used, size - used, "%s\n", name);
+        }
+        free(list[i]);
+    }
+    free(list);
+}
+
+static int read_password(const char *dir, const char *name, char *out, size_t size)
+{
+    char path[700];
+    FILE *f;
+    cb_ident_password_path(dir, name, path, sizeof path);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    if (!fgets(out, (int)size, f))
+        out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    return out[0] ? 0 : -1;
+}
+
+/* One user of the configuration: NAME with its password and permissions
+ * (pub/sub lists without brackets; NULL: everything). */
+static int add_user(cb_buf *b, const char *dir, const char *name, const char *pub, const char *deny,
+                    const char *sub, int responses)
+{
+    char pass[128];
+    if (read_password(dir, name, pass, sizeof pass) != 0) {
+        fprintf(stderr, "cb: %s has no password in %s/identities\n", name, dir);
+        return -1;
+    }
+    cb_buf_printf(b, "    {user: \"%s\", password: \"%s\"", name, pass);
+    if (pub)
+        cb_buf_printf(b,
+                      ",\n     permissions: {publish: {allow: [%s]%s%s%s}, subscribe: {allow: "
+                      "[%s%s\"_INBOX.%s.>\"]}%s}",
+                      pub, deny ? ", deny: [" : "", deny ? deny : "", deny ? "]" : "", sub,
+                      *sub ? ", " : "", name, responses ? ", allow_responses: true" : "");
+    cb_buf_adds(b, "}\n");
+    return 0;
+}
+
+int cb_ident_write_nats_conf(const char *dir, int port)
+{
+    cb_buf b = {0};
+    char path[700], tenants[16384], *t, *save = NULL;
+    int rc = 0;
+    if (strchr(dir, '"') || strchr(dir, '\\')) {
+        fprintf(stderr, "cb: %s: a directory with '\"' or '\\' cannot be in nats.conf\n", dir);
+        return -1;
+    }
+    cb_buf_printf(&b,
+                  "# written by cb (tools/identity.c): the private nats-server of the stack in\n"
+                  "# %s and its users; docs/security.md. Rewritten by cb up and cb tenant.\n"
+                  "listen: \"127.0.0.1:%d\"\n"
+                  "jetstream {store_dir: \"%s/nats\"}\n"
+                  "authorization {\n  users: [\n",
+                  dir, port, dir);
+    rc |= add_user(&b, dir, CB_IDENT_ADMIN, NULL, NULL, NULL, 0);
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        char pub[512];
+        snprintf(pub, sizeof pub, "%s, %s", roles[i].pub, JS_PUB);
+        rc |= add_user(&b, dir, roles[i].name, pub, JS_DENY, roles[i].sub, 1);
+    }
+    cb_ident_tenants(dir, tenants, sizeof tenants);
+    for (t = strtok_r(tenants, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+        /* its own subjects; its done messages also through JetStream, a
+         * consumer whose filter (in the API subject) is its own */
+        char pub[1024], sub[512];
+        snprintf(pub, sizeof pub,
+                 "\"cb.submit.%s\", \"cb.enqueue.%s\", \"cb.ctl.%s.*\", \"cb.slactl.%s\", "
+                 "\"$JS.API.CONSUMER.CREATE.CB_DONE.*.cb.done.%s.>\"",
+                 t, t, t, t, t);
+        snprintf(sub, sizeof sub, "\"cb.done.%s.>\", \"cb.progress.%s.>\", \"cb.sla.%s.>\"", t, t,
+                 t);
+        rc |= add_user(&b, dir, t, pub, NULL, sub, 0);
+    }
+    cb_buf_adds(&b, "  ]\n}\n");
+    snprintf(path, sizeof path, "%s/nats.conf", dir);
+    if (rc == 0 && (b.failed || cb_file_write_mode(path, b.p, 0600) != 0)) {
+        fprintf(stderr, "cb: cannot write %s: %s\n", path, strerror(errno));
+        rc = -1;
+    }
+    cb_buf_cleanup(&b);
+    return rc ? -1 : 0;
+}
+
+int cb_ident_nats_port(const char *dir)
+{
+    char path[700], line[256];
+    int port = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/nats.conf", dir);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "listen: \"127.0.0.1:%d\"", &port) == 1)
+            break;
+    fclose(f);
+    return port;
+}
