@@ -120,6 +120,15 @@ check "bob runs his own job with his identity (submit --wait: his done message t
 printf '{"tenant": "alice", "job_id": "byalice", "kind": "call", "function": {"backend": "local", "name": "noop"}, "input": 1}\n' >"$DIR/byalice.json"
 check "bob's cb submit of a job of alice's fails naming the refusal" \
     bash -c "set -a; . '$DIR/bob.env'; set +a; ! '$CB' submit '$DIR/byalice.json' 2>'$DIR/deny.err' && grep -q 'does not let this identity' '$DIR/deny.err'"
+node_example() { # examples/node/submit.js with alice's identity (read from the environment)
+    if [ ! -d "$ROOT/examples/node/node_modules/nats" ]; then
+        (cd "$ROOT/examples/node" && npm ci --no-audit --no-fund >/dev/null 2>&1)
+    fi
+    printf '{"tenant": "alice", "kind": "call", "function": {"backend": "local", "name": "echo"}, "input": "from node"}\n' >"$DIR/node.json"
+    as alice node "$ROOT/examples/node/submit.js" "$DIR/node.json" >"$DIR/node.out" 2>"$DIR/node.err" &&
+        grep -q '"result":"from node"' "$DIR/node.out" || { cat "$DIR/node.err"; false; }
+}
+check "examples/node/submit.js runs as alice (her credentials from the environment, her done message through JetStream)" node_example
 BOBPW=$(cat "$CB_DIR/identities/bob.password")
 "$CB" tenant remove bob >/dev/null 2>&1
 check "a removed tenant can no longer connect" \

@@ -8,9 +8,35 @@
 // end is published on cb.done.<tenant>.<job_id>; the stream CB_DONE keeps
 // the last message per subject, so a client that comes late still finds it.
 // Prints the done message as one JSON line; exits 0 when it succeeded.
+//
+// With an identity (docs/security.md): a URL that names a user
+// (nats://alice@host:port) and the password in $CB_BROKER_PASSWORD or the
+// file named by $CB_BROKER_PASSWORD_FILE, as `cb tenant add` prints them.
+// Its replies then come under _INBOX.<user>, the only replies it may read,
+// and the done message comes from a consumer of CB_DONE filtered to this
+// job (which a tenant may create for its own subjects), so that it is found
+// whether the job ends before or after we listen.
 "use strict";
 const fs = require("fs");
-const { connect, JSONCodec } = require("nats");
+const {
+  connect, JSONCodec, createInbox, nuid, nanos, AckPolicy, DeliverPolicy,
+} = require("nats");
+
+// connect() options for a URL that may name a user (its password from the
+// URL or the environment, never the command line)
+function connectOptions(url) {
+  const u = new URL(url.split(",")[0]);
+  const opts = { servers: url.split(",").map((s) => { const x = new URL(s); return `${x.protocol}//${x.host}`; }) };
+  if (u.username) {
+    opts.user = decodeURIComponent(u.username);
+    opts.pass = u.password ? decodeURIComponent(u.password)
+      : process.env.CB_BROKER_PASSWORD
+        || (process.env.CB_BROKER_PASSWORD_FILE
+          && fs.readFileSync(process.env.CB_BROKER_PASSWORD_FILE, "utf8").split("\n")[0]);
+    opts.inboxPrefix = `_INBOX.${opts.user}`;
+  }
+  return opts;
+}
 
 async function main() {
   const [file, url = process.env.CB_BROKER_URL || "nats://127.0.0.1:4222"] = process.argv.slice(2);
@@ -20,7 +46,8 @@ async function main() {
   }
   const job = JSON.parse(fs.readFileSync(file, "utf8"));
   const jc = JSONCodec();
-  const nc = await connect({ servers: url });
+  const opts = connectOptions(url);
+  const nc = await connect(opts);
   try {
     const msg = await nc.request(`cb.submit.${job.tenant}`, jc.encode(job), { timeout: 30000 });
     const reply = jc.decode(msg.data);
@@ -30,24 +57,28 @@ async function main() {
       return;
     }
     console.error(`accepted: ${job.tenant}/${reply.job_id}`);
-    // Listen on the done subject first, then look up the kept message (the
-    // job may have ended already): whichever comes first is the answer.
+    // The last message of the done subject, kept by the stream CB_DONE, and
+    // whatever comes after: a consumer made for this wait, which the server
+    // drops 10 s after we stop listening.
     const subject = `cb.done.${job.tenant}.${reply.job_id}`;
-    const sub = nc.subscribe(subject, { max: 1, timeout: 120000 });
-    const jsm = await nc.jetstreamManager();
+    const deliver = createInbox(opts.inboxPrefix);
+    const sub = nc.subscribe(deliver, { max: 1, timeout: 120000 });
+    const jsm = await nc.jetstreamManager({ checkAPI: false });
+    await jsm.consumers.add("CB_DONE", {
+      name: `kept_${nuid.next()}`,
+      filter_subject: subject,
+      deliver_subject: deliver,
+      deliver_policy: DeliverPolicy.LastPerSubject,
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(10000),
+      mem_storage: true,
+      num_replicas: 1,
+    });
     let done = null;
-    try {
-      done = await jsm.streams.getMessage("CB_DONE", { last_by_subj: subject });
-    } catch (err) {
-      // 404: not finished yet; wait for it below
+    for await (const m of sub) {
+      done = m;
+      break;
     }
-    if (!done) {
-      for await (const m of sub) {
-        done = m;
-        break;
-      }
-    }
-    sub.unsubscribe();
     if (!done) throw new Error("no done message within 120 s");
     const d = jc.decode(done.data);
     console.log(JSON.stringify(d));
