@@ -43,10 +43,11 @@ static cjob *job_add(cb_control *c, const char *key)
     snprintf(j->job, sizeof j->job, "%s", slash + 1);
     j->hash = cb_hash64(key, strlen(key));
     j->c = c;
-    if (!(j->wake = evtimer_new(c->base, visit_cb, j)) ||
+    if (!(j->wake = evtimer_new(c->base, visit_cb, j)) || ctl_tenant_add(c, j) != 0 ||
         cb_map_put(&c->jobs, j->hash, j) != CB_OK) {
         if (j->wake)
             event_free(j->wake);
+        ctl_tenant_remove(c, j);
         free(j);
         return NULL;
     }
@@ -67,6 +68,7 @@ static void job_free(cjob *j)
 void ctl_job_forget(cb_control *c, cjob *j)
 {
     ctl_shaping_forget(j);
+    ctl_tenant_remove(c, j);
     cb_map_take(&c->jobs, j->hash);
     c->stats.jobs--;
     job_free(j);
@@ -121,6 +123,14 @@ const char *cb_control_ending(cb_control *c, const char *key)
 {
     cjob *j = ctl_job_get(c, key);
     return j && j->ending ? j->end_status : NULL;
+}
+
+unsigned cb_control_open_jobs(cb_control *c, const char *tenant)
+{
+    for (const tenant_state *t = c->tenants; t; t = t->next)
+        if (!strcmp(t->tenant, tenant))
+            return t->jobs;
+    return 0;
 }
 
 int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out)

@@ -88,6 +88,9 @@ typedef struct cb_control_brief {
 } cb_control_brief;
 int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out);
 const cb_control_stats *cb_control_stats_get(cb_control *c);
+/* The tenant's jobs the controller drives, that is its open jobs (a job is
+ * driven from its acceptance until it ends): for "max_open_jobs". */
+unsigned cb_control_open_jobs(cb_control *c, const char *tenant);
 /* Stop the loops and free; appends still in flight complete without it. */
 void cb_control_free(cb_control *c);
 

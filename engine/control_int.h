@@ -56,6 +56,16 @@ typedef struct tenant_use {
     struct tenant_use *next;
 } tenant_use;
 
+/* A tenant's jobs in the controller, over every backend: its quotas
+ * (docs/engine.md, "Quotas"). Made with its first job, freed with its last. */
+typedef struct tenant_state {
+    char tenant[CB_NAME_MAX + 1];
+    unsigned jobs;      /* its cjobs (open jobs: a cjob lives until its job ends) */
+    uint64_t inflight;  /* sum of inflight over them */
+    uint64_t max_tasks; /* "max_concurrent_tasks"; 0: no limit */
+    struct tenant_state *next;
+} tenant_state;
+
 typedef struct backend_state {
     char name[40];
     tenant_use *tenants; /* those with jobs on it */
@@ -104,6 +114,8 @@ typedef struct cjob {
     const char *end_status; /* static: what the done message says */
     backend_state *backend; /* borrowed from the controller's list */
     tenant_use *use;        /* its tenant's on that backend (counted in use->jobs) */
+    tenant_state *ts;       /* its tenant's (counted in ts->jobs) */
+    int tenant_capped;      /* its last capacity was cut by its tenant's max_concurrent_tasks */
     int priority;
     int64_t deadline_ns, submitted_ns;
     uint32_t inflight;
@@ -130,8 +142,9 @@ struct cb_control {
     cb_control_opts o;
     cb_map jobs; /* hash of key -> cjob */
     backend_state *backends;
-    cb_mirror *mirror; /* the jobs' state the visits plan from (mirror.h) */
-    cb_reader *reader; /* the log, folded into the mirror */
+    tenant_state *tenants; /* those with jobs */
+    cb_mirror *mirror;     /* the jobs' state the visits plan from (mirror.h) */
+    cb_reader *reader;     /* the log, folded into the mirror */
     struct event *read_retry;
     int live;                  /* the reader has caught up once: visits may decide */
     int reload;                /* the mirror must be loaded again before reading on */
@@ -176,6 +189,10 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
 /* After a plan: what j still wants, tokens spent, hungry jobs woken when
  * capacity is left over. */
 void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t free_cap, int64_t now);
+/* Count j in its tenant's jobs (made on first use). -1: ENOMEM. */
+int ctl_tenant_add(cb_control *c, cjob *j);
+/* j is gone: uncount it (its inflight is 0 already). */
+void ctl_tenant_remove(cb_control *c, cjob *j);
 /* Count j in its tenant's use of its backend (the fair share). -1: ENOMEM. */
 int ctl_use_backend(cb_control *c, cjob *j);
 /* j's invocations in flight are now n (the backend's and its tenant's sums follow). */

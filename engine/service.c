@@ -303,6 +303,34 @@ static int within_rate(cb_service *s, const char *tenant, double *rate)
 }
 
 /* Judge one submission for `tenant` and append it, or reject it. */
+/* A tenant with "max_open_jobs" (docs/engine.md, "Quotas") that has that
+ * many jobs not ended (driven by the controller, or accepted and on their
+ * way to the log): the submission is refused for now, naming the limit
+ * (no verdict: the same job may come again; a queued one waits). 1 when
+ * refused. */
+static int over_open_jobs(cb_service *s, const origin *o, const char *tenant, const char *job)
+{
+    double most = cb_config_tenant_limit(s->cfg.reg, tenant, "max_open_jobs");
+    size_t tlen = strlen(tenant);
+    unsigned open;
+    char msg[400];
+    if (most <= 0)
+        return 0;
+    open = cb_control_open_jobs(s->ctl, tenant);
+    for (const pend *p = s->pends; p; p = p->next)
+        open += p->digest[0] && !strncmp(p->key, tenant, tlen) && p->key[tlen] == '/';
+    if (open < most)
+        return 0;
+    s->stats.rejected++;
+    snprintf(msg, sizeof msg,
+             "/: tenant \"%s\" has %u jobs not ended, its limit (tenants.%s.max_open_jobs); "
+             "submit again once one has ended",
+             tenant, open, tenant);
+    cb_log_job(CB_LOG_WARN, "service", tenant, job, "%s", msg);
+    not_now(s, o, tenant, job, msg);
+    return 1;
+}
+
 static void judge(cb_service *s, const origin *o, const char *tenant, const cb_broker_msg *m)
 {
     char id[CB_NAME_MAX + 1], key[2 * CB_NAME_MAX + 2], evid[320];
@@ -381,6 +409,10 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
             verdict_error(s, o, tenant, in.job_id, msg);
         }
         cb_job_state_cleanup(&js);
+        cb_intake_cleanup(&in);
+        return;
+    }
+    if (over_open_jobs(s, o, in.tenant, in.job_id)) {
         cb_intake_cleanup(&in);
         return;
     }

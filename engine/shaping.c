@@ -26,6 +26,49 @@ backend_state *ctl_backend_of(cb_control *c, const char *name)
     return bs;
 }
 
+int ctl_tenant_add(cb_control *c, cjob *j)
+{
+    tenant_state *t;
+    for (t = c->tenants; t && strcmp(t->tenant, j->tenant); t = t->next)
+        ;
+    if (!t) {
+        if (!(t = cb_calloc(1, sizeof *t)))
+            return -1;
+        snprintf(t->tenant, sizeof t->tenant, "%s", j->tenant);
+        t->max_tasks = (uint64_t)cb_config_tenant_limit(c->reg, j->tenant, "max_concurrent_tasks");
+        t->next = c->tenants;
+        c->tenants = t;
+    }
+    t->jobs++;
+    j->ts = t;
+    return 0;
+}
+
+void ctl_tenant_remove(cb_control *c, cjob *j)
+{
+    tenant_state *t = j->ts;
+    if (!t)
+        return;
+    j->ts = NULL;
+    if (--t->jobs)
+        return;
+    for (tenant_state **p = &c->tenants; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            free(t);
+            return;
+        }
+}
+
+/* What j's tenant may still start under its max_concurrent_tasks. */
+static uint64_t headroom(const cjob *j)
+{
+    const tenant_state *t = j->ts;
+    if (!t || !t->max_tasks)
+        return UINT32_MAX;
+    return t->inflight >= t->max_tasks ? 0 : t->max_tasks - t->inflight;
+}
+
 /* j's tenant's use of j's backend (made on first use; counted per job). */
 int ctl_use_backend(cb_control *c, cjob *j)
 {
@@ -77,6 +120,8 @@ void ctl_set_inflight(cjob *j, uint32_t n)
         j->backend->inflight = j->backend->inflight - j->inflight + n;
     if (j->use)
         j->use->inflight = j->use->inflight - j->inflight + n;
+    if (j->ts)
+        j->ts->inflight = j->ts->inflight - j->inflight + n;
     j->inflight = n;
 }
 
@@ -143,6 +188,8 @@ static uint64_t tenant_slots(const cb_control *c, const cjob *j, uint64_t free, 
             t[i].best = r;
         }
         t[i].demand += o->want;
+        if (t[i].demand > headroom(o)) /* a tenant at its quota wants no more */
+            t[i].demand = headroom(o);
     }
     return n == 1 ? free : cb_sched_fair_share(t, n, free, c->o.aging_ms);
 }
@@ -155,12 +202,15 @@ static uint64_t tenant_slots(const cb_control *c, const cjob *j, uint64_t free, 
 uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out)
 {
     backend_state *bs = j->backend;
-    uint64_t cap = UINT32_MAX, reserved = 0, mine;
+    uint64_t cap = UINT32_MAX, reserved = 0, mine, room = headroom(j);
     cb_rank rank = rank_of(j, now);
     *retry_ms = 0;
     *free_out = UINT32_MAX;
-    if (!bs || (!bs->lim.max_concurrency && bs->lim.rate_per_s <= 0))
-        return UINT32_MAX;
+    j->tenant_capped = 0;
+    if (!bs || (!bs->lim.max_concurrency && bs->lim.rate_per_s <= 0)) {
+        j->tenant_capped = room == 0;
+        return (uint32_t)room;
+    }
     /* what better-ranked jobs of the tenant wait for is theirs */
     for (const cjob *o = bs->hungry; o; o = o->hungry_next) {
         cb_rank r;
@@ -187,7 +237,12 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
     }
     *free_out = cap;
     mine = tenant_slots(c, j, cap, now);
-    return (uint32_t)(mine > reserved ? mine - reserved : 0);
+    mine = mine > reserved ? mine - reserved : 0;
+    if (room == 0 || mine > room) { /* its tenant's max_concurrent_tasks cuts it */
+        j->tenant_capped = 1;
+        mine = room;
+    }
+    return (uint32_t)mine;
 }
 
 /* After a plan: spend its tokens; remember what j wants; if capacity is left
@@ -204,7 +259,11 @@ void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t fre
     if (want && !j->want)
         j->hungry_since_ns = now;
     set_want(j, want);
-    if (j->backend && free_cap != UINT32_MAX && free_cap > p->ndispatch)
+    /* What it left is the others' to take; unless its tenant's quota held
+     * it back and it started nothing: nothing changed for them, and two such
+     * jobs would wake each other without end */
+    if (j->backend && !(j->tenant_capped && p->ndispatch == 0) && free_cap != UINT32_MAX &&
+        free_cap > p->ndispatch)
         for (cjob *o = j->backend->hungry; o; o = o->hungry_next)
             if (o != j)
                 ctl_job_wake(o, 0);

@@ -9,6 +9,8 @@
 # Quotas of tenant C: 2 submissions per second (a burst of 6: 2 accepted,
 # the rest refused naming the limit, accepted again once tokens are back)
 # and 300 tasks per job (301 rejected naming the limit).
+# Quotas of D (at most 2 tasks in flight: its other tasks wait and the
+# slots go to E) and F (2 open jobs: a third refused until one ends).
 # Needs CB_TEST_BROKER_URL, CB_TEST_BIN.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,8 +33,11 @@ trap 'exit 130' INT TERM
 . "$ROOT/tests/lib.sh" # check, wait_for
 
 C="tc$$"
-printf '{"backends": {"local": {"max_concurrency": 4}}, "tenants": {"%s": {"weight": 3}, "%s": {"max_tasks_per_job": 300, "submissions_per_s": 2}}}\n' \
-    "$B" "$C" >"$DIR/config.json"
+D="td$$"
+E="te$$"
+F="tf$$"
+printf '{"backends": {"local": {"max_concurrency": 4}}, "tenants": {"%s": {"weight": 3}, "%s": {"max_tasks_per_job": 300, "submissions_per_s": 2}, "%s": {"weight": 3, "max_concurrent_tasks": 2}, "%s": {"max_open_jobs": 2}}}\n' \
+    "$B" "$C" "$D" "$F" >"$DIR/config.json"
 if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" --config "$DIR/config.json" >"$DIR/up.out" 2>&1; then
     echo "FAIL cb up"; cat "$DIR/up.out"; exit 1
 fi
@@ -125,5 +130,62 @@ too_big() { # refused for its size (asked again while refused for the rate)
     return 1
 }
 check "C's job of 301 tasks is rejected, naming the limit" wait_for 40 too_big
+
+# concurrent tasks: D (weight 3, at most 2 in flight) and E (weight 1) each
+# submit 16 tasks of 100 ms on the 4-wide backend: D never has more than 2
+# in flight, and the slots its quota leaves go to E (by weight alone D would
+# take 3 of 4 and E 1)
+both() { map "$D" capped 16 & map "$E" beside 16 & wait; }
+check "D's and E's maps, side by side" both
+check "D's job ends" wait_for 400 finished "$D/capped"
+check "E's job ends" wait_for 400 finished "$E/beside"
+"$CB" replay --job "$D/capped" --json >"$DIR/d.log" 2>/dev/null
+"$CB" replay --job "$E/beside" --json >"$DIR/e.log" 2>/dev/null
+check "D had at most 2 tasks in flight (its max_concurrent_tasks), and E took the other 2 slots meanwhile" \
+    $PY - "$DIR/d.log" "$DIR/e.log" <<'PY'
+import json, sys
+from datetime import datetime
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+def changes(path):  # (time, +n dispatched / -1 ended) in log order
+    out = []
+    for l in open(path):
+        if not l.strip():
+            continue
+        e = json.loads(l)
+        if e["type"] == "cb.tasks.dispatched":
+            out.append((t(e["time"]), len(e["data"]["tasks"])))
+        elif e["type"] in ("cb.task.succeeded", "cb.task.failed"):
+            out.append((t(e["time"]), -1))
+    return out
+d, e = changes(sys.argv[1]), changes(sys.argv[2])
+def peak(ch, lo=None, hi=None):
+    n = top = 0
+    for x, k in ch:
+        n += k
+        if (lo is None or lo <= x) and (hi is None or x <= hi):
+            top = max(top, n)
+    return top
+disp = [x for x, k in d if k > 0]
+lo, hi = disp[0], disp[-1]  # while D still had tasks to start
+print("     D's peak in flight %d; E's peak while D still had tasks waiting %d" % (peak(d), peak(e, lo, hi)))
+assert peak(d) == 2, "D had %d in flight" % peak(d)
+assert peak(e, lo, hi) >= 2, "E had %d in flight: slots sat idle" % peak(e, lo, hi)
+PY
+
+# open jobs: F may have 2 jobs not ended; a third is refused for now, naming
+# the limit, and accepted once one has ended
+sleeper() { # F's job $1: one task of 1500 ms
+    printf '{"tenant": "%s", "job_id": "%s", "kind": "call", "function": {"backend": "local", "name": "sleep_ms"}, "input": 1500}\n' "$F" "$1" >"$DIR/$1.json"
+    "$CB" submit "$DIR/$1.json" >"$DIR/$1.out" 2>&1
+}
+two() { sleeper o1 && sleeper o2; }
+check "F's first two jobs are accepted" two
+refused_open() {
+    ! sleeper o3 && grep -qF "has 2 jobs not ended, its limit (tenants.$F.max_open_jobs)" "$DIR/o3.out" ||
+        { cat "$DIR/o3.out"; false; }
+}
+check "... a third is refused for now, naming the limit" refused_open
+third() { "$CB" submit "$DIR/o3.json" >"$DIR/o3.out" 2>&1 || { cat "$DIR/o3.out"; false; }; }
+check "... and accepted once one has ended" wait_for 100 third
 
 [ "$fails" -eq 0 ]
