@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cb_alloc.h"
 #include "remote.h"
@@ -107,14 +108,29 @@ static int expand(const char *tmpl, const char *name, char *out, size_t n)
     return 0;
 }
 
-static cb_status add_headers(cb_remote_req *rq, const json_t *hdrs)
+static int has_header(const json_t *hdrs, const char *name)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)hdrs, k, v)
+    {
+        if (!strcasecmp(k, name))
+            return 1;
+    }
+    return 0;
+}
+
+/* hdrs' headers but those `over1` or `over2` set (they take precedence). */
+static cb_status add_headers(cb_remote_req *rq, const json_t *hdrs, const json_t *over1,
+                             const json_t *over2)
 {
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)hdrs, k, v)
     {
         cb_status s;
-        if (json_is_string(v) && (s = cb_remote_req_header(rq, k, json_string_value(v))) != CB_OK)
+        if (json_is_string(v) && !has_header(over1, k) && !has_header(over2, k) &&
+            (s = cb_remote_req_header(rq, k, json_string_value(v))) != CB_OK)
             return s;
     }
     return CB_OK;
@@ -129,6 +145,10 @@ static cb_status http_build(void *state, const cb_invocation *inv, const json_t 
     const char *mode =
         mode_of(json_object_get(fn, "mode"), mode_of(json_object_get(st->conf, "mode"), "json"));
     int shipped = json_object_get(inv->spec, "code") != NULL;
+    /* the tenant's own headers (its credentials) before the function's and
+     * the account's */
+    const json_t *mine = json_object_get(
+        json_object_get(json_object_get(st->conf, "tenants"), inv->tenant), "headers");
     cb_status s;
 
     if (!url && shipped) /* a function server: the account's url (cb_config_runs_shipped) */
@@ -157,8 +177,10 @@ static cb_status http_build(void *state, const cb_invocation *inv, const json_t 
     }
     if ((item && (s = cb_remote_req_json(rq, item)) != CB_OK) ||
         (s = cb_remote_req_header(rq, "Content-Type", "application/json")) != CB_OK ||
-        (s = add_headers(rq, json_object_get(st->conf, "headers"))) != CB_OK ||
-        (s = add_headers(rq, json_object_get(fn, "headers"))) != CB_OK)
+        (s = add_headers(rq, mine, NULL, NULL)) != CB_OK ||
+        (s = add_headers(rq, json_object_get(fn, "headers"), mine, NULL)) != CB_OK ||
+        (s = add_headers(rq, json_object_get(st->conf, "headers"), mine,
+                         json_object_get(fn, "headers"))) != CB_OK)
         return s;
     if (!strcmp(mode, "cloudevents")) {
         char id[512], src[400];

@@ -24,6 +24,7 @@
 
 #include "cb_alloc.h"
 #include "cb_config.h"
+#include "cb_secret.h"
 #include "cb_json.h"
 #include "remote.h"
 #include "cb_sigv4.h"
@@ -49,6 +50,8 @@ static cb_status lambda_configure(const json_t *conf, const char *account, void 
     cb_config_pick(st->secret, sizeof st->secret, conf, "secret_access_key",
                    "AWS_SECRET_ACCESS_KEY", NULL);
     cb_config_pick(st->token, sizeof st->token, conf, "session_token", "AWS_SESSION_TOKEN", NULL);
+    cb_secret_remember(st->secret); /* from the file or the environment: kept out of outputs */
+    cb_secret_remember(st->token);
     cb_config_pick(st->endpoint, sizeof st->endpoint, conf, "endpoint", NULL, NULL);
     if (!*st->endpoint)
         snprintf(st->endpoint, sizeof st->endpoint, "https://lambda.%s.amazonaws.com", st->region);

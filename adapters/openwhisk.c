@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_secret.h"
 #include "cb_json.h"
 #include "remote.h"
 
@@ -66,6 +67,8 @@ static cb_status ow_configure(const json_t *conf, const char *account, void **st
     snprintf(st->ns, sizeof st->ns, "%s", ns && *ns ? ns : "_");
     EVP_EncodeBlock(b64, (const unsigned char *)key, (int)kl);
     snprintf(st->auth, sizeof st->auth, "Basic %s", b64);
+    cb_secret_remember(key); /* from the file or the environment: kept out of outputs */
+    cb_secret_remember(st->auth);
     st->fns = json_object_get(conf, "functions");
     st->poll_ms = poll > 0 ? (int64_t)poll : DEFAULT_POLL_MS;
     *state = st;

@@ -12,6 +12,7 @@
 #include "cb_log.h"
 #include "cb_time.h"
 #include "cb_config.h"
+#include "cb_secret.h"
 
 #define DEFAULT_TIMEOUT_MS 300000
 #define BACKOFF_FIRST_MS   100
@@ -30,6 +31,7 @@ typedef struct remote {
     int64_t next_slot_ns; /* when the next request may start */
     uint64_t rng;
     rinv *all;
+    json_t *conf; /* the account's configuration, its secrets read (cb_secret_resolve) */
 } remote;
 
 struct rinv {
@@ -371,19 +373,30 @@ static int64_t conf_ms(const json_t *conf, const char *key, int64_t def)
 cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base, const cb_config *reg,
                            const char *account, void **out, char *err, size_t errlen)
 {
-    const json_t *conf = cb_config_backend(reg, account);
+    const json_t *given = cb_config_backend(reg, account);
+    json_t *conf;
     remote *be;
     cb_httpc_opts ho;
     cb_backend_limits lim;
     json_int_t workers;
     cb_status s;
 
-    if (!conf) {
+    if (!given) {
         snprintf(err, errlen, "backend \"%s\" is not configured", account);
         return CB_ENOTFOUND;
     }
-    if (!(be = cb_calloc(1, sizeof *be)))
+    {
+        char why[1024];
+        if (!(conf = cb_secret_resolve(given, why, sizeof why))) {
+            snprintf(err, errlen, "/backends/%s%s", account, why);
+            return CB_EINVAL;
+        }
+    }
+    if (!(be = cb_calloc(1, sizeof *be))) {
+        json_decref(conf);
         return CB_ENOMEM;
+    }
+    be->conf = conf;
     be->k = k;
     be->base = base;
     be->rng = (uint64_t)cb_time_now_ns() | 1;
@@ -402,11 +415,13 @@ cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base, con
     ho.max_conns = (int)conf_ms(conf, "max_conns", ho.max_conns);
     ho.idle_ms = conf_ms(conf, "idle_ms", ho.idle_ms);
     if ((s = cb_httpc_new(base, &ho, &be->http, err, errlen)) != CB_OK) {
+        json_decref(conf);
         free(be);
         return s;
     }
     if ((s = k->configure(conf, account, &be->st, err, errlen)) != CB_OK) {
         cb_httpc_free(be->http);
+        json_decref(conf);
         free(be);
         return s;
     }
@@ -441,5 +456,6 @@ void cb_remote_destroy(void *self)
         end(be->all, CB_FAIL_BACKEND, "backend closing", NULL, 0);
     cb_httpc_free(be->http);
     be->k->release(be->st);
+    json_decref(be->conf);
     free(be);
 }

@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
+#include "cb_secret.h"
 #include "cb_msg_invoke.h"
 #include "cb_msg_outcome.h"
 #include "cb_time.h"
@@ -200,7 +201,7 @@ static cb_status append_failed(run *r, const char *reason, const char *error, co
     m.stderr_tail = tail;
     m.throttled = throttled;
     m.duration_ms = (cb_time_mono_ns() - r->t0) / 1000000;
-    if (!(d = cb_outcome_failed(&m)))
+    if (!(d = cb_secret_redact_json(cb_outcome_failed(&m)))) /* an echoed credential: blanked */
         return CB_ENOMEM;
     event_id(r, "failed", id, sizeof id);
     r->w->stats.failed++;
@@ -231,7 +232,7 @@ static cb_status record_succeeded(run *r, const json_t *outputs, uint32_t thrott
     m.output = outputs;
     m.throttled = throttled;
     m.duration_ms = duration_ms;
-    d = cb_outcome_succeeded(&m);
+    d = cb_secret_redact_json(cb_outcome_succeeded(&m));
     event_id(r, "succeeded", id, sizeof id);
     s = d ? cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->tenant, r->job, id, w->source, d,
                     outcome_confirmed, r)

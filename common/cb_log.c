@@ -1,6 +1,8 @@
 /* common/cb_log.c - JSON-lines logger. */
 #include "cb_log.h"
 
+#include "cb_secret.h"
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -44,6 +46,7 @@ static void log_emit(cb_log_level lvl, const char *mod, const char *tenant, cons
     char *line;
 
     vsnprintf(msg, sizeof msg, fmt, ap);
+    cb_secret_redact(msg); /* a credential the process holds never reaches a log */
     o = json_object();
     if (!o)
         return;

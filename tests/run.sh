@@ -85,10 +85,10 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
         export CB_TEST_BIN="$ROOT/$BUILD/bin"
         for driver in nats amqp; do
             if [ $driver = nats ]; then
-                export CB_TEST_BROKER_URL=$CB_NATS_URL
+                export CB_TEST_BROKER_URL=$CB_NATS_URL CB_TEST_BROKER_DATA="$TMP/nats"
                 export CB_TEST_RESTART_CMD=". '$ROOT/tools/brokers.sh' && cb_nats_restart"
             else
-                export CB_TEST_BROKER_URL=$CB_AMQP_URL
+                export CB_TEST_BROKER_URL=$CB_AMQP_URL CB_TEST_BROKER_DATA="$TMP/rabbit"
                 export CB_TEST_RESTART_CMD=". '$ROOT/tools/brokers.sh' && cb_rabbit_restart"
             fi
             export CB_TEST_DRIVER=$driver

@@ -6,12 +6,15 @@
 //   POST /fn/add7         JSON n -> n + 7 (also /idle/add7)
 //   POST /fn/sleep        JSON ms -> ms, answered after ms milliseconds
 //   POST /fn/fail         500 "boom: <body>"
+//   POST /fn/whoami       200 with the Authorization header it was sent
+//   POST /fn/denied       401 "denied for <Authorization header>" (a server
+//                         that echoes credentials, as some do in errors)
 //   POST /ce/add7         a CloudEvent in binary mode (HTTP.toEvent + validate
 //                         of the SDK): its data + 7; anything else 400 with
 //                         the SDK's reason
 //   POST /throttled/add7  the first N requests 429 (Retry-After: S if given),
 //                         then add7
-//   GET  /stats           {"arrivals": [{"path", "ns", "status", "port"}],
+//   GET  /stats           {"arrivals": [{"path", "ns", "status", "port", "auth"}],
 //                          "events": [{"id", "source", "type", "subject"}]}
 // Prints "listening PORT" when it accepts connections.
 const http = require("http");
@@ -39,7 +42,7 @@ function reply(res, status, body, headers = {}) {
 
 function handle(req, res, body) {
   const arrival = { path: req.url, ns: process.hrtime.bigint().toString(), status: 0,
-                    port: req.socket.remotePort };
+                    port: req.socket.remotePort, auth: req.headers.authorization || null };
   arrivals.push(arrival);
   const send = (status, out, headers) => { arrival.status = status; reply(res, status, out, headers); };
   if (req.method === "GET" && req.url === "/stats") {
@@ -51,6 +54,8 @@ function handle(req, res, body) {
   switch (req.url) {
     case "/fn/add7": case "/idle/add7": return send(200, input + 7);
     case "/fn/sleep": return setTimeout(() => send(200, input), Number(input));
+    case "/fn/whoami": return send(200, req.headers.authorization || null);
+    case "/fn/denied": arrival.status = 401; res.writeHead(401, { "content-type": "text/plain" }); return res.end("denied for " + (req.headers.authorization || "nobody"));
     case "/fn/fail": arrival.status = 500; res.writeHead(500, { "content-type": "text/plain" }); return res.end("boom: " + body);
     case "/ce/add7": {
       let ev;
