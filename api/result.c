@@ -19,6 +19,9 @@
 #include "cb_time.h"
 #include "server_int.h"
 
+/* How far back a wait reads the done messages (see cb_api_result_wait). */
+#define DONE_LOOKBACK_NS (300 * 1000000000LL)
+
 #define DONE_WAIT_MS  300 /* a kept done message comes within this, or there is none */
 #define STORE_LAG_MS  10000
 #define STORE_POLL_MS 20
@@ -151,7 +154,11 @@ void cb_api_result_wait(pending *p)
         return;
     }
     snprintf(subject, sizeof subject, "cb.done.%s.%s", p->route.tenant, p->route.job);
-    if (cb_broker_subscribe(p->a->b, subject, 0, got_done, p, &p->done_sub) != CB_OK) {
+    /* The store said the job runs (or does not know it): its done message
+     * is not older than the store's lag, so there is no need to read the
+     * whole kept history (RabbitMQ reads a stream from a time). */
+    if (cb_broker_subscribe(p->a->b, subject, cb_time_now_ns() - DONE_LOOKBACK_NS, got_done, p,
+                            &p->done_sub) != CB_OK) {
         p->done_sub = NULL;
         p->status = 503;
         json_decref(p->body);

@@ -158,59 +158,50 @@ size_t cb_secret_redact(char *s)
     return found;
 }
 
-/* Redact in place where possible: strings are replaced in their parent. */
-static int redact_in(json_t *j)
+/* v redacted as a new string, or NULL when it is not a string holding a
+ * credential. */
+static json_t *redacted(const json_t *v)
 {
-    int changed = 0;
+    char *c = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    json_t *r = c && cb_secret_redact(c) ? json_string(c) : NULL;
+    free(c);
+    return r;
+}
+
+/* Redact j's strings in place: each is replaced in its object or array. */
+static void redact_in(json_t *j)
+{
+    json_t *v, *r;
     if (json_is_object(j)) {
         const char *k;
-        json_t *v;
         void *tmp;
         json_object_foreach_safe(j, tmp, k, v)
         {
-            if (json_is_string(v)) {
-                char *c = strdup(json_string_value(v));
-                if (c && cb_secret_redact(c)) {
-                    json_object_set_new(j, k, json_string(c));
-                    changed = 1;
-                }
-                free(c);
-            } else {
-                changed |= redact_in(v);
-            }
+            if ((r = redacted(v)))
+                json_object_set_new(j, k, r);
+            else
+                redact_in(v);
         }
     } else if (json_is_array(j)) {
         size_t i;
-        json_t *v;
         json_array_foreach(j, i, v)
         {
-            if (json_is_string(v)) {
-                char *c = strdup(json_string_value(v));
-                if (c && cb_secret_redact(c)) {
-                    json_array_set_new(j, i, json_string(c));
-                    changed = 1;
-                }
-                free(c);
-            } else {
-                changed |= redact_in(v);
-            }
+            if ((r = redacted(v)))
+                json_array_set_new(j, i, r);
+            else
+                redact_in(v);
         }
     }
-    return changed;
 }
 
 json_t *cb_secret_redact_json(json_t *j)
 {
+    json_t *r;
     if (!j || !__atomic_load_n(&nknown, __ATOMIC_ACQUIRE))
         return j;
-    if (json_is_string(j)) {
-        char *c = strdup(json_string_value(j));
-        if (c && cb_secret_redact(c)) {
-            json_decref(j);
-            j = json_string(c);
-        }
-        free(c);
-        return j;
+    if ((r = redacted(j))) {
+        json_decref(j);
+        return r;
     }
     redact_in(j);
     return j;

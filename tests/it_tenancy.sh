@@ -66,8 +66,11 @@ check "... holds the backend (4 in flight)" wait_for 400 holds
 check "tenant B's map of 40 tasks, submitted behind it" map "$B" small 40
 check "B's job ends" wait_for 600 finished "$B/small"
 check "A's job ends" wait_for 600 finished "$A/big"
-"$CB" replay --job "$A/big" --json >"$DIR/a.log" 2>/dev/null
-"$CB" replay --job "$B/small" --json >"$DIR/b.log" 2>/dev/null
+logs() { # NAME=TENANT/JOB...: each job's events into DIR/NAME.log
+    local x
+    for x; do "$CB" replay --job "${x#*=}" --json >"$DIR/${x%%=*}.log" 2>/dev/null; done
+}
+logs a="$A/big" b="$B/small"
 check "B ended within 3 s, and while both wanted the backend B had 0.75 of the dispatches (weights 3:1)" \
     $PY - "$DIR/a.log" "$DIR/b.log" <<'PY'
 import json, sys
@@ -139,8 +142,7 @@ both() { map "$D" capped 16 & map "$E" beside 16 & wait; }
 check "D's and E's maps, side by side" both
 check "D's job ends" wait_for 400 finished "$D/capped"
 check "E's job ends" wait_for 400 finished "$E/beside"
-"$CB" replay --job "$D/capped" --json >"$DIR/d.log" 2>/dev/null
-"$CB" replay --job "$E/beside" --json >"$DIR/e.log" 2>/dev/null
+logs d="$D/capped" e="$E/beside"
 check "D had at most 2 tasks in flight (its max_concurrent_tasks), and E took the other 2 slots meanwhile" \
     $PY - "$DIR/d.log" "$DIR/e.log" <<'PY'
 import json, sys
