@@ -18,8 +18,11 @@ static char *dump(json_t *m)
 
 char *cb_reply_msg_text(const cb_reply_msg *m)
 {
-    return dump(json_pack("{s:s?, s:b, s:o}", "job_id", m->job_id, "accepted", m->accepted,
-                          "errors", errors_of(m)));
+    json_t *o = json_pack("{s:s?, s:b, s:o}", "job_id", m->job_id, "accepted", m->accepted,
+                          "errors", errors_of(m));
+    if (o && m->repeated)
+        json_object_set_new(o, "repeated", json_true());
+    return dump(o);
 }
 
 char *cb_verdict_msg_text(const cb_reply_msg *m)
@@ -41,5 +44,6 @@ cb_status cb_reply_msg_parse(const json_t *root, cb_reply_msg *m)
     m->job_id = json_string_value(json_object_get(root, "job_id"));
     m->tenant = json_string_value(json_object_get(root, "tenant"));
     m->errors = json_object_get(root, "errors");
+    m->repeated = json_is_true(json_object_get(root, "repeated"));
     return CB_OK;
 }

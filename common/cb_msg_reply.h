@@ -4,7 +4,7 @@
  * services, parsed by clients (cb submit, cb bench, the tests). The only
  * code that knows their fields.
  *
- *   reply:   {"job_id"?, "accepted", "errors"}
+ *   reply:   {"job_id"?, "accepted", "errors", "repeated"?}
  *   verdict: {"job_id", "tenant", "status": accepted|refused, "accepted",
  *             "errors"}                     (cb.progress.<tenant>.<job_id>)
  *
@@ -20,6 +20,8 @@ typedef struct cb_reply_msg {
     const char *tenant; /* verdict only */
     int accepted;
     const json_t *errors; /* array of "path: rule" strings; NULL: none */
+    int repeated;         /* reply: accepted before (the same job again): its done message
+                           * may be old */
 } cb_reply_msg;
 
 /* The reply / the verdict as compact text (malloc'd; free()), or NULL. */

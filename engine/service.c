@@ -60,15 +60,21 @@ const cb_service_stats *cb_service_stats_get(const cb_service *s)
     return &s->stats;
 }
 
-static void answer(cb_request *req, const char *job_id, int accepted, json_t *errors)
+static void answer_m(cb_request *req, const cb_reply_msg *m)
 {
-    cb_reply_msg m = {.job_id = job_id, .accepted = accepted, .errors = errors};
-    char *text = cb_reply_msg_text(&m);
+    char *text = cb_reply_msg_text(m);
     if (!text || cb_request_respond(req, text, strlen(text)) != CB_OK)
-        CB_LOG_WRN("service", "could not answer a request about %s", job_id ? job_id : "a job");
+        CB_LOG_WRN("service", "could not answer a request about %s",
+                   m->job_id ? m->job_id : "a job");
     if (!text)
         cb_request_drop(req);
     free(text);
+}
+
+static void answer(cb_request *req, const char *job_id, int accepted, json_t *errors)
+{
+    cb_reply_msg m = {.job_id = job_id, .accepted = accepted, .errors = errors};
+    answer_m(req, &m);
 }
 
 static void answer_error(cb_request *req, const char *job_id, const char *msg)
@@ -396,7 +402,12 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
     if (known) {
         if (!strcmp(known, in.digest) && js.status != CB_JOB_REJECTED) {
             s->stats.repeated++;
-            verdict(s, o, tenant, in.job_id, 1, NULL);
+            if (o->req) { /* its client may wait for a done message sent long ago */
+                cb_reply_msg again = {.job_id = in.job_id, .accepted = 1, .repeated = 1};
+                answer_m(o->req, &again);
+            } else {
+                verdict(s, o, tenant, in.job_id, 1, NULL);
+            }
         } else {
             char msg[400];
             s->stats.rejected++;

@@ -83,6 +83,10 @@ check "submit --wait prints the id then the done line" \
     /usr/bin/python3 -c 'import json,sys; l=open(sys.argv[1]).read().split("\n"); d=json.loads(l[1]); assert d["status"]=="succeeded" and d["result"]==42 and d["job_id"]==l[0], l' "$DIR/mr.out"
 id=$(head -n 1 "$DIR/mr.out")
 check "cb result" test "$("$CB" result "$T/$id")" = 42
+/usr/bin/python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); j["job_id"] = sys.argv[2]; print(json.dumps(j))' \
+    "$DIR/mr.json" "$id" >"$DIR/mr-again.json"
+check "submit --wait of the same job again answers with its done message (sent earlier)" \
+    bash -c "'$CB' submit --wait --timeout 30 '$DIR/mr-again.json' | tail -n 1 | grep -q '\"result\":42'"
 
 # -- cb result waits for a running job's end; --no-wait says "not finished" (exit 3)
 job slow.json <<'J'

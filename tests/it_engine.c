@@ -644,13 +644,16 @@ static void test_same_job_id_is_idempotent_and_a_different_body_conflicts(void *
              t);
     submit_raw(&a, t, text);
     expect_accepted(&a);
+    assert_null(json_object_get(a.reply, "repeated"));
     submit_raw(&b, t, text); /* at once: before the projection has it */
     expect_accepted(&b);
+    assert_true(json_is_true(json_object_get(b.reply, "repeated"))); /* its done may be old */
     assert_string_equal(json_string_value(json_object_get(b.reply, "job_id")), "once");
     wait_done(&a, WAIT_MS);
     expect_status(&a, "succeeded");
     submit_raw(&x, t, text); /* after it finished */
     expect_accepted(&x);
+    assert_true(json_is_true(json_object_get(x.reply, "repeated")));
     call_cleanup(&x);
     snprintf(text, sizeof text,
              "{\"job_id\": \"once\", \"tenant\": \"%s\", \"kind\": \"call\", \"function\": "

@@ -14,6 +14,7 @@
 #include "cb_cmd.h"
 #include "cb_event.h"
 #include "cb_log.h"
+#include "cb_time.h"
 #include "cli.h"
 
 typedef struct req_state {
@@ -79,7 +80,11 @@ static void reply_cb(cb_status s, const void *data, size_t len, void *ctx)
         if (st->wait && id) {
             char subject[320];
             snprintf(subject, sizeof subject, "cb.done.%s.%s", st->tenant, st->job);
-            if (cb_broker_subscribe(st->b, subject, 0, done_cb, st, &st->sub) == CB_OK) {
+            /* a new job's done message comes after this answer (a minute's
+             * margin for clocks); a repeated one's may be old: all that is
+             * kept (RabbitMQ reads its done stream from a time) */
+            int64_t since = rep.repeated ? 0 : cb_time_now_ns() - 60 * 1000000000LL;
+            if (cb_broker_subscribe(st->b, subject, since, done_cb, st, &st->sub) == CB_OK) {
                 json_decref(r);
                 return; /* the done message ends the loop */
             }
