@@ -70,6 +70,19 @@ class Session:
         self.sid += 1
         return self.try_(b"SUB %s %d" % (subject.encode(), self.sid))
 
+    def expect(self, subject, timeout=10.0):
+        """The body of the first message on `subject` (already delivered or
+        coming within `timeout` seconds), or None."""
+        import time
+        end = time.monotonic() + timeout
+        while True:
+            for s, b in self.msgs:
+                if s == subject:
+                    return b
+            if time.monotonic() > end:
+                return None
+            self.try_(b"")  # a round trip: what the server sent before its PONG
+
     def flush(self):
         """Round trips until nothing more comes (what was delivered is in msgs)."""
         return self.try_(b"")

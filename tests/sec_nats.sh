@@ -91,9 +91,8 @@ taken(bob.sub("_INBOX.bob.>"), "bob reads his own replies")
 bob.msgs.clear()
 mine = json.dumps({"stream_name": "CB_DONE", "config": {"name": "mine", "filter_subject": "cb.done.bob.>", "deliver_subject": "_INBOX.bob.d", "deliver_policy": "last_per_subject", "ack_policy": "none", "inactive_threshold": 2000000000}}).encode()
 taken(bob.pub("$JS.API.CONSUMER.CREATE.CB_DONE.mine.cb.done.bob.>", mine, reply="_INBOX.bob.r6"), "bob reads his own done messages through JetStream")
-bob.flush()
-answer = [json.loads(b) for s, b in bob.msgs if s == "_INBOX.bob.r6"]
-assert answer and "error" not in answer[0], answer
+answer = bob.expect("_INBOX.bob.r6")
+assert answer and "error" not in json.loads(answer), answer
 adapter = Session(port, "cb-adapter", pw("cb-adapter"))
 refused(adapter.pub("cb.submit.alice", b"{}", reply="_INBOX.cb-adapter.r"), "an adapter submits a job")
 refused(adapter.pub("cb.enqueue.alice", b"{}"), "an adapter enqueues a job")
