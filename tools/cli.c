@@ -101,6 +101,18 @@ int cb_cli_connect(const char *url, const char *name, int client, struct event_b
     return 0;
 }
 
+int cb_cli_read_pid(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    if (f) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return pid;
+}
+
 void cb_cli_disconnect(struct event_base *base, cb_broker *b)
 {
     cb_broker_close(b);

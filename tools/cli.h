@@ -25,6 +25,8 @@ struct cb_broker;
  * leaves nothing to free, returns -1. */
 int cb_cli_connect(const char *url, const char *name, int client, struct event_base **base,
                    struct cb_broker **b);
+/* The pid in the file at `path` (a DIR/NAME.pid of cb up), or 0. */
+int cb_cli_read_pid(const char *path);
 /* Close what cb_cli_connect opened (either may be NULL). */
 void cb_cli_disconnect(struct event_base *base, struct cb_broker *b);
 

@@ -21,6 +21,7 @@
 #include "cb_cmd.h"
 #include "cb_log.h"
 #include "cb_time.h"
+#include "cli.h"
 #include "identity.h"
 
 static const char *usage =
@@ -30,20 +31,6 @@ static const char *usage =
     "A tenant's identity on the broker of the stack in DIR (default $CB_DIR or\n"
     "./.cb): it may submit, control and read its own jobs only (docs/security.md).\n"
     "add prints the CB_BROKER_URL and CB_BROKER_PASSWORD_FILE its commands use.\n";
-
-static int read_pid(const char *dir)
-{
-    char path[700];
-    int pid = 0;
-    FILE *f;
-    snprintf(path, sizeof path, "%s/nats.pid", dir);
-    if ((f = fopen(path, "r"))) {
-        if (fscanf(f, "%d", &pid) != 1)
-            pid = 0;
-        fclose(f);
-    }
-    return pid;
-}
 
 /* Whether `name` can connect to the private nats-server on `port`. */
 static int connects(const char *dir, const char *name, int port)
@@ -78,7 +65,9 @@ static int reload(const char *dir, const char *name, int want)
         return 0; /* no private nats-server (yet): cb up writes it */
     if (cb_ident_write_nats_conf(dir, port) != 0)
         return -1;
-    if ((pid = read_pid(dir)) <= 0 || kill(pid, SIGHUP) != 0)
+    char path[700];
+    snprintf(path, sizeof path, "%s/nats.pid", dir);
+    if ((pid = cb_cli_read_pid(path)) <= 0 || kill(pid, SIGHUP) != 0)
         return 0; /* not running: read at its next start */
     while (connects(dir, name, port) != want) {
         struct timespec ts = {0, 100000000};

@@ -50,6 +50,7 @@
 #include "cb_time.h"
 #include "cb_url.h"
 #include "cb_proc.h"
+#include "cli.h"
 #include "identity.h"
 
 #define MAX_DAEMONS    16
@@ -134,18 +135,6 @@ static void write_pid(const char *dir, const char *name, pid_t pid)
         fprintf(f, "%d\n", (int)pid);
         fclose(f);
     }
-}
-
-static int read_pid(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    int pid = 0;
-    if (f) {
-        if (fscanf(f, "%d", &pid) != 1)
-            pid = 0;
-        fclose(f);
-    }
-    return pid;
 }
 
 static void start_daemon(daemon_t *d);
@@ -462,7 +451,7 @@ static int lock_dir(const char *dir)
     fprintf(stderr,
             "cb up: a stack already runs from %s (pid %d, broker %s); `cb down --dir %s` "
             "stops it\n",
-            dir, read_pid(path), url, dir);
+            dir, cb_cli_read_pid(path), url, dir);
     return -1;
 }
 
@@ -856,7 +845,7 @@ static int stop_leftovers(const char *dir)
     if (glob(pattern, 0, NULL, &g) != 0)
         return 0;
     for (size_t i = 0; i < g.gl_pathc; i++) {
-        int pid = read_pid(g.gl_pathv[i]);
+        int pid = cb_cli_read_pid(g.gl_pathv[i]);
         if (pid > 0 && daemon_of(pid, dir) && kill(pid, SIGTERM) == 0) {
             if (!wait_gone(pid, 150))
                 kill(pid, SIGKILL);
@@ -882,7 +871,7 @@ int cb_cmd_down(int argc, char **argv)
         }
     }
     snprintf(path, sizeof path, "%s/up.pid", dir);
-    pid = read_pid(path);
+    pid = cb_cli_read_pid(path);
     if (pid <= 0 || kill(pid, SIGTERM) != 0) {
         /* no supervisor: stop what it may have left running */
         left = stop_leftovers(dir);
