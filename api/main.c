@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "broker.h"
@@ -21,14 +23,16 @@
 
 static const char *usage =
     "usage: cb-api --broker URL --store DIR [--listen HOST:PORT] [--config FILE]\n"
-    "              [--objects DIR] [--port-file FILE] [--open]\n"
+    "              [--objects DIR] [--port-file FILE] [--tokens FILE] [--open]\n"
     "Serves the HTTP API of docs/api.md on HOST:PORT (default 127.0.0.1:8080; port 0:\n"
     "a free one, written to FILE with --port-file once listening). It submits and\n"
     "sends lifecycle commands through the broker, as every client does, and reads\n"
     "the projector's store DIR (read only; until the projector made it, the routes\n"
     "that read it answer 503). FILE's \"api\" holds the bearer tokens and its\n"
     "\"storage\" (or --objects DIR, the file driver) where results kept as objects\n"
-    "are. Without tokens the API is open, which it serves on a loopback address\n"
+    "are. --tokens FILE: more tokens, {\"tokens\": [...]} as in \"api\" (cb tenant add\n"
+    "writes it), read again whenever it changes. Without tokens the API is open,\n"
+    "which it serves on a loopback address\n"
     "only, unless --open (behind a proxy that authenticates, or in a container\n"
     "whose port is published on the host's loopback). Logs JSON lines on stderr;\n"
     "SIGINT/SIGTERM stop it.\n";
@@ -63,6 +67,68 @@ static int loopback(const char *listen)
     if (inet_pton(AF_INET6, host, &a6) == 1)
         return IN6_IS_ADDR_LOOPBACK(&a6);
     return 0;
+}
+
+/* The tokens of the configuration and of the --tokens file, which is read
+ * again when it changes (checked every second): a tenant added by cb tenant
+ * add gets in without a restart. */
+typedef struct tokens {
+    const json_t *conf; /* the configuration's "tokens" (borrowed) */
+    const char *file;   /* NULL: none */
+    struct stat seen;   /* the file as last read (st_ino 0: absent) */
+    cb_api_auth *auth;
+    cb_api *api;
+    struct event *timer;
+} tokens;
+
+/* conf's tokens and FILE's into a new auth. CB_OK, or an error with err. */
+static cb_status tokens_load(tokens *t, cb_api_auth **out, char *err, size_t errlen)
+{
+    json_t *all = json_array(), *doc = NULL;
+    json_error_t je;
+    cb_status s;
+    json_array_extend(all, (json_t *)t->conf);
+    if (t->file && access(t->file, F_OK) == 0) {
+        if (!(doc = json_load_file(t->file, 0, &je)) ||
+            (json_object_get(doc, "tokens") && !json_is_array(json_object_get(doc, "tokens")))) {
+            snprintf(err, errlen, "%s: %s", t->file, doc ? "\"tokens\" is not an array" : je.text);
+            json_decref(doc);
+            json_decref(all);
+            return CB_EINVAL;
+        }
+        json_array_extend(all, json_object_get(doc, "tokens"));
+    }
+    s = cb_api_auth_new(all, out, err, errlen);
+    json_decref(doc);
+    json_decref(all);
+    return s;
+}
+
+static void tokens_check(evutil_socket_t fd, short what, void *arg)
+{
+    tokens *t = arg;
+    struct timeval again = {1, 0};
+    struct stat now = {0};
+    cb_api_auth *next = NULL;
+    char err[600];
+    (void)fd;
+    (void)what;
+    if (stat(t->file, &now) != 0)
+        memset(&now, 0, sizeof now);
+    if (now.st_ino != t->seen.st_ino || now.st_size != t->seen.st_size ||
+        now.st_mtim.tv_sec != t->seen.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != t->seen.st_mtim.tv_nsec) {
+        if (tokens_load(t, &next, err, sizeof err) != CB_OK) {
+            CB_LOG_ERR("api", "the tokens stay as they were: %s", err);
+        } else {
+            cb_api_set_auth(t->api, next);
+            cb_api_auth_free(t->auth);
+            t->auth = next;
+            CB_LOG_INF("api", "tokens read again from %s", t->file);
+        }
+        t->seen = now;
+    }
+    evtimer_add(t->timer, &again);
 }
 
 typedef struct store_wait {
@@ -111,7 +177,7 @@ int main(int argc, char **argv)
     cb_api *api = NULL;
     cb_config *reg = NULL;
     cb_schema *schema = NULL;
-    cb_api_auth *auth = NULL;
+    tokens tk = {0};
     cb_storage *storage = NULL;
     char err[600];
     cb_status s;
@@ -134,6 +200,8 @@ int main(int argc, char **argv)
             config = argv[++i];
         else if (!strcmp(arg, "--objects") && val)
             objects = argv[++i];
+        else if (!strcmp(arg, "--tokens") && val)
+            tk.file = argv[++i];
         else if (!strcmp(arg, "--open"))
             open_ok = 1;
         else {
@@ -149,12 +217,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is an error, not a death */
     if (cb_config_daemon_load(config, "api", &reg, &schema) != 0)
         return 1;
-    if ((s = cb_api_auth_new(json_object_get(cb_config_api(reg), "tokens"), &auth, err,
-                             sizeof err)) != CB_OK) {
+    tk.conf = json_object_get(cb_config_api(reg), "tokens");
+    if (tk.file && stat(tk.file, &tk.seen) != 0)
+        memset(&tk.seen, 0, sizeof tk.seen);
+    if ((s = tokens_load(&tk, &tk.auth, err, sizeof err)) != CB_OK) {
         CB_LOG_ERR("api", "%s: %s", config ? config : "the configuration", err);
         goto out;
     }
-    if (cb_api_auth_open(auth) && !open_ok && !loopback(ao.listen)) {
+    if (cb_api_auth_open(tk.auth) && !open_ok && !loopback(ao.listen)) {
         CB_LOG_ERR("api",
                    "no API token is configured (\"api\": {\"tokens\": ...} in --config): an "
                    "open API is served on a loopback address only (--listen 127.0.0.1:PORT), "
@@ -178,11 +248,17 @@ int main(int argc, char **argv)
                    cb_strerror(s));
         goto out;
     }
-    ao.auth = auth;
+    ao.auth = tk.auth;
     ao.storage = storage;
     if ((s = cb_api_start(base, b, NULL, &ao, &api, err, sizeof err)) != CB_OK) {
         CB_LOG_ERR("api", "%s", err);
         goto out;
+    }
+    tk.api = api;
+    if (tk.file) {
+        if (!(tk.timer = evtimer_new(base, tokens_check, &tk)))
+            goto out;
+        tokens_check(-1, 0, &tk);
     }
     w.dir = dir;
     w.api = api;
@@ -195,7 +271,8 @@ int main(int argc, char **argv)
     }
     CB_LOG_INF("api", "serving http://%.*s:%d/v1 on %s%s",
                (int)(strrchr(ao.listen, ':') - ao.listen), ao.listen, cb_api_port(api),
-               cb_broker_driver(b), cb_api_auth_open(auth) ? " (open: no token configured)" : "");
+               cb_broker_driver(b),
+               cb_api_auth_open(tk.auth) ? " (open: no token configured)" : "");
     rc = cb_daemon_run(base, "api", NULL, NULL) == 0 ? 0 : 1;
 out:
     cb_api_free(api);
@@ -203,10 +280,12 @@ out:
     cb_broker_close(b);       /* answers still due arrive now, as CB_ECLOSED */
     if (w.timer)
         event_free(w.timer);
+    if (tk.timer)
+        event_free(tk.timer);
     if (base)
         event_base_free(base);
     cb_store_close(w.st);
-    cb_api_auth_free(auth);
+    cb_api_auth_free(tk.auth);
     cb_schema_free(schema);
     cb_config_free(reg);
     return rc;

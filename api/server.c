@@ -657,6 +657,11 @@ void cb_api_set_store(cb_api *a, cb_store *st)
     a->st = st;
 }
 
+void cb_api_set_auth(cb_api *a, const cb_api_auth *auth)
+{
+    a->o.auth = auth;
+}
+
 int cb_api_port(const cb_api *a)
 {
     return a->port;

@@ -40,6 +40,10 @@ void cb_api_opts_init(cb_api_opts *o);
 CB_NODISCARD cb_status cb_api_start(struct event_base *base, cb_broker *b, cb_store *st,
                                     const cb_api_opts *o, cb_api **out, char *err, size_t errlen);
 void cb_api_set_store(cb_api *a, cb_store *st);
+/* Serve with other tokens from now on (the loop's thread; requests check
+ * the token when they arrive, so `auth` may replace one the caller frees
+ * after this call). */
+void cb_api_set_auth(cb_api *a, const cb_api_auth *auth);
 /* The port it listens on (the one picked for PORT 0). */
 int cb_api_port(const cb_api *a);
 /* Stop listening and free; requests waiting on the broker are dropped

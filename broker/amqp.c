@@ -83,6 +83,20 @@ static bool table_int(const amqp_table_t *t, const char *key, int64_t *out)
     return false;
 }
 
+bool cb__amqp_tenant_done_queue(const char *subject, char *out, size_t size)
+{
+    const char *t = subject + 8, *end;
+    size_t n;
+    if (strncmp(subject, "cb.done.", 8) != 0)
+        return false;
+    end = strchr(t, '.');
+    n = end ? (size_t)(end - t) : strlen(t);
+    if (n == 0 || memchr(t, '*', n) || memchr(t, '>', n) || n + 9 > size)
+        return false;
+    snprintf(out, size, "cb.done.%.*s", (int)n, t);
+    return true;
+}
+
 /* NATS-style pattern ('*', '>') to an AMQP topic binding key ('*', '#'). */
 void cb__amqp_binding_key(const char *pattern, char *out, size_t size)
 {
@@ -190,6 +204,8 @@ static void connect_work(cb_offload_job *job)
     amqp_channel_open(j->conn, PUB_CHANNEL);
     if (!rpc_ok(j, "channel.open"))
         goto fail;
+    if (b->base.opts.client) /* a tenant may not declare; the stack has */
+        goto confirm;
     amqp_exchange_declare(j->conn, PUB_CHANNEL, cb__amqp_bytes(EXCHANGE), cb__amqp_bytes("topic"),
                           0, 1, 0, 0, amqp_empty_table);
     if (!rpc_ok(j, "exchange.declare cb"))
@@ -206,6 +222,7 @@ static void connect_work(cb_offload_job *job)
         if (!rpc_ok(j, "queue.bind"))
             goto fail;
     }
+confirm:
     amqp_confirm_select(j->conn, PUB_CHANNEL);
     if (!rpc_ok(j, "confirm.select"))
         goto fail;

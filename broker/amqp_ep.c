@@ -86,6 +86,14 @@ static void stream_offset_arg(aep *e, amqp_table_entry_t *en)
     }
 }
 
+/* The tenant's done stream, as the publisher declares it (amqp_pub.c). */
+static bool declare_done_stream(ab *b, aep *e)
+{
+    char key[300];
+    snprintf(key, sizeof key, "%s.#", e->queue);
+    return cb__amqp_declare_bound(b, e->ch, e->queue, "stream", key);
+}
+
 void cb__amqp_open_channel(ab *b, aep *e)
 {
     amqp_channel_open_t co = {amqp_empty_bytes};
@@ -114,25 +122,13 @@ void cb__amqp_open_channel(ab *b, aep *e)
         cb__amqp_send_ok(b, amqp_send_method(b->conn, e->ch, AMQP_BASIC_QOS_METHOD, &qos), "qos");
         stream_offset_arg(e, &en[0]);
         e->last_activity_ns = cb_time_mono_ns();
+        if (e->kind == EP_KEPT_SUB && e->declare_done && !declare_done_stream(b, e))
+            return;
         e->unacked = 0;
         consume(b, e, e->queue, false, args);
         break;
     case EP_CONSUMER: {
-        amqp_queue_declare_t qd;
-        amqp_queue_bind_t qb;
-        memset(&qd, 0, sizeof qd);
-        qd.queue = cb__amqp_bytes(e->queue);
-        qd.durable = 1;
-        qd.arguments = cb__amqp_queue_args(en, "quorum");
-        memset(&qb, 0, sizeof qb);
-        qb.queue = cb__amqp_bytes(e->queue);
-        qb.exchange = cb__amqp_bytes(EXCHANGE);
-        qb.routing_key = cb__amqp_bytes(e->queue);
-        qb.arguments = amqp_empty_table;
-        if (!cb__amqp_send_ok(b, amqp_send_method(b->conn, e->ch, AMQP_QUEUE_DECLARE_METHOD, &qd),
-                              "q") ||
-            !cb__amqp_send_ok(b, amqp_send_method(b->conn, e->ch, AMQP_QUEUE_BIND_METHOD, &qb),
-                              "bind"))
+        if (!cb__amqp_declare_bound(b, e->ch, e->queue, "quorum", e->queue))
             return;
         qos.prefetch_count =
             (uint16_t)(e->copts.max_inflight > 65535 ? 65535 : e->copts.max_inflight);
@@ -389,16 +385,29 @@ void cb__amqp_channel_closed(ab *b, amqp_channel_t ch, amqp_channel_close_t *cc)
         char why[256];
         snprintf(why, sizeof why, "publish channel closed by the server: %u %.*s", cc->reply_code,
                  (int)cc->reply_text.len, (const char *)cc->reply_text.bytes);
+        if (cc->reply_code == AMQP_ACCESS_REFUSED) /* never re-sent: failed */
+            cb__amqp_pub_refused(b, why);
         cb__amqp_conn_lost(b, why); /* reconnect; pending publishes are re-sent */
         return;
     }
     if (!e)
         return;
-    CB_LOG_WRN(MOD, "channel for %s closed by the server: %u %.*s", e->queue, cc->reply_code,
-               (int)cc->reply_text.len, (const char *)cc->reply_text.bytes);
+    if (cc->reply_code == AMQP_ACCESS_REFUSED)
+        CB_LOG_ERR(MOD, "the broker refused: %.*s", (int)cc->reply_text.len,
+                   (const char *)cc->reply_text.bytes);
+    else
+        CB_LOG_WRN(MOD, "channel for %s closed by the server: %u %.*s", e->queue, cc->reply_code,
+                   (int)cc->reply_text.len, (const char *)cc->reply_text.bytes);
     e->ch = 0;
     if (e->kind == EP_READER && !e->finished && !e->closed)
         cb__amqp_reader_finish(e, CB_EBROKER);
+    if (e->kind == EP_KEPT_SUB && cc->reply_code == AMQP_NOT_FOUND && !e->declare_done &&
+        !e->closed && strcmp(e->queue, "cb.done") != 0) {
+        /* no done message of the tenant yet: declare its stream, then read */
+        e->declare_done = true;
+        cb__amqp_open_channel(b, e);
+        return;
+    }
     cb__amqp_ep_maybe_free(e);
 }
 
@@ -489,7 +498,13 @@ cb_status cb__amqp_subscribe(cb_broker *cb, const char *pattern, int64_t since_n
     e->msg_cb = fn;
     e->since_ns = since_ns;
     snprintf(e->pattern, sizeof e->pattern, "%s", pattern);
-    snprintf(e->queue, sizeof e->queue, "%s", kept ? "cb.done" : "");
+    /* one tenant's done messages from its own stream (docs/broker.md); a
+     * daemon declares it first, a client (which may not) only when it is
+     * not there yet */
+    if (!kept || !cb__amqp_tenant_done_queue(pattern, e->queue, sizeof e->queue))
+        snprintf(e->queue, sizeof e->queue, "%s", kept ? "cb.done" : "");
+    else
+        e->declare_done = !b->base.opts.client;
     if (kept && cb_dedup_create(DEDUP_IDS / 16, &e->dedup) != CB_OK) {
         ep_unlink(b, e);
         ep_free(e);

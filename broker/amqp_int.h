@@ -94,6 +94,7 @@ struct aep {
     uint64_t unacked_tag, unacked;
     cb_dedup *dedup;
     int64_t since_ns;
+    bool declare_done; /* kept: declare and bind the tenant's done stream first */
     /* consumers */
     cb_consume_opts copts;
     awork *works;
@@ -160,6 +161,9 @@ struct ab {
 amqp_bytes_t cb__amqp_bytes(const char *s);
 char *cb__amqp_dup_bytes(amqp_bytes_t bytes);
 void cb__amqp_binding_key(const char *pattern, char *out, size_t size);
+/* The tenant's own done stream for a cb.done.<tenant>... subject or pattern
+ * naming one tenant: "cb.done.<tenant>" into out; false otherwise. */
+bool cb__amqp_tenant_done_queue(const char *subject, char *out, size_t size);
 void cb__amqp_inbound_reset(inbound *in);
 bool cb__amqp_send_ok(ab *b, int rc, const char *what);
 void cb__amqp_conn_lost(ab *b, const char *why);
@@ -178,7 +182,15 @@ cb_status cb__amqp_publish(cb_broker *cb, cb__pub_kind kind, const char *subject
                            void *ctx);
 void cb__amqp_on_confirm(ab *b, uint64_t tag, bool multiple, cb_status s);
 void cb__amqp_on_return(ab *b, const char *msg_id, const char *corr_id);
+/* The server refused a publish (403 on channel 1, `why` its words): every
+ * pending publish to the topic or exchange it names fails with CB_EDENIED
+ * (a request at once), so the reconnect does not send them again. */
+void cb__amqp_pub_refused(ab *b, const char *why);
 amqp_table_t cb__amqp_queue_args(amqp_table_entry_t *e, const char *type);
+/* Declare a durable queue of `type` ("quorum", "stream") and bind it to the
+ * exchange with `key`, pipelined on channel ch (replies ignored). */
+bool cb__amqp_declare_bound(ab *b, amqp_channel_t ch, const char *queue, const char *type,
+                            const char *key);
 void cb__amqp_expire_requests(ab *b, int64_t now);
 cb_status cb__amqp_request(cb_broker *cb, const char *subject, const void *data, size_t len,
                            int64_t timeout_ms, cb_reply_cb *fn, void *ctx);

@@ -63,6 +63,7 @@ void cb__amqp_pub_finish(ab *b, pub_op *p, cb_status s)
 }
 
 static bool ensure_work_queue(ab *b, const char *subject);
+static bool ensure_done_stream(ab *b, const char *subject);
 
 bool cb__amqp_pub_send(ab *b, pub_op *p)
 {
@@ -73,6 +74,8 @@ bool cb__amqp_pub_send(ab *b, pub_op *p)
     int rc;
 
     if (p->kind == CB__PUB_WORK && !ensure_work_queue(b, p->subject))
+        return false;
+    if (p->kind == CB__PUB_KEPT && !ensure_done_stream(b, p->subject))
         return false;
     memset(&props, 0, sizeof props);
     props._flags =
@@ -197,6 +200,32 @@ void cb__amqp_on_return(ab *b, const char *msg_id, const char *corr_id)
     }
 }
 
+/* The name quoted after `what` in the server's words ("... access to
+ * topic 'cb.evt.x' in exchange 'cb' ..."), or false. */
+static bool quoted_after(const char *why, const char *what, char *out, size_t size)
+{
+    const char *s = strstr(why, what), *end;
+    if (!s || !(end = strchr(s += strlen(what), '\'')) || (size_t)(end - s) >= size)
+        return false;
+    snprintf(out, size, "%.*s", (int)(end - s), s);
+    return true;
+}
+
+void cb__amqp_pub_refused(ab *b, const char *why)
+{
+    char topic[256] = "", exchange[256] = "";
+    bool by_topic = quoted_after(why, "access to topic '", topic, sizeof topic);
+    if (!by_topic && !quoted_after(why, "access to exchange '", exchange, sizeof exchange))
+        return;
+    CB_LOG_ERR(MOD, "the broker refused: %s", why);
+    for (pub_op *p = b->pubs_head, *next; p; p = next) {
+        next = p->next;
+        if (by_topic ? !p->direct && !strcmp(p->subject, topic)
+                     : p->direct == !strcmp(exchange, "amq.default"))
+            cb__amqp_pub_finish(b, p, CB_EDENIED);
+    }
+}
+
 /* ---- topology -------------------------------------------------------- */
 
 amqp_table_t cb__amqp_queue_args(amqp_table_entry_t *e, const char *type)
@@ -210,32 +239,56 @@ amqp_table_t cb__amqp_queue_args(amqp_table_entry_t *e, const char *type)
     return t;
 }
 
-static bool ensure_work_queue(ab *b, const char *subject)
+bool cb__amqp_declare_bound(ab *b, amqp_channel_t ch, const char *queue, const char *type,
+                            const char *key)
 {
-    uint64_t h = cb_hash64(subject, strlen(subject));
     amqp_queue_declare_t qd;
     amqp_queue_bind_t qb;
     amqp_table_entry_t e[1];
-
-    if (strncmp(subject, "cb.invoke.", 10) != 0 || cb_map_get(&b->declared, h))
-        return true; /* cb.enqueue.* goes to cb.enqueue, declared at connect */
     memset(&qd, 0, sizeof qd);
-    qd.queue = cb__amqp_bytes(subject);
+    qd.queue = cb__amqp_bytes(queue);
     qd.durable = 1;
-    qd.arguments = cb__amqp_queue_args(e, "quorum");
+    qd.arguments = cb__amqp_queue_args(e, type);
     memset(&qb, 0, sizeof qb);
-    qb.queue = cb__amqp_bytes(subject);
+    qb.queue = cb__amqp_bytes(queue);
     qb.exchange = cb__amqp_bytes(EXCHANGE);
-    qb.routing_key = cb__amqp_bytes(subject);
+    qb.routing_key = cb__amqp_bytes(key);
     qb.arguments = amqp_empty_table;
-    /* Pipelined before the publish on the same channel, so it is in place
-     * when the message is routed; the -ok replies are ignored. */
-    if (!cb__amqp_send_ok(b, amqp_send_method(b->conn, PUB_CHANNEL, AMQP_QUEUE_DECLARE_METHOD, &qd),
-                          "declare") ||
-        !cb__amqp_send_ok(b, amqp_send_method(b->conn, PUB_CHANNEL, AMQP_QUEUE_BIND_METHOD, &qb),
-                          "bind"))
-        return false;
-    return cb_map_put(&b->declared, h, (void *)1) == CB_OK;
+    return cb__amqp_send_ok(b, amqp_send_method(b->conn, ch, AMQP_QUEUE_DECLARE_METHOD, &qd),
+                            "declare") &&
+           cb__amqp_send_ok(b, amqp_send_method(b->conn, ch, AMQP_QUEUE_BIND_METHOD, &qb), "bind");
+}
+
+/* `queue` (of type, bound to key) once per connection, pipelined on channel
+ * 1 before the publish, so it is in place when the message is routed; the
+ * -ok replies are ignored. */
+static bool ensure_queue(ab *b, const char *queue, const char *type, const char *key)
+{
+    uint64_t h = cb_hash64(queue, strlen(queue));
+    if (cb_map_get(&b->declared, h))
+        return true;
+    return cb__amqp_declare_bound(b, PUB_CHANNEL, queue, type, key) &&
+           cb_map_put(&b->declared, h, (void *)1) == CB_OK;
+}
+
+static bool ensure_work_queue(ab *b, const char *subject)
+{
+    if (strncmp(subject, "cb.invoke.", 10) != 0)
+        return true; /* cb.enqueue.* goes to cb.enqueue, declared at connect */
+    return ensure_queue(b, subject, "quorum", subject);
+}
+
+/* A done message also goes to its tenant's own stream, cb.done.<tenant>
+ * (docs/broker.md), which a tenant identity may read when the shared
+ * cb.done is not its to read: declared and bound before the first done
+ * message of the tenant on each connection. */
+static bool ensure_done_stream(ab *b, const char *subject)
+{
+    char queue[200], key[220];
+    if (!cb__amqp_tenant_done_queue(subject, queue, sizeof queue))
+        return true;
+    snprintf(key, sizeof key, "%s.#", queue);
+    return ensure_queue(b, queue, "stream", key);
 }
 
 /* Blocking, on the helper thread: connect, log in, declare the fixed topology,

@@ -137,6 +137,11 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
         run_one "cluster_nats.sh [3-node nats]" tests/cluster_nats.sh
         # once: a cb up stack with its own nats-server and its users
         run_one "sec_nats.sh [cb up's nats-server with users]" tests/sec_nats.sh
+        # once: a cb up stack on RabbitMQ with a user per part and tenant
+        if vhost_for tests/sec_amqp.sh; then
+            CB_TEST_DRIVER=amqp run_one "sec_amqp.sh [RabbitMQ users]" tests/sec_amqp.sh
+            cb_rabbit_ctl delete_vhost "$VHOST" >/dev/null 2>&1
+        fi
     fi
 fi
 

@@ -45,6 +45,21 @@ check "no password on any command line of the stack" \
 "$CB" tenant add bob >"$DIR/bob.env" 2>"$DIR/bob.err"
 check "cb tenant add makes alice and bob (and lists them)" \
     bash -c "grep -q 'CB_BROKER_URL=nats://alice@127.0.0.1:$PORT' '$DIR/alice.env' && [ \"\$('$CB' tenant list | tr '\n' ' ')\" = 'alice bob ' ]"
+# cb-api tokens: cb tenant add made one per tenant (and the operator's)
+API=$(cat "$CB_DIR/api_url")
+code() { # TOKEN-FILE|- PATH: the HTTP status of GET API/PATH with that token
+    if [ "$1" = - ]; then
+        curl -s -o /dev/null -w '%{http_code}' "$API$2"
+    else
+        curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$1")" "$API$2"
+    fi
+}
+check "cb tenant add prints the tenant's API token file (0600) and the API" \
+    bash -c "grep -qx 'export CB_API_TOKEN_FILE=$CB_DIR/identities/alice.token' '$DIR/alice.env' && grep -qx 'export CB_API_URL=$API' '$DIR/alice.env' && [ \"\$(stat -c %a '$CB_DIR/identities/alice.token')\" = 600 ] && [ \"\$(stat -c %a '$CB_DIR/api_tokens.json')\" = 600 ] && ! grep -q -f '$CB_DIR/identities/alice.token' '$CB_DIR/api_tokens.json'"
+check "cb-api: alice's token lists her jobs (200)" test "$(code "$CB_DIR/identities/alice.token" '/v1/jobs?tenant=alice')" = 200
+check "... not bob's (403)" test "$(code "$CB_DIR/identities/alice.token" '/v1/jobs?tenant=bob')" = 403
+check "... no token is refused now that tenants have theirs (401)" test "$(code - '/v1/jobs?tenant=alice')" = 401
+check "... the operator's token reads the metrics (200)" test "$(code "$CB_DIR/identities/cb-admin.token" /metrics)" = 200
 as() { # TENANT COMMAND...: a cb command with the tenant's identity
     local who=$1
     shift
@@ -129,7 +144,10 @@ node_example() { # examples/node/submit.js with alice's identity (read from the 
 }
 check "examples/node/submit.js runs as alice (her credentials from the environment, her done message through JetStream)" node_example
 BOBPW=$(cat "$CB_DIR/identities/bob.password")
+cp "$CB_DIR/identities/bob.token" "$DIR/bob.token"
 "$CB" tenant remove bob >/dev/null 2>&1
+bob_out() { [ "$(code "$DIR/bob.token" '/v1/jobs?tenant=bob')" = 401 ]; }
+check "a removed tenant's API token is refused (401) within a second or two" wait_for 60 bob_out
 check "a removed tenant can no longer connect" \
     $PY -c 'import sys; sys.path.insert(0, sys.argv[3])
 from nats_raw import Session, Refused

@@ -132,15 +132,22 @@ cb_rabbit_try() {
     CB_RABBIT_PORT=$(cb_free_port)
     CB_RABBIT_DIST=$(cb_free_port)
     CB_RABBIT_EPMD=$(cb_free_port)
+    CB_RABBIT_MGMT=$(cb_free_port)
     CB_RABBIT_NODE="cbtest$CB_RABBIT_PORT@localhost"
-    echo '[].' >"$CB_RABBIT_DIR/enabled_plugins"
+    # the management plugin: its HTTP API is how cb up and cb tenant make
+    # the stack's users and permissions (docs/security.md)
+    echo '[rabbitmq_management].' >"$CB_RABBIT_DIR/enabled_plugins"
     cat >"$CB_RABBIT_DIR/rabbitmq.conf" <<CONF
 loopback_users = none
 log.console = false
 log.file.level = warning
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $CB_RABBIT_MGMT
 CONF
     CB_AMQP_URL="amqp://guest:guest@127.0.0.1:$CB_RABBIT_PORT/"
-    export CB_AMQP_URL CB_RABBIT_DIR CB_RABBIT_PORT CB_RABBIT_DIST CB_RABBIT_EPMD CB_RABBIT_NODE
+    CB_RABBITMQ_API="http://127.0.0.1:$CB_RABBIT_MGMT"
+    export CB_AMQP_URL CB_RABBIT_DIR CB_RABBIT_PORT CB_RABBIT_DIST CB_RABBIT_EPMD CB_RABBIT_NODE \
+        CB_RABBIT_MGMT CB_RABBITMQ_API
     cb_rabbit_launch
 }
 
@@ -152,7 +159,8 @@ cb_rabbit_launch() {
     CB_RABBIT_PID=$!
     export CB_RABBIT_PID
     cb_wait_for 60 cb_ready_or_gone "$CB_RABBIT_PID" cb_port_open "$CB_RABBIT_PORT" &&
-        cb_port_open "$CB_RABBIT_PORT" || {
+        cb_port_open "$CB_RABBIT_PORT" &&
+        cb_wait_for 30 cb_ready_or_gone "$CB_RABBIT_PID" cb_port_open "$CB_RABBIT_MGMT" || {
         echo "rabbitmq-server did not become ready; log:" >&2
         tail -30 "$CB_RABBIT_DIR/server.out" >&2
         return 1
@@ -219,7 +227,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     "start amqp")
         cb_rabbit_start "$dir/rabbit" >&2 || exit 1
         declare -p CB_RABBIT_DIR CB_RABBIT_PORT CB_RABBIT_DIST CB_RABBIT_EPMD CB_RABBIT_NODE \
-            CB_AMQP_URL >"$dir/amqp.env"
+            CB_RABBIT_MGMT CB_RABBITMQ_API CB_AMQP_URL >"$dir/amqp.env"
         echo "$CB_AMQP_URL"
         ;;
     "stop amqp")

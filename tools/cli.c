@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "broker.h"
+#include "cb_httpc.h"
 #include "cb_url.h"
 #include "cb_event.h"
 #include "cb_log.h"
@@ -128,4 +129,58 @@ cb_store *cb_cli_open_store(const char *cmd, const char *dir)
     if (s != CB_OK)
         fprintf(stderr, "cb %s: %s\n", cmd, cb_store_open_error(dir, s, why, sizeof why));
     return s == CB_OK ? st : NULL;
+}
+
+typedef struct http_wait {
+    struct event_base *base;
+    int status;
+    char *body;
+    size_t size;
+} http_wait;
+
+static void http_done(const cb_http_resp *r, void *ctx)
+{
+    http_wait *w = ctx;
+    w->status = r->status;
+    if (r->status == 0)
+        snprintf(w->body, w->size, "%s", r->error ? r->error : "no answer");
+    else
+        snprintf(w->body, w->size, "%.*s", (int)r->body_len, r->body ? r->body : "");
+    event_base_loopbreak(w->base);
+}
+
+int cb_cli_http(const char *method, const char *url, const char *authorization, const char *json,
+                int timeout_ms, char *body, size_t size)
+{
+    http_wait w = {NULL, 0, body, size};
+    cb_httpc *h = NULL;
+    cb_httpc_opts o;
+    cb_http_header hdr[2];
+    cb_http_req req = {0};
+    size_t n = 0;
+    body[0] = '\0';
+    if (authorization)
+        hdr[n++] = (cb_http_header){"Authorization", authorization};
+    if (json)
+        hdr[n++] = (cb_http_header){"Content-Type", "application/json"};
+    cb_httpc_opts_init(&o);
+    o.connect_timeout_ms = timeout_ms < 2000 ? timeout_ms : 2000;
+    o.timeout_ms = timeout_ms;
+    req.method = method;
+    req.url = url;
+    req.headers = hdr;
+    req.nheaders = n;
+    req.body = json;
+    req.body_len = json ? strlen(json) : 0;
+    if (!(w.base = event_base_new()) || cb_httpc_new(w.base, &o, &h, body, size) != CB_OK ||
+        cb_httpc_request(h, &req, http_done, &w, NULL, body, size) != CB_OK) {
+        if (!body[0])
+            snprintf(body, size, "out of memory");
+    } else {
+        event_base_dispatch(w.base);
+    }
+    cb_httpc_free(h);
+    if (w.base)
+        event_base_free(w.base);
+    return w.status;
 }

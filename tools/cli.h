@@ -30,6 +30,13 @@ int cb_cli_read_pid(const char *path);
 /* Close what cb_cli_connect opened (either may be NULL). */
 void cb_cli_disconnect(struct event_base *base, struct cb_broker *b);
 
+/* One HTTP request, waited for (at most timeout_ms, on a loop of its own):
+ * METHOD url with an Authorization header (NULL: none) and a JSON body
+ * (NULL: none). Returns the HTTP status with the body (truncated) in
+ * `body`, or 0 with why there was no answer in `body`. */
+int cb_cli_http(const char *method, const char *url, const char *authorization, const char *json,
+                int timeout_ms, char *body, size_t size);
+
 /* Split "TENANT/JOB" into its names. Returns 0, or -1 if it is not that. */
 int cb_cli_job_ref(const char *ref, char *tenant, char *job, size_t size);
 

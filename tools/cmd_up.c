@@ -52,6 +52,7 @@
 #include "cb_proc.h"
 #include "cli.h"
 #include "identity.h"
+#include "rabbit_admin.h"
 
 #define MAX_DAEMONS    16
 #define CRASH_LIMIT    5  /* the same quick failure this many times in a row: give up */
@@ -81,20 +82,26 @@ struct up {
     cb_broker *b;
     struct event *probe;
     int64_t probe_deadline_ns;
-    int sla_checked; /* cb-sla answered the readiness probe (or it timed out) */
-    int no_sla;      /* cb-sla was not started */
+    cb_rabbit_admin ra; /* rabbit_ids: the broker's administrator, for the identities */
+    int rabbit_ids;     /* a RabbitMQ broker with a user per identity */
+    int sla_checked;    /* cb-sla answered the readiness probe (or it timed out) */
+    int no_sla;         /* cb-sla was not started */
 };
 
 static const char *usage =
     "usage: cb up [--dir DIR] [--broker URL] [--port N] [--config FILE] [--adapters N]\n"
-    "             [--api-port N] [--detach]\n"
+    "             [--api-port N] [--rabbitmq-api URL] [--detach]\n"
     "       cb down [--dir DIR]\n"
     "Starts the dev stack: a private nats-server with JetStream under DIR (default\n"
     "./.cb; or the broker given with --broker nats://... or amqp://...),\n"
     "cb-projector, cb-engine, N cb-adapter workers of the local backend, one\n"
     "for each remote backend of FILE (FILE registers functions and backends, see\n"
     "docs/adapters.md) and cb-api, the HTTP API (on 127.0.0.1, port N or a free one;\n"
-    "docs/api.md). Prints where everything listens and writes the broker URL to\n"
+    "docs/api.md). Every part connects with a broker identity of its own: users of\n"
+    "the private nats-server, or, on RabbitMQ, users made through its management\n"
+    "API (--rabbitmq-api, default $CB_RABBITMQ_API or http://HOST:15672) with the\n"
+    "administrator given in the URL (docs/security.md).\n"
+    "Prints where everything listens and writes the broker URL to\n"
     "DIR/url and the API's to DIR/api_url for the other cb commands and clients.\n"
     "Ctrl-C stops it all; with --detach it runs in the background until `cb down`.\n";
 
@@ -561,16 +568,19 @@ static int admin_password(up *u)
     return 0;
 }
 
-/* A daemon's command as identity `ident` when the stack has its own
- * nats-server: its URL names the user, its password file is in its
- * environment. `cmd` was written with u->url. */
+/* A daemon's command as identity `ident` when the stack has identities (its
+ * own nats-server, or users on RabbitMQ): its URL names the user, its
+ * password file is in its environment. `cmd` was written with u->url. */
 static void as_identity(up *u, daemon_t *d, const char *ident)
 {
-    char cmd[sizeof d->cmd], url[300], *at;
+    char cmd[sizeof d->cmd], url[600], *at;
     size_t ulen = strlen(u->url);
-    if (!u->own_nats)
+    if (u->own_nats)
+        snprintf(url, sizeof url, "nats://%s@127.0.0.1:%d", ident, u->nats_port);
+    else if (u->rabbit_ids)
+        cb_rabbit_ident_url(&u->ra, ident, url, sizeof url);
+    else
         return;
-    snprintf(url, sizeof url, "nats://%s@127.0.0.1:%d", ident, u->nats_port);
     snprintf(cmd, sizeof cmd, "CB_BROKER_PASSWORD_FILE='%s/identities/%s.password' ", u->dir,
              ident);
     for (const char *p = d->cmd; *p;) { /* u->url -> url */
@@ -588,6 +598,47 @@ static void as_identity(up *u, daemon_t *d, const char *ident)
         }
     }
     snprintf(d->cmd, sizeof d->cmd, "%s", cmd);
+}
+
+/* On RabbitMQ: a user per identity, made through the management API with
+ * the administrator of the URL the stack was given (tools/rabbit_admin.h).
+ * Without an API that answers, the daemons share that user (said); with
+ * one named by --rabbitmq-api that does not answer, cb up stops. */
+static int rabbit_identities(up *u, const char *api)
+{
+    char err[600], path[700], tenants[16384], *t, *save = NULL;
+    if (strncmp(u->url, "amqp", 4))
+        return 0;
+    if (cb_rabbit_admin_init(&u->ra, u->url, api, err, sizeof err) != 0 ||
+        cb_rabbit_admin_check(&u->ra, err, sizeof err) != 0) {
+        if (api) {
+            say("--rabbitmq-api: %s", err);
+            return -1;
+        }
+        say("%s: every part connects as %s (docs/security.md)", err, u->ra.user);
+        return 0;
+    }
+    if (cb_ident_make_stack(u->dir) != 0)
+        return -1;
+    for (int i = 0; cb_ident_daemons[i]; i++)
+        if (cb_rabbit_admin_put(&u->ra, u->dir, cb_ident_daemons[i], err, sizeof err) != 0) {
+            say("%s", err);
+            return -1;
+        }
+    cb_ident_tenants(u->dir, tenants, sizeof tenants);
+    for (t = strtok_r(tenants, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+        if (cb_rabbit_admin_put(&u->ra, u->dir, t, err, sizeof err) != 0) {
+            say("%s", err);
+            return -1;
+        }
+    snprintf(path, sizeof path, "%s/rabbitmq_api", u->dir); /* for cb tenant */
+    if (cb_file_write_mode(path, u->ra.api, 0600) != 0) {
+        say("cannot write %s", path);
+        return -1;
+    }
+    u->rabbit_ids = 1;
+    say("RabbitMQ users for every part made through %s (vhost %s)", u->ra.api, u->ra.vhost);
+    return 0;
 }
 
 /* One adapter for each backend of the configuration other than local
@@ -621,7 +672,7 @@ static const char *add_remote_adapters(up *u, const char *config)
 
 int cb_cmd_up(int argc, char **argv)
 {
-    const char *broker = NULL, *config = NULL, *dir = ".cb";
+    const char *broker = NULL, *config = NULL, *dir = ".cb", *rabbitmq_api = NULL;
     int port = 0, adapters = 1, api_port = 0, want_detach = 0, rc = 1;
     const char *remotes = "";
     up *u;
@@ -643,6 +694,8 @@ int cb_cmd_up(int argc, char **argv)
             adapters = atoi(argv[++i]);
         else if (!strcmp(a, "--api-port") && i + 1 < argc)
             api_port = atoi(argv[++i]);
+        else if (!strcmp(a, "--rabbitmq-api") && i + 1 < argc)
+            rabbitmq_api = argv[++i];
         else if (!strcmp(a, "--detach"))
             want_detach = 1;
         else {
@@ -719,7 +772,7 @@ int cb_cmd_up(int argc, char **argv)
         say("nats-server (JetStream, data in %s/nats; users in %s/nats.conf) on 127.0.0.1:%d",
             u->dir, u->dir, port);
     }
-    if (connect_retry(u) != 0)
+    if (connect_retry(u) != 0 || rabbit_identities(u, rabbitmq_api) != 0)
         goto out;
     {
         daemon_t *d = add(u, "projector");
@@ -770,9 +823,9 @@ int cb_cmd_up(int argc, char **argv)
             d = add(u, "api");
             snprintf(d->cmd, sizeof d->cmd,
                      EXEC "'%s/cb-api' --broker '%s' --store '%s/store' --objects '%s/objects' "
-                          "--listen 127.0.0.1:%d --port-file '%s/api.port'%s%s%s "
-                          "2>>'%s/logs/api.log'",
-                     u->bin, u->url, u->dir, u->dir, u->api_port, u->dir,
+                          "--listen 127.0.0.1:%d --port-file '%s/api.port' --tokens "
+                          "'%s/api_tokens.json'%s%s%s 2>>'%s/logs/api.log'",
+                     u->bin, u->url, u->dir, u->dir, u->api_port, u->dir, u->dir,
                      *abs_config ? " --config '" : "", abs_config, *abs_config ? "'" : "", u->dir);
             as_identity(u, d, "cb-api");
         }

@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cb_buf.h"
+#include "cb_digest.h"
 #include "cb_event.h"
 #include "cb_file.h"
 
@@ -67,28 +70,29 @@ static int ident_dir(const char *dir)
     return 0;
 }
 
-int cb_ident_make(const char *dir, const char *name)
+/* DIR/identities/NAME.EXT with 2*n random hex digits unless it is there. */
+static int make_secret(const char *dir, const char *name, const char *ext, size_t n)
 {
     char path[700], pass[65];
-    unsigned char raw[16];
+    unsigned char raw[32];
     int fd;
     FILE *r;
     if (ident_dir(dir) != 0)
         return -1;
-    cb_ident_password_path(dir, name, path, sizeof path);
+    snprintf(path, sizeof path, "%s/identities/%s.%s", dir, name, ext);
     if (access(path, F_OK) == 0)
         return 0;
-    if (!(r = fopen("/dev/urandom", "rb")) || fread(raw, 1, sizeof raw, r) != sizeof raw) {
+    if (n > sizeof raw || !(r = fopen("/dev/urandom", "rb")) || fread(raw, 1, n, r) != n) {
         fprintf(stderr, "cb: cannot read /dev/urandom\n");
         if (r)
             fclose(r);
         return -1;
     }
     fclose(r);
-    for (size_t i = 0; i < sizeof raw; i++)
+    for (size_t i = 0; i < n; i++)
         snprintf(pass + 2 * i, 3, "%02x", raw[i]);
     if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
-        write(fd, pass, 32) != 32 || write(fd, "\n", 1) != 1) {
+        write(fd, pass, 2 * n) != (ssize_t)(2 * n) || write(fd, "\n", 1) != 1) {
         fprintf(stderr, "cb: cannot write %s: %s\n", path, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -96,6 +100,67 @@ int cb_ident_make(const char *dir, const char *name)
     }
     close(fd);
     return 1;
+}
+
+int cb_ident_make(const char *dir, const char *name)
+{
+    return make_secret(dir, name, "password", 16);
+}
+
+int cb_ident_make_token(const char *dir, const char *name)
+{
+    return make_secret(dir, name, "token", 32);
+}
+
+void cb_ident_token_path(const char *dir, const char *name, char *path, size_t size)
+{
+    snprintf(path, size, "%s/identities/%s.token", dir, name);
+}
+
+/* The SHA-256 of NAME's token into hex: 0, or -1 when it has none. */
+static int token_hash(const char *dir, const char *name, char hex[65])
+{
+    char path[700], tok[128] = "";
+    FILE *f;
+    cb_ident_token_path(dir, name, path, sizeof path);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    if (!fgets(tok, sizeof tok, f))
+        tok[0] = '\0';
+    fclose(f);
+    tok[strcspn(tok, "\r\n")] = '\0';
+    return tok[0] && cb_digest_hex(tok, strlen(tok), hex) == CB_OK ? 0 : -1;
+}
+
+int cb_ident_write_api_tokens(const char *dir)
+{
+    char tenants[16384], *t, *save = NULL, hex[65], path[700];
+    json_t *list = json_array(), *doc;
+    int rc = 0;
+    cb_ident_tenants(dir, tenants, sizeof tenants);
+    for (t = strtok_r(tenants, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+        if (token_hash(dir, t, hex) == 0)
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "tenant", t, "sha256", hex,
+                                                  "name", "cb tenant add"));
+    /* with a tenant's token the API is no longer open: the operator's too */
+    if (json_array_size(list) > 0 &&
+        (cb_ident_make_token(dir, CB_IDENT_ADMIN) < 0 || token_hash(dir, CB_IDENT_ADMIN, hex) != 0))
+        rc = -1;
+    else if (json_array_size(list) > 0)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "role", "operator", "sha256", hex,
+                                              "name", CB_IDENT_ADMIN));
+    doc = json_pack("{s:o}", "tokens", list);
+    snprintf(path, sizeof path, "%s/api_tokens.json", dir);
+    if (rc == 0) {
+        char *text = json_dumps(doc, JSON_INDENT(2));
+        if (!text || cb_file_write_mode(path, text, 0600) != 0) {
+            fprintf(stderr, "cb: cannot write %s: %s\n", path, strerror(errno));
+            rc = -1;
+        }
+        free(text);
+    }
+    json_decref(doc);
+    return rc;
 }
 
 int cb_ident_make_stack(const char *dir)
@@ -111,6 +176,8 @@ int cb_ident_make_stack(const char *dir)
 int cb_ident_remove(const char *dir, const char *name)
 {
     char path[700];
+    cb_ident_token_path(dir, name, path, sizeof path);
+    unlink(path);
     cb_ident_password_path(dir, name, path, sizeof path);
     return unlink(path) == 0 ? 0 : -1;
 }
@@ -143,7 +210,7 @@ void cb_ident_tenants(const char *dir, char *out, size_t size)
     free(list);
 }
 
-static int read_password(const char *dir, const char *name, char *out, size_t size)
+int cb_ident_read_password(const char *dir, const char *name, char *out, size_t size)
 {
     char path[700];
     FILE *f;
@@ -163,7 +230,7 @@ static int add_user(cb_buf *b, const char *dir, const char *name, const char *pu
                     const char *sub, int responses)
 {
     char pass[128];
-    if (read_password(dir, name, pass, sizeof pass) != 0) {
+    if (cb_ident_read_password(dir, name, pass, sizeof pass) != 0) {
         fprintf(stderr, "cb: %s has no password in %s/identities\n", name, dir);
         return -1;
     }

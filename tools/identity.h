@@ -28,15 +28,31 @@ int cb_ident_tenant_name_ok(const char *name);
 /* DIR/identities/NAME.password into path. */
 void cb_ident_password_path(const char *dir, const char *name, char *path, size_t size);
 
+/* NAME's password (its file's first line) into out: 0, or -1 when it has
+ * none. */
+int cb_ident_read_password(const char *dir, const char *name, char *out, size_t size);
+
 /* Make NAME's password unless it has one. Returns 1 made, 0 had one, -1
  * error (said on stderr). */
 int cb_ident_make(const char *dir, const char *name);
+
+/* A tenant's (or cb-admin's) API token: DIR/identities/NAME.token (0600,
+ * 64 random hex digits), made unless it is there. 1 made, 0 had one, -1. */
+int cb_ident_make_token(const char *dir, const char *name);
+void cb_ident_token_path(const char *dir, const char *name, char *path, size_t size);
+
+/* DIR/api_tokens.json (0600), cb-api's --tokens file: the SHA-256 of each
+ * tenant's token, and of the operator's (cb-admin's, made then) once a
+ * tenant has one: {"tokens": [{"tenant": T, "sha256": H}, ...,
+ * {"role": "operator", "sha256": H}]}. 0, or -1 (said on stderr). */
+int cb_ident_write_api_tokens(const char *dir);
 
 /* Every identity `cb up` needs (admin and daemons), made when missing.
  * 0, or -1 (said on stderr). */
 int cb_ident_make_stack(const char *dir);
 
-/* Remove a tenant's identity: 0, or -1 when it has none. */
+/* Remove a tenant's identity (its password and token): 0, or -1 when it
+ * has none. */
 int cb_ident_remove(const char *dir, const char *name);
 
 /* The tenants' identities (sorted), one per line into out ("" for none). */

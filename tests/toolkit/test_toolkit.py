@@ -380,3 +380,27 @@ def test_cancel(fexec):
     assert len(done) == 4 and not not_done
     with pytest.raises(concurrent.futures.CancelledError):
         fs[0].result()
+
+
+def test_token_from_the_file_cb_tenant_add_prints(tmp_path, monkeypatch):
+    from cbcore import config
+    monkeypatch.delenv("CB_API_TOKEN", raising=False)
+    monkeypatch.delenv("CB_API_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("CB_DIR", str(tmp_path))
+    assert config.token() is None
+    (tmp_path / "alice.token").write_text("t0k3n\n")
+    monkeypatch.setenv("CB_API_TOKEN_FILE", str(tmp_path / "alice.token"))
+    assert config.token() == "t0k3n"
+    assert config.token({"token": "given"}) == "given"
+    monkeypatch.setenv("CB_API_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(config.ConfigError):
+        config.token()
+    # inside a function the stack runs: the job's tenant's token
+    monkeypatch.delenv("CB_API_TOKEN_FILE")
+    (tmp_path / "identities").mkdir()
+    (tmp_path / "identities" / "bob.token").write_text("b0b\n")
+    reset = config.current_tenant.set("bob")
+    try:
+        assert config.token() == "b0b"
+    finally:
+        config.current_tenant.reset(reset)

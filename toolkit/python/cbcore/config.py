@@ -3,7 +3,11 @@
     api       the cb-api URL: the argument, config["api"], $CB_API_URL, else
               the file DIR/api_url that `cb up` writes (DIR: $CB_DIR, else
               ./.cb)
-    token     config["token"], else $CB_API_TOKEN (none: an open API)
+    token     config["token"], else $CB_API_TOKEN, else the first line of
+              the file $CB_API_TOKEN_FILE names (`cb tenant add` prints it),
+              else (inside a shipped function on a `cb up` stack) the job's
+              tenant's DIR/identities/TENANT.token when there is one (none:
+              an open API)
     tenant    config["tenant"], else (inside a shipped function) the tenant
               of the job that runs it, else $CB_TENANT, else "default"
     storage   config["storage"] (a "storage" object, docs/storage.md), else
@@ -56,8 +60,28 @@ def api_url(given: Optional[str], config: Optional[Dict[str, Any]] = None) -> st
     return url.rstrip("/")
 
 
+def _first_line(path: str) -> Optional[str]:
+    try:
+        with open(path) as f:
+            return f.readline().strip() or None
+    except OSError:
+        return None
+
+
 def token(config: Optional[Dict[str, Any]] = None) -> Optional[str]:
-    return _section(config).get("token") or os.environ.get("CB_API_TOKEN") or None
+    given = _section(config).get("token") or os.environ.get("CB_API_TOKEN")
+    if given:
+        return given
+    if os.environ.get("CB_API_TOKEN_FILE"):
+        found = _first_line(os.environ["CB_API_TOKEN_FILE"])
+        if not found:
+            raise ConfigError("$CB_API_TOKEN_FILE: cannot read a token from %s"
+                              % os.environ["CB_API_TOKEN_FILE"])
+        return found
+    inside = current_tenant.get()
+    if inside and os.environ.get("CB_DIR"):
+        return _first_line(os.path.join(os.environ["CB_DIR"], "identities", inside + ".token"))
+    return None
 
 
 def tenant(config: Optional[Dict[str, Any]] = None) -> str:
