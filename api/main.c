@@ -24,6 +24,7 @@
 static const char *usage =
     "usage: cb-api --broker URL --store DIR [--listen HOST:PORT] [--config FILE]\n"
     "              [--objects DIR] [--port-file FILE] [--tokens FILE] [--open]\n"
+    "              [--tls-cert FILE --tls-key FILE]\n"
     "Serves the HTTP API of docs/api.md on HOST:PORT (default 127.0.0.1:8080; port 0:\n"
     "a free one, written to FILE with --port-file once listening). It submits and\n"
     "sends lifecycle commands through the broker, as every client does, and reads\n"
@@ -31,9 +32,9 @@ static const char *usage =
     "that read it answer 503). FILE's \"api\" holds the bearer tokens and its\n"
     "\"storage\" (or --objects DIR, the file driver) where results kept as objects\n"
     "are. --tokens FILE: more tokens, {\"tokens\": [...]} as in \"api\" (cb tenant add\n"
-    "writes it), read again whenever it changes. Without tokens the API is open,\n"
-    "which it serves on a loopback address\n"
-    "only, unless --open (behind a proxy that authenticates, or in a container\n"
+    "writes it), read again whenever it changes. --tls-cert/--tls-key (PEM): HTTPS\n"
+    "instead of HTTP. Without tokens the API is open, which it serves on a loopback\n"
+    "address only, unless --open (behind a proxy that authenticates, or in a container\n"
     "whose port is published on the host's loopback). Logs JSON lines on stderr;\n"
     "SIGINT/SIGTERM stop it.\n";
 
@@ -202,6 +203,10 @@ int main(int argc, char **argv)
             objects = argv[++i];
         else if (!strcmp(arg, "--tokens") && val)
             tk.file = argv[++i];
+        else if (!strcmp(arg, "--tls-cert") && val)
+            ao.tls_cert = argv[++i];
+        else if (!strcmp(arg, "--tls-key") && val)
+            ao.tls_key = argv[++i];
         else if (!strcmp(arg, "--open"))
             open_ok = 1;
         else {
@@ -269,7 +274,7 @@ int main(int argc, char **argv)
         CB_LOG_ERR("api", "cannot write the port to %s", port_file);
         goto out;
     }
-    CB_LOG_INF("api", "serving http://%.*s:%d/v1 on %s%s",
+    CB_LOG_INF("api", "serving %s://%.*s:%d/v1 on %s%s", ao.tls_cert ? "https" : "http",
                (int)(strrchr(ao.listen, ':') - ao.listen), ao.listen, cb_api_port(api),
                cb_broker_driver(b),
                cb_api_auth_open(tk.auth) ? " (open: no token configured)" : "");

@@ -6,10 +6,13 @@
 #include "server.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -667,6 +670,30 @@ int cb_api_port(const cb_api *a)
     return a->port;
 }
 
+/* HTTPS: each connection a TLS bufferevent of the server's context. */
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+    SSL *ssl = SSL_new((SSL_CTX *)arg);
+    return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE)
+               : NULL;
+}
+
+static SSL_CTX *tls_ctx(const cb_api_opts *o, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "TLS: the certificate %s or the key %s: %s", o->tls_cert, o->tls_key,
+                 ERR_error_string(ERR_get_error(), NULL));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
 cb_status cb_api_start(struct event_base *base, cb_broker *b, cb_store *st, const cb_api_opts *o,
                        cb_api **out, char *err, size_t errlen)
 {
@@ -704,6 +731,18 @@ cb_status cb_api_start(struct event_base *base, cb_broker *b, cb_store *st, cons
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(a->http, handle, a);
+    if (o->tls_cert || o->tls_key) {
+        if (!o->tls_cert || !o->tls_key) {
+            snprintf(err, errlen, "TLS needs both a certificate and its key");
+            cb_api_free(a);
+            return CB_EINVAL;
+        }
+        if (!(a->tls = tls_ctx(o, err, errlen))) {
+            cb_api_free(a);
+            return CB_EINVAL;
+        }
+        evhttp_set_bevcb(a->http, tls_bev, a->tls);
+    }
     if (!(sock = evhttp_bind_socket_with_handle(a->http, host, (uint16_t)port))) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this host)",
                  o->listen);
@@ -748,6 +787,7 @@ void cb_api_free(cb_api *a)
     cb_api_metrics_stop(a);
     if (a->http)
         evhttp_free(a->http); /* closes the connections */
+    SSL_CTX_free(a->tls);
     cb_offload_destroy(a->off);
     cb_mailbox_close(a->mb);
     free(a);

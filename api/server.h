@@ -30,6 +30,8 @@ typedef struct cb_api_opts {
     int timeout_s;              /* a connection's read/write timeout, default 30 */
     const cb_api_auth *auth;    /* the tokens; NULL: an open API */
     struct cb_storage *storage; /* where results and outputs kept as objects are; NULL: none */
+    const char *tls_cert;       /* PEM certificate (chain) and key: serve HTTPS; NULL: HTTP */
+    const char *tls_key;
 } cb_api_opts;
 
 void cb_api_opts_init(cb_api_opts *o);

@@ -27,6 +27,7 @@ struct cb_api {
     cb_store *st; /* NULL until the store exists (the projector makes it) */
     cb_api_opts o;
     struct evhttp *http;
+    struct ssl_ctx_st *tls; /* HTTPS; NULL: HTTP */
     int port;
     cb_mailbox *mb;
     cb_offload *off;

@@ -15,6 +15,7 @@
  * every reader, consumer and subscription has a channel of its own. */
 #define _GNU_SOURCE
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 
 #include <event2/event.h>
@@ -172,9 +173,18 @@ static void connect_work(cb_offload_job *job)
                                             {"cb.ctl", "quorum"},    {"cb.slactl", "quorum"}};
 
     j->conn = amqp_new_connection();
-    if (!j->conn || !(sock = amqp_tcp_socket_new(j->conn))) {
+    if (!j->conn ||
+        !(sock = b->tls ? amqp_ssl_socket_new(j->conn) : amqp_tcp_socket_new(j->conn))) {
         snprintf(j->err, sizeof j->err, "out of memory");
         goto fail;
+    }
+    if (b->tls) { /* amqps: the broker's certificate verified, and its name */
+        amqp_ssl_socket_set_verify_peer(sock, 1);
+        amqp_ssl_socket_set_verify_hostname(sock, 1);
+        if (b->ca_file[0] && amqp_ssl_socket_set_cacert(sock, b->ca_file) != AMQP_STATUS_OK) {
+            snprintf(j->err, sizeof j->err, "TLS: cannot read the CA file %s", b->ca_file);
+            goto fail;
+        }
     }
     int rc = amqp_socket_open_noblock(sock, b->host, b->port, &tv);
     if (rc != AMQP_STATUS_OK) {
@@ -553,8 +563,9 @@ static bool parse_url(ab *b, const char *url)
     if (!copy)
         return false;
     amqp_default_connection_info(&ci);
-    ok = amqp_parse_url(copy, &ci) == AMQP_STATUS_OK && !ci.ssl;
+    ok = amqp_parse_url(copy, &ci) == AMQP_STATUS_OK;
     if (ok) {
+        b->tls = ci.ssl;
         snprintf(b->host, sizeof b->host, "%s", ci.host);
         snprintf(b->user, sizeof b->user, "%s", ci.user);
         snprintf(b->pass, sizeof b->pass, "%s", ci.password);
@@ -627,6 +638,7 @@ static cb_status amqp_open(struct event_base *base, const cb_broker_opts *o, cb_
     st = CB_EINVAL;
     if (!parse_url(b, o->url))
         goto out_free_base;
+    snprintf(b->ca_file, sizeof b->ca_file, "%s", o->ca_file ? o->ca_file : "");
     st = CB_ENOMEM;
     b->evb = base;
     cb_map_init(&b->by_tag);

@@ -133,6 +133,8 @@ struct ab {
     cb_mailbox *mb;
     cb_offload *off;
     char host[256], user[128], pass[128], vhost[128];
+    bool tls;          /* amqps:// */
+    char ca_file[512]; /* "": the system's CAs */
     int port;
     conn_state state;
     amqp_connection_state_t conn;

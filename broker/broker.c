@@ -32,6 +32,9 @@ void cb_broker_opts_init(cb_broker_opts *o)
     o->max_msg_bytes = 1 << 20;
     o->dedup_window_ms = 120000;
     o->connect_timeout_ms = 5000;
+    o->ca_file = getenv("CB_BROKER_CA_FILE");
+    if (o->ca_file && !*o->ca_file)
+        o->ca_file = NULL;
 }
 
 void cb_read_opts_init(cb_read_opts *o)

@@ -49,6 +49,11 @@ typedef struct cb_broker_opts {
     int64_t connect_timeout_ms; /* for cb_broker_open; default 5000 */
     int client; /* 1: a client (the cb commands, a tenant): the streams and queues are the
                  * daemons' to make; nothing is created or checked at connect */
+    /* TLS (tls://, amqps://): the PEM file of the CAs that verify the
+     * broker's certificate (and the host name of the URL against it);
+     * default $CB_BROKER_CA_FILE, NULL: the system's CAs. Borrowed during
+     * cb_broker_open only. */
+    const char *ca_file;
 } cb_broker_opts;
 
 void cb_broker_opts_init(cb_broker_opts *o);

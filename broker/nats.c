@@ -708,6 +708,21 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
     if (natsOptions_Create(&no) != NATS_OK)
         goto out_free_urls;
     s = natsOptions_SetServers(no, servers, nservers);
+    if (s == NATS_OK && !strncmp(o->url, "tls://", 6)) {
+        /* the server's certificate is verified, and its name against the
+         * URL's host */
+        char host[256];
+        const char *h = strrchr(servers[0], '@') ? strrchr(servers[0], '@') + 1 : servers[0] + 6;
+        snprintf(host, sizeof host, "%.*s", (int)strcspn(h, ":/"), h);
+        s = natsOptions_SetSecure(no, true);
+        if (s == NATS_OK && o->ca_file)
+            s = natsOptions_LoadCATrustedCertificates(no, o->ca_file);
+        if (s == NATS_OK)
+            s = natsOptions_SetExpectedHostname(no, host);
+        if (s != NATS_OK)
+            CB_LOG_ERR(MOD, "TLS: %s (CA file %s)", nats_GetLastError(NULL),
+                       o->ca_file ? o->ca_file : "none: the system's");
+    }
     if (s == NATS_OK)
         s = natsOptions_SetName(no, o->name ? o->name : "cbcore");
     if (s == NATS_OK)
@@ -739,8 +754,9 @@ static cb_status nats_open(struct event_base *base, const cb_broker_opts *o, cb_
     s = natsConnection_Connect(&b->nc, no);
     if (s != NATS_OK) {
         char shown[1024];
-        CB_LOG_ERR(MOD, "connect %s: %s", cb_url_redact(o->url, shown, sizeof shown),
-                   natsStatus_GetText(s));
+        CB_LOG_ERR(MOD, "connect %s: %s%s%s", cb_url_redact(o->url, shown, sizeof shown),
+                   natsStatus_GetText(s), s == NATS_SSL_ERROR ? ": " : "",
+                   s == NATS_SSL_ERROR ? nats_GetLastError(NULL) : "");
         st = s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ? CB_EBROKER : CB_ECONN;
         goto out_free_opts;
     }

@@ -142,6 +142,11 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
             CB_TEST_DRIVER=amqp run_one "sec_amqp.sh [RabbitMQ users]" tests/sec_amqp.sh
             cb_rabbit_ctl delete_vhost "$VHOST" >/dev/null 2>&1
         fi
+        # once: cb up --tls (its own nats-server, cb-api HTTPS) and AMQPS
+        if vhost_for tests/sec_tls.sh; then
+            run_one "sec_tls.sh [TLS: nats-server, RabbitMQ, cb-api]" tests/sec_tls.sh
+            cb_rabbit_ctl delete_vhost "$VHOST" >/dev/null 2>&1
+        fi
     fi
 fi
 

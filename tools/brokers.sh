@@ -128,12 +128,28 @@ cb_rabbit_start() {
     return 1
 }
 
+# A CA and a server certificate for localhost and 127.0.0.1 in DIR (ca.pem,
+# server.pem, server.key), for the brokers' TLS listeners in tests.
+cb_test_certs() {
+    local d=$1
+    mkdir -p "$d" && chmod 700 "$d" &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+            -subj "/CN=cbcore test CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+            -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/san.ext" &&
+        openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+            -CAcreateserial -days 30 -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
+}
+
 cb_rabbit_try() {
     CB_RABBIT_PORT=$(cb_free_port)
     CB_RABBIT_DIST=$(cb_free_port)
     CB_RABBIT_EPMD=$(cb_free_port)
     CB_RABBIT_MGMT=$(cb_free_port)
+    CB_RABBIT_TLS=$(cb_free_port)
     CB_RABBIT_NODE="cbtest$CB_RABBIT_PORT@localhost"
+    [ -f "$CB_RABBIT_DIR/tls/server.pem" ] || cb_test_certs "$CB_RABBIT_DIR/tls" || return 1
     # the management plugin: its HTTP API is how cb up and cb tenant make
     # the stack's users and permissions (docs/security.md)
     echo '[rabbitmq_management].' >"$CB_RABBIT_DIR/enabled_plugins"
@@ -143,11 +159,20 @@ log.console = false
 log.file.level = warning
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $CB_RABBIT_MGMT
+listeners.ssl.default = 127.0.0.1:$CB_RABBIT_TLS
+ssl_options.cacertfile = $CB_RABBIT_DIR/tls/ca.pem
+ssl_options.certfile = $CB_RABBIT_DIR/tls/server.pem
+ssl_options.keyfile = $CB_RABBIT_DIR/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 CONF
     CB_AMQP_URL="amqp://guest:guest@127.0.0.1:$CB_RABBIT_PORT/"
     CB_RABBITMQ_API="http://127.0.0.1:$CB_RABBIT_MGMT"
+    # AMQP over TLS: verified with CB_RABBIT_CA_FILE against the name localhost
+    CB_AMQPS_URL="amqps://guest:guest@localhost:$CB_RABBIT_TLS/"
+    CB_RABBIT_CA_FILE="$CB_RABBIT_DIR/tls/ca.pem"
     export CB_AMQP_URL CB_RABBIT_DIR CB_RABBIT_PORT CB_RABBIT_DIST CB_RABBIT_EPMD CB_RABBIT_NODE \
-        CB_RABBIT_MGMT CB_RABBITMQ_API
+        CB_RABBIT_MGMT CB_RABBITMQ_API CB_RABBIT_TLS CB_AMQPS_URL CB_RABBIT_CA_FILE
     cb_rabbit_launch
 }
 
@@ -160,7 +185,8 @@ cb_rabbit_launch() {
     export CB_RABBIT_PID
     cb_wait_for 60 cb_ready_or_gone "$CB_RABBIT_PID" cb_port_open "$CB_RABBIT_PORT" &&
         cb_port_open "$CB_RABBIT_PORT" &&
-        cb_wait_for 30 cb_ready_or_gone "$CB_RABBIT_PID" cb_port_open "$CB_RABBIT_MGMT" || {
+        cb_wait_for 30 cb_ready_or_gone "$CB_RABBIT_PID" cb_port_open "$CB_RABBIT_MGMT" &&
+        cb_wait_for 30 cb_ready_or_gone "$CB_RABBIT_PID" cb_port_open "$CB_RABBIT_TLS" || {
         echo "rabbitmq-server did not become ready; log:" >&2
         tail -30 "$CB_RABBIT_DIR/server.out" >&2
         return 1
@@ -227,7 +253,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     "start amqp")
         cb_rabbit_start "$dir/rabbit" >&2 || exit 1
         declare -p CB_RABBIT_DIR CB_RABBIT_PORT CB_RABBIT_DIST CB_RABBIT_EPMD CB_RABBIT_NODE \
-            CB_RABBIT_MGMT CB_RABBITMQ_API CB_AMQP_URL >"$dir/amqp.env"
+            CB_RABBIT_MGMT CB_RABBITMQ_API CB_RABBIT_TLS CB_AMQPS_URL CB_RABBIT_CA_FILE \
+            CB_AMQP_URL >"$dir/amqp.env"
         echo "$CB_AMQP_URL"
         ;;
     "stop amqp")

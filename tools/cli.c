@@ -26,6 +26,12 @@ static const char *cb_dir(void)
 static void stack_password(void)
 {
     char path[600];
+    /* a `cb up --tls` stack's CA verifies its broker and its API */
+    snprintf(path, sizeof path, "%s/tls/ca.pem", cb_dir());
+    if (access(path, R_OK) == 0) {
+        setenv("CB_BROKER_CA_FILE", path, 0);
+        setenv("CB_API_CA_FILE", path, 0);
+    }
     if (getenv("CB_BROKER_PASSWORD") || getenv("CB_BROKER_PASSWORD_FILE"))
         return;
     snprintf(path, sizeof path, "%s/broker.password", cb_dir());
@@ -164,6 +170,8 @@ int cb_cli_http(const char *method, const char *url, const char *authorization, 
     if (json)
         hdr[n++] = (cb_http_header){"Content-Type", "application/json"};
     cb_httpc_opts_init(&o);
+    if (getenv("CB_API_CA_FILE") && *getenv("CB_API_CA_FILE"))
+        o.ca_file = getenv("CB_API_CA_FILE");
     o.connect_timeout_ms = timeout_ms < 2000 ? timeout_ms : 2000;
     o.timeout_ms = timeout_ms;
     req.method = method;

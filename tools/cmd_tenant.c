@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -24,6 +25,7 @@
 #include "cli.h"
 #include "identity.h"
 #include "rabbit_admin.h"
+#include "tls.h"
 
 static const char *usage =
     "usage: cb tenant add NAME [--dir DIR]\n"
@@ -64,10 +66,10 @@ static int reload(const char *dir, const char *name, int want)
     int port = cb_ident_nats_port(dir), pid;
     int64_t until = cb_time_mono_ns() + 10 * 1000000000LL;
     char url[300];
-    snprintf(url, sizeof url, "nats://%s@127.0.0.1:%d", name, port);
+    cb_ident_nats_url(name, port, cb_ident_nats_tls(dir), url, sizeof url);
     if (!port)
         return 0; /* no private nats-server (yet): cb up writes it */
-    if (cb_ident_write_nats_conf(dir, port) != 0)
+    if (cb_ident_write_nats_conf(dir, port, cb_ident_nats_tls(dir)) != 0)
         return -1;
     char path[700];
     snprintf(path, sizeof path, "%s/nats.pid", dir);
@@ -218,6 +220,11 @@ int cb_cmd_tenant(int argc, char **argv)
     }
     if (cb_broker_global_init() != CB_OK)
         return 1;
+    cb_tls_path(dir, "ca.pem", path, sizeof path); /* cb up --tls: its CA */
+    if (access(path, R_OK) == 0) {
+        setenv("CB_BROKER_CA_FILE", path, 0);
+        setenv("CB_API_CA_FILE", path, 0);
+    }
     if (!strcmp(op, "remove")) {
         if (cb_ident_remove(dir, name) != 0) {
             fprintf(stderr, "cb tenant: %s has no identity in %s\n", name, dir);
@@ -245,9 +252,16 @@ int cb_cmd_tenant(int argc, char **argv)
                               "of your own needs the user configured: docs/security.md)");
     if (rb == 0)
         printf("export CB_BROKER_URL=%s\n", rurl);
-    else if (port)
-        printf("export CB_BROKER_URL=nats://%s@127.0.0.1:%d\n", name, port);
+    else if (port) {
+        cb_ident_nats_url(name, port, cb_ident_nats_tls(dir), rurl, sizeof rurl);
+        printf("export CB_BROKER_URL=%s\n", rurl);
+    }
     printf("export CB_BROKER_PASSWORD_FILE=%s\n", abs);
+    cb_tls_path(dir, "ca.pem", path, sizeof path);
+    if (port && cb_ident_nats_tls(dir) && realpath(path, abs))
+        printf("export CB_BROKER_CA_FILE=%s\n", abs);
+    if (!strncmp(api, "https:", 6) && realpath(path, abs))
+        printf("export CB_API_CA_FILE=%s\n", abs);
     cb_ident_token_path(dir, name, path, sizeof path);
     if (!realpath(path, abs))
         snprintf(abs, sizeof abs, "%s", path);

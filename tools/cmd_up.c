@@ -53,6 +53,7 @@
 #include "cli.h"
 #include "identity.h"
 #include "rabbit_admin.h"
+#include "tls.h"
 
 #define MAX_DAEMONS    16
 #define CRASH_LIMIT    5  /* the same quick failure this many times in a row: give up */
@@ -84,13 +85,14 @@ struct up {
     int64_t probe_deadline_ns;
     cb_rabbit_admin ra; /* rabbit_ids: the broker's administrator, for the identities */
     int rabbit_ids;     /* a RabbitMQ broker with a user per identity */
+    int tls;            /* --tls: DIR/tls's certificate for nats-server and cb-api */
     int sla_checked;    /* cb-sla answered the readiness probe (or it timed out) */
     int no_sla;         /* cb-sla was not started */
 };
 
 static const char *usage =
     "usage: cb up [--dir DIR] [--broker URL] [--port N] [--config FILE] [--adapters N]\n"
-    "             [--api-port N] [--rabbitmq-api URL] [--detach]\n"
+    "             [--api-port N] [--rabbitmq-api URL] [--tls] [--detach]\n"
     "       cb down [--dir DIR]\n"
     "Starts the dev stack: a private nats-server with JetStream under DIR (default\n"
     "./.cb; or the broker given with --broker nats://... or amqp://...),\n"
@@ -100,7 +102,10 @@ static const char *usage =
     "docs/api.md). Every part connects with a broker identity of its own: users of\n"
     "the private nats-server, or, on RabbitMQ, users made through its management\n"
     "API (--rabbitmq-api, default $CB_RABBITMQ_API or http://HOST:15672) with the\n"
-    "administrator given in the URL (docs/security.md).\n"
+    "administrator given in the URL (docs/security.md). --tls: a private CA and a\n"
+    "certificate (DIR/tls) with which the private nats-server takes TLS connections\n"
+    "only (tls://localhost:PORT) and cb-api serves HTTPS; clients verify them with\n"
+    "DIR/tls/ca.pem ($CB_BROKER_CA_FILE, $CB_API_CA_FILE).\n"
     "Prints where everything listens and writes the broker URL to\n"
     "DIR/url and the API's to DIR/api_url for the other cb commands and clients.\n"
     "Ctrl-C stops it all; with --detach it runs in the background until `cb down`.\n";
@@ -284,13 +289,36 @@ static void stop_all(up *u)
     }
 }
 
-/* For clients outside DIR: where the broker's password is kept, if anywhere. */
+/* For clients outside DIR: where the broker's password is kept, if
+ * anywhere, and the CA that verifies the broker and the API under --tls. */
 static void print_password_file(const char *dir)
 {
-    char path[600], abs[PATH_MAX];
+    char path[600], abs[PATH_MAX], url[300] = "";
+    FILE *f;
     snprintf(path, sizeof path, "%s/broker.password", dir);
     if (access(path, R_OK) == 0 && realpath(path, abs))
         printf("export CB_BROKER_PASSWORD_FILE=%s\n", abs);
+    cb_tls_path(dir, "ca.pem", path, sizeof path);
+    if (access(path, R_OK) != 0 || !realpath(path, abs))
+        return;
+    if (cb_ident_nats_tls(dir))
+        printf("export CB_BROKER_CA_FILE=%s\n", abs);
+    snprintf(path, sizeof path, "%s/api_url", dir);
+    if ((f = fopen(path, "r"))) {
+        if (fgets(url, sizeof url, f) && !strncmp(url, "https:", 6))
+            printf("export CB_API_CA_FILE=%s\n", abs);
+        fclose(f);
+    }
+}
+
+/* The API's URL: https://localhost:PORT under --tls (the certificate's
+ * name), else http://127.0.0.1:PORT. */
+static void api_url(const up *u, char *out, size_t size)
+{
+    if (u->tls)
+        snprintf(out, size, "https://localhost:%d", u->api_port);
+    else
+        snprintf(out, size, "http://127.0.0.1:%d", u->api_port);
 }
 
 /* ---- readiness: the engine answers a submission ----------------------------- */
@@ -345,7 +373,7 @@ static void probe_reply(cb_status s, const void *data, size_t len, void *ctx)
         u->ready = 1;
         /* Written whole (cb_file.h): a reader (the detached parent, another
          * cb command) sees no file or the whole line. */
-        snprintf(api, sizeof api, "http://127.0.0.1:%d", u->api_port);
+        api_url(u, api, sizeof api);
         snprintf(path, sizeof path, "%s/api_url", u->dir);
         snprintf(line, sizeof line, "%s\n", api);
         if (cb_file_write_whole(path, line) != 0)
@@ -576,7 +604,7 @@ static void as_identity(up *u, daemon_t *d, const char *ident)
     char cmd[sizeof d->cmd], url[600], *at;
     size_t ulen = strlen(u->url);
     if (u->own_nats)
-        snprintf(url, sizeof url, "nats://%s@127.0.0.1:%d", ident, u->nats_port);
+        cb_ident_nats_url(ident, u->nats_port, u->tls, url, sizeof url);
     else if (u->rabbit_ids)
         cb_rabbit_ident_url(&u->ra, ident, url, sizeof url);
     else
@@ -673,7 +701,7 @@ static const char *add_remote_adapters(up *u, const char *config)
 int cb_cmd_up(int argc, char **argv)
 {
     const char *broker = NULL, *config = NULL, *dir = ".cb", *rabbitmq_api = NULL;
-    int port = 0, adapters = 1, api_port = 0, want_detach = 0, rc = 1;
+    int port = 0, adapters = 1, api_port = 0, want_detach = 0, want_tls = 0, rc = 1;
     const char *remotes = "";
     up *u;
     char abs_config[600] = "", path[700], self[512];
@@ -696,6 +724,8 @@ int cb_cmd_up(int argc, char **argv)
             api_port = atoi(argv[++i]);
         else if (!strcmp(a, "--rabbitmq-api") && i + 1 < argc)
             rabbitmq_api = argv[++i];
+        else if (!strcmp(a, "--tls"))
+            want_tls = 1;
         else if (!strcmp(a, "--detach"))
             want_detach = 1;
         else {
@@ -750,6 +780,18 @@ int cb_cmd_up(int argc, char **argv)
         snprintf(u->bin, sizeof u->bin, "%s", self);
         *strrchr(u->bin, '/') = '\0';
     }
+    if ((u->tls = want_tls)) {
+        char err[600];
+        if (cb_tls_make_dev(u->dir, err, sizeof err) != 0) {
+            say("--tls: %s", err);
+            goto out;
+        }
+        /* the supervisor, the daemons and the functions trust the stack's CA */
+        cb_tls_path(u->dir, "ca.pem", path, sizeof path);
+        if (!broker)
+            setenv("CB_BROKER_CA_FILE", path, 1);
+        setenv("CB_API_CA_FILE", path, 1);
+    }
     if (broker) {
         if (keep_password(u, broker) != 0)
             goto out;
@@ -760,17 +802,17 @@ int cb_cmd_up(int argc, char **argv)
             goto out;
         }
         /* every part with an identity of its own (tools/identity.h) */
-        if (cb_ident_make_stack(u->dir) != 0 || cb_ident_write_nats_conf(u->dir, port) != 0 ||
-            admin_password(u) != 0)
+        if (cb_ident_make_stack(u->dir) != 0 ||
+            cb_ident_write_nats_conf(u->dir, port, u->tls) != 0 || admin_password(u) != 0)
             goto out;
         u->nats_port = port;
-        snprintf(u->url, sizeof u->url, "nats://%s@127.0.0.1:%d", CB_IDENT_ADMIN, port);
+        cb_ident_nats_url(CB_IDENT_ADMIN, port, u->tls, u->url, sizeof u->url);
         snprintf(d->cmd, sizeof d->cmd,
                  EXEC "nats-server -c '%s/nats.conf' >>'%s/logs/nats.log' 2>&1", u->dir, u->dir);
         u->own_nats = 1;
         start_daemon(d);
-        say("nats-server (JetStream, data in %s/nats; users in %s/nats.conf) on 127.0.0.1:%d",
-            u->dir, u->dir, port);
+        say("nats-server (JetStream, data in %s/nats; users in %s/nats.conf) on 127.0.0.1:%d%s",
+            u->dir, u->dir, port, u->tls ? ", TLS only" : "");
     }
     if (connect_retry(u) != 0 || rabbit_identities(u, rabbitmq_api) != 0)
         goto out;
@@ -817,16 +859,19 @@ int cb_cmd_up(int argc, char **argv)
             }
             /* the functions' environment: a function may run jobs itself
              * (the Python toolkit finds the API and the stack by these) */
-            snprintf(path, sizeof path, "http://127.0.0.1:%d", u->api_port);
+            api_url(u, path, sizeof path);
             setenv("CB_API_URL", path, 1);
             setenv("CB_DIR", u->dir, 1);
             d = add(u, "api");
             snprintf(d->cmd, sizeof d->cmd,
                      EXEC "'%s/cb-api' --broker '%s' --store '%s/store' --objects '%s/objects' "
                           "--listen 127.0.0.1:%d --port-file '%s/api.port' --tokens "
-                          "'%s/api_tokens.json'%s%s%s 2>>'%s/logs/api.log'",
+                          "'%s/api_tokens.json'%s%s%s%s%s%s%s%s 2>>'%s/logs/api.log'",
                      u->bin, u->url, u->dir, u->dir, u->api_port, u->dir, u->dir,
-                     *abs_config ? " --config '" : "", abs_config, *abs_config ? "'" : "", u->dir);
+                     u->tls ? " --tls-cert '" : "", u->tls ? u->dir : "",
+                     u->tls ? "/tls/server.pem' --tls-key '" : "", u->tls ? u->dir : "",
+                     u->tls ? "/tls/server.key'" : "", *abs_config ? " --config '" : "", abs_config,
+                     *abs_config ? "'" : "", u->dir);
             as_identity(u, d, "cb-api");
         }
         for (int i = u->own_nats; i < u->n; i++)

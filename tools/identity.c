@@ -245,7 +245,7 @@ static int add_user(cb_buf *b, const char *dir, const char *name, const char *pu
     return 0;
 }
 
-int cb_ident_write_nats_conf(const char *dir, int port)
+int cb_ident_write_nats_conf(const char *dir, int port, int tls)
 {
     cb_buf b = {0};
     char path[700], tenants[16384], *t, *save = NULL;
@@ -258,9 +258,14 @@ int cb_ident_write_nats_conf(const char *dir, int port)
                   "# written by cb (tools/identity.c): the private nats-server of the stack in\n"
                   "# %s and its users; docs/security.md. Rewritten by cb up and cb tenant.\n"
                   "listen: \"127.0.0.1:%d\"\n"
-                  "jetstream {store_dir: \"%s/nats\"}\n"
-                  "authorization {\n  users: [\n",
+                  "jetstream {store_dir: \"%s/nats\"}\n",
                   dir, port, dir);
+    if (tls) /* cb up --tls: clients verify it with DIR/tls/ca.pem */
+        cb_buf_printf(&b,
+                      "tls {cert_file: \"%s/tls/server.pem\", key_file: \"%s/tls/server.key\", "
+                      "timeout: 5}\n",
+                      dir, dir);
+    cb_buf_adds(&b, "authorization {\n  users: [\n");
     rc |= add_user(&b, dir, CB_IDENT_ADMIN, NULL, NULL, NULL, 0);
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
         char pub[512];
@@ -288,6 +293,28 @@ int cb_ident_write_nats_conf(const char *dir, int port)
     }
     cb_buf_cleanup(&b);
     return rc ? -1 : 0;
+}
+
+void cb_ident_nats_url(const char *name, int port, int tls, char *out, size_t size)
+{
+    if (tls) /* the name the server's certificate has */
+        snprintf(out, size, "tls://%s@localhost:%d", name, port);
+    else
+        snprintf(out, size, "nats://%s@127.0.0.1:%d", name, port);
+}
+
+int cb_ident_nats_tls(const char *dir)
+{
+    char path[700], line[512];
+    int tls = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/nats.conf", dir);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    while (!tls && fgets(line, sizeof line, f))
+        tls = !strncmp(line, "tls {", 5);
+    fclose(f);
+    return tls;
 }
 
 int cb_ident_nats_port(const char *dir)

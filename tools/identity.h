@@ -59,9 +59,14 @@ int cb_ident_remove(const char *dir, const char *name);
 void cb_ident_tenants(const char *dir, char *out, size_t size);
 
 /* Write DIR/nats.conf for a private nats-server listening on
- * 127.0.0.1:port with its JetStream data in DIR/nats: the users of every
- * identity with their permissions. 0, or -1 (said on stderr). */
-int cb_ident_write_nats_conf(const char *dir, int port);
+ * 127.0.0.1:port with its JetStream data in DIR/nats (with tls: only TLS
+ * connections, with DIR/tls's server certificate, tools/tls.h): the users
+ * of every identity with their permissions. 0, or -1 (said on stderr). */
+int cb_ident_write_nats_conf(const char *dir, int port, int tls);
+/* The URL identity NAME connects to the private nats-server with. */
+void cb_ident_nats_url(const char *name, int port, int tls, char *out, size_t size);
+/* Whether DIR/nats.conf has the server speak TLS (cb up --tls). */
+int cb_ident_nats_tls(const char *dir);
 
 /* The port DIR/nats.conf listens on, or 0 when there is none. */
 int cb_ident_nats_port(const char *dir);

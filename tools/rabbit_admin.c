@@ -64,7 +64,7 @@ int cb_rabbit_admin_init(cb_rabbit_admin *a, const char *broker_url, const char 
         snprintf(err, errlen, "cannot read the broker's password");
         return -1;
     }
-    tls = !strncmp(url, "amqps://", 8);
+    a->tls = tls = !strncmp(url, "amqps://", 8);
     if (strncmp(url, "amqp://", 7) && !tls) {
         snprintf(err, errlen, "not a RabbitMQ URL");
         return -1;
@@ -117,7 +117,8 @@ void cb_rabbit_ident_url(const cb_rabbit_admin *a, const char *ident, char *out,
     cb_rabbit_user(a, ident, user, sizeof user);
     cb_url_encode(user, 0, euser, sizeof euser);
     cb_url_encode(a->vhost, 0, evhost, sizeof evhost);
-    snprintf(out, size, "amqp://%s@%s:%d/%s", euser, a->host, a->port, evhost);
+    snprintf(out, size, "%s://%s@%s:%d/%s", a->tls ? "amqps" : "amqp", euser, a->host, a->port,
+             evhost);
 }
 
 /* ---- one request at a time ------------------------------------------- */

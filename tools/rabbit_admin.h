@@ -31,6 +31,7 @@ typedef struct cb_rabbit_admin {
     char vhost[128];
     char host[128]; /* the broker's AMQP host and port, for the identities' URLs */
     int port;
+    int tls; /* amqps:// */
 } cb_rabbit_admin;
 
 /* From the stack's broker URL (amqp://user[:password]@host[:port][/vhost];
@@ -47,7 +48,8 @@ int cb_rabbit_admin_check(const cb_rabbit_admin *a, char *err, size_t errlen);
 /* The user of identity `ident` (see above). */
 void cb_rabbit_user(const cb_rabbit_admin *a, const char *ident, char *out, size_t size);
 
-/* The URL identity `ident` connects with: amqp://USER@host:port/vhost. */
+/* The URL identity `ident` connects with: amqp[s]://USER@host:port/vhost
+ * (the scheme of the stack's URL). */
 void cb_rabbit_ident_url(const cb_rabbit_admin *a, const char *ident, char *out, size_t size);
 
 /* Make or update the user of `ident` (a daemon's, cb_ident_daemons, or a

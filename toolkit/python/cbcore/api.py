@@ -5,6 +5,7 @@ Standard library only (http.client). Thread-safe: every thread has its own
 connection; a stream has a connection of its own.
 """
 import http.client
+import os
 import json
 import socket
 import ssl
@@ -41,8 +42,10 @@ class Api:
 
     def _connect(self, timeout: Optional[float]) -> http.client.HTTPConnection:
         if self.scheme == "https":
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
-                                               context=ssl.create_default_context())
+            # a `cb up --tls` stack's CA ($CB_API_CA_FILE), else the system's
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout,
+                context=ssl.create_default_context(cafile=os.environ.get("CB_API_CA_FILE") or None))
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def _headers(self, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
