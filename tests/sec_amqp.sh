@@ -49,7 +49,7 @@ PREFIX=
 # the users connected to the stack's virtual host, but for the administrator
 # (cb up's own connection, the cb commands')
 users() { curl -s -u guest:guest "$CB_RABBITMQ_API/api/connections" | $PY -c 'import json, sys; print(" ".join(sorted(set(c["user"] for c in json.load(sys.stdin) if c["vhost"] == sys.argv[1] and c["user"] != "guest"))))' "$VHOST"; }
-all_parts() { [ "$(users)" = "${PREFIX}cb-adapter ${PREFIX}cb-api ${PREFIX}cb-engine ${PREFIX}cb-projector ${PREFIX}cb-sla" ]; }
+all_parts() { [ "$(users)" = "${PREFIX}cb-adapter-local ${PREFIX}cb-api ${PREFIX}cb-engine ${PREFIX}cb-projector ${PREFIX}cb-sla" ]; }
 check "every part connects as its own RabbitMQ user (the stats are a few seconds late)" \
     wait_for 400 all_parts
 echo "     connected: $(users)"
@@ -130,8 +130,11 @@ refused(attempt("bob", lambda ch: ch.queue_delete("cb.done.bob")), "bob deletes 
 taken(attempt("bob", consume("cb.done.bob")), "bob reads his own done stream")
 taken(attempt("bob", bind("cb.progress.bob.#")), "bob binds a queue to his own progress")
 taken(attempt("bob", lambda ch: ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=True)), "bob waits for replies")
-refused(attempt("cb-adapter", pub("cb.submit.alice")), "an adapter submits a job")
-refused(attempt("cb-adapter", pub("cb.enqueue.alice")), "an adapter enqueues a job")
+refused(attempt("cb-adapter-local", pub("cb.submit.alice")), "an adapter submits a job")
+refused(attempt("cb-adapter-local", pub("cb.enqueue.alice")), "an adapter enqueues a job")
+refused(attempt("cb-adapter-local", consume("cb.submit")), "an adapter takes submissions")
+refused(attempt("cb-adapter-local", lambda ch: (ch.queue_declare("cb.invoke.lambda", durable=True, arguments={"x-queue-type": "quorum"}), ch.basic_consume("cb.invoke.lambda", lambda *a: None))), "the local adapter takes another backend's invocations")
+taken(attempt("cb-adapter-local", consume("cb.invoke.local")), "the local adapter takes its own")
 refused(attempt("cb-projector", pub("cb.evt.alice.slow", json.dumps(forged).encode())), "the projector appends an event")
 for who, password in (("bob", "not-his-password"), ("alice", "")):
     try:

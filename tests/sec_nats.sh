@@ -108,10 +108,14 @@ mine = json.dumps({"stream_name": "CB_DONE", "config": {"name": "mine", "filter_
 taken(bob.pub("$JS.API.CONSUMER.CREATE.CB_DONE.mine.cb.done.bob.>", mine, reply="_INBOX.bob.r6"), "bob reads his own done messages through JetStream")
 answer = bob.expect("_INBOX.bob.r6")
 assert answer and "error" not in json.loads(answer), answer
-adapter = Session(port, "cb-adapter", pw("cb-adapter"))
-refused(adapter.pub("cb.submit.alice", b"{}", reply="_INBOX.cb-adapter.r"), "an adapter submits a job")
+adapter = Session(port, "cb-adapter-local", pw("cb-adapter-local"))
+refused(adapter.pub("cb.submit.alice", b"{}", reply="_INBOX.cb-adapter-local.r"), "an adapter submits a job")
 refused(adapter.pub("cb.enqueue.alice", b"{}"), "an adapter enqueues a job")
-refused(adapter.pub("$JS.API.STREAM.PURGE.CB_EVENTS", b"", reply="_INBOX.cb-adapter.r2"), "an adapter purges the log")
+refused(adapter.pub("$JS.API.STREAM.PURGE.CB_EVENTS", b"", reply="_INBOX.cb-adapter-local.r2"), "an adapter purges the log")
+refused(adapter.pub("$JS.API.CONSUMER.MSG.NEXT.CB_INVOKE.cb_invoke_lambda", b'{"batch": 1}', reply="_INBOX.cb-adapter-local.r3"), "the local adapter takes another backend's invocations")
+refused(adapter.pub("$JS.API.CONSUMER.CREATE.CB_INVOKE.mine.cb.invoke.>", b"{}", reply="_INBOX.cb-adapter-local.r4"), "the local adapter makes a consumer of every invocation")
+refused(adapter.pub("$JS.API.CONSUMER.DELETE.CB_INVOKE.cb_invoke_local", b"", reply="_INBOX.cb-adapter-local.r5"), "an adapter deletes its backend's consumer")
+taken(adapter.pub("$JS.API.CONSUMER.INFO.CB_INVOKE.cb_invoke_local", b"", reply="_INBOX.cb-adapter-local.r6"), "the local adapter reads its own consumer")
 try:
     Session(port, "bob", "not-his-password")
     raise AssertionError("a wrong password was let in")

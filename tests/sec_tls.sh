@@ -52,7 +52,7 @@ info = json.loads(s.recv(4096).decode().split(" ", 1)[1])
 assert info.get("tls_required") is True, info
 print("     INFO: tls_required")' "$PORT"
 check "every daemon connects with tls:// (their command lines)" \
-    bash -c "[ \$(pgrep -fc 'cb-(engine|projector|adapter|sla|api) --broker tls://cb-[a-z]*@localhost:$PORT') -ge 5 ]"
+    bash -c "[ \$(pgrep -fc 'cb-(engine|projector|adapter|sla|api) --broker tls://cb-[a-z-]*@localhost:$PORT') -ge 5 ]"
 printf '{"tenant": "demo", "job_id": "t1", "kind": "map", "function": {"backend": "local", "name": "echo"}, "input": {"items": [1, 2, 3]}}\n' >"$DIR/t1.json"
 check "a job runs over TLS" bash -c "'$CB' submit --wait --timeout 60 '$DIR/t1.json' | tail -1 | grep -q '\"result\":\[1,2,3\]'"
 check "cb-api serves HTTPS, verified with the CA" \
@@ -103,7 +103,7 @@ tls_conns() { # the stack's users connected over TLS, but for the administrator
     curl -s -u guest:guest "$CB_RABBITMQ_API/api/connections" | $PY -c 'import json, sys
 print(" ".join(sorted(set(c["user"].split(".")[-1] for c in json.load(sys.stdin) if c["vhost"] == sys.argv[1] and c["user"] != "guest" and c.get("ssl")))))' "${VHOST:-/}"
 }
-all_tls() { [ "$(tls_conns)" = "cb-adapter cb-api cb-engine cb-projector cb-sla" ]; }
+all_tls() { [ "$(tls_conns)" = "cb-adapter-local cb-api cb-engine cb-projector cb-sla" ]; }
 check "every part connects to RabbitMQ over TLS as its own user (the broker's list)" wait_for 400 all_tls
 echo "     over TLS: $(tls_conns)"
 check "a job runs over AMQPS" \

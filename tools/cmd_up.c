@@ -628,11 +628,32 @@ static void as_identity(up *u, daemon_t *d, const char *ident)
     snprintf(d->cmd, sizeof d->cmd, "%s", cmd);
 }
 
+/* An identity per adapter's backend (cb-adapter-local and one for each
+ * backend of the configuration): each may take only its backend's
+ * invocations. 0, or -1 (said). */
+static int make_adapter_identities(const up *u, const char *config)
+{
+    json_t *root = *config ? json_load_file(config, 0, NULL) : NULL;
+    const char *name;
+    json_t *b;
+    char ident[200];
+    int rc = 0;
+    cb_ident_adapter("local", ident, sizeof ident);
+    rc |= cb_ident_make(u->dir, ident) < 0;
+    json_object_foreach(json_object_get(root, "backends"), name, b)
+    {
+        cb_ident_adapter(name, ident, sizeof ident);
+        rc |= cb_ident_make(u->dir, ident) < 0;
+    }
+    json_decref(root);
+    return rc ? -1 : 0;
+}
+
 /* On RabbitMQ: a user per identity, made through the management API with
  * the administrator of the URL the stack was given (tools/rabbit_admin.h).
  * Without an API that answers, the daemons share that user (said); with
  * one named by --rabbitmq-api that does not answer, cb up stops. */
-static int rabbit_identities(up *u, const char *api)
+static int rabbit_identities(up *u, const char *api, const char *config)
 {
     char err[600], path[700], tenants[16384], *t, *save = NULL;
     if (strncmp(u->url, "amqp", 4))
@@ -646,19 +667,25 @@ static int rabbit_identities(up *u, const char *api)
         say("%s: every part connects as %s (docs/security.md)", err, u->ra.user);
         return 0;
     }
-    if (cb_ident_make_stack(u->dir) != 0)
+    if (cb_ident_make_stack(u->dir) != 0 || make_adapter_identities(u, config) != 0)
         return -1;
     for (int i = 0; cb_ident_daemons[i]; i++)
         if (cb_rabbit_admin_put(&u->ra, u->dir, cb_ident_daemons[i], err, sizeof err) != 0) {
             say("%s", err);
             return -1;
         }
-    cb_ident_tenants(u->dir, tenants, sizeof tenants);
-    for (t = strtok_r(tenants, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
-        if (cb_rabbit_admin_put(&u->ra, u->dir, t, err, sizeof err) != 0) {
-            say("%s", err);
-            return -1;
-        }
+    for (int pass = 0; pass < 2; pass++) { /* the adapters, then the tenants */
+        save = NULL;
+        if (pass == 0)
+            cb_ident_adapters(u->dir, tenants, sizeof tenants);
+        else
+            cb_ident_tenants(u->dir, tenants, sizeof tenants);
+        for (t = strtok_r(tenants, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+            if (cb_rabbit_admin_put(&u->ra, u->dir, t, err, sizeof err) != 0) {
+                say("%s", err);
+                return -1;
+            }
+    }
     snprintf(path, sizeof path, "%s/rabbitmq_api", u->dir); /* for cb tenant */
     if (cb_file_write_mode(path, u->ra.api, 0600) != 0) {
         say("cannot write %s", path);
@@ -680,7 +707,7 @@ static const char *add_remote_adapters(up *u, const char *config)
     names[0] = '\0';
     json_object_foreach(json_object_get(root, "backends"), name, b)
     {
-        char dname[32];
+        char dname[32], ident[200];
         daemon_t *d;
         size_t used = strlen(names);
         if (!strcmp(name, "local") || u->n >= MAX_DAEMONS - 2) /* for cb-sla and cb-api */
@@ -691,7 +718,8 @@ static const char *add_remote_adapters(up *u, const char *config)
                  EXEC "'%s/cb-adapter' --broker '%s' --backend '%s' --id %s --config '%s' "
                       "2>>'%s/logs/%s.log'",
                  u->bin, u->url, name, dname, config, u->dir, dname);
-        as_identity(u, d, "cb-adapter");
+        cb_ident_adapter(name, ident, sizeof ident);
+        as_identity(u, d, ident);
         snprintf(names + used, sizeof names - used, " %s", name);
     }
     json_decref(root);
@@ -802,7 +830,7 @@ int cb_cmd_up(int argc, char **argv)
             goto out;
         }
         /* every part with an identity of its own (tools/identity.h) */
-        if (cb_ident_make_stack(u->dir) != 0 ||
+        if (cb_ident_make_stack(u->dir) != 0 || make_adapter_identities(u, abs_config) != 0 ||
             cb_ident_write_nats_conf(u->dir, port, u->tls) != 0 || admin_password(u) != 0)
             goto out;
         u->nats_port = port;
@@ -814,7 +842,7 @@ int cb_cmd_up(int argc, char **argv)
         say("nats-server (JetStream, data in %s/nats; users in %s/nats.conf) on 127.0.0.1:%d%s",
             u->dir, u->dir, port, u->tls ? ", TLS only" : "");
     }
-    if (connect_retry(u) != 0 || rabbit_identities(u, rabbitmq_api) != 0)
+    if (connect_retry(u) != 0 || rabbit_identities(u, rabbitmq_api, abs_config) != 0)
         goto out;
     {
         daemon_t *d = add(u, "projector");
@@ -841,7 +869,7 @@ int cb_cmd_up(int argc, char **argv)
                           "'%s/objects' --cache-dir '%s/cache/%s'%s%s%s 2>>'%s/logs/%s.log'",
                      u->bin, u->url, name, u->dir, u->dir, name, *abs_config ? " --config '" : "",
                      abs_config, *abs_config ? "'" : "", u->dir, name);
-            as_identity(u, d, "cb-adapter");
+            as_identity(u, d, CB_IDENT_ADAPTER_PREFIX "local");
         }
         remotes = add_remote_adapters(u, abs_config);
         u->no_sla = u->n >= MAX_DAEMONS - 1;

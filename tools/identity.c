@@ -40,14 +40,34 @@ static const role roles[] = {
     {"cb-engine", "\"cb.evt.>\", \"cb.invoke.>\", \"cb.done.>\", \"cb.progress.>\", \"cb.stats.>\"",
      "\"cb.submit.*\", \"cb.ctl.*.*\""},
     {"cb-projector", "\"cb.proj.>\", \"cb.stats.>\"", ""},
-    {"cb-adapter", "\"cb.evt.>\", \"cb.progress.>\", \"cb.stats.>\"", ""},
     {"cb-sla", "\"cb.evt.>\", \"cb.sla.>\", \"cb.stats.>\"", "\"cb.slactl.*\""},
     {"cb-api", "\"cb.submit.*\", \"cb.ctl.*.*\", \"cb.slactl.*\", \"cb.stats.>\"",
      "\"cb.done.>\", \"cb.progress.>\", \"cb.sla.>\", \"cb.stats.>\", \"cb.proj.>\""},
 };
 
-const char *const cb_ident_daemons[] = {"cb-engine", "cb-projector", "cb-adapter",
-                                        "cb-sla",    "cb-api",       NULL};
+const char *const cb_ident_daemons[] = {"cb-engine", "cb-projector", "cb-sla", "cb-api", NULL};
+
+/* An adapter's JetStream rights: the streams' set-up at connect (info,
+ * create, update), and of CB_INVOKE only its own backend's consumer
+ * (durable cb_invoke_<backend>: broker/nats_ep.c), which it may not delete. */
+#define ADAPTER_PUB                                                                                \
+    "\"cb.evt.>\", \"cb.progress.>\", \"cb.stats.>\", \"$JS.API.INFO\", "                          \
+    "\"$JS.API.STREAM.INFO.*\", \"$JS.API.STREAM.CREATE.*\", \"$JS.API.STREAM.UPDATE.*\", "        \
+    "\"$JS.API.CONSUMER.*.CB_INVOKE.%s\", \"$JS.API.CONSUMER.*.CB_INVOKE.%s.>\", "                 \
+    "\"$JS.API.CONSUMER.DURABLE.CREATE.CB_INVOKE.%s\", "                                           \
+    "\"$JS.API.CONSUMER.MSG.NEXT.CB_INVOKE.%s\", "                                                 \
+    "\"$JS.ACK.CB_INVOKE.%s.>\", \"$JS.FC.>\""
+
+void cb_ident_adapter(const char *backend, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s", CB_IDENT_ADAPTER_PREFIX, backend);
+}
+
+int cb_ident_is_adapter(const char *name)
+{
+    return !strncmp(name, CB_IDENT_ADAPTER_PREFIX, strlen(CB_IDENT_ADAPTER_PREFIX)) &&
+           cb_name_valid(name + strlen(CB_IDENT_ADAPTER_PREFIX));
+}
 
 int cb_ident_tenant_name_ok(const char *name)
 {
@@ -76,7 +96,7 @@ static int make_secret(const char *dir, const char *name, const char *ext, size_
     char path[700], pass[65];
     unsigned char raw[32];
     int fd;
-    FILE *r;
+    FILE *r = NULL;
     if (ident_dir(dir) != 0)
         return -1;
     snprintf(path, sizeof path, "%s/identities/%s.%s", dir, name, ext);
@@ -187,7 +207,8 @@ static int by_name(const struct dirent **a, const struct dirent **b)
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-void cb_ident_tenants(const char *dir, char *out, size_t size)
+/* The identities in DIR/identities that `want` takes, one per line. */
+static void scan(const char *dir, int (*want)(const char *), char *out, size_t size)
 {
     char path[700];
     struct dirent **list = NULL;
@@ -202,7 +223,7 @@ void cb_ident_tenants(const char *dir, char *out, size_t size)
         const char *dot = strrchr(list[i]->d_name, '.');
         if (dot && !strcmp(dot, ".password")) {
             snprintf(name, sizeof name, "%.*s", (int)(dot - list[i]->d_name), list[i]->d_name);
-            if (cb_ident_tenant_name_ok(name) && used + strlen(name) + 2 < size)
+            if (want(name) && used + strlen(name) + 2 < size)
                 used += (size_t)snprintf(out + used, size - used, "%s\n", name);
         }
         free(list[i]);
@@ -245,6 +266,16 @@ static int add_user(cb_buf *b, const char *dir, const char *name, const char *pu
     return 0;
 }
 
+void cb_ident_tenants(const char *dir, char *out, size_t size)
+{
+    scan(dir, cb_ident_tenant_name_ok, out, size);
+}
+
+void cb_ident_adapters(const char *dir, char *out, size_t size)
+{
+    scan(dir, cb_ident_is_adapter, out, size);
+}
+
 int cb_ident_write_nats_conf(const char *dir, int port, int tls)
 {
     cb_buf b = {0};
@@ -272,6 +303,15 @@ int cb_ident_write_nats_conf(const char *dir, int port, int tls)
         snprintf(pub, sizeof pub, "%s, %s", roles[i].pub, JS_PUB);
         rc |= add_user(&b, dir, roles[i].name, pub, JS_DENY, roles[i].sub, 1);
     }
+    cb_ident_adapters(dir, tenants, sizeof tenants);
+    for (t = strtok_r(tenants, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+        const char *backend = t + strlen(CB_IDENT_ADAPTER_PREFIX);
+        char pub[1400], durable[200];
+        snprintf(durable, sizeof durable, "cb_invoke_%s", backend);
+        snprintf(pub, sizeof pub, ADAPTER_PUB, durable, durable, durable, durable, durable);
+        rc |= add_user(&b, dir, t, pub, JS_DENY ", \"$JS.API.CONSUMER.DELETE.>\"", "", 1);
+    }
+    save = NULL;
     cb_ident_tenants(dir, tenants, sizeof tenants);
     for (t = strtok_r(tenants, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
         /* its own subjects; its done messages also through JetStream, a
@@ -303,31 +343,33 @@ void cb_ident_nats_url(const char *name, int port, int tls, char *out, size_t si
         snprintf(out, size, "nats://%s@127.0.0.1:%d", name, port);
 }
 
-int cb_ident_nats_tls(const char *dir)
+/* What DIR/nats.conf says: its port (0: no file) and whether it has TLS. */
+static void read_conf(const char *dir, int *port, int *tls)
 {
     char path[700], line[512];
-    int tls = 0;
     FILE *f;
+    *port = *tls = 0;
     snprintf(path, sizeof path, "%s/nats.conf", dir);
     if (!(f = fopen(path, "r")))
-        return 0;
-    while (!tls && fgets(line, sizeof line, f))
-        tls = !strncmp(line, "tls {", 5);
+        return;
+    while (fgets(line, sizeof line, f)) {
+        if (!*port && sscanf(line, "listen: \"127.0.0.1:%d\"", port) != 1)
+            *port = 0;
+        *tls |= !strncmp(line, "tls {", 5);
+    }
     fclose(f);
+}
+
+int cb_ident_nats_tls(const char *dir)
+{
+    int port, tls;
+    read_conf(dir, &port, &tls);
     return tls;
 }
 
 int cb_ident_nats_port(const char *dir)
 {
-    char path[700], line[256];
-    int port = 0;
-    FILE *f;
-    snprintf(path, sizeof path, "%s/nats.conf", dir);
-    if (!(f = fopen(path, "r")))
-        return 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "listen: \"127.0.0.1:%d\"", &port) == 1)
-            break;
-    fclose(f);
+    int port, tls;
+    read_conf(dir, &port, &tls);
     return port;
 }

@@ -2,7 +2,7 @@
  * permissions (docs/security.md).
  *
  * Every daemon connects with an identity of its own (cb-engine,
- * cb-projector, cb-adapter, cb-sla, cb-api), the operator's commands with
+ * cb-projector, cb-sla, cb-api, and cb-adapter-BACKEND per backend), the operator's commands with
  * cb-admin, and each tenant with its own name. A password per identity is
  * kept in DIR/identities/NAME.password (mode 0600, the directory 0700),
  * made once with 32 random hex digits; nothing puts it on a command line.
@@ -18,8 +18,17 @@
 
 #define CB_IDENT_ADMIN "cb-admin"
 
-/* The daemons' identities, NULL-terminated: "cb-engine", ... */
+/* The daemons' identities, NULL-terminated: "cb-engine", ... (adapters
+ * have one per backend, below). */
 extern const char *const cb_ident_daemons[];
+
+/* Adapters: "cb-adapter-<backend>", each allowed its backend's invocations
+ * only. */
+#define CB_IDENT_ADAPTER_PREFIX "cb-adapter-"
+void cb_ident_adapter(const char *backend, char *out, size_t size);
+int cb_ident_is_adapter(const char *name);
+/* The adapters' identities made in DIR (sorted), one per line. */
+void cb_ident_adapters(const char *dir, char *out, size_t size);
 
 /* Whether NAME can be a tenant's identity: a tenant name (cb_name_valid)
  * that does not begin with "cb-" (the daemons') or "_". */

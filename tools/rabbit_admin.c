@@ -34,7 +34,6 @@ typedef struct rabbit_role {
 static const rabbit_role rabbit_roles[] = {
     {"cb-engine", "^cb\\.(evt|invoke|done|progress|stats)\\."},
     {"cb-projector", "^cb\\.(proj|stats)\\." END_MARKER},
-    {"cb-adapter", "^cb\\.(evt|progress|stats)\\."},
     {"cb-sla", "^cb\\.(evt|sla|stats)\\."},
     {"cb-api", "^cb\\.(submit|slactl)\\.[^.]+$|^cb\\.(ctl|stats)\\." END_MARKER},
 };
@@ -215,7 +214,7 @@ int cb_rabbit_admin_put(const cb_rabbit_admin *a, const char *dir, const char *i
         snprintf(err, errlen, "%s has no password in %s/identities", ident, dir);
         return -1;
     }
-    if (!r && !cb_ident_tenant_name_ok(ident)) {
+    if (!r && !cb_ident_tenant_name_ok(ident) && !cb_ident_is_adapter(ident)) {
         snprintf(err, errlen, "%s is neither a daemon's nor a tenant's identity", ident);
         return -1;
     }
@@ -227,6 +226,13 @@ int cb_rabbit_admin_put(const cb_rabbit_admin *a, const char *dir, const char *i
         snprintf(wr, sizeof wr, "%s", DAEMON_WRITE);
         snprintf(rd, sizeof rd, "%s", DAEMON_READ);
         snprintf(twr, sizeof twr, "%s", r->topic_write);
+        snprintf(trd, sizeof trd, "^cb\\.");
+    } else if (cb_ident_is_adapter(ident)) { /* its backend's invocations only */
+        snprintf(conf, sizeof conf, "%s", DAEMON_CONFIGURE);
+        snprintf(wr, sizeof wr, "%s", DAEMON_WRITE);
+        snprintf(rd, sizeof rd, "^(cb|amq\\.gen-.*|cb\\.invoke\\.%s)$",
+                 ident + strlen(CB_IDENT_ADAPTER_PREFIX));
+        snprintf(twr, sizeof twr, "^cb\\.(evt|progress|stats)\\.");
         snprintf(trd, sizeof trd, "^cb\\.");
     } else { /* tenant names are [A-Za-z0-9_-]: nothing to escape */
         snprintf(conf, sizeof conf, "^amq\\.gen-.*$");
@@ -248,7 +254,7 @@ int cb_rabbit_admin_put(const cb_rabbit_admin *a, const char *dir, const char *i
              json_pack("{s:s, s:s, s:s}", "exchange", "cb", "write", twr, "read", trd), err,
              errlen))
         return -1;
-    if (r)
+    if (r || cb_ident_is_adapter(ident))
         return 0;
     /* the tenant's done stream, as the driver declares it (broker/amqp_pub.c) */
     snprintf(path, sizeof path, "exchanges/%s/cb", vh);

@@ -10,7 +10,9 @@
  *   - daemons may declare and use the stack's queues; each publishes only
  *     its own subjects (the engine: events, invocations, done, progress;
  *     adapters: events, progress; cb-sla: events, notices; cb-api:
- *     submissions and controls; the projector: its announcements);
+ *     submissions and controls; the projector: its announcements); an
+ *     adapter (cb-adapter-BACKEND) reads only its backend's invocation
+ *     queue, cb.invoke.BACKEND;
  *   - a tenant may publish only cb.submit/enqueue/slactl.<tenant> and
  *     cb.ctl.<tenant>.*, make only server-named private queues, bind them
  *     only to cb.done/progress/sla.<tenant>.*, and read only its own done
