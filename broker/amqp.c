@@ -523,6 +523,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     cb__amqp_expire_requests(b, now);
     for (aep *e = b->eps, *next; e; e = next) {
         next = e->next;
+        if (e->kind == EP_KEPT_SUB && !e->ch && e->reopen_at_ns && now >= e->reopen_at_ns &&
+            b->state == ST_UP && !e->closed) {
+            e->reopen_at_ns = 0;
+            cb__amqp_open_channel(b, e);
+        }
         if ((e->kind == EP_READER || e->kind == EP_KEPT_SUB) && e->ch && b->state == ST_UP) {
             cb__amqp_reader_ack(b, e);
             /* After its marker, a live reader is caught up again when idle. */

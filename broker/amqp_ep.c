@@ -408,6 +408,12 @@ void cb__amqp_channel_closed(ab *b, amqp_channel_t ch, amqp_channel_close_t *cc)
         cb__amqp_open_channel(b, e);
         return;
     }
+    if (e->kind == EP_KEPT_SUB && !e->closed && cc->reply_code != AMQP_ACCESS_REFUSED) {
+        /* a stream just declared may not be readable at once ("406 ... does
+         * not have a replica on the local node"): again in a moment */
+        e->reopen_at_ns = cb_time_mono_ns() + (int64_t)KEPT_RETRY_MS * 1000000;
+        return;
+    }
     cb__amqp_ep_maybe_free(e);
 }
 

@@ -17,6 +17,7 @@
 #define PUB_CHANNEL        1
 #define FRAME_MAX          131072
 #define TICK_MS            50
+#define KEPT_RETRY_MS      200 /* a done subscription's channel closed by the server */
 #define READ_PREFETCH      2000
 #define RELEASE_EVERY      64  /* frames decoded between releases of librabbitmq's pool */
 #define READ_IDLE_MS       250 /* live readers: no delivery for this long after the end: caught up */
@@ -94,7 +95,8 @@ struct aep {
     uint64_t unacked_tag, unacked;
     cb_dedup *dedup;
     int64_t since_ns;
-    bool declare_done; /* kept: declare and bind the tenant's done stream first */
+    bool declare_done;    /* kept: declare and bind the tenant's done stream first */
+    int64_t reopen_at_ns; /* kept: the server closed its channel; open again then (0: no) */
     /* consumers */
     cb_consume_opts copts;
     awork *works;
