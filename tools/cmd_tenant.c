@@ -1,12 +1,16 @@
 /* tools/cmd_tenant.c - `cb tenant add|list|remove NAME`: a tenant's broker
  * identity (tools/identity.h, docs/security.md).
  *
- * add makes the tenant's password (DIR/identities/NAME.password, 0600) and,
- * when DIR's stack has its own nats-server, rewrites its users
- * (DIR/nats.conf) and has the running server reload them; it returns once
- * the identity connects (at most 10 s), and prints the lines a tenant's
- * shell needs. remove takes it away the same way. With a broker of your
- * own (cb up --broker), configure the user as docs/security.md shows. */
+ * add makes the tenant's password (DIR/identities/NAME.password, 0600) and
+ * API token (NAME.token; DIR/api_tokens.json holds its SHA-256 for cb-api),
+ * then, when DIR's stack has its own nats-server, rewrites its users
+ * (DIR/nats.conf) and has the running server reload them, or, on a
+ * RabbitMQ stack whose users cb up made (DIR/rabbitmq_api), makes the
+ * tenant's user through the management API; it returns once the identity
+ * connects and cb-api takes the token (at most 10 s each), and prints the
+ * lines a tenant's shell needs. remove takes it away the same way. With a
+ * broker of your own (cb up --broker without users), configure the user as
+ * docs/security.md shows. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
