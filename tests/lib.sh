@@ -21,3 +21,13 @@ wait_for() {
     done
     "$@"
 }
+
+# TENANT COMMAND...: a command with the tenant's identity, the variables
+# `cb tenant add` printed into $DIR/TENANT.env
+as() {
+    local who=$1
+    shift
+    (set -a; . "$DIR/$who.env"; set +a; "$@")
+}
+
+quiet() { "$@" >/dev/null; }

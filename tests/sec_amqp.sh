@@ -59,15 +59,9 @@ check "identities readable by their owner only, no password on any command line"
 "$CB" tenant add bob >"$DIR/bob.env" 2>"$DIR/bob.err"
 check "cb tenant add makes alice and bob (their URLs name their users)" \
     bash -c "grep -q 'CB_BROKER_URL=amqp://${PREFIX}alice@' '$DIR/alice.env' && grep -q 'CB_BROKER_URL=amqp://${PREFIX}bob@' '$DIR/bob.env' && [ \"\$('$CB' tenant list | tr '\n' ' ')\" = 'alice bob ' ]"
-as() { # TENANT COMMAND...: a command with the tenant's identity
-    local who=$1
-    shift
-    (set -a; . "$DIR/$who.env"; set +a; "$@")
-}
 
 # alice's job: 20 tasks of 150 ms, two at a time (1.5 s)
 $PY -c 'import json; print(json.dumps({"tenant": "alice", "job_id": "slow", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": [150] * 20}}))' >"$DIR/slow.json"
-quiet() { "$@" >/dev/null; }
 check "alice submits her job with her identity" as alice quiet "$CB" submit "$DIR/slow.json"
 
 check "bob's hostile attempts are refused by the server, his own operations taken" \

@@ -60,15 +60,9 @@ check "cb-api: alice's token lists her jobs (200)" test "$(code "$CB_DIR/identit
 check "... not bob's (403)" test "$(code "$CB_DIR/identities/alice.token" '/v1/jobs?tenant=bob')" = 403
 check "... no token is refused now that tenants have theirs (401)" test "$(code - '/v1/jobs?tenant=alice')" = 401
 check "... the operator's token reads the metrics (200)" test "$(code "$CB_DIR/identities/cb-admin.token" /metrics)" = 200
-as() { # TENANT COMMAND...: a cb command with the tenant's identity
-    local who=$1
-    shift
-    (set -a; . "$DIR/$who.env"; set +a; "$@")
-}
 
 # alice's job: 20 tasks of 150 ms, two at a time (1.5 s)
 $PY -c 'import json; print(json.dumps({"tenant": "alice", "job_id": "slow", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": [150] * 20}}))' >"$DIR/slow.json"
-quiet() { "$@" >/dev/null; }
 check "alice submits her job with her identity" as alice quiet "$CB" submit "$DIR/slow.json"
 
 check "bob's hostile attempts are refused by the server, his own operations taken" \
