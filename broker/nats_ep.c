@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_json.h"
 #include "cb_log.h"
 #include "cb_time.h"
 #include "nats_int.h"
@@ -140,7 +141,71 @@ static void fill_msg(cb_broker_msg *m, natsMsg *msg, const msg_mail *mm)
 static void reader_finish(ep *e, cb_status s)
 {
     e->finished = true;
+    if (e->idle)
+        evtimer_del(e->idle);
     e->read_cb(NULL, s, e->ctx);
+}
+
+/* ---- the end of the log ------------------------------------------------
+ * A reader has caught up when it delivered the log's last position at the
+ * start of the read (end_seq, from the stream's state), or when the server
+ * says that no event its filter matches lies between what it delivered and
+ * end_seq (a probe: STREAM.MSG.GET with next_by_subj). The pending count
+ * that JetStream puts on each message is only a hint for when to probe:
+ * nats-server 2.9's count for a filtered consumer over a file store can be
+ * wrong either way (0 thousands of events before the end, seen with a 26k
+ * event stream: a projector reported caught up having folded part of the
+ * log, a replay would have stopped early). After the first time, a live
+ * reader reports "caught up" again whenever the hint says so. */
+#define IDLE_PROBE_MS 50
+
+static bool reader_filtered(const ep *e)
+{
+    return strcmp(e->subject, "cb.evt.>") != 0;
+}
+
+static void reader_at_end(ep *e)
+{
+    e->at_end = true;
+    if (e->idle)
+        evtimer_del(e->idle);
+    if (e->ropts.stop_at_end)
+        reader_finish(e, CB_OK);
+    else
+        e->read_cb(NULL, CB_OK, e->ctx);
+}
+
+static void arm_idle(ep *e)
+{
+    struct timeval tv = {0, IDLE_PROBE_MS * 1000};
+    if (e->idle)
+        evtimer_add(e->idle, &tv);
+}
+
+static void start_probe(ep *e);
+
+/* A message the reader delivered before it reached the end. */
+static void reader_progress(ep *e, uint64_t seq, bool hint)
+{
+    if (seq >= e->end_seq)
+        reader_at_end(e);
+    else if (hint && !e->probing && reader_filtered(e))
+        start_probe(e); /* maybe the last event the filter matches */
+}
+
+static void idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    ep *e = arg;
+    (void)fd;
+    (void)what;
+    if (e->closed || e->finished || e->at_end)
+        return;
+    if (e->last_seq != e->idle_mark || e->probing) { /* still moving */
+        e->idle_mark = e->last_seq;
+        arm_idle(e);
+        return;
+    }
+    start_probe(e);
 }
 
 static void msg_mail_fn(cb_mail *mail, int cancelled)
@@ -159,18 +224,21 @@ static void msg_mail_fn(cb_mail *mail, int cancelled)
     case EP_READER:
         if (e->finished)
             break;
-        if (mm->kind == M_MSG)
+        if (mm->kind == M_MSG) {
+            if (mm->seq > e->last_seq)
+                e->last_seq = mm->seq;
             e->read_cb(&m, CB_OK, e->ctx);
+        }
         if (e->closed || e->finished)
             break;
         if (mm->kind == M_ERROR)
             reader_finish(e, mm->st);
-        else if (mm->kind == M_CAUGHT_UP || mm->caught_up) {
-            if (e->ropts.stop_at_end)
-                reader_finish(e, CB_OK);
-            else
-                e->read_cb(NULL, CB_OK, e->ctx);
-        }
+        else if (mm->kind == M_CAUGHT_UP && !e->at_end)
+            reader_at_end(e);
+        else if (mm->kind == M_MSG && !e->at_end)
+            reader_progress(e, mm->seq, mm->caught_up);
+        else if (mm->kind == M_MSG && mm->caught_up) /* live: the server's hint */
+            e->read_cb(NULL, CB_OK, e->ctx);
         break;
     case EP_SUB:
     case EP_KEPT_SUB:
@@ -253,7 +321,7 @@ static void core_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 
 /* ---- jobs on the helper thread ---------------------------------------- */
 
-typedef enum job_kind { J_SUBSCRIBE, J_STOP } job_kind;
+typedef enum job_kind { J_SUBSCRIBE, J_STOP, J_PROBE } job_kind;
 
 typedef struct api_job {
     cb_offload_job job;
@@ -262,7 +330,68 @@ typedef struct api_job {
     natsSubscription *sub;
     cb_status st;
     char err[256];
+    uint64_t from;  /* J_PROBE: look from this position */
+    uint64_t seen;  /* J_PROBE: the reader's last_seq when it was asked */
+    uint64_t found; /* J_PROBE: the next match's position, 0 when none */
 } api_job;
+
+/* The log's last position now (0 when it is empty). */
+static natsStatus log_end(nb *b, uint64_t *end, jsErrCode *jerr)
+{
+    jsStreamInfo *si = NULL;
+    natsStatus s = js_GetStreamInfo(&si, b->js, "CB_EVENTS", NULL, jerr);
+    if (s == NATS_OK)
+        *end = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return s;
+}
+
+/* The position of the first event at or after `from` that `filter` matches,
+ * asked of the stream (not of a consumer's count); 0 when there is none. */
+static natsStatus next_match(nb *b, const char *filter, uint64_t from, uint64_t *found)
+{
+    json_t *req = json_pack("{s:I, s:s}", "seq", (json_int_t)from, "next_by_subj", filter);
+    char *body = req ? cb_json_dumps(req, JSON_COMPACT) : NULL;
+    natsMsg *reply = NULL;
+    json_t *ans = NULL, *msg, *err;
+    natsStatus s = NATS_NO_MEMORY;
+
+    json_decref(req);
+    if (!body)
+        return s;
+    s = natsConnection_RequestString(&reply, b->nc, "$JS.API.STREAM.MSG.GET.CB_EVENTS", body,
+                                     b->base.opts.op_timeout_ms);
+    free(body);
+    if (s != NATS_OK)
+        return s;
+    ans =
+        cb_json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL, NULL);
+    natsMsg_Destroy(reply);
+    if ((msg = json_object_get(ans, "message")) && json_is_integer(json_object_get(msg, "seq"))) {
+        *found = (uint64_t)json_integer_value(json_object_get(msg, "seq"));
+        s = NATS_OK;
+    } else if ((err = json_object_get(ans, "error")) &&
+               json_integer_value(json_object_get(err, "code")) == 404) {
+        *found = 0; /* no message found */
+        s = NATS_OK;
+    } else {
+        s = NATS_ERR;
+    }
+    json_decref(ans);
+    return s;
+}
+
+/* Whether nothing the read's filter matches lies in [from, end_seq]. */
+static bool nothing_left(ep *e, uint64_t from)
+{
+    uint64_t found = 0;
+    if (from > e->end_seq)
+        return true;
+    if (!reader_filtered(e))
+        return false; /* every position up to end_seq holds an event */
+    return next_match(e->b, e->subject, from, &found) == NATS_OK &&
+           (found == 0 || found > e->end_seq);
+}
 
 static void *fetch_main(void *arg);
 static natsStatus pull_subscribe(ep *e, const char *stream, natsSubscription **sub);
@@ -317,9 +446,16 @@ static void job_subscribe(api_job *j)
     natsStatus s;
 
     jsSubOptions_Init(&so);
+    if (e->kind == EP_READER && (s = log_end(b, &e->end_seq, &jerr)) != NATS_OK) {
+        j->st = cb__nats_status(s);
+        snprintf(j->err, sizeof j->err, "the log's end: %s (jetstream error %d)",
+                 natsStatus_GetText(s), (int)jerr);
+        return;
+    }
     if (e->kind == EP_READER) {
         so.Stream = "CB_EVENTS";
         so.Ordered = true;
+        e->first_seq = 1; /* where a probe looks before anything came */
         switch (e->ropts.from) {
         case CB_READ_FIRST:
             so.Config.DeliverPolicy = js_DeliverAll;
@@ -327,6 +463,7 @@ static void job_subscribe(api_job *j)
         case CB_READ_SEQ:
             so.Config.DeliverPolicy = js_DeliverByStartSequence;
             so.Config.OptStartSeq = e->ropts.seq;
+            e->first_seq = e->ropts.seq ? e->ropts.seq : 1;
             break;
         case CB_READ_TIME:
             so.Config.DeliverPolicy = js_DeliverByStartTime;
@@ -334,6 +471,7 @@ static void job_subscribe(api_job *j)
             break;
         case CB_READ_NEW:
             so.Config.DeliverPolicy = js_DeliverNew;
+            e->first_seq = e->end_seq + 1;
             break;
         }
         s = js_Subscribe(&j->sub, b->js, e->subject, js_msg_cb, e, NULL, &so, &jerr);
@@ -378,11 +516,15 @@ static void job_subscribe(api_job *j)
     if (natsSubscription_SetOnCompleteCB(j->sub, sub_complete_cb, e) != NATS_OK)
         ep_unref(e);
     if (e->kind == EP_READER) {
-        /* Nothing pending at creation means we are at the end already. */
+        /* Nothing delivered yet: where the read starts, and whether the end
+         * is there already (else the messages, or the idle probe, say it). */
         jsConsumerInfo *ci = NULL;
         if (natsSubscription_GetConsumerInfo(&ci, j->sub, NULL, &jerr) == NATS_OK) {
-            if (ci->NumPending == 0 && ci->Delivered.Consumer == 0)
-                post_mail(e, M_CAUGHT_UP, NULL, CB_OK, false);
+            if (ci->Delivered.Consumer == 0) {
+                e->first_seq = ci->Delivered.Stream + 1;
+                if (nothing_left(e, e->first_seq))
+                    post_mail(e, M_CAUGHT_UP, NULL, CB_OK, false);
+            }
             jsConsumerInfo_Destroy(ci);
         }
     }
@@ -415,11 +557,19 @@ static void job_stop(api_job *j)
     }
 }
 
+static void job_probe(api_job *j)
+{
+    natsStatus s = next_match(j->e->b, j->e->subject, j->from, &j->found);
+    j->st = s == NATS_OK ? CB_OK : cb__nats_status(s);
+}
+
 static void api_job_work(cb_offload_job *job)
 {
     api_job *j = (api_job *)job;
     if (j->kind == J_SUBSCRIBE)
         job_subscribe(j);
+    else if (j->kind == J_PROBE)
+        job_probe(j);
     else
         job_stop(j);
 }
@@ -431,7 +581,15 @@ static void api_job_done(cb_mail *mail, int cancelled)
     api_job *j = (api_job *)mail;
     ep *e = j->e;
 
-    if (j->kind == J_SUBSCRIBE && !cancelled) {
+    if (j->kind == J_PROBE) {
+        e->probing = false;
+        if (!cancelled && !e->closed && !e->finished && !e->at_end) {
+            if (j->st == CB_OK && e->last_seq == j->seen && (!j->found || j->found > e->end_seq))
+                reader_at_end(e); /* nothing left up to the end, and nothing came meanwhile */
+            else
+                arm_idle(e); /* events are on their way, or ask again */
+        }
+    } else if (j->kind == J_SUBSCRIBE && !cancelled) {
         if (j->st != CB_OK) {
             if (!e->b->closing)
                 CB_LOG_WRN(MOD, "subscribe %s: %s", e->subject, j->err);
@@ -444,6 +602,8 @@ static void api_job_done(cb_mail *mail, int cancelled)
                 natsSubscription_Destroy(j->sub);
         } else {
             e->sub = j->sub;
+            if (e->kind == EP_READER && !e->at_end)
+                arm_idle(e);
         }
     } else if (j->kind == J_SUBSCRIBE && j->sub) {
         natsSubscription_Destroy(j->sub);
@@ -472,6 +632,26 @@ static void submit_job(ep *e, job_kind kind, natsSubscription *sub)
 static void submit_stop(ep *e, natsSubscription *sub)
 {
     submit_job(e, J_STOP, sub);
+}
+
+/* Ask the stream whether an event the reader's filter matches lies after
+ * what it delivered (answered by api_job_done). */
+static void start_probe(ep *e)
+{
+    api_job *j = cb_calloc(1, sizeof *j);
+    if (!j) {
+        arm_idle(e); /* ask again later */
+        return;
+    }
+    j->job.mail.fn = api_job_done;
+    j->job.work = api_job_work;
+    j->kind = J_PROBE;
+    j->e = e;
+    j->seen = e->last_seq;
+    j->from = e->last_seq ? e->last_seq + 1 : e->first_seq;
+    e->probing = true;
+    ep_ref(e);
+    cb_offload_submit(e->b->off, &j->job);
 }
 
 /* ---- pull consumers -------------------------------------------------- */
@@ -702,6 +882,11 @@ cb_status cb__nats_read(cb_broker *cb, const cb_read_opts *o, cb_read_cb *fn, vo
     e->ropts = *o;
     e->ropts.filter = NULL;
     snprintf(e->subject, sizeof e->subject, "%s", o->filter ? o->filter : "cb.evt.>");
+    if (!(e->idle = evtimer_new(b->evb, idle_cb, e))) {
+        ep_unlink(e);
+        ep_unref(e);
+        return CB_ENOMEM;
+    }
     return start_ep(b, e, out, NULL, NULL);
 }
 
@@ -712,6 +897,10 @@ void cb__nats_close_ep(ep *e)
         return;
     e->closed = true;
     e->sub = NULL;
+    if (e->idle) {
+        event_free(e->idle);
+        e->idle = NULL;
+    }
     ep_unlink(e);
     if (e->kind == EP_CONSUMER) {
         /* Give back what the user still holds; the fetcher stops on the helper thread. */

@@ -60,7 +60,16 @@ struct ep {
     pthread_cond_t cv;
     int inflight; /* guarded by mu */
     bool stop;    /* guarded by mu */
-    work *works;  /* outstanding, loop only */
+    /* readers: where the log ended when the read started (end_seq) and the
+     * first position the read could deliver then (first_seq), both set by
+     * the subscribe job before its mail; the rest is the loop's */
+    uint64_t end_seq, first_seq;
+    uint64_t last_seq;  /* the last position delivered */
+    uint64_t idle_mark; /* last_seq when the idle timer last fired */
+    bool at_end;        /* delivered everything up to end_seq */
+    bool probing;       /* a probe job is in flight */
+    struct event *idle; /* checks a read that went quiet before end_seq */
+    work *works;        /* outstanding, loop only */
 };
 
 struct work {
