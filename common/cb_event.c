@@ -91,22 +91,78 @@ static cb_status bad(char *err, size_t errlen, const char *what)
     return CB_ESCHEMA;
 }
 
-/* A required string attribute, 1..max bytes. */
-static const char *get_str(json_t *o, const char *key, size_t max)
+/* The envelope's attributes as text (NULL: absent or not a string), and its
+ * data (owned), from either decoder below; checked by one function. */
+enum { F_SPEC, F_TYPE, F_ID, F_SOURCE, F_SUBJECT, F_TIME, F_DCT, F_TENANT, F_JOB, F__N };
+static const char *const field_names[F__N] = {
+    "specversion",     "type",     "id",    "source", "subject", "time",
+    "datacontenttype", "cbtenant", "cbjob",
+};
+
+typedef struct fields {
+    const char *v[F__N];
+    size_t n[F__N]; /* byte lengths (a string may hold NULs) */
+    json_t *data;   /* owned; NULL when absent or not an object */
+} fields;
+
+/* A required string attribute, 1..max bytes, without NULs. */
+static const char *req_str(const fields *f, int k, size_t max)
 {
-    json_t *v = json_object_get(o, key);
-    const char *s = json_string_value(v);
-    if (!s || !*s || json_string_length(v) > max || strlen(s) != json_string_length(v))
+    const char *s = f->v[k];
+    if (!s || !*s || f->n[k] > max || strlen(s) != f->n[k])
         return NULL;
     return s;
 }
 
-cb_status cb_event_decode(const void *buf, size_t len, cb_event *ev, char *err, size_t errlen)
+/* The envelope's rules, in the order their errors are reported; on CB_OK
+ * the event takes f->data. */
+static cb_status check_fields(fields *f, cb_event *ev, char *err, size_t errlen)
+{
+    const char *type, *id, *source, *subject, *s;
+    int64_t t;
+    cb_status st;
+
+    s = f->v[F_SPEC];
+    if (!s || strcmp(s, "1.0") != 0)
+        return bad(err, errlen, "/specversion: must be \"1.0\"");
+    if (!(type = req_str(f, F_TYPE, 64)) || cb_event_type_parse(type) == CB_EV_UNKNOWN)
+        return bad(err, errlen, "/type: not a cbcore event type");
+    if (!(id = req_str(f, F_ID, 512)))
+        return bad(err, errlen, "/id: required, 1-512 characters");
+    if (!(source = req_str(f, F_SOURCE, 512)))
+        return bad(err, errlen, "/source: required, 1-512 characters");
+    if (!(subject = req_str(f, F_SUBJECT, 512)))
+        return bad(err, errlen, "/subject: required, 1-512 characters");
+    s = f->v[F_TIME];
+    if (!s || cb_time_parse(s, &t) != 0)
+        return bad(err, errlen, "/time: must be an RFC 3339 date-time");
+    s = f->v[F_DCT];
+    if (!s || strcmp(s, "application/json") != 0)
+        return bad(err, errlen, "/datacontenttype: must be \"application/json\"");
+    if (!cb_name_valid(f->v[F_TENANT]))
+        return bad(err, errlen, "/cbtenant: must match ^[A-Za-z0-9_-]{1,128}$");
+    if (!cb_name_valid(f->v[F_JOB]))
+        return bad(err, errlen, "/cbjob: must match ^[A-Za-z0-9_-]{1,128}$");
+    if (!f->data)
+        return bad(err, errlen, "/data: expected an object");
+    st = cb_event_init(ev, cb_event_type_parse(type), f->v[F_TENANT], f->v[F_JOB], id, source, t,
+                       f->data);
+    f->data = NULL; /* cb_event_init took it, or freed it */
+    if (st == CB_OK) {
+        cb_free(ev->subject);
+        if (!(ev->subject = cb_strdup(subject))) {
+            cb_event_cleanup(ev);
+            st = CB_ENOMEM;
+        }
+    }
+    return st;
+}
+
+cb_status cb_event_decode_full(const void *buf, size_t len, cb_event *ev, char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *o;
-    const char *s, *tenant, *job, *id, *source, *subject, *type;
-    int64_t t;
+    json_t *o, *d;
+    fields f = {0};
     cb_status st;
 
     memset(ev, 0, sizeof *ev);
@@ -119,65 +175,160 @@ cb_status cb_event_decode(const void *buf, size_t len, cb_event *ev, char *err, 
         return st;
     }
     if (!json_is_object(o)) {
-        st = bad(err, errlen, "/: expected an object");
-        goto out;
+        json_decref(o);
+        return bad(err, errlen, "/: expected an object");
     }
-    s = json_string_value(json_object_get(o, "specversion"));
-    if (!s || strcmp(s, "1.0") != 0) {
-        st = bad(err, errlen, "/specversion: must be \"1.0\"");
-        goto out;
+    for (int k = 0; k < F__N; k++) {
+        json_t *v = json_object_get(o, field_names[k]);
+        f.v[k] = json_string_value(v);
+        f.n[k] = f.v[k] ? json_string_length(v) : 0;
     }
-    if (!(type = get_str(o, "type", 64)) || cb_event_type_parse(type) == CB_EV_UNKNOWN) {
-        st = bad(err, errlen, "/type: not a cbcore event type");
-        goto out;
+    if (json_is_object(d = json_object_get(o, "data")))
+        f.data = json_incref(d);
+    st = check_fields(&f, ev, err, errlen);
+    json_decref(f.data);
+    json_decref(o);
+    return st;
+}
+
+/* ---- the fast path ------------------------------------------------------
+ * What the engine's writers produce: one object whose members are the
+ * envelope's attributes, each once, as strings of printable ASCII without
+ * escapes, and "data" (an object). Those are read by a scan and only "data"
+ * is parsed; anything else (escapes, other bytes, other or repeated members,
+ * malformed text) goes to the full decoder, which gives the same answers
+ * and the precise error. test_event.c compares the two. */
+#define FAST_SCRATCH 2048
+
+static size_t ws(const char *b, size_t len, size_t i)
+{
+    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* The plain string at b[i] == '"': its end (after the quote), 0 if it has
+ * an escape, a byte outside 0x20..0x7e, or no end. */
+static size_t plain_string(const char *b, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c == '"')
+            return i + 1;
+        if (c == '\\' || c < 0x20 || c > 0x7e)
+            return 0;
     }
-    if (!(id = get_str(o, "id", 512))) {
-        st = bad(err, errlen, "/id: required, 1-512 characters");
-        goto out;
-    }
-    if (!(source = get_str(o, "source", 512))) {
-        st = bad(err, errlen, "/source: required, 1-512 characters");
-        goto out;
-    }
-    if (!(subject = get_str(o, "subject", 512))) {
-        st = bad(err, errlen, "/subject: required, 1-512 characters");
-        goto out;
-    }
-    s = json_string_value(json_object_get(o, "time"));
-    if (!s || cb_time_parse(s, &t) != 0) {
-        st = bad(err, errlen, "/time: must be an RFC 3339 date-time");
-        goto out;
-    }
-    s = json_string_value(json_object_get(o, "datacontenttype"));
-    if (!s || strcmp(s, "application/json") != 0) {
-        st = bad(err, errlen, "/datacontenttype: must be \"application/json\"");
-        goto out;
-    }
-    tenant = json_string_value(json_object_get(o, "cbtenant"));
-    if (!cb_name_valid(tenant)) {
-        st = bad(err, errlen, "/cbtenant: must match ^[A-Za-z0-9_-]{1,128}$");
-        goto out;
-    }
-    job = json_string_value(json_object_get(o, "cbjob"));
-    if (!cb_name_valid(job)) {
-        st = bad(err, errlen, "/cbjob: must match ^[A-Za-z0-9_-]{1,128}$");
-        goto out;
-    }
-    if (!json_is_object(json_object_get(o, "data"))) {
-        st = bad(err, errlen, "/data: expected an object");
-        goto out;
-    }
-    st = cb_event_init(ev, cb_event_type_parse(type), tenant, job, id, source, t,
-                       json_incref(json_object_get(o, "data")));
-    if (st == CB_OK) {
-        cb_free(ev->subject);
-        if (!(ev->subject = cb_strdup(subject))) {
-            cb_event_cleanup(ev);
-            st = CB_ENOMEM;
+    return 0;
+}
+
+/* The end of the object at b[i] == '{' (strings skipped, brackets
+ * counted); 0 if it does not end. Its text is checked by the parser. */
+static size_t object_end(const char *b, size_t len, size_t i)
+{
+    int depth = 0;
+    for (; i < len; i++) {
+        char c = b[i];
+        if (c == '"') {
+            for (i++; i < len && b[i] != '"'; i++)
+                if (b[i] == '\\')
+                    i++;
+            if (i >= len)
+                return 0;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            return i + 1;
         }
     }
-out:
-    json_decref(o);
+    return 0;
+}
+
+/* 1: *f filled (data parsed, owned); 0: take the full decoder; -1: out of
+ * memory. */
+static int fast_fields(const char *b, size_t len, fields *f, char *scratch)
+{
+    size_t i = ws(b, len, 0), used = 0, dat = 0, datend = 0;
+    unsigned seen = 0;
+    json_error_t je;
+    cb_status st;
+
+    if (i >= len || b[i] != '{')
+        return 0;
+    i = ws(b, len, i + 1);
+    for (;;) {
+        size_t kend, vend;
+        int k;
+        if (i >= len || b[i] != '"' || !(kend = plain_string(b, len, i)))
+            return 0;
+        for (k = 0; k < F__N; k++)
+            if (strlen(field_names[k]) == kend - i - 2 &&
+                memcmp(field_names[k], b + i + 1, kend - i - 2) == 0)
+                break;
+        if (k == F__N && !(kend - i - 2 == 4 && memcmp(b + i + 1, "data", 4) == 0))
+            return 0; /* another attribute: the full decoder */
+        if (seen & (1u << k))
+            return 0; /* repeated */
+        seen |= 1u << k;
+        i = ws(b, len, kend);
+        if (i >= len || b[i] != ':')
+            return 0;
+        i = ws(b, len, i + 1);
+        if (k == F__N) { /* data */
+            if (i >= len || b[i] != '{' || !(vend = object_end(b, len, i)))
+                return 0;
+            dat = i;
+            datend = vend;
+        } else {
+            size_t n;
+            if (i >= len || b[i] != '"' || !(vend = plain_string(b, len, i)))
+                return 0;
+            n = vend - i - 2;
+            if (used + n + 1 > FAST_SCRATCH)
+                return 0;
+            memcpy(scratch + used, b + i + 1, n);
+            scratch[used + n] = '\0';
+            f->v[k] = scratch + used;
+            f->n[k] = n;
+            used += n + 1;
+        }
+        i = ws(b, len, vend);
+        if (i < len && b[i] == ',') {
+            i = ws(b, len, i + 1);
+            continue;
+        }
+        if (i < len && b[i] == '}')
+            break;
+        return 0;
+    }
+    if (ws(b, len, i + 1) != len)
+        return 0;
+    if (datend) {
+        json_t *d = cb_json_loadb(b + dat, datend - dat, JSON_REJECT_DUPLICATES, &je, &st);
+        if (!d)
+            return st == CB_ENOMEM ? -1 : 0;
+        f->data = d; /* an object: it starts with '{' and parsed */
+    }
+    return 1;
+}
+
+cb_status cb_event_decode(const void *buf, size_t len, cb_event *ev, char *err, size_t errlen)
+{
+    fields f = {0};
+    char scratch[FAST_SCRATCH];
+    cb_status st;
+    int r = fast_fields(buf, len, &f, scratch);
+
+    if (r == 0)
+        return cb_event_decode_full(buf, len, ev, err, errlen);
+    memset(ev, 0, sizeof *ev);
+    ev->type = CB_EV_UNKNOWN;
+    if (r < 0) {
+        if (err)
+            snprintf(err, errlen, "out of memory");
+        return CB_ENOMEM;
+    }
+    st = check_fields(&f, ev, err, errlen);
+    json_decref(f.data);
     return st;
 }
 

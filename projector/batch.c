@@ -33,6 +33,7 @@ struct cb_batch {
     job_entry *dirty;
     cb_batch_stats stats;
     uint64_t last_seq;
+    cb_buf text; /* a task record's text while the commit writes it */
 };
 
 static size_t task_key(const job_entry *e, uint32_t idx, unsigned char *buf)
@@ -229,15 +230,16 @@ static cb_status index_open(cb_txn *txn, const void *key, size_t klen, bool open
     return g == CB_OK ? cb_store_del(txn, CB_DB_OPEN, key, klen) : CB_OK;
 }
 
-static cb_status put_task(cb_txn *txn, const unsigned char *key, size_t klen,
+static cb_status put_task(cb_batch *b, const unsigned char *key, size_t klen,
                           const cb_task_state *t)
 {
-    json_t *o = cb_task_state_to_json(t);
-    char *s = o ? cb_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    cb_status st = s ? cb_store_put(txn, CB_DB_TASKS, key, klen, s, strlen(s)) : CB_ENOMEM;
-    json_decref(o);
-    free(s);
-    return st == CB_OK ? index_open(txn, key, klen, cb_layout_task_open(t->status)) : st;
+    cb_status st;
+    b->text.len = 0; /* one buffer for the whole commit */
+    b->text.failed = 0;
+    st = cb_task_state_text(t, &b->text);
+    if (st == CB_OK)
+        st = cb_store_put(b->txn, CB_DB_TASKS, key, klen, b->text.p, b->text.len);
+    return st == CB_OK ? index_open(b->txn, key, klen, cb_layout_task_open(t->status)) : st;
 }
 
 typedef struct write_ctx {
@@ -253,7 +255,7 @@ static void write_task(uint64_t idx, void *val, void *arg)
     (void)val;
     if (w->s != CB_OK || !t || t->status == CB_TASK_PENDING)
         return;
-    w->s = put_task(w->e->b->txn, key, task_key(w->e, (uint32_t)idx, key), t);
+    w->s = put_task(w->e->b, key, task_key(w->e, (uint32_t)idx, key), t);
 }
 
 /* The job's deadline (submission + timeout_ms), 0 if none: stored in
@@ -311,6 +313,7 @@ static void batch_free(cb_batch *b)
 {
     cb_map_each(&b->jobs, free_chain, NULL);
     cb_map_cleanup(&b->jobs);
+    cb_buf_cleanup(&b->text);
     cb_free(b);
 }
 

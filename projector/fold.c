@@ -1,6 +1,7 @@
 /* projector/fold.c - job and task state machines (see fold.h). */
 #include "fold.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "cb_alloc.h"
@@ -594,6 +595,52 @@ json_t *cb_task_state_to_json(const cb_task_state *t)
         return NULL;
     }
     return o;
+}
+
+/* A JSON value as compact text with sorted keys, or null. */
+static void add_json(cb_buf *out, const json_t *v)
+{
+    char *s;
+    if (!v) {
+        cb_buf_adds(out, "null");
+    } else if (json_is_integer(v)) {
+        cb_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if ((s = cb_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY))) {
+        cb_buf_adds(out, s);
+        free(s);
+    } else {
+        out->failed = 1;
+    }
+}
+
+static void add_time(cb_buf *out, int64_t ns)
+{
+    char ts[40];
+    if (ns)
+        cb_buf_printf(out, "\"%s\"", cb_time_format(ns, ts, sizeof ts));
+    else
+        cb_buf_adds(out, "null");
+}
+
+cb_status cb_task_state_text(const cb_task_state *t, cb_buf *out)
+{
+    json_t *err = NULL;
+    cb_buf_printf(out, "{\"attempt\":%u,", t->attempt);
+    if (t->first || t->count)
+        cb_buf_printf(out, "\"children\":{\"count\":%u,\"first\":%u},", t->count, t->first);
+    cb_buf_adds(out, "\"due\":");
+    add_time(out, t->due_ns);
+    cb_buf_adds(out, ",\"error\":");
+    if (t->error && !(err = json_string(t->error)))
+        return CB_ENOMEM; /* as cb_task_state_to_json: not UTF-8, or no memory */
+    add_json(out, err);
+    json_decref(err);
+    cb_buf_adds(out, ",\"output\":");
+    add_json(out, t->output);
+    cb_buf_printf(out, ",\"status\":\"%s\",\"updated\":", cb_task_status_name(t->status));
+    add_time(out, t->updated_ns);
+    cb_buf_adds(out, "}");
+    return out->failed ? CB_ENOMEM : CB_OK;
 }
 
 static int64_t time_of(const json_t *v)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "cb_event.h"
+#include "cb_buf.h"
 #include "cb_status.h"
 
 typedef enum cb_job_status {
@@ -109,6 +110,11 @@ void cb_task_state_cleanup(cb_task_state *t); /* frees owned fields, zeroes */
  * and what `cb inspect` prints. New reference, NULL on ENOMEM. */
 json_t *cb_job_state_to_json(const cb_job_state *j);
 json_t *cb_task_state_to_json(const cb_task_state *t);
+/* The same record's canonical text, written straight into `out` (the
+ * projector's commit writes every changed task: no JSON tree, no sorting).
+ * Byte for byte what cb_json_dumps(cb_task_state_to_json(t), JSON_COMPACT |
+ * JSON_SORT_KEYS) gives (test_fold.c compares). Errors: CB_ENOMEM. */
+CB_NODISCARD cb_status cb_task_state_text(const cb_task_state *t, cb_buf *out);
 /* Parse the stored form. On CB_OK *out owns its fields. Errors: CB_EINVAL. */
 CB_NODISCARD cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out);
 CB_NODISCARD cb_status cb_task_state_from_json(const json_t *o, cb_task_state *out);

@@ -2,6 +2,7 @@
 #include "cb_test.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,93 @@ static void test_decode_rejects_each_envelope_mistake(void **state)
     expect_bad("{\"a\":1,\"a\":2}", CB_EINVAL, "duplicate");
 }
 
+/* The fast decoder and the full one agree on every text: the same status,
+ * the same error, the same event. */
+static void agree(const char *text, size_t len)
+{
+    cb_event a, b;
+    char ea[256] = "", eb[256] = "", *sa = NULL, *sb = NULL;
+    size_t na, nb;
+    cb_status x = cb_event_decode(text, len, &a, ea, sizeof ea);
+    cb_status y = cb_event_decode_full(text, len, &b, eb, sizeof eb);
+    if (x != y || strcmp(ea, eb) != 0)
+        fprintf(stderr, "disagree on %.*s: %d %s / %d %s\n", (int)len, text, x, ea, y, eb);
+    assert_int_equal(x, y);
+    assert_string_equal(ea, eb);
+    if (x == CB_OK) {
+        assert_int_equal(cb_event_encode(&a, &sa, &na), CB_OK);
+        assert_int_equal(cb_event_encode(&b, &sb, &nb), CB_OK);
+        assert_int_equal(na, nb);
+        assert_memory_equal(sa, sb, na);
+        assert_string_equal(a.subject, b.subject);
+        free(sa);
+        free(sb);
+    }
+    cb_event_cleanup(&a);
+    cb_event_cleanup(&b);
+}
+
+static void test_fast_and_full_decoders_agree(void **state)
+{
+    static const char *const edits[][2] = {
+        {"\"acme/j1/3/1/succeeded\"", "\"acme\\/j1\""},         /* an escape */
+        {"\"cbcore/adapter\"", "\"caf\xc3\xa9\""},              /* UTF-8 */
+        {"\"cbcore/adapter\"", "\"bad \xc3\""},                 /* broken UTF-8 */
+        {"\"cbjob\":\"j1\"", "\"cbjob\":\"j1\",\"ext\":\"x\""}, /* an extension */
+        {"\"cbjob\":\"j1\"", "\"cbjob\":\"j1\",\"cbjob\":\"j2\""},
+        {"\"cbjob\":\"j1\"", "\"cbjob\":\"j\\u0000\""},
+        {"\"cbjob\":\"j1\"", "\"cbjob\":null"},
+        {"\"cbjob\":\"j1\"", "\"cbjob\":7"},
+        {"\"output\":10", "\"output\":\"}{][\\\"\""}, /* brackets in a string */
+        {"\"output\":10", "\"output\":{\"a\":[1,{\"b\":2}]}"},
+        {"\"output\":10", "\"output\":10,\"output\":11"}, /* repeated in data */
+        {"\"output\":10", "\"output\":tru"},
+        {"\"output\":10}}", "\"output\":10}} x"}, /* trailing text */
+        {"\"output\":10}}", "\"output\":10}}}"},
+        {"\"output\":10}}", "\"output\":10}  \n"},
+        {"{\"specversion\"", " \t{ \"specversion\" "},
+        {":\"1.0\",", " : \"1.0\" , "},
+        {"\"data\":{", "\"data\":{},\"x\":{"},
+        {",\"data\":{\"task\":3,\"attempt\":1,\"output\":10}", ""},
+        {"\"data\":{\"task\":3,\"attempt\":1,\"output\":10}", "\"data\":\"{}\""},
+        {"\"id\":\"acme/j1/3/1/succeeded\"", "\"id\":\"\""},
+    };
+    unsigned seed = 12345;
+    size_t n = strlen(good);
+    char *buf = malloc(n + 64);
+    (void)state;
+    agree(good, n);
+    agree("", 0);
+    agree("{}", 2);
+    agree("{\"data\":{}}", 12);
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        char *s = with(edits[i][0], edits[i][1]);
+        agree(s, strlen(s));
+        free(s);
+    }
+    for (int i = 0; i < 20000; i++) { /* one to three bytes changed, dropped or added */
+        size_t m = n;
+        memcpy(buf, good, n);
+        for (int k = 0, edits_n = 1 + (int)(rand_r(&seed) % 3); k < edits_n; k++) {
+            size_t at = rand_r(&seed) % m;
+            int how = (int)(rand_r(&seed) % 3);
+            char c = "{}[]\":,\\ 0a\x80\x01"[rand_r(&seed) % 15];
+            if (how == 0) {
+                buf[at] = c;
+            } else if (how == 1 && m > 1) {
+                memmove(buf + at, buf + at + 1, m - at - 1);
+                m--;
+            } else {
+                memmove(buf + at + 1, buf + at, m - at);
+                buf[at] = c;
+                m++;
+            }
+        }
+        agree(buf, m);
+    }
+    free(buf);
+}
+
 static void test_init_validates_names_and_steals_data(void **state)
 {
     cb_event ev;
@@ -150,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_decode_good_event),
         cmocka_unit_test(test_encode_then_decode_is_identity),
         cmocka_unit_test(test_decode_rejects_each_envelope_mistake),
+        cmocka_unit_test(test_fast_and_full_decoders_agree),
         cmocka_unit_test(test_init_validates_names_and_steals_data),
         cmocka_unit_test(test_init_survives_allocation_failures),
         cmocka_unit_test(test_type_names_round_trip),

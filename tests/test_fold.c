@@ -548,6 +548,59 @@ static void test_partition_pages(void **state)
     world_cleanup(&w);
 }
 
+/* The commit's task text is the canonical JSON, byte for byte. */
+static void test_task_text_is_the_canonical_json(void **state)
+{
+    static const char *const outputs[] = {
+        NULL,
+        "10",
+        "-7",
+        "2.5",
+        "1e300",
+        "\"a \\\"quoted\\\" \\n line\"",
+        "\"caf\u00e9 \\u0001\"",
+        "{\"b\":1,\"a\":{\"z\":[3,{\"y\":null,\"x\":true}],\"c\":false}}",
+        "[]",
+        "{}",
+        "true",
+        "null",
+    };
+    static const char *const errors[] = {NULL, "boom", "a \"quote\", a \\ and\na newline\t\x01",
+                                         "\xc3\xa9t\xc3\xa9"};
+    unsigned seed = 7;
+    (void)state;
+    for (int i = 0; i < 2000; i++) {
+        cb_task_state t;
+        json_t *o;
+        char *want;
+        cb_buf got = {0};
+        memset(&t, 0, sizeof t);
+        t.status = (cb_task_status)(rand_r(&seed) % 9);
+        t.attempt = rand_r(&seed) % 3 ? (uint32_t)(rand_r(&seed) % 5) : 4000000000u;
+        t.updated_ns = rand_r(&seed) % 2 ? 1795752142123456000LL + rand_r(&seed) : 0;
+        t.due_ns = rand_r(&seed) % 2 ? 1795752142000000000LL : 0;
+        if (rand_r(&seed) % 4 == 0) {
+            t.first = rand_r(&seed) % 100;
+            t.count = rand_r(&seed) % 3;
+        }
+        const char *out = outputs[rand_r(&seed) % (sizeof outputs / sizeof outputs[0])];
+        const char *err = errors[rand_r(&seed) % (sizeof errors / sizeof errors[0])];
+        t.output = out ? json_loads(out, JSON_DECODE_ANY, NULL) : NULL;
+        assert_true(!out || t.output);
+        t.error = err ? strdup(err) : NULL;
+        o = cb_task_state_to_json(&t);
+        assert_non_null(o);
+        want = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_int_equal(cb_task_state_text(&t, &got), CB_OK);
+        assert_string_equal(got.p, want);
+        free(want);
+        json_decref(o);
+        cb_buf_cleanup(&got);
+        json_decref(t.output);
+        free(t.error);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_fold_is_deterministic_and_json_round_trips),
         cmocka_unit_test(test_skip_and_expand),
         cmocka_unit_test(test_partition_pages),
+        cmocka_unit_test(test_task_text_is_the_canonical_json),
     };
     return cmocka_run_group_tests_name("fold", tests, NULL, NULL);
 }
