@@ -200,13 +200,6 @@ cb_status cb_event_decode_full(const void *buf, size_t len, cb_event *ev, char *
  * and the precise error. test_event.c compares the two. */
 #define FAST_SCRATCH 2048
 
-static size_t ws(const char *b, size_t len, size_t i)
-{
-    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
-        i++;
-    return i;
-}
-
 /* The plain string at b[i] == '"': its end (after the quote), 0 if it has
  * an escape, a byte outside 0x20..0x7e, or no end. */
 static size_t plain_string(const char *b, size_t len, size_t i)
@@ -221,40 +214,18 @@ static size_t plain_string(const char *b, size_t len, size_t i)
     return 0;
 }
 
-/* The end of the object at b[i] == '{' (strings skipped, brackets
- * counted); 0 if it does not end. Its text is checked by the parser. */
-static size_t object_end(const char *b, size_t len, size_t i)
-{
-    int depth = 0;
-    for (; i < len; i++) {
-        char c = b[i];
-        if (c == '"') {
-            for (i++; i < len && b[i] != '"'; i++)
-                if (b[i] == '\\')
-                    i++;
-            if (i >= len)
-                return 0;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if ((c == '}' || c == ']') && --depth == 0) {
-            return i + 1;
-        }
-    }
-    return 0;
-}
-
 /* 1: *f filled (data parsed, owned); 0: take the full decoder; -1: out of
  * memory. */
 static int fast_fields(const char *b, size_t len, fields *f, char *scratch)
 {
-    size_t i = ws(b, len, 0), used = 0, dat = 0, datend = 0;
+    size_t i = cb_json_skip_ws(b, len, 0), used = 0, dat = 0, datend = 0;
     unsigned seen = 0;
     json_error_t je;
     cb_status st;
 
     if (i >= len || b[i] != '{')
         return 0;
-    i = ws(b, len, i + 1);
+    i = cb_json_skip_ws(b, len, i + 1);
     for (;;) {
         size_t kend, vend;
         int k;
@@ -269,12 +240,12 @@ static int fast_fields(const char *b, size_t len, fields *f, char *scratch)
         if (seen & (1u << k))
             return 0; /* repeated */
         seen |= 1u << k;
-        i = ws(b, len, kend);
+        i = cb_json_skip_ws(b, len, kend);
         if (i >= len || b[i] != ':')
             return 0;
-        i = ws(b, len, i + 1);
+        i = cb_json_skip_ws(b, len, i + 1);
         if (k == F__N) { /* data */
-            if (i >= len || b[i] != '{' || !(vend = object_end(b, len, i)))
+            if (i >= len || b[i] != '{' || !(vend = cb_json_value_end(b, len, i)))
                 return 0;
             dat = i;
             datend = vend;
@@ -291,16 +262,16 @@ static int fast_fields(const char *b, size_t len, fields *f, char *scratch)
             f->n[k] = n;
             used += n + 1;
         }
-        i = ws(b, len, vend);
+        i = cb_json_skip_ws(b, len, vend);
         if (i < len && b[i] == ',') {
-            i = ws(b, len, i + 1);
+            i = cb_json_skip_ws(b, len, i + 1);
             continue;
         }
         if (i < len && b[i] == '}')
             break;
         return 0;
     }
-    if (ws(b, len, i + 1) != len)
+    if (cb_json_skip_ws(b, len, i + 1) != len)
         return 0;
     if (datend) {
         json_t *d = cb_json_loadb(b + dat, datend - dat, JSON_REJECT_DUPLICATES, &je, &st);

@@ -48,7 +48,7 @@ json_t *cb_json_loadb(const void *buf, size_t len, size_t flags, json_error_t *j
 
 /* ---- scanning without parsing ------------------------------------------- */
 
-static size_t skip_ws(const char *b, size_t len, size_t i)
+size_t cb_json_skip_ws(const char *b, size_t len, size_t i)
 {
     while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
         i++;
@@ -69,7 +69,7 @@ static size_t skip_string(const char *b, size_t len, size_t i)
 }
 
 /* The end of the value starting at b[i]; 0 if it does not end. */
-static size_t skip_value(const char *b, size_t len, size_t i)
+size_t cb_json_value_end(const char *b, size_t len, size_t i)
 {
     int depth = 0;
     if (i >= len)
@@ -102,27 +102,27 @@ static size_t find_member(const char *b, size_t len, size_t i, const char *key, 
     size_t klen = strlen(key);
     if (i >= len || b[i] != '{')
         return 0;
-    i = skip_ws(b, len, i + 1);
+    i = cb_json_skip_ws(b, len, i + 1);
     while (i < len && b[i] == '"') {
         size_t kend = skip_string(b, len, i), vend;
         bool match;
         if (!kend)
             return 0;
         match = kend - i - 2 == klen && memcmp(b + i + 1, key, klen) == 0;
-        i = skip_ws(b, len, kend);
+        i = cb_json_skip_ws(b, len, kend);
         if (i >= len || b[i] != ':')
             return 0;
-        i = skip_ws(b, len, i + 1);
-        if (!(vend = skip_value(b, len, i)))
+        i = cb_json_skip_ws(b, len, i + 1);
+        if (!(vend = cb_json_value_end(b, len, i)))
             return 0;
         if (match) {
             *at = i;
             return vend;
         }
-        i = skip_ws(b, len, vend);
+        i = cb_json_skip_ws(b, len, vend);
         if (i >= len || b[i] != ',')
             return 0;
-        i = skip_ws(b, len, i + 1);
+        i = cb_json_skip_ws(b, len, i + 1);
     }
     return 0;
 }
@@ -130,7 +130,7 @@ static size_t find_member(const char *b, size_t len, size_t i, const char *key, 
 int cb_json_member_span(const char *buf, size_t len, const char *outer, const char *inner,
                         size_t *off, size_t *vlen)
 {
-    size_t at = 0, end = find_member(buf, len, skip_ws(buf, len, 0), outer, &at);
+    size_t at = 0, end = find_member(buf, len, cb_json_skip_ws(buf, len, 0), outer, &at);
     if (!end || !(end = find_member(buf, len, at, inner, &at)))
         return 0;
     *off = at;

@@ -40,4 +40,11 @@ json_t *cb_json_loadb(const void *buf, size_t len, size_t flags, json_error_t *j
 int cb_json_member_span(const char *buf, size_t len, const char *outer, const char *inner,
                         size_t *off, size_t *vlen);
 
+/* Scanning helpers of the above (pure, nothing allocated): the index of the
+ * first non-blank byte at or after i; the end (one past) of the JSON value
+ * starting at b[i], strings skipped and brackets counted but the text not
+ * checked, 0 if it does not end. */
+size_t cb_json_skip_ws(const char *b, size_t len, size_t i);
+size_t cb_json_value_end(const char *b, size_t len, size_t i);
+
 #endif /* CB_JSON_H */

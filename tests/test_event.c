@@ -166,7 +166,8 @@ static void test_fast_and_full_decoders_agree(void **state)
         for (int k = 0, edits_n = 1 + (int)(rand_r(&seed) % 3); k < edits_n; k++) {
             size_t at = rand_r(&seed) % m;
             int how = (int)(rand_r(&seed) % 3);
-            char c = "{}[]\":,\\ 0a\x80\x01"[rand_r(&seed) % 15];
+            static const char pool[] = "{}[]\":,\\ 0a\x80\x01";
+            char c = pool[rand_r(&seed) % (sizeof pool - 1)];
             if (how == 0) {
                 buf[at] = c;
             } else if (how == 1 && m > 1) {
