@@ -357,6 +357,7 @@ static natsStatus next_match(nb *b, const char *filter, uint64_t from, uint64_t 
     natsMsg *reply = NULL;
     json_t *ans = NULL, *msg, *err;
     natsStatus s = NATS_NO_MEMORY;
+    cb_status st;
 
     json_decref(req);
     if (!body)
@@ -366,8 +367,7 @@ static natsStatus next_match(nb *b, const char *filter, uint64_t from, uint64_t 
     free(body);
     if (s != NATS_OK)
         return s;
-    ans =
-        cb_json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL, NULL);
+    ans = cb_json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL, &st);
     natsMsg_Destroy(reply);
     if ((msg = json_object_get(ans, "message")) && json_is_integer(json_object_get(msg, "seq"))) {
         *found = (uint64_t)json_integer_value(json_object_get(msg, "seq"));
