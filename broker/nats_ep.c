@@ -169,12 +169,13 @@ static bool reader_filtered(const ep *e)
 static void reader_at_end(ep *e)
 {
     e->at_end = true;
+    if (e->ropts.stop_at_end) {
+        reader_finish(e, CB_OK); /* stops the idle timer */
+        return;
+    }
     if (e->idle)
         evtimer_del(e->idle);
-    if (e->ropts.stop_at_end)
-        reader_finish(e, CB_OK);
-    else
-        e->read_cb(NULL, CB_OK, e->ctx);
+    e->read_cb(NULL, CB_OK, e->ctx);
 }
 
 static void arm_idle(ep *e)
@@ -614,20 +615,30 @@ static void api_job_done(cb_mail *mail, int cancelled)
     cb_free(j);
 }
 
-static void submit_job(ep *e, job_kind kind, natsSubscription *sub)
+/* A job for the helper thread, answered on the loop by api_job_done; NULL
+ * when out of memory. Hand it over with cb_offload_submit. */
+static api_job *job_new(ep *e, job_kind kind)
 {
     api_job *j = cb_calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->job.mail.fn = api_job_done;
+    j->job.work = api_job_work;
+    j->kind = kind;
+    j->e = e;
+    ep_ref(e);
+    return j;
+}
+
+static void submit_job(ep *e, job_kind kind, natsSubscription *sub)
+{
+    api_job *j = job_new(e, kind);
     if (!j) {
         CB_LOG_ERR(MOD, "out of memory queueing a %s job for %s",
                    kind == J_SUBSCRIBE ? "subscribe" : "stop", e->subject);
         return;
     }
-    j->job.mail.fn = api_job_done;
-    j->job.work = api_job_work;
-    j->kind = kind;
-    j->e = e;
     j->sub = sub;
-    ep_ref(e);
     cb_offload_submit(e->b->off, &j->job);
 }
 
@@ -640,19 +651,14 @@ static void submit_stop(ep *e, natsSubscription *sub)
  * what it delivered (answered by api_job_done). */
 static void start_probe(ep *e)
 {
-    api_job *j = cb_calloc(1, sizeof *j);
+    api_job *j = job_new(e, J_PROBE);
     if (!j) {
         arm_idle(e); /* ask again later */
         return;
     }
-    j->job.mail.fn = api_job_done;
-    j->job.work = api_job_work;
-    j->kind = J_PROBE;
-    j->e = e;
     j->seen = e->last_seq;
     j->from = e->last_seq ? e->last_seq + 1 : e->first_seq;
     e->probing = true;
-    ep_ref(e);
     cb_offload_submit(e->b->off, &j->job);
 }
 
