@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cb_loop.h"
 #include "report.h"
 #include "cb_alloc.h"
 #include "cb_daemon.h"
@@ -135,7 +136,7 @@ int main(int argc, char **argv)
             CB_LOG_WRN("adapter", "cannot set CB_STORAGE for the runtimes");
         free(st);
     }
-    if (cb_broker_global_init() != CB_OK || !(a.base = event_base_new()))
+    if (!(a.base = cb_loop_new()))
         goto out;
     bo.url = url;
     bo.name = "cb-adapter";

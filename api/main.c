@@ -15,6 +15,7 @@
 #include "cb_daemon.h"
 #include "cb_file.h"
 #include "cb_log.h"
+#include "cb_loop.h"
 #include "cb_schema.h"
 #include "cb_storage.h"
 #include "cb_url.h"
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
                    "or with --open");
         goto out;
     }
-    if (cb_broker_global_init() != CB_OK || !(base = event_base_new()))
+    if (!(base = cb_loop_new()))
         goto out;
     if (cb_config_storage(reg) || objects) {
         if ((s = cb_storage_new(base, cb_config_storage(reg), objects, &storage, err,

@@ -1,27 +1,17 @@
 /* broker/broker.c - argument checks and dispatch to the driver. */
 #include "broker_int.h"
 
-#include <event2/thread.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cb_alloc.h"
 #include "cb_log.h"
+#include "cb_loop.h"
 #include "cb_url.h"
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static int global_rc;
-
-static void global_init_once(void)
-{
-    global_rc = evthread_use_pthreads();
-}
 
 cb_status cb_broker_global_init(void)
 {
-    pthread_once(&global_once, global_init_once);
-    return global_rc == 0 ? CB_OK : CB_ENOMEM;
+    return cb_loop_threads_init();
 }
 
 void cb_broker_opts_init(cb_broker_opts *o)

@@ -8,8 +8,8 @@
  *
  * Threading: a cb_broker belongs to one libevent loop. Call every function on
  * that loop's thread (or before the loop runs); every callback runs on it.
- * evthread_use_pthreads() must have been called before the event_base was
- * created (cb_broker_global_init() does it).
+ * The event_base must come from cb_loop_new() (cb_loop.h): the drivers' threads
+ * wake it.
  *
  * Callback contract (as libuv): when a function that takes a callback returns
  * an error, the callback is never called; when it returns CB_OK, the callback
@@ -32,8 +32,8 @@ typedef struct cb_work cb_work;
 typedef struct cb_sub cb_sub;
 typedef struct cb_request cb_request;
 
-/* Once per process, before creating any event_base: enables libevent's
- * pthread locking (the drivers hand work across threads). Idempotent. */
+/* libevent's pthread locking (cb_loop_threads_init()); cb_loop_new() does it
+ * too. Idempotent. */
 CB_NODISCARD cb_status cb_broker_global_init(void);
 
 typedef struct cb_broker_opts {

@@ -4,7 +4,7 @@
  * cb_mail items; the loop thread runs them in post order, many per wake-up.
  * The mailbox is reference counted so that a thread still holding it after
  * its owner closed it can post safely: such mail is cancelled, not run.
- * Requires evthread_use_pthreads() before the event_base was created. */
+ * The event_base must come from cb_loop_new() (cb_loop.h). */
 #ifndef CB_MAILBOX_H
 #define CB_MAILBOX_H
 #include <stddef.h>

@@ -47,7 +47,7 @@
  * signature we calculated does not match ...").
  *
  * Threading: create, call and free on the loop thread that owns `base`
- * (which needs evthread_use_pthreads()). */
+ * (made by cb_loop_new()). */
 #ifndef CB_STORAGE_H
 #define CB_STORAGE_H
 #include <jansson.h>

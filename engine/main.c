@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cb_loop.h"
 #include "report.h"
 #include "cb_alloc.h"
 #include "cb_daemon.h"
@@ -107,7 +108,7 @@ int main(int argc, char **argv)
         CB_LOG_ERR("engine", "%s", cb_store_open_error(dir, s, why, sizeof why));
         goto out;
     }
-    if (cb_broker_global_init() != CB_OK || !(base = event_base_new()))
+    if (!(base = cb_loop_new()))
         goto out;
     bo.url = url;
     bo.name = "cb-engine";

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_loop.h"
 #include "migrate.h"
 #include "cb_alloc.h"
 #include "cb_daemon.h"
@@ -94,7 +95,7 @@ int main(int argc, char **argv)
         return 1;
     if (replicas > 0)
         bo.replicas = replicas;
-    if (cb_broker_global_init() != CB_OK || !(base = event_base_new()))
+    if (!(base = cb_loop_new()))
         return 1;
     bo.url = url;
     bo.name = "cb-projector";

@@ -9,6 +9,7 @@
 #include "cb_alloc.h"
 #include "cb_daemon.h"
 #include "cb_log.h"
+#include "cb_loop.h"
 #include "cb_schema.h"
 #include "cb_url.h"
 #include "report.h"
@@ -141,7 +142,7 @@ int main(int argc, char **argv)
         json_decref(secrets);
         return 1;
     }
-    if (cb_broker_global_init() != CB_OK || !(base = event_base_new())) {
+    if (!(base = cb_loop_new())) {
         json_decref(secrets);
         cb_schema_free(schema);
         return 1;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "cb_loop.h"
 #include "cb_schema.h"
 #include "cb_time.h"
 
@@ -51,9 +52,7 @@ bool cb_test_poll_until(struct event_base *base, cb_test_pred *pred, void *arg, 
 
 struct event_base *cb_test_base(void)
 {
-    if (cb_broker_global_init() != CB_OK)
-        return NULL;
-    return event_base_new();
+    return cb_loop_new();
 }
 
 const char *cb_test_env(const char *name)

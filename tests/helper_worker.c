@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "broker.h"
+#include "cb_loop.h"
 
 typedef struct state {
     long want, got;
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
         return 2;
     }
     st.want = atol(argv[3]);
-    if (cb_broker_global_init() != CB_OK || !(base = event_base_new()))
+    if (!(base = cb_loop_new()))
         return 1;
     cb_broker_opts_init(&o);
     o.url = argv[1];

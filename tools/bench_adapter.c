@@ -15,6 +15,7 @@
 
 #include "bench.h"
 #include "broker.h"
+#include "cb_loop.h"
 #include "cb_time.h"
 #include "cb_proc.h"
 
@@ -131,7 +132,7 @@ static cb_status one_run(const cb_bench_env *env, const char *fn, const char *co
     self[len] = '\0';
     *strrchr(self, '/') = '\0';
     snprintf(exe, sizeof exe, "%s/cb-adapter", self);
-    if (!(r.base = event_base_new()))
+    if (!(r.base = cb_loop_new()))
         return CB_ENOMEM;
     cb_broker_opts_init(&o);
     o.url = env->url;

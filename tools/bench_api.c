@@ -18,6 +18,7 @@
 #include "broker.h"
 #include "cb_httpc.h"
 #include "cb_json.h"
+#include "cb_loop.h"
 #include "cb_msg_reply.h"
 #include "cb_time.h"
 
@@ -196,7 +197,7 @@ cb_status cb_bench_api(const cb_bench_env *env, long n, int runs, json_t **repor
     cb_httpc_opts_init(&ho);
     ho.max_conns = WINDOW;
     snprintf(pattern, sizeof pattern, "cb.done.%s.>", tenant);
-    if (!api[0] || !(base = event_base_new()) ||
+    if (!api[0] || !(base = cb_loop_new()) ||
         !(wake = event_new(base, -1, EV_PERSIST, tick, NULL)) ||
         (st = cb_broker_open(base, &bo, &b)) != CB_OK ||
         cb_httpc_new(base, &ho, &http, path, sizeof path) != CB_OK ||

@@ -9,6 +9,7 @@
 
 #include "bench.h"
 #include "broker.h"
+#include "cb_loop.h"
 #include "cb_time.h"
 
 #define WINDOW 8192 /* appends in flight */
@@ -120,7 +121,7 @@ static cb_status one_run(const cb_bench_env *env, long n, int idx, double out[3]
     r.n = n;
     snprintf(r.job, sizeof r.job, "bench%ld_%d", (long)(cb_time_now_ns() / 1000000), idx);
     snprintf(r.subject, sizeof r.subject, "cb.evt.bench.%s", r.job);
-    if (!(r.base = event_base_new()))
+    if (!(r.base = cb_loop_new()))
         return CB_ENOMEM;
     cb_broker_opts_init(&o);
     o.url = env->url;
@@ -200,7 +201,7 @@ cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs, json_t **re
                                                  "read_per_s", f[1], "workqueue_per_s", f[2]));
     }
     if (st == CB_OK) {
-        struct event_base *base = event_base_new();
+        struct event_base *base = cb_loop_new();
         cb_broker *b = NULL;
         cb_broker_opts o;
         cb_broker_opts_init(&o);

@@ -27,6 +27,7 @@
 
 #include "bench.h"
 #include "cb_json.h"
+#include "cb_loop.h"
 #include "cb_msg_reply.h"
 #include "cb_msg_done.h"
 #include "broker.h"
@@ -222,7 +223,7 @@ static cb_status client_open(const cb_bench_env *env, const char *workload, int 
     cb_status st;
     memset(c, 0, sizeof *c);
     snprintf(c->tenant, sizeof c->tenant, "bench-%d-%s-%d", (int)getpid(), workload, idx);
-    if (!(c->base = event_base_new()) || !(c->job_ids = json_array()) ||
+    if (!(c->base = cb_loop_new()) || !(c->job_ids = json_array()) ||
         !(c->tick = event_new(c->base, -1, EV_PERSIST, tick_cb, NULL)))
         return CB_ENOMEM;
     evtimer_add(c->tick, &tv);
@@ -545,7 +546,7 @@ static void filled(const cb_storage_res *r, void *ctx)
  * per object), `window` at once, through the stack's storage. */
 static cb_status fill(const stack *s, const char *bucket, long count, size_t size, int window)
 {
-    struct event_base *base = event_base_new();
+    struct event_base *base = cb_loop_new();
     char root[300], err[600], url[200];
     json_t *conf = *s->storage ? json_loads(s->storage, 0, NULL) : NULL;
     cb_storage *st = NULL;

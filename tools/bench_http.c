@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cb_loop.h"
 #include "cb_time.h"
 #include "cb_httpc.h"
 
@@ -88,7 +89,7 @@ static int server_start(server *s, const char *dir, int tls)
     socklen_t l = sizeof a;
     char cert[300], key[300];
     memset(s, 0, sizeof *s);
-    if (!(s->base = event_base_new()) || !(s->http = evhttp_new(s->base)))
+    if (!(s->base = cb_loop_new()) || !(s->http = evhttp_new(s->base)))
         return -1;
     evhttp_set_gencb(s->http, echo_cb, s);
     if (tls) {
@@ -190,7 +191,7 @@ static json_t *run_once(const char *dir, int tls, long n)
     snprintf(ca, sizeof ca, "%s/cert.pem", dir);
     if (tls)
         o.ca_file = ca;
-    cl.base = event_base_new();
+    cl.base = cb_loop_new();
     cl.n = n;
     cl.lat_us = calloc((size_t)n, sizeof *cl.lat_us);
     cl.t_start = calloc((size_t)n, sizeof *cl.t_start);

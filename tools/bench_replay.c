@@ -14,6 +14,7 @@
 #include "bench.h"
 #include "broker.h"
 #include "cb_event.h"
+#include "cb_loop.h"
 #include "cb_time.h"
 #include "replay.h"
 
@@ -101,7 +102,7 @@ cb_status cb_bench_replay(const cb_bench_env *env, long n, int runs, json_t **re
     uint64_t events = 0;
 
     memset(&f, 0, sizeof f);
-    if (!(f.base = event_base_new()) || !rates || !per_run)
+    if (!(f.base = cb_loop_new()) || !rates || !per_run)
         return CB_ENOMEM;
     cb_broker_opts_init(&o);
     o.url = env->url;

@@ -28,6 +28,10 @@ The library folders (not tools/ or tests/) parse and write JSON only through
 common/cb_json.c: jansson 2.14 goes on after a failed allocation and can
 return damaged text or values, which cb_json_loadb/cb_json_dumps refuse.
 
+Every folder makes its libevent loops only with cb_loop_new()
+(common/cb_loop.c): a loop made before libevent's threading is set up is
+not woken by the other threads that post to it.
+
 A quoted include resolves as the compiler does: the including file's own
 folder first, then -Icommon -Ibroker -Iprojector -Iengine -Iadapters -Iapi -Isla -Itools.
 Exit status 1 with one line per violation ("file:line: ..."), else 0.
@@ -77,6 +81,7 @@ IMPURE_PROJECT = {
 IMPURE_CALLS = re.compile(r"\b(getenv|cb_time_now\w*|clock_gettime|time|gettimeofday|fopen|open)\s*\(")
 LIBRARY = {"common", "broker", "projector", "engine", "adapters", "api", "sla"}
 RAW_JSON = re.compile(r"\b(json_loadb|json_loads|json_dumps)\s*\(")
+RAW_LOOP = re.compile(r"\b(event_base_new|event_base_new_with_config|evthread_use_pthreads)\s*\(")
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 
@@ -148,6 +153,16 @@ def main():
             if m:
                 errors.append(f"{path}:{n}: {m.group(1)}() directly: use cb_json_"
                               f"{m.group(1)[5:]}() (common/cb_json.h)")
+    for path in files:
+        if path == "common/cb_loop.c" or not path.endswith(".c"):
+            continue
+        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
+            text = strip_comments(f.read())
+        for n, line in enumerate(text.split("\n"), 1):
+            m = RAW_LOOP.search(line)
+            if m:
+                errors.append(f"{path}:{n}: {m.group(1)}() directly: make loops with "
+                              f"cb_loop_new() (common/cb_loop.h)")
     for path in PURE:
         if not os.path.isfile(os.path.join(root, path)):
             errors.append(f"{path}: listed as pure but missing")

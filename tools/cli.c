@@ -10,6 +10,7 @@
 
 #include "broker.h"
 #include "cb_httpc.h"
+#include "cb_loop.h"
 #include "cb_url.h"
 #include "cb_event.h"
 #include "cb_log.h"
@@ -91,7 +92,7 @@ int cb_cli_connect(const char *url, const char *name, int client, struct event_b
     *b = NULL;
     if (!getenv("CB_LOG_LEVEL"))
         cb_log_set_level(CB_LOG_ERROR);
-    if (cb_broker_global_init() != CB_OK || !(*base = event_base_new()))
+    if (!(*base = cb_loop_new()))
         return -1;
     cb_broker_opts_init(&o);
     o.url = url;
@@ -180,7 +181,7 @@ int cb_cli_http(const char *method, const char *url, const char *authorization, 
     req.nheaders = n;
     req.body = json;
     req.body_len = json ? strlen(json) : 0;
-    if (!(w.base = event_base_new()) || cb_httpc_new(w.base, &o, &h, body, size) != CB_OK ||
+    if (!(w.base = cb_loop_new()) || cb_httpc_new(w.base, &o, &h, body, size) != CB_OK ||
         cb_httpc_request(h, &req, http_done, &w, NULL, body, size) != CB_OK) {
         if (!body[0])
             snprintf(body, size, "out of memory");

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cb_loop.h"
 #include "views.h"
 #include "cb_json.h"
 #include "broker.h"
@@ -297,7 +298,7 @@ int cb_cmd_replay(int argc, char **argv)
     }
     if (!getenv("CB_LOG_LEVEL"))
         cb_log_set_level(CB_LOG_WARN);
-    if (cb_broker_global_init() != CB_OK || !(base = event_base_new()))
+    if (!(base = cb_loop_new()))
         return 1;
     cb_broker_opts_init(&o);
     o.url = url;

@@ -21,6 +21,7 @@
 #include "cb_config.h"
 #include "cb_json.h"
 #include "cb_log.h"
+#include "cb_loop.h"
 #include "cb_storage.h"
 #include "refs.h"
 
@@ -320,7 +321,7 @@ int cb_cmd_storage(int argc, char **argv)
     argv += i;
     r.what = op;
     cb_log_set_level(CB_LOG_ERROR);
-    if (!(r.base = cb_cli_storage_base()))
+    if (!(r.base = cb_loop_new()))
         return 1;
     if (!(r.st = cb_cli_open_storage("storage", config, r.base))) {
         event_base_free(r.base);

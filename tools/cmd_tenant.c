@@ -25,6 +25,7 @@
 #include "broker.h"
 #include "cb_cmd.h"
 #include "cb_log.h"
+#include "cb_loop.h"
 #include "cb_time.h"
 #include "cli.h"
 #include "identity.h"
@@ -45,7 +46,7 @@ static const char *usage =
 static int connects(const char *dir, const char *name, const char *url)
 {
     char pass[700];
-    struct event_base *base = event_base_new();
+    struct event_base *base = cb_loop_new();
     cb_broker_opts o;
     cb_broker *b = NULL;
     int ok;

@@ -47,6 +47,7 @@
 #include "cb_cmd.h"
 #include "cb_file.h"
 #include "cb_log.h"
+#include "cb_loop.h"
 #include "cb_time.h"
 #include "cb_url.h"
 #include "cb_proc.h"
@@ -797,8 +798,7 @@ int cb_cmd_up(int argc, char **argv)
     write_pid(dir, "up", getpid());
     if (!getenv("CB_LOG_LEVEL"))
         cb_log_set_level(CB_LOG_WARN);
-    if (!(u = calloc(1, sizeof *u)) || cb_broker_global_init() != CB_OK ||
-        !(u->base = event_base_new()))
+    if (!(u = calloc(1, sizeof *u)) || !(u->base = cb_loop_new()))
         return 1;
     if (!realpath(dir, u->dir))
         snprintf(u->dir, sizeof u->dir, "%s", dir);

@@ -2,7 +2,6 @@
 #include "refs.h"
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +10,9 @@
 #include "cb_config.h"
 #include "cb_digest.h"
 #include "cb_json.h"
+#include "cb_loop.h"
 #include "cb_ref.h"
 #include "cb_storage.h"
-
-struct event_base *cb_cli_storage_base(void)
-{
-    if (evthread_use_pthreads() != 0)
-        return NULL;
-    return event_base_new();
-}
 
 struct cb_storage *cb_cli_open_storage(const char *cmd, const char *config, struct event_base *base)
 {
@@ -153,7 +146,7 @@ int cb_cli_resolve_refs(const char *cmd, const char *config, json_t **v)
         return -1;
     json_decref(*v);
     *v = copy;
-    if (!(base = cb_cli_storage_base()))
+    if (!(base = cb_loop_new()))
         return -1;
     if (!(st = cb_cli_open_storage(cmd, config, base))) {
         event_base_free(base);

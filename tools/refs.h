@@ -12,11 +12,9 @@ struct cb_storage;
 /* The storage of --config FILE (`config`, else $CB_CONFIG): its "storage"
  * object, else the file driver at $CB_DIR/objects (default ./.cb/objects,
  * made when missing). On failure prints "cb CMD: why" and returns NULL.
- * `base` needs evthread_use_pthreads() (cb_cli_storage_base makes one). */
+ * `base` is made by cb_loop_new(). */
 struct cb_storage *cb_cli_open_storage(const char *cmd, const char *config,
                                        struct event_base *base);
-/* A loop for the storage's calls. NULL on failure. */
-struct event_base *cb_cli_storage_base(void);
 
 /* Whether v holds a reference anywhere. */
 int cb_cli_has_refs(const json_t *v);
