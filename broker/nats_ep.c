@@ -477,7 +477,15 @@ static void job_subscribe(api_job *j)
             e->first_seq = e->end_seq + 1;
             break;
         }
-        s = js_Subscribe(&j->sub, b->js, e->subject, js_msg_cb, e, NULL, &so, &jerr);
+        /* The whole log is read with the filter ">" (the stream holds only
+         * cb.evt.>), not with the stream's own wildcard: nats-server 2.9.10
+         * counts a wildcard consumer's pending events over the subjects of
+         * the block for each event it sends, now and then, and such a read
+         * crawled (~80 events/s, the server's CPU busy) over a log where a
+         * thousand jobs took turns; ">" is counted from the stream's state
+         * (docs/broker.md "Reading the whole log"). */
+        s = js_Subscribe(&j->sub, b->js, reader_filtered(e) ? e->subject : ">", js_msg_cb, e,
+                         NULL, &so, &jerr);
     } else if (e->kind == EP_KEPT_SUB) {
         s = kept_subscribe(e, &j->sub, &jerr);
     } else { /* EP_CONSUMER */

@@ -75,6 +75,7 @@ struct appender {
     char job[64];
     long total, next, confirmed, failed, duplicates, inflight, window;
     long per_subject; /* > 0: cb.evt.<job>.j<k>, a new k every per_subject events */
+    long interleave;  /* > 0: cb.evt.<job>.j<i % interleave>: subjects taking turns */
     int pad;          /* bytes of padding in each body */
     uint64_t first_seq, last_seq;
     bool seq_ordered;
@@ -114,6 +115,8 @@ static void append_one(appender *a, long i)
     snprintf(id, sizeof id, "%s/%ld", a->job, i);
     if (a->per_subject) /* a->job as the tenant, and a job per per_subject events */
         snprintf(subject, sizeof subject, "cb.evt.%s.j%ld", a->job, i / a->per_subject);
+    else if (a->interleave) /* as many jobs running at once */
+        snprintf(subject, sizeof subject, "cb.evt.%s.j%ld", a->job, i % a->interleave);
     else
         snprintf(subject, sizeof subject, "%s", a->subject);
     a->inflight++;
@@ -320,6 +323,47 @@ static void test_reads_end_after_the_last_event(void **state)
         free(a.confirmed_mask);
         free(a.slots);
     }
+}
+
+/* The whole log read from positions inside a stretch where a thousand jobs
+ * took turns (as `cb bench jobs` leaves it): each read takes the rest of the
+ * log within a bound far above its normal time (well under a second here).
+ * On nats-server 2.9.10 a consumer filtered by the stream's own wildcard
+ * (cb.evt.>) recounted its pending events over the block's subjects for each
+ * event it sent, now and then: the read crawled at ~80 events/s with the
+ * server's CPU busy (a `cb bench jobs` read-back stalled 1 run in 3). */
+static void test_whole_log_reads_stay_fast_over_many_jobs(void **state)
+{
+    fixture *f = *state;
+    appender a;
+    reader r = {.pick = -1};
+    cb_read_opts o;
+    const long total = 20000;
+
+    if (!cb_broker_append_has_seq(f->b))
+        skip(); /* reads from a position need the append's position */
+    appender_init(&a, f, total, 4096);
+    a.interleave = 1000;
+    a.pad = 400;
+    append_next(&a);
+    assert_true(cb_test_run_until(f->base, appender_done, &a, 180000));
+    assert_int_equal(a.failed, 0);
+    for (int k = 1; k <= 12; k++) {
+        cb_read_opts_init(&o);
+        cb_reader *rd = NULL;
+        o.from = CB_READ_SEQ;
+        o.seq = a.first_seq + (uint64_t)(k * 1500);
+        o.stop_at_end = 1;
+        memset(&r, 0, sizeof r);
+        assert_int_equal(cb_broker_read(f->b, &o, read_cb, &r, &rd), CB_OK);
+        assert_true(cb_test_run_until(f->base, reader_ended, &r, 10000));
+        assert_int_equal(r.end_status, CB_OK);
+        assert_true(r.count >= total - k * 1500);
+        assert_int_equal(r.last_seq, a.last_seq);
+        cb_reader_close(rd);
+    }
+    free(a.confirmed_mask);
+    free(a.slots);
 }
 
 static void test_same_dedup_id_is_stored_once(void **state)
@@ -844,6 +888,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_empty_job_ends_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_100k_read_back_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_end_after_the_last_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_whole_log_reads_stay_fast_over_many_jobs, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_two_consumers_share_10k_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide_window_takes_100k_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_killed_without_ack_is_redelivered, setup,
