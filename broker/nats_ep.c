@@ -484,8 +484,8 @@ static void job_subscribe(api_job *j)
          * crawled (~80 events/s, the server's CPU busy) over a log where a
          * thousand jobs took turns; ">" is counted from the stream's state
          * (docs/broker.md "Reading the whole log"). */
-        s = js_Subscribe(&j->sub, b->js, reader_filtered(e) ? e->subject : ">", js_msg_cb, e,
-                         NULL, &so, &jerr);
+        s = js_Subscribe(&j->sub, b->js, reader_filtered(e) ? e->subject : ">", js_msg_cb, e, NULL,
+                         &so, &jerr);
     } else if (e->kind == EP_KEPT_SUB) {
         s = kept_subscribe(e, &j->sub, &jerr);
     } else { /* EP_CONSUMER */

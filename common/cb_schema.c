@@ -4,7 +4,6 @@
 
 #include <dirent.h>
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include "cb_json.h"
 #include "cb_alloc.h"
 #include "cb_map.h"
+#include "cb_pattern.h"
 #include "cb_time.h"
 
 #define MAX_DEPTH 64 /* $ref chains and nesting: deeper is a schema bug or an attack */
@@ -26,7 +26,7 @@ typedef struct doc {
 struct cb_schema {
     doc *docs;
     size_t ndocs;
-    cb_map regexes; /* (uintptr_t)pattern json_t -> regex_t */
+    cb_map patterns; /* (uintptr_t)pattern json_t -> cb_pattern */
 };
 
 /* One validation run. */
@@ -91,12 +91,11 @@ const char *cb_schema_default_dir(void)
 
 /* ---- loading --------------------------------------------------------- */
 
-static void free_regex(uint64_t key, void *val, void *arg)
+static void free_pattern(uint64_t key, void *val, void *arg)
 {
     (void)key;
     (void)arg;
-    regfree(val);
-    cb_free(val);
+    cb_pattern_free(val);
 }
 
 void cb_schema_free(cb_schema *s)
@@ -108,8 +107,8 @@ void cb_schema_free(cb_schema *s)
         json_decref(s->docs[i].root);
     }
     cb_free(s->docs);
-    cb_map_each(&s->regexes, free_regex, NULL);
-    cb_map_cleanup(&s->regexes);
+    cb_map_each(&s->patterns, free_pattern, NULL);
+    cb_map_cleanup(&s->patterns);
     cb_free(s);
 }
 
@@ -137,16 +136,14 @@ static cb_status check_schema(cb_schema *s, json_t *sch, const char *file, char 
         }
         cb_status st = CB_OK;
         if (!strcmp(key, "pattern")) {
-            regex_t *re = cb_malloc(sizeof *re);
-            if (!json_is_string(val) || !re ||
-                regcomp(re, json_string_value(val), REG_EXTENDED | REG_NOSUB) != 0) {
-                cb_free(re);
+            cb_pattern *pat =
+                json_is_string(val) ? cb_pattern_compile(json_string_value(val)) : NULL;
+            if (!pat) {
                 snprintf(err, errlen, "%s: bad pattern", file);
                 return CB_EINVAL;
             }
-            if (cb_map_put(&s->regexes, (uintptr_t)val, re) != CB_OK) {
-                regfree(re);
-                cb_free(re);
+            if (cb_map_put(&s->patterns, (uintptr_t)val, pat) != CB_OK) {
+                cb_pattern_free(pat);
                 return CB_ENOMEM;
             }
         } else if (!strcmp(key, "properties") || !strcmp(key, "$defs") ||
@@ -225,7 +222,7 @@ cb_status cb_schema_load_dir(const char *dir, cb_schema **out, char *err, size_t
         goto out_free_names;
     if (n > 1)
         qsort(names, n, sizeof *names, by_name);
-    cb_map_init(&s->regexes);
+    cb_map_init(&s->patterns);
     s->docs = cb_calloc(n ? n : 1, sizeof *s->docs);
     if (!s->docs) {
         st = CB_ENOMEM;
@@ -494,9 +491,9 @@ static bool check_string(run *r, const json_t *sch, const json_t *inst)
         ok = false;
     }
     if ((k = json_object_get(sch, "pattern"))) {
-        const regex_t *re = cb_map_get(&r->s->regexes, (uintptr_t)k);
-        /* A string with a NUL inside is shorter for regexec: never a match. */
-        if (!re || strlen(v) != json_string_length(inst) || regexec(re, v, 0, NULL, 0) != 0) {
+        const cb_pattern *pat = cb_map_get(&r->s->patterns, (uintptr_t)k);
+        /* A string with a NUL inside never matches. */
+        if (!pat || !cb_pattern_match(pat, v, json_string_length(inst))) {
             fail(r, "must match pattern %s", json_string_value(k));
             ok = false;
         }
