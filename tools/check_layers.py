@@ -126,6 +126,22 @@ def strip_comments(text):
     return re.sub(r'"(\\.|[^"\\\n])*"', '""', text)
 
 
+def banned_calls(root, files, pattern, applies, advice):
+    """"file:line: call() directly: advice" for each call `pattern` finds
+    in the .c files `applies` accepts (comments and strings left out)."""
+    out = []
+    for path in files:
+        if not path.endswith(".c") or not applies(path):
+            continue
+        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
+            text = strip_comments(f.read())
+        for n, line in enumerate(text.split("\n"), 1):
+            m = pattern.search(line)
+            if m:
+                out.append(f"{path}:{n}: {m.group(1)}() directly: {advice(m.group(1))}")
+    return out
+
+
 def main():
     root = "."
     if len(sys.argv) == 3 and sys.argv[1] == "--root":
@@ -143,26 +159,11 @@ def main():
             if dep not in ALLOWED[folder]:
                 errors.append(f"{path}:{line}: {folder}/ may not include {res} "
                               f"({folder}/ depends only on {', '.join(sorted(ALLOWED[folder]))})")
-    for path in files:
-        if path.split("/")[0] not in LIBRARY or path == "common/cb_json.c" or not path.endswith(".c"):
-            continue
-        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
-            text = strip_comments(f.read())
-        for n, line in enumerate(text.split("\n"), 1):
-            m = RAW_JSON.search(line)
-            if m:
-                errors.append(f"{path}:{n}: {m.group(1)}() directly: use cb_json_"
-                              f"{m.group(1)[5:]}() (common/cb_json.h)")
-    for path in files:
-        if path == "common/cb_loop.c" or not path.endswith(".c"):
-            continue
-        with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
-            text = strip_comments(f.read())
-        for n, line in enumerate(text.split("\n"), 1):
-            m = RAW_LOOP.search(line)
-            if m:
-                errors.append(f"{path}:{n}: {m.group(1)}() directly: make loops with "
-                              f"cb_loop_new() (common/cb_loop.h)")
+    errors += banned_calls(root, files, RAW_JSON,
+                           lambda p: p.split("/")[0] in LIBRARY and p != "common/cb_json.c",
+                           lambda call: f"use cb_json_{call[5:]}() (common/cb_json.h)")
+    errors += banned_calls(root, files, RAW_LOOP, lambda p: p != "common/cb_loop.c",
+                           lambda call: "make loops with cb_loop_new() (common/cb_loop.h)")
     for path in PURE:
         if not os.path.isfile(os.path.join(root, path)):
             errors.append(f"{path}: listed as pure but missing")
