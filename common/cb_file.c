@@ -47,3 +47,18 @@ int cb_file_write_mode(const char *path, const char *text, int mode)
     }
     return 0;
 }
+
+int cb_file_read_line(const char *path, char *out, size_t size)
+{
+    FILE *f;
+    if (size == 0)
+        return -1;
+    out[0] = '\0';
+    if ((f = fopen(path, "r"))) {
+        if (size < 2 || !fgets(out, (int)(size > 65536 ? 65536 : size), f))
+            out[0] = '\0';
+        fclose(f);
+    }
+    out[strcspn(out, "\r\n")] = '\0';
+    return out[0] ? 0 : -1;
+}

@@ -14,6 +14,7 @@
 #include "cb_buf.h"
 #include "cb_hist.h"
 #include "cb_dedup.h"
+#include "cb_file.h"
 #include "cb_json.h"
 #include "cb_mailbox.h"
 #include "cb_map.h"
@@ -448,6 +449,29 @@ static void test_hist_buckets_are_le_and_cumulative(void **state)
     json_decref(j);
 }
 
+/* A file written whole is read back by its first line, without the line
+ * end; a missing or empty file is -1 and "". */
+static void test_file_written_whole_reads_back_its_first_line(void **state)
+{
+    char dir[] = "/tmp/cb-file.XXXXXX", path[200], out[8];
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/url", dir);
+    assert_int_equal(cb_file_read_line(path, out, sizeof out), -1);
+    assert_string_equal(out, "");
+    assert_int_equal(cb_file_write_whole(path, "nats\r\nsecond line\n"), 0);
+    assert_int_equal(cb_file_read_line(path, out, sizeof out), 0);
+    assert_string_equal(out, "nats");
+    assert_int_equal(cb_file_write_mode(path, "a-longer-line\n", 0600), 0);
+    assert_int_equal(cb_file_read_line(path, out, sizeof out), 0);
+    assert_string_equal(out, "a-longe"); /* cut at the buffer */
+    assert_int_equal(cb_file_write_whole(path, ""), 0);
+    assert_int_equal(cb_file_read_line(path, out, sizeof out), -1);
+    assert_string_equal(out, "");
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_json_member_span_agrees_with_a_parse),
         cmocka_unit_test(test_mailbox_delivers_in_order_with_backpressure),
         cmocka_unit_test(test_mailbox_cancels_after_close),
+        cmocka_unit_test(test_file_written_whole_reads_back_its_first_line),
         cmocka_unit_test(test_offload_runs_jobs_and_reports_on_the_loop),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);

@@ -16,6 +16,7 @@
 
 #include "bench.h"
 #include "broker.h"
+#include "cb_file.h"
 #include "cb_httpc.h"
 #include "cb_json.h"
 #include "cb_loop.h"
@@ -172,7 +173,6 @@ cb_status cb_bench_api(const cb_bench_env *env, long n, int runs, json_t **repor
     double *api_ps = calloc((size_t)runs, sizeof(double)),
            *dir_ps = calloc((size_t)runs, sizeof(double)),
            *added = calloc((size_t)runs, sizeof(double));
-    FILE *f;
 
     if (n <= 0)
         n = 2000;
@@ -185,12 +185,7 @@ cb_status cb_bench_api(const cb_bench_env *env, long n, int runs, json_t **repor
                                 sizeof dir, bin, sizeof bin, &slot)) != CB_OK)
         goto out_stack;
     snprintf(path, sizeof path, "%s/cb/api_url", dir);
-    if ((f = fopen(path, "r"))) {
-        if (!fgets(api, sizeof api, f))
-            api[0] = '\0';
-        fclose(f);
-    }
-    api[strcspn(api, "\n")] = '\0';
+    cb_file_read_line(path, api, sizeof api);
     snprintf(tenant, sizeof tenant, "bench-api-%d", (int)getpid());
     cb_broker_opts_init(&bo);
     bo.url = env->url;

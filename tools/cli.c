@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "broker.h"
+#include "cb_file.h"
 #include "cb_httpc.h"
 #include "cb_loop.h"
 #include "cb_url.h"
@@ -45,20 +46,13 @@ const char *cb_cli_broker_url(const char *given)
     static char url[512];
     const char *env = getenv("CB_BROKER_URL");
     char path[600];
-    FILE *f;
     stack_password();
     if (given)
         return given;
     if (env && *env)
         return env;
     snprintf(path, sizeof path, "%s/url", cb_dir());
-    if (!(f = fopen(path, "r")))
-        return NULL;
-    if (!fgets(url, sizeof url, f))
-        url[0] = '\0';
-    fclose(f);
-    url[strcspn(url, "\r\n")] = '\0';
-    return url[0] ? url : NULL;
+    return cb_file_read_line(path, url, sizeof url) == 0 ? url : NULL;
 }
 
 const char *cb_cli_store_dir(const char *given)

@@ -24,6 +24,7 @@
 
 #include "broker.h"
 #include "cb_cmd.h"
+#include "cb_file.h"
 #include "cb_log.h"
 #include "cb_loop.h"
 #include "cb_time.h"
@@ -100,23 +101,13 @@ static int rabbit(const char *dir, const char *name, int add, char *url, size_t 
 {
     char path[700], api[300] = "", broker[600] = "", err[600];
     cb_rabbit_admin ra;
-    FILE *f;
     int64_t until = cb_time_mono_ns() + 10 * 1000000000LL;
     snprintf(path, sizeof path, "%s/rabbitmq_api", dir);
-    if (!(f = fopen(path, "r")))
+    if (access(path, R_OK) != 0)
         return 1;
-    if (!fgets(api, sizeof api, f))
-        api[0] = '\0';
-    fclose(f);
-    api[strcspn(api, "\r\n")] = '\0';
+    cb_file_read_line(path, api, sizeof api);
     snprintf(path, sizeof path, "%s/url", dir);
-    if ((f = fopen(path, "r"))) {
-        if (!fgets(broker, sizeof broker, f))
-            broker[0] = '\0';
-        fclose(f);
-    }
-    broker[strcspn(broker, "\r\n")] = '\0';
-    if (!broker[0])
+    if (cb_file_read_line(path, broker, sizeof broker) != 0)
         return 1; /* not running: cb up makes the users at its start */
     snprintf(path, sizeof path, "%s/broker.password", dir);
     setenv("CB_BROKER_PASSWORD_FILE", path, 1);
@@ -145,23 +136,12 @@ static int api_takes(const char *dir, const char *name, char *api, size_t size)
 {
     char path[700], tok[128] = "", auth[200], url[900], body[512];
     int64_t until = cb_time_mono_ns() + 10 * 1000000000LL;
-    FILE *f;
     int st;
     api[0] = '\0';
     snprintf(path, sizeof path, "%s/api_url", dir);
-    if ((f = fopen(path, "r"))) {
-        if (!fgets(api, (int)size, f))
-            api[0] = '\0';
-        fclose(f);
-    }
-    api[strcspn(api, "\r\n")] = '\0';
+    cb_file_read_line(path, api, size);
     cb_ident_token_path(dir, name, path, sizeof path);
-    if ((f = fopen(path, "r"))) {
-        if (!fgets(tok, sizeof tok, f))
-            tok[0] = '\0';
-        fclose(f);
-    }
-    tok[strcspn(tok, "\r\n")] = '\0';
+    cb_file_read_line(path, tok, sizeof tok);
     if (!api[0] || !tok[0])
         return 0; /* not running: cb-api reads the file at its start */
     snprintf(auth, sizeof auth, "Bearer %s", tok);

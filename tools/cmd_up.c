@@ -467,7 +467,6 @@ static int lock_dir(const char *dir)
 {
     char path[600], url[256] = "?";
     int fd;
-    FILE *f;
     snprintf(path, sizeof path, "%s/up.lock", dir);
     if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
         fprintf(stderr, "cb up: %s: %s\n", path, strerror(errno));
@@ -477,12 +476,8 @@ static int lock_dir(const char *dir)
         return fd;
     close(fd);
     snprintf(path, sizeof path, "%s/url", dir);
-    if ((f = fopen(path, "r"))) {
-        if (!fgets(url, sizeof url, f))
-            snprintf(url, sizeof url, "?");
-        url[strcspn(url, "\n")] = '\0';
-        fclose(f);
-    }
+    if (cb_file_read_line(path, url, sizeof url) != 0)
+        snprintf(url, sizeof url, "?");
     snprintf(path, sizeof path, "%s/up.pid", dir);
     fprintf(stderr,
             "cb up: a stack already runs from %s (pid %d, broker %s); `cb down --dir %s` "

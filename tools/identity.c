@@ -141,15 +141,11 @@ void cb_ident_token_path(const char *dir, const char *name, char *path, size_t s
 static int token_hash(const char *dir, const char *name, char hex[65])
 {
     char path[700], tok[128] = "";
-    FILE *f;
     cb_ident_token_path(dir, name, path, sizeof path);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    if (!fgets(tok, sizeof tok, f))
-        tok[0] = '\0';
-    fclose(f);
-    tok[strcspn(tok, "\r\n")] = '\0';
-    return tok[0] && cb_digest_hex(tok, strlen(tok), hex) == CB_OK ? 0 : -1;
+    return cb_file_read_line(path, tok, sizeof tok) == 0 &&
+                   cb_digest_hex(tok, strlen(tok), hex) == CB_OK
+               ? 0
+               : -1;
 }
 
 int cb_ident_write_api_tokens(const char *dir)
@@ -234,15 +230,8 @@ static void scan(const char *dir, int (*want)(const char *), char *out, size_t s
 int cb_ident_read_password(const char *dir, const char *name, char *out, size_t size)
 {
     char path[700];
-    FILE *f;
     cb_ident_password_path(dir, name, path, sizeof path);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    if (!fgets(out, (int)size, f))
-        out[0] = '\0';
-    fclose(f);
-    out[strcspn(out, "\r\n")] = '\0';
-    return out[0] ? 0 : -1;
+    return cb_file_read_line(path, out, size);
 }
 
 /* One user of the configuration: NAME with its password and permissions
