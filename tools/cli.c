@@ -16,6 +16,7 @@
 #include "cb_event.h"
 #include "cb_log.h"
 #include "store.h"
+#include "tls.h"
 
 static const char *cb_dir(void)
 {
@@ -28,12 +29,7 @@ static const char *cb_dir(void)
 static void stack_password(void)
 {
     char path[600];
-    /* a `cb up --tls` stack's CA verifies its broker and its API */
-    snprintf(path, sizeof path, "%s/tls/ca.pem", cb_dir());
-    if (access(path, R_OK) == 0) {
-        setenv("CB_BROKER_CA_FILE", path, 0);
-        setenv("CB_API_CA_FILE", path, 0);
-    }
+    cb_tls_trust_stack_ca(cb_dir());
     if (getenv("CB_BROKER_PASSWORD") || getenv("CB_BROKER_PASSWORD_FILE"))
         return;
     snprintf(path, sizeof path, "%s/broker.password", cb_dir());

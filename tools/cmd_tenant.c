@@ -205,11 +205,7 @@ int cb_cmd_tenant(int argc, char **argv)
     }
     if (cb_broker_global_init() != CB_OK)
         return 1;
-    cb_tls_path(dir, "ca.pem", path, sizeof path); /* cb up --tls: its CA */
-    if (access(path, R_OK) == 0) {
-        setenv("CB_BROKER_CA_FILE", path, 0);
-        setenv("CB_API_CA_FILE", path, 0);
-    }
+    cb_tls_trust_stack_ca(dir);
     if (!strcmp(op, "remove")) {
         if (cb_ident_remove(dir, name) != 0) {
             fprintf(stderr, "cb tenant: %s has no identity in %s\n", name, dir);

@@ -295,7 +295,6 @@ static void stop_all(up *u)
 static void print_password_file(const char *dir)
 {
     char path[600], abs[PATH_MAX], url[300] = "";
-    FILE *f;
     snprintf(path, sizeof path, "%s/broker.password", dir);
     if (access(path, R_OK) == 0 && realpath(path, abs))
         printf("export CB_BROKER_PASSWORD_FILE=%s\n", abs);
@@ -305,11 +304,8 @@ static void print_password_file(const char *dir)
     if (cb_ident_nats_tls(dir))
         printf("export CB_BROKER_CA_FILE=%s\n", abs);
     snprintf(path, sizeof path, "%s/api_url", dir);
-    if ((f = fopen(path, "r"))) {
-        if (fgets(url, sizeof url, f) && !strncmp(url, "https:", 6))
-            printf("export CB_API_CA_FILE=%s\n", abs);
-        fclose(f);
-    }
+    if (cb_file_read_line(path, url, sizeof url) == 0 && !strncmp(url, "https:", 6))
+        printf("export CB_API_CA_FILE=%s\n", abs);
 }
 
 /* The API's URL: https://localhost:PORT under --tls (the certificate's

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,16 @@
 void cb_tls_path(const char *dir, const char *name, char *out, size_t size)
 {
     snprintf(out, size, "%s/tls/%s", dir, name);
+}
+
+void cb_tls_trust_stack_ca(const char *dir)
+{
+    char path[4200];
+    cb_tls_path(dir, "ca.pem", path, sizeof path);
+    if (access(path, R_OK) == 0) {
+        setenv("CB_BROKER_CA_FILE", path, 0);
+        setenv("CB_API_CA_FILE", path, 0);
+    }
 }
 
 static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)

@@ -19,4 +19,9 @@ int cb_tls_make_dev(const char *dir, char *err, size_t errlen);
 /* DIR/tls/NAME into out. */
 void cb_tls_path(const char *dir, const char *name, char *out, size_t size);
 
+/* When DIR's stack has a CA (it was started with --tls), trust it for its
+ * broker and its API: $CB_BROKER_CA_FILE and $CB_API_CA_FILE name it unless
+ * the environment names others. */
+void cb_tls_trust_stack_ca(const char *dir);
+
 #endif /* CB_TOOLS_TLS_H */
