@@ -294,8 +294,8 @@ check "and leaves nothing running" none_running "$DIR/broken/"
 
 # -- the stack goes before the benchmarks: its adapter would compete for
 # their invocations
-"$CB" down --dir "$CB_DIR" >/dev/null 2>&1
-check "cb down stops the stack" test ! -e "$CB_DIR/up.pid"
+(cd "$DIR" && "$CB" down >/dev/null 2>&1) # DIR from $CB_DIR, as the other commands
+check "cb down stops the stack (DIR from \$CB_DIR)" test ! -e "$CB_DIR/up.pid"
 
 # -- a stack of its own (private nats-server): killing its supervisor with
 # SIGKILL stops every daemon, nats-server included

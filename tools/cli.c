@@ -18,7 +18,7 @@
 #include "store.h"
 #include "tls.h"
 
-static const char *cb_dir(void)
+const char *cb_cli_dir(void)
 {
     const char *d = getenv("CB_DIR");
     return d && *d ? d : ".cb";
@@ -29,10 +29,10 @@ static const char *cb_dir(void)
 static void stack_password(void)
 {
     char path[600];
-    cb_tls_trust_stack_ca(cb_dir());
+    cb_tls_trust_stack_ca(cb_cli_dir());
     if (getenv("CB_BROKER_PASSWORD") || getenv("CB_BROKER_PASSWORD_FILE"))
         return;
-    snprintf(path, sizeof path, "%s/broker.password", cb_dir());
+    snprintf(path, sizeof path, "%s/broker.password", cb_cli_dir());
     if (access(path, R_OK) == 0)
         setenv("CB_BROKER_PASSWORD_FILE", path, 0);
 }
@@ -47,7 +47,7 @@ const char *cb_cli_broker_url(const char *given)
         return given;
     if (env && *env)
         return env;
-    snprintf(path, sizeof path, "%s/url", cb_dir());
+    snprintf(path, sizeof path, "%s/url", cb_cli_dir());
     return cb_file_read_line(path, url, sizeof url) == 0 ? url : NULL;
 }
 
@@ -59,7 +59,7 @@ const char *cb_cli_store_dir(const char *given)
         return given;
     if (env && *env)
         return env;
-    snprintf(dir, sizeof dir, "%s/store", cb_dir());
+    snprintf(dir, sizeof dir, "%s/store", cb_cli_dir());
     return dir;
 }
 

@@ -4,6 +4,9 @@
 #define CB_CLI_H
 #include <stddef.h>
 
+/* The stack's directory: $CB_DIR, else ".cb" (cb up, cb down and every
+ * client command default to it). Borrowed. */
+const char *cb_cli_dir(void);
 /* `given`, else $CB_BROKER_URL, else the URL `cb up` wrote to $CB_DIR/url
  * (default ./.cb/url), else NULL. Borrowed (static storage). When `cb up`
  * keeps the broker's password (DIR/broker.password, mode 0600) and the

@@ -96,7 +96,7 @@ static const char *usage =
     "             [--api-port N] [--rabbitmq-api URL] [--tls] [--detach]\n"
     "       cb down [--dir DIR]\n"
     "Starts the dev stack: a private nats-server with JetStream under DIR (default\n"
-    "./.cb; or the broker given with --broker nats://... or amqp://...),\n"
+    "$CB_DIR, else ./.cb; or the broker given with --broker nats://... or amqp://...),\n"
     "cb-projector, cb-engine, N cb-adapter workers of the local backend, one\n"
     "for each remote backend of FILE (FILE registers functions and backends, see\n"
     "docs/adapters.md) and cb-api, the HTTP API (on 127.0.0.1, port N or a free one;\n"
@@ -720,7 +720,7 @@ static const char *add_remote_adapters(up *u, const char *config)
 
 int cb_cmd_up(int argc, char **argv)
 {
-    const char *broker = NULL, *config = NULL, *dir = ".cb", *rabbitmq_api = NULL;
+    const char *broker = NULL, *config = NULL, *dir = cb_cli_dir(), *rabbitmq_api = NULL;
     int port = 0, adapters = 1, api_port = 0, want_detach = 0, want_tls = 0, rc = 1;
     const char *remotes = "";
     up *u;
@@ -976,7 +976,7 @@ static int stop_leftovers(const char *dir)
 
 int cb_cmd_down(int argc, char **argv)
 {
-    const char *dir = ".cb";
+    const char *dir = cb_cli_dir();
     char path[600];
     int pid, left;
     for (int i = 1; i < argc; i++) {
