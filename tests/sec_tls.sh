@@ -107,11 +107,16 @@ all_tls() { [ "$(tls_conns)" = "cb-adapter-local cb-api cb-engine cb-projector c
 check "every part connects to RabbitMQ over TLS as its own user (the broker's list)" wait_for 400 all_tls
 echo "     over TLS: $(tls_conns)"
 check "a job runs over AMQPS" \
-    bash -c "CB_DIR='$DIR/amqps' CB_BROKER_CA_FILE='$CB_RABBIT_CA_FILE' '$CB' submit --wait --timeout 60 '$DIR/t1.json' | tail -1 | grep -q '\"result\":\[1,2,3\]'"
+    bash -c "CB_DIR='$DIR/amqps' CB_BROKER_CA_FILE='$CB_RABBIT_CA_FILE' CB_LOG_LEVEL=warn '$CB' submit --wait --timeout 60 '$DIR/t1.json' 2>'$DIR/amqps-submit.err' | tail -1 | grep -q '\"result\":\[1,2,3\]'"
 amqps_noca() {
     CB_DIR="$DIR/amqps" "$CB" submit "$DIR/t1.json" >/dev/null 2>"$DIR/noca2.err"
     [ $? -ne 0 ] && grep -q "verification failed" "$DIR/noca2.err" || { cat "$DIR/noca2.err"; false; }
 }
 check "an AMQPS client without the CA is refused, naming the verification" amqps_noca
 
+if [ "$fails" -ne 0 ]; then # what the client and the stack said (files kept in $DIR)
+    for f in "$DIR"/*.err "$DIR"/amqps/logs/*.log; do
+        [ -s "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
+    done
+fi
 [ "$fails" -eq 0 ]
