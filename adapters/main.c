@@ -48,11 +48,11 @@ static void report_fill(json_t *o, void *arg)
     const cb_worker_stats *ws = cb_worker_stats_get(a->w);
     json_object_set_new(
         o, "adapter",
-        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o*, s:o*}", "backend",
-                  a->backend, "received", (json_int_t)ws->received, "succeeded",
-                  (json_int_t)ws->succeeded, "failed", (json_int_t)ws->failed, "throttled",
-                  (json_int_t)ws->throttled, "invalid", (json_int_t)ws->invalid, "redelivered",
-                  (json_int_t)ws->redelivered, "running", (json_int_t)ws->running,
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o*, s:o*}", "backend",
+                  a->backend, "received", (json_int_t)ws->received, "tasks", (json_int_t)ws->tasks,
+                  "succeeded", (json_int_t)ws->succeeded, "failed", (json_int_t)ws->failed,
+                  "throttled", (json_int_t)ws->throttled, "invalid", (json_int_t)ws->invalid,
+                  "redelivered", (json_int_t)ws->redelivered, "running", (json_int_t)ws->running,
                   "max_concurrency", (json_int_t)a->limits.max_concurrency, "rate_per_s",
                   a->limits.rate_per_s, "duration", cb_hist_json(&ws->duration), "since_dispatch",
                   cb_hist_json(&ws->since_dispatch)));
@@ -170,11 +170,12 @@ int main(int argc, char **argv)
     {
         const cb_worker_stats *ws = cb_worker_stats_get(a.w);
         CB_LOG_INF("adapter",
-                   "stopped: %llu received, %llu succeeded, %llu failed, %llu throttled, "
-                   "%llu invalid, %llu redelivered",
-                   (unsigned long long)ws->received, (unsigned long long)ws->succeeded,
-                   (unsigned long long)ws->failed, (unsigned long long)ws->throttled,
-                   (unsigned long long)ws->invalid, (unsigned long long)ws->redelivered);
+                   "stopped: %llu commands of %llu tasks received, %llu succeeded, %llu "
+                   "failed, %llu throttled, %llu invalid, %llu redelivered",
+                   (unsigned long long)ws->received, (unsigned long long)ws->tasks,
+                   (unsigned long long)ws->succeeded, (unsigned long long)ws->failed,
+                   (unsigned long long)ws->throttled, (unsigned long long)ws->invalid,
+                   (unsigned long long)ws->redelivered);
     }
     rc = 0;
 out:

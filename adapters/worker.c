@@ -17,6 +17,7 @@
 #include "emit.h"
 #include "spill.h"
 
+typedef struct cmd cmd;
 typedef struct run run;
 
 struct cb_worker {
@@ -29,7 +30,7 @@ struct cb_worker {
     cb_consumer *consumer;
     char id[128], source[192], subject[160];
     int64_t lease_ms, started_after_ms;
-    run *runs; /* every run not yet settled */
+    cmd *cmds; /* every command not yet settled */
     cb_worker_stats stats;
     int stopping, hard;
     struct event *grace;
@@ -37,20 +38,40 @@ struct cb_worker {
     void *stop_ctx;
 };
 
+/* Where a task of a command is. */
+enum run_state {
+    RUN_INVOKING,  /* the backend runs it: `invoked` is due */
+    RUN_WAITING,   /* throttled: its timer invokes it again */
+    RUN_STORING,   /* its large outputs go to storage: `spilled` is due */
+    RUN_APPENDING, /* its outcome is appended: `outcome_confirmed` is due */
+    RUN_SETTLED,   /* nothing more */
+};
+
 struct run {
+    cmd *c;
+    const cb_invoke_task *t; /* borrowed from c->m */
+    enum run_state state;
+    int started;
+    uint32_t throttled;  /* throttling answers so far */
+    int64_t duration_ms; /* kept while the outputs go to storage */
+    struct event *timer; /* the start record after started_after_ms; a throttled retry */
+};
+
+/* A command and its tasks; acked once every task's outcome is confirmed,
+ * given back (all of it) if one could not be recorded. */
+struct cmd {
     cb_worker *w; /* NULL once orphaned by cb_worker_free */
     cb_work *work;
-    json_t *cmd;              /* the command's document (owned) */
-    cb_invoke_msg m;          /* borrows from cmd */
-    const char *tenant, *job; /* borrowed from cmd */
-    uint32_t task, attempt;
-    int64_t t0;
-    int64_t dispatched_ns; /* the command's publication (broker time), 0 if unknown */
-    uint32_t throttled;    /* kept while the outputs go to storage */
-    int64_t duration_ms;
-    struct event *progress; /* first: record the start; then: extend the lease */
-    int started, appending;
-    run *prev, *next;
+    json_t *doc;           /* the command's document (owned) */
+    cb_invoke_msg m;       /* borrows from doc */
+    int64_t t0;            /* its delivery */
+    int64_t dispatched_ns; /* its publication (broker time), 0 if unknown */
+    struct event *lease;   /* extends the lease every lease/3 */
+    size_t open;           /* runs not settled */
+    int give_back;
+    int64_t back_ms;
+    cmd *prev, *next;
+    run runs[]; /* m.ntasks */
 };
 
 void cb_worker_opts_init(cb_worker_opts *o)
@@ -69,47 +90,63 @@ const cb_worker_stats *cb_worker_stats_get(const cb_worker *w)
 
 static void maybe_stopped(cb_worker *w);
 
-static void run_unlink(run *r)
+static void cmd_free(cmd *c)
 {
-    cb_worker *w = r->w;
-    if (!w)
-        return;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        w->runs = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    w->stats.running--;
+    for (size_t i = 0; i < c->m.ntasks; i++)
+        if (c->runs[i].timer)
+            event_free(c->runs[i].timer);
+    if (c->lease)
+        event_free(c->lease);
+    json_decref(c->doc);
+    free(c);
 }
 
-static void run_free(run *r)
+/* A run has nothing more to do; ok 0: its outcome is not recorded, so the
+ * command goes back after back_ms. The last one settles the command: acked
+ * or given back, forgotten. Returns 1 if the command is freed. */
+static int run_settle(run *r, int ok, int64_t back_ms)
 {
-    if (r->progress)
-        event_free(r->progress);
-    json_decref(r->cmd);
-    free(r);
-}
-
-/* The run is settled (acked or given back): forget it. */
-static void run_end(run *r)
-{
-    cb_worker *w = r->w;
-    run_unlink(r);
-    run_free(r);
+    cmd *c = r->c;
+    cb_worker *w = c->w;
+    r->state = RUN_SETTLED;
+    if (r->timer)
+        evtimer_del(r->timer);
+    if (!ok) {
+        c->give_back = 1;
+        c->back_ms = back_ms > c->back_ms ? back_ms : c->back_ms;
+    }
+    if (w)
+        w->stats.running--;
+    if (--c->open > 0)
+        return 0;
+    if (w) {
+        if (c->give_back)
+            cb_work_nak(c->work, c->back_ms);
+        else
+            cb_work_ack(c->work);
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            w->cmds = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+    }
+    cmd_free(c);
     if (w)
         maybe_stopped(w);
+    return 1;
 }
 
 static void event_id(const run *r, const char *what, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s/%s/%u/%u/%s", r->tenant, r->job, r->task, r->attempt, what);
+    snprintf(buf, size, "%s/%s/%u/%u/%s", r->c->m.tenant, r->c->m.job_id, r->t->task, r->t->attempt,
+             what);
 }
 
-static void arm(run *r, int64_t ms)
+static void arm(struct event *ev, int64_t ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(r->progress, &tv);
+    evtimer_add(ev, &tv);
 }
 
 /* The outcome fields every event of this run has. */
@@ -117,9 +154,9 @@ static cb_outcome_msg outcome_msg(const run *r)
 {
     cb_outcome_msg m;
     memset(&m, 0, sizeof m);
-    m.task = r->task;
-    m.attempt = r->attempt;
-    m.step = r->m.step;
+    m.task = r->t->task;
+    m.attempt = r->t->attempt;
+    m.step = r->c->m.step;
     m.duration_ms = -1;
     return m;
 }
@@ -128,34 +165,41 @@ static void record_started(run *r)
 {
     char id[512];
     cb_status s;
+    cb_worker *w = r->c->w;
     r->started = 1;
     event_id(r, "started", id, sizeof id);
     cb_outcome_msg m = outcome_msg(r);
-    m.worker = r->w->id;
-    s = cb_emit(r->w->b, CB_EV_TASK_STARTED, r->tenant, r->job, id, r->w->source,
+    m.worker = w->id;
+    s = cb_emit(w->b, CB_EV_TASK_STARTED, r->c->m.tenant, r->c->m.job_id, id, w->source,
                 cb_outcome_started(&m), NULL, NULL);
     if (s != CB_OK)
-        cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job, "cannot record task.started: %s",
-                   cb_strerror(s));
+        cb_log_job(CB_LOG_WARN, "worker", r->c->m.tenant, r->c->m.job_id,
+                   "cannot record task.started: %s", cb_strerror(s));
 }
 
-/* The run's timer: the start once it has run started_after_ms, then the
- * lease every lease/3. */
-static void progress_cb(evutil_socket_t fd, short what, void *arg)
+/* The command's lease, renewed every lease/3 while any of its tasks runs. */
+static void lease_cb(evutil_socket_t fd, short what, void *arg)
 {
-    run *r = arg;
-    int64_t every = r->w->lease_ms / 3 > 0 ? r->w->lease_ms / 3 : 1;
+    cmd *c = arg;
     (void)fd;
     (void)what;
-    if (!r->started) {
+    if (c->work)
+        cb_work_progress(c->work);
+    arm(c->lease, c->w->lease_ms / 3 > 0 ? c->w->lease_ms / 3 : 1);
+}
+
+static void run_invoke(run *r);
+
+/* A run's timer: invoke again after a throttle, or record the start. */
+static void run_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    run *r = arg;
+    (void)fd;
+    (void)what;
+    if (r->state == RUN_WAITING)
+        run_invoke(r);
+    else if (r->state == RUN_INVOKING && !r->started)
         record_started(r);
-        every -= r->w->started_after_ms; /* the lease runs from the delivery */
-        arm(r, every > 0 ? every : 1);
-        return;
-    }
-    if (r->work)
-        cb_work_progress(r->work);
-    arm(r, every);
 }
 
 /* ---- recording the outcome ------------------------------------------------- */
@@ -165,76 +209,72 @@ static void outcome_confirmed(cb_status s, uint64_t seq, int duplicate, void *ct
     run *r = ctx;
     (void)seq;
     (void)duplicate;
-    if (!r->w) { /* the worker is gone; its consumer gave the command back */
-        run_free(r);
-        return;
-    }
-    if (s == CB_OK) {
-        cb_work_ack(r->work);
-    } else {
-        cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job,
+    if (r->c->w && s != CB_OK)
+        cb_log_job(CB_LOG_WARN, "worker", r->c->m.tenant, r->c->m.job_id,
                    "task %u attempt %u: outcome not confirmed (%s); the command runs again",
-                   r->task, r->attempt, cb_strerror(s));
-        cb_work_nak(r->work, 1000);
-    }
-    r->work = NULL;
-    run_end(r);
+                   r->t->task, r->t->attempt, cb_strerror(s));
+    run_settle(r, s == CB_OK, 1000); /* orphaned: the consumer gave the command back */
 }
 
 /* An outcome is appended: into the latency histograms. */
 static void observe(run *r)
 {
-    cb_hist_observe(&r->w->stats.duration, (double)(cb_time_mono_ns() - r->t0) / 1e9);
-    if (r->dispatched_ns > 0)
-        cb_hist_observe(&r->w->stats.since_dispatch,
-                        (double)(cb_time_now_ns() - r->dispatched_ns) / 1e9);
+    cb_worker *w = r->c->w;
+    cb_hist_observe(&w->stats.duration, (double)(cb_time_mono_ns() - r->c->t0) / 1e9);
+    if (r->c->dispatched_ns > 0)
+        cb_hist_observe(&w->stats.since_dispatch,
+                        (double)(cb_time_now_ns() - r->c->dispatched_ns) / 1e9);
 }
 
-static cb_status append_failed(run *r, const char *reason, const char *error, const char *tail,
-                               uint32_t throttled)
+static int64_t run_ms(const run *r)
+{
+    return (cb_time_mono_ns() - r->c->t0) / 1000000;
+}
+
+static cb_status append_failed(run *r, const char *reason, const char *error, const char *tail)
 {
     char id[512];
+    cb_worker *w = r->c->w;
     cb_outcome_msg m = outcome_msg(r);
     json_t *d;
     m.reason = reason;
     m.error = error;
     m.stderr_tail = tail;
-    m.throttled = throttled;
-    m.duration_ms = (cb_time_mono_ns() - r->t0) / 1000000;
+    m.throttled = r->throttled;
+    m.duration_ms = run_ms(r);
     if (!(d = cb_secret_redact_json(cb_outcome_failed(&m)))) /* an echoed credential: blanked */
         return CB_ENOMEM;
     event_id(r, "failed", id, sizeof id);
-    r->w->stats.failed++;
+    w->stats.failed++;
     observe(r);
-    return cb_emit(r->w->b, CB_EV_TASK_FAILED, r->tenant, r->job, id, r->w->source, d,
+    r->state = RUN_APPENDING;
+    return cb_emit(w->b, CB_EV_TASK_FAILED, r->c->m.tenant, r->c->m.job_id, id, w->source, d,
                    outcome_confirmed, r);
 }
 
 /* The outcome could not be recorded: the command goes back. */
 static void give_back(run *r, cb_status s)
 {
-    cb_log_job(CB_LOG_WARN, "worker", r->tenant, r->job,
-               "task %u attempt %u: cannot record the outcome (%s); given back", r->task,
-               r->attempt, cb_strerror(s));
-    cb_work_nak(r->work, 1000);
-    r->work = NULL;
-    run_end(r);
+    cb_log_job(CB_LOG_WARN, "worker", r->c->m.tenant, r->c->m.job_id,
+               "task %u attempt %u: cannot record the outcome (%s); given back", r->t->task,
+               r->t->attempt, cb_strerror(s));
+    run_settle(r, 0, 1000);
 }
 
-static cb_status record_succeeded(run *r, const json_t *outputs, uint32_t throttled,
-                                  int64_t duration_ms)
+static cb_status record_succeeded(run *r, const json_t *outputs, int64_t duration_ms)
 {
-    cb_worker *w = r->w;
+    cb_worker *w = r->c->w;
     cb_outcome_msg m = outcome_msg(r);
     char id[512];
     json_t *d;
     cb_status s;
     m.output = outputs;
-    m.throttled = throttled;
+    m.throttled = r->throttled;
     m.duration_ms = duration_ms;
     d = cb_secret_redact_json(cb_outcome_succeeded(&m));
     event_id(r, "succeeded", id, sizeof id);
-    s = d ? cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->tenant, r->job, id, w->source, d,
+    r->state = RUN_APPENDING;
+    s = d ? cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->c->m.tenant, r->c->m.job_id, id, w->source, d,
                     outcome_confirmed, r)
           : CB_ENOMEM;
     if (s == CB_OK) {
@@ -247,7 +287,7 @@ static cb_status record_succeeded(run *r, const json_t *outputs, uint32_t thrott
                           w->storage ? "the output is larger than the broker's message limit"
                                      : "the output is larger than the broker's message limit "
                                        "(with object storage configured, large outputs go there)",
-                          NULL, throttled);
+                          NULL);
     return s;
 }
 
@@ -256,15 +296,13 @@ static void spilled(cb_status st, json_t *outputs, const char *error, void *ctx)
 {
     run *r = ctx;
     cb_status s;
-    if (!r->w) { /* the worker is gone; its consumer gave the command back */
+    if (!r->c->w) { /* the worker is gone; its consumer gave the command back */
         json_decref(outputs);
-        run_free(r);
+        run_settle(r, 0, 0);
         return;
     }
-    if (r->progress)
-        evtimer_del(r->progress);
-    s = st == CB_OK ? record_succeeded(r, outputs, r->throttled, r->duration_ms)
-                    : append_failed(r, "output_store", error, NULL, r->throttled);
+    s = st == CB_OK ? record_succeeded(r, outputs, r->duration_ms)
+                    : append_failed(r, "output_store", error, NULL);
     json_decref(outputs);
     if (s != CB_OK)
         give_back(r, s);
@@ -273,51 +311,77 @@ static void spilled(cb_status st, json_t *outputs, const char *error, void *ctx)
 static void invoked(const cb_inv_result *res, void *ctx)
 {
     run *r = ctx;
-    cb_worker *w = r->w;
+    cb_worker *w = r->c->w;
     char why[1300];
     cb_status s;
 
     if (!w) { /* the worker is being freed: nothing to record */
-        run_free(r);
+        run_settle(r, 0, 0);
         return;
     }
-    if (r->progress)
-        evtimer_del(r->progress);
+    if (r->timer)
+        evtimer_del(r->timer);
     w->stats.throttled += res->throttled;
-    if (w->hard || res->reason == CB_FAIL_THROTTLED) {
-        /* Stopping past the grace period, or the backend asked to slow down:
-         * give the command back; this attempt did not happen. */
-        int64_t delay = res->reason == CB_FAIL_THROTTLED
-                            ? (res->retry_after_ms > 0 ? res->retry_after_ms : 1000)
-                            : 0;
-        if (res->reason == CB_FAIL_THROTTLED)
-            w->stats.throttled++;
-        cb_work_nak(r->work, delay);
-        r->work = NULL;
-        run_end(r);
+    r->throttled += res->throttled;
+    if (w->hard) { /* stopping past the grace period: this attempt did not happen */
+        run_settle(r, 0, 0);
         return;
     }
-    r->appending = 1;
-    if (res->reason == CB_FAIL_NONE && cb_spill_needed(w->storage, res->outputs)) {
-        /* outputs too large for the log: to storage first (spill.h) */
-        r->throttled = res->throttled;
-        r->duration_ms = (cb_time_mono_ns() - r->t0) / 1000000;
-        if (cb_spill(w->storage, r->tenant, r->job, r->task, r->attempt, res->outputs, spilled, r,
-                     why, sizeof why) == CB_OK) {
-            if (r->progress) /* the lease runs on while they are written */
-                arm(r, w->lease_ms / 3 > 0 ? w->lease_ms / 3 : 1);
+    if (res->reason == CB_FAIL_THROTTLED) {
+        /* The backend asked to slow down: this task runs again after its
+         * delay, in place (the command's other tasks go on), or goes back
+         * with the command if the worker is stopping. */
+        int64_t delay = res->retry_after_ms > 0 ? res->retry_after_ms : 1000;
+        w->stats.throttled++;
+        r->throttled++;
+        if (w->stopping || !r->timer) {
+            run_settle(r, 0, delay);
             return;
         }
-        s = append_failed(r, "output_store", why, NULL, res->throttled);
+        r->state = RUN_WAITING;
+        arm(r->timer, delay);
+        return;
+    }
+    if (res->reason == CB_FAIL_NONE && cb_spill_needed(w->storage, res->outputs)) {
+        /* outputs too large for the log: to storage first (spill.h) */
+        r->duration_ms = run_ms(r);
+        r->state = RUN_STORING;
+        if (cb_spill(w->storage, r->c->m.tenant, r->c->m.job_id, r->t->task, r->t->attempt,
+                     res->outputs, spilled, r, why, sizeof why) == CB_OK)
+            return; /* the command's lease runs on while they are written */
+        s = append_failed(r, "output_store", why, NULL);
     } else if (res->reason == CB_FAIL_NONE) {
-        s = record_succeeded(r, res->outputs, res->throttled,
-                             (cb_time_mono_ns() - r->t0) / 1000000);
+        s = record_succeeded(r, res->outputs, run_ms(r));
     } else {
-        s = append_failed(r, cb_fail_reason_name(res->reason), res->error, res->stderr_tail,
-                          res->throttled);
+        s = append_failed(r, cb_fail_reason_name(res->reason), res->error, res->stderr_tail);
     }
     if (s != CB_OK)
         give_back(r, s);
+}
+
+static void run_invoke(run *r)
+{
+    cb_worker *w = r->c->w;
+    const cb_invoke_msg *im = &r->c->m;
+    cb_invocation inv;
+    cb_status s;
+    memset(&inv, 0, sizeof inv);
+    inv.tenant = im->tenant;
+    inv.job = im->job_id;
+    inv.task = r->t->task;
+    inv.attempt = r->t->attempt;
+    inv.function = cb_invoke_msg_function_name(im);
+    inv.spec = im->function;
+    inv.items = r->t->items;
+    inv.timeout_ms = cb_invoke_msg_timeout_ms(im);
+    inv.first_item = r->t->first_item;
+    r->state = RUN_INVOKING;
+    if (!r->started && r->timer && w->started_after_ms > 0)
+        arm(r->timer, w->started_after_ms);
+    if ((s = w->ops->invoke(w->be, &inv, invoked, r)) != CB_OK) {
+        cb_inv_result res = {.reason = CB_FAIL_BACKEND, .error = cb_strerror(s)};
+        invoked(&res, r);
+    }
 }
 
 /* ---- taking commands ------------------------------------------------------- */
@@ -333,10 +397,9 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
 {
     cb_worker *w = ctx;
     char why[512];
-    json_t *cmd;
+    json_t *doc;
     cb_invoke_msg im;
-    cb_invocation inv;
-    run *r;
+    cmd *c;
     cb_status s;
 
     w->stats.received++;
@@ -346,7 +409,7 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
         cb_work_nak(work, 0);
         return;
     }
-    if ((s = cb_invoke_msg_parse(w->schema, m->data, m->len, &cmd, &im, why, sizeof why)) !=
+    if ((s = cb_invoke_msg_parse(w->schema, m->data, m->len, &doc, &im, why, sizeof why)) !=
         CB_OK) {
         if (s == CB_ENOMEM)
             cb_work_nak(work, 1000);
@@ -354,47 +417,37 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
             drop_invalid(w, work, why);
         return;
     }
-    if (!(r = cb_calloc(1, sizeof *r))) {
-        json_decref(cmd);
+    if (!(c = cb_calloc(1, sizeof *c + im.ntasks * sizeof(run)))) {
+        json_decref(doc);
         cb_work_nak(work, 1000);
         return;
     }
-    r->w = w;
-    r->work = work;
-    r->cmd = cmd;
-    r->m = im;
-    r->tenant = im.tenant;
-    r->job = im.job_id;
-    r->task = im.task;
-    r->attempt = im.attempt;
-    r->t0 = cb_time_mono_ns();
-    r->dispatched_ns = m->time_ns;
-    r->next = w->runs;
-    if (w->runs)
-        w->runs->prev = r;
-    w->runs = r;
-    w->stats.running++;
-    if (w->started_after_ms <= 0)
-        record_started(r);
-    if ((r->progress = evtimer_new(w->base, progress_cb, r))) {
-        int64_t every = w->lease_ms / 3 > 0 ? w->lease_ms / 3 : 1;
-        arm(r, r->started ? every : w->started_after_ms);
+    c->m = im;
+    c->w = w;
+    c->work = work;
+    c->doc = doc;
+    c->t0 = cb_time_mono_ns();
+    c->dispatched_ns = m->time_ns;
+    c->open = c->m.ntasks;
+    c->next = w->cmds;
+    if (w->cmds)
+        w->cmds->prev = c;
+    w->cmds = c;
+    w->stats.tasks += c->m.ntasks;
+    w->stats.running += (int)c->m.ntasks;
+    if ((c->lease = evtimer_new(w->base, lease_cb, c)))
+        arm(c->lease, w->lease_ms / 3 > 0 ? w->lease_ms / 3 : 1);
+    for (size_t i = 0; i < c->m.ntasks; i++) {
+        run *r = &c->runs[i];
+        r->c = c;
+        r->t = &c->m.tasks[i];
+        r->timer = evtimer_new(w->base, run_timer_cb, r);
+        if (w->started_after_ms <= 0)
+            record_started(r);
     }
-
-    memset(&inv, 0, sizeof inv);
-    inv.tenant = r->tenant;
-    inv.job = r->job;
-    inv.task = r->task;
-    inv.attempt = r->attempt;
-    inv.function = cb_invoke_msg_function_name(&im);
-    inv.spec = im.function;
-    inv.items = im.items;
-    inv.timeout_ms = cb_invoke_msg_timeout_ms(&im);
-    inv.first_item = im.first_item;
-    if ((s = w->ops->invoke(w->be, &inv, invoked, r)) != CB_OK) {
-        cb_inv_result res = {.reason = CB_FAIL_BACKEND, .error = cb_strerror(s)};
-        invoked(&res, r);
-    }
+    /* The last run may settle (and free) the command within run_invoke. */
+    for (size_t i = 0, n = c->m.ntasks; i < n; i++)
+        run_invoke(&c->runs[i]);
 }
 
 cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config *reg,
@@ -454,7 +507,7 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config
 static void maybe_stopped(cb_worker *w)
 {
     void (*done)(void *) = w->stop_done;
-    if (!w->stopping || w->runs || !done)
+    if (!w->stopping || w->cmds || !done)
         return;
     w->stop_done = NULL;
     cb_consumer_close(w->consumer);
@@ -462,6 +515,16 @@ static void maybe_stopped(cb_worker *w)
     if (w->grace)
         evtimer_del(w->grace);
     done(w->stop_ctx);
+}
+
+/* Settle every run of `c` in `state` as not done (the command goes back).
+ * Returns 1 if that freed the command. */
+static int settle_in_state(cmd *c, enum run_state state)
+{
+    for (size_t i = 0, n = c->m.ntasks; i < n; i++)
+        if (c->runs[i].state == state && run_settle(&c->runs[i], 0, 0))
+            return 1;
+    return 0;
 }
 
 static void grace_cb(evutil_socket_t fd, short what, void *arg)
@@ -483,6 +546,12 @@ void cb_worker_stop(cb_worker *w, int64_t grace_ms, void (*done)(void *ctx), voi
     w->stopping = 1;
     w->stop_done = done;
     w->stop_ctx = ctx;
+    /* A throttled task waiting to run again does not: its command goes back
+     * once its other tasks are settled. */
+    for (cmd *c = w->cmds, *next; c; c = next) {
+        next = c->next;
+        (void)settle_in_state(c, RUN_WAITING);
+    }
     if ((w->grace = evtimer_new(w->base, grace_cb, w)))
         evtimer_add(w->grace, &tv);
     maybe_stopped(w);
@@ -492,21 +561,29 @@ void cb_worker_free(cb_worker *w)
 {
     if (!w)
         return;
-    /* Orphan every run: callbacks still due (backend results, append
-     * confirms) free them without touching the worker or their command. */
-    for (run *r = w->runs; r; r = r->next) {
-        r->w = NULL;
-        r->work = NULL;
+    /* Orphan every command: callbacks still due (backend results, storage,
+     * append confirms) settle their runs without touching the worker or the
+     * broker's work; the last one frees the command. */
+    for (cmd *c = w->cmds, *next; c; c = next) {
+        next = c->next;
+        c->w = NULL;
+        c->work = NULL;
+        if (c->lease)
+            event_free(c->lease);
+        c->lease = NULL;
+        for (size_t i = 0; i < c->m.ntasks; i++)
+            if (c->runs[i].timer) {
+                event_free(c->runs[i].timer);
+                c->runs[i].timer = NULL;
+            }
+        /* no callback will come for these */
+        if (!settle_in_state(c, RUN_WAITING) && !w->be)
+            (void)settle_in_state(c, RUN_INVOKING);
     }
-    for (run *r = w->runs, *next; r; r = next) {
-        next = r->next;
-        if (!r->appending && !w->be)
-            run_free(r); /* no callback will come for it */
-    }
-    w->runs = NULL;
+    w->cmds = NULL;
     cb_consumer_close(w->consumer);
     if (w->be)
-        w->ops->destroy(w->be); /* calls `invoked` for each: they free themselves */
+        w->ops->destroy(w->be); /* calls `invoked` for each: they settle themselves */
     if (w->grace)
         event_free(w->grace);
     free(w);

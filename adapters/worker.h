@@ -2,15 +2,21 @@
  * cb.invoke.<backend> that runs each invocation on its backend and records
  * the outcome in the log.
  *
- * Per command: invoke; if it is still running after started_after_ms,
+ * A command carries one task or several of one job (cb_msg_invoke.h); each
+ * runs as its own invocation with its own outcome, and the command is acked
+ * once every one of them is confirmed (given back whole if one is not: the
+ * others' outcomes are absorbed as repeats when it runs again). A throttled
+ * task runs again in place after the backend's delay.
+ *
+ * Per task: invoke; if it is still running after started_after_ms,
  * append cb.task.started (a quick invocation goes from dispatched straight to
  * its outcome: one event less per task); then append cb.task.succeeded or
  * cb.task.failed (ids "<tenant>/<job>/<task>/<attempt>/<what>", so a repeat
  * is absorbed), and ack the command only once that append is confirmed; if
  * it is not, the command is given back and runs again (at least once; the
- * fold applies one outcome per attempt). While an invocation runs its lease
- * is extended, so it is not redelivered. Throttling answers give the command
- * back after the backend's delay without recording a failure.
+ * fold applies one outcome per attempt). While a command's tasks run its
+ * lease is extended, so it is not redelivered. Throttling answers record no
+ * failure.
  *
  * Threading: the caller's loop; not thread-safe. */
 #ifndef CB_WORKER_H
@@ -35,7 +41,7 @@ typedef struct cb_worker cb_worker;
 typedef struct cb_worker_opts {
     const char *backend;        /* "local", ... */
     const char *id;             /* this worker's name in events; default "<host>-<pid>" */
-    int concurrency;            /* invocations at once; default 64 */
+    int concurrency;            /* commands at once; default 64 */
     int64_t lease_ms;           /* default CB_WORKER_LEASE_MS */
     int64_t started_after_ms;   /* record cb.task.started only for invocations still
                                  * running after this long; default 50 (0: always) */
@@ -45,7 +51,8 @@ typedef struct cb_worker_opts {
 
 typedef struct cb_worker_stats {
     uint64_t received, succeeded, failed, throttled, invalid, redelivered;
-    int running;
+    uint64_t tasks;         /* the tasks of the commands received (a command carries one or more) */
+    int running;            /* tasks not settled */
     cb_hist duration;       /* from a command's delivery to its outcome appended (seconds) */
     cb_hist since_dispatch; /* from the command's publication (the dispatch) to its outcome
                              * appended, when the broker gives its time */

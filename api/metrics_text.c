@@ -138,7 +138,9 @@ static const counter engine_counters[] = {
     {NULL, NULL, NULL, NULL}};
 
 static const counter adapter_counters[] = {
-    {"received", "cbcore_adapter_tasks_received_total", "counter", "Invocation commands taken."},
+    {"received", "cbcore_adapter_commands_received_total", "counter",
+     "Invocation commands taken (a command carries one task or several)."},
+    {"tasks", "cbcore_adapter_tasks_received_total", "counter", "Tasks taken, over every command."},
     {"succeeded", "cbcore_adapter_tasks_succeeded_total", "counter", "Invocations succeeded."},
     {"failed", "cbcore_adapter_tasks_failed_total", "counter",
      "Invocations failed (the engine retries or fails the task)."},

@@ -7,20 +7,52 @@
 #include "cb_json.h"
 #include "cb_schema.h"
 
+/* A task's members into `o`: task, attempt, items, first_item. */
+static int put_task(json_t *o, const cb_invoke_task *t)
+{
+    return json_object_set_new(o, "task", json_integer((json_int_t)t->task)) ||
+           json_object_set_new(o, "attempt", json_integer((json_int_t)t->attempt)) ||
+           json_object_set(o, "items", (json_t *)t->items) ||
+           (t->first_item >= 0 &&
+            json_object_set_new(o, "first_item", json_integer((json_int_t)t->first_item)));
+}
+
 json_t *cb_invoke_msg_build(const cb_invoke_msg *m)
 {
-    json_t *cmd = json_pack("{s:s, s:s, s:I, s:I, s:O, s:O}", "job_id", m->job_id, "tenant",
-                            m->tenant, "task", (json_int_t)m->task, "attempt",
-                            (json_int_t)m->attempt, "function", m->function, "items", m->items);
-    if (!cmd)
+    json_t *cmd, *tasks = NULL;
+    if (m->ntasks < 1 || m->ntasks > CB_INVOKE_TASKS_MAX)
         return NULL;
-    if ((m->first_item >= 0 &&
-         json_object_set_new(cmd, "first_item", json_integer((json_int_t)m->first_item))) ||
-        (m->step && json_object_set_new(cmd, "step", json_string(m->step)))) {
-        json_decref(cmd);
-        return NULL;
+    cmd = json_pack("{s:s, s:s, s:O}", "job_id", m->job_id, "tenant", m->tenant, "function",
+                    m->function);
+    if (!cmd || (m->step && json_object_set_new(cmd, "step", json_string(m->step))))
+        goto fail;
+    if (m->ntasks == 1) {
+        if (put_task(cmd, &m->tasks[0]))
+            goto fail;
+        return cmd;
+    }
+    if (!(tasks = json_array()) || json_object_set_new(cmd, "tasks", tasks))
+        goto fail;
+    for (size_t i = 0; i < m->ntasks; i++) {
+        json_t *t = json_object();
+        if (!t || put_task(t, &m->tasks[i]) || json_array_append_new(tasks, t))
+            goto fail;
     }
     return cmd;
+fail:
+    json_decref(cmd);
+    return NULL;
+}
+
+/* A task's members from `o` (checked by the schema, or by hand without one). */
+static int get_task(const json_t *o, cb_invoke_task *t)
+{
+    const json_t *first = json_object_get(o, "first_item");
+    t->task = (uint32_t)json_integer_value(json_object_get(o, "task"));
+    t->attempt = (uint32_t)json_integer_value(json_object_get(o, "attempt"));
+    t->items = json_object_get(o, "items");
+    t->first_item = json_is_integer(first) ? (int64_t)json_integer_value(first) : -1;
+    return json_is_array(t->items) && json_array_size(t->items) > 0;
 }
 
 cb_status cb_invoke_msg_parse(const cb_schema *schema, const void *data, size_t len, json_t **root,
@@ -28,8 +60,9 @@ cb_status cb_invoke_msg_parse(const cb_schema *schema, const void *data, size_t 
 {
     json_error_t je;
     json_t *cmd, *errors = NULL;
-    const json_t *first;
+    const json_t *tasks;
     cb_status s;
+    int ok;
 
     *root = NULL;
     memset(m, 0, sizeof *m);
@@ -47,15 +80,21 @@ cb_status cb_invoke_msg_parse(const cb_schema *schema, const void *data, size_t 
     json_decref(errors);
     m->job_id = json_string_value(json_object_get(cmd, "job_id"));
     m->tenant = json_string_value(json_object_get(cmd, "tenant"));
-    m->task = (uint32_t)json_integer_value(json_object_get(cmd, "task"));
-    m->attempt = (uint32_t)json_integer_value(json_object_get(cmd, "attempt"));
     m->step = json_string_value(json_object_get(cmd, "step"));
     m->function = json_object_get(cmd, "function");
-    m->items = json_object_get(cmd, "items");
-    first = json_object_get(cmd, "first_item");
-    m->first_item = json_is_integer(first) ? (int64_t)json_integer_value(first) : -1;
-    if (!m->job_id || !m->tenant || !json_is_object(m->function) || !json_is_array(m->items)) {
-        snprintf(why, n, "%s", "needs job_id, tenant, function and items");
+    tasks = json_object_get(cmd, "tasks");
+    if (tasks) {
+        m->ntasks = json_array_size(tasks);
+        ok = json_is_array(tasks) && m->ntasks >= 1 && m->ntasks <= CB_INVOKE_TASKS_MAX &&
+             !json_object_get(cmd, "items");
+        for (size_t i = 0; ok && i < m->ntasks; i++)
+            ok = get_task(json_array_get(tasks, i), &m->tasks[i]);
+    } else {
+        m->ntasks = 1;
+        ok = get_task(cmd, &m->tasks[0]);
+    }
+    if (!ok || !m->job_id || !m->tenant || !json_is_object(m->function)) {
+        snprintf(why, n, "%s", "needs job_id, tenant, function and items, or tasks");
         json_decref(cmd);
         memset(m, 0, sizeof *m);
         return CB_ESCHEMA;

@@ -2,8 +2,12 @@
  * cb.invoke.<backend>: built by the engine's dispatch, parsed by the adapter
  * worker. The only code that knows its fields.
  *
- *   {"job_id", "tenant", "task", "attempt", "step"?, "function", "items",
- *    "first_item"?}
+ * One task:      {"job_id", "tenant", "task", "attempt", "step"?, "function",
+ *                 "items", "first_item"?}
+ * Several tasks: {"job_id", "tenant", "step"?, "function",
+ *                 "tasks": [{"task", "attempt", "items", "first_item"?}, ...]}
+ *                (2 to CB_INVOKE_TASKS_MAX tasks of one job and function;
+ *                each runs as its own invocation with its own outcome)
  *
  * Ownership: a cb_invoke_msg borrows every pointer (from the caller when
  * building, from the parsed document when parsing). Pure; thread-safe. */
@@ -17,23 +21,31 @@
 
 struct cb_schema;
 
+#define CB_INVOKE_TASKS_MAX 64 /* tasks in one command (schema: tasks.maxItems) */
+
+typedef struct cb_invoke_task {
+    uint32_t task, attempt;
+    const json_t *items; /* array of >= 1 item: the function runs once per item */
+    int64_t first_item;  /* index of items[0] in the job's input; -1: not a map */
+} cb_invoke_task;
+
 typedef struct cb_invoke_msg {
     const char *job_id, *tenant;
-    uint32_t task, attempt;
     const char *step;       /* a DAG step's name, or NULL */
     const json_t *function; /* the job's function object: backend, name, timeout_ms, ... */
-    const json_t *items;    /* array of >= 1 item: the function runs once per item */
-    int64_t first_item;     /* index of items[0] in the job's input; -1: not a map */
+    size_t ntasks;          /* 1 .. CB_INVOKE_TASKS_MAX */
+    cb_invoke_task tasks[CB_INVOKE_TASKS_MAX];
 } cb_invoke_msg;
 
-/* The command as a new JSON object, or NULL (out of memory). Nothing in m is
- * stolen. */
+/* The command as a new JSON object (the one-task form when m->ntasks is 1),
+ * or NULL (out of memory, or ntasks out of range). Nothing in m is stolen. */
 json_t *cb_invoke_msg_build(const cb_invoke_msg *m);
 
-/* Parse a command from the wire and check it against invoke.json. CB_OK:
- * *root is the document (owned by the caller) and m borrows from it.
- * CB_EINVAL (not JSON) or CB_ESCHEMA (the first schema error): why says it,
- * *root is NULL. `schema` may be NULL only in tests of well-formed input. */
+/* Parse a command of either form from the wire and check it against
+ * invoke.json. CB_OK: *root is the document (owned by the caller) and m
+ * borrows from it. CB_EINVAL (not JSON) or CB_ESCHEMA (the first schema
+ * error): why says it, *root is NULL. `schema` may be NULL only in tests of
+ * well-formed input. */
 CB_NODISCARD cb_status cb_invoke_msg_parse(const struct cb_schema *schema, const void *data,
                                            size_t len, json_t **root, cb_invoke_msg *m, char *why,
                                            size_t n);

@@ -35,9 +35,11 @@
 #include "scheduler.h"
 #include "tasklist.h"
 
-#define CTL_SOURCE     "cbcore/engine"
-#define CTL_KEY_MAX    (2 * CB_NAME_MAX + 2)
-#define DISPATCH_CHUNK 10000 /* tasks per cb.tasks.dispatched (schema: <= 100000) */
+#define CTL_SOURCE       "cbcore/engine"
+#define CTL_KEY_MAX      (2 * CB_NAME_MAX + 2)
+#define DISPATCH_CHUNK   10000 /* tasks per cb.tasks.dispatched (schema: <= 100000) */
+#define CTL_BATCH_MAX    16    /* tasks per invocation command (<= CB_INVOKE_TASKS_MAX) */
+#define CTL_BATCH_SPREAD 8     /* a plan makes at least this many commands before sharing */
 
 struct cjob;
 typedef struct part_run part_run;
@@ -211,9 +213,14 @@ cb_status ctl_emit(cb_control *c, cjob *j, cb_event_type type, const char *what,
                    op *o);
 
 /* dispatch.c */
-/* The invocation command of (task, attempt), or NULL. New reference. */
-json_t *ctl_invoke_cmd(const cjob *j, const cb_job_state *js, const cb_task_list *tb, uint32_t task,
-                       uint32_t attempt);
+/* The invocation commands of refs[0..n) appended to `into` (an array): a
+ * command takes up to batch-size tasks in a row of one function and step
+ * (n / CTL_BATCH_SPREAD, at most CTL_BATCH_MAX; one for a plan of fewer than
+ * 2 * CTL_BATCH_SPREAD), so the same plan always makes the same commands. A
+ * task whose input cannot be made is left out (logged by nobody: its attempt
+ * times out like a lost command). */
+void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                     const cb_task_ref *refs, size_t n, json_t *into);
 /* Put each command (borrowed array) on cb.invoke.<its backend>. */
 void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes);
 /* Append the plan's dispatches (cb.tasks.dispatched, in chunks); their

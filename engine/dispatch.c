@@ -27,9 +27,14 @@ void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes)
         char id[512], *text = cb_json_dumps(cmd, JSON_COMPACT);
         op *o = text ? ctl_op_new(c, j, OP_PUT) : NULL;
         cb_status s = CB_ENOMEM;
-        snprintf(id, sizeof id, "%s/%s/%d/%d", j->tenant, j->job,
-                 (int)json_integer_value(json_object_get(cmd, "task")),
-                 (int)json_integer_value(json_object_get(cmd, "attempt")));
+        const json_t *tasks = json_object_get(cmd, "tasks"),
+                     *first = tasks ? json_array_get(tasks, 0) : cmd;
+        /* one task: tenant/job/task/attempt; several: the first's, "+" how many */
+        int len = snprintf(id, sizeof id, "%s/%s/%d/%d", j->tenant, j->job,
+                           (int)json_integer_value(json_object_get(first, "task")),
+                           (int)json_integer_value(json_object_get(first, "attempt")));
+        if (tasks && len > 0 && (size_t)len < sizeof id)
+            snprintf(id + len, sizeof id - (size_t)len, "+%zu", json_array_size(tasks));
         if (o &&
             (s = cb_broker_put(c->b, subject, id, text, strlen(text), ctl_op_done, o)) == CB_OK) {
             j->pending++;
@@ -40,7 +45,7 @@ void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes)
             c->stats.errors++;
             j->recovered = 0;
             cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job,
-                       "cannot put the invocation of task %s: %s", id, cb_strerror(s));
+                       "cannot put the invocation command %s: %s", id, cb_strerror(s));
         }
         free(text);
     }
@@ -81,48 +86,84 @@ static json_t *dag_items(const cjob *j, const cb_task_list *tb, uint32_t task, u
     return json_pack("[O]", from ? from : json_null());
 }
 
-json_t *ctl_invoke_cmd(const cjob *j, const cb_job_state *js, const cb_task_list *tb, uint32_t task,
-                       uint32_t attempt)
+/* What one task's part of a command carries: its function and step, and its
+ * items (a new reference in *items). 0, or -1 (nothing to send). */
+static int task_part(const cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                     const cb_task_ref *r, cb_invoke_task *t, json_t **items, const json_t **fn,
+                     const char **step_name)
 {
-    const json_t *spec = js->spec, *fn = json_object_get(spec, "function");
-    json_t *items = NULL, *cmd;
-    int64_t first = -1;
+    const json_t *spec = js->spec;
+    uint32_t task = r->task;
     int32_t step = -1;
+    *fn = json_object_get(spec, "function");
+    *items = NULL;
+    *step_name = NULL;
+    t->first_item = -1;
     if (j->flow.kind == CB_FLOW_DAG) {
         cb_task_view v = cb_task_list_view(tb);
         if ((step = cb_sched_step_of(&j->flow, &v, task)) < 0)
-            return NULL;
-        fn = json_object_get(j->flow.steps[step].spec, "function");
-        items = dag_items(j, tb, task, (uint32_t)step);
+            return -1;
+        *fn = json_object_get(j->flow.steps[step].spec, "function");
+        *step_name = j->flow.steps[step].name;
+        *items = dag_items(j, tb, task, (uint32_t)step);
         if (task != (uint32_t)step)
-            first = (int64_t)(task - cb_task_list_get(tb, (uint32_t)step)->first);
+            t->first_item = (int64_t)(task - cb_task_list_get(tb, (uint32_t)step)->first);
     } else if (j->flow.kind == CB_FLOW_CALL) {
         const json_t *in = json_object_get(spec, "input");
-        items = json_pack("[O]", in ? in : json_null());
+        *items = json_pack("[O]", in ? in : json_null());
     } else if (j->flow.kind == CB_FLOW_MAP_REDUCE && task == cb_flow_reduce_task(&j->flow)) {
         cb_task_view v = cb_task_list_view(tb);
         json_t *outs = cb_result_reduce_input(&j->flow, &v);
-        fn = json_object_get(json_object_get(spec, "reduce"), "function");
-        items = outs ? json_pack("[o]", outs) : NULL;
+        *fn = json_object_get(json_object_get(spec, "reduce"), "function");
+        *items = outs ? json_pack("[o]", outs) : NULL;
     } else {
-        items = cb_flow_map_items(&j->flow, task);
-        first = (int64_t)task * j->flow.chunksize;
+        *items = cb_flow_map_items(&j->flow, task);
+        t->first_item = (int64_t)task * j->flow.chunksize;
     }
-    if (!items)
-        return NULL;
-    {
-        cb_invoke_msg m = {.job_id = j->job,
-                           .tenant = j->tenant,
-                           .task = task,
-                           .attempt = attempt,
-                           .step = step >= 0 ? j->flow.steps[step].name : NULL,
-                           .function = fn,
-                           .items = items,
-                           .first_item = first};
-        cmd = cb_invoke_msg_build(&m);
+    t->task = task;
+    t->attempt = r->attempt;
+    t->items = *items;
+    return *items ? 0 : -1;
+}
+
+/* Tasks per command for a plan of n: none shared below CTL_BATCH_SPREAD
+ * commands, so a small plan still spreads over the adapters. */
+static size_t batch_size(size_t n)
+{
+    size_t k = n / CTL_BATCH_SPREAD;
+    return k < 1 ? 1 : k > CTL_BATCH_MAX ? CTL_BATCH_MAX : k;
+}
+
+void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                     const cb_task_ref *refs, size_t n, json_t *into)
+{
+    size_t k = batch_size(n), have = 0;
+    json_t *held[CB_INVOKE_TASKS_MAX];
+    cb_invoke_msg m = {.job_id = j->job, .tenant = j->tenant};
+    for (size_t i = 0; i <= n; i++) {
+        cb_invoke_task t;
+        json_t *items = NULL;
+        const json_t *fn = NULL;
+        const char *step = NULL;
+        int ok = i < n && task_part(j, js, tb, &refs[i], &t, &items, &fn, &step) == 0;
+        /* a command holds tasks of one function and step, up to k of them */
+        if (have > 0 && (i == n || !ok || have == k || fn != m.function || step != m.step)) {
+            m.ntasks = have;
+            json_t *cmd = cb_invoke_msg_build(&m);
+            if (cmd)
+                json_array_append_new(into, cmd);
+            while (have > 0)
+                json_decref(held[--have]);
+        }
+        if (!ok) {
+            json_decref(items);
+            continue;
+        }
+        m.function = fn;
+        m.step = step;
+        m.tasks[have] = t;
+        held[have++] = items;
     }
-    json_decref(items);
-    return cmd;
 }
 
 void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
@@ -143,12 +184,10 @@ void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_
         }
         for (size_t i = from; i < from + n; i++) {
             const cb_task_ref *r = &p->dispatch[i];
-            json_t *cmd = ctl_invoke_cmd(j, js, tb, r->task, r->attempt);
             json_array_append_new(tasks, json_pack("{s:i, s:i}", "task", (json_int_t)r->task,
                                                    "attempt", (json_int_t)r->attempt));
-            if (cmd)
-                json_array_append_new(invokes, cmd);
         }
+        ctl_invoke_cmds(j, js, tb, p->dispatch + from, n, invokes);
         o->invokes = invokes;
         snprintf(what, sizeof what, "dispatch/%u.%u+%zu", p->dispatch[from].task,
                  p->dispatch[from].attempt, n);

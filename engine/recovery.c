@@ -4,6 +4,8 @@
  * de-duplication and the fold's attempt check make that safe). */
 #include "control_int.h"
 
+#include <stdlib.h>
+
 #include "cb_log.h"
 
 /* After a restart: the commands of tasks dispatched before may not have been
@@ -11,12 +13,14 @@
 void ctl_recover(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb)
 {
     json_t *invokes = json_array();
-    for (size_t i = 0; invokes && i < tb->n; i++)
-        if (tb->tasks[i].status == CB_TASK_DISPATCHED) {
-            json_t *cmd = ctl_invoke_cmd(j, js, tb, tb->index[i], tb->tasks[i].attempt);
-            if (cmd)
-                json_array_append_new(invokes, cmd);
-        }
+    cb_task_ref *refs = tb->n ? calloc(tb->n, sizeof *refs) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; refs && i < tb->n; i++)
+        if (tb->tasks[i].status == CB_TASK_DISPATCHED)
+            refs[n++] = (cb_task_ref){.task = tb->index[i], .attempt = tb->tasks[i].attempt};
+    if (invokes && n > 0)
+        ctl_invoke_cmds(j, js, tb, refs, n, invokes);
+    free(refs);
     if (invokes && json_array_size(invokes) > 0) {
         cb_log_job(CB_LOG_INFO, "control", j->tenant, j->job,
                    "re-sending %zu invocation commands of dispatched tasks",

@@ -802,6 +802,128 @@ static void test_late_subscriber_gets_the_done_message(void **state)
     call_cleanup(&late);
 }
 
+/* The commands a test takes off cb.invoke.unreachable (no adapter serves it). */
+typedef struct taken {
+    json_t *cmds; /* the commands, in arrival order */
+    size_t tasks; /* over all of them */
+} taken;
+
+static void taken_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
+{
+    taken *t = ctx;
+    json_t *cmd = json_loadb(m->data, m->len, 0, NULL), *tasks = json_object_get(cmd, "tasks");
+    t->tasks += tasks ? json_array_size(tasks) : 1;
+    json_array_append_new(t->cmds, cmd);
+    cb_work_ack(w);
+}
+
+static bool taken_enough(void *arg)
+{
+    return ((taken *)arg)->tasks >= 40;
+}
+
+/* A plan of many tasks shares its invocation commands (several tasks of one
+ * function in a row per command); a small plan's tasks go one per command. */
+static void test_a_big_plan_shares_invocation_commands(void **state)
+{
+    taken got = {json_array(), 0};
+    cb_consumer *cons = NULL;
+    cb_consume_opts co;
+    call c = {0}, small = {0}, k = {0};
+    char t[32];
+    unsigned char seen[40] = {0};
+    size_t i;
+    json_t *cmd;
+    (void)state;
+    cb_consume_opts_init(&co);
+    co.max_inflight = 1000;
+    assert_int_equal(cb_broker_consume(F.b, "cb.invoke.unreachable", &co, taken_cb, &got, &cons),
+                     CB_OK);
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"unreachable\", \"name\": "
+                  "\"f\"}, \"input\": {\"range\": {\"start\": 0, \"stop\": 40}}, "
+                  "\"parallelism\": 40}"));
+    expect_accepted(&c);
+    if (!cb_test_run_until(F.base, taken_enough, &got, WAIT_MS))
+        fail_msg("%zu of 40 tasks in the commands taken", got.tasks);
+    assert_int_equal(got.tasks, 40);
+    /* 40 / CTL_BATCH_SPREAD (8) = 5 tasks per command */
+    assert_int_equal(json_array_size(got.cmds), 8);
+    json_array_foreach(got.cmds, i, cmd)
+    {
+        json_t *tasks = json_object_get(cmd, "tasks"), *one;
+        size_t j;
+        assert_int_equal(json_array_size(tasks), 5);
+        assert_string_equal(json_string_value(json_object_get(cmd, "job_id")), c.job);
+        json_array_foreach(tasks, j, one)
+        {
+            json_int_t task = json_integer_value(json_object_get(one, "task"));
+            assert_true(task >= 0 && task < 40);
+            assert_int_equal(seen[task]++, 0); /* each task in one command */
+            /* its own item and index; tasks in a row */
+            assert_int_equal(json_integer_value(json_array_get(json_object_get(one, "items"), 0)),
+                             task);
+            assert_int_equal(json_integer_value(json_object_get(one, "first_item")), task);
+            assert_int_equal(json_integer_value(json_object_get(one, "attempt")), 1);
+            if (j > 0)
+                assert_int_equal(
+                    json_integer_value(json_object_get(json_array_get(tasks, j - 1), "task")),
+                    task - 1);
+        }
+    }
+    ctl(t, c.job, "cancel", &k);
+    wait_done(&c, 30000);
+    expect_status(&c, "cancelled");
+    call_cleanup(&k);
+
+    /* three tasks: three one-task commands */
+    json_array_clear(got.cmds);
+    got.tasks = 37;
+    submit(&small, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"unreachable\", \"name\": "
+                  "\"f\"}, \"input\": {\"items\": [1, 2, 3]}}"));
+    expect_accepted(&small);
+    if (!cb_test_run_until(F.base, taken_enough, &got, WAIT_MS))
+        fail_msg("%zu of 3 tasks in the commands taken", got.tasks - 37);
+    assert_int_equal(json_array_size(got.cmds), 3);
+    json_array_foreach(got.cmds, i, cmd)
+    {
+        assert_null(json_object_get(cmd, "tasks"));
+        assert_int_equal(json_array_size(json_object_get(cmd, "items")), 1);
+    }
+    ctl(t, small.job, "cancel", &k);
+    wait_done(&small, 30000);
+    cb_consumer_close(cons);
+    json_decref(got.cmds);
+    call_cleanup(&k);
+    call_cleanup(&small);
+    call_cleanup(&c);
+}
+
+/* Tasks that fail and tasks that succeed share commands, and so do the
+ * retries of several tasks: each task's outcomes are its own. */
+static void test_shared_commands_keep_each_tasks_outcome(void **state)
+{
+    call c = {0};
+    char t[32];
+    json_t *job = json_pack("{s:s, s:{s:s, s:s}, s:{s:[]}, s:i, s:{s:i, s:i}}", "kind", "map",
+                            "function", "backend", "local", "name", "fail_n_times", "input",
+                            "items", "parallelism", 32, "retry", "limit", 2, "backoff_ms", 50);
+    json_t *items = json_object_get(json_object_get(job, "input"), "items");
+    (void)state;
+    for (int i = 0; i < 32; i++) /* item i fails i % 3 times: 31 failures in all */
+        json_array_append_new(items, json_pack("{s:i}", "n", i % 3));
+    tenant_name(t, sizeof t);
+    submit(&c, t, job);
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    assert_int_equal(count(&c, "retries"), 31);
+    assert_int_equal(json_array_size(json_object_get(c.done, "result")), 32);
+    call_cleanup(&c);
+}
+
 /* 10,000 invocations through the 2 workers: every task completes exactly once. */
 static void test_ten_thousand_invocations_complete_exactly_once(void **state)
 {
@@ -1298,6 +1420,8 @@ int main(void)
         cmocka_unit_test(test_cancel_ends_a_running_job),
         cmocka_unit_test(test_suspend_stops_dispatch_until_resumed),
         cmocka_unit_test(test_late_subscriber_gets_the_done_message),
+        cmocka_unit_test(test_a_big_plan_shares_invocation_commands),
+        cmocka_unit_test(test_shared_commands_keep_each_tasks_outcome),
         cmocka_unit_test(test_ten_thousand_invocations_complete_exactly_once),
         cmocka_unit_test(test_worker_killed_mid_batch_work_moves_to_the_other),
         cmocka_unit_test(test_worker_sigterm_finishes_running_work),

@@ -99,36 +99,32 @@ static void invocation_command(void **state)
            *fn =
                json_pack("{s:s, s:s, s:i}", "backend", "local", "name", "add7", "timeout_ms", 250),
            *items = json_pack("[i, i]", 1, 2), *cmd;
-    cb_invoke_msg m = {.job_id = "j",
-                       .tenant = "t",
-                       .task = 7,
-                       .attempt = 2,
-                       .step = "s1",
-                       .function = fn,
-                       .items = items,
-                       .first_item = 14},
+    cb_invoke_msg m = {.job_id = "j", .tenant = "t", .step = "s1", .function = fn, .ntasks = 1},
                   back;
     char *text, why[128];
     (void)state;
-    assert_true(each(EXAMPLES "/valid/invoke-*.json", invoke_valid) >= 1);
-    assert_true(each(EXAMPLES "/invalid/invoke-*.json", invoke_invalid) >= 3);
+    m.tasks[0] = (cb_invoke_task){.task = 7, .attempt = 2, .items = items, .first_item = 14};
+    assert_true(each(EXAMPLES "/valid/invoke-*.json", invoke_valid) >= 2);
+    assert_true(each(EXAMPLES "/invalid/invoke-*.json", invoke_invalid) >= 6);
     cmd = cb_invoke_msg_build(&m);
     assert_valid("invoke.json", cmd, "built");
+    assert_null(json_object_get(cmd, "tasks")); /* one task: the one-task form */
     text = json_dumps(cmd, JSON_COMPACT);
     assert_int_equal(
         cb_invoke_msg_parse(cb_test_schemas(), text, strlen(text), &root, &back, why, sizeof why),
         CB_OK);
     assert_string_equal(back.step, "s1");
-    assert_int_equal(back.first_item, 14);
-    assert_int_equal(back.task, 7);
-    assert_int_equal(back.attempt, 2);
+    assert_int_equal(back.ntasks, 1);
+    assert_int_equal(back.tasks[0].first_item, 14);
+    assert_int_equal(back.tasks[0].task, 7);
+    assert_int_equal(back.tasks[0].attempt, 2);
     assert_string_equal(cb_invoke_msg_function_name(&back), "add7");
     assert_int_equal(cb_invoke_msg_timeout_ms(&back), 250);
-    assert_true(json_equal(back.items, items));
+    assert_true(json_equal(back.tasks[0].items, items));
     json_decref(root);
     free(text);
     m.step = NULL;
-    m.first_item = -1;
+    m.tasks[0].first_item = -1;
     json_decref(cmd);
     cmd = cb_invoke_msg_build(&m);
     assert_null(json_object_get(cmd, "step"));
@@ -138,6 +134,38 @@ static void invocation_command(void **state)
         CB_EINVAL);
     assert_true(!strncmp(why, "not JSON: ", 10));
     json_decref(cmd);
+
+    /* Several tasks: each keeps its own task, attempt, items and first item. */
+    m.ntasks = CB_INVOKE_TASKS_MAX;
+    for (size_t i = 0; i < m.ntasks; i++)
+        m.tasks[i] = (cb_invoke_task){.task = (uint32_t)(100 + i),
+                                      .attempt = (uint32_t)(1 + i % 3),
+                                      .items = items,
+                                      .first_item = i % 2 ? -1 : (int64_t)(200 * i)};
+    cmd = cb_invoke_msg_build(&m);
+    assert_valid("invoke.json", cmd, "built batch");
+    assert_null(json_object_get(cmd, "task"));
+    assert_int_equal(json_array_size(json_object_get(cmd, "tasks")), CB_INVOKE_TASKS_MAX);
+    text = json_dumps(cmd, JSON_COMPACT);
+    assert_int_equal(
+        cb_invoke_msg_parse(cb_test_schemas(), text, strlen(text), &root, &back, why, sizeof why),
+        CB_OK);
+    assert_int_equal(back.ntasks, CB_INVOKE_TASKS_MAX);
+    for (size_t i = 0; i < back.ntasks; i++) {
+        assert_int_equal(back.tasks[i].task, 100 + i);
+        assert_int_equal(back.tasks[i].attempt, 1 + i % 3);
+        assert_int_equal(back.tasks[i].first_item, i % 2 ? -1 : (int64_t)(200 * i));
+        assert_true(json_equal(back.tasks[i].items, items));
+    }
+    assert_string_equal(back.job_id, "j");
+    assert_string_equal(back.tenant, "t");
+    json_decref(root);
+    free(text);
+    json_decref(cmd);
+    m.ntasks = CB_INVOKE_TASKS_MAX + 1; /* more than a command takes, or none */
+    assert_null(cb_invoke_msg_build(&m));
+    m.ntasks = 0;
+    assert_null(cb_invoke_msg_build(&m));
     json_decref(fn);
     json_decref(items);
 }
