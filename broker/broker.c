@@ -6,13 +6,7 @@
 
 #include "cb_alloc.h"
 #include "cb_log.h"
-#include "cb_loop.h"
 #include "cb_url.h"
-
-cb_status cb_broker_global_init(void)
-{
-    return cb_loop_threads_init();
-}
 
 void cb_broker_opts_init(cb_broker_opts *o)
 {

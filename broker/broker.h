@@ -32,10 +32,6 @@ typedef struct cb_work cb_work;
 typedef struct cb_sub cb_sub;
 typedef struct cb_request cb_request;
 
-/* libevent's pthread locking (cb_loop_threads_init()); cb_loop_new() does it
- * too. Idempotent. */
-CB_NODISCARD cb_status cb_broker_global_init(void);
-
 typedef struct cb_broker_opts {
     /* "nats://host:port[,nats://host2:port]" or "amqp://user:pass@host:port[/vhost]".
      * Borrowed during cb_broker_open only. */

@@ -126,6 +126,8 @@ static int task_part(const cjob *j, const cb_job_state *js, const cb_task_list *
     return *items ? 0 : -1;
 }
 
+_Static_assert(CTL_BATCH_MAX <= CB_INVOKE_TASKS_MAX, "a command takes CTL_BATCH_MAX tasks");
+
 /* Tasks per command for a plan of n: none shared below CTL_BATCH_SPREAD
  * commands, so a small plan still spreads over the adapters. */
 static size_t batch_size(size_t n)

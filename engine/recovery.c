@@ -1,7 +1,8 @@
 /* engine/recovery.c - after a restart (see control_int.h): the commands of
  * tasks dispatched before may never have been put, or were taken by an
- * adapter that died; they are put again with the same ids (the queue's
- * de-duplication and the fold's attempt check make that safe). */
+ * adapter that died; they are put again, grouped as ctl_invoke_cmds groups
+ * them (the queue's de-duplication absorbs a command with the same id, and
+ * the fold's attempt check a task run twice). */
 #include "control_int.h"
 
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include "cb_log.h"
 
 /* After a restart: the commands of tasks dispatched before may not have been
- * put (or were taken by an adapter that died): put them again, same ids. */
+ * put (or were taken by an adapter that died): put them again. */
 void ctl_recover(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb)
 {
     json_t *invokes = json_array();

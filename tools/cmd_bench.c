@@ -94,8 +94,6 @@ int cb_cmd_bench(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (cb_broker_global_init() != CB_OK)
-        return 1;
     if (!getenv("CB_LOG_LEVEL"))
         cb_log_set_level(CB_LOG_WARN);
     memset(&env, 0, sizeof env);

@@ -203,8 +203,6 @@ int cb_cmd_tenant(int argc, char **argv)
                 name);
         return 2;
     }
-    if (cb_broker_global_init() != CB_OK)
-        return 1;
     cb_tls_trust_stack_ca(dir);
     if (!strcmp(op, "remove")) {
         if (cb_ident_remove(dir, name) != 0) {
