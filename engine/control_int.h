@@ -38,7 +38,7 @@
 #define CTL_SOURCE       "cbcore/engine"
 #define CTL_KEY_MAX      (2 * CB_NAME_MAX + 2)
 #define DISPATCH_CHUNK   10000 /* tasks per cb.tasks.dispatched (schema: <= 100000) */
-#define CTL_BATCH_MAX    16    /* tasks per invocation command (<= CB_INVOKE_TASKS_MAX) */
+#define CTL_BATCH_MAX    64    /* tasks per invocation command (<= CB_INVOKE_TASKS_MAX) */
 #define CTL_BATCH_SPREAD 8     /* a plan makes at least this many commands before sharing */
 
 struct cjob;
