@@ -30,7 +30,11 @@ struct cb_worker {
     cb_consumer *consumer;
     char id[128], source[192], subject[160];
     int64_t lease_ms, started_after_ms;
-    cmd *cmds; /* every command not yet settled */
+    int concurrency;         /* tasks invoking at once, at most */
+    int active;              /* tasks invoking now (RUN_INVOKING) */
+    run *queue, *queue_tail; /* tasks waiting for one of those (RUN_QUEUED), in order */
+    struct event *pump;      /* starts queued tasks on the next loop turn */
+    cmd *cmds;               /* every command not yet settled */
     cb_worker_stats stats;
     int stopping, hard;
     struct event *grace;
@@ -40,6 +44,7 @@ struct cb_worker {
 
 /* Where a task of a command is. */
 enum run_state {
+    RUN_QUEUED,    /* waits for a free slot (the worker's concurrency) */
     RUN_INVOKING,  /* the backend runs it: `invoked` is due */
     RUN_WAITING,   /* throttled: its timer invokes it again */
     RUN_STORING,   /* its large outputs go to storage: `spilled` is due */
@@ -55,6 +60,7 @@ struct run {
     uint32_t throttled;  /* throttling answers so far */
     int64_t duration_ms; /* kept while the outputs go to storage */
     struct event *timer; /* the start record after started_after_ms; a throttled retry */
+    run *queued_next;    /* RUN_QUEUED: the next in the worker's queue */
 };
 
 /* A command and its tasks; acked once every task's outcome is confirmed,
@@ -90,6 +96,22 @@ const cb_worker_stats *cb_worker_stats_get(const cb_worker *w)
 
 static void maybe_stopped(cb_worker *w);
 
+/* Take r out of the worker's queue of tasks waiting for a slot. */
+static void unqueue(cb_worker *w, run *r)
+{
+    run **p = &w->queue, *prev = NULL;
+    while (*p && *p != r) {
+        prev = *p;
+        p = &(*p)->queued_next;
+    }
+    if (!*p)
+        return;
+    *p = r->queued_next;
+    if (w->queue_tail == r)
+        w->queue_tail = prev;
+    r->queued_next = NULL;
+}
+
 static void cmd_free(cmd *c)
 {
     for (size_t i = 0; i < c->m.ntasks; i++)
@@ -108,6 +130,8 @@ static int run_settle(run *r, int ok, int64_t back_ms)
 {
     cmd *c = r->c;
     cb_worker *w = c->w;
+    if (r->state == RUN_QUEUED && w)
+        unqueue(w, r);
     r->state = RUN_SETTLED;
     if (r->timer)
         evtimer_del(r->timer);
@@ -321,6 +345,9 @@ static void invoked(const cb_inv_result *res, void *ctx)
     }
     if (r->timer)
         evtimer_del(r->timer);
+    w->active--; /* its slot is free: a queued task takes it on the next turn */
+    if (w->queue && w->pump)
+        event_active(w->pump, 0, 0);
     w->stats.throttled += res->throttled;
     r->throttled += res->throttled;
     if (w->hard) { /* stopping past the grace period: this attempt did not happen */
@@ -365,6 +392,19 @@ static void run_invoke(run *r)
     const cb_invoke_msg *im = &r->c->m;
     cb_invocation inv;
     cb_status s;
+    if (w->active >= w->concurrency) { /* every slot taken: wait in line */
+        r->state = RUN_QUEUED;
+        r->queued_next = NULL;
+        if (w->queue_tail)
+            w->queue_tail->queued_next = r;
+        else
+            w->queue = r;
+        w->queue_tail = r;
+        return;
+    }
+    w->active++;
+    if (!r->started && w->started_after_ms <= 0)
+        record_started(r); /* it runs from now */
     memset(&inv, 0, sizeof inv);
     inv.tenant = im->tenant;
     inv.job = im->job_id;
@@ -381,6 +421,22 @@ static void run_invoke(run *r)
     if ((s = w->ops->invoke(w->be, &inv, invoked, r)) != CB_OK) {
         cb_inv_result res = {.reason = CB_FAIL_BACKEND, .error = cb_strerror(s)};
         invoked(&res, r);
+    }
+}
+
+/* Start queued tasks while slots are free. */
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    cb_worker *w = arg;
+    (void)fd;
+    (void)what;
+    while (w->queue && w->active < w->concurrency && !w->hard) {
+        run *r = w->queue;
+        w->queue = r->queued_next;
+        if (!w->queue)
+            w->queue_tail = NULL;
+        r->queued_next = NULL;
+        run_invoke(r);
     }
 }
 
@@ -442,8 +498,6 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
         r->c = c;
         r->t = &c->m.tasks[i];
         r->timer = evtimer_new(w->base, run_timer_cb, r);
-        if (w->started_after_ms <= 0)
-            record_started(r);
     }
     /* The last run may settle (and free) the command within run_invoke. */
     for (size_t i = 0, n = c->m.ntasks; i < n; i++)
@@ -467,6 +521,7 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config
     w->b = b;
     w->schema = schema;
     w->lease_ms = o->lease_ms > 0 ? o->lease_ms : CB_WORKER_LEASE_MS;
+    w->concurrency = o->concurrency > 0 ? o->concurrency : 64;
     w->started_after_ms = o->started_after_ms;
     w->storage = o->storage;
     if (!cb_config_has_backend(reg, o->backend)) {
@@ -487,7 +542,12 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config
         snprintf(w->id, sizeof w->id, "%s-%d", host, (int)getpid());
     snprintf(w->source, sizeof w->source, "cbcore/adapter/%s/%s", o->backend, w->id);
     snprintf(w->subject, sizeof w->subject, "cb.invoke.%s", o->backend);
+    if (!(w->pump = event_new(base, -1, 0, pump_cb, w))) {
+        free(w);
+        return CB_ENOMEM;
+    }
     if ((s = w->ops->create(base, reg, o->backend, &w->be, err, errlen)) != CB_OK) {
+        event_free(w->pump);
         free(w);
         return s;
     }
@@ -497,6 +557,7 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config
     if ((s = cb_broker_consume(b, w->subject, &co, work_cb, w, &w->consumer)) != CB_OK) {
         snprintf(err, errlen, "cannot consume %s: %s", w->subject, cb_strerror(s));
         w->ops->destroy(w->be);
+        event_free(w->pump);
         free(w);
         return s;
     }
@@ -537,6 +598,11 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
     /* Ends every invocation now; `invoked` gives their commands back. */
     w->ops->destroy(w->be);
     w->be = NULL;
+    /* and the tasks still waiting for a slot, which never ran */
+    for (cmd *c = w->cmds, *next; c; c = next) {
+        next = c->next;
+        (void)settle_in_state(c, RUN_QUEUED);
+    }
     maybe_stopped(w);
 }
 
@@ -546,8 +612,9 @@ void cb_worker_stop(cb_worker *w, int64_t grace_ms, void (*done)(void *ctx), voi
     w->stopping = 1;
     w->stop_done = done;
     w->stop_ctx = ctx;
-    /* A throttled task waiting to run again does not: its command goes back
-     * once its other tasks are settled. */
+    /* A throttled task does not wait to run again: its command goes back
+     * once its other tasks are settled. Tasks waiting for a slot still run
+     * within the grace period (their command was taken). */
     for (cmd *c = w->cmds, *next; c; c = next) {
         next = c->next;
         (void)settle_in_state(c, RUN_WAITING);
@@ -577,14 +644,16 @@ void cb_worker_free(cb_worker *w)
                 c->runs[i].timer = NULL;
             }
         /* no callback will come for these */
-        if (!settle_in_state(c, RUN_WAITING) && !w->be)
+        if (!settle_in_state(c, RUN_WAITING) && !settle_in_state(c, RUN_QUEUED) && !w->be)
             (void)settle_in_state(c, RUN_INVOKING);
     }
     w->cmds = NULL;
+    w->queue = w->queue_tail = NULL;
     cb_consumer_close(w->consumer);
     if (w->be)
         w->ops->destroy(w->be); /* calls `invoked` for each: they settle themselves */
     if (w->grace)
         event_free(w->grace);
+    event_free(w->pump);
     free(w);
 }

@@ -41,7 +41,9 @@ typedef struct cb_worker cb_worker;
 typedef struct cb_worker_opts {
     const char *backend;        /* "local", ... */
     const char *id;             /* this worker's name in events; default "<host>-<pid>" */
-    int concurrency;            /* commands at once; default 64 */
+    int concurrency;            /* tasks invoking at once (the rest of the commands'
+                                 * tasks wait in the worker, in order), and commands
+                                 * held at once; default 64 */
     int64_t lease_ms;           /* default CB_WORKER_LEASE_MS */
     int64_t started_after_ms;   /* record cb.task.started only for invocations still
                                  * running after this long; default 50 (0: always) */
@@ -66,8 +68,9 @@ CB_NODISCARD cb_status cb_worker_start(struct event_base *base, cb_broker *b, co
                                        const cb_schema *schema, const cb_worker_opts *o,
                                        cb_worker **out, char *err, size_t errlen);
 /* Graceful stop: take no new command (those delivered now are given back at
- * once), let running invocations finish for up to grace_ms, then give back
- * the rest and call done(ctx) on the loop. Call once. */
+ * once), let running invocations and the tasks waiting for a slot finish
+ * for up to grace_ms, then give back the rest and call done(ctx) on the
+ * loop. Call once. */
 void cb_worker_stop(cb_worker *w, int64_t grace_ms, void (*done)(void *ctx), void *ctx);
 const cb_worker_stats *cb_worker_stats_get(const cb_worker *w);
 /* Close the consumer (unfinished commands are given back), stop the backend,

@@ -12,17 +12,19 @@
 
 static json_t *reports(void)
 {
-    return json_pack(
-        "{s:{s:{s:s, s:s, s:i, s:{s:b, s:i}, s:{s:i, s:i}}, s:f},"
-        " s:{s:{s:s, s:s, s:i, s:{s:b}, s:{s:s, s:i, s:i, s:{s:[f, f], s:[i, i, i], s:f, s:i},"
-        " s:{s:[f, f], s:[i, i, i], s:f, s:i}}},"
-        " s:f}}",
-        "engine/e1", "report", "daemon", "engine", "id", "e1", "period_ms", 1000, "broker",
-        "connected", 1, "reconnects", 2, "engine", "log_seq", 120, "dispatched", 7, "age_s", 0.5,
-        "adapter/a\"1", "report", "daemon", "adapter", "id", "a\"1", "period_ms", 1000, "broker",
-        "connected", 0, "adapter", "backend", "lo\\cal", "running", 3, "max_concurrency", 64,
-        "duration", "le", 0.001, 0.01, "counts", 1, 4, 5, "sum", 2.5, "count", 5, "since_dispatch",
-        "le", 0.001, 0.01, "counts", 0, 2, 5, "sum", 9.5, "count", 5, "age_s", 3.5);
+    return json_pack("{s:{s:{s:s, s:s, s:i, s:{s:b, s:i}, s:{s:i, s:i}}, s:f},"
+                     " s:{s:{s:s, s:s, s:i, s:{s:b}, s:{s:s, s:i, s:i, s:i, s:i,"
+                     " s:{s:[f, f], s:[i, i, i], s:f, s:i},"
+                     " s:{s:[f, f], s:[i, i, i], s:f, s:i}}},"
+                     " s:f}}",
+                     "engine/e1", "report", "daemon", "engine", "id", "e1", "period_ms", 1000,
+                     "broker", "connected", 1, "reconnects", 2, "engine", "log_seq", 120,
+                     "dispatched", 7, "age_s", 0.5, "adapter/a\"1", "report", "daemon", "adapter",
+                     "id", "a\"1", "period_ms", 1000, "broker", "connected", 0, "adapter",
+                     "backend", "lo\\cal", "running", 3, "max_concurrency", 64, "received", 2,
+                     "tasks", 9, "duration", "le", 0.001, 0.01, "counts", 1, 4, 5, "sum", 2.5,
+                     "count", 5, "since_dispatch", "le", 0.001, 0.01, "counts", 0, 2, 5, "sum", 9.5,
+                     "count", 5, "age_s", 3.5);
 }
 
 static void families_samples_and_escapes(void **state)
@@ -53,6 +55,11 @@ static void families_samples_and_escapes(void **state)
     assert_non_null(strstr(t, "le=\"0.01\"} 4\n"));
     assert_non_null(strstr(t, "cbcore_task_dispatch_to_outcome_seconds_sum{daemon=\"adapter\","
                               "id=\"a\\\"1\",backend=\"lo\\\\cal\"} 9.5\n"));
+    /* commands and the tasks they carried, counted apart */
+    assert_non_null(strstr(t, "cbcore_adapter_commands_received_total{daemon=\"adapter\","
+                              "id=\"a\\\"1\",backend=\"lo\\\\cal\"} 2\n"));
+    assert_non_null(strstr(t, "cbcore_adapter_tasks_received_total{daemon=\"adapter\","
+                              "id=\"a\\\"1\",backend=\"lo\\\\cal\"} 9\n"));
     assert_non_null(strstr(t, "cbcore_adapter_invocation_duration_seconds_sum{daemon=\"adapter\","
                               "id=\"a\\\"1\",backend=\"lo\\\\cal\"} 2.5\n"));
     /* each family's TYPE once */

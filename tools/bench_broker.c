@@ -21,6 +21,7 @@ typedef struct run {
     long n, sent, confirmed, failed, read, acked;
     bool read_done;
     cb_status read_status;
+    cb_status first_error; /* of an append or a put, for the failure's message */
 } run;
 
 static void append_some(run *r);
@@ -33,8 +34,8 @@ static void put_cb(cb_status s, uint64_t seq, int dup, void *ctx)
     (void)dup;
     if (s == CB_OK)
         r->confirmed++;
-    else
-        r->failed++;
+    else if (r->failed++ == 0)
+        r->first_error = s;
 }
 
 /* An append's confirm: count it and keep the window full. */
@@ -54,8 +55,9 @@ static void append_some(run *r)
     char id[96];
     while (r->sent < r->n && r->sent - r->confirmed - r->failed < WINDOW) {
         snprintf(id, sizeof id, "%s/%ld", r->job, r->sent);
-        if (cb_broker_append(r->b, r->subject, id, body, sizeof body - 1, appended_cb, r) != CB_OK)
-            r->failed++;
+        cb_status s = cb_broker_append(r->b, r->subject, id, body, sizeof body - 1, appended_cb, r);
+        if (s != CB_OK && r->failed++ == 0)
+            r->first_error = s;
         r->sent++;
     }
 }
@@ -162,8 +164,9 @@ static cb_status one_run(const cb_bench_env *env, long n, int idx, double out[3]
     t0 = cb_time_mono_ns();
     for (long i = 0; i < n; i++) {
         snprintf(id, sizeof id, "%s/%ld", backend, i);
-        if (cb_broker_put(r.b, subject, id, body, sizeof body - 1, put_cb, &r) != CB_OK)
-            r.failed++;
+        cb_status s = cb_broker_put(r.b, subject, id, body, sizeof body - 1, put_cb, &r);
+        if (s != CB_OK && r.failed++ == 0)
+            r.first_error = s;
         if (i % 1024 == 1023) /* let confirms and deliveries flow while putting */
             event_base_loop(r.base, EVLOOP_NONBLOCK);
     }
@@ -174,8 +177,11 @@ static cb_status one_run(const cb_bench_env *env, long n, int idx, double out[3]
     st = CB_OK;
 out_close:
     if (st != CB_OK)
-        fprintf(stderr, "cb bench broker: run %d failed (appended %ld/%ld, read %ld, acked %ld)\n",
-                idx, r.confirmed, n, r.read, r.acked);
+        fprintf(stderr,
+                "cb bench broker: run %d failed (confirmed %ld/%ld, read %ld, acked %ld; %ld "
+                "failed, the first: %s)\n",
+                idx, r.confirmed, n, r.read, r.acked, r.failed,
+                r.failed ? cb_strerror(r.first_error) : "none");
     cb_broker_close(r.b);
 out_base:
     event_base_free(r.base);
