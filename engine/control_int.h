@@ -213,15 +213,18 @@ cb_status ctl_emit(cb_control *c, cjob *j, cb_event_type type, const char *what,
                    op *o);
 
 /* dispatch.c */
-/* The invocation commands of refs[0..n) appended to `into` (an array): a
- * command takes up to batch-size tasks in a row of one function and step
- * (n / CTL_BATCH_SPREAD, at most CTL_BATCH_MAX; one for a plan of fewer than
- * 2 * CTL_BATCH_SPREAD), so the same plan always makes the same commands. A
+/* The invocation commands of refs[0..n) appended to `into` (an array), each
+ * as {"id": message id, "command": the command}: a command takes up to
+ * batch-size tasks in a row of one function and step (n / CTL_BATCH_SPREAD,
+ * at most CTL_BATCH_MAX; one for a plan of fewer than 2 * CTL_BATCH_SPREAD),
+ * so the same plan always makes the same commands and ids
+ * (<tenant>/<job>/<task>/<attempt>, "+<n>" for n tasks from that one). A
  * task whose input cannot be made is left out (logged by nobody: its attempt
  * times out like a lost command). */
 void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *tb,
                      const cb_task_ref *refs, size_t n, json_t *into);
-/* Put each command (borrowed array) on cb.invoke.<its backend>. */
+/* Put each command of ctl_invoke_cmds (borrowed array) on cb.invoke.<its
+ * backend>. */
 void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes);
 /* Append the plan's dispatches (cb.tasks.dispatched, in chunks); their
  * commands are put once each append is confirmed. */

@@ -16,25 +16,18 @@
 /* Put each command on the queue of its function's backend. */
 void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes)
 {
-    char subject[64];
     size_t i;
-    json_t *cmd;
-    json_array_foreach(invokes, i, cmd)
+    json_t *e;
+    json_array_foreach(invokes, i, e)
     {
+        const json_t *cmd = json_object_get(e, "command");
+        const char *id = json_string_value(json_object_get(e, "id")) ?: "";
+        char subject[64], *text = cb_json_dumps(cmd, JSON_COMPACT);
+        op *o = text ? ctl_op_new(c, j, OP_PUT) : NULL;
+        cb_status s = CB_ENOMEM;
         snprintf(subject, sizeof subject, "cb.invoke.%s",
                  json_string_value(json_object_get(json_object_get(cmd, "function"), "backend"))
                      ?: "local");
-        char id[512], *text = cb_json_dumps(cmd, JSON_COMPACT);
-        op *o = text ? ctl_op_new(c, j, OP_PUT) : NULL;
-        cb_status s = CB_ENOMEM;
-        const json_t *tasks = json_object_get(cmd, "tasks"),
-                     *first = tasks ? json_array_get(tasks, 0) : cmd;
-        /* one task: tenant/job/task/attempt; several: the first's, "+" how many */
-        int len = snprintf(id, sizeof id, "%s/%s/%d/%d", j->tenant, j->job,
-                           (int)json_integer_value(json_object_get(first, "task")),
-                           (int)json_integer_value(json_object_get(first, "attempt")));
-        if (tasks && len > 0 && (size_t)len < sizeof id)
-            snprintf(id + len, sizeof id - (size_t)len, "+%zu", json_array_size(tasks));
         if (o &&
             (s = cb_broker_put(c->b, subject, id, text, strlen(text), ctl_op_done, o)) == CB_OK) {
             j->pending++;
@@ -140,7 +133,7 @@ void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *
                      const cb_task_ref *refs, size_t n, json_t *into)
 {
     size_t k = batch_size(n), have = 0;
-    json_t *held[CB_INVOKE_TASKS_MAX];
+    json_t *held[CB_INVOKE_TASKS_MAX]; /* the items' references; m.tasks borrows them */
     cb_invoke_msg m = {.job_id = j->job, .tenant = j->tenant};
     for (size_t i = 0; i <= n; i++) {
         cb_invoke_task t;
@@ -150,11 +143,16 @@ void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *
         int ok = i < n && task_part(j, js, tb, &refs[i], &t, &items, &fn, &step) == 0;
         /* a command holds tasks of one function and step, up to k of them */
         if (have > 0 && (i == n || !ok || have == k || fn != m.function || step != m.step)) {
+            char id[512];
+            int len = snprintf(id, sizeof id, "%s/%s/%u/%u", j->tenant, j->job, m.tasks[0].task,
+                               m.tasks[0].attempt);
             m.ntasks = have;
+            if (have > 1 && len > 0 && (size_t)len < sizeof id)
+                snprintf(id + len, sizeof id - (size_t)len, "+%zu", have);
             json_t *cmd = cb_invoke_msg_build(&m);
             if (cmd)
-                json_array_append_new(into, cmd);
-            while (have > 0)
+                json_array_append_new(into, json_pack("{s:s, s:o}", "id", id, "command", cmd));
+            while (have > 0) /* the command holds its own references */
                 json_decref(held[--have]);
         }
         if (!ok) {
