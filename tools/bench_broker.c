@@ -176,12 +176,15 @@ static cb_status one_run(const cb_bench_env *env, long n, int idx, double out[3]
     cb_consumer_close(c);
     st = CB_OK;
 out_close:
-    if (st != CB_OK)
+    if (st != CB_OK) {
         fprintf(stderr,
                 "cb bench broker: run %d failed (confirmed %ld/%ld, read %ld, acked %ld; %ld "
                 "failed, the first: %s)\n",
                 idx, r.confirmed, n, r.read, r.acked, r.failed,
                 r.failed ? cb_strerror(r.first_error) : "none");
+        if (r.failed)
+            st = r.first_error;
+    }
     cb_broker_close(r.b);
 out_base:
     event_base_free(r.base);
@@ -198,13 +201,24 @@ cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs, json_t **re
 
     for (int i = 0; i < runs && st == CB_OK; i++) {
         double f[3];
-        if ((st = one_run(env, n, i, f)) != CB_OK)
+        int again = 0;
+        /* A put or append the broker refused (RabbitMQ 3.10 now and then
+         * refuses a fresh quorum queue's first messages on a loaded machine,
+         * docs/BENCHMARKS.md "Known problems") fails the run; it runs once
+         * more, on a fresh queue, and the report says so. */
+        if ((st = one_run(env, n, i, f)) == CB_EBROKER) {
+            fprintf(stderr, "cb bench broker: running run %d again\n", i);
+            again = 1;
+            st = one_run(env, n, i, f);
+        }
+        if (st != CB_OK)
             break;
         ap[i] = f[0];
         rd[i] = f[1];
         wq[i] = f[2];
-        json_array_append_new(per_run, json_pack("{s:f, s:f, s:f}", "append_per_s", f[0],
-                                                 "read_per_s", f[1], "workqueue_per_s", f[2]));
+        json_array_append_new(per_run,
+                              json_pack("{s:f, s:f, s:f, s:b}", "append_per_s", f[0], "read_per_s",
+                                        f[1], "workqueue_per_s", f[2], "ran_again", again));
     }
     if (st == CB_OK) {
         struct event_base *base = cb_loop_new();
