@@ -20,7 +20,7 @@
 static const char *usage =
     "usage: cb-adapter --broker URL [--backend NAME] [--config FILE] [--concurrency N]\n"
     "                  [--lease-ms MS] [--grace-ms MS] [--id NAME] [--started-after-ms MS]\n"
-    "                  [--objects DIR] [--cache-dir DIR]\n"
+    "                  [--linger-ms MS] [--objects DIR] [--cache-dir DIR]\n"
     "Runs the invocations of cb.invoke.NAME (default: local) on that backend and\n"
     "records their outcome in the event log. NAME is local or an account of FILE,\n"
     "the backends configuration (docs/adapters.md: http, lambda, openwhisk);\n"
@@ -29,6 +29,8 @@ static const char *usage =
     "their object ranges there, and outputs too large for the log are written there.\n"
     "--cache-dir: the read cache its functions' runtimes share (cached reads of\n"
     "whole objects; $CB_CACHE_MAX_BYTES bounds it, default 1 GiB).\n"
+    "--linger-ms: how long a success waits for the other tasks of its command to\n"
+    "share one outcome event (default 5; 0: each success is its own event).\n"
     "SIGTERM/SIGINT: stop taking work, let running invocations finish (grace),\n"
     "give back the rest, exit.\n";
 
@@ -110,6 +112,8 @@ int main(int argc, char **argv)
             wo.lease_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--started-after-ms") && val)
             wo.started_after_ms = atol(argv[++i]);
+        else if (!strcmp(arg, "--linger-ms") && val)
+            wo.linger_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--grace-ms") && val)
             a.grace_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--id") && val)

@@ -29,7 +29,7 @@ struct cb_worker {
     struct cb_storage *storage; /* borrowed: where large outputs go, or NULL */
     cb_consumer *consumer;
     char id[128], source[192], subject[160];
-    int64_t lease_ms, started_after_ms;
+    int64_t lease_ms, started_after_ms, linger_ms;
     int concurrency;         /* tasks invoking at once, at most */
     int active;              /* tasks invoking now (RUN_INVOKING) */
     run *queue, *queue_tail; /* tasks waiting for one of those (RUN_QUEUED), in order */
@@ -48,6 +48,8 @@ enum run_state {
     RUN_INVOKING,  /* the backend runs it: `invoked` is due */
     RUN_WAITING,   /* throttled: its timer invokes it again */
     RUN_STORING,   /* its large outputs go to storage: `spilled` is due */
+    RUN_HELD,      /* succeeded: its outcome waits to share one event with others of the
+                    * command (flush_held) */
     RUN_APPENDING, /* its outcome is appended: `outcome_confirmed` is due */
     RUN_SETTLED,   /* nothing more */
 };
@@ -59,6 +61,7 @@ struct run {
     int started;
     uint32_t throttled;  /* throttling answers so far */
     int64_t duration_ms; /* kept while the outputs go to storage */
+    json_t *held;        /* RUN_HELD and after: its cb.task.succeeded data (owned) */
     struct event *timer; /* the start record after started_after_ms; a throttled retry */
     run *queued_next;    /* RUN_QUEUED: the next in the worker's queue */
 };
@@ -73,6 +76,7 @@ struct cmd {
     int64_t t0;            /* its delivery */
     int64_t dispatched_ns; /* its publication (broker time), 0 if unknown */
     struct event *lease;   /* extends the lease every lease/3 */
+    struct event *linger;  /* flushes the held successes linger_ms after the first */
     size_t open;           /* runs not settled */
     int give_back;
     int64_t back_ms;
@@ -85,6 +89,7 @@ void cb_worker_opts_init(cb_worker_opts *o)
     memset(o, 0, sizeof *o);
     o->backend = "local";
     o->concurrency = 64;
+    o->linger_ms = CB_WORKER_LINGER_MS;
     o->lease_ms = CB_WORKER_LEASE_MS;
     o->started_after_ms = 50;
 }
@@ -114,11 +119,15 @@ static void unqueue(cb_worker *w, run *r)
 
 static void cmd_free(cmd *c)
 {
-    for (size_t i = 0; i < c->m.ntasks; i++)
+    for (size_t i = 0; i < c->m.ntasks; i++) {
         if (c->runs[i].timer)
             event_free(c->runs[i].timer);
+        json_decref(c->runs[i].held);
+    }
     if (c->lease)
         event_free(c->lease);
+    if (c->linger)
+        event_free(c->linger);
     json_decref(c->doc);
     free(c);
 }
@@ -285,22 +294,18 @@ static void give_back(run *r, cb_status s)
     run_settle(r, 0, 1000);
 }
 
-static cb_status record_succeeded(run *r, const json_t *outputs, int64_t duration_ms)
+/* Append r's success alone (its held data). */
+static cb_status emit_one(run *r)
 {
     cb_worker *w = r->c->w;
-    cb_outcome_msg m = outcome_msg(r);
     char id[512];
-    json_t *d;
+    json_t *d = r->held;
     cb_status s;
-    m.output = outputs;
-    m.throttled = r->throttled;
-    m.duration_ms = duration_ms;
-    d = cb_secret_redact_json(cb_outcome_succeeded(&m));
+    r->held = NULL;
     event_id(r, "succeeded", id, sizeof id);
     r->state = RUN_APPENDING;
-    s = d ? cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->c->m.tenant, r->c->m.job_id, id, w->source, d,
-                    outcome_confirmed, r)
-          : CB_ENOMEM;
+    s = cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->c->m.tenant, r->c->m.job_id, id, w->source, d,
+                outcome_confirmed, r);
     if (s == CB_OK) {
         w->stats.succeeded++;
         observe(r);
@@ -313,6 +318,129 @@ static cb_status record_succeeded(run *r, const json_t *outputs, int64_t duratio
                                        "(with object storage configured, large outputs go there)",
                           NULL);
     return s;
+}
+
+/* The successes of one command appended together (cb.tasks.succeeded). */
+typedef struct batch {
+    size_t n;
+    run *parts[];
+} batch;
+
+static void batch_confirmed(cb_status s, uint64_t seq, int duplicate, void *ctx)
+{
+    batch *bt = ctx;
+    for (size_t i = 0; i < bt->n; i++) /* the last one may free the command */
+        outcome_confirmed(s, seq, duplicate, bt->parts[i]);
+    free(bt);
+}
+
+/* Append parts[0..n) (n > 1, held) as one event, id "<first's>/succeeded+n". */
+static cb_status emit_batch(cmd *c, run *const *parts, json_t *const *datas, size_t n)
+{
+    cb_worker *w = c->w;
+    char id[512];
+    batch *bt = malloc(sizeof *bt + n * sizeof(run *));
+    json_t *d = bt ? cb_outcome_batch(datas, n) : NULL;
+    cb_status s;
+    if (!d) {
+        free(bt);
+        return CB_ENOMEM;
+    }
+    bt->n = n;
+    memcpy(bt->parts, parts, n * sizeof(run *));
+    snprintf(id, sizeof id, "%s/%s/%u/%u/succeeded+%zu", c->m.tenant, c->m.job_id,
+             parts[0]->t->task, parts[0]->t->attempt, n);
+    for (size_t i = 0; i < n; i++)
+        parts[i]->state = RUN_APPENDING;
+    if ((s = cb_emit(w->b, CB_EV_TASKS_SUCCEEDED, c->m.tenant, c->m.job_id, id, w->source, d,
+                     batch_confirmed, bt)) != CB_OK) {
+        for (size_t i = 0; i < n; i++)
+            parts[i]->state = RUN_HELD;
+        free(bt);
+        return s;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_decref(parts[i]->held);
+        parts[i]->held = NULL;
+        w->stats.succeeded++;
+        observe(parts[i]);
+    }
+    return CB_OK;
+}
+
+_Static_assert(CB_INVOKE_TASKS_MAX <= CB_OUTCOME_BATCH_MAX, "a command's successes fit one event");
+
+/* Append the command's held successes: one event for several, the single
+ * form for one; each alone when the batch cannot go (larger than a message,
+ * say: then an oversize output fails alone, as it would have). */
+static void flush_held(cmd *c)
+{
+    run *parts[CB_OUTCOME_BATCH_MAX];
+    json_t *datas[CB_OUTCOME_BATCH_MAX];
+    size_t n = 0;
+    cb_status s;
+    if (c->linger)
+        evtimer_del(c->linger);
+    for (size_t i = 0; i < c->m.ntasks; i++)
+        if (c->runs[i].state == RUN_HELD) {
+            parts[n] = &c->runs[i];
+            datas[n++] = c->runs[i].held;
+        }
+    if (n > 1 && emit_batch(c, parts, datas, n) == CB_OK)
+        return;
+    /* the command stays while any part is unsettled: only the last may free it */
+    for (size_t i = 0; i < n; i++)
+        if ((s = emit_one(parts[i])) != CB_OK)
+            give_back(parts[i], s);
+}
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_held(arg);
+}
+
+/* Whether a task of c may still succeed (so that its held ones wait). */
+static bool more_to_come(const cmd *c)
+{
+    for (size_t i = 0; i < c->m.ntasks; i++)
+        switch (c->runs[i].state) {
+        case RUN_QUEUED:
+        case RUN_INVOKING:
+        case RUN_WAITING:
+        case RUN_STORING:
+            return true;
+        default:
+            break;
+        }
+    return false;
+}
+
+static cb_status record_succeeded(run *r, const json_t *outputs, int64_t duration_ms)
+{
+    cb_worker *w = r->c->w;
+    cmd *c = r->c;
+    cb_outcome_msg m = outcome_msg(r);
+    m.output = outputs;
+    m.throttled = r->throttled;
+    m.duration_ms = duration_ms;
+    if (!(r->held = cb_secret_redact_json(cb_outcome_succeeded(&m))))
+        return CB_ENOMEM;
+    if (c->m.ntasks == 1 || w->stopping || w->linger_ms <= 0)
+        return emit_one(r);
+    /* Several tasks of the command: their successes share an event when
+     * they come together, within linger_ms of the first. */
+    r->state = RUN_HELD;
+    if (!more_to_come(c)) {
+        flush_held(c);
+        return CB_OK;
+    }
+    if (!c->linger && !(c->linger = evtimer_new(w->base, linger_cb, c)))
+        return emit_one(r);
+    if (!evtimer_pending(c->linger, NULL))
+        arm(c->linger, w->linger_ms);
+    return CB_OK;
 }
 
 /* The large outputs are in storage (or could not be stored). */
@@ -523,6 +651,7 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config
     w->lease_ms = o->lease_ms > 0 ? o->lease_ms : CB_WORKER_LEASE_MS;
     w->concurrency = o->concurrency > 0 ? o->concurrency : 64;
     w->started_after_ms = o->started_after_ms;
+    w->linger_ms = o->linger_ms;
     w->storage = o->storage;
     if (!cb_config_has_backend(reg, o->backend)) {
         snprintf(err, errlen, "backend \"%s\" is not in the configuration", o->backend);
@@ -617,7 +746,10 @@ void cb_worker_stop(cb_worker *w, int64_t grace_ms, void (*done)(void *ctx), voi
      * within the grace period (their command was taken). */
     for (cmd *c = w->cmds, *next; c; c = next) {
         next = c->next;
-        (void)settle_in_state(c, RUN_WAITING);
+        if (settle_in_state(c, RUN_WAITING))
+            continue;
+        if (c->linger && evtimer_pending(c->linger, NULL))
+            flush_held(c); /* no more waiting for the others */
     }
     if ((w->grace = evtimer_new(w->base, grace_cb, w)))
         evtimer_add(w->grace, &tv);
@@ -638,13 +770,17 @@ void cb_worker_free(cb_worker *w)
         if (c->lease)
             event_free(c->lease);
         c->lease = NULL;
+        if (c->linger)
+            event_free(c->linger);
+        c->linger = NULL;
         for (size_t i = 0; i < c->m.ntasks; i++)
             if (c->runs[i].timer) {
                 event_free(c->runs[i].timer);
                 c->runs[i].timer = NULL;
             }
         /* no callback will come for these */
-        if (!settle_in_state(c, RUN_WAITING) && !settle_in_state(c, RUN_QUEUED) && !w->be)
+        if (!settle_in_state(c, RUN_HELD) && !settle_in_state(c, RUN_WAITING) &&
+            !settle_in_state(c, RUN_QUEUED) && !w->be)
             (void)settle_in_state(c, RUN_INVOKING);
     }
     w->cmds = NULL;

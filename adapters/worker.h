@@ -12,7 +12,9 @@
  * append cb.task.started (a quick invocation goes from dispatched straight to
  * its outcome: one event less per task); then append cb.task.succeeded or
  * cb.task.failed (ids "<tenant>/<job>/<task>/<attempt>/<what>", so a repeat
- * is absorbed), and ack the command only once that append is confirmed; if
+ * is absorbed) — successes of one command that come together (linger_ms)
+ * share one cb.tasks.succeeded event ("<first's>/succeeded+<n>") —, and
+ * ack the command only once that append is confirmed; if
  * it is not, the command is given back and runs again (at least once; the
  * fold applies one outcome per attempt). While a command's tasks run its
  * lease is extended, so it is not redelivered. Throttling answers record no
@@ -38,6 +40,12 @@ typedef struct cb_worker cb_worker;
  * gives them to another (RabbitMQ: at once, when the connection drops). */
 #define CB_WORKER_LEASE_MS 5000
 
+/* How long a success waits for the other tasks of its command before its
+ * outcome is appended: successes that come together share one event
+ * (cb.tasks.succeeded), appended once the command has no task left that
+ * may still succeed, or this long after the first of them. */
+#define CB_WORKER_LINGER_MS 5
+
 typedef struct cb_worker_opts {
     const char *backend;        /* "local", ... */
     const char *id;             /* this worker's name in events; default "<host>-<pid>" */
@@ -47,6 +55,7 @@ typedef struct cb_worker_opts {
     int64_t lease_ms;           /* default CB_WORKER_LEASE_MS */
     int64_t started_after_ms;   /* record cb.task.started only for invocations still
                                  * running after this long; default 50 (0: always) */
+    int64_t linger_ms;          /* default CB_WORKER_LINGER_MS; 0: every success alone */
     struct cb_storage *storage; /* borrowed, outlives the worker: outputs over its inline
                                  * limit go there (spill.h); NULL: they fail as oversize */
 } cb_worker_opts;

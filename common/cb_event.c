@@ -15,7 +15,7 @@ static const char *const type_names[CB_EV__COUNT] = {
     "cb.job.resumed",    "cb.job.cancel_requested", "cb.job.cancelled",   "cb.job.succeeded",
     "cb.job.failed",     "cb.sla.violated",         "cb.job.partitioned", "cb.sla.created",
     "cb.sla.updated",    "cb.sla.deleted",          "cb.sla.started",     "cb.sla.stopped",
-    "cb.sla.terminated", "cb.sla.recovered",        "cb.sla.at_risk",
+    "cb.sla.terminated", "cb.sla.recovered",        "cb.sla.at_risk",     "cb.tasks.succeeded",
 };
 
 const char *cb_event_type_name(cb_event_type t)
@@ -82,6 +82,31 @@ cb_status cb_event_init(cb_event *ev, cb_event_type type, const char *tenant, co
         return CB_ENOMEM;
     }
     return CB_OK;
+}
+
+size_t cb_event_outcomes(const cb_event *ev)
+{
+    const json_t *a, *x;
+    size_t i;
+    if (ev->type != CB_EV_TASKS_SUCCEEDED)
+        return 1;
+    a = json_object_get(ev->data, "tasks");
+    json_array_foreach(a, i, x)
+    {
+        if (!json_is_object(x))
+            return 0;
+    }
+    return json_array_size(a);
+}
+
+const cb_event *cb_event_outcome(const cb_event *ev, size_t i, cb_event *one)
+{
+    if (ev->type != CB_EV_TASKS_SUCCEEDED)
+        return ev;
+    *one = *ev;
+    one->type = CB_EV_TASK_SUCCEEDED;
+    one->data = json_array_get(json_object_get(ev->data, "tasks"), i);
+    return one;
 }
 
 static cb_status bad(char *err, size_t errlen, const char *what)

@@ -45,7 +45,8 @@ typedef enum cb_event_type {
     CB_EV_SLA_STOPPED,
     CB_EV_SLA_TERMINATED,
     CB_EV_SLA_RECOVERED,
-    CB_EV_SLA_AT_RISK, /* a running job predicted to miss a makespan bound */
+    CB_EV_SLA_AT_RISK,     /* a running job predicted to miss a makespan bound */
+    CB_EV_TASKS_SUCCEEDED, /* several tasks of one command succeeded (cb_event_outcome) */
     CB_EV__COUNT
 } cb_event_type;
 
@@ -77,6 +78,24 @@ CB_NODISCARD cb_status cb_event_init(cb_event *ev, cb_event_type type, const cha
                                      const char *job, const char *id, const char *source,
                                      int64_t time_ns, json_t *data);
 void cb_event_cleanup(cb_event *ev); /* accepts a zeroed or cleaned event */
+
+/* The outcomes an event reports, one at a time: a cb.tasks.succeeded event
+ * holds several tasks' successes, each the data of a cb.task.succeeded
+ * event, in data.tasks; a reader that follows tasks takes them as if each
+ * had come as its own event:
+ *
+ *     for (size_t i = 0, n = cb_event_outcomes(ev); i < n; i++) {
+ *         cb_event one;
+ *         const cb_event *e = cb_event_outcome(ev, i, &one);
+ *         ...
+ *     }
+ *
+ * Any other event is its own one outcome (cb_event_outcome returns ev). A
+ * part is a shallow copy in *one: it borrows ev's strings and its i-th
+ * element as data; valid while ev is, never cleaned up. A batch whose
+ * data.tasks is not an array of objects reports 0 outcomes. */
+size_t cb_event_outcomes(const cb_event *ev);
+const cb_event *cb_event_outcome(const cb_event *ev, size_t i, cb_event *one);
 
 /* Decode one event. On CB_OK ev owns its fields (cb_event_cleanup). On failure
  * ev is zeroed and err (if not NULL) holds a reason naming the attribute.

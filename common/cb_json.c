@@ -138,6 +138,28 @@ int cb_json_member_span(const char *buf, size_t len, const char *outer, const ch
     return 1;
 }
 
+size_t cb_json_each_member_span(const char *buf, size_t len, size_t at, const char *key,
+                                size_t *off, size_t *vlen, size_t max)
+{
+    size_t n = 0, i = at;
+    if (i >= len || buf[i] != '[')
+        return 0;
+    i = cb_json_skip_ws(buf, len, i + 1);
+    while (i < len && buf[i] != ']') {
+        size_t end = cb_json_value_end(buf, len, i), v = 0, vend;
+        if (!end || n == max || !(vend = find_member(buf, len, i, key, &v)))
+            return 0;
+        off[n] = v;
+        vlen[n++] = vend - v;
+        i = cb_json_skip_ws(buf, len, end);
+        if (i < len && buf[i] == ',')
+            i = cb_json_skip_ws(buf, len, i + 1);
+        else if (i >= len || buf[i] != ']')
+            return 0;
+    }
+    return i < len ? n : 0;
+}
+
 json_t *cb_json_time(int64_t ns)
 {
     char buf[40];

@@ -40,6 +40,15 @@ json_t *cb_json_loadb(const void *buf, size_t len, size_t flags, json_error_t *j
 int cb_json_member_span(const char *buf, size_t len, const char *outer, const char *inner,
                         size_t *off, size_t *vlen);
 
+/* For the array at buf[at] == '[' whose elements are objects (the outcomes
+ * of a cb.tasks.succeeded event), where member `key` of each lies: up to max
+ * offsets and lengths into off[] and vlen[]. Returns the number of elements,
+ * 0 when the array is empty, longer than max, an element is not an object
+ * with that member, or the text is not well formed that far (then parse it
+ * in full). A scan like cb_json_member_span. Pure. */
+size_t cb_json_each_member_span(const char *buf, size_t len, size_t at, const char *key,
+                                size_t *off, size_t *vlen, size_t max);
+
 /* Scanning helpers of the above (pure, nothing allocated): the index of the
  * first non-blank byte at or after i; the end (one past) of the JSON value
  * starting at b[i], strings skipped and brackets counted but the text not

@@ -121,3 +121,14 @@ cb_status cb_outcome_parse(const json_t *data, cb_outcome_msg *m)
         m->duration_ms = (int64_t)json_integer_value(v);
     return CB_OK;
 }
+
+json_t *cb_outcome_batch(json_t *const *each, size_t n)
+{
+    json_t *a = n >= 2 && n <= CB_OUTCOME_BATCH_MAX ? json_array() : NULL;
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append(a, each[i]) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a ? json_pack("{s:o}", "tasks", a) : NULL;
+}

@@ -5,6 +5,8 @@
  *
  *   started:   {"task", "attempt", "step"?, "worker"}
  *   succeeded: {"task", "attempt", "step"?, "output", "throttled"?, "duration_ms"}
+ *   several succeeded (cb.tasks.succeeded): {"tasks": [succeeded, ...]}, 2 to
+ *   CB_OUTCOME_BATCH_MAX of one command
  *   failed:    {"task", "attempt", "step"?, "error", "reason", "stderr"?,
  *               "throttled"?, "duration_ms"}
  *
@@ -39,6 +41,12 @@ typedef struct cb_outcome_msg {
 json_t *cb_outcome_started(const cb_outcome_msg *m);
 json_t *cb_outcome_succeeded(const cb_outcome_msg *m);
 json_t *cb_outcome_failed(const cb_outcome_msg *m);
+
+#define CB_OUTCOME_BATCH_MAX 64 /* successes in one cb.tasks.succeeded event */
+
+/* The data of a cb.tasks.succeeded event holding each[0..n) (succeeded
+ * data; referenced, not stolen), or NULL (out of memory, n out of 2..max). */
+json_t *cb_outcome_batch(json_t *const *each, size_t n);
 
 /* Read an outcome event's data (any of the three; fields a kind does not
  * have stay NULL/0/-1). CB_EINVAL when task or attempt is missing or out of

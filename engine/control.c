@@ -13,6 +13,7 @@
 #include "cb_log.h"
 #include "cb_time.h"
 #include "cb_event.h"
+#include "cb_msg_outcome.h"
 #include "mirror.h"
 
 static void visit_cb(evutil_socket_t fd, short what, void *arg);
@@ -193,15 +194,25 @@ static bool outputs_wait(const cb_mirror_job *mj)
     return kind && strcmp(kind, "dag") != 0;
 }
 
-/* A task outcome of such a job, with its output left out: a copy of the
- * message with `null` in its place (*cut, to free), the output's place in
- * the message in *off and *n. NULL when there is none to leave out. */
-static char *without_output(cb_control *c, const cb_broker_msg *m, size_t *off, size_t *n,
-                            size_t *len)
+/* Where the outputs of a task outcome lie in its message: one for
+ * cb.task.succeeded, one per part for cb.tasks.succeeded (in order). */
+typedef struct out_spans {
+    size_t n;                         /* parts */
+    size_t off[CB_OUTCOME_BATCH_MAX]; /* each output's offset in the message */
+    size_t len[CB_OUTCOME_BATCH_MAX]; /* its length; 0: not left out (short) */
+} out_spans;
+
+#define SHORT_OUTPUT 8 /* bytes: parsed at once, not worth keeping as text */
+
+/* A task outcome of such a job, with its outputs left out: a copy of the
+ * message with `null` in their place (*cut, to free; its length in *len) and
+ * where they were in *sp. NULL when there is none to leave out. */
+static char *without_output(cb_control *c, const cb_broker_msg *m, out_spans *sp, size_t *len)
 {
-    char key[CTL_KEY_MAX], *cut;
-    const char *rest;
+    char key[CTL_KEY_MAX], *cut, *to;
+    const char *rest, *data = m->data;
     const cb_mirror_job *mj;
+    size_t at = 0, n = 0, from = 0, keep = 0;
     if (!m->subject || strncmp(m->subject, "cb.evt.", 7) != 0)
         return NULL;
     rest = m->subject + 7;
@@ -209,14 +220,34 @@ static char *without_output(cb_control *c, const cb_broker_msg *m, size_t *off, 
         return NULL;
     snprintf(key, sizeof key, "%s", rest);
     *strchr(key, '.') = '/';
-    if (!(mj = cb_mirror_get(c->mirror, key)) || !outputs_wait(mj) ||
-        !cb_json_member_span(m->data, m->len, "data", "output", off, n) || *n <= 8 ||
-        !(cut = cb_malloc(m->len - *n + 4)))
+    if (!(mj = cb_mirror_get(c->mirror, key)) || !outputs_wait(mj))
         return NULL;
-    memcpy(cut, m->data, *off);
-    memcpy(cut + *off, "null", 4);
-    memcpy(cut + *off + 4, (const char *)m->data + *off + *n, m->len - *off - *n);
-    *len = m->len - *n + 4;
+    if (cb_json_member_span(data, m->len, "data", "output", &sp->off[0], &sp->len[0]))
+        sp->n = 1;
+    else if (cb_json_member_span(data, m->len, "data", "tasks", &at, &n))
+        sp->n = cb_json_each_member_span(data, m->len, at, "output", sp->off, sp->len,
+                                         CB_OUTCOME_BATCH_MAX);
+    else
+        return NULL;
+    for (size_t i = 0; i < sp->n; i++) {
+        if (sp->len[i] <= SHORT_OUTPUT)
+            sp->len[i] = 0;
+        keep += sp->len[i];
+    }
+    if (!keep || !(cut = cb_malloc(m->len - keep + 4 * sp->n)))
+        return NULL;
+    to = cut;
+    for (size_t i = 0; i < sp->n; i++) {
+        if (!sp->len[i])
+            continue;
+        memcpy(to, data + from, sp->off[i] - from);
+        to += sp->off[i] - from;
+        memcpy(to, "null", 4);
+        to += 4;
+        from = sp->off[i] + sp->len[i];
+    }
+    memcpy(to, data + from, m->len - from);
+    *len = (size_t)(to - cut) + m->len - from;
     return cut;
 }
 
@@ -224,11 +255,11 @@ static char *without_output(cb_control *c, const cb_broker_msg *m, size_t *off, 
 static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
 {
     cb_control *c = ctx;
-    cb_mirror_job *mj;
+    cb_mirror_job *mj = NULL;
     cb_event ev;
+    out_spans sp;
     char err[256], *cut;
-    size_t off = 0, n = 0, len = m ? m->len : 0;
-    int applied, left_out;
+    size_t len = m ? m->len : 0, parts = 0;
 
     if (!m) {
         if (s == CB_OK) {
@@ -247,10 +278,15 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     }
     if (m->seq && m->seq <= cb_mirror_seq(c->mirror))
         return; /* folded already (a resumed read can repeat the edge) */
-    cut = without_output(c, m, &off, &n, &len);
-    left_out = cut != NULL;
+    sp.n = 0;
+    if (!(cut = without_output(c, m, &sp, &len)))
+        sp.n = 0; /* nothing left out: the outputs are parsed with the rest */
     s = cb_event_decode(cut ? cut : m->data, len, &ev, err, sizeof err);
     free(cut);
+    if (s == CB_OK && !(parts = cb_event_outcomes(&ev))) {
+        cb_event_cleanup(&ev);
+        s = CB_EINVAL; /* a batch without parts: nothing of its job changes */
+    }
     if (s != CB_OK) {
         if (m->seq)
             cb_mirror_set_seq(c->mirror, m->seq);
@@ -260,11 +296,16 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         c->stats.errors++;
         return;
     }
-    s = cb_mirror_apply(c->mirror, &ev, m->seq, &mj, &applied);
-    if (s == CB_OK && left_out && mj && applied && ev.type == CB_EV_TASK_SUCCEEDED)
-        s = cb_mirror_keep_output(mj,
-                                  (uint32_t)json_integer_value(json_object_get(ev.data, "task")),
-                                  (const char *)m->data + off, n);
+    for (size_t i = 0; i < parts && s == CB_OK; i++) { /* a batch's successes one by one */
+        cb_event one;
+        const cb_event *e = cb_event_outcome(&ev, i, &one);
+        int applied = 0;
+        s = cb_mirror_apply(c->mirror, e, m->seq, &mj, &applied);
+        if (s == CB_OK && mj && applied && e->type == CB_EV_TASK_SUCCEEDED && i < sp.n && sp.len[i])
+            s = cb_mirror_keep_output(
+                mj, (uint32_t)json_integer_value(json_object_get(e->data, "task")),
+                (const char *)m->data + sp.off[i], sp.len[i]);
+    }
     cb_event_cleanup(&ev);
     if (s != CB_OK) {
         /* the mirror may be partly updated: start again from the store */

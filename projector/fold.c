@@ -529,7 +529,27 @@ static fold_fn *const fold_table[CB_EV__COUNT] = {
     [CB_EV_SLA_TERMINATED] = fold_nothing,
     [CB_EV_SLA_RECOVERED] = fold_nothing,
     [CB_EV_SLA_AT_RISK] = fold_nothing,
+    [CB_EV_TASKS_SUCCEEDED] = fold_nothing, /* folded as its parts (fold_parts) */
 };
+
+/* A cb.tasks.succeeded event: its parts in turn. */
+static cb_status fold_parts(cb_job_state *job, const cb_fold_tasks *tasks, const cb_event *ev,
+                            uint64_t seq, int *applied)
+{
+    size_t n = cb_event_outcomes(ev);
+    cb_status s = n ? CB_OK : CB_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        cb_event one;
+        int a = 0;
+        cb_status r = cb_fold_apply(job, tasks, cb_event_outcome(ev, i, &one), seq, &a);
+        if (r == CB_ENOMEM)
+            return r;
+        if (r != CB_OK)
+            s = r;
+        *applied |= a;
+    }
+    return s;
+}
 
 cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_event *ev,
                         uint64_t seq, int *applied)
@@ -541,6 +561,8 @@ cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_
     *applied = 0;
     if (ev->type < 0 || ev->type >= CB_EV__COUNT)
         return CB_EINVAL;
+    if (ev->type == CB_EV_TASKS_SUCCEEDED)
+        return fold_parts(job, tasks, ev, seq, applied);
     if (was_absent && ev->type != CB_EV_JOB_SUBMITTED && ev->type != CB_EV_JOB_REJECTED)
         return CB_OK; /* nothing to apply to */
     r = fold_table[ev->type](&c);

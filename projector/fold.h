@@ -94,7 +94,12 @@ typedef struct cb_fold_tasks {
  * applied/ignored counters count either way (an ignored event for an ABSENT
  * job leaves it ABSENT and uncounted). Errors: CB_ENOMEM (state may be
  * partially updated: abort the batch), CB_EINVAL (data fields missing where
- * the schema requires them: the event is ignored, *applied = 0). */
+ * the schema requires them: the event is ignored, *applied = 0).
+ *
+ * A cb.tasks.succeeded event folds as its outcomes (cb_event_outcome), one
+ * after another, each counted as an event: its state and counters are those
+ * of the same successes come one by one. *applied = 1 if any applied;
+ * CB_EINVAL if any part lacks required data (the other parts apply). */
 CB_NODISCARD cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks,
                                      const cb_event *ev, uint64_t seq, int *applied);
 

@@ -456,6 +456,14 @@ cb_status cb_sla_evaluator_apply(cb_sla_evaluator *e, const cb_event *ev)
     watched *w;
     cb_sla_obs o;
     int r;
+    if (ev->type == CB_EV_TASKS_SUCCEEDED) { /* each success observed as if it came alone */
+        cb_status s = CB_OK;
+        for (size_t i = 0, n = cb_event_outcomes(ev); i < n && s == CB_OK; i++) {
+            cb_event one;
+            s = cb_sla_evaluator_apply(e, cb_event_outcome(ev, i, &one));
+        }
+        return s;
+    }
     if (ev->type == CB_EV_JOB_SUBMITTED)
         return watch_job(e, ev);
     if (ev->type >= CB_EV_SLA_CREATED && ev->type <= CB_EV_SLA_TERMINATED)

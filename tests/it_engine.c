@@ -247,6 +247,20 @@ static size_t count_type(const json_t *events, const char *type)
     return n;
 }
 
+/* The successes an event reports, as an array of cb.task.succeeded data
+ * (new reference): its own data, a cb.tasks.succeeded event's parts, or
+ * none. */
+static json_t *successes_of(const json_t *e)
+{
+    const char *type = json_string_value(json_object_get(e, "type")) ?: "";
+    json_t *d = json_object_get(e, "data");
+    if (!strcmp(type, "cb.task.succeeded"))
+        return json_pack("[O]", d);
+    if (!strcmp(type, "cb.tasks.succeeded"))
+        return json_copy(json_object_get(d, "tasks"));
+    return json_array();
+}
+
 /* ---- setup ------------------------------------------------------------------------ */
 
 static int stack_setup(const char *config, int adapters, const char *adapter_args)
@@ -963,14 +977,79 @@ static void test_an_adapter_runs_at_most_its_concurrency(void **state)
             started++;
             if (++running > most)
                 most = running;
-        } else if (!strcmp(type, "cb.task.succeeded") || !strcmp(type, "cb.task.failed")) {
+        } else if (!strcmp(type, "cb.task.failed")) {
             running--;
+        } else { /* the successes of a command may share an event */
+            json_t *ok = successes_of(e);
+            running -= (int)json_array_size(ok);
+            json_decref(ok);
         }
     }
     assert_int_equal(started, 16);
     if (most > 2)
         fail_msg("%d tasks ran at once on an adapter of --concurrency 2", most);
     assert_int_equal(most, 2);
+    json_decref(events);
+    call_cleanup(&c);
+}
+
+/* The successes of a command's tasks that end together share one event
+ * (cb.tasks.succeeded, id "<tenant>/<job>/<first task>/<attempt>/succeeded+n"):
+ * 40 tasks in 8 commands of 5, with outputs long enough that the engine keeps
+ * them as text until the end. Every task succeeds once, a shared event holds
+ * tasks of one command only, and the result has each task's own output. */
+static void test_successes_of_a_command_share_an_event(void **state)
+{
+    call c = {0};
+    char t[32], want[64];
+    json_t *events, *e, *items = json_array(), *result;
+    size_t i, batches = 0, parts = 0;
+    int seen[40] = {0};
+    (void)state;
+    for (i = 0; i < 40; i++) {
+        snprintf(want, sizeof want, "an item of the map, number %02zu", i);
+        json_array_append_new(items, json_string(want));
+    }
+    cb_test_unique(t, sizeof t, "e");
+    submit(&c, t,
+           json_pack("{s:s, s:{s:s, s:s}, s:{s:o}, s:i}", "kind", "map", "function", "backend",
+                     "local", "name", "echo", "input", "items", items, "parallelism", 40));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    result = json_object_get(c.done, "result");
+    assert_int_equal(json_array_size(result), 40);
+    for (i = 0; i < 40; i++) {
+        snprintf(want, sizeof want, "an item of the map, number %02zu", i);
+        assert_string_equal(json_string_value(json_array_get(result, i)), want);
+    }
+    events = read_job_log(t, c.job);
+    json_array_foreach(events, i, e)
+    {
+        json_t *ok = successes_of(e), *one;
+        json_int_t first = json_integer_value(json_object_get(json_array_get(ok, 0), "task"));
+        size_t k;
+        if (!strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.tasks.succeeded")) {
+            char id[300];
+            snprintf(id, sizeof id, "%s/%s/%lld/1/succeeded+%zu", t, c.job, (long long)first,
+                     json_array_size(ok));
+            assert_string_equal(json_string_value(json_object_get(e, "id")), id);
+            batches++;
+        }
+        json_array_foreach(ok, k, one)
+        {
+            json_int_t task = json_integer_value(json_object_get(one, "task"));
+            assert_true(task >= 0 && task < 40);
+            assert_int_equal(seen[task]++, 0);
+            assert_int_equal(task / 5, first / 5); /* of one command: 5 tasks in a row */
+            parts++;
+        }
+        json_decref(ok);
+    }
+    assert_int_equal(parts, 40);
+    if (batches == 0)
+        fail_msg("40 successes in commands of 5, none shared an event");
+    assert_true(count_type(events, "cb.task.succeeded") + batches < 40);
     json_decref(events);
     call_cleanup(&c);
 }
@@ -1000,16 +1079,22 @@ static void test_ten_thousand_invocations_complete_exactly_once(void **state)
     events = read_job_log(t, c.job);
     json_array_foreach(events, i, e)
     {
-        if (!strcmp(json_string_value(json_object_get(e, "type")), "cb.task.succeeded")) {
-            json_int_t task =
-                json_integer_value(json_object_get(json_object_get(e, "data"), "task"));
+        json_t *ok = successes_of(e), *one;
+        size_t k;
+        json_array_foreach(ok, k, one)
+        {
+            json_int_t task = json_integer_value(json_object_get(one, "task"));
             assert_true(task >= 0 && task < 10000);
             assert_int_equal(seen[task], 0); /* a second completion would be a duplicate */
             seen[task] = 1;
             succeeded++;
         }
+        json_decref(ok);
     }
     assert_int_equal(succeeded, 10000);
+    /* the tasks of a command that succeed together share an event */
+    if (count_type(events, "cb.tasks.succeeded") == 0)
+        fail_msg("10,000 successes, none shared an event");
     free(seen);
     json_decref(events);
     call_cleanup(&c);
@@ -1478,6 +1563,7 @@ int main(void)
         cmocka_unit_test(test_late_subscriber_gets_the_done_message),
         cmocka_unit_test(test_a_big_plan_shares_invocation_commands),
         cmocka_unit_test(test_shared_commands_keep_each_tasks_outcome),
+        cmocka_unit_test(test_successes_of_a_command_share_an_event),
         cmocka_unit_test(test_ten_thousand_invocations_complete_exactly_once),
         cmocka_unit_test(test_worker_killed_mid_batch_work_moves_to_the_other),
         cmocka_unit_test(test_worker_sigterm_finishes_running_work),

@@ -206,7 +206,8 @@ PY
 import sys
 lines = open(sys.argv[1], "rb").read().splitlines()
 assert lines and max(len(l) for l in lines) < 65536, max(len(l) for l in lines)
-assert sum(l.count(b'"$cb_ref"') for l in lines if b'"cb.task.succeeded"' in l) == 50
+assert sum(l.count(b'"$cb_ref"') for l in lines
+           if b'"cb.task.succeeded"' in l or b'"cb.tasks.succeeded"' in l) == 50
 PY
     "$CB" result --config "$config" --timeout 60 "$T/$jid" >"$DIR/big-$storage.result" 2>"$DIR/big-$storage.rerr"
     check "[$storage] cb result returns the 50 MiB, byte for byte (sha256)" \

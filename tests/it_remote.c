@@ -740,9 +740,21 @@ static void through_the_engine(void **state)
             json_t *d = json_object_get(e, "data");
             if (type && !strcmp(type, "cb.task.failed"))
                 failed++;
-            if (type && !strcmp(type, "cb.task.succeeded")) {
-                throttled += json_integer_value(json_object_get(d, "throttled"));
-                attempts_over_1 += json_integer_value(json_object_get(d, "attempt")) != 1;
+            if (type && !strcmp(type, "cb.task.succeeded"))
+                d = json_pack("{s:[O]}", "tasks", d);
+            else if (type && !strcmp(type, "cb.tasks.succeeded")) /* several of a command */
+                d = json_incref(d);
+            else
+                d = NULL;
+            if (d) {
+                json_t *one;
+                size_t k;
+                json_array_foreach(json_object_get(d, "tasks"), k, one)
+                {
+                    throttled += json_integer_value(json_object_get(one, "throttled"));
+                    attempts_over_1 += json_integer_value(json_object_get(one, "attempt")) != 1;
+                }
+                json_decref(d);
             }
             json_array_append_new(lines, e ? e : json_null());
         }

@@ -75,8 +75,12 @@ assert len(mine) == want, "%d breaches, want %d" % (len(mine), want)
 assert sorted(n["breach"]["ordinal"] for n in mine) == list(range(1, want + 1)), "ordinals"
 out = subprocess.run([cb, "replay", "--job", "%s/%s" % (tenant, job), "--json"],
                      capture_output=True, text=True, timeout=60).stdout
-outcome = {e["data"]["task"]: t(e["time"]) for e in map(json.loads, out.splitlines())
-           if e["type"] == "cb.task.succeeded"}
+outcome = {}
+for e in map(json.loads, out.splitlines()):  # a command's successes may share an event
+    parts = [e["data"]] if e["type"] == "cb.task.succeeded" else \
+        e["data"]["tasks"] if e["type"] == "cb.tasks.succeeded" else []
+    for p in parts:
+        outcome[p["task"]] = t(e["time"])
 for n in mine:
     b = n["breach"]
     assert b["observed"] >= least, b

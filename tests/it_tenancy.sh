@@ -158,6 +158,8 @@ def changes(path):  # (time, +n dispatched / -1 ended) in log order
             out.append((t(e["time"]), len(e["data"]["tasks"])))
         elif e["type"] in ("cb.task.succeeded", "cb.task.failed"):
             out.append((t(e["time"]), -1))
+        elif e["type"] == "cb.tasks.succeeded":  # several of one command
+            out.append((t(e["time"]), -len(e["data"]["tasks"])))
     return out
 d, e = changes(sys.argv[1]), changes(sys.argv[2])
 def peak(ch, lo=None, hi=None):

@@ -384,6 +384,48 @@ static void test_json_member_span_agrees_with_a_parse(void **state)
     assert_int_equal(cb_json_member_span("", 0, "data", "output", &off, &len), 0);
 }
 
+/* Each part's span in an array of outcomes is what a parse finds; a part
+ * without the member, a non-object, too many parts or cut text give 0. */
+static void test_json_each_member_span_agrees_with_a_parse(void **state)
+{
+    unsigned seed = 20261203;
+    size_t off[8], len[8], at = 0, alen = 0;
+    (void)state;
+    for (int r = 0; r < 500; r++) {
+        json_t *parts = json_array(), *doc;
+        size_t n = 1 + (size_t)rand_r(&seed) % 8;
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(parts, json_pack("{s:i, s:o, s:o}", "task", (int)i, "before",
+                                                   random_value(&seed, 1), "output",
+                                                   random_value(&seed, 0)));
+        doc = json_pack("{s:s, s:{s:o}}", "type", "cb.tasks.succeeded", "data", "tasks", parts);
+        char *text = json_dumps(doc, r % 2 ? JSON_COMPACT : JSON_INDENT(1));
+        assert_int_equal(cb_json_member_span(text, strlen(text), "data", "tasks", &at, &alen), 1);
+        assert_int_equal(cb_json_each_member_span(text, strlen(text), at, "output", off, len, 8),
+                         n);
+        for (size_t i = 0; i < n; i++) {
+            json_t *got = json_loadb(text + off[i], len[i], JSON_DECODE_ANY, NULL);
+            if (!json_equal(got, json_object_get(json_array_get(parts, i), "output")))
+                fail_msg("run %d part %zu: span \"%.*s\" in %s", r, i, (int)len[i], text + off[i],
+                         text);
+            json_decref(got);
+        }
+        if (n > 1)
+            assert_int_equal(
+                cb_json_each_member_span(text, strlen(text), at, "output", off, len, n - 1), 0);
+        assert_int_equal(cb_json_each_member_span(text, at + alen - 1, at, "output", off, len, 8),
+                         0);
+        assert_int_equal(cb_json_each_member_span(text, strlen(text), at, "missing", off, len, 8),
+                         0);
+        json_decref(doc);
+        free(text);
+    }
+    assert_int_equal(cb_json_each_member_span("[{\"output\":1}, 2]", 17, 0, "output", off, len, 8),
+                     0);
+    assert_int_equal(cb_json_each_member_span("[]", 2, 0, "output", off, len, 8), 0);
+    assert_int_equal(cb_json_each_member_span("{}", 2, 0, "output", off, len, 8), 0);
+}
+
 /* cb_buf: grows past its first capacity, stays NUL-terminated, and a
  * failed add is sticky (nothing after it is kept; take gives NULL). */
 static void test_buf_grows_and_fails_stickily(void **state)
@@ -484,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_subjects),
         cmocka_unit_test(test_urls_never_show_passwords),
         cmocka_unit_test(test_json_member_span_agrees_with_a_parse),
+        cmocka_unit_test(test_json_each_member_span_agrees_with_a_parse),
         cmocka_unit_test(test_mailbox_delivers_in_order_with_backpressure),
         cmocka_unit_test(test_mailbox_cancels_after_close),
         cmocka_unit_test(test_file_written_whole_reads_back_its_first_line),

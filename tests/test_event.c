@@ -233,6 +233,41 @@ static void test_type_names_round_trip(void **state)
     assert_true(cb_name_valid(long_name));
 }
 
+/* A cb.tasks.succeeded event reads as its parts, each a cb.task.succeeded
+ * event with the batch's envelope; any other event as itself. */
+static void test_a_batch_reads_as_its_outcomes(void **state)
+{
+    cb_event ev, one;
+    const cb_event *e;
+    (void)state;
+    assert_int_equal(cb_event_init(&ev, CB_EV_TASKS_SUCCEEDED, "acme", "j1",
+                                   "acme/j1/4/1/succeeded+2", "cbcore/adapter/local/a0", 42,
+                                   json_pack("{s:[{s:i, s:i, s:i}, {s:i, s:i, s:s}]}", "tasks",
+                                             "task", 4, "attempt", 1, "output", 16, "task", 5,
+                                             "attempt", 2, "output", "x")),
+                     CB_OK);
+    assert_int_equal(cb_event_outcomes(&ev), 2);
+    e = cb_event_outcome(&ev, 1, &one);
+    assert_ptr_equal(e, &one);
+    assert_int_equal(e->type, CB_EV_TASK_SUCCEEDED);
+    assert_string_equal(e->tenant, "acme");
+    assert_string_equal(e->job, "j1");
+    assert_string_equal(e->id, ev.id);
+    assert_int_equal(e->time_ns, 42);
+    assert_int_equal(json_integer_value(json_object_get(e->data, "task")), 5);
+    assert_int_equal(json_integer_value(json_object_get(e->data, "attempt")), 2);
+    cb_event_cleanup(&ev); /* the parts borrowed: nothing of theirs to free */
+    assert_int_equal(cb_event_init(&ev, CB_EV_TASKS_SUCCEEDED, "acme", "j1", "i", "s", 1,
+                                   json_pack("{s:[i, i]}", "tasks", 1, 2)),
+                     CB_OK);
+    assert_int_equal(cb_event_outcomes(&ev), 0); /* parts that are not objects: none */
+    cb_event_cleanup(&ev);
+    assert_int_equal(cb_event_init(&ev, CB_EV_TASK_FAILED, "acme", "j1", "i", "s", 1, NULL), CB_OK);
+    assert_int_equal(cb_event_outcomes(&ev), 1);
+    assert_ptr_equal(cb_event_outcome(&ev, 0, &one), &ev);
+    cb_event_cleanup(&ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_init_validates_names_and_steals_data),
         cmocka_unit_test(test_init_survives_allocation_failures),
         cmocka_unit_test(test_type_names_round_trip),
+        cmocka_unit_test(test_a_batch_reads_as_its_outcomes),
     };
     return cmocka_run_group_tests_name("event", tests, NULL, NULL);
 }

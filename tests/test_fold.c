@@ -125,6 +125,87 @@ static void test_happy_path_counts(void **state)
     world_cleanup(&w);
 }
 
+/* Fold data_json as an event of `type` at time `at`; *applied out, the status returned. */
+static cb_status apply_at(world *w, cb_event_type type, const char *data_json, int64_t at,
+                          int *applied)
+{
+    cb_event ev;
+    json_error_t je;
+    json_t *data = json_loads(data_json, 0, &je);
+    cb_status s;
+    assert_non_null(data);
+    assert_int_equal(cb_event_init(&ev, type, "acme", "j1", "id", "test", at, data), CB_OK);
+    s = cb_fold_apply(&w->job, &w->access, &ev, 7, applied);
+    cb_event_cleanup(&ev);
+    return s;
+}
+
+/* A cb.tasks.succeeded event folds as its parts one by one: the same job and
+ * task states, counters included, as the same successes come alone; a part
+ * that repeats an earlier success is ignored; a part without its output is
+ * reported (CB_EINVAL) and the others still apply. */
+static void test_a_batch_of_successes_folds_as_its_parts(void **state)
+{
+    static const char *const part[] = {
+        "{\"task\":2,\"attempt\":1,\"output\":[\"two\"],\"duration_ms\":3}",
+        "{\"task\":0,\"attempt\":1,\"output\":[\"zero\"]}",
+        "{\"task\":2,\"attempt\":1,\"output\":[\"again\"]}",
+        "{\"task\":3,\"attempt\":1,\"output\":null}",
+    };
+    world one, all;
+    int64_t at = 1795752142999000000LL;
+    int applied = 0;
+    char batch[512];
+    (void)state;
+    world_init(&one);
+    world_init(&all);
+    start_job(&one, 4);
+    start_job(&all, 4);
+    for (int t = 0; t < 4; t++) {
+        assert_int_equal(dispatch(&one, t, 1), 1);
+        assert_int_equal(dispatch(&all, t, 1), 1);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(apply_at(&one, CB_EV_TASK_SUCCEEDED, part[i], at, &applied), CB_OK);
+        assert_int_equal(applied, i != 2); /* the third repeats task 2 */
+    }
+    snprintf(batch, sizeof batch, "{\"tasks\":[%s,%s,%s,%s]}", part[0], part[1], part[2], part[3]);
+    assert_int_equal(apply_at(&all, CB_EV_TASKS_SUCCEEDED, batch, at, &applied), CB_OK);
+    assert_int_equal(applied, 1);
+    json_t *a = cb_job_state_to_json(&one.job), *b = cb_job_state_to_json(&all.job);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    assert_int_equal(all.job.succeeded, 3);
+    assert_int_equal(all.job.ignored, one.job.ignored);
+    assert_int_equal(all.job.applied, one.job.applied);
+    for (int t = 0; t < 4; t++) {
+        assert_int_equal(all.tasks[t].status, one.tasks[t].status);
+        assert_true(all.tasks[t].output == one.tasks[t].output /* none */ ||
+                    json_equal(all.tasks[t].output, one.tasks[t].output));
+    }
+    assert_string_equal(json_string_value(json_array_get(all.tasks[2].output, 0)), "two");
+    assert_int_equal(all.tasks[1].status, CB_TASK_DISPATCHED);
+
+    /* all repeats: nothing applies */
+    assert_int_equal(apply_at(&all, CB_EV_TASKS_SUCCEEDED, batch, at, &applied), CB_OK);
+    assert_int_equal(applied, 0);
+    /* a part without output: reported, the other applies */
+    assert_int_equal(
+        apply_at(&all, CB_EV_TASKS_SUCCEEDED,
+                 "{\"tasks\":[{\"task\":1,\"attempt\":1},{\"task\":1,\"attempt\":1,\"output\":1}]}",
+                 at, &applied),
+        CB_EINVAL);
+    assert_int_equal(applied, 1);
+    assert_int_equal(all.tasks[1].status, CB_TASK_SUCCEEDED);
+    /* not an array of parts */
+    assert_int_equal(apply_at(&all, CB_EV_TASKS_SUCCEEDED, "{\"tasks\":7}", at, &applied),
+                     CB_EINVAL);
+    assert_int_equal(applied, 0);
+    world_cleanup(&one);
+    world_cleanup(&all);
+}
+
 #define SHA64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* A result kept as one object is recorded as a reference to it; a cb://
@@ -620,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_skip_and_expand),
         cmocka_unit_test(test_partition_pages),
         cmocka_unit_test(test_task_text_is_the_canonical_json),
+        cmocka_unit_test(test_a_batch_of_successes_folds_as_its_parts),
     };
     return cmocka_run_group_tests_name("fold", tests, NULL, NULL);
 }

@@ -191,13 +191,40 @@ static void outcome_valid(const char *path, const char *text, size_t len)
     json_decref(ev);
 }
 
+/* A batch of successes: each part parses as a success and builds back, and
+ * the batch built from them is the example's data and valid. */
+static void batch_valid(const char *path, const char *text, size_t len)
+{
+    json_t *ev = json_loadb(text, len, 0, NULL),
+           *parts = json_object_get(json_object_get(ev, "data"), "tasks");
+    json_t *each[CB_OUTCOME_BATCH_MAX], *part, *built;
+    size_t i;
+    json_array_foreach(parts, i, part)
+    {
+        cb_outcome_msg m;
+        assert_int_equal(cb_outcome_parse(part, &m), CB_OK);
+        each[i] = cb_outcome_succeeded(&m);
+        if (!json_equal(each[i], part))
+            fail_msg("%s: part %zu does not build back to itself", path, i);
+    }
+    built = cb_outcome_batch(each, json_array_size(parts));
+    assert_true(json_equal(built, json_object_get(ev, "data")));
+    json_object_set_new(ev, "data", built);
+    assert_valid("event.json", ev, path);
+    assert_null(cb_outcome_batch(each, 1)); /* one success has its own form */
+    for (i = 0; i < json_array_size(parts); i++)
+        json_decref(each[i]);
+    json_decref(ev);
+}
+
 static void outcome_events(void **state)
 {
     (void)state;
     assert_int_equal(each(EXAMPLES "/valid/event-task-started.json", outcome_valid) +
                          each(EXAMPLES "/valid/event-task-succeeded.json", outcome_valid) +
-                         each(EXAMPLES "/valid/event-task-failed.json", outcome_valid),
-                     3);
+                         each(EXAMPLES "/valid/event-task-failed.json", outcome_valid) +
+                         each(EXAMPLES "/valid/event-tasks-succeeded.json", batch_valid),
+                     4);
 }
 
 /* A function's error and stderr may hold any bytes and be of any length:

@@ -722,6 +722,37 @@ static void test_evaluator_over_a_log(void **state)
     json_decref(spec);
 }
 
+/* A batch of successes (cb.tasks.succeeded) is observed part by part: each
+ * slow task of the batch is its own breach, with its own task's figure. */
+static void test_a_batch_is_observed_part_by_part(void **state)
+{
+    seen x = {0};
+    cb_sla_evaluator *e = cb_sla_evaluator_new(on_breach, &x);
+    json_t *desc =
+        json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:s}]}}", "tenant", "t", "job_id",
+                  "b1", "kind", "map", "function", "backend", "local", "name", "f", "sla",
+                  "guarantees", "name", "fast", "constraint", "[execution_time] < 100");
+    (void)state;
+    assert_non_null(e);
+    log_event(e, "b1", CB_EV_JOB_SUBMITTED, 0, json_pack("{s:o}", "job", desc));
+    log_event(e, "b1", CB_EV_TASKS_SUCCEEDED, 500,
+              json_pack("{s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}, {s:i, s:i, s:i}]}", "tasks", "task",
+                        0, "attempt", 1, "duration_ms", 300, "task", 1, "attempt", 1, "duration_ms",
+                        20, "task", 2, "attempt", 1, "duration_ms", 400));
+    assert_int_equal(x.n, 2); /* tasks 0 and 2 */
+    assert_true(x.observed[0] == 300);
+    assert_true(x.observed[1] == 400);
+    assert_int_equal(x.ordinal[1], 2);
+    /* a repeat of the batch: seen already, no breach again */
+    log_event(e, "b1", CB_EV_TASKS_SUCCEEDED, 600,
+              json_pack("{s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}]}", "tasks", "task", 0, "attempt", 1,
+                        "duration_ms", 300, "task", 2, "attempt", 1, "duration_ms", 400));
+    assert_int_equal(x.n, 2);
+    log_event(e, "b1", CB_EV_JOB_SUCCEEDED, 700, NULL);
+    assert_int_equal(cb_sla_evaluator_jobs(e), 0);
+    cb_sla_evaluator_free(e);
+}
+
 static json_t *agreement_spec(const char *id, const char *constraint, const char *type)
 {
     return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:[{s:s, s:s}]}}", "id", id, "name", id,
@@ -979,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_agreement_scope_and_validity),
         cmocka_unit_test(test_agreement_errors),
         cmocka_unit_test(test_evaluator_over_a_log),
+        cmocka_unit_test(test_a_batch_is_observed_part_by_part),
         cmocka_unit_test(test_agreements_from_the_log),
         cmocka_unit_test(test_templates),
         cmocka_unit_test(test_at_risk),

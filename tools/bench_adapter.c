@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cb_event.h"
 #include "broker.h"
 #include "cb_loop.h"
 #include "cb_time.h"
@@ -66,8 +67,15 @@ static void log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         r->reader_ready = s == CB_OK; /* caught up: nothing appended from now on is missed */
         return;
     }
-    if (memmem(m->data, m->len, "\"cb.task.succeeded\"", 19)) {
-        if (++r->succeeded == r->n)
+    if (memmem(m->data, m->len, "\"cb.task.succeeded\"", 19) ||
+        memmem(m->data, m->len, "\"cb.tasks.succeeded\"", 20)) {
+        cb_event ev;
+        long was = r->succeeded;
+        if (cb_event_decode(m->data, m->len, &ev, NULL, 0) == CB_OK) {
+            r->succeeded += (long)cb_event_outcomes(&ev); /* several of one command */
+            cb_event_cleanup(&ev);
+        }
+        if (was < r->n && r->succeeded >= r->n)
             r->t1 = cb_time_mono_ns();
     } else if (memmem(m->data, m->len, "\"cb.task.failed\"", 16)) {
         r->other++;

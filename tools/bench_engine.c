@@ -335,6 +335,9 @@ static void log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
             task_time(ls->dispatched, ls->ntasks, json_object_get(t, "task"), at, 1);
     } else if (!strcmp(type, "cb.task.succeeded")) {
         task_time(ls->completed, ls->ntasks, json_object_get(d, "task"), at, 1);
+    } else if (!strcmp(type, "cb.tasks.succeeded")) { /* several of one command */
+        json_array_foreach(json_object_get(d, "tasks"), i, t)
+            task_time(ls->completed, ls->ntasks, json_object_get(t, "task"), at, 1);
     } else if (!strcmp(type, "cb.job.succeeded") || !strcmp(type, "cb.job.failed") ||
                !strcmp(type, "cb.job.cancelled")) {
         ls->ended++;

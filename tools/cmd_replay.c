@@ -119,7 +119,10 @@ static void job_read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     } else if (t->json) {
         printf("%.*s\n", (int)m->len, (const char *)m->data);
     } else {
-        print_line(t, &ev, m->seq);
+        for (size_t i = 0, n = cb_event_outcomes(&ev); i < n; i++) {
+            cb_event one; /* a batch of successes: a line each, at the same position */
+            print_line(t, cb_event_outcome(&ev, i, &one), m->seq);
+        }
     }
     cb_event_cleanup(&ev);
 }

@@ -269,9 +269,13 @@ function gantt(events, job, spec) {
     if (e.type === "cb.tasks.dispatched") {
       for (const x of e.data.tasks || [])
         attempts.set(x.task + "/" + x.attempt, { task: x.task, start: t, end: null, backend: e.data.backend || backendOf(x.task), ok: null });
-    } else if (/^cb\.task\.(succeeded|failed|timed_out)$/.test(e.type)) {
-      const a = attempts.get(e.data.task + "/" + e.data.attempt);
-      if (a && a.end === null) { a.end = t; a.ok = e.type === "cb.task.succeeded"; }
+    } else if (/^cb\.task\.(succeeded|failed|timed_out)$/.test(e.type) || e.type === "cb.tasks.succeeded") {
+      // cb.tasks.succeeded: several successes of one command in one event
+      const outcomes = e.type === "cb.tasks.succeeded" ? e.data.tasks || [] : [e.data];
+      for (const o of outcomes) {
+        const a = attempts.get(o.task + "/" + o.attempt);
+        if (a && a.end === null) { a.end = t; a.ok = e.type !== "cb.task.failed" && e.type !== "cb.task.timed_out"; }
+      }
     }
   }
   const now = job.timings.finished ? tEnd : Math.max(tEnd, Date.now());
