@@ -40,6 +40,7 @@
 #define DISPATCH_CHUNK   10000 /* tasks per cb.tasks.dispatched (schema: <= 100000) */
 #define CTL_BATCH_MAX    64    /* tasks per invocation command (<= CB_INVOKE_TASKS_MAX) */
 #define CTL_BATCH_SPREAD 8     /* a plan makes at least this many commands before sharing */
+#define CTL_BATCH_BUSY   64    /* ... while its backend has fewer other invocations in flight */
 
 struct cjob;
 typedef struct part_run part_run;
@@ -216,8 +217,10 @@ cb_status ctl_emit(cb_control *c, cjob *j, cb_event_type type, const char *what,
 /* The invocation commands of refs[0..n) appended to `into` (an array), each
  * as {"id": message id, "command": the command}: a command takes up to
  * batch-size tasks in a row of one function and step (n / CTL_BATCH_SPREAD,
- * at most CTL_BATCH_MAX; one for a plan of fewer than 2 * CTL_BATCH_SPREAD),
- * so the same plan always makes the same commands and ids
+ * at most CTL_BATCH_MAX; one for a plan of fewer than 2 * CTL_BATCH_SPREAD;
+ * up to CTL_BATCH_MAX whatever n while the job's backend has CTL_BATCH_BUSY
+ * other invocations in flight), so the same plan on a backend as busy
+ * makes the same commands and ids
  * (<tenant>/<job>/<task>/<attempt>, "+<n>" for n tasks from that one). A
  * task whose input cannot be made is left out (logged by nobody: its attempt
  * times out like a lost command). */

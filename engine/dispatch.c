@@ -121,18 +121,23 @@ static int task_part(const cjob *j, const cb_job_state *js, const cb_task_list *
 
 _Static_assert(CTL_BATCH_MAX <= CB_INVOKE_TASKS_MAX, "a command takes CTL_BATCH_MAX tasks");
 
-/* Tasks per command for a plan of n: none shared below CTL_BATCH_SPREAD
- * commands, so a small plan still spreads over the adapters. */
-static size_t batch_size(size_t n)
+/* Tasks per command for a plan of n on a backend with `busy` invocations
+ * of other plans in flight: while it has fewer than CTL_BATCH_BUSY, at least
+ * CTL_BATCH_SPREAD commands per plan (none shared below that), so that a
+ * plan spreads over the adapters; once its adapters have that much work
+ * anyway, up to CTL_BATCH_MAX, so that many small jobs cost a command each. */
+static size_t batch_size(size_t n, uint64_t busy)
 {
-    size_t k = n / CTL_BATCH_SPREAD;
+    size_t k = busy >= CTL_BATCH_BUSY ? n : n / CTL_BATCH_SPREAD;
     return k < 1 ? 1 : k > CTL_BATCH_MAX ? CTL_BATCH_MAX : k;
 }
 
 void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *tb,
                      const cb_task_ref *refs, size_t n, json_t *into)
 {
-    size_t k = batch_size(n), have = 0;
+    uint64_t busy =
+        j->backend && j->backend->inflight > j->inflight ? j->backend->inflight - j->inflight : 0;
+    size_t k = batch_size(n, busy), have = 0;
     json_t *held[CB_INVOKE_TASKS_MAX]; /* the items' references; m.tasks borrows them */
     cb_invoke_msg m = {.job_id = j->job, .tenant = j->tenant};
     for (size_t i = 0; i <= n; i++) {

@@ -993,6 +993,59 @@ static void test_an_adapter_runs_at_most_its_concurrency(void **state)
     call_cleanup(&c);
 }
 
+/* A backend whose adapters have work anyway (64 or more invocations of other
+ * jobs in flight) takes a small plan in one command: with 70 tasks of a job
+ * held on cb.invoke.unreachable, a job of 10 tasks makes one command of 10
+ * (on an idle backend it makes 10 one-task commands, as the test above
+ * shows for 3). */
+static void test_a_busy_backend_takes_a_small_plan_in_one_command(void **state)
+{
+    taken got = {json_array(), 0, 70};
+    cb_consumer *cons = NULL;
+    cb_consume_opts co;
+    call big = {0}, small = {0}, k = {0};
+    char t[32];
+    json_t *cmd;
+    (void)state;
+    cb_consume_opts_init(&co);
+    co.max_inflight = 1000;
+    assert_int_equal(cb_broker_consume(F.b, "cb.invoke.unreachable", &co, taken_cb, &got, &cons),
+                     CB_OK);
+    tenant_name(t, sizeof t);
+    submit(&big, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"unreachable\", \"name\": "
+                  "\"f\"}, \"input\": {\"range\": {\"start\": 0, \"stop\": 70}}, "
+                  "\"parallelism\": 70}"));
+    expect_accepted(&big);
+    if (!cb_test_run_until(F.base, taken_enough, &got, WAIT_MS))
+        fail_msg("%zu of 70 tasks in the commands taken", got.tasks);
+    assert_true(json_array_size(got.cmds) >= 8); /* spread: the backend was idle */
+    json_array_clear(got.cmds);
+    got.tasks = 0;
+    got.want = 10;
+    submit(&small, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"unreachable\", \"name\": "
+                  "\"f\"}, \"input\": {\"range\": {\"start\": 0, \"stop\": 10}}}"));
+    expect_accepted(&small);
+    if (!cb_test_run_until(F.base, taken_enough, &got, WAIT_MS))
+        fail_msg("%zu of 10 tasks in the commands taken", got.tasks);
+    assert_int_equal(got.tasks, 10);
+    assert_int_equal(json_array_size(got.cmds), 1);
+    cmd = json_array_get(got.cmds, 0);
+    assert_string_equal(json_string_value(json_object_get(cmd, "job_id")), small.job);
+    assert_int_equal(json_array_size(json_object_get(cmd, "tasks")), 10);
+    ctl(t, small.job, "cancel", &k);
+    wait_done(&small, 30000);
+    call_cleanup(&k);
+    ctl(t, big.job, "cancel", &k);
+    wait_done(&big, 30000);
+    cb_consumer_close(cons);
+    json_decref(got.cmds);
+    call_cleanup(&k);
+    call_cleanup(&small);
+    call_cleanup(&big);
+}
+
 /* The successes of a command's tasks that end together share one event
  * (cb.tasks.succeeded, id "<tenant>/<job>/<first task>/<attempt>/succeeded+n"):
  * 40 tasks in 8 commands of 5, with outputs long enough that the engine keeps
@@ -1563,6 +1616,7 @@ int main(void)
         cmocka_unit_test(test_late_subscriber_gets_the_done_message),
         cmocka_unit_test(test_a_big_plan_shares_invocation_commands),
         cmocka_unit_test(test_shared_commands_keep_each_tasks_outcome),
+        cmocka_unit_test(test_a_busy_backend_takes_a_small_plan_in_one_command),
         cmocka_unit_test(test_successes_of_a_command_share_an_event),
         cmocka_unit_test(test_ten_thousand_invocations_complete_exactly_once),
         cmocka_unit_test(test_worker_killed_mid_batch_work_moves_to_the_other),
