@@ -278,7 +278,6 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     }
     if (m->seq && m->seq <= cb_mirror_seq(c->mirror))
         return; /* folded already (a resumed read can repeat the edge) */
-    sp.n = 0;
     if (!(cut = without_output(c, m, &sp, &len)))
         sp.n = 0; /* nothing left out: the outputs are parsed with the rest */
     s = cb_event_decode(cut ? cut : m->data, len, &ev, err, sizeof err);

@@ -846,32 +846,60 @@ static bool taken_enough(void *arg)
     return t->tasks >= t->want;
 }
 
+/* Start taking the commands of cb.invoke.unreachable into got. */
+static cb_consumer *take_unreachable(taken *got)
+{
+    cb_consume_opts co;
+    cb_consumer *cons = NULL;
+    cb_consume_opts_init(&co);
+    co.max_inflight = 1000;
+    assert_int_equal(cb_broker_consume(F.b, "cb.invoke.unreachable", &co, taken_cb, got, &cons),
+                     CB_OK);
+    return cons;
+}
+
+/* Submit a map of range(n) on the unreachable backend (with `parallelism`
+ * when > 0) and wait until got holds its n tasks (got counted from 0). */
+static void submit_unreachable(call *c, const char *t, int n, int parallelism, taken *got)
+{
+    json_t *job =
+        json_pack("{s:s, s:{s:s, s:s}, s:{s:{s:i, s:i}}}", "kind", "map", "function", "backend",
+                  "unreachable", "name", "f", "input", "range", "start", 0, "stop", n);
+    if (parallelism > 0)
+        json_object_set_new(job, "parallelism", json_integer(parallelism));
+    json_array_clear(got->cmds);
+    got->tasks = 0;
+    got->want = (size_t)n;
+    submit(c, t, job);
+    expect_accepted(c);
+    if (!cb_test_run_until(F.base, taken_enough, got, WAIT_MS))
+        fail_msg("%zu of %d tasks in the commands taken", got->tasks, n);
+    assert_int_equal(got->tasks, n);
+}
+
+/* Cancel c's job and wait for its end. */
+static void cancel_and_wait(call *c, const char *t)
+{
+    call k = {0};
+    ctl(t, c->job, "cancel", &k);
+    wait_done(c, 30000);
+    call_cleanup(&k);
+}
+
 /* A plan of many tasks shares its invocation commands (several tasks of one
  * function in a row per command); a small plan's tasks go one per command. */
 static void test_a_big_plan_shares_invocation_commands(void **state)
 {
-    taken got = {json_array(), 0, 40};
-    cb_consumer *cons = NULL;
-    cb_consume_opts co;
-    call c = {0}, small = {0}, k = {0};
+    taken got = {json_array(), 0, 0};
+    cb_consumer *cons = take_unreachable(&got);
+    call c = {0}, small = {0};
     char t[32];
     unsigned char seen[40] = {0};
     size_t i;
     json_t *cmd;
     (void)state;
-    cb_consume_opts_init(&co);
-    co.max_inflight = 1000;
-    assert_int_equal(cb_broker_consume(F.b, "cb.invoke.unreachable", &co, taken_cb, &got, &cons),
-                     CB_OK);
     tenant_name(t, sizeof t);
-    submit(&c, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"unreachable\", \"name\": "
-                  "\"f\"}, \"input\": {\"range\": {\"start\": 0, \"stop\": 40}}, "
-                  "\"parallelism\": 40}"));
-    expect_accepted(&c);
-    if (!cb_test_run_until(F.base, taken_enough, &got, WAIT_MS))
-        fail_msg("%zu of 40 tasks in the commands taken", got.tasks);
-    assert_int_equal(got.tasks, 40);
+    submit_unreachable(&c, t, 40, 40, &got);
     /* 40 / CTL_BATCH_SPREAD (8) = 5 tasks per command */
     assert_int_equal(json_array_size(got.cmds), 8);
     json_array_foreach(got.cmds, i, cmd)
@@ -896,33 +924,20 @@ static void test_a_big_plan_shares_invocation_commands(void **state)
                     task - 1);
         }
     }
-    ctl(t, c.job, "cancel", &k);
-    wait_done(&c, 30000);
+    cancel_and_wait(&c, t);
     expect_status(&c, "cancelled");
-    call_cleanup(&k);
 
     /* three tasks: three one-task commands */
-    json_array_clear(got.cmds);
-    got.tasks = 0;
-    got.want = 3;
-    submit(&small, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"unreachable\", \"name\": "
-                  "\"f\"}, \"input\": {\"items\": [1, 2, 3]}}"));
-    expect_accepted(&small);
-    if (!cb_test_run_until(F.base, taken_enough, &got, WAIT_MS))
-        fail_msg("%zu of 3 tasks in the commands taken", got.tasks);
-    assert_int_equal(got.tasks, 3);
+    submit_unreachable(&small, t, 3, 0, &got);
     assert_int_equal(json_array_size(got.cmds), 3);
     json_array_foreach(got.cmds, i, cmd)
     {
         assert_null(json_object_get(cmd, "tasks"));
         assert_int_equal(json_array_size(json_object_get(cmd, "items")), 1);
     }
-    ctl(t, small.job, "cancel", &k);
-    wait_done(&small, 30000);
+    cancel_and_wait(&small, t);
     cb_consumer_close(cons);
     json_decref(got.cmds);
-    call_cleanup(&k);
     call_cleanup(&small);
     call_cleanup(&c);
 }
@@ -1000,48 +1015,24 @@ static void test_an_adapter_runs_at_most_its_concurrency(void **state)
  * shows for 3). */
 static void test_a_busy_backend_takes_a_small_plan_in_one_command(void **state)
 {
-    taken got = {json_array(), 0, 70};
-    cb_consumer *cons = NULL;
-    cb_consume_opts co;
-    call big = {0}, small = {0}, k = {0};
+    taken got = {json_array(), 0, 0};
+    cb_consumer *cons = take_unreachable(&got);
+    call big = {0}, small = {0};
     char t[32];
     json_t *cmd;
     (void)state;
-    cb_consume_opts_init(&co);
-    co.max_inflight = 1000;
-    assert_int_equal(cb_broker_consume(F.b, "cb.invoke.unreachable", &co, taken_cb, &got, &cons),
-                     CB_OK);
     tenant_name(t, sizeof t);
-    submit(&big, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"unreachable\", \"name\": "
-                  "\"f\"}, \"input\": {\"range\": {\"start\": 0, \"stop\": 70}}, "
-                  "\"parallelism\": 70}"));
-    expect_accepted(&big);
-    if (!cb_test_run_until(F.base, taken_enough, &got, WAIT_MS))
-        fail_msg("%zu of 70 tasks in the commands taken", got.tasks);
+    submit_unreachable(&big, t, 70, 70, &got);
     assert_true(json_array_size(got.cmds) >= 8); /* spread: the backend was idle */
-    json_array_clear(got.cmds);
-    got.tasks = 0;
-    got.want = 10;
-    submit(&small, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"unreachable\", \"name\": "
-                  "\"f\"}, \"input\": {\"range\": {\"start\": 0, \"stop\": 10}}}"));
-    expect_accepted(&small);
-    if (!cb_test_run_until(F.base, taken_enough, &got, WAIT_MS))
-        fail_msg("%zu of 10 tasks in the commands taken", got.tasks);
-    assert_int_equal(got.tasks, 10);
+    submit_unreachable(&small, t, 10, 0, &got);
     assert_int_equal(json_array_size(got.cmds), 1);
     cmd = json_array_get(got.cmds, 0);
     assert_string_equal(json_string_value(json_object_get(cmd, "job_id")), small.job);
     assert_int_equal(json_array_size(json_object_get(cmd, "tasks")), 10);
-    ctl(t, small.job, "cancel", &k);
-    wait_done(&small, 30000);
-    call_cleanup(&k);
-    ctl(t, big.job, "cancel", &k);
-    wait_done(&big, 30000);
+    cancel_and_wait(&small, t);
+    cancel_and_wait(&big, t);
     cb_consumer_close(cons);
     json_decref(got.cmds);
-    call_cleanup(&k);
     call_cleanup(&small);
     call_cleanup(&big);
 }
