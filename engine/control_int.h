@@ -219,7 +219,8 @@ cb_status ctl_emit(cb_control *c, cjob *j, cb_event_type type, const char *what,
  * batch-size tasks in a row of one function and step (n / CTL_BATCH_SPREAD,
  * at most CTL_BATCH_MAX; one for a plan of fewer than 2 * CTL_BATCH_SPREAD;
  * up to CTL_BATCH_MAX whatever n while the job's backend has CTL_BATCH_BUSY
- * other invocations in flight), so the same plan on a backend as busy
+ * other invocations in flight, unless the job is a DAG), so the same plan
+ * on a backend as busy
  * makes the same commands and ids
  * (<tenant>/<job>/<task>/<attempt>, "+<n>" for n tasks from that one). A
  * task whose input cannot be made is left out (logged by nobody: its attempt
