@@ -131,7 +131,7 @@ int cb_json_member_span(const char *buf, size_t len, const char *outer, const ch
                         size_t *off, size_t *vlen)
 {
     size_t at = 0, end = find_member(buf, len, cb_json_skip_ws(buf, len, 0), outer, &at);
-    if (!end || !(end = find_member(buf, len, at, inner, &at)))
+    if (!end || (inner && !(end = find_member(buf, len, at, inner, &at))))
         return 0;
     *off = at;
     *vlen = end - at;

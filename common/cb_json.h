@@ -36,7 +36,8 @@ json_t *cb_json_loadb(const void *buf, size_t len, size_t flags, json_error_t *j
  * member (or the text is not well formed that far: then parse it in full).
  * A scan, not a parse: nothing is allocated, so a caller can leave a large
  * value unparsed until it is needed. Keys are compared as written (a key
- * spelled with escapes does not match). Pure. */
+ * spelled with escapes does not match). With inner NULL: where the value of
+ * member `outer` itself lies. Pure. */
 int cb_json_member_span(const char *buf, size_t len, const char *outer, const char *inner,
                         size_t *off, size_t *vlen);
 

@@ -202,6 +202,26 @@ typedef struct out_spans {
     size_t len[CB_OUTCOME_BATCH_MAX]; /* its length; 0: not left out (short) */
 } out_spans;
 
+/* Whether the event in buf is a task's success (single or shared): only
+ * those have outputs to leave out (a job's own `data.output` stays). */
+static bool is_success(const char *buf, size_t len)
+{
+    char name[32];
+    size_t at, n;
+    if (!cb_json_member_span(buf, len, "type", NULL, &at, &n) || n < 2 || n >= sizeof name + 2 ||
+        buf[at] != '"')
+        return false;
+    memcpy(name, buf + at + 1, n - 2);
+    name[n - 2] = '\0';
+    switch (cb_event_type_parse(name)) {
+    case CB_EV_TASK_SUCCEEDED:
+    case CB_EV_TASKS_SUCCEEDED:
+        return true;
+    default:
+        return false;
+    }
+}
+
 #define SHORT_OUTPUT 8 /* bytes: parsed at once, not worth keeping as text */
 
 /* A task outcome of such a job, with its outputs left out: a copy of the
@@ -220,7 +240,7 @@ static char *without_output(cb_control *c, const cb_broker_msg *m, out_spans *sp
         return NULL;
     snprintf(key, sizeof key, "%s", rest);
     *strchr(key, '.') = '/';
-    if (!(mj = cb_mirror_get(c->mirror, key)) || !outputs_wait(mj))
+    if (!(mj = cb_mirror_get(c->mirror, key)) || !outputs_wait(mj) || !is_success(data, m->len))
         return NULL;
     if (cb_json_member_span(data, m->len, "data", "output", &sp->off[0], &sp->len[0]))
         sp->n = 1;

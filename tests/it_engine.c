@@ -858,6 +858,14 @@ static cb_consumer *take_unreachable(taken *got)
     return cons;
 }
 
+/* Stop taking commands and forget those taken. */
+static void stop_taking(cb_consumer *cons, taken *got)
+{
+    cb_consumer_close(cons);
+    json_decref(got->cmds);
+    got->cmds = NULL;
+}
+
 /* Submit a map of range(n) on the unreachable backend (with `parallelism`
  * when > 0) and wait until got holds its n tasks (got counted from 0). */
 static void submit_unreachable(call *c, const char *t, int n, int parallelism, taken *got)
@@ -936,8 +944,7 @@ static void test_a_big_plan_shares_invocation_commands(void **state)
         assert_int_equal(json_array_size(json_object_get(cmd, "items")), 1);
     }
     cancel_and_wait(&small, t);
-    cb_consumer_close(cons);
-    json_decref(got.cmds);
+    stop_taking(cons, &got);
     call_cleanup(&small);
     call_cleanup(&c);
 }
@@ -1031,8 +1038,7 @@ static void test_a_busy_backend_takes_a_small_plan_in_one_command(void **state)
     assert_int_equal(json_array_size(json_object_get(cmd, "tasks")), 10);
     cancel_and_wait(&small, t);
     cancel_and_wait(&big, t);
-    cb_consumer_close(cons);
-    json_decref(got.cmds);
+    stop_taking(cons, &got);
     call_cleanup(&small);
     call_cleanup(&big);
 }

@@ -374,6 +374,10 @@ static void test_json_member_span_agrees_with_a_parse(void **state)
         if (cb_json_member_span(text, cut, "data", "output", &off, &len))
             assert_true(off + len <= cut);
         assert_int_equal(cb_json_member_span(text, strlen(text), "data", "missing", &off, &len), 0);
+        /* no inner member: the top-level value itself */
+        assert_int_equal(cb_json_member_span(text, strlen(text), "output", NULL, &off, &len), 1);
+        assert_int_equal(len, strlen("\"not this one: top level\""));
+        assert_memory_equal(text + off, "\"not this one: top level\"", len);
         json_decref(got);
         json_decref(want);
         json_decref(doc);

@@ -652,14 +652,21 @@ static void log_event(cb_sla_evaluator *e, const char *job, cb_event_type type, 
     cb_event_cleanup(&ev);
 }
 
-static void run_job(cb_sla_evaluator *e, const char *job, int64_t t0, json_t *sla, int ntasks,
-                    int task_ms)
+/* Log the submission of tenant t's map `job` (of f on local) at t0, with
+ * its own agreement sla (taken) if not NULL. */
+static void submit_map(cb_sla_evaluator *e, const char *job, int64_t t0, json_t *sla)
 {
     json_t *desc = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "tenant", "t", "job_id", job, "kind",
                              "map", "function", "backend", "local", "name", "f");
     if (sla)
         json_object_set_new(desc, "sla", sla);
     log_event(e, job, CB_EV_JOB_SUBMITTED, t0, json_pack("{s:o}", "job", desc));
+}
+
+static void run_job(cb_sla_evaluator *e, const char *job, int64_t t0, json_t *sla, int ntasks,
+                    int task_ms)
+{
+    submit_map(e, job, t0, sla);
     for (int i = 0; i < ntasks; i++)
         log_event(e, job, CB_EV_TASK_SUCCEEDED, t0 + (i + 1) * task_ms,
                   json_pack("{s:i, s:i, s:i}", "task", i, "attempt", 1, "duration_ms", task_ms));
@@ -728,13 +735,11 @@ static void test_a_batch_is_observed_part_by_part(void **state)
 {
     seen x = {0};
     cb_sla_evaluator *e = cb_sla_evaluator_new(on_breach, &x);
-    json_t *desc =
-        json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:s}]}}", "tenant", "t", "job_id",
-                  "b1", "kind", "map", "function", "backend", "local", "name", "f", "sla",
-                  "guarantees", "name", "fast", "constraint", "[execution_time] < 100");
     (void)state;
     assert_non_null(e);
-    log_event(e, "b1", CB_EV_JOB_SUBMITTED, 0, json_pack("{s:o}", "job", desc));
+    submit_map(e, "b1", 0,
+               json_pack("{s:[{s:s, s:s}]}", "guarantees", "name", "fast", "constraint",
+                         "[execution_time] < 100"));
     log_event(e, "b1", CB_EV_TASKS_SUCCEEDED, 500,
               json_pack("{s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}, {s:i, s:i, s:i}]}", "tasks", "task",
                         0, "attempt", 1, "duration_ms", 300, "task", 1, "attempt", 1, "duration_ms",
