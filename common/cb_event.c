@@ -358,6 +358,18 @@ int cb_event_log_subject(const cb_event *ev, char *buf, size_t size)
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+cb_event_type cb_event_peek_type(const char *buf, size_t len)
+{
+    char name[40];
+    size_t at, n;
+    if (!cb_json_member_span(buf, len, "type", NULL, &at, &n) || n < 2 || n - 2 >= sizeof name ||
+        buf[at] != '"')
+        return CB_EV_UNKNOWN;
+    memcpy(name, buf + at + 1, n - 2);
+    name[n - 2] = '\0';
+    return cb_event_type_parse(name);
+}
+
 int cb_job_key(const char *tenant, const char *job, char *buf, size_t size)
 {
     int n = snprintf(buf, size, "%s/%s", tenant, job);

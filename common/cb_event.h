@@ -65,6 +65,10 @@ typedef struct cb_event {
 const char *cb_event_type_name(cb_event_type t);
 /* CB_EV_UNKNOWN if `s` names no event type. */
 cb_event_type cb_event_type_parse(const char *s);
+/* The type of the encoded event in buf, found by a scan (nothing parsed or
+ * allocated), so that a reader can pass over events it has no use for;
+ * CB_EV_UNKNOWN when there is no such member (decode it to know why). */
+cb_event_type cb_event_peek_type(const char *buf, size_t len);
 /* 1 if `s` is a valid name ([A-Za-z0-9_-], 1..128 characters). */
 int cb_name_valid(const char *s);
 /* A job's key, "tenant/job", into buf (the store's and the engine's name for

@@ -206,20 +206,8 @@ typedef struct out_spans {
  * those have outputs to leave out (a job's own `data.output` stays). */
 static bool is_success(const char *buf, size_t len)
 {
-    char name[32];
-    size_t at, n;
-    if (!cb_json_member_span(buf, len, "type", NULL, &at, &n) || n < 2 || n >= sizeof name + 2 ||
-        buf[at] != '"')
-        return false;
-    memcpy(name, buf + at + 1, n - 2);
-    name[n - 2] = '\0';
-    switch (cb_event_type_parse(name)) {
-    case CB_EV_TASK_SUCCEEDED:
-    case CB_EV_TASKS_SUCCEEDED:
-        return true;
-    default:
-        return false;
-    }
+    cb_event_type t = cb_event_peek_type(buf, len);
+    return t == CB_EV_TASK_SUCCEEDED || t == CB_EV_TASKS_SUCCEEDED;
 }
 
 #define SHORT_OUTPUT 8 /* bytes: parsed at once, not worth keeping as text */

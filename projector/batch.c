@@ -18,17 +18,29 @@
 typedef struct job_entry {
     struct job_entry *next_same_hash; /* 64-bit hash collisions chain here */
     struct job_entry *next_dirty;
+    struct job_entry *older, *newer; /* while kept: the keep's age list */
     char key[CB_JOB_KEY_MAX];
     size_t klen;
+    size_t record; /* its record's size when last written */
+    size_t bytes;  /* while kept: what it counts against the keep's bound */
     cb_job_state js;
     cb_map tasks;       /* index -> cb_task_state* (loaded or created) */
     cb_map dirty_tasks; /* index -> (void *)1 */
     bool dirty;
-    cb_batch *b;
+    cb_batch *b; /* NULL while kept */
 } job_entry;
+
+struct cb_batch_keep {
+    cb_map jobs; /* hash(key) -> job_entry (one per hash: a colliding job is not kept) */
+    job_entry *oldest, *newest;
+    size_t n, bytes, max_jobs, max_bytes;
+};
+
+#define KEPT_TASK_BYTES 96 /* what an open task's record costs in memory, about */
 
 struct cb_batch {
     cb_txn *txn;
+    cb_batch_keep *keep;
     cb_map jobs; /* hash(key) -> job_entry chain */
     job_entry *dirty;
     cb_batch_stats stats;
@@ -70,6 +82,156 @@ static cb_task_state *get_task(void *arg, uint32_t idx)
     return t;
 }
 
+static void free_task(uint64_t k, void *val, void *arg)
+{
+    (void)k;
+    (void)arg;
+    cb_task_state_cleanup(val);
+    cb_free(val);
+}
+
+static void entry_free(job_entry *e)
+{
+    cb_map_each(&e->tasks, free_task, NULL);
+    cb_map_cleanup(&e->tasks);
+    cb_map_cleanup(&e->dirty_tasks);
+    cb_job_state_cleanup(&e->js);
+    cb_free(e);
+}
+
+static void free_chain(uint64_t k, void *val, void *arg)
+{
+    (void)k;
+    (void)arg;
+    for (job_entry *e = val, *next; e; e = next) {
+        next = e->next_same_hash;
+        entry_free(e);
+    }
+}
+
+/* ---- the keep ------------------------------------------------------------------ */
+
+cb_batch_keep *cb_batch_keep_new(size_t max_jobs, size_t max_bytes)
+{
+    cb_batch_keep *k = cb_calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    cb_map_init(&k->jobs);
+    k->max_jobs = max_jobs;
+    k->max_bytes = max_bytes;
+    return k;
+}
+
+void cb_batch_keep_free(cb_batch_keep *k)
+{
+    if (!k)
+        return;
+    cb_map_each(&k->jobs, free_chain, NULL);
+    cb_map_cleanup(&k->jobs);
+    cb_free(k);
+}
+
+size_t cb_batch_keep_jobs(const cb_batch_keep *k)
+{
+    return k ? k->n : 0;
+}
+
+/* Unlink e (kept, hashed to h) from k. */
+static void keep_unlink(cb_batch_keep *k, job_entry *e, uint64_t h)
+{
+    (void)cb_map_take(&k->jobs, h);
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        k->oldest = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        k->newest = e->older;
+    e->older = e->newer = NULL;
+    k->n--;
+    k->bytes -= e->bytes;
+}
+
+/* The kept job `key` (hash h), taken out of k; NULL if not kept. */
+static job_entry *keep_take(cb_batch_keep *k, const char *key, size_t klen, uint64_t h)
+{
+    job_entry *e = k ? cb_map_get(&k->jobs, h) : NULL;
+    if (!e || e->klen != klen || memcmp(e->key, key, klen) != 0)
+        return NULL;
+    keep_unlink(k, e, h);
+    return e;
+}
+
+static void drop_closed_task(uint64_t idx, void *val, void *arg)
+{
+    job_entry *e = arg;
+    cb_task_state *t = val;
+    if (cb_layout_task_open(t->status)) {
+        e->bytes += KEPT_TASK_BYTES;
+        return;
+    }
+    (void)cb_map_take(&e->tasks, idx);
+    free_task(idx, t, NULL);
+}
+
+/* Give e (committed, out of its batch) to k as its newest job, or free it
+ * when it ended or k cannot take it; the oldest go when k is over bounds. */
+static void keep_put(cb_batch_keep *k, job_entry *e)
+{
+    uint64_t h = cb_hash64(e->key, e->klen);
+    job_entry *old;
+    if (!k || cb_job_terminal(e->js.status) || e->js.status == CB_JOB_ABSENT) {
+        entry_free(e);
+        return;
+    }
+    e->b = NULL;
+    e->dirty = false;
+    e->next_dirty = NULL;
+    cb_map_cleanup(&e->dirty_tasks);
+    cb_map_init(&e->dirty_tasks);
+    e->bytes = e->record;
+    cb_map_each(&e->tasks, drop_closed_task, e);
+    if (e->bytes > k->max_bytes) {
+        entry_free(e);
+        return;
+    }
+    if ((old = cb_map_get(&k->jobs, h))) { /* another job of the same hash: the newer stays */
+        keep_unlink(k, old, h);
+        entry_free(old);
+    }
+    e->next_same_hash = NULL;
+    if (cb_map_put(&k->jobs, h, e) != CB_OK) {
+        entry_free(e);
+        return;
+    }
+    e->older = k->newest;
+    e->newer = NULL;
+    if (k->newest)
+        k->newest->newer = e;
+    else
+        k->oldest = e;
+    k->newest = e;
+    k->n++;
+    k->bytes += e->bytes;
+    while (k->n > k->max_jobs || k->bytes > k->max_bytes) {
+        old = k->oldest;
+        keep_unlink(k, old, cb_hash64(old->key, old->klen));
+        entry_free(old);
+    }
+}
+
+static void keep_chain(uint64_t key, void *val, void *arg)
+{
+    (void)key;
+    for (job_entry *e = val, *next; e; e = next) {
+        next = e->next_same_hash;
+        keep_put(arg, e);
+    }
+}
+
+/* ---- a batch ---------------------------------------------------------------- */
+
 static cb_status get_job(cb_batch *b, const char *key, job_entry **out)
 {
     size_t klen = strlen(key);
@@ -83,6 +245,16 @@ static cb_status get_job(cb_batch *b, const char *key, job_entry **out)
             *out = e;
             return CB_OK;
         }
+    if ((e = keep_take(b->keep, key, klen, h))) {
+        e->b = b;
+        e->next_same_hash = head;
+        if ((s = cb_map_put(&b->jobs, h, e)) != CB_OK) {
+            entry_free(e);
+            return s;
+        }
+        *out = e;
+        return CB_OK;
+    }
     if (klen >= CB_JOB_KEY_MAX || !(e = cb_calloc(1, sizeof *e)))
         return klen >= CB_JOB_KEY_MAX ? CB_EINVAL : CB_ENOMEM;
     memcpy(e->key, key, klen + 1);
@@ -102,23 +274,21 @@ static cb_status get_job(cb_batch *b, const char *key, job_entry **out)
         s = cb_map_put(&b->jobs, h, e);
     }
     if (s != CB_OK) {
-        cb_map_cleanup(&e->tasks);
-        cb_map_cleanup(&e->dirty_tasks);
-        cb_job_state_cleanup(&e->js);
-        cb_free(e);
+        entry_free(e);
         return s;
     }
     *out = e;
     return CB_OK;
 }
 
-cb_status cb_batch_begin(cb_store *st, cb_batch **out)
+cb_status cb_batch_begin(cb_store *st, cb_batch_keep *keep, cb_batch **out)
 {
     cb_batch *b = cb_calloc(1, sizeof *b);
     cb_status s;
     if (!b)
         return CB_ENOMEM;
     cb_map_init(&b->jobs);
+    b->keep = keep;
     if ((s = cb_store_begin(st, 0, &b->txn)) != CB_OK) {
         cb_free(b);
         return s;
@@ -200,7 +370,9 @@ json_t *cb_batch_changed_jobs(const cb_batch *b)
     return a;
 }
 
-static cb_status put_json(cb_txn *t, cb_db db, const void *key, size_t klen, json_t *o)
+/* Store o (taken) as text; its length in *size. */
+static cb_status put_json(cb_txn *t, cb_db db, const void *key, size_t klen, json_t *o,
+                          size_t *size)
 {
     char *s;
     cb_status st;
@@ -210,7 +382,8 @@ static cb_status put_json(cb_txn *t, cb_db db, const void *key, size_t klen, jso
     json_decref(o);
     if (!s)
         return CB_ENOMEM;
-    st = cb_store_put(t, db, key, klen, s, strlen(s));
+    *size = strlen(s);
+    st = cb_store_put(t, db, key, klen, s, *size);
     free(s);
     return st;
 }
@@ -271,7 +444,8 @@ static int64_t job_deadline(const cb_job_state *js)
 static cb_status write_entry(cb_batch *b, job_entry *e)
 {
     write_ctx w = {e, CB_OK};
-    cb_status s = put_json(b->txn, CB_DB_JOBS, e->key, e->klen, cb_job_state_to_json(&e->js));
+    cb_status s =
+        put_json(b->txn, CB_DB_JOBS, e->key, e->klen, cb_job_state_to_json(&e->js), &e->record);
     if (s != CB_OK)
         return s;
     if (cb_job_terminal(e->js.status)) {
@@ -285,28 +459,6 @@ static cb_status write_entry(cb_batch *b, job_entry *e)
         return s;
     cb_map_each(&e->dirty_tasks, write_task, &w);
     return w.s;
-}
-
-static void free_task(uint64_t k, void *val, void *arg)
-{
-    (void)k;
-    (void)arg;
-    cb_task_state_cleanup(val);
-    cb_free(val);
-}
-
-static void free_chain(uint64_t k, void *val, void *arg)
-{
-    (void)k;
-    (void)arg;
-    for (job_entry *e = val, *next; e; e = next) {
-        next = e->next_same_hash;
-        cb_map_each(&e->tasks, free_task, NULL);
-        cb_map_cleanup(&e->tasks);
-        cb_map_cleanup(&e->dirty_tasks);
-        cb_job_state_cleanup(&e->js);
-        cb_free(e);
-    }
 }
 
 static void batch_free(cb_batch *b)
@@ -331,6 +483,11 @@ cb_status cb_batch_commit(cb_batch *b, uint64_t applied_seq)
         s = cb_store_commit(b->txn);
     else
         cb_store_abort(b->txn);
+    if (s == CB_OK && b->keep) { /* stored: the jobs go to the keep as they are */
+        cb_map_each(&b->jobs, keep_chain, b->keep);
+        cb_map_cleanup(&b->jobs);
+        cb_map_init(&b->jobs);
+    }
     batch_free(b);
     return s;
 }

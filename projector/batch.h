@@ -17,6 +17,24 @@
 
 typedef struct cb_batch cb_batch;
 
+/* What a store's batches keep between them (the working set of jobs not
+ * ended): a batch takes a kept job's state from here instead of reading and
+ * parsing its record again, and gives its jobs back at a successful commit
+ * (with their open tasks only; ended jobs are not kept). An aborted or
+ * failed batch gives nothing back, so what is kept always equals what is
+ * stored. Bounded by jobs and by the size of their records: the oldest goes
+ * first. Owned by the store's one writer; not thread-safe. Optional: a NULL
+ * keep reads every job from the store. */
+typedef struct cb_batch_keep cb_batch_keep;
+
+#define CB_BATCH_KEEP_JOBS  4096               /* default bound: jobs kept */
+#define CB_BATCH_KEEP_BYTES (64 * 1024 * 1024) /* and the size of their records */
+
+/* NULL when out of memory. */
+cb_batch_keep *cb_batch_keep_new(size_t max_jobs, size_t max_bytes);
+void cb_batch_keep_free(cb_batch_keep *k);         /* accepts NULL */
+size_t cb_batch_keep_jobs(const cb_batch_keep *k); /* jobs kept now */
+
 typedef struct cb_batch_stats {
     uint64_t events;  /* folded into this batch */
     uint64_t applied; /* changed state */
@@ -24,9 +42,10 @@ typedef struct cb_batch_stats {
     uint64_t invalid; /* undecodable or schema-breaking: logged and skipped */
 } cb_batch_stats;
 
-/* Begin a batch (a write transaction). On CB_OK *out is owned: end it with
- * cb_batch_commit() or cb_batch_abort(). */
-CB_NODISCARD cb_status cb_batch_begin(cb_store *st, cb_batch **out);
+/* Begin a batch (a write transaction) over st, with the jobs `keep` (NULL
+ * or st's only keep) holds. On CB_OK *out is owned: end it with
+ * cb_batch_commit() or cb_batch_abort(); keep outlives it. */
+CB_NODISCARD cb_status cb_batch_begin(cb_store *st, cb_batch_keep *keep, cb_batch **out);
 /* Decode and fold one log message at position seq (0: unknown). A message
  * that does not decode, or whose data breaks the rules, is counted invalid,
  * logged, and skipped: CB_OK. Errors: CB_ENOMEM, CB_EIO (abort the batch). */

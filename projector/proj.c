@@ -22,6 +22,7 @@ struct cb_proj {
     cb_store *st;
     cb_proj_opts o;
     cb_reader *reader;
+    cb_batch_keep *keep; /* the jobs not ended, between batches */
     cb_batch *batch;
     uint64_t batch_seq; /* last position in the open batch */
     struct event *flush_timer, *retry_timer;
@@ -159,7 +160,7 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         }
     }
     if (!p->batch) {
-        cb_status bs = cb_batch_begin(p->st, &p->batch);
+        cb_status bs = cb_batch_begin(p->st, p->keep, &p->batch);
         if (bs != CB_OK) {
             CB_LOG_ERR(MOD, "begin a batch: %s; folding stops", cb_strerror(bs));
             p->failed = 1;
@@ -226,7 +227,8 @@ cb_status cb_proj_start(struct event_base *base, cb_broker *b, cb_store *st, con
     }
     p->flush_timer = evtimer_new(base, flush_cb, p);
     p->retry_timer = evtimer_new(base, retry_cb, p);
-    if (!p->flush_timer || !p->retry_timer) {
+    p->keep = cb_batch_keep_new(CB_BATCH_KEEP_JOBS, CB_BATCH_KEEP_BYTES);
+    if (!p->flush_timer || !p->retry_timer || !p->keep) {
         cb_proj_stop(p);
         return CB_ENOMEM;
     }
@@ -249,5 +251,6 @@ void cb_proj_stop(cb_proj *p)
         event_free(p->flush_timer);
     if (p->retry_timer)
         event_free(p->retry_timer);
+    cb_batch_keep_free(p->keep);
     cb_free(p);
 }

@@ -16,6 +16,7 @@
 
 typedef struct rebuild {
     cb_store *st;
+    cb_batch_keep *keep;
     cb_batch *batch;
     uint64_t until, last_seq;
     cb_proj_stats stats;
@@ -63,7 +64,7 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         finish(r, CB_OK);
         return;
     }
-    if (!r->batch && (s = cb_batch_begin(r->st, &r->batch)) != CB_OK) {
+    if (!r->batch && (s = cb_batch_begin(r->st, r->keep, &r->batch)) != CB_OK) {
         finish(r, s);
         return;
     }
@@ -90,21 +91,28 @@ cb_status cb_replay_rebuild(struct event_base *base, cb_broker *b, const char *d
 
     memset(&r, 0, sizeof r);
     r.until = until_seq;
-    if ((s = cb_store_open(dir, 0, CB_STORE_NOSYNC, &r.st)) != CB_OK)
+    if (!(r.keep = cb_batch_keep_new(CB_BATCH_KEEP_JOBS, CB_BATCH_KEEP_BYTES)))
+        return CB_ENOMEM;
+    if ((s = cb_store_open(dir, 0, CB_STORE_NOSYNC, &r.st)) != CB_OK) {
+        cb_batch_keep_free(r.keep);
         return s;
+    }
     if ((s = cb_view_applied_seq(r.st, &existing)) != CB_OK || existing) {
         CB_LOG_ERR(MOD, "%s already holds a store; rebuild into a fresh directory", dir);
         cb_store_close(r.st);
+        cb_batch_keep_free(r.keep);
         return s != CB_OK ? s : CB_EINVAL;
     }
     if ((s = cb_store_migrate(r.st)) != CB_OK) {
         cb_store_close(r.st);
+        cb_batch_keep_free(r.keep);
         return s;
     }
     cb_read_opts_init(&ro);
     ro.stop_at_end = 1;
     if ((s = cb_broker_read(b, &ro, read_cb, &r, &rd)) != CB_OK) {
         cb_store_close(r.st);
+        cb_batch_keep_free(r.keep);
         return s;
     }
     while (!r.done && cb_time_mono_ns() < deadline)
@@ -115,6 +123,7 @@ cb_status cb_replay_rebuild(struct event_base *base, cb_broker *b, const char *d
         r.status = CB_ETIMEDOUT;
     }
     cb_store_close(r.st); /* NOSYNC: closing the environment flushes it */
+    cb_batch_keep_free(r.keep);
     if (stats)
         *stats = r.stats;
     return r.status;

@@ -450,6 +450,27 @@ static void risk(cb_sla_evaluator *e, watched *w, entry *x, int64_t now_ns)
     }
 }
 
+bool cb_sla_evaluator_needs(const cb_sla_evaluator *e, cb_event_type type, const char *tenant,
+                            const char *job)
+{
+    switch (type) {
+    case CB_EV_UNKNOWN:
+    case CB_EV_JOB_SUBMITTED:
+    case CB_EV_SLA_VIOLATED:
+    case CB_EV_SLA_CREATED:
+    case CB_EV_SLA_UPDATED:
+    case CB_EV_SLA_DELETED:
+    case CB_EV_SLA_STARTED:
+    case CB_EV_SLA_STOPPED:
+    case CB_EV_SLA_TERMINATED:
+    case CB_EV_SLA_RECOVERED:
+    case CB_EV_SLA_AT_RISK:
+        return true;
+    default:
+        return cb_map_get(&e->jobs, job_key(tenant, job)) != NULL;
+    }
+}
+
 cb_status cb_sla_evaluator_apply(cb_sla_evaluator *e, const cb_event *ev)
 {
     uint64_t key;

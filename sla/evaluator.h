@@ -19,6 +19,7 @@
  * thread-safe: one loop. */
 #ifndef CB_SLA_EVALUATOR_H
 #define CB_SLA_EVALUATOR_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,12 @@ const cb_sla_agreement *cb_sla_evaluator_get(const cb_sla_evaluator *e, const ch
                                              const char *id);
 size_t cb_sla_evaluator_count(const cb_sla_evaluator *e);
 size_t cb_sla_evaluator_jobs(const cb_sla_evaluator *e); /* jobs being watched */
+/* Whether an event of `type` about tenant/job may matter here: a
+ * submission, an agreement's event or a breach's always may (and an
+ * unknown type: decode it to know); any other event only while its job is
+ * watched. A reader passes over the others without decoding them. */
+bool cb_sla_evaluator_needs(const cb_sla_evaluator *e, cb_event_type type, const char *tenant,
+                            const char *job);
 
 /* One event of the log, in order. CB_ENOMEM; a job's own guarantees that do
  * not parse are skipped (the intake refused them already). */

@@ -89,12 +89,13 @@ static void report_fill(json_t *o, void *arg)
     const cb_sla_webhook_stats *wh = cb_sla_service_webhook_stats(arg);
     json_object_set_new(
         o, "sla",
-        json_pack("{s:I, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I, s:I}}", "events",
-                  (json_int_t)st->events, "breaches", (json_int_t)st->breaches, "appended",
-                  (json_int_t)st->appended, "errors", (json_int_t)st->errors, "caught_up",
-                  st->caught_up, "webhooks", "delivered", (json_int_t)wh->delivered, "refused",
-                  (json_int_t)wh->refused, "given_up", (json_int_t)wh->given_up, "retries",
-                  (json_int_t)wh->retries, "no_secret", (json_int_t)wh->unsigned_refused));
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I, s:I}}", "events",
+                  (json_int_t)st->events, "passed", (json_int_t)st->passed, "breaches",
+                  (json_int_t)st->breaches, "appended", (json_int_t)st->appended, "errors",
+                  (json_int_t)st->errors, "caught_up", st->caught_up, "webhooks", "delivered",
+                  (json_int_t)wh->delivered, "refused", (json_int_t)wh->refused, "given_up",
+                  (json_int_t)wh->given_up, "retries", (json_int_t)wh->retries, "no_secret",
+                  (json_int_t)wh->unsigned_refused));
     if (list) {
         cb_sla_evaluator_each(cb_sla_service_evaluator(arg), NULL, account, list);
         json_object_set_new(json_object_get(o, "sla"), "guarantees", list);

@@ -231,6 +231,22 @@ static void mark_seen(cb_sla_service *sv, const char *id)
         }
 }
 
+/* Whether the event m may matter to the evaluator (most events of a busy log
+ * are of jobs no agreement watches: passed over without decoding). */
+static bool needed(const cb_sla_service *sv, const cb_broker_msg *m)
+{
+    char tenant[CB_NAME_MAX + 1];
+    const char *rest, *dot;
+    if (!m->subject || strncmp(m->subject, "cb.evt.", 7) != 0)
+        return true;
+    rest = m->subject + 7;
+    if (!(dot = strchr(rest, '.')) || (size_t)(dot - rest) >= sizeof tenant)
+        return true;
+    memcpy(tenant, rest, (size_t)(dot - rest));
+    tenant[dot - rest] = '\0';
+    return cb_sla_evaluator_needs(sv->ev, cb_event_peek_type(m->data, m->len), tenant, dot + 1);
+}
+
 static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)
 {
     cb_sla_service *sv = ctx;
@@ -266,6 +282,10 @@ static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)
         return;
     }
     sv->stats.events++;
+    if (!needed(sv, m)) {
+        sv->stats.passed++;
+        return;
+    }
     if (cb_event_decode(m->data, m->len, &ev, why, sizeof why) != CB_OK)
         return; /* the projector reports invalid events */
     if (ev.type == CB_EV_SLA_VIOLATED || ev.type == CB_EV_SLA_RECOVERED ||

@@ -33,6 +33,7 @@ typedef struct cb_sla_service cb_sla_service;
 
 typedef struct cb_sla_stats {
     uint64_t events;   /* read from the log */
+    uint64_t passed;   /* of those, of jobs nothing watches: not decoded */
     uint64_t breaches; /* found (live or on the way to the end) */
     uint64_t appended; /* cb.sla.violated appended by this process */
     uint64_t errors;

@@ -233,6 +233,35 @@ static void test_type_names_round_trip(void **state)
     assert_true(cb_name_valid(long_name));
 }
 
+/* The type a scan finds is the type a decode finds, for every type and
+ * wherever the member lies; no type member, a bad one or other text: unknown. */
+static void test_peek_type_agrees_with_a_decode(void **state)
+{
+    (void)state;
+    for (int t = 0; t < CB_EV__COUNT; t++) {
+        cb_event ev, back;
+        char *text;
+        size_t len;
+        assert_int_equal(cb_event_init(&ev, (cb_event_type)t, "acme", "j1", "acme/j1/x", "test",
+                                       1000, json_pack("{s:s}", "type", "cb.job.failed")),
+                         CB_OK);
+        assert_int_equal(cb_event_encode(&ev, &text, &len), CB_OK);
+        assert_int_equal(cb_event_decode(text, len, &back, NULL, 0), CB_OK);
+        assert_int_equal(cb_event_peek_type(text, len), back.type);
+        assert_int_equal(back.type, t);
+        free(text);
+        cb_event_cleanup(&back);
+        cb_event_cleanup(&ev);
+    }
+    assert_int_equal(cb_event_peek_type(good, strlen(good)), CB_EV_TASK_SUCCEEDED);
+    assert_int_equal(cb_event_peek_type("{\"data\": {\"type\": \"cb.job.failed\"}}", 34),
+                     CB_EV_UNKNOWN);
+    assert_int_equal(cb_event_peek_type("{\"type\": \"cb.job\"}", 18), CB_EV_UNKNOWN);
+    assert_int_equal(cb_event_peek_type("{\"type\": 5}", 11), CB_EV_UNKNOWN);
+    assert_int_equal(cb_event_peek_type("[1]", 3), CB_EV_UNKNOWN);
+    assert_int_equal(cb_event_peek_type("", 0), CB_EV_UNKNOWN);
+}
+
 /* A cb.tasks.succeeded event reads as its parts, each a cb.task.succeeded
  * event with the batch's envelope; any other event as itself. */
 static void test_a_batch_reads_as_its_outcomes(void **state)
@@ -278,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_init_validates_names_and_steals_data),
         cmocka_unit_test(test_init_survives_allocation_failures),
         cmocka_unit_test(test_type_names_round_trip),
+        cmocka_unit_test(test_peek_type_agrees_with_a_decode),
         cmocka_unit_test(test_a_batch_reads_as_its_outcomes),
     };
     return cmocka_run_group_tests_name("event", tests, NULL, NULL);

@@ -205,8 +205,10 @@ static void fold_range(cb_batch *b, const gen *g, size_t from, size_t to)
     }
 }
 
-/* Live: random batches, random crashes, resume at applied_seq + 1. */
-static int fold_live(cb_store *st, gen *g)
+/* Live: random batches, random crashes, resume at applied_seq + 1; the
+ * batches keep jobs between them in `keep` (NULL: none). *kept: the most
+ * jobs keep held after a commit. */
+static int fold_live(cb_store *st, cb_batch_keep *keep, gen *g, size_t *kept)
 {
     size_t next = 0;
     int crashes = 0;
@@ -214,13 +216,15 @@ static int fold_live(cb_store *st, gen *g)
         size_t len = 1 + rnd(g, 40), to = next + len > g->n ? g->n : next + len;
         cb_batch *b = NULL;
         uint64_t applied = 0;
-        assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+        assert_int_equal(cb_batch_begin(st, keep, &b), CB_OK);
         fold_range(b, g, next, to);
         if (!rnd(g, 5)) { /* killed before the commit: nothing of it stays */
             cb_batch_abort(b);
             crashes++;
         } else {
             assert_int_equal(cb_batch_commit(b, to), CB_OK);
+            if (cb_batch_keep_jobs(keep) > *kept)
+                *kept = cb_batch_keep_jobs(keep);
         }
         assert_int_equal(cb_view_applied_seq(st, &applied), CB_OK);
         next = (size_t)applied; /* events are numbered from 1 */
@@ -231,7 +235,7 @@ static int fold_live(cb_store *st, gen *g)
 static void rebuild(cb_store *st, const gen *g)
 {
     cb_batch *b = NULL;
-    assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+    assert_int_equal(cb_batch_begin(st, NULL, &b), CB_OK);
     fold_range(b, g, 0, g->n);
     assert_int_equal(cb_batch_commit(b, g->n), CB_OK);
 }
@@ -241,19 +245,23 @@ static void random_logs_fold_to_one_state(void **state)
     const char *seed_env = getenv("CB_FOLD_FUZZ_SEED"), *runs_env = getenv("CB_FOLD_FUZZ_RUNS");
     uint64_t seed = seed_env ? strtoull(seed_env, NULL, 10) : 0x5eedcb01ULL;
     int runs = runs_env ? atoi(runs_env) : 150, crashes = 0;
-    size_t events = 0;
+    size_t events = 0, kept = 0;
     (void)state;
     for (int r = 0; r < runs; r++) {
         gen g = {.rng = seed + (uint64_t)r * 0x9e3779b97f4a7c15ULL, .clock = 1795752142000000000LL};
         char da[64], db[64], live_hex[65], rebuilt_hex[65], diff[600];
         cb_store *a, *b;
+        /* kept between batches, or not; few jobs or small records: the oldest go */
+        cb_batch_keep *keep =
+            r % 4 == 3 ? NULL : cb_batch_keep_new(1 + (size_t)r % 3, r % 4 == 2 ? 2048 : 1 << 20);
         if (!g.rng)
             g.rng = 1;
         generate(&g);
         events += g.n;
         a = fresh_store(da, sizeof da);
         b = fresh_store(db, sizeof db);
-        crashes += fold_live(a, &g);
+        crashes += fold_live(a, keep, &g, &kept);
+        cb_batch_keep_free(keep);
         rebuild(b, &g);
         assert_int_equal(cb_view_digest(a, live_hex, NULL), CB_OK);
         assert_int_equal(cb_view_digest(b, rebuilt_hex, NULL), CB_OK);
@@ -269,6 +277,7 @@ static void random_logs_fold_to_one_state(void **state)
     print_message("fold fuzz: %d logs, %zu events, %d crashes, one state each\n", runs, events,
                   crashes);
     assert_true(crashes > 0); /* the crash path was exercised */
+    assert_true(kept > 1);    /* and the keep */
 }
 
 /* ---- the mirror -------------------------------------------------------- */
@@ -398,7 +407,7 @@ static void mirror_from_a_snapshot_equals_the_store(void **state)
         cut = rnd(&g, (uint32_t)g.n + 1);
         a = fresh_store(da, sizeof da);
         b = fresh_store(db, sizeof db);
-        assert_int_equal(cb_batch_begin(a, &bt), CB_OK);
+        assert_int_equal(cb_batch_begin(a, NULL, &bt), CB_OK);
         fold_range(bt, &g, 0, cut);
         assert_int_equal(cb_batch_commit(bt, cut), CB_OK);
         assert_non_null(m);

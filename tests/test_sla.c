@@ -758,6 +758,34 @@ static void test_a_batch_is_observed_part_by_part(void **state)
     cb_sla_evaluator_free(e);
 }
 
+/* What a reader may pass over undecoded: the events of a job nothing
+ * watches, from its submission on; never a submission or an agreement's or
+ * a breach's event; a watched job's events until its end. */
+static void test_what_may_be_passed_over(void **state)
+{
+    seen x = {0};
+    cb_sla_evaluator *e = cb_sla_evaluator_new(on_breach, &x);
+    (void)state;
+    assert_non_null(e);
+    for (int t = 0; t < CB_EV__COUNT; t++) {
+        bool always = t == CB_EV_JOB_SUBMITTED || t == CB_EV_SLA_VIOLATED ||
+                      (t >= CB_EV_SLA_CREATED && t <= CB_EV_SLA_AT_RISK);
+        assert_int_equal(cb_sla_evaluator_needs(e, (cb_event_type)t, "t", "w1"), always);
+    }
+    assert_true(cb_sla_evaluator_needs(e, CB_EV_UNKNOWN, "t", "w1"));
+    submit_map(e, "plain", 0, NULL); /* nothing watches it */
+    assert_false(cb_sla_evaluator_needs(e, CB_EV_TASKS_SUCCEEDED, "t", "plain"));
+    submit_map(e, "w1", 0,
+               json_pack("{s:[{s:s, s:s}]}", "guarantees", "name", "fast", "constraint",
+                         "[execution_time] < 100"));
+    assert_true(cb_sla_evaluator_needs(e, CB_EV_TASK_SUCCEEDED, "t", "w1"));
+    assert_true(cb_sla_evaluator_needs(e, CB_EV_TASKS_SUCCEEDED, "t", "w1"));
+    assert_false(cb_sla_evaluator_needs(e, CB_EV_TASK_SUCCEEDED, "u", "w1")); /* another tenant */
+    log_event(e, "w1", CB_EV_JOB_SUCCEEDED, 100, NULL);
+    assert_false(cb_sla_evaluator_needs(e, CB_EV_TASK_SUCCEEDED, "t", "w1"));
+    cb_sla_evaluator_free(e);
+}
+
 static json_t *agreement_spec(const char *id, const char *constraint, const char *type)
 {
     return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:[{s:s, s:s}]}}", "id", id, "name", id,
@@ -1019,6 +1047,7 @@ int main(void)
         cmocka_unit_test(test_agreements_from_the_log),
         cmocka_unit_test(test_templates),
         cmocka_unit_test(test_at_risk),
+        cmocka_unit_test(test_what_may_be_passed_over),
         cmocka_unit_test(test_prometheus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

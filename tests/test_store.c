@@ -80,7 +80,7 @@ static void fold_log(cb_store *st, const char *job, int upto, int batch_size, in
         upto = n;
     for (int i = 0; i < upto; i++) {
         if (!b)
-            assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+            assert_int_equal(cb_batch_begin(st, NULL, &b), CB_OK);
         char *ev = event_json(job, script[i][0], script[i][1], i);
         assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), (uint64_t)++ * seq), CB_OK);
         free(ev);
@@ -135,7 +135,7 @@ static void test_abort_leaves_nothing(void **state)
     char *ev = event_json("j2", "cb.job.submitted", "{\"job\":{},\"digest\":\"d\"}", 0);
 
     assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
-    assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+    assert_int_equal(cb_batch_begin(st, NULL, &b), CB_OK);
     assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), 1), CB_OK);
     cb_batch_abort(b);
     assert_int_equal(cb_view_job(st, "acme/j2", &j), CB_ENOTFOUND);
@@ -153,7 +153,7 @@ static void test_bad_entries_are_skipped_and_counted(void **state)
     char *missing = event_json("j3", "cb.job.started", "{}", 1);
 
     assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
-    assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+    assert_int_equal(cb_batch_begin(st, NULL, &b), CB_OK);
     assert_int_equal(cb_batch_apply_raw(b, "not json", 8, 1), CB_OK);
     assert_int_equal(cb_batch_apply_raw(b, "{\"specversion\":\"2\"}", 19, 2), CB_OK);
     char *sub = event_json("j3", "cb.job.submitted", "{\"job\":{},\"digest\":\"d\"}", 0);
@@ -302,7 +302,7 @@ static void test_active_holds_the_job_deadline(void **state)
     char *ev = event_json("j6", "cb.job.submitted",
                           "{\"job\":{\"timeout_ms\":60000},\"digest\":\"d\"}", 0);
     assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
-    assert_int_equal(cb_batch_begin(st, &b), CB_OK);
+    assert_int_equal(cb_batch_begin(st, NULL, &b), CB_OK);
     assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), 1), CB_OK);
     assert_int_equal(cb_batch_commit(b, 1), CB_OK);
     assert_int_equal(cb_store_begin(st, 1, &t), CB_OK);
