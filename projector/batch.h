@@ -27,8 +27,8 @@ typedef struct cb_batch cb_batch;
  * keep reads every job from the store. */
 typedef struct cb_batch_keep cb_batch_keep;
 
-#define CB_BATCH_KEEP_JOBS  4096               /* default bound: jobs kept */
-#define CB_BATCH_KEEP_BYTES (64 * 1024 * 1024) /* and the size of their records */
+#define CB_BATCH_KEEP_JOBS  16384              /* default bound: jobs kept */
+#define CB_BATCH_KEEP_BYTES (32 * 1024 * 1024) /* and the size of their records */
 
 /* NULL when out of memory. */
 cb_batch_keep *cb_batch_keep_new(size_t max_jobs, size_t max_bytes);
