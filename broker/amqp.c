@@ -523,7 +523,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     cb__amqp_expire_requests(b, now);
     for (aep *e = b->eps, *next; e; e = next) {
         next = e->next;
-        if (e->kind == EP_KEPT_SUB && !e->ch && e->reopen_at_ns && now >= e->reopen_at_ns &&
+        if (e->kind != EP_READER && !e->ch && e->reopen_at_ns && now >= e->reopen_at_ns &&
             b->state == ST_UP && !e->closed) {
             e->reopen_at_ns = 0;
             cb__amqp_open_channel(b, e);

@@ -107,6 +107,7 @@ void cb__amqp_open_channel(ab *b, aep *e)
     if (b->next_ch == 0 || b->next_ch >= 65000)
         b->next_ch = PUB_CHANNEL + 1;
     e->ch = b->next_ch++;
+    e->opened++;
     if (cb_map_put(&b->chans, e->ch, e) != CB_OK) {
         e->ch = 0;
         return;
@@ -350,6 +351,7 @@ void cb__amqp_deliver(ab *b, amqp_channel_t ch, inbound *in)
         w->e = e;
         w->tag = in->tag;
         w->gen = b->gen;
+        w->opened = e->opened;
         w->next = e->works;
         if (e->works)
             e->works->prev = w;
@@ -366,6 +368,7 @@ void cb__amqp_deliver(ab *b, amqp_channel_t ch, inbound *in)
         rq->e = e;
         rq->tag = in->tag;
         rq->gen = b->gen;
+        rq->opened = e->opened;
         rq->reply_to = in->reply_to;
         rq->corr_id = in->corr_id;
         in->reply_to = in->corr_id = NULL; /* moved */
@@ -408,10 +411,14 @@ void cb__amqp_channel_closed(ab *b, amqp_channel_t ch, amqp_channel_close_t *cc)
         cb__amqp_open_channel(b, e);
         return;
     }
-    if (e->kind == EP_KEPT_SUB && !e->closed && cc->reply_code != AMQP_ACCESS_REFUSED) {
-        /* a stream just declared may not be readable at once ("406 ... does
-         * not have a replica on the local node"): again in a moment */
-        e->reopen_at_ns = cb_time_mono_ns() + (int64_t)KEPT_RETRY_MS * 1000000;
+    if (e->kind != EP_READER && !e->closed && cc->reply_code != AMQP_ACCESS_REFUSED) {
+        /* Open it again in a moment: a stream just declared may not be
+         * readable at once ("406 ... does not have a replica on the local
+         * node"); a consumer's channel is closed when a delivery was held
+         * past the server's consumer_timeout (406: the server requeued what
+         * the channel held; the holder's ack is then a no-op, see
+         * aep.opened), or when the server's channel process failed. */
+        e->reopen_at_ns = cb_time_mono_ns() + (int64_t)REOPEN_MS * 1000000;
         return;
     }
     cb__amqp_ep_maybe_free(e);
@@ -447,12 +454,14 @@ void cb__amqp_close_ep(aep *e)
         cb__amqp_reader_ack(b, e);
     /* Closing the channel hands unacked commands and requests back. */
     close_ep_channel(b, e);
+    e->users++; /* e stays while its works end (the last would free it) */
     for (awork *w = e->works, *next; w; w = next) {
         next = w->next;
         w->gen = 0; /* acks after this are no-ops */
         if (w->nak_timer || b->closing)
             cb__amqp_work_end(w); /* a held nak, or nobody left to ack: release now */
     }
+    e->users--;
     cb__amqp_ep_maybe_free(e);
 }
 
@@ -591,7 +600,8 @@ void cb__amqp_work_end(awork *w)
 static bool work_live(awork *w)
 {
     ab *b = w->e->b;
-    return w->gen == b->gen && b->state == ST_UP && w->e->ch && !w->e->closed;
+    return w->gen == b->gen && w->opened == w->e->opened && b->state == ST_UP && w->e->ch &&
+           !w->e->closed;
 }
 
 void cb__amqp_work_ack(cb_work *cw)

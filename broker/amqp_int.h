@@ -17,7 +17,7 @@
 #define PUB_CHANNEL        1
 #define FRAME_MAX          131072
 #define TICK_MS            50
-#define KEPT_RETRY_MS      200 /* a done subscription's channel closed by the server */
+#define REOPEN_MS          200 /* a channel closed by the server: opened again after */
 #define READ_PREFETCH      2000
 #define RELEASE_EVERY      64  /* frames decoded between releases of librabbitmq's pool */
 #define READ_IDLE_MS       250 /* live readers: no delivery for this long after the end: caught up */
@@ -50,7 +50,8 @@ typedef struct awork {
     struct cb_work head;
     aep *e;
     uint64_t tag;
-    uint64_t gen; /* connection generation the tag belongs to */
+    uint64_t gen;    /* connection generation the tag belongs to */
+    uint64_t opened; /* and the endpoint's channel (aep.opened) */
     struct event *nak_timer;
     struct awork *prev, *next;
 } awork;
@@ -58,7 +59,7 @@ typedef struct awork {
 typedef struct areq {
     struct cb_request head;
     aep *e;
-    uint64_t tag, gen;
+    uint64_t tag, gen, opened; /* as in awork */
     char *reply_to, *corr_id;
 } areq;
 
@@ -71,6 +72,7 @@ struct aep {
     ep_kind kind;
     ab *b;
     amqp_channel_t ch; /* 0 while not open on the current connection */
+    uint64_t opened;   /* channels opened so far: a delivery's tag is good on its own only */
     bool closed, finished;
     aep *prev, *next;
     void *ctx;
@@ -96,7 +98,7 @@ struct aep {
     cb_dedup *dedup;
     int64_t since_ns;
     bool declare_done;    /* kept: declare and bind the tenant's done stream first */
-    int64_t reopen_at_ns; /* kept: the server closed its channel; open again then (0: no) */
+    int64_t reopen_at_ns; /* the server closed its channel: open again then (0: no) */
     /* consumers */
     cb_consume_opts copts;
     awork *works;

@@ -402,7 +402,7 @@ cb_status cb__amqp_respond(cb_request *creq, const void *data, size_t len)
             }
         }
     }
-    if (rq->gen == b->gen && b->state == ST_UP && e->ch)
+    if (rq->gen == b->gen && rq->opened == e->opened && b->state == ST_UP && e->ch)
         amqp_basic_ack(b->conn, e->ch, rq->tag, 0);
     cb_free(rq->reply_to);
     cb_free(rq->corr_id);
@@ -417,7 +417,7 @@ void cb__amqp_request_drop(cb_request *creq)
     areq *rq = (areq *)creq;
     aep *e = rq->e;
     ab *b = e->b;
-    if (rq->gen == b->gen && b->state == ST_UP && e->ch)
+    if (rq->gen == b->gen && rq->opened == e->opened && b->state == ST_UP && e->ch)
         amqp_basic_ack(b->conn, e->ch, rq->tag, 0);
     cb_free(rq->reply_to);
     cb_free(rq->corr_id);

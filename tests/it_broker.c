@@ -422,6 +422,7 @@ typedef struct wq {
     long dup_deliveries;
     long redelivered; /* deliveries > 1 */
     bool nak_first;
+    cb_work *held; /* a command a test holds */
 } wq;
 
 typedef struct wq_member {
@@ -620,6 +621,130 @@ static void test_consumer_killed_without_ack_is_redelivered(void **state)
         assert_int_equal(q.delivered[i], 1);
     /* The ten the dead worker held came back as redeliveries. */
     assert_int_equal(q.redelivered, 10);
+    cb_consumer_close(c);
+    free(q.delivered);
+}
+
+/* Run an Erlang expression on the test's RabbitMQ node (CB_TEST_RABBIT_EVAL:
+ * a command that takes it as its last argument). */
+static void rabbit_eval(const char *prefix, const char *expr)
+{
+    char cmd[1024];
+    int status = 0;
+    snprintf(cmd, sizeof cmd, "%s '%s' >/dev/null", prefix, expr);
+    const char *argv[] = {"/bin/bash", "-c", cmd, NULL};
+    pid_t pid = spawn(argv);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A consumer that holds its first delivery of command 0 (the rest it acks). */
+static void hold_first_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
+{
+    wq_member *mem = ctx;
+    wq *q = mem->q;
+    long i = body_index(m);
+    assert_true(i >= 0 && i < q->total);
+    if (i == 0 && q->delivered[0] == 0) {
+        q->delivered[0]++;
+        q->held = w; /* past the server's consumer_timeout: it closes the channel */
+        return;
+    }
+    work_cb(w, m, ctx);
+}
+
+static bool wq_delivered_twice(void *arg)
+{
+    wq *q = arg;
+    return q->delivered[0] >= 2;
+}
+
+static bool wq_delivered_once(void *arg)
+{
+    wq *q = arg;
+    return q->delivered[0] >= 1;
+}
+
+/* The server closes a consumer's channel: here RabbitMQ's delivery
+ * acknowledgement timeout (`consumer_timeout`, 30 minutes by default; 406
+ * PRECONDITION_FAILED on the channel), which a task that runs longer than
+ * it meets. The consumer opens a channel again: the held command comes back
+ * and later commands are delivered. AMQP only (NATS has no channels). */
+static void test_consumer_whose_channel_the_server_closed_consumes_again(void **state)
+{
+    fixture *f = *state;
+    const char *eval = getenv("CB_TEST_RABBIT_EVAL");
+    cb_consume_opts co;
+    cb_consumer *c = NULL;
+    char backend[64], subject[128], id[160];
+    wq q = {.f = f, .total = 2};
+    wq_member m = {&q, 0};
+    bool back;
+    if (strcmp(cb_broker_driver(f->b), "amqp") != 0 || !eval || !*eval)
+        skip();
+    q.delivered = calloc((size_t)q.total, 1);
+    cb_test_unique(backend, sizeof backend, "chan");
+    snprintf(subject, sizeof subject, "cb.invoke.%s", backend);
+    queue_ready(f, subject);
+    /* channels opened now time out an unacked delivery after 1 s, and look
+     * every 500 ms (RabbitMQ's defaults: 30 minutes, every minute) */
+    rabbit_eval(eval, "application:set_env(rabbit, consumer_timeout, 1000), "
+                      "application:set_env(rabbit, channel_tick_interval, 500).");
+    cb_consume_opts_init(&co);
+    assert_int_equal(cb_broker_consume(f->b, subject, &co, hold_first_cb, &m, &c), CB_OK);
+    snprintf(id, sizeof id, "%s/0", subject);
+    assert_int_equal(cb_broker_put(f->b, subject, id, "{\"i\":0}", 7, put_cb, &q), CB_OK);
+    assert_true(cb_test_run_until(f->base, wq_delivered_once, &q, 30000));
+    back = cb_test_run_until(f->base, wq_delivered_twice, &q, 30000);
+    rabbit_eval(eval, "application:set_env(rabbit, consumer_timeout, 1800000), "
+                      "application:set_env(rabbit, channel_tick_interval, 60000).");
+    if (!back)
+        fail_msg("the held command did not come back after the server closed the channel");
+    cb_work_ack(q.held); /* too late: a no-op on the closed channel, not on the new one */
+    snprintf(id, sizeof id, "%s/1", subject);
+    assert_int_equal(cb_broker_put(f->b, subject, id, "{\"i\":1}", 7, put_cb, &q), CB_OK);
+    if (!cb_test_run_until(f->base, wq_all_acked, &q, 30000))
+        fail_msg("a command put after the channel was closed was not delivered in 30 s");
+    assert_int_equal(q.delivered[0], 2);
+    assert_int_equal(q.delivered[1], 1);
+    cb_consumer_close(c);
+    free(q.delivered);
+}
+
+/* A consumer that holds its first command with a delayed nak. */
+static void nak_later_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
+{
+    wq_member *mem = ctx;
+    long i = body_index(m);
+    assert_true(i >= 0 && i < mem->q->total);
+    mem->q->delivered[i]++;
+    cb_work_nak(w, 60000); /* given back in a minute, or when the consumer closes */
+}
+
+/* A consumer closed while it holds commands given back later (a delayed
+ * nak) releases them: another consumer takes them at once; nothing is freed
+ * twice (the last held command used to free the consumer under its close). */
+static void test_consumer_closed_holding_a_nak_gives_the_command_back(void **state)
+{
+    fixture *f = *state;
+    cb_consume_opts co;
+    cb_consumer *c = NULL;
+    char backend[64], subject[128];
+    wq q = {.f = f, .total = 1};
+    wq_member m = {&q, 0};
+    q.delivered = calloc((size_t)q.total, 1);
+    cb_test_unique(backend, sizeof backend, "naklater");
+    snprintf(subject, sizeof subject, "cb.invoke.%s", backend);
+    queue_ready(f, subject);
+    cb_consume_opts_init(&co);
+    assert_int_equal(cb_broker_consume(f->b, subject, &co, nak_later_cb, &m, &c), CB_OK);
+    put_commands(f, &q, subject, 1, false);
+    assert_true(cb_test_run_until(f->base, wq_delivered_once, &q, 30000));
+    cb_consumer_close(c);
+    c = NULL;
+    assert_int_equal(cb_broker_consume(f->b, subject, &co, work_cb, &m, &c), CB_OK);
+    assert_true(cb_test_run_until(f->base, wq_all_acked, &q, 30000));
+    assert_int_equal(q.delivered[0], 2);
     cb_consumer_close(c);
     free(q.delivered);
 }
@@ -894,6 +1019,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wide_window_takes_100k_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_killed_without_ack_is_redelivered, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_consumer_whose_channel_the_server_closed_consumes_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_closed_holding_a_nak_gives_the_command_back,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_is_kept_for_a_late_subscriber, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_reaches_a_live_subscriber, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_reply, setup, teardown),

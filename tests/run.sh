@@ -120,6 +120,8 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
             else
                 export CB_TEST_BROKER_URL=$CB_AMQP_URL CB_TEST_BROKER_DATA="$TMP/rabbit"
                 export CB_TEST_RESTART_CMD=". '$ROOT/tools/brokers.sh' && cb_rabbit_restart"
+                # an Erlang expression on the node (it_broker: a server-closed channel)
+                export CB_TEST_RABBIT_EVAL=". '$ROOT/tools/brokers.sh' && cb_rabbit_ctl eval"
             fi
             export CB_TEST_DRIVER=$driver
             for t in "$BUILD"/tests/it_* tests/it_*.sh; do
