@@ -516,6 +516,17 @@ static void queue_ready(fixture *f, const char *subject)
     free(warm.delivered);
 }
 
+/* A fresh work queue cb.invoke.<name>-... for q's commands (its subject in
+ * subject), made ready as above. */
+static void wq_fresh(fixture *f, wq *q, const char *name, char *subject, size_t n)
+{
+    char backend[64];
+    q->delivered = calloc((size_t)q->total, 1);
+    cb_test_unique(backend, sizeof backend, name);
+    snprintf(subject, n, "cb.invoke.%s", backend);
+    queue_ready(f, subject);
+}
+
 static void test_two_consumers_share_10k_each_once(void **state)
 {
     fixture *f = *state;
@@ -564,14 +575,11 @@ static void test_wide_window_takes_100k_each_once(void **state)
     fixture *f = *state;
     cb_consume_opts co;
     cb_consumer *c = NULL;
-    char backend[64], subject[128];
+    char subject[128];
     wq q = {.f = f, .total = 100000};
     wq_member m = {&q, 0};
 
-    q.delivered = calloc((size_t)q.total, 1);
-    cb_test_unique(backend, sizeof backend, "wide");
-    snprintf(subject, sizeof subject, "cb.invoke.%s", backend);
-    queue_ready(f, subject);
+    wq_fresh(f, &q, "wide", subject, sizeof subject);
     cb_consume_opts_init(&co);
     co.max_inflight = 1024;
     assert_int_equal(cb_broker_consume(f->b, subject, &co, work_cb, &m, &c), CB_OK);
@@ -677,16 +685,13 @@ static void test_consumer_whose_channel_the_server_closed_consumes_again(void **
     const char *eval = getenv("CB_TEST_RABBIT_EVAL");
     cb_consume_opts co;
     cb_consumer *c = NULL;
-    char backend[64], subject[128], id[160];
+    char subject[128], id[160];
     wq q = {.f = f, .total = 2};
     wq_member m = {&q, 0};
     bool back;
     if (strcmp(cb_broker_driver(f->b), "amqp") != 0 || !eval || !*eval)
         skip();
-    q.delivered = calloc((size_t)q.total, 1);
-    cb_test_unique(backend, sizeof backend, "chan");
-    snprintf(subject, sizeof subject, "cb.invoke.%s", backend);
-    queue_ready(f, subject);
+    wq_fresh(f, &q, "chan", subject, sizeof subject);
     /* channels opened now time out an unacked delivery after 1 s, and look
      * every 500 ms (RabbitMQ's defaults: 30 minutes, every minute) */
     rabbit_eval(eval, "application:set_env(rabbit, consumer_timeout, 1000), "
@@ -734,14 +739,11 @@ static void test_consumer_closed_holding_a_nak_gives_the_command_back(void **sta
     fixture *f = *state;
     cb_consume_opts co;
     cb_consumer *c = NULL;
-    char backend[64], subject[128];
+    char subject[128];
     wq q = {.f = f, .total = 1};
     wq_member m = {&q, 0};
-    q.delivered = calloc((size_t)q.total, 1);
     q.nak_ms = strcmp(cb_broker_driver(f->b), "amqp") == 0 ? 60000 : 1000;
-    cb_test_unique(backend, sizeof backend, "naklater");
-    snprintf(subject, sizeof subject, "cb.invoke.%s", backend);
-    queue_ready(f, subject);
+    wq_fresh(f, &q, "naklater", subject, sizeof subject);
     cb_consume_opts_init(&co);
     assert_int_equal(cb_broker_consume(f->b, subject, &co, nak_later_cb, &m, &c), CB_OK);
     put_commands(f, &q, subject, 1, false);
