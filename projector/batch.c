@@ -36,8 +36,6 @@ struct cb_batch_keep {
     size_t n, bytes, max_jobs, max_bytes;
 };
 
-#define KEPT_TASK_BYTES 96 /* what an open task's record costs in memory, about */
-
 struct cb_batch {
     cb_txn *txn;
     cb_batch_keep *keep;
@@ -136,6 +134,11 @@ size_t cb_batch_keep_jobs(const cb_batch_keep *k)
     return k ? k->n : 0;
 }
 
+size_t cb_batch_keep_bytes(const cb_batch_keep *k)
+{
+    return k ? k->bytes : 0;
+}
+
 /* Unlink e (kept, hashed to h) from k. */
 static void keep_unlink(cb_batch_keep *k, job_entry *e, uint64_t h)
 {
@@ -163,16 +166,31 @@ static job_entry *keep_take(cb_batch_keep *k, const char *key, size_t klen, uint
     return e;
 }
 
-static void drop_closed_task(uint64_t idx, void *val, void *arg)
+typedef struct trim_ctx {
+    job_entry *e;
+    cb_map open; /* the tasks that stay */
+} trim_ctx;
+
+/* Keep an open task, free a closed one (or one the map cannot take: its
+ * record is stored, a later batch reads it again). */
+static void trim_task(uint64_t idx, void *val, void *arg)
 {
-    job_entry *e = arg;
-    cb_task_state *t = val;
-    if (cb_layout_task_open(t->status)) {
-        e->bytes += KEPT_TASK_BYTES;
-        return;
-    }
-    (void)cb_map_take(&e->tasks, idx);
-    free_task(idx, t, NULL);
+    trim_ctx *t = arg;
+    cb_task_state *ts = val;
+    if (cb_layout_task_open(ts->status) && cb_map_put(&t->open, idx, ts) == CB_OK)
+        t->e->bytes += CB_BATCH_KEEP_TASK_BYTES;
+    else
+        free_task(idx, ts, NULL);
+}
+
+/* Leave e with its open tasks only. */
+static void trim_tasks(job_entry *e)
+{
+    trim_ctx t = {.e = e};
+    cb_map_init(&t.open);
+    cb_map_each(&e->tasks, trim_task, &t);
+    cb_map_cleanup(&e->tasks);
+    e->tasks = t.open;
 }
 
 /* Give e (committed, out of its batch) to k as its newest job, or free it
@@ -191,7 +209,7 @@ static void keep_put(cb_batch_keep *k, job_entry *e)
     cb_map_cleanup(&e->dirty_tasks);
     cb_map_init(&e->dirty_tasks);
     e->bytes = e->record;
-    cb_map_each(&e->tasks, drop_closed_task, e);
+    trim_tasks(e);
     if (e->bytes > k->max_bytes) {
         entry_free(e);
         return;

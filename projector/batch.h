@@ -27,13 +27,15 @@ typedef struct cb_batch cb_batch;
  * keep reads every job from the store. */
 typedef struct cb_batch_keep cb_batch_keep;
 
-#define CB_BATCH_KEEP_JOBS  16384              /* default bound: jobs kept */
-#define CB_BATCH_KEEP_BYTES (32 * 1024 * 1024) /* and the size of their records */
+#define CB_BATCH_KEEP_JOBS       16384              /* default bound: jobs kept */
+#define CB_BATCH_KEEP_BYTES      (32 * 1024 * 1024) /* and the size of their records */
+#define CB_BATCH_KEEP_TASK_BYTES 96                 /* an open task kept counts as this much */
 
 /* NULL when out of memory. */
 cb_batch_keep *cb_batch_keep_new(size_t max_jobs, size_t max_bytes);
-void cb_batch_keep_free(cb_batch_keep *k);         /* accepts NULL */
-size_t cb_batch_keep_jobs(const cb_batch_keep *k); /* jobs kept now */
+void cb_batch_keep_free(cb_batch_keep *k);          /* accepts NULL */
+size_t cb_batch_keep_jobs(const cb_batch_keep *k);  /* jobs kept now */
+size_t cb_batch_keep_bytes(const cb_batch_keep *k); /* what they count against the bound */
 
 typedef struct cb_batch_stats {
     uint64_t events;  /* folded into this batch */

@@ -91,6 +91,88 @@ static void fold_log(cb_store *st, const char *job, int upto, int batch_size, in
     }
 }
 
+/* Fold `n` events of script (type, data) for job into one batch over keep,
+ * from log position *seq + 1, and commit. */
+static void fold_batch(cb_store *st, cb_batch_keep *keep, const char *job,
+                       const char *const script[][2], int n, int *seq)
+{
+    cb_batch *b = NULL;
+    assert_int_equal(cb_batch_begin(st, keep, &b), CB_OK);
+    for (int i = 0; i < n; i++) {
+        char *ev = event_json(job, script[i][0], script[i][1], *seq);
+        assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), (uint64_t)++ * seq), CB_OK);
+        free(ev);
+    }
+    assert_int_equal(cb_batch_commit(b, (uint64_t)*seq), CB_OK);
+}
+
+static size_t record_size(cb_store *st, const char *key)
+{
+    cb_txn *t = NULL;
+    const void *v;
+    size_t n = 0;
+    assert_int_equal(cb_store_begin(st, 1, &t), CB_OK);
+    assert_int_equal(cb_store_get(t, CB_DB_JOBS, key, strlen(key), &v, &n), CB_OK);
+    cb_store_abort(t);
+    return n;
+}
+
+/* The keep between batches holds the jobs not ended, with their open tasks
+ * only (counted with their records against its bound), up to its number of
+ * jobs (the oldest goes); an ended job leaves it; the store is the same as
+ * folded without a keep. */
+static void test_keep_holds_open_jobs_within_bounds(void **state)
+{
+    static const char *const start[][2] = {
+        {"cb.job.submitted", "{\"job\":{\"tenant\":\"acme\"},\"digest\":\"d\"}"},
+        {"cb.job.started", "{\"tasks\":3}"},
+        {"cb.tasks.dispatched", "{\"tasks\":[{\"task\":0,\"attempt\":1},{\"task\":1,\"attempt\":1},"
+                                "{\"task\":2,\"attempt\":1}]}"},
+        {"cb.task.succeeded", "{\"task\":1,\"attempt\":1,\"output\":\"b\"}"},
+    };
+    static const char *const end[][2] = {
+        {"cb.task.succeeded", "{\"task\":0,\"attempt\":1,\"output\":\"a\"}"},
+        {"cb.task.succeeded", "{\"task\":2,\"attempt\":1,\"output\":\"c\"}"},
+        {"cb.job.succeeded", "{\"result\":[\"a\",\"b\",\"c\"]}"},
+    };
+    fixture *f = *state;
+    cb_store *st, *plain;
+    cb_batch_keep *keep = cb_batch_keep_new(2, 1 << 20);
+    char kept[65], without[65];
+    int seq = 0, seq2 = 0;
+    const char *jobs[] = {"ja", "jb", "jc"};
+    assert_non_null(keep);
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    assert_int_equal(cb_store_open(f->dir2, 0, 0, &plain), CB_OK);
+    fold_batch(st, keep, "ja", start, 4, &seq);
+    assert_int_equal(cb_batch_keep_jobs(keep), 1);
+    /* its record, and tasks 0 and 2 (open); task 1 succeeded: not kept */
+    assert_int_equal(cb_batch_keep_bytes(keep),
+                     record_size(st, "acme/ja") + 2 * CB_BATCH_KEEP_TASK_BYTES);
+    fold_batch(st, keep, "jb", start, 4, &seq);
+    fold_batch(st, keep, "jc", start, 4, &seq);
+    assert_int_equal(cb_batch_keep_jobs(keep), 2); /* ja went first */
+    fold_batch(st, keep, "jb", end, 3, &seq);      /* jb ends: it leaves */
+    assert_int_equal(cb_batch_keep_jobs(keep), 1);
+    assert_int_equal(cb_batch_keep_bytes(keep),
+                     record_size(st, "acme/jc") + 2 * CB_BATCH_KEEP_TASK_BYTES);
+    fold_batch(st, keep, "ja", end, 3, &seq); /* read from the store again */
+    fold_batch(st, keep, "jc", end, 3, &seq); /* from the keep */
+    assert_int_equal(cb_batch_keep_jobs(keep), 0);
+    assert_int_equal(cb_batch_keep_bytes(keep), 0);
+    for (int i = 0; i < 3; i++) /* the same log without a keep */
+        fold_batch(plain, NULL, jobs[i], start, 4, &seq2);
+    fold_batch(plain, NULL, "jb", end, 3, &seq2);
+    fold_batch(plain, NULL, "ja", end, 3, &seq2);
+    fold_batch(plain, NULL, "jc", end, 3, &seq2);
+    assert_int_equal(cb_view_digest(st, kept, NULL), CB_OK);
+    assert_int_equal(cb_view_digest(plain, without, NULL), CB_OK);
+    assert_string_equal(kept, without);
+    cb_batch_keep_free(keep);
+    cb_store_close(st);
+    cb_store_close(plain);
+}
+
 static void test_fold_commit_reopen(void **state)
 {
     fixture *f = *state;
@@ -348,6 +430,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fold_commit_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keep_holds_open_jobs_within_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_entries_are_skipped_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_job_is_active, setup, teardown),
