@@ -327,7 +327,8 @@ void cb__amqp_deliver(ab *b, amqp_channel_t ch, inbound *in)
     }
     e = cb_map_get(&b->chans, ch);
     if (!e || e->closed)
-        return; /* closing: the server requeues what we do not ack */
+        return;     /* closing: the server requeues what we do not ack */
+    e->reopens = 0; /* its channel works */
     if (e->kind == EP_READER || e->kind == EP_KEPT_SUB) {
         deliver_stream(b, e, in);
         return;
@@ -417,8 +418,14 @@ void cb__amqp_channel_closed(ab *b, amqp_channel_t ch, amqp_channel_close_t *cc)
          * node"); a consumer's channel is closed when a delivery was held
          * past the server's consumer_timeout (406: the server requeued what
          * the channel held; the holder's ack is then a no-op, see
-         * aep.opened), or when the server's channel process failed. */
-        e->reopen_at_ns = cb_time_mono_ns() + (int64_t)REOPEN_MS * 1000000;
+         * aep.opened), or when the server's channel process failed. A
+         * channel the server keeps closing (a queue declared with other
+         * arguments, say) is tried every REOPEN_MS ten times, then less and
+         * less often, up to REOPEN_MAX_MS. */
+        unsigned over = e->reopens > REOPEN_QUICK ? e->reopens - REOPEN_QUICK : 0;
+        int64_t ms = (int64_t)REOPEN_MS << (over < 8 ? over : 8);
+        e->reopens++;
+        e->reopen_at_ns = cb_time_mono_ns() + (ms < REOPEN_MAX_MS ? ms : REOPEN_MAX_MS) * 1000000;
         return;
     }
     cb__amqp_ep_maybe_free(e);

@@ -17,7 +17,9 @@
 #define PUB_CHANNEL        1
 #define FRAME_MAX          131072
 #define TICK_MS            50
-#define REOPEN_MS          200 /* a channel closed by the server: opened again after */
+#define REOPEN_MS          200   /* a channel closed by the server: opened again after, */
+#define REOPEN_QUICK       10    /* times; then doubling while it keeps being closed */
+#define REOPEN_MAX_MS      30000 /* without a delivery in between, up to this */
 #define READ_PREFETCH      2000
 #define RELEASE_EVERY      64  /* frames decoded between releases of librabbitmq's pool */
 #define READ_IDLE_MS       250 /* live readers: no delivery for this long after the end: caught up */
@@ -99,6 +101,7 @@ struct aep {
     int64_t since_ns;
     bool declare_done;    /* kept: declare and bind the tenant's done stream first */
     int64_t reopen_at_ns; /* the server closed its channel: open again then (0: no) */
+    unsigned reopens;     /* closed by the server since its last delivery */
     /* consumers */
     cb_consume_opts copts;
     awork *works;
