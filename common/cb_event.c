@@ -358,6 +358,21 @@ int cb_event_log_subject(const cb_event *ev, char *buf, size_t size)
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+bool cb_event_subject_parts(const char *subject, const char **tenant, size_t *tenant_len,
+                            const char **job)
+{
+    const char *rest, *dot;
+    if (!subject || strncmp(subject, "cb.evt.", 7) != 0)
+        return false;
+    rest = subject + 7;
+    if (!(dot = strchr(rest, '.')) || dot == rest || !dot[1])
+        return false;
+    *tenant = rest;
+    *tenant_len = (size_t)(dot - rest);
+    *job = dot + 1;
+    return true;
+}
+
 cb_event_type cb_event_peek_type(const char *buf, size_t len)
 {
     char name[40];

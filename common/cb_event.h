@@ -5,6 +5,7 @@
 #ifndef CB_EVENT_H
 #define CB_EVENT_H
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -118,5 +119,10 @@ CB_NODISCARD cb_status cb_event_decode_full(const void *buf, size_t len, cb_even
 CB_NODISCARD cb_status cb_event_encode(const cb_event *ev, char **out, size_t *len);
 /* "cb.evt.<tenant>.<job>" into buf. Returns 0, or -1 if it does not fit. */
 int cb_event_log_subject(const cb_event *ev, char *buf, size_t size);
+/* The reverse: the tenant (*tenant, *tenant_len bytes, not terminated) and the
+ * job (*job, to the end) of a log subject "cb.evt.<tenant>.<job>", borrowed
+ * from subject. false if subject (may be NULL) is not one. */
+bool cb_event_subject_parts(const char *subject, const char **tenant, size_t *tenant_len,
+                            const char **job);
 
 #endif /* CB_EVENT_H */

@@ -218,16 +218,15 @@ static bool is_success(const char *buf, size_t len)
 static char *without_output(cb_control *c, const cb_broker_msg *m, out_spans *sp, size_t *len)
 {
     char key[CTL_KEY_MAX], *cut, *to;
-    const char *rest, *data = m->data;
+    const char *tenant, *job, *data = m->data;
     const cb_mirror_job *mj;
-    size_t at = 0, n = 0, from = 0, keep = 0;
-    if (!m->subject || strncmp(m->subject, "cb.evt.", 7) != 0)
+    size_t at = 0, n = 0, from = 0, keep = 0, tn;
+    int kn;
+    if (!cb_event_subject_parts(m->subject, &tenant, &tn, &job))
         return NULL;
-    rest = m->subject + 7;
-    if (strlen(rest) >= sizeof key || !strchr(rest, '.'))
+    kn = snprintf(key, sizeof key, "%.*s/%s", (int)tn, tenant, job);
+    if (kn < 0 || (size_t)kn >= sizeof key)
         return NULL;
-    snprintf(key, sizeof key, "%s", rest);
-    *strchr(key, '.') = '/';
     if (!(mj = cb_mirror_get(c->mirror, key)) || !outputs_wait(mj) || !is_success(data, m->len))
         return NULL;
     if (cb_json_member_span(data, m->len, "data", "output", &sp->off[0], &sp->len[0]))

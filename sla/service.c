@@ -236,15 +236,13 @@ static void mark_seen(cb_sla_service *sv, const char *id)
 static bool needed(const cb_sla_service *sv, const cb_broker_msg *m)
 {
     char tenant[CB_NAME_MAX + 1];
-    const char *rest, *dot;
-    if (!m->subject || strncmp(m->subject, "cb.evt.", 7) != 0)
+    const char *tp, *job;
+    size_t tn;
+    if (!cb_event_subject_parts(m->subject, &tp, &tn, &job) || tn >= sizeof tenant)
         return true;
-    rest = m->subject + 7;
-    if (!(dot = strchr(rest, '.')) || (size_t)(dot - rest) >= sizeof tenant)
-        return true;
-    memcpy(tenant, rest, (size_t)(dot - rest));
-    tenant[dot - rest] = '\0';
-    return cb_sla_evaluator_needs(sv->ev, cb_event_peek_type(m->data, m->len), tenant, dot + 1);
+    memcpy(tenant, tp, tn);
+    tenant[tn] = '\0';
+    return cb_sla_evaluator_needs(sv->ev, cb_event_peek_type(m->data, m->len), tenant, job);
 }
 
 static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)

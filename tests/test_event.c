@@ -194,6 +194,19 @@ static void test_init_validates_names_and_steals_data(void **state)
                      CB_OK);
     assert_int_equal(cb_event_log_subject(&ev, subj, sizeof subj), 0);
     assert_string_equal(subj, "cb.evt.acme.j1");
+    {
+        const char *tenant, *job;
+        size_t tn;
+        assert_true(cb_event_subject_parts(subj, &tenant, &tn, &job));
+        assert_int_equal(tn, 4);
+        assert_memory_equal(tenant, "acme", 4);
+        assert_string_equal(job, "j1");
+        assert_false(cb_event_subject_parts(NULL, &tenant, &tn, &job));
+        assert_false(cb_event_subject_parts("cb.cmd.acme.j1", &tenant, &tn, &job));
+        assert_false(cb_event_subject_parts("cb.evt.acme", &tenant, &tn, &job));
+        assert_false(cb_event_subject_parts("cb.evt..j1", &tenant, &tn, &job));
+        assert_false(cb_event_subject_parts("cb.evt.acme.", &tenant, &tn, &job));
+    }
     assert_int_equal(cb_event_log_subject(&ev, subj, 5), -1);
     cb_event_cleanup(&ev);
     /* bad tenant: data is still consumed (no leak under ASan) */
