@@ -425,6 +425,7 @@ static cb_status record_succeeded(run *r, const json_t *outputs, int64_t duratio
     m.output = outputs;
     m.throttled = r->throttled;
     m.duration_ms = duration_ms;
+    m.memo = r->t->memo; /* a cached job's: later tasks with this key may take the output */
     if (!(r->held = cb_secret_redact_json(cb_outcome_succeeded(&m))))
         return CB_ENOMEM;
     if (c->m.ntasks == 1 || w->stopping || w->linger_ms <= 0)

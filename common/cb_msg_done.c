@@ -51,6 +51,10 @@ json_t *cb_done_msg_build(const cb_done_msg *m)
                                       (json_int_t)m->counts.failed, "retries",
                                       (json_int_t)m->counts.retries)))
         goto fail;
+    if (m->has_counts && m->counts.memoized > 0 &&
+        json_object_set_new(json_object_get(d, "counts"), "memoized",
+                            json_integer((json_int_t)m->counts.memoized)))
+        goto fail;
     if (m->submitted_ns || m->started_ns || m->finished_ns || m->makespan_ms >= 0) {
         json_t *t = json_object();
         if (!t || json_object_set_new(d, "timings", t) ||
@@ -106,6 +110,7 @@ cb_status cb_done_msg_parse(const json_t *root, cb_done_msg *m)
         m->counts.succeeded = json_integer_value(json_object_get(counts, "succeeded"));
         m->counts.failed = json_integer_value(json_object_get(counts, "failed"));
         m->counts.retries = json_integer_value(json_object_get(counts, "retries"));
+        m->counts.memoized = json_integer_value(json_object_get(counts, "memoized"));
     }
     m->submitted_ns = time_of(t, "submitted");
     m->started_ns = time_of(t, "started");

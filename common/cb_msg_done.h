@@ -22,6 +22,7 @@
 
 typedef struct cb_done_counts {
     int64_t total, succeeded, failed, retries;
+    int64_t memoized; /* succeeded tasks that took an earlier output; "memoized" when > 0 */
 } cb_done_counts;
 
 typedef struct cb_done_msg {

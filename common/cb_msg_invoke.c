@@ -7,14 +7,15 @@
 #include "cb_json.h"
 #include "cb_schema.h"
 
-/* A task's members into `o`: task, attempt, items, first_item. */
+/* A task's members into `o`: task, attempt, items, first_item, memo. */
 static int put_task(json_t *o, const cb_invoke_task *t)
 {
     return json_object_set_new(o, "task", json_integer((json_int_t)t->task)) ||
            json_object_set_new(o, "attempt", json_integer((json_int_t)t->attempt)) ||
            json_object_set(o, "items", (json_t *)t->items) ||
            (t->first_item >= 0 &&
-            json_object_set_new(o, "first_item", json_integer((json_int_t)t->first_item)));
+            json_object_set_new(o, "first_item", json_integer((json_int_t)t->first_item))) ||
+           (t->memo && json_object_set_new(o, "memo", json_string(t->memo)));
 }
 
 json_t *cb_invoke_msg_build(const cb_invoke_msg *m)
@@ -52,6 +53,7 @@ static int get_task(const json_t *o, cb_invoke_task *t)
     t->attempt = (uint32_t)json_integer_value(json_object_get(o, "attempt"));
     t->items = json_object_get(o, "items");
     t->first_item = json_is_integer(first) ? (int64_t)json_integer_value(first) : -1;
+    t->memo = json_string_value(json_object_get(o, "memo"));
     return json_is_array(t->items) && json_array_size(t->items) > 0;
 }
 

@@ -3,9 +3,9 @@
  * worker. The only code that knows its fields.
  *
  * One task:      {"job_id", "tenant", "task", "attempt", "step"?, "function",
- *                 "items", "first_item"?}
+ *                 "items", "first_item"?, "memo"?}
  * Several tasks: {"job_id", "tenant", "step"?, "function",
- *                 "tasks": [{"task", "attempt", "items", "first_item"?}, ...]}
+ *                 "tasks": [{"task", "attempt", "items", "first_item"?, "memo"?}, ...]}
  *                (2 to CB_INVOKE_TASKS_MAX tasks of one job and function;
  *                each runs as its own invocation with its own outcome)
  *
@@ -27,6 +27,7 @@ typedef struct cb_invoke_task {
     uint32_t task, attempt;
     const json_t *items; /* array of >= 1 item: the function runs once per item */
     int64_t first_item;  /* index of items[0] in the job's input; -1: not a map */
+    const char *memo;    /* a cached job's task: its memo key (64 hex), or NULL */
 } cb_invoke_task;
 
 typedef struct cb_invoke_msg {

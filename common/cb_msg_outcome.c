@@ -61,7 +61,12 @@ json_t *cb_outcome_started(const cb_outcome_msg *m)
 json_t *cb_outcome_succeeded(const cb_outcome_msg *m)
 {
     json_t *d = base(m);
-    if (d && json_object_set(d, "output", m->output ? (json_t *)m->output : json_null())) {
+    if (d && (json_object_set(d, "output", m->output ? (json_t *)m->output : json_null()) ||
+              (m->memo && json_object_set_new(d, "memo", json_string(m->memo))) ||
+              (m->memoized_job &&
+               json_object_set_new(d, "memoized",
+                                   json_pack("{s:s, s:I}", "job", m->memoized_job, "task",
+                                             (json_int_t)m->memoized_task))))) {
         json_decref(d);
         return NULL;
     }
@@ -115,6 +120,11 @@ cb_status cb_outcome_parse(const json_t *data, cb_outcome_msg *m)
     m->error = json_string_value(json_object_get(data, "error"));
     m->reason = json_string_value(json_object_get(data, "reason"));
     m->stderr_tail = json_string_value(json_object_get(data, "stderr"));
+    m->memo = json_string_value(json_object_get(data, "memo"));
+    if ((v = json_object_get(data, "memoized")) &&
+        (m->memoized_job = json_string_value(json_object_get(v, "job"))) &&
+        u32_field(v, "task", &m->memoized_task))
+        m->memoized_job = NULL;
     if ((v = json_object_get(data, "throttled")) && json_is_integer(v) && json_integer_value(v) > 0)
         m->throttled = (uint32_t)json_integer_value(v);
     if ((v = json_object_get(data, "duration_ms")) && json_is_integer(v))

@@ -4,7 +4,9 @@
  * that knows their fields.
  *
  *   started:   {"task", "attempt", "step"?, "worker"}
- *   succeeded: {"task", "attempt", "step"?, "output", "throttled"?, "duration_ms"}
+ *   succeeded: {"task", "attempt", "step"?, "output", "throttled"?, "duration_ms",
+ *               "memo"?}; the engine's memoized success instead of an invocation:
+ *              {"task", "attempt", "step"?, "output", "memoized": {"job", "task"}}
  *   several succeeded (cb.tasks.succeeded): {"tasks": [succeeded, ...]}, 2 to
  *   CB_OUTCOME_BATCH_MAX of one command
  *   failed:    {"task", "attempt", "step"?, "error", "reason", "stderr"?,
@@ -27,14 +29,17 @@
 
 typedef struct cb_outcome_msg {
     uint32_t task, attempt;
-    const char *step;        /* a DAG step's name, or NULL */
-    const char *worker;      /* started: the worker's id */
-    const json_t *output;    /* succeeded: the outputs (array, one per item) */
-    const char *error;       /* failed: one line */
-    const char *reason;      /* failed: cb_fail_reason_name() */
-    const char *stderr_tail; /* failed: or NULL */
-    uint32_t throttled;      /* throttling answers retried inside the invocation */
-    int64_t duration_ms;     /* -1: absent */
+    const char *step;         /* a DAG step's name, or NULL */
+    const char *worker;       /* started: the worker's id */
+    const json_t *output;     /* succeeded: the outputs (array, one per item) */
+    const char *error;        /* failed: one line */
+    const char *reason;       /* failed: cb_fail_reason_name() */
+    const char *stderr_tail;  /* failed: or NULL */
+    uint32_t throttled;       /* throttling answers retried inside the invocation */
+    int64_t duration_ms;      /* -1: absent */
+    const char *memo;         /* succeeded: the command's memo key, or NULL */
+    const char *memoized_job; /* succeeded by the engine: the task whose output it took */
+    uint32_t memoized_task;
 } cb_outcome_msg;
 
 /* The event data as a new JSON object, or NULL (out of memory). */

@@ -1,6 +1,7 @@
 /* engine/control.c - the controllers: the job table and the two loops (see
  * control.h; the parts are listed in control_int.h). */
 #include "control_int.h"
+#include "memo.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,7 @@ void cb_control_opts_init(cb_control_opts *o)
     o->progress_ms = 200;
     o->inline_result_max = 256 * 1024;
     o->aging_ms = 10000;
+    o->memo_ttl_s = CB_MEMO_TTL_S;
     cb_policy_defaults_init(&o->policy);
 }
 
@@ -259,6 +261,28 @@ static char *without_output(cb_control *c, const cb_broker_msg *m, out_spans *sp
 }
 
 /* Fold one event into the mirror and wake its job. */
+/* A cached task's success that j's mirror just folded: its output is
+ * remembered under its memo key (memo.h), as the mirror holds it. */
+static void remember_memo(cb_control *c, cb_mirror_job *j, const cb_event *e)
+{
+    const char *memo = json_string_value(json_object_get(e->data, "memo")), *text;
+    uint32_t task = (uint32_t)json_integer_value(json_object_get(e->data, "task"));
+    const cb_task_state *t;
+    char *dumped = NULL;
+    size_t n = 0;
+    if (!memo || !(t = cb_task_list_get(&j->tasks, task)) || t->status != CB_TASK_SUCCEEDED)
+        return;
+    if (!(text = cb_mirror_kept_output(j, task, &n))) {
+        if (!t->output || !(dumped = cb_json_dumps(t->output, JSON_COMPACT | JSON_ENCODE_ANY)))
+            return;
+        text = dumped;
+        n = strlen(dumped);
+    }
+    if (cb_memo_put(c->memo, e->tenant, memo, e->job, task, e->time_ns, text, n) == CB_ENOMEM)
+        c->stats.errors++; /* the store still has it once the projector folds it */
+    free(dumped);
+}
+
 static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
 {
     cb_control *c = ctx;
@@ -311,6 +335,8 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
             s = cb_mirror_keep_output(
                 mj, (uint32_t)json_integer_value(json_object_get(e->data, "task")),
                 (const char *)m->data + sp.off[i], sp.len[i]);
+        if (s == CB_OK && mj && applied && e->type == CB_EV_TASK_SUCCEEDED)
+            remember_memo(c, mj, e);
     }
     cb_event_cleanup(&ev);
     if (s != CB_OK) {
@@ -429,7 +455,9 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
     else
         cb_control_opts_init(&c->o);
     cb_map_init(&c->jobs);
-    if (!(c->reconcile = event_new(base, -1, EV_PERSIST, reconcile_cb, c))) {
+    if (!(c->memo = cb_memo_new(CB_MEMO_RECENT_MAX, CB_MEMO_RECENT_BYTES)) ||
+        !(c->reconcile = event_new(base, -1, EV_PERSIST, reconcile_cb, c))) {
+        cb_memo_free(c->memo);
         free(c);
         return CB_ENOMEM;
     }
@@ -440,6 +468,7 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
         event_free(c->reconcile);
         cb_reader_close(c->reader);
         cb_mirror_free(c->mirror);
+        cb_memo_free(c->memo);
         free(c);
         return s;
     }
@@ -469,6 +498,7 @@ void ctl_release(cb_control *c)
     cb_map_each(&c->jobs, free_job, NULL);
     cb_map_cleanup(&c->jobs);
     cb_mirror_free(c->mirror);
+    cb_memo_free(c->memo);
     while (c->backends) {
         backend_state *bs = c->backends;
         c->backends = bs->next;

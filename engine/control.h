@@ -48,6 +48,8 @@ typedef struct cb_control_opts {
     size_t inline_result_max;   /* larger results are referenced, not inlined; default 256 KiB */
     int64_t aging_ms;           /* a job waiting for capacity gains one priority level per
                                  * aging_ms, so none starves; default 10000 (0: no aging) */
+    int64_t memo_ttl_s;         /* a cached task reuses outputs at most this old; default
+                                 * CB_MEMO_TTL_S (7 days; 0: never reuse) */
     cb_policy_defaults policy;  /* for what descriptors leave out */
     struct cb_storage *storage; /* borrowed: where objects inputs are listed; NULL: such
                                  * jobs fail with the reason */
@@ -55,8 +57,9 @@ typedef struct cb_control_opts {
 
 typedef struct cb_control_stats {
     uint64_t visits, plans, events, dispatched, invokes, done, errors;
-    size_t jobs;      /* in memory now */
-    uint64_t log_seq; /* the last log position read (cb_control_stats_get fills it) */
+    uint64_t memoized; /* tasks that took an earlier output instead of an invocation */
+    size_t jobs;       /* in memory now */
+    uint64_t log_seq;  /* the last log position read (cb_control_stats_get fills it) */
 } cb_control_stats;
 
 void cb_control_opts_init(cb_control_opts *o);

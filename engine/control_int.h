@@ -147,6 +147,7 @@ struct cb_control {
     backend_state *backends;
     tenant_state *tenants; /* those with jobs */
     cb_mirror *mirror;     /* the jobs' state the visits plan from (mirror.h) */
+    struct cb_memo *memo;  /* the recent successes of cached tasks (memo.h) */
     cb_reader *reader;     /* the log, folded into the mirror */
     struct event *read_retry;
     int live;                  /* the reader has caught up once: visits may decide */
@@ -225,10 +226,13 @@ cb_status ctl_emit(cb_control *c, cjob *j, cb_event_type type, const char *what,
  * (<tenant>/<job>/<task>/<attempt>, "+<n>" for n tasks from that one). A
  * task whose input cannot be made is left out (logged by nobody: its attempt
  * times out like a lost command). */
-void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *tb,
+void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const cb_task_list *tb,
                      const cb_task_ref *refs, size_t n, json_t *into);
 /* Put each command of ctl_invoke_cmds (borrowed array) on cb.invoke.<its
- * backend>. */
+ * backend>. A cached task (memo.h) whose memo key matches an earlier
+ * success is no command: ctl_invoke_cmds adds {"what", "memoized": the
+ * success's data} instead, and this appends that success (id
+ * "<tenant>/<job>/<task>/<attempt>/memoized"); the others carry their key. */
 void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes);
 /* Append the plan's dispatches (cb.tasks.dispatched, in chunks); their
  * commands are put once each append is confirmed. */

@@ -11,9 +11,14 @@
 #include "cb_json.h"
 #include "cb_log.h"
 #include "cb_msg_invoke.h"
+#include "cb_msg_outcome.h"
+#include "cb_time.h"
+#include "memo.h"
+#include "views.h"
 #include "result.h"
 
-/* Put each command on the queue of its function's backend. */
+/* Put each command on the queue of its function's backend; append the
+ * memoized successes instead of theirs. */
 void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes)
 {
     size_t i;
@@ -22,9 +27,20 @@ void ctl_put_invokes(cb_control *c, cjob *j, json_t *invokes)
     {
         const json_t *cmd = json_object_get(e, "command");
         const char *id = json_string_value(json_object_get(e, "id")) ?: "";
-        char subject[64], *text = cb_json_dumps(cmd, JSON_COMPACT);
-        op *o = text ? ctl_op_new(c, j, OP_PUT) : NULL;
+        char subject[64], *text;
+        op *o;
         cb_status s = CB_ENOMEM;
+        if (!cmd) { /* {"what", "memoized"}: the success appended instead */
+            if (ctl_emit(c, j, CB_EV_TASK_SUCCEEDED,
+                         json_string_value(json_object_get(e, "what")) ?: "memoized",
+                         json_incref(json_object_get(e, "memoized")), NULL) == CB_OK)
+                c->stats.memoized++;
+            else
+                j->recovered = 0; /* the next visit tries again */
+            continue;
+        }
+        text = cb_json_dumps(cmd, JSON_COMPACT);
+        o = text ? ctl_op_new(c, j, OP_PUT) : NULL;
         snprintf(subject, sizeof subject, "cb.invoke.%s",
                  json_string_value(json_object_get(json_object_get(cmd, "function"), "backend"))
                      ?: "local");
@@ -119,6 +135,54 @@ static int task_part(const cjob *j, const cb_job_state *js, const cb_task_list *
     return *items ? 0 : -1;
 }
 
+/* Whether the tasks of j's step `step` (NULL: not a DAG) are cached. */
+static bool cached(const cjob *j, const cb_job_state *js, const char *step)
+{
+    int32_t i = step ? cb_flow_step_index(&j->flow, step) : -1;
+    return cb_memo_wanted(js->spec, i >= 0 ? j->flow.steps[i].spec : NULL);
+}
+
+/* A cached task (memo.h): its memo key into hex, and, when an earlier
+ * success of the tenant has that key and is not older than the engine's
+ * memo_ttl_s, the data of the success to append instead of invoking (new
+ * reference; NULL: invoke). The recent successes the controller folded
+ * first, then the store. */
+static json_t *memoized(cb_control *c, const cjob *j, const cb_invoke_task *t, const json_t *fn,
+                        const char *step, char hex[65])
+{
+    char job[CB_NAME_MAX + 1];
+    const char *text, *from;
+    uint32_t from_task = 0;
+    size_t n = 0;
+    int64_t not_before;
+    json_t *out = NULL, *data;
+    cb_outcome_msg m;
+    cb_status st;
+    if (cb_memo_key(fn, t->items, hex) != CB_OK) {
+        hex[0] = '\0';
+        return NULL;
+    }
+    if (c->o.memo_ttl_s <= 0)
+        return NULL;
+    not_before = cb_time_now_ns() - c->o.memo_ttl_s * 1000000000LL;
+    if ((text = cb_memo_get(c->memo, j->tenant, hex, not_before, &from, &from_task, &n)) &&
+        (out = cb_json_loadb(text, n, JSON_DECODE_ANY, NULL, &st)))
+        snprintf(job, sizeof job, "%s", from);
+    else if (cb_view_memo(c->st, j->tenant, hex, not_before, job, &from_task, &out) != CB_OK)
+        return NULL;
+    memset(&m, 0, sizeof m);
+    m.task = t->task;
+    m.attempt = t->attempt;
+    m.step = step;
+    m.output = out;
+    m.duration_ms = -1;
+    m.memoized_job = job;
+    m.memoized_task = from_task;
+    data = cb_outcome_succeeded(&m);
+    json_decref(out);
+    return data;
+}
+
 _Static_assert(CTL_BATCH_MAX <= CB_INVOKE_TASKS_MAX, "a command takes CTL_BATCH_MAX tasks");
 
 /* Tasks per command for a plan of n on a backend with `busy` invocations
@@ -132,7 +196,7 @@ static size_t batch_size(size_t n, uint64_t busy)
     return k < 1 ? 1 : k > CTL_BATCH_MAX ? CTL_BATCH_MAX : k;
 }
 
-void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *tb,
+void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const cb_task_list *tb,
                      const cb_task_ref *refs, size_t n, json_t *into)
 {
     /* a DAG's foreach children carry parts of one output, which may itself be
@@ -141,7 +205,8 @@ void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *
                         ? j->backend->inflight - j->inflight
                         : 0;
     size_t k = batch_size(n, busy), have = 0;
-    json_t *held[CB_INVOKE_TASKS_MAX]; /* the items' references; m.tasks borrows them */
+    json_t *held[CB_INVOKE_TASKS_MAX];  /* the items' references; m.tasks borrows them */
+    char memo[CB_INVOKE_TASKS_MAX][65]; /* the tasks' memo keys; m.tasks borrows them */
     cb_invoke_msg m = {.job_id = j->job, .tenant = j->tenant};
     for (size_t i = 0; i <= n; i++) {
         cb_invoke_task t;
@@ -166,6 +231,19 @@ void ctl_invoke_cmds(const cjob *j, const cb_job_state *js, const cb_task_list *
         if (!ok) {
             json_decref(items);
             continue;
+        }
+        t.memo = NULL;
+        if (cached(j, js, step)) {
+            json_t *data = memoized(c, j, &t, fn, step, memo[have]);
+            if (data) { /* appended instead of invoking, once the dispatch is confirmed */
+                char what[64];
+                snprintf(what, sizeof what, "%u/%u/memoized", t.task, t.attempt);
+                json_array_append_new(into,
+                                      json_pack("{s:s, s:o}", "what", what, "memoized", data));
+                json_decref(items);
+                continue;
+            }
+            t.memo = memo[have][0] ? memo[have] : NULL;
         }
         m.function = fn;
         m.step = step;
@@ -195,7 +273,7 @@ void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_
             json_array_append_new(tasks, json_pack("{s:i, s:i}", "task", (json_int_t)r->task,
                                                    "attempt", (json_int_t)r->attempt));
         }
-        ctl_invoke_cmds(j, js, tb, p->dispatch + from, n, invokes);
+        ctl_invoke_cmds(c, j, js, tb, p->dispatch + from, n, invokes);
         o->invokes = invokes;
         snprintf(what, sizeof what, "dispatch/%u.%u+%zu", p->dispatch[from].task,
                  p->dispatch[from].attempt, n);

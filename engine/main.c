@@ -21,7 +21,7 @@
 
 static const char *usage =
     "usage: cb-engine --broker URL --store DIR [--config FILE] [--reconcile-ms MS]\n"
-    "                 [--max-job-bytes N] [--aging-ms MS] [--objects DIR]\n"
+    "                 [--max-job-bytes N] [--aging-ms MS] [--memo-ttl-s S] [--objects DIR]\n"
     "Takes jobs on cb.submit.<tenant> and cb.enqueue.<tenant>, lifecycle commands\n"
     "on cb.ctl.<tenant>.<job>, and drives every job to its end. DIR is the\n"
     "projector's store (read only here); FILE the backends configuration shared\n"
@@ -89,6 +89,8 @@ int main(int argc, char **argv)
             co.reconcile_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--aging-ms") && val)
             co.aging_ms = atol(argv[++i]);
+        else if (!strcmp(arg, "--memo-ttl-s") && val)
+            co.memo_ttl_s = atol(argv[++i]);
         else if (!strcmp(arg, "--max-job-bytes") && val)
             ic.max_bytes = (size_t)atol(argv[++i]);
         else {

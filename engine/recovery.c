@@ -20,7 +20,7 @@ void ctl_recover(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_l
         if (tb->tasks[i].status == CB_TASK_DISPATCHED)
             refs[n++] = (cb_task_ref){.task = tb->index[i], .attempt = tb->tasks[i].attempt};
     if (invokes && n > 0)
-        ctl_invoke_cmds(j, js, tb, refs, n, invokes);
+        ctl_invoke_cmds(c, j, js, tb, refs, n, invokes);
     free(refs);
     if (invokes && json_array_size(invokes) > 0) {
         cb_log_job(CB_LOG_INFO, "control", j->tenant, j->job,

@@ -12,6 +12,8 @@
 #include "layout.h"
 #include "cb_log.h"
 #include "cb_map.h"
+#include "cb_msg_outcome.h"
+#include "cb_time.h"
 
 #define MOD "projector"
 
@@ -315,6 +317,33 @@ cb_status cb_batch_begin(cb_store *st, cb_batch_keep *keep, cb_batch **out)
     return CB_OK;
 }
 
+/* The memo entries of ev's successes that carry a memo key (a cached job's
+ * tasks, layout.h): the task that now holds that output, and when. */
+static cb_status remember_memos(cb_batch *b, job_entry *e, const cb_event *ev)
+{
+    for (size_t i = 0, n = cb_event_outcomes(ev); i < n; i++) {
+        cb_event one;
+        const cb_event *p = cb_event_outcome(ev, i, &one);
+        cb_outcome_msg m;
+        const cb_task_state *t;
+        char key[CB_MEMO_KEY_MAX], val[CB_JOB_KEY_MAX + 96], at[40];
+        size_t klen;
+        int vlen;
+        if (cb_outcome_parse(p->data, &m) != CB_OK || !m.memo ||
+            !(t = cb_map_get(&e->tasks, m.task)) || t->status != CB_TASK_SUCCEEDED ||
+            t->attempt != m.attempt || !(klen = cb_layout_memo_key(ev->tenant, m.memo, key)))
+            continue;
+        vlen = snprintf(val, sizeof val, "{\"at\":\"%s\",\"job\":\"%s\",\"task\":%u}",
+                        cb_time_format(ev->time_ns, at, sizeof at), ev->job, m.task);
+        if (vlen > 0 && (size_t)vlen < sizeof val) {
+            cb_status s = cb_store_put(b->txn, CB_DB_MEMO, key, klen, val, (size_t)vlen);
+            if (s != CB_OK)
+                return s;
+        }
+    }
+    return CB_OK;
+}
+
 cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *applied)
 {
     char key[CB_JOB_KEY_MAX];
@@ -339,6 +368,9 @@ cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *app
                        ev->id, cb_event_type_name(ev->type));
     } else if (*applied) {
         b->stats.applied++;
+        if ((ev->type == CB_EV_TASK_SUCCEEDED || ev->type == CB_EV_TASKS_SUCCEEDED) &&
+            (s = remember_memos(b, e, ev)) != CB_OK)
+            return s;
     } else {
         b->stats.ignored++;
     }

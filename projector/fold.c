@@ -280,6 +280,8 @@ static int fold_task_succeeded(fold_ctx *c)
     json_decref(t->output);
     t->output = json_incref((json_t *)m.output);
     t->due_ns = 0;
+    if (m.memoized_job)
+        c->j->memoized++;
     task_move(c->j, t, CB_TASK_SUCCEEDED, c->now);
     return 1;
 }
@@ -587,7 +589,7 @@ cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_
 json_t *cb_job_state_to_json(const cb_job_state *j)
 {
     return json_pack(
-        "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
+        "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
         "s:{s:o, s:o, s:o, s:o}, s:I, s:I, s:O?, s:s?, s:O?, s:s?, s:O*}",
         "status", cb_job_status_name(j->status), "suspended_from",
         cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested, "tasks",
@@ -595,12 +597,13 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
         (json_int_t)j->succeeded, "failed", (json_int_t)j->failed, "waiting",
         (json_int_t)j->waiting, "skipped", (json_int_t)j->skipped, "frontier",
         (json_int_t)j->frontier, "retries", (json_int_t)j->retries, "timeouts",
-        (json_int_t)j->timeouts, "sla_violations", (json_int_t)j->sla_violations, "events",
-        "applied", (json_int_t)j->applied, "ignored", (json_int_t)j->ignored, "times", "submitted",
-        cb_json_time(j->submitted_ns), "started", cb_json_time(j->started_ns), "finished",
-        cb_json_time(j->finished_ns), "updated", cb_json_time(j->updated_ns), "first_seq",
-        (json_int_t)j->first_seq, "last_seq", (json_int_t)j->last_seq, "spec", j->spec, "digest",
-        j->digest, "result", j->result, "error", j->error, "partition", j->partition);
+        (json_int_t)j->timeouts, "sla_violations", (json_int_t)j->sla_violations, "memoized",
+        (json_int_t)j->memoized, "events", "applied", (json_int_t)j->applied, "ignored",
+        (json_int_t)j->ignored, "times", "submitted", cb_json_time(j->submitted_ns), "started",
+        cb_json_time(j->started_ns), "finished", cb_json_time(j->finished_ns), "updated",
+        cb_json_time(j->updated_ns), "first_seq", (json_int_t)j->first_seq, "last_seq",
+        (json_int_t)j->last_seq, "spec", j->spec, "digest", j->digest, "result", j->result, "error",
+        j->error, "partition", j->partition);
 }
 
 json_t *cb_task_state_to_json(const cb_task_state *t)
@@ -703,6 +706,7 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
     out->retries = u32_of(tasks, "retries");
     out->timeouts = u32_of(tasks, "timeouts");
     out->sla_violations = u32_of(tasks, "sla_violations");
+    out->memoized = u32_of(tasks, "memoized");
     out->applied = (uint64_t)json_integer_value(json_object_get(events, "applied"));
     out->ignored = (uint64_t)json_integer_value(json_object_get(events, "ignored"));
     out->submitted_ns = time_of(json_object_get(times, "submitted"));

@@ -57,6 +57,7 @@ typedef struct cb_job_state {
     uint32_t skipped;   /* DAG steps SKIPPED */
     uint32_t frontier;  /* highest index ever dispatched + 1 (new tasks go out in order) */
     uint32_t retries, timeouts, sla_violations;
+    uint32_t memoized; /* tasks that took an earlier task's output (cb.task.succeeded "memoized") */
     uint64_t applied, ignored; /* events applied to / ignored for this job */
     int64_t submitted_ns, started_ns, finished_ns, updated_ns;
     uint64_t first_seq; /* log position of its first event (the submission), 0 if unknown:

@@ -2,6 +2,7 @@
 #include "layout.h"
 #include "cb_json.h"
 
+#include <stdio.h>
 #include <string.h>
 
 size_t cb_layout_task_key(const char *job, size_t klen, uint32_t idx, unsigned char *buf)
@@ -37,4 +38,13 @@ cb_status cb_layout_load_json(cb_txn *t, cb_db db, const void *key, size_t klen,
 bool cb_layout_task_open(cb_task_status s)
 {
     return s != CB_TASK_PENDING && s != CB_TASK_SUCCEEDED && s != CB_TASK_SKIPPED;
+}
+
+size_t cb_layout_memo_key(const char *tenant, const char *hex, char *buf)
+{
+    int n;
+    if (!hex || strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64)
+        return 0;
+    n = snprintf(buf, CB_MEMO_KEY_MAX, "%s/%s", tenant, hex);
+    return n > 0 && n < CB_MEMO_KEY_MAX ? (size_t)n : 0;
 }

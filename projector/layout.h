@@ -8,6 +8,9 @@
  *           succeeded or skipped): a job's open tasks without a full scan
  *   active  "tenant/job" -> its deadline in ns (decimal), while not finished
  *   meta    "applied_seq", "format"
+ *   memo    "tenant/<memo key>" -> {"at", "job", "task"}: the task of a cached
+ *           job that succeeded with that memo key (docs/engine.md, Memoized
+ *           tasks), and when; its output is in that task's record
  *
  * Index keys sort a job's tasks in index order. Pure apart from the reads
  * through a transaction it is given. */
@@ -29,6 +32,10 @@
 /* The tasks key of task idx of job `job` (klen bytes, < CB_JOB_KEY_MAX) into
  * buf (>= CB_TASK_KEY_MAX bytes). Returns its length. */
 size_t cb_layout_task_key(const char *job, size_t klen, uint32_t idx, unsigned char *buf);
+#define CB_MEMO_KEY_MAX (CB_NAME_MAX + 66)
+/* The memo key of `hex` (64 hex digits) of `tenant` into buf (>=
+ * CB_MEMO_KEY_MAX bytes). Returns its length, 0 if hex is not 64 digits. */
+size_t cb_layout_memo_key(const char *tenant, const char *hex, char *buf);
 /* The index in a tasks key whose job part is plen bytes with its NUL. */
 uint32_t cb_layout_task_index(const unsigned char *key, size_t plen);
 /* Read and parse a JSON record. CB_ENOTFOUND, CB_EIO (not JSON). */

@@ -14,11 +14,13 @@
 
 #define MOD "store"
 
-static const char *const db_names[CB_DB__COUNT] = {"jobs", "tasks", "active", "meta", "open"};
+static const char *const db_names[CB_DB__COUNT] = {"jobs", "tasks", "active",
+                                                   "meta", "open",  "memo"};
 
 struct cb_store {
     MDB_env *env;
     MDB_dbi dbi[CB_DB__COUNT];
+    bool missing[CB_DB__COUNT]; /* read-only, and the writer has not made it yet */
     unsigned flags;
 };
 
@@ -102,6 +104,10 @@ cb_status cb_store_open(const char *dir, size_t map_bytes, unsigned flags, cb_st
         goto out_close_env;
     for (int i = 0; i < CB_DB__COUNT; i++) {
         rc = mdb_dbi_open(txn, db_names[i], flags & CB_STORE_RDONLY ? 0 : MDB_CREATE, &st->dbi[i]);
+        if (rc == MDB_NOTFOUND && (flags & CB_STORE_RDONLY) && i == CB_DB_MEMO) {
+            st->missing[i] = true; /* a store the projector has not opened since */
+            rc = 0;
+        }
         if (rc != 0) {
             mdb_txn_abort(txn);
             goto out_close_env;
@@ -179,7 +185,7 @@ cb_status cb_store_get(cb_txn *t, cb_db db, const void *key, size_t klen, const 
                        size_t *vlen)
 {
     MDB_val k = {klen, (void *)key}, v;
-    int rc = mdb_get(t->txn, t->st->dbi[db], &k, &v);
+    int rc = t->st->missing[db] ? MDB_NOTFOUND : mdb_get(t->txn, t->st->dbi[db], &k, &v);
     if (rc != 0)
         return from_mdb(rc);
     *val = v.mv_data;
@@ -215,7 +221,10 @@ cb_status cb_store_scan_from(cb_txn *t, cb_db db, const void *prefix, size_t ple
 {
     MDB_cursor *c;
     MDB_val k = {plen, (void *)prefix}, v;
-    int rc = mdb_cursor_open(t->txn, t->st->dbi[db], &c);
+    int rc;
+    if (t->st->missing[db])
+        return CB_OK;
+    rc = mdb_cursor_open(t->txn, t->st->dbi[db], &c);
     if (rc != 0)
         return from_mdb(rc);
     if (flen) { /* the later of the prefix and `from` */

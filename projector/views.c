@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cb_json.h"
+#include "cb_time.h"
 #include "layout.h"
 
 /* applied_seq as transaction t sees it (0 when none is stored). */
@@ -50,6 +51,61 @@ cb_status cb_view_job(cb_store *st, const char *key, cb_job_state *out)
     s = cb_job_state_from_json(o, out);
     json_decref(o);
     return s;
+}
+
+/* The memo entry of mkey in t: its job, task and time. */
+static cb_status memo_entry(cb_txn *t, const char *mkey, size_t mlen, char *job, uint32_t *task,
+                            int64_t *at)
+{
+    json_t *o = NULL;
+    const char *j, *when;
+    cb_status s = cb_layout_load_json(t, CB_DB_MEMO, mkey, mlen, &o);
+    if (s != CB_OK)
+        return s;
+    j = json_string_value(json_object_get(o, "job"));
+    when = json_string_value(json_object_get(o, "at"));
+    s = CB_EIO;
+    if (j && strlen(j) <= CB_NAME_MAX && when && cb_time_parse(when, at) == 0 &&
+        json_is_integer(json_object_get(o, "task"))) {
+        snprintf(job, CB_NAME_MAX + 1, "%s", j);
+        *task = (uint32_t)json_integer_value(json_object_get(o, "task"));
+        s = CB_OK;
+    }
+    json_decref(o);
+    return s;
+}
+
+cb_status cb_view_memo(cb_store *st, const char *tenant, const char *hex, int64_t not_before_ns,
+                       char *job, uint32_t *task, json_t **output)
+{
+    char mkey[CB_MEMO_KEY_MAX], jkey[CB_JOB_KEY_MAX];
+    unsigned char k[CB_TASK_KEY_MAX];
+    size_t mlen = cb_layout_memo_key(tenant, hex, mkey);
+    int64_t at = 0;
+    json_t *o = NULL;
+    cb_txn *t;
+    cb_status s;
+
+    *output = NULL;
+    if (!mlen)
+        return CB_EINVAL;
+    if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
+        return s;
+    if ((s = memo_entry(t, mkey, mlen, job, task, &at)) == CB_OK && at < not_before_ns)
+        s = CB_ENOTFOUND; /* expired */
+    if (s == CB_OK && cb_job_key(tenant, job, jkey, sizeof jkey) != 0)
+        s = CB_EINVAL;
+    if (s == CB_OK)
+        s = cb_layout_load_json(t, CB_DB_TASKS, k, cb_layout_task_key(jkey, strlen(jkey), *task, k),
+                                &o);
+    cb_store_abort(t);
+    if (s != CB_OK)
+        return s == CB_EIO ? CB_ENOTFOUND : s; /* an entry that does not parse: none */
+    if (!strcmp(json_string_value(json_object_get(o, "status")) ?: "", "succeeded") &&
+        json_object_get(o, "output"))
+        *output = json_incref(json_object_get(o, "output"));
+    json_decref(o);
+    return *output ? CB_OK : CB_ENOTFOUND;
 }
 
 cb_status cb_view_task(cb_store *st, const char *key, uint32_t index, cb_task_state *out)

@@ -52,6 +52,14 @@ typedef int cb_view_snap_job_fn(const char *key, cb_job_state *js, void *arg);
 CB_NODISCARD cb_status cb_view_active_snapshot(cb_store *st, cb_view_snap_job_fn *job_fn,
                                                cb_view_task_fn *task_fn, void *arg,
                                                uint64_t *applied_seq);
+/* The output of the tenant's task that succeeded with memo key `hex` (a
+ * cached job's, layout.h) no earlier than not_before_ns: CB_OK with *output
+ * (owned) and that task's job (into job, CB_NAME_MAX + 1 bytes) and index;
+ * CB_ENOTFOUND when there is none, it is older, or its record no longer
+ * holds a success. One read transaction. */
+CB_NODISCARD cb_status cb_view_memo(cb_store *st, const char *tenant, const char *hex,
+                                    int64_t not_before_ns, char *job, uint32_t *task,
+                                    json_t **output);
 /* SHA-256 (hex, 65 bytes with NUL) over the jobs, tasks and active databases
  * in key order: equal digests mean equal entity state. `entities` (if not
  * NULL) gets the number of entries hashed. */

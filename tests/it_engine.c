@@ -441,6 +441,89 @@ static void test_dag_foreach_and_when(void **state)
     call_cleanup(&c);
 }
 
+/* Run `job` (a JSON text) for tenant t and expect it to succeed with
+ * `result`; its done message stays in *c. */
+static void run_for(call *c, const char *t, const char *job, const char *result)
+{
+    submit(c, t, job_of(job));
+    expect_accepted(c);
+    wait_done(c, WAIT_MS);
+    expect_status(c, "succeeded");
+    expect_result(c, result);
+}
+
+/* Each success in `events` was memoized from job `from`, none was invoked
+ * (no cb.task.started); returns how many there are. */
+static size_t all_memoized_from(const json_t *events, const char *from)
+{
+    size_t i, n = 0;
+    json_t *e;
+    assert_int_equal(count_type(events, "cb.task.started"), 0);
+    json_array_foreach(events, i, e)
+    {
+        json_t *parts = successes_of(e), *p;
+        size_t k;
+        json_array_foreach(parts, k, p)
+        {
+            json_t *m = json_object_get(p, "memoized");
+            if (!m || strcmp(json_string_value(json_object_get(m, "job")) ?: "", from))
+                fail_msg("a success not memoized from %s: %s", from, json_dumps(p, JSON_COMPACT));
+            n++;
+        }
+        json_decref(parts);
+    }
+    return n;
+}
+
+/* A cached job's tasks take the outputs of an identical earlier job of the
+ * tenant instead of running; another tenant's, a changed item's and an
+ * uncached job's run. */
+#define CACHED_ADD7                                                                                \
+    "{\"kind\": \"map\", \"cache\": true, \"function\": {\"backend\": \"local\", \"name\": "       \
+    "\"add7\"}, \"input\": {\"items\": [%s]}}"
+static void test_a_cached_job_reuses_earlier_outputs(void **state)
+{
+    call a = {0}, b = {0}, other = {0}, changed = {0}, plain = {0};
+    char t[32], u[32], text[300];
+    json_t *events;
+    (void)state;
+    tenant_name(t, sizeof t);
+    tenant_name(u, sizeof u);
+    snprintf(text, sizeof text, CACHED_ADD7, "1, 2, 3, 4");
+    run_for(&a, t, text, "[8, 9, 10, 11]");
+    assert_null(json_object_get(json_object_get(a.done, "counts"), "memoized"));
+    events = read_job_log(t, a.job);
+    assert_int_equal(count_type(events, "cb.task.started"), 4); /* it ran */
+    json_decref(events);
+
+    run_for(&b, t, text, "[8, 9, 10, 11]"); /* the same job again: nothing runs */
+    assert_int_equal(count(&b, "memoized"), 4);
+    events = read_job_log(t, b.job);
+    assert_int_equal(all_memoized_from(events, a.job), 4);
+    json_decref(events);
+
+    run_for(&other, u, text, "[8, 9, 10, 11]"); /* another tenant's job runs */
+    assert_null(json_object_get(json_object_get(other.done, "counts"), "memoized"));
+
+    snprintf(text, sizeof text, CACHED_ADD7, "1, 2, 3, 5"); /* one item differs: it alone runs */
+    run_for(&changed, t, text, "[8, 9, 10, 12]");
+    assert_int_equal(count(&changed, "memoized"), 3);
+    events = read_job_log(t, changed.job);
+    assert_int_equal(count_type(events, "cb.task.started"), 1);
+    json_decref(events);
+
+    run_for(&plain, t, /* not cached: runs although the outputs exist */
+            "{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": \"add7\"}, "
+            "\"input\": {\"items\": [1, 2, 3, 4]}}",
+            "[8, 9, 10, 11]");
+    assert_null(json_object_get(json_object_get(plain.done, "counts"), "memoized"));
+    call_cleanup(&a);
+    call_cleanup(&b);
+    call_cleanup(&other);
+    call_cleanup(&changed);
+    call_cleanup(&plain);
+}
+
 static void test_failures_are_retried_then_succeed(void **state)
 {
     call c = {0};
@@ -1600,6 +1683,7 @@ int main(void)
         cmocka_unit_test(test_call_and_map_over_a_range_keep_item_order),
         cmocka_unit_test(test_dag_passes_outputs_along_its_edges),
         cmocka_unit_test(test_dag_foreach_and_when),
+        cmocka_unit_test(test_a_cached_job_reuses_earlier_outputs),
         cmocka_unit_test(test_failures_are_retried_then_succeed),
         cmocka_unit_test(test_tolerated_losses_keep_the_outputs_that_exist),
         cmocka_unit_test(test_the_reduce_has_its_own_timeout),
