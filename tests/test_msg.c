@@ -93,6 +93,8 @@ static void invoke_invalid(const char *path, const char *text, size_t len)
     assert_true(why[0] != '\0');
 }
 
+#define MEMO_KEY "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static void invocation_command(void **state)
 {
     json_t *root = NULL,
@@ -103,7 +105,8 @@ static void invocation_command(void **state)
                   back;
     char *text, why[128];
     (void)state;
-    m.tasks[0] = (cb_invoke_task){.task = 7, .attempt = 2, .items = items, .first_item = 14};
+    m.tasks[0] = (cb_invoke_task){
+        .task = 7, .attempt = 2, .items = items, .first_item = 14, .memo = MEMO_KEY};
     assert_true(each(EXAMPLES "/valid/invoke-*.json", invoke_valid) >= 2);
     assert_true(each(EXAMPLES "/invalid/invoke-*.json", invoke_invalid) >= 6);
     cmd = cb_invoke_msg_build(&m);
@@ -116,6 +119,7 @@ static void invocation_command(void **state)
     assert_string_equal(back.step, "s1");
     assert_int_equal(back.ntasks, 1);
     assert_int_equal(back.tasks[0].first_item, 14);
+    assert_string_equal(back.tasks[0].memo, MEMO_KEY);
     assert_int_equal(back.tasks[0].task, 7);
     assert_int_equal(back.tasks[0].attempt, 2);
     assert_string_equal(cb_invoke_msg_function_name(&back), "add7");
@@ -141,7 +145,8 @@ static void invocation_command(void **state)
         m.tasks[i] = (cb_invoke_task){.task = (uint32_t)(100 + i),
                                       .attempt = (uint32_t)(1 + i % 3),
                                       .items = items,
-                                      .first_item = i % 2 ? -1 : (int64_t)(200 * i)};
+                                      .first_item = i % 2 ? -1 : (int64_t)(200 * i),
+                                      .memo = i % 2 ? MEMO_KEY : NULL};
     cmd = cb_invoke_msg_build(&m);
     assert_valid("invoke.json", cmd, "built batch");
     assert_null(json_object_get(cmd, "task"));
@@ -156,6 +161,10 @@ static void invocation_command(void **state)
         assert_int_equal(back.tasks[i].attempt, 1 + i % 3);
         assert_int_equal(back.tasks[i].first_item, i % 2 ? -1 : (int64_t)(200 * i));
         assert_true(json_equal(back.tasks[i].items, items));
+        if (i % 2)
+            assert_string_equal(back.tasks[i].memo, MEMO_KEY);
+        else
+            assert_null(back.tasks[i].memo);
     }
     assert_string_equal(back.job_id, "j");
     assert_string_equal(back.tenant, "t");
@@ -221,10 +230,10 @@ static void outcome_events(void **state)
 {
     (void)state;
     assert_int_equal(each(EXAMPLES "/valid/event-task-started.json", outcome_valid) +
-                         each(EXAMPLES "/valid/event-task-succeeded.json", outcome_valid) +
+                         each(EXAMPLES "/valid/event-task-succeeded*.json", outcome_valid) +
                          each(EXAMPLES "/valid/event-task-failed.json", outcome_valid) +
                          each(EXAMPLES "/valid/event-tasks-succeeded.json", batch_valid),
-                     4);
+                     6);
 }
 
 /* A function's error and stderr may hold any bytes and be of any length:

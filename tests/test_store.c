@@ -173,6 +173,60 @@ static void test_keep_holds_open_jobs_within_bounds(void **state)
     cb_store_close(plain);
 }
 
+#define H1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define H2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define H3 "3333333333333333333333333333333333333333333333333333333333333333"
+
+/* A success that carries a memo key (a cached job's task) names its task in
+ * the memo database, single or in a batch; one the fold ignores does not;
+ * the view gives the output from the task's record, per tenant, and not
+ * when the entry is older than asked. */
+static void test_memo_entries_name_the_successes_with_a_key(void **state)
+{
+    static const char *const script[][2] = {
+        {"cb.job.submitted", "{\"job\":{\"tenant\":\"acme\"},\"digest\":\"d\"}"},
+        {"cb.job.started", "{\"tasks\":3}"},
+        {"cb.tasks.dispatched",
+         "{\"tasks\":[{\"task\":0,\"attempt\":1},{\"task\":1,\"attempt\":1}]}"},
+        {"cb.task.succeeded", "{\"task\":0,\"attempt\":1,\"output\":[\"x\"],\"memo\":\"" H1 "\"}"},
+        {"cb.tasks.succeeded", "{\"tasks\":[{\"task\":1,\"attempt\":1,\"output\":[{\"y\":2}],"
+                               "\"memo\":\"" H2 "\"}]}"},
+        /* ignored: task 0 succeeded already; task 2 was never dispatched */
+        {"cb.task.succeeded", "{\"task\":0,\"attempt\":1,\"output\":[\"z\"],\"memo\":\"" H3 "\"}"},
+        {"cb.task.succeeded", "{\"task\":2,\"attempt\":1,\"output\":[\"z\"],\"memo\":\"" H3 "\"}"},
+    };
+    fixture *f = *state;
+    cb_store *st;
+    char job[CB_NAME_MAX + 1];
+    uint32_t task = 99;
+    json_t *out = NULL;
+    int seq = 0;
+
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    fold_batch(st, NULL, "m1", script, 7, &seq);
+    cb_store_close(st);
+    assert_int_equal(cb_store_open(f->dir, 0, CB_STORE_RDONLY, &st), CB_OK);
+    assert_int_equal(cb_view_memo(st, "acme", H1, 0, job, &task, &out), CB_OK);
+    assert_string_equal(job, "m1");
+    assert_int_equal(task, 0);
+    assert_string_equal(json_string_value(json_array_get(out, 0)), "x");
+    json_decref(out);
+    assert_int_equal(cb_view_memo(st, "acme", H2, 0, job, &task, &out), CB_OK);
+    assert_int_equal(task, 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(out, 0), "y")), 2);
+    json_decref(out);
+    assert_int_equal(cb_view_memo(st, "acme", H3, 0, job, &task, &out), CB_ENOTFOUND);
+    assert_null(out);
+    assert_int_equal(cb_view_memo(st, "other", H1, 0, job, &task, &out), CB_ENOTFOUND);
+    /* the success was at 1795752142.003 s: an entry older than asked is none */
+    assert_int_equal(cb_view_memo(st, "acme", H1, 1795752142004000000LL, job, &task, &out),
+                     CB_ENOTFOUND);
+    assert_int_equal(cb_view_memo(st, "acme", H1, 1795752142003000000LL, job, &task, &out), CB_OK);
+    json_decref(out);
+    assert_int_equal(cb_view_memo(st, "acme", "not-hex", 0, job, &task, &out), CB_EINVAL);
+    cb_store_close(st);
+}
+
 static void test_fold_commit_reopen(void **state)
 {
     fixture *f = *state;
@@ -430,6 +484,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fold_commit_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memo_entries_name_the_successes_with_a_key, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_keep_holds_open_jobs_within_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_entries_are_skipped_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup, teardown),
