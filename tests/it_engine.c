@@ -16,6 +16,8 @@
 #include "broker.h"
 #include "cb_event.h"
 #include "cb_stack.h"
+#include "store.h"
+#include "views.h"
 #include "cb_time.h"
 
 #define CONFIG  CB_TESTS_DIR "/fixtures/functions.json"
@@ -522,6 +524,77 @@ static void test_a_cached_job_reuses_earlier_outputs(void **state)
     call_cleanup(&other);
     call_cleanup(&changed);
     call_cleanup(&plain);
+}
+
+typedef struct stored_end {
+    char key[300];
+} stored_end;
+
+/* The projector's store shows the job ended (stored_end.key). */
+static bool store_shows_end(void *arg)
+{
+    stored_end *e = arg;
+    char dir[400];
+    cb_store *st = NULL;
+    cb_job_state js;
+    bool ended = false;
+    snprintf(dir, sizeof dir, "%s/store", cb_stack_dir(F.stack));
+    if (cb_store_open(dir, 0, CB_STORE_RDONLY, &st) != CB_OK)
+        return false;
+    if (cb_view_job(st, e->key, &js) == CB_OK) {
+        ended = cb_job_terminal(js.status);
+        cb_job_state_cleanup(&js);
+    }
+    cb_store_close(st);
+    return ended;
+}
+
+/* A DAG step's own `cache` (its foreach children's too) in a job without
+ * one: after an engine restart, with the first job in the store only, the
+ * cached steps take their outputs from there; the step that is not cached
+ * runs again. */
+static void test_cached_steps_are_found_in_the_store_after_a_restart(void **state)
+{
+    static const char *dag =
+        "{\"kind\": \"dag\", \"tasks\": {"
+        "\"a\": {\"function\": {\"backend\": \"local\", \"name\": \"echo\"}, "
+        "\"input\": [1, 2], \"cache\": true},"
+        "\"each\": {\"function\": {\"backend\": \"local\", \"name\": \"add7\"}, "
+        "\"foreach\": \"a\", \"cache\": true},"
+        "\"total\": {\"function\": {\"backend\": \"local\", \"name\": \"sum\"}, "
+        "\"input_from\": \"each\"}}}";
+    call first = {0}, again = {0};
+    stored_end end;
+    char t[32];
+    json_t *events;
+    size_t started = 0, i;
+    json_t *e;
+    (void)state;
+    tenant_name(t, sizeof t);
+    run_for(&first, t, dag, "{\"total\": 17}");
+    snprintf(end.key, sizeof end.key, "%s/%s", t, first.job);
+    if (!cb_test_poll_until(F.base, store_shows_end, &end, WAIT_MS, 50))
+        fail_msg("the store does not show %s ended", end.key);
+    assert_true(cb_stack_kill(F.stack, "engine", SIGKILL));
+    assert_true(cb_stack_restart(F.stack, "engine"));
+
+    run_for(&again, t, dag, "{\"total\": 17}");
+    assert_int_equal(count(&again, "memoized"), 3); /* a and its two children */
+    events = read_job_log(t, again.job);
+    json_array_foreach(events, i, e)
+    {
+        json_t *d = json_object_get(e, "data");
+        if (!strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.task.started"))
+            started++;
+        if (json_object_get(d, "memoized"))
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(d, "memoized"), "job")),
+                first.job);
+    }
+    assert_int_equal(started, 1); /* total alone ran */
+    json_decref(events);
+    call_cleanup(&first);
+    call_cleanup(&again);
 }
 
 static void test_failures_are_retried_then_succeed(void **state)
@@ -1684,6 +1757,7 @@ int main(void)
         cmocka_unit_test(test_dag_passes_outputs_along_its_edges),
         cmocka_unit_test(test_dag_foreach_and_when),
         cmocka_unit_test(test_a_cached_job_reuses_earlier_outputs),
+        cmocka_unit_test(test_cached_steps_are_found_in_the_store_after_a_restart),
         cmocka_unit_test(test_failures_are_retried_then_succeed),
         cmocka_unit_test(test_tolerated_losses_keep_the_outputs_that_exist),
         cmocka_unit_test(test_the_reduce_has_its_own_timeout),
