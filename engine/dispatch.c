@@ -135,40 +135,84 @@ static int task_part(const cjob *j, const cb_job_state *js, const cb_task_list *
     return *items ? 0 : -1;
 }
 
-/* Whether the tasks of j's step `step` (NULL: not a DAG) are cached. */
-static bool cached(const cjob *j, const cb_job_state *js, const char *step)
+/* A re-run's task (retry_of, docs/engine.md): the output of the task of
+ * the job it re-runs with the same index (a foreach child: the same place
+ * in its step's children, when the step has as many there), if that one
+ * succeeded; its index into *from. New reference, or NULL. */
+static json_t *rerun_output(cb_control *c, const cjob *j, const cb_task_list *tb, uint32_t task,
+                            const char *of, int32_t step, uint32_t *from)
 {
-    int32_t i = step ? cb_flow_step_index(&j->flow, step) : -1;
-    return cb_memo_wanted(js->spec, i >= 0 ? j->flow.steps[i].spec : NULL);
+    char key[CTL_KEY_MAX];
+    cb_task_state old;
+    json_t *out = NULL;
+    *from = task;
+    if (cb_job_key(j->tenant, of, key, sizeof key) != 0)
+        return NULL;
+    if (step >= 0 && task != (uint32_t)step) { /* a child: where its step's children are there */
+        const cb_task_state *parent = cb_task_list_get(tb, (uint32_t)step);
+        if (!parent || cb_view_task(c->st, key, (uint32_t)step, &old) != CB_OK)
+            return NULL;
+        if (old.count == parent->count && task - parent->first < old.count)
+            *from = old.first + (task - parent->first);
+        else
+            *from = UINT32_MAX;
+        cb_task_state_cleanup(&old);
+        if (*from == UINT32_MAX)
+            return NULL;
+    }
+    if (cb_view_task(c->st, key, *from, &old) != CB_OK)
+        return NULL;
+    if (old.status == CB_TASK_SUCCEEDED && old.output)
+        out = json_incref(old.output);
+    cb_task_state_cleanup(&old);
+    return out;
 }
 
-/* A cached task (memo.h): its memo key into hex, and, when an earlier
- * success of the tenant has that key and is not older than the engine's
- * memo_ttl_s, the data of the success to append instead of invoking (new
- * reference; NULL: invoke). The recent successes the controller folded
- * first, then the store. */
-static json_t *memoized(cb_control *c, const cjob *j, const cb_invoke_task *t, const json_t *fn,
-                        const char *step, char hex[65])
+/* A cached task (memo.h): the output of an earlier success of the tenant
+ * with its memo key, not older than the engine's memo_ttl_s (the recent
+ * successes the controller folded first, then the store); new reference,
+ * or NULL. Its job into job, its index into *from. */
+static json_t *memo_output(cb_control *c, const cjob *j, const char *hex, char *job, uint32_t *from)
 {
-    char job[CB_NAME_MAX + 1];
-    const char *text, *from;
-    uint32_t from_task = 0;
+    const char *text, *src;
     size_t n = 0;
     int64_t not_before;
-    json_t *out = NULL, *data;
-    cb_outcome_msg m;
+    json_t *out;
     cb_status st;
-    if (cb_memo_key(fn, t->items, hex) != CB_OK) {
-        hex[0] = '\0';
-        return NULL;
-    }
     if (c->o.memo_ttl_s <= 0)
         return NULL;
     not_before = cb_time_now_ns() - c->o.memo_ttl_s * 1000000000LL;
-    if ((text = cb_memo_get(c->memo, j->tenant, hex, not_before, &from, &from_task, &n)) &&
-        (out = cb_json_loadb(text, n, JSON_DECODE_ANY, NULL, &st)))
-        snprintf(job, sizeof job, "%s", from);
-    else if (cb_view_memo(c->st, j->tenant, hex, not_before, job, &from_task, &out) != CB_OK)
+    if ((text = cb_memo_get(c->memo, j->tenant, hex, not_before, &src, from, &n)) &&
+        (out = cb_json_loadb(text, n, JSON_DECODE_ANY, NULL, &st))) {
+        snprintf(job, CB_NAME_MAX + 1, "%s", src);
+        return out;
+    }
+    return cb_view_memo(c->st, j->tenant, hex, not_before, job, from, &out) == CB_OK ? out : NULL;
+}
+
+/* The success to append instead of invoking task t (new reference), or
+ * NULL: invoke it, with its memo key in hex when it is cached ("" when
+ * not). A re-run's task that succeeded in the job it re-runs takes that
+ * output; else a cached task (memo.h) an earlier one's with its key. */
+static json_t *reused(cb_control *c, const cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                      const cb_invoke_task *t, const json_t *fn, const char *step, char hex[65])
+{
+    const char *of = json_string_value(json_object_get(js->spec, "retry_of"));
+    int32_t si = step ? cb_flow_step_index(&j->flow, step) : -1;
+    char job[CB_NAME_MAX + 1];
+    uint32_t from = 0;
+    json_t *out = NULL, *data;
+    cb_outcome_msg m;
+    hex[0] = '\0';
+    if (of && (out = rerun_output(c, j, tb, t->task, of, si, &from)))
+        snprintf(job, sizeof job, "%s", of);
+    if (!out && cb_memo_wanted(js->spec, si >= 0 ? j->flow.steps[si].spec : NULL)) {
+        if (cb_memo_key(fn, t->items, hex) != CB_OK)
+            hex[0] = '\0';
+        else
+            out = memo_output(c, j, hex, job, &from);
+    }
+    if (!out)
         return NULL;
     memset(&m, 0, sizeof m);
     m.task = t->task;
@@ -177,7 +221,7 @@ static json_t *memoized(cb_control *c, const cjob *j, const cb_invoke_task *t, c
     m.output = out;
     m.duration_ms = -1;
     m.memoized_job = job;
-    m.memoized_task = from_task;
+    m.memoized_task = from;
     data = cb_outcome_succeeded(&m);
     json_decref(out);
     return data;
@@ -232,9 +276,8 @@ void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const
             json_decref(items);
             continue;
         }
-        t.memo = NULL;
-        if (cached(j, js, step)) {
-            json_t *data = memoized(c, j, &t, fn, step, memo[have]);
+        {
+            json_t *data = reused(c, j, js, tb, &t, fn, step, memo[have]);
             if (data) { /* appended instead of invoking, once the dispatch is confirmed */
                 char what[64];
                 snprintf(what, sizeof what, "%u/%u/memoized", t.task, t.attempt);

@@ -31,6 +31,38 @@ cb_status cb_memo_key(const json_t *function, const json_t *items, char hex[65])
     return s;
 }
 
+static void strip_function(json_t *fn)
+{
+    json_object_del(fn, "timeout_ms");
+    json_object_del(fn, "memory_mb");
+}
+
+cb_status cb_memo_work_digest(const json_t *spec, char hex[65])
+{
+    static const char *const policy[] = {
+        "job_id",   "retry_of",           "cache", "retry", "timeout_ms", "parallelism",
+        "priority", "tolerated_failures", "sla",   "labels"};
+    json_t *w = json_deep_copy(spec), *step;
+    const char *name;
+    cb_status s;
+    if (!w)
+        return CB_ENOMEM;
+    for (size_t i = 0; i < sizeof policy / sizeof policy[0]; i++)
+        json_object_del(w, policy[i]);
+    strip_function(json_object_get(w, "function"));
+    strip_function(json_object_get(json_object_get(w, "reduce"), "function"));
+    json_object_foreach(json_object_get(w, "tasks"), name, step)
+    {
+        json_object_del(step, "retry");
+        json_object_del(step, "timeout_ms");
+        json_object_del(step, "cache");
+        strip_function(json_object_get(step, "function"));
+    }
+    s = cb_digest_json(w, hex);
+    json_decref(w);
+    return s;
+}
+
 typedef struct entry {
     char tenant[CB_NAME_MAX + 1], hex[65], job[CB_NAME_MAX + 1];
     uint32_t task;

@@ -41,6 +41,14 @@ bool cb_memo_wanted(const json_t *spec, const json_t *step_spec);
  * Errors: CB_ENOMEM. */
 CB_NODISCARD cb_status cb_memo_key(const json_t *function, const json_t *items, char hex[65]);
 
+/* The digest of a job's work, for a re-run (`retry_of`, docs/engine.md):
+ * the descriptor without what may change between a job and its re-run —
+ * job_id, retry_of, cache, retry, timeout_ms, parallelism, priority,
+ * tolerated_failures, sla and labels; its functions' timeout_ms and
+ * memory_mb; its steps' retry, timeout_ms and cache. Equal digests: the
+ * same tasks, with the same indices and inputs. Errors: CB_ENOMEM. */
+CB_NODISCARD cb_status cb_memo_work_digest(const json_t *spec, char hex[65]);
+
 typedef struct cb_memo cb_memo;
 
 /* NULL when out of memory. */

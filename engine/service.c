@@ -1,6 +1,8 @@
 /* engine/service.c - submissions and lifecycle commands (see service.h). */
 #include "service.h"
 
+#include <event2/event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,13 @@
 #include "cb_map.h"
 #include "emit.h"
 #include "fold.h"
+#include "memo.h"
 
 #define SOURCE     "cbcore/engine"
 #define RECENT_MAX 100000 /* submissions remembered until the projection has them */
 
 typedef struct pend pend;
+typedef struct rerun_wait rerun_wait;
 
 struct cb_service {
     cb_broker *b;
@@ -29,9 +33,11 @@ struct cb_service {
     cb_intake_cfg cfg;
     cb_sub *submit, *cmds;
     cb_consumer *enqueued;
-    cb_map recent; /* hash of "tenant/job" -> digest (65 bytes, owned) */
-    cb_map rates;  /* hash of a tenant -> its submission bucket (owned), when it has a rate */
-    pend *pends;   /* answers waiting for a confirmation */
+    cb_map recent;      /* hash of "tenant/job" -> digest (65 bytes, owned) */
+    cb_map rates;       /* hash of a tenant -> its submission bucket (owned), when it has a rate */
+    pend *pends;        /* answers waiting for a confirmation */
+    rerun_wait *reruns; /* re-run requests waiting for the store (retry_job) */
+    struct event_base *base;
     cb_service_stats stats;
 };
 
@@ -337,6 +343,68 @@ static int over_open_jobs(cb_service *s, const origin *o, const char *tenant, co
     return 1;
 }
 
+/* A re-run (retry_of, docs/engine.md): the job it names is the tenant's,
+ * failed or was cancelled, is in the store (whose task records the re-run
+ * takes its outputs from) and has the same work. 1 when so; else the
+ * submission is answered here: rejected with the reason, or, while that
+ * job has not ended in the store yet, refused for now. */
+static int retry_allowed(cb_service *s, const origin *o, cb_intake *in)
+{
+    const char *of = json_string_value(json_object_get(in->job, "retry_of"));
+    char key[2 * CB_NAME_MAX + 2], msg[512], mine[65], theirs[65];
+    cb_job_state js;
+    cb_control_brief br;
+    int transient = 0;
+    memset(&js, 0, sizeof js);
+    msg[0] = '\0';
+    if (!of || cb_job_key(in->tenant, of, key, sizeof key) != 0)
+        return 1; /* the schema says what it may be */
+    if (!strcmp(of, in->job_id)) {
+        snprintf(msg, sizeof msg, "/retry_of: job \"%s\" cannot re-run itself", of);
+    } else if (cb_view_job(s->st, key, &js) != CB_OK) {
+        transient = cb_control_brief_of(s->ctl, key, &br);
+        snprintf(msg, sizeof msg,
+                 transient ? "/retry_of: job \"%s\" has not ended yet; re-run it once it has "
+                             "failed or was cancelled"
+                           : "/retry_of: no job \"%s\" of tenant \"%s\"",
+                 of, in->tenant);
+    } else if (!cb_job_terminal(js.status)) {
+        transient = 1;
+        snprintf(msg, sizeof msg,
+                 "/retry_of: job \"%s\" has not ended yet (%s); re-run it once it has failed or "
+                 "was cancelled",
+                 of, cb_job_status_name(js.status));
+    } else if (js.status != CB_JOB_FAILED && js.status != CB_JOB_CANCELLED) {
+        snprintf(msg, sizeof msg,
+                 "/retry_of: job \"%s\" %s: only a failed or cancelled job is re-run", of,
+                 cb_job_status_name(js.status));
+    } else if (cb_memo_work_digest(in->job, mine) != CB_OK ||
+               cb_memo_work_digest(js.spec, theirs) != CB_OK) {
+        transient = 1;
+        snprintf(msg, sizeof msg, "%s", "/: the engine is out of memory; submit again");
+    } else if (strcmp(mine, theirs) != 0) {
+        snprintf(msg, sizeof msg,
+                 "/retry_of: the job's work differs from job \"%s\"'s: its kind, functions, "
+                 "inputs and steps must be the same (only its policies may change)",
+                 of);
+    }
+    cb_job_state_cleanup(&js);
+    if (!msg[0])
+        return 1;
+    s->stats.rejected++;
+    cb_log_job(CB_LOG_WARN, "service", in->tenant, in->job_id, "job %s: %s",
+               transient ? "refused for now" : "rejected", msg);
+    if (transient) {
+        not_now(s, o, in->tenant, in->job_id, msg);
+    } else {
+        json_decref(in->errors);
+        in->errors = json_pack("[s]", msg);
+        record_rejection(s, in);
+        verdict(s, o, in->tenant, in->job_id, 0, in->errors);
+    }
+    return 0;
+}
+
 static void judge(cb_service *s, const origin *o, const char *tenant, const cb_broker_msg *m)
 {
     char id[CB_NAME_MAX + 1], key[2 * CB_NAME_MAX + 2], evid[320];
@@ -423,7 +491,7 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
         cb_intake_cleanup(&in);
         return;
     }
-    if (over_open_jobs(s, o, in.tenant, in.job_id)) {
+    if (!retry_allowed(s, o, &in) || over_open_jobs(s, o, in.tenant, in.job_id)) {
         cb_intake_cleanup(&in);
         return;
     }
@@ -500,6 +568,142 @@ static void command_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
     pend_free(p);
 }
 
+/* `retry` on cb.ctl.<tenant>.<job>: a new job with the descriptor of the
+ * job in the store, `retry_of` it and the id asked for (or a new one),
+ * judged and answered as a submission. The job's end may be decided (its
+ * done message out) before the store shows it, and the re-run reads the
+ * store: such a request waits for it, up to RERUN_WAIT_MS. */
+#define RERUN_WAIT_MS 10000
+#define RERUN_POLL_MS 100
+
+struct rerun_wait {
+    cb_service *s;
+    cb_request *req;
+    char tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], key[2 * CB_NAME_MAX + 2];
+    json_t *cmd;
+    int64_t until_ns; /* monotonic */
+    struct event *timer;
+    rerun_wait *prev, *next;
+};
+
+static void rerun_wait_free(rerun_wait *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        w->s->reruns = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    if (w->timer)
+        event_free(w->timer);
+    json_decref(w->cmd);
+    free(w);
+}
+
+/* 1: answered; 0: the store does not show the job's end yet (try again). */
+static int retry_job(cb_service *s, cb_request *req, const char *tenant, const char *job,
+                     const char *key, const json_t *cmd, bool last)
+{
+    cb_job_state js;
+    cb_control_brief br;
+    const char *ending = cb_control_ending(s->ctl, key);
+    const json_t *id = json_object_get(cmd, "job_id");
+    json_t *spec = NULL;
+    char *text = NULL, msg[400], subject[200];
+    origin from = {req, NULL};
+    int known = job_brief(s, key, &br);
+    memset(&js, 0, sizeof js);
+    msg[0] = '\0';
+    /* what the controller knows first: the store may not show the end yet */
+    if (known && !cb_job_terminal(br.status) && ending)
+        br.status = !strcmp(ending, "succeeded") ? CB_JOB_SUCCEEDED
+                    : !strcmp(ending, "failed")  ? CB_JOB_FAILED
+                                                 : CB_JOB_CANCELLED;
+    if (!known)
+        snprintf(msg, sizeof msg, "/: no job \"%s\" for tenant \"%s\"", job, tenant);
+    else if (!cb_job_terminal(br.status))
+        snprintf(msg, sizeof msg,
+                 "/: job \"%s\" has not ended yet; re-run it once it has failed or was cancelled",
+                 job);
+    else if (br.status != CB_JOB_FAILED && br.status != CB_JOB_CANCELLED)
+        snprintf(msg, sizeof msg, "/: job \"%s\" %s: only a failed or cancelled job is re-run", job,
+                 cb_job_status_name(br.status));
+    else if (cb_view_job(s->st, key, &js) != CB_OK || !cb_job_terminal(js.status)) {
+        cb_job_state_cleanup(&js);
+        if (!last)
+            return 0;
+        snprintf(msg, sizeof msg,
+                 "/: job \"%s\" has ended but the store does not show it yet (is cb-projector "
+                 "running?): send it again later",
+                 job);
+    }
+    if (msg[0]) {
+        answer_error(req, job, msg);
+        s->stats.refused++;
+        cb_job_state_cleanup(&js);
+        return 1;
+    }
+    spec = json_deep_copy(js.spec);
+    cb_job_state_cleanup(&js);
+    if (spec && !id)
+        json_object_del(spec, "job_id");
+    if (!spec || json_object_set_new(spec, "retry_of", json_string(job)) ||
+        (id && json_object_set(spec, "job_id", (json_t *)id)) ||
+        !(text = cb_json_dumps(spec, JSON_COMPACT))) {
+        answer_error(req, job, "out of memory: send it again");
+        json_decref(spec);
+        return 1;
+    }
+    snprintf(subject, sizeof subject, "cb.submit.%s", tenant);
+    cb_broker_msg sub = {.subject = subject, .data = text, .len = strlen(text)};
+    cb_log_job(CB_LOG_INFO, "service", tenant, job, "re-run requested");
+    judge(s, &from, tenant, &sub);
+    free(text);
+    json_decref(spec);
+    return 1;
+}
+
+static void rerun_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    rerun_wait *w = arg;
+    struct timeval tv = {0, RERUN_POLL_MS * 1000};
+    (void)fd;
+    (void)what;
+    if (!retry_job(w->s, w->req, w->tenant, w->job, w->key, w->cmd,
+                   cb_time_mono_ns() >= w->until_ns)) {
+        evtimer_add(w->timer, &tv);
+        return;
+    }
+    w->req = NULL;
+    rerun_wait_free(w);
+}
+
+static void rerun(cb_service *s, cb_request *req, const char *tenant, const char *job,
+                  const char *key, json_t *cmd)
+{
+    rerun_wait *w;
+    struct timeval tv = {0, RERUN_POLL_MS * 1000};
+    if (retry_job(s, req, tenant, job, key, cmd, false))
+        return;
+    if (!(w = cb_calloc(1, sizeof *w)) || !(w->timer = evtimer_new(s->base, rerun_poll_cb, w))) {
+        free(w);
+        (void)retry_job(s, req, tenant, job, key, cmd, true);
+        return;
+    }
+    w->s = s;
+    w->req = req;
+    snprintf(w->tenant, sizeof w->tenant, "%s", tenant);
+    snprintf(w->job, sizeof w->job, "%s", job);
+    snprintf(w->key, sizeof w->key, "%s", key);
+    w->cmd = json_incref(cmd);
+    w->until_ns = cb_time_mono_ns() + RERUN_WAIT_MS * 1000000LL;
+    w->next = s->reruns;
+    if (s->reruns)
+        s->reruns->prev = w;
+    s->reruns = w;
+    evtimer_add(w->timer, &tv);
+}
+
 static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
 {
     cb_service *s = ctx;
@@ -533,6 +737,11 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         goto refused;
     }
     cb_job_key(tenant, job, key, sizeof key);
+    cmd = json_string_value(json_object_get(o, "command"));
+    if (!strcmp(cmd, "retry")) {
+        rerun(s, req, tenant, job, key, o);
+        goto out;
+    }
     if (!job_brief(s, key, &js)) {
         snprintf(msg, sizeof msg, "/: no job \"%s\" for tenant \"%s\"", job, tenant);
         answer_error(req, job, msg);
@@ -550,7 +759,6 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         answer_error(req, job, msg);
         goto refused;
     }
-    cmd = json_string_value(json_object_get(o, "command"));
     if (js.cancel_requested && strcmp(cmd, "cancel")) {
         snprintf(msg, sizeof msg, "/: job \"%s\" is being cancelled", job);
         answer_error(req, job, msg);
@@ -598,7 +806,7 @@ cb_status cb_service_start(struct event_base *base, cb_broker *b, cb_store *st, 
     cb_status rc;
     if (!s)
         return CB_ENOMEM;
-    (void)base;
+    s->base = base;
     s->b = b;
     s->st = st;
     s->ctl = ctl;
@@ -628,6 +836,10 @@ void cb_service_free(cb_service *s)
         p->s = NULL;
         p->req = NULL;
         p->work = NULL;
+    }
+    while (s->reruns) { /* their clients get no answer: the request times out */
+        cb_request_drop(s->reruns->req);
+        rerun_wait_free(s->reruns);
     }
     cb_map_each(&s->recent, free_digest, NULL);
     cb_map_cleanup(&s->recent);

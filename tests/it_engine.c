@@ -28,6 +28,7 @@ typedef struct fixture {
     cb_broker *b;
     cb_stack *stack;
     const char *url;
+    char gate[64];
 } fixture;
 
 static fixture F;
@@ -293,6 +294,9 @@ static int group_setup(void **state)
         close(fd);
         unlink(marker);
         setenv("CB_TEST_MARKER", marker, 1);
+        /* the gate function fails until this file exists (the re-run test) */
+        snprintf(F.gate, sizeof F.gate, "%s.gate", marker);
+        setenv("CB_TEST_GATE", F.gate, 1);
     }
     /* The victim of the kill test holds its invocations on a short lease;
      * every start is recorded, so the restart test can count re-runs. */
@@ -860,6 +864,91 @@ static void ctl(const char *tenant, const char *job, const char *command, call *
                      CB_OK);
     assert_true(cb_test_run_until(F.base, replied, c, 40000));
     assert_int_equal(c->status, CB_OK);
+}
+
+/* A DAG that failed in its third step, re-run with `retry` once the cause
+ * is gone: the first two steps are not run again (their outputs come from
+ * the failed job), the third runs; the re-run records where it came from.
+ * A succeeded job is not re-run, and a job that claims to re-run one with
+ * other work is rejected. */
+static void test_retry_runs_again_only_what_did_not_succeed(void **state)
+{
+    static const char *dag =
+        "{\"kind\": \"dag\", \"tasks\": {"
+        "\"a\": {\"function\": {\"backend\": \"local\", \"name\": \"add7\"}, \"input\": 1},"
+        "\"b\": {\"function\": {\"backend\": \"local\", \"name\": \"add7\"}, "
+        "\"input_from\": \"a\"},"
+        "\"c\": {\"function\": {\"backend\": \"local\", \"name\": \"gate\"}, "
+        "\"input_from\": \"b\"}}}";
+    call failed = {0}, rerun = {0}, again = {0}, other = {0};
+    char t[32], text[600];
+    json_t *events, *e, *spec;
+    size_t i, started = 0, reused = 0;
+    FILE *f;
+    (void)state;
+    tenant_name(t, sizeof t);
+    unlink(F.gate);
+    submit(&failed, t, job_of(dag));
+    expect_accepted(&failed);
+    wait_done(&failed, WAIT_MS);
+    expect_status(&failed, "failed");
+    assert_non_null(strstr(json_string_value(json_object_get(failed.done, "error")) ?: "",
+                           "the gate is closed"));
+
+    assert_non_null(f = fopen(F.gate, "w")); /* the cause is gone */
+    fclose(f);
+    snprintf(rerun.tenant, sizeof rerun.tenant, "%s", t);
+    ctl(t, failed.job, "retry", &rerun);
+    expect_accepted(&rerun);
+    assert_string_not_equal(rerun.job, failed.job);
+    wait_done(&rerun, WAIT_MS);
+    expect_status(&rerun, "succeeded");
+    expect_result(&rerun, "{\"c\": 16}");
+    assert_int_equal(count(&rerun, "memoized"), 2);
+    events = read_job_log(t, rerun.job);
+    json_array_foreach(events, i, e)
+    {
+        json_t *d = json_object_get(e, "data"), *from = json_object_get(d, "memoized");
+        const char *type = json_string_value(json_object_get(e, "type")) ?: "";
+        if (!strcmp(type, "cb.task.started"))
+            started++;
+        if (!strcmp(type, "cb.job.submitted"))
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(d, "job"), "retry_of")),
+                failed.job);
+        if (from) {
+            assert_string_equal(json_string_value(json_object_get(from, "job")), failed.job);
+            assert_int_equal(json_integer_value(json_object_get(from, "task")),
+                             json_integer_value(json_object_get(d, "task")));
+            reused++;
+        }
+    }
+    assert_int_equal(started, 1); /* c alone ran */
+    assert_int_equal(reused, 2);
+    json_decref(events);
+
+    snprintf(again.tenant, sizeof again.tenant, "%s", t);
+    ctl(t, rerun.job, "retry", &again); /* it succeeded: nothing to run again */
+    assert_false(json_is_true(json_object_get(again.reply, "accepted")));
+    assert_non_null(
+        strstr(json_string_value(json_array_get(json_object_get(again.reply, "errors"), 0)) ?: "",
+               "only a failed or cancelled job is re-run"));
+
+    spec = job_of(dag); /* other work under the failed job's name */
+    json_object_set_new(spec, "retry_of", json_string(failed.job));
+    json_object_set_new(
+        json_object_get(json_object_get(json_object_get(spec, "tasks"), "a"), "function"), "name",
+        json_string("echo"));
+    submit(&other, t, spec);
+    assert_false(json_is_true(json_object_get(other.reply, "accepted")));
+    snprintf(text, sizeof text, "%s",
+             json_string_value(json_array_get(json_object_get(other.reply, "errors"), 0)) ?: "");
+    assert_non_null(strstr(text, "/retry_of: the job's work differs"));
+    unlink(F.gate);
+    call_cleanup(&failed);
+    call_cleanup(&rerun);
+    call_cleanup(&again);
+    call_cleanup(&other);
 }
 
 typedef struct started_watch {
@@ -1758,6 +1847,7 @@ int main(void)
         cmocka_unit_test(test_dag_foreach_and_when),
         cmocka_unit_test(test_a_cached_job_reuses_earlier_outputs),
         cmocka_unit_test(test_cached_steps_are_found_in_the_store_after_a_restart),
+        cmocka_unit_test(test_retry_runs_again_only_what_did_not_succeed),
         cmocka_unit_test(test_failures_are_retried_then_succeed),
         cmocka_unit_test(test_tolerated_losses_keep_the_outputs_that_exist),
         cmocka_unit_test(test_the_reduce_has_its_own_timeout),
