@@ -189,6 +189,16 @@ check "a remote backend that refuses the connection fails the job with the reaso
 check "cancel of a finished job exits 1" test $? -eq 1
 check "and says why" grep -q "already succeeded" "$DIR/cancel.err"
 
+# -- cb retry: a failed job runs again as a new job; a succeeded one is not re-run
+"$CB" retry --wait --timeout 60 --job-id "again$$" "$T/$fid" >"$DIR/retry.out" 2>"$DIR/retry.err"
+check "cb retry of a job that fails again exits 1" test $? -eq 1
+check "and prints the new job's id" grep -qx "again$$" "$DIR/retry.out"
+check "then its done message: failed again, for the same reason" \
+    grep -q '"job_id":"again'$$'".*"status":"failed".*ValueError: cannot take 3' "$DIR/retry.out"
+"$CB" retry "$T/$id" 2>"$DIR/retry2.err"
+check "cb retry of a succeeded job exits 1" test $? -eq 1
+check "and says why" grep -q "succeeded: only a failed or cancelled job is re-run" "$DIR/retry2.err"
+
 # -- cb watch under a pseudo-terminal: the bar reaches 100%
 job many.json <<'J'
 {"tenant": "TENANT", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"},

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"cancel", cb_cmd_lifecycle, "cancel a job: no new tasks, running results ignored"},
     {"suspend", cb_cmd_lifecycle, "suspend a job: no new tasks until resumed"},
     {"resume", cb_cmd_lifecycle, "resume a suspended job"},
+    {"retry", cb_cmd_lifecycle, "run a failed or cancelled job again: only what did not succeed"},
     {"watch", cb_cmd_watch, "live progress of a job until it ends"},
     {"status", cb_cmd_status, "a job's state"},
     {"result", cb_cmd_result, "a job's result as JSON (waits for its end)"},

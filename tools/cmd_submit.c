@@ -216,20 +216,38 @@ int cb_cmd_submit(int argc, char **argv)
 /* cb cancel|suspend|resume TENANT/JOB */
 int cb_cmd_lifecycle(int argc, char **argv)
 {
-    const char *url = NULL, *target = NULL, *reason = NULL, *slash;
+    const char *url = NULL, *target = NULL, *reason = NULL, *new_id = NULL, *slash;
     req_state st = {.rc = 1};
     char subject[320], tenant[CB_NAME_MAX + 1], *text;
     json_t *cmd;
+    long timeout_s = 0;
+    int retry = !strcmp(argv[0], "retry");
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--broker") && i + 1 < argc)
             url = argv[++i];
-        else if (!strcmp(argv[i], "--reason") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--reason") && i + 1 < argc && !retry)
             reason = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             st.json = 1;
+        else if (retry && !strcmp(argv[i], "--job-id") && i + 1 < argc)
+            new_id = argv[++i];
+        else if (retry && !strcmp(argv[i], "--wait"))
+            st.wait = 1;
+        else if (retry && !strcmp(argv[i], "--timeout") && i + 1 < argc)
+            timeout_s = atol(argv[++i]);
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: cb %s TENANT/JOB [--reason TEXT] [--broker URL] [--json]\n", argv[0]);
+            if (retry)
+                printf("usage: cb retry TENANT/JOB [--job-id ID] [--broker URL] [--wait [--timeout "
+                       "S]] [--json]\n"
+                       "Runs a failed or cancelled job again as a new job (its id is printed;\n"
+                       "--job-id names it): the tasks that succeeded take their outputs from\n"
+                       "the old job, the others run (docs/engine.md, Re-running a job).\n"
+                       "--wait then prints the new job's done message (exit 0 when it\n"
+                       "succeeded).\n");
+            else
+                printf("usage: cb %s TENANT/JOB [--reason TEXT] [--broker URL] [--json]\n",
+                       argv[0]);
             return 0;
         } else if (!target && argv[i][0] != '-')
             target = argv[i];
@@ -258,9 +276,11 @@ int cb_cmd_lifecycle(int argc, char **argv)
     cmd = json_pack("{s:s}", "command", argv[0]);
     if (cmd && reason)
         json_object_set_new(cmd, "reason", json_string(reason));
+    if (cmd && new_id)
+        json_object_set_new(cmd, "job_id", json_string(new_id));
     text = cmd ? cb_json_dumps(cmd, JSON_COMPACT) : NULL;
     if (text && cb_cli_connect(url, "cb ctl", 1, &st.base, &st.b) == 0)
-        run_request(&st, subject, text, strlen(text), 0);
+        run_request(&st, subject, text, strlen(text), timeout_s);
     close_all(&st);
     free(text);
     json_decref(cmd);
