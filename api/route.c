@@ -57,7 +57,8 @@ static int job_routes(const char *p, int get, int post, cb_route *out)
         return only(out, CB_ROUTE_TASKS, get);
     if (!strcmp(sub, "stream"))
         return only(out, CB_ROUTE_JOB_STREAM, get);
-    if (!strcmp(sub, "cancel") || !strcmp(sub, "suspend") || !strcmp(sub, "resume")) {
+    if (!strcmp(sub, "cancel") || !strcmp(sub, "suspend") || !strcmp(sub, "resume") ||
+        !strcmp(sub, "retry")) {
         snprintf(out->action, sizeof out->action, "%s", sub);
         return only(out, CB_ROUTE_CONTROL, post);
     }

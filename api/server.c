@@ -229,7 +229,8 @@ static void replied(cb_status s, const void *data, size_t len, void *ctx)
         json_decref(reply);
         cb_api_send_error(req, 502, "internal", "the engine's reply is not understood", NULL);
     } else if (m.accepted) {
-        cb_api_send_json(req, control ? 202 : 201, reply);
+        /* a re-run is a new job */
+        cb_api_send_json(req, control && strcmp(p->route.action, "retry") ? 202 : 201, reply);
     } else {
         const char *first = json_string_value(json_array_get(m.errors, 0));
         char msg[600];
@@ -282,9 +283,35 @@ char *cb_api_body_text(cb_api *a, struct evhttp_request *req, size_t *len)
 
 static void control(cb_api *a, struct evhttp_request *req, const cb_route *r)
 {
-    char subject[320], text[64];
+    char subject[320], text[300];
     snprintf(subject, sizeof subject, "cb.ctl.%s.%s", r->tenant, r->job);
     snprintf(text, sizeof text, "{\"command\":\"%s\"}", r->action);
+    if (!strcmp(r->action, "retry")) { /* an optional body: {"job_id"} of the new job */
+        size_t len = 0;
+        char *body = cb_api_body_text(a, req, &len);
+        json_t *o = NULL, *id;
+        if (!body)
+            return;
+        if (len && (!(o = json_loadb(body, len, 0, NULL)) || !json_is_object(o))) {
+            cb_api_send_error(req, 400, "bad_json", "the body is not a JSON object", NULL);
+            json_decref(o);
+            free(body);
+            return;
+        }
+        if ((id = json_object_get(o, "job_id")) && json_is_string(id) &&
+            cb_name_valid(json_string_value(id)))
+            snprintf(text, sizeof text, "{\"command\":\"retry\",\"job_id\":\"%s\"}",
+                     json_string_value(id));
+        else if (id) { /* the engine names the rule */
+            cb_api_send_error(req, 400, "bad_json", "/job_id: not a job id ([A-Za-z0-9_-]{1,128})",
+                              NULL);
+            json_decref(o);
+            free(body);
+            return;
+        }
+        json_decref(o);
+        free(body);
+    }
     ask_engine(a, req, r, subject, text, strlen(text));
 }
 
