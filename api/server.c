@@ -290,9 +290,10 @@ static void control(cb_api *a, struct evhttp_request *req, const cb_route *r)
         size_t len = 0;
         char *body = cb_api_body_text(a, req, &len);
         json_t *o = NULL, *id;
+        cb_status ps;
         if (!body)
             return;
-        if (len && (!(o = json_loadb(body, len, 0, NULL)) || !json_is_object(o))) {
+        if (len && (!(o = cb_json_loadb(body, len, 0, NULL, &ps)) || !json_is_object(o))) {
             cb_api_send_error(req, 400, "bad_json", "the body is not a JSON object", NULL);
             json_decref(o);
             free(body);
