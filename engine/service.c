@@ -343,6 +343,10 @@ static int over_open_jobs(cb_service *s, const origin *o, const char *tenant, co
     return 1;
 }
 
+/* What a re-run (retry_of, `retry`) may name. */
+#define RERUN_WHAT                                                                                 \
+    "only a failed or cancelled job, or one that succeeded with lost tasks, is re-run"
+
 /* A re-run (retry_of, docs/engine.md): the job it names is the tenant's,
  * failed or was cancelled, is in the store (whose task records the re-run
  * takes its outputs from) and has the same work. 1 when so; else the
@@ -374,9 +378,9 @@ static int retry_allowed(cb_service *s, const origin *o, cb_intake *in)
                  "/retry_of: job \"%s\" has not ended yet (%s); re-run it once it has failed or "
                  "was cancelled",
                  of, cb_job_status_name(js.status));
-    } else if (js.status != CB_JOB_FAILED && js.status != CB_JOB_CANCELLED) {
-        snprintf(msg, sizeof msg,
-                 "/retry_of: job \"%s\" %s: only a failed or cancelled job is re-run", of,
+    } else if (js.status != CB_JOB_FAILED && js.status != CB_JOB_CANCELLED &&
+               (js.status != CB_JOB_SUCCEEDED || !js.failed)) {
+        snprintf(msg, sizeof msg, "/retry_of: job \"%s\" %s: " RERUN_WHAT, of,
                  cb_job_status_name(js.status));
     } else if (cb_memo_work_digest(in->job, mine) != CB_OK ||
                cb_memo_work_digest(js.spec, theirs) != CB_OK) {
@@ -625,8 +629,9 @@ static int retry_job(cb_service *s, cb_request *req, const char *tenant, const c
         snprintf(msg, sizeof msg,
                  "/: job \"%s\" has not ended yet; re-run it once it has failed or was cancelled",
                  job);
-    else if (br.status != CB_JOB_FAILED && br.status != CB_JOB_CANCELLED)
-        snprintf(msg, sizeof msg, "/: job \"%s\" %s: only a failed or cancelled job is re-run", job,
+    else if (br.status != CB_JOB_FAILED && br.status != CB_JOB_CANCELLED &&
+             br.status != CB_JOB_SUCCEEDED)
+        snprintf(msg, sizeof msg, "/: job \"%s\" %s: " RERUN_WHAT, job,
                  cb_job_status_name(br.status));
     else if (cb_view_job(s->st, key, &js) != CB_OK || !cb_job_terminal(js.status)) {
         cb_job_state_cleanup(&js);
@@ -636,7 +641,8 @@ static int retry_job(cb_service *s, cb_request *req, const char *tenant, const c
                  "/: job \"%s\" has ended but the store does not show it yet (is cb-projector "
                  "running?): send it again later",
                  job);
-    }
+    } else if (js.status == CB_JOB_SUCCEEDED && !js.failed)
+        snprintf(msg, sizeof msg, "/: job \"%s\" succeeded: " RERUN_WHAT, job);
     if (msg[0]) {
         answer_error(req, job, msg);
         s->stats.refused++;

@@ -197,7 +197,7 @@ check "then its done message: failed again, for the same reason" \
     grep -q '"job_id":"again'$$'".*"status":"failed".*ValueError: cannot take 3' "$DIR/retry.out"
 "$CB" retry "$T/$id" 2>"$DIR/retry2.err"
 check "cb retry of a succeeded job exits 1" test $? -eq 1
-check "and says why" grep -q "succeeded: only a failed or cancelled job is re-run" "$DIR/retry2.err"
+check "and says why" grep -q "succeeded: only a failed or cancelled job" "$DIR/retry2.err"
 
 # -- cb watch under a pseudo-terminal: the bar reaches 100%
 job many.json <<'J'

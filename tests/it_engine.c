@@ -932,7 +932,7 @@ static void test_retry_runs_again_only_what_did_not_succeed(void **state)
     assert_false(json_is_true(json_object_get(again.reply, "accepted")));
     assert_non_null(
         strstr(json_string_value(json_array_get(json_object_get(again.reply, "errors"), 0)) ?: "",
-               "only a failed or cancelled job is re-run"));
+               "only a failed or cancelled job"));
 
     spec = job_of(dag); /* other work under the failed job's name */
     json_object_set_new(spec, "retry_of", json_string(failed.job));

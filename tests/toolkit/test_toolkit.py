@@ -370,6 +370,39 @@ def test_shipped_code_only_where_it_runs():
         assert info.value.status == 400 and "/function" in str(info.value)
 
 
+def test_cached_map_runs_once(fexec):
+    # the second map of the same function on the same items takes the
+    # first's outputs: its job counts them memoized
+    items = [time.time_ns(), 2, 3]  # fresh: no earlier run of the suite matches
+    first = fexec.map(add7, items, cache=True)
+    assert fexec.get_result(first, timeout=WAIT) == [x + 7 for x in items]
+    again = fexec.map(add7, items, cache=True)
+    assert fexec.get_result(again, timeout=WAIT) == [x + 7 for x in items]
+    assert again[0]._job.done_msg["counts"]["memoized"] == 3
+    assert "memoized" not in first[0]._job.done_msg["counts"]
+
+
+def gated(gate, v):  # a dict item is keyword arguments
+    if not os.path.exists(gate):
+        raise MyError("the gate is closed")
+    return v + 1
+
+
+def test_retry_runs_only_the_failed_calls(fexec, tmp_path):
+    gate = str(tmp_path / "gate")
+    fs = fexec.map(gated, [{"gate": "/", "v": 1}, {"gate": gate, "v": 2}])
+    done, _ = fexec.wait(fs, throw_except=False, timeout=WAIT)
+    assert len(done) == 2 and fs[0].result() == 2
+    with pytest.raises(MyError):
+        fs[1].result()
+    open(gate, "w").close()
+    again = fexec.retry(fs)
+    assert len(again) == 2 and again[0].job_id != fs[0].job_id
+    assert fexec.get_result(again, timeout=WAIT) == [2, 3]
+    assert again[0]._job.done_msg["counts"]["memoized"] == 1  # the call that succeeded
+    assert fexec.retry(again) == []  # it succeeded: nothing to run again
+
+
 def test_cancel(fexec):
     # last: the calls already running finish their sleep (cancel stops the
     # job: nothing more is dispatched and late outcomes are ignored)

@@ -129,6 +129,12 @@ class Api:
     def control(self, tenant: str, job: str, op: str) -> Any:
         return self.call("POST", "/v1/jobs/%s/%s/%s" % (tenant, job, op))
 
+    def retry(self, tenant: str, job: str, new_job: Optional[str] = None) -> Dict[str, Any]:
+        """Run a failed or cancelled job again as a new job (named new_job,
+        else by the engine): its tasks that succeeded are not run again."""
+        return self.call("POST", "/v1/jobs/%s/%s/retry" % (tenant, job),
+                         {"job_id": new_job} if new_job else None)
+
     def stream(self, path: str, opened: Optional[threading.Event] = None,
                sock_box: Optional[list] = None) -> Iterator[Tuple[str, str]]:
         """The (event, data) pairs of a server-sent event stream, until it

@@ -467,9 +467,11 @@ class FunctionExecutor:
 
     def call_async(self, func, data: Any, extra_env: Optional[Dict[str, str]] = None,
                    timeout: Optional[float] = None, retries: Optional[int] = None,
-                   **ignored: Any) -> ResponseFuture:
+                   cache: bool = False, **ignored: Any) -> ResponseFuture:
         """Run func(data) once (a tuple or list: positional arguments, a
-        dict: keyword arguments); its future."""
+        dict: keyword arguments); its future. cache: take the output of an
+        earlier cached call of the same function on the same data instead
+        of running it (docs/engine.md, Memoized tasks)."""
         self._flush()
         args, kwargs = self._call_args(data, None)
         inv = invoke.Invocation(func, "calls")
@@ -478,6 +480,8 @@ class FunctionExecutor:
                 "input": {"items": [invoke.encode_call(args, kwargs)]}}
         if retries is not None:
             body["retry"] = {"limit": int(retries)}
+        if cache:
+            body["cache"] = True
         self._submit(body, [job])
         f = ResponseFuture(job, None)
         self._futures.append(f)
@@ -574,13 +578,16 @@ class FunctionExecutor:
             runtime_memory: Optional[int] = None, obj_chunk_size: Optional[int] = None,
             obj_chunk_number: Optional[int] = None, obj_newline: Optional[str] = "\n",
             timeout: Optional[float] = None, retries: Optional[int] = None,
-            include_modules: Any = None, exclude_modules: Any = None,
+            include_modules: Any = None, exclude_modules: Any = None, cache: bool = False,
             **ignored: Any) -> FuturesList:
         """Run map_function once per item of map_iterdata; one future per
         call. map_iterdata: values (a tuple or list is positional arguments,
         a dict keyword arguments), a range, a storage URL, prefix or list of
         URLs (the function then gets an object handle, `obj`), or the
-        futures of the previous map (a pipeline, one DAG job)."""
+        futures of the previous map (a pipeline, one DAG job). cache: each
+        chunk takes the outputs of an earlier cached map's chunk of the same
+        function and items instead of running (docs/engine.md, Memoized
+        tasks)."""
         if isinstance(map_iterdata, (list, tuple)) and map_iterdata and all(
                 isinstance(f, ResponseFuture) for f in map_iterdata):
             return self._pipe(map_function, list(map_iterdata), extra_args, timeout, retries)
@@ -590,6 +597,8 @@ class FunctionExecutor:
                                         obj_newline)
         futures: List[ResponseFuture] = []
         for body, n in zip(bodies, counts):
+            if cache:
+                body["cache"] = True
             if n < 0:  # objects: the planner decides the count; ask the job
                 futures.extend(self._object_futures(body))
                 continue
@@ -661,7 +670,8 @@ class FunctionExecutor:
                    obj_chunk_size: Optional[int] = None, obj_chunk_number: Optional[int] = None,
                    obj_newline: Optional[str] = "\n", obj_reduce_by_key: bool = False,
                    reducer_one_per_object: bool = False, timeout: Optional[float] = None,
-                   retries: Optional[int] = None, **ignored: Any) -> FuturesList:
+                   retries: Optional[int] = None, cache: bool = False,
+                   **ignored: Any) -> FuturesList:
         """map_function over map_iterdata, then reduce_function(list of the
         map's results) in the same job; one future, the reduce's. With
         obj_reduce_by_key (or reducer_one_per_object), one job and one
@@ -674,7 +684,7 @@ class FunctionExecutor:
                 futures.extend(self.map_reduce(map_function, [url], reduce_function,
                                                chunksize, extra_args, extra_env, obj_chunk_size,
                                                obj_chunk_number, obj_newline, False, False,
-                                               timeout, retries))
+                                               timeout, retries, cache))
             return FuturesList(futures, self)
         bodies, counts = self._map_body(map_function, map_iterdata, extra_args, chunksize,
                                         timeout, retries, obj_chunk_size, obj_chunk_number,
@@ -684,6 +694,8 @@ class FunctionExecutor:
                              "put the data in storage and map over it" % MAX_ITEMS_BYTES)
         body = bodies[0]
         body["kind"] = "map_reduce"
+        if cache:
+            body["cache"] = True
         del body["tolerated_failures"]  # a reduce needs every output
         body["reduce"] = {"function": self._function(invoke.Invocation(reduce_function, "reduce"),
                                                      timeout)}
@@ -783,6 +795,46 @@ class FunctionExecutor:
                 if e.status not in (404, 409):
                     raise
         return n
+
+
+    def retry(self, fs: Optional[Sequence[ResponseFuture]] = None) -> FuturesList:
+        """Run the jobs of fs (default: every future of this executor) that
+        failed, were cancelled or lost calls again, each as a new job whose
+        calls that succeeded are not run again (docs/engine.md, Re-running a job); the new
+        futures, one for each of fs's of those jobs, in the same order."""
+        self._flush()
+        fs = list(self._futures if fs is None else fs)
+        redone: Dict[str, Dict[int, _Job]] = {}  # old job id -> id(old _Job) -> new _Job
+        for f in fs:
+            old = f._job
+            if old.job_id in redone or not old.done.is_set():
+                continue
+            lost = ((old.done_msg or {}).get("counts") or {}).get("failed", 0)
+            if old.status not in ("failed", "cancelled") and not (old.status == "succeeded"
+                                                                  and lost):
+                continue
+            new_id = self._new_job_id()
+            olds = self._jobs.get(old.job_id, [old])
+            news = {}
+            for o in olds:
+                n = _Job(self, o.tenant, new_id, o.kind, o.n, o.chunksize, o.step)
+                n.steps = list(o.steps)
+                news[id(o)] = n
+            self._ensure_stream()
+            self._jobs[new_id] = list(news.values())
+            try:
+                self.api.retry(old.tenant, old.job_id, new_id)
+            except BaseException:
+                del self._jobs[new_id]
+                raise
+            for n in news.values():
+                n.submitted = True
+            self.stats["jobs"] += 1
+            redone[old.job_id] = news
+        futures = [ResponseFuture(redone[f._job.job_id][id(f._job)], f.call_id)
+                   for f in fs if f._job.job_id in redone]
+        self._futures.extend(futures)
+        return FuturesList(futures, self)
 
 
 class _Progress:
