@@ -329,7 +329,7 @@ static cb_status remember_memos(cb_batch *b, job_entry *e, const cb_event *ev)
         char key[CB_MEMO_KEY_MAX], val[CB_JOB_KEY_MAX + 96], at[40];
         size_t klen;
         int vlen;
-        if (cb_outcome_parse(p->data, &m) != CB_OK || !m.memo ||
+        if (!json_object_get(p->data, "memo") || cb_outcome_parse(p->data, &m) != CB_OK ||
             !(t = cb_map_get(&e->tasks, m.task)) || t->status != CB_TASK_SUCCEEDED ||
             t->attempt != m.attempt || !(klen = cb_layout_memo_key(ev->tenant, m.memo, key)))
             continue;
