@@ -195,6 +195,9 @@ check "cb retry of a job that fails again exits 1" test $? -eq 1
 check "and prints the new job's id" grep -qx "again$$" "$DIR/retry.out"
 check "then its done message: failed again, for the same reason" \
     grep -q '"job_id":"again'$$'".*"status":"failed".*ValueError: cannot take 3' "$DIR/retry.out"
+reran() { "$CB" status "$T/again$$" 2>/dev/null | grep -q "failed: 0/1 tasks succeeded (0 memoized; a re-run of $fid)"; }
+for _ in $(seq 200); do reran && break; sleep 0.05; done # the store may lag the done message
+check "cb status names what the re-run came from" reran
 "$CB" retry "$T/$id" 2>"$DIR/retry2.err"
 check "cb retry of a succeeded job exits 1" test $? -eq 1
 check "and says why" grep -q "succeeded: only a failed or cancelled job" "$DIR/retry2.err"

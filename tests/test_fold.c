@@ -95,6 +95,43 @@ static int task_event(world *w, cb_event_type type, int task, int attempt)
     return apply(w, type, buf);
 }
 
+/* A success the engine appended instead of an invocation (a memoized or
+ * re-run task) is a success like any other, counted as memoized once;
+ * the count survives the record. */
+static void test_memoized_successes_are_counted(void **state)
+{
+    world w;
+    json_t *rec;
+    cb_job_state back;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 2);
+    assert_int_equal(dispatch(&w, 0, 1), 1);
+    assert_int_equal(dispatch(&w, 1, 1), 1);
+    assert_int_equal(apply(&w, CB_EV_TASK_SUCCEEDED,
+                           "{\"task\":0,\"attempt\":1,\"output\":[8],"
+                           "\"memoized\":{\"job\":\"j0\",\"task\":3}}"),
+                     1);
+    assert_int_equal(w.tasks[0].status, CB_TASK_SUCCEEDED);
+    assert_int_equal(json_integer_value(json_array_get(w.tasks[0].output, 0)), 8);
+    assert_int_equal(w.job.memoized, 1);
+    /* the same again (a repeat), and the adapter's late success: not counted */
+    assert_int_equal(apply(&w, CB_EV_TASK_SUCCEEDED,
+                           "{\"task\":0,\"attempt\":1,\"output\":[8],"
+                           "\"memoized\":{\"job\":\"j0\",\"task\":3}}"),
+                     0);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1), 0);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 1, 1), 1); /* one that ran */
+    assert_int_equal(w.job.memoized, 1);
+    assert_int_equal(w.job.succeeded, 2);
+    rec = cb_job_state_to_json(&w.job);
+    assert_int_equal(cb_job_state_from_json(rec, &back), CB_OK);
+    assert_int_equal(back.memoized, 1);
+    cb_job_state_cleanup(&back);
+    json_decref(rec);
+    world_cleanup(&w);
+}
+
 static void test_happy_path_counts(void **state)
 {
     world w;
@@ -686,6 +723,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_happy_path_counts),
+        cmocka_unit_test(test_memoized_successes_are_counted),
         cmocka_unit_test(test_a_stored_result_is_recorded_as_a_reference),
         cmocka_unit_test(test_duplicates_are_ignored_and_counted),
         cmocka_unit_test(test_events_before_submission_leave_job_absent),

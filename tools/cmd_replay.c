@@ -61,7 +61,13 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
         t->first_ns = ev->time_ns;
     if ((v = json_object_get(d, "output"))) {
         char *s = cb_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        snprintf(detail, sizeof detail, "output=%.60s", s ? s : "?");
+        const json_t *from = json_object_get(d, "memoized");
+        if (from) /* taken from an earlier task instead of running */
+            snprintf(detail, sizeof detail, "memoized from %.60s/%lld output=%.60s",
+                     json_string_value(json_object_get(from, "job")) ?: "?",
+                     (long long)json_integer_value(json_object_get(from, "task")), s ? s : "?");
+        else
+            snprintf(detail, sizeof detail, "output=%.60s", s ? s : "?");
         free(s);
     } else if ((v = json_object_get(d, "error"))) {
         snprintf(detail, sizeof detail, "error=%.100s", json_string_value(v));

@@ -91,9 +91,14 @@ int cb_cmd_status(int argc, char **argv)
     } else {
         char flight[120];
         longest_in_flight(st, ref, flight, sizeof flight);
-        printf("%s %s: %u/%u tasks succeeded, %u running, %u failed, %u retries%s%s%s\n", ref,
-               cb_job_status_name(j.status), j.succeeded, j.total, j.inflight, j.failed, j.retries,
-               flight, j.error ? "; " : "", j.error ? j.error : "");
+        char reuse[CB_NAME_MAX + 80] = "";
+        const char *of = json_string_value(json_object_get(j.spec, "retry_of"));
+        if (j.memoized || of) /* outputs taken from earlier tasks (docs/engine.md) */
+            snprintf(reuse, sizeof reuse, " (%u memoized%s%s)", j.memoized,
+                     of ? "; a re-run of " : "", of ? of : "");
+        printf("%s %s: %u/%u tasks succeeded%s, %u running, %u failed, %u retries%s%s%s\n", ref,
+               cb_job_status_name(j.status), j.succeeded, j.total, reuse, j.inflight, j.failed,
+               j.retries, flight, j.error ? "; " : "", j.error ? j.error : "");
         rc = 0;
     }
     cb_job_state_cleanup(&j);
