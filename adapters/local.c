@@ -14,11 +14,17 @@
  *             is replaced on demand.
  *
  * Every invocation has a timeout (the function's, the job's, or 300 s); on
- * expiry its process is killed and the invocation fails with "timeout". */
+ * expiry its process is killed and the invocation fails with "timeout".
+ * A function's memory_mb limits the data memory (RLIMIT_DATA) of the
+ * process that runs it: a cold process, or a warm runtime of a pool kept per
+ * function and memory size; a failure that says memory ran out (or a
+ * signal) names the limit. Built-ins run in the worker: the engine refuses
+ * memory_mb for them. */
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +67,7 @@ typedef struct inv {
     uint32_t attempt;
     int64_t first; /* the job's index of items[0], -1: not a map */
     int64_t timeout_ms;
+    uint32_t memory_mb;  /* the function's memory_mb: its process's data limit (0: none) */
     struct event *timer; /* timeout; built-ins also use it to finish */
     struct event *step;  /* built-ins: the next step */
     cb_inv_done_cb *done;
@@ -79,6 +86,7 @@ struct runtime {
 
 struct pool {
     const cb_fn_conf *fn;
+    uint32_t memory_mb; /* its runtimes' data limit: a pool per function and memory size */
     runtime *rts;
     int nrts;
     inv *qhead, *qtail;
@@ -119,9 +127,29 @@ static void inv_free(inv *v)
 }
 
 /* Report and free. */
+/* Whether a failure's text says memory ran out (Python, C, C++, the kernel). */
+static bool memory_error(const char *error)
+{
+    static const char *const says[] = {"MemoryError", "Cannot allocate memory", "out of memory",
+                                       "std::bad_alloc"};
+    for (size_t i = 0; error && i < sizeof says / sizeof says[0]; i++)
+        if (strstr(error, says[i]))
+            return true;
+    return false;
+}
+
 static void finish(inv *v, cb_fail_reason reason, const char *error, const char *tail)
 {
+    char hinted[1200];
     cb_inv_result r = {.reason = reason, .outputs = v->outputs, .error = error};
+    /* a process limited to its memory_mb that died or ran out: say so */
+    if (v->memory_mb && error &&
+        (reason == CB_FAIL_SIGNAL || memory_error(error) || memory_error(tail))) {
+        /* "Type: message" stays so: "MemoryError" alone gets the limit as its message */
+        snprintf(hinted, sizeof hinted, "%s%s its memory is limited to %u MiB (function.memory_mb)",
+                 error, strchr(error, ':') ? ";" : ":", v->memory_mb);
+        r.error = hinted;
+    }
     r.stderr_tail = tail && *tail ? tail : NULL;
     inv_unlink(v);
     v->done(&r, v->ctx);
@@ -250,6 +278,7 @@ static runtime *runtime_start(local_be *be, pool *pl, char *err, size_t errlen)
     o.argv = pl->fn->argv;
     o.env = pl->fn->env;
     o.cwd = pl->fn->cwd;
+    o.data_limit = (size_t)pl->memory_mb << 20;
     o.max_out = max_output();
     o.line_mode = 1;
     o.on_line = rt_line;
@@ -319,15 +348,16 @@ static void pool_pump(pool *pl)
     }
 }
 
-static pool *pool_of(local_be *be, const cb_fn_conf *fn)
+static pool *pool_of(local_be *be, const cb_fn_conf *fn, uint32_t memory_mb)
 {
     pool *pl;
     for (pl = be->pools; pl; pl = pl->next)
-        if (pl->fn == fn)
+        if (pl->fn == fn && pl->memory_mb == memory_mb)
             return pl;
     if (!(pl = cb_calloc(1, sizeof *pl)))
         return NULL;
     pl->fn = fn;
+    pl->memory_mb = memory_mb;
     pl->next = be->pools;
     be->pools = pl;
     return pl;
@@ -401,6 +431,7 @@ static void cold_next(inv *v)
     o.argv = v->fn->argv;
     o.env = v->fn->env;
     o.cwd = v->fn->cwd;
+    o.data_limit = (size_t)v->memory_mb << 20;
     o.max_out = max_output();
     o.on_exit = cold_exit;
     o.ctx = v;
@@ -516,7 +547,7 @@ static cb_status local_create(struct event_base *base, const cb_config *reg, con
      * here and reported by the invocations that need it. */
     for (size_t i = 0; i < cb_config_local_count(reg); i++) {
         const cb_fn_conf *fn = cb_config_local_at(reg, i);
-        pool *pl = fn->warm ? pool_of(be, fn) : NULL;
+        pool *pl = fn->warm ? pool_of(be, fn, 0) : NULL;
         while (pl && pl->nrts < fn->pool) {
             char why[512];
             if (!runtime_start(be, pl, why, sizeof why)) {
@@ -550,6 +581,7 @@ static cb_status local_invoke(void *self, const cb_invocation *in, cb_inv_done_c
         v->code = json_pack("{s:O, s:O*}", "code", json_object_get(in->spec, "code"), "python",
                             json_object_get(in->spec, "python"));
     v->outputs = json_array();
+    v->memory_mb = (uint32_t)json_integer_value(json_object_get(in->spec, "memory_mb"));
     v->timeout_ms = fn && fn->timeout_ms > 0 ? fn->timeout_ms
                     : in->timeout_ms > 0     ? in->timeout_ms
                                              : DEFAULT_TIMEOUT_MS;
@@ -557,7 +589,7 @@ static cb_status local_invoke(void *self, const cb_invocation *in, cb_inv_done_c
     v->step = evtimer_new(be->base, step_cb, v);
     v->fn = fn && fn->kind == CB_FN_COMMAND ? fn : NULL;
     if (!v->outputs || !v->timer || !v->step ||
-        (v->fn && v->fn->warm && !(v->pool = pool_of(be, fn)))) {
+        (v->fn && v->fn->warm && !(v->pool = pool_of(be, fn, v->memory_mb)))) {
         inv_free(v);
         return CB_ENOMEM;
     }

@@ -256,7 +256,27 @@ cb_status cb_proc_spawn(struct event_base *base, const cb_proc_opts *o, cb_proc 
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     if (o->cwd)
         posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
-    rc = posix_spawnp(&p->pid, o->argv[0], &fa, NULL, (char *const *)o->argv, env);
+    if (o->data_limit) { /* prlimit(1) sets the limit, then runs the program */
+        size_t n = 0;
+        char opt[48];
+        const char **argv;
+        while (o->argv[n])
+            n++;
+        if (!(argv = cb_calloc(n + 4, sizeof *argv))) {
+            posix_spawn_file_actions_destroy(&fa);
+            s = CB_ENOMEM;
+            goto fail;
+        }
+        snprintf(opt, sizeof opt, "--data=%zu", o->data_limit);
+        argv[0] = "prlimit";
+        argv[1] = opt;
+        argv[2] = "--";
+        memcpy(argv + 3, o->argv, n * sizeof *argv);
+        rc = posix_spawnp(&p->pid, argv[0], &fa, NULL, (char *const *)argv, env);
+        free(argv);
+    } else {
+        rc = posix_spawnp(&p->pid, o->argv[0], &fa, NULL, (char *const *)o->argv, env);
+    }
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
         s = rc == ENOENT || rc == EACCES ? CB_ENOTFOUND : CB_EIO;

@@ -36,6 +36,9 @@ typedef struct cb_proc_opts {
     size_t max_out;          /* bytes of stdout (cold) or of one line (line mode); default 1 MiB */
     size_t stderr_tail;      /* default 4096 */
     int line_mode;           /* 1: deliver stdout lines to on_line */
+    size_t data_limit;       /* bytes of data memory the child may use (RLIMIT_DATA: its heap
+                              * and private writable mappings), set by prlimit(1) before the
+                              * program starts; 0: no limit */
     cb_proc_line_cb *on_line;
     cb_proc_exit_cb *on_exit;
     void *ctx;

@@ -83,24 +83,49 @@ static void check_functions(const cb_intake_cfg *cfg, const json_t *job, cb_inta
  * job that names them is refused, so nothing is silently ignored. */
 #define NOT_YET "not supported by this engine yet"
 
-static void check_memory(const json_t *fn, const char *path, cb_intake *out)
+/* A function's memory_mb (docs/engine.md, "Function memory"): the local
+ * backend limits the process that runs it; a built-in has no process of
+ * its own, and the remote backends' invocation APIs take no memory size
+ * (it is the deployed function's configuration). */
+static void check_memory(const cb_intake_cfg *cfg, const json_t *fn, const char *path,
+                         cb_intake *out)
 {
-    if (json_object_get(fn, "memory_mb"))
-        reject(out, CB_EUNSUPP, "%s/memory_mb: function memory sizes are " NOT_YET, path);
+    const char *backend = json_string_value(json_object_get(fn, "backend"));
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    const char *type;
+    const cb_fn_conf *local;
+    if (!json_object_get(fn, "memory_mb") || !backend || !name ||
+        !cb_config_has_backend(cfg->reg, backend))
+        return; /* check_function says what is wrong with the rest */
+    type = cb_config_backend_type(cfg->reg, backend);
+    if (!type || strcmp(type, "local") != 0)
+        reject(out, CB_EUNSUPP,
+               "%s/memory_mb: backend \"%s\" (%s) takes no memory size with an invocation: the "
+               "memory is the deployed function's own setting%s; set it there and leave "
+               "memory_mb out",
+               path, backend, type ? type : "?",
+               type && !strcmp(type, "lambda")      ? " (Lambda: MemorySize)"
+               : type && !strcmp(type, "openwhisk") ? " (OpenWhisk: the action's limits.memory)"
+                                                    : "");
+    else if ((local = cb_config_local_fn(cfg->reg, name)) && local->kind == CB_FN_BUILTIN)
+        reject(out, CB_EUNSUPP,
+               "%s/memory_mb: \"%s\" is built into the adapter and runs in no process of its "
+               "own: there is nothing to limit",
+               path, name);
 }
 
-static void check_unsupported(const json_t *job, cb_intake *out)
+static void check_unsupported(const cb_intake_cfg *cfg, const json_t *job, cb_intake *out)
 {
     const json_t *reduce = json_object_get(job, "reduce");
     const char *step;
     json_t *spec;
-    check_memory(json_object_get(job, "function"), "/function", out);
-    check_memory(json_object_get(reduce, "function"), "/reduce/function", out);
+    check_memory(cfg, json_object_get(job, "function"), "/function", out);
+    check_memory(cfg, json_object_get(reduce, "function"), "/reduce/function", out);
     json_object_foreach((json_t *)json_object_get(job, "tasks"), step, spec)
     {
         char path[CB_NAME_MAX + 32];
         snprintf(path, sizeof path, "/tasks/%s/function", step);
-        check_memory(json_object_get(spec, "function"), path, out);
+        check_memory(cfg, json_object_get(spec, "function"), path, out);
     }
     if (json_is_true(json_object_get(reduce, "early")))
         reject(out, CB_EUNSUPP,
@@ -174,7 +199,7 @@ static cb_status check(const cb_intake_cfg *cfg, const char *tenant, const void 
             return CB_ENOMEM;
         snprintf(out->job_id, sizeof out->job_id, "%s", fresh_id);
     }
-    check_unsupported(job, out);
+    check_unsupported(cfg, job, out);
     if (out->errors)
         return CB_EUNSUPP;
     check_functions(cfg, job, out);

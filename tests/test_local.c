@@ -70,9 +70,10 @@ static bool is_done(void *arg)
     return ((outcome *)arg)->done > 0;
 }
 
-/* Invoke `fn` on the items of `items_json` and wait for the outcome. */
-static void run(fixture *f, const char *fn, const char *items_json, uint32_t attempt,
-                int64_t timeout_ms, outcome *o)
+/* Invoke `fn` (its function object: spec, or NULL) on the items of
+ * `items_json` and wait for the outcome. */
+static void run_spec(fixture *f, const char *fn, const json_t *spec, const char *items_json,
+                     uint32_t attempt, int64_t timeout_ms, outcome *o)
 {
     json_t *items = json_loads(items_json, 0, NULL);
     cb_invocation inv = {.tenant = "t",
@@ -80,6 +81,7 @@ static void run(fixture *f, const char *fn, const char *items_json, uint32_t att
                          .task = 0,
                          .attempt = attempt,
                          .function = fn,
+                         .spec = spec,
                          .items = items,
                          .timeout_ms = timeout_ms};
     memset(o, 0, sizeof *o);
@@ -89,6 +91,22 @@ static void run(fixture *f, const char *fn, const char *items_json, uint32_t att
     assert_true(cb_test_run_until(f->base, is_done, o, 20000));
     assert_int_equal(o->done, 1);
     json_decref(items);
+}
+
+static void run(fixture *f, const char *fn, const char *items_json, uint32_t attempt,
+                int64_t timeout_ms, outcome *o)
+{
+    run_spec(f, fn, NULL, items_json, attempt, timeout_ms, o);
+}
+
+/* fn with memory_mb (0: none). */
+static void run_mb(fixture *f, const char *fn, int memory_mb, const char *items_json, outcome *o)
+{
+    json_t *spec = json_pack("{s:s, s:s}", "backend", "local", "name", fn);
+    if (memory_mb)
+        json_object_set_new(spec, "memory_mb", json_integer(memory_mb));
+    run_spec(f, fn, spec, items_json, 1, 0, o);
+    json_decref(spec);
 }
 
 static void assert_outputs(const outcome *o, const char *want)
@@ -194,6 +212,41 @@ static void test_runtime_killed_mid_invocation_then_replaced(void **state)
     unlink(marker);
 }
 
+/* A function's memory_mb limits its process's data memory: over it, the
+ * invocation fails and the reason names the limit; within it, it runs; the
+ * same function without a limit runs in a process of its own. */
+static void test_memory_mb_limits_the_function_s_process(void **state)
+{
+    fixture *f = *state;
+    outcome o;
+    static const char *hint = "its memory is limited to 64 MiB (function.memory_mb)";
+    run_mb(f, "hog", 64, "[200]", &o); /* warm: Python raises MemoryError */
+    assert_int_equal(o.reason, CB_FAIL_EXIT);
+    if (strcmp(o.error, "MemoryError: its memory is limited to 64 MiB (function.memory_mb)"))
+        fail_msg("error: %s", o.error); /* still "Type: message": the toolkit raises the type */
+    cleanup(&o);
+    run_mb(f, "hog", 64, "[8]", &o); /* the limited runtime survived */
+    assert_int_equal(o.reason, CB_FAIL_NONE);
+    assert_outputs(&o, "[8]");
+    cleanup(&o);
+    run_mb(f, "hog", 0, "[200]", &o); /* no limit: another runtime */
+    assert_int_equal(o.reason, CB_FAIL_NONE);
+    assert_outputs(&o, "[200]");
+    cleanup(&o);
+    run_mb(f, "hog_cold", 64, "[200]", &o); /* a cold program */
+    assert_int_not_equal(o.reason, CB_FAIL_NONE);
+    if (!strstr(o.error, hint))
+        fail_msg("error: %s (stderr: %s)", o.error, o.tail);
+    cleanup(&o);
+    run_mb(f, "hog_cold", 64, "[8]", &o);
+    assert_int_equal(o.reason, CB_FAIL_NONE);
+    assert_outputs(&o, "[8]");
+    cleanup(&o);
+    run(f, "boom", "[5]", 1, 0, &o); /* no limit: no word of one */
+    assert_string_equal(o.error, "ValueError: cannot take 5");
+    cleanup(&o);
+}
+
 static void test_cold_programs(void **state)
 {
     fixture *f = *state;
@@ -267,6 +320,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_runtime_killed_mid_invocation_then_replaced, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cold_programs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_mb_limits_the_function_s_process, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_the_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversize_output_fails_cleanly, setup, teardown),
     };

@@ -403,6 +403,18 @@ def test_retry_runs_only_the_failed_calls(fexec, tmp_path):
     assert fexec.retry(again) == []  # it succeeded: nothing to run again
 
 
+def hog(mb):
+    return len(bytearray(mb << 20)) >> 20
+
+
+def test_runtime_memory_limits_the_call(fexec):
+    # Lithops' runtime_memory is the function's memory_mb: the local
+    # backend's runtime gets no more
+    assert fexec.call_async(hog, 8, runtime_memory=128).result(timeout=WAIT) == 8
+    with pytest.raises(MemoryError):
+        fexec.call_async(hog, 400, runtime_memory=128).result(timeout=WAIT)
+
+
 def test_cancel(fexec):
     # last: the calls already running finish their sleep (cancel stops the
     # job: nothing more is dispatched and late outcomes are ignored)

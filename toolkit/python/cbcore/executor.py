@@ -98,6 +98,9 @@ class FunctionExecutor:
         self.max_workers = max_workers
         self.storage = Storage(storage or _config.storage(self.config))
         self.python = "%d.%d" % sys.version_info[:2]
+        # Lithops' runtime_memory: the function's memory_mb (the local backend
+        # limits its process to it; a backend that cannot is refused by the engine)
+        self.runtime_memory = lithops_options.pop("runtime_memory", None)
         self.ignored_options = dict(lithops_options)
         self.stats = {"uploads": 0, "jobs": 0}
         self._futures: List[ResponseFuture] = []
@@ -176,6 +179,8 @@ class FunctionExecutor:
              "python": self.python}
         if timeout:
             f["timeout_ms"] = int(timeout * 1000)
+        if self.runtime_memory:
+            f["memory_mb"] = int(self.runtime_memory)
         return f
 
     def _new_job_id(self) -> str:
@@ -467,7 +472,8 @@ class FunctionExecutor:
 
     def call_async(self, func, data: Any, extra_env: Optional[Dict[str, str]] = None,
                    timeout: Optional[float] = None, retries: Optional[int] = None,
-                   cache: bool = False, **ignored: Any) -> ResponseFuture:
+                   cache: bool = False, runtime_memory: Optional[int] = None,
+                   **ignored: Any) -> ResponseFuture:
         """Run func(data) once (a tuple or list: positional arguments, a
         dict: keyword arguments); its future. cache: take the output of an
         earlier cached call of the same function on the same data instead
@@ -482,6 +488,8 @@ class FunctionExecutor:
             body["retry"] = {"limit": int(retries)}
         if cache:
             body["cache"] = True
+        if runtime_memory:
+            body["function"]["memory_mb"] = int(runtime_memory)
         self._submit(body, [job])
         f = ResponseFuture(job, None)
         self._futures.append(f)
@@ -599,6 +607,8 @@ class FunctionExecutor:
         for body, n in zip(bodies, counts):
             if cache:
                 body["cache"] = True
+            if runtime_memory:
+                body["function"]["memory_mb"] = int(runtime_memory)
             if n < 0:  # objects: the planner decides the count; ask the job
                 futures.extend(self._object_futures(body))
                 continue
