@@ -260,7 +260,6 @@ static char *without_output(cb_control *c, const cb_broker_msg *m, out_spans *sp
     return cut;
 }
 
-/* Fold one event into the mirror and wake its job. */
 /* A cached task's success that j's mirror just folded: its output is
  * remembered under its memo key (memo.h), as the mirror holds it. */
 static void remember_memo(cb_control *c, cb_mirror_job *j, const cb_event *e)
@@ -283,6 +282,7 @@ static void remember_memo(cb_control *c, cb_mirror_job *j, const cb_event *e)
     free(dumped);
 }
 
+/* Fold one event into the mirror and wake its job. */
 static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
 {
     cb_control *c = ctx;

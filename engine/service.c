@@ -368,8 +368,8 @@ static int retry_allowed(cb_service *s, const origin *o, cb_intake *in)
     } else if (cb_view_job(s->st, key, &js) != CB_OK) {
         transient = cb_control_brief_of(s->ctl, key, &br);
         snprintf(msg, sizeof msg,
-                 transient ? "/retry_of: job \"%s\" has not ended yet; re-run it once it has "
-                             "failed or was cancelled"
+                 transient ? "/retry_of: job \"%s\" is not in the store yet (it has not ended, or "
+                             "its end is not folded yet); submit again in a moment"
                            : "/retry_of: no job \"%s\" of tenant \"%s\"",
                  of, in->tenant);
     } else if (!cb_job_terminal(js.status)) {
