@@ -11,7 +11,7 @@ RUN make -j"$(nproc)" build/bin/cb build/bin/cb-engine build/bin/cb-projector bu
 FROM debian:12
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
         libjansson4 librabbitmq4 libnats3.4 libevent-2.1-7 libevent-openssl-2.1-7 \
-        libevent-pthreads-2.1-7 liblmdb0 libssl3 python3 ca-certificates \
+        libevent-pthreads-2.1-7 liblmdb0 libssl3 python3 ca-certificates util-linux \
     && rm -rf /var/lib/apt/lists/*
 # The schemas and the Python runtime are read at run time from these paths.
 COPY --from=build /src/schemas /opt/cbcore/schemas

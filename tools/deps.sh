@@ -7,8 +7,9 @@ set -eu
 
 PKGS="build-essential pkg-config librabbitmq-dev libnats-dev libjansson-dev liblmdb-dev \
 lmdb-utils libevent-dev libssl-dev libcmocka-dev nats-server rabbitmq-server amqp-tools \
-python3 python3-jsonschema python3-pika python3-yaml python3-boto3 python3-cloudpickle python3-pytest python3-tqdm python3-venv python3-pip python3-pyflakes curl bsdutils clang-format cppcheck openssl \
+python3 python3-jsonschema python3-pika python3-yaml python3-boto3 python3-cloudpickle python3-pytest python3-tqdm python3-venv python3-pip python3-pyflakes curl bsdutils util-linux clang-format cppcheck openssl \
 nginx-light prometheus chromium"
+# util-linux: prlimit(1), which sets a local function's memory limit (docs/engine.md, "Function memory");
 # prometheus: promtool checks cb-api's /metrics and a private server scrapes it in tests/it_api.sh;
 # python3-cloudpickle: shipped functions (docs/toolkit.md); python3-pytest, python3-tqdm, python3-venv, python3-pip: the Python toolkit (tests/it_toolkit.sh installs it with pip); python3-pyflakes: make lint.
 # chromium: the dashboard test (tests/it_ui.sh) drives it headless through puppeteer-core (tests/peers).
