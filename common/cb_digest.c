@@ -17,6 +17,11 @@ static void to_hex(const unsigned char md[32], char hex[65])
     hex[64] = '\0';
 }
 
+bool cb_digest_is_hex(const char *s)
+{
+    return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
 cb_status cb_digest_hex(const void *data, size_t len, char hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];

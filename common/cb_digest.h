@@ -5,6 +5,7 @@
 #ifndef CB_DIGEST_H
 #define CB_DIGEST_H
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cb_status.h"
@@ -12,6 +13,9 @@
 /* hex gets 64 characters and a NUL. Errors: CB_ENOMEM. */
 CB_NODISCARD cb_status cb_digest_hex(const void *data, size_t len, char hex[65]);
 CB_NODISCARD cb_status cb_digest_json(const json_t *v, char hex[65]);
+/* Whether s is a digest as these functions write it: 64 lowercase hex
+ * digits and nothing else (false for NULL). */
+bool cb_digest_is_hex(const char *s);
 /* HMAC-SHA256 of data under key, in hex (what a webhook's signature header
  * carries). Errors: CB_ENOMEM. */
 CB_NODISCARD cb_status cb_hmac_sha256_hex(const void *key, size_t klen, const void *data,

@@ -190,15 +190,33 @@ static json_t *memo_output(cb_control *c, const cjob *j, const char *hex, char *
     return cb_view_memo(c->st, j->tenant, hex, not_before, job, from, &out) == CB_OK ? out : NULL;
 }
 
+/* What reuse needs of a job and the step of the tasks at hand, taken once
+ * per command rather than per task. */
+typedef struct reuse {
+    const char *of;   /* the job it re-runs (retry_of), or NULL */
+    const char *step; /* the step whose index si is */
+    int32_t si;       /* the step's index, -1: none (a map) */
+    bool cached;      /* its tasks are memoized (cb_memo_wanted) */
+} reuse;
+
+static void reuse_step(reuse *u, const cjob *j, const cb_job_state *js, const char *step)
+{
+    if (u->si != INT32_MIN && step == u->step)
+        return;
+    u->step = step;
+    u->si = step ? cb_flow_step_index(&j->flow, step) : -1;
+    u->cached = cb_memo_wanted(js->spec, u->si >= 0 ? j->flow.steps[u->si].spec : NULL);
+}
+
 /* The success to append instead of invoking task t (new reference), or
  * NULL: invoke it, with its memo key in hex when it is cached ("" when
  * not). A re-run's task that succeeded in the job it re-runs takes that
  * output; else a cached task (memo.h) an earlier one's with its key. */
-static json_t *reused(cb_control *c, const cjob *j, const cb_job_state *js, const cb_task_list *tb,
-                      const cb_invoke_task *t, const json_t *fn, const char *step, char hex[65])
+static json_t *reused(cb_control *c, const cjob *j, const cb_task_list *tb, const reuse *u,
+                      const cb_invoke_task *t, const json_t *fn, char hex[65])
 {
-    const char *of = json_string_value(json_object_get(js->spec, "retry_of"));
-    int32_t si = step ? cb_flow_step_index(&j->flow, step) : -1;
+    const char *of = u->of, *step = u->step;
+    int32_t si = u->si;
     char job[CB_NAME_MAX + 1];
     uint32_t from = 0;
     json_t *out = NULL, *data;
@@ -206,7 +224,7 @@ static json_t *reused(cb_control *c, const cjob *j, const cb_job_state *js, cons
     hex[0] = '\0';
     if (of && (out = rerun_output(c, j, tb, t->task, of, si, &from)))
         snprintf(job, sizeof job, "%s", of);
-    if (!out && cb_memo_wanted(js->spec, si >= 0 ? j->flow.steps[si].spec : NULL)) {
+    if (!out && u->cached) {
         if (cb_memo_key(fn, t->items, hex) != CB_OK)
             hex[0] = '\0';
         else
@@ -252,6 +270,7 @@ void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const
     json_t *held[CB_INVOKE_TASKS_MAX];  /* the items' references; m.tasks borrows them */
     char memo[CB_INVOKE_TASKS_MAX][65]; /* the tasks' memo keys; m.tasks borrows them */
     cb_invoke_msg m = {.job_id = j->job, .tenant = j->tenant};
+    reuse u = {.of = json_string_value(json_object_get(js->spec, "retry_of")), .si = INT32_MIN};
     for (size_t i = 0; i <= n; i++) {
         cb_invoke_task t;
         json_t *items = NULL;
@@ -277,7 +296,9 @@ void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const
             continue;
         }
         {
-            json_t *data = reused(c, j, js, tb, &t, fn, step, memo[have]);
+            json_t *data;
+            reuse_step(&u, j, js, step);
+            data = reused(c, j, tb, &u, &t, fn, memo[have]);
             if (data) { /* appended instead of invoking, once the dispatch is confirmed */
                 char what[64];
                 snprintf(what, sizeof what, "%u/%u/memoized", t.task, t.attempt);

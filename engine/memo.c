@@ -84,11 +84,6 @@ static uint64_t key_hash(const char *tenant, const char *hex)
     return cb_hash64(tenant, strlen(tenant)) ^ cb_hash64(hex, 64);
 }
 
-static bool hex64(const char *hex)
-{
-    return hex && strlen(hex) == 64 && strspn(hex, "0123456789abcdef") == 64;
-}
-
 cb_memo *cb_memo_new(size_t max_entries, size_t max_bytes)
 {
     cb_memo *m = cb_calloc(1, sizeof *m);
@@ -131,7 +126,7 @@ cb_status cb_memo_put(cb_memo *m, const char *tenant, const char *hex, const cha
                       uint32_t task, int64_t at_ns, const char *text, size_t n)
 {
     entry *e, *old;
-    if (!hex64(hex) || strlen(tenant) > CB_NAME_MAX || strlen(job) > CB_NAME_MAX)
+    if (!cb_digest_is_hex(hex) || strlen(tenant) > CB_NAME_MAX || strlen(job) > CB_NAME_MAX)
         return CB_EINVAL;
     if (n > m->max_bytes || m->max_entries == 0)
         return CB_OK; /* not kept: the store still has it */
@@ -172,7 +167,7 @@ const char *cb_memo_get(const cb_memo *m, const char *tenant, const char *hex,
                         int64_t not_before_ns, const char **job, uint32_t *task, size_t *n)
 {
     const entry *e;
-    if (!hex64(hex))
+    if (!cb_digest_is_hex(hex))
         return NULL;
     e = cb_map_get(&m->by_key, key_hash(tenant, hex));
     if (!e || strcmp(e->tenant, tenant) != 0 || strcmp(e->hex, hex) != 0 ||

@@ -347,6 +347,14 @@ static int over_open_jobs(cb_service *s, const origin *o, const char *tenant, co
 #define RERUN_WHAT                                                                                 \
     "only a failed or cancelled job, or one that succeeded with lost tasks, is re-run"
 
+/* Whether a job that ended with status, failed of its tasks lost, may be
+ * re-run (RERUN_WHAT). */
+static bool rerunnable(cb_job_status status, uint32_t failed)
+{
+    return status == CB_JOB_FAILED || status == CB_JOB_CANCELLED ||
+           (status == CB_JOB_SUCCEEDED && failed > 0);
+}
+
 /* A re-run (retry_of, docs/engine.md): the job it names is the tenant's,
  * failed or was cancelled, is in the store (whose task records the re-run
  * takes its outputs from) and has the same work. 1 when so; else the
@@ -378,8 +386,7 @@ static int retry_allowed(cb_service *s, const origin *o, cb_intake *in)
                  "/retry_of: job \"%s\" has not ended yet (%s); re-run it once it has failed or "
                  "was cancelled",
                  of, cb_job_status_name(js.status));
-    } else if (js.status != CB_JOB_FAILED && js.status != CB_JOB_CANCELLED &&
-               (js.status != CB_JOB_SUCCEEDED || !js.failed)) {
+    } else if (!rerunnable(js.status, js.failed)) {
         snprintf(msg, sizeof msg, "/retry_of: job \"%s\" %s: " RERUN_WHAT, of,
                  cb_job_status_name(js.status));
     } else if (cb_memo_work_digest(in->job, mine) != CB_OK ||
@@ -629,8 +636,7 @@ static int retry_job(cb_service *s, cb_request *req, const char *tenant, const c
         snprintf(msg, sizeof msg,
                  "/: job \"%s\" has not ended yet; re-run it once it has failed or was cancelled",
                  job);
-    else if (br.status != CB_JOB_FAILED && br.status != CB_JOB_CANCELLED &&
-             br.status != CB_JOB_SUCCEEDED)
+    else if (!rerunnable(br.status, 1)) /* whether it lost tasks: the store says, below */
         snprintf(msg, sizeof msg, "/: job \"%s\" %s: " RERUN_WHAT, job,
                  cb_job_status_name(br.status));
     else if (cb_view_job(s->st, key, &js) != CB_OK || !cb_job_terminal(js.status)) {
@@ -641,8 +647,9 @@ static int retry_job(cb_service *s, cb_request *req, const char *tenant, const c
                  "/: job \"%s\" has ended but the store does not show it yet (is cb-projector "
                  "running?): send it again later",
                  job);
-    } else if (js.status == CB_JOB_SUCCEEDED && !js.failed)
-        snprintf(msg, sizeof msg, "/: job \"%s\" succeeded: " RERUN_WHAT, job);
+    } else if (!rerunnable(js.status, js.failed))
+        snprintf(msg, sizeof msg, "/: job \"%s\" %s: " RERUN_WHAT, job,
+                 cb_job_status_name(js.status));
     if (msg[0]) {
         answer_error(req, job, msg);
         s->stats.refused++;

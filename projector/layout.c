@@ -1,6 +1,7 @@
 /* projector/layout.c - keys and records of the store (see layout.h). */
 #include "layout.h"
 #include "cb_json.h"
+#include "cb_digest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -43,7 +44,7 @@ bool cb_layout_task_open(cb_task_status s)
 size_t cb_layout_memo_key(const char *tenant, const char *hex, char *buf)
 {
     int n;
-    if (!hex || strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64)
+    if (!cb_digest_is_hex(hex))
         return 0;
     n = snprintf(buf, CB_MEMO_KEY_MAX, "%s/%s", tenant, hex);
     return n > 0 && n < CB_MEMO_KEY_MAX ? (size_t)n : 0;
