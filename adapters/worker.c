@@ -27,6 +27,8 @@ struct cb_worker {
     const cb_backend_ops *ops;
     void *be;
     struct cb_storage *storage; /* borrowed: where large outputs go, or NULL */
+    char backend[64];           /* the account it invokes; its price: */
+    cb_price price;
     cb_consumer *consumer;
     char id[128], source[192], subject[160];
     int64_t lease_ms, started_after_ms, linger_ms;
@@ -61,6 +63,8 @@ struct run {
     int started;
     uint32_t throttled;  /* throttling answers so far */
     int64_t duration_ms; /* kept while the outputs go to storage */
+    int64_t invoke_ns;   /* when its last invocation began (monotonic); 0: none did */
+    int64_t billed_ms;   /* how long that one ran; -1: not invoked (nothing billed) */
     json_t *held;        /* RUN_HELD and after: its cb.task.succeeded data (owned) */
     struct event *timer; /* the start record after started_after_ms; a throttled retry */
     run *queued_next;    /* RUN_QUEUED: the next in the worker's queue */
@@ -264,12 +268,25 @@ static int64_t run_ms(const run *r)
     return (cb_time_mono_ns() - r->c->t0) / 1000000;
 }
 
+/* What r's invocation cost (cb_cost.h): its function's memory, else the
+ * account's billed size, for as long as it ran. */
+static void bill(const run *r, cb_outcome_msg *m)
+{
+    cb_worker *w = r->c->w;
+    json_int_t mb = json_integer_value(json_object_get(r->c->m.function, "memory_mb"));
+    if (r->billed_ms < 0)
+        return;
+    m->billed_by = w->backend;
+    m->cost = cb_cost_of(&w->price, mb > 0 && mb <= UINT32_MAX ? (uint32_t)mb : 0, r->billed_ms);
+}
+
 static cb_status append_failed(run *r, const char *reason, const char *error, const char *tail)
 {
     char id[512];
     cb_worker *w = r->c->w;
     cb_outcome_msg m = outcome_msg(r);
     json_t *d;
+    bill(r, &m);
     m.reason = reason;
     m.error = error;
     m.stderr_tail = tail;
@@ -426,6 +443,7 @@ static cb_status record_succeeded(run *r, const json_t *outputs, int64_t duratio
     m.throttled = r->throttled;
     m.duration_ms = duration_ms;
     m.memo = r->t->memo; /* a cached job's: later tasks with this key may take the output */
+    bill(r, &m);
     if (!(r->held = cb_secret_redact_json(cb_outcome_succeeded(&m))))
         return CB_ENOMEM;
     if (c->m.ntasks == 1 || w->stopping || w->linger_ms <= 0)
@@ -472,6 +490,7 @@ static void invoked(const cb_inv_result *res, void *ctx)
         run_settle(r, 0, 0);
         return;
     }
+    r->billed_ms = r->invoke_ns ? (cb_time_mono_ns() - r->invoke_ns) / 1000000 : -1;
     if (r->timer)
         evtimer_del(r->timer);
     w->active--; /* its slot is free: a queued task takes it on the next turn */
@@ -547,7 +566,9 @@ static void run_invoke(run *r)
     r->state = RUN_INVOKING;
     if (!r->started && r->timer && w->started_after_ms > 0)
         arm(r->timer, w->started_after_ms);
+    r->invoke_ns = cb_time_mono_ns();
     if ((s = w->ops->invoke(w->be, &inv, invoked, r)) != CB_OK) {
+        r->invoke_ns = 0; /* it did not run: nothing to bill */
         cb_inv_result res = {.reason = CB_FAIL_BACKEND, .error = cb_strerror(s)};
         invoked(&res, r);
     }
@@ -626,6 +647,7 @@ static void work_cb(cb_work *work, const cb_broker_msg *m, void *ctx)
         run *r = &c->runs[i];
         r->c = c;
         r->t = &c->m.tasks[i];
+        r->billed_ms = -1;
         r->timer = evtimer_new(w->base, run_timer_cb, r);
     }
     /* The last run may settle (and free) the command within run_invoke. */
@@ -654,6 +676,8 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config
     w->started_after_ms = o->started_after_ms;
     w->linger_ms = o->linger_ms;
     w->storage = o->storage;
+    snprintf(w->backend, sizeof w->backend, "%s", o->backend);
+    cb_price_of(reg, o->backend, &w->price);
     if (!cb_config_has_backend(reg, o->backend)) {
         snprintf(err, errlen, "backend \"%s\" is not in the configuration", o->backend);
         free(w);

@@ -5,12 +5,13 @@
  *
  *   started:   {"task", "attempt", "step"?, "worker"}
  *   succeeded: {"task", "attempt", "step"?, "output", "throttled"?, "duration_ms",
- *               "memo"?}; the engine's memoized success instead of an invocation:
+ *               "memo"?, "cost"?}; the engine's memoized success instead of an invocation:
  *              {"task", "attempt", "step"?, "output", "memoized": {"job", "task"}}
  *   several succeeded (cb.tasks.succeeded): {"tasks": [succeeded, ...]}, 2 to
  *   CB_OUTCOME_BATCH_MAX of one command
  *   failed:    {"task", "attempt", "step"?, "error", "reason", "stderr"?,
- *               "throttled"?, "duration_ms"}
+ *               "throttled"?, "duration_ms", "cost"?}
+ *   "cost": what the invocation cost, {"backend", "mb_ms", "nanos"} (cb_cost.h)
  *
  * Text a function wrote (its error, its stderr) is cut to the schema's limits
  * (error: 4095 bytes; stderr: its last 8191) and scrubbed to UTF-8, so an
@@ -22,6 +23,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "cb_cost.h"
 #include "cb_status.h"
 
 #define CB_OUTCOME_MAX_ERROR  4096 /* bytes kept of an error, with the NUL */
@@ -40,6 +42,8 @@ typedef struct cb_outcome_msg {
     const char *memo;         /* succeeded: the command's memo key, or NULL */
     const char *memoized_job; /* succeeded by the engine: the task whose output it took */
     uint32_t memoized_task;
+    const char *billed_by; /* the backend whose `cost` it is; NULL: no cost */
+    cb_cost cost;          /* billed_by's: one invocation */
 } cb_outcome_msg;
 
 /* The event data as a new JSON object, or NULL (out of memory). */

@@ -38,8 +38,18 @@ struct cb_batch_keep {
     size_t n, bytes, max_jobs, max_bytes;
 };
 
+/* What the batch's outcomes cost a tenant or an account, added to its
+ * total at commit (layout.h, costs). */
+typedef struct cost_delta {
+    struct cost_delta *next;
+    char key[CB_COST_KEY_MAX];
+    size_t klen;
+    cb_cost cost;
+} cost_delta;
+
 struct cb_batch {
     cb_txn *txn;
+    cost_delta *costs;
     cb_batch_keep *keep;
     cb_map jobs; /* hash(key) -> job_entry chain */
     job_entry *dirty;
@@ -344,6 +354,79 @@ static cb_status remember_memos(cb_batch *b, job_entry *e, const cb_event *ev)
     return CB_OK;
 }
 
+/* Add c to the batch's delta for key kind/name. */
+static cb_status cost_into(cb_batch *b, const char *kind, const char *name, const cb_cost *c)
+{
+    char key[CB_COST_KEY_MAX];
+    size_t klen = cb_layout_cost_key(kind, name, key);
+    cost_delta *d;
+    if (!klen)
+        return CB_OK; /* a name too long for a key: no total (the schema forbids it) */
+    for (d = b->costs; d; d = d->next)
+        if (d->klen == klen && !memcmp(d->key, key, klen))
+            break;
+    if (!d) {
+        if (!(d = cb_calloc(1, sizeof *d)))
+            return CB_ENOMEM;
+        memcpy(d->key, key, klen);
+        d->klen = klen;
+        d->next = b->costs;
+        b->costs = d;
+    }
+    cb_cost_add(&d->cost, c);
+    return CB_OK;
+}
+
+/* The cost the fold counted for ev (the job's total before it: was), to
+ * the tenant's and the account's totals. One event's outcomes come from
+ * one command: one account, the first that names one. */
+static cb_status count_costs(cb_batch *b, const cb_event *ev, const cb_cost *was,
+                             const cb_cost *now)
+{
+    cb_cost d = {now->invocations - was->invocations, now->mb_ms - was->mb_ms,
+                 now->nanos - was->nanos};
+    const char *backend = NULL;
+    cb_status s;
+    if (cb_cost_none(&d))
+        return CB_OK;
+    for (size_t i = 0, n = cb_event_outcomes(ev); i < n && !backend; i++) {
+        cb_event one;
+        cb_outcome_msg m;
+        if (cb_outcome_parse(cb_event_outcome(ev, i, &one)->data, &m) == CB_OK)
+            backend = m.billed_by;
+    }
+    if ((s = cost_into(b, "tenant", ev->tenant, &d)) != CB_OK)
+        return s;
+    return backend ? cost_into(b, "backend", backend, &d) : CB_OK;
+}
+
+/* The batch's cost deltas onto the stored totals. */
+static cb_status write_costs(cb_batch *b)
+{
+    for (cost_delta *d = b->costs; d; d = d->next) {
+        cb_cost total = {0};
+        json_t *o = NULL;
+        char *text;
+        cb_status s = cb_layout_load_json(b->txn, CB_DB_COSTS, d->key, d->klen, &o);
+        if (s == CB_OK && cb_cost_parse(o, &total) != CB_OK)
+            memset(&total, 0, sizeof total); /* unreadable: it starts again */
+        json_decref(o);
+        if (s != CB_OK && s != CB_ENOTFOUND && s != CB_EIO)
+            return s;
+        cb_cost_add(&total, &d->cost);
+        if (!(text = cb_json_dumps(o = cb_cost_json(&total), JSON_COMPACT | JSON_SORT_KEYS))) {
+            json_decref(o);
+            return CB_ENOMEM;
+        }
+        json_decref(o);
+        s = cb_store_put(b->txn, CB_DB_COSTS, d->key, d->klen, text, strlen(text));
+        free(text);
+        if (s != CB_OK)
+            return s;
+    }
+    return CB_OK;
+}
+
 cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *applied)
 {
     char key[CB_JOB_KEY_MAX];
@@ -358,9 +441,12 @@ cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *app
         return s;
     tasks.get = get_task;
     tasks.arg = e;
+    cb_cost was = e->js.cost;
     s = cb_fold_apply(&e->js, &tasks, ev, seq, applied);
     if (s == CB_ENOMEM)
         return s;
+    if (count_costs(b, ev, &was, &e->js.cost) != CB_OK)
+        return CB_ENOMEM;
     b->stats.events++;
     if (s == CB_EINVAL) {
         if (++b->stats.invalid <= 3)
@@ -513,6 +599,11 @@ static cb_status write_entry(cb_batch *b, job_entry *e)
 
 static void batch_free(cb_batch *b)
 {
+    while (b->costs) {
+        cost_delta *d = b->costs;
+        b->costs = d->next;
+        cb_free(d);
+    }
     cb_map_each(&b->jobs, free_chain, NULL);
     cb_map_cleanup(&b->jobs);
     cb_buf_cleanup(&b->text);
@@ -524,6 +615,8 @@ cb_status cb_batch_commit(cb_batch *b, uint64_t applied_seq)
     cb_status s = CB_OK;
     for (job_entry *e = b->dirty; e && s == CB_OK; e = e->next_dirty)
         s = write_entry(b, e);
+    if (s == CB_OK)
+        s = write_costs(b);
     if (s == CB_OK && applied_seq) {
         char buf[32];
         int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)applied_seq);

@@ -251,6 +251,22 @@ static int outcome_of(fold_ctx *c, cb_task_state **t, cb_outcome_msg *m)
     return task_at(c, m->task, t);
 }
 
+/* What the invocation an outcome reports cost, into its task and job (see
+ * fold.h); also once the job has ended. 0, or CB_ENOMEM. */
+static int count_cost(fold_ctx *c, const cb_outcome_msg *m, bool success)
+{
+    cb_task_state *t;
+    if (!m->billed_by || c->j->status == CB_JOB_ABSENT || m->task >= c->j->total)
+        return 0;
+    if (!(t = c->tasks->get(c->tasks->arg, m->task)))
+        return CB_ENOMEM;
+    if (success && t->status == CB_TASK_SUCCEEDED && t->attempt == m->attempt)
+        return 0; /* its success is folded: this repeats it */
+    cb_cost_add(&t->cost, &m->cost);
+    cb_cost_add(&c->j->cost, &m->cost);
+    return 0;
+}
+
 static int fold_task_started(fold_ctx *c)
 {
     cb_task_state *t;
@@ -266,9 +282,11 @@ static int fold_task_started(fold_ctx *c)
 
 static int fold_task_succeeded(fold_ctx *c)
 {
-    cb_task_state *t;
+    cb_task_state *t = NULL;
     cb_outcome_msg m;
-    int r = outcome_of(c, &t, &m);
+    int r = cb_outcome_parse(c->data, &m) != CB_OK ? CB_EINVAL : count_cost(c, &m, true);
+    if (r == 0)
+        r = task_at(c, m.task, &t);
     if (r <= 0)
         return r;
     if (!m.output)
@@ -302,9 +320,11 @@ static int task_failed(fold_ctx *c, cb_task_state *t, uint32_t attempt, cb_task_
 
 static int fold_failed(fold_ctx *c)
 {
-    cb_task_state *t;
+    cb_task_state *t = NULL;
     cb_outcome_msg m;
-    int r = outcome_of(c, &t, &m);
+    int r = cb_outcome_parse(c->data, &m) != CB_OK ? CB_EINVAL : count_cost(c, &m, false);
+    if (r == 0)
+        r = task_at(c, m.task, &t);
     if (r <= 0)
         return r;
     return task_failed(c, t, m.attempt, CB_TASK_FAILED, m.error);
@@ -590,7 +610,7 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
 {
     return json_pack(
         "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
-        "s:{s:o, s:o, s:o, s:o}, s:I, s:I, s:O?, s:s?, s:O?, s:s?, s:O*}",
+        "s:{s:o, s:o, s:o, s:o}, s:I, s:I, s:O?, s:s?, s:O?, s:s?, s:O*, s:o}",
         "status", cb_job_status_name(j->status), "suspended_from",
         cb_job_status_name(j->suspended_from), "cancel_requested", j->cancel_requested, "tasks",
         "total", (json_int_t)j->total, "inflight", (json_int_t)j->inflight, "succeeded",
@@ -603,7 +623,7 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
         cb_json_time(j->started_ns), "finished", cb_json_time(j->finished_ns), "updated",
         cb_json_time(j->updated_ns), "first_seq", (json_int_t)j->first_seq, "last_seq",
         (json_int_t)j->last_seq, "spec", j->spec, "digest", j->digest, "result", j->result, "error",
-        j->error, "partition", j->partition);
+        j->error, "partition", j->partition, "cost", cb_cost_json(&j->cost));
 }
 
 json_t *cb_task_state_to_json(const cb_task_state *t)
@@ -616,6 +636,10 @@ json_t *cb_task_state_to_json(const cb_task_state *t)
         json_object_set_new(o, "children",
                             json_pack("{s:I, s:I}", "first", (json_int_t)t->first, "count",
                                       (json_int_t)t->count)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    if (o && !cb_cost_none(&t->cost) && json_object_set_new(o, "cost", cb_cost_json(&t->cost))) {
         json_decref(o);
         return NULL;
     }
@@ -653,6 +677,15 @@ cb_status cb_task_state_text(const cb_task_state *t, cb_buf *out)
     cb_buf_printf(out, "{\"attempt\":%u,", t->attempt);
     if (t->first || t->count)
         cb_buf_printf(out, "\"children\":{\"count\":%u,\"first\":%u},", t->count, t->first);
+    if (!cb_cost_none(&t->cost)) {
+        json_t *cost = cb_cost_json(&t->cost);
+        if (!cost)
+            return CB_ENOMEM;
+        cb_buf_adds(out, "\"cost\":");
+        add_json(out, cost);
+        json_decref(cost);
+        cb_buf_adds(out, ",");
+    }
     cb_buf_adds(out, "\"due\":");
     add_time(out, t->due_ns);
     cb_buf_adds(out, ",\"error\":");
@@ -707,6 +740,8 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
     out->timeouts = u32_of(tasks, "timeouts");
     out->sla_violations = u32_of(tasks, "sla_violations");
     out->memoized = u32_of(tasks, "memoized");
+    if (cb_cost_parse(json_object_get(o, "cost"), &out->cost) != CB_OK)
+        memset(&out->cost, 0, sizeof out->cost); /* a record from before costs were kept */
     out->applied = (uint64_t)json_integer_value(json_object_get(events, "applied"));
     out->ignored = (uint64_t)json_integer_value(json_object_get(events, "ignored"));
     out->submitted_ns = time_of(json_object_get(times, "submitted"));
@@ -741,6 +776,8 @@ cb_status cb_task_state_from_json(const json_t *o, cb_task_state *out)
     out->first = u32_of(json_object_get(o, "children"), "first");
     out->count = u32_of(json_object_get(o, "children"), "count");
     out->output = json_incref(json_object_get(o, "output"));
+    if (cb_cost_parse(json_object_get(o, "cost"), &out->cost) != CB_OK)
+        memset(&out->cost, 0, sizeof out->cost); /* none: nothing invoked (or an older record) */
     if (error && !(out->error = cb_strdup(error))) {
         cb_task_state_cleanup(out);
         return CB_ENOMEM;

@@ -20,6 +20,7 @@
 
 #include "cb_event.h"
 #include "cb_buf.h"
+#include "cb_cost.h"
 #include "cb_status.h"
 
 typedef enum cb_job_status {
@@ -58,6 +59,7 @@ typedef struct cb_job_state {
     uint32_t frontier;  /* highest index ever dispatched + 1 (new tasks go out in order) */
     uint32_t retries, timeouts, sla_violations;
     uint32_t memoized; /* tasks that took an earlier task's output (cb.task.succeeded "memoized") */
+    cb_cost cost;      /* what its tasks' invocations cost (count_cost in fold.c) */
     uint64_t applied, ignored; /* events applied to / ignored for this job */
     int64_t submitted_ns, started_ns, finished_ns, updated_ns;
     uint64_t first_seq; /* log position of its first event (the submission), 0 if unknown:
@@ -80,6 +82,7 @@ typedef struct cb_task_state {
     uint32_t first, count; /* EXPANDED (and after): the children's indices */
     json_t *output;        /* owned: SUCCEEDED */
     char *error;           /* owned: last failure */
+    cb_cost cost;          /* what its attempts' invocations cost */
 } cb_task_state;
 
 /* The caller's task records of the job being folded. get() returns the
@@ -100,7 +103,13 @@ typedef struct cb_fold_tasks {
  * A cb.tasks.succeeded event folds as its outcomes (cb_event_outcome), one
  * after another, each counted as an event: its state and counters are those
  * of the same successes come one by one. *applied = 1 if any applied;
- * CB_EINVAL if any part lacks required data (the other parts apply). */
+ * CB_EINVAL if any part lacks required data (the other parts apply).
+ *
+ * Cost (cb_cost.h) is a counter: an outcome's "cost" is added to its task
+ * and job whether or not the outcome applies (a late report of an attempt
+ * that timed out, of an invocation in flight when the job ended: they were
+ * paid for), except a repeat of the success already folded for that
+ * attempt. */
 CB_NODISCARD cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks,
                                      const cb_event *ev, uint64_t seq, int *applied);
 

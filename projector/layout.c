@@ -41,6 +41,12 @@ bool cb_layout_task_open(cb_task_status s)
     return s != CB_TASK_PENDING && s != CB_TASK_SUCCEEDED && s != CB_TASK_SKIPPED;
 }
 
+size_t cb_layout_cost_key(const char *kind, const char *name, char *buf)
+{
+    int n = snprintf(buf, CB_COST_KEY_MAX, "%s/%s", kind, name);
+    return n > 0 && n < CB_COST_KEY_MAX ? (size_t)n : 0;
+}
+
 size_t cb_layout_memo_key(const char *tenant, const char *hex, char *buf)
 {
     int n;

@@ -11,6 +11,9 @@
  *   memo    "tenant/<memo key>" -> {"at", "job", "task"}: the task of a cached
  *           job that succeeded with that memo key (docs/engine.md, Memoized
  *           tasks), and when; its output is in that task's record
+ *   costs   "tenant/<tenant>", "backend/<account>" -> a cb_cost total (JSON,
+ *           cb_cost.h): what the invocations of the tenant's jobs, of the
+ *           account, have cost, summed as the outcomes are folded
  *
  * Index keys sort a job's tasks in index order. Pure apart from the reads
  * through a transaction it is given. */
@@ -36,6 +39,10 @@ size_t cb_layout_task_key(const char *job, size_t klen, uint32_t idx, unsigned c
 /* The memo key of `hex` (64 hex digits) of `tenant` into buf (>=
  * CB_MEMO_KEY_MAX bytes). Returns its length, 0 if hex is not 64 digits. */
 size_t cb_layout_memo_key(const char *tenant, const char *hex, char *buf);
+#define CB_COST_KEY_MAX (CB_NAME_MAX + 16)
+/* The costs key of a total: kind "tenant" or "backend" and its name into buf
+ * (>= CB_COST_KEY_MAX bytes). Returns its length, 0 if it does not fit. */
+size_t cb_layout_cost_key(const char *kind, const char *name, char *buf);
 /* The index in a tasks key whose job part is plen bytes with its NUL. */
 uint32_t cb_layout_task_index(const unsigned char *key, size_t plen);
 /* Read and parse a JSON record. CB_ENOTFOUND, CB_EIO (not JSON). */

@@ -14,8 +14,8 @@
 
 #define MOD "store"
 
-static const char *const db_names[CB_DB__COUNT] = {"jobs", "tasks", "active",
-                                                   "meta", "open",  "memo"};
+static const char *const db_names[CB_DB__COUNT] = {"jobs", "tasks", "active", "meta",
+                                                   "open", "memo",  "costs"};
 
 struct cb_store {
     MDB_env *env;
@@ -104,7 +104,7 @@ cb_status cb_store_open(const char *dir, size_t map_bytes, unsigned flags, cb_st
         goto out_close_env;
     for (int i = 0; i < CB_DB__COUNT; i++) {
         rc = mdb_dbi_open(txn, db_names[i], flags & CB_STORE_RDONLY ? 0 : MDB_CREATE, &st->dbi[i]);
-        if (rc == MDB_NOTFOUND && (flags & CB_STORE_RDONLY) && i == CB_DB_MEMO) {
+        if (rc == MDB_NOTFOUND && (flags & CB_STORE_RDONLY) && i >= CB_DB_MEMO) {
             st->missing[i] = true; /* a store the projector has not opened since */
             rc = 0;
         }

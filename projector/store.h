@@ -26,7 +26,8 @@ typedef enum cb_db {
     CB_DB_ACTIVE,
     CB_DB_META,
     CB_DB_OPEN,
-    CB_DB_MEMO, /* added after format 2: a reader of an older store finds it empty */
+    CB_DB_MEMO,  /* added after format 2: a reader of an older store finds it empty */
+    CB_DB_COSTS, /* the same */
     CB_DB__COUNT
 } cb_db;
 

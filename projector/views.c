@@ -53,6 +53,62 @@ cb_status cb_view_job(cb_store *st, const char *key, cb_job_state *out)
     return s;
 }
 
+cb_status cb_view_cost(cb_store *st, const char *kind, const char *name, cb_cost *out)
+{
+    char key[CB_COST_KEY_MAX];
+    size_t klen = cb_layout_cost_key(kind, name, key);
+    json_t *o = NULL;
+    cb_txn *t;
+    cb_status s;
+    memset(out, 0, sizeof *out);
+    if (!klen)
+        return CB_OK;
+    if ((s = cb_store_begin(st, 1, &t)) != CB_OK)
+        return s;
+    s = cb_layout_load_json(t, CB_DB_COSTS, key, klen, &o);
+    cb_store_abort(t);
+    if (s == CB_OK && cb_cost_parse(o, out) != CB_OK)
+        memset(out, 0, sizeof *out);
+    json_decref(o);
+    return s == CB_ENOMEM ? s : CB_OK; /* none, or unreadable: nothing counted */
+}
+
+typedef struct cost_scan {
+    size_t plen;
+    cb_view_cost_fn *fn;
+    void *arg;
+} cost_scan;
+
+static int cost_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    cost_scan *c = arg;
+    char name[CB_COST_KEY_MAX];
+    cb_cost total;
+    cb_status st;
+    json_t *o = cb_json_loadb(val, vlen, 0, NULL, &st);
+    int r = 0;
+    if (o && klen > c->plen && klen - c->plen < sizeof name && cb_cost_parse(o, &total) == CB_OK) {
+        memcpy(name, (const char *)key + c->plen, klen - c->plen);
+        name[klen - c->plen] = '\0';
+        r = c->fn(name, &total, c->arg);
+    }
+    json_decref(o);
+    return r;
+}
+
+cb_status cb_view_costs(cb_store *st, const char *kind, cb_view_cost_fn *fn, void *arg)
+{
+    char prefix[CB_COST_KEY_MAX];
+    cost_scan c = {cb_layout_cost_key(kind, "", prefix), fn, arg};
+    cb_txn *t;
+    cb_status s;
+    if (!c.plen || (s = cb_store_begin(st, 1, &t)) != CB_OK)
+        return c.plen ? s : CB_EINVAL;
+    s = cb_store_scan(t, CB_DB_COSTS, prefix, c.plen, cost_entry, &c);
+    cb_store_abort(t);
+    return s;
+}
+
 /* The memo entry of mkey in t: its job, task and time. */
 static cb_status memo_entry(cb_txn *t, const char *mkey, size_t mlen, char *job, uint32_t *task,
                             int64_t *at)

@@ -60,6 +60,15 @@ CB_NODISCARD cb_status cb_view_active_snapshot(cb_store *st, cb_view_snap_job_fn
 CB_NODISCARD cb_status cb_view_memo(cb_store *st, const char *tenant, const char *hex,
                                     int64_t not_before_ns, char *job, uint32_t *task,
                                     json_t **output);
+/* Cost totals (layout.h, costs; cb_cost.h): kind "tenant" or "backend".
+ * cb_view_cost: the total of one (zero when it has none: CB_OK). cb_view_costs:
+ * fn for each of the kind in name order (fn returns non-zero to stop), in one
+ * read transaction. Errors: the store's. */
+CB_NODISCARD cb_status cb_view_cost(cb_store *st, const char *kind, const char *name,
+                                    cb_cost *out);
+typedef int cb_view_cost_fn(const char *name, const cb_cost *total, void *arg);
+CB_NODISCARD cb_status cb_view_costs(cb_store *st, const char *kind, cb_view_cost_fn *fn,
+                                     void *arg);
 /* SHA-256 (hex, 65 bytes with NUL) over the jobs, tasks and active databases
  * in key order: equal digests mean equal entity state. `entities` (if not
  * NULL) gets the number of entries hashed. */
