@@ -82,6 +82,29 @@ static void per_tenant(cb_buf *b, const json_t *store, const char *name, const c
     }
 }
 
+/* The cost totals (cb_cost.h) of each tenant or backend (`label`). */
+static void costs(cb_buf *b, const json_t *totals, const char *label)
+{
+    static const char *const what[][3] = {
+        {"invocations", "invocations_total", "Invocations billed"},
+        {"gb_s", "gb_seconds_total", "Memory x duration billed, in GB-seconds"},
+        {"amount", "cost_total", "What invocations cost, in the unit of the accounts' prices"},
+    };
+    char name[64], help[128];
+    const char *key;
+    json_t *total;
+    for (size_t i = 0; i < sizeof what / sizeof what[0]; i++) {
+        snprintf(name, sizeof name, "cbcore_%s_%s", label, what[i][1]);
+        snprintf(help, sizeof help, "%s, by %s (docs/engine.md, Cost).", what[i][2], label);
+        family(b, name, "counter", help);
+        json_object_foreach((json_t *)totals, key, total)
+        {
+            const char *l[] = {label, key, NULL};
+            sample(b, name, l, num(total, what[i][0]));
+        }
+    }
+}
+
 static void store_families(cb_buf *b, const json_t *store)
 {
     static const char *const task_states[] = {"succeeded", "failed",  "running",
@@ -113,6 +136,8 @@ static void store_families(cb_buf *b, const json_t *store)
                "retries");
     per_tenant(b, store, "cbcore_job_task_timeouts",
                "Timed-out attempts of the store's jobs' tasks by tenant.", "timeouts");
+    costs(b, json_object_get(json_object_get(store, "costs"), "tenants"), "tenant");
+    costs(b, json_object_get(json_object_get(store, "costs"), "backends"), "backend");
     family(b, "cbcore_store_position", "gauge", "The last log position folded into the store.");
     sample(b, "cbcore_store_position", NULL, num(store, "position"));
 }

@@ -6,8 +6,9 @@
  * reports: {"DAEMON/ID": {"report": {...as published...}, "age_s": seconds
  * since it came}} ; store: {"position": N, "jobs": {"TENANT": {"STATE": n}},
  * "tasks": {"TENANT": {"succeeded": n, "failed": n, "running": n,
- * "waiting": n, "skipped": n, "retries": n, "timeouts": n}}} or NULL (no
- * store yet). */
+ * "waiting": n, "skipped": n, "retries": n, "timeouts": n}}, "costs":
+ * {"tenants": {"TENANT": cost}, "backends": {"ACCOUNT": cost}}} (cb_cost.h)
+ * or NULL (no store yet). */
 #ifndef CB_API_METRICS_TEXT_H
 #define CB_API_METRICS_TEXT_H
 #include <jansson.h>

@@ -41,18 +41,52 @@ static int get_job(pending *p, cb_job_state *js)
 json_t *cb_api_job_view(const char *tenant, const char *job, const cb_job_state *js)
 {
     json_t *labels = json_object_get(js->spec, "labels");
-    return json_pack("{s:s, s:s, s:s, s:s*, s:O*, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I}, s:{s:o, s:o, s:o}, s:s*}",
-                     "job_id", job, "tenant", tenant, "status", cb_job_status_name(js->status),
-                     "kind", json_string_value(json_object_get(js->spec, "kind")), "labels", labels,
-                     "cancel_requested", js->cancel_requested, "counts", "total",
-                     (json_int_t)js->total, "succeeded", (json_int_t)js->succeeded, "failed",
-                     (json_int_t)js->failed, "running", (json_int_t)js->inflight, "waiting",
-                     (json_int_t)js->waiting, "skipped", (json_int_t)js->skipped, "retries",
-                     (json_int_t)js->retries, "timeouts", (json_int_t)js->timeouts, "memoized",
-                     (json_int_t)js->memoized, "timings", "submitted",
-                     cb_json_time(js->submitted_ns), "started", cb_json_time(js->started_ns),
-                     "finished", cb_json_time(js->finished_ns), "error", js->error);
+    return json_pack(
+        "{s:s, s:s, s:s, s:s*, s:O*, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I}, s:{s:o, s:o, s:o}, s:s*, s:o}",
+        "job_id", job, "tenant", tenant, "status", cb_job_status_name(js->status), "kind",
+        json_string_value(json_object_get(js->spec, "kind")), "labels", labels, "cancel_requested",
+        js->cancel_requested, "counts", "total", (json_int_t)js->total, "succeeded",
+        (json_int_t)js->succeeded, "failed", (json_int_t)js->failed, "running",
+        (json_int_t)js->inflight, "waiting", (json_int_t)js->waiting, "skipped",
+        (json_int_t)js->skipped, "retries", (json_int_t)js->retries, "timeouts",
+        (json_int_t)js->timeouts, "memoized", (json_int_t)js->memoized, "timings", "submitted",
+        cb_json_time(js->submitted_ns), "started", cb_json_time(js->started_ns), "finished",
+        cb_json_time(js->finished_ns), "error", js->error, "cost", cb_cost_json(&js->cost));
+}
+
+/* ---- costs ---------------------------------------------------------------- */
+
+void cb_api_read_tenant_cost(cb_offload_job *oj)
+{
+    pending *p = (pending *)oj;
+    cb_cost total;
+    if (cb_view_cost(p->st, "tenant", p->route.tenant, &total) != CB_OK) {
+        set_error(p, 500, "internal", "the store could not be read");
+        return;
+    }
+    p->status = 200;
+    p->body = json_pack("{s:s, s:o}", "tenant", p->route.tenant, "cost", cb_cost_json(&total));
+}
+
+static int cost_one(const char *name, const cb_cost *total, void *arg)
+{
+    return json_object_set_new(arg, name, cb_cost_json(total)) != 0;
+}
+
+void cb_api_read_costs(cb_offload_job *oj)
+{
+    pending *p = (pending *)oj;
+    json_t *tenants = json_object(), *backends = json_object();
+    if (!tenants || !backends || cb_view_costs(p->st, "tenant", cost_one, tenants) != CB_OK ||
+        cb_view_costs(p->st, "backend", cost_one, backends) != CB_OK) {
+        json_decref(tenants);
+        json_decref(backends);
+        set_error(p, 500, "internal", "the store could not be read");
+        return;
+    }
+    p->status = 200;
+    p->body = json_pack("{s:o, s:o}", "tenants", tenants, "backends", backends);
 }
 
 void cb_api_read_job(cb_offload_job *oj)

@@ -112,12 +112,16 @@ int cb_route_match(const char *m, const char *path, cb_route *out)
         return *p ? job_routes(p, get, post, out) : only(out, CB_ROUTE_JOBS, get || post);
     if (!strcmp(b, "daemons") && !*p)
         return only(out, CB_ROUTE_DAEMONS, get);
+    if (!strcmp(b, "costs") && !*p)
+        return only(out, CB_ROUTE_COSTS, get);
     if (!strcmp(b, "daemons") && segment(&p, c, sizeof c) == 1 && !strcmp(c, "stream") && !*p)
         return only(out, CB_ROUTE_DAEMONS_STREAM, get);
     if (!strcmp(b, "tenants") && segment(&p, out->tenant, sizeof out->tenant) == 1 &&
         cb_name_valid(out->tenant) && segment(&p, c, sizeof c) == 1) {
         if (!strcmp(c, "stream") && !*p)
             return only(out, CB_ROUTE_TENANT_STREAM, get);
+        if (!strcmp(c, "cost") && !*p)
+            return only(out, CB_ROUTE_TENANT_COST, get);
         if (!strcmp(c, "slas")) {
             int r = sla_routes(p, get, post, del, out);
             if (r != CB_ROUTE_NO_SUCH)

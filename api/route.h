@@ -13,6 +13,8 @@
  *   GET  /v1/jobs/T/J/stream                CB_ROUTE_JOB_STREAM
  *   POST /v1/jobs/T/J/cancel|suspend|resume CB_ROUTE_CONTROL (action)
  *   GET  /v1/tenants/T/stream               CB_ROUTE_TENANT_STREAM
+ *   GET  /v1/tenants/T/cost                 CB_ROUTE_TENANT_COST
+ *   GET  /v1/costs                          CB_ROUTE_COSTS
  *   GET  /v1/tenants/T/slas  POST ...       CB_ROUTE_SLAS (list, create or update)
  *   GET  /v1/tenants/T/slas/A  DELETE ...   CB_ROUTE_SLA (show, delete)
  *   POST /v1/tenants/T/slas/A/start|stop    CB_ROUTE_SLA_STATE (action)
@@ -47,6 +49,8 @@ typedef enum cb_route_id {
     CB_ROUTE_SLAS,
     CB_ROUTE_SLA,
     CB_ROUTE_SLA_STATE,
+    CB_ROUTE_TENANT_COST,
+    CB_ROUTE_COSTS,
 } cb_route_id;
 
 typedef struct cb_route {

@@ -604,13 +604,20 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     }
     if ((r.id == CB_ROUTE_TENANT_STREAM || r.id == CB_ROUTE_SLAS || r.id == CB_ROUTE_SLA ||
-         r.id == CB_ROUTE_SLA_STATE) &&
+         r.id == CB_ROUTE_SLA_STATE || r.id == CB_ROUTE_TENANT_COST) &&
         !cb_api_may(&who, r.tenant)) {
         cb_api_send_error(req, 403, "forbidden", "the token may not see this tenant", NULL);
         return;
     }
     if (r.id == CB_ROUTE_METRICS && who.scope != CB_SCOPE_ALL) {
         cb_api_send_error(req, 403, "forbidden", "the metrics need an operator token", NULL);
+        return;
+    }
+    if (r.id == CB_ROUTE_COSTS && who.scope != CB_SCOPE_ALL) {
+        cb_api_send_error(req, 403, "forbidden",
+                          "every tenant's and account's costs need an operator token (a "
+                          "tenant's own: /v1/tenants/T/cost)",
+                          NULL);
         return;
     }
     if (r.job[0] && !cb_api_may(&who, r.tenant)) { /* another tenant's job: not told it exists */
@@ -656,6 +663,12 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     case CB_ROUTE_DAEMONS:
         cb_api_daemons(a, req);
+        return;
+    case CB_ROUTE_TENANT_COST:
+        cb_api_store_read(a, req, &r, &who, NULL, cb_api_read_tenant_cost);
+        return;
+    case CB_ROUTE_COSTS:
+        cb_api_store_read(a, req, &r, &who, NULL, cb_api_read_costs);
         return;
     case CB_ROUTE_DAEMONS_STREAM:
         cb_api_daemons_stream(a, req);

@@ -134,6 +134,8 @@ void cb_api_read_jobs(cb_offload_job *oj);
 void cb_api_read_tasks(cb_offload_job *oj);
 void cb_api_read_result(cb_offload_job *oj); /* then: body or wait */
 void cb_api_read_first_seq(cb_offload_job *oj);
+void cb_api_read_tenant_cost(cb_offload_job *oj); /* {"tenant", "cost"} */
+void cb_api_read_costs(cb_offload_job *oj);       /* {"tenants": {T: cost}, "backends": {...}} */
 
 /* events.c (loop) */
 void cb_api_events_start(pending *p);

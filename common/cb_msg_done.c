@@ -55,6 +55,8 @@ json_t *cb_done_msg_build(const cb_done_msg *m)
         json_object_set_new(json_object_get(d, "counts"), "memoized",
                             json_integer((json_int_t)m->counts.memoized)))
         goto fail;
+    if (m->has_cost && json_object_set_new(d, "cost", cb_cost_json(&m->cost)))
+        goto fail;
     if (m->submitted_ns || m->started_ns || m->finished_ns || m->makespan_ms >= 0) {
         json_t *t = json_object();
         if (!t || json_object_set_new(d, "timings", t) ||
@@ -116,5 +118,6 @@ cb_status cb_done_msg_parse(const json_t *root, cb_done_msg *m)
     m->started_ns = time_of(t, "started");
     m->finished_ns = time_of(t, "finished");
     m->makespan_ms = json_is_number(ms) ? json_number_value(ms) : -1;
+    m->has_cost = cb_cost_parse(json_object_get(root, "cost"), &m->cost) == CB_OK;
     return CB_OK;
 }

@@ -6,7 +6,10 @@
  *
  *   {"job_id", "tenant", "status": succeeded|failed|cancelled|rejected,
  *    "result" | "result_ref" ("result_size", "result_sha256"), "failed"?,
- *    "error"?, "errors"?, "counts"?, "timings"?}
+ *    "error"?, "errors"?, "counts"?, "timings"?, "cost"?}
+ *
+ * "cost" (cb_cost.h): what the job's invocations had cost when it ended (an
+ * invocation still in flight then is added to the job's record later).
  *
  * A result_ref "s3://..." names one object holding the result's JSON text,
  * result_size bytes with that sha256; a "cb://..." one says the result is
@@ -18,6 +21,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "cb_cost.h"
 #include "cb_status.h"
 
 typedef struct cb_done_counts {
@@ -39,6 +43,8 @@ typedef struct cb_done_msg {
     cb_done_counts counts;
     int64_t submitted_ns, started_ns, finished_ns; /* 0: absent */
     double makespan_ms;                            /* < 0: absent */
+    int has_cost;
+    cb_cost cost;
 } cb_done_msg;
 
 /* A message with nothing but its identity and status (counts and timings

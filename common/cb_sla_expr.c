@@ -27,6 +27,8 @@ static const cb_sla_metric_info metrics[] = {
     {"failure_rate", CB_SLA_LEVEL_JOB, "ratio"},   /* failed tasks / tasks */
     {"retries", CB_SLA_LEVEL_JOB, "count"},        /* the job's retries */
     {"throughput", CB_SLA_LEVEL_JOB, "tasks/s"},   /* tasks / makespan */
+    {"task_cost", CB_SLA_LEVEL_TASK, "amount"},    /* the attempt's invocation (cb_cost.h) */
+    {"cost", CB_SLA_LEVEL_JOB, "amount"},          /* the job's invocations, in prices' unit */
     {"query", CB_SLA_LEVEL_QUERY, "as queried"},   /* the guarantee's Prometheus query */
 };
 

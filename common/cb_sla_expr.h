@@ -54,7 +54,7 @@ typedef struct cb_sla_metric_info {
     const char *unit; /* "ms", "ratio", "count", "tasks/s" */
 } cb_sla_metric_info;
 
-#define CB_SLA_NMETRICS 10 /* the number of metrics below */
+#define CB_SLA_NMETRICS 12 /* the number of metrics below */
 
 /* The metric called name, or NULL. */
 const cb_sla_metric_info *cb_sla_metric_known(const char *name);

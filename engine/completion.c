@@ -207,6 +207,8 @@ void ctl_end_job(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_l
     done.counts.succeeded = js->succeeded;
     done.counts.retries = js->retries;
     done.counts.memoized = js->memoized;
+    done.has_cost = 1;
+    done.cost = js->cost;
     for (size_t i = 0; i < tb->n; i++)
         if (tb->tasks[i].status == CB_TASK_FAILED || tb->tasks[i].status == CB_TASK_TIMED_OUT)
             done.counts.failed++;

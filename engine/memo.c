@@ -40,8 +40,8 @@ static void strip_function(json_t *fn)
 cb_status cb_memo_work_digest(const json_t *spec, char hex[65])
 {
     static const char *const policy[] = {
-        "job_id",   "retry_of",           "cache", "retry", "timeout_ms", "parallelism",
-        "priority", "tolerated_failures", "sla",   "labels"};
+        "job_id",   "retry_of",           "cache", "retry",  "timeout_ms", "parallelism",
+        "priority", "tolerated_failures", "sla",   "labels", "budget"};
     json_t *w = json_deep_copy(spec), *step;
     const char *name;
     cb_status s;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_cost.h"
 #include "cb_map.h"
 
 void cb_policy_defaults_init(cb_policy_defaults *d)
@@ -48,6 +49,8 @@ void cb_policy_from_spec(const json_t *job, const json_t *spec, const cb_policy_
     if (spec != job)
         out->task_timeout_ms = int_or(spec, "timeout_ms", out->task_timeout_ms);
     out->job_timeout_ms = int_or(job, "timeout_ms", 0);
+    out->budget = json_number_value(json_object_get(job, "budget"));
+    out->budget_nanos = out->budget > 0 ? cb_cost_nanos_of(out->budget) : 0;
     out->tolerated_pct = -1;
     if (json_is_integer(tol)) {
         out->tolerated_count = (uint64_t)json_integer_value(tol);

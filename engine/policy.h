@@ -22,6 +22,8 @@ typedef struct cb_policy {
     int64_t job_timeout_ms;   /* the whole job, 0 = none */
     uint64_t tolerated_count; /* failed tasks tolerated... */
     double tolerated_pct;     /* ...or this percentage of the tasks (< 0: not set) */
+    uint64_t budget_nanos;    /* what the job's invocations may cost (cb_cost.h), 0: no bound */
+    double budget;            /* the same as given ("budget") */
 } cb_policy;
 
 /* Defaults for what a descriptor leaves out (engine configuration). */

@@ -557,10 +557,12 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
     }
 
     /* Room: what parallelism allows, bounded by the backend's capacity; a
-     * suspended job dispatches nothing (retries and timeouts go on). */
+     * suspended job, or one over its budget, dispatches nothing (retries
+     * and timeouts go on). */
     uint64_t busy = (uint64_t)j->inflight;
     uint64_t room = pol->parallelism > busy ? pol->parallelism - busy : 0;
-    bool suspended = j->status == CB_JOB_SUSPENDED;
+    bool broke = pol->budget_nanos && j->cost.nanos > pol->budget_nanos;
+    bool suspended = j->status == CB_JOB_SUSPENDED || broke;
     uint64_t allowed = suspended ? 0 : room < in->capacity ? room : in->capacity;
     uint64_t give = allowed;
     for (size_t i = 0; i < ndue; i++) {
@@ -575,6 +577,15 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
     st = f->kind == CB_FLOW_DAG ? dag_plan(in, out, give) : flat_plan(in, out, &s, map_total, give);
     if (st != CB_OK)
         goto out_fail;
+    if (broke && out->end == CB_END_NONE && j->inflight == 0) {
+        /* over budget, and what was in flight has ended: it stops here */
+        out->end = CB_END_FAIL;
+        snprintf(out->error, sizeof out->error,
+                 "over budget: its invocations cost %.9g, its budget is %.9g; %u of %u tasks "
+                 "succeeded and no more were dispatched (raise \"budget\" and re-run it: cb retry)",
+                 cb_cost_amount(&j->cost), pol->budget, j->succeeded, j->total);
+        goto out_ok;
+    }
     /* Only a shortfall of capacity counts: parallelism and suspension are the job's own. */
     if (suspended || allowed == room)
         out->want = 0;

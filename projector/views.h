@@ -64,8 +64,7 @@ CB_NODISCARD cb_status cb_view_memo(cb_store *st, const char *tenant, const char
  * cb_view_cost: the total of one (zero when it has none: CB_OK). cb_view_costs:
  * fn for each of the kind in name order (fn returns non-zero to stop), in one
  * read transaction. Errors: the store's. */
-CB_NODISCARD cb_status cb_view_cost(cb_store *st, const char *kind, const char *name,
-                                    cb_cost *out);
+CB_NODISCARD cb_status cb_view_cost(cb_store *st, const char *kind, const char *name, cb_cost *out);
 typedef int cb_view_cost_fn(const char *name, const cb_cost *total, void *arg);
 CB_NODISCARD cb_status cb_view_costs(cb_store *st, const char *kind, cb_view_cost_fn *fn,
                                      void *arg);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_cost.h"
 #include "cb_alloc.h"
 #include "cb_map.h"
 
@@ -20,6 +21,7 @@ typedef struct task_t {
 struct cb_sla_watch {
     int64_t submitted_ns, started_ns;
     uint32_t tasks, failed, retries;
+    uint64_t nanos; /* what the attempts observed cost (cb_cost.h) */
     int ended;
     cb_map by_task; /* task index + 1 -> task_t * */
 };
@@ -93,7 +95,9 @@ static int outcome(cb_sla_watch *w, const cb_event *ev, cb_sla_obs *obs)
     const json_t *d = ev->data;
     task_t *t = task_of(w, json_object_get(d, "task"), 1);
     json_int_t attempt = json_integer_value(json_object_get(d, "attempt"));
-    const json_t *dur = json_object_get(d, "duration_ms");
+    const json_t *dur = json_object_get(d, "duration_ms"), *cost;
+    const char *backend;
+    cb_cost c;
     int failed = ev->type != CB_EV_TASK_SUCCEEDED;
     if (!t)
         return json_is_integer(json_object_get(d, "task")) ? -1 : 0;
@@ -116,6 +120,11 @@ static int outcome(cb_sla_watch *w, const cb_event *ev, cb_sla_obs *obs)
     set(obs, "dispatch_latency",
         t->started_ns >= t->dispatched_ns ? ms(t->dispatched_ns, t->started_ns) : NAN);
     set(obs, "task_retries", (double)(attempt - 1));
+    if ((cost = json_object_get(d, "cost")) &&
+        cb_cost_invocation_parse(cost, &backend, &c) == CB_OK) {
+        w->nanos += c.nanos;
+        set(obs, "task_cost", cb_cost_amount(&c));
+    }
     return 1;
 }
 
@@ -169,6 +178,7 @@ int cb_sla_watch_apply(cb_sla_watch *w, const cb_event *ev, cb_sla_obs *obs)
         set(obs, "failure_rate", w->tasks ? (double)w->failed / (double)w->tasks : 0.0);
         set(obs, "retries", (double)w->retries);
         set(obs, "throughput", span > 0 ? (double)w->tasks / (span / 1000.0) : NAN);
+        set(obs, "cost", (double)w->nanos / 1e9);
         return 1;
     }
     default:

@@ -45,6 +45,63 @@ static void longest_in_flight(cb_store *st, const char *ref, char *out, size_t s
 }
 
 /* cb status TENANT/JOB */
+/* One total (cb_cost.h) as a line. */
+static void print_cost(const char *what, const cb_cost *c)
+{
+    printf("%s: %.9g (%llu invocations, %.6g GB-s)\n", what, cb_cost_amount(c),
+           (unsigned long long)c->invocations, cb_cost_gb_s(c));
+}
+
+static int cost_line(const char *name, const cb_cost *total, void *arg)
+{
+    char what[CB_NAME_MAX + 16];
+    if (arg) /* --json */
+        return json_object_set_new(arg, name, cb_cost_json(total)) != 0;
+    snprintf(what, sizeof what, "  %s", name);
+    print_cost(what, total);
+    return 0;
+}
+
+/* A tenant's cost total, or (tenant "") every tenant's and account's. */
+static int print_costs(cb_store *st, const char *tenant, int json)
+{
+    static const char *const kinds[] = {"tenant", "backend"};
+    json_t *o = json ? json_object() : NULL;
+    cb_status s = CB_OK;
+    cb_cost c;
+    char *text;
+    if (*tenant) {
+        if ((s = cb_view_cost(st, "tenant", tenant, &c)) == CB_OK && !json) {
+            char what[CB_NAME_MAX + 16];
+            snprintf(what, sizeof what, "%s cost", tenant);
+            print_cost(what, &c);
+        } else if (s == CB_OK) {
+            json_object_set_new(o, "tenant", json_string(tenant));
+            json_object_set_new(o, "cost", cb_cost_json(&c));
+        }
+    }
+    for (size_t i = 0; !*tenant && s == CB_OK && i < 2; i++) {
+        json_t *all = json ? json_object() : NULL;
+        if (!json)
+            printf("%ss:\n", kinds[i]);
+        s = cb_view_costs(st, kinds[i], cost_line, all);
+        if (json)
+            json_object_set_new(o, i ? "backends" : "tenants", all);
+    }
+    if (s != CB_OK) {
+        fprintf(stderr, "cb status: %s\n", cb_strerror(s));
+        json_decref(o);
+        return 1;
+    }
+    if (json) {
+        text = cb_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        printf("%s\n", text ? text : "{}");
+        free(text);
+        json_decref(o);
+    }
+    return 0;
+}
+
 int cb_cmd_status(int argc, char **argv)
 {
     const char *dir = NULL, *ref = NULL;
@@ -58,9 +115,13 @@ int cb_cmd_status(int argc, char **argv)
             dir = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--costs"))
+            ref = "";
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: cb status TENANT/JOB [--store DIR] [--json]\n"
-                   "Prints the job's state in the store (--json: its full record).\n");
+            printf("usage: cb status TENANT/JOB|TENANT|--costs [--store DIR] [--json]\n"
+                   "Prints the job's state in the store (--json: its full record); for a\n"
+                   "tenant, what its jobs' invocations have cost; --costs: every tenant's and\n"
+                   "account's (docs/engine.md, Cost).\n");
             return 0;
         } else if (!ref && argv[i][0] != '-')
             ref = argv[i];
@@ -69,12 +130,17 @@ int cb_cmd_status(int argc, char **argv)
             return 2;
         }
     }
-    if (!ref || !strchr(ref, '/')) {
-        fprintf(stderr, "cb status: name the job as TENANT/JOB\n");
+    if (!ref || (*ref && !strchr(ref, '/') && !cb_name_valid(ref))) {
+        fprintf(stderr, "cb status: name the job as TENANT/JOB (or a tenant, or --costs)\n");
         return 2;
     }
     if (!(st = cb_cli_open_store("status", cb_cli_store_dir(dir))))
         return 1;
+    if (!strchr(ref, '/')) {
+        rc = print_costs(st, ref, json);
+        cb_store_close(st);
+        return rc;
+    }
     if ((s = cb_view_job(st, ref, &j)) != CB_OK) {
         fprintf(stderr, "cb status: %s: %s\n", ref,
                 s == CB_ENOTFOUND ? "no such job (yet)" : cb_strerror(s));
@@ -99,6 +165,7 @@ int cb_cmd_status(int argc, char **argv)
         printf("%s %s: %u/%u tasks succeeded%s, %u running, %u failed, %u retries%s%s%s\n", ref,
                cb_job_status_name(j.status), j.succeeded, j.total, reuse, j.inflight, j.failed,
                j.retries, flight, j.error ? "; " : "", j.error ? j.error : "");
+        print_cost("  cost", &j.cost);
         rc = 0;
     }
     cb_job_state_cleanup(&j);
