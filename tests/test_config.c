@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "cb_config.h"
+#include "cb_cost.h"
 #include "cb_schema.h"
 
 #define FIXTURES CB_TESTS_DIR "/fixtures"
@@ -135,6 +136,40 @@ static void test_configuration_is_checked_against_its_schema(void **state)
     cb_schema_free(schema);
 }
 
+/* An account's price (docs/engine.md, Cost): what it gives, zero for what
+ * it does not, the default billed memory; a negative price is refused by
+ * the schema and read as free. */
+static void test_an_account_s_price(void **state)
+{
+    cb_config *c =
+        load_text("{\"backends\": {"
+                  "\"local\": {\"price\": {\"per_gb_s\": 0.5, \"per_request\": 0.25, "
+                  "\"memory_mb\": 2048}},"
+                  "\"fn\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:1/{name}\", "
+                  "\"price\": {\"per_request\": 1}},"
+                  "\"odd\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:1/{name}\", "
+                  "\"price\": {\"per_gb_s\": -1}}}}");
+    cb_schema *schema = NULL;
+    char err[512];
+    cb_price p;
+    (void)state;
+    cb_price_of(c, "local", &p);
+    assert_true(p.per_gb_s == 0.5 && p.per_request == 0.25);
+    assert_int_equal(p.memory_mb, 2048);
+    cb_price_of(c, "fn", &p);
+    assert_true(p.per_gb_s == 0 && p.per_request == 1);
+    assert_int_equal(p.memory_mb, CB_COST_MEMORY_MB);
+    cb_price_of(c, "odd", &p);
+    assert_true(p.per_gb_s == 0);
+    cb_price_of(c, "nosuch", &p);
+    assert_true(p.per_gb_s == 0 && p.per_request == 0);
+    assert_int_equal(cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err), CB_OK);
+    assert_int_equal(cb_config_check(c, schema, err, sizeof err), CB_ESCHEMA);
+    assert_non_null(strstr(err, "/backends/odd/price/per_gb_s"));
+    cb_schema_free(schema);
+    cb_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_which_functions_an_account_runs),
         cmocka_unit_test(test_config_errors_name_the_place),
         cmocka_unit_test(test_configuration_is_checked_against_its_schema),
+        cmocka_unit_test(test_an_account_s_price),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

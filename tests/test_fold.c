@@ -132,6 +132,87 @@ static void test_memoized_successes_are_counted(void **state)
     world_cleanup(&w);
 }
 
+/* An outcome's cost (cb_cost.h) is counted into its task and job once per
+ * invocation report: the one that applies, the late report of an attempt
+ * that timed out or lost to another, a report after the job ended (it was
+ * paid for); not a repeat of the success already folded, not a memoized
+ * success (no invocation). It survives the records. */
+static void test_costs_count_every_invocation_once(void **state)
+{
+    world w;
+    json_t *rec;
+    cb_job_state back;
+    cb_task_state tback;
+    cb_buf text = {0};
+    char *canon;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 3);
+    assert_true(cb_cost_none(&w.job.cost));
+    assert_int_equal(dispatch(&w, 0, 1), 1);
+    assert_int_equal(dispatch(&w, 1, 1), 1);
+    assert_int_equal(dispatch(&w, 2, 1), 1);
+    /* attempt 1 of task 0 fails (paid), attempt 2 succeeds (paid) */
+    assert_int_equal(apply(&w, CB_EV_TASK_FAILED,
+                           "{\"task\":0,\"attempt\":1,\"error\":\"x\","
+                           "\"cost\":{\"backend\":\"local\",\"mb_ms\":1000,\"nanos\":10}}"),
+                     1);
+    assert_int_equal(task_event(&w, CB_EV_TASK_RETRY_SCHEDULED, 0, 2), 1);
+    assert_int_equal(dispatch(&w, 0, 2), 1);
+    assert_int_equal(apply(&w, CB_EV_TASK_SUCCEEDED,
+                           "{\"task\":0,\"attempt\":2,\"output\":[1],"
+                           "\"cost\":{\"backend\":\"local\",\"mb_ms\":2000,\"nanos\":20}}"),
+                     1);
+    /* the same success again: not paid twice */
+    assert_int_equal(apply(&w, CB_EV_TASK_SUCCEEDED,
+                           "{\"task\":0,\"attempt\":2,\"output\":[1],"
+                           "\"cost\":{\"backend\":\"local\",\"mb_ms\":2000,\"nanos\":20}}"),
+                     0);
+    /* attempt 1's late success after attempt 2 won: ignored, but it ran */
+    assert_int_equal(apply(&w, CB_EV_TASK_SUCCEEDED,
+                           "{\"task\":0,\"attempt\":1,\"output\":[1],"
+                           "\"cost\":{\"backend\":\"local\",\"mb_ms\":4000,\"nanos\":40}}"),
+                     0);
+    assert_int_equal(w.tasks[0].cost.invocations, 3);
+    assert_int_equal(w.tasks[0].cost.mb_ms, 7000);
+    assert_int_equal(w.tasks[0].cost.nanos, 70);
+    /* a memoized success: no invocation, no cost */
+    assert_int_equal(apply(&w, CB_EV_TASK_SUCCEEDED,
+                           "{\"task\":1,\"attempt\":1,\"output\":[2],"
+                           "\"memoized\":{\"job\":\"j0\",\"task\":1}}"),
+                     1);
+    assert_true(cb_cost_none(&w.tasks[1].cost));
+    assert_int_equal(apply(&w, CB_EV_JOB_FAILED, "{\"error\":\"stopped\"}"), 1);
+    /* task 2 was in flight when the job ended: its report still counts */
+    assert_int_equal(apply(&w, CB_EV_TASK_SUCCEEDED,
+                           "{\"task\":2,\"attempt\":1,\"output\":[3],"
+                           "\"cost\":{\"backend\":\"local\",\"mb_ms\":500,\"nanos\":5}}"),
+                     0);
+    assert_int_equal(w.tasks[2].cost.invocations, 1);
+    assert_int_equal(w.tasks[2].status, CB_TASK_DISPATCHED); /* state stays as it ended */
+    assert_int_equal(w.job.cost.invocations, 4);
+    assert_int_equal(w.job.cost.mb_ms, 7500);
+    assert_int_equal(w.job.cost.nanos, 75);
+    /* the records keep it; the task's text is its canonical JSON */
+    rec = cb_job_state_to_json(&w.job);
+    assert_int_equal(cb_job_state_from_json(rec, &back), CB_OK);
+    assert_memory_equal(&back.cost, &w.job.cost, sizeof back.cost);
+    cb_job_state_cleanup(&back);
+    json_decref(rec);
+    rec = cb_task_state_to_json(&w.tasks[0]);
+    assert_int_equal(cb_task_state_from_json(rec, &tback), CB_OK);
+    assert_memory_equal(&tback.cost, &w.tasks[0].cost, sizeof tback.cost);
+    cb_task_state_cleanup(&tback);
+    canon = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_int_equal(cb_task_state_text(&w.tasks[0], &text), CB_OK);
+    assert_int_equal(text.len, strlen(canon));
+    assert_memory_equal(text.p, canon, text.len);
+    free(canon);
+    cb_buf_cleanup(&text);
+    json_decref(rec);
+    world_cleanup(&w);
+}
+
 static void test_happy_path_counts(void **state)
 {
     world w;
@@ -724,6 +805,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_happy_path_counts),
         cmocka_unit_test(test_memoized_successes_are_counted),
+        cmocka_unit_test(test_costs_count_every_invocation_once),
         cmocka_unit_test(test_a_stored_result_is_recorded_as_a_reference),
         cmocka_unit_test(test_duplicates_are_ignored_and_counted),
         cmocka_unit_test(test_events_before_submission_leave_job_absent),

@@ -30,8 +30,11 @@ static json_t *reports(void)
 static void families_samples_and_escapes(void **state)
 {
     json_t *r = reports();
-    json_t *store = json_pack("{s:i, s:{s:{s:i}}, s:{s:{s:i}}}", "position", 100, "jobs", "acme",
-                              "succeeded", 4, "tasks", "acme", "succeeded", 40);
+    json_t *store = json_pack(
+        "{s:i, s:{s:{s:i}}, s:{s:{s:i}}, s:{s:{s:{s:i, s:f, s:f}}, s:{s:{s:i, s:f, s:f}}}}",
+        "position", 100, "jobs", "acme", "succeeded", 4, "tasks", "acme", "succeeded", 40, "costs",
+        "tenants", "acme", "invocations", 40, "gb_s", 2.5, "amount", 0.0000417, "backends",
+        "lambda-eu", "invocations", 40, "gb_s", 2.5, "amount", 0.0000417);
     char *t;
     (void)state;
     assert_non_null(r);
@@ -42,6 +45,12 @@ static void families_samples_and_escapes(void **state)
     assert_non_null(strstr(
         t, "# TYPE cbcore_jobs gauge\ncbcore_jobs{tenant=\"acme\",state=\"succeeded\"} 4\n"));
     assert_non_null(strstr(t, "cbcore_projector_lag_events 20\n"));
+    /* what invocations cost, per tenant and per account */
+    assert_non_null(strstr(t, "# TYPE cbcore_tenant_cost_total counter\n"
+                              "cbcore_tenant_cost_total{tenant=\"acme\"} 4.17e-05\n"));
+    assert_non_null(strstr(t, "cbcore_tenant_gb_seconds_total{tenant=\"acme\"} 2.5\n"));
+    assert_non_null(strstr(t, "cbcore_backend_invocations_total{backend=\"lambda-eu\"} 40\n"));
+    assert_non_null(strstr(t, "cbcore_backend_cost_total{backend=\"lambda-eu\"} 4.17e-05\n"));
     assert_non_null(strstr(t, "cbcore_daemon_up{daemon=\"engine\",id=\"e1\"} 1\n"));
     /* 3.5 s old at a 1 s period: down; the quote in the id is escaped */
     assert_non_null(strstr(t, "cbcore_daemon_up{daemon=\"adapter\",id=\"a\\\"1\"} 0\n"));

@@ -27,6 +27,12 @@ static void every_route_with_its_parameters(void **state)
     expect("GET", "/metrics", CB_ROUTE_MATCH, CB_ROUTE_METRICS);
     expect("GET", "/v1/daemons", CB_ROUTE_MATCH, CB_ROUTE_DAEMONS);
     expect("GET", "/v1/daemons/stream", CB_ROUTE_MATCH, CB_ROUTE_DAEMONS_STREAM);
+    expect("GET", "/v1/costs", CB_ROUTE_MATCH, CB_ROUTE_COSTS);
+    expect("POST", "/v1/costs", CB_ROUTE_BAD_METHOD, CB_ROUTE_COSTS);
+    expect("GET", "/v1/costs/x", CB_ROUTE_NO_SUCH, CB_ROUTE_NONE);
+    assert_int_equal(cb_route_match("GET", "/v1/tenants/acme/cost", &r), CB_ROUTE_MATCH);
+    assert_int_equal(r.id, CB_ROUTE_TENANT_COST);
+    assert_string_equal(r.tenant, "acme");
     assert_int_equal(cb_route_match("GET", "/v1/jobs/acme/j-1_2", &r), CB_ROUTE_MATCH);
     assert_int_equal(r.id, CB_ROUTE_JOB);
     assert_string_equal(r.tenant, "acme");

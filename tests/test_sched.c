@@ -40,6 +40,7 @@ typedef struct sim {
     char error[256];
     bool reduce_before_maps_done;
     bool skipped[MAXT];
+    int64_t cost; /* nanos each invocation's outcome reports; 0: none */
 } sim;
 
 static cb_task_state *get_task(void *arg, uint32_t idx)
@@ -128,13 +129,15 @@ static void run_function(sim *s, uint32_t task, uint32_t attempt)
     if (s->hang_first[task] && attempt == 1)
         return;
     bool fails = s->fail_first[task] < 0 || (int)attempt <= s->fail_first[task];
-    if (fails)
-        fold(s, CB_EV_TASK_FAILED,
-             json_pack("{s:i, s:i, s:s}", "task", task, "attempt", attempt, "error", "boom"));
-    else
-        fold(s, CB_EV_TASK_SUCCEEDED,
-             json_pack("{s:i, s:i, s:[o]}", "task", task, "attempt", attempt, "output",
-                       s->output[task] ? json_incref(s->output[task]) : json_integer(task)));
+    json_t *d =
+        fails ? json_pack("{s:i, s:i, s:s}", "task", task, "attempt", attempt, "error", "boom")
+              : json_pack("{s:i, s:i, s:[o]}", "task", task, "attempt", attempt, "output",
+                          s->output[task] ? json_incref(s->output[task]) : json_integer(task));
+    if (s->cost)
+        json_object_set_new(d, "cost",
+                            json_pack("{s:s, s:i, s:I}", "backend", "local", "mb_ms", 100, "nanos",
+                                      (json_int_t)s->cost));
+    fold(s, fails ? CB_EV_TASK_FAILED : CB_EV_TASK_SUCCEEDED, d);
 }
 
 /* A DAG plan's skips, expansions and collections, folded as the controller
@@ -235,6 +238,78 @@ static void test_map_respects_parallelism_and_runs_each_task_once(void **state)
     assert_true(s.max_inflight_seen <= 3);
     for (int t = 0; t < 10; t++)
         assert_int_equal(s.dispatches[t], 1);
+    sim_cleanup(&s);
+}
+
+/* A job's budget (docs/engine.md, Cost): once its invocations cost more,
+ * nothing more is dispatched; it fails with the reason once what was in
+ * flight has ended; a job whose last tasks go over it is done all the same. */
+static void test_a_budget_stops_dispatching(void **state)
+{
+    sim s;
+    cb_sched_plan p;
+    (void)state;
+    /* each invocation 100 nanos, a budget of 350: 2 + 2 run, then no more */
+    sim_init(&s, "{\"kind\":\"map\",\"parallelism\":2,\"budget\":0.00000035,"
+                 "\"function\":{\"backend\":\"local\",\"name\":\"f\"},"
+                 "\"input\":{\"range\":{\"start\":0,\"stop\":10}}}");
+    s.cost = 100;
+    run(&s);
+    assert_int_equal(s.end, CB_END_FAIL);
+    assert_int_equal(s.job.cost.nanos, 400);
+    assert_int_equal(s.job.succeeded, 4);
+    for (int t = 0; t < 10; t++)
+        assert_int_equal(s.dispatches[t], t < 4);
+    assert_non_null(strstr(s.error, "over budget: its invocations cost 4e-07, its budget is "
+                                    "3.5e-07; 4 of 10 tasks succeeded"));
+    sim_cleanup(&s);
+
+    /* the same budget, 4 tasks: the last two go over it, and the job is done */
+    sim_init(&s, "{\"kind\":\"map\",\"parallelism\":2,\"budget\":0.00000035,"
+                 "\"function\":{\"backend\":\"local\",\"name\":\"f\"},"
+                 "\"input\":{\"range\":{\"start\":0,\"stop\":4}}}");
+    s.cost = 100;
+    run(&s);
+    assert_int_equal(s.end, CB_END_SUCCEED);
+    assert_int_equal(s.job.cost.nanos, 400);
+    sim_cleanup(&s);
+
+    /* over it with a task in flight: no dispatch, no end, until it ends */
+    sim_init(&s, "{\"kind\":\"map\",\"parallelism\":2,\"budget\":0.00000015,"
+                 "\"function\":{\"backend\":\"local\",\"name\":\"f\"},"
+                 "\"input\":{\"range\":{\"start\":0,\"stop\":4}}}");
+    s.cost = 100;
+    s.hang_first[1] = true;
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_true(p.start);
+    cb_sched_plan_cleanup(&p);
+    fold(&s, CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", 4));
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 2);
+    fold(&s, CB_EV_TASKS_DISPATCHED,
+         json_pack("{s:[{s:i, s:i}, {s:i, s:i}]}", "tasks", "task", 0, "attempt", 1, "task", 1,
+                   "attempt", 1));
+    run_function(&s, 0, 1); /* 100 */
+    run_function(&s, 1, 1); /* hangs */
+    cb_sched_plan_cleanup(&p);
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 1); /* within the budget still */
+    fold(&s, CB_EV_TASKS_DISPATCHED,
+         json_pack("{s:[{s:i, s:i}]}", "tasks", "task", 2, "attempt", 1));
+    run_function(&s, 2, 1); /* 200: over */
+    cb_sched_plan_cleanup(&p);
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 0);
+    assert_int_equal(p.end, CB_END_NONE); /* task 1 is in flight */
+    assert_int_equal(p.want, 0);          /* and wants no capacity */
+    cb_sched_plan_cleanup(&p);
+    fold(&s, CB_EV_TASK_SUCCEEDED,
+         json_pack("{s:i, s:i, s:[i], s:{s:s, s:i, s:i}}", "task", 1, "attempt", 1, "output", 1,
+                   "cost", "backend", "local", "mb_ms", 100, "nanos", 100));
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.end, CB_END_FAIL);
+    assert_non_null(strstr(p.error, "3 of 4 tasks succeeded"));
+    cb_sched_plan_cleanup(&p);
     sim_cleanup(&s);
 }
 
@@ -760,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_map_respects_parallelism_and_runs_each_task_once),
         cmocka_unit_test(test_fair_share_between_tenants),
         cmocka_unit_test(test_capacity_bounds_each_plan),
+        cmocka_unit_test(test_a_budget_stops_dispatching),
         cmocka_unit_test(test_retries_with_backoff_then_success),
         cmocka_unit_test(test_exhausted_retries_fail_the_job),
         cmocka_unit_test(test_tolerated_failure_lets_the_job_succeed),

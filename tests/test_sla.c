@@ -321,9 +321,12 @@ static void test_observations_of_a_job(void **state)
                      0);
     assert_int_equal(
         feed(w, CB_EV_TASK_STARTED, 1203, json_pack("{s:i, s:i}", "task", 1, "attempt", 2), &o), 0);
-    assert_int_equal(
-        feed(w, CB_EV_TASK_SUCCEEDED, 1250, json_pack("{s:i, s:i}", "task", 1, "attempt", 2), &o),
-        1);
+    assert_int_equal(feed(w, CB_EV_TASK_SUCCEEDED, 1250,
+                          json_pack("{s:i, s:i, s:{s:s, s:i, s:i}}", "task", 1, "attempt", 2,
+                                    "cost", "backend", "local", "mb_ms", 100, "nanos", 1500),
+                          &o),
+                     1);
+    assert_true(metric(&o, "task_cost") == 1.5e-6);
     assert_true(metric(&o, "execution_time") == 47);
     assert_true(metric(&o, "queue_time") == 12); /* the first start counts */
     assert_true(metric(&o, "dispatch_latency") == 3);
@@ -342,6 +345,7 @@ static void test_observations_of_a_job(void **state)
     assert_true(metric(&o, "failure_rate") == 0); /* the retry succeeded */
     assert_true(metric(&o, "retries") == 1);
     assert_true(metric(&o, "throughput") == 2); /* 2 tasks in 1 s */
+    assert_true(metric(&o, "cost") == 1.5e-6);  /* the attempts' costs observed */
     assert_true(isnan(metric(&o, "execution_time")));
     assert_int_equal(feed(w, CB_EV_JOB_SUCCEEDED, 2001, NULL, &o), 0); /* once */
     cb_sla_watch_free(w);

@@ -227,6 +227,67 @@ static void test_memo_entries_name_the_successes_with_a_key(void **state)
     cb_store_close(st);
 }
 
+static int cost_of(const char *name, const cb_cost *total, void *arg)
+{
+    json_object_set_new(arg, name, json_integer((json_int_t)total->nanos));
+    return 0;
+}
+
+/* Cost totals (layout.h, costs): what a job's tasks cost adds up to the
+ * job's, the jobs' to their tenant's, and per account; over batches, a
+ * batch of successes, a repeat (not counted twice) and a reopened store. */
+static void test_cost_totals_add_up(void **state)
+{
+#define COST(b, n) ",\"cost\":{\"backend\":\"" b "\",\"mb_ms\":" #n "000,\"nanos\":" #n "}"
+    static const char *const script[][2] = {
+        {"cb.job.submitted", "{\"job\":{\"tenant\":\"acme\"},\"digest\":\"d\"}"},
+        {"cb.job.started", "{\"tasks\":3}"},
+        {"cb.tasks.dispatched", "{\"tasks\":[{\"task\":0,\"attempt\":1},{\"task\":1,"
+                                "\"attempt\":1},{\"task\":2,\"attempt\":1}]}"},
+        {"cb.task.failed", "{\"task\":0,\"attempt\":1,\"error\":\"x\"" COST("local", 7) "}"},
+        {"cb.tasks.succeeded",
+         "{\"tasks\":[{\"task\":1,\"attempt\":1,\"output\":1" COST(
+             "lambda-eu", 11) "},{\"task\":2,\"attempt\":1,\"output\":2" COST("lambda-eu",
+                                                                              13) "}]}"},
+        {"cb.task.succeeded", "{\"task\":2,\"attempt\":1,\"output\":2" COST("lambda-eu", 13) "}"},
+    };
+#undef COST
+    fixture *f = *state;
+    cb_store *st;
+    cb_job_state js;
+    cb_cost c;
+    json_t *all = json_object();
+    int seq = 0;
+
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    fold_batch(st, NULL, "k1", script, 4, &seq); /* the failure in one batch */
+    fold_batch(st, NULL, "k1", script + 4, 2, &seq);
+    fold_batch(st, NULL, "k2", script, 6, &seq); /* all of it in another */
+    cb_store_close(st);
+    assert_int_equal(cb_store_open(f->dir, 0, CB_STORE_RDONLY, &st), CB_OK);
+    assert_int_equal(cb_view_job(st, "acme/k1", &js), CB_OK);
+    assert_int_equal(js.cost.invocations, 3);
+    assert_int_equal(js.cost.nanos, 7 + 11 + 13);
+    assert_int_equal(js.cost.mb_ms, 31000);
+    cb_job_state_cleanup(&js);
+    assert_int_equal(cb_view_cost(st, "tenant", "acme", &c), CB_OK);
+    assert_int_equal(c.invocations, 6);
+    assert_int_equal(c.nanos, 2 * 31);
+    assert_int_equal(c.mb_ms, 2 * 31000);
+    assert_int_equal(cb_view_cost(st, "backend", "lambda-eu", &c), CB_OK);
+    assert_int_equal(c.invocations, 4);
+    assert_int_equal(c.nanos, 2 * 24);
+    assert_int_equal(cb_view_cost(st, "backend", "local", &c), CB_OK);
+    assert_int_equal(c.nanos, 2 * 7);
+    assert_int_equal(cb_view_cost(st, "tenant", "nobody", &c), CB_OK);
+    assert_true(cb_cost_none(&c));
+    assert_int_equal(cb_view_costs(st, "backend", cost_of, all), CB_OK);
+    assert_int_equal(json_object_size(all), 2);
+    assert_int_equal(json_integer_value(json_object_get(all, "lambda-eu")), 48);
+    cb_store_close(st);
+    json_decref(all);
+}
+
 static void test_fold_commit_reopen(void **state)
 {
     fixture *f = *state;
@@ -487,6 +548,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memo_entries_name_the_successes_with_a_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_keep_holds_open_jobs_within_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cost_totals_add_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_entries_are_skipped_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_job_is_active, setup, teardown),
