@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -598,6 +599,210 @@ static void test_cached_steps_are_found_in_the_store_after_a_restart(void **stat
     assert_int_equal(started, 1); /* total alone ran */
     json_decref(events);
     call_cleanup(&first);
+    call_cleanup(&again);
+}
+
+/* ---- cost (docs/engine.md, Cost) ---------------------------------------------- */
+
+/* The local account's prices in tests/fixtures/functions.json. */
+#define PER_GB_S    0.0000166667
+#define PER_REQUEST 0.0000002
+
+typedef struct billed {
+    json_int_t invocations, mb_ms, nanos;
+} billed;
+
+/* What the outcomes in `events` report they cost, each checked against the
+ * account's prices and the function's memory (mb: 0, any). */
+static billed billed_in(const json_t *events, json_int_t mb)
+{
+    billed b = {0};
+    size_t i, k;
+    json_t *e, *p;
+    json_array_foreach(events, i, e)
+    {
+        const char *type = json_string_value(json_object_get(e, "type")) ?: "";
+        json_t *parts = !strcmp(type, "cb.task.failed")
+                            ? json_pack("[O]", json_object_get(e, "data"))
+                            : successes_of(e);
+        json_array_foreach(parts, k, p)
+        {
+            json_t *c = json_object_get(p, "cost");
+            json_int_t mb_ms = json_integer_value(json_object_get(c, "mb_ms"));
+            json_int_t nanos = json_integer_value(json_object_get(c, "nanos"));
+            if (json_object_get(p, "memoized"))
+                continue; /* no invocation */
+            if (!c || strcmp(json_string_value(json_object_get(c, "backend")) ?: "", "local"))
+                fail_msg("an outcome without the local account's cost: %s",
+                         json_dumps(p, JSON_COMPACT));
+            if (mb && mb_ms % mb)
+                fail_msg("%lld MB-ms is not a multiple of %lld MB", (long long)mb_ms,
+                         (long long)mb);
+            /* rounded once, as the adapter does */
+            assert_int_equal(nanos, llround((double)mb_ms / 1024000.0 * PER_GB_S * 1e9) +
+                                        llround(PER_REQUEST * 1e9));
+            b.invocations++;
+            b.mb_ms += mb_ms;
+            b.nanos += nanos;
+        }
+        json_decref(parts);
+    }
+    return b;
+}
+
+/* A job's cost in its done message is what its outcomes report. */
+static billed expect_cost_of_log(const call *c, const char *t, json_int_t mb)
+{
+    json_t *events = read_job_log(t, c->job), *cost = json_object_get(c->done, "cost");
+    billed b = billed_in(events, mb);
+    json_decref(events);
+    assert_int_equal(json_integer_value(json_object_get(cost, "invocations")), b.invocations);
+    assert_int_equal(json_integer_value(json_object_get(cost, "mb_ms")), b.mb_ms);
+    assert_int_equal(json_integer_value(json_object_get(cost, "nanos")), b.nanos);
+    return b;
+}
+
+/* The store's figures: the job's record and its tasks' add up to the
+ * done message's; the tenant's total to its jobs'. */
+static void expect_stored_cost(const char *t, const char *const *jobs, const billed *each, size_t n)
+{
+    char dir[400], key[300];
+    cb_store *st = NULL;
+    billed tenant = {0};
+    cb_cost total;
+    snprintf(dir, sizeof dir, "%s/store", cb_stack_dir(F.stack));
+    assert_int_equal(cb_store_open(dir, 0, CB_STORE_RDONLY, &st), CB_OK);
+    for (size_t i = 0; i < n; i++) {
+        cb_job_state js;
+        billed tasks = {0};
+        snprintf(key, sizeof key, "%s/%s", t, jobs[i]);
+        assert_int_equal(cb_view_job(st, key, &js), CB_OK);
+        assert_int_equal(js.cost.invocations, each[i].invocations);
+        assert_int_equal(js.cost.mb_ms, each[i].mb_ms);
+        assert_int_equal(js.cost.nanos, each[i].nanos);
+        for (uint32_t k = 0; k < js.total; k++) {
+            cb_task_state ts;
+            if (cb_view_task(st, key, k, &ts) != CB_OK)
+                continue;
+            tasks.invocations += ts.cost.invocations;
+            tasks.nanos += ts.cost.nanos;
+            cb_task_state_cleanup(&ts);
+        }
+        assert_int_equal(tasks.invocations, each[i].invocations);
+        assert_int_equal(tasks.nanos, each[i].nanos);
+        cb_job_state_cleanup(&js);
+        tenant.invocations += each[i].invocations;
+        tenant.nanos += each[i].nanos;
+    }
+    assert_int_equal(cb_view_cost(st, "tenant", t, &total), CB_OK);
+    assert_int_equal(total.invocations, tenant.invocations);
+    assert_int_equal(total.nanos, tenant.nanos);
+    assert_int_equal(cb_view_cost(st, "backend", "local", &total), CB_OK);
+    assert_true(total.nanos >= (uint64_t)tenant.nanos); /* other tests' too */
+    cb_store_close(st);
+}
+
+/* Every invocation is billed at the account's price for the function's
+ * memory (failed ones too); task, job (done message, record) and tenant
+ * figures add up exactly; another tenant's are its own. */
+static void test_costs_add_up_across_tasks_jobs_and_tenants(void **state)
+{
+    call a = {0}, b = {0}, c = {0};
+    char t[32], u[32];
+    stored_end end;
+    billed each[2], other;
+    const char *jobs[2];
+    (void)state;
+    tenant_name(t, sizeof t);
+    tenant_name(u, sizeof u);
+    run_for(&a, t,
+            "{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": \"add7\", "
+            "\"memory_mb\": 256}, \"input\": {\"items\": [1, 2, 3, 4]}}",
+            "[8, 9, 10, 11]");
+    each[0] = expect_cost_of_log(&a, t, 256);
+    assert_int_equal(each[0].invocations, 4);
+    assert_true(each[0].nanos > 4 * 200); /* memory-time as well as the requests */
+    run_for(&b, t,                        /* two of three fail: paid all the same */
+            "{\"kind\": \"map\", \"tolerated_failures\": \"100%\", \"function\": {\"backend\": "
+            "\"local\", \"name\": \"fail_odd\"}, \"input\": {\"items\": [1, 2, 3]}}",
+            "[null, 20, null]");
+    each[1] = expect_cost_of_log(&b, t, CB_COST_MEMORY_MB);
+    assert_int_equal(each[1].invocations, 3);
+    run_for(&c, u,
+            "{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": \"add7\"}, "
+            "\"input\": {\"items\": [5, 6]}}",
+            "[12, 13]");
+    other = expect_cost_of_log(&c, u, CB_COST_MEMORY_MB);
+    snprintf(end.key, sizeof end.key, "%s/%s", u, c.job);
+    if (!cb_test_poll_until(F.base, store_shows_end, &end, WAIT_MS, 50))
+        fail_msg("the store does not show %s ended", end.key);
+    jobs[0] = a.job;
+    jobs[1] = b.job;
+    expect_stored_cost(t, jobs, each, 2);
+    jobs[0] = c.job;
+    expect_stored_cost(u, jobs, &other, 1);
+    call_cleanup(&a);
+    call_cleanup(&b);
+    call_cleanup(&c);
+}
+
+/* A budget stops dispatching once the job's invocations cost more: no
+ * dispatch happens after the log shows the budget exceeded; the job fails
+ * with the reason once what was in flight has ended; its re-run with a
+ * larger budget runs only what was not run. */
+static void test_a_budget_stops_dispatching(void **state)
+{
+    /* sleep_ms 200 at 128 MB: ~620 nanos each; a budget of 2000 */
+#define BUDGET_JOB                                                                                 \
+    "{\"kind\": \"map\", \"parallelism\": 2, \"budget\": %s, \"function\": {\"backend\": "         \
+    "\"local\", \"name\": \"sleep_ms\"}, \"input\": {\"range\": {\"start\": 200, \"stop\": 210}}}"
+    call c = {0}, again = {0};
+    char t[32], text[400];
+    json_t *events, *e, *spec;
+    json_int_t spent = 0, dispatched = 0;
+    size_t i;
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(text, sizeof text, BUDGET_JOB, "0.000002");
+    submit(&c, t, job_of(text));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "failed");
+    assert_non_null(strstr(json_string_value(json_object_get(c.done, "error")) ?: "",
+                           "over budget: its invocations cost "));
+    assert_true(count(&c, "succeeded") >= 3 && count(&c, "succeeded") < 10);
+    assert_true(json_integer_value(json_object_get(json_object_get(c.done, "cost"), "nanos")) >
+                2000);
+    events = read_job_log(t, c.job);
+    json_array_foreach(events, i, e)
+    {
+        const char *type = json_string_value(json_object_get(e, "type")) ?: "";
+        json_t *one = json_pack("[O]", e);
+        if (!strcmp(type, "cb.tasks.dispatched")) {
+            if (spent > 2000)
+                fail_msg("dispatched after %lld nanos were spent (budget 2000)", (long long)spent);
+            dispatched +=
+                (json_int_t)json_array_size(json_object_get(json_object_get(e, "data"), "tasks"));
+        }
+        spent += billed_in(one, 0).nanos;
+        json_decref(one);
+    }
+    assert_int_equal(dispatched, expect_cost_of_log(&c, t, 0).invocations); /* each one ran */
+    json_decref(events);
+
+    /* the same work with a larger budget, as a re-run: the rest runs */
+    snprintf(text, sizeof text, BUDGET_JOB, "1");
+    spec = job_of(text);
+    json_object_set_new(spec, "retry_of", json_string(c.job));
+    submit(&again, t, spec);
+    expect_accepted(&again);
+    wait_done(&again, WAIT_MS);
+    expect_status(&again, "succeeded");
+    assert_int_equal(count(&again, "memoized"), count(&c, "succeeded"));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(again.done, "cost"), "invocations")),
+        10 - count(&c, "succeeded"));
+    call_cleanup(&c);
     call_cleanup(&again);
 }
 
@@ -1848,6 +2053,8 @@ int main(void)
         cmocka_unit_test(test_a_cached_job_reuses_earlier_outputs),
         cmocka_unit_test(test_cached_steps_are_found_in_the_store_after_a_restart),
         cmocka_unit_test(test_retry_runs_again_only_what_did_not_succeed),
+        cmocka_unit_test(test_costs_add_up_across_tasks_jobs_and_tenants),
+        cmocka_unit_test(test_a_budget_stops_dispatching),
         cmocka_unit_test(test_failures_are_retried_then_succeed),
         cmocka_unit_test(test_tolerated_losses_keep_the_outputs_that_exist),
         cmocka_unit_test(test_the_reduce_has_its_own_timeout),
