@@ -87,7 +87,7 @@ static void costs(cb_buf *b, const json_t *totals, const char *label)
 {
     static const char *const what[][3] = {
         {"invocations", "invocations_total", "Invocations billed"},
-        {"gb_s", "gb_seconds_total", "Memory x duration billed, in GB-seconds"},
+        {"gb_s", "gigabyte_seconds_total", "Memory x duration billed, in GB-seconds"},
         {"amount", "cost_total", "What invocations cost, in the unit of the accounts' prices"},
     };
     char name[64], help[128];

@@ -118,6 +118,16 @@ for _ in $(seq 1 100); do
 done
 check "GET /v1/jobs/T/J is 200 with the state the store has" \
     is 200 'b["status"] == "succeeded" and b["job_id"] == "'"$jid"'" and b["counts"]["total"] == 1 and b["counts"]["succeeded"] == 1 and b["timings"]["finished"]'
+# what it cost (docs/engine.md, Cost): the job's figure is the tenant's total so far
+check "... with its cost: one invocation at the local account's prices" \
+    is 200 'b["cost"]["invocations"] == 1 and b["cost"]["nanos"] >= 200 and b["cost"]["mb_ms"] % 128 == 0'
+jcost=$(jget 'json.dumps(b["cost"], sort_keys=True)')
+http GET "/v1/tenants/$T/cost"
+check "GET /v1/tenants/T/cost is the tenant's total: its one job's" \
+    is 200 'b["tenant"] == "'"$T"'" and json.dumps(b["cost"], sort_keys=True) == '"'$jcost'"
+http GET /v1/costs
+check "GET /v1/costs has every tenant's and account's totals" \
+    is 200 'json.dumps(b["tenants"]["'"$T"'"], sort_keys=True) == '"'$jcost'"' and b["backends"]["local"]["nanos"] >= b["tenants"]["'"$T"'"]["nanos"]'
 # a client that connects after the end gets the done event at once
 timeout 30 curl -sN "$BASE/v1/jobs/$T/$jid/stream" >"$DIR/late.sse" 2>/dev/null
 check "GET .../stream of an ended job: the done event at once, then the stream ends" \
@@ -387,6 +397,9 @@ assert value(r'cbcore_adapter_invocation_duration_seconds_count\{daemon="adapter
 assert value(r'cbcore_adapter_invocation_duration_seconds_bucket\{daemon="adapter",id="adapter0",backend="local",le="\+Inf"\}') > 0
 assert value(r'cbcore_task_dispatch_to_outcome_seconds_count\{daemon="adapter",id="adapter0",backend="local"\}') > 0
 assert value("cbcore_projector_lag_events") is not None
+assert value(r'cbcore_tenant_cost_total\{tenant="%s"\}' % t) > 0, "the tenant's cost"
+assert value(r'cbcore_tenant_invocations_total\{tenant="%s"\}' % t) >= 4, "its invocations"
+assert value(r'cbcore_backend_gigabyte_seconds_total\{backend="local"\}') > 0, "the account's GB-s"
 PY
 PROM_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: cbcore\n    static_configs:\n      - targets: ["%s"]\n' \
@@ -449,6 +462,14 @@ TOKEN=bob-token http GET /v1/jobs
 check "a tenant's list is its own jobs only" is 200 '[j["job_id"] for j in b["jobs"]] == ["bobs"]'
 TOKEN=bob-token http GET /metrics
 check "the metrics need an operator's token: a tenant's is 403" is 403 'b["error"]["code"] == "forbidden"'
+TOKEN=bob-token http GET "/v1/tenants/$T/cost"
+check "another tenant's cost is 403 forbidden" is 403 'b["error"]["code"] == "forbidden"'
+TOKEN=bob-token http GET /v1/costs
+check "every tenant's costs need an operator's token: a tenant's is 403" is 403 'b["error"]["code"] == "forbidden"'
+TOKEN=alice-token http GET "/v1/tenants/$T/cost"
+check "a tenant's token reads its own cost" is 200 'b["cost"]["invocations"] >= 1'
+TOKEN=ops-token http GET /v1/costs
+check "an operator's token reads every tenant's costs" is 200 '"'"$T"'" in b["tenants"] and "local" in b["backends"]'
 check "... and an operator's reads them" \
     bash -c "curl -s -H 'Authorization: Bearer ops-token' '$BASE/metrics' | grep -q '^cbcore_daemon_up'"
 TOKEN=ops-token http GET "/v1/jobs?limit=1000"

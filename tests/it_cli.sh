@@ -198,6 +198,22 @@ check "then its done message: failed again, for the same reason" \
 reran() { "$CB" status "$T/again$$" 2>/dev/null | grep -q "failed: 0/1 tasks succeeded (0 memoized; a re-run of $fid)"; }
 for _ in $(seq 200); do reran && break; sleep 0.05; done # the store may lag the done message
 check "cb status names what the re-run came from" reran
+# -- what it cost (docs/engine.md, Cost): the job's line, the tenant's total, every account's
+check "cb status prints the job's cost" \
+    bash -c "'$CB' status '$T/again$$' | grep -q '^  cost: [0-9.e-]* (1 invocations, [0-9.e-]* GB-s)\$'"
+"$CB" status --json "$T/again$$" >"$DIR/cost.job" 2>&1
+"$CB" status --costs --json >"$DIR/cost.all" 2>&1
+check "cb status TENANT prints the tenant's total" \
+    bash -c "'$CB' status '$T' | grep -q '^$T cost: [0-9.e-]* ([0-9]* invocations, [0-9.e-]* GB-s)\$'"
+check "cb status --costs --json: the tenant's and the local account's totals, the job's within them" \
+    /usr/bin/python3 - "$DIR/cost.job" "$DIR/cost.all" "$T" <<'PY'
+import json, sys
+job, costs, t = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+mine, local = costs["tenants"][t], costs["backends"]["local"]
+assert job["cost"]["invocations"] == 1 and job["cost"]["nanos"] >= 200, job["cost"]
+assert mine["nanos"] >= job["cost"]["nanos"] and mine["invocations"] >= 2, mine
+assert local["nanos"] >= mine["nanos"], (local, mine)
+PY
 "$CB" retry "$T/$id" 2>"$DIR/retry2.err"
 check "cb retry of a succeeded job exits 1" test $? -eq 1
 check "and says why" grep -q "succeeded: only a failed or cancelled job" "$DIR/retry2.err"

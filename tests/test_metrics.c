@@ -48,7 +48,7 @@ static void families_samples_and_escapes(void **state)
     /* what invocations cost, per tenant and per account */
     assert_non_null(strstr(t, "# TYPE cbcore_tenant_cost_total counter\n"
                               "cbcore_tenant_cost_total{tenant=\"acme\"} 4.17e-05\n"));
-    assert_non_null(strstr(t, "cbcore_tenant_gb_seconds_total{tenant=\"acme\"} 2.5\n"));
+    assert_non_null(strstr(t, "cbcore_tenant_gigabyte_seconds_total{tenant=\"acme\"} 2.5\n"));
     assert_non_null(strstr(t, "cbcore_backend_invocations_total{backend=\"lambda-eu\"} 40\n"));
     assert_non_null(strstr(t, "cbcore_backend_cost_total{backend=\"lambda-eu\"} 4.17e-05\n"));
     assert_non_null(strstr(t, "cbcore_daemon_up{daemon=\"engine\",id=\"e1\"} 1\n"));
