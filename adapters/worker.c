@@ -27,8 +27,7 @@ struct cb_worker {
     const cb_backend_ops *ops;
     void *be;
     struct cb_storage *storage; /* borrowed: where large outputs go, or NULL */
-    char backend[64];           /* the account it invokes; its price: */
-    cb_price price;
+    cb_price price;             /* the account's: what an invocation costs */
     cb_consumer *consumer;
     char id[128], source[192], subject[160];
     int64_t lease_ms, started_after_ms, linger_ms;
@@ -272,11 +271,11 @@ static int64_t run_ms(const run *r)
  * account's billed size, for as long as it ran. */
 static void bill(const run *r, cb_outcome_msg *m)
 {
-    cb_worker *w = r->c->w;
+    const cb_worker *w = r->c->w;
     json_int_t mb = json_integer_value(json_object_get(r->c->m.function, "memory_mb"));
     if (r->billed_ms < 0)
         return;
-    m->billed_by = w->backend;
+    m->billed = true;
     m->cost = cb_cost_of(&w->price, mb > 0 && mb <= UINT32_MAX ? (uint32_t)mb : 0, r->billed_ms);
 }
 
@@ -676,7 +675,6 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config
     w->started_after_ms = o->started_after_ms;
     w->linger_ms = o->linger_ms;
     w->storage = o->storage;
-    snprintf(w->backend, sizeof w->backend, "%s", o->backend);
     cb_price_of(reg, o->backend, &w->price);
     if (!cb_config_has_backend(reg, o->backend)) {
         snprintf(err, errlen, "backend \"%s\" is not in the configuration", o->backend);
@@ -694,7 +692,11 @@ cb_status cb_worker_start(struct event_base *base, cb_broker *b, const cb_config
         snprintf(w->id, sizeof w->id, "%s", o->id);
     else
         snprintf(w->id, sizeof w->id, "%s-%d", host, (int)getpid());
-    snprintf(w->source, sizeof w->source, "cbcore/adapter/%s/%s", o->backend, w->id);
+    if (cb_event_adapter_source(o->backend, w->id, w->source, sizeof w->source) != 0) {
+        snprintf(err, errlen, "backend \"%s\", worker \"%s\": names too long", o->backend, w->id);
+        cb_free(w);
+        return CB_EINVAL;
+    }
     snprintf(w->subject, sizeof w->subject, "cb.invoke.%s", o->backend);
     if (!(w->pump = event_new(base, -1, 0, pump_cb, w))) {
         free(w);

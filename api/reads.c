@@ -155,10 +155,11 @@ void cb_api_read_jobs(cb_offload_job *oj)
 
 static json_t *task_view(uint32_t index, const cb_task_state *t)
 {
-    return json_pack("{s:I, s:s, s:I, s:o, s:o*, s:O*, s:s*}", "index", (json_int_t)index, "status",
-                     cb_task_status_name(t->status), "attempt", (json_int_t)t->attempt, "updated",
-                     cb_json_time(t->updated_ns), "due", t->due_ns ? cb_json_time(t->due_ns) : NULL,
-                     "output", t->output, "error", t->error);
+    return json_pack("{s:I, s:s, s:I, s:o, s:o*, s:O*, s:s*, s:o*}", "index", (json_int_t)index,
+                     "status", cb_task_status_name(t->status), "attempt", (json_int_t)t->attempt,
+                     "updated", cb_json_time(t->updated_ns), "due",
+                     t->due_ns ? cb_json_time(t->due_ns) : NULL, "output", t->output, "error",
+                     t->error, "cost", cb_cost_none(&t->cost) ? NULL : cb_cost_json(&t->cost));
 }
 
 static int task_one(uint32_t index, const cb_task_state *t, void *arg)

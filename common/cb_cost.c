@@ -54,6 +54,12 @@ json_t *cb_cost_json(const cb_cost *c)
                      cb_cost_gb_s(c), "amount", cb_cost_amount(c));
 }
 
+json_t *cb_cost_record_json(const cb_cost *c)
+{
+    return json_pack("{s:I, s:I, s:I}", "invocations", (json_int_t)c->invocations, "mb_ms",
+                     (json_int_t)c->mb_ms, "nanos", (json_int_t)c->nanos);
+}
+
 static int u64_field(const json_t *v, const char *key, uint64_t *out)
 {
     const json_t *f = json_object_get(v, key);
@@ -74,18 +80,20 @@ cb_status cb_cost_parse(const json_t *v, cb_cost *out)
     return CB_OK;
 }
 
-json_t *cb_cost_invocation_json(const char *backend, const cb_cost *c)
+json_t *cb_cost_invocation_json(const cb_cost *c)
 {
-    return json_pack("{s:s, s:I, s:I}", "backend", backend, "mb_ms", (json_int_t)c->mb_ms, "nanos",
-                     (json_int_t)c->nanos);
+    return json_pack("[I, I]", (json_int_t)c->mb_ms, (json_int_t)c->nanos);
 }
 
-cb_status cb_cost_invocation_parse(const json_t *v, const char **backend, cb_cost *out)
+cb_status cb_cost_invocation_parse(const json_t *v, cb_cost *out)
 {
     cb_cost c = {.invocations = 1};
-    *backend = json_string_value(json_object_get(v, "backend"));
-    if (!*backend || u64_field(v, "mb_ms", &c.mb_ms) || u64_field(v, "nanos", &c.nanos))
+    const json_t *mb = json_array_get(v, 0), *n = json_array_get(v, 1);
+    if (json_array_size(v) != 2 || !json_is_integer(mb) || json_integer_value(mb) < 0 ||
+        !json_is_integer(n) || json_integer_value(n) < 0)
         return CB_EINVAL;
+    c.mb_ms = (uint64_t)json_integer_value(mb);
+    c.nanos = (uint64_t)json_integer_value(n);
     *out = c;
     return CB_OK;
 }

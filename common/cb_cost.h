@@ -9,11 +9,14 @@
  * task, job, tenant and backend figures add up to the last digit.
  *
  * Forms (one each, everywhere):
- *   an invocation's, in its outcome event:  {"backend", "mb_ms", "nanos"}
+ *   an invocation's, in its outcome event:  [mb_ms, nanos] (the account is the
+ *                                            adapter's: the event's source; two
+ *                                            numbers, not an object: every outcome
+ *                                            has it and every reader decodes it)
  *   a total (task, job, tenant, backend):   {"invocations", "mb_ms", "nanos",
  *                                            "gb_s", "amount"}
  *     (gb_s and amount are the integers in their units, for people; a reader
- *     takes the integers)
+ *     takes the integers); the store's records keep the integers alone
  *
  * Pure; thread-safe. */
 #ifndef CB_COST_H
@@ -57,16 +60,17 @@ static inline bool cb_cost_none(const cb_cost *c)
 double cb_cost_gb_s(const cb_cost *c);
 double cb_cost_amount(const cb_cost *c);
 
-/* A total's JSON (new reference, NULL on ENOMEM); and back: CB_EINVAL when
- * v is not one (out zeroed). */
+/* A total's JSON (new reference, NULL on ENOMEM): with gb_s and amount, or
+ * (record) the integers alone; and back from either: CB_EINVAL when v is
+ * not one (out zeroed). */
 json_t *cb_cost_json(const cb_cost *c);
+json_t *cb_cost_record_json(const cb_cost *c);
 CB_NODISCARD cb_status cb_cost_parse(const json_t *v, cb_cost *out);
 
 /* An invocation's JSON (new reference, NULL on ENOMEM); and back: CB_EINVAL
- * when v is not one. *backend borrows from v. */
-json_t *cb_cost_invocation_json(const char *backend, const cb_cost *c);
-CB_NODISCARD cb_status cb_cost_invocation_parse(const json_t *v, const char **backend,
-                                                cb_cost *out);
+ * when v is not one. */
+json_t *cb_cost_invocation_json(const cb_cost *c);
+CB_NODISCARD cb_status cb_cost_invocation_parse(const json_t *v, cb_cost *out);
 
 /* An amount given in the prices' unit (a job's "budget") in nanos, rounded
  * up so that a budget is never exceeded by rounding. */

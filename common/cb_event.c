@@ -390,3 +390,26 @@ int cb_job_key(const char *tenant, const char *job, char *buf, size_t size)
     int n = snprintf(buf, size, "%s/%s", tenant, job);
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
+
+#define ADAPTER_SOURCE "cbcore/adapter/"
+
+int cb_event_adapter_source(const char *backend, const char *worker, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, ADAPTER_SOURCE "%s/%s", backend, worker);
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+bool cb_event_source_backend(const char *source, char *buf, size_t size)
+{
+    const char *b, *slash;
+    size_t plen = sizeof ADAPTER_SOURCE - 1;
+    if (!source || strncmp(source, ADAPTER_SOURCE, plen) != 0)
+        return false;
+    b = source + plen;
+    slash = strchr(b, '/');
+    if (!slash || slash == b || (size_t)(slash - b) >= size)
+        return false;
+    memcpy(buf, b, (size_t)(slash - b));
+    buf[slash - b] = '\0';
+    return true;
+}

@@ -125,4 +125,11 @@ int cb_event_log_subject(const cb_event *ev, char *buf, size_t size);
 bool cb_event_subject_parts(const char *subject, const char **tenant, size_t *tenant_len,
                             const char **job);
 
+/* An adapter's events have source "cbcore/adapter/<backend>/<worker>": the
+ * account whose invocations they report (docs/adapters.md). Into buf:
+ * returns 0, -1 if it does not fit. The reverse: the backend into buf (size
+ * bytes) from such a source; false if source (may be NULL) is not one. */
+int cb_event_adapter_source(const char *backend, const char *worker, char *buf, size_t size);
+bool cb_event_source_backend(const char *source, char *buf, size_t size);
+
 #endif /* CB_EVENT_H */

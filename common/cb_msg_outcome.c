@@ -26,8 +26,7 @@ static json_t *finish(json_t *d, const cb_outcome_msg *m)
     if (d && m->duration_ms >= 0 &&
         json_object_set_new(d, "duration_ms", json_integer((json_int_t)m->duration_ms)))
         goto fail;
-    if (d && m->billed_by &&
-        json_object_set_new(d, "cost", cb_cost_invocation_json(m->billed_by, &m->cost)))
+    if (d && m->billed && json_object_set_new(d, "cost", cb_cost_invocation_json(&m->cost)))
         goto fail;
     return d;
 fail:
@@ -132,9 +131,8 @@ cb_status cb_outcome_parse(const json_t *data, cb_outcome_msg *m)
         m->throttled = (uint32_t)json_integer_value(v);
     if ((v = json_object_get(data, "duration_ms")) && json_is_integer(v))
         m->duration_ms = (int64_t)json_integer_value(v);
-    if ((v = json_object_get(data, "cost")) &&
-        cb_cost_invocation_parse(v, &m->billed_by, &m->cost) != CB_OK)
-        m->billed_by = NULL;
+    m->billed =
+        (v = json_object_get(data, "cost")) && cb_cost_invocation_parse(v, &m->cost) == CB_OK;
     return CB_OK;
 }
 

@@ -11,7 +11,8 @@
  *   CB_OUTCOME_BATCH_MAX of one command
  *   failed:    {"task", "attempt", "step"?, "error", "reason", "stderr"?,
  *               "throttled"?, "duration_ms", "cost"?}
- *   "cost": what the invocation cost, {"backend", "mb_ms", "nanos"} (cb_cost.h)
+ *   "cost": what the invocation cost, [mb_ms, nanos] (cb_cost.h), on the
+ *   account the event's source names (cb_event_source_backend)
  *
  * Text a function wrote (its error, its stderr) is cut to the schema's limits
  * (error: 4095 bytes; stderr: its last 8191) and scrubbed to UTF-8, so an
@@ -21,6 +22,7 @@
 #ifndef CB_MSG_OUTCOME_H
 #define CB_MSG_OUTCOME_H
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cb_cost.h"
@@ -42,8 +44,8 @@ typedef struct cb_outcome_msg {
     const char *memo;         /* succeeded: the command's memo key, or NULL */
     const char *memoized_job; /* succeeded by the engine: the task whose output it took */
     uint32_t memoized_task;
-    const char *billed_by; /* the backend whose `cost` it is; NULL: no cost */
-    cb_cost cost;          /* billed_by's: one invocation */
+    bool billed;  /* an invocation was made: `cost` is what it cost */
+    cb_cost cost; /* one invocation */
 } cb_outcome_msg;
 
 /* The event data as a new JSON object, or NULL (out of memory). */

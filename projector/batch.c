@@ -378,26 +378,22 @@ static cb_status cost_into(cb_batch *b, const char *kind, const char *name, cons
 }
 
 /* The cost the fold counted for ev (the job's total before it: was), to
- * the tenant's and the account's totals. One event's outcomes come from
- * one command: one account, the first that names one. */
+ * the tenant's and the account's totals: the adapter's that reported it
+ * (the event's source). */
 static cb_status count_costs(cb_batch *b, const cb_event *ev, const cb_cost *was,
                              const cb_cost *now)
 {
     cb_cost d = {now->invocations - was->invocations, now->mb_ms - was->mb_ms,
                  now->nanos - was->nanos};
-    const char *backend = NULL;
+    char backend[CB_NAME_MAX + 1];
     cb_status s;
     if (cb_cost_none(&d))
         return CB_OK;
-    for (size_t i = 0, n = cb_event_outcomes(ev); i < n && !backend; i++) {
-        cb_event one;
-        cb_outcome_msg m;
-        if (cb_outcome_parse(cb_event_outcome(ev, i, &one)->data, &m) == CB_OK)
-            backend = m.billed_by;
-    }
     if ((s = cost_into(b, "tenant", ev->tenant, &d)) != CB_OK)
         return s;
-    return backend ? cost_into(b, "backend", backend, &d) : CB_OK;
+    return cb_event_source_backend(ev->source, backend, sizeof backend)
+               ? cost_into(b, "backend", backend, &d)
+               : CB_OK;
 }
 
 /* The batch's cost deltas onto the stored totals. */
@@ -414,7 +410,8 @@ static cb_status write_costs(cb_batch *b)
         if (s != CB_OK && s != CB_ENOTFOUND && s != CB_EIO)
             return s;
         cb_cost_add(&total, &d->cost);
-        if (!(text = cb_json_dumps(o = cb_cost_json(&total), JSON_COMPACT | JSON_SORT_KEYS))) {
+        if (!(text =
+                  cb_json_dumps(o = cb_cost_record_json(&total), JSON_COMPACT | JSON_SORT_KEYS))) {
             json_decref(o);
             return CB_ENOMEM;
         }

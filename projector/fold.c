@@ -253,18 +253,29 @@ static int outcome_of(fold_ctx *c, cb_task_state **t, cb_outcome_msg *m)
 
 /* What the invocation an outcome reports cost, into its task and job (see
  * fold.h); also once the job has ended. 0, or CB_ENOMEM. */
-static int count_cost(fold_ctx *c, const cb_outcome_msg *m, bool success)
+static void count_cost(fold_ctx *c, cb_task_state *t, const cb_outcome_msg *m, bool success)
 {
-    cb_task_state *t;
-    if (!m->billed_by || c->j->status == CB_JOB_ABSENT || m->task >= c->j->total)
-        return 0;
-    if (!(t = c->tasks->get(c->tasks->arg, m->task)))
-        return CB_ENOMEM;
     if (success && t->status == CB_TASK_SUCCEEDED && t->attempt == m->attempt)
-        return 0; /* its success is folded: this repeats it */
+        return; /* its success is folded: this repeats it */
     cb_cost_add(&t->cost, &m->cost);
     cb_cost_add(&c->j->cost, &m->cost);
-    return 0;
+}
+
+/* An adapter's outcome (common/cb_msg_outcome.h) into *m, its task into *t
+ * when the job takes task events (1), else 0; its cost counted either way
+ * (a job that has ended: into its record all the same); CB_EINVAL,
+ * CB_ENOMEM. */
+static int outcome_task(fold_ctx *c, cb_outcome_msg *m, cb_task_state **t, bool success)
+{
+    int r = cb_outcome_parse(c->data, m) != CB_OK ? CB_EINVAL : task_at(c, m->task, t);
+    if (r < 0 || !m->billed)
+        return r;
+    if (r == 0 && (c->j->status == CB_JOB_ABSENT || m->task >= c->j->total))
+        return 0;
+    if (r == 0 && !(*t = c->tasks->get(c->tasks->arg, m->task)))
+        return CB_ENOMEM;
+    count_cost(c, *t, m, success);
+    return r;
 }
 
 static int fold_task_started(fold_ctx *c)
@@ -284,9 +295,7 @@ static int fold_task_succeeded(fold_ctx *c)
 {
     cb_task_state *t = NULL;
     cb_outcome_msg m;
-    int r = cb_outcome_parse(c->data, &m) != CB_OK ? CB_EINVAL : count_cost(c, &m, true);
-    if (r == 0)
-        r = task_at(c, m.task, &t);
+    int r = outcome_task(c, &m, &t, true);
     if (r <= 0)
         return r;
     if (!m.output)
@@ -322,9 +331,7 @@ static int fold_failed(fold_ctx *c)
 {
     cb_task_state *t = NULL;
     cb_outcome_msg m;
-    int r = cb_outcome_parse(c->data, &m) != CB_OK ? CB_EINVAL : count_cost(c, &m, false);
-    if (r == 0)
-        r = task_at(c, m.task, &t);
+    int r = outcome_task(c, &m, &t, false);
     if (r <= 0)
         return r;
     return task_failed(c, t, m.attempt, CB_TASK_FAILED, m.error);
@@ -623,7 +630,7 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
         cb_json_time(j->started_ns), "finished", cb_json_time(j->finished_ns), "updated",
         cb_json_time(j->updated_ns), "first_seq", (json_int_t)j->first_seq, "last_seq",
         (json_int_t)j->last_seq, "spec", j->spec, "digest", j->digest, "result", j->result, "error",
-        j->error, "partition", j->partition, "cost", cb_cost_json(&j->cost));
+        j->error, "partition", j->partition, "cost", cb_cost_record_json(&j->cost));
 }
 
 json_t *cb_task_state_to_json(const cb_task_state *t)
@@ -639,7 +646,8 @@ json_t *cb_task_state_to_json(const cb_task_state *t)
         json_decref(o);
         return NULL;
     }
-    if (o && !cb_cost_none(&t->cost) && json_object_set_new(o, "cost", cb_cost_json(&t->cost))) {
+    if (o && !cb_cost_none(&t->cost) &&
+        json_object_set_new(o, "cost", cb_cost_record_json(&t->cost))) {
         json_decref(o);
         return NULL;
     }
@@ -677,15 +685,10 @@ cb_status cb_task_state_text(const cb_task_state *t, cb_buf *out)
     cb_buf_printf(out, "{\"attempt\":%u,", t->attempt);
     if (t->first || t->count)
         cb_buf_printf(out, "\"children\":{\"count\":%u,\"first\":%u},", t->count, t->first);
-    if (!cb_cost_none(&t->cost)) {
-        json_t *cost = cb_cost_json(&t->cost);
-        if (!cost)
-            return CB_ENOMEM;
-        cb_buf_adds(out, "\"cost\":");
-        add_json(out, cost);
-        json_decref(cost);
-        cb_buf_adds(out, ",");
-    }
+    if (!cb_cost_none(&t->cost)) /* as cb_cost_record_json */
+        cb_buf_printf(out, "\"cost\":{\"invocations\":%llu,\"mb_ms\":%llu,\"nanos\":%llu},",
+                      (unsigned long long)t->cost.invocations, (unsigned long long)t->cost.mb_ms,
+                      (unsigned long long)t->cost.nanos);
     cb_buf_adds(out, "\"due\":");
     add_time(out, t->due_ns);
     cb_buf_adds(out, ",\"error\":");

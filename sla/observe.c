@@ -96,7 +96,6 @@ static int outcome(cb_sla_watch *w, const cb_event *ev, cb_sla_obs *obs)
     task_t *t = task_of(w, json_object_get(d, "task"), 1);
     json_int_t attempt = json_integer_value(json_object_get(d, "attempt"));
     const json_t *dur = json_object_get(d, "duration_ms"), *cost;
-    const char *backend;
     cb_cost c;
     int failed = ev->type != CB_EV_TASK_SUCCEEDED;
     if (!t)
@@ -120,8 +119,7 @@ static int outcome(cb_sla_watch *w, const cb_event *ev, cb_sla_obs *obs)
     set(obs, "dispatch_latency",
         t->started_ns >= t->dispatched_ns ? ms(t->dispatched_ns, t->started_ns) : NAN);
     set(obs, "task_retries", (double)(attempt - 1));
-    if ((cost = json_object_get(d, "cost")) &&
-        cb_cost_invocation_parse(cost, &backend, &c) == CB_OK) {
+    if ((cost = json_object_get(d, "cost")) && cb_cost_invocation_parse(cost, &c) == CB_OK) {
         w->nanos += c.nanos;
         set(obs, "task_cost", cb_cost_amount(&c));
     }

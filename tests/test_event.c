@@ -310,6 +310,24 @@ static void test_a_batch_reads_as_its_outcomes(void **state)
     cb_event_cleanup(&ev);
 }
 
+/* An adapter's source names its account (the account of the costs its
+ * outcomes report); any other source names none. */
+static void test_an_adapter_s_source_names_its_account(void **state)
+{
+    char src[64], b[33];
+    (void)state;
+    assert_int_equal(cb_event_adapter_source("lambda-eu", "host-12", src, sizeof src), 0);
+    assert_string_equal(src, "cbcore/adapter/lambda-eu/host-12");
+    assert_true(cb_event_source_backend(src, b, sizeof b));
+    assert_string_equal(b, "lambda-eu");
+    assert_int_equal(cb_event_adapter_source("local", "w", src, 10), -1); /* does not fit */
+    assert_false(cb_event_source_backend("cbcore/engine", b, sizeof b));
+    assert_false(cb_event_source_backend("cbcore/adapter/local", b, sizeof b)); /* no worker */
+    assert_false(cb_event_source_backend("cbcore/adapter//w", b, sizeof b));
+    assert_false(cb_event_source_backend(NULL, b, sizeof b));
+    assert_false(cb_event_source_backend("cbcore/adapter/local/w", b, 5)); /* too long for b */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_type_names_round_trip),
         cmocka_unit_test(test_peek_type_agrees_with_a_decode),
         cmocka_unit_test(test_a_batch_reads_as_its_outcomes),
+        cmocka_unit_test(test_an_adapter_s_source_names_its_account),
     };
     return cmocka_run_group_tests_name("event", tests, NULL, NULL);
 }
