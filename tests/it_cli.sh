@@ -202,6 +202,8 @@ check "cb status names what the re-run came from" reran
 check "cb status prints the job's cost" \
     bash -c "'$CB' status '$T/again$$' | grep -q '^  cost: [0-9.e-]* (1 invocations, [0-9.e-]* GB-s)\$'"
 "$CB" status --json "$T/again$$" >"$DIR/cost.job" 2>&1
+check "cb replay --job shows what the invocation cost, where it failed" \
+    bash -c "'$CB' replay --job '$T/again$$' | grep -q 'cb.task.failed .*error=.* cost=[0-9.e-]* ([0-9.e-]* GB-s)\$'"
 "$CB" status --costs --json >"$DIR/cost.all" 2>&1
 check "cb status TENANT prints the tenant's total" \
     bash -c "'$CB' status '$T' | grep -q '^$T cost: [0-9.e-]* ([0-9]* invocations, [0-9.e-]* GB-s)\$'"

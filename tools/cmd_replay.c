@@ -56,7 +56,7 @@ typedef struct timeline {
 static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
 {
     json_t *d = ev->data, *v;
-    char detail[200] = "";
+    char detail[240] = "";
     if (!t->first_ns)
         t->first_ns = ev->time_ns;
     if ((v = json_object_get(d, "output"))) {
@@ -85,6 +85,12 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
         char *s = cb_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         snprintf(detail, sizeof detail, "result=%.80s", s ? s : "?");
         free(s);
+    }
+    cb_cost cost;
+    if ((v = json_object_get(d, "cost")) && cb_cost_invocation_parse(v, &cost) == CB_OK) {
+        size_t n = strlen(detail); /* what the invocation cost (docs/engine.md, Cost) */
+        snprintf(detail + n, sizeof detail - n, "%scost=%.9g (%.6g GB-s)", n ? " " : "",
+                 cb_cost_amount(&cost), cb_cost_gb_s(&cost));
     }
     json_t *task = json_object_get(d, "task"), *attempt = json_object_get(d, "attempt");
     char ta[48] = "";
