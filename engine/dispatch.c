@@ -334,8 +334,11 @@ void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_
         }
         for (size_t i = from; i < from + n; i++) {
             const cb_task_ref *r = &p->dispatch[i];
-            json_array_append_new(tasks, json_pack("{s:i, s:i}", "task", (json_int_t)r->task,
-                                                   "attempt", (json_int_t)r->attempt));
+            json_t *one = json_pack("{s:i, s:i}", "task", (json_int_t)r->task, "attempt",
+                                    (json_int_t)r->attempt);
+            if (one && r->backup) /* docs/engine.md, "Straggler backups" */
+                json_object_set_new(one, "backup", json_true());
+            json_array_append_new(tasks, one);
         }
         ctl_invoke_cmds(c, j, js, tb, p->dispatch + from, n, invokes);
         o->invokes = invokes;

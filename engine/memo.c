@@ -41,7 +41,7 @@ cb_status cb_memo_work_digest(const json_t *spec, char hex[65])
 {
     static const char *const policy[] = {
         "job_id",   "retry_of",           "cache", "retry",  "timeout_ms", "parallelism",
-        "priority", "tolerated_failures", "sla",   "labels", "budget"};
+        "priority", "tolerated_failures", "sla",   "labels", "budget",     "backup"};
     json_t *w = json_deep_copy(spec), *step;
     const char *name;
     cb_status s;

@@ -49,6 +49,12 @@ void cb_policy_from_spec(const json_t *job, const json_t *spec, const cb_policy_
     if (spec != job)
         out->task_timeout_ms = int_or(spec, "timeout_ms", out->task_timeout_ms);
     out->job_timeout_ms = int_or(job, "timeout_ms", 0);
+    if ((v = json_object_get(job, "backup"))) { /* docs/engine.md, "Straggler backups" */
+        const json_t *a = json_object_get(v, "after"), *f = json_object_get(v, "factor");
+        out->backup_after = json_is_number(a) ? json_number_value(a) : 0.9;
+        out->backup_factor = json_is_number(f) ? json_number_value(f) : 3.0;
+        out->backup_min_ms = int_or(v, "min_ms", 1000);
+    }
     out->budget = json_number_value(json_object_get(job, "budget"));
     out->budget_nanos = out->budget > 0 ? cb_cost_nanos_of(out->budget) : 0;
     out->tolerated_pct = -1;

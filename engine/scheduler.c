@@ -58,7 +58,7 @@ static cb_status push(void **arr, size_t *n, size_t size, const void *elem)
 
 static cb_status push_ref(cb_task_ref **arr, size_t *n, uint32_t task, uint32_t attempt)
 {
-    cb_task_ref r = {task, attempt};
+    cb_task_ref r = {task, attempt, false};
     return push((void **)arr, n, sizeof r, &r);
 }
 
@@ -454,8 +454,9 @@ static cb_status dag_plan(const cb_sched_in *in, cb_sched_plan *out, uint64_t ro
 /* Map, map_reduce and call: due retries, then new tasks in index order, then
  * the reduce once every map task has ended well enough. */
 static cb_status flat_plan(const cb_sched_in *in, cb_sched_plan *out, const scan *s,
-                           uint64_t map_total, uint64_t room)
+                           uint64_t map_total, uint64_t *roomp)
 {
+    uint64_t room = *roomp;
     const cb_flow *f = in->flow;
     uint64_t left = map_total > s->next_new ? map_total - s->next_new : 0;
     uint64_t n = left < room ? left : room;
@@ -467,12 +468,50 @@ static cb_status flat_plan(const cb_sched_in *in, cb_sched_plan *out, const scan
     room -= n;
     if (st == CB_OK && f->kind == CB_FLOW_MAP_REDUCE && !s->reduce_seen &&
         s->succeeded + s->lost >= map_total && s->next_new >= map_total) {
-        if (room > 0)
-            st = push_ref(&out->dispatch, &out->ndispatch, cb_flow_reduce_task(f), 1);
-        else
+        if (room > 0 &&
+            (st = push_ref(&out->dispatch, &out->ndispatch, cb_flow_reduce_task(f), 1)) == CB_OK)
+            room--;
+        else if (room == 0)
             out->want++;
     }
+    *roomp = room;
     return st;
+}
+
+/* Straggler backups (docs/engine.md): once the policy's share of the map
+ * tasks has succeeded, a map task in flight for `factor` times the
+ * successes' median (and min_ms) gets a backup attempt, within the room
+ * left; the plan wakes when the next one would. */
+static cb_status backups(const cb_sched_in *in, cb_sched_plan *out, const scan *s,
+                         uint64_t map_total, uint64_t *room)
+{
+    const cb_policy *pol = in->policy;
+    double median;
+    int64_t wait;
+    if (pol->backup_factor <= 0 || map_total == 0 ||
+        (double)s->succeeded < pol->backup_after * (double)map_total ||
+        !(median = cb_duration_median_ms(in->job->durations, in->job->ndurations)))
+        return CB_OK;
+    wait = (int64_t)(median * pol->backup_factor * 1e6);
+    if (wait < pol->backup_min_ms * 1000000)
+        wait = pol->backup_min_ms * 1000000;
+    for (size_t i = 0; i < in->view.n; i++) {
+        const cb_task_state *t = &in->view.tasks[i];
+        uint32_t idx = in->view.index[i];
+        cb_task_ref r = {idx, t->attempt + 1, true};
+        if ((t->status != CB_TASK_DISPATCHED && t->status != CB_TASK_RUNNING) || t->backup ||
+            is_reduce(in->flow, idx))
+            continue;
+        if (in->now_ns < t->updated_ns + wait)
+            wake_at(out, t->updated_ns + wait);
+        else if (*room == 0)
+            out->want++;
+        else if (push((void **)&out->dispatch, &out->ndispatch, sizeof r, &r) == CB_OK)
+            (*room)--;
+        else
+            return CB_ENOMEM;
+    }
+    return CB_OK;
 }
 
 static bool map_done(const cb_sched_in *in, const cb_sched_plan *out, const scan *s,
@@ -574,7 +613,10 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
             goto out_fail;
         give--;
     }
-    st = f->kind == CB_FLOW_DAG ? dag_plan(in, out, give) : flat_plan(in, out, &s, map_total, give);
+    st =
+        f->kind == CB_FLOW_DAG ? dag_plan(in, out, give) : flat_plan(in, out, &s, map_total, &give);
+    if (st == CB_OK && f->kind != CB_FLOW_DAG)
+        st = backups(in, out, &s, map_total, &give);
     if (st != CB_OK)
         goto out_fail;
     if (broke && out->end == CB_END_NONE && j->inflight == 0) {

@@ -34,6 +34,7 @@
 
 typedef struct cb_task_ref {
     uint32_t task, attempt;
+    bool backup; /* a backup attempt of a task in flight (docs/engine.md, "Straggler backups") */
 } cb_task_ref;
 
 typedef struct cb_retry {

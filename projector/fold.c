@@ -1,6 +1,7 @@
 /* projector/fold.c - job and task state machines (see fold.h). */
 #include "fold.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,12 +82,40 @@ static uint32_t *counter_for(cb_job_state *j, cb_task_status s)
     return NULL;
 }
 
+uint32_t cb_duration_bucket(int64_t ms)
+{
+    double b;
+    if (ms < 1)
+        return 0;
+    b = floor(3.0 * log2((double)ms)) + 1;
+    return b >= CB_DUR_BUCKETS - 1 ? CB_DUR_BUCKETS - 1 : (uint32_t)b;
+}
+
+double cb_duration_bucket_ms(uint32_t b)
+{
+    return b == 0 ? 0.5 : exp2(((double)b - 0.5) / 3.0);
+}
+
+double cb_duration_median_ms(const uint32_t *buckets, uint64_t n)
+{
+    uint64_t seen = 0;
+    for (uint32_t b = 0; n && b < CB_DUR_BUCKETS; b++)
+        if ((seen += buckets[b]) * 2 >= n)
+            return cb_duration_bucket_ms(b);
+    return 0;
+}
+
 /* Move a task to `to`, keeping the job's counters in step. */
 static void task_move(cb_job_state *j, cb_task_state *t, cb_task_status to, int64_t now)
 {
     uint32_t *from_c = counter_for(j, t->status), *to_c = counter_for(j, to);
     if (from_c && *from_c > 0)
         (*from_c)--;
+    if (t->backup) { /* settled: its backup's invocation no longer counts */
+        t->backup = false;
+        if (j->inflight > 0)
+            j->inflight--;
+    }
     if (to_c)
         (*to_c)++;
     t->status = to;
@@ -210,6 +239,19 @@ static int fold_dispatched(fold_ctx *c)
             continue;
         if (!(t = c->tasks->get(c->tasks->arg, idx)))
             return CB_ENOMEM;
+        if (json_is_true(json_object_get(item, "backup"))) {
+            /* a backup of the attempt in flight: both run, the first success wins */
+            if ((t->status == CB_TASK_DISPATCHED || t->status == CB_TASK_RUNNING) && !t->backup &&
+                attempt == t->attempt + 1) {
+                t->attempt = attempt;
+                t->backup = true;
+                t->updated_ns = c->now; /* the backup's own timeout runs from now */
+                c->j->inflight++;
+                c->j->backups++;
+                any = 1;
+            }
+            continue;
+        }
         if ((t->status == CB_TASK_PENDING && attempt == 1) ||
             (t->status == CB_TASK_RETRY_WAIT && attempt == t->attempt)) {
             if (idx >= c->j->frontier)
@@ -309,6 +351,10 @@ static int fold_task_succeeded(fold_ctx *c)
     t->due_ns = 0;
     if (m.memoized_job)
         c->j->memoized++;
+    else if (m.duration_ms >= 0 && json_object_get(c->j->spec, "backup")) {
+        c->j->durations[cb_duration_bucket(m.duration_ms)]++; /* for the backups' median */
+        c->j->ndurations++;
+    }
     task_move(c->j, t, CB_TASK_SUCCEEDED, c->now);
     return 1;
 }
@@ -613,9 +659,20 @@ cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks, const cb_
 
 /* ---- canonical JSON -------------------------------------------------- */
 
+/* A job's durations (the backups' median), or NULL when it has none. */
+static json_t *durations_json(const cb_job_state *j)
+{
+    json_t *a;
+    if (!j->ndurations || !(a = json_array()))
+        return NULL;
+    for (uint32_t b = 0; b < CB_DUR_BUCKETS; b++)
+        json_array_append_new(a, json_integer(j->durations[b]));
+    return a;
+}
+
 json_t *cb_job_state_to_json(const cb_job_state *j)
 {
-    return json_pack(
+    json_t *o = json_pack(
         "{s:s, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
         "s:{s:o, s:o, s:o, s:o}, s:I, s:I, s:O?, s:s?, s:O?, s:s?, s:O*, s:o}",
         "status", cb_job_status_name(j->status), "suspended_from",
@@ -631,6 +688,16 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
         cb_json_time(j->updated_ns), "first_seq", (json_int_t)j->first_seq, "last_seq",
         (json_int_t)j->last_seq, "spec", j->spec, "digest", j->digest, "result", j->result, "error",
         j->error, "partition", j->partition, "cost", cb_cost_record_json(&j->cost));
+    if (o && j->backups &&
+        json_object_set_new(json_object_get(o, "tasks"), "backups", json_integer(j->backups))) {
+        json_decref(o);
+        return NULL;
+    }
+    if (o && j->ndurations && json_object_set_new(o, "durations", durations_json(j))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 json_t *cb_task_state_to_json(const cb_task_state *t)
@@ -639,6 +706,10 @@ json_t *cb_task_state_to_json(const cb_task_state *t)
         json_pack("{s:s, s:I, s:o, s:o, s:O?, s:s?}", "status", cb_task_status_name(t->status),
                   "attempt", (json_int_t)t->attempt, "updated", cb_json_time(t->updated_ns), "due",
                   cb_json_time(t->due_ns), "output", t->output, "error", t->error);
+    if (o && t->backup && json_object_set_new(o, "backup", json_true())) {
+        json_decref(o);
+        return NULL;
+    }
     if (o && (t->first || t->count) &&
         json_object_set_new(o, "children",
                             json_pack("{s:I, s:I}", "first", (json_int_t)t->first, "count",
@@ -683,6 +754,8 @@ cb_status cb_task_state_text(const cb_task_state *t, cb_buf *out)
 {
     json_t *err = NULL;
     cb_buf_printf(out, "{\"attempt\":%u,", t->attempt);
+    if (t->backup)
+        cb_buf_adds(out, "\"backup\":true,");
     if (t->first || t->count)
         cb_buf_printf(out, "\"children\":{\"count\":%u,\"first\":%u},", t->count, t->first);
     if (!cb_cost_none(&t->cost)) /* as cb_cost_record_json */
@@ -743,6 +816,18 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
     out->timeouts = u32_of(tasks, "timeouts");
     out->sla_violations = u32_of(tasks, "sla_violations");
     out->memoized = u32_of(tasks, "memoized");
+    out->backups = u32_of(tasks, "backups");
+    {
+        const json_t *d = json_object_get(o, "durations"), *v;
+        size_t i;
+        json_array_foreach(d, i, v)
+        {
+            if (i < CB_DUR_BUCKETS && json_is_integer(v) && json_integer_value(v) > 0) {
+                out->durations[i] = (uint32_t)json_integer_value(v);
+                out->ndurations += out->durations[i];
+            }
+        }
+    }
     if (cb_cost_parse(json_object_get(o, "cost"), &out->cost) != CB_OK)
         memset(&out->cost, 0, sizeof out->cost); /* a record from before costs were kept */
     out->applied = (uint64_t)json_integer_value(json_object_get(events, "applied"));
@@ -779,6 +864,7 @@ cb_status cb_task_state_from_json(const json_t *o, cb_task_state *out)
     out->first = u32_of(json_object_get(o, "children"), "first");
     out->count = u32_of(json_object_get(o, "children"), "count");
     out->output = json_incref(json_object_get(o, "output"));
+    out->backup = json_is_true(json_object_get(o, "backup"));
     if (cb_cost_parse(json_object_get(o, "cost"), &out->cost) != CB_OK)
         memset(&out->cost, 0, sizeof out->cost); /* none: nothing invoked (or an older record) */
     if (error && !(out->error = cb_strdup(error))) {

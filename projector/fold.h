@@ -46,12 +46,23 @@ typedef enum cb_task_status {
     CB_TASK_EXPANDED, /* a DAG `foreach` step: its children run; then it succeeds */
 } cb_task_status;
 
+/* Durations of a job's successes, for its backup policy's median
+ * (docs/engine.md, "Straggler backups"): 3 buckets per octave of
+ * milliseconds (cb_duration_bucket), the last one open-ended (~35 min). */
+#define CB_DUR_BUCKETS 64
+uint32_t cb_duration_bucket(int64_t ms);
+/* A bucket's middle in ms (the geometric mean of its bounds). */
+double cb_duration_bucket_ms(uint32_t b);
+/* The median of the durations counted (ms), 0 when there are none. */
+double cb_duration_median_ms(const uint32_t *buckets, uint64_t n);
+
 typedef struct cb_job_state {
     cb_job_status status;
     cb_job_status suspended_from; /* status to return to on resume */
     bool cancel_requested;
     uint32_t total;     /* tasks, from cb.job.started */
-    uint32_t inflight;  /* tasks DISPATCHED or RUNNING */
+    uint32_t inflight;  /* invocations in flight: tasks DISPATCHED or RUNNING, and
+                         * the backups of those that have one */
     uint32_t succeeded; /* tasks SUCCEEDED */
     uint32_t failed;    /* tasks FAILED or TIMED_OUT, awaiting the engine's decision */
     uint32_t waiting;   /* tasks RETRY_WAIT */
@@ -60,7 +71,10 @@ typedef struct cb_job_state {
     uint32_t retries, timeouts, sla_violations;
     uint32_t memoized; /* tasks that took an earlier task's output (cb.task.succeeded "memoized") */
     cb_cost cost;      /* what its tasks' invocations cost (count_cost in fold.c) */
-    uint64_t applied, ignored; /* events applied to / ignored for this job */
+    uint32_t backups;  /* backup attempts dispatched (docs/engine.md, "Straggler backups") */
+    uint64_t ndurations;                /* successes timed, for a job with "backup" */
+    uint32_t durations[CB_DUR_BUCKETS]; /* their durations (cb_duration_bucket) */
+    uint64_t applied, ignored;          /* events applied to / ignored for this job */
     int64_t submitted_ns, started_ns, finished_ns, updated_ns;
     uint64_t first_seq; /* log position of its first event (the submission), 0 if unknown:
                          * reading the job's events starts there (projector/joblog.h) */
@@ -80,6 +94,8 @@ typedef struct cb_task_state {
     int64_t updated_ns;
     int64_t due_ns;        /* RETRY_WAIT: when the retry is due */
     uint32_t first, count; /* EXPANDED (and after): the children's indices */
+    bool backup;           /* DISPATCHED/RUNNING: `attempt` is a backup of the attempt
+                            * before it, which may still answer (the first success wins) */
     json_t *output;        /* owned: SUCCEEDED */
     char *error;           /* owned: last failure */
     cb_cost cost;          /* what its attempts' invocations cost */

@@ -602,6 +602,54 @@ static void test_cached_steps_are_found_in_the_store_after_a_restart(void **stat
     call_cleanup(&again);
 }
 
+/* Straggler backups (docs/engine.md): one item whose first run takes 12 s;
+ * once 90% of the map has succeeded, its task gets a backup attempt that
+ * answers at once: the job ends near the others' time, with the backup's
+ * output, and the log shows the backup dispatch; the late original is
+ * ignored. */
+static void test_a_straggler_s_backup_ends_the_job_early(void **state)
+{
+    call c = {0};
+    char t[32];
+    json_t *events, *e;
+    size_t i, backups = 0;
+    (void)state;
+    tenant_name(t, sizeof t);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"backup\": {\"after\": 0.9, \"factor\": 3, \"min_ms\": "
+                  "500}, \"function\": {\"backend\": \"local\", \"name\": \"slow_once\"}, "
+                  "\"input\": {\"items\": [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\", "
+                  "\"h\", \"i\", \"slow\"]}}"));
+    expect_accepted(&c);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    expect_result(&c, "[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\", \"h\", \"i\", "
+                      "\"slow\"]");
+    /* the original takes 12 s: the job ended well before it would have */
+    if (json_real_value(json_object_get(json_object_get(c.done, "timings"), "makespan_ms")) >= 8000)
+        fail_msg("the job took %s ms: no backup beat the straggler",
+                 json_dumps(json_object_get(c.done, "timings"), JSON_COMPACT));
+    events = read_job_log(t, c.job);
+    json_array_foreach(events, i, e)
+    {
+        json_t *tasks = json_object_get(json_object_get(e, "data"), "tasks"), *one;
+        size_t k;
+        if (strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.tasks.dispatched"))
+            continue;
+        json_array_foreach(tasks, k, one)
+        {
+            if (!json_is_true(json_object_get(one, "backup")))
+                continue;
+            backups++; /* the straggler's, attempt 2 */
+            assert_int_equal(json_integer_value(json_object_get(one, "task")), 9);
+            assert_int_equal(json_integer_value(json_object_get(one, "attempt")), 2);
+        }
+    }
+    assert_int_equal(backups, 1);
+    json_decref(events);
+    call_cleanup(&c);
+}
+
 /* ---- cost (docs/engine.md, Cost) ---------------------------------------------- */
 
 /* The local account's prices in tests/fixtures/functions.json. */
@@ -2076,6 +2124,7 @@ int main(void)
         cmocka_unit_test(test_retry_runs_again_only_what_did_not_succeed),
         cmocka_unit_test(test_costs_add_up_across_tasks_jobs_and_tenants),
         cmocka_unit_test(test_a_budget_stops_dispatching),
+        cmocka_unit_test(test_a_straggler_s_backup_ends_the_job_early),
         cmocka_unit_test(test_failures_are_retried_then_succeed),
         cmocka_unit_test(test_tolerated_losses_keep_the_outputs_that_exist),
         cmocka_unit_test(test_the_reduce_has_its_own_timeout),

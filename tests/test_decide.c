@@ -51,7 +51,7 @@ static void map_plan_becomes_events(void **state)
 {
     cb_flow f;
     cb_task_view v = {0};
-    cb_task_ref timeout = {2, 1};
+    cb_task_ref timeout = {2, 1, false};
     cb_retry retry = {4, 3, NOW + 250000000};
     cb_sched_plan p;
     cb_decisions d;

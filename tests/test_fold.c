@@ -213,6 +213,76 @@ static void test_costs_count_every_invocation_once(void **state)
     world_cleanup(&w);
 }
 
+/* A backup attempt (docs/engine.md, "Straggler backups") of a task in
+ * flight: one more invocation in flight; the first success wins, whichever
+ * attempt it is, and settles both; the original's failure does not end the
+ * task while its backup runs; one backup at a time; the records keep it. */
+static void test_a_backup_attempt_races_the_original(void **state)
+{
+    world w;
+    json_t *rec;
+    cb_task_state back;
+    cb_buf text = {0};
+    char *canon;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 3);
+    assert_int_equal(dispatch(&w, 0, 1), 1);
+    assert_int_equal(dispatch(&w, 1, 1), 1);
+    assert_int_equal(task_event(&w, CB_EV_TASK_STARTED, 0, 1), 1);
+    assert_int_equal(w.job.inflight, 2);
+    /* a backup must follow the attempt in flight, once */
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"tasks\":[{\"task\":0,\"attempt\":3,\"backup\":true}]}"),
+                     0);
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"tasks\":[{\"task\":2,\"attempt\":2,\"backup\":true}]}"),
+                     0); /* never dispatched */
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"tasks\":[{\"task\":0,\"attempt\":2,\"backup\":true},"
+                           "{\"task\":1,\"attempt\":2,\"backup\":true}]}"),
+                     1);
+    assert_true(w.tasks[0].backup && w.tasks[0].attempt == 2);
+    assert_int_equal(w.tasks[0].status, CB_TASK_RUNNING);
+    assert_int_equal(w.job.inflight, 4);
+    assert_int_equal(w.job.backups, 2);
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"tasks\":[{\"task\":0,\"attempt\":3,\"backup\":true}]}"),
+                     0); /* one at a time */
+    /* the record and its text */
+    rec = cb_task_state_to_json(&w.tasks[0]);
+    assert_true(json_is_true(json_object_get(rec, "backup")));
+    assert_int_equal(cb_task_state_from_json(rec, &back), CB_OK);
+    assert_true(back.backup);
+    cb_task_state_cleanup(&back);
+    canon = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_int_equal(cb_task_state_text(&w.tasks[0], &text), CB_OK);
+    assert_int_equal(text.len, strlen(canon));
+    assert_memory_equal(text.p, canon, text.len);
+    free(canon);
+    cb_buf_cleanup(&text);
+    json_decref(rec);
+    /* task 0: the original answers first and wins; the backup's answer is late */
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1), 1);
+    assert_int_equal(json_integer_value(w.tasks[0].output), 1);
+    assert_false(w.tasks[0].backup);
+    assert_int_equal(w.job.inflight, 2);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 2), 0);
+    assert_int_equal(json_integer_value(w.tasks[0].output), 1);
+    /* task 1: the original fails (its backup runs on), the backup succeeds */
+    assert_int_equal(task_event(&w, CB_EV_TASK_FAILED, 1, 1), 0);
+    assert_int_equal(w.tasks[1].status, CB_TASK_DISPATCHED);
+    assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 1, 2), 1);
+    assert_int_equal(json_integer_value(w.tasks[1].output), 12);
+    assert_int_equal(w.job.inflight, 0);
+    assert_int_equal(w.job.succeeded, 2);
+    rec = cb_job_state_to_json(&w.job);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rec, "tasks"), "backups")),
+                     2);
+    json_decref(rec);
+    world_cleanup(&w);
+}
+
 static void test_happy_path_counts(void **state)
 {
     world w;
@@ -806,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_happy_path_counts),
         cmocka_unit_test(test_memoized_successes_are_counted),
         cmocka_unit_test(test_costs_count_every_invocation_once),
+        cmocka_unit_test(test_a_backup_attempt_races_the_original),
         cmocka_unit_test(test_a_stored_result_is_recorded_as_a_reference),
         cmocka_unit_test(test_duplicates_are_ignored_and_counted),
         cmocka_unit_test(test_events_before_submission_leave_job_absent),

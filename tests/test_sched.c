@@ -131,8 +131,9 @@ static void run_function(sim *s, uint32_t task, uint32_t attempt)
     bool fails = s->fail_first[task] < 0 || (int)attempt <= s->fail_first[task];
     json_t *d =
         fails ? json_pack("{s:i, s:i, s:s}", "task", task, "attempt", attempt, "error", "boom")
-              : json_pack("{s:i, s:i, s:[o]}", "task", task, "attempt", attempt, "output",
-                          s->output[task] ? json_incref(s->output[task]) : json_integer(task));
+              : json_pack("{s:i, s:i, s:[o], s:i}", "task", task, "attempt", attempt, "output",
+                          s->output[task] ? json_incref(s->output[task]) : json_integer(task),
+                          "duration_ms", 100);
     if (s->cost)
         json_object_set_new(d, "cost", json_pack("[i, I]", 100, (json_int_t)s->cost));
     fold(s, fails ? CB_EV_TASK_FAILED : CB_EV_TASK_SUCCEEDED, d);
@@ -193,8 +194,9 @@ static void run(sim *s)
         if (p.ndispatch) {
             json_t *list = json_array();
             for (size_t i = 0; i < p.ndispatch; i++) {
-                json_array_append_new(list, json_pack("{s:i, s:i}", "task", p.dispatch[i].task,
-                                                      "attempt", p.dispatch[i].attempt));
+                json_array_append_new(list, json_pack("{s:i, s:i, s:b}", "task", p.dispatch[i].task,
+                                                      "attempt", p.dispatch[i].attempt, "backup",
+                                                      p.dispatch[i].backup));
                 if (s->flow.kind == CB_FLOW_MAP_REDUCE &&
                     p.dispatch[i].task == cb_flow_reduce_task(&s->flow) &&
                     s->job.succeeded < s->flow.map_tasks)
@@ -308,6 +310,55 @@ static void test_a_budget_stops_dispatching(void **state)
     assert_int_equal(p.end, CB_END_FAIL);
     assert_non_null(strstr(p.error, "3 of 4 tasks succeeded"));
     cb_sched_plan_cleanup(&p);
+    sim_cleanup(&s);
+}
+
+/* Straggler backups (docs/engine.md): once 90% of the map's tasks have
+ * succeeded, a task in flight for 3x their median gets a backup attempt,
+ * which ends the job long before the hung original would time out; below
+ * that share, none. */
+static void test_a_straggler_gets_a_backup(void **state)
+{
+    sim s;
+    (void)state;
+    sim_init(&s, "{\"kind\":\"map\",\"backup\":{\"after\":0.9,\"factor\":3,\"min_ms\":0},"
+                 "\"function\":{\"backend\":\"local\",\"name\":\"f\"},"
+                 "\"input\":{\"range\":{\"start\":0,\"stop\":10}}}");
+    s.hang_first[7] = true; /* its first attempt never answers */
+    run(&s);
+    assert_int_equal(s.end, CB_END_SUCCEED);
+    assert_int_equal(s.dispatches[7], 2);
+    assert_int_equal(s.job.backups, 1);
+    assert_int_equal(s.job.timeouts, 0);
+    assert_true(s.job.ndurations == 10);
+    /* the backup went out 3 x the median (100 ms, in its bucket ~90 ms) after
+     * the dispatch, not at the 1 s timeout */
+    assert_true(s.job.finished_ns - s.job.started_ns < 400 * 1000000LL);
+    assert_true(s.job.finished_ns - s.job.started_ns > 250 * 1000000LL);
+    for (int t = 0; t < 10; t++)
+        if (t != 7)
+            assert_int_equal(s.dispatches[t], 1);
+    sim_cleanup(&s);
+
+    /* two of ten hung: 80% never reaches 90%; they time out */
+    sim_init(&s, "{\"kind\":\"map\",\"backup\":{\"min_ms\":0},"
+                 "\"function\":{\"backend\":\"local\",\"name\":\"f\"},"
+                 "\"input\":{\"range\":{\"start\":0,\"stop\":10}}}");
+    s.hang_first[3] = s.hang_first[7] = true;
+    run(&s);
+    assert_int_equal(s.end, CB_END_FAIL);
+    assert_int_equal(s.job.backups, 0);
+    assert_int_equal(s.dispatches[3], 1);
+    sim_cleanup(&s);
+
+    /* no policy: no backup */
+    sim_init(&s, "{\"kind\":\"map\",\"function\":{\"backend\":\"local\",\"name\":\"f\"},"
+                 "\"input\":{\"range\":{\"start\":0,\"stop\":10}}}");
+    s.hang_first[7] = true;
+    run(&s);
+    assert_int_equal(s.end, CB_END_FAIL);
+    assert_int_equal(s.job.backups, 0);
+    assert_int_equal(s.job.ndurations, 0); /* not timed without a policy */
     sim_cleanup(&s);
 }
 
@@ -834,6 +885,7 @@ int main(void)
         cmocka_unit_test(test_fair_share_between_tenants),
         cmocka_unit_test(test_capacity_bounds_each_plan),
         cmocka_unit_test(test_a_budget_stops_dispatching),
+        cmocka_unit_test(test_a_straggler_gets_a_backup),
         cmocka_unit_test(test_retries_with_backoff_then_success),
         cmocka_unit_test(test_exhausted_retries_fail_the_job),
         cmocka_unit_test(test_tolerated_failure_lets_the_job_succeed),

@@ -72,7 +72,14 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
     } else if ((v = json_object_get(d, "error"))) {
         snprintf(detail, sizeof detail, "error=%.100s", json_string_value(v));
     } else if (ev->type == CB_EV_TASKS_DISPATCHED) {
-        snprintf(detail, sizeof detail, "%zu tasks", json_array_size(json_object_get(d, "tasks")));
+        size_t i, backups = 0;
+        json_t *one;
+        json_array_foreach(json_object_get(d, "tasks"), i, one)
+        {
+            backups += json_is_true(json_object_get(one, "backup"));
+        }
+        snprintf(detail, sizeof detail, "%zu tasks%s", json_array_size(json_object_get(d, "tasks")),
+                 backups ? " (backups of tasks in flight: docs/engine.md)" : "");
     } else if (ev->type == CB_EV_JOB_STARTED) {
         snprintf(detail, sizeof detail, "%lld tasks",
                  (long long)json_integer_value(json_object_get(d, "tasks")));
