@@ -23,10 +23,10 @@ typedef struct cb_policy {
     uint64_t tolerated_count; /* failed tasks tolerated... */
     double tolerated_pct;     /* ...or this percentage of the tasks (< 0: not set) */
     uint64_t budget_nanos;    /* what the job's invocations may cost (cb_cost.h), 0: no bound */
+    double budget;            /* the same as given ("budget") */
     double backup_after;      /* "backup": once this share of the map tasks succeeded... */
     double backup_factor;     /* ...a task in flight this many times the median... */
     int64_t backup_min_ms;    /* ...and at least this long gets a backup; factor 0: never */
-    double budget;            /* the same as given ("budget") */
 } cb_policy;
 
 /* Defaults for what a descriptor leaves out (engine configuration). */
