@@ -94,11 +94,6 @@ static int sum_job(const char *key, const cb_job_state *js, void *arg)
     return 0;
 }
 
-static int cost_one(const char *name, const cb_cost *total, void *arg)
-{
-    return json_object_set_new(arg, name, cb_cost_json(total)) != 0;
-}
-
 static void read_summary(cb_offload_job *oj)
 {
     pending *p = (pending *)oj;
@@ -108,9 +103,9 @@ static void read_summary(cb_offload_job *oj)
                               "backends")) ||
         cb_view_applied_seq(p->st, &seq) != CB_OK ||
         cb_view_jobs(p->st, NULL, NULL, sum_job, p) != CB_OK || p->status != 200 ||
-        cb_view_costs(p->st, "tenant", cost_one,
+        cb_view_costs(p->st, "tenant", cb_cost_put,
                       json_object_get(json_object_get(p->body, "costs"), "tenants")) != CB_OK ||
-        cb_view_costs(p->st, "backend", cost_one,
+        cb_view_costs(p->st, "backend", cb_cost_put,
                       json_object_get(json_object_get(p->body, "costs"), "backends")) != CB_OK) {
         json_decref(p->body);
         p->body = NULL;

@@ -69,17 +69,12 @@ void cb_api_read_tenant_cost(cb_offload_job *oj)
     p->body = json_pack("{s:s, s:o}", "tenant", p->route.tenant, "cost", cb_cost_json(&total));
 }
 
-static int cost_one(const char *name, const cb_cost *total, void *arg)
-{
-    return json_object_set_new(arg, name, cb_cost_json(total)) != 0;
-}
-
 void cb_api_read_costs(cb_offload_job *oj)
 {
     pending *p = (pending *)oj;
     json_t *tenants = json_object(), *backends = json_object();
-    if (!tenants || !backends || cb_view_costs(p->st, "tenant", cost_one, tenants) != CB_OK ||
-        cb_view_costs(p->st, "backend", cost_one, backends) != CB_OK) {
+    if (!tenants || !backends || cb_view_costs(p->st, "tenant", cb_cost_put, tenants) != CB_OK ||
+        cb_view_costs(p->st, "backend", cb_cost_put, backends) != CB_OK) {
         json_decref(tenants);
         json_decref(backends);
         set_error(p, 500, "internal", "the store could not be read");

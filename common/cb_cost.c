@@ -54,6 +54,11 @@ json_t *cb_cost_json(const cb_cost *c)
                      cb_cost_gb_s(c), "amount", cb_cost_amount(c));
 }
 
+int cb_cost_put(const char *name, const cb_cost *c, void *obj)
+{
+    return json_object_set_new(obj, name, cb_cost_json(c)) != 0;
+}
+
 json_t *cb_cost_record_json(const cb_cost *c)
 {
     return json_pack("{s:I, s:I, s:I}", "invocations", (json_int_t)c->invocations, "mb_ms",

@@ -65,6 +65,9 @@ double cb_cost_amount(const cb_cost *c);
  * not one (out zeroed). */
 json_t *cb_cost_json(const cb_cost *c);
 json_t *cb_cost_record_json(const cb_cost *c);
+/* Set member `name` of the JSON object `obj` to c's total JSON (a
+ * cb_view_costs callback); non-zero when out of memory. */
+int cb_cost_put(const char *name, const cb_cost *c, void *obj);
 CB_NODISCARD cb_status cb_cost_parse(const json_t *v, cb_cost *out);
 
 /* An invocation's JSON (new reference, NULL on ENOMEM); and back: CB_EINVAL

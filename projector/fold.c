@@ -293,8 +293,8 @@ static int outcome_of(fold_ctx *c, cb_task_state **t, cb_outcome_msg *m)
     return task_at(c, m->task, t);
 }
 
-/* What the invocation an outcome reports cost, into its task and job (see
- * fold.h); also once the job has ended. 0, or CB_ENOMEM. */
+/* What the invocation an outcome reports cost, into task t and its job (see
+ * fold.h), unless it repeats the success already folded. */
 static void count_cost(fold_ctx *c, cb_task_state *t, const cb_outcome_msg *m, bool success)
 {
     if (success && t->status == CB_TASK_SUCCEEDED && t->attempt == m->attempt)

@@ -56,7 +56,7 @@ static int cost_line(const char *name, const cb_cost *total, void *arg)
 {
     char what[CB_NAME_MAX + 16];
     if (arg) /* --json */
-        return json_object_set_new(arg, name, cb_cost_json(total)) != 0;
+        return cb_cost_put(name, total, arg);
     snprintf(what, sizeof what, "  %s", name);
     print_cost(what, total);
     return 0;
