@@ -95,6 +95,18 @@ static int task_event(world *w, cb_event_type type, int task, int attempt)
     return apply(w, type, buf);
 }
 
+/* The task's record text (cb_task_state_text) is rec, its canonical JSON. */
+static void expect_text_of(const cb_task_state *t, const json_t *rec)
+{
+    cb_buf text = {0};
+    char *canon = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_int_equal(cb_task_state_text(t, &text), CB_OK);
+    assert_int_equal(text.len, strlen(canon));
+    assert_memory_equal(text.p, canon, text.len);
+    free(canon);
+    cb_buf_cleanup(&text);
+}
+
 /* A success the engine appended instead of an invocation (a memoized or
  * re-run task) is a success like any other, counted as memoized once;
  * the count survives the record. */
@@ -143,8 +155,6 @@ static void test_costs_count_every_invocation_once(void **state)
     json_t *rec;
     cb_job_state back;
     cb_task_state tback;
-    cb_buf text = {0};
-    char *canon;
     (void)state;
     world_init(&w);
     start_job(&w, 3);
@@ -203,12 +213,7 @@ static void test_costs_count_every_invocation_once(void **state)
     assert_int_equal(cb_task_state_from_json(rec, &tback), CB_OK);
     assert_memory_equal(&tback.cost, &w.tasks[0].cost, sizeof tback.cost);
     cb_task_state_cleanup(&tback);
-    canon = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_int_equal(cb_task_state_text(&w.tasks[0], &text), CB_OK);
-    assert_int_equal(text.len, strlen(canon));
-    assert_memory_equal(text.p, canon, text.len);
-    free(canon);
-    cb_buf_cleanup(&text);
+    expect_text_of(&w.tasks[0], rec);
     json_decref(rec);
     world_cleanup(&w);
 }
@@ -222,8 +227,6 @@ static void test_a_backup_attempt_races_the_original(void **state)
     world w;
     json_t *rec;
     cb_task_state back;
-    cb_buf text = {0};
-    char *canon;
     (void)state;
     world_init(&w);
     start_job(&w, 3);
@@ -255,12 +258,7 @@ static void test_a_backup_attempt_races_the_original(void **state)
     assert_int_equal(cb_task_state_from_json(rec, &back), CB_OK);
     assert_true(back.backup);
     cb_task_state_cleanup(&back);
-    canon = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_int_equal(cb_task_state_text(&w.tasks[0], &text), CB_OK);
-    assert_int_equal(text.len, strlen(canon));
-    assert_memory_equal(text.p, canon, text.len);
-    free(canon);
-    cb_buf_cleanup(&text);
+    expect_text_of(&w.tasks[0], rec);
     json_decref(rec);
     /* task 0: the original answers first and wins; the backup's answer is late */
     assert_int_equal(task_event(&w, CB_EV_TASK_SUCCEEDED, 0, 1), 1);
