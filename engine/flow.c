@@ -401,3 +401,34 @@ cb_status cb_flow_build(const json_t *spec, uint32_t max_tasks, cb_flow *out, ch
         cb_flow_cleanup(out);
     return s;
 }
+
+static const char *backend_of(const json_t *holder)
+{
+    return json_string_value(json_object_get(json_object_get(holder, "function"), "backend"));
+}
+
+const char *cb_flow_backend(const cb_flow *f)
+{
+    enum { SEEN_MAX = 32 }; /* distinct backends counted; more are rare (accounts) */
+    const char *seen[SEEN_MAX], *best = NULL;
+    size_t count[SEEN_MAX], nseen = 0, most = 0;
+    if (f->kind != CB_FLOW_DAG)
+        return backend_of(f->spec) ?: "local";
+    for (size_t i = 0; i < f->nsteps; i++) {
+        const char *b = backend_of(f->steps[i].spec);
+        size_t k = 0;
+        while (b && k < nseen && strcmp(seen[k], b) != 0)
+            k++;
+        if (!b || (k == nseen && nseen == SEEN_MAX))
+            continue;
+        if (k == nseen) {
+            seen[nseen] = b;
+            count[nseen++] = 0;
+        }
+        if (++count[k] > most) {
+            most = count[k];
+            best = b;
+        }
+    }
+    return best ?: "local";
+}

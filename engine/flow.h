@@ -99,5 +99,10 @@ json_t *cb_flow_item(const cb_flow *f, uint64_t i);
 uint32_t cb_flow_reduce_task(const cb_flow *f);
 /* The step index named `name` in a dag flow, or -1. */
 int32_t cb_flow_step_index(const cb_flow *f, const char *name);
+/* The account whose capacity shapes the job (docs/engine.md, "Traffic
+ * shaping"): its function's backend; a DAG's, the backend most of its steps
+ * name (on a tie, the first such step's); "local" when none is named.
+ * Borrowed from the descriptor. */
+const char *cb_flow_backend(const cb_flow *f);
 
 #endif /* CB_FLOW_H */

@@ -42,7 +42,6 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
 {
     char err[256];
     cb_status s;
-    const json_t *fn;
     if (j->have_flow)
         return CB_OK;
     if ((s = cb_flow_build(js->spec, 0, &j->flow, err, sizeof err)) != CB_OK) {
@@ -61,8 +60,7 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
     if (j->flow.kind == CB_FLOW_MAP_REDUCE)
         cb_policy_from_spec(js->spec, json_object_get(js->spec, "reduce"), &c->o.policy,
                             &j->reduce_policy);
-    fn = json_object_get(js->spec, "function");
-    j->backend = ctl_backend_of(c, json_string_value(json_object_get(fn, "backend")) ?: "local");
+    j->backend = ctl_backend_of(c, cb_flow_backend(&j->flow));
     if (ctl_use_backend(c, j) != 0)
         return CB_ENOMEM;
     j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));

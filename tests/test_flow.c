@@ -222,6 +222,30 @@ static void test_dag_diamond_order_and_implicit_deps(void **state)
     cb_flow_cleanup(&f);
 }
 
+/* The account whose capacity shapes a job: its function's; a DAG's, the
+ * one most of its steps name (it used to be "local", the job-level
+ * function a DAG has not, whatever its steps ran on). */
+static void test_the_backend_that_shapes_a_job(void **state)
+{
+    cb_flow f;
+    (void)state;
+    build_ok("{\"kind\":\"map\",\"function\":{\"backend\":\"lambda\",\"name\":\"f\"},"
+             "\"input\":{\"items\":[1]}}",
+             &f);
+    assert_string_equal(cb_flow_backend(&f), "lambda");
+    cb_flow_cleanup(&f);
+    build_ok("{\"kind\":\"dag\",\"tasks\":{"
+             "\"a\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"},\"input\":1},"
+             "\"b\":{\"function\":{\"backend\":\"ow\",\"name\":\"f\"},\"input_from\":\"a\"},"
+             "\"c\":{\"function\":{\"backend\":\"ow\",\"name\":\"f\"},\"input_from\":\"b\"}}}",
+             &f);
+    assert_string_equal(cb_flow_backend(&f), "ow");
+    cb_flow_cleanup(&f);
+    build_ok("{\"kind\":\"dag\",\"tasks\":{\"a\":{\"input\":1}}}", &f); /* none named */
+    assert_string_equal(cb_flow_backend(&f), "local");
+    cb_flow_cleanup(&f);
+}
+
 static void test_dag_foreach(void **state)
 {
     cb_flow f;
@@ -265,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_objects_input_takes_its_ranges_from_the_plan),
         cmocka_unit_test(test_dag_diamond_order_and_implicit_deps),
         cmocka_unit_test(test_dag_foreach),
+        cmocka_unit_test(test_the_backend_that_shapes_a_job),
         cmocka_unit_test(test_dag_rejections),
     };
     return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
