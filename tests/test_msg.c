@@ -207,7 +207,7 @@ static void batch_valid(const char *path, const char *text, size_t len)
     json_t *ev = json_loadb(text, len, 0, NULL),
            *parts = json_object_get(json_object_get(ev, "data"), "tasks");
     json_t *each[CB_OUTCOME_BATCH_MAX], *part, *built;
-    size_t i;
+    size_t i, n = json_array_size(parts); /* parts goes with ev's data below */
     json_array_foreach(parts, i, part)
     {
         cb_outcome_msg m;
@@ -216,12 +216,12 @@ static void batch_valid(const char *path, const char *text, size_t len)
         if (!json_equal(each[i], part))
             fail_msg("%s: part %zu does not build back to itself", path, i);
     }
-    built = cb_outcome_batch(each, json_array_size(parts));
+    built = cb_outcome_batch(each, n);
     assert_true(json_equal(built, json_object_get(ev, "data")));
     json_object_set_new(ev, "data", built);
     assert_valid("event.json", ev, path);
     assert_null(cb_outcome_batch(each, 1)); /* one success has its own form */
-    for (i = 0; i < json_array_size(parts); i++)
+    for (i = 0; i < n; i++)
         json_decref(each[i]);
     json_decref(ev);
 }
