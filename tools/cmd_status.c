@@ -44,7 +44,6 @@ static void longest_in_flight(cb_store *st, const char *ref, char *out, size_t s
                  (double)(cb_time_now_ns() - o.since_ns) / 1e9);
 }
 
-/* cb status TENANT/JOB */
 /* One total (cb_cost.h) as a line. */
 static void print_cost(const char *what, const cb_cost *c)
 {
@@ -102,6 +101,7 @@ static int print_costs(cb_store *st, const char *tenant, int json)
     return 0;
 }
 
+/* cb status TENANT/JOB | TENANT | --costs */
 int cb_cmd_status(int argc, char **argv)
 {
     const char *dir = NULL, *ref = NULL;
