@@ -13,6 +13,7 @@
 #include "cb_time.h"
 #include "cb_config.h"
 #include "cb_secret.h"
+#include "pace.h"
 
 #define DEFAULT_TIMEOUT_MS 300000
 #define BACKOFF_FIRST_MS   100
@@ -27,8 +28,7 @@ typedef struct remote {
     cb_httpc *http;
     char account[64];
     int64_t timeout_ms;
-    int64_t interval_ns;  /* pacing: 0 = none */
-    int64_t next_slot_ns; /* when the next request may start */
+    cb_pace pace; /* the requests' pace (pace.h) */
     uint64_t rng;
     rinv *all;
     json_t *conf; /* the account's configuration, its secrets read (cb_secret_resolve) */
@@ -190,11 +190,8 @@ static void send_paced(rinv *ri, int64_t delay_ms)
 {
     remote *be = ri->be;
     int64_t now = cb_time_mono_ns(), at = now + delay_ms * 1000000;
-    if (be->interval_ns && !ri->polling) {
-        if (be->next_slot_ns > at)
-            at = be->next_slot_ns;
-        be->next_slot_ns = at + be->interval_ns;
-    }
+    if (!ri->polling)
+        at = cb_pace_slot(&be->pace, at);
     arm_ms(ri->wait, at > now ? (at - now + 999999) / 1000000 : 0);
 }
 
@@ -213,6 +210,13 @@ static void send_now(rinv *ri)
     if (ri->next >= json_array_size(ri->items)) {
         end(ri, CB_FAIL_NONE, NULL, NULL, 0);
         return;
+    }
+    if (!ri->polling) { /* its timer may have fired after the next one's slot */
+        int64_t wait_ns = cb_pace_start(&be->pace, cb_time_mono_ns());
+        if (wait_ns > 0) {
+            arm_ms(ri->wait, (wait_ns + 999999) / 1000000);
+            return;
+        }
     }
     memset(&rq, 0, sizeof rq);
     if (ri->polling) {
@@ -284,7 +288,10 @@ static void http_done(const cb_http_resp *r, void *ctx)
         ri->next++;
         ri->streak = 0;
         ri->polling = 0;
-        send_now(ri);
+        if (be->pace.interval_ns)
+            send_paced(ri, 0); /* the next item's request keeps the pace too */
+        else
+            send_now(ri);
         return;
     case CB_RV_FAIL:
         end(ri, v.reason, v.error, v.detail, 0);
@@ -405,7 +412,8 @@ cb_status cb_remote_create(const cb_remote_kind *k, struct event_base *base, con
     cb_config_limits(reg, account, &lim);
     workers = json_integer_value(json_object_get(conf, "workers"));
     if (lim.rate_per_s > 0)
-        be->interval_ns = (int64_t)(1e9 * (double)(workers > 1 ? workers : 1) / lim.rate_per_s);
+        be->pace.interval_ns =
+            (int64_t)(1e9 * (double)(workers > 1 ? workers : 1) / lim.rate_per_s);
     cb_httpc_opts_init(&ho);
     ho.ca_file = json_string_value(json_object_get(conf, "ca_file"));
     if (json_is_false(json_object_get(conf, "verify")))

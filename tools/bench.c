@@ -173,6 +173,16 @@ cb_status cb_bench_stack_up(const cb_bench_env *env, const char *config, int ada
     return CB_OK;
 }
 
+void cb_bench_stack_explain(const char *dir, const char *bin, const char *tenant)
+{
+    if (!dir[0])
+        return;
+    fprintf(stderr, "cb bench: the stack in %s/cb: cb status %s\n", dir, tenant);
+    fflush(stderr);
+    sh("CB_DIR='%s/cb' '%s/cb' status '%s' >&2 2>&1; tail -n 12 '%s'/cb/logs/*.log >&2", dir, bin,
+       tenant, dir);
+}
+
 void cb_bench_stack_down(const char *dir, const char *bin, int slot)
 {
     if (!dir[0])

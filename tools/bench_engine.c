@@ -695,8 +695,13 @@ static cb_status one_run(const cb_bench_env *env, const stack *s, const workload
     memset(&ls, 0, sizeof ls);
     if ((st = client_open(env, w->name, idx, &c)) != CB_OK)
         goto out;
-    if ((st = w->submit(&c, n, &jobs)) != CB_OK || (st = client_wait(&c, jobs)) != CB_OK)
+    if ((st = w->submit(&c, n, &jobs)) != CB_OK)
         goto out;
+    if ((st = client_wait(&c, jobs)) != CB_OK) {
+        if (st == CB_ETIMEDOUT)
+            cb_bench_stack_explain(s->dir, s->bin, c.tenant);
+        goto out;
+    }
     seconds = (double)(c.t_end - c.t0) / 1e9;
     *figure = w->figure(n, seconds, c.last_done);
     if (!strcmp(w->name, "fanout")) {
