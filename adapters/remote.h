@@ -17,7 +17,9 @@
  * Pacing: each worker spaces the requests it starts (not polls) by
  * 1/(rate_per_s / workers) seconds, where `workers` (default 1) is how many
  * workers serve the account; the engine's token bucket bounds dispatches,
- * this bounds the retries the engine does not see.
+ * this bounds the retries the engine does not see. The spacing is between
+ * the requests' actual starts (pace.h): a timer that fired late never lets
+ * the next request start early. A task's items are paced as well.
  *
  * Threading: the worker's loop. */
 #ifndef CB_REMOTE_H
