@@ -31,6 +31,8 @@ struct cb_config {
     cb_fn_conf shipped;
     char shipped_script[600];
     const char *shipped_argv[5];
+    cb_pool *pools; /* "pools" (names and members borrowed from root) */
+    size_t npools;
 };
 
 const char *cb_config_python(void)
@@ -145,6 +147,94 @@ static cb_status parse_fn(const char *name, const json_t *o, const char *dir, fn
     return CB_OK;
 }
 
+static const char *const policies[] = {"order", "weighted", "cheapest"};
+
+const char *cb_pool_policy_name(cb_pool_policy p)
+{
+    return (size_t)p < sizeof policies / sizeof policies[0] ? policies[p] : "?";
+}
+
+/* One pool: its members configured backends, distinct, weights positive. */
+static cb_status parse_pool(const cb_config *r, const char *name, const json_t *o, cb_pool *p,
+                            char *err, size_t errlen)
+{
+    const json_t *members = json_object_get(o, "members"), *m, *weights;
+    const char *policy = json_string_value(json_object_get(o, "policy")), *k;
+    size_t i;
+    json_t *w;
+    p->name = name;
+    if (cb_config_backend(r, name) || !strcmp(name, "local"))
+        return fail(err, errlen, CB_EINVAL, "/pools/%s: a backend has that name", name);
+    if (!json_is_array(members) || json_array_size(members) == 0 ||
+        json_array_size(members) > CB_POOL_MAX)
+        return fail(err, errlen, CB_EINVAL, "/pools/%s/members: 1 to %d backends", name,
+                    CB_POOL_MAX);
+    json_array_foreach(members, i, m)
+    {
+        const char *b = json_string_value(m);
+        if (!b || !cb_config_has_backend(r, b))
+            return fail(err, errlen, CB_EINVAL, "/pools/%s/members/%zu: \"%s\" is no backend", name,
+                        i, b ? b : "?");
+        for (size_t j = 0; j < p->n; j++)
+            if (!strcmp(p->members[j], b))
+                return fail(err, errlen, CB_EINVAL, "/pools/%s/members: \"%s\" twice", name, b);
+        p->members[p->n] = b;
+        p->weights[p->n++] = 1;
+    }
+    p->policy = CB_POOL_ORDER;
+    if (policy) {
+        size_t n = sizeof policies / sizeof policies[0];
+        for (i = 0; i < n && strcmp(policies[i], policy); i++)
+            ;
+        if (i == n)
+            return fail(err, errlen, CB_EINVAL,
+                        "/pools/%s/policy: \"%s\" (order, weighted or cheapest)", name, policy);
+        p->policy = (cb_pool_policy)i;
+    }
+    weights = json_object_get(o, "weights");
+    json_object_foreach((json_t *)weights, k, w)
+    {
+        for (i = 0; i < p->n && strcmp(p->members[i], k); i++)
+            ;
+        if (i == p->n)
+            return fail(err, errlen, CB_EINVAL, "/pools/%s/weights/%s: not a member", name, k);
+        if (!json_is_number(w) || json_number_value(w) <= 0)
+            return fail(err, errlen, CB_EINVAL, "/pools/%s/weights/%s: a number > 0", name, k);
+        p->weights[i] = json_number_value(w);
+    }
+    return CB_OK;
+}
+
+static cb_status parse_pools(cb_config *r, char *err, size_t errlen)
+{
+    const json_t *pools = json_object_get(r->root, "pools");
+    const char *name;
+    json_t *o;
+    cb_status s;
+    if (!pools)
+        return CB_OK;
+    if (!json_is_object(pools))
+        return fail(err, errlen, CB_EINVAL, "/pools: must be an object");
+    if (json_object_size(pools) &&
+        !(r->pools = cb_calloc(json_object_size(pools), sizeof *r->pools)))
+        return CB_ENOMEM;
+    json_object_foreach((json_t *)pools, name, o)
+    {
+        if ((s = parse_pool(r, name, o, &r->pools[r->npools], err, errlen)) != CB_OK)
+            return s;
+        r->npools++;
+    }
+    return CB_OK;
+}
+
+const cb_pool *cb_config_pool(const cb_config *r, const char *name)
+{
+    for (size_t i = 0; r && name && i < r->npools; i++)
+        if (!strcmp(r->pools[i].name, name))
+            return &r->pools[i];
+    return NULL;
+}
+
 cb_status cb_config_load(const char *path, cb_config **out, char *err, size_t errlen)
 {
     cb_config *r = cb_calloc(1, sizeof *r);
@@ -229,6 +319,8 @@ cb_status cb_config_load(const char *path, cb_config **out, char *err, size_t er
                 goto out;
         }
     }
+    if ((s = parse_pools(r, err, errlen)) != CB_OK)
+        goto out;
 out:
     free(dircopy);
     if (s != CB_OK) {
@@ -251,6 +343,7 @@ void cb_config_free(cb_config *r)
         json_decref(r->fns[i].env);
     }
     free(r->fns);
+    free(r->pools);
     json_decref(r->root);
     free(r);
 }

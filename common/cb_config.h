@@ -86,6 +86,31 @@ void cb_config_limits(const cb_config *r, const char *backend, cb_backend_limits
 /* The deployment's stream settings ("broker": {"replicas", "dedup_window_ms"}):
  * each is written only when the file sets it. */
 void cb_config_stream_settings(const cb_config *r, int *replicas, int64_t *dedup_window_ms);
+/* A pool (docs/engine.md, "Pools"): several accounts a job may name as
+ * its function's "backend"; the engine splits its tasks across them.
+ *   "pools": {"fast": {"members": ["lambda-eu", "lambda-us", "knative"],
+ *                      "policy": "order", "weights": {"knative": 2}}}
+ * Pool names are not backend names; members are configured backends (not
+ * pools), distinct, at most CB_POOL_MAX. */
+#define CB_POOL_MAX 8
+typedef enum cb_pool_policy {
+    CB_POOL_ORDER = 0, /* fill the first, spill over to the next when it is full or throttles */
+    CB_POOL_WEIGHTED,  /* by "weights" (default 1 each), within each one's free capacity */
+    CB_POOL_CHEAPEST,  /* fill in order of price ("price": per_gb_s, then per_request) */
+} cb_pool_policy;
+
+typedef struct cb_pool {
+    const char *name;
+    cb_pool_policy policy;
+    size_t n;
+    const char *members[CB_POOL_MAX];
+    double weights[CB_POOL_MAX]; /* > 0 */
+} cb_pool;
+
+/* The pool `name`, or NULL when it is none. Borrowed. */
+const cb_pool *cb_config_pool(const cb_config *r, const char *name);
+const char *cb_pool_policy_name(cb_pool_policy p);
+
 /* The backend types this build has ("local", "http", "lambda", "openwhisk"):
  * i in [0, count). adapters/backend.c has a backend for each (a unit test
  * checks they agree). */

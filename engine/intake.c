@@ -13,6 +13,10 @@
 #include "flow.h"
 #include "scheduler.h"
 
+/* Fields the schema admits whose effect this engine does not have yet: a
+ * job that names them is refused, so nothing is silently ignored. */
+#define NOT_YET "not supported by this engine yet"
+
 static cb_status reject(cb_intake *out, cb_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static cb_status reject(cb_intake *out, cb_status s, const char *fmt, ...)
@@ -29,34 +33,58 @@ static cb_status reject(cb_intake *out, cb_status s, const char *fmt, ...)
     return s;
 }
 
-/* Is the function object at `path` runnable here? */
+/* Does account `backend` run the function object at `path`? `pool`: the
+ * pool it is a member of, or NULL. */
+static void check_on(const cb_intake_cfg *cfg, const json_t *fn, const char *path,
+                     const char *backend, const char *pool, cb_intake *out)
+{
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    char why[300], on[CB_NAME_MAX + 80] = "";
+    int shipped = cb_config_runs_shipped(cfg->reg, backend, name);
+    if (pool) /* "on lambda-us of pool fast: " */
+        snprintf(on, sizeof on, "on \"%s\" of pool \"%s\": ", backend, pool);
+    if (cb_config_runs(cfg->reg, backend, name, why, sizeof why) != CB_OK)
+        reject(out, CB_ESCHEMA, "%s/name: %s%s", path, on, why);
+    else if (json_object_get(fn, "code") && !shipped)
+        reject(out, CB_ESCHEMA,
+               "%s/code: %sshipped functions run on the local backend's \"" CB_SHIPPED_RUNTIME
+               "\" runtime or an http account with \"shipped\": true, not on %s's \"%s\" "
+               "(docs/toolkit.md)",
+               path, on, backend, name);
+    else if (!json_object_get(fn, "code") && shipped)
+        reject(out, CB_ESCHEMA,
+               "%s/code: %sthe \"" CB_SHIPPED_RUNTIME
+               "\" runtime runs shipped functions: the function needs its code "
+               "(docs/toolkit.md)",
+               path, on);
+}
+
+/* Is the function object at `path` runnable here? A pool's function must
+ * run on every member (any of them may get its tasks). `pool_ok`: the job's
+ * own function (a DAG step's or a reduce's may not name a pool yet). */
 static void check_function(const cb_intake_cfg *cfg, const json_t *fn, const char *path,
-                           cb_intake *out)
+                           int pool_ok, cb_intake *out)
 {
     const char *backend = json_string_value(json_object_get(fn, "backend"));
     const char *name = json_string_value(json_object_get(fn, "name"));
+    const cb_pool *pool;
     if (!backend || !name)
         return; /* the schema said so already */
-    if (!cb_config_has_backend(cfg->reg, backend))
+    if ((pool = cb_config_pool(cfg->reg, backend))) {
+        if (!pool_ok) {
+            reject(out, CB_EUNSUPP,
+                   "%s/backend: \"%s\" is a pool; a pool for a DAG's steps or a reduce is " NOT_YET
+                   " (name one of its members: %s...)",
+                   path, backend, pool->members[0]);
+            return;
+        }
+        for (size_t i = 0; i < pool->n; i++)
+            check_on(cfg, fn, path, pool->members[i], backend, out);
+    } else if (!cb_config_has_backend(cfg->reg, backend)) {
         reject(out, CB_ESCHEMA, "%s/backend: unknown backend \"%s\" (not configured)", path,
                backend);
-    else {
-        char why[300];
-        int shipped = cb_config_runs_shipped(cfg->reg, backend, name);
-        if (cb_config_runs(cfg->reg, backend, name, why, sizeof why) != CB_OK)
-            reject(out, CB_ESCHEMA, "%s/name: %s", path, why);
-        else if (json_object_get(fn, "code") && !shipped)
-            reject(out, CB_ESCHEMA,
-                   "%s/code: shipped functions run on the local backend's \"" CB_SHIPPED_RUNTIME
-                   "\" runtime or an http account with \"shipped\": true, not on %s's \"%s\" "
-                   "(docs/toolkit.md)",
-                   path, backend, name);
-        else if (!json_object_get(fn, "code") && shipped)
-            reject(out, CB_ESCHEMA,
-                   "%s/code: the \"" CB_SHIPPED_RUNTIME
-                   "\" runtime runs shipped functions: the function needs its code "
-                   "(docs/toolkit.md)",
-                   path);
+    } else {
+        check_on(cfg, fn, path, backend, NULL, out);
     }
 }
 
@@ -66,37 +94,32 @@ static void check_functions(const cb_intake_cfg *cfg, const json_t *job, cb_inta
     const char *step;
     json_t *spec;
     if (json_object_get(job, "function"))
-        check_function(cfg, json_object_get(job, "function"), "/function", out);
+        check_function(cfg, json_object_get(job, "function"), "/function",
+                       !json_object_get(job, "tasks"), out);
     if (json_object_get(json_object_get(job, "reduce"), "function"))
         check_function(cfg, json_object_get(json_object_get(job, "reduce"), "function"),
-                       "/reduce/function", out);
+                       "/reduce/function", 0, out);
     json_object_foreach((json_t *)tasks, step, spec)
     {
         char path[CB_NAME_MAX + 32];
         snprintf(path, sizeof path, "/tasks/%s/function", step);
         if (json_object_get(spec, "function"))
-            check_function(cfg, json_object_get(spec, "function"), path, out);
+            check_function(cfg, json_object_get(spec, "function"), path, 0, out);
     }
 }
-
-/* Fields the schema admits whose effect this engine does not have yet: a
- * job that names them is refused, so nothing is silently ignored. */
-#define NOT_YET "not supported by this engine yet"
 
 /* A function's memory_mb (docs/engine.md, "Function memory"): the local
  * backend limits the process that runs it; a built-in has no process of
  * its own, and the remote backends' invocation APIs take no memory size
  * (it is the deployed function's configuration). */
-static void check_memory(const cb_intake_cfg *cfg, const json_t *fn, const char *path,
-                         cb_intake *out)
+static void check_memory_on(const cb_intake_cfg *cfg, const json_t *fn, const char *path,
+                            const char *backend, cb_intake *out)
 {
-    const char *backend = json_string_value(json_object_get(fn, "backend"));
     const char *name = json_string_value(json_object_get(fn, "name"));
     const char *type;
     const cb_fn_conf *local;
-    if (!json_object_get(fn, "memory_mb") || !backend || !name ||
-        !cb_config_has_backend(cfg->reg, backend))
-        return; /* check_function says what is wrong with the rest */
+    if (!cb_config_has_backend(cfg->reg, backend))
+        return; /* check_function says what is wrong */
     type = cb_config_backend_type(cfg->reg, backend);
     if (!type || strcmp(type, "local") != 0)
         reject(out, CB_EUNSUPP,
@@ -112,6 +135,20 @@ static void check_memory(const cb_intake_cfg *cfg, const json_t *fn, const char 
                "%s/memory_mb: \"%s\" is built into the adapter and runs in no process of its "
                "own: there is nothing to limit",
                path, name);
+}
+
+/* ... on its backend, or on each member of its pool */
+static void check_memory(const cb_intake_cfg *cfg, const json_t *fn, const char *path,
+                         cb_intake *out)
+{
+    const char *backend = json_string_value(json_object_get(fn, "backend"));
+    const cb_pool *pool = cb_config_pool(cfg->reg, backend);
+    if (!json_object_get(fn, "memory_mb") || !backend || !json_object_get(fn, "name"))
+        return; /* check_function says what is wrong with the rest */
+    if (!pool)
+        check_memory_on(cfg, fn, path, backend, out);
+    for (size_t i = 0; pool && i < pool->n; i++)
+        check_memory_on(cfg, fn, path, pool->members[i], out);
 }
 
 static void check_unsupported(const cb_intake_cfg *cfg, const json_t *job, cb_intake *out)

@@ -105,16 +105,30 @@ double cb_duration_median_ms(const uint32_t *buckets, uint64_t n)
     return 0;
 }
 
+/* One invocation on member `m` (1-based; 0: none) ended or was dispatched. */
+static void member_inflight(cb_job_state *j, uint8_t m, int delta)
+{
+    cb_member_use *u = m && m <= j->nmembers ? &j->members[m - 1] : NULL;
+    if (u && delta > 0)
+        u->inflight++;
+    else if (u && u->inflight > 0)
+        u->inflight--;
+}
+
 /* Move a task to `to`, keeping the job's counters in step. */
 static void task_move(cb_job_state *j, cb_task_state *t, cb_task_status to, int64_t now)
 {
     uint32_t *from_c = counter_for(j, t->status), *to_c = counter_for(j, to);
     if (from_c && *from_c > 0)
         (*from_c)--;
+    if (from_c == &j->inflight)
+        member_inflight(j, t->member, -1);
     if (t->backup) { /* settled: its backup's invocation no longer counts */
         t->backup = false;
         if (j->inflight > 0)
             j->inflight--;
+        member_inflight(j, t->backup_member, -1);
+        t->backup_member = 0;
     }
     if (to_c)
         (*to_c)++;
@@ -220,16 +234,35 @@ static bool job_accepts_tasks(const cb_job_state *j)
     return j->status == CB_JOB_RUNNING || j->status == CB_JOB_SUSPENDED;
 }
 
+/* The member a pool's dispatch names (1-based; added on its first
+ * dispatch), or 0: not a pool's dispatch, or more members than kept. */
+static uint8_t member_of(cb_job_state *j, const json_t *data)
+{
+    const char *b = json_string_value(json_object_get(data, "backend"));
+    uint32_t i;
+    if (!json_object_get(data, "pool") || !b || strlen(b) >= CB_MEMBER_NAME_MAX)
+        return 0;
+    for (i = 0; i < j->nmembers && strcmp(j->members[i].backend, b); i++)
+        ;
+    if (i == CB_MEMBERS_MAX)
+        return 0;
+    if (i == j->nmembers)
+        snprintf(j->members[j->nmembers++].backend, CB_MEMBER_NAME_MAX, "%s", b);
+    return (uint8_t)(i + 1);
+}
+
 static int fold_dispatched(fold_ctx *c)
 {
     json_t *list = json_object_get(c->data, "tasks"), *item;
     size_t i;
     int any = 0;
+    uint8_t member;
 
     if (!json_is_array(list))
         return CB_EINVAL;
     if (!job_accepts_tasks(c->j) || c->j->cancel_requested)
         return 0;
+    member = member_of(c->j, c->data);
     json_array_foreach(list, i, item)
     {
         uint32_t idx, attempt;
@@ -245,9 +278,13 @@ static int fold_dispatched(fold_ctx *c)
                 attempt == t->attempt + 1) {
                 t->attempt = attempt;
                 t->backup = true;
+                t->backup_member = member;
                 t->updated_ns = c->now; /* the backup's own timeout runs from now */
                 c->j->inflight++;
                 c->j->backups++;
+                member_inflight(c->j, member, 1);
+                if (member)
+                    c->j->members[member - 1].dispatched++;
                 any = 1;
             }
             continue;
@@ -258,7 +295,11 @@ static int fold_dispatched(fold_ctx *c)
                 c->j->frontier = idx + 1;
             t->attempt = attempt;
             t->due_ns = 0;
+            t->member = member;
             task_move(c->j, t, CB_TASK_DISPATCHED, c->now);
+            member_inflight(c->j, member, 1);
+            if (member)
+                c->j->members[member - 1].dispatched++;
             any = 1;
         }
     }
@@ -307,9 +348,28 @@ static void count_cost(fold_ctx *c, cb_task_state *t, const cb_outcome_msg *m, b
  * when the job takes task events (1), else 0; its cost counted either way
  * (a job that has ended: into its record all the same); CB_EINVAL,
  * CB_ENOMEM. */
+/* A pool's job: the throttling answers an outcome reports, on the member
+ * that ran it (the adapter's account, from the event's source). */
+static void count_throttles(fold_ctx *c, const cb_task_state *t, const cb_outcome_msg *m)
+{
+    char b[CB_MEMBER_NAME_MAX];
+    uint32_t i = c->j->nmembers;
+    if (!m->throttled || !c->j->nmembers)
+        return;
+    if (cb_event_source_backend(c->ev->source, b, sizeof b))
+        for (i = 0; i < c->j->nmembers && strcmp(c->j->members[i].backend, b); i++)
+            ;
+    if (i == c->j->nmembers && t->member) /* not an adapter's: the attempt's member */
+        i = t->member - 1u;
+    if (i < c->j->nmembers)
+        c->j->members[i].throttled += m->throttled;
+}
+
 static int outcome_task(fold_ctx *c, cb_outcome_msg *m, cb_task_state **t, bool success)
 {
     int r = cb_outcome_parse(c->data, m) != CB_OK ? CB_EINVAL : task_at(c, m->task, t);
+    if (r == 1)
+        count_throttles(c, *t, m);
     if (r < 0 || !m->billed)
         return r;
     if (r == 0 && (c->j->status == CB_JOB_ABSENT || m->task >= c->j->total))
@@ -670,6 +730,23 @@ static json_t *durations_json(const cb_job_state *j)
     return a;
 }
 
+/* A pool's job: its members' counters, or NULL when it has none. */
+static json_t *members_json(const cb_job_state *j)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; a && i < j->nmembers; i++) {
+        const cb_member_use *u = &j->members[i];
+        if (json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:I}", "backend", u->backend,
+                                               "inflight", (json_int_t)u->inflight, "dispatched",
+                                               (json_int_t)u->dispatched, "throttled",
+                                               (json_int_t)u->throttled))) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 json_t *cb_job_state_to_json(const cb_job_state *j)
 {
     json_t *o = json_pack(
@@ -697,6 +774,10 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
         json_decref(o);
         return NULL;
     }
+    if (o && j->nmembers && json_object_set_new(o, "members", members_json(j))) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -707,6 +788,15 @@ json_t *cb_task_state_to_json(const cb_task_state *t)
                   "attempt", (json_int_t)t->attempt, "updated", cb_json_time(t->updated_ns), "due",
                   cb_json_time(t->due_ns), "output", t->output, "error", t->error);
     if (o && t->backup && json_object_set_new(o, "backup", json_true())) {
+        json_decref(o);
+        return NULL;
+    }
+    if (o && t->member && json_object_set_new(o, "member", json_integer(t->member - 1))) {
+        json_decref(o);
+        return NULL;
+    }
+    if (o && t->backup_member &&
+        json_object_set_new(o, "backup_member", json_integer(t->backup_member - 1))) {
         json_decref(o);
         return NULL;
     }
@@ -756,6 +846,8 @@ cb_status cb_task_state_text(const cb_task_state *t, cb_buf *out)
     cb_buf_printf(out, "{\"attempt\":%u,", t->attempt);
     if (t->backup)
         cb_buf_adds(out, "\"backup\":true,");
+    if (t->backup_member)
+        cb_buf_printf(out, "\"backup_member\":%u,", t->backup_member - 1u);
     if (t->first || t->count)
         cb_buf_printf(out, "\"children\":{\"count\":%u,\"first\":%u},", t->count, t->first);
     if (!cb_cost_none(&t->cost)) /* as cb_cost_record_json */
@@ -769,6 +861,8 @@ cb_status cb_task_state_text(const cb_task_state *t, cb_buf *out)
         return CB_ENOMEM; /* as cb_task_state_to_json: not UTF-8, or no memory */
     add_json(out, err);
     json_decref(err);
+    if (t->member)
+        cb_buf_printf(out, ",\"member\":%u", t->member - 1u);
     cb_buf_adds(out, ",\"output\":");
     add_json(out, t->output);
     cb_buf_printf(out, ",\"status\":\"%s\",\"updated\":", cb_task_status_name(t->status));
@@ -830,6 +924,22 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
     }
     if (cb_cost_parse(json_object_get(o, "cost"), &out->cost) != CB_OK)
         memset(&out->cost, 0, sizeof out->cost); /* a record from before costs were kept */
+    {
+        const json_t *ms = json_object_get(o, "members"), *m;
+        size_t i;
+        json_array_foreach(ms, i, m)
+        {
+            const char *b = json_string_value(json_object_get(m, "backend"));
+            cb_member_use *u = &out->members[out->nmembers];
+            if (i >= CB_MEMBERS_MAX || !b || strlen(b) >= CB_MEMBER_NAME_MAX)
+                break;
+            snprintf(u->backend, sizeof u->backend, "%s", b);
+            u->inflight = u32_of(m, "inflight");
+            u->dispatched = u32_of(m, "dispatched");
+            u->throttled = u32_of(m, "throttled");
+            out->nmembers++;
+        }
+    }
     out->applied = (uint64_t)json_integer_value(json_object_get(events, "applied"));
     out->ignored = (uint64_t)json_integer_value(json_object_get(events, "ignored"));
     out->submitted_ns = time_of(json_object_get(times, "submitted"));
@@ -865,6 +975,15 @@ cb_status cb_task_state_from_json(const json_t *o, cb_task_state *out)
     out->count = u32_of(json_object_get(o, "children"), "count");
     out->output = json_incref(json_object_get(o, "output"));
     out->backup = json_is_true(json_object_get(o, "backup"));
+    {
+        const json_t *m = json_object_get(o, "member"), *bm = json_object_get(o, "backup_member");
+        if (json_is_integer(m) && json_integer_value(m) >= 0 &&
+            json_integer_value(m) < CB_MEMBERS_MAX)
+            out->member = (uint8_t)(json_integer_value(m) + 1);
+        if (json_is_integer(bm) && json_integer_value(bm) >= 0 &&
+            json_integer_value(bm) < CB_MEMBERS_MAX)
+            out->backup_member = (uint8_t)(json_integer_value(bm) + 1);
+    }
     if (cb_cost_parse(json_object_get(o, "cost"), &out->cost) != CB_OK)
         memset(&out->cost, 0, sizeof out->cost); /* none: nothing invoked (or an older record) */
     if (error && !(out->error = cb_strdup(error))) {

@@ -56,6 +56,17 @@ double cb_duration_bucket_ms(uint32_t b);
 /* The median of the durations counted (ms), 0 when there are none. */
 double cb_duration_median_ms(const uint32_t *buckets, uint64_t n);
 
+/* A job on a pool (docs/engine.md, "Pools"): each member account its
+ * tasks were dispatched to, in the order they first were. */
+#define CB_MEMBERS_MAX     8
+#define CB_MEMBER_NAME_MAX 40
+typedef struct cb_member_use {
+    char backend[CB_MEMBER_NAME_MAX];
+    uint32_t inflight;   /* invocations in flight on it */
+    uint32_t dispatched; /* invocations dispatched to it */
+    uint32_t throttled;  /* throttling answers its outcomes reported */
+} cb_member_use;
+
 typedef struct cb_job_state {
     cb_job_status status;
     cb_job_status suspended_from; /* status to return to on resume */
@@ -72,6 +83,8 @@ typedef struct cb_job_state {
     uint32_t memoized; /* tasks that took an earlier task's output (cb.task.succeeded "memoized") */
     cb_cost cost;      /* what its tasks' invocations cost (count_cost in fold.c) */
     uint32_t backups;  /* backup attempts dispatched (docs/engine.md, "Straggler backups") */
+    uint32_t nmembers; /* a pool's job: the members it used (cb.tasks.dispatched "pool") */
+    cb_member_use members[CB_MEMBERS_MAX];
     uint64_t ndurations;                /* successes timed, for a job with "backup" */
     uint32_t durations[CB_DUR_BUCKETS]; /* their durations (cb_duration_bucket) */
     uint64_t applied, ignored;          /* events applied to / ignored for this job */
@@ -96,6 +109,9 @@ typedef struct cb_task_state {
     uint32_t first, count; /* EXPANDED (and after): the children's indices */
     bool backup;           /* DISPATCHED/RUNNING: `attempt` is a backup of the attempt
                             * before it, which may still answer (the first success wins) */
+    uint8_t member;        /* a pool's job: 1 + the job's members index of the account
+                            * `attempt` was dispatched to; 0: none */
+    uint8_t backup_member; /* ... of the backup's, while `backup` */
     json_t *output;        /* owned: SUCCEEDED */
     char *error;           /* owned: last failure */
     cb_cost cost;          /* what its attempts' invocations cost */

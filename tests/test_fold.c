@@ -40,8 +40,8 @@ static void world_cleanup(world *w)
         cb_task_state_cleanup(&w->tasks[i]);
 }
 
-/* Fold one event given as type + data JSON; returns `applied`. */
-static int apply(world *w, cb_event_type type, const char *data_json)
+/* Fold one event from `source` given as type + data JSON; returns `applied`. */
+static int apply_from(world *w, cb_event_type type, const char *source, const char *data_json)
 {
     cb_event ev;
     json_error_t je;
@@ -49,10 +49,15 @@ static int apply(world *w, cb_event_type type, const char *data_json)
     int applied = -1;
     assert_non_null(data);
     w->clock += 1000000; /* events carry their own time: 1 ms apart */
-    assert_int_equal(cb_event_init(&ev, type, "acme", "j1", "id", "test", w->clock, data), CB_OK);
+    assert_int_equal(cb_event_init(&ev, type, "acme", "j1", "id", source, w->clock, data), CB_OK);
     assert_int_equal(cb_fold_apply(&w->job, &w->access, &ev, 0, &applied), CB_OK);
     cb_event_cleanup(&ev);
     return applied;
+}
+
+static int apply(world *w, cb_event_type type, const char *data_json)
+{
+    return apply_from(w, type, "test", data_json);
 }
 
 static void start_job(world *w, int tasks)
@@ -277,6 +282,81 @@ static void test_a_backup_attempt_races_the_original(void **state)
     rec = cb_job_state_to_json(&w.job);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(rec, "tasks"), "backups")),
                      2);
+    json_decref(rec);
+    world_cleanup(&w);
+}
+
+/* A pool's job: each member's invocations in flight, dispatched and the
+ * throttles its outcomes report, kept in the job's record; the task's member. */
+static void test_a_pool_s_members_are_counted(void **state)
+{
+    world w;
+    json_t *rec;
+    cb_job_state back;
+    cb_task_state tback;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 4);
+    assert_int_equal(
+        apply(&w, CB_EV_TASKS_DISPATCHED,
+              "{\"backend\":\"b\",\"pool\":\"p\",\"tasks\":[{\"task\":0,\"attempt\":1},"
+              "{\"task\":1,\"attempt\":1}]}"),
+        1);
+    assert_int_equal(
+        apply(&w, CB_EV_TASKS_DISPATCHED,
+              "{\"backend\":\"a\",\"pool\":\"p\",\"tasks\":[{\"task\":2,\"attempt\":1}]}"),
+        1);
+    assert_int_equal(w.job.nmembers, 2); /* in the order first dispatched to */
+    assert_string_equal(w.job.members[0].backend, "b");
+    assert_string_equal(w.job.members[1].backend, "a");
+    assert_true(w.job.members[0].inflight == 2 && w.job.members[0].dispatched == 2);
+    assert_true(w.job.members[1].inflight == 1 && w.job.members[1].dispatched == 1);
+    assert_int_equal(w.tasks[2].member, 2);
+    /* b's adapter reports 3 throttles with its success; an engine's timeout has none */
+    assert_int_equal(apply_from(&w, CB_EV_TASK_SUCCEEDED, "cbcore/adapter/b/w1",
+                                "{\"task\":0,\"attempt\":1,\"output\":1,\"throttled\":3}"),
+                     1);
+    assert_int_equal(task_event(&w, CB_EV_TASK_TIMED_OUT, 2, 1), 1);
+    assert_true(w.job.members[0].inflight == 1 && w.job.members[0].throttled == 3);
+    assert_true(w.job.members[1].inflight == 0 && w.job.members[1].throttled == 0);
+    /* a backup of task 1 (on b) on a: one more in flight on a until the task settles */
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"backend\":\"a\",\"pool\":\"p\",\"tasks\":[{\"task\":1,\"attempt\":2,"
+                           "\"backup\":true}]}"),
+                     1);
+    assert_true(w.job.members[1].inflight == 1 && w.job.members[1].dispatched == 2);
+    assert_true(w.tasks[1].member == 1 && w.tasks[1].backup_member == 2);
+    rec = cb_task_state_to_json(&w.tasks[1]);
+    assert_int_equal(json_integer_value(json_object_get(rec, "member")), 0);
+    assert_int_equal(json_integer_value(json_object_get(rec, "backup_member")), 1);
+    assert_int_equal(cb_task_state_from_json(rec, &tback), CB_OK);
+    assert_true(tback.member == 1 && tback.backup_member == 2);
+    expect_text_of(&w.tasks[1], rec);
+    cb_task_state_cleanup(&tback);
+    json_decref(rec);
+    assert_int_equal(apply_from(&w, CB_EV_TASK_SUCCEEDED, "cbcore/adapter/a/w2",
+                                "{\"task\":1,\"attempt\":2,\"output\":2,\"throttled\":1}"),
+                     1);
+    assert_true(w.job.members[0].inflight == 0 && w.job.members[1].inflight == 0);
+    assert_int_equal(w.job.members[1].throttled, 1);
+    /* the job's record keeps them */
+    rec = cb_job_state_to_json(&w.job);
+    assert_int_equal(json_array_size(json_object_get(rec, "members")), 2);
+    assert_int_equal(cb_job_state_from_json(rec, &back), CB_OK);
+    assert_int_equal(back.nmembers, 2);
+    assert_memory_equal(back.members, w.job.members, sizeof back.members);
+    cb_job_state_cleanup(&back);
+    json_decref(rec);
+    /* a job on one backend has none */
+    world_cleanup(&w);
+    world_init(&w);
+    start_job(&w, 1);
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"backend\":\"a\",\"tasks\":[{\"task\":0,\"attempt\":1}]}"),
+                     1);
+    assert_int_equal(w.job.nmembers, 0);
+    rec = cb_job_state_to_json(&w.job);
+    assert_null(json_object_get(rec, "members"));
     json_decref(rec);
     world_cleanup(&w);
 }
@@ -875,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_memoized_successes_are_counted),
         cmocka_unit_test(test_costs_count_every_invocation_once),
         cmocka_unit_test(test_a_backup_attempt_races_the_original),
+        cmocka_unit_test(test_a_pool_s_members_are_counted),
         cmocka_unit_test(test_a_stored_result_is_recorded_as_a_reference),
         cmocka_unit_test(test_duplicates_are_ignored_and_counted),
         cmocka_unit_test(test_events_before_submission_leave_job_absent),

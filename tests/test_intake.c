@@ -168,6 +168,38 @@ static void functions_are_checked_against_the_configuration(void **state)
         ""); /* an http account with a {name} URL runs any name */
 }
 
+/* A pool's function must run on every member; a DAG's step or a reduce may
+ * not name a pool yet; memory_mb must suit every member. */
+static void a_pool_s_function_runs_on_every_member(void **state)
+{
+    char buf[1024];
+    cb_status st;
+    (void)state;
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"map\", \"function\": {\"backend\": "
+                "\"spread\", \"name\": \"add7\"}, \"input\": {\"items\": [1]}}",
+                &st, buf, sizeof buf),
+        "");
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"map\", \"function\": {\"backend\": "
+                "\"spread\", \"name\": \"nope\"}, \"input\": {\"items\": [1]}}",
+                &st, buf, sizeof buf),
+        "/function/name: on \"local\" of pool \"spread\": no local function named \"nope\"");
+    assert_int_equal(st, CB_ESCHEMA);
+    assert_non_null(strstr(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"map\", \"function\": {\"backend\": "
+                "\"spread\", \"name\": \"add7\", \"memory_mb\": 256}, \"input\": {\"items\": [1]}}",
+                &st, buf, sizeof buf),
+        "/function/memory_mb: backend \"unreachable\" (http) takes no memory size"));
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"map_reduce\", \"function\": {\"backend\": "
+                "\"local\", \"name\": \"add7\"}, \"input\": {\"items\": [1, 2]}, \"reduce\": "
+                "{\"function\": {\"backend\": \"spread\", \"name\": \"sum\"}}}",
+                &st, buf, sizeof buf),
+        "/reduce/function/backend: \"spread\" is a pool; a pool for a DAG's steps or a reduce is "
+        "not supported by this engine yet (name one of its members: local...)");
+}
+
 #define SHIPPED_CODE                                                                               \
     "{\"$cb_ref\": \"s3://cbcore/code/x.pkl\", \"size\": 10, \"sha256\": "                         \
     "\"0000000000000000000000000000000000000000000000000000000000000000\"}"
@@ -213,6 +245,7 @@ int main(void)
         cmocka_unit_test(what_has_its_effect_is_accepted),
         cmocka_unit_test(not_json_with_invalid_utf8_still_says_why),
         cmocka_unit_test(functions_are_checked_against_the_configuration),
+        cmocka_unit_test(a_pool_s_function_runs_on_every_member),
         cmocka_unit_test(shipped_code_only_on_the_python_runtime),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
