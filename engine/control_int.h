@@ -75,8 +75,17 @@ typedef struct backend_state {
     cb_backend_limits lim;
     double tokens; /* rate_per_s > 0: starts allowed now (a one-second burst at most) */
     int64_t refilled_ns;
-    uint64_t inflight;   /* sum of inflight over its jobs */
+    uint64_t inflight;   /* sum of inflight over its jobs (a member's: pools' jobs too) */
     struct cjob *hungry; /* its jobs with want > 0 */
+    /* A pool (docs/engine.md, "Pools"): its jobs' capacity is its members'
+     * (each with its own limits); inflight and hungry are its own jobs'. */
+    const cb_pool *pool;
+    struct backend_state *members[CB_POOL_MAX];
+    /* A member that throttles: the concurrency it was found to take (halved
+     * on throttles at most once per LEARN_HOLD_MS, raised a quarter every
+     * LEARN_STEP_MS without one), 0: none learned. */
+    uint64_t learned;
+    int64_t learned_ns; /* monotonic: its last change */
     struct backend_state *next;
 } backend_state;
 
@@ -124,6 +133,14 @@ typedef struct cjob {
     uint32_t inflight;
     uint64_t want;
     int64_t hungry_since_ns;                /* when want became > 0: aging */
+    /* a pool's job: per member (the pool's order), its invocations in flight
+     * (counted in the member's inflight too), the throttles seen in its
+     * record, and its function with that member as backend (owned; made on
+     * first use) */
+    uint32_t minflight[CB_POOL_MAX];
+    uint32_t mthrottled[CB_POOL_MAX];
+    int mseen; /* the throttles were read once (those before are not news) */
+    json_t *mfn[CB_POOL_MAX];
     struct cjob *hungry_prev, *hungry_next; /* in backend->hungry while want > 0 */
     int pending;
     uint64_t expect;
@@ -203,6 +220,12 @@ int ctl_use_backend(cb_control *c, cjob *j);
 void ctl_set_inflight(cjob *j, uint32_t n);
 /* j leaves the controller: its share of its backend goes. */
 void ctl_shaping_forget(cjob *j);
+/* A pool's job: its members' invocations in flight from its record, and
+ * what they throttled since the last look (each throttling member learns). */
+void ctl_pool_sync(cjob *j, const cb_job_state *js, int64_t now);
+/* A pool's job: n invocations split across its members (pool.h) into
+ * out[0..members); counted as theirs (in flight, tokens). Returns the sum. */
+uint64_t ctl_pool_split(cb_control *c, cjob *j, uint64_t n, int64_t now, uint64_t *out);
 
 /* append.c: an op is owned by the caller until handed to the broker with
  * ctl_op_done as its callback; ctl_op_done frees it. */
@@ -226,8 +249,13 @@ cb_status ctl_emit(cb_control *c, cjob *j, cb_event_type type, const char *what,
  * (<tenant>/<job>/<task>/<attempt>, "+<n>" for n tasks from that one). A
  * task whose input cannot be made is left out (logged by nobody: its attempt
  * times out like a lost command). */
-void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const cb_task_list *tb,
-                     const cb_task_ref *refs, size_t n, json_t *into);
+/* member: a pool's job, the pool index of the member the commands go to
+ * (their function names it as backend); -1: the function's own backend. */
+void ctl_invoke_cmds(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                     const cb_task_ref *refs, size_t n, int member, json_t *into);
+/* A pool's job: the pool index of a task record's member (its backup's
+ * when `backup`), or -1 (not a pool's job; no member: 0 then). */
+int ctl_task_member(const cjob *j, const cb_job_state *js, const cb_task_state *t, bool backup);
 /* Put each command of ctl_invoke_cmds (borrowed array) on cb.invoke.<its
  * backend>. A cached task (memo.h) whose memo key matches an earlier
  * success is no command: ctl_invoke_cmds adds {"what", "memoized": the

@@ -258,8 +258,35 @@ static size_t batch_size(size_t n, uint64_t busy)
     return k < 1 ? 1 : k > CTL_BATCH_MAX ? CTL_BATCH_MAX : k;
 }
 
-void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const cb_task_list *tb,
-                     const cb_task_ref *refs, size_t n, json_t *into)
+/* A pool's job: its function with member k as backend (made once, kept
+ * by j), or NULL when out of memory. A function on a backend of its own
+ * (a map_reduce's reduce) is left as it is. */
+static const json_t *member_fn(cjob *j, const json_t *fn, int k)
+{
+    if (strcmp(json_string_value(json_object_get(fn, "backend")) ?: "", j->backend->name) != 0)
+        return fn;
+    if (!j->mfn[k] && (j->mfn[k] = json_deep_copy(fn)) &&
+        json_object_set_new(j->mfn[k], "backend", json_string(j->backend->pool->members[k]))) {
+        json_decref(j->mfn[k]);
+        j->mfn[k] = NULL;
+    }
+    return j->mfn[k];
+}
+
+int ctl_task_member(const cjob *j, const cb_job_state *js, const cb_task_state *t, bool backup)
+{
+    const cb_pool *pool = j->backend ? j->backend->pool : NULL;
+    uint8_t m = backup ? t->backup_member : t->member;
+    if (!pool)
+        return -1;
+    for (size_t k = 0; m && m <= js->nmembers && k < pool->n; k++)
+        if (!strcmp(pool->members[k], js->members[m - 1].backend))
+            return (int)k;
+    return 0; /* not recorded (or no longer a member): the first */
+}
+
+void ctl_invoke_cmds(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                     const cb_task_ref *refs, size_t n, int member, json_t *into)
 {
     /* a DAG's foreach children carry parts of one output, which may itself be
      * near the message limit: they always spread (docs/engine.md) */
@@ -271,6 +298,7 @@ void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const
     char memo[CB_INVOKE_TASKS_MAX][65]; /* the tasks' memo keys; m.tasks borrows them */
     cb_invoke_msg m = {.job_id = j->job, .tenant = j->tenant};
     reuse u = {.of = json_string_value(json_object_get(js->spec, "retry_of")), .si = INT32_MIN};
+    const json_t *m_fn = NULL; /* the function of the command under way (before member_fn) */
     for (size_t i = 0; i <= n; i++) {
         cb_invoke_task t;
         json_t *items = NULL;
@@ -278,7 +306,7 @@ void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const
         const char *step = NULL;
         int ok = i < n && task_part(j, js, tb, &refs[i], &t, &items, &fn, &step) == 0;
         /* a command holds tasks of one function and step, up to k of them */
-        if (have > 0 && (i == n || !ok || have == k || fn != m.function || step != m.step)) {
+        if (have > 0 && (i == n || !ok || have == k || fn != m_fn || step != m.step)) {
             char id[512];
             int len = snprintf(id, sizeof id, "%s/%s/%u/%u", j->tenant, j->job, m.tasks[0].task,
                                m.tasks[0].attempt);
@@ -309,21 +337,27 @@ void ctl_invoke_cmds(cb_control *c, const cjob *j, const cb_job_state *js, const
             }
             t.memo = memo[have][0] ? memo[have] : NULL;
         }
-        m.function = fn;
+        m_fn = fn;
+        m.function = member >= 0 ? member_fn(j, fn, member) : fn; /* the memo key: fn's */
+        if (!m.function) {
+            json_decref(items);
+            continue;
+        }
         m.step = step;
         m.tasks[have] = t;
         held[have++] = items;
     }
 }
 
-void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
-                  const cb_sched_plan *p)
+/* Append the dispatches of refs[0..n) in chunks, to `backend` (a pool's:
+ * its member k, named with the pool in each event). */
+static void dispatch_to(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                        const cb_task_ref *refs, size_t n, const char *backend, int member)
 {
     char what[256];
-    for (size_t from = 0; from < p->ndispatch; from += DISPATCH_CHUNK) {
-        size_t n = p->ndispatch - from < DISPATCH_CHUNK ? p->ndispatch - from : DISPATCH_CHUNK;
-        json_t *tasks = json_array(), *invokes = json_array();
-        const char *backend = j->backend ? j->backend->name : "local";
+    for (size_t from = 0; from < n; from += DISPATCH_CHUNK) {
+        size_t cnt = n - from < DISPATCH_CHUNK ? n - from : DISPATCH_CHUNK;
+        json_t *tasks = json_array(), *invokes = json_array(), *data;
         op *o = ctl_op_new(c, j, OP_DISPATCH);
         if (!tasks || !invokes || !o) {
             json_decref(tasks);
@@ -332,24 +366,46 @@ void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_
                 ctl_op_free(o);
             break;
         }
-        for (size_t i = from; i < from + n; i++) {
-            const cb_task_ref *r = &p->dispatch[i];
+        for (size_t i = from; i < from + cnt; i++) {
+            const cb_task_ref *r = &refs[i];
             json_t *one = json_pack("{s:i, s:i}", "task", (json_int_t)r->task, "attempt",
                                     (json_int_t)r->attempt);
             if (one && r->backup) /* docs/engine.md, "Straggler backups" */
                 json_object_set_new(one, "backup", json_true());
             json_array_append_new(tasks, one);
         }
-        ctl_invoke_cmds(c, j, js, tb, p->dispatch + from, n, invokes);
+        ctl_invoke_cmds(c, j, js, tb, refs + from, cnt, member, invokes);
         o->invokes = invokes;
-        snprintf(what, sizeof what, "dispatch/%u.%u+%zu", p->dispatch[from].task,
-                 p->dispatch[from].attempt, n);
-        json_t *data = j->flow.kind == CB_FLOW_DAG /* a DAG's steps have their own backends */
-                           ? json_pack("{s:o}", "tasks", tasks)
-                           : json_pack("{s:s, s:o}", "backend", backend, "tasks", tasks);
+        snprintf(what, sizeof what, "dispatch/%u.%u+%zu", refs[from].task, refs[from].attempt,
+                 cnt);
+        if (j->flow.kind == CB_FLOW_DAG) /* a DAG's steps have their own backends */
+            data = json_pack("{s:o}", "tasks", tasks);
+        else if (member >= 0)
+            data = json_pack("{s:s, s:s, s:o}", "backend", backend, "pool", j->backend->name,
+                             "tasks", tasks);
+        else
+            data = json_pack("{s:s, s:o}", "backend", backend, "tasks", tasks);
         if (ctl_emit(c, j, CB_EV_TASKS_DISPATCHED, what, data, o) == CB_OK) {
-            c->stats.dispatched += n;
-            ctl_set_inflight(j, j->inflight + (uint32_t)n);
+            c->stats.dispatched += cnt;
+            ctl_set_inflight(j, j->inflight + (uint32_t)cnt);
         }
     }
+}
+
+void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                  const cb_sched_plan *p)
+{
+    const cb_pool *pool = j->backend ? j->backend->pool : NULL;
+    uint64_t out[CB_POOL_MAX], off = 0;
+    if (!pool || j->flow.kind == CB_FLOW_DAG) {
+        dispatch_to(c, j, js, tb, p->dispatch, p->ndispatch,
+                    j->backend ? j->backend->name : "local", -1);
+        return;
+    }
+    /* a pool's: each member its share (what none could take waits for the
+     * next plan, still pending) */
+    ctl_pool_split(c, j, p->ndispatch, cb_time_now_ns(), out); /* visit's clock */
+    for (size_t k = 0; k < pool->n; off += out[k], k++)
+        if (out[k])
+            dispatch_to(c, j, js, tb, p->dispatch + off, out[k], pool->members[k], (int)k);
 }

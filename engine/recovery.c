@@ -15,12 +15,19 @@ void ctl_recover(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_l
 {
     json_t *invokes = json_array();
     cb_task_ref *refs = tb->n ? calloc(tb->n, sizeof *refs) : NULL;
-    size_t n = 0;
-    for (size_t i = 0; refs && i < tb->n; i++)
-        if (tb->tasks[i].status == CB_TASK_DISPATCHED)
-            refs[n++] = (cb_task_ref){.task = tb->index[i], .attempt = tb->tasks[i].attempt};
-    if (invokes && n > 0)
-        ctl_invoke_cmds(c, j, js, tb, refs, n, invokes);
+    const cb_pool *pool = j->backend ? j->backend->pool : NULL;
+    /* a pool's job: each member's commands to it (one pass per member) */
+    for (size_t k = 0; k < (pool ? pool->n : 1); k++) {
+        int member = pool ? (int)k : -1;
+        size_t n = 0;
+        for (size_t i = 0; refs && i < tb->n; i++) {
+            const cb_task_state *t = &tb->tasks[i];
+            if (t->status == CB_TASK_DISPATCHED && ctl_task_member(j, js, t, t->backup) == member)
+                refs[n++] = (cb_task_ref){.task = tb->index[i], .attempt = t->attempt};
+        }
+        if (invokes && n > 0)
+            ctl_invoke_cmds(c, j, js, tb, refs, n, member, invokes);
+    }
     free(refs);
     if (invokes && json_array_size(invokes) > 0) {
         cb_log_job(CB_LOG_INFO, "control", j->tenant, j->job,

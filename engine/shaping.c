@@ -9,6 +9,10 @@
 #include <string.h>
 
 #include "cb_alloc.h"
+#include "cb_cost.h"
+#include "pool.h"
+
+#define POOL_LOOK_MS 250 /* a pool's job with no member free looks again */
 
 backend_state *ctl_backend_of(cb_control *c, const char *name)
 {
@@ -23,6 +27,10 @@ backend_state *ctl_backend_of(cb_control *c, const char *name)
     bs->tokens = bs->lim.rate_per_s; /* a one-second burst */
     bs->next = c->backends;
     c->backends = bs;
+    if ((bs->pool = cb_config_pool(c->reg, name))) /* members are backends, never pools */
+        for (size_t i = 0; i < bs->pool->n; i++)
+            if (!(bs->members[i] = ctl_backend_of(c, bs->pool->members[i])))
+                return NULL;
     return bs;
 }
 
@@ -150,12 +158,72 @@ static void set_want(cjob *j, uint64_t want)
     }
 }
 
+/* j's invocations in flight on its pool's member k are now n. */
+static void set_member_inflight(cjob *j, size_t k, uint32_t n)
+{
+    backend_state *m = j->backend->members[k];
+    m->inflight = m->inflight - j->minflight[k] + n;
+    j->minflight[k] = n;
+}
+
 void ctl_shaping_forget(cjob *j)
 {
     set_want(j, 0);
     ctl_set_inflight(j, 0);
+    for (size_t k = 0; j->backend && j->backend->pool && k < j->backend->pool->n; k++)
+        set_member_inflight(j, k, 0);
     unuse(j);
 }
+
+/* ---- pools (docs/engine.md, "Pools") ------------------------------------------ */
+
+#define LEARN_HOLD_MS 1000 /* one decrease per second at most: a burst of reports is one */
+#define LEARN_STEP_MS 500  /* a quarter more each step without a throttle */
+#define LEARN_MAX (1u << 20)
+
+/* Member m throttled: the concurrency it takes is half what it had in flight. */
+static void learn_throttled(backend_state *m, int64_t now)
+{
+    uint64_t had = m->inflight ? m->inflight : 1;
+    if (m->learned && now - m->learned_ns < LEARN_HOLD_MS * 1000000LL)
+        return;
+    if (m->learned && m->learned < had)
+        had = m->learned;
+    m->learned = had > 1 ? had / 2 : 1;
+    m->learned_ns = now;
+}
+
+/* Member m without a throttle since its last change: it recovers in steps,
+ * until its own limit (or no limit) holds again. */
+static void learn_recover(backend_state *m, int64_t now)
+{
+    uint64_t top = m->lim.max_concurrency ? m->lim.max_concurrency : LEARN_MAX;
+    while (m->learned && now - m->learned_ns >= LEARN_STEP_MS * 1000000LL) {
+        m->learned += m->learned / 4 ? m->learned / 4 : 1;
+        m->learned_ns += LEARN_STEP_MS * 1000000LL;
+        if (m->learned >= top)
+            m->learned = 0;
+    }
+}
+
+void ctl_pool_sync(cjob *j, const cb_job_state *js, int64_t now)
+{
+    const cb_pool *pool = j->backend ? j->backend->pool : NULL;
+    for (size_t k = 0; pool && k < pool->n; k++) {
+        uint32_t inflight = 0, throttled = 0;
+        for (uint32_t i = 0; i < js->nmembers; i++)
+            if (!strcmp(js->members[i].backend, pool->members[k])) {
+                inflight = js->members[i].inflight;
+                throttled = js->members[i].throttled;
+            }
+        set_member_inflight(j, k, inflight);
+        if (j->mseen && throttled > j->mthrottled[k])
+            learn_throttled(j->backend->members[k], now);
+        j->mthrottled[k] = throttled;
+    }
+    j->mseen = 1;
+}
+
 
 #define MAX_SHARERS 64 /* tenants weighed at once on one backend (cb_sched_fair_share) */
 
@@ -194,32 +262,12 @@ static uint64_t tenant_slots(const cb_control *c, const cjob *j, uint64_t free, 
     return n == 1 ? free : cb_sched_fair_share(t, n, free, c->o.aging_ms);
 }
 
-/* Invocations `j` may start now; *retry_ms says when tokens come back. The
- * free capacity is shared between tenants first (the fair share), then
- * within j's tenant by rank: what its better-ranked jobs wait for is
- * theirs (priority with aging, deadline, submission). *free_out: capacity
- * free before either. */
-uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out)
+/* What backend bs may start now under its max_concurrency (over all its
+ * jobs), its tokens and what it learned from throttles; *retry_ms: when
+ * tokens come back (0: no sooner than an invocation ends). */
+static uint64_t backend_free(backend_state *bs, int64_t now, int64_t *retry_ms)
 {
-    backend_state *bs = j->backend;
-    uint64_t cap = UINT32_MAX, reserved = 0, mine, room = headroom(j);
-    cb_rank rank = rank_of(j, now);
-    *retry_ms = 0;
-    *free_out = UINT32_MAX;
-    j->tenant_capped = 0;
-    if (!bs || (!bs->lim.max_concurrency && bs->lim.rate_per_s <= 0)) {
-        j->tenant_capped = room == 0;
-        return (uint32_t)room;
-    }
-    /* what better-ranked jobs of the tenant wait for is theirs */
-    for (const cjob *o = bs->hungry; o; o = o->hungry_next) {
-        cb_rank r;
-        if (o == j || o->use != j->use)
-            continue;
-        r = rank_of(o, now);
-        if (cb_sched_rank_before(&r, &rank, c->o.aging_ms))
-            reserved += o->want;
-    }
+    uint64_t cap = UINT32_MAX;
     if (bs->lim.max_concurrency) {
         uint64_t all = bs->inflight; /* j's own included */
         cap = all >= bs->lim.max_concurrency ? 0 : bs->lim.max_concurrency - all;
@@ -235,6 +283,86 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
         if (cap == 0)
             *retry_ms = (int64_t)(1000.0 / rate) + 1;
     }
+    learn_recover(bs, now);
+    if (bs->learned) {
+        uint64_t room = bs->learned > bs->inflight ? bs->learned - bs->inflight : 0;
+        if (room < cap)
+            cap = room;
+        if (cap == 0 && (!*retry_ms || *retry_ms > LEARN_STEP_MS))
+            *retry_ms = LEARN_STEP_MS;
+    }
+    return cap;
+}
+
+/* A pool: what its members may start now, together. With none free it
+ * looks again soon: a member's capacity may free up by another job's end
+ * (which wakes that job's backend's hungry jobs, not the pool's). */
+static uint64_t pool_free(backend_state *bs, int64_t now, int64_t *retry_ms)
+{
+    uint64_t cap = 0;
+    for (size_t k = 0; k < bs->pool->n; k++) {
+        int64_t r = 0;
+        uint64_t f = backend_free(bs->members[k], now, &r);
+        cap = cap + f > UINT32_MAX ? UINT32_MAX : cap + f;
+        if (r > 0 && (!*retry_ms || r < *retry_ms))
+            *retry_ms = r;
+    }
+    if (cap == 0 && (!*retry_ms || *retry_ms > POOL_LOOK_MS))
+        *retry_ms = POOL_LOOK_MS;
+    return cap;
+}
+
+uint64_t ctl_pool_split(cb_control *c, cjob *j, uint64_t n, int64_t now, uint64_t *out)
+{
+    backend_state *bs = j->backend;
+    cb_pool_member_in in[CB_POOL_MAX];
+    uint64_t placed;
+    memset(in, 0, sizeof in);
+    for (size_t k = 0; k < bs->pool->n; k++) {
+        int64_t r = 0;
+        cb_price pr;
+        cb_price_of(c->reg, bs->pool->members[k], &pr);
+        in[k].free = backend_free(bs->members[k], now, &r);
+        in[k].weight = bs->pool->weights[k];
+        in[k].per_gb_s = pr.per_gb_s;
+        in[k].per_request = pr.per_request;
+    }
+    placed = cb_pool_split(bs->pool->policy, in, bs->pool->n, n, out);
+    for (size_t k = 0; k < bs->pool->n; k++) {
+        set_member_inflight(j, k, j->minflight[k] + (uint32_t)out[k]);
+        if (bs->members[k]->lim.rate_per_s > 0)
+            bs->members[k]->tokens -= (double)out[k];
+    }
+    return placed;
+}
+
+/* Invocations `j` may start now; *retry_ms says when tokens come back. The
+ * free capacity is shared between tenants first (the fair share), then
+ * within j's tenant by rank: what its better-ranked jobs wait for is
+ * theirs (priority with aging, deadline, submission). *free_out: capacity
+ * free before either. */
+uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out)
+{
+    backend_state *bs = j->backend;
+    uint64_t cap = UINT32_MAX, reserved = 0, mine, room = headroom(j);
+    cb_rank rank = rank_of(j, now);
+    *retry_ms = 0;
+    *free_out = UINT32_MAX;
+    j->tenant_capped = 0;
+    if (!bs || (!bs->pool && !bs->lim.max_concurrency && bs->lim.rate_per_s <= 0)) {
+        j->tenant_capped = room == 0;
+        return (uint32_t)room;
+    }
+    /* what better-ranked jobs of the tenant wait for is theirs */
+    for (const cjob *o = bs->hungry; o; o = o->hungry_next) {
+        cb_rank r;
+        if (o == j || o->use != j->use)
+            continue;
+        r = rank_of(o, now);
+        if (cb_sched_rank_before(&r, &rank, c->o.aging_ms))
+            reserved += o->want;
+    }
+    cap = bs->pool ? pool_free(bs, now, retry_ms) : backend_free(bs, now, retry_ms);
     *free_out = cap;
     mine = tenant_slots(c, j, cap, now);
     mine = mine > reserved ? mine - reserved : 0;
@@ -251,8 +379,8 @@ void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t fre
 {
     uint64_t want;
     (void)c;
-    if (j->backend && j->backend->lim.rate_per_s > 0)
-        j->backend->tokens -= (double)p->ndispatch;
+    if (j->backend && !j->backend->pool && j->backend->lim.rate_per_s > 0)
+        j->backend->tokens -= (double)p->ndispatch; /* a pool's members spend theirs */
     if (j->held)
         return;
     want = p->end == CB_END_NONE ? p->want : 0;

@@ -205,6 +205,7 @@ void ctl_visit(cb_control *c, cjob *j)
         !ctl_partition(c, j, js))
         return; /* its plan is being listed: each page's confirmation comes back here */
     ctl_set_inflight(j, js->inflight);
+    ctl_pool_sync(j, js, now);
     if (!j->recovered) { /* a dispatched reduce's command carries the outputs */
         if (!outputs_ready(j, mj))
             return;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cb_event.h"
 #include "cb_stack.h"
 #include "cb_test.h"
 #include "cb_time.h"
@@ -41,7 +42,7 @@ static struct {
      * earlier runs may hold unfinished jobs that the engine resumes, and
      * they must not reach this run's peers. */
     char lambda_acct[40], throttled_acct[40];
-    int lambda, http, https, throttle, retry_after, always, ow, closed;
+    int lambda, http, https, throttle, retry_after, always, ow, closed, busy;
     cb_config *reg;
 } P;
 
@@ -118,6 +119,8 @@ static bool start_peer(const char *name, int port, const char *fmt, ...)
     return true;
 }
 
+#define BUSY_RATE "40" /* the busy account's rate_per_s (the pool test) */
+
 static int write_config(void)
 {
     FILE *f;
@@ -162,11 +165,16 @@ static int write_config(void)
             "   \"max_concurrency\": 8,\n"
             "   \"functions\": {\"track\": {\"name\": \"cbpeer-dev-track\"}}},\n"
             " \"%s\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:%d/throttled/{name}\",\n"
-            "   \"rate_per_s\": 20, \"max_concurrency\": 4}\n"
-            "}}\n",
+            "   \"rate_per_s\": 20, \"max_concurrency\": 4},\n"
+            " \"busy\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:%d/busy/{name}\",\n"
+            "   \"rate_per_s\": " BUSY_RATE ", \"max_concurrency\": 6},\n"
+            " \"narrow\": {\"type\": \"local\", \"max_concurrency\": 2},\n"
+            " \"wide\": {\"type\": \"local\", \"max_concurrency\": 4}},\n"
+            " \"pools\": {\"spill\": {\"members\": [\"busy\", \"narrow\", \"wide\"]}}\n"
+            "}\n",
             P.lambda, P.http, P.http, P.http, P.http, P.https, P.dir, P.https, P.dir, P.closed,
             P.retry_after, P.always, P.ow, OW_KEY, P.ow, P.lambda_acct, P.lambda, P.throttled_acct,
-            P.throttle);
+            P.throttle, P.busy);
     return fclose(f);
 }
 
@@ -194,6 +202,7 @@ static int setup(void **state)
     P.always = free_port();
     P.ow = free_port();
     P.closed = free_port(); /* nobody listens there */
+    P.busy = free_port();
     if (!start_peer("http", P.http, "node tests/peers/http_fn.js %d", P.http) ||
         !start_peer("https", P.https,
                     "node tests/peers/http_fn.js %d --tls '%s/srv.pem' '%s/srv.key'", P.https,
@@ -205,6 +214,7 @@ static int setup(void **state)
         !start_peer("always-429", P.always,
                     "node tests/peers/http_fn.js %d --throttle 1000000 --retry-after 1",
                     P.always) ||
+        !start_peer("busy", P.busy, "node tests/peers/http_fn.js %d --concurrency 2", P.busy) ||
         !start_peer("openwhisk", P.ow, "node tests/peers/openwhisk.js %d '%s' 200", P.ow, OW_KEY) ||
         !start_peer("lambda", P.lambda,
                     "env CB_LAMBDA_PORT=%d CB_LAMBDA_HTTP_PORT=%d CB_LAMBDA_WS_PORT=%d "
@@ -654,11 +664,62 @@ static int max_overlap(const char *log, long long lo, long long hi, int *starts)
     return best;
 }
 
+/* A peer's arrivals (in order) never more than rate + 1 in any second (the
+ * pace allows one per 1/rate s, so a window holds rate starts and may
+ * touch one more). */
+static void expect_rate(const json_t *arr, int rate)
+{
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        long long ta =
+            strtoll(json_string_value(json_object_get(json_array_get(arr, i), "ns")), NULL, 10);
+        size_t k = i;
+        while (k + 1 < json_array_size(arr) &&
+               strtoll(json_string_value(json_object_get(json_array_get(arr, k + 1), "ns")), NULL,
+                       10) < ta + 1000000000LL)
+            k++;
+        if (k - i + 1 > (size_t)rate + 1)
+            fail_msg("%zu arrivals within one second from arrival %zu (rate %d/s)", k - i + 1, i,
+                     rate);
+    }
+}
+
+/* The job's events (cb replay --job --json), in log order. */
+static json_t *job_events(const char *url, const char *tenant, const char *id)
+{
+    char cmd[1200], path[400], line[1 << 16];
+    json_t *lines = json_array();
+    FILE *f;
+    snprintf(path, sizeof path, "%s/ev.out", P.dir);
+    snprintf(cmd, sizeof cmd, "CB_BROKER_URL='%s' '%s/cb' replay --job '%s/%s' --json >'%s'", url,
+             getenv("CB_TEST_BIN"), tenant, id, path);
+    assert_int_equal(sh("%s", cmd), 0);
+    assert_non_null(f = fopen(path, "r"));
+    while (fgets(line, sizeof line, f)) {
+        json_t *e = json_loads(line, 0, NULL);
+        json_array_append_new(lines, e ? e : json_null());
+    }
+    fclose(f);
+    return lines;
+}
+
+/* An outcome event's tasks (cb.task.succeeded / failed: itself; a command's
+ * cb.tasks.succeeded: its parts), or NULL for other events. New reference. */
+static json_t *outcomes_of(const json_t *e)
+{
+    const char *type = json_string_value(json_object_get(e, "type")) ?: "";
+    json_t *d = json_object_get(e, "data");
+    if (!strcmp(type, "cb.task.succeeded") || !strcmp(type, "cb.task.failed"))
+        return json_pack("[O]", d);
+    if (!strcmp(type, "cb.tasks.succeeded"))
+        return json_incref(json_object_get(d, "tasks"));
+    return NULL;
+}
+
 static void through_the_engine(void **state)
 {
     const char *url = cb_test_env("CB_TEST_BROKER_URL");
-    char tenant[64], job[1024], id[256], cmd[1200], log[400], adapter[1200];
-    json_t *done = NULL, *result, *st, *arr, *lines;
+    char tenant[64], job[1024], id[256], log[400], adapter[1200];
+    json_t *done = NULL, *result, *st, *arr, *lines, *e;
     cb_stack *s;
     int starts, most, failed = 0, attempts_over_1 = 0;
     long long throttled = 0, base;
@@ -725,40 +786,18 @@ static void through_the_engine(void **state)
     assert_int_equal(json_integer_value(json_array_get(json_object_get(done, "result"), 29)), 36);
     json_decref(done);
     /* In the log: no failure, every task on attempt 1, 3 throttles. */
-    snprintf(cmd, sizeof cmd, "CB_BROKER_URL='%s' '%s/cb' replay --job '%s/%s' --json >'%s/ev.out'",
-             url, getenv("CB_TEST_BIN"), tenant, id, P.dir);
-    assert_int_equal(sh("%s", cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s/ev.out", P.dir);
+    lines = job_events(url, tenant, id);
+    json_array_foreach(lines, i, e)
     {
-        FILE *f = fopen(cmd, "r");
-        char line[1 << 14];
-        assert_non_null(f);
-        lines = json_array();
-        while (fgets(line, sizeof line, f)) {
-            json_t *e = json_loads(line, 0, NULL);
-            const char *type = json_string_value(json_object_get(e, "type"));
-            json_t *d = json_object_get(e, "data");
-            if (type && !strcmp(type, "cb.task.failed"))
-                failed++;
-            if (type && !strcmp(type, "cb.task.succeeded"))
-                d = json_pack("{s:[O]}", "tasks", d);
-            else if (type && !strcmp(type, "cb.tasks.succeeded")) /* several of a command */
-                d = json_incref(d);
-            else
-                d = NULL;
-            if (d) {
-                json_t *one;
-                size_t k;
-                json_array_foreach(json_object_get(d, "tasks"), k, one)
-                {
-                    throttled += json_integer_value(json_object_get(one, "throttled"));
-                    attempts_over_1 += json_integer_value(json_object_get(one, "attempt")) != 1;
-                }
-                json_decref(d);
-            }
-            json_array_append_new(lines, e ? e : json_null());
+        json_t *outs = outcomes_of(e), *one;
+        size_t k;
+        failed += !strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.task.failed");
+        json_array_foreach(outs, k, one)
+        {
+            throttled += json_integer_value(json_object_get(one, "throttled"));
+            attempts_over_1 += json_integer_value(json_object_get(one, "attempt")) != 1;
         }
-        fclose(f);
+        json_decref(outs);
     }
     assert_true(json_array_size(lines) > 30);
     json_decref(lines);
@@ -770,17 +809,128 @@ static void through_the_engine(void **state)
     st = peer_stats(P.throttle);
     arr = json_object_get(st, "arrivals");
     assert_int_equal(json_array_size(arr), 33);
-    for (i = 0; i < json_array_size(arr); i++) {
-        long long ta =
-            strtoll(json_string_value(json_object_get(json_array_get(arr, i), "ns")), NULL, 10);
-        size_t k = i;
-        while (k + 1 < json_array_size(arr) &&
-               strtoll(json_string_value(json_object_get(json_array_get(arr, k + 1), "ns")), NULL,
-                       10) < ta + 1000000000LL)
-            k++;
-        if (k - i + 1 > 21)
-            fail_msg("%zu arrivals within one second from arrival %zu (rate 20/s)", k - i + 1, i);
+    expect_rate(arr, 20);
+    json_decref(st);
+    cb_stack_stop(s);
+    P.stack = NULL;
+}
+
+/* ---- pools -------------------------------------------------------------------------- */
+
+static int member_index(const char *backend)
+{
+    static const char *const members[] = {"busy", "narrow", "wide"};
+    for (int m = 0; m < 3; m++)
+        if (backend && !strcmp(backend, members[m]))
+            return m;
+    return -1;
+}
+
+/* Pool "spill" fills "busy" first (order), then "narrow" (2 at once), then
+ * "wide" (4). busy's configuration allows 6 at once, but its peer answers
+ * 429 above 2: the job finishes, no member ever has more in flight than
+ * its max_concurrency nor busy more requests in a second than its rate,
+ * and once busy's throttles are in the log its share of the dispatches
+ * falls (the engine learned what it takes). */
+static void a_pool_spills_over_and_learns_from_throttles(void **state)
+{
+    static const int limit[3] = {6, 2, 4};
+    const char *url = cb_test_env("CB_TEST_BROKER_URL");
+    char tenant[64], job[1024], id[256], adapter[1200];
+    json_t *done = NULL, *lines, *e, *st;
+    int inflight[3] = {0}, most[3] = {0}, disp[2][3] = {{0}}, throttled = 0, failed = 0;
+    int after = 0;
+    double before_share, after_share;
+    cb_stack *s;
+    size_t i;
+    (void)state;
+
+    assert_non_null(s = P.stack = cb_stack_start(P.base, url, P.config, 0, NULL));
+    for (int m = 0; m < 3; m++) {
+        static const char *const names[] = {"busy", "narrow", "wide"};
+        char name[40];
+        snprintf(adapter, sizeof adapter,
+                 "'%s/cb-adapter' --config '%s' --backend %s --id a%d --broker '%s'",
+                 getenv("CB_TEST_BIN"), P.config, names[m], m, url);
+        snprintf(name, sizeof name, "adapter-%s", names[m]);
+        assert_true(cb_stack_add(s, name, adapter));
     }
+    cb_test_unique(tenant, sizeof tenant, "pool");
+    snprintf(job, sizeof job,
+             "{\"tenant\": \"%s\", \"kind\": \"map\", \"function\": {\"backend\": \"spill\","
+             " \"name\": \"sleep_ms\"}, \"input\": {\"items\": [%s]}}",
+             tenant,
+             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, "
+             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, "
+             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, "
+             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, "
+             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100");
+    if (submit_wait(url, job, id, sizeof id, &done) != 0) {
+        cb_stack_dump(s);
+        cb_stack_dump(P.peers);
+        fail_msg("the pool's job did not finish");
+    }
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
+    assert_int_equal(json_array_size(json_object_get(done, "result")), 80);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(done, "result"), 79)), 100);
+    json_decref(done);
+
+    /* The log, in order: each member's invocations in flight (dispatched to
+     * it, not yet reported by its adapter), and the dispatches before and
+     * after busy's first throttles were reported. */
+    lines = job_events(url, tenant, id);
+    json_array_foreach(lines, i, e)
+    {
+        const char *type = json_string_value(json_object_get(e, "type")) ?: "";
+        const json_t *d = json_object_get(e, "data");
+        json_t *outs = outcomes_of(e), *one;
+        size_t k;
+        char b[64] = "";
+        if (!strcmp(type, "cb.tasks.dispatched")) {
+            int m = member_index(json_string_value(json_object_get(d, "backend")));
+            assert_string_equal(json_string_value(json_object_get(d, "pool")), "spill");
+            assert_true(m >= 0);
+            inflight[m] += (int)json_array_size(json_object_get(d, "tasks"));
+            disp[after][m] += (int)json_array_size(json_object_get(d, "tasks"));
+            if (inflight[m] > most[m])
+                most[m] = inflight[m];
+        }
+        failed += !strcmp(type, "cb.task.failed");
+        if (outs) { /* the adapter's account is the member that ran it */
+            const char *src = json_string_value(json_object_get(e, "source")) ?: "";
+            int m;
+            assert_true(cb_event_source_backend(src, b, sizeof b));
+            assert_true((m = member_index(b)) >= 0);
+            json_array_foreach(outs, k, one)
+            {
+                int n = (int)json_integer_value(json_object_get(one, "throttled"));
+                inflight[m]--;
+                throttled += n;
+                if (n > 0 && m == 0)
+                    after = 1; /* what comes next was decided knowing it (or soon) */
+            }
+        }
+        json_decref(outs);
+    }
+    json_decref(lines);
+    before_share = (double)disp[0][0] / (disp[0][0] + disp[0][1] + disp[0][2]);
+    after_share = disp[1][0] + disp[1][1] + disp[1][2]
+                      ? (double)disp[1][0] / (disp[1][0] + disp[1][1] + disp[1][2])
+                      : 1;
+    fprintf(stderr,
+            "pool: dispatched busy/narrow/wide %d/%d/%d before busy's first throttle, %d/%d/%d "
+            "after (busy's share %.2f -> %.2f); most at once %d/%d/%d; %d throttles\n",
+            disp[0][0], disp[0][1], disp[0][2], disp[1][0], disp[1][1], disp[1][2], before_share,
+            after_share, most[0], most[1], most[2], throttled);
+    assert_int_equal(failed, 0);
+    for (int m = 0; m < 3; m++) {
+        assert_true(most[m] <= limit[m]);      /* each member's own limit */
+        assert_true(disp[0][m] + disp[1][m] > 0); /* each got work: it spilled over */
+    }
+    assert_true(throttled > 0);
+    assert_true(after_share < before_share);
+    st = peer_stats(P.busy);
+    expect_rate(json_object_get(st, "arrivals"), atoi(BUSY_RATE));
     json_decref(st);
     cb_stack_stop(s);
     P.stack = NULL;
@@ -801,6 +951,7 @@ int main(void)
         cmocka_unit_test(throttled_past_the_deadline),
         cmocka_unit_test(openwhisk_actions),
         cmocka_unit_test(through_the_engine),
+        cmocka_unit_test(a_pool_spills_over_and_learns_from_throttles),
     };
     if (getenv("CB_TEST_FILTER"))
         cmocka_set_test_filter(getenv("CB_TEST_FILTER"));

@@ -173,14 +173,16 @@ cb_status cb_bench_stack_up(const cb_bench_env *env, const char *config, int ada
     return CB_OK;
 }
 
-void cb_bench_stack_explain(const char *dir, const char *bin, const char *tenant)
+void cb_bench_stack_explain(const char *dir, const char *bin, const char *tenant, const char *job)
 {
     if (!dir[0])
         return;
-    fprintf(stderr, "cb bench: the stack in %s/cb: cb status %s\n", dir, tenant);
+    fprintf(stderr, "cb bench: the stack in %s/cb; cb status %s/%s, its log, the daemons' logs:\n",
+            dir, tenant, job);
     fflush(stderr);
-    sh("CB_DIR='%s/cb' '%s/cb' status '%s' >&2 2>&1; tail -n 12 '%s'/cb/logs/*.log >&2", dir, bin,
-       tenant, dir);
+    sh("CB_DIR='%s/cb' '%s/cb' status '%s/%s' >&2 2>&1; CB_DIR='%s/cb' '%s/cb' replay --job "
+       "'%s/%s' 2>&1 | tail -n 40 >&2; tail -n 12 '%s'/cb/logs/*.log >&2",
+       dir, bin, tenant, job, dir, bin, tenant, job, dir);
 }
 
 void cb_bench_stack_down(const char *dir, const char *bin, int slot)

@@ -38,9 +38,10 @@ CB_NODISCARD cb_status cb_bench_stack_up(const cb_bench_env *env, const char *co
                                          char *dir, size_t dirlen, char *bin, size_t binlen,
                                          int *slot);
 /* Stop it (`cb down`) and remove its directory. Accepts an empty dir. */
-/* What a stalled run leaves to look at, on stderr: `cb status TENANT`
- * against the stack and the last lines of its daemons' logs. */
-void cb_bench_stack_explain(const char *dir, const char *bin, const char *tenant);
+/* What a stalled run leaves to look at, on stderr: `cb status TENANT/JOB`
+ * against the stack, the end of the job's log (cb replay) and of its
+ * daemons' logs. */
+void cb_bench_stack_explain(const char *dir, const char *bin, const char *tenant, const char *job);
 void cb_bench_stack_down(const char *dir, const char *bin, int slot);
 
 /* Median of v[0..n) (sorts v). */

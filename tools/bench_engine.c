@@ -172,7 +172,8 @@ typedef struct client {
     long submitted, accepted, refused, ended, failed;
     int64_t t0, t_end;
     json_t *last_done;
-    json_t *job_ids; /* accepted jobs, in reply order */
+    json_t *job_ids;   /* accepted jobs, in reply order */
+    json_t *ended_ids; /* {job id: true} of those whose done message came */
 } client;
 
 static void done_cb(const cb_broker_msg *m, void *ctx)
@@ -182,6 +183,8 @@ static void done_cb(const cb_broker_msg *m, void *ctx)
     cb_done_msg done;
     const char *status = cb_done_msg_parse(d, &done) == CB_OK ? done.status : NULL;
     c->ended++;
+    if (status && done.job_id)
+        json_object_set_new(c->ended_ids, done.job_id, json_true());
     if (!status || strcmp(status, "succeeded")) {
         c->failed++;
         fprintf(stderr, "cb bench: a job ended %s: %.300s\n", status ? status : "?",
@@ -223,7 +226,7 @@ static cb_status client_open(const cb_bench_env *env, const char *workload, int 
     cb_status st;
     memset(c, 0, sizeof *c);
     snprintf(c->tenant, sizeof c->tenant, "bench-%d-%s-%d", (int)getpid(), workload, idx);
-    if (!(c->base = cb_loop_new()) || !(c->job_ids = json_array()) ||
+    if (!(c->base = cb_loop_new()) || !(c->job_ids = json_array()) || !(c->ended_ids = json_object()) ||
         !(c->tick = event_new(c->base, -1, EV_PERSIST, tick_cb, NULL)))
         return CB_ENOMEM;
     evtimer_add(c->tick, &tv);
@@ -246,6 +249,7 @@ static void client_close(client *c)
         event_base_free(c->base);
     json_decref(c->last_done);
     json_decref(c->job_ids);
+    json_decref(c->ended_ids);
 }
 
 /* Submit `job` (stolen; its tenant is set here). */
@@ -266,6 +270,19 @@ static cb_status client_submit(client *c, json_t *job)
     if (st == CB_OK)
         c->submitted++;
     return st;
+}
+
+/* The first accepted job that has not ended ("?" if none is known). */
+static const char *first_open(const client *c)
+{
+    size_t i;
+    json_t *id;
+    json_array_foreach(c->job_ids, i, id)
+    {
+        if (!json_object_get(c->ended_ids, json_string_value(id)))
+            return json_string_value(id);
+    }
+    return "?";
 }
 
 /* Turn the loop until `jobs` ended; give up after 120 s without one ending. */
@@ -699,7 +716,7 @@ static cb_status one_run(const cb_bench_env *env, const stack *s, const workload
         goto out;
     if ((st = client_wait(&c, jobs)) != CB_OK) {
         if (st == CB_ETIMEDOUT)
-            cb_bench_stack_explain(s->dir, s->bin, c.tenant);
+            cb_bench_stack_explain(s->dir, s->bin, c.tenant, first_open(&c));
         goto out;
     }
     seconds = (double)(c.t_end - c.t0) / 1e9;

@@ -2,6 +2,7 @@
 // with the receiving side of CloudEvents checked by the cloudevents SDK.
 //
 //   node http_fn.js PORT [--tls CERT KEY] [--throttle N] [--retry-after S]
+//                   [--concurrency C]
 //
 //   POST /fn/add7         JSON n -> n + 7 (also /idle/add7)
 //   POST /fn/sleep        JSON ms -> ms, answered after ms milliseconds
@@ -14,6 +15,10 @@
 //                         the SDK's reason
 //   POST /throttled/add7  the first N requests 429 (Retry-After: S if given),
 //                         then add7
+//   POST /busy/NAME       JSON ms (or {"ms"}) -> the same, answered after ms
+//                         milliseconds; 429 at once while C requests are
+//                         in flight (--concurrency C, default 1): an account
+//                         at its concurrency limit
 //   GET  /stats           {"arrivals": [{"path", "ns", "status", "port", "auth"}],
 //                          "events": [{"id", "source", "type", "subject"}]}
 // Prints "listening PORT" when it accepts connections.
@@ -24,11 +29,12 @@ const { HTTP } = require("cloudevents");
 
 const args = process.argv.slice(2);
 const port = Number(args[0]);
-let tls = null, throttle = 0, retryAfter = null;
+let tls = null, throttle = 0, retryAfter = null, concurrency = 1, busy = 0;
 for (let i = 1; i < args.length; i++) {
   if (args[i] === "--tls") { tls = { cert: fs.readFileSync(args[++i]), key: fs.readFileSync(args[++i]) }; }
   else if (args[i] === "--throttle") throttle = Number(args[++i]);
   else if (args[i] === "--retry-after") retryAfter = args[++i];
+  else if (args[i] === "--concurrency") concurrency = Number(args[++i]);
 }
 
 const arrivals = [];
@@ -51,6 +57,12 @@ function handle(req, res, body) {
   }
   let input;
   try { input = body.length ? JSON.parse(body) : null; } catch (e) { return send(400, { error: "not JSON" }); }
+  if (req.url.startsWith("/busy/")) {
+    if (busy >= concurrency) return send(429, { error: "too many at once" });
+    busy++;
+    const ms = typeof input === "number" ? input : (input && Number(input.ms)) || 0;
+    return setTimeout(() => { busy--; send(200, input); }, ms);
+  }
   switch (req.url) {
     case "/fn/add7": case "/idle/add7": return send(200, input + 7);
     case "/fn/sleep": return setTimeout(() => send(200, input), Number(input));
