@@ -32,6 +32,7 @@
 #include "mirror.h"
 #include "fold.h"
 #include "policy.h"
+#include "pool.h"
 #include "scheduler.h"
 #include "tasklist.h"
 
@@ -81,11 +82,7 @@ typedef struct backend_state {
      * (each with its own limits); inflight and hungry are its own jobs'. */
     const cb_pool *pool;
     struct backend_state *members[CB_POOL_MAX];
-    /* A member that throttles: the concurrency it was found to take (halved
-     * on throttles at most once per LEARN_HOLD_MS, raised a quarter every
-     * LEARN_STEP_MS without one), 0: none learned. */
-    uint64_t learned;
-    int64_t learned_ns; /* monotonic: its last change */
+    cb_learned learned; /* a member that throttles: what it takes (pool.h) */
     struct backend_state *next;
 } backend_state;
 
@@ -132,7 +129,7 @@ typedef struct cjob {
     int64_t deadline_ns, submitted_ns;
     uint32_t inflight;
     uint64_t want;
-    int64_t hungry_since_ns;                /* when want became > 0: aging */
+    int64_t hungry_since_ns; /* when want became > 0: aging */
     /* a pool's job: per member (the pool's order), its invocations in flight
      * (counted in the member's inflight too), the throttles seen in its
      * record, and its function with that member as backend (owned; made on

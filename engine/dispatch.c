@@ -376,8 +376,7 @@ static void dispatch_to(cb_control *c, cjob *j, const cb_job_state *js, const cb
         }
         ctl_invoke_cmds(c, j, js, tb, refs + from, cnt, member, invokes);
         o->invokes = invokes;
-        snprintf(what, sizeof what, "dispatch/%u.%u+%zu", refs[from].task, refs[from].attempt,
-                 cnt);
+        snprintf(what, sizeof what, "dispatch/%u.%u+%zu", refs[from].task, refs[from].attempt, cnt);
         if (j->flow.kind == CB_FLOW_DAG) /* a DAG's steps have their own backends */
             data = json_pack("{s:o}", "tasks", tasks);
         else if (member >= 0)

@@ -67,3 +67,26 @@ uint64_t cb_pool_split(cb_pool_policy policy, const cb_pool_member_in *m, size_t
     }
     return fill(m, order, k, n, out);
 }
+
+void cb_learn_throttled(cb_learned *l, uint64_t inflight, int64_t now)
+{
+    uint64_t had = inflight ? inflight : 1;
+    if (l->limit && now - l->cut_ns < CB_LEARN_HOLD_MS * 1000000LL)
+        return;
+    if (l->limit && l->limit < had)
+        had = l->limit;
+    l->limit = had > 1 ? had / 2 : 1;
+    l->at_ns = l->cut_ns = now;
+}
+
+void cb_learn_recover(cb_learned *l, uint64_t top, int64_t now)
+{
+    if (!top)
+        top = CB_LEARN_MAX;
+    while (l->limit && now - l->at_ns >= CB_LEARN_STEP_MS * 1000000LL) {
+        l->limit += l->limit / 4 ? l->limit / 4 : 1;
+        l->at_ns += CB_LEARN_STEP_MS * 1000000LL;
+        if (l->limit >= top)
+            l->limit = 0;
+    }
+}

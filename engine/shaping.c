@@ -177,35 +177,6 @@ void ctl_shaping_forget(cjob *j)
 
 /* ---- pools (docs/engine.md, "Pools") ------------------------------------------ */
 
-#define LEARN_HOLD_MS 1000 /* one decrease per second at most: a burst of reports is one */
-#define LEARN_STEP_MS 500  /* a quarter more each step without a throttle */
-#define LEARN_MAX (1u << 20)
-
-/* Member m throttled: the concurrency it takes is half what it had in flight. */
-static void learn_throttled(backend_state *m, int64_t now)
-{
-    uint64_t had = m->inflight ? m->inflight : 1;
-    if (m->learned && now - m->learned_ns < LEARN_HOLD_MS * 1000000LL)
-        return;
-    if (m->learned && m->learned < had)
-        had = m->learned;
-    m->learned = had > 1 ? had / 2 : 1;
-    m->learned_ns = now;
-}
-
-/* Member m without a throttle since its last change: it recovers in steps,
- * until its own limit (or no limit) holds again. */
-static void learn_recover(backend_state *m, int64_t now)
-{
-    uint64_t top = m->lim.max_concurrency ? m->lim.max_concurrency : LEARN_MAX;
-    while (m->learned && now - m->learned_ns >= LEARN_STEP_MS * 1000000LL) {
-        m->learned += m->learned / 4 ? m->learned / 4 : 1;
-        m->learned_ns += LEARN_STEP_MS * 1000000LL;
-        if (m->learned >= top)
-            m->learned = 0;
-    }
-}
-
 void ctl_pool_sync(cjob *j, const cb_job_state *js, int64_t now)
 {
     const cb_pool *pool = j->backend ? j->backend->pool : NULL;
@@ -218,12 +189,12 @@ void ctl_pool_sync(cjob *j, const cb_job_state *js, int64_t now)
             }
         set_member_inflight(j, k, inflight);
         if (j->mseen && throttled > j->mthrottled[k])
-            learn_throttled(j->backend->members[k], now);
+            cb_learn_throttled(&j->backend->members[k]->learned, j->backend->members[k]->inflight,
+                               now);
         j->mthrottled[k] = throttled;
     }
     j->mseen = 1;
 }
-
 
 #define MAX_SHARERS 64 /* tenants weighed at once on one backend (cb_sched_fair_share) */
 
@@ -283,13 +254,13 @@ static uint64_t backend_free(backend_state *bs, int64_t now, int64_t *retry_ms)
         if (cap == 0)
             *retry_ms = (int64_t)(1000.0 / rate) + 1;
     }
-    learn_recover(bs, now);
-    if (bs->learned) {
-        uint64_t room = bs->learned > bs->inflight ? bs->learned - bs->inflight : 0;
+    cb_learn_recover(&bs->learned, bs->lim.max_concurrency, now);
+    if (bs->learned.limit) {
+        uint64_t lim = bs->learned.limit, room = lim > bs->inflight ? lim - bs->inflight : 0;
         if (room < cap)
             cap = room;
-        if (cap == 0 && (!*retry_ms || *retry_ms > LEARN_STEP_MS))
-            *retry_ms = LEARN_STEP_MS;
+        if (cap == 0 && (!*retry_ms || *retry_ms > CB_LEARN_STEP_MS))
+            *retry_ms = CB_LEARN_STEP_MS;
     }
     return cap;
 }

@@ -121,7 +121,7 @@ static void task_move(cb_job_state *j, cb_task_state *t, cb_task_status to, int6
     uint32_t *from_c = counter_for(j, t->status), *to_c = counter_for(j, to);
     if (from_c && *from_c > 0)
         (*from_c)--;
-    if (from_c == &j->inflight)
+    if (from_c == &j->inflight && to_c != &j->inflight) /* not DISPATCHED -> RUNNING */
         member_inflight(j, t->member, -1);
     if (t->backup) { /* settled: its backup's invocation no longer counts */
         t->backup = false;

@@ -312,6 +312,8 @@ static void test_a_pool_s_members_are_counted(void **state)
     assert_true(w.job.members[0].inflight == 2 && w.job.members[0].dispatched == 2);
     assert_true(w.job.members[1].inflight == 1 && w.job.members[1].dispatched == 1);
     assert_int_equal(w.tasks[2].member, 2);
+    assert_int_equal(task_event(&w, CB_EV_TASK_STARTED, 0, 1), 1); /* still in flight on b */
+    assert_int_equal(w.job.members[0].inflight, 2);
     /* b's adapter reports 3 throttles with its success; an engine's timeout has none */
     assert_int_equal(apply_from(&w, CB_EV_TASK_SUCCEEDED, "cbcore/adapter/b/w1",
                                 "{\"task\":0,\"attempt\":1,\"output\":1,\"throttled\":3}"),

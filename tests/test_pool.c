@@ -1,7 +1,8 @@
 /* tests/test_pool.c - pools (docs/engine.md, "Pools"): the configuration's
- * checks (common/cb_config.c) and the split of a plan's invocations across
+ * checks (common/cb_config.c), the split of a plan's invocations across
  * the members (engine/pool.c): every policy within each member's free
- * capacity, weights kept, the cheapest first. */
+ * capacity, weights kept, the cheapest first; and what a member that
+ * throttles is found to take. */
 #include "cb_test.h"
 
 #include <stdio.h>
@@ -119,6 +120,39 @@ static void test_weighted_keeps_the_shares(void **state)
     assert_int_equal(cb_pool_split(CB_POOL_WEIGHTED, m, 3, 100, out), 30);
 }
 
+#define MS 1000000LL
+
+/* A member that throttles takes half what it had in flight; a burst of
+ * reports within a second is one; it recovers by a quarter (at least 1)
+ * every half second without one, until its own limit holds again. */
+static void test_a_throttling_member_gets_less_until_it_recovers(void **state)
+{
+    cb_learned l = {0};
+    (void)state;
+    cb_learn_throttled(&l, 6, 1000 * MS);
+    assert_int_equal(l.limit, 3);
+    cb_learn_throttled(&l, 6, 1500 * MS); /* the same burst */
+    assert_int_equal(l.limit, 3);
+    cb_learn_throttled(&l, 3, 2000 * MS); /* still throttles at 3 */
+    assert_int_equal(l.limit, 1);
+    cb_learn_throttled(&l, 0, 3000 * MS); /* never below 1 */
+    assert_int_equal(l.limit, 1);
+    cb_learn_recover(&l, 6, 3400 * MS); /* not a step yet */
+    assert_int_equal(l.limit, 1);
+    cb_learn_recover(&l, 6, 3500 * MS);
+    assert_int_equal(l.limit, 2);
+    cb_learn_recover(&l, 6, 4600 * MS); /* two steps: 2 -> 3 -> 4 */
+    assert_int_equal(l.limit, 4);
+    cb_learn_throttled(&l, 9, 4700 * MS); /* what it learned caps what it had */
+    assert_int_equal(l.limit, 2);
+    cb_learn_recover(&l, 6, 9700 * MS); /* back to its own limit: nothing learned */
+    assert_int_equal(l.limit, 0);
+    cb_learn_throttled(&l, 40, 9800 * MS); /* learned afresh from what it had */
+    assert_int_equal(l.limit, 20);
+    cb_learn_recover(&l, 0, 60000 * MS); /* no limit of its own: up to CB_LEARN_MAX */
+    assert_int_equal(l.limit, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_order_fills_then_spills_over),
         cmocka_unit_test(test_cheapest_first),
         cmocka_unit_test(test_weighted_keeps_the_shares),
+        cmocka_unit_test(test_a_throttling_member_gets_less_until_it_recovers),
     };
     return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
 }

@@ -226,7 +226,8 @@ static cb_status client_open(const cb_bench_env *env, const char *workload, int 
     cb_status st;
     memset(c, 0, sizeof *c);
     snprintf(c->tenant, sizeof c->tenant, "bench-%d-%s-%d", (int)getpid(), workload, idx);
-    if (!(c->base = cb_loop_new()) || !(c->job_ids = json_array()) || !(c->ended_ids = json_object()) ||
+    if (!(c->base = cb_loop_new()) || !(c->job_ids = json_array()) ||
+        !(c->ended_ids = json_object()) ||
         !(c->tick = event_new(c->base, -1, EV_PERSIST, tick_cb, NULL)))
         return CB_ENOMEM;
     evtimer_add(c->tick, &tv);
