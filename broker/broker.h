@@ -183,7 +183,9 @@ typedef void cb_msg_cb(const cb_broker_msg *m, void *ctx);
 
 /* Subscribe to notifications matching `pattern` (cb.done.acme.*, cb.progress.>).
  * For cb.done.* the kept message of each matching subject is delivered first
- * (on RabbitMQ: those published at or after since_ns; 0 = all kept).
+ * (on RabbitMQ: those published at or after since_ns by their publisher's
+ * clock; 0 = all kept; a caller that must not see older ones compares
+ * m->time_ns itself, as NATS delivers the last of each subject).
  * On CB_OK *out is owned: release with cb_sub_close(). */
 CB_NODISCARD cb_status cb_broker_subscribe(cb_broker *b, const char *pattern, int64_t since_ns,
                                            cb_msg_cb *cb, void *ctx, cb_sub **out);

@@ -22,16 +22,23 @@ static void guard_cb(evutil_socket_t fd, short what, void *arg)
 bool cb_test_run_until(struct event_base *base, cb_test_pred *pred, void *arg, long timeout_ms)
 {
     int64_t deadline = cb_time_mono_ns() + (int64_t)timeout_ms * 1000000;
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     struct event *guard = evtimer_new(base, guard_cb, NULL);
     bool ok = true;
 
-    evtimer_add(guard, &tv);
     while (!pred(arg)) {
-        if (cb_time_mono_ns() >= deadline) {
+        int64_t left = deadline - cb_time_mono_ns();
+        struct timeval tv;
+        if (left <= 0) {
             ok = false;
             break;
         }
+        /* armed for what is left at every turn: a guard that fired a hair
+         * before the deadline (libevent's clock is not ours) would leave
+         * the next turn waiting for whatever event comes */
+        left = (left + 999) / 1000; /* µs */
+        tv.tv_sec = (time_t)(left / 1000000);
+        tv.tv_usec = (suseconds_t)(left % 1000000);
+        evtimer_add(guard, &tv);
         event_base_loop(base, EVLOOP_ONCE);
     }
     event_free(guard);

@@ -78,7 +78,13 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
         {
             backups += json_is_true(json_object_get(one, "backup"));
         }
-        snprintf(detail, sizeof detail, "%zu tasks%s", json_array_size(json_object_get(d, "tasks")),
+        const char *pool = json_string_value(json_object_get(d, "pool"));
+        char on[120] = ""; /* a pool's: the member they went to */
+        if (pool)
+            snprintf(on, sizeof on, " to %.40s of pool %.40s",
+                     json_string_value(json_object_get(d, "backend")) ?: "?", pool);
+        snprintf(detail, sizeof detail, "%zu tasks%s%s",
+                 json_array_size(json_object_get(d, "tasks")), on,
                  backups ? " (backups of tasks in flight: docs/engine.md)" : "");
     } else if (ev->type == CB_EV_JOB_STARTED) {
         snprintf(detail, sizeof detail, "%lld tasks",
