@@ -260,7 +260,8 @@ static size_t batch_size(size_t n, uint64_t busy)
 
 /* A pool's job: its function with member k as backend (made once, kept
  * by j), or NULL when out of memory. A function on a backend of its own
- * (a map_reduce's reduce) is left as it is. */
+ * (a map_reduce's reduce, re-sent with map tasks after a restart) is left
+ * as it is. */
 static const json_t *member_fn(cjob *j, const json_t *fn, int k)
 {
     if (strcmp(json_string_value(json_object_get(fn, "backend")) ?: "", j->backend->name) != 0)
@@ -399,6 +400,15 @@ void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_
     if (!pool || j->flow.kind == CB_FLOW_DAG) {
         dispatch_to(c, j, js, tb, p->dispatch, p->ndispatch,
                     j->backend ? j->backend->name : "local", -1);
+        return;
+    }
+    /* a map_reduce's reduce runs on its function's own backend (intake: not
+     * a pool); it is planned alone, once every map task has ended */
+    if (j->flow.kind == CB_FLOW_MAP_REDUCE && p->ndispatch == 1 &&
+        p->dispatch[0].task == cb_flow_reduce_task(&j->flow)) {
+        const json_t *rfn = json_object_get(json_object_get(js->spec, "reduce"), "function");
+        dispatch_to(c, j, js, tb, p->dispatch, 1,
+                    json_string_value(json_object_get(rfn, "backend")) ?: "local", -1);
         return;
     }
     /* a pool's: each member its share (what none could take waits for the

@@ -683,6 +683,16 @@ static void expect_rate(const json_t *arr, int rate)
     }
 }
 
+/* A job that succeeded with n outputs, the last one `last`; done is freed. */
+static void expect_result(json_t *done, size_t n, json_int_t last)
+{
+    const json_t *result = json_object_get(done, "result");
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
+    assert_int_equal(json_array_size(result), n);
+    assert_int_equal(json_integer_value(json_array_get(result, n - 1)), last);
+    json_decref(done);
+}
+
 /* The job's events (cb replay --job --json), in log order. */
 static json_t *job_events(const char *url, const char *tenant, const char *id)
 {
@@ -781,10 +791,7 @@ static void through_the_engine(void **state)
         cb_stack_dump(s);
         fail_msg("the throttled job did not finish");
     }
-    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
-    assert_int_equal(json_array_size(json_object_get(done, "result")), 30);
-    assert_int_equal(json_integer_value(json_array_get(json_object_get(done, "result"), 29)), 36);
-    json_decref(done);
+    expect_result(done, 30, 36);
     /* In the log: no failure, every task on attempt 1, 3 throttles. */
     lines = job_events(url, tenant, id);
     json_array_foreach(lines, i, e)
@@ -836,7 +843,7 @@ static void a_pool_spills_over_and_learns_from_throttles(void **state)
 {
     static const int limit[3] = {6, 2, 4};
     const char *url = cb_test_env("CB_TEST_BROKER_URL");
-    char tenant[64], job[1024], id[256], adapter[1200];
+    char tenant[64], job[1024], id[256], adapter[1200], items[512] = "";
     json_t *done = NULL, *lines, *e, *st;
     int inflight[3] = {0}, most[3] = {0}, disp[2][3] = {{0}}, throttled = 0, failed = 0;
     int after = 0, ndisp = 0, first[3] = {0};
@@ -856,24 +863,18 @@ static void a_pool_spills_over_and_learns_from_throttles(void **state)
         assert_true(cb_stack_add(s, name, adapter));
     }
     cb_test_unique(tenant, sizeof tenant, "pool");
+    for (int k = 0; k < 80; k++) /* 80 items of 100 ms */
+        snprintf(items + strlen(items), sizeof items - strlen(items), "%s100", k ? ", " : "");
     snprintf(job, sizeof job,
              "{\"tenant\": \"%s\", \"kind\": \"map\", \"function\": {\"backend\": \"spill\","
              " \"name\": \"sleep_ms\"}, \"input\": {\"items\": [%s]}}",
-             tenant,
-             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, "
-             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, "
-             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, "
-             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, "
-             "100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100");
+             tenant, items);
     if (submit_wait(url, job, id, sizeof id, &done) != 0) {
         cb_stack_dump(s);
         cb_stack_dump(P.peers);
         fail_msg("the pool's job did not finish");
     }
-    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
-    assert_int_equal(json_array_size(json_object_get(done, "result")), 80);
-    assert_int_equal(json_integer_value(json_array_get(json_object_get(done, "result"), 79)), 100);
-    json_decref(done);
+    expect_result(done, 80, 100);
 
     /* The log, in order: each member's invocations in flight (dispatched to
      * it, not yet reported by its adapter), and the dispatches before and
@@ -936,6 +937,40 @@ static void a_pool_spills_over_and_learns_from_throttles(void **state)
     st = peer_stats(P.busy);
     expect_rate(json_object_get(st, "arrivals"), atoi(BUSY_RATE));
     json_decref(st);
+
+    /* A map_reduce on the pool: its reduce goes to the reduce function's
+     * own backend, not to a member of the pool. */
+    snprintf(job, sizeof job,
+             "{\"tenant\": \"%s\", \"kind\": \"map_reduce\", \"function\": {\"backend\": "
+             "\"spill\", \"name\": \"sleep_ms\"}, \"input\": {\"items\": [5, 5, 5, 5]},"
+             " \"reduce\": {\"function\": {\"backend\": \"wide\", \"name\": \"echo\"}}}",
+             tenant);
+    if (submit_wait(url, job, id, sizeof id, &done) != 0) {
+        cb_stack_dump(s);
+        fail_msg("the pool's map_reduce did not finish");
+    }
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
+    json_decref(done);
+    lines = job_events(url, tenant, id);
+    {
+        int reduce_dispatches = 0;
+        json_array_foreach(lines, i, e)
+        {
+            const json_t *d = json_object_get(e, "data"), *t0;
+            if (strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.tasks.dispatched"))
+                continue;
+            t0 = json_array_get(json_object_get(d, "tasks"), 0);
+            if (json_integer_value(json_object_get(t0, "task")) == 4) { /* the reduce */
+                reduce_dispatches++;
+                assert_string_equal(json_string_value(json_object_get(d, "backend")), "wide");
+                assert_null(json_object_get(d, "pool"));
+            } else {
+                assert_string_equal(json_string_value(json_object_get(d, "pool")), "spill");
+            }
+        }
+        assert_int_equal(reduce_dispatches, 1);
+    }
+    json_decref(lines);
     cb_stack_stop(s);
     P.stack = NULL;
 }
