@@ -338,11 +338,14 @@ void ctl_invoke_cmds(cb_control *c, cjob *j, const cb_job_state *js, const cb_ta
             }
             t.memo = memo[have][0] ? memo[have] : NULL;
         }
-        m_fn = fn;
-        m.function = member >= 0 ? member_fn(j, fn, member) : fn; /* the memo key: fn's */
-        if (!m.function) {
-            json_decref(items);
-            continue;
+        {
+            const json_t *cmd_fn = member >= 0 ? member_fn(j, fn, member) : fn;
+            if (!cmd_fn) { /* out of memory: left out, its attempt times out */
+                json_decref(items);
+                continue;
+            }
+            m_fn = fn; /* commands are grouped by fn (the memo key's too) */
+            m.function = cmd_fn;
         }
         m.step = step;
         m.tasks[have] = t;
