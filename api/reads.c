@@ -38,21 +38,35 @@ static int get_job(pending *p, cb_job_state *js)
     return -1;
 }
 
+/* A pool's job: what each member account took, or NULL (none). */
+static json_t *members_view(const cb_job_state *js)
+{
+    json_t *a = js->nmembers ? json_array() : NULL;
+    for (uint32_t i = 0; a && i < js->nmembers; i++)
+        json_array_append_new(a,
+                              json_pack("{s:s, s:I, s:I, s:I}", "backend", js->members[i].backend,
+                                        "dispatched", (json_int_t)js->members[i].dispatched,
+                                        "running", (json_int_t)js->members[i].inflight, "throttled",
+                                        (json_int_t)js->members[i].throttled));
+    return a;
+}
+
 json_t *cb_api_job_view(const char *tenant, const char *job, const cb_job_state *js)
 {
     json_t *labels = json_object_get(js->spec, "labels");
-    return json_pack(
-        "{s:s, s:s, s:s, s:s*, s:O*, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-        "s:I}, s:{s:o, s:o, s:o}, s:s*, s:o}",
-        "job_id", job, "tenant", tenant, "status", cb_job_status_name(js->status), "kind",
-        json_string_value(json_object_get(js->spec, "kind")), "labels", labels, "cancel_requested",
-        js->cancel_requested, "counts", "total", (json_int_t)js->total, "succeeded",
-        (json_int_t)js->succeeded, "failed", (json_int_t)js->failed, "running",
-        (json_int_t)js->inflight, "waiting", (json_int_t)js->waiting, "skipped",
-        (json_int_t)js->skipped, "retries", (json_int_t)js->retries, "timeouts",
-        (json_int_t)js->timeouts, "memoized", (json_int_t)js->memoized, "timings", "submitted",
-        cb_json_time(js->submitted_ns), "started", cb_json_time(js->started_ns), "finished",
-        cb_json_time(js->finished_ns), "error", js->error, "cost", cb_cost_json(&js->cost));
+    return json_pack("{s:s, s:s, s:s, s:s*, s:O*, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                     "s:I}, s:{s:o, s:o, s:o}, s:s*, s:o, s:o*}",
+                     "job_id", job, "tenant", tenant, "status", cb_job_status_name(js->status),
+                     "kind", json_string_value(json_object_get(js->spec, "kind")), "labels", labels,
+                     "cancel_requested", js->cancel_requested, "counts", "total",
+                     (json_int_t)js->total, "succeeded", (json_int_t)js->succeeded, "failed",
+                     (json_int_t)js->failed, "running", (json_int_t)js->inflight, "waiting",
+                     (json_int_t)js->waiting, "skipped", (json_int_t)js->skipped, "retries",
+                     (json_int_t)js->retries, "timeouts", (json_int_t)js->timeouts, "memoized",
+                     (json_int_t)js->memoized, "timings", "submitted",
+                     cb_json_time(js->submitted_ns), "started", cb_json_time(js->started_ns),
+                     "finished", cb_json_time(js->finished_ns), "error", js->error, "cost",
+                     cb_cost_json(&js->cost), "members", members_view(js));
 }
 
 /* ---- costs ---------------------------------------------------------------- */

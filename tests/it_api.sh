@@ -370,6 +370,26 @@ assert [d["job_id"] for d in done] == ["viatenant"], [d["job_id"] for d in done]
 assert done[0]["result"] == [8, 9], done[0]
 PY
 
+# -- a job on a pool (docs/engine.md, Pools): the fixture's "spread" fills
+# the local account first; its view says what each member took
+job pooljob.json <<'J'
+{"tenant": "TENANT", "job_id": "viapool", "kind": "map", "function": {"backend": "spread", "name": "add7"}, "input": {"items": [1, 2, 3]}}
+J
+http POST /v1/jobs "$DIR/pooljob.json"
+check "a job on a pool is accepted" is 201 'b["accepted"] is True'
+"$CB" result --timeout 60 "$T/viapool" >"$DIR/viapool.out" 2>&1
+check "... and runs on its members (cb result)" /usr/bin/python3 -c \
+    'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])) == [8, 9, 10] else 1)' "$DIR/viapool.out"
+for _ in $(seq 1 100); do
+    http GET "/v1/jobs/$T/viapool"
+    body_has 'b["status"] == "succeeded"' && break
+    sleep 0.05
+done
+check "GET /v1/jobs/T/J of a pool's job: each member's dispatched, running and throttled" \
+    is 200 'b["members"] == [{"backend": "local", "dispatched": 3, "running": 0, "throttled": 0}]'
+http GET "/v1/jobs/$T/quick"
+check "... a job on one backend has none" is 200 '"members" not in b'
+
 # -- the daemons' reports (the dashboard's backends page)
 http GET /v1/daemons
 check "GET /v1/daemons: the engine, the projector and the local adapter, up" \

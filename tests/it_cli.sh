@@ -156,6 +156,17 @@ check "and says why" grep -q "has no result: it failed: .*ValueError: cannot tak
 check "cb status" bash -c "'$CB' status '$T/$id' | grep -q ': 5/5 tasks succeeded'"
 check "cb jobs lists it" bash -c "'$CB' jobs | grep -q '$T/$id .* 5/5'"
 
+# -- a job on a pool (docs/engine.md, Pools): what each member took
+job pool.json <<'J'
+{"tenant": "TENANT", "kind": "map", "function": {"backend": "spread", "name": "add7"}, "input": {"items": [1, 2, 3]}}
+J
+pid=$("$CB" submit --wait --timeout 60 "$DIR/pool.json" 2>"$DIR/pool.err" | head -n 1)
+poolst() { "$CB" status "$T/$pid" 2>/dev/null | grep -q '^  on local: 3 dispatched, 0 running, 0 throttled$'; }
+for _ in $(seq 1 100); do poolst && break; sleep 0.05; done # the store folds the end a moment later
+check "cb status of a pool's job: each member's dispatched, running and throttled" poolst
+check "cb replay names the member and the pool of each dispatch" \
+    bash -c "'$CB' replay --job '$T/$pid' | grep -q ' tasks to local of pool spread'"
+
 # -- the DAG example: foreach over a step's output, then a `when` branch
 sed "s/\"demo\"/\"$T\"/" "$ROOT/examples/jobs/dag_foreach.json" >"$DIR/dag.json"
 "$CB" submit --wait --timeout 120 "$DIR/dag.json" >"$DIR/dag.out" 2>"$DIR/dag.err"

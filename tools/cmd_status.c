@@ -166,6 +166,9 @@ int cb_cmd_status(int argc, char **argv)
                cb_job_status_name(j.status), j.succeeded, j.total, reuse, j.inflight, j.failed,
                j.retries, flight, j.error ? "; " : "", j.error ? j.error : "");
         print_cost("  cost", &j.cost);
+        for (uint32_t i = 0; i < j.nmembers; i++) /* a pool's job (docs/engine.md, "Pools") */
+            printf("  on %s: %u dispatched, %u running, %u throttled\n", j.members[i].backend,
+                   j.members[i].dispatched, j.members[i].inflight, j.members[i].throttled);
         rc = 0;
     }
     cb_job_state_cleanup(&j);
