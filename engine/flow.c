@@ -371,6 +371,52 @@ static cb_status build_dag(cb_flow *f, const json_t *spec, uint32_t max_tasks, c
     return s == CB_OK ? topo_sort(f, err, errlen) : s;
 }
 
+static const char *backend_of(const json_t *holder)
+{
+    return json_string_value(json_object_get(json_object_get(holder, "function"), "backend"));
+}
+
+/* The lane of account `b` ("local" when NULL), added on first use; -1:
+ * already CB_FLOW_LANES_MAX others. */
+static int lane_add(cb_flow *f, const char *b)
+{
+    uint8_t k;
+    b = b ? b : "local";
+    for (k = 0; k < f->nlanes && strcmp(f->lanes[k], b); k++)
+        ;
+    if (k == CB_FLOW_LANES_MAX)
+        return -1;
+    if (k == f->nlanes)
+        f->lanes[f->nlanes++] = b;
+    return k;
+}
+
+static cb_status build_lanes(cb_flow *f, char *err, size_t errlen)
+{
+    int k = 0;
+    if (f->kind != CB_FLOW_DAG)
+        k = lane_add(f, backend_of(f->spec));
+    if (f->kind == CB_FLOW_MAP_REDUCE && k >= 0 &&
+        (k = lane_add(f, backend_of(json_object_get(f->spec, "reduce")))) >= 0)
+        f->reduce_lane = (uint8_t)k;
+    for (size_t i = 0; i < f->nsteps && k >= 0; i++)
+        if ((k = lane_add(f, backend_of(f->steps[i].spec))) >= 0)
+            f->steps[i].lane = (uint8_t)k;
+    if (k < 0)
+        return fail(err, errlen, CB_EINVAL,
+                    "/: the job's functions name more than %d backends or pools", CB_FLOW_LANES_MAX);
+    return CB_OK;
+}
+
+uint8_t cb_flow_lane(const cb_flow *f, uint32_t task, int32_t step)
+{
+    if (f->nlanes < 2)
+        return 0;
+    if (f->kind == CB_FLOW_DAG)
+        return step >= 0 && (size_t)step < f->nsteps ? f->steps[step].lane : 0;
+    return f->kind == CB_FLOW_MAP_REDUCE && task == cb_flow_reduce_task(f) ? f->reduce_lane : 0;
+}
+
 cb_status cb_flow_build(const json_t *spec, uint32_t max_tasks, cb_flow *out, char *err,
                         size_t errlen)
 {
@@ -386,9 +432,8 @@ cb_status cb_flow_build(const json_t *spec, uint32_t max_tasks, cb_flow *out, ch
     if (!strcmp(kind, "call")) {
         out->kind = CB_FLOW_CALL;
         out->tasks = 1;
-        return CB_OK;
-    }
-    if (!strcmp(kind, "map") || !strcmp(kind, "map_reduce")) {
+        s = CB_OK;
+    } else if (!strcmp(kind, "map") || !strcmp(kind, "map_reduce")) {
         out->kind = !strcmp(kind, "map") ? CB_FLOW_MAP : CB_FLOW_MAP_REDUCE;
         s = build_map(out, spec, max_tasks, err, errlen);
     } else if (!strcmp(kind, "dag")) {
@@ -397,14 +442,11 @@ cb_status cb_flow_build(const json_t *spec, uint32_t max_tasks, cb_flow *out, ch
     } else {
         s = fail(err, errlen, CB_EINVAL, "/kind: unknown kind \"%s\"", kind);
     }
+    if (s == CB_OK)
+        s = build_lanes(out, err, errlen);
     if (s != CB_OK)
         cb_flow_cleanup(out);
     return s;
-}
-
-static const char *backend_of(const json_t *holder)
-{
-    return json_string_value(json_object_get(json_object_get(holder, "function"), "backend"));
 }
 
 const char *cb_flow_backend(const cb_flow *f)

@@ -41,7 +41,10 @@ typedef struct cb_flow_step {
     uint32_t *deps;     /* step indices this step waits for (sorted, unique) */
     size_t ndeps;
     int32_t foreach; /* step index whose output it fans out over, or -1 */
+    uint8_t lane;    /* its function's account in the flow's lanes */
 } cb_flow_step;
+
+#define CB_FLOW_LANES_MAX 8 /* accounts one job's functions may name (= CB_POOL_MAX) */
 
 typedef struct cb_flow {
     cb_flow_kind kind;
@@ -65,12 +68,19 @@ typedef struct cb_flow {
     uint32_t *order; /* owned: a topological order of the steps */
     /* all kinds */
     uint32_t tasks; /* static task count (foreach children come at run time) */
+    /* The accounts (backends or pools) its functions name, each once, in
+     * the order of first use: the function's, the map's then the reduce's,
+     * the steps' in index order (docs/engine.md, "Jobs over several
+     * accounts"). Borrowed from the descriptor; "local" when none is named. */
+    const char *lanes[CB_FLOW_LANES_MAX];
+    uint8_t nlanes;
+    uint8_t reduce_lane; /* map_reduce: the reduce function's */
 } cb_flow;
 
 /* Build the flow of `spec` (a schema-valid job descriptor; a reference is
  * taken). max_tasks bounds the static task count (0: 10,000,000). On failure
  * err gets "/path: reason". Errors: CB_EINVAL (cycle, unknown step, too many
- * tasks), CB_ENOMEM. */
+ * tasks, functions on more than CB_FLOW_LANES_MAX accounts), CB_ENOMEM. */
 CB_NODISCARD cb_status cb_flow_build(const json_t *spec, uint32_t max_tasks, cb_flow *out,
                                      char *err, size_t errlen);
 void cb_flow_cleanup(cb_flow *f); /* accepts a zeroed flow */
@@ -99,10 +109,13 @@ json_t *cb_flow_item(const cb_flow *f, uint64_t i);
 uint32_t cb_flow_reduce_task(const cb_flow *f);
 /* The step index named `name` in a dag flow, or -1. */
 int32_t cb_flow_step_index(const cb_flow *f, const char *name);
-/* The account whose capacity shapes the job (docs/engine.md, "Traffic
- * shaping"): its function's backend; a DAG's, the backend most of its steps
- * name (on a tie, the first such step's); "local" when none is named.
- * Borrowed from the descriptor. */
+/* The account whose capacity shapes a job of one lane (docs/engine.md,
+ * "Traffic shaping"): its function's backend; a DAG's, the backend most of
+ * its steps name (on a tie, the first such step's); "local" when none is
+ * named. Borrowed from the descriptor. */
 const char *cb_flow_backend(const cb_flow *f);
+/* The lane of task `task`'s function: a map_reduce's reduce its own, a DAG
+ * step's its step's (a foreach child: pass its step as `step`), else 0. */
+uint8_t cb_flow_lane(const cb_flow *f, uint32_t task, int32_t step);
 
 #endif /* CB_FLOW_H */

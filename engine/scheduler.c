@@ -391,10 +391,50 @@ static cb_status expand(const cb_sched_in *in, cb_sched_plan *out, uint32_t idx,
     return s;
 }
 
+/* What a plan may still dispatch: `left` in all (parallelism and the
+ * capacity), and per lane what its account may take (a job of several
+ * lanes, cb_sched_in.lane_capacity). */
+typedef struct sched_room {
+    uint64_t left;
+    bool lanes;
+    uint32_t lane[CB_FLOW_LANES_MAX];
+} sched_room;
+
+static uint8_t lane_of(const cb_sched_in *in, uint32_t task)
+{
+    const cb_flow *f = in->flow;
+    if (f->nlanes < 2)
+        return 0;
+    return cb_flow_lane(f, task, f->kind == CB_FLOW_DAG ? cb_sched_step_of(f, &in->view, task) : -1);
+}
+
+/* Room for one more dispatch of `task` (taken when there is). */
+static bool take(const cb_sched_in *in, sched_room *r, uint32_t task)
+{
+    uint8_t l = r->lanes ? lane_of(in, task) : 0;
+    if (r->left == 0 || (r->lanes && r->lane[l] == 0))
+        return false;
+    if (r->lanes)
+        r->lane[l]--;
+    r->left--;
+    return true;
+}
+
+/* Push task's dispatch if there is room for it, else count it as wanted. */
+static cb_status offer(const cb_sched_in *in, cb_sched_plan *out, sched_room *r, uint32_t task,
+                       uint32_t attempt)
+{
+    if (!take(in, r, task)) {
+        out->want++;
+        return CB_OK;
+    }
+    return push_ref(&out->dispatch, &out->ndispatch, task, attempt);
+}
+
 /* A foreach step's children: dispatch those never dispatched, collect the
  * step once all have succeeded. */
 static cb_status children(const cb_sched_in *in, cb_sched_plan *out, uint32_t idx,
-                          const cb_task_state *t, uint64_t *room)
+                          const cb_task_state *t, sched_room *r)
 {
     uint32_t ok = 0;
     cb_status s = CB_OK;
@@ -402,19 +442,16 @@ static cb_status children(const cb_sched_in *in, cb_sched_plan *out, uint32_t id
         cb_task_status cs = status_of(&in->view, t->first + k);
         if (cs == CB_TASK_SUCCEEDED)
             ok++;
-        else if (cs == CB_TASK_PENDING && *room == 0)
-            out->want++;
-        else if (cs == CB_TASK_PENDING &&
-                 (s = push_ref(&out->dispatch, &out->ndispatch, t->first + k, 1)) == CB_OK)
-            (*room)--;
+        else if (cs == CB_TASK_PENDING)
+            s = offer(in, out, r, t->first + k, 1);
     }
     if (s == CB_OK && ok == t->count)
         s = push((void **)&out->collect, &out->ncollect, sizeof idx, &idx);
     return s;
 }
 
-/* The DAG's next steps in topological order, up to `room` dispatches. */
-static cb_status dag_plan(const cb_sched_in *in, cb_sched_plan *out, uint64_t room)
+/* The DAG's next steps in topological order, within the room. */
+static cb_status dag_plan(const cb_sched_in *in, cb_sched_plan *out, sched_room *r)
 {
     const cb_flow *f = in->flow;
     uint32_t next_first = in->job->total;
@@ -431,7 +468,7 @@ static cb_status dag_plan(const cb_sched_in *in, cb_sched_plan *out, uint64_t ro
             continue;
         all_done = false;
         if (ts == CB_TASK_EXPANDED) {
-            s = children(in, out, idx, t, &room);
+            s = children(in, out, idx, t, r);
             continue;
         }
         if (ts != CB_TASK_PENDING || !deps_done(in, idx))
@@ -440,10 +477,8 @@ static cb_status dag_plan(const cb_sched_in *in, cb_sched_plan *out, uint64_t ro
             continue;
         if (f->steps[idx].foreach >= 0)
             s = expand(in, out, idx, &next_first);
-        else if (room == 0)
-            out->want++;
-        else if ((s = push_ref(&out->dispatch, &out->ndispatch, idx, 1)) == CB_OK)
-            room--;
+        else
+            s = offer(in, out, r, idx, 1);
     }
     if (s == CB_OK && all_done && out->end == CB_END_NONE && in->job->inflight == 0 &&
         in->job->waiting == 0 && out->nretry == 0)
@@ -454,27 +489,24 @@ static cb_status dag_plan(const cb_sched_in *in, cb_sched_plan *out, uint64_t ro
 /* Map, map_reduce and call: due retries, then new tasks in index order, then
  * the reduce once every map task has ended well enough. */
 static cb_status flat_plan(const cb_sched_in *in, cb_sched_plan *out, const scan *s,
-                           uint64_t map_total, uint64_t *roomp)
+                           uint64_t map_total, sched_room *r)
 {
-    uint64_t room = *roomp;
     const cb_flow *f = in->flow;
     uint64_t left = map_total > s->next_new ? map_total - s->next_new : 0;
-    uint64_t n = left < room ? left : room;
+    uint64_t n = left < r->left ? left : r->left;
     cb_status st = CB_OK;
 
+    if (r->lanes && n > r->lane[0]) /* map tasks are lane 0's (cb_flow_lane) */
+        n = r->lane[0];
     out->want += left - n;
     for (uint32_t t = s->next_new; t < s->next_new + n && st == CB_OK; t++)
         st = push_ref(&out->dispatch, &out->ndispatch, t, 1);
-    room -= n;
+    r->left -= n;
+    if (r->lanes)
+        r->lane[0] -= (uint32_t)n;
     if (st == CB_OK && f->kind == CB_FLOW_MAP_REDUCE && !s->reduce_seen &&
-        s->succeeded + s->lost >= map_total && s->next_new >= map_total) {
-        if (room > 0 &&
-            (st = push_ref(&out->dispatch, &out->ndispatch, cb_flow_reduce_task(f), 1)) == CB_OK)
-            room--;
-        else if (room == 0)
-            out->want++;
-    }
-    *roomp = room;
+        s->succeeded + s->lost >= map_total && s->next_new >= map_total)
+        st = offer(in, out, r, cb_flow_reduce_task(f), 1);
     return st;
 }
 
@@ -483,7 +515,7 @@ static cb_status flat_plan(const cb_sched_in *in, cb_sched_plan *out, const scan
  * successes' median (and min_ms) gets a backup attempt, within the room
  * left; the plan wakes when the next one would. */
 static cb_status backups(const cb_sched_in *in, cb_sched_plan *out, const scan *s,
-                         uint64_t map_total, uint64_t *room)
+                         uint64_t map_total, sched_room *rm)
 {
     const cb_policy *pol = in->policy;
     double median;
@@ -504,11 +536,9 @@ static cb_status backups(const cb_sched_in *in, cb_sched_plan *out, const scan *
             continue;
         if (in->now_ns < t->updated_ns + wait)
             wake_at(out, t->updated_ns + wait);
-        else if (*room == 0)
+        else if (!take(in, rm, idx))
             out->want++;
-        else if (push((void **)&out->dispatch, &out->ndispatch, sizeof r, &r) == CB_OK)
-            (*room)--;
-        else
+        else if (push((void **)&out->dispatch, &out->ndispatch, sizeof r, &r) != CB_OK)
             return CB_ENOMEM;
     }
     return CB_OK;
@@ -603,18 +633,17 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
     bool broke = pol->budget_nanos && j->cost.nanos > pol->budget_nanos;
     bool suspended = j->status == CB_JOB_SUSPENDED || broke;
     uint64_t allowed = suspended ? 0 : room < in->capacity ? room : in->capacity;
-    uint64_t give = allowed;
-    for (size_t i = 0; i < ndue; i++) {
-        if (give == 0) {
-            out->want++;
-            continue;
-        }
-        if ((st = push_ref(&out->dispatch, &out->ndispatch, due[i].task, due[i].attempt)) != CB_OK)
-            goto out_fail;
-        give--;
+    sched_room give = {allowed, in->lane_capacity && f->nlanes > 1, {0}};
+    bool lane_short = false; /* a lane's account has less than the job could take */
+    for (uint8_t k = 0; give.lanes && k < f->nlanes; k++) {
+        give.lane[k] = in->lane_capacity[k];
+        lane_short |= give.lane[k] < allowed;
     }
-    st =
-        f->kind == CB_FLOW_DAG ? dag_plan(in, out, give) : flat_plan(in, out, &s, map_total, &give);
+    for (size_t i = 0; i < ndue; i++)
+        if ((st = offer(in, out, &give, due[i].task, due[i].attempt)) != CB_OK)
+            goto out_fail;
+    st = f->kind == CB_FLOW_DAG ? dag_plan(in, out, &give)
+                                : flat_plan(in, out, &s, map_total, &give);
     if (st == CB_OK && f->kind != CB_FLOW_DAG)
         st = backups(in, out, &s, map_total, &give);
     if (st != CB_OK)
@@ -629,7 +658,7 @@ cb_status cb_sched_plan_job(const cb_sched_in *in, cb_sched_plan *out)
         goto out_ok;
     }
     /* Only a shortfall of capacity counts: parallelism and suspension are the job's own. */
-    if (suspended || allowed == room)
+    if (suspended || (allowed == room && !lane_short))
         out->want = 0;
     else if (out->want > room - out->ndispatch)
         out->want = room - out->ndispatch;

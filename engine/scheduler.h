@@ -75,6 +75,11 @@ typedef struct cb_sched_in {
     const cb_policy *step_policy;   /* DAG: one per step (retry, timeout); NULL: the job's */
     const cb_policy *reduce_policy; /* map_reduce: the reduce task's (its function's
                                        timeout_ms); NULL: the job's */
+    /* A job whose functions are on several accounts (flow->nlanes > 1):
+     * what each lane's account may take now, [flow->nlanes]; a task takes
+     * from its lane (cb_flow_lane) and from `capacity`. NULL: `capacity`
+     * alone bounds every task. */
+    const uint32_t *lane_capacity;
 } cb_sched_in;
 
 typedef enum cb_sched_end {

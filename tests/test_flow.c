@@ -246,6 +246,53 @@ static void test_the_backend_that_shapes_a_job(void **state)
     cb_flow_cleanup(&f);
 }
 
+static void test_the_lanes_of_a_job_over_several_accounts(void **state)
+{
+    cb_flow f;
+    char dag[1024];
+    size_t n;
+    (void)state;
+    build_ok("{\"kind\":\"map\",\"function\":{\"backend\":\"lambda\",\"name\":\"f\"},"
+             "\"input\":{\"items\":[1]}}",
+             &f);
+    assert_int_equal(f.nlanes, 1);
+    assert_string_equal(f.lanes[0], "lambda");
+    assert_int_equal(cb_flow_lane(&f, 0, -1), 0);
+    cb_flow_cleanup(&f);
+    build_ok("{\"kind\":\"map_reduce\",\"function\":{\"backend\":\"lambda\",\"name\":\"f\"},"
+             "\"input\":{\"items\":[1,2]},\"reduce\":{\"function\":{\"backend\":\"ow\","
+             "\"name\":\"g\"}}}",
+             &f);
+    assert_int_equal(f.nlanes, 2);
+    assert_string_equal(f.lanes[1], "ow");
+    assert_int_equal(cb_flow_lane(&f, 1, -1), 0);                        /* a map task */
+    assert_int_equal(cb_flow_lane(&f, cb_flow_reduce_task(&f), -1), 1); /* the reduce */
+    cb_flow_cleanup(&f);
+    /* steps in index (name) order: a local, b ow, c local (no backend), d ow */
+    build_ok("{\"kind\":\"dag\",\"tasks\":{"
+             "\"a\":{\"function\":{\"backend\":\"local\",\"name\":\"f\"},\"input\":[1]},"
+             "\"b\":{\"function\":{\"backend\":\"ow\",\"name\":\"f\"},\"foreach\":\"a\"},"
+             "\"c\":{\"input\":1},"
+             "\"d\":{\"function\":{\"backend\":\"ow\",\"name\":\"f\"},\"input\":1}}}",
+             &f);
+    assert_int_equal(f.nlanes, 2);
+    assert_string_equal(f.lanes[0], "local");
+    assert_string_equal(f.lanes[1], "ow");
+    assert_int_equal(f.steps[cb_flow_step_index(&f, "c")].lane, 0);
+    assert_int_equal(f.steps[cb_flow_step_index(&f, "d")].lane, 1);
+    assert_int_equal(cb_flow_lane(&f, 9, cb_flow_step_index(&f, "b")), 1); /* b's child */
+    cb_flow_cleanup(&f);
+    /* nine accounts: refused */
+    n = (size_t)snprintf(dag, sizeof dag, "{\"kind\":\"dag\",\"tasks\":{");
+    for (int i = 0; i < 9; i++)
+        n += (size_t)snprintf(dag + n, sizeof dag - n,
+                              "%s\"s%d\":{\"function\":{\"backend\":\"b%d\",\"name\":\"f\"},"
+                              "\"input\":1}",
+                              i ? "," : "", i, i);
+    snprintf(dag + n, sizeof dag - n, "}}");
+    build_fails(dag, 0, "/: the job's functions name more than 8 backends or pools");
+}
+
 static void test_dag_foreach(void **state)
 {
     cb_flow f;
@@ -290,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_dag_diamond_order_and_implicit_deps),
         cmocka_unit_test(test_dag_foreach),
         cmocka_unit_test(test_the_backend_that_shapes_a_job),
+        cmocka_unit_test(test_the_lanes_of_a_job_over_several_accounts),
         cmocka_unit_test(test_dag_rejections),
     };
     return cmocka_run_group_tests_name("flow", tests, NULL, NULL);

@@ -34,6 +34,7 @@ typedef struct sim {
     int dispatches[MAXT];
     uint32_t max_inflight_seen;
     uint32_t capacity;
+    const uint32_t *lanes; /* lane_capacity, or NULL */
     int64_t retry_at[MAXT][8];
     int n;
     cb_sched_end end;
@@ -117,7 +118,8 @@ static cb_status plan(sim *s, cb_sched_plan *p)
                       s->now,
                       "acme/j1",
                       s->flow.nsteps ? s->step_policy : NULL,
-                      s->flow.kind == CB_FLOW_MAP_REDUCE ? &s->reduce_policy : NULL};
+                      s->flow.kind == CB_FLOW_MAP_REDUCE ? &s->reduce_policy : NULL,
+                      s->lanes};
     return cb_sched_plan_job(&in, p);
 }
 
@@ -826,6 +828,95 @@ static void test_plan_reports_what_capacity_held_back(void **state)
     sim_cleanup(&s);
 }
 
+/* Fold a plan's dispatches (as the controller appends them). */
+static void fold_dispatches(sim *s, const cb_sched_plan *p)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < p->ndispatch; i++)
+        json_array_append_new(list, json_pack("{s:i, s:i}", "task", p->dispatch[i].task, "attempt",
+                                              p->dispatch[i].attempt));
+    fold(s, CB_EV_TASKS_DISPATCHED, json_pack("{s:o}", "tasks", list));
+}
+
+/* A DAG whose steps are on three accounts: each task takes from its
+ * step's account's capacity; what one cannot take waits (wanted) while the
+ * others go on. */
+static void test_a_dag_s_steps_take_their_own_account_s_capacity(void **state)
+{
+    sim s;
+    cb_sched_plan p;
+    uint32_t lanes[3] = {10, 2, 0}; /* local, narrow, wide */
+    (void)state;
+    sim_init(&s, "{\"kind\":\"dag\",\"parallelism\":10,\"tasks\":{"
+                 "\"a\":{\"function\":" FN "},"
+                 "\"each\":{\"function\":{\"backend\":\"narrow\",\"name\":\"f\"},"
+                 "\"foreach\":\"a\"},"
+                 "\"side\":{\"function\":{\"backend\":\"wide\",\"name\":\"f\"}}}}");
+    assert_int_equal(s.flow.nlanes, 3);
+    s.lanes = lanes;
+    fold(&s, CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", s.flow.tasks));
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 1); /* a; side's account is full */
+    assert_int_equal(p.dispatch[0].task, 0);
+    assert_int_equal(p.want, 1);
+    fold_dispatches(&s, &p);
+    cb_sched_plan_cleanup(&p);
+    s.output[0] = json_pack("[i,i,i,i,i,i]", 1, 2, 3, 4, 5, 6);
+    run_function(&s, 0, 1);
+    assert_int_equal(plan(&s, &p), CB_OK); /* each is expanded: children 3..8 */
+    assert_int_equal(p.nexpand, 1);
+    assert_int_equal(p.ndispatch, 0);
+    dag_decisions(&s, &p);
+    cb_sched_plan_cleanup(&p);
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 2); /* narrow takes 2 of the 6 children */
+    assert_true(p.dispatch[0].task >= 3 && p.dispatch[1].task >= 3);
+    assert_int_equal(p.want, 5); /* 4 children and side */
+    cb_sched_plan_cleanup(&p);
+    lanes[1] = 0;
+    lanes[2] = 1;
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 1); /* now side alone */
+    assert_int_equal(p.dispatch[0].task, 2);
+    assert_int_equal(p.want, 6);
+    cb_sched_plan_cleanup(&p);
+    s.lanes = NULL; /* one account: capacity alone */
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 7);
+    cb_sched_plan_cleanup(&p);
+    sim_cleanup(&s);
+}
+
+/* A map_reduce whose reduce is on another account waits for that one. */
+static void test_a_reduce_on_another_account_takes_that_one_s_capacity(void **state)
+{
+    sim s;
+    cb_sched_plan p;
+    uint32_t lanes[2] = {10, 0};
+    (void)state;
+    sim_init(&s, "{\"kind\":\"map_reduce\",\"function\":" FN ","
+                 "\"input\":{\"items\":[1,2,3]},"
+                 "\"reduce\":{\"function\":{\"backend\":\"wide\",\"name\":\"f\"}}}");
+    s.lanes = lanes;
+    fold(&s, CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", s.flow.tasks));
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 3);
+    fold_dispatches(&s, &p);
+    cb_sched_plan_cleanup(&p);
+    for (uint32_t t = 0; t < 3; t++)
+        run_function(&s, t, 1);
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 0); /* the reduce's account is full */
+    assert_int_equal(p.want, 1);
+    cb_sched_plan_cleanup(&p);
+    lanes[1] = 1;
+    assert_int_equal(plan(&s, &p), CB_OK);
+    assert_int_equal(p.ndispatch, 1);
+    assert_int_equal(p.dispatch[0].task, 3);
+    cb_sched_plan_cleanup(&p);
+    sim_cleanup(&s);
+}
+
 static void test_rank_priority_deadline_submission_and_aging(void **state)
 {
     (void)state;
@@ -908,6 +999,8 @@ int main(void)
         cmocka_unit_test(test_dag_foreach_over_an_empty_array_succeeds),
         cmocka_unit_test(test_dag_step_retry_overrides_the_job),
         cmocka_unit_test(test_plan_reports_what_capacity_held_back),
+        cmocka_unit_test(test_a_dag_s_steps_take_their_own_account_s_capacity),
+        cmocka_unit_test(test_a_reduce_on_another_account_takes_that_one_s_capacity),
         cmocka_unit_test(test_rank_priority_deadline_submission_and_aging),
     };
     return cmocka_run_group_tests_name("sched", tests, NULL, NULL);
