@@ -82,6 +82,11 @@ typedef struct backend_state {
      * (each with its own limits); inflight and hungry are its own jobs'. */
     const cb_pool *pool;
     struct backend_state *members[CB_POOL_MAX];
+    /* The accounts of jobs over several (docs/engine.md, "Jobs over several
+     * accounts"): shaped like a pool whose members are the lanes, in the
+     * lanes' order (pool is &lanes); a task goes to its own lane's. */
+    bool mixed;
+    cb_pool lanes;
     cb_learned learned; /* a member that throttles: what it takes (pool.h) */
     struct backend_state *next;
 } backend_state;
@@ -96,7 +101,9 @@ typedef struct backend_state {
  * - After a plan is applied the job is not planned again until the mirror
  *   has folded what it appended (behind() in visit.c): `expect` events
  *   counted, the log position `await_seq` folded (NATS), a flat job's
- *   frontier at `await_frontier`; or until await_until_ns passes.
+ *   frontier at `await_frontier`, a DAG's last dispatched task
+ *   (`await_ref`: the first of the plan's last cb.tasks.dispatched, whose
+ *   fold implies the earlier ones'); or until await_until_ns passes.
  * - `ending`: the done message is out or on its way (end_status says what it
  *   says); the terminal event follows its confirmation. A failed publish
  *   clears it and the next visit plans the same end again (same ids).
@@ -143,6 +150,7 @@ typedef struct cjob {
     uint64_t expect;
     uint64_t await_seq;
     uint32_t await_frontier;
+    cb_task_ref await_ref; /* a DAG's; attempt 0: none */
     int64_t await_until_ns;
     int64_t progress_ns; /* the last progress message */
     struct event *wake;
@@ -201,9 +209,18 @@ void ctl_visit(cb_control *c, cjob *j);
 
 /* shaping.c */
 backend_state *ctl_backend_of(cb_control *c, const char *name);
+/* The shaping of a job whose flow has several lanes, none of them a pool
+ * (made on first use, shared by the jobs with those lanes in that order);
+ * NULL on ENOMEM. */
+backend_state *ctl_mixed_of(cb_control *c, const cb_flow *f);
+/* A job over several accounts: n of its dispatches went to lane k's account. */
+void ctl_lane_took(cjob *j, size_t k, uint64_t n);
 /* Invocations j may start now; *retry_ms: when tokens come back; *free_out:
- * capacity free before better-ranked jobs' reservations. */
-uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out);
+ * capacity free before better-ranked jobs' reservations. A job over several
+ * accounts: lanes[k] (when not NULL) what lane k's account may take, at most
+ * the result. */
+uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out,
+                      uint32_t *lanes);
 /* After a plan: what j still wants, tokens spent, hungry jobs woken when
  * capacity is left over. */
 void ctl_after_plan(cb_control *c, cjob *j, const cb_sched_plan *p, uint64_t free_cap, int64_t now);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_alloc.h"
 #include "cb_json.h"
 #include "cb_log.h"
 #include "cb_msg_invoke.h"
@@ -381,13 +382,16 @@ static void dispatch_to(cb_control *c, cjob *j, const cb_job_state *js, const cb
         ctl_invoke_cmds(c, j, js, tb, refs + from, cnt, member, invokes);
         o->invokes = invokes;
         snprintf(what, sizeof what, "dispatch/%u.%u+%zu", refs[from].task, refs[from].attempt, cnt);
-        if (j->flow.kind == CB_FLOW_DAG) /* a DAG's steps have their own backends */
+        if (j->backend && j->backend->mixed) /* counted per account, as a pool's members */
+            data = json_pack("{s:s, s:b, s:o}", "backend", backend, "mixed", 1, "tasks", tasks);
+        else if (j->flow.kind == CB_FLOW_DAG) /* a DAG's steps have their own backends */
             data = json_pack("{s:o}", "tasks", tasks);
         else if (member >= 0)
             data = json_pack("{s:s, s:s, s:o}", "backend", backend, "pool", j->backend->name,
                              "tasks", tasks);
         else
             data = json_pack("{s:s, s:o}", "backend", backend, "tasks", tasks);
+        j->await_ref = refs[from]; /* the plan's last event's, once all are out */
         if (ctl_emit(c, j, CB_EV_TASKS_DISPATCHED, what, data, o) == CB_OK) {
             c->stats.dispatched += cnt;
             ctl_set_inflight(j, j->inflight + (uint32_t)cnt);
@@ -395,11 +399,39 @@ static void dispatch_to(cb_control *c, cjob *j, const cb_job_state *js, const cb
     }
 }
 
+/* A job over several accounts: each lane's tasks to its account, in plan
+ * order within the lane. */
+static void dispatch_lanes(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                           const cb_sched_plan *p)
+{
+    cb_task_view v = cb_task_list_view(tb);
+    cb_task_ref *mine = cb_malloc(p->ndispatch * sizeof *mine);
+    if (!mine) { /* left pending: the next plan dispatches them */
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "dispatch: out of memory");
+        return;
+    }
+    for (size_t k = 0; k < j->backend->pool->n; k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < p->ndispatch; i++)
+            if (cb_sched_lane_of(&j->flow, &v, p->dispatch[i].task) == k)
+                mine[n++] = p->dispatch[i];
+        if (!n)
+            continue;
+        ctl_lane_took(j, k, n);
+        dispatch_to(c, j, js, tb, mine, n, j->backend->pool->members[k], (int)k);
+    }
+    free(mine);
+}
+
 void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
                   const cb_sched_plan *p)
 {
     const cb_pool *pool = j->backend ? j->backend->pool : NULL;
     uint64_t out[CB_POOL_MAX], off = 0;
+    if (pool && j->backend->mixed) {
+        dispatch_lanes(c, j, js, tb, p);
+        return;
+    }
     if (!pool || j->flow.kind == CB_FLOW_DAG) {
         dispatch_to(c, j, js, tb, p->dispatch, p->ndispatch,
                     j->backend ? j->backend->name : "local", -1);

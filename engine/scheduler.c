@@ -400,18 +400,17 @@ typedef struct sched_room {
     uint32_t lane[CB_FLOW_LANES_MAX];
 } sched_room;
 
-static uint8_t lane_of(const cb_sched_in *in, uint32_t task)
+uint8_t cb_sched_lane_of(const cb_flow *f, const cb_task_view *v, uint32_t task)
 {
-    const cb_flow *f = in->flow;
     if (f->nlanes < 2)
         return 0;
-    return cb_flow_lane(f, task, f->kind == CB_FLOW_DAG ? cb_sched_step_of(f, &in->view, task) : -1);
+    return cb_flow_lane(f, task, f->kind == CB_FLOW_DAG ? cb_sched_step_of(f, v, task) : -1);
 }
 
 /* Room for one more dispatch of `task` (taken when there is). */
 static bool take(const cb_sched_in *in, sched_room *r, uint32_t task)
 {
-    uint8_t l = r->lanes ? lane_of(in, task) : 0;
+    uint8_t l = r->lanes ? cb_sched_lane_of(in->flow, &in->view, task) : 0;
     if (r->left == 0 || (r->lanes && r->lane[l] == 0))
         return false;
     if (r->lanes)

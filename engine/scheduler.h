@@ -125,6 +125,8 @@ int32_t cb_sched_step_of(const cb_flow *f, const cb_task_view *v, uint32_t task)
 /* The outputs of a foreach step's children in order (new array), NULL when
  * one has not succeeded or on ENOMEM. */
 json_t *cb_sched_children_outputs(const cb_task_view *v, const cb_task_state *step);
+/* The lane of a task's function (cb_flow_lane; a foreach child: its step's). */
+uint8_t cb_sched_lane_of(const cb_flow *f, const cb_task_view *v, uint32_t task);
 /* Whether a `when` condition ({step, op, value}) holds for `value`. */
 bool cb_sched_when_holds(const json_t *when, const json_t *value);
 

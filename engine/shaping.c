@@ -34,6 +34,40 @@ backend_state *ctl_backend_of(cb_control *c, const char *name)
     return bs;
 }
 
+backend_state *ctl_mixed_of(cb_control *c, const cb_flow *f)
+{
+    char name[sizeof ((backend_state *)0)->name], all[CB_FLOW_LANES_MAX * 64] = "";
+    size_t n = 0;
+    backend_state *bs;
+    for (uint8_t k = 0; k < f->nlanes; k++)
+        n += (size_t)snprintf(all + n, n < sizeof all ? sizeof all - n : 0, "+%s", f->lanes[k]);
+    if (n < sizeof name) /* "+local+lambda-us": the lanes in order */
+        snprintf(name, sizeof name, "%s", all);
+    else
+        snprintf(name, sizeof name, "+%016llx",
+                 (unsigned long long)cb_hash64(all, n < sizeof all ? n : sizeof all - 1));
+    for (bs = c->backends; bs; bs = bs->next)
+        if (bs->mixed && !strcmp(bs->name, name))
+            return bs;
+    if (!(bs = cb_calloc(1, sizeof *bs)))
+        return NULL;
+    snprintf(bs->name, sizeof bs->name, "%s", name);
+    bs->mixed = true;
+    bs->lanes.name = bs->name;
+    bs->lanes.policy = CB_POOL_ORDER;
+    bs->pool = &bs->lanes;
+    bs->next = c->backends;
+    c->backends = bs;
+    for (uint8_t k = 0; k < f->nlanes; k++) {
+        if (!(bs->members[k] = ctl_backend_of(c, f->lanes[k])))
+            return NULL; /* the lanes so far are kept: a later look finds them */
+        bs->lanes.members[k] = bs->members[k]->name;
+        bs->lanes.weights[k] = 1;
+        bs->lanes.n = k + 1u;
+    }
+    return bs;
+}
+
 int ctl_tenant_add(cb_control *c, cjob *j)
 {
     tenant_state *t;
@@ -265,15 +299,17 @@ static uint64_t backend_free(backend_state *bs, int64_t now, int64_t *retry_ms)
     return cap;
 }
 
-/* A pool: what its members may start now, together. With none free it
- * looks again soon: a member's capacity may free up by another job's end
- * (which wakes that job's backend's hungry jobs, not the pool's). */
-static uint64_t pool_free(backend_state *bs, int64_t now, int64_t *retry_ms)
+/* A pool: what its members may start now, together (each[k]: member k's).
+ * With none free it looks again soon: a member's capacity may free up by
+ * another job's end (which wakes that job's backend's hungry jobs, not the
+ * pool's). */
+static uint64_t pool_free(backend_state *bs, int64_t now, int64_t *retry_ms, uint64_t *each)
 {
     uint64_t cap = 0;
     for (size_t k = 0; k < bs->pool->n; k++) {
         int64_t r = 0;
         uint64_t f = backend_free(bs->members[k], now, &r);
+        each[k] = f;
         cap = cap + f > UINT32_MAX ? UINT32_MAX : cap + f;
         if (r > 0 && (!*retry_ms || r < *retry_ms))
             *retry_ms = r;
@@ -299,12 +335,17 @@ uint64_t ctl_pool_split(cb_control *c, cjob *j, uint64_t n, int64_t now, uint64_
         in[k].per_request = pr.per_request;
     }
     placed = cb_pool_split(bs->pool->policy, in, bs->pool->n, n, out);
-    for (size_t k = 0; k < bs->pool->n; k++) {
-        set_member_inflight(j, k, j->minflight[k] + (uint32_t)out[k]);
-        if (bs->members[k]->lim.rate_per_s > 0)
-            bs->members[k]->tokens -= (double)out[k];
-    }
+    for (size_t k = 0; k < bs->pool->n; k++)
+        ctl_lane_took(j, k, out[k]);
     return placed;
+}
+
+void ctl_lane_took(cjob *j, size_t k, uint64_t n)
+{
+    backend_state *m = j->backend->members[k];
+    set_member_inflight(j, k, j->minflight[k] + (uint32_t)n);
+    if (m->lim.rate_per_s > 0)
+        m->tokens -= (double)n;
 }
 
 /* Invocations `j` may start now; *retry_ms says when tokens come back. The
@@ -312,10 +353,11 @@ uint64_t ctl_pool_split(cb_control *c, cjob *j, uint64_t n, int64_t now, uint64_
  * within j's tenant by rank: what its better-ranked jobs wait for is
  * theirs (priority with aging, deadline, submission). *free_out: capacity
  * free before either. */
-uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out)
+uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, uint64_t *free_out,
+                      uint32_t *lanes)
 {
     backend_state *bs = j->backend;
-    uint64_t cap = UINT32_MAX, reserved = 0, mine, room = headroom(j);
+    uint64_t cap = UINT32_MAX, reserved = 0, mine, room = headroom(j), each[CB_POOL_MAX];
     cb_rank rank = rank_of(j, now);
     *retry_ms = 0;
     *free_out = UINT32_MAX;
@@ -333,7 +375,7 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
         if (cb_sched_rank_before(&r, &rank, c->o.aging_ms))
             reserved += o->want;
     }
-    cap = bs->pool ? pool_free(bs, now, retry_ms) : backend_free(bs, now, retry_ms);
+    cap = bs->pool ? pool_free(bs, now, retry_ms, each) : backend_free(bs, now, retry_ms);
     *free_out = cap;
     mine = tenant_slots(c, j, cap, now);
     mine = mine > reserved ? mine - reserved : 0;
@@ -341,6 +383,8 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
         j->tenant_capped = 1;
         mine = room;
     }
+    for (size_t k = 0; lanes && bs->mixed && k < bs->pool->n; k++)
+        lanes[k] = (uint32_t)(each[k] < mine ? each[k] : mine);
     return (uint32_t)mine;
 }
 

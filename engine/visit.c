@@ -38,6 +38,17 @@ static int64_t makespan_bound_ms(const json_t *sla)
     return isfinite(best) && best >= 1 ? (int64_t)best : 0;
 }
 
+/* Is f's job shaped per lane (docs/engine.md, "Jobs over several
+ * accounts")? Several lanes, none a pool (a pool's job with its reduce on
+ * another backend is shaped by the pool). */
+static bool mixed(const cb_control *c, const cb_flow *f)
+{
+    for (uint8_t k = 0; k < f->nlanes; k++)
+        if (cb_config_pool(c->reg, f->lanes[k]))
+            return false;
+    return f->nlanes > 1;
+}
+
 static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
 {
     char err[256];
@@ -60,7 +71,8 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
     if (j->flow.kind == CB_FLOW_MAP_REDUCE)
         cb_policy_from_spec(js->spec, json_object_get(js->spec, "reduce"), &c->o.policy,
                             &j->reduce_policy);
-    j->backend = ctl_backend_of(c, cb_flow_backend(&j->flow));
+    j->backend = mixed(c, &j->flow) ? ctl_mixed_of(c, &j->flow)
+                                    : ctl_backend_of(c, cb_flow_backend(&j->flow));
     if (ctl_use_backend(c, j) != 0)
         return CB_ENOMEM;
     j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));
@@ -106,6 +118,7 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const cb_
     cb_decisions d;
     j->expect = js->applied + js->ignored;
     j->await_until_ns = now + c->o.await_ms * 1000000;
+    j->await_ref.attempt = 0; /* dispatch_to sets it */
     for (size_t i = 0; i < p->ndispatch; i++) /* new tasks move the frontier */
         if (p->dispatch[i].attempt == 1 && p->dispatch[i].task >= j->await_frontier)
             j->await_frontier = p->dispatch[i].task + 1;
@@ -153,15 +166,22 @@ static bool outputs_ready(cjob *j, cb_mirror_job *mj)
 /* Whether the mirror lacks what the job's last plan appended. Counting the
  * job's events is not enough (an adapter's report can make up the count
  * while our dispatch is still on its way), so where the broker tells log
- * positions the mirror must have folded ours, and a flat job's frontier
- * must show its last dispatch. */
-static bool behind(cb_control *c, const cjob *j, const cb_job_state *js)
+ * positions the mirror must have folded ours, a flat job's frontier must
+ * show its last dispatch, and a DAG's records its last dispatched task
+ * (RabbitMQ tells no positions: a DAG planned again on the count alone
+ * dispatched a task twice). */
+static bool behind(cb_control *c, const cjob *j, const cb_job_state *js, const cb_task_list *tb)
 {
     if (js->applied + js->ignored < j->expect)
         return true;
     if (j->await_seq && cb_mirror_seq(c->mirror) < j->await_seq)
         return true;
-    return j->flow.kind != CB_FLOW_DAG && !js->cancel_requested && js->frontier < j->await_frontier;
+    if (j->flow.kind == CB_FLOW_DAG) {
+        const cb_task_state *t = j->await_ref.attempt ? cb_task_list_get(tb, j->await_ref.task) : NULL;
+        return j->await_ref.attempt && !js->cancel_requested &&
+               (!t || t->status == CB_TASK_PENDING || t->attempt < j->await_ref.attempt);
+    }
+    return !js->cancel_requested && js->frontier < j->await_frontier;
 }
 
 void ctl_visit(cb_control *c, cjob *j)
@@ -173,6 +193,7 @@ void ctl_visit(cb_control *c, cjob *j)
     cb_sched_plan p;
     int64_t now = cb_time_now_ns(), retry_ms = 0;
     uint64_t free_cap = 0;
+    uint32_t lanes[CB_FLOW_LANES_MAX] = {0};
     bool by_ref;
     cb_status s;
 
@@ -197,7 +218,7 @@ void ctl_visit(cb_control *c, cjob *j)
         return; /* the confirmations re-visit */
     if (job_load_flow(c, j, js) != CB_OK)
         return;
-    if (behind(c, j, js) && now < j->await_until_ns) {
+    if (behind(c, j, js, tb) && now < j->await_until_ns) {
         ctl_job_wake(j, (j->await_until_ns - now) / 1000000 + 1);
         return; /* the mirror has not folded what we appended yet */
     }
@@ -219,7 +240,9 @@ void ctl_visit(cb_control *c, cjob *j)
     in.job = js;
     /* a DAG plans over all its records, other jobs over their open ones */
     in.view = j->flow.kind == CB_FLOW_DAG ? cb_task_list_view(tb) : cb_mirror_open_view(mj);
-    in.capacity = j->held ? 0 : ctl_capacity(c, j, now, &retry_ms, &free_cap);
+    in.capacity = j->held ? 0 : ctl_capacity(c, j, now, &retry_ms, &free_cap, lanes);
+    if (j->backend && j->backend->mixed && !j->held)
+        in.lane_capacity = lanes;
     in.now_ns = now;
     in.job_key = j->key;
     if ((s = cb_sched_plan_job(&in, &p)) != CB_OK) {

@@ -234,13 +234,15 @@ static bool job_accepts_tasks(const cb_job_state *j)
     return j->status == CB_JOB_RUNNING || j->status == CB_JOB_SUSPENDED;
 }
 
-/* The member a pool's dispatch names (1-based; added on its first
- * dispatch), or 0: not a pool's dispatch, or more members than kept. */
+/* The member a pool's dispatch names, or the account of a job over several
+ * ("mixed"; 1-based; added on its first dispatch), or 0: neither, or more
+ * members than kept. */
 static uint8_t member_of(cb_job_state *j, const json_t *data)
 {
     const char *b = json_string_value(json_object_get(data, "backend"));
     uint32_t i;
-    if (!json_object_get(data, "pool") || !b || strlen(b) >= CB_MEMBER_NAME_MAX)
+    if (!(json_object_get(data, "pool") || json_is_true(json_object_get(data, "mixed"))) || !b ||
+        strlen(b) >= CB_MEMBER_NAME_MAX)
         return 0;
     for (i = 0; i < j->nmembers && strcmp(j->members[i].backend, b); i++)
         ;

@@ -824,6 +824,22 @@ static void through_the_engine(void **state)
 
 /* ---- pools -------------------------------------------------------------------------- */
 
+/* A stack with no local adapter, one adapter per account named. */
+static cb_stack *start_accounts(const char *url, const char *const *names, int n)
+{
+    cb_stack *s = P.stack = cb_stack_start(P.base, url, P.config, 0, NULL);
+    assert_non_null(s);
+    for (int m = 0; m < n; m++) {
+        char name[40], adapter[1200];
+        snprintf(adapter, sizeof adapter,
+                 "'%s/cb-adapter' --config '%s' --backend %s --id a%d --broker '%s'",
+                 getenv("CB_TEST_BIN"), P.config, names[m], m, url);
+        snprintf(name, sizeof name, "adapter-%s", names[m]);
+        assert_true(cb_stack_add(s, name, adapter));
+    }
+    return s;
+}
+
 static int member_index(const char *backend)
 {
     static const char *const members[] = {"busy", "narrow", "wide"};
@@ -842,8 +858,9 @@ static int member_index(const char *backend)
 static void a_pool_spills_over_and_learns_from_throttles(void **state)
 {
     static const int limit[3] = {6, 2, 4};
+    static const char *const names[] = {"busy", "narrow", "wide"};
     const char *url = cb_test_env("CB_TEST_BROKER_URL");
-    char tenant[64], job[1024], id[256], adapter[1200], items[512] = "";
+    char tenant[64], job[1024], id[256], items[512] = "";
     json_t *done = NULL, *lines, *e, *st;
     int inflight[3] = {0}, most[3] = {0}, disp[2][3] = {{0}}, throttled = 0, failed = 0;
     int after = 0, ndisp = 0, first[3] = {0};
@@ -852,16 +869,7 @@ static void a_pool_spills_over_and_learns_from_throttles(void **state)
     size_t i;
     (void)state;
 
-    assert_non_null(s = P.stack = cb_stack_start(P.base, url, P.config, 0, NULL));
-    for (int m = 0; m < 3; m++) {
-        static const char *const names[] = {"busy", "narrow", "wide"};
-        char name[40];
-        snprintf(adapter, sizeof adapter,
-                 "'%s/cb-adapter' --config '%s' --backend %s --id a%d --broker '%s'",
-                 getenv("CB_TEST_BIN"), P.config, names[m], m, url);
-        snprintf(name, sizeof name, "adapter-%s", names[m]);
-        assert_true(cb_stack_add(s, name, adapter));
-    }
+    s = start_accounts(url, names, 3);
     cb_test_unique(tenant, sizeof tenant, "pool");
     for (int k = 0; k < 80; k++) /* 80 items of 100 ms */
         snprintf(items + strlen(items), sizeof items - strlen(items), "%s100", k ? ", " : "");
@@ -975,6 +983,104 @@ static void a_pool_spills_over_and_learns_from_throttles(void **state)
     P.stack = NULL;
 }
 
+/* A DAG whose steps are on two accounts, "narrow" (2 at once) and "wide"
+ * (4): a fan-out of 12 on each at the same time. Each account's own limit
+ * holds and each is used to its width (the job is not shaped by one of
+ * them); the log names each dispatch's account. */
+static void a_dag_s_steps_are_shaped_by_their_own_accounts(void **state)
+{
+    static const char *const names[] = {"narrow", "wide"};
+    static const int limit[2] = {2, 4};
+    const char *url = cb_test_env("CB_TEST_BROKER_URL");
+    char tenant[64], job[1400], id[256];
+    json_t *done = NULL, *lines, *e;
+    int inflight[2] = {0}, most[2] = {0}, tasks[2] = {0}, failed = 0, wrong = 0;
+    unsigned sent[28] = {0}; /* task -> attempts dispatched */
+    json_t *ids = json_object();
+    cb_stack *s;
+    size_t i;
+    (void)state;
+
+    s = start_accounts(url, names, 2);
+    cb_test_unique(tenant, sizeof tenant, "lanes");
+    snprintf(job, sizeof job,
+             "{\"tenant\": \"%s\", \"kind\": \"dag\", \"parallelism\": 50, \"tasks\": {"
+             "\"list\": {\"function\": {\"backend\": \"wide\", \"name\": \"echo\"},"
+             " \"input\": [150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150]},"
+             "\"narrow_each\": {\"function\": {\"backend\": \"narrow\", \"name\": \"sleep_ms\"},"
+             " \"foreach\": \"list\"},"
+             "\"wide_each\": {\"function\": {\"backend\": \"wide\", \"name\": \"sleep_ms\"},"
+             " \"foreach\": \"list\"},"
+             "\"z_join\": {\"function\": {\"backend\": \"wide\", \"name\": \"echo\"},"
+             " \"input_from\": [\"narrow_each\", \"wide_each\"]}}}",
+             tenant);
+    if (submit_wait(url, job, id, sizeof id, &done) != 0) {
+        cb_stack_dump(s);
+        fail_msg("the DAG did not finish");
+    }
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
+    json_decref(done);
+    /* The log, in order: each account's invocations in flight (dispatched
+     * to it, not yet reported). The account of a task by its index: list 0,
+     * z_join 3, narrow_each's children 4..15, wide_each's 16..27. */
+    lines = job_events(url, tenant, id);
+    json_array_foreach(lines, i, e)
+    {
+        const char *type = json_string_value(json_object_get(e, "type")) ?: "";
+        const json_t *d = json_object_get(e, "data"), *t;
+        json_t *outs = outcomes_of(e);
+        size_t k;
+        const char *eid = json_string_value(json_object_get(e, "id")) ?: "?";
+        if (json_object_get(ids, eid))
+            fprintf(stderr, "lanes: event %s twice in the log (at %zu and %zu)\n", eid,
+                    (size_t)json_integer_value(json_object_get(ids, eid)), i);
+        json_object_set_new(ids, eid, json_integer((json_int_t)i));
+        if (!strcmp(type, "cb.tasks.dispatched")) {
+            const char *backend = json_string_value(json_object_get(d, "backend"));
+            json_array_foreach(json_object_get(d, "tasks"), k, t)
+            {
+                json_int_t task = json_integer_value(json_object_get(t, "task"));
+                json_int_t attempt = json_integer_value(json_object_get(t, "attempt"));
+                int m = task >= 4 && task < 16 ? 0 : 1;
+                assert_true(task >= 0 && task < 28 && attempt >= 1 && attempt <= 8);
+                if (sent[task] & (1u << attempt)) { /* the state has it once */
+                    fprintf(stderr, "lanes: task %d attempt %d dispatched again (%s)\n",
+                            (int)task, (int)attempt,
+                            json_string_value(json_object_get(e, "id")) ?: "?");
+                    continue;
+                }
+                sent[task] |= 1u << attempt;
+                if (++inflight[m] > most[m])
+                    most[m] = inflight[m];
+                tasks[m]++;
+                if (!backend || strcmp(backend, names[m]) ||
+                    !json_is_true(json_object_get(d, "mixed")))
+                    wrong++; /* the dispatch must name its account */
+            }
+        }
+        failed += !strcmp(type, "cb.task.failed");
+        json_array_foreach(outs, k, t)
+        {
+            json_int_t task = json_integer_value(json_object_get(t, "task"));
+            if (task != 1 && task != 2) /* not a foreach step collected by the engine */
+                inflight[task >= 4 && task < 16 ? 0 : 1]--;
+        }
+        json_decref(outs);
+    }
+    json_decref(lines);
+    json_decref(ids);
+    fprintf(stderr, "lanes: %d/%d tasks to narrow/wide, at most %d/%d at once (limits 2/4)\n",
+            tasks[0], tasks[1], most[0], most[1]);
+    assert_int_equal(failed, 0);
+    assert_int_equal(wrong, 0);
+    assert_int_equal(tasks[0], 12); /* narrow_each's children */
+    assert_int_equal(tasks[1], 14); /* list, wide_each's children, z_join */
+    for (int m = 0; m < 2; m++)
+        assert_int_equal(most[m], limit[m]); /* its own limit, reached and held */
+    cb_stack_stop(s);
+    P.stack = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -991,6 +1097,7 @@ int main(void)
         cmocka_unit_test(openwhisk_actions),
         cmocka_unit_test(through_the_engine),
         cmocka_unit_test(a_pool_spills_over_and_learns_from_throttles),
+        cmocka_unit_test(a_dag_s_steps_are_shaped_by_their_own_accounts),
     };
     if (getenv("CB_TEST_FILTER"))
         cmocka_set_test_filter(getenv("CB_TEST_FILTER"));

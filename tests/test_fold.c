@@ -288,6 +288,35 @@ static void test_a_backup_attempt_races_the_original(void **state)
 
 /* A pool's job: each member's invocations in flight, dispatched and the
  * throttles its outcomes report, kept in the job's record; the task's member. */
+/* A job over several accounts ("mixed") is counted per account like a
+ * pool's members; a dispatch that names its backend alone is not. */
+static void test_a_mixed_job_s_accounts_are_counted(void **state)
+{
+    world w;
+    (void)state;
+    world_init(&w);
+    start_job(&w, 4);
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"backend\":\"local\",\"tasks\":[{\"task\":0,\"attempt\":1}]}"),
+                     1);
+    assert_int_equal(w.job.nmembers, 0);
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"backend\":\"narrow\",\"mixed\":true,\"tasks\":[{\"task\":1,"
+                           "\"attempt\":1},{\"task\":2,\"attempt\":1}]}"),
+                     1);
+    assert_int_equal(apply(&w, CB_EV_TASKS_DISPATCHED,
+                           "{\"backend\":\"wide\",\"mixed\":true,\"tasks\":[{\"task\":3,"
+                           "\"attempt\":1}]}"),
+                     1);
+    assert_int_equal(w.job.nmembers, 2);
+    assert_string_equal(w.job.members[0].backend, "narrow");
+    assert_true(w.job.members[0].inflight == 2 && w.job.members[1].inflight == 1);
+    assert_int_equal(w.tasks[3].member, 2);
+    assert_int_equal(task_event(&w, CB_EV_TASK_TIMED_OUT, 1, 1), 1);
+    assert_true(w.job.members[0].inflight == 1 && w.job.members[0].dispatched == 2);
+    world_cleanup(&w);
+}
+
 static void test_a_pool_s_members_are_counted(void **state)
 {
     world w;
@@ -958,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_costs_count_every_invocation_once),
         cmocka_unit_test(test_a_backup_attempt_races_the_original),
         cmocka_unit_test(test_a_pool_s_members_are_counted),
+        cmocka_unit_test(test_a_mixed_job_s_accounts_are_counted),
         cmocka_unit_test(test_a_stored_result_is_recorded_as_a_reference),
         cmocka_unit_test(test_duplicates_are_ignored_and_counted),
         cmocka_unit_test(test_events_before_submission_leave_job_absent),

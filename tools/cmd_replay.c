@@ -79,10 +79,13 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
             backups += json_is_true(json_object_get(one, "backup"));
         }
         const char *pool = json_string_value(json_object_get(d, "pool"));
-        char on[120] = ""; /* a pool's: the member they went to */
+        char on[120] = ""; /* a pool's: the member they went to; a job over several accounts': which */
         if (pool)
             snprintf(on, sizeof on, " to %.40s of pool %.40s",
                      json_string_value(json_object_get(d, "backend")) ?: "?", pool);
+        else if (json_is_true(json_object_get(d, "mixed")))
+            snprintf(on, sizeof on, " to %.40s",
+                     json_string_value(json_object_get(d, "backend")) ?: "?");
         snprintf(detail, sizeof detail, "%zu tasks%s%s",
                  json_array_size(json_object_get(d, "tasks")), on,
                  backups ? " (backups of tasks in flight: docs/engine.md)" : "");
