@@ -404,7 +404,8 @@ static cb_status build_lanes(cb_flow *f, char *err, size_t errlen)
             f->steps[i].lane = (uint8_t)k;
     if (k < 0)
         return fail(err, errlen, CB_EINVAL,
-                    "/: the job's functions name more than %d backends or pools", CB_FLOW_LANES_MAX);
+                    "/: the job's functions name more than %d backends or pools",
+                    CB_FLOW_LANES_MAX);
     return CB_OK;
 }
 

@@ -118,7 +118,7 @@ static void apply_plan(cb_control *c, cjob *j, const cb_job_state *js, const cb_
     cb_decisions d;
     j->expect = js->applied + js->ignored;
     j->await_until_ns = now + c->o.await_ms * 1000000;
-    j->await_ref.attempt = 0; /* dispatch_to sets it */
+    j->await_ref.attempt = 0;                 /* dispatch_to sets it */
     for (size_t i = 0; i < p->ndispatch; i++) /* new tasks move the frontier */
         if (p->dispatch[i].attempt == 1 && p->dispatch[i].task >= j->await_frontier)
             j->await_frontier = p->dispatch[i].task + 1;
@@ -177,7 +177,8 @@ static bool behind(cb_control *c, const cjob *j, const cb_job_state *js, const c
     if (j->await_seq && cb_mirror_seq(c->mirror) < j->await_seq)
         return true;
     if (j->flow.kind == CB_FLOW_DAG) {
-        const cb_task_state *t = j->await_ref.attempt ? cb_task_list_get(tb, j->await_ref.task) : NULL;
+        const cb_task_state *t =
+            j->await_ref.attempt ? cb_task_list_get(tb, j->await_ref.task) : NULL;
         return j->await_ref.attempt && !js->cancel_requested &&
                (!t || t->status == CB_TASK_PENDING || t->attempt < j->await_ref.attempt);
     }

@@ -1044,9 +1044,8 @@ static void a_dag_s_steps_are_shaped_by_their_own_accounts(void **state)
                 int m = task >= 4 && task < 16 ? 0 : 1;
                 assert_true(task >= 0 && task < 28 && attempt >= 1 && attempt <= 8);
                 if (sent[task] & (1u << attempt)) { /* the state has it once */
-                    fprintf(stderr, "lanes: task %d attempt %d dispatched again (%s)\n",
-                            (int)task, (int)attempt,
-                            json_string_value(json_object_get(e, "id")) ?: "?");
+                    fprintf(stderr, "lanes: task %d attempt %d dispatched again (%s)\n", (int)task,
+                            (int)attempt, json_string_value(json_object_get(e, "id")) ?: "?");
                     continue;
                 }
                 sent[task] |= 1u << attempt;

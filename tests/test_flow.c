@@ -265,7 +265,7 @@ static void test_the_lanes_of_a_job_over_several_accounts(void **state)
              &f);
     assert_int_equal(f.nlanes, 2);
     assert_string_equal(f.lanes[1], "ow");
-    assert_int_equal(cb_flow_lane(&f, 1, -1), 0);                        /* a map task */
+    assert_int_equal(cb_flow_lane(&f, 1, -1), 0);                       /* a map task */
     assert_int_equal(cb_flow_lane(&f, cb_flow_reduce_task(&f), -1), 1); /* the reduce */
     cb_flow_cleanup(&f);
     /* steps in index (name) order: a local, b ow, c local (no backend), d ow */

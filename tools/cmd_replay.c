@@ -79,7 +79,8 @@ static void print_line(timeline *t, const cb_event *ev, uint64_t seq)
             backups += json_is_true(json_object_get(one, "backup"));
         }
         const char *pool = json_string_value(json_object_get(d, "pool"));
-        char on[120] = ""; /* a pool's: the member they went to; a job over several accounts': which */
+        char on[120] =
+            ""; /* a pool's: the member they went to; a job over several accounts': which */
         if (pool)
             snprintf(on, sizeof on, " to %.40s of pool %.40s",
                      json_string_value(json_object_get(d, "backend")) ?: "?", pool);
