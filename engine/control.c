@@ -63,8 +63,7 @@ static void job_free(cjob *j)
     if (j->have_flow)
         cb_flow_cleanup(&j->flow);
     free(j->step_policy);
-    for (size_t k = 0; k < CB_POOL_MAX; k++)
-        json_decref(j->mfn[k]);
+    json_decref(j->mfns);
     event_free(j->wake);
     free(j);
 }

@@ -82,11 +82,16 @@ typedef struct backend_state {
      * (each with its own limits); inflight and hungry are its own jobs'. */
     const cb_pool *pool;
     struct backend_state *members[CB_POOL_MAX];
-    /* The accounts of jobs over several (docs/engine.md, "Jobs over several
-     * accounts"): shaped like a pool whose members are the lanes, in the
-     * lanes' order (pool is &lanes); a task goes to its own lane's. */
+    /* Jobs over several accounts (docs/engine.md, "Jobs over several
+     * accounts"): shaped like a pool (pool is &lanes) whose members are the
+     * accounts of the lanes in order, a pool lane's members each once; lane
+     * k's accounts are the bits of lane_accts[k], lane_pool[k] the pool it
+     * names or NULL. A task goes to its own lane's accounts. */
     bool mixed;
     cb_pool lanes;
+    uint8_t nlanes;
+    uint8_t lane_accts[CB_FLOW_LANES_MAX];
+    const cb_pool *lane_pool[CB_FLOW_LANES_MAX];
     cb_learned learned; /* a member that throttles: what it takes (pool.h) */
     struct backend_state *next;
 } backend_state;
@@ -144,7 +149,7 @@ typedef struct cjob {
     uint32_t minflight[CB_POOL_MAX];
     uint32_t mthrottled[CB_POOL_MAX];
     int mseen; /* the throttles were read once (those before are not news) */
-    json_t *mfn[CB_POOL_MAX];
+    json_t *mfns; /* "<member>:<function's address>" -> the copy (dispatch.c member_fn) */
     struct cjob *hungry_prev, *hungry_next; /* in backend->hungry while want > 0 */
     int pending;
     uint64_t expect;
@@ -237,9 +242,14 @@ void ctl_shaping_forget(cjob *j);
 /* A pool's job: its members' invocations in flight from its record, and
  * what they throttled since the last look (each throttling member learns). */
 void ctl_pool_sync(cjob *j, const cb_job_state *js, int64_t now);
-/* A pool's job: n invocations split across its members (pool.h) into
- * out[0..members); counted as theirs (in flight, tokens). Returns the sum. */
-uint64_t ctl_pool_split(cb_control *c, cjob *j, uint64_t n, int64_t now, uint64_t *out);
+/* n invocations split across the members of `pool` (pool.h) by its policy:
+ * j's own pool, or a pool lane's of a job over several accounts; into
+ * out[i] for pool->members[i]; counted as theirs (in flight, tokens).
+ * Returns the sum. */
+uint64_t ctl_pool_split(cb_control *c, cjob *j, const cb_pool *pool, uint64_t n, int64_t now,
+                        uint64_t *out);
+/* The index of account `name` among j's backend's members, or -1. */
+int ctl_member_index(const cjob *j, const char *name);
 
 /* append.c: an op is owned by the caller until handed to the broker with
  * ctl_op_done as its callback; ctl_op_done frees it. */

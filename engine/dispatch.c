@@ -259,20 +259,29 @@ static size_t batch_size(size_t n, uint64_t busy)
     return k < 1 ? 1 : k > CTL_BATCH_MAX ? CTL_BATCH_MAX : k;
 }
 
-/* A pool's job: its function with member k as backend (made once, kept
- * by j), or NULL when out of memory. A function on a backend of its own
- * (a map_reduce's reduce, re-sent with map tasks after a restart) is left
- * as it is. */
+/* A function that names a pool (the job's, or a lane's of a job over
+ * several accounts), with member k as backend instead: made once per
+ * function and member, kept by j until it ends; NULL when out of memory. A
+ * function on a backend of its own is left as it is. */
 static const json_t *member_fn(cjob *j, const json_t *fn, int k)
 {
-    if (strcmp(json_string_value(json_object_get(fn, "backend")) ?: "", j->backend->name) != 0)
+    const char *b = json_string_value(json_object_get(fn, "backend")) ?: "";
+    char key[64];
+    json_t *copy;
+    if (strcmp(b, j->backend->name) != 0 && !cb_config_pool(j->c->reg, b))
         return fn;
-    if (!j->mfn[k] && (j->mfn[k] = json_deep_copy(fn)) &&
-        json_object_set_new(j->mfn[k], "backend", json_string(j->backend->pool->members[k]))) {
-        json_decref(j->mfn[k]);
-        j->mfn[k] = NULL;
+    snprintf(key, sizeof key, "%d:%p", k, (const void *)fn);
+    if (!j->mfns && !(j->mfns = json_object()))
+        return NULL;
+    if ((copy = json_object_get(j->mfns, key)))
+        return copy;
+    if (!(copy = json_deep_copy(fn)) ||
+        json_object_set_new(copy, "backend", json_string(j->backend->pool->members[k])) ||
+        json_object_set_new(j->mfns, key, copy)) {
+        json_decref(copy);
+        return NULL;
     }
-    return j->mfn[k];
+    return copy;
 }
 
 int ctl_task_member(const cjob *j, const cb_job_state *js, const cb_task_state *t, bool backup)
@@ -354,10 +363,12 @@ void ctl_invoke_cmds(cb_control *c, cjob *j, const cb_job_state *js, const cb_ta
     }
 }
 
-/* Append the dispatches of refs[0..n) in chunks, to `backend` (a pool's:
- * its member k, named with the pool in each event). */
+/* Append the dispatches of refs[0..n) in chunks, to `backend` (member k of
+ * j's backend: a pool's member, named with `pool`; an account of a job
+ * over several, "mixed", with the pool of its lane if any). */
 static void dispatch_to(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
-                        const cb_task_ref *refs, size_t n, const char *backend, int member)
+                        const cb_task_ref *refs, size_t n, const char *backend, int member,
+                        const char *pool)
 {
     char what[256];
     for (size_t from = 0; from < n; from += DISPATCH_CHUNK) {
@@ -383,12 +394,12 @@ static void dispatch_to(cb_control *c, cjob *j, const cb_job_state *js, const cb
         o->invokes = invokes;
         snprintf(what, sizeof what, "dispatch/%u.%u+%zu", refs[from].task, refs[from].attempt, cnt);
         if (j->backend && j->backend->mixed) /* counted per account, as a pool's members */
-            data = json_pack("{s:s, s:b, s:o}", "backend", backend, "mixed", 1, "tasks", tasks);
-        else if (j->flow.kind == CB_FLOW_DAG) /* a DAG's steps have their own backends */
-            data = json_pack("{s:o}", "tasks", tasks);
-        else if (member >= 0)
-            data = json_pack("{s:s, s:s, s:o}", "backend", backend, "pool", j->backend->name,
+            data = json_pack("{s:s, s:s*, s:b, s:o}", "backend", backend, "pool", pool, "mixed", 1,
                              "tasks", tasks);
+        else if (j->flow.kind == CB_FLOW_DAG) /* a DAG's steps on one backend */
+            data = json_pack("{s:o}", "tasks", tasks);
+        else if (pool)
+            data = json_pack("{s:s, s:s, s:o}", "backend", backend, "pool", pool, "tasks", tasks);
         else
             data = json_pack("{s:s, s:o}", "backend", backend, "tasks", tasks);
         j->await_ref = refs[from]; /* the plan's last event's, once all are out */
@@ -399,27 +410,51 @@ static void dispatch_to(cb_control *c, cjob *j, const cb_job_state *js, const cb
     }
 }
 
+/* refs[0..n) split across the members of `pool` (j's own, or a lane's),
+ * each member's share to it; what none could take waits for the next plan,
+ * still pending. */
+static void dispatch_pool(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
+                          const cb_task_ref *refs, size_t n, const cb_pool *pool)
+{
+    uint64_t out[CB_POOL_MAX], off = 0;
+    ctl_pool_split(c, j, pool, n, cb_time_now_ns(), out); /* visit's clock */
+    for (size_t i = 0; i < pool->n; off += out[i], i++)
+        if (out[i])
+            dispatch_to(c, j, js, tb, refs + off, out[i], pool->members[i],
+                        ctl_member_index(j, pool->members[i]), pool->name);
+}
+
 /* A job over several accounts: each lane's tasks to its account, in plan
- * order within the lane. */
+ * order within the lane; the lanes on one account first, then the pools'
+ * (the split sees what the others took of a member they share). */
 static void dispatch_lanes(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
                            const cb_sched_plan *p)
 {
+    const backend_state *bs = j->backend;
     cb_task_view v = cb_task_list_view(tb);
     cb_task_ref *mine = cb_malloc(p->ndispatch * sizeof *mine);
     if (!mine) { /* left pending: the next plan dispatches them */
         cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "dispatch: out of memory");
         return;
     }
-    for (size_t k = 0; k < j->backend->pool->n; k++) {
-        size_t n = 0;
-        for (size_t i = 0; i < p->ndispatch; i++)
-            if (cb_sched_lane_of(&j->flow, &v, p->dispatch[i].task) == k)
-                mine[n++] = p->dispatch[i];
-        if (!n)
-            continue;
-        ctl_lane_took(j, k, n);
-        dispatch_to(c, j, js, tb, mine, n, j->backend->pool->members[k], (int)k);
-    }
+    for (int pools = 0; pools < 2; pools++)
+        for (size_t k = 0; k < bs->nlanes; k++) {
+            size_t n = 0;
+            if ((bs->lane_pool[k] != NULL) != pools)
+                continue;
+            for (size_t i = 0; i < p->ndispatch; i++)
+                if (cb_sched_lane_of(&j->flow, &v, p->dispatch[i].task) == k)
+                    mine[n++] = p->dispatch[i];
+            if (!n)
+                continue;
+            if (pools) {
+                dispatch_pool(c, j, js, tb, mine, n, bs->lane_pool[k]);
+            } else {
+                int a = ctl_member_index(j, j->flow.lanes[k]);
+                ctl_lane_took(j, (size_t)a, n);
+                dispatch_to(c, j, js, tb, mine, n, j->flow.lanes[k], a, NULL);
+            }
+        }
     free(mine);
 }
 
@@ -427,29 +462,11 @@ void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_
                   const cb_sched_plan *p)
 {
     const cb_pool *pool = j->backend ? j->backend->pool : NULL;
-    uint64_t out[CB_POOL_MAX], off = 0;
-    if (pool && j->backend->mixed) {
+    if (pool && j->backend->mixed)
         dispatch_lanes(c, j, js, tb, p);
-        return;
-    }
-    if (!pool || j->flow.kind == CB_FLOW_DAG) {
+    else if (pool) /* a map's (or map_reduce's, its reduce on the pool too) */
+        dispatch_pool(c, j, js, tb, p->dispatch, p->ndispatch, pool);
+    else
         dispatch_to(c, j, js, tb, p->dispatch, p->ndispatch,
-                    j->backend ? j->backend->name : "local", -1);
-        return;
-    }
-    /* a map_reduce's reduce runs on its function's own backend (intake: not
-     * a pool); it is planned alone, once every map task has ended */
-    if (j->flow.kind == CB_FLOW_MAP_REDUCE && p->ndispatch == 1 &&
-        p->dispatch[0].task == cb_flow_reduce_task(&j->flow)) {
-        const json_t *rfn = json_object_get(json_object_get(js->spec, "reduce"), "function");
-        dispatch_to(c, j, js, tb, p->dispatch, 1,
-                    json_string_value(json_object_get(rfn, "backend")) ?: "local", -1);
-        return;
-    }
-    /* a pool's: each member its share (what none could take waits for the
-     * next plan, still pending) */
-    ctl_pool_split(c, j, p->ndispatch, cb_time_now_ns(), out); /* visit's clock */
-    for (size_t k = 0; k < pool->n; off += out[k], k++)
-        if (out[k])
-            dispatch_to(c, j, js, tb, p->dispatch + off, out[k], pool->members[k], (int)k);
+                    j->backend ? j->backend->name : "local", -1, NULL);
 }

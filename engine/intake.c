@@ -60,10 +60,9 @@ static void check_on(const cb_intake_cfg *cfg, const json_t *fn, const char *pat
 }
 
 /* Is the function object at `path` runnable here? A pool's function must
- * run on every member (any of them may get its tasks). `pool_ok`: the job's
- * own function (a DAG step's or a reduce's may not name a pool yet). */
+ * run on every member (any of them may get its tasks). */
 static void check_function(const cb_intake_cfg *cfg, const json_t *fn, const char *path,
-                           int pool_ok, cb_intake *out)
+                           cb_intake *out)
 {
     const char *backend = json_string_value(json_object_get(fn, "backend"));
     const char *name = json_string_value(json_object_get(fn, "name"));
@@ -71,13 +70,6 @@ static void check_function(const cb_intake_cfg *cfg, const json_t *fn, const cha
     if (!backend || !name)
         return; /* the schema said so already */
     if ((pool = cb_config_pool(cfg->reg, backend))) {
-        if (!pool_ok) {
-            reject(out, CB_EUNSUPP,
-                   "%s/backend: \"%s\" is a pool; a pool for a DAG's steps or a reduce is " NOT_YET
-                   " (name one of its members: %s...)",
-                   path, backend, pool->members[0]);
-            return;
-        }
         for (size_t i = 0; i < pool->n; i++)
             check_on(cfg, fn, path, pool->members[i], backend, out);
     } else if (!cb_config_has_backend(cfg->reg, backend)) {
@@ -94,18 +86,37 @@ static void check_functions(const cb_intake_cfg *cfg, const json_t *job, cb_inta
     const char *step;
     json_t *spec;
     if (json_object_get(job, "function"))
-        check_function(cfg, json_object_get(job, "function"), "/function",
-                       !json_object_get(job, "tasks"), out);
+        check_function(cfg, json_object_get(job, "function"), "/function", out);
     if (json_object_get(json_object_get(job, "reduce"), "function"))
         check_function(cfg, json_object_get(json_object_get(job, "reduce"), "function"),
-                       "/reduce/function", 0, out);
+                       "/reduce/function", out);
     json_object_foreach((json_t *)tasks, step, spec)
     {
         char path[CB_NAME_MAX + 32];
         snprintf(path, sizeof path, "/tasks/%s/function", step);
         if (json_object_get(spec, "function"))
-            check_function(cfg, json_object_get(spec, "function"), path, 0, out);
+            check_function(cfg, json_object_get(spec, "function"), path, out);
     }
+}
+
+/* The accounts a flow's lanes run on, a pool's members each once
+ * (docs/engine.md, "Jobs over several accounts"). */
+static size_t accounts_of(const cb_intake_cfg *cfg, const cb_flow *f)
+{
+    const char *seen[CB_FLOW_LANES_MAX * CB_POOL_MAX];
+    size_t n = 0;
+    for (uint8_t k = 0; k < f->nlanes; k++) {
+        const cb_pool *p = cb_config_pool(cfg->reg, f->lanes[k]);
+        for (size_t i = 0; i < (p ? p->n : 1); i++) {
+            const char *a = p ? p->members[i] : f->lanes[k];
+            size_t s = 0;
+            while (s < n && strcmp(seen[s], a))
+                s++;
+            if (s == n)
+                seen[n++] = a;
+        }
+    }
+    return n;
 }
 
 /* A function's memory_mb (docs/engine.md, "Function memory"): the local
@@ -252,7 +263,13 @@ static cb_status check(const cb_intake_cfg *cfg, const char *tenant, const void 
     {
         double most = cb_config_tenant_limit(cfg->reg, tenant, "max_tasks_per_job");
         uint32_t n = flow.tasks;
+        size_t accts = accounts_of(cfg, &flow);
         cb_flow_cleanup(&flow);
+        if (accts > CB_POOL_MAX)
+            return reject(out, CB_EUNSUPP,
+                          "/: the job's functions run on %zu accounts (a pool's members "
+                          "counted), more than the %d one job may use",
+                          accts, CB_POOL_MAX);
         if (most > 0 && n > most)
             return reject(out, CB_ETOOBIG,
                           "/: the job has %u tasks, over tenant \"%s\"'s limit of %.0f "

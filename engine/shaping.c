@@ -34,9 +34,26 @@ backend_state *ctl_backend_of(cb_control *c, const char *name)
     return bs;
 }
 
+/* Account `name` among bs's members (added when new); -1: more than
+ * CB_POOL_MAX, or out of memory. */
+static int add_account(cb_control *c, backend_state *bs, const char *name)
+{
+    size_t a;
+    for (a = 0; a < bs->lanes.n && strcmp(bs->lanes.members[a], name); a++)
+        ;
+    if (a < bs->lanes.n)
+        return (int)a;
+    if (a == CB_POOL_MAX || !(bs->members[a] = ctl_backend_of(c, name)))
+        return -1;
+    bs->lanes.members[a] = bs->members[a]->name;
+    bs->lanes.weights[a] = 1;
+    bs->lanes.n = a + 1;
+    return (int)a;
+}
+
 backend_state *ctl_mixed_of(cb_control *c, const cb_flow *f)
 {
-    char name[sizeof((backend_state *)0)->name], all[CB_FLOW_LANES_MAX * 64] = "";
+    char name[sizeof ((backend_state *)0)->name], all[CB_FLOW_LANES_MAX * 64] = "";
     size_t n = 0;
     backend_state *bs;
     for (uint8_t k = 0; k < f->nlanes; k++)
@@ -56,16 +73,31 @@ backend_state *ctl_mixed_of(cb_control *c, const cb_flow *f)
     bs->lanes.name = bs->name;
     bs->lanes.policy = CB_POOL_ORDER;
     bs->pool = &bs->lanes;
+    for (uint8_t k = 0; k < f->nlanes; k++) {
+        const cb_pool *p = cb_config_pool(c->reg, f->lanes[k]);
+        bs->lane_pool[k] = p;
+        for (size_t i = 0; i < (p ? p->n : 1); i++) {
+            int a = add_account(c, bs, p ? p->members[i] : f->lanes[k]);
+            if (a < 0) { /* intake refuses more accounts than a job may have */
+                free(bs);
+                return NULL;
+            }
+            bs->lane_accts[k] |= (uint8_t)(1u << a);
+        }
+    }
+    bs->nlanes = f->nlanes;
     bs->next = c->backends;
     c->backends = bs;
-    for (uint8_t k = 0; k < f->nlanes; k++) {
-        if (!(bs->members[k] = ctl_backend_of(c, f->lanes[k])))
-            return NULL; /* the lanes so far are kept: a later look finds them */
-        bs->lanes.members[k] = bs->members[k]->name;
-        bs->lanes.weights[k] = 1;
-        bs->lanes.n = k + 1u;
-    }
     return bs;
+}
+
+int ctl_member_index(const cjob *j, const char *name)
+{
+    const cb_pool *pool = j->backend ? j->backend->pool : NULL;
+    for (size_t a = 0; pool && name && a < pool->n; a++)
+        if (!strcmp(pool->members[a], name))
+            return (int)a;
+    return -1;
 }
 
 int ctl_tenant_add(cb_control *c, cjob *j)
@@ -319,24 +351,30 @@ static uint64_t pool_free(backend_state *bs, int64_t now, int64_t *retry_ms, uin
     return cap;
 }
 
-uint64_t ctl_pool_split(cb_control *c, cjob *j, uint64_t n, int64_t now, uint64_t *out)
+uint64_t ctl_pool_split(cb_control *c, cjob *j, const cb_pool *pool, uint64_t n, int64_t now,
+                        uint64_t *out)
 {
     backend_state *bs = j->backend;
     cb_pool_member_in in[CB_POOL_MAX];
+    int acct[CB_POOL_MAX];
     uint64_t placed;
     memset(in, 0, sizeof in);
-    for (size_t k = 0; k < bs->pool->n; k++) {
+    for (size_t i = 0; i < pool->n; i++) {
         int64_t r = 0;
         cb_price pr;
-        cb_price_of(c->reg, bs->pool->members[k], &pr);
-        in[k].free = backend_free(bs->members[k], now, &r);
-        in[k].weight = bs->pool->weights[k];
-        in[k].per_gb_s = pr.per_gb_s;
-        in[k].per_request = pr.per_request;
+        acct[i] = ctl_member_index(j, pool->members[i]); /* j's own pool: i */
+        if (acct[i] < 0)
+            continue; /* not one of j's accounts: no room */
+        cb_price_of(c->reg, pool->members[i], &pr);
+        in[i].free = backend_free(bs->members[acct[i]], now, &r);
+        in[i].weight = pool->weights[i];
+        in[i].per_gb_s = pr.per_gb_s;
+        in[i].per_request = pr.per_request;
     }
-    placed = cb_pool_split(bs->pool->policy, in, bs->pool->n, n, out);
-    for (size_t k = 0; k < bs->pool->n; k++)
-        ctl_lane_took(j, k, out[k]);
+    placed = cb_pool_split(pool->policy, in, pool->n, n, out);
+    for (size_t i = 0; i < pool->n; i++)
+        if (acct[i] >= 0)
+            ctl_lane_took(j, (size_t)acct[i], out[i]);
     return placed;
 }
 
@@ -383,8 +421,13 @@ uint32_t ctl_capacity(cb_control *c, cjob *j, int64_t now, int64_t *retry_ms, ui
         j->tenant_capped = 1;
         mine = room;
     }
-    for (size_t k = 0; lanes && bs->mixed && k < bs->pool->n; k++)
-        lanes[k] = (uint32_t)(each[k] < mine ? each[k] : mine);
+    for (size_t k = 0; lanes && bs->mixed && k < bs->nlanes; k++) {
+        uint64_t sum = 0; /* a pool lane's members together */
+        for (size_t a = 0; a < bs->pool->n; a++)
+            if (bs->lane_accts[k] & (1u << a))
+                sum += each[a];
+        lanes[k] = (uint32_t)(sum < mine ? sum : mine);
+    }
     return (uint32_t)mine;
 }
 

@@ -39,14 +39,11 @@ static int64_t makespan_bound_ms(const json_t *sla)
 }
 
 /* Is f's job shaped per lane (docs/engine.md, "Jobs over several
- * accounts")? Several lanes, none a pool (a pool's job with its reduce on
- * another backend is shaped by the pool). */
+ * accounts")? Several lanes, or a DAG whose steps name one pool (a map's
+ * pool shapes it as a pool). */
 static bool mixed(const cb_control *c, const cb_flow *f)
 {
-    for (uint8_t k = 0; k < f->nlanes; k++)
-        if (cb_config_pool(c->reg, f->lanes[k]))
-            return false;
-    return f->nlanes > 1;
+    return f->nlanes > 1 || (f->kind == CB_FLOW_DAG && cb_config_pool(c->reg, f->lanes[0]));
 }
 
 static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)

@@ -170,7 +170,8 @@ static int write_config(void)
             "   \"rate_per_s\": " BUSY_RATE ", \"max_concurrency\": 6},\n"
             " \"narrow\": {\"type\": \"local\", \"max_concurrency\": 2},\n"
             " \"wide\": {\"type\": \"local\", \"max_concurrency\": 4}},\n"
-            " \"pools\": {\"spill\": {\"members\": [\"busy\", \"narrow\", \"wide\"]}}\n"
+            " \"pools\": {\"spill\": {\"members\": [\"busy\", \"narrow\", \"wide\"]},\n"
+            "   \"pair\": {\"members\": [\"narrow\", \"wide\"]}}\n"
             "}\n",
             P.lambda, P.http, P.http, P.http, P.http, P.https, P.dir, P.https, P.dir, P.closed,
             P.retry_after, P.always, P.ow, OW_KEY, P.ow, P.lambda_acct, P.lambda, P.throttled_acct,
@@ -1076,6 +1077,62 @@ static void a_dag_s_steps_are_shaped_by_their_own_accounts(void **state)
     assert_int_equal(tasks[1], 14); /* list, wide_each's children, z_join */
     for (int m = 0; m < 2; m++)
         assert_int_equal(most[m], limit[m]); /* its own limit, reached and held */
+
+    /* A step on a pool ("pair": narrow, then wide) beside a step on wide
+     * itself: the pool's children go to its members, and no account ever
+     * has more in flight than its limit, whoever sent the tasks. */
+    snprintf(job, sizeof job,
+             "{\"tenant\": \"%s\", \"kind\": \"dag\", \"parallelism\": 50, \"tasks\": {"
+             "\"a_list\": {\"function\": {\"backend\": \"narrow\", \"name\": \"echo\"},"
+             " \"input\": [150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150]},"
+             "\"b_pool\": {\"function\": {\"backend\": \"pair\", \"name\": \"sleep_ms\"},"
+             " \"foreach\": \"a_list\"},"
+             "\"c_wide\": {\"function\": {\"backend\": \"wide\", \"name\": \"sleep_ms\"},"
+             " \"foreach\": \"a_list\"},"
+             "\"d_join\": {\"function\": {\"backend\": \"pair\", \"name\": \"echo\"},"
+             " \"input_from\": [\"b_pool\", \"c_wide\"]}}}",
+             tenant);
+    if (submit_wait(url, job, id, sizeof id, &done) != 0) {
+        cb_stack_dump(s);
+        fail_msg("the DAG with a pool did not finish");
+    }
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
+    json_decref(done);
+    memset(inflight, 0, sizeof inflight);
+    memset(most, 0, sizeof most);
+    memset(tasks, 0, sizeof tasks);
+    lines = job_events(url, tenant, id);
+    json_array_foreach(lines, i, e)
+    {
+        const json_t *d = json_object_get(e, "data");
+        json_t *outs = outcomes_of(e);
+        char b[64] = "";
+        if (!strcmp(json_string_value(json_object_get(e, "type")) ?: "", "cb.tasks.dispatched")) {
+            const char *backend = json_string_value(json_object_get(d, "backend")) ?: "";
+            const char *pool = json_string_value(json_object_get(d, "pool"));
+            json_int_t first = json_integer_value(
+                json_object_get(json_array_get(json_object_get(d, "tasks"), 0), "task"));
+            int m = !strcmp(backend, "narrow") ? 0 : !strcmp(backend, "wide") ? 1 : -1;
+            int n = (int)json_array_size(json_object_get(d, "tasks"));
+            assert_true(m >= 0);
+            /* b_pool's children (4..15) and d_join (3) through the pool */
+            if ((first == 3 || (first >= 4 && first < 16)) != (pool && !strcmp(pool, "pair")))
+                fail_msg("task %d: dispatched with pool %s", (int)first, pool ? pool : "none");
+            tasks[m] += n;
+            if ((inflight[m] += n) > most[m])
+                most[m] = inflight[m];
+        }
+        if (outs && cb_event_source_backend(json_string_value(json_object_get(e, "source")) ?: "",
+                                            b, sizeof b))
+            inflight[!strcmp(b, "narrow") ? 0 : 1] -= (int)json_array_size(outs);
+        json_decref(outs);
+    }
+    json_decref(lines);
+    fprintf(stderr, "lanes with a pool: %d/%d tasks to narrow/wide, at most %d/%d at once\n",
+            tasks[0], tasks[1], most[0], most[1]);
+    assert_int_equal(tasks[0] + tasks[1], 26);
+    for (int m = 0; m < 2; m++)
+        assert_true(most[m] <= limit[m]);
     cb_stack_stop(s);
     P.stack = NULL;
 }

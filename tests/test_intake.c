@@ -168,8 +168,8 @@ static void functions_are_checked_against_the_configuration(void **state)
         ""); /* an http account with a {name} URL runs any name */
 }
 
-/* A pool's function must run on every member; a DAG's step or a reduce may
- * not name a pool yet; memory_mb must suit every member. */
+/* A pool's function must run on every member (a map's, a reduce's, a DAG
+ * step's); memory_mb must suit every member. */
 static void a_pool_s_function_runs_on_every_member(void **state)
 {
     char buf[1024];
@@ -191,13 +191,21 @@ static void a_pool_s_function_runs_on_every_member(void **state)
                 "\"spread\", \"name\": \"add7\", \"memory_mb\": 256}, \"input\": {\"items\": [1]}}",
                 &st, buf, sizeof buf),
         "/function/memory_mb: backend \"unreachable\" (http) takes no memory size"));
+    /* a reduce's or a DAG step's pool: its function on every member too */
     assert_string_equal(
         verdict("{\"tenant\": \"acme\", \"kind\": \"map_reduce\", \"function\": {\"backend\": "
                 "\"local\", \"name\": \"add7\"}, \"input\": {\"items\": [1, 2]}, \"reduce\": "
                 "{\"function\": {\"backend\": \"spread\", \"name\": \"sum\"}}}",
                 &st, buf, sizeof buf),
-        "/reduce/function/backend: \"spread\" is a pool; a pool for a DAG's steps or a reduce is "
-        "not supported by this engine yet (name one of its members: local...)");
+        "");
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"dag\", \"tasks\": {\"a\": {\"function\": "
+                "{\"backend\": \"spread\", \"name\": \"nope\"}, \"input\": 1}, \"b\": "
+                "{\"function\": {\"backend\": \"local\", \"name\": \"add7\"}, \"input_from\": "
+                "\"a\"}}}",
+                &st, buf, sizeof buf),
+        "/tasks/a/function/name: on \"local\" of pool \"spread\": no local function named "
+        "\"nope\"");
 }
 
 #define SHIPPED_CODE                                                                               \
