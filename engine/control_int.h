@@ -148,7 +148,7 @@ typedef struct cjob {
      * first use) */
     uint32_t minflight[CB_POOL_MAX];
     uint32_t mthrottled[CB_POOL_MAX];
-    int mseen; /* the throttles were read once (those before are not news) */
+    int mseen;    /* the throttles were read once (those before are not news) */
     json_t *mfns; /* "<member>:<function's address>" -> the copy (dispatch.c member_fn) */
     struct cjob *hungry_prev, *hungry_next; /* in backend->hungry while want > 0 */
     int pending;
@@ -214,11 +214,12 @@ void ctl_visit(cb_control *c, cjob *j);
 
 /* shaping.c */
 backend_state *ctl_backend_of(cb_control *c, const char *name);
-/* The shaping of a job whose flow has several lanes, none of them a pool
+/* The shaping of a job whose flow has several lanes, or a DAG's on a pool
  * (made on first use, shared by the jobs with those lanes in that order);
- * NULL on ENOMEM. */
+ * NULL on ENOMEM or when they run on more than CB_POOL_MAX accounts. */
 backend_state *ctl_mixed_of(cb_control *c, const cb_flow *f);
-/* A job over several accounts: n of its dispatches went to lane k's account. */
+/* n of j's dispatches went to member k of its backend (a pool's member, an
+ * account of a job over several): counted in flight there, tokens spent. */
 void ctl_lane_took(cjob *j, size_t k, uint64_t n);
 /* Invocations j may start now; *retry_ms: when tokens come back; *free_out:
  * capacity free before better-ranked jobs' reservations. A job over several

@@ -450,7 +450,7 @@ static void dispatch_lanes(cb_control *c, cjob *j, const cb_job_state *js, const
             if (pools) {
                 dispatch_pool(c, j, js, tb, mine, n, bs->lane_pool[k]);
             } else {
-                int a = ctl_member_index(j, j->flow.lanes[k]);
+                int a = ctl_member_index(j, j->flow.lanes[k]); /* >= 0: ctl_mixed_of */
                 ctl_lane_took(j, (size_t)a, n);
                 dispatch_to(c, j, js, tb, mine, n, j->flow.lanes[k], a, NULL);
             }

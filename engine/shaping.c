@@ -53,7 +53,7 @@ static int add_account(cb_control *c, backend_state *bs, const char *name)
 
 backend_state *ctl_mixed_of(cb_control *c, const cb_flow *f)
 {
-    char name[sizeof ((backend_state *)0)->name], all[CB_FLOW_LANES_MAX * 64] = "";
+    char name[sizeof((backend_state *)0)->name], all[CB_FLOW_LANES_MAX * 64] = "";
     size_t n = 0;
     backend_state *bs;
     for (uint8_t k = 0; k < f->nlanes; k++)

@@ -46,6 +46,15 @@ static bool mixed(const cb_control *c, const cb_flow *f)
     return f->nlanes > 1 || (f->kind == CB_FLOW_DAG && cb_config_pool(c->reg, f->lanes[0]));
 }
 
+/* A flow half loaded is dropped (the next visit loads it again). */
+static cb_status unload(cjob *j, cb_status s)
+{
+    cb_flow_cleanup(&j->flow);
+    free(j->step_policy);
+    j->step_policy = NULL;
+    return s;
+}
+
 static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
 {
     char err[256];
@@ -58,10 +67,8 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
     }
     cb_policy_from_spec(js->spec, js->spec, &c->o.policy, &j->policy);
     if (j->flow.kind == CB_FLOW_DAG) {
-        if (!(j->step_policy = cb_calloc(j->flow.nsteps, sizeof *j->step_policy))) {
-            cb_flow_cleanup(&j->flow);
-            return CB_ENOMEM;
-        }
+        if (!(j->step_policy = cb_calloc(j->flow.nsteps, sizeof *j->step_policy)))
+            return unload(j, CB_ENOMEM);
         for (size_t i = 0; i < j->flow.nsteps; i++)
             cb_policy_from_spec(js->spec, j->flow.steps[i].spec, &c->o.policy, &j->step_policy[i]);
     }
@@ -70,8 +77,15 @@ static cb_status job_load_flow(cb_control *c, cjob *j, const cb_job_state *js)
                             &j->reduce_policy);
     j->backend = mixed(c, &j->flow) ? ctl_mixed_of(c, &j->flow)
                                     : ctl_backend_of(c, cb_flow_backend(&j->flow));
+    if (!j->backend) { /* out of memory, or more accounts than intake let through */
+        cb_log_job(CB_LOG_ERROR, "control", j->tenant, j->job,
+                   "cannot shape the job: out of memory, or its functions run on more than %d "
+                   "accounts (has the configuration's pools changed?)",
+                   CB_POOL_MAX);
+        return unload(j, CB_ENOMEM);
+    }
     if (ctl_use_backend(c, j) != 0)
-        return CB_ENOMEM;
+        return unload(j, CB_ENOMEM);
     j->priority = (int)json_integer_value(json_object_get(js->spec, "priority"));
     j->submitted_ns = js->submitted_ns;
     /* the deadline that ranks it: the SLA's, else the tightest makespan its

@@ -286,8 +286,6 @@ static void test_a_backup_attempt_races_the_original(void **state)
     world_cleanup(&w);
 }
 
-/* A pool's job: each member's invocations in flight, dispatched and the
- * throttles its outcomes report, kept in the job's record; the task's member. */
 /* A job over several accounts ("mixed") is counted per account like a
  * pool's members; a dispatch that names its backend alone is not. */
 static void test_a_mixed_job_s_accounts_are_counted(void **state)
@@ -317,6 +315,8 @@ static void test_a_mixed_job_s_accounts_are_counted(void **state)
     world_cleanup(&w);
 }
 
+/* A pool's job: each member's invocations in flight, dispatched and the
+ * throttles its outcomes report, kept in the job's record; the task's member. */
 static void test_a_pool_s_members_are_counted(void **state)
 {
     world w;
