@@ -59,7 +59,7 @@ backend_state *ctl_mixed_of(cb_control *c, const cb_flow *f)
     for (uint8_t k = 0; k < f->nlanes; k++)
         n += (size_t)snprintf(all + n, n < sizeof all ? sizeof all - n : 0, "+%s", f->lanes[k]);
     if (n < sizeof name) /* "+local+lambda-us": the lanes in order */
-        snprintf(name, sizeof name, "%s", all);
+        memcpy(name, all, n + 1);
     else
         snprintf(name, sizeof name, "+%016llx",
                  (unsigned long long)cb_hash64(all, n < sizeof all ? n : sizeof all - 1));
