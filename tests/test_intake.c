@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "intake.h"
 #include "cb_config.h"
@@ -208,6 +209,49 @@ static void a_pool_s_function_runs_on_every_member(void **state)
         "\"nope\"");
 }
 
+/* A job's functions may run on at most 8 accounts, a pool's members counted
+ * once each (docs/engine.md, "Jobs over several accounts"). */
+static void a_job_runs_on_at_most_eight_accounts(void **state)
+{
+    char path[] = "/tmp/cb-intake-accounts-XXXXXX", err[256], buf[1024];
+    const cb_config *fixture = cfg.reg;
+    cb_config *wide;
+    cb_status st;
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    (void)state;
+    assert_non_null(f);
+    fputs("{\"backends\": {", f);
+    for (int i = 1; i <= 9; i++)
+        fprintf(f, "%s\"h%d\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:9/%d/{name}\"}",
+                i > 1 ? ", " : "", i, i);
+    fputs("}, \"pools\": {\"p8\": {\"members\": [\"h1\", \"h2\", \"h3\", \"h4\", \"h5\", "
+          "\"h6\", \"h7\", \"h8\"]}}}",
+          f);
+    fclose(f);
+    assert_int_equal(cb_config_load(path, &wide, err, sizeof err), CB_OK);
+    unlink(path);
+    cfg.reg = wide;
+    /* the pool's 8 and h1 again: 8 accounts */
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"dag\", \"tasks\": {\"a\": {\"function\": "
+                "{\"backend\": \"p8\", \"name\": \"f\"}, \"input\": 1}, \"b\": {\"function\": "
+                "{\"backend\": \"h1\", \"name\": \"f\"}, \"input_from\": \"a\"}}}",
+                &st, buf, sizeof buf),
+        "");
+    /* and h9: 9 */
+    assert_string_equal(
+        verdict("{\"tenant\": \"acme\", \"kind\": \"dag\", \"tasks\": {\"a\": {\"function\": "
+                "{\"backend\": \"p8\", \"name\": \"f\"}, \"input\": 1}, \"b\": {\"function\": "
+                "{\"backend\": \"h9\", \"name\": \"f\"}, \"input_from\": \"a\"}}}",
+                &st, buf, sizeof buf),
+        "/: the job's functions run on 9 accounts (a pool's members counted), more than the 8 "
+        "one job may use");
+    assert_int_equal(st, CB_EUNSUPP);
+    cfg.reg = fixture;
+    cb_config_free(wide);
+}
+
 #define SHIPPED_CODE                                                                               \
     "{\"$cb_ref\": \"s3://cbcore/code/x.pkl\", \"size\": 10, \"sha256\": "                         \
     "\"0000000000000000000000000000000000000000000000000000000000000000\"}"
@@ -254,6 +298,7 @@ int main(void)
         cmocka_unit_test(not_json_with_invalid_utf8_still_says_why),
         cmocka_unit_test(functions_are_checked_against_the_configuration),
         cmocka_unit_test(a_pool_s_function_runs_on_every_member),
+        cmocka_unit_test(a_job_runs_on_at_most_eight_accounts),
         cmocka_unit_test(shipped_code_only_on_the_python_runtime),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
