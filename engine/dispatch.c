@@ -433,17 +433,22 @@ static void dispatch_lanes(cb_control *c, cjob *j, const cb_job_state *js, const
     const backend_state *bs = j->backend;
     cb_task_view v = cb_task_list_view(tb);
     cb_task_ref *mine = cb_malloc(p->ndispatch * sizeof *mine);
-    if (!mine) { /* left pending: the next plan dispatches them */
+    uint8_t *lane = cb_malloc(p->ndispatch ? p->ndispatch : 1);
+    if (!mine || !lane) { /* left pending: the next plan dispatches them */
         cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "dispatch: out of memory");
+        free(mine);
+        free(lane);
         return;
     }
+    for (size_t i = 0; i < p->ndispatch; i++) /* each task's lane, looked up once */
+        lane[i] = cb_sched_lane_of(&j->flow, &v, p->dispatch[i].task);
     for (int pools = 0; pools < 2; pools++)
         for (size_t k = 0; k < bs->nlanes; k++) {
             size_t n = 0;
             if ((bs->lane_pool[k] != NULL) != pools)
                 continue;
             for (size_t i = 0; i < p->ndispatch; i++)
-                if (cb_sched_lane_of(&j->flow, &v, p->dispatch[i].task) == k)
+                if (lane[i] == k)
                     mine[n++] = p->dispatch[i];
             if (!n)
                 continue;
@@ -456,6 +461,7 @@ static void dispatch_lanes(cb_control *c, cjob *j, const cb_job_state *js, const
             }
         }
     free(mine);
+    free(lane);
 }
 
 void ctl_dispatch(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb,
