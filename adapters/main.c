@@ -144,7 +144,7 @@ int main(int argc, char **argv)
         goto out;
     bo.url = url;
     bo.name = "cb-adapter";
-    cb_config_stream_settings(reg, &bo.replicas, &bo.dedup_window_ms);
+    cb_config_stream_settings(reg, &bo.replicas, &bo.dedup_window_ms, &bo.partitions);
     if ((s = cb_broker_open(a.base, &bo, &b)) != CB_OK) {
         char shown[1024];
         CB_LOG_ERR("adapter", "cannot connect to %s: %s", cb_url_redact(url, shown, sizeof shown),

@@ -206,8 +206,8 @@ static void record_started(run *r)
     event_id(r, "started", id, sizeof id);
     cb_outcome_msg m = outcome_msg(r);
     m.worker = w->id;
-    s = cb_emit(w->b, CB_EV_TASK_STARTED, r->c->m.tenant, r->c->m.job_id, id, w->source,
-                cb_outcome_started(&m), NULL, NULL);
+    s = cb_emit(w->b, r->c->m.partition, CB_EV_TASK_STARTED, r->c->m.tenant, r->c->m.job_id, id,
+                w->source, cb_outcome_started(&m), NULL, NULL);
     if (s != CB_OK)
         cb_log_job(CB_LOG_WARN, "worker", r->c->m.tenant, r->c->m.job_id,
                    "cannot record task.started: %s", cb_strerror(s));
@@ -297,8 +297,8 @@ static cb_status append_failed(run *r, const char *reason, const char *error, co
     w->stats.failed++;
     observe(r);
     r->state = RUN_APPENDING;
-    return cb_emit(w->b, CB_EV_TASK_FAILED, r->c->m.tenant, r->c->m.job_id, id, w->source, d,
-                   outcome_confirmed, r);
+    return cb_emit(w->b, r->c->m.partition, CB_EV_TASK_FAILED, r->c->m.tenant, r->c->m.job_id, id,
+                   w->source, d, outcome_confirmed, r);
 }
 
 /* The outcome could not be recorded: the command goes back. */
@@ -320,8 +320,8 @@ static cb_status emit_one(run *r)
     r->held = NULL;
     event_id(r, "succeeded", id, sizeof id);
     r->state = RUN_APPENDING;
-    s = cb_emit(w->b, CB_EV_TASK_SUCCEEDED, r->c->m.tenant, r->c->m.job_id, id, w->source, d,
-                outcome_confirmed, r);
+    s = cb_emit(w->b, r->c->m.partition, CB_EV_TASK_SUCCEEDED, r->c->m.tenant, r->c->m.job_id, id,
+                w->source, d, outcome_confirmed, r);
     if (s == CB_OK) {
         w->stats.succeeded++;
         observe(r);
@@ -368,8 +368,8 @@ static cb_status emit_batch(cmd *c, run *const *parts, json_t *const *datas, siz
              parts[0]->t->task, parts[0]->t->attempt, n);
     for (size_t i = 0; i < n; i++)
         parts[i]->state = RUN_APPENDING;
-    if ((s = cb_emit(w->b, CB_EV_TASKS_SUCCEEDED, c->m.tenant, c->m.job_id, id, w->source, d,
-                     batch_confirmed, bt)) != CB_OK) {
+    if ((s = cb_emit(w->b, c->m.partition, CB_EV_TASKS_SUCCEEDED, c->m.tenant, c->m.job_id, id,
+                     w->source, d, batch_confirmed, bt)) != CB_OK) {
         for (size_t i = 0; i < n; i++)
             parts[i]->state = RUN_HELD;
         free(bt);

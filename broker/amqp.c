@@ -29,6 +29,7 @@
 #include "cb_json.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
+#include "cb_partition.h"
 #include "cb_time.h"
 
 /* ---- small helpers --------------------------------------------------- */
@@ -229,6 +230,19 @@ static void connect_work(cb_offload_job *job)
     for (size_t i = 0; i < sizeof bindings / sizeof bindings[0]; i++) {
         amqp_queue_bind(j->conn, PUB_CHANNEL, cb__amqp_bytes(bindings[i][0]),
                         cb__amqp_bytes(EXCHANGE), cb__amqp_bytes(bindings[i][1]), amqp_empty_table);
+        if (!rpc_ok(j, "queue.bind"))
+            goto fail;
+    }
+    for (int k = 1; k < b->base.opts.partitions; k++) { /* each partition's log but 0's */
+        char queue[32], key[32];
+        cb__amqp_log_queue((unsigned)k, queue, sizeof queue);
+        cb_partition_pattern((unsigned)k, "#", key, sizeof key);
+        amqp_queue_declare(j->conn, PUB_CHANNEL, cb__amqp_bytes(queue), 0, 1, 0, 0,
+                           cb__amqp_queue_args(e, "stream"));
+        if (!rpc_ok(j, queue))
+            goto fail;
+        amqp_queue_bind(j->conn, PUB_CHANNEL, cb__amqp_bytes(queue), cb__amqp_bytes(EXCHANGE),
+                        cb__amqp_bytes(key), amqp_empty_table);
         if (!rpc_ok(j, "queue.bind"))
             goto fail;
     }

@@ -14,6 +14,7 @@
 #include "cb_alloc.h"
 #include "cb_dedup.h"
 #include "cb_log.h"
+#include "cb_partition.h"
 #include "cb_time.h"
 
 /* ---- channels for endpoints ------------------------------------------ */
@@ -246,12 +247,15 @@ static void marker_cb(cb_status s, uint64_t seq, int dup, void *ctx)
 static cb_status reader_mark_end(ab *b, aep *e)
 {
     static const char body[] = "{}";
+    char key[32];
     pub_op *p;
     cb_status st;
     snprintf(e->marker_id, sizeof e->marker_id, "~end/%llx/%p",
              (unsigned long long)cb_time_now_ns(), (void *)e);
-    st = cb__amqp_pub_new(b, CB__PUB_LOG, "cb.evt.~end", e->marker_id, body, sizeof body - 1,
-                          marker_cb, e, &p);
+    /* on the partition's own log: "cb.evt.~end", "cb.evp.<k>.~end" */
+    cb_partition_pattern(e->ropts.partition, "~end", key, sizeof key);
+    st = cb__amqp_pub_new(b, CB__PUB_LOG, key, e->marker_id, body, sizeof body - 1, marker_cb, e,
+                          &p);
     if (st != CB_OK)
         return st;
     e->users++;
@@ -269,6 +273,7 @@ static void deliver_stream(ab *b, aep *e, inbound *in)
 static void deliver_stream_msg(ab *b, aep *e, inbound *in)
 {
     cb_broker_msg m;
+    const char *marker;
     bool dup = false;
 
     e->last_activity_ns = cb_time_mono_ns();
@@ -281,7 +286,7 @@ static void deliver_stream_msg(ab *b, aep *e, inbound *in)
             return; /* already delivered before a reconnect */
         e->last_offset = in->offset;
     }
-    if (in->rkey && strncmp(in->rkey, "cb.evt.~", 8) == 0) { /* a reader's end marker */
+    if (in->rkey && (marker = cb_partition_rest(in->rkey)) && *marker == '~') { /* an end marker */
         if (e->kind == EP_READER && !e->reached_end && !e->finished && in->msg_id &&
             strcmp(in->msg_id, e->marker_id) == 0)
             cb__amqp_reader_caught_up(e);
@@ -488,7 +493,7 @@ cb_status cb__amqp_read(cb_broker *cb, const cb_read_opts *o, cb_read_cb *fn, vo
     e->read_cb = fn;
     e->ropts = *o;
     e->ropts.filter = NULL;
-    snprintf(e->queue, sizeof e->queue, "cb.events");
+    cb__amqp_log_queue(o->partition, e->queue, sizeof e->queue);
     snprintf(e->pattern, sizeof e->pattern, "%s", o->filter ? o->filter : "");
     if (cb_dedup_create(DEDUP_IDS, &e->dedup) != CB_OK) {
         ep_unlink(b, e);

@@ -196,6 +196,8 @@ void cb__amqp_on_return(ab *b, const char *msg_id, const char *corr_id);
  * (a request at once), so the reconnect does not send them again. */
 void cb__amqp_pub_refused(ab *b, const char *why);
 amqp_table_t cb__amqp_queue_args(amqp_table_entry_t *e, const char *type);
+/* The name of a partition's log queue: cb.events, cb.events.<k> (docs/scale.md). */
+void cb__amqp_log_queue(unsigned partition, char *buf, size_t size);
 /* Declare a durable queue of `type` ("quorum", "stream") and bind it to the
  * exchange with `key`, pipelined on channel ch (replies ignored). */
 bool cb__amqp_declare_bound(ab *b, amqp_channel_t ch, const char *queue, const char *type,

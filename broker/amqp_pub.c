@@ -228,6 +228,14 @@ void cb__amqp_pub_refused(ab *b, const char *why)
 
 /* ---- topology -------------------------------------------------------- */
 
+void cb__amqp_log_queue(unsigned partition, char *buf, size_t size)
+{
+    if (partition)
+        snprintf(buf, size, "cb.events.%u", partition);
+    else
+        snprintf(buf, size, "cb.events");
+}
+
 amqp_table_t cb__amqp_queue_args(amqp_table_entry_t *e, const char *type)
 {
     amqp_table_t t;

@@ -6,6 +6,7 @@
 
 #include "cb_alloc.h"
 #include "cb_log.h"
+#include "cb_partition.h"
 #include "cb_url.h"
 
 void cb_broker_opts_init(cb_broker_opts *o)
@@ -16,6 +17,7 @@ void cb_broker_opts_init(cb_broker_opts *o)
     o->max_msg_bytes = 1 << 20;
     o->dedup_window_ms = 120000;
     o->connect_timeout_ms = 5000;
+    o->partitions = 1;
     o->ca_file = getenv("CB_BROKER_CA_FILE");
     if (o->ca_file && !*o->ca_file)
         o->ca_file = NULL;
@@ -122,7 +124,8 @@ cb_status cb_broker_open(struct event_base *base, const cb_broker_opts *o, cb_br
     char url[2048];
     cb_broker_opts with = o ? *o : (cb_broker_opts){0};
     cb_status s;
-    if (!base || !vt || o->op_timeout_ms <= 0 || o->max_msg_bytes == 0 || o->replicas < 1)
+    if (!base || !vt || o->op_timeout_ms <= 0 || o->max_msg_bytes == 0 || o->replicas < 1 ||
+        o->partitions < 1 || o->partitions > CB_PARTITIONS_MAX)
         return CB_EINVAL;
     /* the password may come from the environment rather than the URL */
     if ((s = cb_url_with_password(o->url, url, sizeof url)) != CB_OK) {
@@ -169,9 +172,11 @@ static cb_status check_publish(cb_broker *b, const char *subject, const char *pr
 cb_status cb_broker_append(cb_broker *b, const char *subject, const char *msg_id, const void *data,
                            size_t len, cb_publish_cb *cb, void *ctx)
 {
-    cb_status s = check_publish(b, subject, "cb.evt.", data, len);
+    cb_status s = check_publish(b, subject, NULL, data, len);
     if (s != CB_OK)
         return s;
+    if (!cb_partition_rest(subject))
+        return CB_EINVAL;
     if (!msg_id || !*msg_id || !cb)
         return CB_EINVAL;
     return b->vt->publish(b, CB__PUB_LOG, subject, msg_id, data, len, cb, ctx);
@@ -196,7 +201,7 @@ cb_status cb_broker_notify(cb_broker *b, const char *subject, const char *msg_id
     int kept = strncmp(subject, "cb.done.", 8) == 0;
     if (s != CB_OK)
         return s;
-    if (strncmp(subject, "cb.evt.", 7) == 0 || strncmp(subject, "cb.invoke.", 10) == 0 ||
+    if (cb_partition_rest(subject) || strncmp(subject, "cb.invoke.", 10) == 0 ||
         strncmp(subject, "cb.enqueue.", 11) == 0)
         return CB_EINVAL; /* those have their own calls */
     if (kept && (!msg_id || !*msg_id || !cb))
@@ -210,7 +215,9 @@ cb_status cb_broker_read(cb_broker *b, const cb_read_opts *o, cb_read_cb *cb, vo
 {
     if (!o || !cb || !out)
         return CB_EINVAL;
-    if (o->filter && (!cb__subject_valid(o->filter, 1) || strncmp(o->filter, "cb.evt.", 7)))
+    if (o->partition >= CB_PARTITIONS_MAX ||
+        (o->filter && (!cb__subject_valid(o->filter, 1) ||
+                       cb_partition_of_pattern(o->filter) != (int)o->partition)))
         return CB_EINVAL;
     if (o->from == CB_READ_SEQ && o->seq == 0)
         return CB_EINVAL;

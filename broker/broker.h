@@ -50,6 +50,9 @@ typedef struct cb_broker_opts {
      * default $CB_BROKER_CA_FILE, NULL: the system's CAs. Borrowed during
      * cb_broker_open only. */
     const char *ca_file;
+    /* The deployment's partitions (docs/scale.md), 1 .. CB_PARTITIONS_MAX;
+     * default 1. A daemon makes the log of each (a client makes nothing). */
+    int partitions;
 } cb_broker_opts;
 
 void cb_broker_opts_init(cb_broker_opts *o);
@@ -85,7 +88,8 @@ int cb_broker_append_has_seq(const cb_broker *b);
  * duplicate is 1 when the broker had already stored this de-duplication id. */
 typedef void cb_publish_cb(cb_status s, uint64_t seq, int duplicate, void *ctx);
 
-/* Append an event to the log (subject cb.evt.<tenant>.<job>). `msg_id` is the
+/* Append an event to the log of a partition (subject cb.evt.<tenant>.<job>
+ * for partition 0, cb.evp.<k>.<tenant>.<job> for k: cb_partition.h). `msg_id` is the
  * de-duplication id: the same id within the window is stored once. `data` is
  * copied. Many appends may be in flight; each callback reports the broker's
  * confirm (or CB_ETIMEDOUT, CB_EBROKER, CB_ECLOSED). While disconnected the
@@ -129,8 +133,11 @@ typedef struct cb_read_opts {
     cb_read_from from;
     uint64_t seq;
     int64_t time_ns;
-    const char *filter; /* subject pattern within cb.evt.>, e.g. cb.evt.acme.*; NULL = all */
+    /* subject pattern within the partition's log, e.g. cb.evt.acme.* (partition 0),
+     * cb.evp.3.acme.> (partition 3); NULL = all of it */
+    const char *filter;
     int stop_at_end;    /* 1: stop after the events that exist at the start */
+    unsigned partition; /* whose log (docs/scale.md); positions are that log's; default 0 */
 } cb_read_opts;
 
 void cb_read_opts_init(cb_read_opts *o);

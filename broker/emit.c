@@ -15,8 +15,9 @@ static void log_failure(cb_status s, uint64_t seq, int duplicate, void *ctx)
         CB_LOG_WRN("emit", "an event append failed: %s", cb_strerror(s));
 }
 
-cb_status cb_emit(cb_broker *b, cb_event_type type, const char *tenant, const char *job,
-                  const char *id, const char *source, json_t *data, cb_publish_cb *cb, void *ctx)
+cb_status cb_emit(cb_broker *b, unsigned partition, cb_event_type type, const char *tenant,
+                  const char *job, const char *id, const char *source, json_t *data,
+                  cb_publish_cb *cb, void *ctx)
 {
     cb_event ev;
     char subject[320], *buf = NULL;
@@ -25,7 +26,7 @@ cb_status cb_emit(cb_broker *b, cb_event_type type, const char *tenant, const ch
 
     if ((s = cb_event_init(&ev, type, tenant, job, id, source, cb_time_now_ns(), data)) != CB_OK)
         return s;
-    if (cb_event_log_subject(&ev, subject, sizeof subject) != 0)
+    if (cb_event_log_subject(&ev, partition, subject, sizeof subject) != 0)
         s = CB_EINVAL;
     else if ((s = cb_event_encode(&ev, &buf, &len)) == CB_OK)
         s = cb_broker_append(b, subject, id, buf, len, cb ? cb : log_failure, ctx);

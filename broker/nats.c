@@ -32,6 +32,7 @@
 #include "cb_json.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
+#include "cb_partition.h"
 #include "cb_time.h"
 #include "nats_int.h"
 
@@ -527,59 +528,97 @@ static void note_stream(nb *b, const jsStreamInfo *si)
         b->stream_peers = peers;
 }
 
+/* Make stream `name` over `subject` with the deployment's settings, or
+ * bring an existing one to them (never lowering its replicas). 0, or -1
+ * with j->st and j->err set. */
+static int ensure_stream(setup_job *j, const char *name, const char *subject,
+                         jsRetentionPolicy retention, int64_t max_per_subject)
+{
+    nb *b = j->b;
+    jsStreamConfig sc;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    const char *subjects[1] = {subject};
+    natsStatus s;
+
+    jsStreamConfig_Init(&sc);
+    sc.Name = name;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Retention = retention;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = b->base.opts.replicas;
+    sc.Duplicates = b->base.opts.dedup_window_ms * 1000000;
+    sc.MaxMsgsPerSubject = max_per_subject;
+    sc.MaxMsgSize = (int32_t)b->base.opts.max_msg_bytes;
+    s = js_GetStreamInfo(&si, b->js, name, NULL, &jerr);
+    if (s == NATS_OK) {
+        /* Never lower what a deployment set: a process started with
+         * fewer replicas (the default 1) keeps the stream's. */
+        int64_t have = si->Config ? si->Config->Replicas : 1;
+        if (have > sc.Replicas) {
+            CB_LOG_WRN(MOD, "stream %s has %lld replicas, more than the %lld asked for: kept", name,
+                       (long long)have, (long long)sc.Replicas);
+            sc.Replicas = have;
+        }
+        if (!same_settings(si->Config, &sc)) { /* else nothing to write */
+            jsStreamInfo_Destroy(si);
+            si = NULL;
+            s = js_UpdateStream(&si, b->js, &sc, NULL, &jerr);
+        }
+    } else if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+        s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
+    }
+    if (s == NATS_OK && si) /* what the server holds now */
+        note_stream(b, si);
+    jsStreamInfo_Destroy(si);
+    if (s == NATS_OK)
+        return 0;
+    j->st = s == NATS_TIMEOUT ? CB_ETIMEDOUT : CB_EBROKER;
+    snprintf(j->err, sizeof j->err, "stream %s: %s (jetstream error %d)", name,
+             natsStatus_GetText(s), (int)jerr);
+    return -1;
+}
+
 static void setup_streams_work(cb_offload_job *job)
 {
     setup_job *j = (setup_job *)job;
     nb *b = j->b;
-    int64_t dupe_ns = b->base.opts.dedup_window_ms * 1000000;
+    int parts = b->base.opts.partitions;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    char name[32], subject[32];
 
     j->st = CB_OK;
     b->stream_replicas = b->stream_peers = 0;
-    for (size_t i = 0; i < sizeof streams / sizeof streams[0]; i++) {
-        jsStreamConfig sc;
-        jsStreamInfo *si = NULL;
-        jsErrCode jerr = 0;
-        const char *subjects[1] = {streams[i].subject};
-        natsStatus s;
-
-        jsStreamConfig_Init(&sc);
-        sc.Name = streams[i].name;
-        sc.Subjects = subjects;
-        sc.SubjectsLen = 1;
-        sc.Retention = streams[i].retention;
-        sc.Storage = js_FileStorage;
-        sc.Replicas = b->base.opts.replicas;
-        sc.Duplicates = dupe_ns;
-        sc.MaxMsgsPerSubject = streams[i].max_per_subject;
-        sc.MaxMsgSize = (int32_t)b->base.opts.max_msg_bytes;
-        s = js_GetStreamInfo(&si, b->js, streams[i].name, NULL, &jerr);
-        if (s == NATS_OK) {
-            /* Never lower what a deployment set: a process started with
-             * fewer replicas (the default 1) keeps the stream's. */
-            int64_t have = si->Config ? si->Config->Replicas : 1;
-            if (have > sc.Replicas) {
-                CB_LOG_WRN(MOD, "stream %s has %lld replicas, more than the %lld asked for: kept",
-                           streams[i].name, (long long)have, (long long)sc.Replicas);
-                sc.Replicas = have;
-            }
-            if (!same_settings(si->Config, &sc)) { /* else nothing to write */
-                jsStreamInfo_Destroy(si);
-                si = NULL;
-                s = js_UpdateStream(&si, b->js, &sc, NULL, &jerr);
-            }
-        } else if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
-            s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
-        }
-        if (s == NATS_OK && si) /* what the server holds now */
-            note_stream(b, si);
-        jsStreamInfo_Destroy(si);
-        if (s != NATS_OK) {
-            j->st = s == NATS_TIMEOUT ? CB_ETIMEDOUT : CB_EBROKER;
-            snprintf(j->err, sizeof j->err, "stream %s: %s (jetstream error %d)", streams[i].name,
-                     natsStatus_GetText(s), (int)jerr);
+    for (size_t i = 0; i < sizeof streams / sizeof streams[0]; i++)
+        if (ensure_stream(j, streams[i].name, streams[i].subject, streams[i].retention,
+                          streams[i].max_per_subject) != 0)
             return;
-        }
+    for (int k = 1; k < parts; k++) { /* the log of each partition but 0's */
+        cb__nats_log_stream((unsigned)k, name, sizeof name);
+        cb_partition_pattern((unsigned)k, ">", subject, sizeof subject);
+        if (ensure_stream(j, name, subject, js_LimitsPolicy, -1) != 0)
+            return;
     }
+    /* A partition beyond this process's count: P was lowered, or this
+     * process has not been given the deployment's configuration. */
+    cb__nats_log_stream((unsigned)parts, name, sizeof name);
+    if (parts < CB_PARTITIONS_MAX && js_GetStreamInfo(&si, b->js, name, NULL, &jerr) == NATS_OK)
+        CB_LOG_WRN(MOD,
+                   "stream %s exists: the log has more partitions than the %d this process was "
+                   "given (\"broker\": {\"partitions\"} in its configuration); their jobs are "
+                   "not read here",
+                   name, parts);
+    jsStreamInfo_Destroy(si);
+}
+
+void cb__nats_log_stream(unsigned partition, char *buf, size_t size)
+{
+    if (partition)
+        snprintf(buf, size, "CB_EVENTS_%u", partition);
+    else
+        snprintf(buf, size, "CB_EVENTS");
 }
 
 static void setup_done(cb_mail *mail, int cancelled)

@@ -37,6 +37,7 @@
 #include "cb_alloc.h"
 #include "cb_json.h"
 #include "cb_log.h"
+#include "cb_partition.h"
 #include "cb_time.h"
 #include "nats_int.h"
 
@@ -163,7 +164,7 @@ static void reader_finish(ep *e, cb_status s)
 
 static bool reader_filtered(const ep *e)
 {
-    return strcmp(e->subject, "cb.evt.>") != 0;
+    return strcmp(e->subject, e->whole) != 0;
 }
 
 static void reader_at_end(ep *e)
@@ -339,10 +340,10 @@ typedef struct api_job {
 } api_job;
 
 /* The log's last position now (0 when it is empty). */
-static natsStatus log_end(nb *b, uint64_t *end, jsErrCode *jerr)
+static natsStatus log_end(nb *b, const char *stream, uint64_t *end, jsErrCode *jerr)
 {
     jsStreamInfo *si = NULL;
-    natsStatus s = js_GetStreamInfo(&si, b->js, "CB_EVENTS", NULL, jerr);
+    natsStatus s = js_GetStreamInfo(&si, b->js, stream, NULL, jerr);
     if (s == NATS_OK)
         *end = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
@@ -351,8 +352,10 @@ static natsStatus log_end(nb *b, uint64_t *end, jsErrCode *jerr)
 
 /* The position of the first event at or after `from` that `filter` matches,
  * asked of the stream (not of a consumer's count); 0 when there is none. */
-static natsStatus next_match(nb *b, const char *filter, uint64_t from, uint64_t *found)
+static natsStatus next_match(nb *b, const char *stream, const char *filter, uint64_t from,
+                             uint64_t *found)
 {
+    char api[80];
     json_t *req = json_pack("{s:I, s:s}", "seq", (json_int_t)from, "next_by_subj", filter);
     char *body = req ? cb_json_dumps(req, JSON_COMPACT) : NULL;
     natsMsg *reply = NULL;
@@ -363,8 +366,8 @@ static natsStatus next_match(nb *b, const char *filter, uint64_t from, uint64_t 
     json_decref(req);
     if (!body)
         return s;
-    s = natsConnection_RequestString(&reply, b->nc, "$JS.API.STREAM.MSG.GET.CB_EVENTS", body,
-                                     b->base.opts.op_timeout_ms);
+    snprintf(api, sizeof api, "$JS.API.STREAM.MSG.GET.%s", stream);
+    s = natsConnection_RequestString(&reply, b->nc, api, body, b->base.opts.op_timeout_ms);
     free(body);
     if (s != NATS_OK)
         return s;
@@ -392,7 +395,7 @@ static bool nothing_left(ep *e, uint64_t from)
         return true;
     if (!reader_filtered(e))
         return false; /* every position up to end_seq holds an event */
-    return next_match(e->b, e->subject, from, &found) == NATS_OK &&
+    return next_match(e->b, e->stream, e->subject, from, &found) == NATS_OK &&
            (found == 0 || found > e->end_seq);
 }
 
@@ -449,14 +452,14 @@ static void job_subscribe(api_job *j)
     natsStatus s;
 
     jsSubOptions_Init(&so);
-    if (e->kind == EP_READER && (s = log_end(b, &e->end_seq, &jerr)) != NATS_OK) {
+    if (e->kind == EP_READER && (s = log_end(b, e->stream, &e->end_seq, &jerr)) != NATS_OK) {
         j->st = cb__nats_status(s);
         snprintf(j->err, sizeof j->err, "the log's end: %s (jetstream error %d)",
                  natsStatus_GetText(s), (int)jerr);
         return;
     }
     if (e->kind == EP_READER) {
-        so.Stream = "CB_EVENTS";
+        so.Stream = e->stream;
         so.Ordered = true;
         e->first_seq = 1; /* where a probe looks before anything came */
         switch (e->ropts.from) {
@@ -478,7 +481,7 @@ static void job_subscribe(api_job *j)
             break;
         }
         /* The whole log is read with the filter ">" (the stream holds only
-         * cb.evt.>), not with the stream's own wildcard: nats-server 2.9.10
+         * its partition), not with the stream's own wildcard: nats-server 2.9.10
          * counts a wildcard consumer's pending events over the subjects of
          * the block for each event it sends, now and then, and such a read
          * crawled (~80 events/s, the server's CPU busy) over a log where a
@@ -570,7 +573,7 @@ static void job_stop(api_job *j)
 
 static void job_probe(api_job *j)
 {
-    natsStatus s = next_match(j->e->b, j->e->subject, j->from, &j->found);
+    natsStatus s = next_match(j->e->b, j->e->stream, j->e->subject, j->from, &j->found);
     j->st = s == NATS_OK ? CB_OK : cb__nats_status(s);
 }
 
@@ -897,7 +900,9 @@ cb_status cb__nats_read(cb_broker *cb, const cb_read_opts *o, cb_read_cb *fn, vo
     e->read_cb = fn;
     e->ropts = *o;
     e->ropts.filter = NULL;
-    snprintf(e->subject, sizeof e->subject, "%s", o->filter ? o->filter : "cb.evt.>");
+    cb__nats_log_stream(o->partition, e->stream, sizeof e->stream);
+    cb_partition_pattern(o->partition, ">", e->whole, sizeof e->whole);
+    snprintf(e->subject, sizeof e->subject, "%s", o->filter ? o->filter : e->whole);
     if (!(e->idle = evtimer_new(b->evb, idle_cb, e))) {
         ep_unlink(e);
         ep_unref(e);

@@ -47,6 +47,8 @@ struct ep {
     cb_work_cb *work_cb;
     /* creation parameters, used by the subscribe job */
     char subject[256];
+    char stream[32]; /* a reader's: its partition's log stream */
+    char whole[32];  /* a reader's: the pattern of its whole partition (cb.evt.>) */
     cb_read_opts ropts;
     cb_consume_opts copts;
     char durable[256];
@@ -142,6 +144,8 @@ cb_status cb__nats_status(natsStatus s);
 /* nats.c: a new reply subject under the connection's inbox prefix into out
  * ("<prefix>.<nuid>"). Any thread. */
 natsStatus cb__nats_inbox(nb *b, char *out, size_t size);
+/* The name of a partition's log stream: CB_EVENTS, CB_EVENTS_<k> (docs/scale.md). */
+void cb__nats_log_stream(unsigned partition, char *buf, size_t size);
 
 /* nats_ep.c: the endpoint operations of the vtable */
 cb_status cb__nats_read(cb_broker *cb, const cb_read_opts *o, cb_read_cb *fn, void *ctx,

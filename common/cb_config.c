@@ -485,10 +485,14 @@ const cb_fn_conf *cb_config_local_at(const cb_config *r, size_t i)
     return i < r->nfns ? &r->fns[i].conf : NULL;
 }
 
-void cb_config_stream_settings(const cb_config *r, int *replicas, int64_t *dedup_window_ms)
+void cb_config_stream_settings(const cb_config *r, int *replicas, int64_t *dedup_window_ms,
+                               int *partitions)
 {
     const json_t *bk = json_object_get(r->root, "broker");
-    const json_t *v = json_object_get(bk, "replicas");
+    const json_t *v = json_object_get(bk, "partitions");
+    if (json_is_integer(v))
+        *partitions = (int)json_integer_value(v);
+    v = json_object_get(bk, "replicas");
     if (json_is_integer(v))
         *replicas = (int)json_integer_value(v);
     v = json_object_get(bk, "dedup_window_ms");

@@ -83,9 +83,10 @@ const json_t *cb_config_backend(const cb_config *r, const char *backend);
  * "http", "lambda" and "openwhisk" need no type; "lambda-eu" does). */
 const char *cb_config_backend_type(const cb_config *r, const char *backend);
 void cb_config_limits(const cb_config *r, const char *backend, cb_backend_limits *out);
-/* The deployment's stream settings ("broker": {"replicas", "dedup_window_ms"}):
- * each is written only when the file sets it. */
-void cb_config_stream_settings(const cb_config *r, int *replicas, int64_t *dedup_window_ms);
+/* The deployment's stream settings ("broker": {"replicas", "dedup_window_ms",
+ * "partitions"}): each is written only when the file sets it. */
+void cb_config_stream_settings(const cb_config *r, int *replicas, int64_t *dedup_window_ms,
+                               int *partitions);
 /* A pool (docs/engine.md, "Pools"): several accounts a job may name as
  * its function's "backend"; the engine splits its tasks across them.
  *   "pools": {"fast": {"members": ["lambda-eu", "lambda-us", "knative"],

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cb_json.h"
+#include "cb_partition.h"
 #include "cb_alloc.h"
 #include "cb_time.h"
 
@@ -352,25 +353,9 @@ cb_status cb_event_encode(const cb_event *ev, char **out, size_t *len)
     return CB_OK;
 }
 
-int cb_event_log_subject(const cb_event *ev, char *buf, size_t size)
+int cb_event_log_subject(const cb_event *ev, unsigned partition, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "cb.evt.%s.%s", ev->tenant, ev->job);
-    return n < 0 || (size_t)n >= size ? -1 : 0;
-}
-
-bool cb_event_subject_parts(const char *subject, const char **tenant, size_t *tenant_len,
-                            const char **job)
-{
-    const char *rest, *dot;
-    if (!subject || strncmp(subject, "cb.evt.", 7) != 0)
-        return false;
-    rest = subject + 7;
-    if (!(dot = strchr(rest, '.')) || dot == rest || !dot[1])
-        return false;
-    *tenant = rest;
-    *tenant_len = (size_t)(dot - rest);
-    *job = dot + 1;
-    return true;
+    return cb_partition_subject(partition, ev->tenant, ev->job, buf, size);
 }
 
 cb_event_type cb_event_peek_type(const char *buf, size_t len)

@@ -117,13 +117,10 @@ CB_NODISCARD cb_status cb_event_decode_full(const void *buf, size_t len, cb_even
 /* Encode as compact JSON with the attributes in a fixed order. On CB_OK *out
  * is owned (release with free()) and *len is its length. Errors: CB_ENOMEM. */
 CB_NODISCARD cb_status cb_event_encode(const cb_event *ev, char **out, size_t *len);
-/* "cb.evt.<tenant>.<job>" into buf. Returns 0, or -1 if it does not fit. */
-int cb_event_log_subject(const cb_event *ev, char *buf, size_t size);
-/* The reverse: the tenant (*tenant, *tenant_len bytes, not terminated) and the
- * job (*job, to the end) of a log subject "cb.evt.<tenant>.<job>", borrowed
- * from subject. false if subject (may be NULL) is not one. */
-bool cb_event_subject_parts(const char *subject, const char **tenant, size_t *tenant_len,
-                            const char **job);
+/* The event's subject in the log of `partition` (cb_partition.h:
+ * "cb.evt.<tenant>.<job>" for partition 0) into buf. Returns 0, or -1 if it
+ * does not fit. The reverse is cb_partition_parse. */
+int cb_event_log_subject(const cb_event *ev, unsigned partition, char *buf, size_t size);
 
 /* An adapter's events have source "cbcore/adapter/<backend>/<worker>": the
  * account whose invocations they report (docs/adapters.md). Into buf:

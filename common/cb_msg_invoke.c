@@ -25,7 +25,9 @@ json_t *cb_invoke_msg_build(const cb_invoke_msg *m)
         return NULL;
     cmd = json_pack("{s:s, s:s, s:O}", "job_id", m->job_id, "tenant", m->tenant, "function",
                     m->function);
-    if (!cmd || (m->step && json_object_set_new(cmd, "step", json_string(m->step))))
+    if (!cmd || (m->step && json_object_set_new(cmd, "step", json_string(m->step))) ||
+        (m->partition &&
+         json_object_set_new(cmd, "partition", json_integer((json_int_t)m->partition))))
         goto fail;
     if (m->ntasks == 1) {
         if (put_task(cmd, &m->tasks[0]))
@@ -83,6 +85,7 @@ cb_status cb_invoke_msg_parse(const cb_schema *schema, const void *data, size_t 
     m->job_id = json_string_value(json_object_get(cmd, "job_id"));
     m->tenant = json_string_value(json_object_get(cmd, "tenant"));
     m->step = json_string_value(json_object_get(cmd, "step"));
+    m->partition = (unsigned)json_integer_value(json_object_get(cmd, "partition"));
     m->function = json_object_get(cmd, "function");
     tasks = json_object_get(cmd, "tasks");
     if (tasks) {

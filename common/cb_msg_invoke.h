@@ -2,9 +2,9 @@
  * cb.invoke.<backend>: built by the engine's dispatch, parsed by the adapter
  * worker. The only code that knows its fields.
  *
- * One task:      {"job_id", "tenant", "task", "attempt", "step"?, "function",
- *                 "items", "first_item"?, "memo"?}
- * Several tasks: {"job_id", "tenant", "step"?, "function",
+ * One task:      {"job_id", "tenant", "partition"?, "task", "attempt", "step"?,
+ *                 "function", "items", "first_item"?, "memo"?}
+ * Several tasks: {"job_id", "tenant", "partition"?, "step"?, "function",
  *                 "tasks": [{"task", "attempt", "items", "first_item"?, "memo"?}, ...]}
  *                (2 to CB_INVOKE_TASKS_MAX tasks of one job and function;
  *                each runs as its own invocation with its own outcome)
@@ -32,6 +32,8 @@ typedef struct cb_invoke_task {
 
 typedef struct cb_invoke_msg {
     const char *job_id, *tenant;
+    unsigned partition;     /* the job's (docs/scale.md): its outcomes go to that log;
+                             * 0 is left out of the command */
     const char *step;       /* a DAG step's name, or NULL */
     const json_t *function; /* the job's function object: backend, name, timeout_ms, ... */
     size_t ntasks;          /* 1 .. CB_INVOKE_TASKS_MAX */

@@ -14,6 +14,7 @@
 #include "cb_log.h"
 #include "cb_time.h"
 #include "cb_event.h"
+#include "cb_partition.h"
 #include "cb_msg_outcome.h"
 #include "mirror.h"
 
@@ -147,6 +148,7 @@ int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out)
         out->status = mj->js.status;
         out->cancel_requested = mj->js.cancel_requested;
         out->applied = mj->js.applied;
+        out->log_partition = mj->js.log_partition;
         return 1;
     }
     out->status = cb_mirror_status(c->mirror, key);
@@ -221,13 +223,14 @@ static bool is_success(const char *buf, size_t len)
 static char *without_output(cb_control *c, const cb_broker_msg *m, out_spans *sp, size_t *len)
 {
     char key[CTL_KEY_MAX], *cut, *to;
-    const char *tenant, *job, *data = m->data;
+    const char *data = m->data;
     const cb_mirror_job *mj;
-    size_t at = 0, n = 0, from = 0, keep = 0, tn;
+    cb_log_subject ls;
+    size_t at = 0, n = 0, from = 0, keep = 0;
     int kn;
-    if (!cb_event_subject_parts(m->subject, &tenant, &tn, &job))
+    if (!cb_partition_parse(m->subject, &ls))
         return NULL;
-    kn = snprintf(key, sizeof key, "%.*s/%s", (int)tn, tenant, job);
+    kn = snprintf(key, sizeof key, "%.*s/%s", (int)ls.tenant_len, ls.tenant, ls.job);
     if (kn < 0 || (size_t)kn >= sizeof key)
         return NULL;
     if (!(mj = cb_mirror_get(c->mirror, key)) || !outputs_wait(mj) || !is_success(data, m->len))
@@ -361,6 +364,7 @@ static void start_reading(cb_control *c)
     cb_status s;
     uint64_t seq = cb_mirror_seq(c->mirror);
     cb_read_opts_init(&ro);
+    ro.partition = c->o.partition;
     if (seq) {
         ro.from = CB_READ_SEQ;
         ro.seq = seq + 1;

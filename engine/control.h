@@ -53,6 +53,8 @@ typedef struct cb_control_opts {
     cb_policy_defaults policy;  /* for what descriptors leave out */
     struct cb_storage *storage; /* borrowed: where objects inputs are listed; NULL: such
                                  * jobs fail with the reason */
+    unsigned partition;         /* the partition whose log it reads and appends to
+                                 * (docs/scale.md); default 0 */
 } cb_control_opts;
 
 typedef struct cb_control_stats {
@@ -87,7 +89,8 @@ const char *cb_control_ending(cb_control *c, const char *key);
 typedef struct cb_control_brief {
     cb_job_status status;
     bool cancel_requested;
-    uint64_t applied; /* events applied to it */
+    uint64_t applied;       /* events applied to it */
+    uint32_t log_partition; /* the partition whose log holds it */
 } cb_control_brief;
 int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out);
 const cb_control_stats *cb_control_stats_get(cb_control *c);

@@ -20,8 +20,10 @@
 typedef struct cb_intake_cfg {
     const cb_schema *schema;
     const cb_config *reg;
-    size_t max_bytes;   /* larger submissions are rejected unread */
-    uint32_t max_tasks; /* 0: the flow's default */
+    size_t max_bytes;    /* larger submissions are rejected unread */
+    uint32_t max_tasks;  /* 0: the flow's default */
+    unsigned partitions; /* the deployment's (docs/scale.md): a new job's partition is
+                          * cb_partition_of over them; 0 or 1: one */
 } cb_intake_cfg;
 
 typedef struct cb_intake {

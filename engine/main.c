@@ -114,7 +114,7 @@ int main(int argc, char **argv)
         goto out;
     bo.url = url;
     bo.name = "cb-engine";
-    cb_config_stream_settings(reg, &bo.replicas, &bo.dedup_window_ms);
+    cb_config_stream_settings(reg, &bo.replicas, &bo.dedup_window_ms, &bo.partitions);
     if ((s = cb_broker_open(base, &bo, &b)) != CB_OK) {
         char shown[1024];
         CB_LOG_ERR("engine", "cannot connect to %s: %s", cb_url_redact(url, shown, sizeof shown),
@@ -133,6 +133,7 @@ int main(int argc, char **argv)
     }
     ic.schema = schema;
     ic.reg = reg;
+    ic.partitions = (unsigned)bo.partitions;
     if ((s = cb_control_start(base, b, st, reg, &co, &ctl)) != CB_OK ||
         (s = cb_service_start(base, b, st, ctl, &ic, &svc)) != CB_OK) {
         CB_LOG_ERR("engine", "cannot start: %s", cb_strerror(s));

@@ -16,6 +16,7 @@
 #include "cb_msg_done.h"
 #include "cb_msg_reply.h"
 #include "cb_map.h"
+#include "cb_partition.h"
 #include "emit.h"
 #include "fold.h"
 #include "memo.h"
@@ -265,7 +266,8 @@ static void record_rejection(cb_service *s, const cb_intake *in)
     if (cb_map_get(&s->recent, cb_hash64(key, strlen(key))))
         return;
     snprintf(id, sizeof id, "%s/%s/rejected", in->tenant, in->job_id);
-    st = cb_emit(s->b, CB_EV_JOB_REJECTED, in->tenant, in->job_id, id, SOURCE,
+    st = cb_emit(s->b, cb_partition_of(in->tenant, in->job_id, s->cfg.partitions),
+                 CB_EV_JOB_REJECTED, in->tenant, in->job_id, id, SOURCE,
                  json_pack("{s:O}", "errors", in->errors), NULL, NULL);
     if (st != CB_OK)
         CB_LOG_WRN("service", "cannot record the rejection of %s: %s", key, cb_strerror(st));
@@ -420,6 +422,8 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
 {
     char id[CB_NAME_MAX + 1], key[2 * CB_NAME_MAX + 2], evid[320];
     const char *known = NULL;
+    json_t *data;
+    unsigned part;
     cb_job_state js;
     cb_intake in;
     cb_status st;
@@ -513,8 +517,15 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
     }
     memcpy(p->digest, in.digest, sizeof p->digest);
     snprintf(evid, sizeof evid, "%s/%s/submitted", in.tenant, in.job_id);
-    st = cb_emit(s->b, CB_EV_JOB_SUBMITTED, in.tenant, in.job_id, evid, SOURCE,
-                 json_pack("{s:O, s:s}", "job", in.job, "digest", in.digest), submitted_cb, p);
+    part = cb_partition_of(in.tenant, in.job_id, s->cfg.partitions); /* fixed from here on */
+    data = json_pack("{s:O, s:s}", "job", in.job, "digest", in.digest);
+    if (data && part && json_object_set_new(data, "partition", json_integer(part))) {
+        json_decref(data);
+        data = NULL;
+    }
+    st = data ? cb_emit(s->b, part, CB_EV_JOB_SUBMITTED, in.tenant, in.job_id, evid, SOURCE, data,
+                        submitted_cb, p)
+              : CB_ENOMEM;
     if (st != CB_OK) {
         char msg[256];
         snprintf(msg, sizeof msg, "/: the job could not be stored (%s)", cb_strerror(st));
@@ -555,6 +566,7 @@ static int job_brief(cb_service *s, const char *key, cb_control_brief *out)
     }
     if (js.applied > out->applied)
         out->applied = js.applied;
+    out->log_partition = js.log_partition;
     cb_job_state_cleanup(&js);
     return 1;
 }
@@ -794,7 +806,7 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
     if (type == CB_EV_JOB_SUSPENDED)
         cb_control_hold(s->ctl, key, 1);
     p->resume = type == CB_EV_JOB_RESUMED;
-    st = cb_emit(s->b, type, tenant, job, evid, SOURCE,
+    st = cb_emit(s->b, js.log_partition, type, tenant, job, evid, SOURCE,
                  json_pack("{s:s}", "reason",
                            json_string_value(json_object_get(o, "reason")) ?: "requested"),
                  command_cb, p);

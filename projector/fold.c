@@ -180,6 +180,7 @@ static int fold_submitted(fold_ctx *c)
     if (set_str(&c->j->digest, json_string_value(json_object_get(c->data, "digest"))) != CB_OK)
         return CB_ENOMEM;
     c->j->spec = json_incref(spec);
+    c->j->log_partition = (uint32_t)json_integer_value(json_object_get(c->data, "partition"));
     c->j->status = CB_JOB_SUBMITTED;
     c->j->submitted_ns = c->now;
     return 1;
@@ -767,6 +768,11 @@ json_t *cb_job_state_to_json(const cb_job_state *j)
         cb_json_time(j->updated_ns), "first_seq", (json_int_t)j->first_seq, "last_seq",
         (json_int_t)j->last_seq, "spec", j->spec, "digest", j->digest, "result", j->result, "error",
         j->error, "partition", j->partition, "cost", cb_cost_record_json(&j->cost));
+    if (o && j->log_partition &&
+        json_object_set_new(o, "log_partition", json_integer(j->log_partition))) {
+        json_decref(o);
+        return NULL;
+    }
     if (o && j->backups &&
         json_object_set_new(json_object_get(o, "tasks"), "backups", json_integer(j->backups))) {
         json_decref(o);
@@ -950,6 +956,7 @@ cb_status cb_job_state_from_json(const json_t *o, cb_job_state *out)
     out->updated_ns = time_of(json_object_get(times, "updated"));
     out->first_seq = (uint64_t)json_integer_value(json_object_get(o, "first_seq"));
     out->last_seq = (uint64_t)json_integer_value(json_object_get(o, "last_seq"));
+    out->log_partition = u32_of(o, "log_partition");
     out->spec = json_incref(json_object_get(o, "spec"));
     out->partition = json_incref(json_object_get(o, "partition"));
     out->result = json_incref(json_object_get(o, "result"));

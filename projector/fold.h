@@ -89,16 +89,18 @@ typedef struct cb_job_state {
     uint32_t durations[CB_DUR_BUCKETS]; /* their durations (cb_duration_bucket) */
     uint64_t applied, ignored;          /* events applied to / ignored for this job */
     int64_t submitted_ns, started_ns, finished_ns, updated_ns;
-    uint64_t first_seq; /* log position of its first event (the submission), 0 if unknown:
-                         * reading the job's events starts there (projector/joblog.h) */
-    uint64_t last_seq;  /* log position of the last event applied, 0 if unknown */
-    json_t *spec;       /* owned: the job descriptor from cb.job.submitted */
-    json_t *partition;  /* owned: an objects input's plan from its cb.job.partitioned
-                         * pages, {"pages": n, "done": bool, "objects": [...]}, or NULL */
-    char *digest;       /* owned */
-    json_t *result;     /* owned: from cb.job.succeeded; a result kept as one object
-                         * is a reference to it, {"$cb_ref", "size", "sha256"} */
-    char *error;        /* owned: why it failed or was rejected */
+    uint64_t first_seq;     /* log position of its first event (the submission), 0 if unknown:
+                             * reading the job's events starts there (projector/joblog.h) */
+    uint64_t last_seq;      /* log position of the last event applied, 0 if unknown */
+    uint32_t log_partition; /* the partition whose log holds its events (docs/scale.md),
+                             * from cb.job.submitted; first_seq and last_seq are its */
+    json_t *spec;           /* owned: the job descriptor from cb.job.submitted */
+    json_t *partition;      /* owned: an objects input's plan from its cb.job.partitioned
+                             * pages, {"pages": n, "done": bool, "objects": [...]}, or NULL */
+    char *digest;           /* owned */
+    json_t *result;         /* owned: from cb.job.succeeded; a result kept as one object
+                             * is a reference to it, {"$cb_ref", "size", "sha256"} */
+    char *error;            /* owned: why it failed or was rejected */
 } cb_job_state;
 
 typedef struct cb_task_state {

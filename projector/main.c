@@ -46,7 +46,7 @@ static int stream_settings(const char *config, cb_broker_opts *bo)
     cb_schema *schema = NULL;
     if (cb_config_daemon_load(config, "projector", &reg, &schema) != 0)
         return -1;
-    cb_config_stream_settings(reg, &bo->replicas, &bo->dedup_window_ms);
+    cb_config_stream_settings(reg, &bo->replicas, &bo->dedup_window_ms, &bo->partitions);
     cb_config_free(reg);
     cb_schema_free(schema);
     return 0;

@@ -192,8 +192,8 @@ static void change(cb_sla_control *c, cb_request *req, cb_event_type type, const
         return;
     }
     c->nops++;
-    if ((s = cb_emit(c->b, type, tenant, CB_SLA_SUBJECT, w->id, "cbcore/sla", data, appended, w)) !=
-        CB_OK) {
+    if ((s = cb_emit(c->b, 0, type, tenant, CB_SLA_SUBJECT, w->id, "cbcore/sla", data, appended,
+                     w)) != CB_OK) {
         c->nops--;
         free(w);
         refuse(req, WHY_UNAVAILABLE, NULL, "cannot append the change: %s", cb_strerror(s));

@@ -10,6 +10,7 @@
 
 #include "cb_alloc.h"
 #include "cb_event.h"
+#include "cb_partition.h"
 #include "cb_json.h"
 #include "cb_log.h"
 #include "cb_map.h"
@@ -86,7 +87,7 @@ static cb_status append(cb_sla_service *sv, cb_event_type t, const char *tenant,
 {
     cb_status s;
     sv->nops++;
-    if ((s = cb_emit(sv->b, t, tenant, job, id, "cbcore/sla", data, appended, sv)) != CB_OK) {
+    if ((s = cb_emit(sv->b, 0, t, tenant, job, id, "cbcore/sla", data, appended, sv)) != CB_OK) {
         sv->nops--;
         sv->stats.errors++;
         CB_LOG_ERR("sla", "cannot append %s: %s", id, cb_strerror(s));
@@ -236,13 +237,12 @@ static void mark_seen(cb_sla_service *sv, const char *id)
 static bool needed(const cb_sla_service *sv, const cb_broker_msg *m)
 {
     char tenant[CB_NAME_MAX + 1];
-    const char *tp, *job;
-    size_t tn;
-    if (!cb_event_subject_parts(m->subject, &tp, &tn, &job) || tn >= sizeof tenant)
+    cb_log_subject ls;
+    if (!cb_partition_parse(m->subject, &ls) || ls.tenant_len >= sizeof tenant)
         return true;
-    memcpy(tenant, tp, tn);
-    tenant[tn] = '\0';
-    return cb_sla_evaluator_needs(sv->ev, cb_event_peek_type(m->data, m->len), tenant, job);
+    memcpy(tenant, ls.tenant, ls.tenant_len);
+    tenant[ls.tenant_len] = '\0';
+    return cb_sla_evaluator_needs(sv->ev, cb_event_peek_type(m->data, m->len), tenant, ls.job);
 }
 
 static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "cb_partition.h"
 #include "cb_time.h"
 #include "cb_alloc.h"
 
@@ -75,9 +76,10 @@ struct appender {
     char subject[128];
     char job[64];
     long total, next, confirmed, failed, duplicates, inflight, window;
-    long per_subject; /* > 0: cb.evt.<job>.j<k>, a new k every per_subject events */
-    long interleave;  /* > 0: cb.evt.<job>.j<i % interleave>: subjects taking turns */
-    int pad;          /* bytes of padding in each body */
+    long per_subject;    /* > 0: cb.evt.<job>.j<k>, a new k every per_subject events */
+    long interleave;     /* > 0: cb.evt.<job>.j<i % interleave>: subjects taking turns */
+    int pad;             /* bytes of padding in each body */
+    unsigned partitions; /* > 1: event i on cb.evp.<i % partitions>.<job>.j<i> (0: cb.evt.) */
     uint64_t first_seq, last_seq;
     bool seq_ordered;
     char *confirmed_mask; /* per index: 1 when confirmed */
@@ -114,7 +116,13 @@ static void append_one(appender *a, long i)
     char id[96], body[600], subject[160];
     int n = snprintf(body, sizeof body, "{\"i\":%ld,\"pad\":\"%*s\"}", i, a->pad, "");
     snprintf(id, sizeof id, "%s/%ld", a->job, i);
-    if (a->per_subject) /* a->job as the tenant, and a job per per_subject events */
+    if (a->partitions > 1) { /* a->job as the tenant, each event on a partition in turn */
+        char jn[32];
+        snprintf(jn, sizeof jn, "j%ld", i);
+        assert_int_equal(cb_partition_subject((unsigned)(i % a->partitions), a->job, jn, subject,
+                                              sizeof subject),
+                         0);
+    } else if (a->per_subject) /* a->job as the tenant, and a job per per_subject events */
         snprintf(subject, sizeof subject, "cb.evt.%s.j%ld", a->job, i / a->per_subject);
     else if (a->interleave) /* as many jobs running at once */
         snprintf(subject, sizeof subject, "cb.evt.%s.j%ld", a->job, i % a->interleave);
@@ -408,6 +416,133 @@ static void test_read_empty_job_ends_at_once(void **state)
     cb_read_opts_init(&o);
     read_job(f, subject, &o, &r, 0);
     assert_int_equal(r.count, 0);
+}
+
+/* ---- partitions (docs/scale.md) -------------------------------------- */
+
+#define PARTS 4
+
+typedef struct part_reader {
+    unsigned partition;
+    long count, foreign, out_of_order;
+    uint64_t last_seq;
+    long last_i;
+    bool ended;
+    cb_status end_status;
+} part_reader;
+
+static void part_read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    part_reader *r = ctx;
+    cb_log_subject ls;
+    long i;
+    if (!m) {
+        r->ended = true;
+        r->end_status = s;
+        return;
+    }
+    if (!cb_partition_parse(m->subject, &ls) || ls.partition != r->partition)
+        r->foreign++; /* another partition's event: each must read only its own */
+    i = body_index(m);
+    if (m->seq <= r->last_seq || (i >= 0 && i <= r->last_i))
+        r->out_of_order++;
+    r->last_seq = m->seq;
+    if (i >= 0)
+        r->last_i = i;
+    r->count++;
+}
+
+static bool part_reader_ended(void *arg)
+{
+    return ((part_reader *)arg)->ended;
+}
+
+static void read_partition(fixture *f, unsigned k, const char *filter, part_reader *r)
+{
+    cb_read_opts o;
+    cb_reader *rd = NULL;
+    memset(r, 0, sizeof *r);
+    r->partition = k;
+    r->last_i = -1;
+    cb_read_opts_init(&o);
+    o.partition = k;
+    o.filter = filter;
+    o.stop_at_end = 1;
+    assert_int_equal(cb_broker_read(f->b, &o, part_read_cb, r, &rd), CB_OK);
+    assert_true(cb_test_run_until(f->base, part_reader_ended, r, 60000));
+    cb_reader_close(rd);
+}
+
+/* A deployment of 4 partitions: each has a log of its own. An event
+ * appended to a partition is read back from that partition only, in order,
+ * with that log's positions; a whole-partition read delivers nothing of
+ * another partition (RabbitMQ filters in the client: a shared queue would
+ * fail this); a filter must name the partition read. */
+static void test_partitions_have_logs_of_their_own(void **state)
+{
+    fixture *f = *state, pf = *f;
+    cb_broker_opts o;
+    appender a;
+    part_reader r;
+    long want[PARTS] = {0};
+    const long total = 400;
+
+    cb_broker_opts_init(&o);
+    o.url = f->url;
+    o.name = "it_broker_parts";
+    o.partitions = PARTS;
+    assert_int_equal(cb_broker_open(f->base, &o, &pf.b), CB_OK);
+    appender_init(&a, &pf, total, 64);
+    a.partitions = PARTS;
+    append_next(&a);
+    assert_true(cb_test_run_until(f->base, appender_done, &a, 60000));
+    assert_int_equal(a.failed, 0);
+    assert_int_equal(a.confirmed, total);
+    for (long i = 0; i < total; i++)
+        want[i % PARTS]++;
+    for (unsigned k = 0; k < PARTS; k++) {
+        char filter[128];
+        assert_int_equal(cb_partition_pattern(k, a.job, filter, sizeof filter), 0);
+        strcat(filter, ".>");
+        read_partition(&pf, k, filter, &r);
+        assert_int_equal(r.end_status, CB_OK);
+        assert_int_equal(r.count, want[k]);
+        assert_int_equal(r.foreign, 0);
+        assert_int_equal(r.out_of_order, 0);
+        read_partition(&pf, k, NULL, &r); /* the whole partition */
+        assert_int_equal(r.end_status, CB_OK);
+        assert_true(r.count >= want[k]);
+        assert_int_equal(r.foreign, 0);
+        if (k && cb_broker_append_has_seq(pf.b)) /* positions are the partition's own */
+            assert_true(r.last_seq <= (uint64_t)(r.count));
+    }
+    {
+        cb_read_opts ro;
+        cb_reader *rd = NULL;
+        cb_read_opts_init(&ro);
+        ro.partition = 2;
+        ro.filter = "cb.evt.t1.>"; /* partition 0's subjects */
+        assert_int_equal(cb_broker_read(pf.b, &ro, part_read_cb, &r, &rd), CB_EINVAL);
+        ro.filter = "cb.evp.3.t1.>";
+        assert_int_equal(cb_broker_read(pf.b, &ro, part_read_cb, &r, &rd), CB_EINVAL);
+        ro.partition = CB_PARTITIONS_MAX;
+        ro.filter = NULL;
+        assert_int_equal(cb_broker_read(pf.b, &ro, part_read_cb, &r, &rd), CB_EINVAL);
+    }
+    {
+        cb_test_confirms got = {0};
+        assert_int_equal(
+            cb_broker_append(pf.b, "cb.evp.0.t1.j", "x", "{}", 2, cb_test_confirm_cb, &got),
+            CB_EINVAL); /* partition 0 has no token */
+        assert_int_equal(
+            cb_broker_append(pf.b, "cb.evp.64.t1.j", "x", "{}", 2, cb_test_confirm_cb, &got),
+            CB_EINVAL);
+    }
+    cb_broker_close(pf.b);
+    o.partitions = CB_PARTITIONS_MAX + 1;
+    assert_int_equal(cb_broker_open(f->base, &o, &pf.b), CB_EINVAL);
+    free(a.confirmed_mask);
+    free(a.slots);
 }
 
 /* ---- work queues ----------------------------------------------------- */
@@ -1082,6 +1217,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oversize_message_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_dedup_id_is_stored_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_empty_job_ends_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partitions_have_logs_of_their_own, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_100k_read_back_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_end_after_the_last_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_whole_log_reads_stay_fast_over_many_jobs, setup,

@@ -108,7 +108,7 @@ static void append_event(fixture *f, const char *job, cb_event_type type, int n,
                                    1795752142000000000LL + (int64_t)n * 1000, data),
                      CB_OK);
     assert_int_equal(cb_event_encode(&ev, &s, &len), CB_OK);
-    assert_int_equal(cb_event_log_subject(&ev, subject, sizeof subject), 0);
+    assert_int_equal(cb_event_log_subject(&ev, 0, subject, sizeof subject), 0);
     if (!below_window(f))
         assert_true(cb_test_run_until(f->base, below_window, f, 60000));
     f->inflight++;
@@ -307,7 +307,7 @@ static void test_job_log_from_its_first_position(void **state)
                           json_pack("{s:i, s:i, s:i}", "task", 0, "attempt", 2, "output", 1)),
             CB_OK);
         assert_int_equal(cb_event_encode(&ev, &text, &len), CB_OK);
-        assert_int_equal(cb_event_log_subject(&ev, subject, sizeof subject), 0);
+        assert_int_equal(cb_event_log_subject(&ev, 0, subject, sizeof subject), 0);
         f->inflight++;
         assert_int_equal(cb_broker_append(f->b, subject, id, text, len, appended, f), CB_OK);
         free(text);

@@ -8,6 +8,7 @@
 
 #include "cb_alloc.h"
 #include "cb_event.h"
+#include "cb_partition.h"
 
 static const char *good =
     "{\"specversion\":\"1.0\",\"id\":\"acme/j1/3/1/succeeded\",\"source\":\"cbcore/adapter\","
@@ -184,6 +185,42 @@ static void test_fast_and_full_decoders_agree(void **state)
     free(buf);
 }
 
+/* The partition function is part of the log's format: a job's partition is
+ * recorded at intake and every later reader relies on the same answer. */
+static void test_a_job_s_partition_is_fixed_and_spread(void **state)
+{
+    unsigned count[8] = {0};
+    (void)state;
+    assert_int_equal(cb_partition_of("acme", "j1", 0), 0);
+    assert_int_equal(cb_partition_of("acme", "j1", 1), 0);
+    /* pinned: FNV-1a 64 of "acme/j1" is 0x7a11096c7f317fbd */
+    assert_int_equal(cb_partition_of("acme", "j1", 64), 61);
+    assert_int_equal(cb_partition_of("acme", "j1", 7), 1);
+    /* "a/bc" and "ab/c" are different jobs */
+    assert_true(cb_partition_of("a", "bc", 64) != cb_partition_of("ab", "c", 64) ||
+                cb_partition_of("a", "bc", 63) != cb_partition_of("ab", "c", 63));
+    for (int i = 0; i < 8000; i++) {
+        char job[16];
+        snprintf(job, sizeof job, "job-%d", i);
+        count[cb_partition_of("acme", job, 8)]++;
+    }
+    for (int k = 0; k < 8; k++) /* ~1000 each: none starved, none doubled */
+        assert_in_range(count[k], 850, 1150);
+    assert_int_equal(cb_partition_of_pattern("cb.evt.acme.>"), 0);
+    assert_int_equal(cb_partition_of_pattern("cb.evp.3.*.*"), 3);
+    assert_int_equal(cb_partition_of_pattern("cb.evp.x.>"), -1);
+    assert_int_equal(cb_partition_of_pattern("cb.done.acme.j"), -1);
+    assert_string_equal(cb_partition_rest("cb.evp.12.~end"), "~end");
+    assert_string_equal(cb_partition_rest("cb.evt.~end"), "~end");
+    {
+        char buf[32];
+        assert_int_equal(cb_partition_pattern(5, "#", buf, sizeof buf), 0);
+        assert_string_equal(buf, "cb.evp.5.#");
+        assert_int_equal(cb_partition_pattern(0, ">", buf, sizeof buf), 0);
+        assert_string_equal(buf, "cb.evt.>");
+    }
+}
+
 static void test_init_validates_names_and_steals_data(void **state)
 {
     cb_event ev;
@@ -192,22 +229,35 @@ static void test_init_validates_names_and_steals_data(void **state)
     assert_int_equal(cb_event_init(&ev, CB_EV_JOB_STARTED, "acme", "j1", "acme/j1/started",
                                    "cbcore/engine", 0, json_pack("{s:i}", "tasks", 4)),
                      CB_OK);
-    assert_int_equal(cb_event_log_subject(&ev, subj, sizeof subj), 0);
+    assert_int_equal(cb_event_log_subject(&ev, 0, subj, sizeof subj), 0);
     assert_string_equal(subj, "cb.evt.acme.j1");
     {
-        const char *tenant, *job;
-        size_t tn;
-        assert_true(cb_event_subject_parts(subj, &tenant, &tn, &job));
-        assert_int_equal(tn, 4);
-        assert_memory_equal(tenant, "acme", 4);
-        assert_string_equal(job, "j1");
-        assert_false(cb_event_subject_parts(NULL, &tenant, &tn, &job));
-        assert_false(cb_event_subject_parts("cb.cmd.acme.j1", &tenant, &tn, &job));
-        assert_false(cb_event_subject_parts("cb.evt.acme", &tenant, &tn, &job));
-        assert_false(cb_event_subject_parts("cb.evt..j1", &tenant, &tn, &job));
-        assert_false(cb_event_subject_parts("cb.evt.acme.", &tenant, &tn, &job));
+        cb_log_subject ls;
+        assert_true(cb_partition_parse(subj, &ls));
+        assert_int_equal(ls.partition, 0);
+        assert_int_equal(ls.tenant_len, 4);
+        assert_memory_equal(ls.tenant, "acme", 4);
+        assert_string_equal(ls.job, "j1");
+        assert_int_equal(cb_event_log_subject(&ev, 17, subj, sizeof subj), 0);
+        assert_string_equal(subj, "cb.evp.17.acme.j1");
+        assert_true(cb_partition_parse(subj, &ls));
+        assert_int_equal(ls.partition, 17);
+        assert_int_equal(ls.tenant_len, 4);
+        assert_memory_equal(ls.tenant, "acme", 4);
+        assert_string_equal(ls.job, "j1");
+        assert_false(cb_partition_parse(NULL, &ls));
+        assert_false(cb_partition_parse("cb.cmd.acme.j1", &ls));
+        assert_false(cb_partition_parse("cb.evt.acme", &ls));
+        assert_false(cb_partition_parse("cb.evt..j1", &ls));
+        assert_false(cb_partition_parse("cb.evt.acme.", &ls));
+        assert_false(cb_partition_parse("cb.evt.acme.j1.x", &ls));
+        assert_false(cb_partition_parse("cb.evp.0.acme.j1", &ls));  /* 0 has no token */
+        assert_false(cb_partition_parse("cb.evp.64.acme.j1", &ls)); /* beyond the most */
+        assert_false(cb_partition_parse("cb.evp.07.acme.j1", &ls));
+        assert_false(cb_partition_parse("cb.evp.3", &ls));
+        assert_false(cb_partition_parse("cb.evp.acme.j1", &ls));
     }
-    assert_int_equal(cb_event_log_subject(&ev, subj, 5), -1);
+    assert_int_equal(cb_event_log_subject(&ev, 0, subj, 5), -1);
     cb_event_cleanup(&ev);
     /* bad tenant: data is still consumed (no leak under ASan) */
     assert_int_equal(cb_event_init(&ev, CB_EV_JOB_STARTED, "a.b", "j1", "x", NULL, 0,
@@ -336,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_each_envelope_mistake),
         cmocka_unit_test(test_fast_and_full_decoders_agree),
         cmocka_unit_test(test_init_validates_names_and_steals_data),
+        cmocka_unit_test(test_a_job_s_partition_is_fixed_and_spread),
         cmocka_unit_test(test_init_survives_allocation_failures),
         cmocka_unit_test(test_type_names_round_trip),
         cmocka_unit_test(test_peek_type_agrees_with_a_decode),

@@ -112,6 +112,42 @@ static void expect_text_of(const cb_task_state *t, const json_t *rec)
     cb_buf_cleanup(&text);
 }
 
+/* A job's partition (docs/scale.md) is the one its submission recorded, kept
+ * by its record; a repeat of the submission does not move it; a job
+ * submitted without one is in partition 0, and its record says nothing. */
+static void test_a_job_s_partition_is_recorded(void **state)
+{
+    world w;
+    json_t *rec;
+    cb_job_state back;
+    (void)state;
+    world_init(&w);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUBMITTED,
+                           "{\"job\":{\"tenant\":\"acme\",\"kind\":\"map\"},\"digest\":\"d\","
+                           "\"partition\":5}"),
+                     1);
+    assert_int_equal(w.job.log_partition, 5);
+    assert_int_equal(apply(&w, CB_EV_JOB_SUBMITTED,
+                           "{\"job\":{\"tenant\":\"acme\",\"kind\":\"map\"},\"digest\":\"d\","
+                           "\"partition\":2}"),
+                     0);
+    assert_int_equal(w.job.log_partition, 5);
+    rec = cb_job_state_to_json(&w.job);
+    assert_int_equal(json_integer_value(json_object_get(rec, "log_partition")), 5);
+    assert_int_equal(cb_job_state_from_json(rec, &back), CB_OK);
+    assert_int_equal(back.log_partition, 5);
+    cb_job_state_cleanup(&back);
+    json_decref(rec);
+    world_cleanup(&w);
+    world_init(&w);
+    start_job(&w, 1);
+    assert_int_equal(w.job.log_partition, 0);
+    rec = cb_job_state_to_json(&w.job);
+    assert_null(json_object_get(rec, "log_partition"));
+    json_decref(rec);
+    world_cleanup(&w);
+}
+
 /* A success the engine appended instead of an invocation (a memoized or
  * re-run task) is a success like any other, counted as memoized once;
  * the count survives the record. */
@@ -983,6 +1019,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_happy_path_counts),
+        cmocka_unit_test(test_a_job_s_partition_is_recorded),
         cmocka_unit_test(test_memoized_successes_are_counted),
         cmocka_unit_test(test_costs_count_every_invocation_once),
         cmocka_unit_test(test_a_backup_attempt_races_the_original),

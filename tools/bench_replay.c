@@ -50,7 +50,7 @@ static cb_status put(filler *f, const char *tenant, const char *job, cb_event_ty
         CB_OK)
         return st;
     st = cb_event_encode(&ev, &s, &len);
-    if (st == CB_OK && cb_event_log_subject(&ev, subject, sizeof subject) == 0) {
+    if (st == CB_OK && cb_event_log_subject(&ev, 0, subject, sizeof subject) == 0) {
         while (f->inflight >= 8192)
             event_base_loop(f->base, EVLOOP_ONCE);
         f->inflight++;
