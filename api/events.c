@@ -103,11 +103,11 @@ void cb_api_events_start(pending *p)
         p->folding = 1;
     }
     if (p->q.has_until || !p->q.has_after)
-        s = cb_joblog_read(a->b, p->route.tenant, p->route.job, p->first_seq, 0, event_cb, p,
-                           &p->jl);
+        s = cb_joblog_read(a->b, p->log_partition, p->route.tenant, p->route.job, p->first_seq, 0,
+                           event_cb, p, &p->jl);
     else
-        s = cb_joblog_read_after(a->b, p->route.tenant, p->route.job, p->q.after_n, event_cb, p,
-                                 &p->jl);
+        s = cb_joblog_read_after(a->b, p->log_partition, p->route.tenant, p->route.job,
+                                 p->q.after_n, event_cb, p, &p->jl);
     if (s != CB_OK) {
         p->jl = NULL;
         events_end(p, s);

@@ -101,7 +101,7 @@ static void read_summary(cb_offload_job *oj)
     p->status = 200;
     if (!(p->body = json_pack("{s:{}, s:{}, s:{s:{}, s:{}}}", "jobs", "tasks", "costs", "tenants",
                               "backends")) ||
-        cb_view_applied_seq(p->st, &seq) != CB_OK ||
+        cb_view_applied_seq(p->st, 0, &seq) != CB_OK ||
         cb_view_jobs(p->st, NULL, NULL, sum_job, p) != CB_OK || p->status != 200 ||
         cb_view_costs(p->st, "tenant", cb_cost_put,
                       json_object_get(json_object_get(p->body, "costs"), "tenants")) != CB_OK ||

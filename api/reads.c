@@ -277,6 +277,7 @@ void cb_api_read_first_seq(cb_offload_job *oj)
     if (get_job(p, &js) != 0)
         return;
     p->first_seq = js.first_seq;
+    p->log_partition = js.log_partition;
     cb_job_state_cleanup(&js);
     p->status = 200;
     p->then = cb_api_events_start;

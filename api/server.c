@@ -486,7 +486,7 @@ static int parse_query(struct evhttp_request *req, const cb_route *r, const cb_a
 static void ready_read(cb_offload_job *oj)
 {
     pending *p = (pending *)oj;
-    p->more = cb_view_applied_seq(p->st, &p->first_seq) == CB_OK;
+    p->more = cb_view_applied_seq(p->st, 0, &p->first_seq) == CB_OK;
     p->status = 200;
 }
 

@@ -82,6 +82,7 @@ struct pending {
     char last_key[CB_JOB_KEY_MAX]; /* list: the page's last job */
     int more;
     uint64_t first_seq, next_n;
+    unsigned log_partition; /* the job's (docs/scale.md): its events' log */
     /* events.c */
     cb_joblog *jl;
     cb_jobfold fold;

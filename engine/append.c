@@ -84,8 +84,8 @@ cb_status ctl_emit(cb_control *c, cjob *j, cb_event_type type, const char *what,
         return CB_ENOMEM;
     }
     snprintf(id, sizeof id, "%s/%s/%s", j->tenant, j->job, what);
-    if ((s = cb_emit(c->b, c->o.partition, type, j->tenant, j->job, id, CTL_SOURCE, data,
-                     ctl_op_done, o)) != CB_OK) {
+    if ((s = cb_emit(c->b, j->log_part, type, j->tenant, j->job, id, CTL_SOURCE, data, ctl_op_done,
+                     o)) != CB_OK) {
         ctl_op_free(o);
         c->stats.errors++;
         cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job, "cannot append %s: %s",

@@ -46,6 +46,10 @@ static cjob *job_add(cb_control *c, const char *key)
     snprintf(j->job, sizeof j->job, "%s", slash + 1);
     j->hash = cb_hash64(key, strlen(key));
     j->c = c;
+    {
+        const cb_mirror_job *mj = cb_mirror_get(c->mirror, key);
+        j->log_part = mj ? mj->js.log_partition : 0; /* visits keep it from the mirror */
+    }
     if (!(j->wake = evtimer_new(c->base, visit_cb, j)) || ctl_tenant_add(c, j) != 0 ||
         cb_map_put(&c->jobs, j->hash, j) != CB_OK) {
         if (j->wake)
@@ -98,12 +102,15 @@ void cb_control_opts_init(cb_control_opts *o)
     o->inline_result_max = 256 * 1024;
     o->aging_ms = 10000;
     o->memo_ttl_s = CB_MEMO_TTL_S;
+    o->partitions = 1;
     cb_policy_defaults_init(&o->policy);
 }
 
 const cb_control_stats *cb_control_stats_get(cb_control *c)
 {
-    c->stats.log_seq = cb_mirror_seq(c->mirror);
+    c->stats.log_seq = 0; /* the partitions' positions together */
+    for (unsigned k = 0; k < c->o.partitions; k++)
+        c->stats.log_seq += cb_mirror_seq(c->mirror, k);
     return &c->stats;
 }
 
@@ -142,15 +149,17 @@ int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out)
 {
     cb_mirror_job *mj;
     memset(out, 0, sizeof *out);
-    if (!c->live)
-        return 0;
     if ((mj = cb_mirror_get(c->mirror, key))) {
+        if (!c->parts[mj->js.log_partition].live)
+            return 0;
         out->status = mj->js.status;
         out->cancel_requested = mj->js.cancel_requested;
         out->applied = mj->js.applied;
         out->log_partition = mj->js.log_partition;
         return 1;
     }
+    if (!c->live)
+        return 0;
     out->status = cb_mirror_status(c->mirror, key);
     return out->status != CB_JOB_ABSENT;
 }
@@ -168,26 +177,41 @@ static void touch_each(cb_mirror_job *mj, void *arg)
     cb_control_touch(arg, mj->key);
 }
 
-static void start_reading(cb_control *c);
-static void read_later(cb_control *c);
+static void start_reading(ctl_part *pt);
+static void read_later(cb_control *c, ctl_part *pt);
 
 static void read_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     cb_control *c = arg;
     (void)fd;
     (void)what;
-    if (!c->reload)
-        start_reading(c);
-    else if (ctl_mirror_reload(c) != CB_OK)
-        read_later(c);
+    if (c->reload) {
+        if (ctl_mirror_reload(c) != CB_OK)
+            read_later(c, NULL);
+        return;
+    }
+    for (unsigned k = 0; k < c->o.partitions; k++)
+        if (!c->parts[k].reader)
+            start_reading(&c->parts[k]);
 }
 
-static void read_later(cb_control *c)
+/* Read pt's log again in a second (NULL: reload everything then). */
+static void read_later(cb_control *c, ctl_part *pt)
 {
     struct timeval tv = tv_ms(1000);
-    cb_reader_close(c->reader);
-    c->reader = NULL;
+    if (pt) {
+        cb_reader_close(pt->reader);
+        pt->reader = NULL;
+    }
     evtimer_add(c->read_retry, &tv);
+}
+
+static void close_readers(cb_control *c)
+{
+    for (unsigned k = 0; k < c->o.partitions; k++) {
+        cb_reader_close(c->parts[k].reader);
+        c->parts[k].reader = NULL;
+    }
 }
 
 /* Whether the job's outputs matter only at its end (a call, map or
@@ -289,7 +313,8 @@ static void remember_memo(cb_control *c, cb_mirror_job *j, const cb_event *e)
 /* Fold one event into the mirror and wake its job. */
 static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
 {
-    cb_control *c = ctx;
+    ctl_part *pt = ctx;
+    cb_control *c = pt->c;
     cb_mirror_job *mj = NULL;
     cb_event ev;
     out_spans sp;
@@ -298,20 +323,32 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
 
     if (!m) {
         if (s == CB_OK) {
-            if (!c->live) { /* caught up with the log once: decisions may start */
-                CB_LOG_INF("control", "folded the log to position %llu: %zu jobs to drive",
-                           (unsigned long long)cb_mirror_seq(c->mirror),
-                           cb_mirror_count(c->mirror));
-                c->live = 1;
+            if (!pt->live) { /* caught up with the log once: decisions may start */
+                unsigned k = 0;
+                pt->live = 1;
+                while (k < c->o.partitions && c->parts[k].live)
+                    k++;
+                c->live = k == c->o.partitions;
+                if (c->o.partitions > 1)
+                    CB_LOG_INF("control",
+                               "folded the log of partition %u to position %llu: %zu jobs in "
+                               "memory",
+                               pt->k, (unsigned long long)cb_mirror_seq(c->mirror, pt->k),
+                               cb_mirror_count(c->mirror));
+                else
+                    CB_LOG_INF("control", "folded the log to position %llu: %zu jobs to drive",
+                               (unsigned long long)cb_mirror_seq(c->mirror, pt->k),
+                               cb_mirror_count(c->mirror));
                 cb_mirror_each(c->mirror, touch_each, c);
             }
             return;
         }
-        CB_LOG_WRN("control", "reading the log failed: %s; retrying", cb_strerror(s));
-        read_later(c);
+        CB_LOG_WRN("control", "reading the log of partition %u failed: %s; retrying", pt->k,
+                   cb_strerror(s));
+        read_later(c, pt);
         return;
     }
-    if (m->seq && m->seq <= cb_mirror_seq(c->mirror))
+    if (m->seq && m->seq <= cb_mirror_seq(c->mirror, pt->k))
         return; /* folded already (a resumed read can repeat the edge) */
     if (!(cut = without_output(c, m, &sp, &len)))
         sp.n = 0; /* nothing left out: the outputs are parsed with the rest */
@@ -323,7 +360,7 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     }
     if (s != CB_OK) {
         if (m->seq)
-            cb_mirror_set_seq(c->mirror, m->seq);
+            cb_mirror_set_seq(c->mirror, pt->k, m->seq);
         if (s != CB_ENOMEM)
             return; /* the projector logs it: nothing of a job it names changes */
         CB_LOG_ERR("control", "out of memory decoding entry %llu", (unsigned long long)m->seq);
@@ -334,7 +371,7 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         cb_event one;
         const cb_event *e = cb_event_outcome(&ev, i, &one);
         int applied = 0;
-        s = cb_mirror_apply(c->mirror, e, m->seq, &mj, &applied);
+        s = cb_mirror_apply(c->mirror, pt->k, e, m->seq, &mj, &applied);
         if (s == CB_OK && mj && applied && e->type == CB_EV_TASK_SUCCEEDED && i < sp.n && sp.len[i])
             s = cb_mirror_keep_output(
                 mj, (uint32_t)json_integer_value(json_object_get(e->data, "task")),
@@ -349,30 +386,32 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
                    (unsigned long long)m->seq, cb_strerror(s));
         c->stats.errors++;
         if (ctl_mirror_reload(c) != CB_OK)
-            read_later(c); /* and reload again then */
+            read_later(c, NULL); /* and reload again then */
         return;
     }
-    if (mj && c->live)
+    if (mj && pt->live)
         cb_control_touch(c, mj->key);
     else if (mj && cb_job_terminal(mj->js.status))
         cb_mirror_drop(c->mirror, mj->key); /* catching up: an ended job needs nothing more */
 }
 
-static void start_reading(cb_control *c)
+static void start_reading(ctl_part *pt)
 {
+    cb_control *c = pt->c;
     cb_read_opts ro;
     cb_status s;
-    uint64_t seq = cb_mirror_seq(c->mirror);
+    uint64_t seq = cb_mirror_seq(c->mirror, pt->k);
     cb_read_opts_init(&ro);
-    ro.partition = c->o.partition;
+    ro.partition = pt->k;
     if (seq) {
         ro.from = CB_READ_SEQ;
         ro.seq = seq + 1;
     }
-    if ((s = cb_broker_read(c->b, &ro, read_cb, c, &c->reader)) != CB_OK) {
-        CB_LOG_WRN("control", "cannot read the log: %s; retrying", cb_strerror(s));
-        c->reader = NULL;
-        read_later(c);
+    if ((s = cb_broker_read(c->b, &ro, read_cb, pt, &pt->reader)) != CB_OK) {
+        CB_LOG_WRN("control", "cannot read the log of partition %u: %s; retrying", pt->k,
+                   cb_strerror(s));
+        pt->reader = NULL;
+        read_later(c, pt);
     }
 }
 
@@ -411,26 +450,37 @@ static bool seen_before(const char *key, uint64_t seq, void *arg)
 cb_status ctl_mirror_reload(cb_control *c)
 {
     cb_mirror *m = cb_mirror_new();
-    uint64_t seq = 0;
     cb_status s;
     if (!m)
         return CB_ENOMEM;
-    cb_reader_close(c->reader);
-    c->reader = NULL;
+    close_readers(c);
     cb_mirror_free(c->mirror);
     c->mirror = m;
     cb_mirror_set_seen(m, seen_before, c);
     c->live = 0; /* nothing is decided until the mirror has caught up again */
     c->reload = 1;
-    if ((s = cb_view_active_snapshot(c->st, snap_job, snap_task, c, &seq)) != CB_OK) {
-        CB_LOG_ERR("control", "cannot load the unfinished jobs: %s", cb_strerror(s));
-        return s;
+    for (unsigned k = 0; k < c->o.partitions; k++) {
+        uint64_t seq = 0;
+        size_t before = cb_mirror_count(m);
+        c->parts[k].live = 0;
+        if ((s = cb_view_active_snapshot(c->st, k, snap_job, snap_task, c, &seq)) != CB_OK) {
+            CB_LOG_ERR("control", "cannot load the unfinished jobs: %s", cb_strerror(s));
+            return s;
+        }
+        cb_mirror_set_seq(m, k, seq);
+        if (c->o.partitions > 1)
+            CB_LOG_INF("control",
+                       "partition %u: %zu unfinished jobs at position %llu; folding its log from "
+                       "there",
+                       k, cb_mirror_count(m) - before, (unsigned long long)seq);
+        else
+            CB_LOG_INF("control",
+                       "%zu unfinished jobs at log position %llu; folding the log from there",
+                       cb_mirror_count(m), (unsigned long long)seq);
     }
-    cb_mirror_set_seq(m, seq);
-    CB_LOG_INF("control", "%zu unfinished jobs at log position %llu; folding the log from there",
-               cb_mirror_count(m), (unsigned long long)seq);
     c->reload = 0;
-    start_reading(c);
+    for (unsigned k = 0; k < c->o.partitions; k++)
+        start_reading(&c->parts[k]);
     return CB_OK;
 }
 
@@ -460,6 +510,10 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
     else
         cb_control_opts_init(&c->o);
     cb_map_init(&c->jobs);
+    if (c->o.partitions < 1 || c->o.partitions > CB_PARTITIONS_MAX)
+        c->o.partitions = 1;
+    for (unsigned k = 0; k < c->o.partitions; k++)
+        c->parts[k] = (ctl_part){.c = c, .k = k};
     if (!(c->memo = cb_memo_new(CB_MEMO_RECENT_MAX, CB_MEMO_RECENT_BYTES)) ||
         !(c->reconcile = event_new(base, -1, EV_PERSIST, reconcile_cb, c))) {
         cb_memo_free(c->memo);
@@ -471,7 +525,7 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
         if (c->read_retry)
             event_free(c->read_retry);
         event_free(c->reconcile);
-        cb_reader_close(c->reader);
+        close_readers(c);
         cb_mirror_free(c->mirror);
         cb_memo_free(c->memo);
         free(c);
@@ -521,8 +575,7 @@ void cb_control_free(cb_control *c)
 {
     if (!c)
         return;
-    cb_reader_close(c->reader);
-    c->reader = NULL;
+    close_readers(c);
     event_free(c->read_retry);
     c->read_retry = NULL;
     event_free(c->reconcile);

@@ -53,8 +53,8 @@ typedef struct cb_control_opts {
     cb_policy_defaults policy;  /* for what descriptors leave out */
     struct cb_storage *storage; /* borrowed: where objects inputs are listed; NULL: such
                                  * jobs fail with the reason */
-    unsigned partition;         /* the partition whose log it reads and appends to
-                                 * (docs/scale.md); default 0 */
+    unsigned partitions;        /* the deployment's (docs/scale.md): it reads the log of
+                                 * each into its mirror; default 1 */
 } cb_control_opts;
 
 typedef struct cb_control_stats {

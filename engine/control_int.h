@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "cb_partition.h"
 #include "cb_config.h"
 #include "cb_map.h"
 #include "control.h"
@@ -153,6 +154,7 @@ typedef struct cjob {
     struct cjob *hungry_prev, *hungry_next; /* in backend->hungry while want > 0 */
     int pending;
     uint64_t expect;
+    unsigned log_part; /* the partition whose log holds its events (docs/scale.md) */
     uint64_t await_seq;
     uint32_t await_frontier;
     cb_task_ref await_ref; /* a DAG's; attempt 0: none */
@@ -164,6 +166,14 @@ typedef struct cjob {
     struct cb_control *c;
 } cjob;
 
+/* The log of one partition the controller drives (docs/scale.md). */
+typedef struct ctl_part {
+    struct cb_control *c;
+    unsigned k;
+    cb_reader *reader; /* folded into the mirror; NULL while a retry waits */
+    int live;          /* its reader has caught up once: its jobs' visits may decide */
+} ctl_part;
+
 struct cb_control {
     struct event_base *base;
     cb_broker *b;
@@ -172,12 +182,12 @@ struct cb_control {
     cb_control_opts o;
     cb_map jobs; /* hash of key -> cjob */
     backend_state *backends;
-    tenant_state *tenants; /* those with jobs */
-    cb_mirror *mirror;     /* the jobs' state the visits plan from (mirror.h) */
-    struct cb_memo *memo;  /* the recent successes of cached tasks (memo.h) */
-    cb_reader *reader;     /* the log, folded into the mirror */
+    tenant_state *tenants;             /* those with jobs */
+    cb_mirror *mirror;                 /* the jobs' state the visits plan from (mirror.h) */
+    struct cb_memo *memo;              /* the recent successes of cached tasks (memo.h) */
+    ctl_part parts[CB_PARTITIONS_MAX]; /* [0, o.partitions): the logs read */
     struct event *read_retry;
-    int live;                  /* the reader has caught up once: visits may decide */
+    int live;                  /* every partition's reader has caught up once */
     int reload;                /* the mirror must be loaded again before reading on */
     char loading[CTL_KEY_MAX]; /* the job a snapshot is loading */
     struct event *reconcile;

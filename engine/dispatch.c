@@ -307,7 +307,7 @@ void ctl_invoke_cmds(cb_control *c, cjob *j, const cb_job_state *js, const cb_ta
     size_t k = batch_size(n, busy), have = 0;
     json_t *held[CB_INVOKE_TASKS_MAX];  /* the items' references; m.tasks borrows them */
     char memo[CB_INVOKE_TASKS_MAX][65]; /* the tasks' memo keys; m.tasks borrows them */
-    cb_invoke_msg m = {.job_id = j->job, .tenant = j->tenant, .partition = c->o.partition};
+    cb_invoke_msg m = {.job_id = j->job, .tenant = j->tenant, .partition = j->log_part};
     reuse u = {.of = json_string_value(json_object_get(js->spec, "retry_of")), .si = INT32_MIN};
     const json_t *m_fn = NULL; /* the function of the command under way (before member_fn) */
     for (size_t i = 0; i <= n; i++) {

@@ -134,6 +134,7 @@ int main(int argc, char **argv)
     ic.schema = schema;
     ic.reg = reg;
     ic.partitions = (unsigned)bo.partitions;
+    co.partitions = (unsigned)bo.partitions;
     if ((s = cb_control_start(base, b, st, reg, &co, &ctl)) != CB_OK ||
         (s = cb_service_start(base, b, st, ctl, &ic, &svc)) != CB_OK) {
         CB_LOG_ERR("engine", "cannot start: %s", cb_strerror(s));

@@ -7,10 +7,11 @@
 #include "cb_alloc.h"
 #include "cb_json.h"
 #include "cb_map.h"
+#include "cb_partition.h"
 
 struct cb_mirror {
-    cb_map jobs; /* hash of key -> cb_mirror_job */
-    uint64_t seq;
+    cb_map jobs;                     /* hash of key -> cb_mirror_job */
+    uint64_t seq[CB_PARTITIONS_MAX]; /* each partition's last position */
     /* records an event creates, kept apart during the fold so that the
      * pointers handed to it stay valid; merged into the job afterwards */
     uint32_t *new_index;
@@ -81,14 +82,15 @@ void cb_mirror_set_seen(cb_mirror *m, cb_mirror_seen_fn *fn, void *arg)
     m->seen_arg = arg;
 }
 
-uint64_t cb_mirror_seq(const cb_mirror *m)
+uint64_t cb_mirror_seq(const cb_mirror *m, unsigned partition)
 {
-    return m->seq;
+    return partition < CB_PARTITIONS_MAX ? m->seq[partition] : 0;
 }
 
-void cb_mirror_set_seq(cb_mirror *m, uint64_t seq)
+void cb_mirror_set_seq(cb_mirror *m, unsigned partition, uint64_t seq)
 {
-    m->seq = seq;
+    if (partition < CB_PARTITIONS_MAX)
+        m->seq[partition] = seq;
 }
 
 size_t cb_mirror_count(const cb_mirror *m)
@@ -343,8 +345,8 @@ static size_t names(const cb_event *ev)
     return 1 + json_array_size(json_object_get(ev->data, "tasks"));
 }
 
-cb_status cb_mirror_apply(cb_mirror *m, const cb_event *ev, uint64_t seq, cb_mirror_job **job,
-                          int *applied)
+cb_status cb_mirror_apply(cb_mirror *m, unsigned partition, const cb_event *ev, uint64_t seq,
+                          cb_mirror_job **job, int *applied)
 {
     char key[CB_MIRROR_KEY_MAX];
     cb_fold_tasks ft = {get_rec, m};
@@ -354,8 +356,10 @@ cb_status cb_mirror_apply(cb_mirror *m, const cb_event *ev, uint64_t seq, cb_mir
 
     *job = NULL;
     *applied = 0;
+    if (partition >= CB_PARTITIONS_MAX)
+        return CB_EINVAL;
     if (seq)
-        m->seq = seq;
+        m->seq[partition] = seq;
     if (cb_job_key(ev->tenant, ev->job, key, sizeof key) != 0)
         return CB_OK;
     if (!(j = cb_mirror_get(m, key))) {

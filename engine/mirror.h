@@ -62,16 +62,17 @@ CB_NODISCARD cb_status cb_mirror_load_job(cb_mirror *m, const char *key, cb_job_
 CB_NODISCARD cb_status cb_mirror_load_task(cb_mirror *m, const char *key, uint32_t index,
                                            const cb_task_state *t);
 
-/* Fold `ev` at log position `seq` (> the last one; 0 if unknown). *job: the
+/* Fold `ev` at position `seq` of partition's log (> the last one; 0 if
+ * unknown; docs/scale.md: a job's events are all in its partition). *job: the
  * job it concerned if held (else NULL); *applied as in cb_fold_apply.
  * Errors: CB_ENOMEM (the job may be partly updated: the caller must rebuild
  * from a snapshot); an event the fold rejects is ignored (CB_OK). */
-CB_NODISCARD cb_status cb_mirror_apply(cb_mirror *m, const cb_event *ev, uint64_t seq,
-                                       cb_mirror_job **job, int *applied);
+CB_NODISCARD cb_status cb_mirror_apply(cb_mirror *m, unsigned partition, const cb_event *ev,
+                                       uint64_t seq, cb_mirror_job **job, int *applied);
 
-/* The last log position folded (or loaded), 0 if none. */
-uint64_t cb_mirror_seq(const cb_mirror *m);
-void cb_mirror_set_seq(cb_mirror *m, uint64_t seq);
+/* The last position of a partition's log folded (or loaded), 0 if none. */
+uint64_t cb_mirror_seq(const cb_mirror *m, unsigned partition);
+void cb_mirror_set_seq(cb_mirror *m, unsigned partition, uint64_t seq);
 
 cb_mirror_job *cb_mirror_get(cb_mirror *m, const char *key);
 /* Forget a job; its later events are ignored, and so is a repeat of its

@@ -185,7 +185,7 @@ static bool behind(cb_control *c, const cjob *j, const cb_job_state *js, const c
 {
     if (js->applied + js->ignored < j->expect)
         return true;
-    if (j->await_seq && cb_mirror_seq(c->mirror) < j->await_seq)
+    if (j->await_seq && cb_mirror_seq(c->mirror, j->log_part) < j->await_seq)
         return true;
     if (j->flow.kind == CB_FLOW_DAG) {
         const cb_task_state *t =
@@ -209,14 +209,15 @@ void ctl_visit(cb_control *c, cjob *j)
     bool by_ref;
     cb_status s;
 
-    if (!c->live)
-        return; /* the mirror is catching up with the log: it wakes every job then */
-    c->stats.visits++;
     if (!(mj = cb_mirror_get(c->mirror, j->key))) {
-        if (j->pending == 0)
+        if (c->live && j->pending == 0)
             ctl_job_forget(c, j); /* not submitted yet, or ended: its events bring it back */
         return;
     }
+    j->log_part = mj->js.log_partition;
+    if (j->log_part >= c->o.partitions || !c->parts[j->log_part].live)
+        return; /* its log is catching up: every job is woken then */
+    c->stats.visits++;
     js = &mj->js;
     tb = &mj->tasks;
     if (cb_job_terminal(js->status) || js->status == CB_JOB_ABSENT) {

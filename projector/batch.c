@@ -13,6 +13,7 @@
 #include "cb_log.h"
 #include "cb_map.h"
 #include "cb_msg_outcome.h"
+#include "cb_partition.h"
 #include "cb_time.h"
 
 #define MOD "projector"
@@ -55,7 +56,8 @@ struct cb_batch {
     job_entry *dirty;
     cb_batch_stats stats;
     uint64_t last_seq;
-    cb_buf text; /* a task record's text while the commit writes it */
+    uint64_t pos[CB_PARTITIONS_MAX]; /* the positions to write, 0: unchanged */
+    cb_buf text;                     /* a task record's text while the commit writes it */
 };
 
 static size_t task_key(const job_entry *e, uint32_t idx, unsigned char *buf)
@@ -614,10 +616,16 @@ cb_status cb_batch_commit(cb_batch *b, uint64_t applied_seq)
         s = write_entry(b, e);
     if (s == CB_OK)
         s = write_costs(b);
-    if (s == CB_OK && applied_seq) {
-        char buf[32];
-        int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)applied_seq);
-        s = cb_store_put(b->txn, CB_DB_META, "applied_seq", 11, buf, (size_t)n);
+    b->pos[0] = applied_seq;
+    for (unsigned k = 0; k < CB_PARTITIONS_MAX && s == CB_OK; k++) {
+        char buf[32], key[CB_LAYOUT_POSITION_KEY_MAX];
+        size_t klen;
+        int n;
+        if (!b->pos[k])
+            continue;
+        n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)b->pos[k]);
+        klen = cb_layout_position_key(k, key);
+        s = cb_store_put(b->txn, CB_DB_META, key, klen, buf, (size_t)n);
     }
     if (s == CB_OK)
         s = cb_store_commit(b->txn);
@@ -630,6 +638,12 @@ cb_status cb_batch_commit(cb_batch *b, uint64_t applied_seq)
     }
     batch_free(b);
     return s;
+}
+
+void cb_batch_position(cb_batch *b, unsigned partition, uint64_t seq)
+{
+    if (partition && partition < CB_PARTITIONS_MAX)
+        b->pos[partition] = seq;
 }
 
 void cb_batch_abort(cb_batch *b)

@@ -57,8 +57,12 @@ CB_NODISCARD cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t 
 const cb_batch_stats *cb_batch_stats_get(const cb_batch *b);
 /* The "tenant/job" keys changed in this batch, as a new JSON array. */
 json_t *cb_batch_changed_jobs(const cb_batch *b);
-/* Write the working set and applied_seq (if not 0), commit, free b (also on
- * failure). Errors: CB_EIO, CB_ENOMEM. */
+/* Partition k's (1 <= k < CB_PARTITIONS_MAX) position to write with the
+ * batch: the last of its events applied (docs/scale.md). */
+void cb_batch_position(cb_batch *b, unsigned partition, uint64_t seq);
+/* Write the working set, applied_seq (partition 0's position, if not 0) and
+ * the other partitions' positions given, commit, free b (also on failure).
+ * Errors: CB_EIO, CB_ENOMEM. */
 CB_NODISCARD cb_status cb_batch_commit(cb_batch *b, uint64_t applied_seq);
 void cb_batch_abort(cb_batch *b); /* accepts NULL */
 

@@ -7,6 +7,7 @@
 #include "cb_alloc.h"
 #include "cb_event.h"
 #include "cb_json.h"
+#include "cb_partition.h"
 #include "fold.h"
 #include "views.h"
 
@@ -16,22 +17,26 @@ struct cb_joblog {
     cb_read_cb *fn;
     void *ctx;
     char filter[300];
+    unsigned partition;
     uint64_t from_seq; /* where the current read started; 0: the first event kept */
     int to_end, seen, finished;
     int in_fn, closed; /* inside fn; closed from inside it (freed when fn returns) */
 };
 
-uint64_t cb_joblog_first_seq(cb_store *st, const char *tenant, const char *job)
+uint64_t cb_joblog_first_seq(cb_store *st, const char *tenant, const char *job, unsigned partitions,
+                             unsigned *partition)
 {
     char key[2 * CB_NAME_MAX + 2];
     cb_job_state js;
     uint64_t seq;
+    *partition = cb_partition_of(tenant, job, partitions);
     if (!st || cb_job_key(tenant, job, key, sizeof key) != 0)
         return 0;
     memset(&js, 0, sizeof js);
     if (cb_view_job(st, key, &js) != CB_OK)
         return 0;
     seq = js.first_seq;
+    *partition = js.log_partition;
     cb_job_state_cleanup(&js);
     return seq;
 }
@@ -110,6 +115,7 @@ static cb_status start(cb_joblog *l, uint64_t from_seq)
     l->r = NULL;
     l->from_seq = from_seq;
     cb_read_opts_init(&o);
+    o.partition = l->partition;
     o.filter = l->filter;
     o.stop_at_end = 1;
     if (from_seq) {
@@ -120,12 +126,13 @@ static cb_status start(cb_joblog *l, uint64_t from_seq)
 }
 
 /* A reader from from_seq; `seen`: a continuation that need not start the job. */
-static cb_status open_log(cb_broker *b, const char *tenant, const char *job, uint64_t from_seq,
-                          int to_end, int seen, cb_read_cb *fn, void *ctx, cb_joblog **out)
+static cb_status open_log(cb_broker *b, unsigned partition, const char *tenant, const char *job,
+                          uint64_t from_seq, int to_end, int seen, cb_read_cb *fn, void *ctx,
+                          cb_joblog **out)
 {
     cb_joblog *l;
     cb_status s;
-    if (!cb_name_valid(tenant) || !cb_name_valid(job))
+    if (!cb_name_valid(tenant) || !cb_name_valid(job) || partition >= CB_PARTITIONS_MAX)
         return CB_EINVAL;
     if (!(l = cb_calloc(1, sizeof *l)))
         return CB_ENOMEM;
@@ -134,7 +141,11 @@ static cb_status open_log(cb_broker *b, const char *tenant, const char *job, uin
     l->ctx = ctx;
     l->to_end = to_end;
     l->seen = seen;
-    snprintf(l->filter, sizeof l->filter, "cb.evt.%s.%s", tenant, job);
+    l->partition = partition;
+    if (cb_partition_subject(partition, tenant, job, l->filter, sizeof l->filter) != 0) {
+        cb_free(l);
+        return CB_EINVAL;
+    }
     if ((s = start(l, from_seq)) != CB_OK) {
         cb_free(l);
         return s;
@@ -143,16 +154,17 @@ static cb_status open_log(cb_broker *b, const char *tenant, const char *job, uin
     return CB_OK;
 }
 
-cb_status cb_joblog_read(cb_broker *b, const char *tenant, const char *job, uint64_t from_seq,
-                         int to_end, cb_read_cb *fn, void *ctx, cb_joblog **out)
+cb_status cb_joblog_read(cb_broker *b, unsigned partition, const char *tenant, const char *job,
+                         uint64_t from_seq, int to_end, cb_read_cb *fn, void *ctx, cb_joblog **out)
 {
-    return open_log(b, tenant, job, from_seq, to_end, 0, fn, ctx, out);
+    return open_log(b, partition, tenant, job, from_seq, to_end, 0, fn, ctx, out);
 }
 
-cb_status cb_joblog_read_after(cb_broker *b, const char *tenant, const char *job,
-                               uint64_t after_seq, cb_read_cb *fn, void *ctx, cb_joblog **out)
+cb_status cb_joblog_read_after(cb_broker *b, unsigned partition, const char *tenant,
+                               const char *job, uint64_t after_seq, cb_read_cb *fn, void *ctx,
+                               cb_joblog **out)
 {
-    return open_log(b, tenant, job, after_seq + 1, 0, 1, fn, ctx, out);
+    return open_log(b, partition, tenant, job, after_seq + 1, 0, 1, fn, ctx, out);
 }
 
 void cb_joblog_close(cb_joblog *l)

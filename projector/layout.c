@@ -55,3 +55,10 @@ size_t cb_layout_memo_key(const char *tenant, const char *hex, char *buf)
     n = snprintf(buf, CB_MEMO_KEY_MAX, "%s/%s", tenant, hex);
     return n > 0 && n < CB_MEMO_KEY_MAX ? (size_t)n : 0;
 }
+
+size_t cb_layout_position_key(unsigned partition, char *buf)
+{
+    int n = partition ? snprintf(buf, CB_LAYOUT_POSITION_KEY_MAX, "applied_seq.%u", partition)
+                      : snprintf(buf, CB_LAYOUT_POSITION_KEY_MAX, "applied_seq");
+    return n > 0 && n < CB_LAYOUT_POSITION_KEY_MAX ? (size_t)n : 0;
+}

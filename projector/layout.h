@@ -7,7 +7,8 @@
  *   open    the same key, empty value, while the task is open (not yet
  *           succeeded or skipped): a job's open tasks without a full scan
  *   active  "tenant/job" -> its deadline in ns (decimal), while not finished
- *   meta    "applied_seq", "format"
+ *   meta    "applied_seq" (partition 0's position), "applied_seq.<k>" (partition
+ *           k's: docs/scale.md), "format"
  *   memo    "tenant/<memo key>" -> {"at", "job", "task"}: the task of a cached
  *           job that succeeded with that memo key (docs/engine.md, Memoized
  *           tasks), and when; its output is in that task's record
@@ -19,6 +20,7 @@
  * through a transaction it is given. */
 #ifndef CB_LAYOUT_H
 #define CB_LAYOUT_H
+#define CB_LAYOUT_POSITION_KEY_MAX 24
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,5 +52,9 @@ CB_NODISCARD cb_status cb_layout_load_json(cb_txn *t, cb_db db, const void *key,
                                            json_t **out);
 /* Whether a task in this status is in the open index. */
 bool cb_layout_task_open(cb_task_status s);
+
+/* The meta key of a partition's position into buf (CB_LAYOUT_POSITION_KEY_MAX
+ * bytes); returns its length. */
+size_t cb_layout_position_key(unsigned partition, char *buf);
 
 #endif /* CB_LAYOUT_H */

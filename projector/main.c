@@ -23,22 +23,37 @@ static const char *usage =
     "                    [--config FILE]\n"
     "Folds the event log into the LMDB store in DIR, from where it left off.\n"
     "FILE (or $CB_CONFIG): the shared configuration, for its stream settings\n"
-    "(\"broker\": {\"replicas\", \"dedup_window_ms\"}); --replicas overrides.\n"
+    "(\"broker\": {\"replicas\", \"dedup_window_ms\", \"partitions\"}); --replicas\n"
+    "overrides. The log of every partition is folded into DIR (docs/scale.md).\n"
     "Logs JSON lines on stderr; stops cleanly (committing) on SIGINT/SIGTERM.\n";
+
+typedef struct figures {
+    cb_proj *p;
+    unsigned partitions;
+} figures;
+
+/* The figures cb-api's /metrics shows (broker/report.h); with several
+ * partitions, each one's position too. */
+static void report_fill(json_t *o, void *arg)
+{
+    const figures *f = arg;
+    const cb_proj_stats *ps = cb_proj_stats_get(f->p);
+    json_t *fig = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "applied_seq",
+                            (json_int_t)ps->applied_seq, "events", (json_int_t)ps->events,
+                            "applied", (json_int_t)ps->applied, "ignored", (json_int_t)ps->ignored,
+                            "invalid", (json_int_t)ps->invalid, "commits", (json_int_t)ps->commits);
+    json_t *pos = f->partitions > 1 ? json_array() : NULL;
+    for (unsigned k = 0; pos && k < f->partitions; k++)
+        json_array_append_new(pos, json_integer((json_int_t)ps->positions[k]));
+    if (fig && pos)
+        json_object_set_new(fig, "positions", pos);
+    else
+        json_decref(pos);
+    json_object_set_new(o, "projector", fig);
+}
 
 /* The deployment's stream settings from the shared configuration (checked
  * against its schema like every daemon's). */
-/* The figures cb-api's /metrics shows (broker/report.h). */
-static void report_fill(json_t *o, void *arg)
-{
-    const cb_proj_stats *ps = cb_proj_stats_get(arg);
-    json_object_set_new(o, "projector",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "applied_seq",
-                                  (json_int_t)ps->applied_seq, "events", (json_int_t)ps->events,
-                                  "applied", (json_int_t)ps->applied, "ignored",
-                                  (json_int_t)ps->ignored, "invalid", (json_int_t)ps->invalid,
-                                  "commits", (json_int_t)ps->commits));
-}
 
 static int stream_settings(const char *config, cb_broker_opts *bo)
 {
@@ -63,6 +78,7 @@ int main(int argc, char **argv)
     cb_store *st = NULL;
     cb_proj *p = NULL;
     cb_report *report = NULL;
+    figures fig;
     cb_status s;
     int rc = 1;
 
@@ -95,6 +111,7 @@ int main(int argc, char **argv)
         return 1;
     if (replicas > 0)
         bo.replicas = replicas;
+    po.partitions = (unsigned)bo.partitions;
     if (!(base = cb_loop_new()))
         return 1;
     bo.url = url;
@@ -118,7 +135,9 @@ int main(int argc, char **argv)
         CB_LOG_ERR("projector", "cannot start: %s", cb_strerror(s));
         goto out_broker;
     }
-    if (cb_report_start(base, b, "projector", NULL, report_fill, p, &report) != CB_OK)
+    fig.p = p;
+    fig.partitions = po.partitions;
+    if (cb_report_start(base, b, "projector", NULL, report_fill, &fig, &report) != CB_OK)
         CB_LOG_WRN("projector", "cannot report its figures on cb.stats");
     if (cb_daemon_run(base, "projector", NULL, NULL) != 0)
         CB_LOG_ERR("projector", "cannot watch for signals");

@@ -11,23 +11,32 @@
 #include "views.h"
 #include "cb_alloc.h"
 #include "cb_log.h"
+#include "cb_partition.h"
 #include "cb_time.h"
 
 #define MOD           "projector"
 #define RETRY_READ_MS 1000
+
+/* One partition's log (docs/scale.md): its reader and positions. */
+typedef struct part {
+    cb_proj *p;
+    unsigned k;
+    cb_reader *reader;  /* NULL while a failed read waits for the retry */
+    uint64_t batch_seq; /* its last position in the open batch, 0: none */
+    int caught_up;      /* its reader reached the end once */
+} part;
 
 struct cb_proj {
     struct event_base *base;
     cb_broker *b;
     cb_store *st;
     cb_proj_opts o;
-    cb_reader *reader;
+    part parts[CB_PARTITIONS_MAX];
     cb_batch_keep *keep; /* the jobs not ended, between batches */
     cb_batch *batch;
-    uint64_t batch_seq; /* last position in the open batch */
     struct event *flush_timer, *retry_timer;
     cb_proj_stats stats;
-    int caught_up;
+    int caught_up;          /* every partition's reader reached the end once */
     int failed;             /* a commit failed: stop folding until restarted */
     int64_t last_commit_ns; /* monotonic */
     int64_t window_ns;      /* start of the rate window (monotonic) */
@@ -43,6 +52,7 @@ void cb_proj_opts_init(cb_proj_opts *o)
     o->gap_ms = 10;
     o->busy_rate = 2000;
     o->announce = 1;
+    o->partitions = 1;
 }
 
 const cb_proj_stats *cb_proj_stats_get(const cb_proj *p)
@@ -79,20 +89,27 @@ static int flush(cb_proj *p)
     p->stats.ignored += bs->ignored;
     p->stats.invalid += bs->invalid;
     jobs = p->o.announce ? cb_batch_changed_jobs(p->batch) : NULL;
-    s = cb_batch_commit(p->batch, p->batch_seq);
+    for (unsigned k = 1; k < p->o.partitions; k++)
+        if (p->parts[k].batch_seq)
+            cb_batch_position(p->batch, k, p->parts[k].batch_seq);
+    s = cb_batch_commit(p->batch, p->parts[0].batch_seq);
     p->batch = NULL;
     if (s != CB_OK) {
         /* Nothing of the batch is stored; restarting re-reads it. */
         CB_LOG_ERR(MOD, "commit up to %llu failed: %s; folding stops",
-                   (unsigned long long)p->batch_seq, cb_strerror(s));
+                   (unsigned long long)p->parts[0].batch_seq, cb_strerror(s));
         json_decref(jobs);
         p->failed = 1;
         return -1;
     }
     p->stats.commits++;
     p->last_commit_ns = cb_time_mono_ns();
-    if (p->batch_seq)
-        p->stats.applied_seq = p->batch_seq;
+    for (unsigned k = 0; k < p->o.partitions; k++) {
+        if (p->parts[k].batch_seq)
+            p->stats.positions[k] = p->parts[k].batch_seq;
+        p->parts[k].batch_seq = 0;
+    }
+    p->stats.applied_seq = p->stats.positions[0];
     if (jobs && json_array_size(jobs))
         announce(p, jobs);
     else
@@ -109,18 +126,30 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     flush(arg);
 }
 
-static void start_reading(cb_proj *p);
+static void start_reading(part *pt);
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
+    cb_proj *p = arg;
     (void)fd;
     (void)what;
-    start_reading(arg);
+    for (unsigned k = 0; k < p->o.partitions; k++)
+        if (!p->parts[k].reader)
+            start_reading(&p->parts[k]);
+}
+
+static int all_caught_up(const cb_proj *p)
+{
+    for (unsigned k = 0; k < p->o.partitions; k++)
+        if (!p->parts[k].caught_up)
+            return 0;
+    return 1;
 }
 
 static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
 {
-    cb_proj *p = ctx;
+    part *pt = ctx;
+    cb_proj *p = pt->p;
     struct timeval tv = {p->o.batch_ms / 1000, (p->o.batch_ms % 1000) * 1000};
 
     if (p->failed)
@@ -130,7 +159,8 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
             int had_batch = p->batch != NULL;
             int64_t next = p->last_commit_ns + (int64_t)p->o.gap_ms * 1000000;
             int64_t now = cb_time_mono_ns();
-            p->caught_up = 1;
+            pt->caught_up = 1;
+            p->caught_up = all_caught_up(p);
             if (had_batch && p->busy && now < next) { /* group commit: one fsync, more events */
                 struct timeval gt = {0, (suseconds_t)((next - now) / 1000)};
                 evtimer_add(p->flush_timer, &gt);
@@ -140,15 +170,16 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
                 p->o.on_commit(p->stats.applied_seq, 1, p->o.ctx); /* nothing new to commit */
             return;
         }
-        CB_LOG_WRN(MOD, "reading the log failed: %s; retrying", cb_strerror(s));
+        CB_LOG_WRN(MOD, "reading the log of partition %u failed: %s; retrying", pt->k,
+                   cb_strerror(s));
         flush(p);
-        cb_reader_close(p->reader);
-        p->reader = NULL;
+        cb_reader_close(pt->reader);
+        pt->reader = NULL;
         struct timeval rt = {RETRY_READ_MS / 1000, 0};
         evtimer_add(p->retry_timer, &rt);
         return;
     }
-    if (m->seq && m->seq <= p->stats.applied_seq)
+    if (m->seq && m->seq <= (pt->batch_seq ? pt->batch_seq : p->stats.positions[pt->k]))
         return; /* already folded (a resumed read can repeat the edge) */
     {
         int64_t now = cb_time_mono_ns(), span = now - p->window_ns;
@@ -178,26 +209,29 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         return;
     }
     if (m->seq)
-        p->batch_seq = m->seq;
+        pt->batch_seq = m->seq;
     if (cb_batch_stats_get(p->batch)->events >= p->o.batch_max)
         flush(p);
 }
 
-static void start_reading(cb_proj *p)
+static void start_reading(part *pt)
 {
+    cb_proj *p = pt->p;
     cb_read_opts ro;
     cb_status s;
+    uint64_t from = p->stats.positions[pt->k];
 
     cb_read_opts_init(&ro);
-    if (p->stats.applied_seq) {
+    ro.partition = pt->k;
+    if (from) {
         ro.from = CB_READ_SEQ;
-        ro.seq = p->stats.applied_seq + 1;
+        ro.seq = from + 1;
     }
-    s = cb_broker_read(p->b, &ro, read_cb, p, &p->reader);
+    s = cb_broker_read(p->b, &ro, read_cb, pt, &pt->reader);
     if (s != CB_OK) {
         struct timeval rt = {RETRY_READ_MS / 1000, 0};
-        CB_LOG_WRN(MOD, "cannot read the log: %s; retrying", cb_strerror(s));
-        p->reader = NULL;
+        CB_LOG_WRN(MOD, "cannot read the log of partition %u: %s; retrying", pt->k, cb_strerror(s));
+        pt->reader = NULL;
         evtimer_add(p->retry_timer, &rt);
     }
 }
@@ -221,10 +255,17 @@ cb_status cb_proj_start(struct event_base *base, cb_broker *b, cb_store *st, con
         p->o.batch_max = 2000;
     if (p->o.batch_ms <= 0)
         p->o.batch_ms = 20;
-    if ((s = cb_view_applied_seq(st, &p->stats.applied_seq)) != CB_OK) {
-        cb_free(p);
-        return s;
+    if (p->o.partitions < 1 || p->o.partitions > CB_PARTITIONS_MAX)
+        p->o.partitions = 1;
+    for (unsigned k = 0; k < p->o.partitions; k++) {
+        p->parts[k].p = p;
+        p->parts[k].k = k;
+        if ((s = cb_view_applied_seq(st, k, &p->stats.positions[k])) != CB_OK) {
+            cb_free(p);
+            return s;
+        }
     }
+    p->stats.applied_seq = p->stats.positions[0];
     p->flush_timer = evtimer_new(base, flush_cb, p);
     p->retry_timer = evtimer_new(base, retry_cb, p);
     p->keep = cb_batch_keep_new(CB_BATCH_KEEP_JOBS, CB_BATCH_KEEP_BYTES);
@@ -232,9 +273,15 @@ cb_status cb_proj_start(struct event_base *base, cb_broker *b, cb_store *st, con
         cb_proj_stop(p);
         return CB_ENOMEM;
     }
-    CB_LOG_INF(MOD, "folding the log from position %llu",
-               (unsigned long long)p->stats.applied_seq + 1);
-    start_reading(p);
+    for (unsigned k = 0; k < p->o.partitions; k++) {
+        if (p->o.partitions > 1)
+            CB_LOG_INF(MOD, "folding the log of partition %u from position %llu", k,
+                       (unsigned long long)p->stats.positions[k] + 1);
+        else
+            CB_LOG_INF(MOD, "folding the log from position %llu",
+                       (unsigned long long)p->stats.positions[k] + 1);
+        start_reading(&p->parts[k]);
+    }
     *out = p;
     return CB_OK;
 }
@@ -246,7 +293,8 @@ void cb_proj_stop(cb_proj *p)
     if (!p->failed)
         flush(p);
     cb_batch_abort(p->batch);
-    cb_reader_close(p->reader);
+    for (unsigned k = 0; k < p->o.partitions; k++)
+        cb_reader_close(p->parts[k].reader);
     if (p->flush_timer)
         event_free(p->flush_timer);
     if (p->retry_timer)

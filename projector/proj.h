@@ -1,4 +1,5 @@
-/* projector/proj.h - the projector: reads the event log from applied_seq + 1,
+/* projector/proj.h - the projector: reads the log of each partition from its
+ * position + 1 (applied_seq for partition 0),
  * folds it into the store in batches (bounded by count and time), and after
  * each commit announces the changed jobs on CB_PROJ_CHANGED (not persisted:
  * a lost announcement only delays a controller, whose long loop re-reads the
@@ -9,6 +10,7 @@
 #include <stdint.h>
 
 #include "broker.h"
+#include "cb_partition.h"
 #include "cb_status.h"
 #include "store.h"
 
@@ -18,21 +20,25 @@ struct event_base;
 typedef struct cb_proj cb_proj;
 
 typedef struct cb_proj_opts {
-    size_t batch_max; /* events per transaction; default 2000 */
-    int batch_ms;     /* longest an applied event waits for its commit; default 20 */
-    int gap_ms;       /* while the log is busy (over busy_rate events/s), the least
-                       * time between two commits: one fsync for many events (group
-                       * commit); a quiet log is committed as soon as it is read;
-                       * default 10 */
-    int busy_rate;    /* events/s above which the log counts as busy; default 2000 */
-    int announce;     /* publish CB_PROJ_CHANGED after commits; default 1 */
+    size_t batch_max;    /* events per transaction; default 2000 */
+    int batch_ms;        /* longest an applied event waits for its commit; default 20 */
+    int gap_ms;          /* while the log is busy (over busy_rate events/s), the least
+                          * time between two commits: one fsync for many events (group
+                          * commit); a quiet log is committed as soon as it is read;
+                          * default 10 */
+    int busy_rate;       /* events/s above which the log counts as busy; default 2000 */
+    int announce;        /* publish CB_PROJ_CHANGED after commits; default 1 */
+    unsigned partitions; /* the deployment's (docs/scale.md): one reader per partition's
+                          * log, all folded into the one store; default 1 */
     /* Called after each commit with the new applied_seq (tests, tools). */
     void (*on_commit)(uint64_t applied_seq, int caught_up, void *ctx);
     void *ctx;
 } cb_proj_opts;
 
 typedef struct cb_proj_stats {
-    uint64_t applied_seq, events, applied, ignored, invalid, commits;
+    uint64_t applied_seq; /* partition 0's position */
+    uint64_t events, applied, ignored, invalid, commits;
+    uint64_t positions[CB_PARTITIONS_MAX]; /* each partition's position */
 } cb_proj_stats;
 
 void cb_proj_opts_init(cb_proj_opts *o);

@@ -8,6 +8,7 @@
 #include "views.h"
 #include "migrate.h"
 #include "cb_log.h"
+#include "cb_partition.h"
 #include "cb_time.h"
 #include "store.h"
 
@@ -18,7 +19,9 @@ typedef struct rebuild {
     cb_store *st;
     cb_batch_keep *keep;
     cb_batch *batch;
-    uint64_t until, last_seq;
+    unsigned k;                            /* the partition being read */
+    uint64_t until, last_seq;              /* its */
+    uint64_t batch_seq[CB_PARTITIONS_MAX]; /* the open batch's last position of each */
     cb_proj_stats stats;
     cb_status status;
     int done;
@@ -35,12 +38,19 @@ static cb_status commit(rebuild *r)
     r->stats.applied += bs->applied;
     r->stats.ignored += bs->ignored;
     r->stats.invalid += bs->invalid;
-    s = cb_batch_commit(r->batch, r->last_seq);
+    for (unsigned k = 1; k < CB_PARTITIONS_MAX; k++)
+        if (r->batch_seq[k])
+            cb_batch_position(r->batch, k, r->batch_seq[k]);
+    s = cb_batch_commit(r->batch, r->batch_seq[0]);
     r->batch = NULL;
     if (s == CB_OK) {
         r->stats.commits++;
-        r->stats.applied_seq = r->last_seq;
+        for (unsigned k = 0; k < CB_PARTITIONS_MAX; k++)
+            if (r->batch_seq[k])
+                r->stats.positions[k] = r->batch_seq[k];
+        r->stats.applied_seq = r->stats.positions[0];
     }
+    memset(r->batch_seq, 0, sizeof r->batch_seq);
     return s;
 }
 
@@ -75,29 +85,30 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         return;
     }
     r->last_seq = m->seq ? m->seq : r->last_seq;
+    r->batch_seq[r->k] = r->last_seq;
     if (cb_batch_stats_get(r->batch)->events >= BATCH && (s = commit(r)) != CB_OK)
         finish(r, s);
 }
 
 cb_status cb_replay_rebuild(struct event_base *base, cb_broker *b, const char *dir,
-                            uint64_t until_seq, int64_t timeout_ms, cb_proj_stats *stats)
+                            unsigned partitions, const uint64_t *until, int64_t timeout_ms,
+                            cb_proj_stats *stats)
 {
     rebuild r;
-    cb_read_opts ro;
-    cb_reader *rd = NULL;
     uint64_t existing = 0;
     int64_t deadline = cb_time_mono_ns() + timeout_ms * 1000000;
     cb_status s;
 
+    if (partitions < 1 || partitions > CB_PARTITIONS_MAX)
+        return CB_EINVAL;
     memset(&r, 0, sizeof r);
-    r.until = until_seq;
     if (!(r.keep = cb_batch_keep_new(CB_BATCH_KEEP_JOBS, CB_BATCH_KEEP_BYTES)))
         return CB_ENOMEM;
     if ((s = cb_store_open(dir, 0, CB_STORE_NOSYNC, &r.st)) != CB_OK) {
         cb_batch_keep_free(r.keep);
         return s;
     }
-    if ((s = cb_view_applied_seq(r.st, &existing)) != CB_OK || existing) {
+    if ((s = cb_view_applied_seq(r.st, 0, &existing)) != CB_OK || existing) {
         CB_LOG_ERR(MOD, "%s already holds a store; rebuild into a fresh directory", dir);
         cb_store_close(r.st);
         cb_batch_keep_free(r.keep);
@@ -108,19 +119,30 @@ cb_status cb_replay_rebuild(struct event_base *base, cb_broker *b, const char *d
         cb_batch_keep_free(r.keep);
         return s;
     }
-    cb_read_opts_init(&ro);
-    ro.stop_at_end = 1;
-    if ((s = cb_broker_read(b, &ro, read_cb, &r, &rd)) != CB_OK) {
-        cb_store_close(r.st);
-        cb_batch_keep_free(r.keep);
-        return s;
-    }
-    while (!r.done && cb_time_mono_ns() < deadline)
-        event_base_loop(base, EVLOOP_ONCE);
-    cb_reader_close(rd);
-    if (!r.done) {
-        cb_batch_abort(r.batch);
-        r.status = CB_ETIMEDOUT;
+    /* one partition after the other: a job's events are all in one */
+    for (r.k = 0; r.k < partitions && r.status == CB_OK; r.k++) {
+        cb_read_opts ro;
+        cb_reader *rd = NULL;
+        cb_read_opts_init(&ro);
+        ro.stop_at_end = 1;
+        ro.partition = r.k;
+        r.until = until ? until[r.k] : 0;
+        r.last_seq = 0;
+        r.done = 0;
+        if ((s = cb_broker_read(b, &ro, read_cb, &r, &rd)) != CB_OK) {
+            cb_batch_abort(r.batch);
+            cb_store_close(r.st);
+            cb_batch_keep_free(r.keep);
+            return s;
+        }
+        while (!r.done && cb_time_mono_ns() < deadline)
+            event_base_loop(base, EVLOOP_ONCE);
+        cb_reader_close(rd);
+        if (!r.done) {
+            cb_batch_abort(r.batch);
+            r.batch = NULL;
+            r.status = CB_ETIMEDOUT;
+        }
     }
     cb_store_close(r.st); /* NOSYNC: closing the environment flushes it */
     cb_batch_keep_free(r.keep);

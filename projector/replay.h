@@ -12,12 +12,13 @@
 
 struct event_base;
 
-/* Fold every event up to the end of the log as it is when the call starts
- * (and at most up to position `until_seq` when not 0) into a store created in
- * `dir` (which must not hold one). Fills *stats. Errors: CB_EIO, CB_ETIMEDOUT
- * (no end after timeout_ms), broker errors. */
+/* Fold every event of the logs of `partitions` partitions (docs/scale.md)
+ * up to their ends as they are when each is read (and at most up to position
+ * until[k] of partition k when `until` is not NULL and that is not 0) into a
+ * store created in `dir` (which must not hold one). Fills *stats. Errors:
+ * CB_EINVAL, CB_EIO, CB_ETIMEDOUT (no end after timeout_ms), broker errors. */
 CB_NODISCARD cb_status cb_replay_rebuild(struct event_base *base, cb_broker *b, const char *dir,
-                                         uint64_t until_seq, int64_t timeout_ms,
-                                         cb_proj_stats *stats);
+                                         unsigned partitions, const uint64_t *until,
+                                         int64_t timeout_ms, cb_proj_stats *stats);
 
 #endif /* CB_REPLAY_H */

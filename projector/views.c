@@ -9,14 +9,16 @@
 #include "cb_json.h"
 #include "cb_time.h"
 #include "layout.h"
+#include "cb_partition.h"
 
-/* applied_seq as transaction t sees it (0 when none is stored). */
-static cb_status applied_seq_in(cb_txn *t, uint64_t *seq)
+/* A partition's position as transaction t sees it (0 when none is stored). */
+static cb_status applied_seq_in(cb_txn *t, unsigned partition, uint64_t *seq)
 {
     const void *val;
     size_t vlen;
-    char buf[32];
-    cb_status s = cb_store_get(t, CB_DB_META, "applied_seq", 11, &val, &vlen);
+    char buf[32], key[CB_LAYOUT_POSITION_KEY_MAX];
+    size_t klen = cb_layout_position_key(partition, key);
+    cb_status s = cb_store_get(t, CB_DB_META, key, klen, &val, &vlen);
     *seq = 0;
     if (s == CB_OK && vlen < sizeof buf) {
         memcpy(buf, val, vlen);
@@ -26,13 +28,41 @@ static cb_status applied_seq_in(cb_txn *t, uint64_t *seq)
     return s == CB_ENOTFOUND ? CB_OK : s;
 }
 
-cb_status cb_view_applied_seq(cb_store *st, uint64_t *seq)
+static int each_position(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    unsigned *n = arg, k;
+    char buf[CB_LAYOUT_POSITION_KEY_MAX];
+    (void)val;
+    (void)vlen;
+    if (klen <= 12 || klen >= sizeof buf) /* "applied_seq." and a number */
+        return 0;
+    memcpy(buf, key, klen);
+    buf[klen] = '\0';
+    k = (unsigned)strtoul(buf + 12, NULL, 10);
+    if (k < CB_PARTITIONS_MAX && k + 1 > *n)
+        *n = k + 1;
+    return 0;
+}
+
+cb_status cb_view_partitions(cb_store *st, unsigned *n)
+{
+    cb_txn *t;
+    cb_status s = cb_store_begin(st, 1, &t);
+    *n = 1;
+    if (s != CB_OK)
+        return s;
+    s = cb_store_scan(t, CB_DB_META, "applied_seq.", 12, each_position, n);
+    cb_store_abort(t);
+    return s;
+}
+
+cb_status cb_view_applied_seq(cb_store *st, unsigned partition, uint64_t *seq)
 {
     cb_txn *t;
     cb_status s = cb_store_begin(st, 1, &t);
     if (s != CB_OK)
         return s;
-    s = applied_seq_in(t, seq);
+    s = applied_seq_in(t, partition, seq);
     cb_store_abort(t);
     return s;
 }
@@ -365,6 +395,7 @@ cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg)
 }
 
 typedef struct snap_ctx {
+    unsigned partition;
     cb_view_snap_job_fn *job_fn;
     cb_view_task_fn *task_fn;
     void *arg;
@@ -393,6 +424,10 @@ static int each_snap(const void *key, size_t klen, const void *val, size_t vlen,
     json_decref(o);
     if (c->s != CB_OK)
         return 1;
+    if (js.log_partition != c->partition) { /* another partition's: not asked for */
+        cb_job_state_cleanup(&js);
+        return 0;
+    }
     if (c->job_fn(k, &js, c->arg)) {
         c->s = CB_ENOMEM;
         return 1;
@@ -402,14 +437,14 @@ static int each_snap(const void *key, size_t klen, const void *val, size_t vlen,
     return 0;
 }
 
-cb_status cb_view_active_snapshot(cb_store *st, cb_view_snap_job_fn *job_fn,
+cb_status cb_view_active_snapshot(cb_store *st, unsigned partition, cb_view_snap_job_fn *job_fn,
                                   cb_view_task_fn *task_fn, void *arg, uint64_t *applied_seq)
 {
-    snap_ctx c = {job_fn, task_fn, arg, NULL, CB_OK};
+    snap_ctx c = {partition, job_fn, task_fn, arg, NULL, CB_OK};
     cb_status s = cb_store_begin(st, 1, &c.txn);
     if (s != CB_OK)
         return s;
-    if ((s = applied_seq_in(c.txn, applied_seq)) == CB_OK)
+    if ((s = applied_seq_in(c.txn, partition, applied_seq)) == CB_OK)
         s = cb_store_scan(c.txn, CB_DB_ACTIVE, NULL, 0, each_snap, &c);
     cb_store_abort(c.txn);
     return s != CB_OK ? s : c.s;

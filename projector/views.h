@@ -11,8 +11,11 @@
 #include "fold.h"
 #include "store.h"
 
-/* The last log position folded into the store, 0 if none. */
-CB_NODISCARD cb_status cb_view_applied_seq(cb_store *st, uint64_t *seq);
+/* How many partitions' logs the store has folded (docs/scale.md): the
+ * highest partition with a position, plus one; 1 for an empty store. */
+CB_NODISCARD cb_status cb_view_partitions(cb_store *st, unsigned *n);
+/* The last position of partition's log folded into the store, 0 if none. */
+CB_NODISCARD cb_status cb_view_applied_seq(cb_store *st, unsigned partition, uint64_t *seq);
 /* Job "tenant/job": CB_OK with *out owned (cb_job_state_cleanup), or CB_ENOTFOUND. */
 CB_NODISCARD cb_status cb_view_job(cb_store *st, const char *key, cb_job_state *out);
 CB_NODISCARD cb_status cb_view_task(cb_store *st, const char *key, uint32_t index,
@@ -41,15 +44,17 @@ CB_NODISCARD cb_status cb_view_jobs(cb_store *st, const char *tenant, const char
 /* The jobs not yet finished: fn("tenant/job", deadline_ns or 0, arg). */
 typedef int cb_view_active_fn(const char *key, int64_t deadline_ns, void *arg);
 CB_NODISCARD cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void *arg);
-/* One consistent snapshot of the unfinished jobs, for a controller that
- * keeps them in memory: in one read transaction, *applied_seq (the log
- * position the snapshot reflects), then for each active job job_fn(key,
+/* One consistent snapshot of the unfinished jobs of a partition, for a
+ * controller that keeps them in memory: in one read transaction,
+ * *applied_seq (the partition's position the snapshot reflects), then for
+ * each of its active jobs job_fn(key,
  * state, arg), which takes the state (it owns its fields afterwards) and
  * returns non-zero when out of memory, followed by task_fn for each of the
  * job's records in index order (the record is borrowed, as above).
  * Errors: CB_ENOMEM, CB_EIO (a damaged record), the store's. */
 typedef int cb_view_snap_job_fn(const char *key, cb_job_state *js, void *arg);
-CB_NODISCARD cb_status cb_view_active_snapshot(cb_store *st, cb_view_snap_job_fn *job_fn,
+CB_NODISCARD cb_status cb_view_active_snapshot(cb_store *st, unsigned partition,
+                                               cb_view_snap_job_fn *job_fn,
                                                cb_view_task_fn *task_fn, void *arg,
                                                uint64_t *applied_seq);
 /* The output of the tenant's task that succeeded with memo key `hex` (a

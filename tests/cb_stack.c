@@ -1,7 +1,11 @@
 /* tests/cb_stack.c - the real daemons for end-to-end tests (see cb_stack.h). */
 #include "cb_stack.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <event2/event.h>
+#include <libgen.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,16 +99,60 @@ static void add(cb_stack *s, const char *name, const char *args)
     snprintf(d->cmd, sizeof d->cmd, "exec %s 2>>'%s/%s.log' >&2", args, s->dir, name);
 }
 
+/* A copy of the configuration at `config` saying "partitions": n, written
+ * into the stack's directory (its path into out), beside links to what the
+ * original's directory holds (the functions' paths are relative to the
+ * file); false on failure. */
+static bool partitioned_config(cb_stack *s, const char *config, unsigned n, char *out, size_t size)
+{
+    json_t *root = json_load_file(config, 0, NULL), *bk;
+    char from[400], *dir;
+    struct dirent *e;
+    DIR *d;
+    bool ok;
+    if (!root)
+        return false;
+    snprintf(from, sizeof from, "%s", config);
+    dir = dirname(from);
+    if ((d = opendir(dir))) {
+        while ((e = readdir(d))) {
+            char target[700], link[700];
+            if (e->d_name[0] == '.')
+                continue;
+            snprintf(target, sizeof target, "%s/%s", dir, e->d_name);
+            snprintf(link, sizeof link, "%s/%s", s->dir, e->d_name);
+            if (symlink(target, link) != 0)
+                fprintf(stderr, "cb_stack: cannot link %s: %s\n", link, strerror(errno));
+        }
+        closedir(d);
+    }
+    if (!json_is_object(bk = json_object_get(root, "broker")))
+        json_object_set_new(root, "broker", bk = json_object());
+    json_object_set_new(bk, "partitions", json_integer((json_int_t)n));
+    snprintf(out, size, "%s/config.json", s->dir);
+    ok = json_dump_file(root, out, JSON_INDENT(2)) == 0;
+    json_decref(root);
+    return ok;
+}
+
 cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config, int adapters,
                          const char *extra)
 {
     const char *bin = getenv("CB_TEST_BIN");
     cb_stack *s;
-    char args[1500], store[300];
+    char args[1500], store[300], parted[400];
     if (!bin || adapters > CB_STACK_MAX_ADAPTERS || !(s = cb_stack_new(base)))
         return NULL;
+    if (cb_test_partitions() > 1) {
+        if (!partitioned_config(s, config, cb_test_partitions(), parted, sizeof parted)) {
+            cb_stack_stop(s);
+            return NULL;
+        }
+        config = parted;
+    }
     snprintf(store, sizeof store, "%s/store", s->dir);
-    snprintf(args, sizeof args, "'%s/cb-projector' --broker '%s' --store '%s'", bin, url, store);
+    snprintf(args, sizeof args, "'%s/cb-projector' --broker '%s' --store '%s' --config '%s'", bin,
+             url, store, config);
     add(s, "projector", args);
     snprintf(args, sizeof args,
              "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500", bin,

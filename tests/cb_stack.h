@@ -14,7 +14,9 @@ typedef struct cb_stack cb_stack;
 
 /* Start the projector, the engine and `adapters` workers of the local
  * backend. extra_adapter_args (may be NULL) go to every adapter, e.g.
- * "--lease-ms 2000". Binaries are taken from $CB_TEST_BIN. NULL on failure. */
+ * "--lease-ms 2000". Binaries are taken from $CB_TEST_BIN. With
+ * cb_test_partitions() > 1 every daemon is given a copy of `config` that
+ * says so ("broker": {"partitions"}). NULL on failure. */
 cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config, int adapters,
                          const char *extra_adapter_args);
 /* An empty group of daemons (e.g. a test's peers), driven from `base`, with

@@ -72,6 +72,13 @@ const char *cb_test_env(const char *name)
     return v;
 }
 
+unsigned cb_test_partitions(void)
+{
+    const char *v = getenv("CB_TEST_PARTITIONS");
+    int n = v ? atoi(v) : 1;
+    return n > 1 ? (unsigned)n : 1;
+}
+
 void cb_test_unique(char *buf, size_t size, const char *prefix)
 {
     static unsigned counter;

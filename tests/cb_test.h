@@ -27,6 +27,10 @@ bool cb_test_poll_until(struct event_base *base, cb_test_pred *pred, void *arg, 
 struct event_base *cb_test_base(void);
 /* The value of environment variable `name`, or skip the test when unset. */
 const char *cb_test_env(const char *name);
+/* The partitions of the stack under test (docs/scale.md): $CB_TEST_PARTITIONS,
+ * default 1. The partitioned runs of run.sh set it. */
+unsigned cb_test_partitions(void);
+
 /* A fresh unique name with prefix (for subjects/ids); static buffer per call site. */
 void cb_test_unique(char *buf, size_t size, const char *prefix);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "cb_partition.h"
 #include "cb_event.h"
 #include "cb_stack.h"
 #include "store.h"
@@ -216,13 +217,15 @@ static bool scanned(void *arg)
     return ((log_scan *)arg)->done;
 }
 
-/* The events matching `filter` (cb.evt.<tenant>.<job> or .>), in log order. */
-static json_t *read_log(const char *filter)
+/* The events of partition's log matching `filter` (cb.evt.<tenant>.<job>,
+ * cb.evp.<k>.<tenant>.>), in log order. */
+static json_t *read_log(unsigned partition, const char *filter)
 {
     cb_read_opts o;
     cb_reader *r = NULL;
     log_scan ls = {0, CB_OK, json_array()};
     cb_read_opts_init(&o);
+    o.partition = partition;
     o.filter = filter;
     o.stop_at_end = 1;
     assert_int_equal(cb_broker_read(F.b, &o, log_cb, &ls, &r), CB_OK);
@@ -232,11 +235,53 @@ static json_t *read_log(const char *filter)
     return ls.events;
 }
 
+/* One job's events, from its partition's log (docs/scale.md). */
 static json_t *read_job_log(const char *tenant, const char *job)
 {
     char filter[300];
-    snprintf(filter, sizeof filter, "cb.evt.%s.%s", tenant, job);
-    return read_log(filter);
+    unsigned k = cb_partition_of(tenant, job, cb_test_partitions());
+    assert_int_equal(cb_partition_subject(k, tenant, job, filter, sizeof filter), 0);
+    return read_log(k, filter);
+}
+
+/* A tenant's events over every partition. One log's order is its own; the
+ * logs together are put in the order of the events' times (the engine's
+ * clock for its decisions). */
+static json_t *read_tenant_log(const char *tenant)
+{
+    json_t *all = json_array(), *e, *sorted;
+    json_t **v;
+    size_t i, n;
+    for (unsigned k = 0; k < cb_test_partitions(); k++) {
+        char filter[200], rest[100];
+        json_t *part;
+        snprintf(rest, sizeof rest, "%s.>", tenant);
+        assert_int_equal(cb_partition_pattern(k, rest, filter, sizeof filter), 0);
+        part = read_log(k, filter);
+        json_array_extend(all, part);
+        json_decref(part);
+    }
+    n = json_array_size(all);
+    if (cb_test_partitions() == 1 || n < 2)
+        return all;
+    v = calloc(n, sizeof *v);
+    json_array_foreach(all, i, e) v[i] = e;
+    for (size_t a = 1; a < n; a++) { /* insertion sort: stable (ties keep their log's order) */
+        json_t *x = v[a];
+        size_t b = a;
+        while (b > 0 && strcmp(json_string_value(json_object_get(v[b - 1], "time")) ?: "",
+                               json_string_value(json_object_get(x, "time")) ?: "") > 0) {
+            v[b] = v[b - 1];
+            b--;
+        }
+        v[b] = x;
+    }
+    sorted = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append(sorted, v[i]);
+    free(v);
+    json_decref(all);
+    return sorted;
 }
 
 static size_t count_type(const json_t *events, const char *type)
@@ -1695,20 +1740,24 @@ static bool victim_busy(void *arg)
  * task, and wait until adapter0 has started `want` invocations. */
 static void run_on_victim(const char *job, int want, call *c, victim_watch *v, cb_reader **r)
 {
-    char t[32], filter[200];
+    char t[32], filter[200], rest[64];
     cb_read_opts o;
     victim_wait w = {v, want};
     tenant_name(t, sizeof t);
-    snprintf(filter, sizeof filter, "cb.evt.%s.>", t);
-    cb_read_opts_init(&o);
-    /* From a second ago, not "new": the server may make the reader's
-     * consumer after the job's first events (seen under ASan on NATS: a
-     * wildcard consumer over a long log); the tenant is fresh, so nothing
-     * before is its. */
-    o.from = CB_READ_TIME;
-    o.time_ns = cb_time_now_ns() - 1000000000LL;
-    o.filter = filter;
-    assert_int_equal(cb_broker_read(F.b, &o, victim_log_cb, v, r), CB_OK);
+    snprintf(rest, sizeof rest, "%s.>", t);
+    for (unsigned k = 0; k < cb_test_partitions(); k++) { /* the job's is one of them */
+        assert_int_equal(cb_partition_pattern(k, rest, filter, sizeof filter), 0);
+        cb_read_opts_init(&o);
+        /* From a second ago, not "new": the server may make the reader's
+         * consumer after the job's first events (seen under ASan on NATS: a
+         * wildcard consumer over a long log); the tenant is fresh, so nothing
+         * before is its. */
+        o.from = CB_READ_TIME;
+        o.time_ns = cb_time_now_ns() - 1000000000LL;
+        o.partition = k;
+        o.filter = filter;
+        assert_int_equal(cb_broker_read(F.b, &o, victim_log_cb, v, &r[k]), CB_OK);
+    }
     submit(c, t, job_of(job));
     expect_accepted(c);
     if (!cb_test_run_until(F.base, victim_busy, &w, WAIT_MS)) {
@@ -1744,7 +1793,7 @@ static void test_worker_killed_mid_batch_work_moves_to_the_other(void **state)
 {
     call c = {0};
     victim_watch v = {0};
-    cb_reader *r = NULL;
+    cb_reader *r[CB_PARTITIONS_MAX] = {0};
     cb_sub *stats = NULL;
     json_int_t redelivered = 0;
     (void)state;
@@ -1753,7 +1802,7 @@ static void test_worker_killed_mid_batch_work_moves_to_the_other(void **state)
                   "\"sleep_ms\"}, \"input\": {\"items\": [1500, 1500, 1500, 1500, 1500, 1500, "
                   "1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, 1500, "
                   "1500, 1500]}, \"parallelism\": 20}",
-                  3, &c, &v, &r);
+                  3, &c, &v, r);
     assert_int_equal(cb_broker_subscribe(F.b, "cb.stats.adapter.adapter1", 0, redelivered_cb,
                                          &redelivered, &stats),
                      CB_OK);
@@ -1767,7 +1816,8 @@ static void test_worker_killed_mid_batch_work_moves_to_the_other(void **state)
     if (!cb_test_run_until(F.base, moved, &redelivered, WAIT_MS))
         fail_msg("adapter1 was given none of adapter0's invocations again");
     cb_sub_close(stats);
-    cb_reader_close(r);
+    for (unsigned k = 0; k < CB_PARTITIONS_MAX; k++)
+        cb_reader_close(r[k]);
     assert_true(cb_stack_restart(F.stack, "adapter0"));
     call_cleanup(&c);
 }
@@ -1799,13 +1849,13 @@ static void test_worker_sigterm_finishes_running_work(void **state)
 {
     call c = {0};
     victim_watch v = {0};
-    cb_reader *r = NULL;
+    cb_reader *r[CB_PARTITIONS_MAX] = {0};
     (void)state;
     assert_true(cb_stack_kill(F.stack, "adapter1", SIGTERM));
     run_on_victim("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
                   "\"sleep_ms\"}, \"input\": {\"items\": [1000, 1000, 1000, 1000, 1000, 1000, "
                   "1000, 1000]}, \"parallelism\": 8}",
-                  1, &c, &v, &r);
+                  1, &c, &v, r);
     assert_true(cb_stack_kill(F.stack, "adapter0", SIGTERM)); /* ended within 20 s */
     assert_int_equal(cb_stack_exit_status(F.stack, "adapter0"), 0);
     assert_true(cb_stack_restart(F.stack, "adapter1")); /* takes what adapter0 gave back */
@@ -1817,7 +1867,8 @@ static void test_worker_sigterm_finishes_running_work(void **state)
     if (succeeded_at_stop("adapter0") < v.started_on_victim)
         fail_msg("adapter0 started %d invocations, finished %lld", v.started_on_victim,
                  succeeded_at_stop("adapter0"));
-    cb_reader_close(r);
+    for (unsigned k = 0; k < CB_PARTITIONS_MAX; k++)
+        cb_reader_close(r[k]);
     assert_true(cb_stack_restart(F.stack, "adapter0"));
     call_cleanup(&c);
 }
@@ -2084,7 +2135,7 @@ static void test_priority_takes_the_backend_first_and_nobody_starves(void **stat
     call lo = {0}, hi = {0};
     started_watch w = {0};
     cb_sub *ps = NULL;
-    char t[32], subject[300], filter[300];
+    char t[32], subject[300];
     json_t *events, *e;
     size_t i;
     long hi_started = -1, last_hi = -1, first_lo = -1, lo_between = 0;
@@ -2112,8 +2163,7 @@ static void test_priority_takes_the_backend_first_and_nobody_starves(void **stat
     expect_status(&lo, "succeeded");
     assert_int_equal(json_array_size(json_object_get(lo.done, "result")), 8);
 
-    snprintf(filter, sizeof filter, "cb.evt.%s.>", t);
-    events = read_log(filter);
+    events = read_tenant_log(t);
     json_array_foreach(events, i, e)
     {
         const char *type = json_string_value(json_object_get(e, "type")) ?: "";

@@ -18,6 +18,7 @@
 
 #include "views.h"
 #include "broker.h"
+#include "cb_partition.h"
 #include "cb_event.h"
 #include "cb_time.h"
 #include "joblog.h"
@@ -37,6 +38,7 @@ typedef struct fixture {
     char dir[64];
     char tenant[32];
     long confirmed, failed, inflight;
+    unsigned partitions; /* > 1: each job's events on its partition's log */
 } fixture;
 
 static int setup(void **state)
@@ -108,7 +110,9 @@ static void append_event(fixture *f, const char *job, cb_event_type type, int n,
                                    1795752142000000000LL + (int64_t)n * 1000, data),
                      CB_OK);
     assert_int_equal(cb_event_encode(&ev, &s, &len), CB_OK);
-    assert_int_equal(cb_event_log_subject(&ev, 0, subject, sizeof subject), 0);
+    assert_int_equal(cb_event_log_subject(&ev, cb_partition_of(f->tenant, job, f->partitions),
+                                          subject, sizeof subject),
+                     0);
     if (!below_window(f))
         assert_true(cb_test_run_until(f->base, below_window, f, 60000));
     f->inflight++;
@@ -125,8 +129,9 @@ static void append_job(fixture *f, int j)
     int n = 0;
     snprintf(job, sizeof job, "job%d", j);
     append_event(f, job, CB_EV_JOB_SUBMITTED, n++,
-                 json_pack("{s:{s:s, s:s}, s:s}", "job", "tenant", f->tenant, "kind", "map",
-                           "digest", "0000"));
+                 json_pack("{s:{s:s, s:s}, s:s, s:i}", "job", "tenant", f->tenant, "kind", "map",
+                           "digest", "0000", "partition",
+                           (int)cb_partition_of(f->tenant, job, f->partitions)));
     append_event(f, job, CB_EV_JOB_STARTED, n++, json_pack("{s:i}", "tasks", TASKS_PER_JOB));
     for (int t = 0; t < TASKS_PER_JOB; t++)
         json_array_append_new(tasks, json_pack("{s:i, s:i}", "task", t, "attempt", 1));
@@ -162,13 +167,15 @@ static bool caught_up(void *arg)
     return ((waiter *)arg)->caught_up;
 }
 
-/* Fold in-process until the projector has caught up with the log. */
+/* Fold in-process until the projector has caught up with the log (of every
+ * partition). */
 static void fold_until_caught_up(fixture *f, cb_store *st)
 {
     cb_proj_opts po;
     cb_proj *p;
     waiter w = {0};
     cb_proj_opts_init(&po);
+    po.partitions = f->partitions ? f->partitions : 1;
     po.on_commit = on_commit;
     po.ctx = &w;
     assert_int_equal(cb_proj_start(f->base, f->b, st, &po, &p), CB_OK);
@@ -277,7 +284,7 @@ static jl_reader read_job_log(fixture *f, const char *job, uint64_t from, int to
 {
     jl_reader r = {0};
     cb_joblog *jl = NULL;
-    assert_int_equal(cb_joblog_read(f->b, f->tenant, job, from, to_end, jl_cb, &r, &jl), CB_OK);
+    assert_int_equal(cb_joblog_read(f->b, 0, f->tenant, job, from, to_end, jl_cb, &r, &jl), CB_OK);
     assert_true(cb_test_run_until(f->base, jl_done, &r, 60000));
     cb_joblog_close(jl);
     assert_int_equal(r.done, 1); /* the end is said once */
@@ -293,6 +300,7 @@ static void test_job_log_from_its_first_position(void **state)
     fixture *f = *state;
     cb_store *st;
     uint64_t first2, first4;
+    unsigned part;
     jl_reader r;
 
     append_jobs(f, 0, 5);
@@ -316,12 +324,12 @@ static void test_job_log_from_its_first_position(void **state)
     }
     assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
     fold_until_caught_up(f, st);
-    first2 = cb_joblog_first_seq(st, f->tenant, "job2");
-    first4 = cb_joblog_first_seq(st, f->tenant, "job4");
+    first2 = cb_joblog_first_seq(st, f->tenant, "job2", 1, &part);
+    first4 = cb_joblog_first_seq(st, f->tenant, "job4", 1, &part);
     assert_true(first2 > 0);
     assert_true(first4 > first2 + EVENTS_PER_JOB - 1);
-    assert_int_equal(cb_joblog_first_seq(st, f->tenant, "nosuchjob"), 0);
-    assert_int_equal(cb_joblog_first_seq(NULL, f->tenant, "job2"), 0);
+    assert_int_equal(cb_joblog_first_seq(st, f->tenant, "nosuchjob", 1, &part), 0);
+    assert_int_equal(cb_joblog_first_seq(NULL, f->tenant, "job2", 1, &part), 0);
 
     r = read_job_log(f, "job2", first2, 0);
     assert_int_equal(r.events, EVENTS_PER_JOB); /* submitted .. succeeded, not the late one */
@@ -363,7 +371,7 @@ static bool applied_moved(void *arg)
 {
     progress *p = arg;
     uint64_t seq = 0;
-    return cb_view_applied_seq(p->st, &seq) == CB_OK && seq > p->above + p->step;
+    return cb_view_applied_seq(p->st, 0, &seq) == CB_OK && seq > p->above + p->step;
 }
 
 static void test_kill9_while_folding_200k_events(void **state)
@@ -384,7 +392,7 @@ static void test_kill9_while_folding_200k_events(void **state)
      * later each round so the kills land at different points of a batch. */
     for (int round = 0; round < 16; round++) {
         progress p = {st, 0, 20000 + 3001 * (uint64_t)round}; /* spread over the log */
-        assert_int_equal(cb_view_applied_seq(st, &p.above), CB_OK);
+        assert_int_equal(cb_view_applied_seq(st, 0, &p.above), CB_OK);
         pid_t pid = start_projector(f, bin);
         bool moved = cb_test_poll_until(f->base, applied_moved, &p, 15000, 2);
         struct timespec ts = {0, (long)(round % 4) * 7000000L};
@@ -395,7 +403,7 @@ static void test_kill9_while_folding_200k_events(void **state)
         kills++;
     }
     assert_true(kills >= 3);
-    assert_int_equal(cb_view_applied_seq(st, &seq), CB_OK);
+    assert_int_equal(cb_view_applied_seq(st, 0, &seq), CB_OK);
     fprintf(stderr, "%d kills; folded up to %llu before the last start\n", kills,
             (unsigned long long)seq);
     /* The final run, in-process, to the end of the log. */
@@ -405,7 +413,7 @@ static void test_kill9_while_folding_200k_events(void **state)
 
     /* A clean rebuild of the same log gives the same state. */
     snprintf(rebuilt, sizeof rebuilt, "%s/rebuilt", f->dir);
-    assert_int_equal(cb_replay_rebuild(f->base, f->b, rebuilt, 0, 600000, &rs), CB_OK);
+    assert_int_equal(cb_replay_rebuild(f->base, f->b, rebuilt, 1, NULL, 600000, &rs), CB_OK);
     cb_store *rb;
     assert_int_equal(cb_store_open(rebuilt, 0, CB_STORE_RDONLY, &rb), CB_OK);
     assert_int_equal(cb_view_digest(rb, rebuilt_digest, &rebuilt_n), CB_OK);
@@ -419,7 +427,8 @@ static void test_kill9_while_folding_200k_events(void **state)
     /* Determinism: a second rebuild of the same log, byte for byte the same. */
     char again[80], again_digest[65];
     snprintf(again, sizeof again, "%s/again", f->dir);
-    assert_int_equal(cb_replay_rebuild(f->base, f->b, again, rs.applied_seq, 600000, NULL), CB_OK);
+    assert_int_equal(cb_replay_rebuild(f->base, f->b, again, 1, &rs.applied_seq, 600000, NULL),
+                     CB_OK);
     assert_int_equal(cb_store_open(again, 0, CB_STORE_RDONLY, &rb), CB_OK);
     assert_int_equal(cb_view_digest(rb, again_digest, NULL), CB_OK);
     assert_string_equal(again_digest, rebuilt_digest);
@@ -552,12 +561,104 @@ static void test_replay_and_inspect_commands(void **state)
     free(out);
 }
 
+/* A deployment of 3 partitions (docs/scale.md): one store folds every
+ * partition's log, each job once; each partition keeps its own position, and
+ * a projector started again goes on from each; the store equals a rebuild of
+ * the three logs; a job's events are read back from its partition. */
+static void test_partitions_fold_into_one_store(void **state)
+{
+    fixture *f = *state;
+    cb_broker_opts o;
+    cb_store *st, *rb;
+    uint64_t pos[3], before[3], first;
+    unsigned jobs_in[3] = {0}, k, got;
+    char rebuilt[96], live_digest[65], rebuilt_digest[65], diff[2048];
+    jl_reader r;
+
+    cb_broker_close(f->b); /* a daemon's connection that makes the three logs */
+    cb_broker_opts_init(&o);
+    o.url = f->url;
+    o.op_timeout_ms = 60000;
+    o.partitions = 3;
+    assert_int_equal(cb_broker_open(f->base, &o, &f->b), CB_OK);
+    f->partitions = 3;
+    append_jobs(f, 0, 9);
+    for (int j = 0; j < 9; j++) {
+        char job[32];
+        snprintf(job, sizeof job, "job%d", j);
+        jobs_in[cb_partition_of(f->tenant, job, 3)]++;
+    }
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
+    fold_until_caught_up(f, st);
+    check_jobs(f, st, 9);
+    assert_int_equal(cb_view_partitions(st, &got), CB_OK);
+    for (k = 0; k < 3; k++) {
+        assert_int_equal(cb_view_applied_seq(st, k, &before[k]), CB_OK);
+        if (jobs_in[k]) { /* the partition's own position: at least its events */
+            assert_true(before[k] >= (uint64_t)jobs_in[k] * EVENTS_PER_JOB - 1);
+            assert_true(got > k);
+        }
+    }
+    for (int j = 0; j < 9; j++) {
+        char key[96];
+        cb_job_state js;
+        snprintf(key, sizeof key, "%s/job%d", f->tenant, j);
+        assert_int_equal(cb_view_job(st, key, &js), CB_OK);
+        assert_int_equal(js.log_partition,
+                         cb_partition_of(f->tenant, key + strlen(f->tenant) + 1, 3));
+        cb_job_state_cleanup(&js);
+    }
+    /* more jobs, folded by a projector started again: each partition goes on */
+    append_jobs(f, 9, 15);
+    fold_until_caught_up(f, st);
+    check_jobs(f, st, 15); /* every event once: none folded again */
+    for (k = 0; k < 3; k++) {
+        assert_int_equal(cb_view_applied_seq(st, k, &pos[k]), CB_OK);
+        assert_true(pos[k] >= before[k]);
+    }
+    /* the three logs rebuilt into a fresh store give the same state */
+    snprintf(rebuilt, sizeof rebuilt, "%s/rebuilt", f->dir);
+    assert_int_equal(cb_replay_rebuild(f->base, f->b, rebuilt, 3, pos, 600000, NULL), CB_OK);
+    assert_int_equal(cb_store_open(rebuilt, 0, CB_STORE_RDONLY, &rb), CB_OK);
+    assert_int_equal(cb_view_digest(st, live_digest, NULL), CB_OK);
+    assert_int_equal(cb_view_digest(rb, rebuilt_digest, NULL), CB_OK);
+    assert_int_equal(cb_view_first_difference(st, rb, diff, sizeof diff), CB_OK);
+    if (diff[0])
+        fprintf(stderr, "first difference: %s\n", diff);
+    assert_string_equal(live_digest, rebuilt_digest);
+    cb_store_close(rb);
+    /* a job of a partition but 0's, read from its log where the store says it starts */
+    for (int j = 0; j < 15; j++) {
+        char job[32];
+        snprintf(job, sizeof job, "job%d", j);
+        if (!cb_partition_of(f->tenant, job, 3))
+            continue;
+        first = cb_joblog_first_seq(st, f->tenant, job, 1, &k);
+        assert_int_equal(k, cb_partition_of(f->tenant, job, 3));
+        assert_true(first > 0);
+        {
+            jl_reader rr = {0};
+            cb_joblog *jl = NULL;
+            assert_int_equal(cb_joblog_read(f->b, k, f->tenant, job, first, 0, jl_cb, &rr, &jl),
+                             CB_OK);
+            assert_true(cb_test_run_until(f->base, jl_done, &rr, 60000));
+            cb_joblog_close(jl);
+            r = rr;
+        }
+        assert_int_equal(r.status, CB_OK);
+        assert_int_equal(r.events, EVENTS_PER_JOB);
+        break;
+    }
+    cb_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_projector_folds_the_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_and_inspect_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_log_from_its_first_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partitions_fold_into_one_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_while_folding_200k_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_projector_memory_stays_bounded, setup, teardown),
     };

@@ -134,6 +134,20 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
                     run_one "$(basename "$t") [$driver]" "$t"
                 fi
             done
+            # the engine's tests again on a log of 4 partitions (docs/scale.md);
+            # CB_TEST_ONLY="it_engine_p4" picks this run
+            t="$BUILD/tests/it_engine"
+            if [ -x "$t" ]; then
+                export CB_TEST_PARTITIONS=4
+                if [ $driver = amqp ] && vhost_for it_engine_p4; then
+                    run_one "it_engine_p4 [$driver, 4 partitions]" "$t"
+                    cb_rabbit_ctl delete_vhost "$VHOST" >/dev/null 2>&1
+                else
+                    [ $driver = nats ] && fresh_nats it_engine_p4
+                    run_one "it_engine_p4 [$driver, 4 partitions]" "$t"
+                fi
+                unset CB_TEST_PARTITIONS
+            fi
         done
         # once, on a cluster of its own: stream replicas are never lowered
         run_one "cluster_nats.sh [3-node nats]" tests/cluster_nats.sh

@@ -226,7 +226,7 @@ static int fold_live(cb_store *st, cb_batch_keep *keep, gen *g, size_t *kept)
             if (cb_batch_keep_jobs(keep) > *kept)
                 *kept = cb_batch_keep_jobs(keep);
         }
-        assert_int_equal(cb_view_applied_seq(st, &applied), CB_OK);
+        assert_int_equal(cb_view_applied_seq(st, 0, &applied), CB_OK);
         next = (size_t)applied; /* events are numbered from 1 */
     }
     return crashes;
@@ -411,16 +411,16 @@ static void mirror_from_a_snapshot_equals_the_store(void **state)
         fold_range(bt, &g, 0, cut);
         assert_int_equal(cb_batch_commit(bt, cut), CB_OK);
         assert_non_null(m);
-        assert_int_equal(cb_view_active_snapshot(a, snap_job, snap_task, arg, &seq), CB_OK);
+        assert_int_equal(cb_view_active_snapshot(a, 0, snap_job, snap_task, arg, &seq), CB_OK);
         assert_int_equal(seq, cut);
-        cb_mirror_set_seq(m, seq);
+        cb_mirror_set_seq(m, 0, seq);
         cb_mirror_set_seen(m, seen_in, a);
         for (size_t i = cut; i < g.n; i++) {
             cb_mirror_job *mj;
             int applied;
-            assert_int_equal(cb_mirror_apply(m, &g.ev[i], i + 1, &mj, &applied), CB_OK);
+            assert_int_equal(cb_mirror_apply(m, 0, &g.ev[i], i + 1, &mj, &applied), CB_OK);
         }
-        assert_int_equal(cb_mirror_seq(m), g.n);
+        assert_int_equal(cb_mirror_seq(m, 0), g.n);
         rebuild(b, &g);
         c.st = b;
         cb_mirror_each(m, cmp_job, &c);
@@ -454,19 +454,19 @@ static void mirror_forgets_a_dropped_job_for_good(void **state)
         json_pack("{s:{s:s, s:s, s:{s:s}, s:{s:[i]}}, s:s}", "job", "job_id", "j1", "kind", "call",
                   "function", "name", "noop", "input", "items", 1, "digest", "d1"));
     add(&g, "other", CB_EV_JOB_STARTED, json_pack("{s:i}", "tasks", 1));
-    assert_int_equal(cb_mirror_apply(m, &g.ev[0], 1, &mj, &applied), CB_OK);
+    assert_int_equal(cb_mirror_apply(m, 0, &g.ev[0], 1, &mj, &applied), CB_OK);
     assert_non_null(mj);
     assert_int_equal(applied, 1);
     assert_int_equal(cb_mirror_status(m, "acme/j1"), CB_JOB_SUBMITTED);
-    assert_int_equal(cb_mirror_apply(m, &g.ev[1], 2, &mj, &applied), CB_OK);
+    assert_int_equal(cb_mirror_apply(m, 0, &g.ev[1], 2, &mj, &applied), CB_OK);
     assert_null(mj); /* not a job it holds */
     cb_mirror_drop(m, "acme/j1");
     assert_null(cb_mirror_get(m, "acme/j1"));
     assert_int_equal(cb_mirror_status(m, "acme/j1"), CB_JOB_SUBMITTED);
-    assert_int_equal(cb_mirror_apply(m, &g.ev[0], 3, &mj, &applied), CB_OK);
+    assert_int_equal(cb_mirror_apply(m, 0, &g.ev[0], 3, &mj, &applied), CB_OK);
     assert_null(mj);
     assert_int_equal(cb_mirror_count(m), 0);
-    assert_int_equal(cb_mirror_seq(m), 3);
+    assert_int_equal(cb_mirror_seq(m, 0), 3);
     cb_mirror_free(m);
     gen_cleanup(&g);
 }

@@ -306,7 +306,7 @@ static void test_fold_commit_reopen(void **state)
     cb_store_close(st);
 
     assert_int_equal(cb_store_open(f->dir, 0, CB_STORE_RDONLY, &st), CB_OK);
-    assert_int_equal(cb_view_applied_seq(st, &applied), CB_OK);
+    assert_int_equal(cb_view_applied_seq(st, 0, &applied), CB_OK);
     assert_int_equal(applied, 11);
     assert_int_equal(cb_view_job(st, "acme/j1", &j), CB_OK);
     assert_int_equal(j.status, CB_JOB_SUCCEEDED);
@@ -340,7 +340,7 @@ static void test_abort_leaves_nothing(void **state)
     assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), 1), CB_OK);
     cb_batch_abort(b);
     assert_int_equal(cb_view_job(st, "acme/j2", &j), CB_ENOTFOUND);
-    assert_int_equal(cb_view_applied_seq(st, &applied), CB_OK);
+    assert_int_equal(cb_view_applied_seq(st, 0, &applied), CB_OK);
     assert_int_equal(applied, 0);
     cb_store_close(st);
     free(ev);

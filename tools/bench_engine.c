@@ -383,7 +383,8 @@ static cb_status read_back(client *c, const char *store_dir, log_stats *ls)
         store = NULL;
     json_array_foreach(c->job_ids, i, id)
     {
-        uint64_t f = cb_joblog_first_seq(store, c->tenant, json_string_value(id));
+        unsigned part; /* the benchmark's stack has one partition */
+        uint64_t f = cb_joblog_first_seq(store, c->tenant, json_string_value(id), 1, &part);
         if (f < from)
             from = f; /* 0 (unknown): from the first event kept */
     }

@@ -121,7 +121,7 @@ cb_status cb_bench_replay(const cb_bench_env *env, long n, int runs, json_t **re
         }
         int undo = cb_bench_cleanup_push("rm -rf %s", dir);
         int64_t t0 = cb_time_mono_ns();
-        st = cb_replay_rebuild(f.base, f.b, dir, 0, 3600 * 1000, &ps);
+        st = cb_replay_rebuild(f.base, f.b, dir, 1, NULL, 3600 * 1000, &ps);
         double secs = (double)(cb_time_mono_ns() - t0) / 1e9;
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
         if (system(cmd) != 0)

@@ -38,7 +38,7 @@ static json_t *check_store(const char *dir, int given, int *ok)
         return json_pack("{s:s, s:b, s:s}", "dir", dir, "ok", 0, "error",
                          cb_store_open_error(dir, s, why, sizeof why));
     }
-    s = cb_view_applied_seq(st, &seq);
+    s = cb_view_applied_seq(st, 0, &seq);
     o = json_pack("{s:s, s:b, s:I}", "dir", dir, "ok", s == CB_OK, "applied_seq", (json_int_t)seq);
     *ok &= s == CB_OK;
     cb_store_close(st);

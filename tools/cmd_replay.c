@@ -12,10 +12,12 @@
 #include "views.h"
 #include "cb_json.h"
 #include "broker.h"
+#include "cb_partition.h"
 #include "cb_url.h"
 #include "cb_alloc.h"
 #include "cb_cmd.h"
 #include "cli.h"
+#include "cb_partition.h"
 #include "cb_event.h"
 #include "cb_log.h"
 #include "cb_time.h"
@@ -28,7 +30,7 @@
 static const char *usage =
     "usage: cb replay [--broker URL] --job TENANT/JOB [--json] [--to-end]\n"
     "                 [--until SEQ|RFC3339-TIME]\n"
-    "       cb replay [--broker URL] --rebuild DIR\n"
+    "       cb replay [--broker URL] --rebuild DIR [--partitions N]\n"
     "       cb replay [--broker URL] --verify --store DIR\n"
     "--job        the job's timeline from the log, from its submission to its end: time\n"
     "             since its first event, event type, task, attempt, detail (--json: the\n"
@@ -38,9 +40,11 @@ static const char *usage =
     "             came after it (an SLA breach or recovery judged at its end, a late\n"
     "             duplicate); reads more of the log\n"
     "--until      with --job: the job's state as it was at that log position or time\n"
-    "--rebuild    fold the whole log into a fresh store in DIR\n"
-    "--verify     rebuild up to the live store's position and compare digests; prints\n"
-    "             the first differing entity; exit status 1 when they differ\n"
+    "--rebuild    fold the whole log into a fresh store in DIR: the logs of N partitions\n"
+    "             (docs/scale.md; default 1)\n"
+    "--verify     rebuild up to the live store's positions (each partition's it holds)\n"
+    "             and compare digests; prints the first differing entity; exit status 1\n"
+    "             when they differ\n"
     "The broker URL defaults to $CB_BROKER_URL.\n";
 
 typedef struct timeline {
@@ -165,14 +169,17 @@ static int run_loop_until(struct event_base *base, int *done, int64_t timeout_ms
 }
 
 /* Where the job's events start in the log, from the store if there is one
- * (`--store`, else the default store when it exists): 0 reads from the first. */
-static uint64_t job_start(const char *store, const char *tenant, const char *job)
+ * (`--store`, else the default store when it exists): 0 reads from the first;
+ * *partition: whose log holds them (partition 0 when no store knows). */
+static uint64_t job_start(const char *store, const char *tenant, const char *job,
+                          unsigned *partition)
 {
     cb_store *st = NULL;
     uint64_t seq;
+    *partition = 0;
     if (cb_store_open(cb_cli_store_dir(store), 0, CB_STORE_RDONLY, &st) != CB_OK)
         return 0;
-    seq = cb_joblog_first_seq(st, tenant, job);
+    seq = cb_joblog_first_seq(st, tenant, job, 1, partition);
     cb_store_close(st);
     return seq;
 }
@@ -184,6 +191,8 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
     const char *slash = strchr(key, '/');
     timeline t;
     cb_joblog *jl = NULL;
+    unsigned partition;
+    uint64_t from;
     int rc = 0;
 
     memset(&t, 0, sizeof t);
@@ -207,8 +216,8 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
         }
     }
     t.json = json;
-    if (cb_joblog_read(b, tenant, job, job_start(store, tenant, job), to_end, job_read_cb, &t,
-                       &jl) != CB_OK ||
+    from = job_start(store, tenant, job, &partition);
+    if (cb_joblog_read(b, partition, tenant, job, from, to_end, job_read_cb, &t, &jl) != CB_OK ||
         !run_loop_until(base, &t.done, 600000) || t.status != CB_OK) {
         fprintf(stderr, "cb replay: reading the log failed: %s\n", cb_strerror(t.status));
         rc = 1;
@@ -229,11 +238,12 @@ static int replay_job(struct event_base *base, cb_broker *b, const char *key, in
     return rc;
 }
 
-static int rebuild(struct event_base *base, cb_broker *b, const char *dir, uint64_t until)
+static int rebuild(struct event_base *base, cb_broker *b, const char *dir, unsigned partitions,
+                   const uint64_t *until)
 {
     cb_proj_stats st;
     int64_t t0 = cb_time_mono_ns();
-    cb_status s = cb_replay_rebuild(base, b, dir, until, 3600 * 1000, &st);
+    cb_status s = cb_replay_rebuild(base, b, dir, partitions, until, 3600 * 1000, &st);
     double secs = (double)(cb_time_mono_ns() - t0) / 1e9;
     if (s != CB_OK) {
         fprintf(stderr, "cb replay: rebuild into %s failed: %s\n", dir, cb_strerror(s));
@@ -252,7 +262,8 @@ static int verify(struct event_base *base, cb_broker *b, const char *store_dir)
 {
     cb_store *live = NULL, *fresh = NULL;
     char tmp[] = "/tmp/cbverify.XXXXXX", a[65], c[65], diff[2048];
-    uint64_t seq = 0;
+    uint64_t seq = 0, until[CB_PARTITIONS_MAX] = {0};
+    unsigned parts = 0;
     int rc = 1;
 
     cb_status s = cb_store_open(store_dir, 0, CB_STORE_RDONLY, &live);
@@ -261,13 +272,20 @@ static int verify(struct event_base *base, cb_broker *b, const char *store_dir)
         fprintf(stderr, "cb replay: %s\n", cb_store_open_error(store_dir, s, why, sizeof why));
         return 1;
     }
-    if (cb_view_applied_seq(live, &seq) != CB_OK || !mkdtemp(tmp))
+    if (cb_view_partitions(live, &parts) != CB_OK || !mkdtemp(tmp))
         goto out;
+    for (unsigned k = 0; k < parts; k++) {
+        if (cb_view_applied_seq(live, k, &until[k]) != CB_OK)
+            goto out;
+        seq += until[k];
+    }
     if (seq == 0) {
         fprintf(stderr, "cb replay: the store has folded nothing yet\n");
         goto out;
     }
-    if (rebuild(base, b, tmp, seq) != 0 || cb_store_open(tmp, 0, CB_STORE_RDONLY, &fresh) != CB_OK)
+    seq = until[0];
+    if (rebuild(base, b, tmp, parts, until) != 0 ||
+        cb_store_open(tmp, 0, CB_STORE_RDONLY, &fresh) != CB_OK)
         goto out;
     if (cb_view_digest(live, a, NULL) != CB_OK || cb_view_digest(fresh, c, NULL) != CB_OK ||
         cb_view_first_difference(live, fresh, diff, sizeof diff) != CB_OK)
@@ -297,6 +315,7 @@ int cb_cmd_replay(int argc, char **argv)
     const char *url = NULL, *job = NULL, *until = NULL, *rebuild_dir = NULL;
     const char *store = NULL;
     int json = 0, do_verify = 0, to_end = 0, rc;
+    unsigned partitions = 1;
     struct event_base *base;
     cb_broker_opts o;
     cb_broker *b = NULL;
@@ -318,6 +337,9 @@ int cb_cmd_replay(int argc, char **argv)
             json = 1;
         else if (!strcmp(argv[i], "--to-end"))
             to_end = 1;
+        else if (!strcmp(argv[i], "--partitions") && i + 1 < argc &&
+                 (partitions = (unsigned)atoi(argv[i + 1])) >= 1 && partitions <= CB_PARTITIONS_MAX)
+            i++;
         else {
             fputs(usage, strcmp(argv[i], "--help") ? stderr : stdout);
             return strcmp(argv[i], "--help") ? 2 : 0;
@@ -345,7 +367,7 @@ int cb_cmd_replay(int argc, char **argv)
     if (job)
         rc = replay_job(base, b, job, json, to_end, until, store);
     else if (rebuild_dir)
-        rc = rebuild(base, b, rebuild_dir, 0);
+        rc = rebuild(base, b, rebuild_dir, partitions, NULL);
     else
         rc = verify(base, b, store);
     cb_broker_close(b);

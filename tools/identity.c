@@ -33,14 +33,17 @@ typedef struct role {
 } role;
 
 /* Only the engine, the adapters and cb-sla (its agreements and breaches)
- * append to the log (cb.evt.>); only the engine takes submissions and puts
+ * append to the log (cb.evt.>, and cb.evp.> for partitions 1 and up:
+ * docs/scale.md); only the engine takes submissions and puts
  * invocations; adapters take invocations (through JetStream) and append
  * their outcomes; cb-api speaks for the tenants it has checked. */
 static const role roles[] = {
-    {"cb-engine", "\"cb.evt.>\", \"cb.invoke.>\", \"cb.done.>\", \"cb.progress.>\", \"cb.stats.>\"",
+    {"cb-engine",
+     "\"cb.evt.>\", \"cb.evp.>\", \"cb.invoke.>\", \"cb.done.>\", \"cb.progress.>\", "
+     "\"cb.stats.>\"",
      "\"cb.submit.*\", \"cb.ctl.*.*\""},
     {"cb-projector", "\"cb.proj.>\", \"cb.stats.>\"", ""},
-    {"cb-sla", "\"cb.evt.>\", \"cb.sla.>\", \"cb.stats.>\"", "\"cb.slactl.*\""},
+    {"cb-sla", "\"cb.evt.>\", \"cb.evp.>\", \"cb.sla.>\", \"cb.stats.>\"", "\"cb.slactl.*\""},
     {"cb-api", "\"cb.submit.*\", \"cb.ctl.*.*\", \"cb.slactl.*\", \"cb.stats.>\"",
      "\"cb.done.>\", \"cb.progress.>\", \"cb.sla.>\", \"cb.stats.>\", \"cb.proj.>\""},
 };
@@ -51,7 +54,7 @@ const char *const cb_ident_daemons[] = {"cb-engine", "cb-projector", "cb-sla", "
  * create, update), and of CB_INVOKE only its own backend's consumer
  * (durable cb_invoke_<backend>: broker/nats_ep.c), which it may not delete. */
 #define ADAPTER_PUB                                                                                \
-    "\"cb.evt.>\", \"cb.progress.>\", \"cb.stats.>\", \"$JS.API.INFO\", "                          \
+    "\"cb.evt.>\", \"cb.evp.>\", \"cb.progress.>\", \"cb.stats.>\", \"$JS.API.INFO\", "            \
     "\"$JS.API.STREAM.INFO.*\", \"$JS.API.STREAM.CREATE.*\", \"$JS.API.STREAM.UPDATE.*\", "        \
     "\"$JS.API.CONSUMER.*.CB_INVOKE.%s\", \"$JS.API.CONSUMER.*.CB_INVOKE.%s.>\", "                 \
     "\"$JS.API.CONSUMER.DURABLE.CREATE.CB_INVOKE.%s\", "                                           \

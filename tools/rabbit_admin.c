@@ -22,8 +22,9 @@
 #define DAEMON_CONFIGURE "^(cb|cb\\..*|amq\\.gen-.*)$"
 #define DAEMON_WRITE     "^(cb|cb\\..*|amq\\.gen-.*|amq\\.default)$"
 #define DAEMON_READ      "^(cb|cb\\..*|amq\\.gen-.*)$"
-/* Every reader of the log appends its end marker (broker/amqp_ep.c). */
-#define END_MARKER "|^cb\\.evt\\.~end$"
+/* Every reader of the log appends its end marker (broker/amqp_ep.c), on the
+ * partition it reads (docs/scale.md). */
+#define END_MARKER "|^cb\\.evt\\.~end$|^cb\\.evp\\.[0-9]+\\.~end$"
 
 typedef struct rabbit_role {
     const char *name;
@@ -32,9 +33,9 @@ typedef struct rabbit_role {
 
 /* The same division as the NATS users (identity.c). */
 static const rabbit_role rabbit_roles[] = {
-    {"cb-engine", "^cb\\.(evt|invoke|done|progress|stats)\\."},
+    {"cb-engine", "^cb\\.(evt|evp|invoke|done|progress|stats)\\."},
     {"cb-projector", "^cb\\.(proj|stats)\\." END_MARKER},
-    {"cb-sla", "^cb\\.(evt|sla|stats)\\."},
+    {"cb-sla", "^cb\\.(evt|evp|sla|stats)\\."},
     {"cb-api", "^cb\\.(submit|slactl)\\.[^.]+$|^cb\\.(ctl|stats)\\." END_MARKER},
 };
 
@@ -232,7 +233,7 @@ int cb_rabbit_admin_put(const cb_rabbit_admin *a, const char *dir, const char *i
         snprintf(wr, sizeof wr, "%s", DAEMON_WRITE);
         snprintf(rd, sizeof rd, "^(cb|amq\\.gen-.*|cb\\.invoke\\.%s)$",
                  ident + strlen(CB_IDENT_ADAPTER_PREFIX));
-        snprintf(twr, sizeof twr, "^cb\\.(evt|progress|stats)\\.");
+        snprintf(twr, sizeof twr, "^cb\\.(evt|evp|progress|stats)\\.");
         snprintf(trd, sizeof trd, "^cb\\.");
     } else { /* tenant names are [A-Za-z0-9_-]: nothing to escape */
         snprintf(conf, sizeof conf, "^amq\\.gen-.*$");
