@@ -87,3 +87,72 @@ bool cb_partition_parse(const char *subject, cb_log_subject *out)
     out->job = dot + 1;
     return true;
 }
+
+int cb_partition_set_parse(const char *s, unsigned n, uint64_t *set)
+{
+    uint64_t out = 0;
+    const char *p = s;
+    if (!s || !*s || n < 1 || n > CB_PARTITIONS_MAX)
+        return -1;
+    while (*p) {
+        unsigned a = 0, b;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9' && a < CB_PARTITIONS_MAX) {
+            a = a * 10 + (unsigned)(*p++ - '0');
+            digits++;
+        }
+        if (!digits)
+            return -1;
+        b = a;
+        if (*p == '-') {
+            p++;
+            b = 0;
+            digits = 0;
+            while (*p >= '0' && *p <= '9' && b < CB_PARTITIONS_MAX) {
+                b = b * 10 + (unsigned)(*p++ - '0');
+                digits++;
+            }
+            if (!digits)
+                return -1;
+        }
+        if (a > b || b >= n)
+            return -1;
+        for (unsigned k = a; k <= b; k++)
+            out |= 1ULL << k;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
+    }
+    *set = out;
+    return 0;
+}
+
+const char *cb_partition_set_text(uint64_t set, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (unsigned k = 0; k < CB_PARTITIONS_MAX; k++) {
+        unsigned e = k;
+        int w;
+        if (!(set >> k & 1))
+            continue;
+        while (e + 1 < CB_PARTITIONS_MAX && (set >> (e + 1) & 1))
+            e++;
+        w = e > k ? snprintf(buf + used, size - used, "%s%u-%u", used ? "," : "", k, e)
+                  : snprintf(buf + used, size - used, "%s%u", used ? "," : "", k);
+        if (w < 0 || (size_t)w >= size - used)
+            break;
+        used += (size_t)w;
+        k = e;
+    }
+    return buf;
+}
+
+unsigned cb_partition_set_count(uint64_t set)
+{
+    unsigned n = 0;
+    for (; set; set &= set - 1)
+        n++;
+    return n;
+}

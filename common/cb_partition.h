@@ -12,6 +12,7 @@
 #define CB_PARTITION_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CB_PARTITIONS_MAX 64
 
@@ -42,5 +43,13 @@ const char *cb_partition_rest(const char *subject);
  * "cb.evp.3.*.*") reads from: 0 for cb.evt., k for cb.evp.<k>.; -1 if it is
  * neither or k is not a partition number (1 .. CB_PARTITIONS_MAX - 1). */
 int cb_partition_of_pattern(const char *pattern);
+
+/* A set of partitions as a bitmask (bit k: partition k). From a list such
+ * as "0,2" or "1-3,5" of partitions below n: 0 and *set, or -1 (empty, not
+ * numbers, out of range). Into text ("0-1,3"): returns buf. */
+int cb_partition_set_parse(const char *s, unsigned n, uint64_t *set);
+const char *cb_partition_set_text(uint64_t set, char *buf, size_t size);
+/* How many partitions a set holds. */
+unsigned cb_partition_set_count(uint64_t set);
 
 #endif /* CB_PARTITION_H */

@@ -191,7 +191,7 @@ static void read_retry_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     for (unsigned k = 0; k < c->o.partitions; k++)
-        if (!c->parts[k].reader)
+        if (c->parts[k].owned && !c->parts[k].reader)
             start_reading(&c->parts[k]);
 }
 
@@ -204,6 +204,15 @@ static void read_later(cb_control *c, ctl_part *pt)
         pt->reader = NULL;
     }
     evtimer_add(c->read_retry, &tv);
+}
+
+/* Whether every partition it drives has caught up once. */
+static int all_live(const cb_control *c)
+{
+    for (unsigned k = 0; k < c->o.partitions; k++)
+        if (c->parts[k].owned && !c->parts[k].live)
+            return 0;
+    return 1;
 }
 
 static void close_readers(cb_control *c)
@@ -324,11 +333,8 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     if (!m) {
         if (s == CB_OK) {
             if (!pt->live) { /* caught up with the log once: decisions may start */
-                unsigned k = 0;
                 pt->live = 1;
-                while (k < c->o.partitions && c->parts[k].live)
-                    k++;
-                c->live = k == c->o.partitions;
+                c->live = all_live(c);
                 if (c->o.partitions > 1)
                     CB_LOG_INF("control",
                                "folded the log of partition %u to position %llu: %zu jobs in "
@@ -463,6 +469,8 @@ cb_status ctl_mirror_reload(cb_control *c)
         uint64_t seq = 0;
         size_t before = cb_mirror_count(m);
         c->parts[k].live = 0;
+        if (!c->parts[k].owned)
+            continue;
         if ((s = cb_view_active_snapshot(c->st, k, snap_job, snap_task, c, &seq)) != CB_OK) {
             CB_LOG_ERR("control", "cannot load the unfinished jobs: %s", cb_strerror(s));
             return s;
@@ -480,7 +488,8 @@ cb_status ctl_mirror_reload(cb_control *c)
     }
     c->reload = 0;
     for (unsigned k = 0; k < c->o.partitions; k++)
-        start_reading(&c->parts[k]);
+        if (c->parts[k].owned)
+            start_reading(&c->parts[k]);
     return CB_OK;
 }
 
@@ -512,8 +521,12 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
     cb_map_init(&c->jobs);
     if (c->o.partitions < 1 || c->o.partitions > CB_PARTITIONS_MAX)
         c->o.partitions = 1;
+    if (c->o.partitions < CB_PARTITIONS_MAX)
+        c->o.owned &= (1ULL << c->o.partitions) - 1;
+    if (!c->o.owned)
+        c->o.owned = c->o.partitions < CB_PARTITIONS_MAX ? (1ULL << c->o.partitions) - 1 : ~0ULL;
     for (unsigned k = 0; k < c->o.partitions; k++)
-        c->parts[k] = (ctl_part){.c = c, .k = k};
+        c->parts[k] = (ctl_part){.c = c, .k = k, .owned = (c->o.owned >> k & 1) != 0};
     if (!(c->memo = cb_memo_new(CB_MEMO_RECENT_MAX, CB_MEMO_RECENT_BYTES)) ||
         !(c->reconcile = event_new(base, -1, EV_PERSIST, reconcile_cb, c))) {
         cb_memo_free(c->memo);

@@ -53,8 +53,10 @@ typedef struct cb_control_opts {
     cb_policy_defaults policy;  /* for what descriptors leave out */
     struct cb_storage *storage; /* borrowed: where objects inputs are listed; NULL: such
                                  * jobs fail with the reason */
-    unsigned partitions;        /* the deployment's (docs/scale.md): it reads the log of
-                                 * each into its mirror; default 1 */
+    unsigned partitions;        /* the deployment's (docs/scale.md); default 1 */
+    uint64_t owned;             /* the partitions it drives (bit k: partition k): it reads
+                                 * their logs into its mirror and shapes each account
+                                 * with their share of its limits; 0: all of them */
 } cb_control_opts;
 
 typedef struct cb_control_stats {

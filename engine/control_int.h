@@ -171,6 +171,7 @@ typedef struct ctl_part {
     struct cb_control *c;
     unsigned k;
     cb_reader *reader; /* folded into the mirror; NULL while a retry waits */
+    int owned;         /* driven here (cb_control_opts.owned) */
     int live;          /* its reader has caught up once: its jobs' visits may decide */
 } ctl_part;
 

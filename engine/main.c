@@ -12,6 +12,7 @@
 #include "cb_daemon.h"
 #include "cb_url.h"
 #include "cb_log.h"
+#include "cb_partition.h"
 #include "cb_schema.h"
 #include "control.h"
 #include "cb_config.h"
@@ -22,12 +23,15 @@
 static const char *usage =
     "usage: cb-engine --broker URL --store DIR [--config FILE] [--reconcile-ms MS]\n"
     "                 [--max-job-bytes N] [--aging-ms MS] [--memo-ttl-s S] [--objects DIR]\n"
+    "                 [--partitions LIST]\n"
     "Takes jobs on cb.submit.<tenant> and cb.enqueue.<tenant>, lifecycle commands\n"
     "on cb.ctl.<tenant>.<job>, and drives every job to its end. DIR is the\n"
     "projector's store (read only here); FILE the backends configuration shared\n"
     "with the adapters (docs/adapters.md); object storage is FILE's \"storage\", else\n"
-    "the file driver at DIR (docs/storage.md). Logs JSON lines on stderr;\n"
-    "SIGINT/SIGTERM stop it.\n";
+    "the file driver at DIR (docs/storage.md). LIST (\"0,1\", \"2-3\"): the\n"
+    "partitions of the log it drives (docs/scale.md), default all of FILE's\n"
+    "\"broker\": {\"partitions\"}; any engine takes submissions for any. Logs JSON\n"
+    "lines on stderr; SIGINT/SIGTERM stop it.\n";
 
 typedef struct figures {
     cb_control *ctl;
@@ -54,7 +58,7 @@ static void report_fill(json_t *o, void *arg)
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *dir = NULL, *config = getenv("CB_CONFIG");
-    const char *objects = NULL;
+    const char *objects = NULL, *owned = NULL;
     cb_storage *storage = NULL;
     cb_control_opts co;
     cb_broker_opts bo;
@@ -85,6 +89,8 @@ int main(int argc, char **argv)
             config = argv[++i];
         else if (!strcmp(arg, "--objects") && val)
             objects = argv[++i];
+        else if (!strcmp(arg, "--partitions") && val)
+            owned = argv[++i];
         else if (!strcmp(arg, "--reconcile-ms") && val)
             co.reconcile_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--aging-ms") && val)
@@ -135,6 +141,20 @@ int main(int argc, char **argv)
     ic.reg = reg;
     ic.partitions = (unsigned)bo.partitions;
     co.partitions = (unsigned)bo.partitions;
+    if (owned && cb_partition_set_parse(owned, co.partitions, &co.owned) != 0) {
+        CB_LOG_ERR("engine",
+                   "--partitions %s: not a list of partitions below %u (\"broker\": "
+                   "{\"partitions\"} of the configuration), such as 0,2 or 1-3",
+                   owned, co.partitions);
+        goto out;
+    }
+    if (co.partitions > 1) {
+        char set[200];
+        uint64_t all = co.partitions >= CB_PARTITIONS_MAX ? ~0ULL : (1ULL << co.partitions) - 1;
+        CB_LOG_INF("engine", "driving partitions %s of %u",
+                   cb_partition_set_text(co.owned ? co.owned : all, set, sizeof set),
+                   co.partitions);
+    }
     if ((s = cb_control_start(base, b, st, reg, &co, &ctl)) != CB_OK ||
         (s = cb_service_start(base, b, st, ctl, &ic, &svc)) != CB_OK) {
         CB_LOG_ERR("engine", "cannot start: %s", cb_strerror(s));

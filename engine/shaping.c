@@ -24,6 +24,15 @@ backend_state *ctl_backend_of(cb_control *c, const char *name)
         return NULL;
     snprintf(bs->name, sizeof bs->name, "%s", name);
     cb_config_limits(c->reg, name, &bs->lim);
+    if (c->o.partitions > 1) { /* its partitions' share of the account (docs/scale.md) */
+        unsigned have = cb_partition_set_count(c->o.owned);
+        if (have < c->o.partitions) {
+            uint64_t most = bs->lim.max_concurrency;
+            bs->lim.max_concurrency =
+                most ? (uint32_t)((most * have + c->o.partitions - 1) / c->o.partitions) : 0;
+            bs->lim.rate_per_s = bs->lim.rate_per_s * have / c->o.partitions;
+        }
+    }
     bs->tokens = bs->lim.rate_per_s; /* a one-second burst */
     bs->next = c->backends;
     c->backends = bs;

@@ -215,7 +215,8 @@ void ctl_visit(cb_control *c, cjob *j)
         return;
     }
     j->log_part = mj->js.log_partition;
-    if (j->log_part >= c->o.partitions || !c->parts[j->log_part].live)
+    if (j->log_part >= c->o.partitions || !c->parts[j->log_part].owned ||
+        !c->parts[j->log_part].live)
         return; /* its log is catching up: every job is woken then */
     c->stats.visits++;
     js = &mj->js;

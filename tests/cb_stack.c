@@ -154,10 +154,25 @@ cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *c
     snprintf(args, sizeof args, "'%s/cb-projector' --broker '%s' --store '%s' --config '%s'", bin,
              url, store, config);
     add(s, "projector", args);
-    snprintf(args, sizeof args,
-             "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500", bin,
-             config, url, store);
-    add(s, "engine", args);
+    if (getenv("CB_TEST_ENGINES") && atoi(getenv("CB_TEST_ENGINES")) == 2 &&
+        cb_test_partitions() > 1) { /* two engines, each driving half the partitions */
+        unsigned n = cb_test_partitions(), half = n / 2;
+        snprintf(args, sizeof args,
+                 "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500 "
+                 "--partitions 0-%u",
+                 bin, config, url, store, half - 1);
+        add(s, "engine", args);
+        snprintf(args, sizeof args,
+                 "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500 "
+                 "--partitions %u-%u",
+                 bin, config, url, store, half, n - 1);
+        add(s, "engine1", args);
+    } else {
+        snprintf(args, sizeof args,
+                 "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500", bin,
+                 config, url, store);
+        add(s, "engine", args);
+    }
     for (int i = 0; i < adapters; i++) {
         char name[24];
         snprintf(name, sizeof name, "adapter%d", i);

@@ -16,7 +16,9 @@ typedef struct cb_stack cb_stack;
  * backend. extra_adapter_args (may be NULL) go to every adapter, e.g.
  * "--lease-ms 2000". Binaries are taken from $CB_TEST_BIN. With
  * cb_test_partitions() > 1 every daemon is given a copy of `config` that
- * says so ("broker": {"partitions"}). NULL on failure. */
+ * says so ("broker": {"partitions"}); with $CB_TEST_ENGINES = 2 as well,
+ * two engines ("engine", "engine1") drive half the partitions each. NULL on
+ * failure. */
 cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config, int adapters,
                          const char *extra_adapter_args);
 /* An empty group of daemons (e.g. a test's peers), driven from `base`, with

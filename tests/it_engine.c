@@ -374,6 +374,25 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* Every engine of the stack (cb_stack.h: two with $CB_TEST_ENGINES = 2). */
+static bool two_engines(void)
+{
+    return cb_test_partitions() > 1 && getenv("CB_TEST_ENGINES") &&
+           atoi(getenv("CB_TEST_ENGINES")) == 2;
+}
+
+static bool engines_kill(int sig)
+{
+    return cb_stack_kill(F.stack, "engine", sig) &&
+           (!two_engines() || cb_stack_kill(F.stack, "engine1", sig));
+}
+
+static bool engines_restart(void)
+{
+    return cb_stack_restart(F.stack, "engine") &&
+           (!two_engines() || cb_stack_restart(F.stack, "engine1"));
+}
+
 static void tenant_name(char *buf, size_t size)
 {
     cb_test_unique(buf, size, "e");
@@ -625,8 +644,8 @@ static void test_cached_steps_are_found_in_the_store_after_a_restart(void **stat
     snprintf(end.key, sizeof end.key, "%s/%s", t, first.job);
     if (!cb_test_poll_until(F.base, store_shows_end, &end, WAIT_MS, 50))
         fail_msg("the store does not show %s ended", end.key);
-    assert_true(cb_stack_kill(F.stack, "engine", SIGKILL));
-    assert_true(cb_stack_restart(F.stack, "engine"));
+    assert_true(engines_kill(SIGKILL));
+    assert_true(engines_restart());
 
     run_for(&again, t, dag, "{\"total\": 17}");
     assert_int_equal(count(&again, "memoized"), 3); /* a and its two children */
@@ -1892,8 +1911,8 @@ static void test_engine_killed_and_restarted_finishes_the_job(void **state)
                   "200, 200, 200]}, \"parallelism\": 2}"));
     expect_accepted(&c);
     assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
-    assert_true(cb_stack_kill(F.stack, "engine", SIGKILL));
-    assert_true(cb_stack_restart(F.stack, "engine"));
+    assert_true(engines_kill(SIGKILL));
+    assert_true(engines_restart());
     wait_done(&c, 120000);
     expect_status(&c, "succeeded");
     assert_int_equal(count(&c, "succeeded"), 10);
@@ -1995,8 +2014,8 @@ static void test_engine_killed_repeatedly_during_a_big_map(void **state)
             fail_msg("no progress to %lld before kill %d (%lld succeeded)", (long long)w.goal, k,
                      (long long)w.succeeded);
         }
-        assert_true(cb_stack_kill(F.stack, "engine", SIGKILL));
-        assert_true(cb_stack_restart(F.stack, "engine"));
+        assert_true(engines_kill(SIGKILL));
+        assert_true(engines_restart());
     }
     wait_done(&c, 300000);
     expect_status(&c, "succeeded");
@@ -2079,7 +2098,7 @@ static void test_enqueued_jobs_wait_for_the_engine(void **state)
     listen_done(&bad);
     snprintf(subject, sizeof subject, "cb.progress.%s.q-good", t);
     assert_int_equal(cb_broker_subscribe(F.b, subject, 0, verdict_cb, &v, &vs), CB_OK);
-    assert_true(cb_stack_kill(F.stack, "engine", SIGTERM));
+    assert_true(engines_kill(SIGTERM));
 
     snprintf(subject, sizeof subject, "cb.enqueue.%s", t);
     job = job_of("{\"job_id\": \"q-good\", \"kind\": \"map\", \"function\": {\"backend\": "
@@ -2101,7 +2120,7 @@ static void test_enqueued_jobs_wait_for_the_engine(void **state)
     assert_true(cb_test_run_until(F.base, two_put, &pw, 30000));
     assert_int_equal(pw.failed, 0); /* stored by the broker: nobody has taken them yet */
 
-    assert_true(cb_stack_restart(F.stack, "engine"));
+    assert_true(engines_restart());
     wait_done(&good, WAIT_MS);
     expect_status(&good, "succeeded");
     json_t *want = json_pack("[i,i,i]", 8, 9, 10);
@@ -2133,6 +2152,8 @@ static const char *job_of_event(const json_t *e)
 static void test_priority_takes_the_backend_first_and_nobody_starves(void **state)
 {
     call lo = {0}, hi = {0};
+    json_t *lo_job, *hi_job;
+    char hi_id[32];
     started_watch w = {0};
     cb_sub *ps = NULL;
     char t[32], subject[300];
@@ -2145,17 +2166,26 @@ static void test_priority_takes_the_backend_first_and_nobody_starves(void **stat
      * kept, and came before a subscription made after it now and then */
     snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
     assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
-    submit(&lo, t,
-           job_of("{\"kind\": \"map\", \"priority\": 0, \"function\": {\"backend\": \"local\", "
-                  "\"name\": \"sleep_ms\"}, \"input\": {\"items\": [400, 400, 400, 400, 400, 400, "
-                  "400, 400]}}"));
+    /* Ranks are kept between the jobs one engine drives: on a partitioned
+     * run (docs/scale.md) the two jobs are named into one partition */
+    lo_job = job_of("{\"job_id\": \"lo\", \"kind\": \"map\", \"priority\": 0, \"function\": "
+                    "{\"backend\": \"local\", \"name\": \"sleep_ms\"}, \"input\": {\"items\": "
+                    "[400, 400, 400, 400, 400, 400, 400, 400]}}");
+    for (int n = 0;; n++) {
+        snprintf(hi_id, sizeof hi_id, "hi%d", n);
+        if (cb_partition_of(t, hi_id, cb_test_partitions()) ==
+            cb_partition_of(t, "lo", cb_test_partitions()))
+            break;
+    }
+    submit(&lo, t, lo_job);
     expect_accepted(&lo);
     assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
     cb_sub_close(ps);
-    submit(
-        &hi, t,
+    hi_job =
         job_of("{\"kind\": \"map\", \"priority\": 5, \"function\": {\"backend\": \"local\", "
-               "\"name\": \"sleep_ms\"}, \"input\": {\"items\": [100, 100, 100, 100, 100, 100]}}"));
+               "\"name\": \"sleep_ms\"}, \"input\": {\"items\": [100, 100, 100, 100, 100, 100]}}");
+    json_object_set_new(hi_job, "job_id", json_string(hi_id));
+    submit(&hi, t, hi_job);
     expect_accepted(&hi);
     wait_done(&hi, WAIT_MS);
     expect_status(&hi, "succeeded");

@@ -213,6 +213,25 @@ static void test_a_job_s_partition_is_fixed_and_spread(void **state)
     assert_string_equal(cb_partition_rest("cb.evp.12.~end"), "~end");
     assert_string_equal(cb_partition_rest("cb.evt.~end"), "~end");
     {
+        uint64_t set = 0;
+        char text[64];
+        assert_int_equal(cb_partition_set_parse("0,2", 4, &set), 0);
+        assert_int_equal(set, 0x5);
+        assert_int_equal(cb_partition_set_parse("1-3,5", 8, &set), 0);
+        assert_int_equal(set, 0x2e);
+        assert_string_equal(cb_partition_set_text(set, text, sizeof text), "1-3,5");
+        assert_int_equal(cb_partition_set_count(set), 4);
+        assert_int_equal(cb_partition_set_parse("63", 64, &set), 0);
+        assert_int_equal(set, 1ULL << 63);
+        assert_int_equal(cb_partition_set_parse("4", 4, &set), -1); /* beyond the count */
+        assert_int_equal(cb_partition_set_parse("3-1", 4, &set), -1);
+        assert_int_equal(cb_partition_set_parse("", 4, &set), -1);
+        assert_int_equal(cb_partition_set_parse("1,", 4, &set), 0); /* a trailing comma */
+        assert_int_equal(cb_partition_set_parse("a", 4, &set), -1);
+        assert_int_equal(cb_partition_set_parse("1;2", 4, &set), -1);
+        assert_int_equal(cb_partition_set_parse("99999999999", 64, &set), -1);
+    }
+    {
         char buf[32];
         assert_int_equal(cb_partition_pattern(5, "#", buf, sizeof buf), 0);
         assert_string_equal(buf, "cb.evp.5.#");
