@@ -114,6 +114,11 @@ const cb_control_stats *cb_control_stats_get(cb_control *c)
     return &c->stats;
 }
 
+int cb_control_drives(const cb_control *c, unsigned k)
+{
+    return k < c->o.partitions && c->parts[k].owned;
+}
+
 void cb_control_touch(cb_control *c, const char *key)
 {
     cjob *j = ctl_job_get(c, key);

@@ -74,6 +74,8 @@ void cb_control_opts_init(cb_control_opts *o);
 CB_NODISCARD cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
                                         const cb_config *reg, const cb_control_opts *o,
                                         cb_control **out);
+/* Whether it drives partition k (cb_control_opts.owned). */
+int cb_control_drives(const cb_control *c, unsigned k);
 /* Visit job "tenant/job" soon (after a submission or a lifecycle command). */
 void cb_control_touch(cb_control *c, const char *key);
 /* Dispatch nothing for the job from now on (held = 1) or again (0): the

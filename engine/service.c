@@ -58,7 +58,12 @@ struct pend {
     cb_work *work;
     char key[2 * CB_NAME_MAX + 2], job[CB_NAME_MAX + 1];
     char digest[65];
-    int resume; /* lift the controller's hold once confirmed */
+    int resume;            /* lift the controller's hold once confirmed */
+    unsigned part;         /* the job's partition (a submission's) */
+    int64_t received_ns;   /* when the submission came */
+    int64_t until_ns;      /* confirm: how long to wait for the job's record */
+    struct event *confirm; /* a submission of a job another engine drives: its verdict
+                            * waits for the record (confirm_cb) */
     pend *prev, *next;
 };
 
@@ -151,6 +156,7 @@ static pend *pend_new(cb_service *s, const origin *o, const char *key, const cha
     p->work = o->work;
     snprintf(p->key, sizeof p->key, "%s", key);
     snprintf(p->job, sizeof p->job, "%s", job);
+    p->received_ns = cb_time_now_ns();
     p->next = s->pends;
     if (s->pends)
         s->pends->prev = p;
@@ -168,6 +174,8 @@ static void pend_free(pend *p)
         if (p->next)
             p->next->prev = p->prev;
     }
+    if (p->confirm)
+        event_free(p->confirm);
     free(p);
 }
 
@@ -196,6 +204,59 @@ static void remember(cb_service *s, const char *key, const char *digest)
 
 /* ---- submissions ---------------------------------------------------------------- */
 
+#define CONFIRM_POLL_MS 20
+#define CONFIRM_MS      10000
+
+/* A submission of a job whose partition another engine drives, appended:
+ * a submission of the same job id may have reached the log first through
+ * that engine (or another), which this engine's memory of recent
+ * submissions cannot know, and the log keeps the first of the two. The
+ * verdict waits for the job's record in the store: the same body is
+ * accepted (a repeat when the record is older than this submission), a
+ * different one is a conflict. */
+static void confirm_cb(evutil_socket_t fd, short what, void *arg)
+{
+    pend *p = arg;
+    cb_service *s = p->s;
+    origin o = {p->req, p->work};
+    char tenant[CB_NAME_MAX + 1];
+    cb_job_state js;
+    (void)fd;
+    (void)what;
+    snprintf(tenant, sizeof tenant, "%.*s", (int)strcspn(p->key, "/"), p->key);
+    memset(&js, 0, sizeof js);
+    if (cb_view_job(s->st, p->key, &js) != CB_OK) {
+        struct timeval tv = {0, CONFIRM_POLL_MS * 1000};
+        if (cb_time_now_ns() < p->until_ns) {
+            evtimer_add(p->confirm, &tv);
+            return;
+        }
+        CB_LOG_WRN("service", "job %s: its record did not appear within %d ms", p->key, CONFIRM_MS);
+        not_now(s, &o, tenant, p->job,
+                "/: the job was stored but its record did not appear in time; submit it again "
+                "(a repeat is recognised)");
+    } else if (js.digest && !strcmp(js.digest, p->digest) && js.status != CB_JOB_REJECTED) {
+        s->stats.accepted++;
+        remember(s, p->key, p->digest);
+        if (o.req && js.submitted_ns && js.submitted_ns < p->received_ns) {
+            cb_reply_msg again = {.job_id = p->job, .accepted = 1, .repeated = 1};
+            s->stats.repeated++;
+            answer_m(o.req, &again);
+        } else {
+            verdict(s, &o, tenant, p->job, 1, NULL);
+        }
+    } else {
+        char msg[400];
+        s->stats.rejected++;
+        snprintf(msg, sizeof msg, "/job_id: job \"%s\" exists with a different body (conflict)",
+                 p->job);
+        cb_log_job(CB_LOG_WARN, "service", tenant, p->job, "%s", msg);
+        verdict_error(s, &o, tenant, p->job, msg);
+    }
+    cb_job_state_cleanup(&js);
+    pend_free(p);
+}
+
 static void submitted_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
 {
     pend *p = ctx;
@@ -209,6 +270,14 @@ static void submitted_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
         return;
     }
     snprintf(tenant, sizeof tenant, "%.*s", (int)strcspn(p->key, "/"), p->key);
+    if (st == CB_OK && !cb_control_drives(s->ctl, p->part)) {
+        if ((p->confirm = evtimer_new(s->base, confirm_cb, p))) {
+            p->until_ns = cb_time_now_ns() + (int64_t)CONFIRM_MS * 1000000;
+            confirm_cb(-1, 0, p);
+            return;
+        }
+        st = CB_ENOMEM;
+    }
     if (st == CB_OK) {
         s->stats.accepted++;
         remember(s, p->key, p->digest);
@@ -518,6 +587,7 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
     memcpy(p->digest, in.digest, sizeof p->digest);
     snprintf(evid, sizeof evid, "%s/%s/submitted", in.tenant, in.job_id);
     part = cb_partition_of(in.tenant, in.job_id, s->cfg.partitions); /* fixed from here on */
+    p->part = part;
     data = json_pack("{s:O, s:s}", "job", in.job, "digest", in.digest);
     if (data && part && json_object_set_new(data, "partition", json_integer(part))) {
         json_decref(data);
@@ -856,8 +926,15 @@ void cb_service_free(cb_service *s)
         return;
     cb_sub_close(s->submit);
     cb_sub_close(s->cmds);
-    cb_consumer_close(s->enqueued);            /* unacked submissions go back to the queue */
-    for (pend *p = s->pends; p; p = p->next) { /* their callbacks free them */
+    cb_consumer_close(s->enqueued);                /* unacked submissions go back to the queue */
+    for (pend *p = s->pends, *next; p; p = next) { /* their callbacks free them */
+        next = p->next;
+        if (p->confirm) { /* waiting for a record, not a callback: the request times out */
+            cb_request_drop(p->req);
+            p->s = NULL;
+            pend_free(p);
+            continue;
+        }
         p->s = NULL;
         p->req = NULL;
         p->work = NULL;
