@@ -156,3 +156,8 @@ unsigned cb_partition_set_count(uint64_t set)
         n++;
     return n;
 }
+
+uint64_t cb_partition_set_all(unsigned n)
+{
+    return n >= CB_PARTITIONS_MAX ? ~0ULL : (1ULL << n) - 1;
+}

@@ -49,6 +49,8 @@ int cb_partition_of_pattern(const char *pattern);
  * numbers, out of range). Into text ("0-1,3"): returns buf. */
 int cb_partition_set_parse(const char *s, unsigned n, uint64_t *set);
 const char *cb_partition_set_text(uint64_t set, char *buf, size_t size);
+/* The set of partitions 0 .. n-1. */
+uint64_t cb_partition_set_all(unsigned n);
 /* How many partitions a set holds. */
 unsigned cb_partition_set_count(uint64_t set);
 

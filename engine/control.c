@@ -526,10 +526,9 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
     cb_map_init(&c->jobs);
     if (c->o.partitions < 1 || c->o.partitions > CB_PARTITIONS_MAX)
         c->o.partitions = 1;
-    if (c->o.partitions < CB_PARTITIONS_MAX)
-        c->o.owned &= (1ULL << c->o.partitions) - 1;
+    c->o.owned &= cb_partition_set_all(c->o.partitions);
     if (!c->o.owned)
-        c->o.owned = c->o.partitions < CB_PARTITIONS_MAX ? (1ULL << c->o.partitions) - 1 : ~0ULL;
+        c->o.owned = cb_partition_set_all(c->o.partitions);
     for (unsigned k = 0; k < c->o.partitions; k++)
         c->parts[k] = (ctl_part){.c = c, .k = k, .owned = (c->o.owned >> k & 1) != 0};
     if (!(c->memo = cb_memo_new(CB_MEMO_RECENT_MAX, CB_MEMO_RECENT_BYTES)) ||

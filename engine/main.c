@@ -150,9 +150,9 @@ int main(int argc, char **argv)
     }
     if (co.partitions > 1) {
         char set[200];
-        uint64_t all = co.partitions >= CB_PARTITIONS_MAX ? ~0ULL : (1ULL << co.partitions) - 1;
         CB_LOG_INF("engine", "driving partitions %s of %u",
-                   cb_partition_set_text(co.owned ? co.owned : all, set, sizeof set),
+                   cb_partition_set_text(co.owned ? co.owned : cb_partition_set_all(co.partitions),
+                                         set, sizeof set),
                    co.partitions);
     }
     if ((s = cb_control_start(base, b, st, reg, &co, &ctl)) != CB_OK ||

@@ -154,8 +154,7 @@ cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *c
     snprintf(args, sizeof args, "'%s/cb-projector' --broker '%s' --store '%s' --config '%s'", bin,
              url, store, config);
     add(s, "projector", args);
-    if (getenv("CB_TEST_ENGINES") && atoi(getenv("CB_TEST_ENGINES")) == 2 &&
-        cb_test_partitions() > 1) { /* two engines, each driving half the partitions */
+    if (cb_test_two_engines()) { /* two engines, each driving half the partitions */
         unsigned n = cb_test_partitions(), half = n / 2;
         snprintf(args, sizeof args,
                  "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500 "

@@ -88,6 +88,12 @@ unsigned cb_test_partitions(void)
     return n > 1 ? (unsigned)n : 1;
 }
 
+bool cb_test_two_engines(void)
+{
+    const char *v = getenv("CB_TEST_ENGINES");
+    return cb_test_partitions() > 1 && v && atoi(v) == 2;
+}
+
 void cb_test_unique(char *buf, size_t size, const char *prefix)
 {
     static unsigned counter;

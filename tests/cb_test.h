@@ -30,6 +30,9 @@ const char *cb_test_env(const char *name);
 /* The partitions of the stack under test (docs/scale.md): $CB_TEST_PARTITIONS,
  * default 1. The partitioned runs of run.sh set it. */
 unsigned cb_test_partitions(void);
+/* Whether the stack runs two engines splitting the partitions:
+ * $CB_TEST_ENGINES = 2 on a partitioned run (cb_stack.h). */
+bool cb_test_two_engines(void);
 
 /* A fresh unique name with prefix (for subjects/ids); static buffer per call site. */
 void cb_test_unique(char *buf, size_t size, const char *prefix);

@@ -375,22 +375,16 @@ static int group_teardown(void **state)
 }
 
 /* Every engine of the stack (cb_stack.h: two with $CB_TEST_ENGINES = 2). */
-static bool two_engines(void)
-{
-    return cb_test_partitions() > 1 && getenv("CB_TEST_ENGINES") &&
-           atoi(getenv("CB_TEST_ENGINES")) == 2;
-}
-
 static bool engines_kill(int sig)
 {
     return cb_stack_kill(F.stack, "engine", sig) &&
-           (!two_engines() || cb_stack_kill(F.stack, "engine1", sig));
+           (!cb_test_two_engines() || cb_stack_kill(F.stack, "engine1", sig));
 }
 
 static bool engines_restart(void)
 {
     return cb_stack_restart(F.stack, "engine") &&
-           (!two_engines() || cb_stack_restart(F.stack, "engine1"));
+           (!cb_test_two_engines() || cb_stack_restart(F.stack, "engine1"));
 }
 
 static void tenant_name(char *buf, size_t size)
