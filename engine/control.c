@@ -155,7 +155,7 @@ int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out)
     cb_mirror_job *mj;
     memset(out, 0, sizeof *out);
     if ((mj = cb_mirror_get(c->mirror, key))) {
-        if (!c->parts[mj->js.log_partition].live)
+        if (mj->js.log_partition >= CB_PARTITIONS_MAX || !c->parts[mj->js.log_partition].live)
             return 0;
         out->status = mj->js.status;
         out->cancel_requested = mj->js.cancel_requested;

@@ -360,7 +360,8 @@ cb_status cb_mirror_apply(cb_mirror *m, unsigned partition, const cb_event *ev, 
         return CB_EINVAL;
     if (seq)
         m->seq[partition] = seq;
-    if (cb_job_key(ev->tenant, ev->job, key, sizeof key) != 0)
+    if (cb_job_key(ev->tenant, ev->job, key, sizeof key) != 0 ||
+        !cb_fold_in_partition(ev, partition))
         return CB_OK;
     if (!(j = cb_mirror_get(m, key))) {
         if (ev->type != CB_EV_JOB_SUBMITTED || tomb_of(m, cb_hash64(key, strlen(key))) ||

@@ -426,7 +426,8 @@ static cb_status write_costs(cb_batch *b)
     return CB_OK;
 }
 
-cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *applied)
+cb_status cb_batch_apply(cb_batch *b, unsigned partition, const cb_event *ev, uint64_t seq,
+                         int *applied)
 {
     char key[CB_JOB_KEY_MAX];
     job_entry *e = NULL;
@@ -436,6 +437,16 @@ cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *app
     *applied = 0;
     if (cb_job_key(ev->tenant, ev->job, key, sizeof key) != 0)
         return CB_EINVAL;
+    if (!cb_fold_in_partition(ev, partition)) {
+        b->stats.events++;
+        if (++b->stats.invalid <= 3)
+            cb_log_job(CB_LOG_WARN, MOD, ev->tenant, ev->job,
+                       "submission %s is in the log of partition %u, not the one it records",
+                       ev->id, partition);
+        if (seq)
+            b->last_seq = seq;
+        return CB_EINVAL;
+    }
     if ((s = get_job(b, key, &e)) != CB_OK)
         return s;
     tasks.get = get_task;
@@ -469,7 +480,8 @@ cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *app
     return CB_OK;
 }
 
-cb_status cb_batch_apply_raw(cb_batch *b, const void *data, size_t len, uint64_t seq)
+cb_status cb_batch_apply_raw(cb_batch *b, unsigned partition, const void *data, size_t len,
+                             uint64_t seq)
 {
     cb_event ev;
     char err[256];
@@ -487,7 +499,7 @@ cb_status cb_batch_apply_raw(cb_batch *b, const void *data, size_t len, uint64_t
             b->last_seq = seq;
         return CB_OK;
     }
-    s = cb_batch_apply(b, &ev, seq, &applied);
+    s = cb_batch_apply(b, partition, &ev, seq, &applied);
     cb_event_cleanup(&ev);
     return s == CB_EINVAL ? CB_OK : s;
 }

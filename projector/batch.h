@@ -50,10 +50,15 @@ typedef struct cb_batch_stats {
 CB_NODISCARD cb_status cb_batch_begin(cb_store *st, cb_batch_keep *keep, cb_batch **out);
 /* Decode and fold one log message at position seq (0: unknown). A message
  * that does not decode, or whose data breaks the rules, is counted invalid,
- * logged, and skipped: CB_OK. Errors: CB_ENOMEM, CB_EIO (abort the batch). */
-CB_NODISCARD cb_status cb_batch_apply_raw(cb_batch *b, const void *data, size_t len, uint64_t seq);
-/* Fold a decoded event. *applied as in cb_fold_apply. */
-CB_NODISCARD cb_status cb_batch_apply(cb_batch *b, const cb_event *ev, uint64_t seq, int *applied);
+ * logged, and skipped: CB_OK. `partition`: the log it was read from. Errors: CB_ENOMEM, CB_EIO
+ * (abort the batch). */
+CB_NODISCARD cb_status cb_batch_apply_raw(cb_batch *b, unsigned partition, const void *data,
+                                          size_t len, uint64_t seq);
+/* Fold a decoded event read from the log of `partition`. *applied as in
+ * cb_fold_apply; an event that does not belong in that log
+ * (cb_fold_in_partition) is counted invalid, logged, and skipped (CB_EINVAL). */
+CB_NODISCARD cb_status cb_batch_apply(cb_batch *b, unsigned partition, const cb_event *ev,
+                                      uint64_t seq, int *applied);
 const cb_batch_stats *cb_batch_stats_get(const cb_batch *b);
 /* The "tenant/job" keys changed in this batch, as a new JSON array. */
 json_t *cb_batch_changed_jobs(const cb_batch *b);

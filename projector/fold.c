@@ -1,5 +1,6 @@
 /* projector/fold.c - job and task state machines (see fold.h). */
 #include "fold.h"
+#include "cb_partition.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -170,17 +171,38 @@ typedef struct fold_ctx {
 /* Returns 1 applied, 0 ignored, or a negative cb_status. */
 typedef int fold_fn(fold_ctx *c);
 
+/* A submission's recorded partition (absent: 0) into *out; false when it is
+ * not an integer of [0, CB_PARTITIONS_MAX). */
+static bool partition_of(const json_t *data, uint32_t *out)
+{
+    const json_t *p = json_object_get(data, "partition");
+    json_int_t v = json_integer_value(p);
+    if (p && (!json_is_integer(p) || v < 0 || v >= CB_PARTITIONS_MAX))
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+bool cb_fold_in_partition(const cb_event *ev, unsigned partition)
+{
+    uint32_t part = 0;
+    return ev->type != CB_EV_JOB_SUBMITTED || (partition_of(ev->data, &part) && part == partition);
+}
+
 static int fold_submitted(fold_ctx *c)
 {
     json_t *spec = json_object_get(c->data, "job");
+    uint32_t part = 0;
     if (c->j->status != CB_JOB_ABSENT)
         return 0; /* a repeat of the submission */
     if (!json_is_object(spec))
         return CB_EINVAL;
     if (set_str(&c->j->digest, json_string_value(json_object_get(c->data, "digest"))) != CB_OK)
         return CB_ENOMEM;
+    if (!partition_of(c->data, &part))
+        return CB_EINVAL; /* no log has it: a job nobody would drive */
     c->j->spec = json_incref(spec);
-    c->j->log_partition = (uint32_t)json_integer_value(json_object_get(c->data, "partition"));
+    c->j->log_partition = part;
     c->j->status = CB_JOB_SUBMITTED;
     c->j->submitted_ns = c->now;
     return 1;

@@ -147,6 +147,13 @@ typedef struct cb_fold_tasks {
 CB_NODISCARD cb_status cb_fold_apply(cb_job_state *job, const cb_fold_tasks *tasks,
                                      const cb_event *ev, uint64_t seq, int *applied);
 
+/* Whether ev belongs in the log of `partition`: true unless it is a
+ * submission that records another partition (or none a log can have; its
+ * fold is CB_EINVAL): a job's events are all in the partition its
+ * submission records (docs/scale.md), so one appended elsewhere is ignored
+ * by every reader alike. */
+bool cb_fold_in_partition(const cb_event *ev, unsigned partition);
+
 /* Is the job finished (no more events change it except counters)? */
 bool cb_job_terminal(cb_job_status s);
 const char *cb_job_status_name(cb_job_status s);

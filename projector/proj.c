@@ -199,7 +199,7 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         }
         evtimer_add(p->flush_timer, &tv);
     }
-    s = cb_batch_apply_raw(p->batch, m->data, m->len, m->seq);
+    s = cb_batch_apply_raw(p->batch, pt->k, m->data, m->len, m->seq);
     if (s != CB_OK) {
         CB_LOG_ERR(MOD, "folding entry %llu: %s; folding stops", (unsigned long long)m->seq,
                    cb_strerror(s));

@@ -78,7 +78,7 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
         finish(r, s);
         return;
     }
-    if ((s = cb_batch_apply_raw(r->batch, m->data, m->len, m->seq)) != CB_OK) {
+    if ((s = cb_batch_apply_raw(r->batch, r->k, m->data, m->len, m->seq)) != CB_OK) {
         cb_batch_abort(r->batch);
         r->batch = NULL;
         finish(r, s);

@@ -139,6 +139,30 @@ static void test_a_job_s_partition_is_recorded(void **state)
     cb_job_state_cleanup(&back);
     json_decref(rec);
     world_cleanup(&w);
+    /* a partition no log has (the schema says 0..63) or not a number: the
+     * submission is invalid and ignored, the job stays absent */
+    {
+        static const char *const bad[] = {"64", "-1", "\"2\"", "1.5", "4294967297"};
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            char data[160];
+            cb_event ev;
+            int applied = -1;
+            world_init(&w);
+            snprintf(data, sizeof data,
+                     "{\"job\":{\"tenant\":\"acme\",\"kind\":\"map\"},\"digest\":\"d\","
+                     "\"partition\":%s}",
+                     bad[i]);
+            assert_int_equal(cb_event_init(&ev, CB_EV_JOB_SUBMITTED, "acme", "j1", "id", "test", 1,
+                                           json_loads(data, 0, NULL)),
+                             CB_OK);
+            assert_int_equal(cb_fold_apply(&w.job, &w.access, &ev, 0, &applied), CB_EINVAL);
+            assert_int_equal(applied, 0);
+            assert_int_equal(w.job.status, CB_JOB_ABSENT);
+            assert_int_equal(w.job.log_partition, 0);
+            cb_event_cleanup(&ev);
+            world_cleanup(&w);
+        }
+    }
     world_init(&w);
     start_job(&w, 1);
     assert_int_equal(w.job.log_partition, 0);

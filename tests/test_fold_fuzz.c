@@ -199,7 +199,7 @@ static void fold_range(cb_batch *b, const gen *g, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++) {
         int applied;
-        cb_status s = cb_batch_apply(b, &g->ev[i], i + 1, &applied);
+        cb_status s = cb_batch_apply(b, 0, &g->ev[i], i + 1, &applied);
         if (s != CB_OK && s != CB_EINVAL)
             fail_msg("event %zu (%s) : %s", i, cb_event_type_name(g->ev[i].type), cb_strerror(s));
     }
@@ -471,12 +471,43 @@ static void mirror_forgets_a_dropped_job_for_good(void **state)
     gen_cleanup(&g);
 }
 
+/* A submission is folded from the log of the partition it records, and only
+ * there: one that names another partition would be a job nobody drives. */
+static void mirror_takes_a_submission_from_its_own_partition_only(void **state)
+{
+    gen g = {.rng = 9, .clock = 1795752142000000000LL};
+    cb_mirror *m = cb_mirror_new();
+    cb_mirror_job *mj = NULL;
+    int applied;
+    (void)state;
+    assert_non_null(m);
+    add(&g, "j1", CB_EV_JOB_SUBMITTED,
+        json_pack("{s:{s:s, s:s, s:{s:s}, s:{s:[i]}}, s:s, s:i}", "job", "job_id", "j1", "kind",
+                  "call", "function", "name", "noop", "input", "items", 1, "digest", "d1",
+                  "partition", 2));
+    assert_int_equal(cb_mirror_apply(m, 0, &g.ev[0], 1, &mj, &applied), CB_OK);
+    assert_null(mj);
+    assert_int_equal(applied, 0);
+    assert_int_equal(cb_mirror_status(m, "acme/j1"), CB_JOB_ABSENT);
+    assert_int_equal(cb_mirror_apply(m, 1, &g.ev[0], 1, &mj, &applied), CB_OK);
+    assert_null(mj);
+    assert_int_equal(cb_mirror_apply(m, 2, &g.ev[0], 1, &mj, &applied), CB_OK);
+    assert_non_null(mj);
+    assert_int_equal(applied, 1);
+    assert_int_equal(mj->js.log_partition, 2);
+    assert_false(cb_fold_in_partition(&g.ev[0], 0));
+    assert_true(cb_fold_in_partition(&g.ev[0], 2));
+    cb_mirror_free(m);
+    gen_cleanup(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_logs_fold_to_one_state),
         cmocka_unit_test(mirror_from_a_snapshot_equals_the_store),
         cmocka_unit_test(mirror_forgets_a_dropped_job_for_good),
+        cmocka_unit_test(mirror_takes_a_submission_from_its_own_partition_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

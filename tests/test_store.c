@@ -84,7 +84,7 @@ static void fold_log(cb_store *st, const char *job, int upto, int batch_size, in
         if (!b)
             assert_int_equal(cb_batch_begin(st, NULL, &b), CB_OK);
         char *ev = event_json(job, script[i][0], script[i][1], i);
-        assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), (uint64_t)++ * seq), CB_OK);
+        assert_int_equal(cb_batch_apply_raw(b, 0, ev, strlen(ev), (uint64_t)++ * seq), CB_OK);
         free(ev);
         if ((i + 1) % batch_size == 0 || i + 1 == upto) {
             assert_int_equal(cb_batch_commit(b, (uint64_t)*seq), CB_OK);
@@ -102,7 +102,7 @@ static void fold_batch(cb_store *st, cb_batch_keep *keep, const char *job,
     assert_int_equal(cb_batch_begin(st, keep, &b), CB_OK);
     for (int i = 0; i < n; i++) {
         char *ev = event_json(job, script[i][0], script[i][1], *seq);
-        assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), (uint64_t)++ * seq), CB_OK);
+        assert_int_equal(cb_batch_apply_raw(b, 0, ev, strlen(ev), (uint64_t)++ * seq), CB_OK);
         free(ev);
     }
     assert_int_equal(cb_batch_commit(b, (uint64_t)*seq), CB_OK);
@@ -337,7 +337,7 @@ static void test_abort_leaves_nothing(void **state)
 
     assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
     assert_int_equal(cb_batch_begin(st, NULL, &b), CB_OK);
-    assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), 1), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, 0, ev, strlen(ev), 1), CB_OK);
     cb_batch_abort(b);
     assert_int_equal(cb_view_job(st, "acme/j2", &j), CB_ENOTFOUND);
     assert_int_equal(cb_view_applied_seq(st, 0, &applied), CB_OK);
@@ -355,11 +355,11 @@ static void test_bad_entries_are_skipped_and_counted(void **state)
 
     assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
     assert_int_equal(cb_batch_begin(st, NULL, &b), CB_OK);
-    assert_int_equal(cb_batch_apply_raw(b, "not json", 8, 1), CB_OK);
-    assert_int_equal(cb_batch_apply_raw(b, "{\"specversion\":\"2\"}", 19, 2), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, 0, "not json", 8, 1), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, 0, "{\"specversion\":\"2\"}", 19, 2), CB_OK);
     char *sub = event_json("j3", "cb.job.submitted", "{\"job\":{},\"digest\":\"d\"}", 0);
-    assert_int_equal(cb_batch_apply_raw(b, sub, strlen(sub), 3), CB_OK);
-    assert_int_equal(cb_batch_apply_raw(b, missing, strlen(missing), 4), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, 0, sub, strlen(sub), 3), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, 0, missing, strlen(missing), 4), CB_OK);
     const cb_batch_stats *s = cb_batch_stats_get(b);
     assert_int_equal(s->events, 4);
     assert_int_equal(s->invalid, 3);
@@ -504,7 +504,7 @@ static void test_active_holds_the_job_deadline(void **state)
                           "{\"job\":{\"timeout_ms\":60000},\"digest\":\"d\"}", 0);
     assert_int_equal(cb_store_open(f->dir, 0, 0, &st), CB_OK);
     assert_int_equal(cb_batch_begin(st, NULL, &b), CB_OK);
-    assert_int_equal(cb_batch_apply_raw(b, ev, strlen(ev), 1), CB_OK);
+    assert_int_equal(cb_batch_apply_raw(b, 0, ev, strlen(ev), 1), CB_OK);
     assert_int_equal(cb_batch_commit(b, 1), CB_OK);
     assert_int_equal(cb_store_begin(st, 1, &t), CB_OK);
     assert_int_equal(cb_store_get(t, CB_DB_ACTIVE, "acme/j6", 7, &v, &n), CB_OK);
