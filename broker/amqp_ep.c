@@ -142,6 +142,17 @@ void cb__amqp_open_channel(ab *b, aep *e)
     }
     case EP_SERVE: {
         amqp_queue_bind_t qb;
+        if (e->own_queue) {
+            amqp_queue_declare_t qd;
+            memset(&qd, 0, sizeof qd);
+            qd.queue = cb__amqp_bytes(e->queue);
+            qd.exclusive = 1;
+            qd.auto_delete = 1;
+            qd.arguments = amqp_empty_table;
+            if (!cb__amqp_send_ok(
+                    b, amqp_send_method(b->conn, e->ch, AMQP_QUEUE_DECLARE_METHOD, &qd), "queue"))
+                return;
+        }
         memset(&qb, 0, sizeof qb);
         cb__amqp_binding_key(e->pattern, key, sizeof key);
         qb.queue = cb__amqp_bytes(e->queue);
@@ -554,13 +565,18 @@ cb_status cb__amqp_serve(cb_broker *cb, const char *pattern, cb_serve_cb *fn, vo
     const char *dot;
     if (b->closing)
         return CB_ECLOSED;
-    /* The service queue is named by the first two tokens: cb.submit, cb.ctl, cb.slactl. */
+    /* The service queue is named by the first two tokens: cb.submit, cb.ctl,
+     * cb.slactl; one engine's own requests (cb.engine.req.<name>.>) by the
+     * first four, a queue that lives with its connection. */
+    bool own = !strncmp(pattern, "cb.engine.req.", 14);
     if (strncmp(pattern, "cb.", 3) != 0 || !(dot = strchr(pattern + 3, '.')) ||
-        (strncmp(pattern, "cb.submit.", 10) && strncmp(pattern, "cb.ctl.", 7) &&
+        (own && (!(dot = strchr(dot + 1, '.')) || !(dot = strchr(dot + 1, '.')))) ||
+        (!own && strncmp(pattern, "cb.submit.", 10) && strncmp(pattern, "cb.ctl.", 7) &&
          strncmp(pattern, "cb.slactl.", 10)))
         return CB_EINVAL;
     if (!(e = ep_new(b, EP_SERVE, ctx)))
         return CB_ENOMEM;
+    e->own_queue = own;
     e->serve_cb = fn;
     snprintf(e->pattern, sizeof e->pattern, "%s", pattern);
     snprintf(e->queue, sizeof e->queue, "%.*s", (int)(dot - pattern), pattern);

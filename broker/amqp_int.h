@@ -81,6 +81,7 @@ struct aep {
     cb_read_cb *read_cb;
     cb_msg_cb *msg_cb;
     cb_serve_cb *serve_cb;
+    bool own_queue; /* EP_SERVE of one daemon's requests: a queue of its own */
     cb_work_cb *work_cb;
     char queue[256];   /* what it consumes */
     char pattern[256]; /* client-side subject filter, NATS syntax; "" = all */

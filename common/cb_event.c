@@ -10,13 +10,16 @@
 #include "cb_time.h"
 
 static const char *const type_names[CB_EV__COUNT] = {
-    "cb.job.submitted",  "cb.job.rejected",         "cb.job.started",     "cb.tasks.dispatched",
-    "cb.task.started",   "cb.task.succeeded",       "cb.task.failed",     "cb.task.retry_scheduled",
-    "cb.task.timed_out", "cb.task.skipped",         "cb.task.expanded",   "cb.job.suspended",
-    "cb.job.resumed",    "cb.job.cancel_requested", "cb.job.cancelled",   "cb.job.succeeded",
-    "cb.job.failed",     "cb.sla.violated",         "cb.job.partitioned", "cb.sla.created",
-    "cb.sla.updated",    "cb.sla.deleted",          "cb.sla.started",     "cb.sla.stopped",
-    "cb.sla.terminated", "cb.sla.recovered",        "cb.sla.at_risk",     "cb.tasks.succeeded",
+    "cb.job.submitted",    "cb.job.rejected",         "cb.job.started",
+    "cb.tasks.dispatched", "cb.task.started",         "cb.task.succeeded",
+    "cb.task.failed",      "cb.task.retry_scheduled", "cb.task.timed_out",
+    "cb.task.skipped",     "cb.task.expanded",        "cb.job.suspended",
+    "cb.job.resumed",      "cb.job.cancel_requested", "cb.job.cancelled",
+    "cb.job.succeeded",    "cb.job.failed",           "cb.sla.violated",
+    "cb.job.partitioned",  "cb.sla.created",          "cb.sla.updated",
+    "cb.sla.deleted",      "cb.sla.started",          "cb.sla.stopped",
+    "cb.sla.terminated",   "cb.sla.recovered",        "cb.sla.at_risk",
+    "cb.tasks.succeeded",  "cb.partition.claimed",
 };
 
 const char *cb_event_type_name(cb_event_type t)

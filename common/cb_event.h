@@ -48,6 +48,10 @@ typedef enum cb_event_type {
     CB_EV_SLA_RECOVERED,
     CB_EV_SLA_AT_RISK,     /* a running job predicted to miss a makespan bound */
     CB_EV_TASKS_SUCCEEDED, /* several tasks of one command succeeded (cb_event_outcome) */
+    /* An engine takes a partition (docs/scale.md, "Ownership"): appended
+     * on CB_CLAIM_TENANT/CB_CLAIM_JOB of that partition's log; the fold's
+     * fence (projector/fence.h) ignores other engines' decisions after it. */
+    CB_EV_PARTITION_CLAIMED,
     CB_EV__COUNT
 } cb_event_type;
 

@@ -73,18 +73,20 @@ void ctl_op_done(cb_status s, uint64_t seq, int duplicate, void *ctx)
     ctl_op_free(o);
 }
 
-/* Append one event of the plan; the id is "<tenant>/<job>/<what>". */
+/* Append one event of the plan; the id is "<tenant>/<job>/<what>" (and the
+ * claim it is decided under: ctl_source). */
 cb_status ctl_emit(cb_control *c, cjob *j, cb_event_type type, const char *what, json_t *data,
                    op *o)
 {
-    char id[512];
+    char id[512], source[CB_CLAIM_MAX + 32], suffix[CB_CLAIM_MAX + 2];
     cb_status s;
     if (!o && !(o = ctl_op_new(c, j, OP_EVENT))) {
         json_decref(data);
         return CB_ENOMEM;
     }
-    snprintf(id, sizeof id, "%s/%s/%s", j->tenant, j->job, what);
-    if ((s = cb_emit(c->b, j->log_part, type, j->tenant, j->job, id, CTL_SOURCE, data, ctl_op_done,
+    ctl_source(c, j->log_part, source, sizeof source, suffix, sizeof suffix);
+    snprintf(id, sizeof id, "%s/%s/%s%s", j->tenant, j->job, what, suffix);
+    if ((s = cb_emit(c->b, j->log_part, type, j->tenant, j->job, id, source, data, ctl_op_done,
                      o)) != CB_OK) {
         ctl_op_free(o);
         c->stats.errors++;

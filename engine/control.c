@@ -103,6 +103,7 @@ void cb_control_opts_init(cb_control_opts *o)
     o->aging_ms = 10000;
     o->memo_ttl_s = CB_MEMO_TTL_S;
     o->partitions = 1;
+    o->beat_ms = 1000;
     cb_policy_defaults_init(&o->policy);
 }
 
@@ -117,6 +118,16 @@ const cb_control_stats *cb_control_stats_get(cb_control *c)
 int cb_control_drives(const cb_control *c, unsigned k)
 {
     return k < c->o.partitions && c->parts[k].owned;
+}
+
+const char *cb_control_owner(const cb_control *c, unsigned k)
+{
+    return c->claims && k < c->o.partitions ? cb_owners_owner(&c->owners, k) : NULL;
+}
+
+const char *cb_control_name(const cb_control *c)
+{
+    return c->claims ? c->owners.self : NULL;
 }
 
 void cb_control_touch(cb_control *c, const char *key)
@@ -184,6 +195,7 @@ static void touch_each(cb_mirror_job *mj, void *arg)
 
 static void start_reading(ctl_part *pt);
 static void read_later(cb_control *c, ctl_part *pt);
+static int all_live(const cb_control *c);
 
 static void read_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -209,6 +221,61 @@ static void read_later(cb_control *c, ctl_part *pt)
         pt->reader = NULL;
     }
     evtimer_add(c->read_retry, &tv);
+}
+
+void ctl_part_check_live(cb_control *c, ctl_part *pt)
+{
+    if (pt->live || !pt->owned || !pt->caught_up || !pt->claimed)
+        return;
+    pt->live = 1; /* caught up with the log once (and claimed): decisions may start */
+    c->live = all_live(c);
+    if (c->o.partitions > 1)
+        CB_LOG_INF("control", "folded the log of partition %u to position %llu: %zu jobs in memory",
+                   pt->k, (unsigned long long)cb_mirror_seq(c->mirror, pt->k),
+                   cb_mirror_count(c->mirror));
+    else
+        CB_LOG_INF("control", "folded the log to position %llu: %zu jobs to drive",
+                   (unsigned long long)cb_mirror_seq(c->mirror, pt->k), cb_mirror_count(c->mirror));
+    cb_mirror_each(c->mirror, touch_each, c);
+}
+
+typedef struct of_part {
+    unsigned k;
+    cjob *list[256];
+    size_t n;
+    int more;
+} of_part;
+
+static void collect_jobs(uint64_t h, void *val, void *arg)
+{
+    cjob *j = val;
+    of_part *o = arg;
+    (void)h;
+    if (j->log_part != o->k)
+        return;
+    if (o->n < sizeof o->list / sizeof *o->list)
+        o->list[o->n++] = j;
+    else
+        o->more = 1;
+}
+
+void ctl_part_drop(cb_control *c, ctl_part *pt)
+{
+    of_part o;
+    cb_reader_close(pt->reader);
+    pt->reader = NULL;
+    pt->owned = pt->caught_up = pt->claimed = pt->live = 0;
+    do { /* its jobs: what they still wait for finds them gone */
+        o.k = pt->k;
+        o.n = 0;
+        o.more = 0;
+        cb_map_each(&c->jobs, collect_jobs, &o);
+        for (size_t i = 0; i < o.n; i++)
+            ctl_job_forget(c, o.list[i]);
+    } while (o.more);
+    cb_mirror_forget_partition(c->mirror, pt->k);
+    c->live = all_live(c);
+    ctl_shaping_reshare(c);
 }
 
 /* Whether every partition it drives has caught up once. */
@@ -337,21 +404,8 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
 
     if (!m) {
         if (s == CB_OK) {
-            if (!pt->live) { /* caught up with the log once: decisions may start */
-                pt->live = 1;
-                c->live = all_live(c);
-                if (c->o.partitions > 1)
-                    CB_LOG_INF("control",
-                               "folded the log of partition %u to position %llu: %zu jobs in "
-                               "memory",
-                               pt->k, (unsigned long long)cb_mirror_seq(c->mirror, pt->k),
-                               cb_mirror_count(c->mirror));
-                else
-                    CB_LOG_INF("control", "folded the log to position %llu: %zu jobs to drive",
-                               (unsigned long long)cb_mirror_seq(c->mirror, pt->k),
-                               cb_mirror_count(c->mirror));
-                cb_mirror_each(c->mirror, touch_each, c);
-            }
+            pt->caught_up = 1; /* decisions may start once claimed too */
+            ctl_part_check_live(c, pt);
             return;
         }
         CB_LOG_WRN("control", "reading the log of partition %u failed: %s; retrying", pt->k,
@@ -389,6 +443,16 @@ static void read_cb(const cb_broker_msg *m, cb_status s, void *ctx)
                 (const char *)m->data + sp.off[i], sp.len[i]);
         if (s == CB_OK && mj && applied && e->type == CB_EV_TASK_SUCCEEDED)
             remember_memo(c, mj, e);
+    }
+    if (s == CB_OK && mj && ev.type == CB_EV_JOB_RESUMED) {
+        cjob *held = ctl_job_get(c, mj->key); /* resumed, whichever engine held it */
+        if (held)
+            held->held = 0;
+    }
+    if (s == CB_OK && ev.type == CB_EV_PARTITION_CLAIMED) {
+        cb_event_cleanup(&ev);
+        ctl_claim_folded(c, pt); /* may close this reader */
+        return;
     }
     cb_event_cleanup(&ev);
     if (s != CB_OK) {
@@ -457,6 +521,34 @@ static bool seen_before(const char *key, uint64_t seq, void *arg)
     return seen;
 }
 
+/* Partition pt's unfinished jobs from the store into the mirror, with the
+ * position and the claim they are at. */
+static cb_status load_snapshot(cb_control *c, ctl_part *pt)
+{
+    uint64_t seq = 0;
+    size_t before = cb_mirror_count(c->mirror);
+    cb_fence fence;
+    cb_status s = cb_view_active_snapshot(c->st, pt->k, snap_job, snap_task, c, &seq, &fence);
+    if (s != CB_OK) {
+        CB_LOG_ERR("control", "cannot load the unfinished jobs: %s", cb_strerror(s));
+        return s;
+    }
+    cb_mirror_set_seq(c->mirror, pt->k, seq);
+    cb_mirror_set_fence(c->mirror, pt->k, &fence);
+    /* without a name nothing is claimed; with one, the store may have its
+     * claim folded already (the log from there on will not bring it) */
+    pt->claimed = !c->claims || (pt->claim[0] && !strcmp(fence.claim, pt->claim));
+    if (c->o.partitions > 1)
+        CB_LOG_INF("control",
+                   "partition %u: %zu unfinished jobs at position %llu; folding its log from there",
+                   pt->k, cb_mirror_count(c->mirror) - before, (unsigned long long)seq);
+    else
+        CB_LOG_INF("control",
+                   "%zu unfinished jobs at log position %llu; folding the log from there",
+                   cb_mirror_count(c->mirror), (unsigned long long)seq);
+    return CB_OK;
+}
+
 /* The mirror from the store's unfinished jobs, then the log from there on. */
 cb_status ctl_mirror_reload(cb_control *c)
 {
@@ -471,30 +563,24 @@ cb_status ctl_mirror_reload(cb_control *c)
     c->live = 0; /* nothing is decided until the mirror has caught up again */
     c->reload = 1;
     for (unsigned k = 0; k < c->o.partitions; k++) {
-        uint64_t seq = 0;
-        size_t before = cb_mirror_count(m);
-        c->parts[k].live = 0;
-        if (!c->parts[k].owned)
-            continue;
-        if ((s = cb_view_active_snapshot(c->st, k, snap_job, snap_task, c, &seq)) != CB_OK) {
-            CB_LOG_ERR("control", "cannot load the unfinished jobs: %s", cb_strerror(s));
+        c->parts[k].live = c->parts[k].caught_up = 0;
+        if (c->parts[k].owned && (s = load_snapshot(c, &c->parts[k])) != CB_OK)
             return s;
-        }
-        cb_mirror_set_seq(m, k, seq);
-        if (c->o.partitions > 1)
-            CB_LOG_INF("control",
-                       "partition %u: %zu unfinished jobs at position %llu; folding its log from "
-                       "there",
-                       k, cb_mirror_count(m) - before, (unsigned long long)seq);
-        else
-            CB_LOG_INF("control",
-                       "%zu unfinished jobs at log position %llu; folding the log from there",
-                       cb_mirror_count(m), (unsigned long long)seq);
     }
     c->reload = 0;
     for (unsigned k = 0; k < c->o.partitions; k++)
         if (c->parts[k].owned)
             start_reading(&c->parts[k]);
+    return CB_OK;
+}
+
+cb_status ctl_part_load(cb_control *c, ctl_part *pt)
+{
+    cb_status s;
+    pt->live = pt->caught_up = 0;
+    if ((s = load_snapshot(c, pt)) != CB_OK)
+        return s;
+    start_reading(pt);
     return CB_OK;
 }
 
@@ -529,6 +615,16 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
     c->o.owned &= cb_partition_set_all(c->o.partitions);
     if (!c->o.owned)
         c->o.owned = cb_partition_set_all(c->o.partitions);
+    if (c->o.name) { /* the partitions are claimed as the live engines agree (claim.c) */
+        if (c->o.beat_ms <= 0)
+            c->o.beat_ms = 1000;
+        if (cb_owners_init(&c->owners, c->o.name, 3 * c->o.beat_ms * 1000000) != 0) {
+            free(c);
+            return CB_EINVAL;
+        }
+        c->claims = 1;
+        c->o.owned = 0;
+    }
     for (unsigned k = 0; k < c->o.partitions; k++)
         c->parts[k] = (ctl_part){.c = c, .k = k, .owned = (c->o.owned >> k & 1) != 0};
     if (!(c->memo = cb_memo_new(CB_MEMO_RECENT_MAX, CB_MEMO_RECENT_BYTES)) ||
@@ -541,6 +637,15 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
         (s = ctl_mirror_reload(c)) != CB_OK) {
         if (c->read_retry)
             event_free(c->read_retry);
+        event_free(c->reconcile);
+        close_readers(c);
+        cb_mirror_free(c->mirror);
+        cb_memo_free(c->memo);
+        free(c);
+        return s;
+    }
+    if (c->claims && (s = ctl_claims_start(c)) != CB_OK) {
+        event_free(c->read_retry);
         event_free(c->reconcile);
         close_readers(c);
         cb_mirror_free(c->mirror);
@@ -592,6 +697,7 @@ void cb_control_free(cb_control *c)
 {
     if (!c)
         return;
+    ctl_claims_stop(c);
     close_readers(c);
     event_free(c->read_retry);
     c->read_retry = NULL;

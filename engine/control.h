@@ -57,6 +57,11 @@ typedef struct cb_control_opts {
     uint64_t owned;             /* the partitions it drives (bit k: partition k): it reads
                                  * their logs into its mirror and shapes each account
                                  * with their share of its limits; 0: all of them */
+    const char *name;           /* borrowed: this engine's name among engines that share
+                                 * the partitions with failover (docs/scale.md,
+                                 * "Ownership"); NULL: it drives `owned`, fixed */
+    int64_t beat_ms;            /* with a name: its beat period; an engine not heard for
+                                 * three is gone; default 1000 */
 } cb_control_opts;
 
 typedef struct cb_control_stats {
@@ -74,8 +79,14 @@ void cb_control_opts_init(cb_control_opts *o);
 CB_NODISCARD cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
                                         const cb_config *reg, const cb_control_opts *o,
                                         cb_control **out);
-/* Whether it drives partition k (cb_control_opts.owned). */
+/* Whether it drives partition k (cb_control_opts.owned, or claimed). */
 int cb_control_drives(const cb_control *c, unsigned k);
+/* With a name (cb_control_opts.name): the engine that owns partition k as
+ * this one sees the live engines (docs/scale.md), its own name included;
+ * NULL without a name. Borrowed until the next loop turn. */
+const char *cb_control_owner(const cb_control *c, unsigned k);
+/* Its name, or NULL. */
+const char *cb_control_name(const cb_control *c);
 /* Visit job "tenant/job" soon (after a submission or a lifecycle command). */
 void cb_control_touch(cb_control *c, const char *key);
 /* Dispatch nothing for the job from now on (held = 1) or again (0): the

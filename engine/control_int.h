@@ -32,12 +32,12 @@
 #include "flow.h"
 #include "mirror.h"
 #include "fold.h"
+#include "owners.h"
 #include "policy.h"
 #include "pool.h"
 #include "scheduler.h"
 #include "tasklist.h"
 
-#define CTL_SOURCE       "cbcore/engine"
 #define CTL_KEY_MAX      (2 * CB_NAME_MAX + 2)
 #define DISPATCH_CHUNK   10000 /* tasks per cb.tasks.dispatched (schema: <= 100000) */
 #define CTL_BATCH_MAX    64    /* tasks per invocation command (<= CB_INVOKE_TASKS_MAX) */
@@ -170,9 +170,13 @@ typedef struct cjob {
 typedef struct ctl_part {
     struct cb_control *c;
     unsigned k;
-    cb_reader *reader; /* folded into the mirror; NULL while a retry waits */
-    int owned;         /* driven here (cb_control_opts.owned) */
-    int live;          /* its reader has caught up once: its jobs' visits may decide */
+    cb_reader *reader;        /* folded into the mirror; NULL while a retry waits */
+    int owned;                /* driven here (cb_control_opts.owned, or claimed: claim.c) */
+    int caught_up;            /* its reader has caught up once */
+    int claimed;              /* with a name: its claim is folded (claim.c); else 1 */
+    int live;                 /* caught up and claimed: its jobs' visits may decide */
+    char claim[CB_CLAIM_MAX]; /* with a name: the token of its claim ("" none) */
+    int64_t lost_ns;          /* with a name: another engine claimed it then (monotonic) */
 } ctl_part;
 
 struct cb_control {
@@ -192,6 +196,13 @@ struct cb_control {
     int reload;                /* the mirror must be loaded again before reading on */
     char loading[CTL_KEY_MAX]; /* the job a snapshot is loading */
     struct event *reconcile;
+    /* with a name (claim.c): the live engines, their beats, claims made */
+    int claims;
+    cb_owners owners;
+    cb_sub *beats;
+    struct event *beat;
+    uint64_t claim_n;
+    int64_t assign_ns; /* monotonic: the first assignment, once others were heard */
     cb_control_stats stats;
     int stopped; /* freed by the caller: the last outstanding op frees it */
     size_t nops;
@@ -319,6 +330,31 @@ cb_status ctl_emit_terminal(cb_control *c, cjob *j, json_t *terminal);
 bool ctl_partition(cb_control *c, cjob *j, const cb_job_state *js);
 /* Drop j's run (a storage call in flight frees it when it comes back). */
 void ctl_partition_forget(cjob *j);
+
+/* claim.c: partitions taken and given up with failover (docs/scale.md,
+ * "Ownership"), when the engine has a name. */
+cb_status ctl_claims_start(cb_control *c);
+void ctl_claims_stop(cb_control *c);
+/* pt's log folded a claim (cb_mirror_fence): its own (pt goes live once
+ * caught up) or another engine's (pt is given up at once). */
+void ctl_claim_folded(cb_control *c, ctl_part *pt);
+/* The source and the id suffix of the controller's decisions in partition
+ * k: "cbcore/engine" and "" without a name; "cbcore/engine/<claim>" and
+ * "@<claim>" with one (so that a decision a fenced owner appended never
+ * de-duplicates its successor's). */
+void ctl_source(const cb_control *c, unsigned k, char *source, size_t size, char *suffix,
+                size_t ssize);
+
+/* control.c: a partition's jobs into the mirror from the store's snapshot
+ * (its position and its fence with them); its log read from there. */
+cb_status ctl_part_load(cb_control *c, ctl_part *pt);
+/* pt's reader has caught up, or its claim is folded: live when both. */
+void ctl_part_check_live(cb_control *c, ctl_part *pt);
+/* Stop driving pt: its reader closed, its jobs forgotten (here and in the
+ * mirror), its accounts' shares given back. */
+void ctl_part_drop(cb_control *c, ctl_part *pt);
+/* The accounts' limits again for the partitions it now drives. */
+void ctl_shaping_reshare(cb_control *c);
 
 /* recovery.c */
 void ctl_recover(cb_control *c, cjob *j, const cb_job_state *js, const cb_task_list *tb);

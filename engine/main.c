@@ -17,20 +17,25 @@
 #include "control.h"
 #include "cb_config.h"
 #include "cb_storage.h"
+#include "fence.h"
 #include "service.h"
 #include "store.h"
 
 static const char *usage =
     "usage: cb-engine --broker URL --store DIR [--config FILE] [--reconcile-ms MS]\n"
     "                 [--max-job-bytes N] [--aging-ms MS] [--memo-ttl-s S] [--objects DIR]\n"
-    "                 [--partitions LIST]\n"
+    "                 [--partitions LIST | --name NAME [--beat-ms MS]]\n"
     "Takes jobs on cb.submit.<tenant> and cb.enqueue.<tenant>, lifecycle commands\n"
     "on cb.ctl.<tenant>.<job>, and drives every job to its end. DIR is the\n"
     "projector's store (read only here); FILE the backends configuration shared\n"
     "with the adapters (docs/adapters.md); object storage is FILE's \"storage\", else\n"
     "the file driver at DIR (docs/storage.md). LIST (\"0,1\", \"2-3\"): the\n"
     "partitions of the log it drives (docs/scale.md), default all of FILE's\n"
-    "\"broker\": {\"partitions\"}; any engine takes submissions for any. Logs JSON\n"
+    "\"broker\": {\"partitions\"}; any engine takes submissions for any. NAME\n"
+    "(1-64 of [A-Za-z0-9_-], unique): instead of a fixed LIST, the partitions are\n"
+    "shared with failover among the live engines with a name (a beat every MS,\n"
+    "default 1000; one not heard for three is gone), each claimed in its log\n"
+    "(docs/scale.md, \"Ownership\"). Logs JSON\n"
     "lines on stderr; SIGINT/SIGTERM stop it.\n";
 
 typedef struct figures {
@@ -91,6 +96,10 @@ int main(int argc, char **argv)
             objects = argv[++i];
         else if (!strcmp(arg, "--partitions") && val)
             owned = argv[++i];
+        else if (!strcmp(arg, "--name") && val)
+            co.name = argv[++i];
+        else if (!strcmp(arg, "--beat-ms") && val)
+            co.beat_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--reconcile-ms") && val)
             co.reconcile_ms = atol(argv[++i]);
         else if (!strcmp(arg, "--aging-ms") && val)
@@ -148,7 +157,15 @@ int main(int argc, char **argv)
                    owned, co.partitions);
         goto out;
     }
-    if (co.partitions > 1) {
+    if (co.name && (owned || strlen(co.name) > CB_CLAIM_ENGINE_MAX || !cb_name_valid(co.name))) {
+        CB_LOG_ERR("engine",
+                   owned ? "--name and --partitions: the partitions of an engine with a name are "
+                           "claimed, not given"
+                         : "--name %s: not a name (1 to 64 of A-Z, a-z, 0-9, _ and -)",
+                   co.name);
+        goto out;
+    }
+    if (co.partitions > 1 && !co.name) {
         char set[200];
         CB_LOG_INF("engine", "driving partitions %s of %u",
                    cb_partition_set_text(co.owned ? co.owned : cb_partition_set_all(co.partitions),

@@ -10,8 +10,9 @@
 #include "cb_partition.h"
 
 struct cb_mirror {
-    cb_map jobs;                     /* hash of key -> cb_mirror_job */
-    uint64_t seq[CB_PARTITIONS_MAX]; /* each partition's last position */
+    cb_map jobs;                       /* hash of key -> cb_mirror_job */
+    uint64_t seq[CB_PARTITIONS_MAX];   /* each partition's last position */
+    cb_fence fence[CB_PARTITIONS_MAX]; /* each partition's last claim (fence.h) */
     /* records an event creates, kept apart during the fold so that the
      * pointers handed to it stay valid; merged into the job afterwards */
     uint32_t *new_index;
@@ -85,6 +86,50 @@ void cb_mirror_set_seen(cb_mirror *m, cb_mirror_seen_fn *fn, void *arg)
 uint64_t cb_mirror_seq(const cb_mirror *m, unsigned partition)
 {
     return partition < CB_PARTITIONS_MAX ? m->seq[partition] : 0;
+}
+
+static void job_remove(cb_mirror *m, cb_mirror_job *j);
+
+const cb_fence *cb_mirror_fence(const cb_mirror *m, unsigned partition)
+{
+    return partition < CB_PARTITIONS_MAX ? &m->fence[partition] : NULL;
+}
+
+void cb_mirror_set_fence(cb_mirror *m, unsigned partition, const cb_fence *f)
+{
+    if (partition < CB_PARTITIONS_MAX)
+        m->fence[partition] = *f;
+}
+
+typedef struct of_part {
+    unsigned k;
+    cb_mirror_job *list; /* linked through `gone` */
+} of_part;
+
+static void collect_part(uint64_t h, void *val, void *arg)
+{
+    cb_mirror_job *j = val;
+    of_part *o = arg;
+    (void)h;
+    if (j->js.log_partition == o->k) {
+        j->gone = o->list;
+        o->list = j;
+    }
+}
+
+void cb_mirror_forget_partition(cb_mirror *m, unsigned partition)
+{
+    of_part o = {partition, NULL};
+    if (partition >= CB_PARTITIONS_MAX)
+        return;
+    cb_map_each(&m->jobs, collect_part, &o);
+    while (o.list) {
+        cb_mirror_job *j = o.list;
+        o.list = j->gone;
+        job_remove(m, j);
+    }
+    m->seq[partition] = 0;
+    memset(&m->fence[partition], 0, sizeof m->fence[partition]);
 }
 
 void cb_mirror_set_seq(cb_mirror *m, unsigned partition, uint64_t seq)
@@ -360,8 +405,12 @@ cb_status cb_mirror_apply(cb_mirror *m, unsigned partition, const cb_event *ev, 
         return CB_EINVAL;
     if (seq)
         m->seq[partition] = seq;
+    if (ev->type == CB_EV_PARTITION_CLAIMED) {
+        *applied = cb_fence_claim(&m->fence[partition], ev, partition) == CB_OK;
+        return CB_OK;
+    }
     if (cb_job_key(ev->tenant, ev->job, key, sizeof key) != 0 ||
-        !cb_fold_in_partition(ev, partition))
+        !cb_fold_in_partition(ev, partition) || !cb_fence_admits(&m->fence[partition], ev))
         return CB_OK;
     if (!(j = cb_mirror_get(m, key))) {
         if (ev->type != CB_EV_JOB_SUBMITTED || tomb_of(m, cb_hash64(key, strlen(key))) ||

@@ -26,6 +26,7 @@
 #include "cb_event.h"
 #include "cb_map.h"
 #include "cb_status.h"
+#include "fence.h"
 #include "fold.h"
 #include "scheduler.h"
 #include "tasklist.h"
@@ -37,10 +38,11 @@ typedef struct cb_mirror cb_mirror;
 typedef struct cb_mirror_job {
     char key[CB_MIRROR_KEY_MAX]; /* "tenant/job" */
     cb_job_state js;
-    cb_task_list tasks; /* every record of the job, ascending index */
-    size_t done;        /* tasks.tasks[0 .. done) are all succeeded or skipped */
-    cb_map kept;        /* task index -> its output as text, not yet parsed */
-    size_t kept_bytes;  /* their length */
+    cb_task_list tasks;         /* every record of the job, ascending index */
+    size_t done;                /* tasks.tasks[0 .. done) are all succeeded or skipped */
+    cb_map kept;                /* task index -> its output as text, not yet parsed */
+    size_t kept_bytes;          /* their length */
+    struct cb_mirror_job *gone; /* the mirror's own: a list of jobs it is removing */
 } cb_mirror_job;
 
 /* NULL when out of memory. */
@@ -73,6 +75,14 @@ CB_NODISCARD cb_status cb_mirror_apply(cb_mirror *m, unsigned partition, const c
 /* The last position of a partition's log folded (or loaded), 0 if none. */
 uint64_t cb_mirror_seq(const cb_mirror *m, unsigned partition);
 void cb_mirror_set_seq(cb_mirror *m, unsigned partition, uint64_t seq);
+/* A partition's last claim folded (or loaded with its snapshot; fence.h):
+ * the mirror folds a cb.partition.claimed into it (*applied = 1, *job
+ * NULL) and ignores the events it does not admit, as the projector does. */
+const cb_fence *cb_mirror_fence(const cb_mirror *m, unsigned partition);
+void cb_mirror_set_fence(cb_mirror *m, unsigned partition, const cb_fence *f);
+/* Forget every job of a partition (no tombstone: they may be loaded again
+ * from a snapshot), its position and its fence: it is driven elsewhere. */
+void cb_mirror_forget_partition(cb_mirror *m, unsigned partition);
 
 cb_mirror_job *cb_mirror_get(cb_mirror *m, const char *key);
 /* Forget a job; its later events are ignored, and so is a repeat of its

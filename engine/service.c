@@ -32,7 +32,8 @@ struct cb_service {
     cb_store *st;
     cb_control *ctl;
     cb_intake_cfg cfg;
-    cb_sub *submit, *cmds;
+    cb_sub *submit, *cmds, *own; /* own: commands other engines pass on (ctl_forward) */
+    struct fwd *fwds;            /* commands passed on, waiting for the owner's answer */
     cb_consumer *enqueued;
     cb_map recent;      /* hash of "tenant/job" -> digest (65 bytes, owned) */
     cb_map rates;       /* hash of a tenant -> its submission bucket (owned), when it has a rate */
@@ -49,6 +50,7 @@ struct cb_service {
 typedef struct origin {
     cb_request *req;
     cb_work *work;
+    int passed_on; /* another engine passed it on (its owner is this one): never again */
 } origin;
 
 /* One answer waiting for its event's confirmation. */
@@ -60,6 +62,7 @@ struct pend {
     char digest[65];
     int resume;            /* lift the controller's hold once confirmed */
     unsigned part;         /* the job's partition (a submission's) */
+    int fresh;             /* its id was made here: no other submission has it */
     int64_t received_ns;   /* when the submission came */
     int64_t until_ns;      /* confirm: how long to wait for the job's record */
     struct event *confirm; /* a submission of a job another engine drives: its verdict
@@ -218,7 +221,7 @@ static void confirm_cb(evutil_socket_t fd, short what, void *arg)
 {
     pend *p = arg;
     cb_service *s = p->s;
-    origin o = {p->req, p->work};
+    origin o = {p->req, p->work, 0};
     char tenant[CB_NAME_MAX + 1];
     cb_job_state js;
     (void)fd;
@@ -261,7 +264,7 @@ static void submitted_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
 {
     pend *p = ctx;
     cb_service *s = p->s;
-    origin o = {p->req, p->work};
+    origin o = {p->req, p->work, 0};
     char tenant[CB_NAME_MAX + 1];
     (void)seq;
     (void)duplicate;
@@ -270,7 +273,7 @@ static void submitted_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
         return;
     }
     snprintf(tenant, sizeof tenant, "%.*s", (int)strcspn(p->key, "/"), p->key);
-    if (st == CB_OK && !cb_control_drives(s->ctl, p->part)) {
+    if (st == CB_OK && !p->fresh && !cb_control_drives(s->ctl, p->part)) {
         if ((p->confirm = evtimer_new(s->base, confirm_cb, p))) {
             p->until_ns = cb_time_now_ns() + (int64_t)CONFIRM_MS * 1000000;
             confirm_cb(-1, 0, p);
@@ -487,6 +490,131 @@ static int retry_allowed(cb_service *s, const origin *o, cb_intake *in)
     return 0;
 }
 
+static void judge(cb_service *s, const origin *o, const char *tenant, const cb_broker_msg *m);
+
+/* ---- requests for a job another engine drives ------------------------- */
+
+/* With names (docs/scale.md, "Ownership"), the engine that drives a job's
+ * partition judges its requests from its mirror and its memory of recent
+ * submissions, which are ahead of the store: a lifecycle command, or a
+ * submission with a job_id, for a job this engine does not drive is passed
+ * on to the owner as the live engines agree (cb.engine.req.<owner>.<the
+ * request's subject without "cb.">), and its answer relayed. No answer from
+ * there (it is gone, or the view is stale) and the request is judged here,
+ * as before: a command from the store, a submission by waiting for its
+ * record. */
+#define FORWARD_TIMEOUT_MS 10000
+#define OWN_PREFIX         "cb.engine.req."
+
+typedef struct fwd {
+    cb_service *s; /* NULL once the service is gone */
+    cb_request *req;
+    char *subject, *data; /* the original's, for judging here after all */
+    size_t len;
+    struct fwd *prev, *next;
+} fwd;
+
+static void ctl_judge(cb_service *s, cb_request *req, const cb_broker_msg *m, const char *rest);
+
+static void fwd_free(fwd *f)
+{
+    if (f->s) {
+        if (f->prev)
+            f->prev->next = f->next;
+        else
+            f->s->fwds = f->next;
+        if (f->next)
+            f->next->prev = f->prev;
+    }
+    free(f->subject);
+    free(f->data);
+    free(f);
+}
+
+/* Judge here a request of subject m->subject ("cb.ctl...", "cb.submit...");
+ * passed_on: never pass it on (again). */
+static void judge_here(cb_service *s, cb_request *req, const cb_broker_msg *m, int passed_on)
+{
+    if (!strncmp(m->subject, "cb.ctl.", 7)) {
+        ctl_judge(s, req, m, m->subject + 7);
+    } else {
+        origin o = {req, NULL, passed_on};
+        judge(s, &o, m->subject + strlen("cb.submit."), m);
+    }
+}
+
+static void fwd_reply_cb(cb_status st, const void *data, size_t len, void *ctx)
+{
+    fwd *f = ctx;
+    cb_service *s = f->s;
+    if (!s) {
+        fwd_free(f);
+        return;
+    }
+    if (st == CB_OK) {
+        if (cb_request_respond(f->req, data, len) != CB_OK)
+            CB_LOG_WRN("service", "cannot relay the answer to %s", f->subject);
+    } else {
+        cb_broker_msg m = {.subject = f->subject, .data = f->data, .len = f->len};
+        CB_LOG_WRN("service", "the owner did not answer %s (%s): judged here", f->subject,
+                   cb_strerror(st));
+        judge_here(s, f->req, &m, 1); /* counted when it came in */
+    }
+    fwd_free(f);
+}
+
+/* Pass request m (its job in partition k) on to k's owner when that is
+ * another engine: true when it is on its way (the answer is relayed). */
+static bool pass_on(cb_service *s, cb_request *req, const cb_broker_msg *m, unsigned k)
+{
+    const char *name = cb_control_name(s->ctl), *owner;
+    char subject[400];
+    fwd *f;
+    if (!name || cb_control_drives(s->ctl, k) || !(owner = cb_control_owner(s->ctl, k)) ||
+        !strcmp(owner, name))
+        return false;
+    snprintf(subject, sizeof subject, OWN_PREFIX "%s.%s", owner, m->subject + 3);
+    if (!(f = cb_calloc(1, sizeof *f)) || !(f->subject = cb_strdup(m->subject)) ||
+        !(f->data = cb_malloc(m->len + 1))) {
+        if (f)
+            free(f->subject);
+        free(f);
+        return false;
+    }
+    memcpy(f->data, m->data, m->len);
+    f->len = m->len;
+    f->s = s;
+    f->req = req;
+    if (cb_broker_request(s->b, subject, m->data, m->len, FORWARD_TIMEOUT_MS, fwd_reply_cb, f) !=
+        CB_OK) {
+        f->s = NULL; /* not in the list yet */
+        fwd_free(f);
+        return false;
+    }
+    f->next = s->fwds;
+    if (s->fwds)
+        s->fwds->prev = f;
+    s->fwds = f;
+    return true;
+}
+
+/* A request another engine passed on: judged here, never passed on again. */
+static void own_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
+{
+    cb_service *s = ctx;
+    const char *name = cb_control_name(s->ctl), *rest = m->subject + strlen(OWN_PREFIX);
+    size_t n = name ? strlen(name) : 0;
+    char subject[400];
+    if (!name || strncmp(rest, name, n) != 0 || rest[n] != '.' ||
+        (strncmp(rest + n + 1, "ctl.", 4) && strncmp(rest + n + 1, "submit.", 7))) {
+        answer_error(req, NULL, "/: not a request for this engine");
+        return;
+    }
+    snprintf(subject, sizeof subject, "cb.%s", rest + n + 1);
+    cb_broker_msg orig = {.subject = subject, .data = m->data, .len = m->len};
+    judge_here(s, req, &orig, 1);
+}
+
 static void judge(cb_service *s, const origin *o, const char *tenant, const cb_broker_msg *m)
 {
     char id[CB_NAME_MAX + 1], key[2 * CB_NAME_MAX + 2], evid[320];
@@ -498,7 +626,8 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
     cb_status st;
     pend *p;
 
-    s->stats.submitted++;
+    if (!o->passed_on)
+        s->stats.submitted++;
     if (!cb_name_valid(tenant)) {
         s->stats.rejected++;
         CB_LOG_WRN("service", "submission on %s refused: the tenant is not a valid name",
@@ -506,7 +635,7 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
         verdict_error(s, o, NULL, NULL, "/tenant: the subject's tenant is not a valid name");
         return;
     }
-    {
+    if (!o->passed_on) { /* counted once, where it came in */
         double rate;
         if (!within_rate(s, tenant, &rate)) {
             char msg[400];
@@ -543,6 +672,11 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
     if (cb_job_key(in.tenant, in.job_id, key, sizeof key) != 0) {
         verdict_error(s, o, tenant, in.job_id, "/job_id: too long");
         cb_intake_cleanup(&in);
+        return;
+    }
+    part = cb_partition_of(in.tenant, in.job_id, s->cfg.partitions); /* fixed from here on */
+    if (o->req && !o->passed_on && strcmp(in.job_id, id) != 0 && pass_on(s, o->req, m, part)) {
+        cb_intake_cleanup(&in); /* its id was given: the owner knows whether it is a repeat */
         return;
     }
     /* Idempotency: the projection knows older jobs, `recent` the newest. */
@@ -586,8 +720,8 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
     }
     memcpy(p->digest, in.digest, sizeof p->digest);
     snprintf(evid, sizeof evid, "%s/%s/submitted", in.tenant, in.job_id);
-    part = cb_partition_of(in.tenant, in.job_id, s->cfg.partitions); /* fixed from here on */
     p->part = part;
+    p->fresh = !strcmp(in.job_id, id);
     data = json_pack("{s:O, s:s}", "job", in.job, "digest", in.digest);
     if (data && part && json_object_set_new(data, "partition", json_integer(part))) {
         json_decref(data);
@@ -609,13 +743,13 @@ static void judge(cb_service *s, const origin *o, const char *tenant, const cb_b
 
 static void submit_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
 {
-    origin o = {req, NULL};
+    origin o = {req, NULL, 0};
     judge(ctx, &o, m->subject + strlen("cb.submit."), m);
 }
 
 static void enqueue_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
 {
-    origin o = {NULL, w};
+    origin o = {NULL, w, 0};
     judge(ctx, &o, m->subject + strlen("cb.enqueue."), m);
 }
 
@@ -665,7 +799,8 @@ static void command_cb(cb_status st, uint64_t seq, int duplicate, void *ctx)
  * job in the store, `retry_of` it and the id asked for (or a new one),
  * judged and answered as a submission. The job's end may be decided (its
  * done message out) before the store shows it, and the re-run reads the
- * store: such a request waits for it, up to RERUN_WAIT_MS. */
+ * store: such a request waits for it, up to RERUN_WAIT_MS; so does one for a
+ * job another engine drives that the store shows running (docs/scale.md). */
 #define RERUN_WAIT_MS 10000
 #define RERUN_POLL_MS 100
 
@@ -703,7 +838,7 @@ static int retry_job(cb_service *s, cb_request *req, const char *tenant, const c
     const json_t *id = json_object_get(cmd, "job_id");
     json_t *spec = NULL;
     char *text = NULL, msg[400], subject[200];
-    origin from = {req, NULL};
+    origin from = {req, NULL, 0};
     int known = job_brief(s, key, &br);
     memset(&js, 0, sizeof js);
     msg[0] = '\0';
@@ -712,6 +847,9 @@ static int retry_job(cb_service *s, cb_request *req, const char *tenant, const c
         br.status = !strcmp(ending, "succeeded") ? CB_JOB_SUCCEEDED
                     : !strcmp(ending, "failed")  ? CB_JOB_FAILED
                                                  : CB_JOB_CANCELLED;
+    if (known && !cb_job_terminal(br.status) && !cb_control_drives(s->ctl, br.log_partition) &&
+        !last)
+        return 0; /* another engine drives it: the store shows its end a little later */
     if (!known)
         snprintf(msg, sizeof msg, "/: no job \"%s\" for tenant \"%s\"", job, tenant);
     else if (!cb_job_terminal(br.status))
@@ -799,11 +937,11 @@ static void rerun(cb_service *s, cb_request *req, const char *tenant, const char
     evtimer_add(w->timer, &tv);
 }
 
-static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
+/* A lifecycle command on "<tenant>.<job>" (rest of its subject), judged here. */
+static void ctl_judge(cb_service *s, cb_request *req, const cb_broker_msg *m, const char *rest)
 {
-    cb_service *s = ctx;
     char tenant[CB_NAME_MAX + 1] = "", key[2 * CB_NAME_MAX + 2], evid[400], msg[400];
-    const char *rest = m->subject + strlen("cb.ctl."), *dot = strchr(rest, '.'), *job, *cmd;
+    const char *dot = strchr(rest, '.'), *job, *cmd;
     json_t *o = NULL, *errors = NULL;
     json_error_t je;
     cb_event_type type;
@@ -868,7 +1006,7 @@ static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
         snprintf(evid, sizeof evid, "%s/%s/%s/%llu", tenant, job, cmd,
                  (unsigned long long)js.applied);
     }
-    origin from = {req, NULL};
+    origin from = {req, NULL, 0};
     if (!(p = pend_new(s, &from, key, job))) {
         answer_error(req, job, "out of memory");
         goto refused;
@@ -894,6 +1032,36 @@ out:
     json_decref(o);
 }
 
+/* The partition of the job a command on "<tenant>.<job>" is for: its
+ * record's, else its hash's; false when the subject names none. */
+static bool partition_of(cb_service *s, const char *rest, unsigned *k)
+{
+    const char *dot = strchr(rest, '.');
+    char tenant[CB_NAME_MAX + 1], key[2 * CB_NAME_MAX + 2];
+    cb_job_state js;
+    if (!cb_control_name(s->ctl) || !dot || (size_t)(dot - rest) > CB_NAME_MAX)
+        return false;
+    snprintf(tenant, sizeof tenant, "%.*s", (int)(dot - rest), rest);
+    if (!cb_name_valid(tenant) || !cb_name_valid(dot + 1) ||
+        cb_job_key(tenant, dot + 1, key, sizeof key) != 0)
+        return false;
+    memset(&js, 0, sizeof js);
+    *k = cb_view_job(s->st, key, &js) == CB_OK
+             ? js.log_partition
+             : cb_partition_of(tenant, dot + 1, s->cfg.partitions);
+    cb_job_state_cleanup(&js);
+    return true;
+}
+
+static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
+{
+    cb_service *s = ctx;
+    const char *rest = m->subject + strlen("cb.ctl.");
+    unsigned k;
+    if (!partition_of(s, rest, &k) || !pass_on(s, req, m, k))
+        ctl_judge(s, req, m, rest);
+}
+
 cb_status cb_service_start(struct event_base *base, cb_broker *b, cb_store *st, cb_control *ctl,
                            const cb_intake_cfg *cfg, cb_service **out)
 {
@@ -916,6 +1084,14 @@ cb_status cb_service_start(struct event_base *base, cb_broker *b, cb_store *st, 
         cb_service_free(s);
         return rc;
     }
+    if (cb_control_name(ctl)) {
+        char pattern[200];
+        snprintf(pattern, sizeof pattern, OWN_PREFIX "%s.>", cb_control_name(ctl));
+        if ((rc = cb_broker_serve(b, pattern, own_cb, s, &s->own)) != CB_OK) {
+            cb_service_free(s);
+            return rc;
+        }
+    }
     *out = s;
     return CB_OK;
 }
@@ -926,6 +1102,13 @@ void cb_service_free(cb_service *s)
         return;
     cb_sub_close(s->submit);
     cb_sub_close(s->cmds);
+    cb_sub_close(s->own);
+    while (s->fwds) { /* their clients get no answer: the request times out */
+        fwd *f = s->fwds;
+        s->fwds = f->next;
+        cb_request_drop(f->req);
+        f->s = NULL; /* the reply callback frees it */
+    }
     cb_consumer_close(s->enqueued);                /* unacked submissions go back to the queue */
     for (pend *p = s->pends, *next; p; p = next) { /* their callbacks free them */
         next = p->next;

@@ -14,6 +14,31 @@
 
 #define POOL_LOOK_MS 250 /* a pool's job with no member free looks again */
 
+/* The account's limits, its partitions' share of them (docs/scale.md). */
+static void share_limits(cb_control *c, backend_state *bs)
+{
+    unsigned have = 0;
+    cb_config_limits(c->reg, bs->name, &bs->lim);
+    for (unsigned k = 0; k < c->o.partitions; k++)
+        have += c->parts[k].owned != 0;
+    if (have < c->o.partitions) {
+        uint64_t most = bs->lim.max_concurrency;
+        /* none yet (an engine that claims): as if one, so that its first
+         * jobs are not held up */
+        have = have ? have : 1;
+        bs->lim.max_concurrency =
+            most ? (uint32_t)((most * have + c->o.partitions - 1) / c->o.partitions) : 0;
+        bs->lim.rate_per_s = bs->lim.rate_per_s * have / c->o.partitions;
+    }
+}
+
+void ctl_shaping_reshare(cb_control *c)
+{
+    for (backend_state *bs = c->backends; bs; bs = bs->next)
+        if (!bs->mixed)
+            share_limits(c, bs);
+}
+
 backend_state *ctl_backend_of(cb_control *c, const char *name)
 {
     backend_state *bs;
@@ -23,16 +48,7 @@ backend_state *ctl_backend_of(cb_control *c, const char *name)
     if (!(bs = cb_calloc(1, sizeof *bs)))
         return NULL;
     snprintf(bs->name, sizeof bs->name, "%s", name);
-    cb_config_limits(c->reg, name, &bs->lim);
-    if (c->o.partitions > 1) { /* its partitions' share of the account (docs/scale.md) */
-        unsigned have = cb_partition_set_count(c->o.owned);
-        if (have < c->o.partitions) {
-            uint64_t most = bs->lim.max_concurrency;
-            bs->lim.max_concurrency =
-                most ? (uint32_t)((most * have + c->o.partitions - 1) / c->o.partitions) : 0;
-            bs->lim.rate_per_s = bs->lim.rate_per_s * have / c->o.partitions;
-        }
-    }
+    share_limits(c, bs);
     bs->tokens = bs->lim.rate_per_s; /* a one-second burst */
     bs->next = c->backends;
     c->backends = bs;

@@ -56,8 +56,10 @@ struct cb_batch {
     job_entry *dirty;
     cb_batch_stats stats;
     uint64_t last_seq;
-    uint64_t pos[CB_PARTITIONS_MAX]; /* the positions to write, 0: unchanged */
-    cb_buf text;                     /* a task record's text while the commit writes it */
+    uint64_t pos[CB_PARTITIONS_MAX];   /* the positions to write, 0: unchanged */
+    cb_fence fence[CB_PARTITIONS_MAX]; /* each partition's last claim (fence.h) */
+    uint64_t fence_loaded, fence_new;  /* bits: read from the store; to write at commit */
+    cb_buf text;                       /* a task record's text while the commit writes it */
 };
 
 static size_t task_key(const job_entry *e, uint32_t idx, unsigned char *buf)
@@ -426,6 +428,58 @@ static cb_status write_costs(cb_batch *b)
     return CB_OK;
 }
 
+/* Partition k's fence as this batch sees it (read once from the store). */
+static cb_status fence_of(cb_batch *b, unsigned k, cb_fence **out)
+{
+    cb_status s = CB_OK;
+    if (!(b->fence_loaded >> k & 1) && (s = cb_layout_load_fence(b->txn, k, &b->fence[k])) == CB_OK)
+        b->fence_loaded |= 1ULL << k;
+    *out = &b->fence[k];
+    return s;
+}
+
+/* A claim (folded into the partition's fence), or an event the fence does
+ * not admit: counted and skipped (*done); CB_EINVAL for a claim that is not
+ * one of this partition. */
+static cb_status fence_event(cb_batch *b, unsigned partition, const cb_event *ev, uint64_t seq,
+                             bool *done)
+{
+    cb_fence *f;
+    cb_status s;
+    *done = false;
+    if (ev->type != CB_EV_PARTITION_CLAIMED && !cb_fence_claim_of(ev->source))
+        return CB_OK; /* nothing to fence: the common case costs a compare */
+    if ((s = fence_of(b, partition, &f)) != CB_OK)
+        return s;
+    if (ev->type == CB_EV_PARTITION_CLAIMED) {
+        *done = true;
+        b->stats.events++;
+        if (seq)
+            b->last_seq = seq;
+        if ((s = cb_fence_claim(f, ev, partition)) != CB_OK) {
+            if (++b->stats.invalid <= 3)
+                CB_LOG_WRN(MOD, "claim %s is not one of partition %u", ev->id, partition);
+            return CB_EINVAL;
+        }
+        b->fence_new |= 1ULL << partition;
+        b->stats.applied++;
+        CB_LOG_INF(MOD, "partition %u claimed by %s", partition, f->claim);
+        return CB_OK;
+    }
+    if (cb_fence_admits(f, ev))
+        return CB_OK;
+    *done = true;
+    b->stats.events++;
+    b->stats.fenced++;
+    if (seq)
+        b->last_seq = seq;
+    if (b->stats.fenced <= 3)
+        cb_log_job(CB_LOG_WARN, MOD, ev->tenant, ev->job,
+                   "%s (%s) ignored: from %s, partition %u is %s's since its claim", ev->id,
+                   cb_event_type_name(ev->type), ev->source, partition, f->claim);
+    return CB_OK;
+}
+
 cb_status cb_batch_apply(cb_batch *b, unsigned partition, const cb_event *ev, uint64_t seq,
                          int *applied)
 {
@@ -433,8 +487,13 @@ cb_status cb_batch_apply(cb_batch *b, unsigned partition, const cb_event *ev, ui
     job_entry *e = NULL;
     cb_fold_tasks tasks;
     cb_status s;
+    bool fenced = false;
 
     *applied = 0;
+    if (partition >= CB_PARTITIONS_MAX)
+        return CB_EINVAL;
+    if ((s = fence_event(b, partition, ev, seq, &fenced)) != CB_OK || fenced)
+        return s;
     if (cb_job_key(ev->tenant, ev->job, key, sizeof key) != 0)
         return CB_EINVAL;
     if (!cb_fold_in_partition(ev, partition)) {
@@ -629,6 +688,12 @@ cb_status cb_batch_commit(cb_batch *b, uint64_t applied_seq)
     if (s == CB_OK)
         s = write_costs(b);
     b->pos[0] = applied_seq;
+    for (unsigned k = 0; k < CB_PARTITIONS_MAX && s == CB_OK; k++) {
+        char key[CB_LAYOUT_POSITION_KEY_MAX];
+        if (b->fence_new >> k & 1)
+            s = cb_store_put(b->txn, CB_DB_META, key, cb_layout_claim_key(k, key),
+                             b->fence[k].claim, strlen(b->fence[k].claim));
+    }
     for (unsigned k = 0; k < CB_PARTITIONS_MAX && s == CB_OK; k++) {
         char buf[32], key[CB_LAYOUT_POSITION_KEY_MAX];
         size_t klen;

@@ -42,6 +42,7 @@ typedef struct cb_batch_stats {
     uint64_t applied; /* changed state */
     uint64_t ignored; /* duplicates, or not applicable to the state */
     uint64_t invalid; /* undecodable or schema-breaking: logged and skipped */
+    uint64_t fenced;  /* decisions of an engine after another's claim (fence.h): skipped */
 } cb_batch_stats;
 
 /* Begin a batch (a write transaction) over st, with the jobs `keep` (NULL

@@ -689,7 +689,8 @@ static fold_fn *const fold_table[CB_EV__COUNT] = {
     [CB_EV_SLA_TERMINATED] = fold_nothing,
     [CB_EV_SLA_RECOVERED] = fold_nothing,
     [CB_EV_SLA_AT_RISK] = fold_nothing,
-    [CB_EV_TASKS_SUCCEEDED] = fold_nothing, /* folded as its parts (fold_parts) */
+    [CB_EV_PARTITION_CLAIMED] = fold_nothing, /* the batch's and the mirror's (fence.h) */
+    [CB_EV_TASKS_SUCCEEDED] = fold_nothing,   /* folded as its parts (fold_parts) */
 };
 
 /* A cb.tasks.succeeded event: its parts in turn. */

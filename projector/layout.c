@@ -56,6 +56,25 @@ size_t cb_layout_memo_key(const char *tenant, const char *hex, char *buf)
     return n > 0 && n < CB_MEMO_KEY_MAX ? (size_t)n : 0;
 }
 
+size_t cb_layout_claim_key(unsigned partition, char *buf)
+{
+    int n = partition ? snprintf(buf, CB_LAYOUT_POSITION_KEY_MAX, "claim.%u", partition)
+                      : snprintf(buf, CB_LAYOUT_POSITION_KEY_MAX, "claim");
+    return n > 0 && n < CB_LAYOUT_POSITION_KEY_MAX ? (size_t)n : 0;
+}
+
+cb_status cb_layout_load_fence(cb_txn *t, unsigned partition, cb_fence *f)
+{
+    char key[CB_LAYOUT_POSITION_KEY_MAX];
+    size_t klen = cb_layout_claim_key(partition, key), vlen = 0;
+    const void *val;
+    cb_status s = cb_store_get(t, CB_DB_META, key, klen, &val, &vlen);
+    memset(f, 0, sizeof *f);
+    if (s == CB_OK && vlen < sizeof f->claim)
+        memcpy(f->claim, val, vlen);
+    return s == CB_ENOTFOUND ? CB_OK : s;
+}
+
 size_t cb_layout_position_key(unsigned partition, char *buf)
 {
     int n = partition ? snprintf(buf, CB_LAYOUT_POSITION_KEY_MAX, "applied_seq.%u", partition)

@@ -28,6 +28,7 @@
 
 #include "cb_event.h"
 #include "cb_status.h"
+#include "fence.h"
 #include "fold.h"
 #include "store.h"
 
@@ -56,5 +57,11 @@ bool cb_layout_task_open(cb_task_status s);
 /* The meta key of a partition's position into buf (CB_LAYOUT_POSITION_KEY_MAX
  * bytes); returns its length. */
 size_t cb_layout_position_key(unsigned partition, char *buf);
+/* The meta key of a partition's last claim (fence.h; "claim", "claim.<k>";
+ * the value is the claim's token) into buf (CB_LAYOUT_POSITION_KEY_MAX
+ * bytes); returns its length. */
+size_t cb_layout_claim_key(unsigned partition, char *buf);
+/* The last claim of a partition as t sees it into f ("" when none). */
+CB_NODISCARD cb_status cb_layout_load_fence(cb_txn *t, unsigned partition, cb_fence *f);
 
 #endif /* CB_LAYOUT_H */

@@ -38,10 +38,11 @@ static void report_fill(json_t *o, void *arg)
 {
     const figures *f = arg;
     const cb_proj_stats *ps = cb_proj_stats_get(f->p);
-    json_t *fig = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "applied_seq",
-                            (json_int_t)ps->applied_seq, "events", (json_int_t)ps->events,
-                            "applied", (json_int_t)ps->applied, "ignored", (json_int_t)ps->ignored,
-                            "invalid", (json_int_t)ps->invalid, "commits", (json_int_t)ps->commits);
+    json_t *fig =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "applied_seq", (json_int_t)ps->applied_seq,
+                  "events", (json_int_t)ps->events, "applied", (json_int_t)ps->applied, "ignored",
+                  (json_int_t)ps->ignored, "invalid", (json_int_t)ps->invalid, "commits",
+                  (json_int_t)ps->commits, "fenced", (json_int_t)ps->fenced);
     json_t *pos = f->partitions > 1 ? json_array() : NULL;
     for (unsigned k = 0; pos && k < f->partitions; k++)
         json_array_append_new(pos, json_integer((json_int_t)ps->positions[k]));

@@ -88,6 +88,7 @@ static int flush(cb_proj *p)
     p->stats.applied += bs->applied;
     p->stats.ignored += bs->ignored;
     p->stats.invalid += bs->invalid;
+    p->stats.fenced += bs->fenced;
     jobs = p->o.announce ? cb_batch_changed_jobs(p->batch) : NULL;
     for (unsigned k = 1; k < p->o.partitions; k++)
         if (p->parts[k].batch_seq)

@@ -38,6 +38,7 @@ typedef struct cb_proj_opts {
 typedef struct cb_proj_stats {
     uint64_t applied_seq; /* partition 0's position */
     uint64_t events, applied, ignored, invalid, commits;
+    uint64_t fenced;                       /* decisions after another engine's claim (fence.h) */
     uint64_t positions[CB_PARTITIONS_MAX]; /* each partition's position */
 } cb_proj_stats;
 

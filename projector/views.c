@@ -438,13 +438,16 @@ static int each_snap(const void *key, size_t klen, const void *val, size_t vlen,
 }
 
 cb_status cb_view_active_snapshot(cb_store *st, unsigned partition, cb_view_snap_job_fn *job_fn,
-                                  cb_view_task_fn *task_fn, void *arg, uint64_t *applied_seq)
+                                  cb_view_task_fn *task_fn, void *arg, uint64_t *applied_seq,
+                                  cb_fence *fence)
 {
     snap_ctx c = {partition, job_fn, task_fn, arg, NULL, CB_OK};
     cb_status s = cb_store_begin(st, 1, &c.txn);
     if (s != CB_OK)
         return s;
-    if ((s = applied_seq_in(c.txn, partition, applied_seq)) == CB_OK)
+    if ((s = applied_seq_in(c.txn, partition, applied_seq)) == CB_OK && fence)
+        s = cb_layout_load_fence(c.txn, partition, fence);
+    if (s == CB_OK)
         s = cb_store_scan(c.txn, CB_DB_ACTIVE, NULL, 0, each_snap, &c);
     cb_store_abort(c.txn);
     return s != CB_OK ? s : c.s;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cb_status.h"
+#include "fence.h"
 #include "fold.h"
 #include "store.h"
 
@@ -51,12 +52,14 @@ CB_NODISCARD cb_status cb_view_active(cb_store *st, cb_view_active_fn *fn, void 
  * state, arg), which takes the state (it owns its fields afterwards) and
  * returns non-zero when out of memory, followed by task_fn for each of the
  * job's records in index order (the record is borrowed, as above).
+ * The partition's last claim at that position into *fence (fence.h; may be
+ * NULL).
  * Errors: CB_ENOMEM, CB_EIO (a damaged record), the store's. */
 typedef int cb_view_snap_job_fn(const char *key, cb_job_state *js, void *arg);
 CB_NODISCARD cb_status cb_view_active_snapshot(cb_store *st, unsigned partition,
                                                cb_view_snap_job_fn *job_fn,
                                                cb_view_task_fn *task_fn, void *arg,
-                                               uint64_t *applied_seq);
+                                               uint64_t *applied_seq, cb_fence *fence);
 /* The output of the tenant's task that succeeded with memo key `hex` (a
  * cached job's, layout.h) no earlier than not_before_ns: CB_OK with *output
  * (owned) and that task's job (into job, CB_NAME_MAX + 1 bytes) and index;

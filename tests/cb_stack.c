@@ -154,18 +154,14 @@ cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *c
     snprintf(args, sizeof args, "'%s/cb-projector' --broker '%s' --store '%s' --config '%s'", bin,
              url, store, config);
     add(s, "projector", args);
-    if (cb_test_two_engines()) { /* two engines, each driving half the partitions */
-        unsigned n = cb_test_partitions(), half = n / 2;
-        snprintf(args, sizeof args,
-                 "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500 "
-                 "--partitions 0-%u",
-                 bin, config, url, store, half - 1);
-        add(s, "engine", args);
-        snprintf(args, sizeof args,
-                 "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500 "
-                 "--partitions %u-%u",
-                 bin, config, url, store, half, n - 1);
-        add(s, "engine1", args);
+    if (cb_test_two_engines()) { /* two engines sharing the partitions with failover */
+        for (int e = 0; e < 2; e++) {
+            snprintf(args, sizeof args,
+                     "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500 "
+                     "--name %s --beat-ms %d",
+                     bin, config, url, store, e ? "engine1" : "engine", CB_STACK_BEAT_MS);
+            add(s, e ? "engine1" : "engine", args);
+        }
     } else {
         snprintf(args, sizeof args,
                  "'%s/cb-engine' --config '%s' --broker '%s' --store '%s' --reconcile-ms 500", bin,

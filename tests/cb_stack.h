@@ -11,14 +11,15 @@ struct event_base;
 typedef struct cb_stack cb_stack;
 
 #define CB_STACK_MAX_ADAPTERS 4
+#define CB_STACK_BEAT_MS      200 /* two engines' beats: one not heard for 600 ms is gone */
 
 /* Start the projector, the engine and `adapters` workers of the local
  * backend. extra_adapter_args (may be NULL) go to every adapter, e.g.
  * "--lease-ms 2000". Binaries are taken from $CB_TEST_BIN. With
  * cb_test_partitions() > 1 every daemon is given a copy of `config` that
  * says so ("broker": {"partitions"}); with $CB_TEST_ENGINES = 2 as well,
- * two engines ("engine", "engine1") drive half the partitions each. NULL on
- * failure. */
+ * two engines with names ("engine", "engine1") share the partitions with
+ * failover (docs/scale.md, "Ownership"). NULL on failure. */
 cb_stack *cb_stack_start(struct event_base *base, const char *url, const char *config, int adapters,
                          const char *extra_adapter_args);
 /* An empty group of daemons (e.g. a test's peers), driven from `base`, with

@@ -411,7 +411,8 @@ static void mirror_from_a_snapshot_equals_the_store(void **state)
         fold_range(bt, &g, 0, cut);
         assert_int_equal(cb_batch_commit(bt, cut), CB_OK);
         assert_non_null(m);
-        assert_int_equal(cb_view_active_snapshot(a, 0, snap_job, snap_task, arg, &seq), CB_OK);
+        assert_int_equal(cb_view_active_snapshot(a, 0, snap_job, snap_task, arg, &seq, NULL),
+                         CB_OK);
         assert_int_equal(seq, cut);
         cb_mirror_set_seq(m, 0, seq);
         cb_mirror_set_seen(m, seen_in, a);

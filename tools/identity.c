@@ -34,14 +34,15 @@ typedef struct role {
 
 /* Only the engine, the adapters and cb-sla (its agreements and breaches)
  * append to the log (cb.evt.>, and cb.evp.> for partitions 1 and up:
- * docs/scale.md); only the engine takes submissions and puts
+ * docs/scale.md); engines beat and pass commands on to each other on
+ * cb.engine.>; only the engine takes submissions and puts
  * invocations; adapters take invocations (through JetStream) and append
  * their outcomes; cb-api speaks for the tenants it has checked. */
 static const role roles[] = {
     {"cb-engine",
      "\"cb.evt.>\", \"cb.evp.>\", \"cb.invoke.>\", \"cb.done.>\", \"cb.progress.>\", "
-     "\"cb.stats.>\"",
-     "\"cb.submit.*\", \"cb.ctl.*.*\""},
+     "\"cb.stats.>\", \"cb.engine.>\"",
+     "\"cb.submit.*\", \"cb.ctl.*.*\", \"cb.engine.>\""},
     {"cb-projector", "\"cb.proj.>\", \"cb.stats.>\"", ""},
     {"cb-sla", "\"cb.evt.>\", \"cb.evp.>\", \"cb.sla.>\", \"cb.stats.>\"", "\"cb.slactl.*\""},
     {"cb-api", "\"cb.submit.*\", \"cb.ctl.*.*\", \"cb.slactl.*\", \"cb.stats.>\"",

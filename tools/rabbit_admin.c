@@ -33,7 +33,7 @@ typedef struct rabbit_role {
 
 /* The same division as the NATS users (identity.c). */
 static const rabbit_role rabbit_roles[] = {
-    {"cb-engine", "^cb\\.(evt|evp|invoke|done|progress|stats)\\."},
+    {"cb-engine", "^cb\\.(evt|evp|invoke|done|progress|stats|engine)\\."},
     {"cb-projector", "^cb\\.(proj|stats)\\." END_MARKER},
     {"cb-sla", "^cb\\.(evt|evp|sla|stats)\\."},
     {"cb-api", "^cb\\.(submit|slactl)\\.[^.]+$|^cb\\.(ctl|stats)\\." END_MARKER},
