@@ -188,6 +188,15 @@ static bool ended(void *arg)
     return !((daemon_t *)arg)->running;
 }
 
+bool cb_stack_signal(cb_stack *s, const char *name, int sig)
+{
+    daemon_t *d = find(s, name);
+    if (!d || !d->proc || !d->running)
+        return false;
+    cb_proc_kill(d->proc, sig);
+    return true;
+}
+
 bool cb_stack_kill(cb_stack *s, const char *name, int sig)
 {
     daemon_t *d = find(s, name);

@@ -31,6 +31,8 @@ bool cb_stack_add(cb_stack *s, const char *name, const char *cmd);
 /* The group's temporary directory. */
 const char *cb_stack_dir(cb_stack *s);
 /* Daemon names: "projector", "engine", "adapter0", "adapter1", ... */
+/* Send `sig` (SIGSTOP, SIGCONT) to a running daemon without waiting. */
+bool cb_stack_signal(cb_stack *s, const char *name, int sig);
 /* Send `sig` and wait (bounded) for the process to end. true if it ended. */
 bool cb_stack_kill(cb_stack *s, const char *name, int sig);
 /* The exit status of a daemon that ended (as from waitpid), -1 if running. */
