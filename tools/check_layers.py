@@ -63,6 +63,8 @@ PURE = [
     "engine/tasklist.c",
     "engine/decide.c",
     "engine/mirror.c",
+    "projector/fence.c",
+    "engine/owners.c",
     "common/cb_s3xml.c",
     "common/cb_sla_expr.c",
     "common/cb_sla_window.c",
