@@ -17,9 +17,16 @@ op *ctl_op_new(cb_control *c, cjob *j, int kind)
         c->nops++;
         o->c = c;
         o->kind = kind;
+        o->gen = j->gen;
         snprintf(o->key, sizeof o->key, "%s", j->key);
     }
     return o;
+}
+
+cjob *ctl_op_job(const op *o)
+{
+    cjob *j = o->c->stopped ? NULL : ctl_job_get(o->c, o->key);
+    return j && j->gen == o->gen ? j : NULL; /* not one forgotten since (a partition given up) */
 }
 
 void ctl_op_free(op *o)
@@ -36,7 +43,7 @@ void ctl_op_done(cb_status s, uint64_t seq, int duplicate, void *ctx)
 {
     op *o = ctx;
     cb_control *c = o->c;
-    cjob *j = c->stopped ? NULL : ctl_job_get(c, o->key);
+    cjob *j = ctl_op_job(o);
     (void)seq;
     if (!j) {
         ctl_op_free(o);

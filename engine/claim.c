@@ -11,7 +11,9 @@
  * engine's claim) is dropped at once: its reader closed, its jobs
  * forgotten. A claim of another engine also holds the partition back for
  * two beats, so that two engines with different views do not take it from
- * each other at every beat. */
+ * each other at every beat. An older claim of its own (an earlier start's,
+ * or one whose append failed and was made again) is no loss: the newest is
+ * awaited, or made again when the older came after it. */
 #include "control_int.h"
 
 #include <stdio.h>
@@ -25,14 +27,27 @@
 
 static void claim_done(cb_status s, uint64_t seq, int duplicate, void *ctx)
 {
-    cb_control *c = ctx;
+    ctl_part *pt = ctx;
+    cb_control *c = pt->c;
     (void)seq;
     (void)duplicate;
-    if (s != CB_OK)
-        CB_LOG_WRN("control", "a claim was not confirmed: %s; claiming again at the next beat",
-                   cb_strerror(s));
+    if (s != CB_OK && !c->stopped) {
+        CB_LOG_WRN("control",
+                   "the claim of partition %u was not confirmed: %s; again at the next "
+                   "beat",
+                   pt->k, cb_strerror(s));
+        if (pt->owned && !pt->claimed)
+            pt->claim[0] = '\0'; /* claimed anew (should this one come after all, it is older) */
+    }
     if (--c->nops == 0 && c->stopped)
         ctl_release(c);
+}
+
+/* Whether a claim token is one of this engine's ("<name>.<n>"). */
+static bool own_token(const cb_control *c, const char *claim)
+{
+    size_t n = strlen(c->owners.self);
+    return !strncmp(claim, c->owners.self, n) && claim[n] == '.';
 }
 
 /* Append pt's claim with a new token. */
@@ -48,11 +63,12 @@ static void claim(cb_control *c, ctl_part *pt)
     data = json_pack("{s:s, s:s, s:i}", "claim", pt->claim, "engine", c->owners.self, "partition",
                      (int)pt->k);
     s = data ? cb_emit(c->b, pt->k, CB_EV_PARTITION_CLAIMED, CB_CLAIM_TENANT, CB_CLAIM_JOB, id,
-                       source, data, claim_done, c)
+                       source, data, claim_done, pt)
              : CB_ENOMEM;
     if (s != CB_OK) {
         CB_LOG_WRN("control", "cannot claim partition %u: %s; again at the next beat", pt->k,
                    cb_strerror(s));
+        pt->claim[0] = '\0';
         return;
     }
     c->nops++;
@@ -83,8 +99,8 @@ static void assign(cb_control *c, int64_t now)
         else if (!mine && pt->owned) {
             CB_LOG_INF("control", "partition %u goes to another engine: giving it up", k);
             ctl_part_drop(c, pt);
-        } else if (mine && pt->owned && !pt->claimed && pt->caught_up)
-            claim(c, pt); /* not folded after catching up: lost, or another's came between */
+        } else if (mine && pt->owned && !pt->claimed && !pt->claim[0])
+            claim(c, pt); /* the last one failed */
     }
 }
 
@@ -163,6 +179,16 @@ void ctl_claim_folded(cb_control *c, ctl_part *pt)
         CB_LOG_INF("control", "partition %u is claimed as %s", pt->k, pt->claim);
         ctl_part_check_live(c, pt);
         return;
+    }
+    if (own_token(c, f->claim)) { /* an older claim of its own (an earlier start's, a retry's) */
+        if (pt->claimed) {        /* it came after the newest: what it decides now is fenced */
+            CB_LOG_WRN("control", "partition %u: an older claim %s came after %s; claiming again",
+                       pt->k, f->claim, pt->claim);
+            pt->claimed = pt->live = 0;
+            c->live = 0;
+            claim(c, pt);
+        }
+        return; /* its newest is on its way */
     }
     CB_LOG_WRN("control", "partition %u was claimed by %s: giving it up", pt->k, f->claim);
     pt->lost_ns = cb_time_mono_ns();

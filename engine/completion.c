@@ -95,7 +95,7 @@ static void result_stored(const cb_storage_res *r, void *ctx)
 {
     result_put *rp = ctx;
     cb_control *c = rp->o->c;
-    cjob *j = c->stopped ? NULL : ctl_job_get(c, rp->o->key);
+    cjob *j = ctl_op_job(rp->o);
     char ref[300];
     if (j) {
         json_t *data = rp->data;

@@ -45,6 +45,7 @@ static cjob *job_add(cb_control *c, const char *key)
     snprintf(j->tenant, sizeof j->tenant, "%.*s", (int)(slash - key), key);
     snprintf(j->job, sizeof j->job, "%s", slash + 1);
     j->hash = cb_hash64(key, strlen(key));
+    j->gen = ++c->jobs_made;
     j->c = c;
     {
         const cb_mirror_job *mj = cb_mirror_get(c->mirror, key);
@@ -634,18 +635,10 @@ cb_status cb_control_start(struct event_base *base, cb_broker *b, cb_store *st,
         return CB_ENOMEM;
     }
     if (!(c->read_retry = evtimer_new(base, read_retry_cb, c)) ||
-        (s = ctl_mirror_reload(c)) != CB_OK) {
+        (s = ctl_mirror_reload(c)) != CB_OK || (c->claims && (s = ctl_claims_start(c)) != CB_OK)) {
+        ctl_claims_stop(c);
         if (c->read_retry)
             event_free(c->read_retry);
-        event_free(c->reconcile);
-        close_readers(c);
-        cb_mirror_free(c->mirror);
-        cb_memo_free(c->memo);
-        free(c);
-        return s;
-    }
-    if (c->claims && (s = ctl_claims_start(c)) != CB_OK) {
-        event_free(c->read_retry);
         event_free(c->reconcile);
         close_readers(c);
         cb_mirror_free(c->mirror);
@@ -689,6 +682,11 @@ void ctl_release(cb_control *c)
             free(u);
         }
         free(bs);
+    }
+    while (c->tenants) { /* those of the jobs still in memory at the stop */
+        tenant_state *ts = c->tenants;
+        c->tenants = ts->next;
+        free(ts);
     }
     free(c);
 }

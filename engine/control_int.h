@@ -153,6 +153,7 @@ typedef struct cjob {
     json_t *mfns; /* "<member>:<function's address>" -> the copy (dispatch.c member_fn) */
     struct cjob *hungry_prev, *hungry_next; /* in backend->hungry while want > 0 */
     int pending;
+    uint64_t gen; /* its controller's count of cjobs made: an op of an earlier one is not its */
     uint64_t expect;
     unsigned log_part; /* the partition whose log holds its events (docs/scale.md) */
     uint64_t await_seq;
@@ -206,12 +207,14 @@ struct cb_control {
     cb_control_stats stats;
     int stopped; /* freed by the caller: the last outstanding op frees it */
     size_t nops;
+    uint64_t jobs_made; /* cjob.gen */
 };
 
 /* One confirmation the controller waits for. */
 typedef struct op {
     cb_control *c;
     char key[CTL_KEY_MAX];
+    uint64_t gen;     /* the cjob's (a partition given up and taken again makes a new one) */
     int kind;         /* OP_EVENT, OP_DISPATCH, OP_PUT, OP_DONE, OP_RESULT (completion.c) */
     json_t *invokes;  /* OP_DISPATCH: commands to put once confirmed */
     json_t *terminal; /* OP_DONE: {type, data} to append once confirmed */
@@ -278,6 +281,8 @@ int ctl_member_index(const cjob *j, const char *name);
  * ctl_op_done as its callback; ctl_op_done frees it. */
 op *ctl_op_new(cb_control *c, cjob *j, int kind);
 void ctl_op_free(op *o);
+/* The cjob o was made for, or NULL: stopped, or forgotten since. */
+cjob *ctl_op_job(const op *o);
 void ctl_op_done(cb_status s, uint64_t seq, int duplicate, void *ctx);
 /* Append one event with id "<tenant>/<job>/<what>"; data is stolen; o (or a
  * new OP_EVENT op when NULL) is consumed either way. */
