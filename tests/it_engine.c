@@ -2190,9 +2190,13 @@ static void test_a_killed_engine_s_partitions_are_taken_over(void **state)
         cb_stack_dump(F.stack);
         fail_msg("no progress to %lld (%lld succeeded)", (long long)w.goal, (long long)w.succeeded);
     }
+    int64_t killed = cb_time_mono_ns();
+    long before = (long)w.succeeded;
     assert_true(cb_stack_kill(F.stack, "engine", SIGKILL));
     wait_done(&c, WAIT_MS);
     expect_slow_map_result(&c, n);
+    fprintf(stderr, "kill -9 of the owner after %ld of %d: the job ended %.1f s later\n", before, n,
+            (double)(cb_time_mono_ns() - killed) / 1e9);
     /* the survivor's claim of the partition, in its log */
     assert_int_equal(cb_partition_subject(k, "_cb", "claims", filter, sizeof filter), 0);
     events = read_log(k, filter);
