@@ -286,12 +286,14 @@ static const char *first_open(const client *c)
     return "?";
 }
 
-/* Turn the loop until `jobs` ended; give up after 120 s without one ending. */
+/* Turn the loop until `jobs` ended and every submission's answer is in (a
+ * short job's done message can come before the answer, whose job id the
+ * read-back needs); give up after 120 s without one ending. */
 static cb_status client_wait(client *c, long jobs)
 {
     long last = -1;
     int64_t stall = 0;
-    while (c->ended < jobs && c->refused == 0) {
+    while ((c->ended < jobs || c->accepted + c->refused < c->submitted) && c->refused == 0) {
         if (c->ended != last) {
             last = c->ended;
             stall = cb_time_mono_ns() + 120 * 1000000000LL;
