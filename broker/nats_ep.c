@@ -461,6 +461,7 @@ static void job_subscribe(api_job *j)
     if (e->kind == EP_READER) {
         so.Stream = e->stream;
         so.Ordered = true;
+        so.Config.Heartbeat = (int64_t)READ_HEARTBEAT_MS * 1000000;
         e->first_seq = 1; /* where a probe looks before anything came */
         switch (e->ropts.from) {
         case CB_READ_FIRST:
