@@ -403,6 +403,20 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 
 static void start_connect(ab *b);
 
+/* Connect to node i of the list next. */
+static void use_node(ab *b, int i)
+{
+    b->node = i;
+    snprintf(b->host, sizeof b->host, "%s", b->nodes[i].host);
+    b->port = b->nodes[i].port;
+}
+
+/* The node a failed connect tried (the driver has moved on to the next). */
+static const struct amqp_node *tried_node(const ab *b)
+{
+    return &b->nodes[(b->node + b->nnodes - 1) % b->nnodes];
+}
+
 static void connect_done(cb_mail *mail, int cancelled)
 {
     connect_job *j = (connect_job *)mail;
@@ -421,6 +435,7 @@ static void connect_done(cb_mail *mail, int cancelled)
         b->state = ST_DOWN;
         if (b->ever_up)
             CB_LOG_WRN(MOD, "reconnect to %s:%d failed: %s", b->host, b->port, j->err);
+        use_node(b, (b->node + 1) % b->nnodes);
         b->backoff_ms = b->backoff_ms ? b->backoff_ms * 2 : 100;
         if (b->backoff_ms > MAX_BACKOFF_MS)
             b->backoff_ms = MAX_BACKOFF_MS;
@@ -488,7 +503,9 @@ void cb__amqp_conn_lost(ab *b, const char *why)
     if (b->state != ST_UP)
         return;
     if (!b->closing)
-        CB_LOG_WRN(MOD, "connection to %s:%d lost (%s); reconnecting", b->host, b->port, why);
+        CB_LOG_WRN(MOD, "connection to %s:%d lost (%s); reconnecting%s", b->host, b->port, why,
+                   b->nnodes > 1 ? " to the next node" : "");
+    use_node(b, (b->node + 1) % b->nnodes); /* the lost node is likely down */
     event_free(b->rd_ev);
     b->rd_ev = NULL;
     amqp_destroy_connection(b->conn); /* closes the socket; no blocking close handshake */
@@ -574,25 +591,55 @@ static json_t *amqp_health(cb_broker *cb)
                      "killed broker process; against power loss run a 3-node cluster");
 }
 
-static bool parse_url(ab *b, const char *url)
+/* One URL of the list, [url, end): the first sets the scheme, user,
+ * password and vhost, and the others must name the same (one cluster). */
+static bool parse_one(ab *b, const char *url, size_t len)
 {
     struct amqp_connection_info ci;
-    char *copy = cb_strdup(url);
+    char *copy = cb_malloc(len + 1);
+    const char *vhost;
     bool ok;
     if (!copy)
         return false;
+    memcpy(copy, url, len);
+    copy[len] = '\0';
     amqp_default_connection_info(&ci);
-    ok = amqp_parse_url(copy, &ci) == AMQP_STATUS_OK;
-    if (ok) {
+    ok = amqp_parse_url(copy, &ci) == AMQP_STATUS_OK && b->nnodes < CB_AMQP_MAX_NODES &&
+         strlen(ci.host) < sizeof b->nodes[0].host;
+    vhost = ok && ci.vhost && *ci.vhost ? ci.vhost : "/";
+    if (ok && b->nnodes == 0) {
         b->tls = ci.ssl;
-        snprintf(b->host, sizeof b->host, "%s", ci.host);
         snprintf(b->user, sizeof b->user, "%s", ci.user);
         snprintf(b->pass, sizeof b->pass, "%s", ci.password);
-        snprintf(b->vhost, sizeof b->vhost, "%s", ci.vhost && *ci.vhost ? ci.vhost : "/");
-        b->port = ci.port;
+        snprintf(b->vhost, sizeof b->vhost, "%s", vhost);
+    } else if (ok && (b->tls != (bool)ci.ssl || strcmp(b->user, ci.user) ||
+                      strcmp(b->pass, ci.password) || strcmp(b->vhost, vhost))) {
+        CB_LOG_ERR(MOD, "the URLs of a list name one cluster: the same scheme, user, password and "
+                        "vhost in each");
+        ok = false;
+    }
+    if (ok) {
+        snprintf(b->nodes[b->nnodes].host, sizeof b->nodes[0].host, "%s", ci.host);
+        b->nodes[b->nnodes++].port = ci.port;
     }
     cb_free(copy);
     return ok;
+}
+
+/* "amqp://u:p@h1:5672/v" or a list of such URLs, separated by commas: the
+ * nodes of one cluster, tried in turn. */
+static bool parse_url(ab *b, const char *url)
+{
+    for (const char *p = url;;) {
+        size_t n = strcspn(p, ",");
+        if (!parse_one(b, p, n))
+            return false;
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+    use_node(b, 0);
+    return true;
 }
 
 static void drop_req(uint64_t key, void *val, void *arg)
@@ -672,20 +719,29 @@ static cb_status amqp_open(struct event_base *base, const cb_broker_opts *o, cb_
     if (!b->tick)
         goto out_stop_off;
     /* The first connect: on the helper thread too, turning the loop here until
-     * it is done, so both paths are the same code. */
-    if (!(j = cb_calloc(1, sizeof *j)))
-        goto out_free_tick;
-    j->job.mail.fn = connect_done;
-    j->job.work = connect_work;
-    j->b = b;
-    j->owned_by_open = true;
-    b->state = ST_CONNECTING;
-    cb_offload_submit(b->off, &j->job);
+     * it is done, so both paths are the same code; each node of a list in
+     * turn until one takes it (a refused login is not tried elsewhere). */
     deadline = cb_time_mono_ns() + (o->connect_timeout_ms + 1000) * 1000000;
-    while (!j->done && cb_time_mono_ns() < deadline)
-        event_base_loop(base, EVLOOP_ONCE);
+    for (int tried = 1;; tried++) {
+        if (!(j = cb_calloc(1, sizeof *j)))
+            goto out_free_tick;
+        j->job.mail.fn = connect_done;
+        j->job.work = connect_work;
+        j->b = b;
+        j->owned_by_open = true;
+        b->state = ST_CONNECTING;
+        cb_offload_submit(b->off, &j->job);
+        while (!j->done && cb_time_mono_ns() < deadline)
+            event_base_loop(base, EVLOOP_ONCE);
+        if (!j->done || b->state == ST_UP || j->refused || tried >= b->nnodes)
+            break;
+        CB_LOG_WRN(MOD, "connect %s:%d: %s; trying the next node", tried_node(b)->host,
+                   tried_node(b)->port, j->err);
+        cb_free(j);
+    }
     if (!j->done || b->state != ST_UP) {
-        CB_LOG_ERR(MOD, "connect %s:%d: %s", b->host, b->port, j->done ? j->err : "timed out");
+        const struct amqp_node *n = j->done ? tried_node(b) : &b->nodes[b->node];
+        CB_LOG_ERR(MOD, "connect %s:%d: %s", n->host, n->port, j->done ? j->err : "timed out");
         st = j->done && j->refused ? CB_EBROKER : CB_ECONN;
         if (!j->done) {
             b->closing = true; /* connect_done drops the late connection */

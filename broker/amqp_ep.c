@@ -248,9 +248,10 @@ static void marker_cb(cb_status s, uint64_t seq, int dup, void *ctx)
     aep *e = ctx;
     (void)seq;
     (void)dup;
-    e->users--;
+    /* (the marker's hold on e is let go after the callback, which may close it) */
     if (s != CB_OK && !e->closed && !e->finished && !e->reached_end)
         cb__amqp_reader_finish(e, s); /* without its marker the reader cannot know the end */
+    e->users--;
     cb__amqp_ep_maybe_free(e);
 }
 
@@ -423,8 +424,11 @@ void cb__amqp_channel_closed(ab *b, amqp_channel_t ch, amqp_channel_close_t *cc)
         CB_LOG_WRN(MOD, "channel for %s closed by the server: %u %.*s", e->queue, cc->reply_code,
                    (int)cc->reply_text.len, (const char *)cc->reply_text.bytes);
     e->ch = 0;
-    if (e->kind == EP_READER && !e->finished && !e->closed)
+    if (e->kind == EP_READER && !e->finished && !e->closed) {
+        e->users++; /* its callback may close it: freed below, not under the callback */
         cb__amqp_reader_finish(e, CB_EBROKER);
+        e->users--;
+    }
     if (e->kind == EP_KEPT_SUB && cc->reply_code == AMQP_NOT_FOUND && !e->declare_done &&
         !e->closed && strcmp(e->queue, "cb.done") != 0) {
         /* no done message of the tenant yet: declare its stream, then read */

@@ -127,6 +127,8 @@ typedef struct pub_op {
     uint64_t req_token; /* the request this publish carries, 0 if none */
 } pub_op;
 
+#define CB_AMQP_MAX_NODES 16 /* URLs in a broker URL list */
+
 typedef struct req_op {
     uint64_t token;
     cb_reply_cb *cb;
@@ -144,6 +146,14 @@ struct ab {
     bool tls;          /* amqps:// */
     char ca_file[512]; /* "": the system's CAs */
     int port;
+    /* The cluster's nodes from the URL list (one for a single URL); host
+     * and port above are the one connected to, or tried next. Each failed
+     * connect and each lost connection moves on to the next node. */
+    struct amqp_node {
+        char host[256];
+        int port;
+    } nodes[CB_AMQP_MAX_NODES];
+    int nnodes, node;
     conn_state state;
     amqp_connection_state_t conn;
     uint64_t gen;

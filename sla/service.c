@@ -21,7 +21,8 @@
 #include "prom.h"
 #include "webhook.h"
 
-#define TICK_MS 250 /* periodic guarantees, expirations, unanswered changes */
+#define TICK_MS   250  /* periodic guarantees, expirations, unanswered changes */
+#define REREAD_MS 1000 /* a failed read of the log is made again after this */
 
 typedef struct pending {
     uint64_t key; /* hash of the id */
@@ -48,8 +49,10 @@ struct cb_sla_service {
     cb_map terminating; /* hashes of the cb.sla.terminated ids appended */
     pending *wait;      /* breaches found before the end, not yet seen in the log */
     cb_sla_stats stats;
-    unsigned nops; /* appends not confirmed yet */
-    int stopped;   /* freed when the last one is */
+    uint64_t last_seq;    /* the last event read: a failed read goes on after it */
+    int64_t reread_at_ns; /* reader NULL after a failed read: read again then */
+    unsigned nops;        /* appends not confirmed yet */
+    int stopped;          /* freed when the last one is */
 };
 
 static void pending_free(pending *p)
@@ -251,10 +254,12 @@ static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)
     cb_event ev;
     char why[256];
     if (!m) {
-        if (s != CB_OK) {
-            CB_LOG_ERR("sla", "reading the log failed: %s; stopping", cb_strerror(s));
-            sv->stats.failed = 1;
-            event_base_loopbreak(sv->base);
+        if (s != CB_OK) { /* a broker node lost, say: read on from where it stood */
+            CB_LOG_WRN("sla", "reading the log failed: %s; reading on after position %llu in %d ms",
+                       cb_strerror(s), (unsigned long long)sv->last_seq, REREAD_MS);
+            cb_reader_close(sv->reader);
+            sv->reader = NULL;
+            sv->reread_at_ns = cb_time_mono_ns() + (int64_t)REREAD_MS * 1000000;
             return;
         }
         if (!sv->stats.caught_up) { /* report what a crash may have lost, oldest first */
@@ -279,6 +284,8 @@ static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)
         }
         return;
     }
+    if (m->seq)
+        sv->last_seq = m->seq;
     sv->stats.events++;
     if (!needed(sv, m)) {
         sv->stats.passed++;
@@ -404,12 +411,24 @@ static void ask_queries(const cb_sla_agreement *a, void *ctx)
     }
 }
 
+/* Read the log from its first event, or on after the last one read. */
+static cb_status read_log(cb_sla_service *sv)
+{
+    cb_read_opts o;
+    cb_read_opts_init(&o);
+    o.from = sv->last_seq ? CB_READ_SEQ : CB_READ_FIRST;
+    o.seq = sv->last_seq + 1;
+    return cb_broker_read(sv->b, &o, on_read, sv, &sv->reader);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     cb_sla_service *sv = arg;
     int64_t now = cb_time_now_ns();
     (void)fd;
     (void)what;
+    if (!sv->reader && cb_time_mono_ns() >= sv->reread_at_ns && read_log(sv) != CB_OK)
+        sv->reread_at_ns = cb_time_mono_ns() + (int64_t)REREAD_MS * 1000000;
     cb_sla_control_tick(sv->ctl, now);
     if (!sv->stats.caught_up)
         return; /* the log's own times first */
@@ -424,7 +443,6 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_s
 {
     cb_sla_service *sv = cb_calloc(1, sizeof *sv);
     struct timeval tick = {0, TICK_MS * 1000};
-    cb_read_opts o;
     char err[256];
     cb_status s;
     *out = NULL;
@@ -456,9 +474,7 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_s
         cb_sla_service_stop(sv);
         return s;
     }
-    cb_read_opts_init(&o);
-    o.from = CB_READ_FIRST;
-    if ((s = cb_broker_read(b, &o, on_read, sv, &sv->reader)) != CB_OK) {
+    if ((s = read_log(sv)) != CB_OK) {
         cb_sla_service_stop(sv);
         return s;
     }

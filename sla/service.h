@@ -38,7 +38,6 @@ typedef struct cb_sla_stats {
     uint64_t appended; /* cb.sla.violated appended by this process */
     uint64_t errors;
     int caught_up;
-    int failed; /* reading the log failed: the loop was ended */
 } cb_sla_stats;
 
 /* Start reading (cb_broker_read from the first event) and serving

@@ -82,11 +82,8 @@ submit() { CB_BROKER_URL=$URL "$CB" submit --wait --timeout 60 "$DIR/job.json" >
 cb_wait_for 120 submit
 check "a job runs on the cluster" grep -q '"result":42' "$DIR/job.out"
 
-# ---- node failure: kill -9 the node that leads the log's stream while a
-# 10,000-task map runs, restart it; the job ends with every output once, the
-# daemons reconnect by themselves, the three replicas agree again, and the
-# store equals a rebuild of the log. What stalled, and how long, is printed.
-leader_of() { # leader_of STREAM: its leader as a live node reports it
+# ---- node failure (tests/cluster_lib.sh)
+node_leading() { # the node that leads stream $1, as a live node reports it
     local i
     for i in 1 2 3; do
         curl -sf --max-time 2 "http://127.0.0.1:${mon[$i]}/jsz?streams=true" |
@@ -95,82 +92,35 @@ import json, sys
 for a in json.load(sys.stdin).get("account_details", []):
     for s in a.get("stream_detail", []):
         if s["name"] == sys.argv[1] and s.get("cluster", {}).get("leader"):
-            print(s["cluster"]["leader"]); sys.exit(0)
+            print(s["cluster"]["leader"][1:]); sys.exit(0)
 sys.exit(1)' "$1" && return 0
     done
     return 1
 }
-STORE="$DIR/.cb/store"
-/usr/bin/python3 -c '
-import json
-print(json.dumps({"tenant": "cluster", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"},
-                  "input": {"items": [{"ms": 100, "i": i} for i in range(10000)]}}))' >"$DIR/map.json"
-restarts_before=$(grep -c "exited" "$DIR/.cb/logs/up.log")
-t0=$(date +%s.%N)
-submit_map() { CB_BROKER_URL=$URL "$CB" submit "$DIR/map.json" >"$DIR/map.id" 2>"$DIR/map.err"; }
-check "a 10,000-task map is submitted" cb_wait_for 60 submit_map
-JOB=$(cat "$DIR/map.id")
-succeeded() { "$CB" status "cluster/$JOB" --store "$STORE" --json 2>/dev/null |
-    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["tasks"]["succeeded"])'; }
-past() { [ "$(succeeded)" -ge "$1" ] 2>/dev/null; }
-check "it runs (1,000 tasks succeeded)" cb_wait_for 120 past 1000
-leader=$(leader_of CB_EVENTS)
-k=${leader#n}
-check "the log's stream has a leader" test -n "$leader" -a -n "${npid[$k]:-}"
-at_kill=$(succeeded)
-kill -9 "${npid[$k]}"
-t_kill=$(date +%s.%N)
-wait "${npid[$k]}" 2>/dev/null
-echo "     kill -9 of $leader (leader of CB_EVENTS) after $at_kill tasks"
-check "the job goes on without $leader" cb_wait_for 120 past $((at_kill + 1000))
-nats-server -c "$DIR/n$k.conf" >>"$DIR/n$k.log" 2>&1 &
-npid[$k]=$!
-pids+=($!)
-check "$leader is back" cb_wait_for 60 curl -sf "http://127.0.0.1:${mon[$k]}/healthz"
-"$CB" result "cluster/$JOB" --store "$STORE" --broker "$URL" --timeout 300 >"$DIR/map.out" 2>"$DIR/map.rerr"
-t_end=$(date +%s.%N)
-check "the job ends with every output exactly once, in order" /usr/bin/python3 -c '
-import json, sys
-r = json.load(open(sys.argv[1]))
-assert r == [{"ms": 100, "i": i} for i in range(10000)], str(r)[:300]' "$DIR/map.out"
-check "no daemon of the stack was restarted: each reconnected by itself" \
-    test "$(grep -c "exited" "$DIR/.cb/logs/up.log")" -eq "$restarts_before"
-last_seqs() { # the log's last sequence on each node: the same on all three
+node_kill() {
+    kill -9 "${npid[$1]}"
+    wait "${npid[$1]}" 2>/dev/null
+}
+node_start() {
+    nats-server -c "$DIR/n$1.conf" >>"$DIR/n$1.log" 2>&1 &
+    npid[$1]=$!
+    pids+=($!)
+    cb_wait_for 60 curl -sf "http://127.0.0.1:${mon[$1]}/healthz"
+}
+log_agrees() { # CB_EVENTS's last sequence and event count: the same on each node
     local i out=""
     for i in 1 2 3; do
         out="$out $(curl -sf --max-time 2 "http://127.0.0.1:${mon[$i]}/jsz?streams=true" | /usr/bin/python3 -c '
 import json, sys
 for a in json.load(sys.stdin).get("account_details", []):
     for s in a.get("stream_detail", []):
-        if s["name"] == "CB_EVENTS": print(s["state"]["last_seq"], s["state"]["messages"])')"
+        if s["name"] == "CB_EVENTS": print("%d/%d" % (s["state"]["last_seq"], s["state"]["messages"]))')"
     done
-    echo "$out" >"$DIR/seqs"
-    /usr/bin/python3 -c 'import sys; w=sys.argv[1].split(); assert len(w)==6 and len(set(w[0::2]))==1 and len(set(w[1::2]))==1' "$out"
+    echo "$out (last sequence/events)" >"$DIR/seqs"
+    /usr/bin/python3 -c 'import sys; w=sys.argv[1].split(); assert len(w)==3 and len(set(w))==1' "$out"
 }
-check "the three replicas of the log agree again" cb_wait_for 60 last_seqs
-verify() { "$CB" replay --broker "$URL" --verify --store "$STORE" >"$DIR/verify.out" 2>&1; }
-check "the store equals a rebuild of the log (cb replay --verify)" cb_wait_for 60 verify
-# the figures: the longest pause between two successes in the job's log
-"$CB" replay --broker "$URL" --job "cluster/$JOB" --store "$STORE" --json >"$DIR/map.jsonl" 2>/dev/null
-/usr/bin/python3 - "$DIR/map.jsonl" "$t0" "$t_kill" "$t_end" "$(cat "$DIR/seqs")" <<'PY' || fails=$((fails + 1))
-import datetime, json, sys
-ts = lambda e: datetime.datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp()
-done = set(); times = []
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    ts_ = ts(e)
-    if e["type"] == "cb.tasks.succeeded":
-        done.update(t["task"] for t in e["data"]["tasks"]); times.append(ts_)
-    elif e["type"] == "cb.task.succeeded":
-        done.add(e["data"]["task"]); times.append(ts_)
-assert len(done) == 10000, len(done)
-times.sort()
-gap, at = max((b - a, a) for a, b in zip(times, times[1:]))
-t0, kill, end = (float(x) for x in sys.argv[2:5])
-print("     figures: job %.1f s (10,000 x 100 ms, 64 at a time: 15.6 s of work); longest pause "
-      "between successes %.1f s, starting %.1f s after the kill; log %s (last seq, events) on each node"
-      % (end - t0, gap, at - kill, sys.argv[5].split()[:2]))
-PY
+. "$ROOT/tests/cluster_lib.sh"
+cluster_node_failure CB_EVENTS
 
 if [ "$fails" -ne 0 ]; then
     echo "$fails checks failed; files kept in $DIR"

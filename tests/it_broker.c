@@ -856,6 +856,65 @@ static void test_consumer_whose_channel_the_server_closed_consumes_again(void **
     free(q.delivered);
 }
 
+/* A reader that closes itself when its read ends. */
+typedef struct closing_reader {
+    cb_reader *rd;
+    bool ended;
+    cb_status status;
+} closing_reader;
+
+static void close_at_end_cb(const cb_broker_msg *m, cb_status s, void *ctx)
+{
+    closing_reader *c = ctx;
+    if (m)
+        return;
+    c->ended = true;
+    c->status = s;
+    cb_reader_close(c->rd); /* from within its own callback, as the engine does */
+    c->rd = NULL;
+}
+
+static bool closing_reader_ended(void *arg)
+{
+    return ((closing_reader *)arg)->ended;
+}
+
+/* A reader whose channel the server closes ends with CB_EBROKER, and the
+ * reader may be closed from within that callback: it is freed once, after
+ * the driver is done with it, and the broker goes on serving. (The driver
+ * freed it under the callback and then used it: the engine and the
+ * projector crashed when a cluster node died and the log's stream queue
+ * had no replica on the node they reconnected to, a "406 ... does not have
+ * a replica on the local node"; here the server closes the channel because
+ * the partition's log queue was never declared, a 404.) */
+static void test_reader_whose_channel_the_server_closed_may_close_itself(void **state)
+{
+    fixture *f = *state;
+    closing_reader c = {0};
+    cb_read_opts o;
+    reader r = {.pick = -1};
+    appender a;
+    if (strcmp(cb_broker_driver(f->b), "amqp") != 0)
+        skip(); /* a channel closed by the server is RabbitMQ's */
+    cb_read_opts_init(&o);
+    o.partition = CB_PARTITIONS_MAX - 1; /* its log queue was never declared */
+    o.from = CB_READ_NEW;
+    assert_int_equal(cb_broker_read(f->b, &o, close_at_end_cb, &c, &c.rd), CB_OK);
+    if (!cb_test_run_until(f->base, closing_reader_ended, &c, 30000))
+        fail_msg("the read did not end when the server closed its channel");
+    assert_int_equal(c.status, CB_EBROKER);
+    /* the broker still appends and reads */
+    appender_init(&a, f, 10, 10);
+    append_next(&a);
+    assert_true(cb_test_run_until(f->base, appender_done, &a, 30000));
+    assert_int_equal(a.confirmed, 10);
+    cb_read_opts_init(&o);
+    read_job(f, a.subject, &o, &r, 0);
+    assert_int_equal(r.count, 10);
+    free(a.confirmed_mask);
+    free(a.slots);
+}
+
 /* A consumer that gives its commands back later (a delayed nak): after
  * q->nak_ms. */
 static void nak_later_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
@@ -1228,6 +1287,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_consumer_whose_channel_the_server_closed_consumes_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_reader_whose_channel_the_server_closed_may_close_itself, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_closed_holding_a_nak_gives_the_command_back,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_is_kept_for_a_late_subscriber, setup, teardown),

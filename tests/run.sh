@@ -152,8 +152,10 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
                 unset CB_TEST_PARTITIONS
             fi
         done
-        # once, on a cluster of its own: stream replicas are never lowered
-        run_one "cluster_nats.sh [3-node nats]" tests/cluster_nats.sh
+        # once each, on clusters of their own: stream replicas are never
+        # lowered; kill -9 of the log's leader node during a 10,000-task map
+        run_one "cluster_nats.sh [3-node nats, node failure]" tests/cluster_nats.sh
+        run_one "cluster_rabbit.sh [3-node RabbitMQ, node failure]" tests/cluster_rabbit.sh
         # once: a cb up stack with its own nats-server and its users
         run_one "sec_nats.sh [cb up's nats-server with users]" tests/sec_nats.sh
         # once: a cb up stack on RabbitMQ with a user per part and tenant
