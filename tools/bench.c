@@ -165,8 +165,9 @@ cb_status cb_bench_stack_up(const cb_bench_env *env, const char *config, int ada
     if (fclose(f) != 0)
         return CB_EIO;
     if (sh("CB_LOG_LEVEL=warn '%s/cb' up --detach --dir '%s/cb' --broker '%s' --config '%s' "
-           "--adapters %d >'%s/up.out' 2>&1",
-           bin, dir, env->url, path, adapters, dir) != 0) {
+           "--adapters %d --engines %d >'%s/up.out' 2>&1",
+           bin, dir, env->url, path, adapters, env->partitions > 1 ? env->partitions : 1,
+           dir) != 0) {
         fprintf(stderr, "cb bench: the stack did not start (see %s/up.out)\n", dir);
         return CB_ECONN;
     }

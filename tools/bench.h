@@ -12,6 +12,7 @@ typedef struct cb_bench_env {
     char tmpdir[256]; /* private broker's data, when we started one */
     int own_broker;   /* 1 if we started it (and must stop it) */
     int cleanup;      /* its cb_bench_cleanup slot */
+    int partitions;   /* the engine workloads: P partitions, one engine each (default 1) */
 } cb_bench_env;
 
 /* Use `url` if not NULL, else start a private server for `driver` with
@@ -32,7 +33,8 @@ void cb_bench_cleanup_pop(int slot);
 /* A fresh stack: `cb up --detach` (projector, engine, `adapters` local
  * adapters, cb-api) on env's broker with `config` (JSON text) as its
  * --config, in a new temp directory: dir gets it (cb up's own is DIR/cb:
- * DIR/cb/api_url, DIR/cb/NAME.pid), bin the directory of the cb binaries,
+ * DIR/cb/api_url, DIR/cb/NAME.pid; with env->partitions P > 1, P engines
+ * with names: `--engines P`), bin the directory of the cb binaries,
  * *slot the cleanup slot. Errors: CB_EIO, CB_ECONN (it did not start: DIR/up.out). */
 CB_NODISCARD cb_status cb_bench_stack_up(const cb_bench_env *env, const char *config, int adapters,
                                          char *dir, size_t dirlen, char *bin, size_t binlen,

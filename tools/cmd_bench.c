@@ -10,7 +10,8 @@
 #include "cb_log.h"
 
 static const char *usage =
-    "usage: cb bench WORKLOAD [--broker nats|amqp] [--url URL] [--n N] [--runs R] [--json]\n"
+    "usage: cb bench WORKLOAD [--broker nats|amqp] [--url URL] [--n N] [--runs R]\n"
+    "                [--partitions P] [--json]\n"
     "Workloads:\n"
     "  broker   raw confirmed appends, ordered read and work-queue put/get/ack of the\n"
     "           broker through cbcore's driver (the limit the engine works under)\n"
@@ -38,6 +39,9 @@ static const char *usage =
     "The engine workloads start a fresh stack (cb up: projector, engine, 2 adapters)\n"
     "per run set, measure the broker's raw append rate in the same run\n"
     "(vs_broker_limit) and report the daemons' CPU seconds and peak RSS.\n"
+    "--partitions P (1..4): the stack has P partitions and P engines with names\n"
+    "(cb up --engines P); fanout submits P maps of N/P tasks, one in each\n"
+    "partition. With P > 1 the log is not read back (no events, latency figures).\n"
     "Without --url a private broker is started in a temp dir and stopped afterwards.\n"
     "Prints one JSON object with the per-run figures and their median.\n";
 
@@ -45,7 +49,7 @@ int cb_cmd_bench(int argc, char **argv)
 {
     const char *driver = "nats", *url = NULL, *workload;
     long n = 0;
-    int runs = 3, i;
+    int runs = 3, partitions = 1, i;
     cb_bench_env env;
     json_t *report = NULL;
     cb_status st;
@@ -64,6 +68,8 @@ int cb_cmd_bench(int argc, char **argv)
             n = atol(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
+            partitions = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--backend") && i + 1 < argc && !strcmp(argv[i + 1], "local"))
             i++; /* the adapter workload's backend: local is the one measured here */
         else if (!strcmp(argv[i], "--json"))
@@ -94,6 +100,10 @@ int cb_cmd_bench(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    if (partitions < 1 || partitions > 4 || (partitions > 1 && run)) {
+        fprintf(stderr, "cb bench: --partitions is 1..4, for the engine workloads\n");
+        return 2;
+    }
     if (!getenv("CB_LOG_LEVEL"))
         cb_log_set_level(CB_LOG_WARN);
     memset(&env, 0, sizeof env);
@@ -102,6 +112,7 @@ int cb_cmd_bench(int argc, char **argv)
         fprintf(stderr, "cb bench: no %s broker: %s\n", driver, cb_strerror(st));
         return 1;
     }
+    env.partitions = partitions;
     st = run ? run(&env, n, runs, &report) : cb_bench_engine(workload, &env, n, runs, &report);
     if (run != cb_bench_http)
         cb_bench_broker_down(&env);

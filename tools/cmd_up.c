@@ -57,6 +57,7 @@
 #include "tls.h"
 
 #define MAX_DAEMONS    16
+#define MAX_ENGINES    4  /* --engines */
 #define CRASH_LIMIT    5  /* the same quick failure this many times in a row: give up */
 #define CRASH_WINDOW_S 10 /* a failure this soon after the start is quick */
 /* Every daemon's command starts so: it gets SIGTERM when the supervisor dies. */
@@ -93,14 +94,17 @@ struct up {
 
 static const char *usage =
     "usage: cb up [--dir DIR] [--broker URL] [--port N] [--config FILE] [--adapters N]\n"
-    "             [--api-port N] [--rabbitmq-api URL] [--tls] [--detach]\n"
+    "             [--engines N] [--api-port N] [--rabbitmq-api URL] [--tls] [--detach]\n"
     "       cb down [--dir DIR]\n"
     "Starts the dev stack: a private nats-server with JetStream under DIR (default\n"
     "$CB_DIR, else ./.cb; or the broker given with --broker nats://... or amqp://...),\n"
     "cb-projector, cb-engine, N cb-adapter workers of the local backend, one\n"
     "for each remote backend of FILE (FILE registers functions and backends, see\n"
     "docs/adapters.md) and cb-api, the HTTP API (on 127.0.0.1, port N or a free one;\n"
-    "docs/api.md). Every part connects with a broker identity of its own: users of\n"
+    "docs/api.md). --engines N (1..4): N cb-engine processes with names (engine,\n"
+    "engine1, ...) that share the partitions of FILE's \"broker\": {\"partitions\": P}\n"
+    "with failover (docs/scale.md); one engine, the default, drives them all.\n"
+    "Every part connects with a broker identity of its own: users of\n"
     "the private nats-server, or, on RabbitMQ, users made through its management\n"
     "API (--rabbitmq-api, default $CB_RABBITMQ_API or http://HOST:15672) with the\n"
     "administrator given in the URL (docs/security.md). --tls: a private CA and a\n"
@@ -721,7 +725,7 @@ static const char *add_remote_adapters(up *u, const char *config)
 int cb_cmd_up(int argc, char **argv)
 {
     const char *broker = NULL, *config = NULL, *dir = cb_cli_dir(), *rabbitmq_api = NULL;
-    int port = 0, adapters = 1, api_port = 0, want_detach = 0, want_tls = 0, rc = 1;
+    int port = 0, adapters = 1, engines = 1, api_port = 0, want_detach = 0, want_tls = 0, rc = 1;
     const char *remotes = "";
     up *u;
     char abs_config[600] = "", path[700], self[512];
@@ -740,6 +744,8 @@ int cb_cmd_up(int argc, char **argv)
             port = atoi(argv[++i]);
         else if (!strcmp(a, "--adapters") && i + 1 < argc)
             adapters = atoi(argv[++i]);
+        else if (!strcmp(a, "--engines") && i + 1 < argc)
+            engines = atoi(argv[++i]);
         else if (!strcmp(a, "--api-port") && i + 1 < argc)
             api_port = atoi(argv[++i]);
         else if (!strcmp(a, "--rabbitmq-api") && i + 1 < argc)
@@ -760,8 +766,12 @@ int cb_cmd_up(int argc, char **argv)
                 (int)strcspn(broker, ":"), broker);
         return 2;
     }
-    if (adapters < 1 || adapters > MAX_DAEMONS - 5) { /* nats, projector, engine, sla, api */
-        fprintf(stderr, "cb up: --adapters is 1..%d\n", MAX_DAEMONS - 5);
+    if (engines < 1 || engines > MAX_ENGINES) {
+        fprintf(stderr, "cb up: --engines is 1..%d\n", MAX_ENGINES);
+        return 2;
+    }
+    if (adapters < 1 || adapters > MAX_DAEMONS - 4 - engines) { /* nats, projector, sla, api */
+        fprintf(stderr, "cb up: --adapters is 1..%d\n", MAX_DAEMONS - 4 - engines);
         return 2;
     }
     if (api_port < 0 || api_port > 65535) {
@@ -843,14 +853,20 @@ int cb_cmd_up(int argc, char **argv)
                  u->bin, u->url, u->dir, *abs_config ? " --config '" : "", abs_config,
                  *abs_config ? "'" : "", u->dir);
         as_identity(u, d, "cb-projector");
-        d = add(u, "engine");
-        snprintf(d->cmd, sizeof d->cmd,
-                 EXEC
-                 "'%s/cb-engine' --broker '%s' --store '%s/store' --objects '%s/objects'%s%s%s "
-                 "2>>'%s/logs/engine.log'",
-                 u->bin, u->url, u->dir, u->dir, *abs_config ? " --config '" : "", abs_config,
-                 *abs_config ? "'" : "", u->dir);
-        as_identity(u, d, "cb-engine");
+        for (int i = 0; i < engines; i++) {
+            /* one engine drives every partition; several share them with
+             * failover, each with a name (docs/scale.md) */
+            char name[24], named[48];
+            snprintf(name, sizeof name, i ? "engine%d" : "engine", i);
+            snprintf(named, sizeof named, engines > 1 ? " --name %s" : "", name);
+            d = add(u, name);
+            snprintf(d->cmd, sizeof d->cmd,
+                     EXEC "'%s/cb-engine' --broker '%s' --store '%s/store' --objects "
+                          "'%s/objects'%s%s%s%s 2>>'%s/logs/%s.log'",
+                     u->bin, u->url, u->dir, u->dir, named, *abs_config ? " --config '" : "",
+                     abs_config, *abs_config ? "'" : "", u->dir, name);
+            as_identity(u, d, "cb-engine");
+        }
         for (int i = 0; i < adapters; i++) {
             char name[24];
             snprintf(name, sizeof name, "adapter%d", i);
@@ -896,9 +912,9 @@ int cb_cmd_up(int argc, char **argv)
         for (int i = u->own_nats; i < u->n; i++)
             start_daemon(&u->d[i]);
     }
-    say("cb-projector, cb-engine, %d cb-adapter (local)%s%s, cb-sla and cb-api started; waiting "
-        "for the engine",
-        adapters, *remotes ? ", one for each of" : "", remotes);
+    say("cb-projector, %d cb-engine, %d cb-adapter (local)%s%s, cb-sla and cb-api started; "
+        "waiting for the engine",
+        engines, adapters, *remotes ? ", one for each of" : "", remotes);
     u->probe = evtimer_new(u->base, probe_cb, u);
     u->probe_deadline_ns = cb_time_mono_ns() + 60 * 1000000000LL;
     probe_cb(-1, 0, u);
