@@ -91,9 +91,11 @@ static void take(cb_control *c, ctl_part *pt)
  * whose claim has not come back in two beats. */
 static void assign(cb_control *c, int64_t now)
 {
+    const char *owner[CB_PARTITIONS_MAX];
+    cb_owners_assign(&c->owners, c->o.partitions, owner);
     for (unsigned k = 0; k < c->o.partitions; k++) {
         ctl_part *pt = &c->parts[k];
-        bool mine = cb_owners_mine(&c->owners, k);
+        bool mine = owner[k] == c->owners.self;
         if (mine && !pt->owned && (!pt->lost_ns || now - pt->lost_ns > 2 * c->o.beat_ms * 1000000))
             take(c, pt);
         else if (!mine && pt->owned) {

@@ -123,7 +123,8 @@ int cb_control_drives(const cb_control *c, unsigned k)
 
 const char *cb_control_owner(const cb_control *c, unsigned k)
 {
-    return c->claims && k < c->o.partitions ? cb_owners_owner(&c->owners, k) : NULL;
+    return c->claims && k < c->o.partitions ? cb_owners_owner(&c->owners, k, c->o.partitions)
+                                            : NULL;
 }
 
 const char *cb_control_name(const cb_control *c)

@@ -6,6 +6,7 @@
 
 #include "cb_event.h"
 #include "cb_map.h"
+#include "cb_partition.h"
 
 static bool name_ok(const char *s)
 {
@@ -57,23 +58,63 @@ static uint64_t weight(const char *name, unsigned k)
     return cb_hash64(buf, (size_t)n);
 }
 
-const char *cb_owners_owner(const cb_owners *o, unsigned k)
+/* Engine i of the live set: 0 is self, then the peers. */
+static const char *engine_name(const cb_owners *o, size_t i)
 {
-    const char *best = o->self;
-    uint64_t top = weight(o->self, k);
-    for (size_t i = 0; i < o->n; i++) {
-        uint64_t w = weight(o->peer[i].name, k);
-        if (w > top || (w == top && strcmp(o->peer[i].name, best) < 0)) {
-            top = w;
-            best = o->peer[i].name;
-        }
-    }
-    return best;
+    return i ? o->peer[i - 1].name : o->self;
 }
 
-bool cb_owners_mine(const cb_owners *o, unsigned k)
+void cb_owners_assign(const cb_owners *o, unsigned parts, const char **out)
 {
-    return cb_owners_owner(o, k) == o->self;
+    uint64_t w[CB_PARTITIONS_MAX][CB_OWNERS_MAX + 1];
+    unsigned load[CB_OWNERS_MAX + 1] = {0};
+    size_t e = o->n + 1;
+    unsigned cap;
+    if (parts > CB_PARTITIONS_MAX)
+        parts = CB_PARTITIONS_MAX;
+    cap = (unsigned)((parts + e - 1) / e);
+    for (unsigned k = 0; k < parts; k++) {
+        out[k] = NULL;
+        for (size_t i = 0; i < e; i++)
+            w[k][i] = weight(engine_name(o, i), k);
+    }
+    /* the strongest (partition, engine) pair left, of an engine with room,
+     * until every partition has its engine (cap * e >= parts) */
+    for (unsigned step = 0; step < parts; step++) {
+        unsigned bk = 0;
+        size_t bi = 0;
+        bool found = false;
+        for (unsigned k = 0; k < parts; k++) {
+            if (out[k])
+                continue;
+            for (size_t i = 0; i < e; i++) {
+                if (load[i] >= cap)
+                    continue;
+                if (!found || w[k][i] > w[bk][bi] ||
+                    (w[k][i] == w[bk][bi] && strcmp(engine_name(o, i), engine_name(o, bi)) < 0)) {
+                    bk = k;
+                    bi = i;
+                    found = true;
+                }
+            }
+        }
+        out[bk] = engine_name(o, bi);
+        load[bi]++;
+    }
+}
+
+const char *cb_owners_owner(const cb_owners *o, unsigned k, unsigned parts)
+{
+    const char *out[CB_PARTITIONS_MAX];
+    if (k >= parts || k >= CB_PARTITIONS_MAX)
+        return NULL;
+    cb_owners_assign(o, parts, out);
+    return out[k];
+}
+
+bool cb_owners_mine(const cb_owners *o, unsigned k, unsigned parts)
+{
+    return cb_owners_owner(o, k, parts) == o->self;
 }
 
 size_t cb_owners_live(const cb_owners *o)

@@ -122,6 +122,33 @@ for a in json.load(sys.stdin).get("account_details", []):
 . "$ROOT/tests/cluster_lib.sh"
 cluster_node_failure CB_EVENTS
 
+# ---- cb up --cluster 3: a private JetStream cluster for trying this out
+C3="$DIR/c3"
+"$CB" up --cluster 3 --detach --dir "$C3" >"$DIR/c3.out" 2>"$DIR/c3.err"
+check "cb up --cluster 3 starts a stack on three nodes of its own" test $? -eq 0
+c3() { env -u CB_BROKER_URL -u CB_BROKER_PASSWORD_FILE CB_DIR="$C3" "$@"; }
+check "its broker URL lists the three nodes" \
+    test "$(tr ',' '\n' <"$C3/url" | grep -c '^nats://cb-admin@127.0.0.1:')" -eq 3
+doctor3() { c3 "$CB" doctor --json >"$1" 2>"$1.err"; }
+check "cb doctor answers" cb_wait_for 60 doctor3 "$DIR/doctor3.json"
+check "its streams have three replicas, a quorum current (read from the server)" \
+    /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["broker"]["durability"]; assert d["replicas"]==3 and d["peers"]>=2, d' "$DIR/doctor3.json"
+submit3() { c3 "$CB" submit --wait --timeout 30 "$DIR/job.json" >"$DIR/job3.out" 2>&1 &&
+    grep -q '"result":42' "$DIR/job3.out"; }
+check "a job runs on it" cb_wait_for 60 submit3
+kill -9 "$(cat "$C3/nats2.pid")"
+restarted() { grep -q "nats2 exited" "$C3/logs/up.log"; }
+check "kill -9 of a node: cb up starts it again" cb_wait_for 30 restarted
+check "a job runs after it (a submission met during an election is refused: again)" \
+    cb_wait_for 60 submit3
+c3 "$CB" tenant add alice >"$DIR/alice.env" 2>"$DIR/alice.err"
+check "a tenant's URL lists the three nodes too" \
+    test "$(grep CB_BROKER_URL "$DIR/alice.env" | tr ',' '\n' | grep -c '127.0.0.1:')" -eq 3
+node_pids="$(cat "$C3"/nats*.pid)"
+c3 "$CB" down >/dev/null 2>&1
+gone() { for p in $node_pids; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+check "cb down stops the three nodes" cb_wait_for 30 gone
+
 if [ "$fails" -ne 0 ]; then
     echo "$fails checks failed; files kept in $DIR"
     tail -n 5 "$DIR"/*.log "$DIR"/*.err "$DIR"/.cb/logs/*.log 2>/dev/null

@@ -2083,7 +2083,7 @@ static unsigned submit_slow_map_of_engine(call *c, const char *t, int n, char *j
     for (int x = 0;; x++) {
         snprintf(job, size, "slow%d", x);
         k = cb_partition_of(t, job, cb_test_partitions());
-        if (cb_owners_mine(&o, k))
+        if (cb_owners_mine(&o, k, cb_test_partitions()))
             break;
     }
     for (int x = 0; x < n; x++)

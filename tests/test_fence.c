@@ -235,13 +235,15 @@ static void test_batch_and_mirror_fence_alike(void **state)
     }
 }
 
-/* Engines with the same live set agree on every partition's owner; one
- * engine's death moves only its own partitions; beats keep engines live. */
-static void test_owners_agree_and_move_only_the_dead_s_partitions(void **state)
+/* Engines with the same live set agree on every partition's owner, and the
+ * shares are even (at most ceil(P/E) each; with P = E one each); one
+ * engine's death moves its partitions to the others and few besides;
+ * beats keep engines live. */
+static void test_owners_agree_share_evenly_and_take_over_the_dead_s(void **state)
 {
-    static const char *const names[] = {"e0", "e1", "e2"};
-    cb_owners o[3];
-    unsigned owner[64], count[3] = {0};
+    static const char *const names[] = {"e0", "e1", "e2", "e3"};
+    cb_owners o[4];
+    unsigned owner[64], count[3] = {0}, moved = 0;
     (void)state;
     for (int i = 0; i < 3; i++) {
         assert_int_equal(cb_owners_init(&o[i], names[i], 600), 0);
@@ -253,27 +255,55 @@ static void test_owners_agree_and_move_only_the_dead_s_partitions(void **state)
     for (unsigned k = 0; k < 64; k++) {
         int mine = 0;
         for (int i = 0; i < 3; i++)
-            if (cb_owners_mine(&o[i], k)) {
+            if (cb_owners_mine(&o[i], k, 64)) {
                 owner[k] = (unsigned)i;
                 mine++;
             }
         assert_int_equal(mine, 1);
-        assert_string_equal(cb_owners_owner(&o[0], k), names[owner[k]]);
+        for (int i = 0; i < 3; i++)
+            assert_string_equal(cb_owners_owner(&o[i], k, 64), names[owner[k]]);
         count[owner[k]]++;
     }
-    for (int i = 0; i < 3; i++) /* spread: none gets fewer than half its share */
-        assert_true(count[i] >= 64 / 3 / 2);
+    for (int i = 0; i < 3; i++) /* even: at most ceil(64/3) = 22, so at least 20 */
+        assert_true(count[i] >= 20 && count[i] <= 22);
+    assert_null(cb_owners_owner(&o[0], 64, 64));
     /* e2 stops beating: after the dead time it is gone for e0 and e1 */
     assert_int_equal(cb_owners_heard(&o[0], "e1", 500), 0);
     assert_int_equal(cb_owners_heard(&o[1], "e0", 500), 0);
     assert_int_equal(cb_owners_expire(&o[0], 1000), 1);
     assert_int_equal(cb_owners_expire(&o[1], 1000), 1);
     assert_int_equal(cb_owners_live(&o[0]), 2);
+    count[0] = count[1] = 0; /* (count[2]: e2's, kept for the message) */
     for (unsigned k = 0; k < 64; k++) {
-        bool m0 = cb_owners_mine(&o[0], k), m1 = cb_owners_mine(&o[1], k);
+        bool m0 = cb_owners_mine(&o[0], k, 64), m1 = cb_owners_mine(&o[1], k, 64);
         assert_true(m0 != m1);
-        if (owner[k] != 2) /* only e2's partitions moved */
-            assert_true(owner[k] == 0 ? m0 : m1);
+        count[m0 ? 0 : 1]++;
+        if (owner[k] != 2 && (owner[k] == 0 ? !m0 : !m1))
+            moved++; /* a survivor's partition moved to even the shares */
+    }
+    assert_int_equal(count[0], 32);
+    assert_int_equal(count[1], 32);
+    print_message("a death moved e2's %u partitions and %u of the survivors'\n", count[2], moved);
+    assert_true(moved <= 4);
+    /* as many partitions as engines: one each (plain rendezvous hashing
+     * could give two to one and none to another) */
+    for (unsigned parts = 2; parts <= 4; parts++) {
+        unsigned per[4] = {0};
+        for (int i = 0; i < (int)parts; i++) {
+            assert_int_equal(cb_owners_init(&o[i], names[i], 600), 0);
+            for (int j = 0; j < (int)parts; j++)
+                cb_owners_heard(&o[i], names[j], 0);
+        }
+        for (unsigned k = 0; k < parts; k++) {
+            const char *who = cb_owners_owner(&o[0], k, parts);
+            for (int i = 0; i < (int)parts; i++) {
+                assert_string_equal(cb_owners_owner(&o[i], k, parts), who);
+                if (!strcmp(who, names[i]))
+                    per[i]++;
+            }
+        }
+        for (unsigned i = 0; i < parts; i++)
+            assert_int_equal(per[i], 1);
     }
     assert_int_equal(cb_owners_heard(&o[0], "not a name!", 0), -1);
     assert_int_equal(cb_owners_init(&o[0], "", 1), -1);
@@ -285,7 +315,7 @@ int main(void)
         cmocka_unit_test(test_tokens_and_sources),
         cmocka_unit_test(test_the_last_claim_decides),
         cmocka_unit_test(test_batch_and_mirror_fence_alike),
-        cmocka_unit_test(test_owners_agree_and_move_only_the_dead_s_partitions),
+        cmocka_unit_test(test_owners_agree_share_evenly_and_take_over_the_dead_s),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

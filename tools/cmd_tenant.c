@@ -78,6 +78,13 @@ static int reload(const char *dir, const char *name, int want)
     if (cb_ident_write_nats_conf(dir, port, cb_ident_nats_tls(dir)) != 0)
         return -1;
     char path[700];
+    /* the other nodes of a cb up --cluster stack include the same users */
+    for (int k = 2; k <= 5; k++) {
+        int other;
+        snprintf(path, sizeof path, "%s/nats%d.pid", dir, k);
+        if ((other = cb_cli_read_pid(path)) > 0)
+            kill(other, SIGHUP);
+    }
     snprintf(path, sizeof path, "%s/nats.pid", dir);
     if ((pid = cb_cli_read_pid(path)) <= 0 || kill(pid, SIGHUP) != 0)
         return 0; /* not running: read at its next start */
@@ -232,7 +239,7 @@ int cb_cmd_tenant(int argc, char **argv)
     if (rb == 0)
         printf("export CB_BROKER_URL=%s\n", rurl);
     else if (port) {
-        cb_ident_nats_url(name, port, cb_ident_nats_tls(dir), rurl, sizeof rurl);
+        cb_ident_stack_nats_url(dir, name, rurl, sizeof rurl);
         printf("export CB_BROKER_URL=%s\n", rurl);
     }
     printf("export CB_BROKER_PASSWORD_FILE=%s\n", abs);

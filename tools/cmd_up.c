@@ -58,6 +58,7 @@
 
 #define MAX_DAEMONS    16
 #define MAX_ENGINES    4  /* --engines */
+#define MAX_CLUSTER    5  /* --cluster */
 #define CRASH_LIMIT    5  /* the same quick failure this many times in a row: give up */
 #define CRASH_WINDOW_S 10 /* a failure this soon after the start is quick */
 /* Every daemon's command starts so: it gets SIGTERM when the supervisor dies. */
@@ -77,11 +78,13 @@ typedef struct daemon_t {
 
 struct up {
     struct event_base *base;
-    char dir[512], url[256], bin[512];
+    char dir[512], url[1024], bin[512];
     int api_port;
     daemon_t d[MAX_DAEMONS];
     int n, stopping, ready, own_nats;
-    int nats_port; /* own_nats: its port */
+    int nats_port;              /* own_nats: its port (the first node's) */
+    int cluster;                /* --cluster N: the private JetStream cluster's nodes, else 0 */
+    int node_port[MAX_CLUSTER]; /* each node's client port (node_port[0] = nats_port) */
     cb_broker *b;
     struct event *probe;
     int64_t probe_deadline_ns;
@@ -94,7 +97,8 @@ struct up {
 
 static const char *usage =
     "usage: cb up [--dir DIR] [--broker URL] [--port N] [--config FILE] [--adapters N]\n"
-    "             [--engines N] [--api-port N] [--rabbitmq-api URL] [--tls] [--detach]\n"
+    "             [--engines N] [--cluster 3|5] [--api-port N] [--rabbitmq-api URL] [--tls]\n"
+    "             [--detach]\n"
     "       cb down [--dir DIR]\n"
     "Starts the dev stack: a private nats-server with JetStream under DIR (default\n"
     "$CB_DIR, else ./.cb; or the broker given with --broker nats://... or amqp://...),\n"
@@ -104,6 +108,10 @@ static const char *usage =
     "docs/api.md). --engines N (1..4): N cb-engine processes with names (engine,\n"
     "engine1, ...) that share the partitions of FILE's \"broker\": {\"partitions\": P}\n"
     "with failover (docs/scale.md); one engine, the default, drives them all.\n"
+    "--cluster 3: a private JetStream cluster of 3 (or 5) nats-server nodes on\n"
+    "loopback instead of one (DIR/nats-n1.conf...; data in DIR/nats/n1...), streams\n"
+    "with a replica on each node, the broker URL the list of the nodes (kill one\n"
+    "with its pid in DIR/nats2.pid to try a node failure; docs/broker.md).\n"
     "Every part connects with a broker identity of its own: users of\n"
     "the private nats-server, or, on RabbitMQ, users made through its management\n"
     "API (--rabbitmq-api, default $CB_RABBITMQ_API or http://HOST:15672) with the\n"
@@ -359,7 +367,7 @@ static void probe_reply(cb_status s, const void *data, size_t len, void *ctx)
         return;
     }
     if (s == CB_OK) {
-        char path[600], api[64], line[300];
+        char path[600], api[64], line[sizeof u->url + 2];
         /* cb-api writes its port file once it listens */
         snprintf(path, sizeof path, "%s/api.port", u->dir);
         if (access(path, R_OK) != 0) {
@@ -421,14 +429,16 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static int connect_retry(up *u)
 {
     cb_broker_opts o;
-    int64_t until = cb_time_mono_ns() + 15 * 1000000000LL;
+    /* a new JetStream cluster elects its leaders first (a few seconds) */
+    int64_t until = cb_time_mono_ns() + (u->cluster ? 60 : 15) * 1000000000LL;
     cb_status s;
     cb_broker_opts_init(&o);
     o.url = u->url;
     o.name = "cb up";
     o.connect_timeout_ms = 2000;
     for (int tries = 1; (s = cb_broker_open(u->base, &o, &u->b)) != CB_OK; tries++) {
-        if (s != CB_ECONN) { /* refused (a login) or invalid: asking again will not help */
+        if (s != CB_ECONN && !(u->cluster && s == CB_ETIMEDOUT)) {
+            /* refused (a login) or invalid: asking again will not help */
             say("the broker %s refused the connection: %s (the reason is on the line above)",
                 u->url, cb_strerror(s));
             return -1;
@@ -438,7 +448,7 @@ static int connect_retry(up *u)
             return -1;
         }
         if (tries == 1 && !u->own_nats) /* say so now, not after 15 s of silence */
-            say("cannot reach the broker %s yet; trying for 15 s", u->url);
+            say("cannot reach the broker %s yet; trying for %d s", u->url, u->cluster ? 60 : 15);
         struct timespec ts = {0, 200000000}; /* start-up: nothing else to do yet */
         nanosleep(&ts, NULL);
     }
@@ -592,15 +602,39 @@ static int admin_password(up *u)
     return 0;
 }
 
+/* --cluster N: node k's configuration, DIR/nats-n<k+1>.conf: the users and
+ * settings of DIR/nats.conf (which `cb tenant` rewrites) with the node's
+ * own name, port, JetStream directory and routes (later keys win). */
+static int write_node_conf(const up *u, int k, const int *route)
+{
+    char path[700];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/nats-n%d.conf", u->dir, k + 1);
+    if (!(f = fopen(path, "w")))
+        return -1;
+    fprintf(f,
+            "# written by cb up --cluster: node %d of the private JetStream cluster\n"
+            "include \"nats.conf\"\n"
+            "server_name: n%d\n"
+            "listen: \"127.0.0.1:%d\"\n"
+            "jetstream {store_dir: \"%s/nats/n%d\"}\n"
+            "cluster {\n  name: cb\n  listen: \"127.0.0.1:%d\"\n  routes: [",
+            k + 1, k + 1, u->node_port[k], u->dir, k + 1, route[k]);
+    for (int j = 0; j < u->cluster; j++)
+        fprintf(f, "%s\"nats-route://127.0.0.1:%d\"", j ? ", " : "", route[j]);
+    fprintf(f, "]\n}\n");
+    return fclose(f);
+}
+
 /* A daemon's command as identity `ident` when the stack has identities (its
  * own nats-server, or users on RabbitMQ): its URL names the user, its
  * password file is in its environment. `cmd` was written with u->url. */
 static void as_identity(up *u, daemon_t *d, const char *ident)
 {
-    char cmd[sizeof d->cmd], url[600], *at;
+    char cmd[sizeof d->cmd], url[1024], *at;
     size_t ulen = strlen(u->url);
     if (u->own_nats)
-        cb_ident_nats_url(ident, u->nats_port, u->tls, url, sizeof url);
+        cb_ident_stack_nats_url(u->dir, ident, url, sizeof url);
     else if (u->rabbit_ids)
         cb_rabbit_ident_url(&u->ra, ident, url, sizeof url);
     else
@@ -725,7 +759,8 @@ static const char *add_remote_adapters(up *u, const char *config)
 int cb_cmd_up(int argc, char **argv)
 {
     const char *broker = NULL, *config = NULL, *dir = cb_cli_dir(), *rabbitmq_api = NULL;
-    int port = 0, adapters = 1, engines = 1, api_port = 0, want_detach = 0, want_tls = 0, rc = 1;
+    int port = 0, adapters = 1, engines = 1, cluster = 0, api_port = 0, want_detach = 0,
+        want_tls = 0, rc = 1;
     const char *remotes = "";
     up *u;
     char abs_config[600] = "", path[700], self[512];
@@ -746,6 +781,8 @@ int cb_cmd_up(int argc, char **argv)
             adapters = atoi(argv[++i]);
         else if (!strcmp(a, "--engines") && i + 1 < argc)
             engines = atoi(argv[++i]);
+        else if (!strcmp(a, "--cluster") && i + 1 < argc)
+            cluster = atoi(argv[++i]);
         else if (!strcmp(a, "--api-port") && i + 1 < argc)
             api_port = atoi(argv[++i]);
         else if (!strcmp(a, "--rabbitmq-api") && i + 1 < argc)
@@ -770,8 +807,21 @@ int cb_cmd_up(int argc, char **argv)
         fprintf(stderr, "cb up: --engines is 1..%d\n", MAX_ENGINES);
         return 2;
     }
-    if (adapters < 1 || adapters > MAX_DAEMONS - 4 - engines) { /* nats, projector, sla, api */
-        fprintf(stderr, "cb up: --adapters is 1..%d\n", MAX_DAEMONS - 4 - engines);
+    if (cluster && (cluster != 3 && cluster != 5)) {
+        fprintf(stderr, "cb up: --cluster is 3 or 5 (nodes of a private JetStream cluster)\n");
+        return 2;
+    }
+    if (cluster && (broker || want_tls)) {
+        fprintf(stderr,
+                "cb up: --cluster starts its own nats-server nodes, without TLS: not with "
+                "%s\n",
+                broker ? "--broker" : "--tls");
+        return 2;
+    }
+    /* nats (each node), projector, sla, api */
+    if (adapters < 1 || adapters > MAX_DAEMONS - 3 - engines - (cluster ? cluster : 1)) {
+        fprintf(stderr, "cb up: --adapters is 1..%d here\n",
+                MAX_DAEMONS - 3 - engines - (cluster ? cluster : 1));
         return 2;
     }
     if (api_port < 0 || api_port > 65535) {
@@ -835,23 +885,62 @@ int cb_cmd_up(int argc, char **argv)
             cb_ident_write_nats_conf(u->dir, port, u->tls) != 0 || admin_password(u) != 0)
             goto out;
         u->nats_port = port;
-        cb_ident_nats_url(CB_IDENT_ADMIN, port, u->tls, u->url, sizeof u->url);
-        snprintf(d->cmd, sizeof d->cmd,
-                 EXEC "nats-server -c '%s/nats.conf' >>'%s/logs/nats.log' 2>&1", u->dir, u->dir);
         u->own_nats = 1;
-        start_daemon(d);
-        say("nats-server (JetStream, data in %s/nats; users in %s/nats.conf) on 127.0.0.1:%d%s",
-            u->dir, u->dir, port, u->tls ? ", TLS only" : "");
+        if (cluster) {
+            int route[MAX_CLUSTER];
+            u->cluster = cluster;
+            u->node_port[0] = port;
+            for (int k = 0; k < cluster; k++)
+                if ((k && (u->node_port[k] = free_port()) <= 0) || (route[k] = free_port()) <= 0) {
+                    say("no free port");
+                    goto out;
+                }
+            for (int k = 0; k < cluster; k++) {
+                char name[16];
+                if (write_node_conf(u, k, route) != 0) {
+                    say("cannot write %s/nats-n%d.conf: %s", u->dir, k + 1, strerror(errno));
+                    goto out;
+                }
+                snprintf(name, sizeof name, k ? "nats%d" : "nats", k + 1);
+                d = k ? add(u, name) : d;
+                snprintf(d->cmd, sizeof d->cmd,
+                         EXEC "nats-server -c '%s/nats-n%d.conf' >>'%s/logs/%s.log' 2>&1", u->dir,
+                         k + 1, u->dir, name);
+                start_daemon(d);
+            }
+            say("a JetStream cluster of %d nats-server nodes (data in %s/nats/n1..n%d; users in "
+                "%s/nats.conf) on 127.0.0.1:%d..., streams with %d replicas",
+                cluster, u->dir, cluster, u->dir, port, cluster);
+        } else {
+            for (int k = 1; k <= MAX_CLUSTER; k++) { /* a cluster's from an earlier start */
+                char conf[700];
+                snprintf(conf, sizeof conf, "%s/nats-n%d.conf", u->dir, k);
+                unlink(conf);
+            }
+            snprintf(d->cmd, sizeof d->cmd,
+                     EXEC "nats-server -c '%s/nats.conf' >>'%s/logs/nats.log' 2>&1", u->dir,
+                     u->dir);
+            start_daemon(d);
+            say("nats-server (JetStream, data in %s/nats; users in %s/nats.conf) on "
+                "127.0.0.1:%d%s",
+                u->dir, u->dir, port, u->tls ? ", TLS only" : "");
+        }
+        cb_ident_stack_nats_url(u->dir, CB_IDENT_ADMIN, u->url, sizeof u->url);
     }
     if (connect_retry(u) != 0 || rabbit_identities(u, rabbitmq_api, abs_config) != 0)
         goto out;
     {
+        /* --cluster: the projector raises the streams to a replica per node;
+         * the others, started with the default, keep what a stream has */
+        char replicas[32] = "";
+        if (u->cluster)
+            snprintf(replicas, sizeof replicas, " --replicas %d", u->cluster);
         daemon_t *d = add(u, "projector");
         snprintf(d->cmd, sizeof d->cmd,
-                 EXEC "'%s/cb-projector' --broker '%s' --store '%s/store'%s%s%s "
+                 EXEC "'%s/cb-projector' --broker '%s' --store '%s/store'%s%s%s%s "
                       "2>>'%s/logs/projector.log'",
                  u->bin, u->url, u->dir, *abs_config ? " --config '" : "", abs_config,
-                 *abs_config ? "'" : "", u->dir);
+                 *abs_config ? "'" : "", replicas, u->dir);
         as_identity(u, d, "cb-projector");
         for (int i = 0; i < engines; i++) {
             /* one engine drives every partition; several share them with
@@ -909,7 +998,7 @@ int cb_cmd_up(int argc, char **argv)
                      *abs_config ? "'" : "", u->dir);
             as_identity(u, d, "cb-api");
         }
-        for (int i = u->own_nats; i < u->n; i++)
+        for (int i = u->own_nats ? (u->cluster ? u->cluster : 1) : 0; i < u->n; i++)
             start_daemon(&u->d[i]);
     }
     say("cb-projector, %d cb-engine, %d cb-adapter (local)%s%s, cb-sla and cb-api started; "

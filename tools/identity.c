@@ -353,6 +353,30 @@ static void read_conf(const char *dir, int *port, int *tls)
     fclose(f);
 }
 
+void cb_ident_stack_nats_url(const char *dir, const char *name, char *out, size_t size)
+{
+    int port, tls;
+    size_t len = 0;
+    read_conf(dir, &port, &tls);
+    out[0] = '\0';
+    for (int k = 1; k <= 9 && len < size; k++) { /* cb up --cluster: DIR/nats-n<k>.conf */
+        char path[700], line[512], one[300];
+        int node = 0;
+        FILE *f;
+        snprintf(path, sizeof path, "%s/nats-n%d.conf", dir, k);
+        if (!(f = fopen(path, "r")))
+            break;
+        while (!node && fgets(line, sizeof line, f))
+            if (sscanf(line, "listen: \"127.0.0.1:%d\"", &node) != 1)
+                node = 0;
+        fclose(f);
+        cb_ident_nats_url(name, node, tls, one, sizeof one);
+        len += (size_t)snprintf(out + len, size - len, "%s%s", len ? "," : "", one);
+    }
+    if (!len && port)
+        cb_ident_nats_url(name, port, tls, out, size);
+}
+
 int cb_ident_nats_tls(const char *dir)
 {
     int port, tls;

@@ -74,6 +74,10 @@ void cb_ident_tenants(const char *dir, char *out, size_t size);
 int cb_ident_write_nats_conf(const char *dir, int port, int tls);
 /* The URL identity NAME connects to the private nats-server with. */
 void cb_ident_nats_url(const char *name, int port, int tls, char *out, size_t size);
+/* The URL identity NAME connects to the private nats-server of the stack
+ * in DIR with: with cb up --cluster, the list of its nodes' (their
+ * DIR/nats-n<k>.conf); "" when DIR has no private nats-server. */
+void cb_ident_stack_nats_url(const char *dir, const char *name, char *out, size_t size);
 /* Whether DIR/nats.conf has the server speak TLS (cb up --tls). */
 int cb_ident_nats_tls(const char *dir);
 
