@@ -174,6 +174,7 @@ int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out)
         out->cancel_requested = mj->js.cancel_requested;
         out->applied = mj->js.applied;
         out->log_partition = mj->js.log_partition;
+        out->has_partition = true;
         return 1;
     }
     if (!c->live)

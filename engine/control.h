@@ -105,7 +105,8 @@ typedef struct cb_control_brief {
     cb_job_status status;
     bool cancel_requested;
     uint64_t applied;       /* events applied to it */
-    uint32_t log_partition; /* the partition whose log holds it */
+    uint32_t log_partition; /* the partition whose log holds it, */
+    bool has_partition;     /* if known (an ended job's status alone does not say) */
 } cb_control_brief;
 int cb_control_brief_of(cb_control *c, const char *key, cb_control_brief *out);
 const cb_control_stats *cb_control_stats_get(cb_control *c);

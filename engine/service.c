@@ -514,7 +514,16 @@ typedef struct fwd {
     struct fwd *prev, *next;
 } fwd;
 
-static void ctl_judge(cb_service *s, cb_request *req, const cb_broker_msg *m, const char *rest);
+/* What a lifecycle command's subject "cb.ctl.<tenant>.<job>" names. */
+typedef struct ctl_target {
+    char tenant[CB_NAME_MAX + 1];
+    char key[2 * CB_NAME_MAX + 2];
+    const char *job; /* in the subject */
+} ctl_target;
+
+static bool ctl_target_of(const char *rest, ctl_target *t);
+static void ctl_judge(cb_service *s, cb_request *req, const cb_broker_msg *m, const ctl_target *t,
+                      const cb_control_brief *brief, int known);
 
 static void fwd_free(fwd *f)
 {
@@ -536,7 +545,8 @@ static void fwd_free(fwd *f)
 static void judge_here(cb_service *s, cb_request *req, const cb_broker_msg *m, int passed_on)
 {
     if (!strncmp(m->subject, "cb.ctl.", 7)) {
-        ctl_judge(s, req, m, m->subject + 7);
+        ctl_target t;
+        ctl_judge(s, req, m, ctl_target_of(m->subject + 7, &t) ? &t : NULL, NULL, 0);
     } else {
         origin o = {req, NULL, passed_on};
         judge(s, &o, m->subject + strlen("cb.submit."), m);
@@ -771,6 +781,7 @@ static int job_brief(cb_service *s, const char *key, cb_control_brief *out)
     if (js.applied > out->applied)
         out->applied = js.applied;
     out->log_partition = js.log_partition;
+    out->has_partition = true;
     cb_job_state_cleanup(&js);
     return 1;
 }
@@ -937,11 +948,25 @@ static void rerun(cb_service *s, cb_request *req, const char *tenant, const char
     evtimer_add(w->timer, &tv);
 }
 
-/* A lifecycle command on "<tenant>.<job>" (rest of its subject), judged here. */
-static void ctl_judge(cb_service *s, cb_request *req, const cb_broker_msg *m, const char *rest)
+/* The job "<tenant>.<job>" (rest of the subject) names; false: none. */
+static bool ctl_target_of(const char *rest, ctl_target *t)
 {
-    char tenant[CB_NAME_MAX + 1] = "", key[2 * CB_NAME_MAX + 2], evid[400], msg[400];
-    const char *dot = strchr(rest, '.'), *job, *cmd;
+    const char *dot = strchr(rest, '.');
+    if (!dot || (size_t)(dot - rest) > CB_NAME_MAX)
+        return false;
+    snprintf(t->tenant, sizeof t->tenant, "%.*s", (int)(dot - rest), rest);
+    t->job = dot + 1;
+    return cb_name_valid(t->tenant) && cb_name_valid(t->job) &&
+           cb_job_key(t->tenant, t->job, t->key, sizeof t->key) == 0;
+}
+
+/* A lifecycle command on job t (NULL: the subject names none), judged here;
+ * brief: what job_brief() said of it (known), or NULL to ask now. */
+static void ctl_judge(cb_service *s, cb_request *req, const cb_broker_msg *m, const ctl_target *t,
+                      const cb_control_brief *brief, int known)
+{
+    char evid[400], msg[400];
+    const char *tenant, *job, *key, *cmd;
     json_t *o = NULL, *errors = NULL;
     json_error_t je;
     cb_event_type type;
@@ -951,16 +976,13 @@ static void ctl_judge(cb_service *s, cb_request *req, const cb_broker_msg *m, co
 
     s->stats.commands++;
     memset(&js, 0, sizeof js);
-    if (!dot || (size_t)(dot - rest) > CB_NAME_MAX) {
+    if (!t) {
         answer_error(req, NULL, "/: the subject must be cb.ctl.<tenant>.<job_id>");
         goto refused;
     }
-    snprintf(tenant, sizeof tenant, "%.*s", (int)(dot - rest), rest);
-    job = dot + 1;
-    if (!cb_name_valid(tenant) || !cb_name_valid(job)) {
-        answer_error(req, NULL, "/: the subject must be cb.ctl.<tenant>.<job_id>");
-        goto refused;
-    }
+    tenant = t->tenant;
+    job = t->job;
+    key = t->key;
     if (!(o = cb_json_loadb(m->data, m->len, 0, &je, &st))) {
         answer_error(req, job, st == CB_ENOMEM ? "out of memory: send it again" : "/: not JSON");
         goto refused;
@@ -969,13 +991,16 @@ static void ctl_judge(cb_service *s, cb_request *req, const cb_broker_msg *m, co
         answer(req, job, 0, errors);
         goto refused;
     }
-    cb_job_key(tenant, job, key, sizeof key);
     cmd = json_string_value(json_object_get(o, "command"));
     if (!strcmp(cmd, "retry")) {
         rerun(s, req, tenant, job, key, o);
         goto out;
     }
-    if (!job_brief(s, key, &js)) {
+    if (brief)
+        js = *brief;
+    else
+        known = job_brief(s, key, &js);
+    if (!known) {
         snprintf(msg, sizeof msg, "/: no job \"%s\" for tenant \"%s\"", job, tenant);
         answer_error(req, job, msg);
         goto refused;
@@ -1032,34 +1057,27 @@ out:
     json_decref(o);
 }
 
-/* The partition of the job a command on "<tenant>.<job>" is for: its
- * record's, else its hash's; false when the subject names none. */
-static bool partition_of(cb_service *s, const char *rest, unsigned *k)
-{
-    const char *dot = strchr(rest, '.');
-    char tenant[CB_NAME_MAX + 1], key[2 * CB_NAME_MAX + 2];
-    cb_job_state js;
-    if (!cb_control_name(s->ctl) || !dot || (size_t)(dot - rest) > CB_NAME_MAX)
-        return false;
-    snprintf(tenant, sizeof tenant, "%.*s", (int)(dot - rest), rest);
-    if (!cb_name_valid(tenant) || !cb_name_valid(dot + 1) ||
-        cb_job_key(tenant, dot + 1, key, sizeof key) != 0)
-        return false;
-    memset(&js, 0, sizeof js);
-    *k = cb_view_job(s->st, key, &js) == CB_OK
-             ? js.log_partition
-             : cb_partition_of(tenant, dot + 1, s->cfg.partitions);
-    cb_job_state_cleanup(&js);
-    return true;
-}
-
+/* A lifecycle command: judged here, or, by an engine with a name, passed on
+ * to the owner of the job's partition (its record's, else its hash's). The
+ * subject is parsed and the job looked up once, for both. */
 static void ctl_cb(cb_request *req, const cb_broker_msg *m, void *ctx)
 {
     cb_service *s = ctx;
-    const char *rest = m->subject + strlen("cb.ctl.");
-    unsigned k;
-    if (!partition_of(s, rest, &k) || !pass_on(s, req, m, k))
-        ctl_judge(s, req, m, rest);
+    ctl_target t;
+    cb_control_brief br;
+    int known;
+    if (!ctl_target_of(m->subject + strlen("cb.ctl."), &t)) {
+        ctl_judge(s, req, m, NULL, NULL, 0);
+        return;
+    }
+    memset(&br, 0, sizeof br);
+    known = job_brief(s, t.key, &br);
+    if (cb_control_name(s->ctl) &&
+        pass_on(s, req, m,
+                br.has_partition ? br.log_partition
+                                 : cb_partition_of(t.tenant, t.job, s->cfg.partitions)))
+        return;
+    ctl_judge(s, req, m, &t, &br, known);
 }
 
 cb_status cb_service_start(struct event_base *base, cb_broker *b, cb_store *st, cb_control *ctl,
