@@ -99,8 +99,9 @@ check "the cluster runs three nodes" cb_wait_for 60 running
 URL="amqp://guest:guest@127.0.0.1:${port[1]}/,amqp://guest:guest@127.0.0.1:${port[2]}/,amqp://guest:guest@127.0.0.1:${port[3]}/"
 
 printf '{"backends": {"local": {}}}' >"$DIR/cb.json"
-"$CB" up --detach --dir "$DIR/.cb" --broker "$URL" --config "$DIR/cb.json" >/dev/null 2>"$DIR/up.err"
-check "a cb up stack starts on the cluster (a list of the nodes' URLs)" test $? -eq 0
+"$CB" up --detach --dir "$DIR/.cb" --broker "$URL" --config "$DIR/cb.json" \
+    --rabbitmq-api "http://127.0.0.1:${mgmt[1]}" >/dev/null 2>"$DIR/up.err"
+check "a cb up stack starts on the cluster (a list of the nodes' URLs; a user per part)" test $? -eq 0
 
 queue() { # queue NAME: the queue's record from the management API of a live node
     local k

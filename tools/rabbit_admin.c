@@ -70,6 +70,21 @@ int cb_rabbit_admin_init(cb_rabbit_admin *a, const char *broker_url, const char 
         return -1;
     }
     p = url + (tls ? 8 : 7);
+    if ((slash = strchr(p, ','))) { /* a cluster: the others' host:port */
+        *slash = '\0';
+        for (char *o = slash + 1, *end; o && *o; o = end ? end + 1 : NULL) {
+            char *h, *hend;
+            size_t len = strlen(a->others);
+            end = strchr(o, ',');
+            if (end)
+                *end = '\0';
+            h = strstr(o, "://") ? strstr(o, "://") + 3 : o;
+            h = strrchr(h, '@') ? strrchr(h, '@') + 1 : h;
+            hend = h + strcspn(h, "/");
+            snprintf(a->others + len, sizeof a->others - len, "%s%.*s", len ? "," : "",
+                     (int)(hend - h), h);
+        }
+    }
     if ((slash = strchr(p, '/')))
         *slash++ = '\0';
     if ((at = strrchr(p, '@'))) {
@@ -117,8 +132,14 @@ void cb_rabbit_ident_url(const cb_rabbit_admin *a, const char *ident, char *out,
     cb_rabbit_user(a, ident, user, sizeof user);
     cb_url_encode(user, 0, euser, sizeof euser);
     cb_url_encode(a->vhost, 0, evhost, sizeof evhost);
-    snprintf(out, size, "%s://%s@%s:%d/%s", a->tls ? "amqps" : "amqp", euser, a->host, a->port,
-             evhost);
+    size_t len = (size_t)snprintf(out, size, "%s://%s@%s:%d/%s", a->tls ? "amqps" : "amqp", euser,
+                                  a->host, a->port, evhost);
+    for (const char *o = a->others; *o && len < size;) { /* and each other node of a cluster */
+        size_t n = strcspn(o, ",");
+        len += (size_t)snprintf(out + len, size - len, ",%s://%s@%.*s/%s",
+                                a->tls ? "amqps" : "amqp", euser, (int)n, o, evhost);
+        o += n + (o[n] == ',');
+    }
 }
 
 /* ---- one request at a time ------------------------------------------- */

@@ -33,10 +33,13 @@ typedef struct cb_rabbit_admin {
     char vhost[128];
     char host[128]; /* the broker's AMQP host and port, for the identities' URLs */
     int port;
-    int tls; /* amqps:// */
+    int tls;           /* amqps:// */
+    char others[1024]; /* a cluster's other nodes: "host:port,..." from the URL list, or "" */
 } cb_rabbit_admin;
 
-/* From the stack's broker URL (amqp://user[:password]@host[:port][/vhost];
+/* From the stack's broker URL (amqp://user[:password]@host[:port][/vhost],
+ * or a cluster's list of such URLs: the first names the administrator and
+ * the vhost, the others add their nodes to the identities' URLs;
  * a password not in it comes from $CB_BROKER_PASSWORD or
  * $CB_BROKER_PASSWORD_FILE) and the API's URL (NULL: $CB_RABBITMQ_API,
  * else http://HOST:15672). 0, or -1 with err. */
