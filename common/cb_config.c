@@ -525,6 +525,21 @@ int cb_config_daemon_load(const char *path, const char *mod, cb_config **reg, cb
     return 0;
 }
 
+int cb_config_daemon_streams(const char *path, const char *mod, int *replicas,
+                             int64_t *dedup_window_ms, int *partitions)
+{
+    cb_config *reg = NULL;
+    cb_schema *schema = NULL;
+    if (!path || !*path)
+        return 0;
+    if (cb_config_daemon_load(path, mod, &reg, &schema) != 0)
+        return -1;
+    cb_config_stream_settings(reg, replicas, dedup_window_ms, partitions);
+    cb_config_free(reg);
+    cb_schema_free(schema);
+    return 0;
+}
+
 cb_status cb_config_check(const cb_config *r, const cb_schema *schema, char *err, size_t errlen)
 {
     json_t *errors = NULL, *e;

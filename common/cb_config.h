@@ -143,6 +143,11 @@ const cb_fn_conf *cb_config_local_at(const cb_config *r, size_t i);
  * (nothing to free then). */
 int cb_config_daemon_load(const char *path, const char *mod, cb_config **reg,
                           struct cb_schema **schema);
+/* The stream settings of the configuration `path` (loaded and checked as
+ * cb_config_daemon_load does; NULL or "": nothing is written) for a daemon
+ * that needs only them (cb-projector, cb-sla). 0, or non-zero (logged). */
+int cb_config_daemon_streams(const char *path, const char *mod, int *replicas,
+                             int64_t *dedup_window_ms, int *partitions);
 /* Check the loaded file against schemas/config.json (unknown keys, wrong
  * types: "max_concurrency": "lots"). CB_OK, or CB_ESCHEMA with err listing
  * the errors ("/backends/local/max_concurrency: expected integer, got

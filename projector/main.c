@@ -53,21 +53,6 @@ static void report_fill(json_t *o, void *arg)
     json_object_set_new(o, "projector", fig);
 }
 
-/* The deployment's stream settings from the shared configuration (checked
- * against its schema like every daemon's). */
-
-static int stream_settings(const char *config, cb_broker_opts *bo)
-{
-    cb_config *reg = NULL;
-    cb_schema *schema = NULL;
-    if (cb_config_daemon_load(config, "projector", &reg, &schema) != 0)
-        return -1;
-    cb_config_stream_settings(reg, &bo->replicas, &bo->dedup_window_ms, &bo->partitions);
-    cb_config_free(reg);
-    cb_schema_free(schema);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *dir = NULL, *config = getenv("CB_CONFIG");
@@ -108,7 +93,8 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (config && *config && stream_settings(config, &bo) != 0)
+    if (cb_config_daemon_streams(config, "projector", &bo.replicas, &bo.dedup_window_ms,
+                                 &bo.partitions) != 0)
         return 1;
     if (replicas > 0)
         bo.replicas = replicas;

@@ -7,6 +7,7 @@
 
 #include "broker.h"
 #include "cb_alloc.h"
+#include "cb_config.h"
 #include "cb_daemon.h"
 #include "cb_log.h"
 #include "cb_loop.h"
@@ -17,7 +18,7 @@
 #include "service.h"
 
 static const char *usage =
-    "usage: cb-sla --broker URL [--secrets FILE] [--prometheus URL]\n"
+    "usage: cb-sla --broker URL [--secrets FILE] [--prometheus URL] [--config FILE]\n"
     "Evaluates SLA agreements over the event log (docs/sla.md): a job's own\n"
     "sla.guarantees and the agreements managed on cb.slactl.<tenant> (`cb sla`).\n"
     "Appends each breach as cb.sla.violated (and a recovery as\n"
@@ -27,6 +28,8 @@ static const char *usage =
     "$CB_SLA_SECRETS, else $CB_DIR/sla-secrets.json when it exists).\n"
     "A guarantee on [query] asks its PromQL of the Prometheus server at\n"
     "--prometheus URL (default $CB_PROMETHEUS_URL).\n"
+    "Reads the log of each of the configuration's partitions (--config FILE,\n"
+    "default $CB_CONFIG: \"broker\": {\"partitions\": P}; docs/scale.md).\n"
     "Reads the log from its start at each start (a restart reports nothing\n"
     "twice and loses nothing). Logs JSON lines on stderr; stops on\n"
     "SIGINT/SIGTERM.\n";
@@ -105,7 +108,7 @@ static void report_fill(json_t *o, void *arg)
 int main(int argc, char **argv)
 {
     const char *url = getenv("CB_BROKER_URL"), *secrets_file = NULL;
-    const char *prometheus = getenv("CB_PROMETHEUS_URL");
+    const char *prometheus = getenv("CB_PROMETHEUS_URL"), *config = getenv("CB_CONFIG");
     cb_broker_opts bo;
     cb_schema *schema = NULL;
     json_t *secrets;
@@ -127,6 +130,8 @@ int main(int argc, char **argv)
             secrets_file = argv[++i];
         else if (!strcmp(argv[i], "--prometheus") && i + 1 < argc)
             prometheus = argv[++i];
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
         else {
             fputs(usage, strcmp(argv[i], "--help") ? stderr : stdout);
             return strcmp(argv[i], "--help") ? 2 : 0;
@@ -136,6 +141,9 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    if (cb_config_daemon_streams(config, "sla", &bo.replicas, &bo.dedup_window_ms,
+                                 &bo.partitions) != 0)
+        return 1;
     if (!(secrets = load_secrets(secrets_file, &bad)))
         return bad ? 2 : 1;
     if (cb_schema_load_dir(cb_schema_default_dir(), &schema, err, sizeof err) != CB_OK) {
@@ -158,7 +166,8 @@ int main(int argc, char **argv)
     }
     if (prometheus && !*prometheus)
         prometheus = NULL;
-    if ((s = cb_sla_service_start(base, b, schema, secrets, prometheus, &sv)) != CB_OK) {
+    if ((s = cb_sla_service_start(base, b, schema, secrets, prometheus,
+                                  (unsigned)bo.partitions, &sv)) != CB_OK) {
         CB_LOG_ERR("sla", "cannot start: %s", cb_strerror(s));
         goto out_broker;
     }

@@ -27,16 +27,30 @@
 typedef struct pending {
     uint64_t key; /* hash of the id */
     char id[512], tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], agreement[CB_NAME_MAX + 1];
-    int kind;      /* CB_SLA_BREACHED or CB_SLA_RECOVERED */
+    int kind;           /* CB_SLA_BREACHED or CB_SLA_RECOVERED */
+    unsigned partition; /* whose log it goes to: the job's (0 for the tenant's _sla) */
     json_t *data;  /* the event's */
     json_t *hooks; /* the agreement's notify.webhooks, or NULL */
     struct pending *next;
 } pending;
 
+/* The reading of one partition's log (docs/scale.md). */
+typedef struct part {
+    struct cb_sla_service *sv;
+    unsigned k;
+    cb_reader *reader;
+    uint64_t last_seq;    /* the last event read: a failed read goes on after it */
+    int64_t reread_at_ns; /* reader NULL after a failed read: read again then */
+    int caught_up;        /* has reached its log's end once */
+} part;
+
 struct cb_sla_service {
     struct event_base *base;
     cb_broker *b;
-    cb_reader *reader;
+    part parts[CB_PARTITIONS_MAX];
+    unsigned nparts;       /* the deployment's partitions, each one's log read */
+    unsigned nparts_ended; /* of those, caught up once */
+    unsigned applying;     /* the partition of the event being applied */
     cb_sla_evaluator *ev;
     cb_sla_control *ctl;
     cb_sla_webhooks *hooks;
@@ -49,8 +63,6 @@ struct cb_sla_service {
     cb_map terminating; /* hashes of the cb.sla.terminated ids appended */
     pending *wait;      /* breaches found before the end, not yet seen in the log */
     cb_sla_stats stats;
-    uint64_t last_seq;    /* the last event read: a failed read goes on after it */
-    int64_t reread_at_ns; /* reader NULL after a failed read: read again then */
     unsigned nops;        /* appends not confirmed yet */
     int stopped;          /* freed when the last one is */
 };
@@ -85,12 +97,13 @@ static void appended(cb_status s, uint64_t seq, int duplicate, void *ctx)
         service_free(sv);
 }
 
-static cb_status append(cb_sla_service *sv, cb_event_type t, const char *tenant, const char *job,
-                        const char *id, json_t *data)
+static cb_status append(cb_sla_service *sv, unsigned partition, cb_event_type t,
+                        const char *tenant, const char *job, const char *id, json_t *data)
 {
     cb_status s;
     sv->nops++;
-    if ((s = cb_emit(sv->b, 0, t, tenant, job, id, "cbcore/sla", data, appended, sv)) != CB_OK) {
+    if ((s = cb_emit(sv->b, partition, t, tenant, job, id, "cbcore/sla", data, appended, sv)) !=
+        CB_OK) {
         sv->nops--;
         sv->stats.errors++;
         CB_LOG_ERR("sla", "cannot append %s: %s", id, cb_strerror(s));
@@ -132,7 +145,8 @@ static void report(cb_sla_service *sv, const pending *p)
     json_t *hook;
     char *text;
     size_t i;
-    if (append(sv, types[p->kind], p->tenant, p->job, p->id, json_incref(p->data)) != CB_OK)
+    if (append(sv, p->partition, types[p->kind], p->tenant, p->job, p->id,
+               json_incref(p->data)) != CB_OK)
         return;
     sv->stats.appended++;
     if (p->kind == CB_SLA_BREACHED)
@@ -174,6 +188,8 @@ static void on_breach(void *ctx, const cb_sla_agreement *a, const cb_sla_breach 
     if (!(p = cb_calloc(1, sizeof *p)))
         return;
     p->kind = kind;
+    /* a job's breach is found applying one of the job's events: in its log */
+    p->partition = job ? sv->applying : 0;
     if (kind == CB_SLA_AT_RISK) /* once per job and guarantee */
         n = snprintf(p->id, sizeof p->id, "%s/%s/%s/%s/at_risk", a->tenant, a->id, b->guarantee,
                      job ? job : "");
@@ -248,44 +264,56 @@ static bool needed(const cb_sla_service *sv, const cb_broker_msg *m)
     return cb_sla_evaluator_needs(sv->ev, cb_event_peek_type(m->data, m->len), tenant, ls.job);
 }
 
+/* Every partition's log read to its end: report what a crash may have lost
+ * (oldest first) and start answering. */
+static void caught_up(cb_sla_service *sv)
+{
+    pending *rev = NULL;
+    sv->stats.caught_up = 1;
+    while (sv->wait) {
+        pending *p = sv->wait;
+        sv->wait = p->next;
+        p->next = rev;
+        rev = p;
+    }
+    while (rev) {
+        pending *p = rev;
+        rev = p->next;
+        report(sv, p);
+        pending_free(p);
+    }
+    CB_LOG_INF("sla", "caught up with the log%s: %llu events, %llu breaches",
+               sv->nparts > 1 ? " of every partition" : "", (unsigned long long)sv->stats.events,
+               (unsigned long long)sv->stats.breaches);
+    cb_sla_control_ready(sv->ctl);
+}
+
 static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)
 {
-    cb_sla_service *sv = ctx;
+    part *pt = ctx;
+    cb_sla_service *sv = pt->sv;
     cb_event ev;
     char why[256];
     if (!m) {
         if (s != CB_OK) { /* a broker node lost, say: read on from where it stood */
-            CB_LOG_WRN("sla", "reading the log failed: %s; reading on after position %llu in %d ms",
-                       cb_strerror(s), (unsigned long long)sv->last_seq, REREAD_MS);
-            cb_reader_close(sv->reader);
-            sv->reader = NULL;
-            sv->reread_at_ns = cb_time_mono_ns() + (int64_t)REREAD_MS * 1000000;
+            CB_LOG_WRN("sla",
+                       "reading the log of partition %u failed: %s; reading on after position "
+                       "%llu in %d ms",
+                       pt->k, cb_strerror(s), (unsigned long long)pt->last_seq, REREAD_MS);
+            cb_reader_close(pt->reader);
+            pt->reader = NULL;
+            pt->reread_at_ns = cb_time_mono_ns() + (int64_t)REREAD_MS * 1000000;
             return;
         }
-        if (!sv->stats.caught_up) { /* report what a crash may have lost, oldest first */
-            pending *rev = NULL;
-            sv->stats.caught_up = 1;
-            while (sv->wait) {
-                pending *p = sv->wait;
-                sv->wait = p->next;
-                p->next = rev;
-                rev = p;
-            }
-            while (rev) {
-                pending *p = rev;
-                rev = p->next;
-                report(sv, p);
-                pending_free(p);
-            }
-            CB_LOG_INF("sla", "caught up with the log: %llu events, %llu breaches",
-                       (unsigned long long)sv->stats.events,
-                       (unsigned long long)sv->stats.breaches);
-            cb_sla_control_ready(sv->ctl);
+        if (!pt->caught_up) {
+            pt->caught_up = 1;
+            if (++sv->nparts_ended == sv->nparts)
+                caught_up(sv);
         }
         return;
     }
     if (m->seq)
-        sv->last_seq = m->seq;
+        pt->last_seq = m->seq;
     sv->stats.events++;
     if (!needed(sv, m)) {
         sv->stats.passed++;
@@ -296,6 +324,7 @@ static void on_read(const cb_broker_msg *m, cb_status s, void *ctx)
     if (ev.type == CB_EV_SLA_VIOLATED || ev.type == CB_EV_SLA_RECOVERED ||
         ev.type == CB_EV_SLA_AT_RISK)
         mark_seen(sv, ev.id);
+    sv->applying = pt->k;
     if (cb_sla_evaluator_apply(sv->ev, &ev) != CB_OK)
         sv->stats.errors++;
     cb_sla_control_on_event(sv->ctl, &ev);
@@ -318,7 +347,7 @@ static void expire(const cb_sla_agreement *a, void *ctx)
     if (cb_map_get(&sv->terminating, key) || cb_map_put(&sv->terminating, key, (void *)1) != CB_OK)
         return; /* appended already: waiting to read it back */
     CB_LOG_INF("sla", "%s: expired", id);
-    (void)append(sv, CB_EV_SLA_TERMINATED, a->tenant, CB_SLA_SUBJECT, id,
+    (void)append(sv, 0, CB_EV_SLA_TERMINATED, a->tenant, CB_SLA_SUBJECT, id,
                  json_pack("{s:s, s:I, s:s}", "agreement", a->id, "version",
                            (json_int_t)a->version + 1, "reason", "expired"));
 }
@@ -411,14 +440,16 @@ static void ask_queries(const cb_sla_agreement *a, void *ctx)
     }
 }
 
-/* Read the log from its first event, or on after the last one read. */
-static cb_status read_log(cb_sla_service *sv)
+/* Read a partition's log from its first event, or on after the last one
+ * read. */
+static cb_status read_log(part *pt)
 {
     cb_read_opts o;
     cb_read_opts_init(&o);
-    o.from = sv->last_seq ? CB_READ_SEQ : CB_READ_FIRST;
-    o.seq = sv->last_seq + 1;
-    return cb_broker_read(sv->b, &o, on_read, sv, &sv->reader);
+    o.from = pt->last_seq ? CB_READ_SEQ : CB_READ_FIRST;
+    o.seq = pt->last_seq + 1;
+    o.partition = pt->k;
+    return cb_broker_read(pt->sv->b, &o, on_read, pt, &pt->reader);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -427,8 +458,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     int64_t now = cb_time_now_ns();
     (void)fd;
     (void)what;
-    if (!sv->reader && cb_time_mono_ns() >= sv->reread_at_ns && read_log(sv) != CB_OK)
-        sv->reread_at_ns = cb_time_mono_ns() + (int64_t)REREAD_MS * 1000000;
+    for (unsigned k = 0; k < sv->nparts; k++) {
+        part *pt = &sv->parts[k];
+        if (!pt->reader && cb_time_mono_ns() >= pt->reread_at_ns && read_log(pt) != CB_OK)
+            pt->reread_at_ns = cb_time_mono_ns() + (int64_t)REREAD_MS * 1000000;
+    }
     cb_sla_control_tick(sv->ctl, now);
     if (!sv->stats.caught_up)
         return; /* the log's own times first */
@@ -439,7 +473,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_schema *schema,
-                               const json_t *secrets, const char *prometheus, cb_sla_service **out)
+                               const json_t *secrets, const char *prometheus, unsigned partitions,
+                               cb_sla_service **out)
 {
     cb_sla_service *sv = cb_calloc(1, sizeof *sv);
     struct timeval tick = {0, TICK_MS * 1000};
@@ -450,6 +485,11 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_s
         return CB_ENOMEM;
     sv->base = base;
     sv->b = b;
+    sv->nparts = partitions < 1 ? 1 : partitions > CB_PARTITIONS_MAX ? CB_PARTITIONS_MAX : partitions;
+    for (unsigned k = 0; k < sv->nparts; k++) {
+        sv->parts[k].sv = sv;
+        sv->parts[k].k = k;
+    }
     cb_map_init(&sv->seen);
     cb_map_init(&sv->terminating);
     cb_map_init(&sv->next_query);
@@ -474,10 +514,11 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_s
         cb_sla_service_stop(sv);
         return s;
     }
-    if ((s = read_log(sv)) != CB_OK) {
-        cb_sla_service_stop(sv);
-        return s;
-    }
+    for (unsigned k = 0; k < sv->nparts; k++)
+        if ((s = read_log(&sv->parts[k])) != CB_OK) {
+            cb_sla_service_stop(sv);
+            return s;
+        }
     event_add(sv->timer, &tick);
     *out = sv;
     return CB_OK;
@@ -487,7 +528,8 @@ void cb_sla_service_stop(cb_sla_service *sv)
 {
     if (!sv)
         return;
-    cb_reader_close(sv->reader);
+    for (unsigned k = 0; k < sv->nparts; k++)
+        cb_reader_close(sv->parts[k].reader);
     cb_sla_control_stop(sv->ctl);
     if (sv->timer)
         event_free(sv->timer);

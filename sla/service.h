@@ -3,7 +3,9 @@
  * notifies it on cb.sla.<tenant>.<agreement>.
  *
  * Each breach and each recovery (cb.sla.recovered) is also posted to the
- * agreement's webhooks (sla/webhook.h). Every TICK the periodic guarantees
+ * agreement's webhooks (sla/webhook.h). A job's breaches go to the log of
+ * its partition (the one whose log holds its events), the tenant's
+ * (periodic guarantees, terminations) to partition 0. Every TICK the periodic guarantees
  * evaluate and agreements past their expiration are terminated
  * (cb.sla.terminated).
  *
@@ -40,16 +42,18 @@ typedef struct cb_sla_stats {
     int caught_up;
 } cb_sla_stats;
 
-/* Start reading (cb_broker_read from the first event) and serving
+/* Start reading (cb_broker_read from the first event of each of the
+ * deployment's `partitions` logs, 1..CB_PARTITIONS_MAX) and serving
  * cb.slactl.* (sla/control.h); schema is borrowed for its life, secrets
  * (the webhook secrets, {name: value}) copied; prometheus: the URL of the
  * Prometheus server that guarantees on [query] ask (NULL: none, and such
  * agreements are refused). CB_ENOMEM or the broker's
- * error. A read error ends the loop (the supervisor restarts it; a restart
- * is safe). */
+ * error. A failed read of a partition's log is made again after its last
+ * event read (a broker node lost); it ends nothing. */
 CB_NODISCARD cb_status cb_sla_service_start(struct event_base *base, cb_broker *b,
                                             const cb_schema *schema, const json_t *secrets,
-                                            const char *prometheus, cb_sla_service **out);
+                                            const char *prometheus, unsigned partitions,
+                                            cb_sla_service **out);
 /* Stops; the memory goes when the broker confirms or fails (its close) the
  * appends in flight. Accepts NULL. */
 void cb_sla_service_stop(cb_sla_service *s);

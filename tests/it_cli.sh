@@ -393,6 +393,12 @@ for w in "fanout --n 100" "parallel-sleep --n 4" "chain --n 5" "jobs --n 5" "big
     echo "exit status $?" >>"$b.err"
     check "cb bench ${w%% *} prints its JSON with vs_broker_limit and resources" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); f=d["figures"]; assert d["workload"]==sys.argv[2] and f["vs_broker_limit"]>0 and d["broker_limit"]["append_per_s"]>0 and d["resources"]["engine"]["peak_rss_mb"]>0 and len(d["per_run"])==1, d' "$b.out" "${w%% *}"
 done
+# two partitions, two engines: every task of the two maps is read back
+# from its own partition's log (invocations and latencies of all 400)
+b="$DIR/bench-fanout-p2"
+CB_LOG_LEVEL=warn "$CB" bench fanout --n 400 --partitions 2 --runs 1 --broker "$CB_TEST_DRIVER" --url "$URL" --json >"$b.out" 2>"$b.err"
+echo "exit status $?" >>"$b.err"
+check "cb bench fanout --partitions 2 reads both logs back: 400 invocations, latencies" /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["per_run"][0]; assert d["partitions"]==2 and r["invocations"]==400 and r["events"]>0 and r["latency_ms"]["p99"]>0 and "engine1" in d["resources"], d' "$b.out"
 
 if [ "$fails" -ne 0 ]; then
     echo "$fails checks failed; files kept in $DIR"

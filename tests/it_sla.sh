@@ -14,6 +14,9 @@
 # a deadline that FIFO misses on a backend two wide; cb-sla killed with
 # SIGKILL in the middle of a job: every breach is in the log once, none
 # lost, the agreements rebuilt from the log.
+# CB_TEST_PARTITIONS=P (tests/run.sh: 3) runs it all on a log of P
+# partitions: cb-sla reads each partition's log and appends a job's
+# breaches to its partition's (docs/scale.md).
 # Needs CB_TEST_BROKER_URL, CB_TEST_BIN.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +47,8 @@ PROM_PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 export CB_PROMETHEUS_URL="http://127.0.0.1:$PROM_PORT"
 PROM_PID=
 # the local backend two invocations wide: jobs compete for it (section 7)
-printf '{"backends": {"local": {"max_concurrency": 2}}}\n' >"$DIR/backends.json"
+P=${CB_TEST_PARTITIONS:-1}
+printf '{"broker": {"partitions": %d}, "backends": {"local": {"max_concurrency": 2}}}\n' "$P" >"$DIR/backends.json"
 if ! "$CB" up --detach --dir "$CB_DIR" --broker "$CB_TEST_BROKER_URL" --config "$DIR/backends.json" >"$DIR/up.out" 2>&1; then
     echo "FAIL cb up"; cat "$DIR/up.out"; exit 1
 fi
@@ -497,5 +501,29 @@ def brief(p):
     return [(a["id"], a["state"], a["version"], a["breaches"], a["compliant"]) for a in json.load(open(p))]
 a, b = brief(sys.argv[1]), brief(sys.argv[2])
 assert a == b and len(a) == 5, (a, b)' "$DIR/before.list" "$DIR/after.list"
+
+# 9. partitions: the breached jobs live in several partitions (the pinned
+# partition function, common/cb_partition.h), and each breach is in the log
+# of its job's partition (cb replay --job reads only that one)
+in_its_log() {
+    $PY - "$CB" "$T" "$P" slow reps3 span tw1 tw2 risky crash <<'PY'
+import json, subprocess, sys
+cb, tenant, n, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+def part(job):
+    h = 0xcbf29ce484222325
+    for c in ("%s/%s" % (tenant, job)).encode():
+        h = ((h ^ c) * 0x100000001b3) & 0xffffffffffffffff
+    return h % n
+parts = {j: part(j) for j in jobs}
+print("partitions", parts)
+assert len(set(parts.values())) >= 2, "all in one partition"
+for j in jobs:
+    out = subprocess.run([cb, "replay", "--job", "%s/%s" % (tenant, j), "--json", "--to-end"],
+                         capture_output=True, text=True, timeout=60).stdout
+    types = [json.loads(l)["type"] for l in out.splitlines() if l.strip()]
+    assert "cb.job.submitted" in types and "cb.sla.violated" in types, (j, types)
+PY
+}
+[ "$P" -gt 1 ] && check "$P partitions: the breached jobs in several, each breach in its job's log" in_its_log
 
 [ "$fails" -eq 0 ]

@@ -86,6 +86,19 @@ vhost_for() { # TEST: CB_TEST_BROKER_URL on a fresh virtual host (0), or 1
     export CB_TEST_BROKER_URL="${CB_AMQP_URL%/}/$VHOST"
 }
 
+partitioned() { # TEST NAME P WHAT: TEST again on a log of P partitions
+    [ -x "$1" ] || return 0
+    export CB_TEST_PARTITIONS=$3
+    if [ "$driver" = amqp ] && vhost_for "$2"; then
+        run_one "$2 [$4]" "$1"
+        cb_rabbit_ctl delete_vhost "$VHOST" >/dev/null 2>&1
+    else
+        [ "$driver" = nats ] && fresh_nats "$2"
+        run_one "$2 [$4]" "$1"
+    fi
+    unset CB_TEST_PARTITIONS
+}
+
 if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
     TMP=$(mktemp -d /tmp/cbtest.XXXXXX)
     trap 'cb_brokers_stop_all; rm -rf "$TMP" "$LOGS"' EXIT
@@ -136,21 +149,13 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
             done
             # the engine's tests again on a log of 4 partitions shared with
             # failover by two engines with names (docs/scale.md;
-            # CB_TEST_ENGINES=1: one engine drives the four);
-            # CB_TEST_ONLY="it_engine_p4" picks this run
-            t="$BUILD/tests/it_engine"
-            if [ -x "$t" ]; then
-                export CB_TEST_PARTITIONS=4 CB_TEST_ENGINES="${CB_TEST_ENGINES:-2}"
-                what="$driver, 4 partitions, $CB_TEST_ENGINES engine(s)"
-                if [ $driver = amqp ] && vhost_for it_engine_p4; then
-                    run_one "it_engine_p4 [$what]" "$t"
-                    cb_rabbit_ctl delete_vhost "$VHOST" >/dev/null 2>&1
-                else
-                    [ $driver = nats ] && fresh_nats it_engine_p4
-                    run_one "it_engine_p4 [$what]" "$t"
-                fi
-                unset CB_TEST_PARTITIONS
-            fi
+            # CB_TEST_ENGINES=1: one engine drives the four); the SLA
+            # evaluator's on 3 partitions; CB_TEST_ONLY="it_engine_p4" or
+            # "it_sla_p3" picks these runs
+            export CB_TEST_ENGINES="${CB_TEST_ENGINES:-2}"
+            partitioned "$BUILD/tests/it_engine" it_engine_p4 4 \
+                "$driver, 4 partitions, $CB_TEST_ENGINES engine(s)"
+            partitioned tests/it_sla.sh it_sla_p3 3 "$driver, 3 partitions"
         done
         # once each, on clusters of their own: stream replicas are never
         # lowered; kill -9 of the log's leader node during a 10,000-task map

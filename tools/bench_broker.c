@@ -226,6 +226,7 @@ cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs, json_t **re
         cb_broker_opts o;
         cb_broker_opts_init(&o);
         o.url = env->url;
+        o.partitions = env->partitions > 1 ? env->partitions : 1;
         if (base && cb_broker_open(base, &o, &b) == CB_OK) {
             health = cb_broker_health(b);
             cb_broker_close(b);

@@ -247,6 +247,7 @@ static cb_status client_open(const cb_bench_env *env, const char *workload, int 
     cb_broker_opts_init(&o);
     o.url = env->url;
     o.op_timeout_ms = 60000;
+    o.partitions = c->partitions; /* the stack's (else each open warns of the others) */
     if ((st = cb_broker_open(c->base, &o, &c->b)) != CB_OK)
         return st;
     snprintf(pattern, sizeof pattern, "cb.done.%s.>", c->tenant);
@@ -325,17 +326,20 @@ static cb_status client_wait(client *c, long jobs)
 typedef struct log_stats {
     int done;
     cb_status status;
-    const char *prefix; /* "cb.evt.<tenant>.": the run's events */
+    char prefix[200]; /* "cb.evt.<tenant>." (partition k: "cb.evp.<k>.<tenant>."): the run's */
+    long base;          /* fanout: the number of the task 0 of the job being read, among all */
     long events, invocations, ended;
-    uint64_t last_seq;
+    uint64_t last_seq; /* of the partition being read */
     /* fanout: per task, the dispatch and completion times */
     int64_t *dispatched, *completed;
     long ntasks;
 } log_stats;
 
-static void task_time(int64_t *arr, long n, const json_t *task, int64_t t, int first_only)
+static void task_time(const log_stats *ls, int64_t *arr, const json_t *task, int64_t t,
+                      int first_only)
 {
-    json_int_t i = json_integer_value(task);
+    json_int_t i = json_integer_value(task) + ls->base;
+    long n = ls->ntasks;
     if (arr && i >= 0 && i < n && (!first_only || !arr[i]))
         arr[i] = t;
 }
@@ -365,12 +369,12 @@ static void log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     if (!strcmp(type, "cb.tasks.dispatched")) {
         ls->invocations += (long)json_array_size(json_object_get(d, "tasks"));
         json_array_foreach(json_object_get(d, "tasks"), i, t)
-            task_time(ls->dispatched, ls->ntasks, json_object_get(t, "task"), at, 1);
+            task_time(ls, ls->dispatched, json_object_get(t, "task"), at, 1);
     } else if (!strcmp(type, "cb.task.succeeded")) {
-        task_time(ls->completed, ls->ntasks, json_object_get(d, "task"), at, 1);
+        task_time(ls, ls->completed, json_object_get(d, "task"), at, 1);
     } else if (!strcmp(type, "cb.tasks.succeeded")) { /* several of one command */
         json_array_foreach(json_object_get(d, "tasks"), i, t)
-            task_time(ls->completed, ls->ntasks, json_object_get(t, "task"), at, 1);
+            task_time(ls, ls->completed, json_object_get(t, "task"), at, 1);
     } else if (!strcmp(type, "cb.job.succeeded") || !strcmp(type, "cb.job.failed") ||
                !strcmp(type, "cb.job.cancelled")) {
         ls->ended++;
@@ -378,58 +382,83 @@ static void log_cb(const cb_broker_msg *m, cb_status s, void *ctx)
     json_decref(e);
 }
 
-/* The run's events in one pass: from the first position of its jobs (the
- * store knows where each began) to the end of the log, unfiltered (the
- * tenant is checked here: on nats-server 2.9 a read filtered by a wildcard
- * over a thousand subjects did not see its end, see docs/broker.md), then
- * again from where it stopped until every job's terminal event is in (it
- * is appended after the done message the run waited for). One reader for
- * the whole run: on RabbitMQ each reader's set-up costs ~0.7 s. */
+/* The run's events of one partition's log: from last_seq + 1 to its end,
+ * unfiltered (the tenant is checked in log_cb: on nats-server 2.9 a read
+ * filtered by a wildcard over a thousand subjects did not see its end, see
+ * docs/broker.md). 0 when it got there; the reader's error, or
+ * CB_ETIMEDOUT at the deadline. */
+static cb_status read_partition(client *c, unsigned k, log_stats *ls, int64_t deadline)
+{
+    cb_read_opts ro;
+    cb_reader *r = NULL;
+    cb_status st;
+    cb_read_opts_init(&ro);
+    ro.partition = k;
+    if (ls->last_seq) {
+        ro.from = CB_READ_SEQ;
+        ro.seq = ls->last_seq + 1;
+    }
+    ro.stop_at_end = 1;
+    ls->done = 0;
+    if ((st = cb_broker_read(c->b, &ro, log_cb, ls, &r)) != CB_OK)
+        return st;
+    while (!ls->done && cb_time_mono_ns() < deadline)
+        event_base_loop(c->base, EVLOOP_ONCE);
+    cb_reader_close(r);
+    return !ls->done ? CB_ETIMEDOUT : ls->status;
+}
+
+/* The run's events: each partition's log from the first position of its
+ * jobs there (the store knows where each began and in which partition),
+ * then again from where each stopped until every job's terminal event is
+ * in (it is appended after the done message the run waited for). One
+ * reader per partition and pass: on RabbitMQ each reader's set-up costs
+ * ~0.7 s. Fanout on P partitions has P maps, map k in partition k with the
+ * tasks n*k/P .. n*(k+1)/P - 1 of the run. */
 static cb_status read_back(client *c, const char *store_dir, log_stats *ls)
 {
     size_t i;
     json_t *id;
     cb_store *store = NULL;
-    uint64_t from = UINT64_MAX;
-    char prefix[200];
+    unsigned np = c->partitions > 1 ? (unsigned)c->partitions : 1;
+    uint64_t from[CB_PARTITIONS_MAX], last[CB_PARTITIONS_MAX];
+    char rest[sizeof c->tenant + 1];
     long jobs = (long)json_array_size(c->job_ids);
     int64_t deadline = cb_time_mono_ns() + 60 * 1000000000LL;
+    snprintf(rest, sizeof rest, "%s.", c->tenant);
+    for (unsigned k = 0; k < np; k++)
+        from[k] = UINT64_MAX; /* no job there: not read */
     if (cb_store_open(store_dir, 0, CB_STORE_RDONLY, &store) != CB_OK)
         store = NULL;
     json_array_foreach(c->job_ids, i, id)
     {
-        unsigned part; /* the benchmark's stack has one partition */
-        uint64_t f = cb_joblog_first_seq(store, c->tenant, json_string_value(id), 1, &part);
-        if (f < from)
-            from = f; /* 0 (unknown): from the first event kept */
+        unsigned part = 0;
+        uint64_t f = cb_joblog_first_seq(store, c->tenant, json_string_value(id), np, &part);
+        if (part < np && f < from[part])
+            from[part] = f; /* 0 (unknown): from the first event kept */
     }
     cb_store_close(store);
-    snprintf(prefix, sizeof prefix, "cb.evt.%s.", c->tenant);
-    ls->prefix = prefix;
-    ls->last_seq = from > 0 && from != UINT64_MAX ? from - 1 : 0;
+    for (unsigned k = 0; k < np; k++)
+        last[k] = from[k] > 0 && from[k] != UINT64_MAX ? from[k] - 1 : 0;
     while (ls->ended < jobs) {
-        cb_read_opts ro;
-        cb_reader *r = NULL;
         long seen = ls->events;
-        cb_status st;
-        cb_read_opts_init(&ro);
-        if (ls->last_seq) {
-            ro.from = CB_READ_SEQ;
-            ro.seq = ls->last_seq + 1;
-        }
-        ro.stop_at_end = 1;
-        ls->done = 0;
-        if ((st = cb_broker_read(c->b, &ro, log_cb, ls, &r)) != CB_OK)
-            return st;
-        while (!ls->done && cb_time_mono_ns() < deadline)
-            event_base_loop(c->base, EVLOOP_ONCE);
-        cb_reader_close(r);
-        if (!ls->done || ls->status != CB_OK || cb_time_mono_ns() >= deadline) {
-            fprintf(stderr,
-                    "cb bench: reading the log back stalled after %ld events, %ld of %ld "
-                    "jobs ended\n",
-                    ls->events, ls->ended, jobs);
-            return ls->done ? ls->status : CB_ETIMEDOUT;
+        for (unsigned k = 0; k < np; k++) {
+            cb_status st;
+            if (from[k] == UINT64_MAX)
+                continue;
+            if (cb_partition_pattern(k, rest, ls->prefix, sizeof ls->prefix) != 0)
+                return CB_EINVAL;
+            ls->base = np > 1 ? ls->ntasks * (long)k / (long)np : 0;
+            ls->last_seq = last[k];
+            st = read_partition(c, k, ls, deadline);
+            last[k] = ls->last_seq;
+            if (st != CB_OK) {
+                fprintf(stderr,
+                        "cb bench: reading the log of partition %u back stalled after %ld "
+                        "events, %ld of %ld jobs ended\n",
+                        k, ls->events, ls->ended, jobs);
+                return st;
+            }
         }
         if (ls->events == seen && ls->ended < jobs) { /* nothing new yet: a moment */
             struct timeval tv = {0, 50000};
@@ -756,12 +785,6 @@ static cb_status one_run(const cb_bench_env *env, const stack *s, const workload
     }
     seconds = (double)(c.t_end - c.t0) / 1e9;
     *figure = w->figure(n, seconds, c.last_done);
-    if (c.partitions > 1) { /* the log is read back from partition 0's only: not here */
-        *useful_per_s = *p50 = *p99 = -1;
-        json_array_append_new(per_run,
-                              json_pack("{s:f, s:f}", w->unit, *figure, "seconds", seconds));
-        goto out;
-    }
     if (!strcmp(w->name, "fanout")) {
         ls.ntasks = n;
         ls.dispatched = calloc((size_t)n, sizeof *ls.dispatched);

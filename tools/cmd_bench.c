@@ -41,7 +41,7 @@ static const char *usage =
     "(vs_broker_limit) and report the daemons' CPU seconds and peak RSS.\n"
     "--partitions P (1..4): the stack has P partitions and P engines with names\n"
     "(cb up --engines P); fanout submits P maps of N/P tasks, one in each\n"
-    "partition. With P > 1 the log is not read back (no events, latency figures).\n"
+    "partition; the log of each is read back for the events and latencies.\n"
     "Without --url a private broker is started in a temp dir and stopped afterwards.\n"
     "Prints one JSON object with the per-run figures and their median.\n";
 

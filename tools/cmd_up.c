@@ -971,8 +971,9 @@ int cb_cmd_up(int argc, char **argv)
         u->no_sla = u->n >= MAX_DAEMONS - 1;
         if (!u->no_sla) {
             d = add(u, "sla"); /* the SLA evaluator (docs/sla.md) */
-            snprintf(d->cmd, sizeof d->cmd, EXEC "'%s/cb-sla' --broker '%s' 2>>'%s/logs/sla.log'",
-                     u->bin, u->url, u->dir);
+            snprintf(d->cmd, sizeof d->cmd,
+                     EXEC "'%s/cb-sla' --broker '%s'%s%s%s 2>>'%s/logs/sla.log'", u->bin, u->url,
+                     *abs_config ? " --config '" : "", abs_config, *abs_config ? "'" : "", u->dir);
             as_identity(u, d, "cb-sla");
         }
         if (u->n < MAX_DAEMONS) {
