@@ -16,6 +16,39 @@
 #   log_agrees         0 when the three nodes hold the same log; writes what
 #                      each holds to $DIR/seqs
 
+# cluster_bench DRIVER: figures, not checks. With CB_CLUSTER_BENCH="1 2 4"
+# in the environment, instead of its tests the script runs `cb bench
+# fanout` across the cluster (its streams at 3 replicas) once for each
+# number of partitions, prints one line of figures per number and exits
+# (CB_CLUSTER_BENCH_N tasks, default 100,000; CB_CLUSTER_BENCH_RUNS, default
+# 3). Without it: nothing. docs/scale.md has the figures.
+cluster_bench() {
+    [ -n "${CB_CLUSTER_BENCH:-}" ] || return 0
+    local p rc=0
+    for p in $CB_CLUSTER_BENCH; do
+        if ! env -u CB_RABBITMQ_API "$CB" bench fanout --broker "$1" --url "$URL" --replicas 3 \
+            --partitions "$p" --n "${CB_CLUSTER_BENCH_N:-100000}" \
+            --runs "${CB_CLUSTER_BENCH_RUNS:-3}" --json >"$DIR/bench-p$p.json" 2>"$DIR/bench-p$p.err"; then
+            echo "cb bench fanout --partitions $p failed:"; tail -5 "$DIR/bench-p$p.err"; rc=1
+            continue
+        fi
+        /usr/bin/python3 - "$DIR/bench-p$p.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+f, r = d["figures"], d["resources"]
+print(json.dumps({"broker": d["broker"], "nodes": 3, "partitions": d["partitions"],
+                  "n": d["n"], "runs": d["runs"], "tasks_per_s": round(f["tasks_per_s"]),
+                  "min": round(f["min"]), "max": round(f["max"]),
+                  "latency_ms": f.get("latency_ms"),
+                  "append_per_s": round(d["broker_limit"]["append_per_s"]),
+                  "replicas": d["broker_limit"]["server"].get("durability", {}).get("replicas"),
+                  "cbcore_cpu_s": round(sum(v["cpu_s"] for k, v in r.items() if isinstance(v, dict)), 1)}))
+PY
+    done
+    fails=$rc
+    exit $rc
+}
+
 # succeeded: how many of the map's tasks the store shows succeeded.
 cluster_succeeded() {
     "$CB" status "cluster/$JOB" --store "$DIR/.cb/store" --json 2>/dev/null |

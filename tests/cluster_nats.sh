@@ -55,6 +55,8 @@ for i in 1 2 3; do
     fi
 done
 URL="nats://127.0.0.1:${port[1]},nats://127.0.0.1:${port[2]},nats://127.0.0.1:${port[3]}"
+. "$ROOT/tests/cluster_lib.sh"
+cluster_bench nats # CB_CLUSTER_BENCH: figures instead of the tests
 
 # the deployment's choice, in the configuration every daemon of the stack reads
 printf '{"broker": {"replicas": 3}, "backends": {"local": {}}}' >"$DIR/cb.json"
@@ -119,7 +121,6 @@ for a in json.load(sys.stdin).get("account_details", []):
     echo "$out (last sequence/events)" >"$DIR/seqs"
     /usr/bin/python3 -c 'import sys; w=sys.argv[1].split(); assert len(w)==3 and len(set(w))==1' "$out"
 }
-. "$ROOT/tests/cluster_lib.sh"
 cluster_node_failure CB_EVENTS
 
 # ---- cb up --cluster 3: a private JetStream cluster for trying this out

@@ -97,6 +97,8 @@ assert len(json.load(open(sys.argv[1]))["running_nodes"]) == 3' "$DIR/status.jso
 }
 check "the cluster runs three nodes" cb_wait_for 60 running
 URL="amqp://guest:guest@127.0.0.1:${port[1]}/,amqp://guest:guest@127.0.0.1:${port[2]}/,amqp://guest:guest@127.0.0.1:${port[3]}/"
+. "$ROOT/tests/cluster_lib.sh"
+cluster_bench amqp # CB_CLUSTER_BENCH: figures instead of the tests
 
 printf '{"backends": {"local": {}}}' >"$DIR/cb.json"
 "$CB" up --detach --dir "$DIR/.cb" --broker "$URL" --config "$DIR/cb.json" \
@@ -155,7 +157,6 @@ open(sys.argv[2], "w").write("%d members at (offset, committed) %s" % (len(m), s
 assert len(m) == 3 and len(seen) == 1 and seen[0][0] == seen[0][1], m
 PY
 }
-. "$ROOT/tests/cluster_lib.sh"
 cluster_node_failure cb.events
 
 if [ "$fails" -ne 0 ]; then

@@ -13,6 +13,7 @@ typedef struct cb_bench_env {
     int own_broker;   /* 1 if we started it (and must stop it) */
     int cleanup;      /* its cb_bench_cleanup slot */
     int partitions;   /* the engine workloads: P partitions, one engine each (default 1) */
+    int replicas;     /* the streams' replicas on a NATS cluster (0: the default, 1) */
 } cb_bench_env;
 
 /* Use `url` if not NULL, else start a private server for `driver` with

@@ -128,6 +128,7 @@ static cb_status one_run(const cb_bench_env *env, long n, int idx, double out[3]
     cb_broker_opts_init(&o);
     o.url = env->url;
     o.name = "cb-bench";
+    o.replicas = env->replicas > 1 ? env->replicas : o.replicas;
     o.op_timeout_ms = 120000;
     if ((st = cb_broker_open(r.base, &o, &r.b)) != CB_OK)
         goto out_base;
@@ -227,6 +228,7 @@ cb_status cb_bench_broker(const cb_bench_env *env, long n, int runs, json_t **re
         cb_broker_opts_init(&o);
         o.url = env->url;
         o.partitions = env->partitions > 1 ? env->partitions : 1;
+        o.replicas = env->replicas > 1 ? env->replicas : o.replicas;
         if (base && cb_broker_open(base, &o, &b) == CB_OK) {
             health = cb_broker_health(b);
             cb_broker_close(b);

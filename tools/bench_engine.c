@@ -67,8 +67,9 @@ static cb_status stack_up(const cb_bench_env *env, stack *s, int objects)
     snprintf(s->storage, sizeof s->storage, "%s", storage && *storage ? storage : "");
     /* the built-ins only, no limit but the adapters' own concurrency */
     snprintf(config, sizeof config,
-             "{\"backends\": {\"local\": {\"functions\": {}}}, \"broker\": {\"partitions\": %d}}\n",
-             parts(env));
+             "{\"backends\": {\"local\": {\"functions\": {}}}, \"broker\": {\"partitions\": %d, "
+             "\"replicas\": %d}}\n",
+             parts(env), env->replicas > 1 ? env->replicas : 1);
     if (objects) { /* a function that reads its range, and the storage */
         FILE *py;
         char tmp[] = "/tmp/cbbench-fns.XXXXXX";
@@ -248,6 +249,7 @@ static cb_status client_open(const cb_bench_env *env, const char *workload, int 
     o.url = env->url;
     o.op_timeout_ms = 60000;
     o.partitions = c->partitions; /* the stack's (else each open warns of the others) */
+    o.replicas = env->replicas > 1 ? env->replicas : o.replicas;
     if ((st = cb_broker_open(c->base, &o, &c->b)) != CB_OK)
         return st;
     snprintf(pattern, sizeof pattern, "cb.done.%s.>", c->tenant);

@@ -11,7 +11,7 @@
 
 static const char *usage =
     "usage: cb bench WORKLOAD [--broker nats|amqp] [--url URL] [--n N] [--runs R]\n"
-    "                [--partitions P] [--json]\n"
+    "                [--partitions P] [--replicas R] [--json]\n"
     "Workloads:\n"
     "  broker   raw confirmed appends, ordered read and work-queue put/get/ack of the\n"
     "           broker through cbcore's driver (the limit the engine works under)\n"
@@ -42,6 +42,8 @@ static const char *usage =
     "--partitions P (1..4): the stack has P partitions and P engines with names\n"
     "(cb up --engines P); fanout submits P maps of N/P tasks, one in each\n"
     "partition; the log of each is read back for the events and latencies.\n"
+    "--replicas R (1..5): the streams' replicas (a NATS cluster given by --url as\n"
+    "a list of its nodes; RabbitMQ's queues take the cluster's members).\n"
     "Without --url a private broker is started in a temp dir and stopped afterwards.\n"
     "Prints one JSON object with the per-run figures and their median.\n";
 
@@ -49,7 +51,7 @@ int cb_cmd_bench(int argc, char **argv)
 {
     const char *driver = "nats", *url = NULL, *workload;
     long n = 0;
-    int runs = 3, partitions = 1, i;
+    int runs = 3, partitions = 1, replicas = 1, i;
     cb_bench_env env;
     json_t *report = NULL;
     cb_status st;
@@ -70,6 +72,8 @@ int cb_cmd_bench(int argc, char **argv)
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
             partitions = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--replicas") && i + 1 < argc)
+            replicas = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--backend") && i + 1 < argc && !strcmp(argv[i + 1], "local"))
             i++; /* the adapter workload's backend: local is the one measured here */
         else if (!strcmp(argv[i], "--json"))
@@ -104,6 +108,10 @@ int cb_cmd_bench(int argc, char **argv)
         fprintf(stderr, "cb bench: --partitions is 1..4, for the engine workloads\n");
         return 2;
     }
+    if (replicas < 1 || replicas > 5) {
+        fprintf(stderr, "cb bench: --replicas is 1..5\n");
+        return 2;
+    }
     if (!getenv("CB_LOG_LEVEL"))
         cb_log_set_level(CB_LOG_WARN);
     memset(&env, 0, sizeof env);
@@ -113,6 +121,7 @@ int cb_cmd_bench(int argc, char **argv)
         return 1;
     }
     env.partitions = partitions;
+    env.replicas = replicas;
     st = run ? run(&env, n, runs, &report) : cb_bench_engine(workload, &env, n, runs, &report);
     if (run != cb_bench_http)
         cb_bench_broker_down(&env);

@@ -336,21 +336,30 @@ void cb_ident_nats_url(const char *name, int port, int tls, char *out, size_t si
         snprintf(out, size, "nats://%s@127.0.0.1:%d", name, port);
 }
 
-/* What DIR/nats.conf says: its port (0: no file) and whether it has TLS. */
-static void read_conf(const char *dir, int *port, int *tls)
+/* What a server configuration file says: its listen port (0: no file, or
+ * none) and whether it has TLS. 0, or -1 when there is no such file. */
+static int read_conf_file(const char *path, int *port, int *tls)
 {
-    char path[700], line[512];
+    char line[512];
     FILE *f;
     *port = *tls = 0;
-    snprintf(path, sizeof path, "%s/nats.conf", dir);
     if (!(f = fopen(path, "r")))
-        return;
+        return -1;
     while (fgets(line, sizeof line, f)) {
         if (!*port && sscanf(line, "listen: \"127.0.0.1:%d\"", port) != 1)
             *port = 0;
         *tls |= !strncmp(line, "tls {", 5);
     }
     fclose(f);
+    return 0;
+}
+
+/* What DIR/nats.conf says. */
+static void read_conf(const char *dir, int *port, int *tls)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/nats.conf", dir);
+    (void)read_conf_file(path, port, tls);
 }
 
 void cb_ident_stack_nats_url(const char *dir, const char *name, char *out, size_t size)
@@ -360,16 +369,11 @@ void cb_ident_stack_nats_url(const char *dir, const char *name, char *out, size_
     read_conf(dir, &port, &tls);
     out[0] = '\0';
     for (int k = 1; k <= 9 && len < size; k++) { /* cb up --cluster: DIR/nats-n<k>.conf */
-        char path[700], line[512], one[300];
-        int node = 0;
-        FILE *f;
+        char path[700], one[300];
+        int node, node_tls; /* (a node includes nats.conf: its TLS is nats.conf's) */
         snprintf(path, sizeof path, "%s/nats-n%d.conf", dir, k);
-        if (!(f = fopen(path, "r")))
+        if (read_conf_file(path, &node, &node_tls) != 0)
             break;
-        while (!node && fgets(line, sizeof line, f))
-            if (sscanf(line, "listen: \"127.0.0.1:%d\"", &node) != 1)
-                node = 0;
-        fclose(f);
         cb_ident_nats_url(name, node, tls, one, sizeof one);
         len += (size_t)snprintf(out + len, size - len, "%s%s", len ? "," : "", one);
     }
