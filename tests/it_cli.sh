@@ -62,6 +62,18 @@ fi
 check "cb up prints the broker" grep -q "export CB_BROKER_URL=$SHOWN" "$DIR/up.out"
 check "cb up writes the url" grep -qx "$SHOWN" "$CB_DIR/url"
 
+# -- cb health (the containers' health checks): each daemon of the stack on
+# this host reports a live connection; a daemon nobody runs does not
+for d in engine projector sla; do
+    check "cb health $d: it reports, connected" "$CB" health "$d" --timeout-ms 15000
+done
+# (cb up names its adapters: adapter0, ...)
+check "cb health adapter --id '*': one reports, connected" "$CB" health adapter --id '*' --timeout-ms 15000
+"$CB" health nosuchdaemon --timeout-ms 1500 2>"$DIR/health.err"
+check "cb health of a daemon nobody runs fails, saying so" bash -c "[ $? -eq 1 ] && grep -q 'no report of nosuchdaemon on this host' '$DIR/health.err'"
+"$CB" health engine --id someone-else --timeout-ms 1500 2>/dev/null
+check "... and of an id no engine has" test $? -eq 1
+
 # -- credentials: in no command line, no world-readable file, no message
 if [ -n "$PASS" ]; then
     check "the password is kept in a file only its owner reads" test "$(stat -c %a "$CB_DIR/broker.password")" = 600

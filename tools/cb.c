@@ -26,6 +26,7 @@ static const command commands[] = {
     {"storage", cb_cmd_storage, "objects in the configured storage: ls, put, get, rm, mb"},
     {"tenant", cb_cmd_tenant, "a tenant's broker identity: add, list, remove"},
     {"sla", cb_cmd_sla, "SLA agreements: create, list, show, delete, start, stop, watch"},
+    {"health", cb_cmd_health, "whether a daemon lives and is connected (container health checks)"},
     {"doctor", cb_cmd_doctor, "the broker's durability (read from the server) and the store"},
     {"validate", cb_cmd_validate, "check JSON files against the message schemas"},
     {"replay", cb_cmd_replay, "a job's timeline or past state from the log; rebuild, verify"},

@@ -21,5 +21,6 @@ int cb_cmd_doctor(int argc, char **argv);
 int cb_cmd_storage(int argc, char **argv);
 int cb_cmd_sla(int argc, char **argv);
 int cb_cmd_tenant(int argc, char **argv);
+int cb_cmd_health(int argc, char **argv);
 
 #endif /* CB_CMD_H */
