@@ -31,7 +31,7 @@ TEST_SUPPORT := $(BUILD)/obj/tests/cb_test.o $(BUILD)/obj/tests/cb_stack.o
 FUZZ_SECONDS ?= 60
 
 .SECONDARY:
-.PHONY: all test unit integration asan tsan fuzz format format-check lint deps demo clean help
+.PHONY: all test unit integration asan tsan fuzz format format-check lint deps demo compose-test clean help
 
 all: deps-check $(BINS) $(UNIT_TESTS)
 
@@ -44,6 +44,7 @@ help:
 	@echo "make format     clang-format the sources; format-check fails on a difference"
 	@echo "make lint       the dependency rules between folders, then cppcheck"
 	@echo "make deps       install the Debian packages the project needs (apt-get, idempotent)"
+	@echo "make compose-test  build the images and run docker-compose.yml for real (podman, root)"
 
 deps:
 	@tools/deps.sh
@@ -153,6 +154,10 @@ lint:
 # a private dev stack, stop it (tools/demo.sh).
 demo: all
 	tools/demo.sh
+
+# The compose stack built and run for real with podman (tools/compose-test.sh).
+compose-test: all
+	tools/compose-test.sh
 
 clean:
 	rm -rf build

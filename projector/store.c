@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "cb_alloc.h"
@@ -121,7 +122,13 @@ cb_status cb_store_open(const char *dir, size_t map_bytes, unsigned flags, cb_st
 out_close_env:
     mdb_env_close(st->env);
 out_fail:
-    if (rc != ENOENT && rc != MDB_NOTFOUND)
+    if (rc == EAGAIN) /* LMDB locks its reader slot by pid: another holds this pid */
+        CB_LOG_ERR(MOD,
+                   "open %s: another process with this pid (%d) uses the store: processes in "
+                   "containers that share a store need one pid namespace (docker-compose.yml: "
+                   "pid: host; README \"Docker\")",
+                   dir, (int)getpid());
+    else if (rc != ENOENT && rc != MDB_NOTFOUND)
         CB_LOG_ERR(MOD, "open %s: %s", dir, mdb_strerror(rc));
     cb_free(st);
     return rc == ENOENT || rc == MDB_NOTFOUND ? CB_ENOTFOUND : from_mdb(rc);

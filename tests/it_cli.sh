@@ -69,6 +69,7 @@ for d in engine projector sla; do
 done
 # (cb up names its adapters: adapter0, ...)
 check "cb health adapter --id '*': one reports, connected" "$CB" health adapter --id '*' --timeout-ms 15000
+check "cb health api --url: cb-api answers GET /v1/health" "$CB" health api --url "$(cat "$CB_DIR/api_url")"
 "$CB" health nosuchdaemon --timeout-ms 1500 2>"$DIR/health.err"
 check "cb health of a daemon nobody runs fails, saying so" bash -c "[ $? -eq 1 ] && grep -q 'no report of nosuchdaemon on this host' '$DIR/health.err'"
 "$CB" health engine --id someone-else --timeout-ms 1500 2>/dev/null

@@ -18,12 +18,13 @@
 
 static const char *usage =
     "usage: cb health DAEMON [--broker URL] [--id ID] [--timeout-ms N]\n"
+    "       cb health api --url URL [--timeout-ms N]\n"
     "Waits for a figures report of DAEMON (engine, projector, adapter, sla:\n"
     "cb.stats.DAEMON.ID, sent every $CB_STATS_MS, default 5000 ms) that says its\n"
     "broker connection is up. Exit 0 when one comes within N ms (default\n"
     "12000), else 1 with the reason. The report's id must be ID (default: one\n"
     "of a daemon on this host, whose id begins with the host's name; '*':\n"
-    "any daemon's).\n";
+    "any daemon's). cb-api: GET URL/v1/health must answer 200.\n";
 
 typedef struct health {
     const char *want;  /* the id asked for, or NULL: any */
@@ -49,7 +50,7 @@ static void report_cb(const cb_broker_msg *m, void *ctx)
 
 int cb_cmd_health(int argc, char **argv)
 {
-    const char *url = NULL, *daemon;
+    const char *url = NULL, *http = NULL, *daemon;
     long timeout_ms = 12000;
     char pattern[200], host[64] = "";
     struct event_base *base = NULL;
@@ -66,6 +67,8 @@ int cb_cmd_health(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--broker") && i + 1 < argc)
             url = argv[++i];
+        else if (!strcmp(argv[i], "--url") && i + 1 < argc)
+            http = argv[++i];
         else if (!strcmp(argv[i], "--id") && i + 1 < argc)
             h.want = argv[++i];
         else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
@@ -78,6 +81,19 @@ int cb_cmd_health(int argc, char **argv)
     if (!cb_name_valid(daemon) || timeout_ms <= 0) {
         fputs(usage, stderr);
         return 2;
+    }
+    if (http) { /* cb-api answers for itself */
+        char target[1024], body[512];
+        int code;
+        snprintf(target, sizeof target, "%s/v1/health", http);
+        if ((code = cb_cli_http("GET", target, NULL, NULL, (int)timeout_ms, body, sizeof body)) ==
+            200)
+            return 0;
+        if (code)
+            fprintf(stderr, "cb health: GET %s: HTTP %d: %s\n", target, code, body);
+        else
+            fprintf(stderr, "cb health: GET %s: %s\n", target, body);
+        return 1;
     }
     if (h.want && !strcmp(h.want, "*"))
         h.want = NULL;

@@ -3,6 +3,10 @@
 #   tools/deps.sh                     install what is missing (apt-get)
 #   tools/deps.sh --check-or-install  the same, silent when all are present
 #   tools/deps.sh --list              print the package list
+#   tools/deps.sh --build             only what building the binaries needs
+#                                     (the Dockerfile's build stage)
+#   tools/deps.sh --compose           what tools/compose-test.sh needs (podman,
+#                                     runc, docker-compose, debootstrap)
 set -eu
 
 PKGS="build-essential pkg-config librabbitmq-dev libnats-dev libjansson-dev liblmdb-dev \
@@ -16,6 +20,16 @@ nginx-light prometheus chromium"
 # Node.js runs the Node example client and the remote backends' test peers; a machine with its own node/npm
 # (e.g. from nodejs.org) keeps it: these two are checked by command.
 CMD_PKGS="node:nodejs npm:npm"
+# what `make` of the binaries needs (tools/embed.py: python3), no more
+BUILD_PKGS="build-essential pkg-config librabbitmq-dev libnats-dev libjansson-dev liblmdb-dev \
+libevent-dev libssl-dev python3"
+if [ "${1:-}" = "--build" ]; then
+    PKGS=$BUILD_PKGS
+    CMD_PKGS=""
+elif [ "${1:-}" = "--compose" ]; then
+    PKGS="podman runc docker-compose debootstrap curl python3"
+    CMD_PKGS=""
+fi
 
 if [ "${1:-}" = "--list" ]; then
     echo $PKGS nodejs npm
