@@ -166,8 +166,8 @@ int main(int argc, char **argv)
     }
     if (prometheus && !*prometheus)
         prometheus = NULL;
-    if ((s = cb_sla_service_start(base, b, schema, secrets, prometheus,
-                                  (unsigned)bo.partitions, &sv)) != CB_OK) {
+    if ((s = cb_sla_service_start(base, b, schema, secrets, prometheus, (unsigned)bo.partitions,
+                                  &sv)) != CB_OK) {
         CB_LOG_ERR("sla", "cannot start: %s", cb_strerror(s));
         goto out_broker;
     }

@@ -29,8 +29,8 @@ typedef struct pending {
     char id[512], tenant[CB_NAME_MAX + 1], job[CB_NAME_MAX + 1], agreement[CB_NAME_MAX + 1];
     int kind;           /* CB_SLA_BREACHED or CB_SLA_RECOVERED */
     unsigned partition; /* whose log it goes to: the job's (0 for the tenant's _sla) */
-    json_t *data;  /* the event's */
-    json_t *hooks; /* the agreement's notify.webhooks, or NULL */
+    json_t *data;       /* the event's */
+    json_t *hooks;      /* the agreement's notify.webhooks, or NULL */
     struct pending *next;
 } pending;
 
@@ -63,8 +63,8 @@ struct cb_sla_service {
     cb_map terminating; /* hashes of the cb.sla.terminated ids appended */
     pending *wait;      /* breaches found before the end, not yet seen in the log */
     cb_sla_stats stats;
-    unsigned nops;        /* appends not confirmed yet */
-    int stopped;          /* freed when the last one is */
+    unsigned nops; /* appends not confirmed yet */
+    int stopped;   /* freed when the last one is */
 };
 
 static void pending_free(pending *p)
@@ -97,8 +97,8 @@ static void appended(cb_status s, uint64_t seq, int duplicate, void *ctx)
         service_free(sv);
 }
 
-static cb_status append(cb_sla_service *sv, unsigned partition, cb_event_type t,
-                        const char *tenant, const char *job, const char *id, json_t *data)
+static cb_status append(cb_sla_service *sv, unsigned partition, cb_event_type t, const char *tenant,
+                        const char *job, const char *id, json_t *data)
 {
     cb_status s;
     sv->nops++;
@@ -145,8 +145,8 @@ static void report(cb_sla_service *sv, const pending *p)
     json_t *hook;
     char *text;
     size_t i;
-    if (append(sv, p->partition, types[p->kind], p->tenant, p->job, p->id,
-               json_incref(p->data)) != CB_OK)
+    if (append(sv, p->partition, types[p->kind], p->tenant, p->job, p->id, json_incref(p->data)) !=
+        CB_OK)
         return;
     sv->stats.appended++;
     if (p->kind == CB_SLA_BREACHED)
@@ -485,7 +485,9 @@ cb_status cb_sla_service_start(struct event_base *base, cb_broker *b, const cb_s
         return CB_ENOMEM;
     sv->base = base;
     sv->b = b;
-    sv->nparts = partitions < 1 ? 1 : partitions > CB_PARTITIONS_MAX ? CB_PARTITIONS_MAX : partitions;
+    sv->nparts = partitions < 1                   ? 1
+                 : partitions > CB_PARTITIONS_MAX ? CB_PARTITIONS_MAX
+                                                  : partitions;
     for (unsigned k = 0; k < sv->nparts; k++) {
         sv->parts[k].sv = sv;
         sv->parts[k].k = k;

@@ -329,7 +329,7 @@ typedef struct log_stats {
     int done;
     cb_status status;
     char prefix[200]; /* "cb.evt.<tenant>." (partition k: "cb.evp.<k>.<tenant>."): the run's */
-    long base;          /* fanout: the number of the task 0 of the job being read, among all */
+    long base;        /* fanout: the number of the task 0 of the job being read, among all */
     long events, invocations, ended;
     uint64_t last_seq; /* of the partition being read */
     /* fanout: per task, the dispatch and completion times */

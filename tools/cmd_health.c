@@ -27,9 +27,9 @@ static const char *usage =
     "any daemon's). cb-api: GET URL/v1/health must answer 200.\n";
 
 typedef struct health {
-    const char *want;  /* the id asked for, or NULL: any */
-    char prefix[80];   /* or this prefix ("<host>-"), when not empty */
-    int got, stale;    /* a live report came; one came that said "not connected" */
+    const char *want; /* the id asked for, or NULL: any */
+    char prefix[80];  /* or this prefix ("<host>-"), when not empty */
+    int got, stale;   /* a live report came; one came that said "not connected" */
 } health;
 
 static void report_cb(const cb_broker_msg *m, void *ctx)

@@ -124,6 +124,10 @@ else
         "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$WORK/debootstrap.log" 2>&1; then
         echo "FAIL debootstrap"; tail -5 "$WORK/debootstrap.log"; fails=1; exit 1
     fi
+    # the updates and security archives too, as the host's apt has them
+    m=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+    printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s-security bookworm-security main\n' \
+        "$m" "$m" "$m" >"$WORK/rootfs/etc/apt/sources.list"
     # what an image needs not (the package lists and archives, docs)
     rm -rf "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/* \
         "$WORK"/rootfs/usr/share/doc/* "$WORK"/rootfs/usr/share/man/* "$WORK"/rootfs/usr/share/locale/*
@@ -208,18 +212,19 @@ echo "     the 10,000-item map took $(($(date +%s) - m0)) s to its result"
 
 # ---- 5. the engine container killed while a job runs
 say "kill -9 of the engine's process while a job runs"
-printf '{"tenant": "demo", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": %s}, "parallelism": 8}\n' \
+printf '{"tenant": "demo", "kind": "map", "function": {"backend": "local", "name": "sleep_ms"}, "input": {"items": %s}, "parallelism": 4}\n' \
     "$($PY -c 'print([100] * 400)')" >"$WORK/slow.json"
 SLOW=$("$CB" submit --broker "$NATS" "$WORK/slow.json" 2>"$WORK/slow.err")
 succeeded() { curl -sf "$API/v1/jobs/demo/$SLOW" | $PY -c 'import json,sys; print(json.load(sys.stdin)["counts"]["succeeded"])'; }
 past() { [ "$(succeeded)" -ge "$1" ] 2>/dev/null; }
-check "a job of 400 tasks of 100 ms, 8 at a time, submitted" test -n "$SLOW"
+check "a job of 400 tasks of 100 ms, 4 at a time, submitted" test -n "$SLOW"
 check "... 40 of its tasks succeeded" wait_for 60 past 40
 ENGINE=$(compose ps -q engine)
 RESTARTS0=$(podman inspect "$ENGINE" --format '{{.RestartCount}}')
 EPID=$(podman inspect "$ENGINE" --format '{{.State.Pid}}')
 kill -9 "$EPID"
 AT_KILL=$(succeeded)
+check "... killed while it ran ($AT_KILL of 400 done)" test "${AT_KILL:-400}" -lt 400
 restarted() { [ "$(podman inspect "$ENGINE" --format '{{.RestartCount}}')" -gt "$RESTARTS0" ] &&
     [ "$(podman inspect "$ENGINE" --format '{{.State.Status}}')" = running ]; }
 check "the restart policy brings the engine back" wait_for 60 restarted
@@ -227,7 +232,7 @@ slow_ok() {
     result_of "demo/$SLOW" >"$WORK/slow.out" &&
         $PY -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r) == 400, len(r)' "$WORK/slow.out"
 }
-check "the job completes after the restart: 400 outputs (killed at $AT_KILL)" wait_for 120 slow_ok
+check "the job completes after the restart: 400 outputs, each once" wait_for 120 slow_ok
 check "... the engine healthy again" wait_for 60 healthy 6
 
 # ---- 6. down and up: the named volumes keep the log and the store
