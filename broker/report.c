@@ -50,15 +50,11 @@ cb_status cb_report_start(struct event_base *base, cb_broker *b, const char *dae
     cb_report *r;
     const char *env = getenv("CB_STATS_MS");
     long ms = env && *env ? strtol(env, NULL, 10) : 5000;
-    char host[64] = "", own[CB_NAME_MAX + 1];
+    char host[64] = "", name[64], own[CB_NAME_MAX + 1];
     *out = NULL;
     if (!id) { /* HOST-PID, in name characters */
         (void)gethostname(host, sizeof host - 1);
-        snprintf(own, sizeof own, "%s-%d", host[0] ? host : "host", (int)getpid());
-        for (char *c = own; *c; c++)
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
-                *c = '_';
+        snprintf(own, sizeof own, "%s-%d", cb_name_from(host, name, sizeof name), (int)getpid());
         id = own;
     }
     if (!cb_name_valid(daemon) || !cb_name_valid(id) || !fill)

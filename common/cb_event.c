@@ -35,6 +35,24 @@ cb_event_type cb_event_type_parse(const char *s)
     return CB_EV_UNKNOWN;
 }
 
+char *cb_name_from(const char *s, char *out, size_t size)
+{
+    size_t n = 0;
+    if (!size)
+        return out;
+    if (!s || !*s)
+        s = "host";
+    for (; s[n] && n + 1 < size && n < CB_NAME_MAX; n++) {
+        char c = s[n];
+        out[n] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                         c == '_' || c == '-'
+                     ? c
+                     : '_';
+    }
+    out[n] = '\0';
+    return out;
+}
+
 int cb_name_valid(const char *s)
 {
     size_t n = 0;

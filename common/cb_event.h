@@ -76,6 +76,9 @@ cb_event_type cb_event_type_parse(const char *s);
 cb_event_type cb_event_peek_type(const char *buf, size_t len);
 /* 1 if `s` is a valid name ([A-Za-z0-9_-], 1..128 characters). */
 int cb_name_valid(const char *s);
+/* `s` (a host's name, say) as a name into out: each other character '_',
+ * cut to size - 1 and to 128; "host" when s is NULL or empty. Returns out. */
+char *cb_name_from(const char *s, char *out, size_t size);
 /* A job's key, "tenant/job", into buf (the store's and the engine's name for
  * it). Returns 0, -1 if it does not fit. */
 int cb_job_key(const char *tenant, const char *job, char *buf, size_t size);

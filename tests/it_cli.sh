@@ -74,6 +74,16 @@ check "cb health api --url: cb-api answers GET /v1/health" "$CB" health api --ur
 check "cb health of a daemon nobody runs fails, saying so" bash -c "[ $? -eq 1 ] && grep -q 'no report of nosuchdaemon on this host' '$DIR/health.err'"
 "$CB" health engine --id someone-else --timeout-ms 1500 2>/dev/null
 check "... and of an id no engine has" test $? -eq 1
+# a host whose name has dots (report ids have '_' for them): cb health
+# still finds its daemon (a projector of a store of its own, in a UTS
+# namespace named cb.test.host; root only)
+if unshare --uts true 2>/dev/null; then
+    check "cb health on a host named with dots finds its daemon" unshare --uts sh -c '
+        hostname cb.test.host
+        CB_STATS_MS=500 "$1" --broker "$2" --store "$3" 2>/dev/null & p=$!
+        "$4" health projector --broker "$2" --timeout-ms 10000; rc=$?
+        kill $p; wait $p 2>/dev/null; exit $rc' _ "$CB_TEST_BIN/cb-projector" "$URL" "$DIR/dotstore" "$CB"
+fi
 
 # -- credentials: in no command line, no world-readable file, no message
 if [ -n "$PASS" ]; then

@@ -313,6 +313,16 @@ static void test_type_names_round_trip(void **state)
     assert_false(cb_name_valid(long_name));
     long_name[128] = '\0';
     assert_true(cb_name_valid(long_name));
+    /* a host's name as a name: what the daemons' report ids and cb health
+     * both begin with (a dotted host name once made cb health miss them) */
+    char out[64];
+    assert_string_equal(cb_name_from("vm.example.com", out, sizeof out), "vm_example_com");
+    assert_true(cb_name_valid(out));
+    assert_string_equal(cb_name_from("a-b_C9", out, sizeof out), "a-b_C9");
+    assert_string_equal(cb_name_from("", out, sizeof out), "host");
+    assert_string_equal(cb_name_from(NULL, out, sizeof out), "host");
+    assert_string_equal(cb_name_from("abcdef", out, 4), "abc");
+    assert_true(cb_name_valid(cb_name_from(long_name, out, sizeof out)));
 }
 
 /* The type a scan finds is the type a decode finds, for every type and

@@ -52,7 +52,7 @@ int cb_cmd_health(int argc, char **argv)
 {
     const char *url = NULL, *http = NULL, *daemon;
     long timeout_ms = 12000;
-    char pattern[200], host[64] = "";
+    char pattern[200], host[64] = "", name[64];
     struct event_base *base = NULL;
     cb_broker *b = NULL;
     cb_sub *sub = NULL;
@@ -98,8 +98,8 @@ int cb_cmd_health(int argc, char **argv)
     if (h.want && !strcmp(h.want, "*"))
         h.want = NULL;
     else if (!h.want) {
-        (void)gethostname(host, sizeof host - 1);
-        snprintf(h.prefix, sizeof h.prefix, "%s-", host);
+        (void)gethostname(host, sizeof host - 1); /* as the daemons' reports name it */
+        snprintf(h.prefix, sizeof h.prefix, "%s-", cb_name_from(host, name, sizeof name));
     }
     if (!(url = cb_cli_broker_url(url))) {
         fprintf(stderr, "cb health: no broker (--broker URL or $CB_BROKER_URL)\n");
