@@ -160,6 +160,7 @@ typedef struct cjob {
     uint32_t await_frontier;
     cb_task_ref await_ref; /* a DAG's; attempt 0: none */
     int64_t await_until_ns;
+    int unseen;          /* a visit found the mirror behind past await_until_ns (logged once) */
     int64_t progress_ns; /* the last progress message */
     struct event *wake;
     int64_t wake_at_ns; /* monotonic */

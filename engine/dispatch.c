@@ -104,11 +104,16 @@ static int task_part(const cjob *j, const cb_job_state *js, const cb_task_list *
 {
     const json_t *spec = js->spec;
     uint32_t task = r->task;
+    const cb_task_state *rec = cb_task_list_get(tb, task);
     int32_t step = -1;
     *fn = json_object_get(spec, "function");
     *items = NULL;
     *step_name = NULL;
     t->first_item = -1;
+    if (rec && rec->attempt >= r->attempt &&
+        (rec->status == CB_TASK_SUCCEEDED || rec->status == CB_TASK_FAILED ||
+         rec->status == CB_TASK_TIMED_OUT))
+        return -1; /* reported before its dispatch (fold.c adopt_dispatch): nothing to run */
     if (j->flow.kind == CB_FLOW_DAG) {
         cb_task_view v = cb_task_list_view(tb);
         if ((step = cb_sched_step_of(&j->flow, &v, task)) < 0)

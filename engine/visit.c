@@ -206,7 +206,7 @@ void ctl_visit(cb_control *c, cjob *j)
     int64_t now = cb_time_now_ns(), retry_ms = 0;
     uint64_t free_cap = 0;
     uint32_t lanes[CB_FLOW_LANES_MAX] = {0};
-    bool by_ref;
+    bool by_ref, late;
     cb_status s;
 
     if (!(mj = cb_mirror_get(c->mirror, j->key))) {
@@ -232,10 +232,19 @@ void ctl_visit(cb_control *c, cjob *j)
         return; /* the confirmations re-visit */
     if (job_load_flow(c, j, js) != CB_OK)
         return;
-    if (behind(c, j, js, tb) && now < j->await_until_ns) {
+    late = behind(c, j, js, tb);
+    if (late && now < j->await_until_ns) {
         ctl_job_wake(j, (j->await_until_ns - now) / 1000000 + 1);
         return; /* the mirror has not folded what we appended yet */
     }
+    if (late && !j->unseen) /* once until the log shows them again */
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job,
+                   "the log does not show what the broker confirmed for this job %lld ms "
+                   "ago (%llu of %llu events folded); planning again (a broker's node "
+                   "failure can lose confirmed appends: docs/broker.md)",
+                   (long long)c->o.await_ms, (unsigned long long)(js->applied + js->ignored),
+                   (unsigned long long)j->expect);
+    j->unseen = late;
     if (j->flow.objects && !j->flow.partitioned && !js->cancel_requested &&
         !ctl_partition(c, j, js))
         return; /* its plan is being listed: each page's confirmation comes back here */

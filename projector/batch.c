@@ -632,7 +632,8 @@ static void write_task(uint64_t idx, void *val, void *arg)
     cb_task_state *t = cb_map_get(&w->e->tasks, idx);
     unsigned char key[CB_TASK_KEY_MAX];
     (void)val;
-    if (w->s != CB_OK || !t || t->status == CB_TASK_PENDING)
+    /* a pending task has no record, unless a report it ignored cost something */
+    if (w->s != CB_OK || !t || (t->status == CB_TASK_PENDING && cb_cost_none(&t->cost)))
         return;
     w->s = put_task(w->e->b, key, task_key(w->e, (uint32_t)idx, key), t);
 }

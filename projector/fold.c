@@ -314,8 +314,13 @@ static int fold_dispatched(fold_ctx *c)
             }
             continue;
         }
-        if ((t->status == CB_TASK_PENDING && attempt == 1) ||
-            (t->status == CB_TASK_RETRY_WAIT && attempt == t->attempt)) {
+        if (attempt == 1 && t->status != CB_TASK_PENDING && idx >= c->j->frontier) {
+            /* reported before this dispatch (adopt_dispatch): settled, it
+             * moves the frontier only */
+            c->j->frontier = idx + 1;
+            any = 1;
+        } else if ((t->status == CB_TASK_PENDING && attempt == 1) ||
+                   (t->status == CB_TASK_RETRY_WAIT && attempt == t->attempt)) {
             if (idx >= c->j->frontier)
                 c->j->frontier = idx + 1;
             t->attempt = attempt;
@@ -405,6 +410,25 @@ static int outcome_task(fold_ctx *c, cb_outcome_msg *m, cb_task_state **t, bool 
     return r;
 }
 
+/* An adapter reports attempt 1 of a task the log shows pending: the
+ * dispatch is not in the log, yet it happened (an adapter runs only what
+ * the engine put once the broker confirmed the dispatch). A broker can
+ * lose an append it confirmed when a node fails (docs/broker.md, "Node
+ * failure"); the report stands for its dispatch, so the task's outcome
+ * counts and the job goes on. The frontier stays: the tasks below it were
+ * all dispatched, and the engine's next dispatch of this one moves it
+ * (fold_dispatched) without running it again (it sends no command for an
+ * attempt already settled). */
+static void adopt_dispatch(fold_ctx *c, cb_task_state *t, uint32_t attempt)
+{
+    if (t->status != CB_TASK_PENDING || attempt != 1 || c->j->cancel_requested)
+        return;
+    t->attempt = 1;
+    t->due_ns = 0;
+    t->member = 0;
+    task_move(c->j, t, CB_TASK_DISPATCHED, c->now);
+}
+
 static int fold_task_started(fold_ctx *c)
 {
     cb_task_state *t;
@@ -412,6 +436,7 @@ static int fold_task_started(fold_ctx *c)
     int r = outcome_of(c, &t, &m);
     if (r <= 0)
         return r;
+    adopt_dispatch(c, t, m.attempt);
     if (t->status != CB_TASK_DISPATCHED || m.attempt != t->attempt)
         return 0;
     task_move(c->j, t, CB_TASK_RUNNING, c->now);
@@ -427,6 +452,7 @@ static int fold_task_succeeded(fold_ctx *c)
         return r;
     if (!m.output)
         return CB_EINVAL;
+    adopt_dispatch(c, t, m.attempt);
     /* The first success wins, also a late one from an earlier attempt: the
      * function did produce that output. */
     if (t->status == CB_TASK_PENDING || t->status == CB_TASK_SUCCEEDED || m.attempt > t->attempt)
@@ -465,6 +491,7 @@ static int fold_failed(fold_ctx *c)
     int r = outcome_task(c, &m, &t, false);
     if (r <= 0)
         return r;
+    adopt_dispatch(c, t, m.attempt);
     return task_failed(c, t, m.attempt, CB_TASK_FAILED, m.error);
 }
 

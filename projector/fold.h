@@ -7,7 +7,12 @@
  * leaves the state untouched.
  *
  * Entities: one cb_job_state per job, one cb_task_state per task that has
- * left PENDING (a task never dispatched needs no record). A job's task count
+ * left PENDING (a task never dispatched needs no record, unless a report
+ * it ignored cost something). An adapter's report of attempt 1 of a task
+ * still PENDING stands for its dispatch, which the log lost (a broker can
+ * lose a confirmed append when a node fails: docs/broker.md, "Node
+ * failure"); the frontier stays until the engine's next dispatch of the
+ * task, which moves it only. A job's task count
  * starts at cb.job.started and grows with each cb.task.expanded (a DAG
  * `foreach` step whose children take the next indices). The caller owns the
  * records and gives the fold access to a job's tasks through cb_fold_tasks.

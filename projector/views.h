@@ -23,7 +23,8 @@ CB_NODISCARD cb_status cb_view_task(cb_store *st, const char *key, uint32_t inde
                                     cb_task_state *out);
 /* The task records of job "tenant/job" in index order: fn(index, task, arg)
  * for each (the record is borrowed for the call); fn returns non-zero to
- * stop. Tasks never dispatched have no record. One read transaction. */
+ * stop. Tasks never dispatched have no record (unless a report the fold
+ * ignored cost something: then a pending one). One read transaction. */
 typedef int cb_view_task_fn(uint32_t index, const cb_task_state *t, void *arg);
 CB_NODISCARD cb_status cb_view_job_tasks(cb_store *st, const char *key, cb_view_task_fn *fn,
                                          void *arg);

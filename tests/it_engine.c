@@ -16,6 +16,7 @@
 
 #include "broker.h"
 #include "cb_partition.h"
+#include "emit.h"
 #include "cb_event.h"
 #include "cb_stack.h"
 #include "owners.h"
@@ -577,6 +578,27 @@ static bool store_shows_end(void *arg)
     }
     cb_store_close(st);
     return ended;
+}
+
+/* The store shows the job ended, and equals a rebuild of the log up to
+ * its positions (cb replay --verify). */
+static void expect_store_equals_the_log(const char *tenant, const char *job)
+{
+    stored_end end;
+    char cmd[1200], line[600];
+    FILE *p;
+    int status;
+    snprintf(end.key, sizeof end.key, "%s/%s", tenant, job);
+    if (!cb_test_poll_until(F.base, store_shows_end, &end, WAIT_MS, 50))
+        fail_msg("the store does not show %s ended", end.key);
+    snprintf(cmd, sizeof cmd, "'%s' replay --broker '%s' --verify --store '%s/store' 2>&1",
+             cb_test_env("CB_TEST_CB"), F.url, cb_stack_dir(F.stack));
+    assert_non_null(p = popen(cmd, "r"));
+    while (fgets(line, sizeof line, p))
+        fputs(line, stderr);
+    status = pclose(p);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("the live store differs from a rebuild of the log");
 }
 
 /* A cached job's tasks take the outputs of an identical earlier job of the
@@ -1394,6 +1416,87 @@ static void test_suspend_stops_dispatch_until_resumed(void **state)
     call_cleanup(&c);
 }
 
+typedef struct appended {
+    int done;
+    cb_status s;
+} appended;
+
+static void appended_cb(cb_status s, uint64_t seq, int duplicate, void *ctx)
+{
+    appended *a = ctx;
+    (void)seq;
+    (void)duplicate;
+    a->s = s;
+    a->done = 1;
+}
+
+static bool is_appended(void *arg)
+{
+    return ((appended *)arg)->done;
+}
+
+/* A broker can confirm a cb.tasks.dispatched and lose it in a node failure
+ * (docs/broker.md, "Node failure"): the adapter that ran the task reports
+ * with no dispatch of it in the log. The report stands for its dispatch
+ * (fold.c): here it comes for the last task of a map run one at a time,
+ * before the engine dispatched that task. The task never runs (the
+ * engine's dispatch of it sends no command), the job ends with the
+ * reported output, and the store equals a rebuild of the log. */
+static void test_a_report_without_its_dispatch_stands_for_it(void **state)
+{
+    call c = {0};
+    char t[32], subject[300], id[300];
+    started_watch w = {0};
+    appended a = {0};
+    cb_sub *ps = NULL;
+    json_t *events, *e, *result, *reported = json_pack("[s]", "reported");
+    size_t i;
+    (void)state;
+    tenant_name(t, sizeof t);
+    snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
+    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
+    submit(&c, t,
+           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                  "\"sleep_ms\"}, \"input\": {\"items\": [300, 300, 300, 300]}, "
+                  "\"parallelism\": 1}"));
+    expect_accepted(&c);
+    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
+    cb_sub_close(ps);
+    snprintf(id, sizeof id, "%s/%s/3/1/succeeded", t, c.job);
+    assert_int_equal(
+        cb_emit(F.b, cb_partition_of(t, c.job, cb_test_partitions()), CB_EV_TASK_SUCCEEDED, t,
+                c.job, id, "cbcore/adapter/local/it-engine",
+                json_pack("{s:i, s:i, s:[s]}", "task", 3, "attempt", 1, "output", "reported"),
+                appended_cb, &a),
+        CB_OK);
+    assert_true(cb_test_run_until(F.base, is_appended, &a, WAIT_MS));
+    assert_int_equal(a.s, CB_OK);
+    wait_done(&c, WAIT_MS);
+    expect_status(&c, "succeeded");
+    result = json_object_get(c.done, "result");
+    assert_int_equal(json_array_size(result), 4);
+    assert_string_equal(json_string_value(json_array_get(result, 3)) ?: "", "reported");
+    assert_int_equal(json_integer_value(json_array_get(result, 2)), 300);
+    events = read_job_log(t, c.job);
+    json_array_foreach(events, i, e)
+    {
+        json_t *parts = successes_of(e), *x;
+        size_t k;
+        if (!strcmp(json_string_value(json_object_get(e, "type")), "cb.task.started") &&
+            json_integer_value(json_object_get(json_object_get(e, "data"), "task")) == 3)
+            fail_msg("task 3 ran after its report: %s", json_dumps(e, JSON_COMPACT));
+        json_array_foreach(parts, k, x) if (json_integer_value(json_object_get(x, "task")) == 3 &&
+                                            !json_equal(json_object_get(x, "output"), reported))
+            fail_msg("task 3 succeeded again: %s", json_dumps(e, JSON_COMPACT));
+        json_decref(parts);
+    }
+    assert_int_equal(count_type(events, "cb.task.started"), 3); /* tasks 0..2 ran */
+    json_decref(events);
+    json_decref(reported);
+    expect_store_equals_the_log(t, c.job);
+    call_cleanup(&c);
+}
+
 static void test_late_subscriber_gets_the_done_message(void **state)
 {
     call c = {0}, late = {0};
@@ -2136,9 +2239,7 @@ static void test_a_paused_owner_s_late_decisions_are_ignored(void **state)
     call c = {0};
     progress_watch w = {0, 60};
     cb_sub *ps = NULL;
-    char t[32], job[64], subject[300], cmd[1200];
-    FILE *p;
-    int status;
+    char t[32], job[64], subject[300];
     (void)state;
     if (!cb_test_two_engines())
         skip();
@@ -2157,23 +2258,7 @@ static void test_a_paused_owner_s_late_decisions_are_ignored(void **state)
     assert_true(cb_stack_signal(F.stack, "engine", SIGCONT));
     wait_done(&c, WAIT_MS);
     expect_slow_map_result(&c, n);
-    {
-        stored_end end;
-        snprintf(end.key, sizeof end.key, "%s/%s", t, c.job);
-        if (!cb_test_poll_until(F.base, store_shows_end, &end, WAIT_MS, 50))
-            fail_msg("the store does not show %s ended", end.key);
-    }
-    snprintf(cmd, sizeof cmd, "'%s' replay --broker '%s' --verify --store '%s/store' 2>&1",
-             cb_test_env("CB_TEST_CB"), F.url, cb_stack_dir(F.stack));
-    assert_non_null(p = popen(cmd, "r"));
-    {
-        char line[600];
-        while (fgets(line, sizeof line, p))
-            fputs(line, stderr);
-    }
-    status = pclose(p);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("the live store differs from a rebuild of the log");
+    expect_store_equals_the_log(t, c.job);
     cb_sub_close(ps);
     call_cleanup(&c);
 }
@@ -2446,6 +2531,7 @@ int main(void)
         cmocka_unit_test(test_same_job_id_is_idempotent_and_a_different_body_conflicts),
         cmocka_unit_test(test_cancel_ends_a_running_job),
         cmocka_unit_test(test_suspend_stops_dispatch_until_resumed),
+        cmocka_unit_test(test_a_report_without_its_dispatch_stands_for_it),
         cmocka_unit_test(test_late_subscriber_gets_the_done_message),
         cmocka_unit_test(test_a_big_plan_shares_invocation_commands),
         cmocka_unit_test(test_shared_commands_keep_each_tasks_outcome),

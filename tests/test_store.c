@@ -193,9 +193,9 @@ static void test_memo_entries_name_the_successes_with_a_key(void **state)
         {"cb.task.succeeded", "{\"task\":0,\"attempt\":1,\"output\":[\"x\"],\"memo\":\"" H1 "\"}"},
         {"cb.tasks.succeeded", "{\"tasks\":[{\"task\":1,\"attempt\":1,\"output\":[{\"y\":2}],"
                                "\"memo\":\"" H2 "\"}]}"},
-        /* ignored: task 0 succeeded already; task 2 was never dispatched */
+        /* ignored: task 0 succeeded already; task 2's attempt 2 was never dispatched */
         {"cb.task.succeeded", "{\"task\":0,\"attempt\":1,\"output\":[\"z\"],\"memo\":\"" H3 "\"}"},
-        {"cb.task.succeeded", "{\"task\":2,\"attempt\":1,\"output\":[\"z\"],\"memo\":\"" H3 "\"}"},
+        {"cb.task.succeeded", "{\"task\":2,\"attempt\":2,\"output\":[\"z\"],\"memo\":\"" H3 "\"}"},
     };
     fixture *f = *state;
     cb_store *st;
@@ -404,6 +404,45 @@ static void test_digest_depends_on_state_not_batching(void **state)
     cb_store_close(b);
 }
 
+/* What a report that does not move its task costs is kept in the task's
+ * record whether the next event comes in the same batch or a later one (a
+ * pending task's record used to be left unwritten: a rebuild in one batch
+ * had the cost, the live store folded event by event did not). */
+static void test_a_pending_task_s_cost_survives_the_batch(void **state)
+{
+    static const char *const script[][2] = {
+        {"cb.job.submitted", "{\"job\":{\"tenant\":\"acme\"},\"digest\":\"d\"}"},
+        {"cb.job.started", "{\"tasks\":2}"},
+        /* attempt 2 of a task never dispatched: ignored, its cost counted */
+        {"cb.task.succeeded", "{\"task\":1,\"attempt\":2,\"output\":[\"z\"],\"cost\":[1000,0]}"},
+        {"cb.tasks.dispatched", "{\"tasks\":[{\"task\":1,\"attempt\":1}]}"},
+    };
+    fixture *f = *state;
+    cb_store *a, *b;
+    char da[65], db[65], diff[512];
+    int seq_a = 0, seq_b = 0;
+    cb_task_state t;
+
+    assert_int_equal(cb_store_open(f->dir, 0, 0, &a), CB_OK);
+    assert_int_equal(cb_store_open(f->dir2, 0, 0, &b), CB_OK);
+    for (int i = 0; i < 4; i++) /* one event per batch */
+        fold_batch(a, NULL, "p1", script + i, 1, &seq_a);
+    fold_batch(b, NULL, "p1", script, 4, &seq_b); /* all in one */
+    assert_int_equal(cb_view_first_difference(a, b, diff, sizeof diff), CB_OK);
+    assert_string_equal(diff, "");
+    assert_int_equal(cb_view_digest(a, da, NULL), CB_OK);
+    assert_int_equal(cb_view_digest(b, db, NULL), CB_OK);
+    assert_string_equal(da, db);
+    memset(&t, 0, sizeof t);
+    assert_int_equal(cb_view_task(a, "acme/p1", 1, &t), CB_OK);
+    assert_int_equal(t.status, CB_TASK_DISPATCHED);
+    assert_int_equal(t.cost.invocations, 1);
+    assert_int_equal(t.cost.mb_ms, 1000);
+    cb_task_state_cleanup(&t);
+    cb_store_close(a);
+    cb_store_close(b);
+}
+
 static void test_partial_job_is_active(void **state)
 {
     fixture *f = *state;
@@ -555,6 +594,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cost_totals_add_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_entries_are_skipped_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_depends_on_state_not_batching, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_pending_task_s_cost_survives_the_batch, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_partial_job_is_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_active_holds_the_job_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages_of_jobs_and_tasks, setup, teardown),
