@@ -576,6 +576,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- open / close / health ------------------------------------------- */
 
+static void amqp_reset(cb_broker *cb, const char *why)
+{
+    ab *b = (ab *)cb;
+    if (b->state == ST_UP && !b->closing) /* else a connect is under way already */
+        cb__amqp_conn_lost(b, why);
+}
+
 static json_t *amqp_health(cb_broker *cb)
 {
     ab *b = (ab *)cb;
@@ -797,4 +804,5 @@ const cb__broker_vt cb__amqp_vt = {
     .request = cb__amqp_request,
     .respond = cb__amqp_respond,
     .request_drop = cb__amqp_request_drop,
+    .reset = amqp_reset,
 };

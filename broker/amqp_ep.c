@@ -83,6 +83,15 @@ static void stream_offset_arg(aep *e, amqp_table_entry_t *en)
         en->value.value.u64 = (uint64_t)(e->ropts.time_ns / 1000000000);
         break;
     case CB_READ_NEW:
+        if (e->opened > 1) {
+            /* Opened again (a reconnect) before its first event: from the
+             * second before it started, what came before its start skipped
+             * by x-cb-time (deliver_stream); "next" would skip what was
+             * appended while it was away. */
+            en->value.kind = AMQP_FIELD_KIND_TIMESTAMP;
+            en->value.value.u64 = (uint64_t)(e->ropts.time_ns / 1000000000) - 1;
+            break;
+        }
         en->value.kind = AMQP_FIELD_KIND_UTF8;
         en->value.value.bytes = cb__amqp_bytes("next");
         break;
@@ -306,9 +315,9 @@ static void deliver_stream_msg(ab *b, aep *e, inbound *in)
     }
     if (e->pattern[0] && !cb__subject_match(e->pattern, in->rkey ? in->rkey : ""))
         return;
-    if (e->kind == EP_READER && e->ropts.from == CB_READ_TIME && in->time_ns &&
-        in->time_ns < e->ropts.time_ns)
-        return;
+    if (e->kind == EP_READER && (e->ropts.from == CB_READ_TIME || e->ropts.from == CB_READ_NEW) &&
+        in->time_ns && in->time_ns < e->ropts.time_ns)
+        return; /* NEW: time_ns is when it started */
     if (e->kind == EP_KEPT_SUB && e->since_ns > 0 && in->time_ns && in->time_ns < e->since_ns)
         return; /* a done message from before the subscription */
     if (in->msg_id && e->dedup)
@@ -507,6 +516,8 @@ cb_status cb__amqp_read(cb_broker *cb, const cb_read_opts *o, cb_read_cb *fn, vo
         return CB_ENOMEM;
     e->read_cb = fn;
     e->ropts = *o;
+    if (o->from == CB_READ_NEW)
+        e->ropts.time_ns = cb_time_now_ns(); /* its start (stream_offset_arg) */
     e->ropts.filter = NULL;
     cb__amqp_log_queue(o->partition, e->queue, sizeof e->queue);
     snprintf(e->pattern, sizeof e->pattern, "%s", o->filter ? o->filter : "");

@@ -153,6 +153,14 @@ json_t *cb_broker_health(cb_broker *b)
     return b->vt->health(b);
 }
 
+cb_status cb_broker_reset(cb_broker *b, const char *why)
+{
+    if (!b->vt->reset)
+        return CB_EUNSUPP;
+    b->vt->reset(b, why ? why : "reset");
+    return CB_OK;
+}
+
 int cb_broker_append_has_seq(const cb_broker *b)
 {
     return b->vt->append_has_seq;

@@ -78,6 +78,13 @@ const char *cb_broker_driver(const cb_broker *b);
 /* Health and durability: {"driver","connected","reconnects","server",
  * "durability":{"storage","fsync","replicas","note"}}. New reference. */
 json_t *cb_broker_health(cb_broker *b);
+/* Drop the connection and connect again (to the next node of a cluster),
+ * as if it were lost: what was not confirmed is sent again, readers resume
+ * from their positions, consumers and subscriptions come back. For a
+ * connection whose confirmations cannot be trusted (docs/broker.md, "Node
+ * failure"); `why` is logged. CB_EUNSUPP where the driver cannot (NATS:
+ * nats.c reconnects by itself). On the loop thread. */
+cb_status cb_broker_reset(cb_broker *b, const char *why);
 /* 1 if appends report the log position in their callback (NATS), 0 when the
  * broker does not tell it at publish time (RabbitMQ streams: seq = 0). */
 int cb_broker_append_has_seq(const cb_broker *b);

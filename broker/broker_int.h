@@ -37,6 +37,7 @@ typedef struct cb__broker_vt {
                          int64_t timeout_ms, cb_reply_cb *cb, void *ctx);
     cb_status (*respond)(cb_request *req, const void *data, size_t len);
     void (*request_drop)(cb_request *req);
+    void (*reset)(cb_broker *b, const char *why); /* NULL: cb_broker_reset is CB_EUNSUPP */
 } cb__broker_vt;
 
 /* Drivers embed these as the first member of their own structs. */

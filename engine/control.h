@@ -67,6 +67,7 @@ typedef struct cb_control_opts {
 typedef struct cb_control_stats {
     uint64_t visits, plans, events, dispatched, invokes, done, errors;
     uint64_t memoized; /* tasks that took an earlier output instead of an invocation */
+    uint64_t resets;   /* broker connections dropped: confirmed appends never came back */
     size_t jobs;       /* in memory now */
     uint64_t log_seq;  /* the last log position read (cb_control_stats_get fills it) */
 } cb_control_stats;

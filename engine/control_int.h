@@ -160,7 +160,7 @@ typedef struct cjob {
     uint32_t await_frontier;
     cb_task_ref await_ref; /* a DAG's; attempt 0: none */
     int64_t await_until_ns;
-    int unseen;          /* a visit found the mirror behind past await_until_ns (logged once) */
+    int unseen;          /* visits in a row that found the mirror behind past await_until_ns */
     int64_t progress_ns; /* the last progress message */
     struct event *wake;
     int64_t wake_at_ns; /* monotonic */
@@ -205,6 +205,7 @@ struct cb_control {
     struct event *beat;
     uint64_t claim_n;
     int64_t assign_ns; /* monotonic: the first assignment, once others were heard */
+    int64_t reset_ns;  /* monotonic: the last cb_broker_reset (visit.c) */
     cb_control_stats stats;
     int stopped; /* freed by the caller: the last outstanding op frees it */
     size_t nops;

@@ -189,11 +189,13 @@ int main(int argc, char **argv)
         const cb_service_stats *ss = cb_service_stats_get(svc);
         CB_LOG_INF("engine",
                    "stopped: %llu submitted, %llu accepted, %llu rejected; %llu plans, "
-                   "%llu events, %llu tasks dispatched, %llu jobs done, %llu errors",
+                   "%llu events, %llu tasks dispatched, %llu jobs done, %llu errors, "
+                   "%llu broker resets",
                    (unsigned long long)ss->submitted, (unsigned long long)ss->accepted,
                    (unsigned long long)ss->rejected, (unsigned long long)cs->plans,
                    (unsigned long long)cs->events, (unsigned long long)cs->dispatched,
-                   (unsigned long long)cs->done, (unsigned long long)cs->errors);
+                   (unsigned long long)cs->done, (unsigned long long)cs->errors,
+                   (unsigned long long)cs->resets);
     }
     rc = 0;
 out:

@@ -196,6 +196,36 @@ static bool behind(cb_control *c, const cjob *j, const cb_job_state *js, const c
     return !js->cancel_requested && js->frontier < j->await_frontier;
 }
 
+/* The broker confirmed appends of j that the log has not shown for
+ * await_ms: said once; shown by no visit in a row for UNSEEN_RESET of them,
+ * the connection is dropped and made again (at most once a RESET_EVERY_S),
+ * since a RabbitMQ connection was seen confirming for minutes what it
+ * never wrote (docs/broker.md, "Node failure"). The plan is made again
+ * either way: what was lost is appended again (same ids). */
+#define UNSEEN_RESET  3
+#define RESET_EVERY_S 60
+static void confirmed_unseen(cb_control *c, cjob *j, const cb_job_state *js)
+{
+    int64_t mono = cb_time_mono_ns();
+    if (j->unseen == 1)
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job,
+                   "the log does not show what the broker confirmed for this job %lld ms "
+                   "ago (%llu of %llu events folded); planning again",
+                   (long long)c->o.await_ms, (unsigned long long)(js->applied + js->ignored),
+                   (unsigned long long)j->expect);
+    if (j->unseen != UNSEEN_RESET ||
+        (c->reset_ns && mono - c->reset_ns < (int64_t)RESET_EVERY_S * 1000000000))
+        return;
+    if (cb_broker_reset(c->b, "confirmed appends are not in the log") == CB_OK) {
+        c->reset_ns = mono;
+        c->stats.resets++;
+        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job,
+                   "the log has not shown this job's confirmed appends for %d plans: "
+                   "connecting to the broker again",
+                   UNSEEN_RESET);
+    }
+}
+
 void ctl_visit(cb_control *c, cjob *j)
 {
     cb_mirror_job *mj;
@@ -237,14 +267,9 @@ void ctl_visit(cb_control *c, cjob *j)
         ctl_job_wake(j, (j->await_until_ns - now) / 1000000 + 1);
         return; /* the mirror has not folded what we appended yet */
     }
-    if (late && !j->unseen) /* once until the log shows them again */
-        cb_log_job(CB_LOG_WARN, "control", j->tenant, j->job,
-                   "the log does not show what the broker confirmed for this job %lld ms "
-                   "ago (%llu of %llu events folded); planning again (a broker's node "
-                   "failure can lose confirmed appends: docs/broker.md)",
-                   (long long)c->o.await_ms, (unsigned long long)(js->applied + js->ignored),
-                   (unsigned long long)j->expect);
-    j->unseen = late;
+    j->unseen = late ? j->unseen + 1 : 0;
+    if (late)
+        confirmed_unseen(c, j, js);
     if (j->flow.objects && !j->flow.partitioned && !js->cancel_requested &&
         !ctl_partition(c, j, js))
         return; /* its plan is being listed: each page's confirmation comes back here */

@@ -976,6 +976,61 @@ static void test_reader_whose_channel_the_server_closed_may_close_itself(void **
     free(a.slots);
 }
 
+static long reconnects(fixture *f)
+{
+    json_t *h = cb_broker_health(f->b);
+    long n = (long)json_integer_value(json_object_get(h, "reconnects"));
+    json_decref(h);
+    return n;
+}
+
+static bool read_all(void *arg)
+{
+    reader *r = arg;
+    return r->count >= r->max;
+}
+
+/* cb_broker_reset (RabbitMQ) drops the connection and makes a new one while
+ * appends are in flight and a live reader follows them: every append is
+ * confirmed, and the reader gets each event once, in order. NATS: not
+ * supported (nats.c reconnects by itself). */
+static void test_a_reset_connection_loses_nothing(void **state)
+{
+    fixture *f = *state;
+    appender a;
+    reader r = {.pick = -1, .max = 300};
+    cb_reader *rd = NULL;
+    cb_read_opts o;
+    long before = reconnects(f);
+    if (strcmp(cb_broker_driver(f->b), "amqp") != 0) {
+        assert_int_equal(cb_broker_reset(f->b, "test"), CB_EUNSUPP);
+        skip();
+    }
+    appender_init(&a, f, 300, 50);
+    r.seen = calloc(300, 1);
+    r.in_order = true;
+    cb_read_opts_init(&o);
+    o.from = CB_READ_NEW;
+    o.filter = a.subject;
+    assert_int_equal(cb_broker_read(f->b, &o, read_cb, &r, &rd), CB_OK);
+    append_next(&a); /* 50 in flight */
+    assert_int_equal(cb_broker_reset(f->b, "a test"), CB_OK);
+    assert_true(cb_test_run_until(f->base, appender_done, &a, 60000));
+    assert_int_equal(a.confirmed, 300);
+    assert_int_equal(a.failed, 0);
+    assert_int_equal(reconnects(f), before + 1);
+    if (!cb_test_run_until(f->base, read_all, &r, 60000))
+        fail_msg("the reader got %ld of 300 events", r.count);
+    assert_int_equal(r.seen_dups, 0);
+    assert_true(r.in_order);
+    for (long i = 0; i < 300; i++)
+        assert_true(r.seen[i]);
+    cb_reader_close(rd);
+    free(r.seen);
+    free(a.confirmed_mask);
+    free(a.slots);
+}
+
 /* A consumer that gives its commands back later (a delayed nak): after
  * q->nak_ms. */
 static void nak_later_cb(cb_work *w, const cb_broker_msg *m, void *ctx)
@@ -1351,6 +1406,7 @@ int main(void)
             test_consumer_whose_channel_the_server_closed_consumes_again, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_reader_whose_channel_the_server_closed_may_close_itself, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_reset_connection_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_closed_holding_a_nak_gives_the_command_back,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_is_kept_for_a_late_subscriber, setup, teardown),
