@@ -86,16 +86,24 @@ vhost_for() { # TEST: CB_TEST_BROKER_URL on a fresh virtual host (0), or 1
     export CB_TEST_BROKER_URL="${CB_AMQP_URL%/}/$VHOST"
 }
 
+# NAME LABEL CMD...: CMD on a broker state of its own ($driver's; NAME as
+# CB_TEST_ONLY names it), reported as LABEL
+on_fresh_broker() {
+    local name=$1 label=$2
+    shift 2
+    if [ "$driver" = amqp ] && vhost_for "$name"; then
+        run_one "$label" "$@"
+        cb_rabbit_ctl delete_vhost "$VHOST" >/dev/null 2>&1
+    else
+        [ "$driver" = nats ] && fresh_nats "$name"
+        run_one "$label" "$@"
+    fi
+}
+
 partitioned() { # TEST NAME P WHAT: TEST again on a log of P partitions
     [ -x "$1" ] || return 0
     export CB_TEST_PARTITIONS=$3
-    if [ "$driver" = amqp ] && vhost_for "$2"; then
-        run_one "$2 [$4]" "$1"
-        cb_rabbit_ctl delete_vhost "$VHOST" >/dev/null 2>&1
-    else
-        [ "$driver" = nats ] && fresh_nats "$2"
-        run_one "$2 [$4]" "$1"
-    fi
+    on_fresh_broker "$2" "$2 [$4]" "$1"
     unset CB_TEST_PARTITIONS
 }
 
@@ -139,13 +147,7 @@ if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
             export CB_TEST_DRIVER=$driver
             for t in "$BUILD"/tests/it_* tests/it_*.sh; do
                 [ -x "$t" ] || continue
-                if [ $driver = amqp ] && vhost_for "$t"; then
-                    run_one "$(basename "$t") [$driver]" "$t"
-                    cb_rabbit_ctl delete_vhost "$VHOST" >/dev/null 2>&1
-                else
-                    [ $driver = nats ] && fresh_nats "$t"
-                    run_one "$(basename "$t") [$driver]" "$t"
-                fi
+                on_fresh_broker "$(basename "$t")" "$(basename "$t") [$driver]" "$t"
             done
             # the engine's tests again on a log of 4 partitions shared with
             # failover by two engines with names (docs/scale.md;

@@ -8,13 +8,42 @@
 #   cb_rabbit_stop
 #   cb_brokers_stop_all    (install with: trap cb_brokers_stop_all EXIT)
 
+# A free TCP port on loopback, below the kernel's range of ports for
+# outgoing connections (32768-60999 on Linux): a port from that range can be
+# taken by any connection a process makes before the server that was to
+# listen on it starts (a RabbitMQ node's management listener failed so,
+# "eaddrinuse"). Distinct for one shell (its $$): the ports handed out are
+# listed in a file of it, and files of shells gone are removed.
 cb_free_port() {
-    python3 - <<'PY'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
+    python3 - "$$" <<'PY'
+import os, random, socket, sys, tempfile
+d = tempfile.gettempdir()
+for f in os.listdir(d):
+    if f.startswith("cb-ports.") and f[9:].isdigit() and not os.path.exists("/proc/" + f[9:]):
+        try:
+            os.unlink(os.path.join(d, f))
+        except OSError:
+            pass
+mine = os.path.join(d, "cb-ports." + sys.argv[1])
+try:
+    taken = set(int(x) for x in open(mine).read().split())
+except OSError:
+    taken = set()
+while True:
+    port = random.randint(10000, 32000)
+    if port in taken:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    break
+with open(mine, "a") as f:
+    f.write("%d\n" % port)
+print(port)
 PY
 }
 
