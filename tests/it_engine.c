@@ -1338,22 +1338,31 @@ static bool running(void *arg)
     return ((started_watch *)arg)->n > 0;
 }
 
+/* Submit job (c, tenant t) and wait until it runs (its progress says so). */
+static void submit_running(call *c, const char *t, json_t *job)
+{
+    char subject[300];
+    started_watch w = {0};
+    cb_sub *ps = NULL;
+    snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
+    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
+    submit(c, t, job);
+    expect_accepted(c);
+    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
+    cb_sub_close(ps);
+}
+
 static void test_cancel_ends_a_running_job(void **state)
 {
     call c = {0}, k = {0};
-    char t[32], subject[300];
-    started_watch w = {0};
-    cb_sub *ps = NULL;
+    char t[32];
     (void)state;
     tenant_name(t, sizeof t);
-    snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
-    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
-    submit(&c, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
-                  "\"sleep_ms\"}, \"input\": {\"items\": [400, 400, 400, 400, 400, 400, 400, "
-                  "400, 400, 400, 400, 400]}, \"parallelism\": 1}"));
-    expect_accepted(&c);
-    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
+    submit_running(
+        &c, t,
+        job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+               "\"sleep_ms\"}, \"input\": {\"items\": [400, 400, 400, 400, 400, 400, 400, "
+               "400, 400, 400, 400, 400]}, \"parallelism\": 1}"));
     ctl(t, c.job, "cancel", &k);
     if (!json_is_true(json_object_get(k.reply, "accepted")))
         fail_msg("cancel refused: %s", json_dumps(k.reply, JSON_COMPACT));
@@ -1366,7 +1375,6 @@ static void test_cancel_ends_a_running_job(void **state)
     assert_false(json_is_true(json_object_get(k.reply, "accepted")));
     assert_non_null(strstr(json_string_value(json_array_get(json_object_get(k.reply, "errors"), 0)),
                            "cancel")); /* "already cancelled", or "being cancelled" */
-    cb_sub_close(ps);
     call_cleanup(&k);
     call_cleanup(&c);
 }
@@ -1374,22 +1382,16 @@ static void test_cancel_ends_a_running_job(void **state)
 static void test_suspend_stops_dispatch_until_resumed(void **state)
 {
     call c = {0}, k = {0};
-    char t[32], subject[300];
-    started_watch w = {0};
-    cb_sub *ps = NULL;
+    char t[32];
     json_t *events, *e;
     size_t i;
     int suspended = 0, resumed = 0, dispatched_while_suspended = 0;
     (void)state;
     tenant_name(t, sizeof t);
-    snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
-    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
-    submit(&c, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
-                  "\"sleep_ms\"}, \"input\": {\"items\": [300, 300, 300, 300, 300, 300]}, "
-                  "\"parallelism\": 1}"));
-    expect_accepted(&c);
-    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
+    submit_running(&c, t,
+                   job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                          "\"sleep_ms\"}, \"input\": {\"items\": [300, 300, 300, 300, 300, 300]}, "
+                          "\"parallelism\": 1}"));
     ctl(t, c.job, "suspend", &k);
     assert_true(json_is_true(json_object_get(k.reply, "accepted")));
     call_cleanup(&k);
@@ -1411,7 +1413,6 @@ static void test_suspend_stops_dispatch_until_resumed(void **state)
     assert_true(suspended && resumed);
     assert_false(dispatched_while_suspended);
     json_decref(events);
-    cb_sub_close(ps);
     call_cleanup(&k);
     call_cleanup(&c);
 }
@@ -1445,23 +1446,16 @@ static bool is_appended(void *arg)
 static void test_a_report_without_its_dispatch_stands_for_it(void **state)
 {
     call c = {0};
-    char t[32], subject[300], id[300];
-    started_watch w = {0};
+    char t[32], id[300];
     appended a = {0};
-    cb_sub *ps = NULL;
     json_t *events, *e, *result, *reported = json_pack("[s]", "reported");
     size_t i;
     (void)state;
     tenant_name(t, sizeof t);
-    snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
-    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
-    submit(&c, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
-                  "\"sleep_ms\"}, \"input\": {\"items\": [300, 300, 300, 300]}, "
-                  "\"parallelism\": 1}"));
-    expect_accepted(&c);
-    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
-    cb_sub_close(ps);
+    submit_running(&c, t,
+                   job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+                          "\"sleep_ms\"}, \"input\": {\"items\": [300, 300, 300, 300]}, "
+                          "\"parallelism\": 1}"));
     snprintf(id, sizeof id, "%s/%s/3/1/succeeded", t, c.job);
     assert_int_equal(
         cb_emit(F.b, cb_partition_of(t, c.job, cb_test_partitions()), CB_EV_TASK_SUCCEEDED, t,
@@ -2038,26 +2032,19 @@ static void test_engine_killed_and_restarted_finishes_the_job(void **state)
 {
     call c = {0};
     char t[32];
-    started_watch w = {0};
-    char subject[300];
-    cb_sub *ps = NULL;
     (void)state;
     tenant_name(t, sizeof t);
-    snprintf(subject, sizeof subject, "cb.progress.%s.>", t);
-    assert_int_equal(cb_broker_subscribe(F.b, subject, 0, progress_cb, &w, &ps), CB_OK);
-    submit(&c, t,
-           job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
-                  "\"sleep_ms\"}, \"input\": {\"items\": [200, 200, 200, 200, 200, 200, 200, "
-                  "200, 200, 200]}, \"parallelism\": 2}"));
-    expect_accepted(&c);
-    assert_true(cb_test_run_until(F.base, running, &w, WAIT_MS));
+    submit_running(
+        &c, t,
+        job_of("{\"kind\": \"map\", \"function\": {\"backend\": \"local\", \"name\": "
+               "\"sleep_ms\"}, \"input\": {\"items\": [200, 200, 200, 200, 200, 200, 200, "
+               "200, 200, 200]}, \"parallelism\": 2}"));
     assert_true(engines_kill(SIGKILL));
     assert_true(engines_restart());
     wait_done(&c, 120000);
     expect_status(&c, "succeeded");
     assert_int_equal(count(&c, "succeeded"), 10);
     assert_int_equal(json_array_size(json_object_get(c.done, "result")), 10);
-    cb_sub_close(ps);
     call_cleanup(&c);
 }
 
